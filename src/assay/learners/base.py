@@ -1,0 +1,43 @@
+"""The learner contract the population engine trains through.
+
+A learner fits *k* models at once on one shared table, model j on the rows where
+``train_mask[j]`` is true, and returns every model's class probabilities on *all* rows
+(members and non-members alike: attacks, multiplicity and fairness all read them).
+Batched learners do the k fits in one vectorised program; the scikit-learn adapter
+loops (and the population engine fans chunks out through joblib or Dask).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What the population engine needs from a learner."""
+
+    #: Short name used in reports and cache keys, e.g. "logreg".
+    name: str
+    #: How many models one task should fit together (1 for per-model learners).
+    preferred_chunk: int
+
+    def fit_predict(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        train_mask: np.ndarray,
+        seeds: np.ndarray,
+        n_classes: int,
+    ) -> np.ndarray:
+        """Fit ``len(seeds)`` models; return probabilities of shape (k, n_rows, n_classes).
+
+        X: float32 (n_rows, n_features); y: int64 class indices (n_rows,);
+        train_mask: bool (k, n_rows); seeds: int64 (k,).
+        """
+        ...
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-serialisable hyper-parameters: part of the cache key and of the result."""
+        ...
