@@ -6,10 +6,10 @@ import importlib
 import pkgutil
 import sys
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer._click.exceptions import NoArgsIsHelpError
 
 from assay._validation import AssayError
 
@@ -20,6 +20,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+@app.callback()
+def _root() -> None:
+    """Audit models trained on sensitive tabular data: privacy, fairness, arbitrariness."""
+
 
 _err = Console(stderr=True, highlight=False)
 
@@ -41,12 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     try:
         result = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         _err.print("aborted")
         return 130
-    except click.ClickException as exc:
+    except NoArgsIsHelpError:  # typer has already printed the help
+        return 0
+    except typer.TyperException as exc:  # typer's (vendored click) usage errors
         _error_line(exc.format_message())
         return 2
     except AssayError as exc:
