@@ -8,10 +8,27 @@ every row. Membership-inference attacks, Rashomon sets and fairness audits all r
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from assay._validation import (
+    DataError,
+    InvalidParameterError,
+    check_option,
+    check_scalar,
+)
+from assay.learners.base import Learner
 
 # Probabilities are clipped away from 0 and 1 before logs: float32 softmax saturates.
 _EPS = 1e-7
@@ -77,3 +94,475 @@ class Population:
         correct = self.predictions() == self.y[None, :]
         mask = self.member if members else ~self.member
         return (correct & mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True, eq=False)
+class PopulationPlan:
+    """Which rows each of K models trains on, and with which seed.
+
+    Attributes
+    ----------
+    member : bool array of shape (n_models, n_rows)
+        member[k, i] is true when model k trains on row i.
+    seeds : int64 array of shape (n_models,)
+        Seed of every model (initialisation, minibatches, estimator random_state).
+    params : dict
+        Hyper-parameters the plan was made for (recorded in the result and the
+        cache key; the learner carries the values it trains with).
+    """
+
+    member: np.ndarray
+    seeds: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        member = np.asarray(self.member)
+        seeds = np.asarray(self.seeds)
+        if member.ndim != 2 or member.dtype != np.bool_:
+            raise InvalidParameterError(
+                f"member must be a 2-d boolean array. Got {member.dtype} of shape {member.shape}."
+            )
+        if seeds.shape != (member.shape[0],) or not np.issubdtype(seeds.dtype, np.integer):
+            raise InvalidParameterError(
+                f"seeds must be {member.shape[0]} integers, one per model. Got {seeds.dtype}"
+                f" of shape {seeds.shape}."
+            )
+        member = member.copy()
+        seeds = seeds.astype(np.int64)
+        member.flags.writeable = False
+        seeds.flags.writeable = False
+        object.__setattr__(self, "member", member)
+        object.__setattr__(self, "seeds", seeds)
+
+    @property
+    def n_models(self) -> int:
+        return self.member.shape[0]
+
+    @property
+    def n_rows(self) -> int:
+        return self.member.shape[1]
+
+    @classmethod
+    def balanced(
+        cls,
+        n_rows: int,
+        n_models: int,
+        random_state: int | np.random.Generator | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> PopulationPlan:
+        """Balanced plan of complementary pairs: every row is in exactly K/2 models.
+
+        Model 2j trains on a random half of the rows, model 2j+1 on the other half. With
+        an odd number of rows, pairs alternate which side gets the extra row.
+
+        Parameters
+        ----------
+        n_rows : int
+            Rows in the table (at least 2).
+        n_models : int
+            K, even and at least 2.
+        random_state : int, Generator or None
+            Seed of the membership matrix and the per-model seeds.
+        params : dict, optional
+            Hyper-parameters recorded with the plan.
+        """
+        n_rows = check_scalar(n_rows, "n_rows", kind=int, low=2)
+        n_models = check_scalar(n_models, "n_models", kind=int, low=2)
+        if n_models % 2:
+            raise InvalidParameterError(
+                f"n_models must be an even integer in [2, inf). Got {n_models}."
+            )
+        rng = np.random.default_rng(random_state)
+        member = np.zeros((n_models, n_rows), dtype=bool)
+        for pair in range(n_models // 2):
+            half = (n_rows + (pair % 2)) // 2
+            chosen = rng.permutation(n_rows)[:half]
+            member[2 * pair, chosen] = True
+            member[2 * pair + 1] = ~member[2 * pair]
+        seeds = rng.integers(0, 2**31 - 1, size=n_models, dtype=np.int64)
+        return cls(member=member, seeds=seeds, params=dict(params or {}))
+
+    def fingerprint(self) -> str:
+        """Hash of the membership matrix, seeds and params (part of the cache key)."""
+        digest = hashlib.sha256()
+        digest.update(np.packbits(self.member, axis=1).tobytes())
+        digest.update(str(self.member.shape).encode())
+        digest.update(self.seeds.tobytes())
+        digest.update(json.dumps(self.params, sort_keys=True, default=repr).encode())
+        return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class _ChunkCache:
+    """One `.npz` file per finished chunk, written atomically, checked on read.
+
+    Files hold the probabilities, the model indices and a SHA-256 of the
+    probabilities; a file that cannot be read, has the wrong shape or fails the
+    checksum is reported as corrupt and refit. No pickle anywhere.
+    """
+
+    def __init__(self, root: Path, key: str, manifest: dict[str, Any]) -> None:
+        self.folder = root / key
+        self.folder.mkdir(parents=True, exist_ok=True)
+        manifest_path = self.folder / "manifest.json"
+        if not manifest_path.exists():
+            _atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode())
+
+    def path(self, start: int, stop: int) -> Path:
+        return self.folder / f"models-{start:05d}-{stop:05d}.npz"
+
+    def load(self, start: int, stop: int, shape: tuple[int, ...]) -> np.ndarray | None:
+        """Cached probabilities, None when absent; raises `_CorruptEntry` when damaged."""
+        path = self.path(start, stop)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                probs = data["probs"]
+                models = data["models"]
+                checksum = str(data["sha256"])
+        except Exception as exc:  # any unreadable file is a damaged entry
+            raise _CorruptEntry(f"{path.name}: {exc}") from None
+        if probs.shape != shape or probs.dtype != np.float32:
+            raise _CorruptEntry(f"{path.name}: shape {probs.shape}, expected {shape}")
+        if not np.array_equal(models, np.arange(start, stop)):
+            raise _CorruptEntry(f"{path.name}: wrong model indices")
+        if _sha256(probs) != checksum:
+            raise _CorruptEntry(f"{path.name}: checksum mismatch")
+        return probs
+
+    def store(self, start: int, stop: int, probs: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            probs=probs,
+            models=np.arange(start, stop),
+            sha256=np.array(_sha256(probs)),
+        )
+        _atomic_write_bytes(self.path(start, stop), buffer.getvalue())
+
+
+class _CorruptEntry(Exception):
+    pass
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def data_fingerprint_of(X: np.ndarray, y: np.ndarray) -> str:
+    """SHA-256 (16 hex digits) of the feature matrix and labels as fitted."""
+    digest = hashlib.sha256()
+    for array in (X, y):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def _fit_chunk(
+    learner: Learner,
+    X: np.ndarray,
+    y: np.ndarray,
+    member: np.ndarray,
+    seeds: np.ndarray,
+    n_classes: int,
+    n_threads: int | None,
+) -> tuple[np.ndarray, float]:
+    """Fit one chunk of models (runs in the worker for joblib and Dask)."""
+    if n_threads is not None:
+        _limit_torch_threads(n_threads)
+    start = time.perf_counter()
+    probs = learner.fit_predict(X, y, member, seeds, n_classes)
+    probs = np.asarray(probs, dtype=np.float32)
+    expected = (len(seeds), X.shape[0], n_classes)
+    if probs.shape != expected:
+        raise RuntimeError(
+            f"{type(learner).__name__}.fit_predict returned shape {probs.shape},"
+            f" expected {expected}."
+        )
+    return probs, time.perf_counter() - start
+
+
+def _limit_torch_threads(n_threads: int) -> None:
+    # One process per core: torch's own intra-op pool would oversubscribe the machine.
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(n_threads)
+
+
+def _chunks(n_models: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size, n_models)) for start in range(0, n_models, size)]
+
+
+def _check_inputs(X: Any, y: Any, plan: PopulationPlan, n_classes: int | None):
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        raise DataError(f"X must be a 2-d numeric array. Got {X.dtype} of shape {X.shape}.")
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if not np.isfinite(X).all():
+        raise DataError("X must contain only finite values. Got NaN or infinity.")
+    if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+        raise DataError(
+            f"y must be {X.shape[0]} integer class indices. Got {y.dtype} of shape {y.shape}."
+        )
+    y = y.astype(np.int64)
+    if plan.n_rows != X.shape[0]:
+        raise InvalidParameterError(
+            f"plan must cover the {X.shape[0]} rows of X. Got a plan for {plan.n_rows} rows."
+        )
+    if n_classes is None:
+        n_classes = int(y.max()) + 1
+    n_classes = check_scalar(n_classes, "n_classes", kind=int, low=2)
+    if y.min() < 0 or y.max() >= n_classes:
+        raise DataError(
+            f"y must hold class indices in [0, {n_classes - 1}]. Got"
+            f" [{int(y.min())}, {int(y.max())}]."
+        )
+    return X, y, n_classes
+
+
+def _progress(enabled: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def fit_population(
+    X: Any,
+    y: Any,
+    learner: Any,
+    plan: PopulationPlan,
+    *,
+    n_classes: int | None = None,
+    backend: str = "batched",
+    n_jobs: int | None = None,
+    scheduler_address: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    data_fingerprint: str | None = None,
+    progress: bool = True,
+) -> Population:
+    """Fit every model of `plan` and keep its class probabilities on every row.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_rows, n_features)
+        Numeric features (converted to float32).
+    y : array-like of shape (n_rows,)
+        Integer class indices.
+    learner : str, scikit-learn estimator or Learner
+        Anything `assay.learners.get_learner` accepts.
+    plan : PopulationPlan
+        Membership matrix and seeds, e.g. `PopulationPlan.balanced`.
+    n_classes : int, optional
+        Number of classes; default ``y.max() + 1``.
+    backend : {"batched", "joblib", "dask"}, default="batched"
+        "batched" fits chunks of `learner.preferred_chunk` models one after another in
+        this process; "joblib" fans chunks out to local processes; "dask" submits them
+        to a `dask.distributed` cluster (a new `LocalCluster` unless
+        `scheduler_address` is given).
+    n_jobs : int, optional
+        Processes (joblib), local Dask workers, or torch threads (batched);
+        default: all cores (batched: torch's own setting).
+    scheduler_address : str, optional
+        Address of a running Dask scheduler (backend "dask" only).
+    cache_dir : path, optional
+        Folder of the on-disk cache. Finished chunks are written atomically and
+        reused by a later call with the same data, learner and plan, so an
+        interrupted run resumes; damaged entries are detected and refit.
+    data_fingerprint : str, optional
+        Identifies the data in the cache key; default: a hash of X and y.
+    progress : bool, default=True
+        Show a rich progress bar.
+
+    Returns
+    -------
+    Population
+        `info` holds the learner config, backend, seeds, timings and cache counts
+        (``n_loaded_from_cache``, ``n_fitted``, ``n_corrupt``).
+    """
+    from assay.learners import get_learner
+
+    if not isinstance(plan, PopulationPlan):
+        raise InvalidParameterError(f"plan must be a PopulationPlan. Got {type(plan).__name__}.")
+    check_option(backend, "backend", _BACKENDS)
+    if n_jobs is not None:
+        n_jobs = check_scalar(n_jobs, "n_jobs", kind=int, low=1)
+    if scheduler_address is not None and backend != "dask":
+        raise InvalidParameterError(
+            f"scheduler_address must be None unless backend is 'dask'. Got backend {backend!r}."
+        )
+    learner = get_learner(learner)
+    X, y, n_classes = _check_inputs(X, y, plan, n_classes)
+    started = time.perf_counter()
+    fingerprint = data_fingerprint or data_fingerprint_of(X, y)
+    config = learner.get_config()
+    chunks = _chunks(plan.n_models, check_scalar(learner.preferred_chunk, "preferred_chunk",
+                                                 kind=int, low=1))
+    probs = np.empty((plan.n_models, X.shape[0], n_classes), dtype=np.float32)
+    stats = {"n_loaded_from_cache": 0, "n_fitted": 0, "n_corrupt": 0, "chunk_seconds": []}
+
+    cache = None
+    if cache_dir is not None:
+        key_fields = {
+            "data": fingerprint,
+            "learner": config,
+            "plan": plan.fingerprint(),
+            "n_classes": n_classes,
+            "shape": list(X.shape),
+            "format": _CACHE_FORMAT,
+        }
+        key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:20]
+        cache = _ChunkCache(Path(cache_dir), key, key_fields)
+    todo = _load_cached(cache, chunks, probs, stats)
+
+    def finish(start: int, stop: int, chunk_probs: np.ndarray, seconds: float) -> None:
+        probs[start:stop] = chunk_probs
+        stats["n_fitted"] += stop - start
+        stats["chunk_seconds"].append(round(seconds, 4))
+        if cache is not None:
+            cache.store(start, stop, chunk_probs)
+
+    with _progress(progress) as bar:
+        task = bar.add_task(f"fitting {config['name']}", total=plan.n_models,
+                            completed=plan.n_models - sum(b - a for a, b in todo))
+        run = {"batched": _run_batched, "joblib": _run_joblib, "dask": _run_dask}[backend]
+        workers = run(learner, X, y, plan, n_classes, todo, n_jobs, scheduler_address,
+                      lambda a, b, p, s: (finish(a, b, p, s), bar.advance(task, b - a)))
+
+    info = {
+        "learner": config,
+        "backend": backend,
+        "n_workers": workers,
+        "n_classes": n_classes,
+        "seeds": plan.seeds.tolist(),
+        "plan_params": dict(plan.params),
+        "plan_fingerprint": plan.fingerprint(),
+        "data_fingerprint": fingerprint,
+        "cache_dir": None if cache is None else str(cache.folder),
+        "chunk_size": chunks[0][1] - chunks[0][0],
+        "seconds": round(time.perf_counter() - started, 4),
+        **stats,
+    }
+    return Population(probs=probs, member=np.array(plan.member), y=y, info=info)
+
+
+def _load_cached(cache, chunks, probs, stats) -> list[tuple[int, int]]:
+    """Fill `probs` from the cache; return the chunks still to fit."""
+    if cache is None:
+        return list(chunks)
+    todo = []
+    for start, stop in chunks:
+        try:
+            cached = cache.load(start, stop, (stop - start, *probs.shape[1:]))
+        except _CorruptEntry as exc:
+            warnings.warn(f"damaged cache entry refit: {exc}", RuntimeWarning, stacklevel=3)
+            stats["n_corrupt"] += stop - start
+            cached = None
+        if cached is None:
+            todo.append((start, stop))
+        else:
+            probs[start:stop] = cached
+            stats["n_loaded_from_cache"] += stop - start
+    return todo
+
+
+def _run_batched(learner, X, y, plan, n_classes, todo, n_jobs, address, done) -> int:
+    for start, stop in todo:
+        chunk_probs, seconds = _fit_chunk(
+            learner, X, y, plan.member[start:stop], plan.seeds[start:stop], n_classes, n_jobs
+        )
+        done(start, stop, chunk_probs, seconds)
+    return 1
+
+
+def _run_joblib(learner, X, y, plan, n_classes, todo, n_jobs, address, done) -> int:
+    from joblib import Parallel, delayed
+
+    n_jobs = n_jobs or os.cpu_count() or 1
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    tasks = (
+        delayed(_fit_one)(start, stop, learner, X, y, plan.member[start:stop],
+                          plan.seeds[start:stop], n_classes, threads)
+        for start, stop in todo
+    )
+    # Unordered: every finished chunk is cached at once, whatever its position.
+    for start, stop, chunk_probs, seconds in Parallel(
+        n_jobs=n_jobs, return_as="generator_unordered"
+    )(tasks):
+        done(start, stop, chunk_probs, seconds)
+    return n_jobs
+
+
+def _fit_one(start, stop, *args):
+    return (start, stop, *_fit_chunk(*args))
+
+
+def _run_dask(learner, X, y, plan, n_classes, todo, n_jobs, address, done) -> int:
+    from distributed import Client, LocalCluster, as_completed
+
+    with contextlib.ExitStack() as stack:
+        if address is None:
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=n_jobs or os.cpu_count() or 1, threads_per_worker=1,
+                             processes=True, dashboard_address=None)
+            )
+            client = stack.enter_context(Client(cluster))
+        else:
+            client = stack.enter_context(Client(address))
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        X_remote, y_remote = client.scatter([X, y], broadcast=True)
+        futures = [
+            client.submit(_fit_one, start, stop, learner, X_remote, y_remote,
+                          plan.member[start:stop], plan.seeds[start:stop], n_classes, 1,
+                          pure=False)
+            for start, stop in todo
+        ]
+        for future in as_completed(futures):
+            done(*future.result())
+    return n_workers
+
+
+_BACKENDS = ("batched", "joblib", "dask")
+_CACHE_FORMAT = 1
