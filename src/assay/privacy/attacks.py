@@ -1,0 +1,589 @@
+"""Membership-inference attacks on a population of models, and their audit figures.
+
+Every model of a :class:`~assay.population.Population` takes its turn as the *target*;
+the other K−1 models, whose training sets are known, are its *reference* models
+(leave-one-model-out). One population of K models therefore yields K attacked targets,
+and no target's own outputs ever enter its reference statistics. All scores point the
+same way: higher means "more likely a member".
+
+Attacks
+-------
+``loss``
+    Yeom et al.: the target's log-probability of the true label (minus the loss).
+``lira`` / ``lira_offline``
+    Carlini et al. (2022) on the scaled confidence φ = log p_y − log Σ_{y'≠y} p_{y'}.
+    Online: Gaussian log-likelihood ratio of the target's φ under IN and OUT reference
+    fits. Offline (OUT references only): the paper's one-sided test, the probability
+    Φ((φ − μ_out)/σ_out) that an OUT model is less confident; we return its logarithm
+    (``log_ndtr``, same ranking, no saturation at 1 for confident members). Means are
+    reference means (not Carlini's medians: means let every target's leave-one-out
+    statistics be read off shared sums in O(N)). Variance: per example when every row
+    has at least ``min_refs`` (default 32) references on each side used, otherwise one
+    variance pooled over all rows (and over IN and OUT for the online attack), as the
+    paper advises for few references.
+``rmia`` / ``rmia_offline``
+    Zarifzadeh et al. (2024) with Pr(x|f) the softmax probability of the true label.
+    Pr(x) is the reference mean: online ½(P_in + P_out); offline ½((1+a)·P_out + (1−a))
+    with a = 0.3 by default. Population samples z are the rows that are OUT for the
+    target; score(x) = share of z with LR(x, z) = ratio(x)/ratio(z) > γ (γ = 1), x itself
+    excluded. The z-ratios are sorted once and every x is placed with
+    ``np.searchsorted``: O(N log N) time, O(N) memory, no N×N matrix.
+
+Metrics (see :mod:`assay.privacy.vulnerability` for the estimators and intervals): AUC,
+TPR at FPR α with the threshold chosen so that the empirical FPR is ≤ α, an averaged ROC
+curve on a log-spaced FPR grid with its interval band, per-group vulnerability and the
+most exposed records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import log_ndtr
+
+from assay._stats import Estimate
+from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
+from assay.population import Population
+from assay.privacy.vulnerability import (
+    AttributeVulnerability,
+    ExposedRecord,
+    TargetCurve,
+    auc_estimate,
+    check_groups,
+    group_vulnerability,
+    most_exposed_records,
+    overall_rates,
+    rate_estimate,
+)
+
+ATTACKS = ("loss", "lira", "lira_offline", "rmia", "rmia_offline")
+DEFAULT_FPRS = (0.1, 0.01, 0.001)
+#: Fewer references than this on a side → LiRA pools one variance over all rows.
+LIRA_MIN_REFS = 32
+# Variances below this are treated as this (a model that outputs a constant).
+_VAR_FLOOR = 1e-6
+_PROB_EPS = 1e-7
+
+
+# --------------------------------------------------------------------------- references
+
+
+class _LeaveOneOut:
+    """Per-row sums of a signal over all models, split by membership.
+
+    The leave-one-model-out statistics of target k are the totals minus model k's own
+    term, so every target costs O(N) instead of O(K·N). Signals are centred per row
+    first so that the sums of squares do not lose precision.
+    """
+
+    def __init__(self, signal: np.ndarray, member: np.ndarray) -> None:
+        self.signal = signal
+        self.member = member
+        self.centre = signal.mean(axis=0)
+        x = signal - self.centre
+        self.x = x
+        self.sums = {}
+        for inside, mask in ((True, member), (False, ~member)):
+            self.sums[inside] = (mask.sum(axis=0), (x * mask).sum(axis=0),
+                                 (x * x * mask).sum(axis=0))
+
+    def side(self, k: int, inside: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Count, mean and sum of squared deviations of the refs (all models but k).
+
+        ``inside`` selects the references that trained on the row (IN) or not (OUT).
+        The mean is returned on the centred scale (add ``self.centre`` for the raw one).
+        """
+        n, s1, s2 = self.sums[inside]
+        mine = self.member[k] if inside else ~self.member[k]
+        xk = self.x[k]
+        n = n - mine
+        s1 = s1 - np.where(mine, xk, 0.0)
+        s2 = s2 - np.where(mine, xk * xk, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, s1 / np.maximum(n, 1), np.nan)
+        ss = np.maximum(s2 - np.where(n > 0, s1 * s1 / np.maximum(n, 1), 0.0), 0.0)
+        return n, mean, ss
+
+
+def _check_population(population: Population, need_refs: bool, attack: str) -> None:
+    if not isinstance(population, Population):
+        raise InvalidParameterError(
+            f"population must be an assay.population.Population. "
+            f"Got {type(population).__name__}.")
+    if need_refs and population.n_models < 2:
+        raise DataError(f"population must hold at least 2 models for the {attack} attack "
+                        f"(the target and a reference). Got {population.n_models}.")
+
+
+def _check_targets(population: Population, targets) -> np.ndarray:
+    if targets is None:
+        return np.arange(population.n_models)
+    t = np.atleast_1d(np.asarray(targets))
+    if t.size == 0 or not np.issubdtype(t.dtype, np.integer) or t.min() < 0 \
+            or t.max() >= population.n_models:
+        raise InvalidParameterError(
+            f"targets must be model indices in [0, {population.n_models - 1}]. Got {targets!r}.")
+    return t.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- attacks
+
+
+def loss_scores(population: Population, targets=None) -> np.ndarray:
+    """LOSS attack: the target model's log-probability of the true label.
+
+    Parameters
+    ----------
+    population : Population
+    targets : sequence of int, optional
+        Models attacked (default: all).
+
+    Returns
+    -------
+    ndarray of shape (n_targets, n_rows)
+        Higher means more likely a member (lower loss).
+    """
+    _check_population(population, False, "loss")
+    t = _check_targets(population, targets)
+    return -population.loss()[t].astype(np.float64)
+
+
+def lira_variance_mode(population: Population, online: bool = True,
+                       min_refs: int = LIRA_MIN_REFS) -> str:
+    """"per_example" if every row has ≥ ``min_refs`` leave-one-out refs per side, else "fixed"."""
+    n_in = population.member.sum(axis=0)
+    n_out = population.n_models - n_in
+    # Leave-one-out removes one reference from one side: the worst case is count − 1.
+    fewest = (n_out.min() - 1) if not online else min(n_in.min(), n_out.min()) - 1
+    return "per_example" if fewest >= min_refs else "fixed"
+
+
+def _pooled_variance(sides: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
+    ss = sum(float(s[2][s[0] >= 2].sum()) for s in sides)
+    dof = sum(float((s[0][s[0] >= 2] - 1).sum()) for s in sides)
+    if dof <= 0:
+        raise DataError("LiRA needs at least 2 references on one side of some row to estimate "
+                        "a variance. Got fewer; train more models.")
+    return max(ss / dof, _VAR_FLOOR)
+
+
+def _side_variance(side, per_example: bool, pooled: float) -> np.ndarray:
+    n, _, ss = side
+    if not per_example:
+        return np.full(n.shape, pooled)
+    return np.maximum(ss / np.maximum(n - 1, 1), _VAR_FLOOR)
+
+
+def _gauss_logpdf(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    return -0.5 * (np.log(2 * np.pi * var) + (x - mean) ** 2 / var)
+
+
+def _lira_one(loo: _LeaveOneOut, k: int, online: bool, per_example: bool) -> np.ndarray:
+    out = loo.side(k, False)
+    if np.any(out[0] == 0):
+        raise DataError("LiRA needs at least one OUT reference model for every row. "
+                        "Got rows without any; train more models.")
+    sides = [out]
+    if online:
+        inn = loo.side(k, True)
+        if np.any(inn[0] == 0):
+            raise DataError("online LiRA needs at least one IN reference model for every "
+                            "row. Got rows without any; train more models or use "
+                            "lira_offline.")
+        sides.append(inn)
+    pooled = _pooled_variance(sides) if not per_example else 0.0
+    q = loo.x[k]
+    var_out = _side_variance(out, per_example, pooled)
+    if not online:
+        return log_ndtr((q - out[1]) / np.sqrt(var_out))
+    var_in = _side_variance(inn, per_example, pooled)
+    return _gauss_logpdf(q, inn[1], var_in) - _gauss_logpdf(q, out[1], var_out)
+
+
+def lira_scores(
+    population: Population,
+    targets=None,
+    *,
+    online: bool = True,
+    variance: str = "auto",
+    min_refs: int = LIRA_MIN_REFS,
+) -> np.ndarray:
+    """LiRA scores, each target against the other models as references.
+
+    Parameters
+    ----------
+    population : Population
+    targets : sequence of int, optional
+        Models attacked (default: all).
+    online : bool, default=True
+        Use IN and OUT references (likelihood ratio); False: OUT only (one-sided test,
+        log Φ((φ − μ_out)/σ_out)).
+    variance : {"auto", "fixed", "per_example"}, default="auto"
+        "auto" uses per-example variances when every row has at least ``min_refs``
+        references on each side used, else one pooled ("fixed") variance.
+    min_refs : int, default=32
+        Threshold of "auto".
+
+    Returns
+    -------
+    ndarray of shape (n_targets, n_rows)
+    """
+    _check_population(population, True, "lira")
+    t = _check_targets(population, targets)
+    check_option(variance, "variance", ("auto", "fixed", "per_example"))
+    min_refs = check_scalar(min_refs, "min_refs", kind=int, low=2)
+    mode = lira_variance_mode(population, online, min_refs) if variance == "auto" else variance
+    loo = _LeaveOneOut(population.logit(), population.member)
+    return np.stack([_lira_one(loo, int(k), online, mode == "per_example") for k in t])
+
+
+def _rmia_marginal(loo: _LeaveOneOut, k: int, online: bool, a: float) -> np.ndarray:
+    """Pr(x) of every row from the references of target k (raw probability scale)."""
+    n_out, mu_out, _ = loo.side(k, False)
+    mu_out = mu_out + loo.centre
+    if np.all(n_out == 0):
+        raise DataError("RMIA needs OUT reference models for some rows. Got none; "
+                        "train more models.")
+    # Rows without any OUT reference (tiny populations) borrow the average OUT probability.
+    mu_out = np.where(n_out > 0, mu_out, np.nanmean(np.where(n_out > 0, mu_out, np.nan)))
+    offline = 0.5 * ((1 + a) * mu_out + (1 - a))
+    if not online:
+        return offline
+    n_in, mu_in, _ = loo.side(k, True)
+    mu_in = mu_in + loo.centre
+    # Rows without IN references fall back on the offline approximation of P_in.
+    return np.where(n_in > 0, 0.5 * (mu_in + mu_out), offline)
+
+
+def _rmia_one(loo: _LeaveOneOut, k: int, online: bool, a: float, gamma: float) -> np.ndarray:
+    ratio = loo.signal[k] / np.maximum(_rmia_marginal(loo, k, online, a), _PROB_EPS)
+    is_z = ~loo.member[k]
+    z_sorted = np.sort(ratio[is_z])
+    # LR(x, z) = ratio(x)/ratio(z) > γ  ⇔  ratio(z) < ratio(x)/γ.
+    count = np.searchsorted(z_sorted, ratio / gamma, side="left").astype(np.float64)
+    self_hit = is_z & (gamma < 1.0)  # x = z gives LR 1, counted only when γ < 1
+    count -= self_hit
+    return count / np.maximum(z_sorted.size - is_z, 1)
+
+
+def rmia_scores(
+    population: Population,
+    targets=None,
+    *,
+    online: bool = True,
+    a: float = 0.3,
+    gamma: float = 1.0,
+) -> np.ndarray:
+    """RMIA scores, each target against the other models as references.
+
+    Parameters
+    ----------
+    population : Population
+    targets : sequence of int, optional
+        Models attacked (default: all).
+    online : bool, default=True
+        Pr(x) from IN and OUT references; False: OUT only with the linear
+        approximation P_in ≈ a·P_out + (1 − a).
+    a : float in [0, 1], default=0.3
+        Offline approximation parameter (also used for rows without IN references).
+    gamma : float > 0, default=1.0
+        Likelihood-ratio threshold of the pairwise comparison.
+
+    Returns
+    -------
+    ndarray of shape (n_targets, n_rows)
+        Share of population samples z (rows OUT for the target) that x dominates.
+    """
+    _check_population(population, True, "rmia")
+    t = _check_targets(population, targets)
+    a = check_scalar(a, "a", low=0.0, high=1.0)
+    gamma = check_scalar(gamma, "gamma", low=0.0, low_open=True)
+    loo = _LeaveOneOut(population.true_prob().astype(np.float64), population.member)
+    return np.stack([_rmia_one(loo, int(k), online, a, gamma) for k in t])
+
+
+_SCORERS: dict[str, Callable[..., np.ndarray]] = {
+    "loss": lambda pop, t, p: loss_scores(pop, t),
+    "lira": lambda pop, t, p: lira_scores(pop, t, online=True, min_refs=p["lira_min_refs"]),
+    "lira_offline": lambda pop, t, p: lira_scores(pop, t, online=False,
+                                                  min_refs=p["lira_min_refs"]),
+    "rmia": lambda pop, t, p: rmia_scores(pop, t, online=True, a=p["rmia_a"],
+                                          gamma=p["rmia_gamma"]),
+    "rmia_offline": lambda pop, t, p: rmia_scores(pop, t, online=False, a=p["rmia_a"],
+                                                  gamma=p["rmia_gamma"]),
+}
+
+
+def attack_scores(population: Population, attack: str, targets=None, **params) -> np.ndarray:
+    """Scores of the named attack (one of ``ATTACKS``), shape (n_targets, n_rows).
+
+    ``params``: ``lira_min_refs`` (32), ``rmia_a`` (0.3), ``rmia_gamma`` (1.0).
+    """
+    check_option(attack, "attack", ATTACKS)
+    merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": 0.3, "rmia_gamma": 1.0, **params}
+    return _SCORERS[attack](population, targets, merged)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class RocCurve:
+    """ROC averaged over targets on a log-spaced FPR grid (for a log-log plot).
+
+    ``tpr`` is the mean over targets of the conservative TPR at FPR ≤ each grid value;
+    ``tpr_low`` / ``tpr_high`` its pointwise interval.
+    """
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    tpr_low: np.ndarray
+    tpr_high: np.ndarray
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """JSON-clean form."""
+        return {"fpr": [float(v) for v in self.fpr], "tpr": [float(v) for v in self.tpr],
+                "tpr_low": [float(v) for v in self.tpr_low],
+                "tpr_high": [float(v) for v in self.tpr_high]}
+
+
+@dataclass
+class AttackResult:
+    """Figures of one attack over all its targets.
+
+    Attributes
+    ----------
+    name : str
+    auc : Estimate
+        Mean AUC over targets with its interval.
+    tpr_at_fpr : dict of float to Estimate
+        Conservative TPR at FPR ≤ α (threshold per target), mean over targets.
+    roc : RocCurve
+    groups : dict of str to AttributeVulnerability
+        Keyed by attribute or intersection ("race & sex"); empty without groups.
+    most_exposed : list of ExposedRecord
+    targets : ndarray of int
+        Models that were attacked.
+    per_target_auc : ndarray
+    params : dict
+        Attack settings actually used (e.g. LiRA's variance mode).
+    scores : ndarray of shape (n_targets, n_rows)
+        Raw scores (not serialised).
+    """
+
+    name: str
+    auc: Estimate
+    tpr_at_fpr: dict[float, Estimate]
+    roc: RocCurve
+    groups: dict[str, AttributeVulnerability]
+    most_exposed: list[ExposedRecord]
+    targets: np.ndarray
+    per_target_auc: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+    scores: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        """JSON-clean form (FPR keys written with ``format(α, 'g')``)."""
+        return {
+            "auc": self.auc.to_dict(),
+            "tpr_at_fpr": {f"{a:g}": e.to_dict() for a, e in self.tpr_at_fpr.items()},
+            "roc": self.roc.to_dict(),
+            "groups": {k: v.to_dict() for k, v in self.groups.items()},
+            "most_exposed": [r.to_dict() for r in self.most_exposed],
+            "targets": [int(t) for t in self.targets],
+            "per_target_auc": [float(v) for v in self.per_target_auc],
+            "params": dict(self.params),
+        }
+
+
+@dataclass
+class MIAResult:
+    """Result of :func:`run_mia`: one :class:`AttackResult` per attack."""
+
+    attacks: dict[str, AttackResult]
+    n_models: int
+    n_rows: int
+    fprs: tuple[float, ...]
+    confidence: float
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-clean form: configuration and, per attack, the figures of AttackResult."""
+        return {"n_models": int(self.n_models), "n_rows": int(self.n_rows),
+                "fprs": [float(a) for a in self.fprs], "confidence": float(self.confidence),
+                "config": dict(self.config),
+                "attacks": {k: v.to_dict() for k, v in self.attacks.items()}}
+
+
+def roc_grid(n_nonmembers: float, n_points: int = 50) -> np.ndarray:
+    """Log-spaced FPR grid from 1/n_nonmembers (at least 1e-5) to 1."""
+    low = max(1.0 / max(n_nonmembers, 1.0), 1e-5)
+    return np.unique(np.r_[np.logspace(np.log10(low), 0.0, n_points), 1.0])
+
+
+def summarise_scores(scores: np.ndarray, member: np.ndarray, fprs=DEFAULT_FPRS,
+                     confidence: float = 0.95, curves: list[TargetCurve] | None = None
+                     ) -> tuple[Estimate, dict[float, Estimate], RocCurve, np.ndarray]:
+    """AUC, TPR at FPR ≤ α and the averaged ROC of per-target scores.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_targets, n_rows)
+    member : bool ndarray of shape (n_targets, n_rows)
+    fprs : sequence of float
+    confidence : float, default=0.95
+    curves : list of TargetCurve, optional
+        Precomputed sorted curves.
+
+    Returns
+    -------
+    auc, tpr_at_fpr, roc, per_target_auc
+    """
+    if curves is None:
+        curves = [TargetCurve(s, m) for s, m in zip(scores, member)]
+    fprs = tuple(float(a) for a in fprs)
+    main = overall_rates(curves, fprs)
+    auc = auc_estimate(main["auc"], main["n_pos"], main["n_neg"], confidence)
+    tpr = {a: rate_estimate(main["tp_group"][:, i], main["n_pos"], confidence)
+           for i, a in enumerate(fprs)}
+    grid = roc_grid(float(main["n_neg"].mean()))
+    band = overall_rates(curves, grid)
+    points = [rate_estimate(band["tp_group"][:, i], band["n_pos"], confidence)
+              for i in range(grid.size)]
+    roc = RocCurve(fpr=grid, tpr=np.array([p.value for p in points]),
+                   tpr_low=np.array([p.ci_low for p in points]),
+                   tpr_high=np.array([p.ci_high for p in points]))
+    return auc, tpr, roc, main["auc"]
+
+
+def _check_fprs(fprs) -> tuple[float, ...]:
+    values = tuple(fprs) if isinstance(fprs, Sequence | np.ndarray) else (fprs,)
+    if not values:
+        raise InvalidParameterError("fprs must hold at least one FPR in (0, 1). Got ().")
+    return tuple(check_scalar(a, "fprs", low=0.0, high=1.0, low_open=True, high_open=True)
+                 for a in values)
+
+
+def _check_attacks(attacks) -> tuple[str, ...]:
+    names = (attacks,) if isinstance(attacks, str) else tuple(attacks)
+    if not names:
+        raise InvalidParameterError(f"attacks must name at least one of {', '.join(ATTACKS)}. "
+                                    f"Got ().")
+    for name in names:
+        check_option(name, "attacks", ATTACKS)
+    return tuple(dict.fromkeys(names))
+
+
+def _pick_targets(n_models: int, n_targets: int | None, random_state) -> np.ndarray:
+    if n_targets is None:
+        return np.arange(n_models)
+    n_targets = check_scalar(n_targets, "n_targets", kind=int, low=1, high=n_models)
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(n_models, size=n_targets, replace=False))
+
+
+def run_mia(
+    population: Population,
+    attacks: Sequence[str] = ("loss", "lira", "rmia"),
+    groups: pd.DataFrame | None = None,
+    row_ids=None,
+    fprs: Sequence[float] = DEFAULT_FPRS,
+    n_targets: int | None = None,
+    random_state: int | None = 0,
+    *,
+    min_support: int = 50,
+    max_intersection: int | None = None,
+    n_permutations: int = 200,
+    n_records: int = 20,
+    confidence: float = 0.95,
+    lira_min_refs: int = LIRA_MIN_REFS,
+    rmia_a: float = 0.3,
+    rmia_gamma: float = 1.0,
+) -> MIAResult:
+    """Run membership-inference attacks on a population, every model in turn as target.
+
+    Parameters
+    ----------
+    population : Population
+        K models with known memberships; each attacked target uses the other K−1 as
+        references.
+    attacks : sequence of str, default=("loss", "lira", "rmia")
+        Any of ``ATTACKS``.
+    groups : DataFrame of shape (n_rows, n_attributes), optional
+        Protected attributes: per-group vulnerability for every attribute and every
+        intersection.
+    row_ids : array-like of shape (n_rows,), optional
+        Identifiers of the rows for the most exposed records (default: row index).
+    fprs : sequence of float, default=(0.1, 0.01, 0.001)
+        FPR levels of the TPR figures.
+    n_targets : int, optional
+        Attack only this many randomly chosen models (default: all).
+    random_state : int or None, default=0
+        Seed for the choice of targets and the permutation tests.
+    min_support : int, default=50
+        Groups with fewer rows are reported without figures.
+    max_intersection : int, optional
+        Largest intersection of attributes (default: all attributes).
+    n_permutations : int, default=200
+        Permutations of the group-gap test.
+    n_records : int, default=20
+        Number of most exposed records.
+    confidence : float, default=0.95
+        Level of every interval.
+    lira_min_refs : int, default=32
+        Fewer references per side → LiRA uses one pooled variance.
+    rmia_a, rmia_gamma : float
+        RMIA's offline parameter and pairwise threshold.
+
+    Returns
+    -------
+    MIAResult
+    """
+    _check_population(population, False, "any")
+    names = _check_attacks(attacks)
+    fprs = _check_fprs(fprs)
+    check_scalar(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True)
+    if groups is not None:
+        groups = check_groups(groups, population.n_rows)
+    targets = _pick_targets(population.n_models, n_targets, random_state)
+    member = population.member[targets]
+    params = {"lira_min_refs": lira_min_refs, "rmia_a": rmia_a, "rmia_gamma": rmia_gamma}
+    results = {}
+    for name in names:
+        scores = attack_scores(population, name, targets, **params)
+        results[name] = _evaluate_attack(
+            name, scores, member, targets, fprs, confidence, groups, row_ids,
+            dict(min_support=min_support, max_intersection=max_intersection,
+                 n_permutations=n_permutations, random_state=random_state),
+            n_records, _attack_params(population, name, params))
+    config = {"attacks": list(names), "n_targets": int(targets.size),
+              "random_state": random_state, "min_support": int(min_support),
+              "n_permutations": int(n_permutations), **params}
+    return MIAResult(attacks=results, n_models=population.n_models, n_rows=population.n_rows,
+                     fprs=fprs, confidence=float(confidence), config=config)
+
+
+def _attack_params(population: Population, name: str, params: dict) -> dict[str, Any]:
+    if name.startswith("lira"):
+        online = name == "lira"
+        return {"online": online, "variance": lira_variance_mode(
+            population, online, params["lira_min_refs"]), "min_refs": params["lira_min_refs"]}
+    if name.startswith("rmia"):
+        return {"online": name == "rmia", "a": params["rmia_a"], "gamma": params["rmia_gamma"]}
+    return {}
+
+
+def _evaluate_attack(name, scores, member, targets, fprs, confidence, groups, row_ids,
+                     group_kwargs, n_records, params) -> AttackResult:
+    curves = [TargetCurve(s, m) for s, m in zip(scores, member)]
+    auc, tpr, roc, per_target = summarise_scores(scores, member, fprs, confidence, curves)
+    by_group = {} if groups is None else group_vulnerability(
+        scores, member, groups, fprs, confidence=confidence, curves=curves, **group_kwargs)
+    exposed = most_exposed_records(scores, member, row_ids, groups, n_records)
+    return AttackResult(name=name, auc=auc, tpr_at_fpr=tpr, roc=roc, groups=by_group,
+                        most_exposed=exposed, targets=targets, per_target_auc=per_target,
+                        params=params, scores=scores)
