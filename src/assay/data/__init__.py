@@ -1,0 +1,32 @@
+"""Tables for auditing: validation, typing, encoding, public tables and synthetic data.
+
+`Dataset` turns a table, a target column and protected columns into the encoded arrays
+every audit reads (``X``, ``y``, ``groups``, ``row_ids``, ``fingerprint``); `load`
+opens a public benchmark table from the data home (checksum verified) or the
+synthetic table; `make_synthetic` draws a small table with planted privacy, fairness
+and multiplicity effects, described by `synthetic_truth`.
+"""
+
+from assay.data.dataset import DataWarning, Dataset
+from assay.data.public import DATA_HOME_ENV, PUBLIC_TABLES, data_home, load
+from assay.data.synthetic import (
+    SYNTHETIC_PROTECTED,
+    SYNTHETIC_TARGET,
+    SyntheticTruth,
+    make_synthetic,
+    synthetic_truth,
+)
+
+__all__ = [
+    "DATA_HOME_ENV",
+    "PUBLIC_TABLES",
+    "SYNTHETIC_PROTECTED",
+    "SYNTHETIC_TARGET",
+    "DataWarning",
+    "Dataset",
+    "SyntheticTruth",
+    "data_home",
+    "load",
+    "make_synthetic",
+    "synthetic_truth",
+]

@@ -1,0 +1,930 @@
+"""`Dataset`: a validated, encoded classification table with protected groups.
+
+A `Dataset` is built once from a table (DataFrame, CSV or Parquet), a target column and
+the protected columns. Everything the audits need is computed up front and kept
+immutable: the encoded design matrix `X`, class indices `y`, readable group labels
+`groups`, stable `row_ids` and a content `fingerprint` usable as a cache key.
+
+Policies (each visible in ``Dataset.notes`` when it changes anything):
+
+- **Feature typing.** Numeric dtypes (int, float) are numeric features; bool, string,
+  object and categorical dtypes are categorical. ``categorical=[...]`` forces numeric
+  columns to be categorical. Datetime columns are rejected (convert them first).
+- **Encoding.** Numerics are standardised with the mean and standard deviation (ddof=0;
+  a zero deviation counts as 1) of the *fit rows*; categoricals are one-hot over the
+  levels seen in the fit rows, levels sorted as strings; a level never seen there
+  encodes as all zeros. Fit rows are all rows unless ``fit_rows`` is given;
+  ``train_test_split`` refits on the training rows only.
+- **Protected columns** are also model features by default
+  (``protected_as_features=False`` leaves them out of ``X``; they stay in ``groups``).
+- **Missing values** (NaN/None) in the used columns: ``missing="error"`` (default) raises
+  a `DataError` listing columns and counts; ``"drop"`` drops those rows (row ids keep
+  pointing at the original rows); ``"impute"`` fills numeric features with the fit-row
+  mean and gives categoricals and protected columns their own ``"(missing)"`` level (a
+  missing target is always an error). Strings listed in ``na_values`` (e.g. Adult's
+  ``"?"``) are read as missing first; by default no string is.
+- **Constant columns** (a single distinct value over the rows) are dropped from the
+  features, with a note. A constant target or protected column is an error.
+- **Target.** Any column with 2 to 100 distinct labels; ``classes`` holds the labels
+  sorted, and ``y`` their index (``positive=`` picks which label of a binary target is
+  class 1). Non-integral floats or more than 100 distinct values are rejected as a
+  regression target.
+- **Groups.** Protected columns become strings. Numeric protected columns with at most 10
+  distinct values keep their values (``"1"``, ``"2"``); a column named ``age`` is binned
+  into ``"<25"``, ``"25-39"``, ``"40-59"``, ``"60+"``; other numeric columns into
+  quartiles (``"[a, b)"``); ``bins={"col": [edges]}`` overrides. A group with fewer than
+  ``min_group_size`` rows (default 2) is an error unless ``rare_groups="merge"`` (into
+  ``"(rare)"``) or ``"keep"``; declared categorical levels with no rows are noted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assay._validation import (
+    DataError,
+    InvalidParameterError,
+    check_option,
+    check_scalar,
+)
+
+__all__ = ["DataWarning", "Dataset"]
+
+# Message templates (module constants so tests can match them).
+MSG_COLUMN_NOT_FOUND = "{role} column {column!r} not found; columns are: {columns}."
+MSG_DUPLICATE_COLUMNS = (
+    "the table has duplicate column names: {names}; rename them so each is unique."
+)
+MSG_COLUMN_NAMES = (
+    "column names must be strings; got {name!r} ({kind}). "
+    "Rename them, e.g. df.columns = df.columns.astype(str)."
+)
+MSG_EMPTY = "the table has no rows; a dataset needs at least 2 rows."
+MSG_TARGET_IN_PROTECTED = (
+    "target column {target!r} is also listed in protected; a column cannot be both."
+)
+MSG_ONE_CLASS = (
+    "target column {target!r} has a single class {value!r} in all {n} rows; "
+    "a classifier needs at least two classes."
+)
+MSG_REGRESSION = (
+    "target column {target!r} looks continuous ({n_unique} distinct values, e.g. "
+    "{example}); assay audits classifiers: bin it into classes first (e.g. pandas.cut) "
+    "or choose a categorical target."
+)
+MSG_MISSING = (
+    "missing values (NaN) in {details}; pass missing='drop' to drop those rows or "
+    "missing='impute' to impute them (numeric: fit-row mean; categorical and "
+    "protected: a '(missing)' level)."
+)
+MSG_MISSING_TARGET = (
+    "target column {target!r} has {count} missing values; labels cannot be imputed: "
+    "pass missing='drop' or remove those rows."
+)
+MSG_LENGTH = "{what} has {got} entries but the table has {n} rows; they must match."
+MSG_SINGLE_GROUP = (
+    "protected column {column!r} has a single group {value!r}; group comparisons "
+    "need at least two groups: drop it from protected."
+)
+MSG_RARE_GROUP = (
+    "protected column {column!r} has groups with fewer than {min_size} rows: {details}; "
+    "pass rare_groups='merge' to merge them into '(rare)' or rare_groups='keep' to keep them."
+)
+MSG_DATETIME = (
+    "column {column!r} has dtype {dtype}; convert it to numbers or categories first, "
+    "or leave it out of features."
+)
+MSG_ROW_ID = "row id column {column!r} {problem}; row ids must be unique and non-missing."
+MSG_NO_FEATURES = (
+    "no feature columns are left (after dropping constant columns{extra}); "
+    "a model needs at least one feature."
+)
+MSG_POSITIVE = "positive label {positive!r} is not a label of target {target!r}: {labels}."
+MSG_ROWS = "rows must be a boolean mask of length {n} or integer positions in [0, {n}); {why}."
+MSG_SPLIT = (
+    "cannot stratify the split: class {label!r} has only {count} row(s); "
+    "pass stratify=False or use more rows."
+)
+MSG_PATH_SUFFIX = (
+    "cannot read {path}: unsupported file type; use .csv, .csv.gz or .parquet."
+)
+MSG_PATH_MISSING = "file {path} does not exist."
+
+MISSING_LEVEL = "(missing)"
+RARE_LEVEL = "(rare)"
+_MAX_CLASSES = 100
+_MAX_EXACT_GROUP_VALUES = 10
+_AGE_EDGES = (25, 40, 60)
+_MANY_LEVELS = 100
+
+
+class DataWarning(UserWarning):
+    """A treatment that changed the data (rows or columns dropped, groups merged)."""
+
+
+@dataclass(frozen=True)
+class _Encoder:
+    """Standardise numerics and one-hot categoricals, with state from the fit rows."""
+
+    numeric: tuple[str, ...]
+    means: np.ndarray
+    scales: np.ndarray
+    categorical: tuple[str, ...]
+    levels: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def fit(
+        cls, features: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]
+    ) -> _Encoder:
+        values = features[list(numeric)].to_numpy(dtype=np.float64) if numeric else None
+        if values is None:
+            means = scales = np.zeros(0)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN fit column
+                means = np.nan_to_num(np.nanmean(values, axis=0))
+                scales = np.nan_to_num(np.nanstd(values, axis=0))
+            scales[scales == 0] = 1.0  # constant on the fit rows: centre only
+        levels = tuple(
+            tuple(sorted(features[c].dropna().astype(str).unique())) for c in categorical
+        )
+        return cls(tuple(numeric), means, scales, tuple(categorical), levels)
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = list(self.numeric)
+        for column, levels in zip(self.categorical, self.levels):
+            names.extend(f"{column}={level}" for level in levels)
+        return names
+
+    def transform(self, features: pd.DataFrame) -> np.ndarray:
+        n = len(features)
+        blocks = []
+        if self.numeric:
+            values = features[list(self.numeric)].to_numpy(dtype=np.float64)
+            values = np.where(np.isnan(values), self.means, values)  # impute: fit mean
+            blocks.append((values - self.means) / self.scales)
+        for column, levels in zip(self.categorical, self.levels):
+            codes = pd.Index(levels, dtype=object).get_indexer(features[column].astype(str))
+            block = np.zeros((n, len(levels)))
+            known = codes >= 0  # unseen levels stay all-zero
+            block[np.flatnonzero(known), codes[known]] = 1.0
+            blocks.append(block)
+        if not blocks:
+            return np.zeros((n, 0), dtype=np.float32)
+        return np.hstack(blocks).astype(np.float32)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able encoder state (part of the fingerprint)."""
+        return {
+            "numeric": list(self.numeric),
+            "means": [float(v) for v in self.means],
+            "scales": [float(v) for v in self.scales],
+            "categorical": list(self.categorical),
+            "levels": [list(lv) for lv in self.levels],
+        }
+
+
+@dataclass
+class _Options:
+    """The choices a dataset was built with (kept for refits and the fingerprint)."""
+
+    protected_as_features: bool = True
+    missing: str = "error"
+    rare_groups: str = "error"
+    min_group_size: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Dataset:
+    """A classification table ready for auditing.
+
+    Build one with `Dataset.from_frame`, `Dataset.from_path` or `Dataset.from_arrays`
+    (or `assay.data.load`); the constructor itself is internal. See the module docstring
+    for the typing, encoding, missing-value and grouping policies.
+
+    Attributes
+    ----------
+    X : float32 ndarray of shape (n_rows, n_features)
+        Encoded features: numerics standardised, categoricals one-hot.
+    y : int64 ndarray of shape (n_rows,)
+        Class index of every row, in ``0 .. n_classes - 1``.
+    classes : ndarray of shape (n_classes,)
+        Original label of each class index.
+    groups : pandas.DataFrame of shape (n_rows, n_protected)
+        One string column per protected attribute.
+    row_ids : ndarray of shape (n_rows,)
+        Stable row ids (the id column, else the position in the original table).
+    feature_names : list of str
+        Name of every column of ``X`` (``"col"`` or ``"col=level"``).
+    target, protected, name : str, list of str, str
+    notes : list of str
+        Every visible treatment applied to the data.
+    """
+
+    def __init__(
+        self,
+        *,
+        features: pd.DataFrame,
+        numeric: Sequence[str],
+        categorical: Sequence[str],
+        encoder: _Encoder,
+        y: np.ndarray,
+        classes: np.ndarray,
+        groups: pd.DataFrame,
+        row_ids: np.ndarray,
+        target: str,
+        protected: Sequence[str],
+        name: str,
+        notes: Sequence[str],
+        options: _Options,
+        X: np.ndarray | None = None,
+    ) -> None:
+        self._features = features.reset_index(drop=True)
+        self._numeric = tuple(numeric)
+        self._categorical = tuple(categorical)
+        self._encoder = encoder
+        self.X = encoder.transform(self._features) if X is None else X
+        self.y = y
+        self.classes = classes
+        self.groups = groups.reset_index(drop=True)
+        self.row_ids = row_ids
+        self.target = target
+        self.protected = list(protected)
+        self.name = name
+        self.notes = list(notes)
+        self._options = options
+        self._fingerprint: str | None = None
+
+    # ----------------------------------------------------------------- builders
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        target: str,
+        protected: Sequence[str] = (),
+        *,
+        name: str = "dataset",
+        row_id: str | None = None,
+        fit_rows: Any = None,
+        features: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
+        protected_as_features: bool = True,
+        missing: str = "error",
+        na_values: Sequence[str] = (),
+        positive: Any = None,
+        bins: Mapping[str, Sequence[float]] | None = None,
+        rare_groups: str = "error",
+        min_group_size: int = 2,
+        notes: Sequence[str] = (),
+    ) -> Dataset:
+        """Validate and encode a DataFrame.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            The table; column names must be unique strings. It is not modified.
+        target : str
+            Label column (2 to 100 distinct labels).
+        protected : sequence of str, default=()
+            Protected attribute columns (become ``groups``).
+        name : str, default="dataset"
+            Name shown in reports.
+        row_id : str or None, default=None
+            Column of unique ids (never a feature); else the row position in `df`.
+        fit_rows : bool mask or int positions, optional
+            Rows (of `df`, before any dropped rows) the encoder is fitted on;
+            default all rows.
+        features : sequence of str, optional
+            Feature columns; default every column except the target and row id.
+            Protected columns are added back unless ``protected_as_features=False``.
+        categorical : sequence of str, default=()
+            Numeric columns to one-hot instead of standardise.
+        protected_as_features : bool, default=True
+            Whether protected columns are model features too.
+        missing : {"error", "drop", "impute"}, default="error"
+            Treatment of missing values (see the module docstring).
+        na_values : sequence of str, default=()
+            String values read as missing (e.g. ``["?"]`` for Adult).
+        positive : label, optional
+            For a binary target, the label that becomes class 1 (default: the larger
+            label in sorted order).
+        bins : mapping of str to sequence of float, optional
+            Bin edges for numeric protected columns.
+        rare_groups : {"error", "merge", "keep"}, default="error"
+            Treatment of protected groups with fewer than `min_group_size` rows.
+        min_group_size : int, default=2
+            Smallest allowed protected group.
+        notes : sequence of str, default=()
+            Notes to carry (e.g. from a loader).
+
+        Returns
+        -------
+        Dataset
+
+        Raises
+        ------
+        DataError
+            Unknown column, empty table, one-class or continuous target, missing
+            values under ``missing="error"``, a protected column with one group or
+            rare groups under ``rare_groups="error"``, bad row ids.
+        InvalidParameterError
+            An option out of its allowed values.
+        """
+        check_option(missing, "missing", ("error", "drop", "impute"))
+        check_option(rare_groups, "rare_groups", ("error", "merge", "keep"))
+        min_group_size = check_scalar(min_group_size, "min_group_size", kind=int, low=1)
+        if not isinstance(df, pd.DataFrame):
+            raise InvalidParameterError(
+                f"df must be a pandas DataFrame. Got {type(df).__name__}."
+            )
+        protected = _as_name_list(protected, "protected")
+        _check_columns(df)
+        _check_roles(df, target, protected, row_id, features, categorical)
+        notes = list(notes)
+        n_input = len(df)
+        fit_mask = _rows_to_mask(fit_rows, n_input, "fit_rows")
+        feature_cols = _feature_columns(df, target, protected, row_id, features,
+                                        protected_as_features)
+        used = list(dict.fromkeys([target, *protected, *feature_cols]
+                                  + ([row_id] if row_id else [])))
+        frame = df[used].copy()
+        frame = _apply_na_values(frame, na_values, notes)
+        keep = _missing_rows(frame, target, protected, row_id, missing, notes)
+        frame, fit_mask = frame.loc[keep], fit_mask[keep]
+        ids = _row_ids(frame, row_id, np.flatnonzero(keep))
+        if len(frame) < 2:
+            raise DataError(MSG_EMPTY)
+        y, classes = _encode_target(frame[target], target, positive)
+        groups = _make_groups(frame, protected, bins or {}, rare_groups, min_group_size,
+                              missing, notes)
+        feats = frame[feature_cols]
+        feats, numeric, cats = _type_features(feats, categorical, missing, notes)
+        encoder = _Encoder.fit(feats.loc[fit_mask], numeric, cats)
+        options = _Options(protected_as_features, missing, rare_groups, min_group_size,
+                           {"na_values": list(na_values), "positive": _jsonable(positive),
+                            "bins": {k: list(v) for k, v in (bins or {}).items()}})
+        return cls(features=feats, numeric=numeric, categorical=cats, encoder=encoder,
+                   y=y, classes=classes, groups=groups, row_ids=ids, target=target,
+                   protected=protected, name=str(name), notes=notes, options=options)
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | Path,
+        target: str,
+        protected: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> Dataset:
+        """Read a ``.csv``, ``.csv.gz`` or ``.parquet`` file and call `from_frame`.
+
+        `name` defaults to the file name without its suffixes; other keyword
+        arguments go to `from_frame`.
+        """
+        path = Path(path)
+        frame = read_table(path)
+        kwargs.setdefault("name", path.name.split(".")[0])
+        return cls.from_frame(frame, target, protected, **kwargs)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        X: Any,
+        y: Any,
+        groups: Any = None,
+        *,
+        feature_names: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> Dataset:
+        """Build a dataset from a feature matrix, labels and optional group columns.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+        y : array-like of shape (n_rows,)
+        groups : DataFrame, Series, mapping or array-like of shape (n_rows,), optional
+            Protected attributes (not used as features unless passed in `X` too).
+        feature_names : sequence of str, optional
+            Default ``x0, x1, ...``.
+        **kwargs
+            Passed to `from_frame`.
+        """
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise DataError(f"X must be 2-dimensional (n_rows, n_features). Got shape {X.shape}.")
+        n = X.shape[0]
+        names = list(feature_names) if feature_names is not None else [
+            f"x{j}" for j in range(X.shape[1])]
+        if len(names) != X.shape[1]:
+            raise DataError(MSG_LENGTH.format(what="feature_names", got=len(names),
+                                              n=X.shape[1]).replace("rows", "columns"))
+        frame = pd.DataFrame(X, columns=names)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n:
+            raise DataError(MSG_LENGTH.format(what="y", got=y.shape[0] if y.ndim else 0, n=n))
+        frame["target"] = y
+        gframe = _groups_frame(groups, n)
+        for column in gframe.columns:
+            frame[column] = gframe[column].to_numpy()
+        kwargs.setdefault("protected_as_features", False)
+        return cls.from_frame(frame, "target", list(gframe.columns), **kwargs)
+
+    # ----------------------------------------------------------------- properties
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return int(len(self.classes))
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self._encoder.feature_names
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The validated feature columns before encoding (a copy)."""
+        return self._features.copy()
+
+    @property
+    def encoding(self) -> dict[str, Any]:
+        """The encoder state: numeric columns with their means/scales, categorical levels."""
+        return self._encoder.state()
+
+    @property
+    def fingerprint(self) -> str:
+        """Hex sha256 of X, y, classes, groups, row ids, names and encoding choices."""
+        if self._fingerprint is None:
+            self._fingerprint = self._compute_fingerprint()
+        return self._fingerprint
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __repr__(self) -> str:
+        return (f"Dataset(name={self.name!r}, n_rows={self.n_rows}, "
+                f"n_features={self.n_features}, target={self.target!r}, "
+                f"protected={self.protected!r}, n_classes={self.n_classes}, "
+                f"notes={len(self.notes)})")
+
+    # ----------------------------------------------------------------- operations
+
+    def subset(self, rows: Any) -> Dataset:
+        """Rows `rows` (bool mask or positions) as a new dataset with the same encoder.
+
+        Row ids, groups and ``X`` rows are carried over unchanged; positions are
+        re-indexed from 0.
+        """
+        index = np.flatnonzero(_rows_to_mask(rows, self.n_rows, "rows")) \
+            if _is_bool_like(rows) else _positions(rows, self.n_rows)
+        return self._replace(index, self._encoder, X=self.X[index])
+
+    def refit(self, fit_rows: Any) -> Dataset:
+        """The same rows with the encoder refitted on `fit_rows` (mask or positions)."""
+        mask = _rows_to_mask(fit_rows, self.n_rows, "fit_rows")
+        encoder = _Encoder.fit(self._features.loc[mask], self._numeric, self._categorical)
+        return self._replace(np.arange(self.n_rows), encoder, X=None)
+
+    def train_test_split(
+        self, test_size: float = 0.3, random_state: int | None = 0, *, stratify: bool = True
+    ) -> tuple[Dataset, Dataset]:
+        """Split rows into train and test; the encoder is refitted on train rows only.
+
+        Parameters
+        ----------
+        test_size : float in (0, 1), default=0.3
+        random_state : int or None, default=0
+        stratify : bool, default=True
+            Keep class proportions in both parts.
+
+        Returns
+        -------
+        train, test : Dataset
+            Rows keep their original order within each part.
+        """
+        from sklearn.model_selection import train_test_split as _split
+
+        test_size = check_scalar(test_size, "test_size", low=0, high=1,
+                                 low_open=True, high_open=True)
+        if stratify:
+            labels, counts = np.unique(self.y, return_counts=True)
+            if counts.min() < 2:
+                raise DataError(MSG_SPLIT.format(label=self.classes[labels[counts.argmin()]],
+                                                 count=int(counts.min())))
+        try:
+            train, test = _split(np.arange(self.n_rows), test_size=test_size,
+                                 random_state=random_state,
+                                 stratify=self.y if stratify else None)
+        except ValueError as exc:  # too few rows for the requested sizes
+            raise DataError(f"cannot split {self.n_rows} rows with test_size={test_size}: "
+                            f"{exc}") from None
+        train, test = np.sort(train), np.sort(test)
+        refitted = self.refit(train)
+        return refitted.subset(train), refitted.subset(test)
+
+    def intersections(
+        self, min_support: int = 1, columns: Sequence[str] | None = None
+    ) -> pd.Series:
+        """Intersectional group label of every row, e.g. ``"sex=F & race=Black"``.
+
+        Parameters
+        ----------
+        min_support : int, default=1
+            Rows whose intersection has fewer rows than this get ``<NA>`` (so that
+            ``groupby`` skips them).
+        columns : sequence of str, optional
+            Protected columns to intersect; default all.
+
+        Returns
+        -------
+        pandas.Series of string dtype, named ``"intersection"``.
+        """
+        min_support = check_scalar(min_support, "min_support", kind=int, low=1)
+        columns = self.protected if columns is None else _as_name_list(columns, "columns")
+        for column in columns:
+            if column not in self.protected:
+                raise InvalidParameterError(MSG_COLUMN_NOT_FOUND.format(
+                    role="protected", column=column, columns=", ".join(self.protected)))
+        if not columns:
+            return pd.Series(["all"] * self.n_rows, name="intersection", dtype="string")
+        labels = self.groups[columns[0]].map(lambda v: f"{columns[0]}={v}")
+        for column in columns[1:]:
+            labels = labels + f" & {column}=" + self.groups[column]
+        labels = labels.astype("string").rename("intersection")
+        counts = labels.map(labels.value_counts())
+        return labels.mask(counts < min_support)
+
+    # ----------------------------------------------------------------- internals
+
+    def _replace(self, index: np.ndarray, encoder: _Encoder, X: np.ndarray | None) -> Dataset:
+        return Dataset(
+            features=self._features.iloc[index], numeric=self._numeric,
+            categorical=self._categorical, encoder=encoder, y=self.y[index],
+            classes=self.classes, groups=self.groups.iloc[index],
+            row_ids=self.row_ids[index], target=self.target, protected=self.protected,
+            name=self.name, notes=self.notes, options=self._options, X=X,
+        )
+
+    def _compute_fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        meta = {
+            "target": self.target, "protected": self.protected,
+            "classes": [_jsonable(c) for c in self.classes],
+            "feature_names": self.feature_names,
+            "protected_as_features": self._options.protected_as_features,
+            "missing": self._options.missing, "extra": self._options.extra,
+        }
+        digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
+        for array in (self.X, self.y):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(pd.util.hash_pandas_object(pd.Series(self.row_ids), index=False)
+                      .to_numpy().tobytes())
+        digest.update(pd.util.hash_pandas_object(self.groups, index=False).to_numpy().tobytes())
+        return digest.hexdigest()
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped) or Parquet file, with clear errors."""
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    if not path.exists():
+        raise DataError(MSG_PATH_MISSING.format(path=path))
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix.lower() == ".csv" or suffixes.endswith(".csv.gz"):
+        return pd.read_csv(path)
+    raise DataError(MSG_PATH_SUFFIX.format(path=path))
+
+
+def _jsonable(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _as_name_list(names: Any, param: str) -> list[str]:
+    if isinstance(names, str):
+        return [names]
+    names = list(names)
+    if len(set(names)) != len(names):
+        raise InvalidParameterError(f"{param} must not repeat a column. Got {names!r}.")
+    return names
+
+
+def _check_columns(df: pd.DataFrame) -> None:
+    for column in df.columns:
+        if not isinstance(column, str):
+            raise DataError(MSG_COLUMN_NAMES.format(name=column, kind=type(column).__name__))
+    duplicated = df.columns[df.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise DataError(MSG_DUPLICATE_COLUMNS.format(names=", ".join(duplicated)))
+    if len(df) == 0:
+        raise DataError(MSG_EMPTY)
+
+
+def _require(df: pd.DataFrame, column: Any, role: str) -> None:
+    if column not in df.columns:
+        raise DataError(MSG_COLUMN_NOT_FOUND.format(
+            role=role, column=column, columns=", ".join(map(str, df.columns))))
+
+
+def _check_roles(df, target, protected, row_id, features, categorical) -> None:
+    _require(df, target, "target")
+    for column in protected:
+        _require(df, column, "protected")
+    if target in protected:
+        raise InvalidParameterError(MSG_TARGET_IN_PROTECTED.format(target=target))
+    if row_id is not None:
+        _require(df, row_id, "row id")
+    for column in features or ():
+        _require(df, column, "feature")
+    for column in categorical:
+        _require(df, column, "categorical")
+
+
+def _feature_columns(df, target, protected, row_id, features, protected_as_features):
+    excluded = {target} | ({row_id} if row_id else set())
+    if features is None:
+        chosen = [c for c in df.columns if c not in excluded]
+    else:
+        chosen = [c for c in _as_name_list(features, "features") if c not in excluded]
+        chosen += [c for c in protected if c not in chosen]
+    if not protected_as_features:
+        chosen = [c for c in chosen if c not in protected]
+    return chosen
+
+
+def _is_bool_like(rows: Any) -> bool:
+    arr = np.asarray(rows)
+    return arr.dtype == bool
+
+
+def _positions(rows: Any, n: int) -> np.ndarray:
+    arr = np.asarray(rows)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise InvalidParameterError(MSG_ROWS.format(n=n, why=f"got dtype {arr.dtype}, "
+                                                    f"shape {arr.shape}"))
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise InvalidParameterError(MSG_ROWS.format(
+            n=n, why=f"got positions from {arr.min()} to {arr.max()}"))
+    return arr
+
+
+def _rows_to_mask(rows: Any, n: int, what: str) -> np.ndarray:
+    if rows is None:
+        return np.ones(n, dtype=bool)
+    arr = np.asarray(rows)
+    if arr.dtype == bool:
+        if arr.ndim != 1 or len(arr) != n:
+            raise DataError(MSG_LENGTH.format(what=f"{what} mask", got=arr.size, n=n))
+        mask = arr.copy()
+    else:
+        mask = np.zeros(n, dtype=bool)
+        mask[_positions(arr, n)] = True
+    if not mask.any():
+        raise InvalidParameterError(f"{what} must select at least one row. Got none.")
+    return mask
+
+
+def _apply_na_values(frame: pd.DataFrame, na_values: Sequence[str], notes: list[str]):
+    if isinstance(na_values, str):
+        na_values = [na_values]
+    for marker in na_values:
+        hits = {c: int((frame[c] == marker).sum()) for c in frame.columns
+                if not pd.api.types.is_numeric_dtype(frame[c])}
+        hits = {c: k for c, k in hits.items() if k}
+        for column in hits:
+            frame[column] = frame[column].mask(frame[column] == marker)
+        if hits:
+            notes.append(f"{marker!r} read as missing in " + _counts_text(hits))
+    return frame
+
+
+def _counts_text(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{c} ({k:,})" for c, k in counts.items())
+
+
+def _missing_rows(frame, target, protected, row_id, missing, notes) -> np.ndarray:
+    """Mask of rows kept after the missing-value policy (raises under "error")."""
+    isna = frame.isna()
+    counts = {c: int(k) for c, k in isna.sum().items() if k}
+    if not counts:
+        return np.ones(len(frame), dtype=bool)
+    if missing == "error":
+        raise DataError(MSG_MISSING.format(details=_counts_text(counts)))
+    if missing == "impute":
+        if counts.get(target):
+            raise DataError(MSG_MISSING_TARGET.format(target=target, count=counts[target]))
+        if row_id and counts.get(row_id):
+            raise DataError(MSG_ROW_ID.format(column=row_id, problem="has missing values"))
+        notes.append("missing values imputed (numeric: fit-row mean; categorical and "
+                     "protected: '(missing)' level) in " + _counts_text(counts))
+        return np.ones(len(frame), dtype=bool)
+    keep = ~isna.any(axis=1).to_numpy()
+    message = (f"{int((~keep).sum()):,} of {len(frame):,} rows dropped for missing values in "
+               + _counts_text(counts))
+    notes.append(message)
+    warnings.warn(message, DataWarning, stacklevel=4)
+    return keep
+
+
+def _row_ids(frame: pd.DataFrame, row_id: str | None, positions: np.ndarray) -> np.ndarray:
+    if row_id is None:
+        return positions.astype(np.int64)
+    ids = frame[row_id]
+    if ids.duplicated().any():
+        dup = ids[ids.duplicated()].iloc[0]
+        raise DataError(MSG_ROW_ID.format(column=row_id, problem=f"repeats the id {dup!r}"))
+    return ids.to_numpy()
+
+
+def _encode_target(values: pd.Series, target: str, positive: Any):
+    """Class indices (labels sorted) and the labels; rejects one class and regression."""
+    labels = pd.unique(values)
+    is_float = pd.api.types.is_float_dtype(values)
+    if is_float and not np.all(np.mod(values.to_numpy(dtype=float), 1) == 0):
+        example = ", ".join(f"{v:g}" for v in labels[:3])
+        raise DataError(MSG_REGRESSION.format(target=target, n_unique=len(labels),
+                                              example=example))
+    if len(labels) > _MAX_CLASSES:
+        raise DataError(MSG_REGRESSION.format(target=target, n_unique=len(labels),
+                                              example=", ".join(map(str, labels[:3]))))
+    if len(labels) < 2:
+        raise DataError(MSG_ONE_CLASS.format(target=target, value=_jsonable(labels[0]),
+                                             n=len(values)))
+    try:
+        classes = np.sort(np.asarray(labels, dtype=object if not is_float and not
+                                     pd.api.types.is_numeric_dtype(values) else None))
+    except TypeError:  # labels of mixed types: order by their text
+        classes = np.asarray(sorted(labels, key=str), dtype=object)
+    if positive is not None:
+        if len(classes) != 2 or positive not in list(classes):
+            raise InvalidParameterError(MSG_POSITIVE.format(
+                positive=positive, target=target, labels=", ".join(map(repr, classes))))
+        if classes[0] == positive:
+            classes = classes[::-1].copy()
+    index = {label: k for k, label in enumerate(classes)}
+    y = values.map(index).to_numpy(dtype=np.int64)
+    return y, classes
+
+
+def _make_groups(frame, protected, bins, rare_groups, min_group_size, missing, notes):
+    columns = {}
+    for column in protected:
+        labels = _group_labels(frame[column], column, bins.get(column), notes)
+        if missing == "impute":
+            labels = labels.fillna(MISSING_LEVEL)
+        labels = _check_group_sizes(labels, column, rare_groups, min_group_size, notes)
+        columns[column] = labels.to_numpy(dtype=object)
+    return pd.DataFrame(columns, index=range(len(frame)), dtype="string") if columns \
+        else pd.DataFrame(index=range(len(frame)))
+
+
+def _group_labels(values: pd.Series, column: str, edges, notes: list[str]) -> pd.Series:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        unused = [c for c in values.cat.categories if c not in set(values.dropna())]
+        if unused:
+            notes.append(f"protected column {column!r}: declared levels with no rows "
+                         f"ignored: {', '.join(map(str, unused))}")
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if not numeric:
+        return values.astype("string").astype(object).where(values.notna())
+    distinct = values.dropna().unique()
+    if edges is None and len(distinct) <= _MAX_EXACT_GROUP_VALUES:
+        return values.map(_number_text).where(values.notna())
+    if edges is None:
+        edges, how = _default_edges(values, column)
+    else:
+        how = "the given bins"
+    edges = sorted(float(e) for e in edges)
+    labels = _interval_labels(edges, _is_integral(values) and all(float(e).is_integer()
+                                                                   for e in edges))
+    codes = np.searchsorted(np.asarray(edges), values.to_numpy(dtype=float), side="right")
+    binned = pd.Series([labels[k] for k in codes], index=values.index, dtype=object)
+    notes.append(f"protected column {column!r} binned by {how}: {', '.join(labels)}")
+    return binned.where(values.notna())
+
+
+def _default_edges(values: pd.Series, column: str) -> tuple[list[float], str]:
+    if column.lower() == "age":
+        return list(_AGE_EDGES), "age bands"
+    quartiles = np.unique(np.quantile(values.dropna().to_numpy(dtype=float), [0.25, 0.5, 0.75]))
+    return list(quartiles), "quartiles"
+
+
+def _is_integral(values: pd.Series) -> bool:
+    arr = values.dropna().to_numpy(dtype=float)
+    return bool(np.all(np.mod(arr, 1) == 0))
+
+
+def _number_text(value: Any) -> str:
+    if pd.isna(value):
+        return value
+    value = float(value)
+    return f"{int(value)}" if value.is_integer() else f"{value:g}"
+
+
+def _interval_labels(edges: list[float], integral: bool) -> list[str]:
+    """Labels of the len(edges)+1 bins cut at `edges` (a value equal to an edge goes up)."""
+    text = [_number_text(e) for e in edges]
+    labels = [f"<{text[0]}"]
+    for k in range(len(edges) - 1):
+        if integral:
+            labels.append(f"{text[k]}-{_number_text(edges[k + 1] - 1)}")
+        else:
+            labels.append(f"[{text[k]}, {text[k + 1]})")
+    labels.append(f"{text[-1]}+" if integral else f">={text[-1]}")
+    return labels
+
+
+def _check_group_sizes(labels: pd.Series, column: str, rare_groups: str,
+                       min_group_size: int, notes: list[str]) -> pd.Series:
+    counts = labels.value_counts(dropna=True)
+    if len(counts) < 2:
+        raise DataError(MSG_SINGLE_GROUP.format(column=column, value=counts.index[0]))
+    rare = counts[counts < min_group_size]
+    if rare.empty:
+        return labels
+    details = ", ".join(f"{g!r} ({k})" for g, k in rare.items())
+    if rare_groups == "error":
+        raise DataError(MSG_RARE_GROUP.format(column=column, min_size=min_group_size,
+                                              details=details))
+    if rare_groups == "keep":
+        notes.append(f"protected column {column!r}: small groups kept: {details}")
+        return labels
+    message = f"protected column {column!r}: small groups merged into {RARE_LEVEL!r}: {details}"
+    notes.append(message)
+    warnings.warn(message, DataWarning, stacklevel=5)
+    return labels.where(~labels.isin(rare.index), RARE_LEVEL)
+
+
+def _type_features(feats: pd.DataFrame, categorical: Sequence[str], missing: str,
+                   notes: list[str]):
+    """Drop constant columns; split the rest into numeric and categorical names."""
+    numeric, cats, constant = [], [], []
+    for column in feats.columns:
+        values = feats[column]
+        if pd.api.types.is_datetime64_any_dtype(values) or isinstance(
+                values.dtype, pd.PeriodDtype):
+            raise DataError(MSG_DATETIME.format(column=column, dtype=values.dtype))
+        if values.nunique(dropna=False) <= 1:
+            constant.append(column)
+            continue
+        is_num = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        (numeric if is_num and column not in categorical else cats).append(column)
+    if constant:
+        message = f"constant columns dropped from features: {', '.join(constant)}"
+        notes.append(message)
+        warnings.warn(message, DataWarning, stacklevel=4)
+    if not numeric and not cats:
+        raise DataError(MSG_NO_FEATURES.format(extra=f": {', '.join(constant)}"
+                                               if constant else ""))
+    feats = feats[numeric + cats].copy()
+    for column in cats:
+        values = feats[column]
+        text = values.astype("string").astype(object).where(values.notna())
+        feats[column] = text.fillna(MISSING_LEVEL) if missing == "impute" else text
+        n_levels = feats[column].nunique()
+        if n_levels > _MANY_LEVELS:
+            notes.append(f"categorical column {column!r} has {n_levels:,} levels "
+                         "(one one-hot feature each)")
+    return feats, numeric, cats
+
+
+def _groups_frame(groups: Any, n: int) -> pd.DataFrame:
+    if groups is None:
+        return pd.DataFrame(index=range(n))
+    if isinstance(groups, pd.Series):
+        frame = groups.to_frame(name=groups.name if groups.name is not None else "group")
+    elif isinstance(groups, pd.DataFrame):
+        frame = groups
+    elif isinstance(groups, Mapping):
+        frame = pd.DataFrame({k: np.asarray(v) for k, v in groups.items()}) if all(
+            np.ndim(v) == 1 and len(v) == n for v in groups.values()) else None
+        if frame is None:
+            raise DataError(MSG_LENGTH.format(what="a groups column",
+                                              got=[len(v) for v in groups.values()], n=n))
+    else:
+        arr = np.asarray(groups)
+        frame = pd.DataFrame({"group": arr}) if arr.ndim == 1 else pd.DataFrame(
+            arr, columns=[f"group{j}" for j in range(arr.shape[1])])
+    if len(frame) != n:
+        raise DataError(MSG_LENGTH.format(what="groups", got=len(frame), n=n))
+    return frame.reset_index(drop=True)

@@ -1,0 +1,257 @@
+"""A synthetic loan table with three planted effects, and the truth about them.
+
+`make_synthetic` draws a small table (default 4,000 rows) whose target ``approved``
+follows a known logistic score, then plants three effects that a privacy, a fairness
+and a multiplicity audit must each find:
+
+(a) **Leaky group** — ``region == "Isle"`` (about 8 % of rows). Its records are
+    atypical (wider income and age spread), their labels are noisy (flipped with
+    probability 0.35) and each carries its own rare ``code`` level, which one-hot
+    encoding turns into a feature present for that record only. A model (even a
+    weakly regularised logistic regression) memorises these records, so the loss gap
+    between members and non-members, and hence membership inference, is much larger
+    there than elsewhere.
+(b) **Biased label** — for ``sex == "F"``, positive labels are flipped to negative with
+    probability ``flip_rate`` (0.4). Features do not depend on sex, so a model trained
+    on the observed labels has a lower selection rate and true-positive rate (measured
+    against the unbiased labels) for women.
+(c) **Arbitrary region** — the rows whose true score is closest to the decision
+    boundary (``arbitrary_fraction`` = 12 % of rows, a slab of feature space
+    ``|score| < width``) get labels that are pure noise (p = 0.5), so equally good
+    models disagree there.
+
+`synthetic_truth` returns the same draw's `SyntheticTruth`: which group leaks, which
+group is disadvantaged, the masks of the leaky, disadvantaged and arbitrary rows, the
+true score and the labels before the bias. Row positions match the frame's rows (and
+the default row ids of a `Dataset` built from it). Everything is deterministic given
+an integer ``random_state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assay._validation import InvalidParameterError, check_scalar
+
+__all__ = [
+    "SYNTHETIC_PROTECTED",
+    "SYNTHETIC_TARGET",
+    "SyntheticTruth",
+    "make_synthetic",
+    "synthetic_truth",
+]
+
+SYNTHETIC_TARGET = "approved"
+SYNTHETIC_PROTECTED = ("sex", "region")
+LEAKY_REGION = "Isle"
+DISADVANTAGED_SEX = "F"
+_REGIONS = ("North", "South", "East", "West")
+_COMMON_CODES = tuple(f"C{k}" for k in range(1, 7))
+_ISLE_LABEL_NOISE = 0.35
+_SHARPNESS = 4.0  # slope of the true logistic label model outside the arbitrary region
+_MIN_ROWS = 200
+
+
+@dataclass(frozen=True)
+class SyntheticTruth:
+    """The planted effects of one `make_synthetic` draw.
+
+    Attributes
+    ----------
+    target : str
+        Target column (``"approved"``, 1 = approved).
+    protected : tuple of str
+        Protected columns (``("sex", "region")``).
+    leaky_group : dict
+        ``{"column": "region", "value": "Isle"}``: the group membership inference
+        should find most vulnerable.
+    disadvantaged_group : dict
+        ``{"column": "sex", "value": "F"}``: the group whose positive labels were flipped.
+    flip_rate : float
+        Probability that a positive label in the disadvantaged group was flipped.
+    leaky, disadvantaged, arbitrary : bool ndarray of shape (n_rows,)
+        Row masks of the three effects.
+    flipped : bool ndarray of shape (n_rows,)
+        Rows whose label was flipped by the bias.
+    score : float ndarray of shape (n_rows,)
+        True score (label model's logit is ``4 * score`` outside the arbitrary region).
+    arbitrary_width : float
+        The arbitrary region is ``|score| < arbitrary_width``.
+    label_unbiased : int ndarray of shape (n_rows,)
+        Labels before the bias (b) was applied.
+    n_rows, random_state : int
+    """
+
+    target: str
+    protected: tuple[str, ...]
+    leaky_group: dict[str, str]
+    disadvantaged_group: dict[str, str]
+    flip_rate: float
+    leaky: np.ndarray
+    disadvantaged: np.ndarray
+    arbitrary: np.ndarray
+    flipped: np.ndarray
+    score: np.ndarray
+    arbitrary_width: float
+    label_unbiased: np.ndarray
+    n_rows: int
+    random_state: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary: the groups, rates and the row positions of each effect."""
+        return {
+            "target": self.target,
+            "protected": list(self.protected),
+            "leaky_group": dict(self.leaky_group),
+            "disadvantaged_group": dict(self.disadvantaged_group),
+            "flip_rate": self.flip_rate,
+            "arbitrary_width": self.arbitrary_width,
+            "n_rows": self.n_rows,
+            "random_state": self.random_state,
+            "leaky_rows": np.flatnonzero(self.leaky).tolist(),
+            "arbitrary_rows": np.flatnonzero(self.arbitrary).tolist(),
+            "flipped_rows": np.flatnonzero(self.flipped).tolist(),
+        }
+
+
+def make_synthetic(
+    n_rows: int = 4000,
+    random_state: int | np.random.Generator | None = 0,
+    *,
+    leak_fraction: float = 0.08,
+    flip_rate: float = 0.4,
+    arbitrary_fraction: float = 0.12,
+    return_truth: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, SyntheticTruth]:
+    """Draw the synthetic loan table with planted effects (see the module docstring).
+
+    Parameters
+    ----------
+    n_rows : int, default=4000
+        Number of rows (at least 200).
+    random_state : int, numpy Generator or None, default=0
+        Seed; an int gives the same table every time.
+    leak_fraction : float in (0, 0.5], default=0.08
+        Share of rows in the leaky group ``region == "Isle"``.
+    flip_rate : float in [0, 1], default=0.4
+        Probability that a positive label of ``sex == "F"`` is flipped to negative.
+    arbitrary_fraction : float in [0, 0.5], default=0.12
+        Share of rows in the arbitrary (pure-noise) region.
+    return_truth : bool, default=False
+        Also return the `SyntheticTruth`.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Columns ``age, income, tenure, debt_ratio, credit_score, region, code, sex,
+        approved``. ``frame.attrs["assay_synthetic"]`` holds the JSON-able summary of
+        the planted groups (without the row lists).
+    truth : SyntheticTruth
+        Only when `return_truth` is true.
+    """
+    frame, truth = _generate(n_rows, random_state, leak_fraction, flip_rate,
+                             arbitrary_fraction)
+    summary = truth.to_dict()
+    frame.attrs["assay_synthetic"] = {k: v for k, v in summary.items()
+                                      if not k.endswith("_rows")}
+    return (frame, truth) if return_truth else frame
+
+
+def synthetic_truth(
+    n_rows: int = 4000, random_state: int = 0, **effects: float
+) -> SyntheticTruth:
+    """The `SyntheticTruth` of ``make_synthetic(n_rows, random_state, **effects)``."""
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        raise InvalidParameterError(
+            "random_state must be an integer so the draw can be repeated. "
+            f"Got {random_state!r}.")
+    return make_synthetic(n_rows, random_state, return_truth=True, **effects)[1]
+
+
+def _generate(n_rows, random_state, leak_fraction, flip_rate, arbitrary_fraction):
+    n = check_scalar(n_rows, "n_rows", kind=int, low=_MIN_ROWS)
+    leak_fraction = check_scalar(leak_fraction, "leak_fraction", low=0, high=0.5,
+                                 low_open=True)
+    flip_rate = check_scalar(flip_rate, "flip_rate", low=0, high=1)
+    arbitrary_fraction = check_scalar(arbitrary_fraction, "arbitrary_fraction", low=0,
+                                      high=0.5)
+    rng = _rng(random_state)
+    leaky = np.zeros(n, dtype=bool)
+    leaky[rng.permutation(n)[: max(2, round(leak_fraction * n))]] = True
+    columns = _features(rng, leaky)
+    score = _true_score(columns)
+    width = float(np.quantile(np.abs(score), arbitrary_fraction)) if arbitrary_fraction else 0.0
+    arbitrary = np.abs(score) < width
+    unbiased = _labels(rng, score, arbitrary, leaky)
+    female = columns["sex"] == DISADVANTAGED_SEX
+    flipped = female & (unbiased == 1) & (rng.random(n) < flip_rate)
+    frame = pd.DataFrame(columns)
+    frame[SYNTHETIC_TARGET] = np.where(flipped, 0, unbiased).astype(np.int64)
+    seed = random_state if isinstance(random_state, int | np.integer) else None
+    truth = SyntheticTruth(
+        target=SYNTHETIC_TARGET, protected=SYNTHETIC_PROTECTED,
+        leaky_group={"column": "region", "value": LEAKY_REGION},
+        disadvantaged_group={"column": "sex", "value": DISADVANTAGED_SEX},
+        flip_rate=flip_rate, leaky=leaky, disadvantaged=female, arbitrary=arbitrary,
+        flipped=flipped, score=score, arbitrary_width=width, label_unbiased=unbiased,
+        n_rows=n, random_state=None if seed is None else int(seed))
+    return frame, truth
+
+
+def _rng(random_state: Any) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or (isinstance(random_state, int | np.integer)
+                                and not isinstance(random_state, bool)):
+        return np.random.default_rng(random_state)
+    raise InvalidParameterError(
+        f"random_state must be an int, a numpy Generator or None. Got {random_state!r}.")
+
+
+def _features(rng: np.random.Generator, leaky: np.ndarray) -> dict[str, np.ndarray]:
+    """Draw the feature columns; the leaky group's records are atypical."""
+    n, n_leaky = len(leaky), int(leaky.sum())
+    age = np.clip(rng.normal(42, 12, n), 18, 80)
+    income = rng.lognormal(np.log(45.0), 0.45, n)
+    # Atypical records: wide income and age spread, far from the bulk.
+    age[leaky] = rng.uniform(18, 90, n_leaky)
+    income[leaky] = rng.lognormal(np.log(45.0), 1.3, n_leaky)
+    region = rng.choice(_REGIONS, n).astype(object)
+    region[leaky] = LEAKY_REGION
+    code = rng.choice(_COMMON_CODES, n).astype(object)
+    # One rare code per leaky record: a one-hot feature only that record has.
+    code[leaky] = [f"R{k:04d}" for k in range(n_leaky)]
+    return {
+        "age": np.round(age).astype(np.int64),
+        "income": np.round(income, 1),
+        "tenure": rng.integers(0, 31, n),
+        "debt_ratio": np.round(rng.beta(2.0, 5.0, n), 3),
+        "credit_score": np.round(rng.normal(0.0, 1.0, n), 3),
+        "region": region,
+        "code": code,
+        "sex": rng.choice(np.array(["F", "M"], dtype=object), n),
+    }
+
+
+def _true_score(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """The label model's score: a fixed linear function of standardised features."""
+    log_income = np.log(columns["income"])
+    z_income = (log_income - np.log(45.0)) / 0.45
+    z_debt = (columns["debt_ratio"] - 2 / 7) / 0.16
+    z_tenure = (columns["tenure"] - 15) / 8.9
+    z_age = (columns["age"] - 42) / 12
+    return (0.5 * z_income - 0.45 * z_debt + 0.3 * z_tenure + 0.5 * columns["credit_score"]
+            + 0.15 * z_age)
+
+
+def _labels(rng, score, arbitrary, leaky) -> np.ndarray:
+    """Unbiased labels: logistic in the score, coin flips in the arbitrary region."""
+    p = 1.0 / (1.0 + np.exp(-_SHARPNESS * score))
+    p[arbitrary] = 0.5
+    labels = (rng.random(len(score)) < p).astype(np.int64)
+    noisy = leaky & (rng.random(len(score)) < _ISLE_LABEL_NOISE)
+    return np.where(noisy, 1 - labels, labels)
