@@ -14,11 +14,22 @@ and a multiplicity audit must each find:
 (b) **Biased label** — for ``sex == "F"``, positive labels are flipped to negative with
     probability ``flip_rate`` (0.4). Features do not depend on sex, so a model trained
     on the observed labels has a lower selection rate and true-positive rate (measured
-    against the unbiased labels) for women.
-(c) **Arbitrary region** — the rows whose true score is closest to the decision
-    boundary (``arbitrary_fraction`` = 12 % of rows, a slab of feature space
-    ``|score| < width``) get labels that are pure noise (p = 0.5), so equally good
-    models disagree there.
+    against the unbiased labels, and also against the observed ones) for women.
+(c) **Arbitrary region** — the rows closest to their group's decision boundary
+    (``arbitrary_fraction`` = 12 % of rows: the slab ``|score - centre| < width`` of
+    feature space, where ``centre`` is 0 for men and, for women, the score at which
+    the biased label is positive half the time) get labels that are pure noise
+    (p = 0.5; the bias of (b) is not applied there), so equally good models disagree
+    there far more than elsewhere.
+
+Measured with plain scikit-learn models trained on random halves (8 models, default
+table): the member/non-member loss gap is about 0.85 nats on the leaky group against
+0.01 elsewhere for ``LogisticRegression(C=10)`` (0.9 against 0.06 for a 32-unit
+``MLPClassifier``); women's selection rate is about 0.25 against 0.51 for men; the
+share of models disagreeing with the majority is about 2.5x (logistic regression) to
+5x (MLP) higher in the arbitrary region than in the ordinary rows. Note that the
+leaky group also shows high disagreement between models trained on different rows,
+because its records are memorised when they are members.
 
 `synthetic_truth` returns the same draw's `SyntheticTruth`: which group leaks, which
 group is disadvantaged, the masks of the leaky, disadvantaged and arbitrary rows, the
@@ -79,8 +90,10 @@ class SyntheticTruth:
         Rows whose label was flipped by the bias.
     score : float ndarray of shape (n_rows,)
         True score (label model's logit is ``4 * score`` outside the arbitrary region).
+    arbitrary_centre : dict
+        Centre of the arbitrary slab per ``sex`` value.
     arbitrary_width : float
-        The arbitrary region is ``|score| < arbitrary_width``.
+        The arbitrary region is ``|score - arbitrary_centre[sex]| < arbitrary_width``.
     label_unbiased : int ndarray of shape (n_rows,)
         Labels before the bias (b) was applied.
     n_rows, random_state : int
@@ -96,6 +109,7 @@ class SyntheticTruth:
     arbitrary: np.ndarray
     flipped: np.ndarray
     score: np.ndarray
+    arbitrary_centre: dict[str, float]
     arbitrary_width: float
     label_unbiased: np.ndarray
     n_rows: int
@@ -109,6 +123,7 @@ class SyntheticTruth:
             "leaky_group": dict(self.leaky_group),
             "disadvantaged_group": dict(self.disadvantaged_group),
             "flip_rate": self.flip_rate,
+            "arbitrary_centre": dict(self.arbitrary_centre),
             "arbitrary_width": self.arbitrary_width,
             "n_rows": self.n_rows,
             "random_state": self.random_state,
@@ -184,11 +199,15 @@ def _generate(n_rows, random_state, leak_fraction, flip_rate, arbitrary_fraction
     leaky[rng.permutation(n)[: max(2, round(leak_fraction * n))]] = True
     columns = _features(rng, leaky)
     score = _true_score(columns)
-    width = float(np.quantile(np.abs(score), arbitrary_fraction)) if arbitrary_fraction else 0.0
-    arbitrary = np.abs(score) < width
-    unbiased = _labels(rng, score, arbitrary, leaky)
     female = columns["sex"] == DISADVANTAGED_SEX
-    flipped = female & (unbiased == 1) & (rng.random(n) < flip_rate)
+    centres = {"F": _biased_boundary(flip_rate), "M": 0.0}
+    centre = np.where(female, centres["F"], centres["M"])
+    distance = np.abs(score - centre)
+    width = float(np.quantile(distance, arbitrary_fraction)) if arbitrary_fraction else 0.0
+    arbitrary = distance < width
+    unbiased = _labels(rng, score, arbitrary, leaky)
+    # Inside the arbitrary region every label stays a fair coin, so the bias skips it.
+    flipped = female & ~arbitrary & (unbiased == 1) & (rng.random(n) < flip_rate)
     frame = pd.DataFrame(columns)
     frame[SYNTHETIC_TARGET] = np.where(flipped, 0, unbiased).astype(np.int64)
     seed = random_state if isinstance(random_state, int | np.integer) else None
@@ -197,7 +216,8 @@ def _generate(n_rows, random_state, leak_fraction, flip_rate, arbitrary_fraction
         leaky_group={"column": "region", "value": LEAKY_REGION},
         disadvantaged_group={"column": "sex", "value": DISADVANTAGED_SEX},
         flip_rate=flip_rate, leaky=leaky, disadvantaged=female, arbitrary=arbitrary,
-        flipped=flipped, score=score, arbitrary_width=width, label_unbiased=unbiased,
+        flipped=flipped, score=score, arbitrary_centre=centres, arbitrary_width=width,
+        label_unbiased=unbiased,
         n_rows=n, random_state=None if seed is None else int(seed))
     return frame, truth
 
@@ -246,6 +266,16 @@ def _true_score(columns: dict[str, np.ndarray]) -> np.ndarray:
     z_age = (columns["age"] - 42) / 12
     return (0.5 * z_income - 0.45 * z_debt + 0.3 * z_tenure + 0.5 * columns["credit_score"]
             + 0.15 * z_age)
+
+
+def _biased_boundary(flip_rate: float) -> float:
+    """Score at which a biased label is positive with probability 1/2.
+
+    Solves ``(1 - flip_rate) * sigmoid(SHARPNESS * s) = 1/2``: where a model fitted on
+    the biased labels puts its decision boundary for the disadvantaged group.
+    """
+    p = min(0.5 / max(1.0 - flip_rate, 1e-9), 0.99)
+    return float(np.log(p / (1.0 - p)) / _SHARPNESS)
 
 
 def _labels(rng, score, arbitrary, leaky) -> np.ndarray:
