@@ -1,0 +1,557 @@
+"""Tests for assay.data: Dataset validation, encoding, splitting and the public tables."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assay._validation import DataError, InvalidParameterError
+from assay.data import (
+    DATA_HOME_ENV,
+    PUBLIC_TABLES,
+    Dataset,
+    DataWarning,
+    data_home,
+    load,
+)
+from assay.data import dataset as dsmod
+from assay.data import public as pubmod
+
+# Row counts from the datasets README (an independent record of each table).
+README_ROWS = {
+    "adult": 48_842,
+    "compas": 7_214,
+    "german": 1_000,
+    "bank": 45_211,
+    "bank-additional": 41_188,
+    "law": 21_791,
+    "location30": 5_010,
+}
+
+
+def _frame(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.integers(18, 80, n),
+        "income": rng.normal(50.0, 10.0, n),
+        "city": rng.choice(["Oslo", "Rome", "Lima"], n),
+        "sex": np.array(["F", "M"] * (n // 2)),
+        "race": np.array(["A", "B", "C", "D"] * (n // 4)),
+        "y": np.array(["no", "yes"] * (n // 2))[rng.permutation(n)],
+    })
+
+
+def _build(df: pd.DataFrame, **kwargs) -> Dataset:
+    kwargs.setdefault("protected", ["sex", "race"])
+    return Dataset.from_frame(df, "y", **kwargs)
+
+
+# ---------------------------------------------------------------- basic contract
+
+
+def test_arrays_have_documented_types_and_shapes():
+    ds = _build(_frame())
+    assert ds.X.dtype == np.float32 and ds.X.shape == (40, ds.n_features)
+    assert ds.y.dtype == np.int64 and set(ds.y) == {0, 1}
+    assert list(ds.classes) == ["no", "yes"] and ds.n_classes == 2
+    assert list(ds.groups.columns) == ["sex", "race"] and len(ds.groups) == 40
+    assert ds.row_ids.tolist() == list(range(40))
+    # numerics first, then one-hot levels sorted as strings
+    assert ds.feature_names[:2] == ["age", "income"]
+    assert "city=Lima" in ds.feature_names and "sex=F" in ds.feature_names
+    assert ds.target == "y" and ds.protected == ["sex", "race"] and len(ds) == 40
+
+
+def test_y_maps_each_label_to_its_sorted_index():
+    df = _frame()
+    ds = _build(df)
+    assert np.array_equal(ds.classes[ds.y], df["y"].to_numpy())
+
+
+def test_positive_label_becomes_class_one():
+    df = _frame()
+    ds = _build(df, positive="no")
+    assert list(ds.classes) == ["yes", "no"]
+    assert np.array_equal(ds.y == 1, (df["y"] == "no").to_numpy())
+
+
+def test_positive_label_must_exist():
+    with pytest.raises(InvalidParameterError, match="positive label 'maybe' is not a label"):
+        _build(_frame(), positive="maybe")
+
+
+def test_protected_are_features_by_default_and_can_be_left_out():
+    with_prot = _build(_frame())
+    without = _build(_frame(), protected_as_features=False)
+    assert any(n.startswith("sex=") for n in with_prot.feature_names)
+    assert not any(n.startswith(("sex=", "race=")) for n in without.feature_names)
+    assert without.groups.equals(with_prot.groups)
+
+
+def test_features_selects_columns_and_keeps_protected():
+    ds = _build(_frame(), features=["income"])
+    assert ds.feature_names[0] == "income"
+    assert not any(n.startswith(("age", "city")) for n in ds.feature_names)
+    assert any(n.startswith("sex=") for n in ds.feature_names)
+
+
+def test_categorical_override_one_hots_a_numeric_column():
+    df = _frame()
+    df["grade"] = np.tile([1, 2, 3, 4], 10)
+    ds = _build(df, categorical=["grade"])
+    assert {"grade=1", "grade=4"} <= set(ds.feature_names) and "grade" not in ds.feature_names
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "role", "column"),
+    [
+        ({"target": "incme"}, "target", "incme"),
+        ({"protected": ["sex", "gender"]}, "protected", "gender"),
+        ({"features": ["age", "salary"]}, "feature", "salary"),
+        ({"row_id": "ident"}, "row id", "ident"),
+    ],
+)
+def test_unknown_column_is_named_with_the_columns(kwargs, role, column):
+    kwargs = {"target": "y", "protected": ["sex"], **kwargs}
+    target = kwargs.pop("target")
+    expected = dsmod.MSG_COLUMN_NOT_FOUND.format(
+        role=role, column=column, columns="age, income, city, sex, race, y")
+    with pytest.raises(DataError) as info:
+        Dataset.from_frame(_frame(), target, **kwargs)
+    assert str(info.value) == expected
+
+
+def test_one_class_target_is_rejected():
+    df = _frame().assign(y="yes")
+    with pytest.raises(DataError, match="target column 'y' has a single class 'yes' in all 40"):
+        _build(df)
+
+
+def test_regression_target_is_rejected():
+    df = _frame()
+    with pytest.raises(DataError, match="target column 'income' looks continuous"):
+        Dataset.from_frame(df, "income", ["sex"])
+
+
+def test_target_with_too_many_labels_is_rejected():
+    df = pd.DataFrame({"x": np.arange(300.0), "sex": ["F", "M"] * 150, "y": np.arange(300)})
+    with pytest.raises(DataError, match="looks continuous \\(300 distinct values"):
+        Dataset.from_frame(df, "y", ["sex"])
+
+
+def test_float_labels_with_integral_values_are_classes():
+    df = _frame().assign(y=lambda d: (d["y"] == "yes").astype(float))
+    assert list(_build(df).classes) == [0.0, 1.0]
+
+
+def test_target_cannot_be_protected():
+    with pytest.raises(InvalidParameterError, match="'y' is also listed in protected"):
+        Dataset.from_frame(_frame(), "y", ["sex", "y"])
+
+
+def test_missing_values_error_lists_columns_and_counts():
+    df = _frame()
+    df.loc[[1, 5], "income"] = np.nan
+    df.loc[3, "city"] = None
+    with pytest.raises(DataError) as info:
+        _build(df)
+    message = str(info.value)
+    assert message.startswith("missing values (NaN) in income (2), city (1);")
+    assert "missing='drop'" in message and "missing='impute'" in message
+
+
+def test_missing_drop_drops_rows_with_a_warning_and_keeps_ids():
+    df = _frame()
+    df.loc[[1, 5], "income"] = np.nan
+    with pytest.warns(DataWarning, match="2 of 40 rows dropped for missing values in income"):
+        ds = _build(df, missing="drop")
+    assert ds.n_rows == 38
+    assert 1 not in ds.row_ids and 5 not in ds.row_ids and ds.row_ids[1] == 2
+    assert any("rows dropped" in note for note in ds.notes)
+
+
+def test_missing_impute_uses_fit_mean_and_a_missing_level():
+    df = _frame()
+    df.loc[1, "income"] = np.nan
+    df.loc[2, "city"] = None
+    df.loc[[3, 4], "race"] = None  # two rows: a group of one would be rare
+    ds = _build(df, missing="impute")
+    income = ds.feature_names.index("income")
+    assert ds.X[1, income] == pytest.approx(0.0, abs=1e-6)  # mean after standardising
+    assert ds.X[2, ds.feature_names.index("city=(missing)")] == 1.0
+    assert ds.groups.loc[3, "race"] == "(missing)"
+    assert any("imputed" in note for note in ds.notes)
+
+
+def test_missing_target_cannot_be_imputed():
+    df = _frame()
+    df.loc[0, "y"] = None
+    with pytest.raises(DataError, match="target column 'y' has 1 missing values"):
+        _build(df, missing="impute")
+
+
+def test_na_values_marks_strings_as_missing():
+    df = _frame()
+    df.loc[[0, 1], "city"] = "?"
+    with pytest.raises(DataError, match=r"missing values \(NaN\) in city \(2\)"):
+        _build(df, na_values=["?"])
+    ds = _build(df, na_values=["?"], missing="impute")
+    assert "city=?" not in ds.feature_names
+    assert any("'?' read as missing in city (2)" in note for note in ds.notes)
+
+
+def test_constant_feature_is_dropped_with_a_warning():
+    df = _frame().assign(country="NO", const=1.0)
+    with pytest.warns(DataWarning, match="constant columns dropped from features: country, const"):
+        ds = _build(df)
+    assert not any(n.startswith(("country", "const")) for n in ds.feature_names)
+    assert any("constant columns dropped" in note for note in ds.notes)
+
+
+def test_no_feature_left_is_an_error():
+    df = pd.DataFrame({"c": 1.0, "sex": ["F", "M"] * 5, "y": [0, 1] * 5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        with pytest.raises(DataError, match="no feature columns are left"):
+            Dataset.from_frame(df, "y", ["sex"], protected_as_features=False)
+
+
+def test_fit_rows_mask_of_wrong_length_is_rejected():
+    with pytest.raises(DataError, match="fit_rows mask has 39 entries but the table has 40 rows"):
+        _build(_frame(), fit_rows=np.ones(39, dtype=bool))
+
+
+def test_from_arrays_with_mismatched_lengths_is_rejected():
+    X = np.zeros((10, 2))
+    with pytest.raises(DataError, match="y has 9 entries but the table has 10 rows"):
+        Dataset.from_arrays(X, np.zeros(9))
+    with pytest.raises(DataError, match="groups has 8 entries but the table has 10 rows"):
+        Dataset.from_arrays(X, [0, 1] * 5, groups=pd.Series(["a", "b"] * 4, name="g"))
+
+
+def test_from_arrays_builds_a_dataset_with_groups_not_as_features():
+    rng = np.random.default_rng(0)
+    ds = Dataset.from_arrays(rng.normal(size=(20, 3)), [0, 1] * 10,
+                             groups={"sex": ["F", "M"] * 10})
+    assert ds.feature_names == ["x0", "x1", "x2"] and ds.protected == ["sex"]
+
+
+@pytest.mark.parametrize("size", [0, 1])
+def test_protected_group_of_size_zero_or_one(size):
+    df = _frame()
+    if size == 1:
+        df.loc[0, "race"] = "E"
+        with pytest.raises(DataError, match=r"fewer than 2 rows: 'E' \(1\)"):
+            _build(df)
+        with pytest.warns(DataWarning, match="merged into '\\(rare\\)'"):
+            merged = _build(df, rare_groups="merge")
+        assert merged.groups.loc[0, "race"] == "(rare)"
+        kept = _build(df, rare_groups="keep")
+        assert kept.groups.loc[0, "race"] == "E" and any("small groups kept" in n
+                                                         for n in kept.notes)
+    else:
+        df["sex"] = pd.Categorical(df["sex"], categories=["F", "M", "X"])
+        ds = _build(df)
+        assert set(ds.groups["sex"]) == {"F", "M"}
+        assert any("declared levels with no rows ignored: X" in n for n in ds.notes)
+
+
+def test_protected_with_a_single_group_is_rejected():
+    df = _frame().assign(sex="F")
+    with pytest.raises(DataError, match="protected column 'sex' has a single group 'F'"):
+        _build(df)
+
+
+def test_min_group_size_is_configurable():
+    with pytest.raises(DataError, match="fewer than 11 rows"):
+        _build(_frame(), min_group_size=11)
+
+
+def test_table_level_problems():
+    df = _frame()
+    with pytest.raises(DataError, match="duplicate column names: sex"):
+        _build(pd.concat([df, df[["sex"]]], axis=1))
+    with pytest.raises(DataError, match="column names must be strings; got 0"):
+        Dataset.from_frame(df.rename(columns={"age": 0}), "y", ["sex"])
+    with pytest.raises(DataError, match="the table has no rows"):
+        _build(df.iloc[:0])
+    with pytest.raises(DataError, match="column 'when' has dtype datetime64"):
+        _build(df.assign(when=pd.Timestamp("2020-01-01") + pd.to_timedelta(df["age"], "D")))
+    with pytest.raises(InvalidParameterError, match="missing must be one of"):
+        _build(df, missing="ignore")
+    with pytest.raises(InvalidParameterError, match="df must be a pandas DataFrame"):
+        Dataset.from_frame(df.to_numpy(), "y", ["sex"])
+
+
+def test_row_id_column_gives_ids_and_must_be_unique():
+    df = _frame().assign(pid=lambda d: [f"p{k}" for k in range(len(d))])
+    ds = _build(df, row_id="pid")
+    assert ds.row_ids[3] == "p3" and not any(n.startswith("pid") for n in ds.feature_names)
+    df.loc[5, "pid"] = "p4"
+    with pytest.raises(DataError, match="row id column 'pid' repeats the id 'p4'"):
+        _build(df, row_id="pid")
+
+
+# ---------------------------------------------------------------- groups
+
+
+def test_numeric_protected_columns_are_binned_visibly():
+    df = _frame().assign(code=np.tile([1, 2], 20))
+    ds = Dataset.from_frame(df, "y", ["age", "income", "code"])
+    assert set(ds.groups["age"]) <= {"<25", "25-39", "40-59", "60+"}
+    ages = df["age"].to_numpy()
+    assert (ds.groups["age"][ages < 25] == "<25").all()
+    assert (ds.groups["age"][(ages >= 40) & (ages < 60)] == "40-59").all()
+    assert set(ds.groups["code"]) == {"1", "2"}
+    assert ds.groups["income"].nunique() == 4  # quartiles
+    assert any("'age' binned by age bands" in n for n in ds.notes)
+    assert any("'income' binned by quartiles" in n for n in ds.notes)
+
+
+def test_custom_bins():
+    ds = Dataset.from_frame(_frame(), "y", ["age"], bins={"age": [30, 50]})
+    ages = _frame()["age"].to_numpy()
+    assert set(ds.groups["age"]) == {"<30", "30-49", "50+"}
+    assert (ds.groups["age"][ages >= 50] == "50+").all()
+
+
+def test_intersections_label_rows_and_hide_small_cells():
+    ds = _build(_frame())
+    labels = ds.intersections()
+    assert labels[0] == f"sex={ds.groups.loc[0, 'sex']} & race={ds.groups.loc[0, 'race']}"
+    counts = labels.value_counts()
+    small = ds.intersections(min_support=int(counts.max()))
+    assert small.isna().sum() == (labels.map(counts) < counts.max()).sum()
+    assert ds.intersections(columns=["sex"]).nunique() == 2
+    with pytest.raises(InvalidParameterError, match="protected column 'city' not found"):
+        ds.intersections(columns=["city"])
+
+
+# ---------------------------------------------------------------- encoding on fit rows
+
+
+def test_encoder_uses_fit_rows_only():
+    df = _frame(60)
+    df.loc[50:, "city"] = "Nuuk"  # a level only outside the fit rows
+    fit = np.arange(60) < 50
+    ds = _build(df, fit_rows=fit)
+    assert "city=Nuuk" not in ds.feature_names
+    city = [j for j, n in enumerate(ds.feature_names) if n.startswith("city=")]
+    assert np.all(ds.X[50:][:, city] == 0)  # unseen level: all-zero one-hot
+    income = ds.feature_names.index("income")
+    mean, std = df.loc[:49, "income"].mean(), df.loc[:49, "income"].std(ddof=0)
+    expected = ((df["income"] - mean) / std).to_numpy()
+    np.testing.assert_allclose(ds.X[:, income], expected, rtol=1e-5, atol=1e-5)
+    assert ds.encoding["means"][ds.encoding["numeric"].index("income")] == pytest.approx(mean)
+
+
+def test_train_test_split_refits_on_train_rows():
+    df = _frame(100)
+    df.loc[95:, "city"] = "Nuuk"
+    ds = _build(df)
+    train, test = ds.train_test_split(test_size=0.3, random_state=1)
+    assert train.n_rows == 70 and test.n_rows == 30
+    assert sorted([*train.row_ids, *test.row_ids]) == list(range(100))
+    assert train.feature_names == test.feature_names
+    income = train.feature_names.index("income")
+    assert train.X[:, income].mean() == pytest.approx(0.0, abs=1e-5)
+    assert train.X[:, income].std() == pytest.approx(1.0, abs=1e-4)
+    nuuk_test = np.isin(test.row_ids, df.index[df["city"] == "Nuuk"])
+    if "city=Nuuk" not in train.feature_names:  # every Nuuk row landed in test
+        city = [j for j, n in enumerate(test.feature_names) if n.startswith("city=")]
+        assert np.all(test.X[nuuk_test][:, city] == 0)
+    # stratified: class shares equal up to one row
+    assert abs(train.y.mean() - test.y.mean()) < 0.05
+
+
+def test_split_puts_unseen_levels_to_zero():
+    df = _frame(100)
+    df.loc[[7], "city"] = "Nuuk"
+    ds = _build(df, rare_groups="keep")
+    for seed in range(20):
+        train, test = ds.train_test_split(test_size=0.3, random_state=seed)
+        if 7 in test.row_ids:
+            break
+    else:
+        pytest.fail("row 7 never in the test part")
+    assert "city=Nuuk" not in train.feature_names
+    row = test.X[list(test.row_ids).index(7)]
+    city = [j for j, n in enumerate(test.feature_names) if n.startswith("city=")]
+    assert np.all(row[city] == 0)
+
+
+def test_split_is_deterministic_and_validates():
+    ds = _build(_frame())
+    a, b = ds.train_test_split(random_state=3), ds.train_test_split(random_state=3)
+    assert np.array_equal(a[1].row_ids, b[1].row_ids)
+    assert not np.array_equal(a[1].row_ids, ds.train_test_split(random_state=4)[1].row_ids)
+    with pytest.raises(InvalidParameterError, match="test_size must be a number in \\(0, 1\\)"):
+        ds.train_test_split(test_size=1.5)
+
+
+def test_subset_keeps_ids_encoder_and_groups():
+    ds = _build(_frame())
+    rows = np.array([5, 2, 30])
+    sub = ds.subset(rows)
+    assert sub.row_ids.tolist() == [5, 2, 30]
+    np.testing.assert_array_equal(sub.X, ds.X[rows])
+    assert sub.groups["sex"].tolist() == ds.groups["sex"].iloc[rows].tolist()
+    assert sub.feature_names == ds.feature_names and sub.encoding == ds.encoding
+    mask = np.zeros(40, dtype=bool)
+    mask[[1, 3]] = True
+    assert ds.subset(mask).row_ids.tolist() == [1, 3]
+    again = sub.subset([2])
+    assert again.row_ids.tolist() == [30]
+    with pytest.raises(InvalidParameterError, match="integer positions in \\[0, 40\\)"):
+        ds.subset([40])
+
+
+def test_row_ids_stable_through_split_and_subset():
+    df = _frame(60).assign(pid=lambda d: [f"p{k}" for k in range(len(d))])
+    ds = _build(df, row_id="pid")
+    train, test = ds.train_test_split(random_state=0)
+    piece = test.subset([0, 2])
+    for k, pid in enumerate(piece.row_ids):
+        original = int(pid[1:])
+        assert piece.groups.loc[k, "sex"] == df.loc[original, "sex"]
+        assert piece.classes[piece.y[k]] == df.loc[original, "y"]
+
+
+# ---------------------------------------------------------------- fingerprint
+
+
+def test_fingerprint_is_a_stable_content_key():
+    a, b = _build(_frame()), _build(_frame())
+    assert a.fingerprint == b.fingerprint and len(a.fingerprint) == 64
+    assert _build(_frame(seed=1)).fingerprint != a.fingerprint
+    assert _build(_frame(), protected=["sex"]).fingerprint != a.fingerprint
+    assert _build(_frame(), protected_as_features=False).fingerprint != a.fingerprint
+    assert a.subset(np.arange(39)).fingerprint != a.fingerprint
+    assert a.refit(np.arange(20)).fingerprint != a.fingerprint
+
+
+# ---------------------------------------------------------------- files
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+def test_from_path_reads_each_format(tmp_path, suffix):
+    df = _frame()
+    path = tmp_path / f"people{suffix}"
+    if suffix == ".parquet":
+        df.to_parquet(path)
+    else:
+        df.to_csv(path, index=False)
+    ds = Dataset.from_path(path, "y", ["sex", "race"])
+    assert ds.name == "people"
+    np.testing.assert_allclose(ds.X, _build(df).X, rtol=1e-6)
+
+
+def test_from_path_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        Dataset.from_path(tmp_path / "nope.csv", "y")
+    (tmp_path / "t.xlsx").write_bytes(b"x")
+    with pytest.raises(DataError, match="unsupported file type; use .csv, .csv.gz or .parquet"):
+        Dataset.from_path(tmp_path / "t.xlsx", "y")
+
+
+# ---------------------------------------------------------------- public tables
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_TABLES))
+def test_load_every_public_table(name, data_home):
+    ds = load(name, data_home=data_home)
+    table = PUBLIC_TABLES[name]
+    assert ds.n_rows == README_ROWS[name] and ds.name == name
+    assert ds.target == table.target and tuple(ds.protected) == table.protected
+    assert ds.X.dtype == np.float32 and np.isfinite(ds.X).all()
+    assert ds.n_classes == (30 if name == "location30" else 2)
+
+
+def test_load_defaults_per_table(data_home):
+    compas = load("compas", data_home=data_home)
+    banned = ("name", "first", "last", "dob", "decile_score", "score_text", "v_decile")
+    assert not any(n.startswith(banned) for n in compas.feature_names)
+    assert compas.row_ids[0] == 1  # ProPublica's id column
+    german = load("german", data_home=data_home)
+    assert german.groups["sex"].value_counts().to_dict() == {"male": 690, "female": 310}
+    assert not any(n.startswith("personal_status_sex") for n in german.feature_names)
+    assert list(german.classes) == [2, 1]  # good credit is class 1
+    law = load("law", data_home=data_home)
+    assert "ZFYA" not in law.feature_names and list(law.classes) == [0, 1]
+    adult = load("adult", data_home=data_home)
+    assert list(adult.classes) == ["<=50K", ">50K"] and "workclass=?" in adult.feature_names
+    assert any("'?' (the original missing marker) kept" in n for n in adult.notes)
+    bank = load("bank", data_home=data_home)
+    assert "duration" not in bank.feature_names
+
+
+def test_load_overrides(data_home):
+    with pytest.warns(DataWarning, match="3,620 of 48,842 rows dropped"):
+        adult = load("adult", data_home=data_home, na_values=["?"], missing="drop",
+                     protected=["sex"])
+    assert adult.n_rows == 45_222 and adult.protected == ["sex"]  # known complete rows
+    assert "workclass=?" not in adult.feature_names
+
+
+def test_load_uses_the_environment_variable(data_home, monkeypatch):
+    monkeypatch.setenv(DATA_HOME_ENV, str(data_home))
+    assert data_home_fn() == data_home
+    assert load("german").n_rows == 1000
+
+
+def data_home_fn(path=None):
+    return data_home(path)
+
+
+def test_data_home_option_beats_the_environment(tmp_path, data_home, monkeypatch):
+    monkeypatch.setenv(DATA_HOME_ENV, str(tmp_path / "absent"))
+    assert data_home_fn(data_home) == data_home
+    with pytest.raises(DataError, match="is not an existing folder"):
+        data_home_fn()
+
+
+def test_missing_data_home_names_the_variable(monkeypatch):
+    monkeypatch.delenv(DATA_HOME_ENV, raising=False)
+    with pytest.raises(DataError, match="ASSAY_DATA_HOME") as info:
+        load("adult")
+    assert str(info.value) == pubmod.MSG_NO_HOME
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(DataError, match="needs german_credit.csv but it is not in the data home"):
+        load("german", data_home=tmp_path)
+
+
+def test_tampered_file_fails_the_checksum(tmp_path, data_home):
+    copy = tmp_path / "german_credit.csv"
+    shutil.copy(data_home / "german_credit.csv", copy)
+    copy.chmod(0o644)
+    text = copy.read_text().replace("A11", "A12", 1)
+    copy.write_text(text)
+    with pytest.raises(DataError, match="checksum mismatch for .*german_credit.csv: expected"):
+        load("german", data_home=tmp_path)
+
+
+def test_registry_checksums_match_the_shipped_sums_file(data_home):
+    sums = dict(line.split()[::-1] for line in (data_home / "SHA256SUMS").read_text().splitlines())
+    assert {t.file: t.sha256 for t in PUBLIC_TABLES.values()} == sums
+
+
+def test_unknown_table_name():
+    with pytest.raises(InvalidParameterError, match="name must be one of 'adult'"):
+        load("mnist")
+
+
+def test_load_synthetic_needs_no_data_home(monkeypatch):
+    monkeypatch.delenv(DATA_HOME_ENV, raising=False)
+    ds = load("synthetic", n_rows=500, random_state=1)
+    assert ds.n_rows == 500 and ds.protected == ["sex", "region"] and ds.target == "approved"
+    assert json.dumps(ds.notes)
