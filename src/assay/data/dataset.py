@@ -221,7 +221,8 @@ class Dataset:
     classes : ndarray of shape (n_classes,)
         Original label of each class index.
     groups : pandas.DataFrame of shape (n_rows, n_protected)
-        One string column per protected attribute.
+        One ``str`` column per protected attribute (never missing; comparisons give
+        numpy bools).
     row_ids : ndarray of shape (n_rows,)
         Stable row ids (the id column, else the position in the original table).
     feature_names : list of str
@@ -546,14 +547,14 @@ class Dataset:
         Parameters
         ----------
         min_support : int, default=1
-            Rows whose intersection has fewer rows than this get ``<NA>`` (so that
-            ``groupby`` skips them).
+            Rows whose intersection has fewer rows than this get a missing value
+            (NaN, so that ``groupby`` skips them).
         columns : sequence of str, optional
             Protected columns to intersect; default all.
 
         Returns
         -------
-        pandas.Series of string dtype, named ``"intersection"``.
+        pandas.Series of str dtype, named ``"intersection"``.
         """
         min_support = check_scalar(min_support, "min_support", kind=int, low=1)
         columns = self.protected if columns is None else _as_name_list(columns, "columns")
@@ -562,11 +563,11 @@ class Dataset:
                 raise InvalidParameterError(MSG_COLUMN_NOT_FOUND.format(
                     role="protected", column=column, columns=", ".join(self.protected)))
         if not columns:
-            return pd.Series(["all"] * self.n_rows, name="intersection", dtype="string")
+            return pd.Series(["all"] * self.n_rows, name="intersection", dtype=str)
         labels = self.groups[columns[0]].map(lambda v: f"{columns[0]}={v}")
         for column in columns[1:]:
             labels = labels + f" & {column}=" + self.groups[column]
-        labels = labels.astype("string").rename("intersection")
+        labels = labels.astype(str).rename("intersection")
         counts = labels.map(labels.value_counts())
         return labels.mask(counts < min_support)
 
@@ -793,7 +794,7 @@ def _make_groups(frame, protected, bins, rare_groups, min_group_size, missing, n
             labels = labels.fillna(MISSING_LEVEL)
         labels = _check_group_sizes(labels, column, rare_groups, min_group_size, notes)
         columns[column] = labels.to_numpy(dtype=object)
-    return pd.DataFrame(columns, index=range(len(frame)), dtype="string") if columns \
+    return pd.DataFrame(columns, index=range(len(frame)), dtype=str) if columns \
         else pd.DataFrame(index=range(len(frame)))
 
 
