@@ -9,6 +9,8 @@ loops (and the population engine fans chunks out through joblib or Dask).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -41,3 +43,23 @@ class Learner(Protocol):
     def get_config(self) -> dict[str, Any]:
         """JSON-serialisable hyper-parameters: part of the cache key and of the result."""
         ...
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Run the block with `n_threads` torch intra-op threads, then restore the setting.
+
+    None leaves torch alone. Learners take this as a parameter rather than changing
+    the process-wide setting behind the caller's back.
+    """
+    if n_threads is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -22,10 +22,15 @@ from typing import Any
 import numpy as np
 
 from assay._validation import check_scalar
+from assay.learners.base import torch_threads
 
 _HISTORY = 10  # L-BFGS memory (pairs), as scipy's default
 _ARMIJO = 1e-4  # sufficient-decrease constant of the backtracking line search
 _MAX_HALVINGS = 30
+# float32 logits resolve the objective to about 1e-8 (relative): below that a decrease
+# is noise, and a line search that must shrink the step this much has hit that floor.
+_FTOL = 1e-9
+_STALL_HALVINGS = 12
 
 
 @dataclass
@@ -85,13 +90,10 @@ class LogisticRegressionLearner:
 
         The fit is deterministic (convex, full batch): `seeds` are not used.
         """
-        import torch
-
-        if self.n_threads is not None:
-            torch.set_num_threads(self.n_threads)
-        problem = _Problem(X, y, train_mask, n_classes, self.C)
-        theta = _lbfgs(problem, self.max_iter, self.tol)
-        return problem.probabilities(theta).numpy()
+        with torch_threads(self.n_threads):
+            problem = _Problem(X, y, train_mask, n_classes, self.C)
+            theta = _lbfgs(problem, self.max_iter, self.tol)
+            return problem.probabilities(theta).numpy()
 
 
 class _Problem:
@@ -105,7 +107,7 @@ class _Problem:
     def __init__(self, X, y, train_mask, n_classes: int, C: float) -> None:
         import torch
 
-        X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        X = torch.tensor(np.asarray(X, dtype=np.float32))  # a copy: X may be read-only
         mean = X.mean(dim=0)
         scale = X.std(dim=0)
         scale = torch.where(scale > 1e-12, scale, torch.ones_like(scale))
@@ -119,7 +121,7 @@ class _Problem:
         n_k = mask.sum(dim=1).clamp(min=1.0)
         self.weight = (mask / n_k[:, None]).T.contiguous()  # (N, K): mean over members
         self.penalty = (1.0 / (C * n_k))[:, None, None] / (scale**2)[None, :, None]
-        y = torch.as_tensor(np.asarray(y, dtype=np.int64))
+        y = torch.tensor(np.asarray(y, dtype=np.int64))
         if self.binary:
             self.target = y.to(torch.float32)[:, None, None]  # (N, 1, 1)
         else:
@@ -157,7 +159,10 @@ class _Problem:
             losses = -(self.target * logp).sum(dim=2, keepdim=True)
             resid = logp.exp() - self.target
         w = self.weight[:, :, None]
-        value = (losses * w).sum(dim=(0, 2)) + 0.5 * (self.penalty * W * W).sum(dim=(1, 2))
+        # Summed in float64: the line search compares values that differ by ~1e-7.
+        value = (losses.double() * w).sum(dim=(0, 2)) + 0.5 * (
+            self.penalty * W * W
+        ).double().sum(dim=(1, 2))
         resid = resid * w  # (N, K, C')
         grad_W = (self.X.T @ resid.reshape(self.n_rows, -1)).reshape(
             self.n_features, self.k, self.n_out
@@ -222,11 +227,11 @@ def _lbfgs(problem: _Problem, max_iter: int, tol: float):
             rho[:, bad] = 0.0
             slope = _dot(grad, direction)
         direction[~active] = 0.0
-        step = torch.ones(k)
+        step = torch.ones(k, dtype=torch.float64)
         pending = active.clone()
         new_theta, new_value, new_grad = theta, value, grad
         for _ in range(_MAX_HALVINGS):
-            trial = theta + step[:, None] * direction
+            trial = theta + step.float()[:, None] * direction
             t_value, t_grad = problem.value_and_grad(trial)
             ok = pending & (t_value <= value + _ARMIJO * step * slope)
             new_theta = torch.where(ok[:, None], trial, new_theta)
@@ -236,8 +241,11 @@ def _lbfgs(problem: _Problem, max_iter: int, tol: float):
             if not bool(pending.any()):
                 break
             step = torch.where(pending, step * 0.5, step)
-        # A model whose line search failed sits at float32 precision: stop it.
-        active &= ~pending
+        # A model whose line search failed, needed a tiny step or barely moved the
+        # objective sits at float32 precision: stop it.
+        decrease = value - new_value
+        floor = _FTOL * torch.maximum(value.abs(), torch.ones_like(value))
+        active &= ~pending & (step > 0.5**_STALL_HALVINGS) & (decrease > floor)
         s = new_theta - theta
         yv = new_grad - grad
         sy = _dot(s, yv)

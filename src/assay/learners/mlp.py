@@ -1,0 +1,288 @@
+"""K one-hidden-layer MLPs trained in one vectorised program (torch, CPU, float32).
+
+Every model has its own parameters stacked on a leading model axis, its own seed
+(initialisation and minibatch order come from a `torch.Generator` seeded with it), its
+own Adam state and its own early stopping; so model k's result does not depend on
+which other models share its chunk. Two ways to batch the K forward passes:
+
+* ``"per_model"`` (default): each model draws minibatches from its own training rows;
+  the gathered batches ``X[idx_k]`` go through ``bmm``. No wasted arithmetic.
+* ``"shared"``: all models see the same minibatch of all rows, with membership as 0/1
+  per-row weights; the first layer is one GEMM ``X_b @ W1[D, K * H]``. Half of every
+  batch is non-members for each model, so it spends twice the arithmetic for the same
+  number of member rows, and its minibatch order depends on the whole chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from assay._validation import check_option, check_scalar
+from assay.learners.base import torch_threads
+
+_PREDICT_ROWS = 4096  # rows per block at prediction time (bounds memory at N * K * H)
+
+
+@dataclass
+class MLPLearner:
+    """Batched MLP classifier: one ReLU hidden layer, softmax output, Adam.
+
+    The defaults follow scikit-learn's `MLPClassifier` (Adam, lr 1e-3, L2 ``alpha``
+    scaled by the batch size, stop after `n_iter_no_change` epochs without a training
+    loss improvement of `tol`, at most `max_epochs` epochs).
+
+    Parameters
+    ----------
+    hidden : int, default=128
+        Width of the hidden layer.
+    batch_size : int, default=128
+        Member rows per minibatch and model.
+    lr : float, default=1e-3
+        Adam learning rate.
+    alpha : float, default=1e-4
+        L2 penalty on the weights (not biases): ``alpha / 2 * ||W||^2 / batch_size``.
+    max_epochs : int, default=200
+        Upper limit of passes over each model's training rows.
+    tol : float, default=1e-4
+        Improvement of the epoch training loss that counts as progress.
+    n_iter_no_change : int, default=10
+        Epochs without progress after which a model stops (its parameters freeze).
+    batching : {"per_model", "shared"}, default="per_model"
+        How minibatches are formed (see the module docstring).
+    chunk_size : int, default=64
+        How many models one task trains together (`preferred_chunk`).
+    n_threads : int or None, default=None
+        torch intra-op threads; None leaves torch's setting alone.
+    """
+
+    hidden: int = 128
+    batch_size: int = 128
+    lr: float = 1e-3
+    alpha: float = 1e-4
+    max_epochs: int = 200
+    tol: float = 1e-4
+    n_iter_no_change: int = 10
+    batching: str = "per_model"
+    chunk_size: int = 64
+    n_threads: int | None = None
+
+    name = "mlp"
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "batch_size", "max_epochs", "n_iter_no_change", "chunk_size"):
+            check_scalar(getattr(self, name), name, kind=int, low=1)
+        check_scalar(self.lr, "lr", low=0, low_open=True)
+        check_scalar(self.alpha, "alpha", low=0)
+        check_scalar(self.tol, "tol", low=0)
+        check_option(self.batching, "batching", ("per_model", "shared"))
+        if self.n_threads is not None:
+            check_scalar(self.n_threads, "n_threads", kind=int, low=1)
+
+    @property
+    def preferred_chunk(self) -> int:
+        return self.chunk_size
+
+    def get_config(self) -> dict[str, Any]:
+        """Hyper-parameters (JSON-serialisable); `n_threads` does not change results."""
+        config = asdict(self)
+        config.pop("n_threads")
+        return {"name": self.name, **config}
+
+    def fit_predict(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        train_mask: np.ndarray,
+        seeds: np.ndarray,
+        n_classes: int,
+    ) -> np.ndarray:
+        """Train ``len(seeds)`` MLPs; return probabilities of shape (k, n_rows, n_classes)."""
+        import torch
+
+        with torch_threads(self.n_threads):
+            return self._fit_predict(torch, X, y, train_mask, seeds, n_classes)
+
+    def _fit_predict(self, torch, X, y, train_mask, seeds, n_classes):
+        # Copies: inputs may be read-only (plans, Dask-scattered arrays).
+        X_t = torch.tensor(np.asarray(X, dtype=np.float32))
+        y_t = torch.tensor(np.asarray(y, dtype=np.int64))
+        mask = torch.tensor(np.asarray(train_mask, dtype=bool))
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        params = init_params(gens, X_t.shape[1], self.hidden, n_classes)
+        trainer = _Trainer(self, X_t, y_t, mask, gens, params)
+        trainer.run()
+        with torch.no_grad():
+            return predict_proba(params, X_t).numpy()
+
+
+def init_params(gens, n_features: int, hidden: int, n_classes: int) -> list:
+    """Per-model parameters [W1 (K,D,H), b1 (K,1,H), W2 (K,H,C), b2 (K,1,C)].
+
+    Each model draws U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (torch.nn.Linear's default)
+    from its own generator, in the order W1, b1, W2, b2.
+    """
+    import torch
+
+    shapes = [((n_features, hidden), n_features), ((1, hidden), n_features),
+              ((hidden, n_classes), hidden), ((1, n_classes), hidden)]
+    per_model = []
+    for g in gens:
+        tensors = []
+        for shape, fan_in in shapes:
+            bound = 1.0 / math.sqrt(fan_in)
+            tensors.append((torch.rand(shape, generator=g) * 2 - 1) * bound)
+        per_model.append(tensors)
+    return [torch.stack([m[i] for m in per_model]).requires_grad_(True) for i in range(4)]
+
+
+def _forward(params, xb):
+    """Logits (K, B, C) of every model on its own batch xb (K, B, D)."""
+    import torch
+
+    W1, b1, W2, b2 = params
+    h = torch.relu(torch.baddbmm(b1, xb, W1))
+    return torch.baddbmm(b2, h, W2)
+
+
+def _forward_shared(params, xb):
+    """Logits (K, B, C) of every model on one shared batch xb (B, D): one GEMM first."""
+    import torch
+
+    W1, b1, W2, b2 = params
+    k, d, h = W1.shape
+    flat = W1.permute(1, 0, 2).reshape(d, k * h)
+    hidden = torch.relu((xb @ flat).reshape(-1, k, h).transpose(0, 1) + b1)
+    return torch.baddbmm(b2, hidden, W2)
+
+
+def predict_proba(params, X):
+    """Class probabilities (K, N, C) of every model on every row, in row blocks."""
+    import torch
+
+    blocks = []
+    for start in range(0, X.shape[0], _PREDICT_ROWS):
+        blocks.append(torch.softmax(_forward_shared(params, X[start : start + _PREDICT_ROWS]), 2))
+    return torch.cat(blocks, dim=1).contiguous()
+
+
+class _Trainer:
+    """Minibatch Adam for K models with per-model early stopping."""
+
+    def __init__(self, cfg: MLPLearner, X, y, mask, gens, params) -> None:
+        import torch
+
+        self.cfg, self.X, self.y, self.mask, self.gens = cfg, X, y, mask, gens
+        self.params = params
+        self.k = mask.shape[0]
+        self.members = [torch.nonzero(m).flatten() for m in mask]
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+        self.active = torch.ones(self.k, dtype=torch.bool)
+        self.step_count = torch.zeros(self.k)
+
+    def run(self) -> None:
+        import torch
+
+        cfg = self.cfg
+        best = torch.full((self.k,), math.inf)
+        stale = torch.zeros(self.k, dtype=torch.long)
+        for _ in range(cfg.max_epochs):
+            epoch_loss = self._epoch()
+            # scikit-learn's rule: no improvement of tol for n_iter_no_change epochs.
+            worse = epoch_loss > best - cfg.tol
+            stale = torch.where(worse, stale + 1, torch.zeros_like(stale))
+            best = torch.minimum(best, epoch_loss)
+            self.active &= stale <= cfg.n_iter_no_change
+            if not bool(self.active.any()):
+                break
+
+    def _epoch(self):
+        if self.cfg.batching == "per_model":
+            batches = self._per_model_batches()
+        else:
+            batches = self._shared_batches()
+        return self._train_on(batches)
+
+    def _per_model_batches(self):
+        """Index (K, steps, B) and weight tensors: each model's own shuffled members."""
+        import torch
+
+        b = self.cfg.batch_size
+        n_max = max(len(m) for m in self.members)
+        steps = max(1, math.ceil(n_max / b))
+        idx = torch.zeros(self.k, steps * b, dtype=torch.long)
+        weight = torch.zeros(self.k, steps * b)
+        for k, (rows, gen) in enumerate(zip(self.members, self.gens, strict=True)):
+            order = rows[torch.randperm(len(rows), generator=gen)]
+            idx[k, : len(rows)] = order
+            weight[k, : len(rows)] = 1.0
+        idx = idx.view(self.k, steps, b)
+        weight = weight.view(self.k, steps, b)
+        return [(idx[:, s], weight[:, s], False) for s in range(steps)]
+
+    def _shared_batches(self):
+        """One shuffled pass over all rows in batches of 2B, membership as weights."""
+        import torch
+
+        n = self.X.shape[0]
+        order = torch.randperm(n, generator=self.gens[0])
+        size = 2 * self.cfg.batch_size
+        return [
+            (order[s : s + size], self.mask[:, order[s : s + size]].float(), True)
+            for s in range(0, n, size)
+        ]
+
+    def _train_on(self, batches):
+        import torch
+
+        total = torch.zeros(self.k)
+        count = torch.zeros(self.k)
+        for idx, weight, shared in batches:
+            n_b = weight.sum(dim=1)
+            if shared:
+                logits = _forward_shared(self.params, self.X[idx])
+                target = self.y[idx].expand(self.k, -1)
+            else:
+                logits = _forward(self.params, self.X[idx])
+                target = self.y[idx]
+            ce = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[2]), target.reshape(-1), reduction="none"
+            ).view(self.k, -1)
+            per_model = (ce * weight).sum(dim=1) / n_b.clamp(min=1.0)
+            l2 = sum((p * p).sum(dim=(1, 2)) for p in (self.params[0], self.params[2]))
+            # scikit-learn scales the penalty by the batch's sample count.
+            objective = per_model + 0.5 * self.cfg.alpha * l2 / n_b.clamp(min=1.0)
+            for p in self.params:
+                p.grad = None
+            objective.sum().backward()  # models are independent: grads separate
+            self._adam_step(n_b > 0)
+            total += per_model.detach() * n_b
+            count += n_b
+        return total / count.clamp(min=1.0)
+
+    def _adam_step(self, has_rows) -> None:
+        """torch.optim.Adam's update per model; stopped models and empty batches skip it."""
+        import torch
+
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        moving = self.active & has_rows
+        self.step_count += has_rows.float()  # a model's step count: its non-empty batches
+        steps = self.step_count.clamp(min=1.0)
+        shape = (self.k, 1, 1)
+        bc2_sqrt = torch.sqrt(1 - beta2**steps).view(shape)
+        step_size = (moving.float() * self.cfg.lr / (1 - beta1**steps)).view(shape)
+        every_model = bool(has_rows.all())
+        with torch.no_grad():
+            for p, (m, v) in zip(self.params, self.moments, strict=True):
+                if every_model:
+                    m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                    v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                else:  # a model without rows in this batch takes no step at all
+                    keep = has_rows.view(shape)
+                    m.copy_(torch.where(keep, beta1 * m + (1 - beta1) * p.grad, m))
+                    v.copy_(torch.where(keep, beta2 * v + (1 - beta2) * p.grad**2, v))
+                denom = (v.sqrt() / bc2_sqrt).add_(eps)
+                p.addcdiv_(m * step_size, denom, value=-1.0)
