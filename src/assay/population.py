@@ -28,7 +28,7 @@ from assay._validation import (
     check_option,
     check_scalar,
 )
-from assay.learners.base import Learner
+from assay.learners.base import Learner, torch_threads
 
 # Probabilities are clipped away from 0 and 1 before logs: float32 softmax saturates.
 _EPS = 1e-7
@@ -293,10 +293,10 @@ def _fit_chunk(
     n_threads: int | None,
 ) -> tuple[np.ndarray, float]:
     """Fit one chunk of models (runs in the worker for joblib and Dask)."""
-    if n_threads is not None:
-        _limit_torch_threads(n_threads)
     start = time.perf_counter()
-    probs = learner.fit_predict(X, y, member, seeds, n_classes)
+    # One process per core: torch's own intra-op pool would oversubscribe the machine.
+    with torch_threads(n_threads):
+        probs = learner.fit_predict(X, y, member, seeds, n_classes)
     probs = np.asarray(probs, dtype=np.float32)
     expected = (len(seeds), X.shape[0], n_classes)
     if probs.shape != expected:
@@ -305,15 +305,6 @@ def _fit_chunk(
             f" expected {expected}."
         )
     return probs, time.perf_counter() - start
-
-
-def _limit_torch_threads(n_threads: int) -> None:
-    # One process per core: torch's own intra-op pool would oversubscribe the machine.
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(n_threads)
 
 
 def _chunks(n_models: int, size: int) -> list[tuple[int, int]]:
@@ -546,7 +537,7 @@ def _run_dask(learner, X, y, plan, n_classes, todo, n_jobs, address, done) -> in
         if address is None:
             cluster = stack.enter_context(
                 LocalCluster(n_workers=n_jobs or os.cpu_count() or 1, threads_per_worker=1,
-                             processes=True, dashboard_address=None)
+                             processes=True, dashboard_address=":0")
             )
             client = stack.enter_context(Client(cluster))
         else:
