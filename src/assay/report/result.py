@@ -1,0 +1,270 @@
+"""`AuditResult`: the typed, versioned record of one audit, and its JSON form.
+
+A result holds everything needed to re-render the report and to gate a pipeline on it:
+the exact configuration, the data fingerprint, the package versions and seeds, and one
+`SectionResult` per audit section (privacy, fairness, multiplicity, ...). A section's
+``metrics`` are flat, named figures with intervals (what ``assay gate`` reads); its
+``data`` is the section's full JSON payload (what the report draws).
+
+``result.json`` is validated against ``schema.json`` (shipped with the package) on
+write and on read. Files without a ``schema_version``, or written by another schema
+version, are refused with a `DataError` that says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from assay._validation import DataError
+
+#: Version of the result layout; bump it when a field changes meaning or moves.
+SCHEMA_VERSION = 1
+#: Packages whose versions are recorded (absent ones are recorded as None).
+_RECORDED_PACKAGES = ("assay", "numpy", "scipy", "pandas", "scikit-learn", "torch",
+                      "dp-accounting", "joblib", "matplotlib")
+
+MSG_NOT_A_RESULT = "{path} is not an assay result (no schema_version)."
+MSG_OTHER_VERSION = (
+    "{path} was written by schema version {found}; this assay reads {expected}. "
+    "Re-run the audit with this version of assay."
+)
+MSG_INVALID = "{path} does not match the assay result schema: {why}."
+MSG_UNREADABLE = "{path} cannot be read as JSON: {why}."
+
+
+@dataclass
+class Metric:
+    """A named figure with its interval, e.g. the AUC of the strongest attack.
+
+    Attributes
+    ----------
+    value : float
+        Point estimate (NaN is written as null).
+    ci_low, ci_high : float or None
+        Interval bounds (None when the figure has none, e.g. a theoretical bound).
+    label : str
+        Plain-language name for reports.
+    higher_is_worse : bool
+        Whether larger values mean more risk (how the gate reads it by default).
+    """
+
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    label: str = ""
+    higher_is_worse: bool = True
+
+
+@dataclass
+class SectionResult:
+    """What one audit section found.
+
+    Attributes
+    ----------
+    name : str
+        Registry name of the section (``"privacy"``).
+    title : str
+        Heading in the report.
+    status : {"ok", "skipped", "error"}
+        "skipped" when the section did not apply (``message`` says why).
+    summary : list of str
+        Plain-language findings, most important first.
+    metrics : dict of str to Metric
+        Flat figures the gate can check (keys such as ``"auc"``, ``"tpr@0.001"``).
+    data : dict
+        The section's full JSON payload (curves, groups, tables).
+    message : str
+        Why the section was skipped or failed.
+    seconds : float
+        Wall time of the section.
+    """
+
+    name: str
+    title: str
+    status: str = "ok"
+    summary: list[str] = field(default_factory=list)
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class AuditResult:
+    """The record of one audit (see the module docstring).
+
+    Attributes
+    ----------
+    config : dict
+        The exact configuration the audit ran with (after config file and flags).
+    data : dict
+        Dataset name, shape, target, protected columns, fingerprint, notes.
+    population : dict
+        Learner config, number of models, seeds, accuracies, backend, cache counts.
+    sections : dict of str to SectionResult
+        In registry order.
+    versions : dict of str to str or None
+        Versions of assay and the packages it relies on.
+    created : str
+        ISO timestamp (UTC).
+    seconds : float
+        Wall time of the whole audit.
+    schema_version : int
+    """
+
+    config: dict[str, Any]
+    data: dict[str, Any]
+    population: dict[str, Any]
+    sections: dict[str, SectionResult]
+    versions: dict[str, str | None] = field(default_factory=lambda: package_versions())
+    created: str = ""
+    seconds: float = 0.0
+    schema_version: int = SCHEMA_VERSION
+
+    # ------------------------------------------------------------------ access
+
+    def metric(self, key: str) -> tuple[str, Metric]:
+        """Find a metric by ``key`` or ``section.key``; return (qualified name, metric).
+
+        Raises
+        ------
+        InvalidParameterError
+            No section has that metric (the message lists the available ones).
+        """
+        from assay._validation import InvalidParameterError
+
+        section, dot, name = key.partition(".")
+        if dot and section in self.sections and name in self.sections[section].metrics:
+            return key, self.sections[section].metrics[name]
+        for sec in self.sections.values():
+            if key in sec.metrics:
+                return f"{sec.name}.{key}", sec.metrics[key]
+        raise InvalidParameterError(
+            f"metric must be one of {', '.join(self.metric_names())}. Got {key!r}."
+        )
+
+    def metric_names(self) -> list[str]:
+        """Every metric name, unqualified (first section wins) and qualified."""
+        names: list[str] = []
+        for sec in self.sections.values():
+            names.extend(k for k in sec.metrics if k not in names)
+        for sec in self.sections.values():
+            names.extend(f"{sec.name}.{k}" for k in sec.metrics)
+        return names
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-clean form (NaN and infinities become null)."""
+        return _clean(asdict(self))
+
+    def to_json(self, path: str | Path) -> Path:
+        """Validate against the schema and write ``path`` (UTF-8, indented)."""
+        payload = self.to_dict()
+        validate(payload, path)
+        path = Path(path)
+        path.write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any], source: str = "result") -> AuditResult:
+        """Build from the JSON form, after checking version and schema."""
+        check_version(payload, source)
+        validate(payload, source)
+        sections = {
+            name: SectionResult(**{**sec, "metrics": {k: Metric(**m) for k, m in
+                                                      sec.get("metrics", {}).items()}})
+            for name, sec in payload["sections"].items()
+        }
+        fields = {k: payload[k] for k in ("config", "data", "population", "versions",
+                                          "created", "seconds", "schema_version")}
+        return cls(sections=sections, **fields)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> AuditResult:
+        """Read ``result.json``; a clear `DataError` for foreign, old or damaged files."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"file {path} does not exist.")
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(MSG_UNREADABLE.format(path=path, why=exc)) from None
+        return cls.from_dict(payload, str(path))
+
+
+def check_version(payload: Any, source: str) -> None:
+    """Refuse payloads without a schema_version or with another one."""
+    if not isinstance(payload, dict) or "schema_version" not in payload:
+        raise DataError(MSG_NOT_A_RESULT.format(path=source))
+    found = payload["schema_version"]
+    if found != SCHEMA_VERSION:
+        raise DataError(MSG_OTHER_VERSION.format(path=source, found=found,
+                                                 expected=SCHEMA_VERSION))
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema of ``result.json`` shipped with the package."""
+    text = resources.files("assay.report").joinpath("schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def validate(payload: dict[str, Any], source: str | Path = "result") -> None:
+    """Validate a JSON-form result against the schema; `DataError` naming the first problem."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise DataError(MSG_INVALID.format(path=source, why=f"at {where}: {error.message}"))
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of assay and the packages its numbers depend on."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _clean(value: Any) -> Any:
+    """Recursively make a value strict JSON: non-finite floats to None, tuples to lists."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _clean(value.item())
+    return value
+
+
+# --------------------------------------------------------------------------- formatting
+# One formatter for every figure, so the summary, the report and the tests agree.
+
+
+def format_rate(value: float | None) -> str:
+    """A rate in [0, 1] as a percentage: ``3.2 %``, ``0.45 %``, ``0.012 %``; ``n/a`` if missing."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    pct = 100.0 * value
+    digits = 1 if pct >= 1 or pct == 0 else 2 if pct >= 0.1 else 3
+    return f"{pct:.{digits}f} %"
+
+
+def format_value(value: float | None) -> str:
+    """A score such as an AUC with three decimals; ``n/a`` if missing."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.3f}"
