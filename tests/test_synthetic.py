@@ -27,9 +27,9 @@ from assay.data import (
     synthetic_truth,
 )
 
-# Effect thresholds: the measured values on the default table (8 models, seed 0) are
-# about 0.85 vs 0.01 nats (loss gap, logistic regression), 0.9 vs 0.06 (MLP), selection
-# 0.25 vs 0.51, disagreement 2.5x; the thresholds leave a wide margin below those.
+# Effect thresholds: on the default table (seed 0) the measured values are about
+# 1.4 vs 0.01 nats (loss gap, logistic regression), 1.2 vs 0.1 (MLP), selection 0.23
+# vs 0.55, disagreement ratio 3-5 over seeds 0-4; the thresholds leave a wide margin.
 LEAK_MIN_GAP = 0.3
 LEAK_MIN_RATIO = 4.0
 FAIR_MIN_GAP = 0.15
@@ -87,7 +87,7 @@ def test_same_seed_same_table_and_truth():
 def test_columns_and_types():
     frame = make_synthetic(300)
     assert list(frame.columns) == ["age", "income", "tenure", "debt_ratio", "credit_score",
-                                   "region", "code", "sex", "approved"]
+                                   "region", "code", "branch", "agent", "sex", "approved"]
     assert set(frame["approved"]) == {0, 1} and set(frame["sex"]) == {"F", "M"}
     assert frame.attrs["assay_synthetic"]["leaky_group"] == {"column": "region",
                                                              "value": "Isle"}
@@ -110,8 +110,10 @@ def test_truth_describes_the_frame(synth):
     # flip share among women's unbiased positives outside the region is close to 0.4
     eligible = truth.disadvantaged & ~truth.arbitrary & (truth.label_unbiased == 1)
     assert truth.flipped[eligible].mean() == pytest.approx(truth.flip_rate, abs=0.05)
-    # every leaky record has its own code
-    assert frame.loc[truth.leaky, "code"].is_unique
+    # every leaky record has its own rare levels; other rows share a few common ones
+    for column in ("code", "branch", "agent"):
+        assert frame.loc[truth.leaky, column].is_unique
+        assert frame.loc[~truth.leaky, column].nunique() == 6
 
 
 def test_arbitrary_region_labels_are_coin_flips(synth):
@@ -137,7 +139,8 @@ def test_truth_is_json_and_row_positions_match_dataset_ids(synth):
         ({"n_rows": 50}, "n_rows must be an integer in \\[200, inf\\)"),
         ({"flip_rate": 1.5}, "flip_rate must be a number in \\[0, 1\\]"),
         ({"leak_fraction": 0.0}, "leak_fraction must be a number in \\(0, 0.5\\]"),
-        ({"random_state": "seed"}, "random_state must be an int"),
+        ({"random_state": "seed"}, "random_state must be a non-negative int"),
+        ({"random_state": -1}, "random_state must be a non-negative int"),
     ],
 )
 def test_bad_parameters(kwargs, message):

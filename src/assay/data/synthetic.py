@@ -6,11 +6,11 @@ and a multiplicity audit must each find:
 
 (a) **Leaky group** — ``region == "Isle"`` (about 8 % of rows). Its records are
     atypical (wider income and age spread), their labels are noisy (flipped with
-    probability 0.35) and each carries its own rare ``code`` level, which one-hot
-    encoding turns into a feature present for that record only. A model (even a
-    weakly regularised logistic regression) memorises these records, so the loss gap
-    between members and non-members, and hence membership inference, is much larger
-    there than elsewhere.
+    probability 0.35) and each carries its own rare level in each of ``code``,
+    ``branch`` and ``agent`` (other rows share six common levels), which one-hot
+    encoding turns into three features present for that record only. A model, even a
+    logistic regression, memorises these records, so the loss gap between members and
+    non-members, and hence membership inference, is much larger there than elsewhere.
 (b) **Biased label** — for ``sex == "F"``, positive labels are flipped to negative with
     probability ``flip_rate`` (0.4). Features do not depend on sex, so a model trained
     on the observed labels has a lower selection rate and true-positive rate (measured
@@ -22,14 +22,15 @@ and a multiplicity audit must each find:
     (p = 0.5; the bias of (b) is not applied there), so equally good models disagree
     there far more than elsewhere.
 
-Measured with plain scikit-learn models trained on random halves (8 models, default
-table): the member/non-member loss gap is about 0.85 nats on the leaky group against
-0.01 elsewhere for ``LogisticRegression(C=10)`` (0.9 against 0.06 for a 32-unit
-``MLPClassifier``); women's selection rate is about 0.25 against 0.51 for men; the
-share of models disagreeing with the majority is about 2.5x (logistic regression) to
-5x (MLP) higher in the arbitrary region than in the ordinary rows, and about 7x for
-MLPs fitted on the same training rows with different seeds (a convex model fitted
-twice on the same rows agrees with itself everywhere). Note that the
+Measured on the default table with models trained on random halves (8 models): the
+member/non-member loss gap is about 1.4 nats on the leaky group against 0.01 elsewhere
+for scikit-learn's ``LogisticRegression(C=10)`` (1.2 against 0.1 for a 32-unit
+``MLPClassifier``), and the LOSS attack's AUC is about 0.64 there against 0.50
+elsewhere even for a logistic regression with ``C=1``; women's selection rate is about
+0.23 against 0.55 for men; the share of models disagreeing with the majority is about
+4x higher in the arbitrary region than in the ordinary rows (logistic regression and
+MLP), and about 6x for MLPs fitted on the same rows with different seeds (a convex
+model fitted twice on the same rows agrees with itself everywhere). Note that the
 leaky group also shows high disagreement between models trained on different rows,
 because its records are memorised when they are members.
 
@@ -37,7 +38,8 @@ because its records are memorised when they are members.
 group is disadvantaged, the masks of the leaky, disadvantaged and arbitrary rows, the
 true score and the labels before the bias. Row positions match the frame's rows (and
 the default row ids of a `Dataset` built from it). Everything is deterministic given
-an integer ``random_state``.
+an integer ``random_state``; the integer seeds a salted stream, so the draw is
+independent of, e.g., a membership plan seeded with the same integer.
 """
 
 from __future__ import annotations
@@ -64,9 +66,11 @@ LEAKY_REGION = "Isle"
 DISADVANTAGED_SEX = "F"
 _REGIONS = ("North", "South", "East", "West")
 _COMMON_CODES = tuple(f"C{k}" for k in range(1, 7))
+_RARE_COLUMNS = ("code", "branch", "agent")
 _ISLE_LABEL_NOISE = 0.35
 _SHARPNESS = 4.0  # slope of the true logistic label model outside the arbitrary region
 _MIN_ROWS = 200
+_SEED_SALT = 0x5A17
 
 
 @dataclass(frozen=True)
@@ -164,8 +168,8 @@ def make_synthetic(
     Returns
     -------
     frame : pandas.DataFrame
-        Columns ``age, income, tenure, debt_ratio, credit_score, region, code, sex,
-        approved``. ``frame.attrs["assay_synthetic"]`` holds the JSON-able summary of
+        Columns ``age, income, tenure, debt_ratio, credit_score, region, code, branch,
+        agent, sex, approved``. ``frame.attrs["assay_synthetic"]`` holds the JSON-able summary of
         the planted groups (without the row lists).
     truth : SyntheticTruth
         Only when `return_truth` is true.
@@ -227,11 +231,16 @@ def _generate(n_rows, random_state, leak_fraction, flip_rate, arbitrary_fraction
 def _rng(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.Generator):
         return random_state
-    if random_state is None or (isinstance(random_state, int | np.integer)
-                                and not isinstance(random_state, bool)):
-        return np.random.default_rng(random_state)
+    if random_state is None:
+        return np.random.default_rng()
+    if (isinstance(random_state, int | np.integer) and not isinstance(random_state, bool)
+            and random_state >= 0):
+        # Salted, so the draw is independent of other streams seeded with the same int
+        # (e.g. a membership plan with random_state=0 would otherwise pick the same rows).
+        return np.random.default_rng([_SEED_SALT, int(random_state)])
     raise InvalidParameterError(
-        f"random_state must be an int, a numpy Generator or None. Got {random_state!r}.")
+        "random_state must be a non-negative int, a numpy Generator or None. "
+        f"Got {random_state!r}.")
 
 
 def _features(rng: np.random.Generator, leaky: np.ndarray) -> dict[str, np.ndarray]:
@@ -244,9 +253,12 @@ def _features(rng: np.random.Generator, leaky: np.ndarray) -> dict[str, np.ndarr
     income[leaky] = rng.lognormal(np.log(45.0), 1.3, n_leaky)
     region = rng.choice(_REGIONS, n).astype(object)
     region[leaky] = LEAKY_REGION
-    code = rng.choice(_COMMON_CODES, n).astype(object)
-    # One rare code per leaky record: a one-hot feature only that record has.
-    code[leaky] = [f"R{k:04d}" for k in range(n_leaky)]
+    rare = {}
+    for column in _RARE_COLUMNS:
+        values = rng.choice(_COMMON_CODES, n).astype(object)
+        # A rare level per leaky record: a one-hot feature only that record has.
+        values[leaky] = [f"{column[0].upper()}{k:04d}" for k in rng.permutation(n_leaky)]
+        rare[column] = values
     return {
         "age": np.round(age).astype(np.int64),
         "income": np.round(income, 1),
@@ -254,7 +266,7 @@ def _features(rng: np.random.Generator, leaky: np.ndarray) -> dict[str, np.ndarr
         "debt_ratio": np.round(rng.beta(2.0, 5.0, n), 3),
         "credit_score": np.round(rng.normal(0.0, 1.0, n), 3),
         "region": region,
-        "code": code,
+        **rare,
         "sex": rng.choice(np.array(["F", "M"], dtype=object), n),
     }
 
