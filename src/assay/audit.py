@@ -63,7 +63,7 @@ ASSUMED_BATCH_SIZE = 128
 #: Epochs assumed for the noise-vs-risk curve when no DP-SGD settings are given.
 ASSUMED_EPOCHS = 5
 #: Noise multipliers on the noise-vs-risk curve.
-NOISE_GRID = (0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+NOISE_GRID = (0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
 
 ProgressFn = Callable[[str, float], None]
 
@@ -164,6 +164,8 @@ class AuditConfig:
         Permutations of the group-gap test.
     n_rows : int or None
         Rows of the synthetic table (bundled ``"synthetic"`` only).
+    noise_grid : tuple of float, default=NOISE_GRID
+        Noise multipliers of the noise-vs-risk curve (empty: no curve, no calibration).
     dp : DPGuarantee or None
         The DP guarantee the model was trained with, if any.
     """
@@ -182,6 +184,7 @@ class AuditConfig:
     min_support: int = 50
     n_permutations: int = 200
     n_rows: int | None = None
+    noise_grid: tuple[float, ...] = NOISE_GRID
     dp: DPGuarantee | None = None
 
     def __post_init__(self) -> None:
@@ -198,6 +201,8 @@ class AuditConfig:
             check_scalar(fpr, "fprs", low=0, high=1, low_open=True, high_open=True)
         object.__setattr__(self, "protected", tuple(self.protected))
         object.__setattr__(self, "attacks", tuple(self.attacks))
+        object.__setattr__(self, "noise_grid", tuple(
+            check_scalar(s, "noise_grid", low=0.1, high=1000) for s in self.noise_grid))
         object.__setattr__(self, "fprs", tuple(sorted({float(f) for f in self.fprs},
                                                       reverse=True)))
         if not self.fprs:
@@ -224,8 +229,8 @@ class AuditConfig:
                 f"(dp: {', '.join(sorted(dp_known))}).")
         if "data" not in options or options["data"] is None:
             raise InvalidParameterError(f"data must be given (a path or a table name) in {source}.")
-        for key in ("protected", "attacks", "fprs"):
-            if isinstance(options.get(key), str):
+        for key in ("protected", "attacks", "fprs", "noise_grid"):
+            if isinstance(options.get(key), str | int | float):
                 options[key] = [options[key]]
         guarantee = DPGuarantee(**dp) if any(v is not None for v in dp.values()) else None
         try:
@@ -238,7 +243,7 @@ class AuditConfig:
         """JSON form (the ``dp`` table only when a guarantee is given)."""
         out = asdict(self)
         out["dp"] = None if self.dp is None else self.dp.to_dict()
-        for key in ("protected", "attacks", "fprs"):
+        for key in ("protected", "attacks", "fprs", "noise_grid"):
             out[key] = list(out[key])
         return out
 
@@ -350,7 +355,8 @@ class PrivacySection:
         data["exposed_groups"] = _exposed_groups(attacks[strongest], min(cfg.fprs))
         if cfg.dp is not None:
             data["theory"] = _theory(cfg.dp, attacks[strongest], cfg.fprs)
-        data["calibration"] = _calibration(cfg, context.population)
+        if cfg.noise_grid:
+            data["calibration"] = _calibration(cfg, context.population)
         metrics = _privacy_metrics(attacks, cfg.fprs, data.get("theory"))
         summary = _privacy_summary(data, cfg.fprs)
         return SectionResult(name=self.name, title=self.title, summary=summary,
@@ -432,7 +438,7 @@ def _calibration(cfg: AuditConfig, population: Any) -> dict[str, Any]:
     fprs = tuple(sorted(cfg.fprs))
     out: dict[str, Any] = {"sample_rate": q, "steps": steps, "assumption": assumption,
                            "risk_target": cfg.risk_target}
-    curve = noise_risk_curve(q, steps, NOISE_GRID, fprs=fprs)
+    curve = noise_risk_curve(q, steps, cfg.noise_grid, fprs=fprs)
     out["curve"] = curve.to_dict()["curve"]
     try:
         target = parse_target(cfg.risk_target)
@@ -516,7 +522,7 @@ def _privacy_summary(data: dict[str, Any], fprs: tuple[float, ...]) -> list[str]
             lines.append(
                 f"The claimed guarantee ({theory['description']}) bounds this attacker at "
                 f"{format_rate(bound)}; the attack stays within it.")
-    cal = data["calibration"]
+    cal = data.get("calibration", {})
     if "noise_multiplier" in cal:
         lines.append(
             f"DP-SGD with noise multiplier σ ≥ {cal['noise_multiplier']:.3g} would guarantee "

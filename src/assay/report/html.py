@@ -78,8 +78,7 @@ def _privacy(section: SectionResult, result: AuditResult) -> dict[str, Any]:
     low = f"{min(fprs):g}"
     top = attacks[strongest]
     groups = data["exposed_groups"]
-    calibration = data["calibration"]
-    empirical = {f"{f:g}": top["tpr_at_fpr"][f"{f:g}"]["value"] for f in fprs}
+    calibration = data.get("calibration")
     cards = [
         {"label": f"members identified at {format_rate(min(fprs))} FPR",
          "value": format_rate(top["tpr_at_fpr"][low]["value"]),
@@ -91,7 +90,7 @@ def _privacy(section: SectionResult, result: AuditResult) -> dict[str, Any]:
         cards.append({"label": "most exposed group", "value": groups[0]["label"],
                       "note": f"AUC {format_value(groups[0]['auc']['value'])}",
                       "id": "card-group"})
-    if "noise_multiplier" in calibration:
+    if calibration and "noise_multiplier" in calibration:
         cards.append({"label": "DP noise needed", "value": f"σ ≈ {calibration['noise_multiplier']:.3g}",
                       "note": calibration["target"]["description"], "id": "card-noise"})
     theory = data.get("theory")
@@ -108,7 +107,7 @@ def _privacy(section: SectionResult, result: AuditResult) -> dict[str, Any]:
         "calibration": calibration,
         "roc_svg": Markup(plots.roc_plot(attacks, strongest, theory)),
         "group_svg": Markup(plots.group_plot(groups, overall_auc)),
-        "noise_svg": Markup(plots.noise_plot(calibration, empirical)),
+        "noise_svg": Markup(plots.noise_plot(calibration)) if calibration else None,
         "gaps": {k: v["gaps"].get("auc") for k, v in top["groups"].items()},
     }
 

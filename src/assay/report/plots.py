@@ -158,8 +158,7 @@ def group_plot(groups: list[dict[str, Any]], overall_auc: float | None,
     return svg_text(fig)
 
 
-def noise_plot(calibration: dict[str, Any], empirical: dict[str, float] | None = None,
-               title: str = "DP noise vs attack risk (DP-SGD bound)") -> str:
+def noise_plot(calibration: dict[str, Any], title: str = "DP noise vs attack risk (DP-SGD bound)") -> str:
     """Bound on attack TPR at each FPR (and advantage) as the DP-SGD noise grows.
 
     Parameters
@@ -167,8 +166,6 @@ def noise_plot(calibration: dict[str, Any], empirical: dict[str, float] | None =
     calibration : dict
         ``curve`` rows (noise_multiplier, advantage, tpr_at_fpr), the ``target`` and the
         calibrated ``noise_multiplier`` when the calibration succeeded.
-    empirical : dict of str to float, optional
-        The measured (non-private) TPR at each FPR, drawn as dotted levels for scale.
     """
     rows = calibration["curve"]
     sigma = np.array([r["noise_multiplier"] for r in rows])
