@@ -9,6 +9,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assay._validation import DataError, InvalidParameterError
 from assay.data import (
@@ -291,6 +293,22 @@ def test_table_level_problems():
         Dataset.from_frame(df.to_numpy(), "y", ["sex"])
 
 
+def test_infinite_values_are_rejected():
+    df = _frame()
+    df.loc[[2, 3], "income"] = np.inf
+    with pytest.raises(DataError, match="column 'income' has 2 infinite values"):
+        _build(df)
+
+
+def test_stratified_split_needs_two_rows_per_class():
+    df = _frame()
+    df.loc[0, "y"] = "maybe"
+    with pytest.raises(DataError, match="class 'maybe' has only 1 row"):
+        _build(df).train_test_split()
+    train, test = _build(df).train_test_split(stratify=False)
+    assert train.n_rows + test.n_rows == 40
+
+
 def test_row_id_column_gives_ids_and_must_be_unique():
     df = _frame().assign(pid=lambda d: [f"p{k}" for k in range(len(d))])
     ds = _build(df, row_id="pid")
@@ -555,3 +573,49 @@ def test_load_synthetic_needs_no_data_home(monkeypatch):
     ds = load("synthetic", n_rows=500, random_state=1)
     assert ds.n_rows == 500 and ds.protected == ["sex", "region"] and ds.target == "approved"
     assert json.dumps(ds.notes)
+
+
+# ---------------------------------------------------------------- containers and properties
+
+
+@pytest.mark.parametrize("container", ["list", "ndarray", "series", "frame"])
+def test_from_arrays_accepts_common_containers(container):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 2))
+    y = [0, 1, 1] * 4
+    groups = ["a", "b"] * 6
+    convert = {
+        "list": lambda v, name: list(v),
+        "ndarray": lambda v, name: np.asarray(v),
+        "series": lambda v, name: pd.Series(v, name=name),
+        "frame": lambda v, name: pd.DataFrame({name: v}),
+    }[container]
+    y_in = convert(y, "label") if container != "frame" else y  # y is 1-D
+    ds = Dataset.from_arrays(X, y_in, groups=convert(groups, "group"))
+    assert ds.y.tolist() == y and ds.groups.iloc[:, 0].tolist() == groups
+    np.testing.assert_allclose(ds.X[:, 0], (X[:, 0] - X[:, 0].mean()) / X[:, 0].std(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_protected_may_be_a_single_name():
+    assert _build(_frame(), protected="sex").protected == ["sex"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 99), min_size=4, max_size=40),
+    edges=st.lists(st.integers(1, 98), min_size=1, max_size=4, unique=True),
+)
+def test_integer_bins_put_every_value_in_the_band_its_label_names(values, edges):
+    edges = sorted(edges)
+    column = pd.Series(values, dtype="int64")
+    notes: list[str] = []
+    labels = dsmod._group_labels(column, "score", edges, notes)
+    for value, label in zip(values, labels):
+        if label.startswith("<"):
+            assert value < int(label[1:])
+        elif label.endswith("+"):
+            assert value >= int(label[:-1])
+        else:
+            low, high = (int(part) for part in label.split("-"))
+            assert low <= value <= high

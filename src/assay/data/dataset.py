@@ -103,6 +103,10 @@ MSG_DATETIME = (
     "column {column!r} has dtype {dtype}; convert it to numbers or categories first, "
     "or leave it out of features."
 )
+MSG_INFINITE = (
+    "column {column!r} has {count} infinite values; replace them (e.g. with NaN and "
+    "missing='impute', or with a cap) before building the dataset."
+)
 MSG_ROW_ID = "row id column {column!r} {problem}; row ids must be unique and non-missing."
 MSG_NO_FEATURES = (
     "no feature columns are left (after dropping constant columns{extra}); "
@@ -889,6 +893,8 @@ def _type_features(feats: pd.DataFrame, categorical: Sequence[str], missing: str
             constant.append(column)
             continue
         is_num = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if is_num:
+            _check_finite(values, column)
         (numeric if is_num and column not in categorical else cats).append(column)
     if constant:
         message = f"constant columns dropped from features: {', '.join(constant)}"
@@ -907,6 +913,12 @@ def _type_features(feats: pd.DataFrame, categorical: Sequence[str], missing: str
             notes.append(f"categorical column {column!r} has {n_levels:,} levels "
                          "(one one-hot feature each)")
     return feats, numeric, cats
+
+
+def _check_finite(values: pd.Series, column: str) -> None:
+    count = int(np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
+    if count:
+        raise DataError(MSG_INFINITE.format(column=column, count=count))
 
 
 def _groups_frame(groups: Any, n: int) -> pd.DataFrame:
