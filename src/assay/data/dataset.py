@@ -35,6 +35,10 @@ Policies (each visible in ``Dataset.notes`` when it changes anything):
   quartiles (``"[a, b)"``); ``bins={"col": [edges]}`` overrides. A group with fewer than
   ``min_group_size`` rows (default 2) is an error unless ``rare_groups="merge"`` (into
   ``"(rare)"``) or ``"keep"``; declared categorical levels with no rows are noted.
+  Bins are computed once on all rows (groups are labels, not model inputs) and carried
+  unchanged through `Dataset.subset` and `Dataset.train_test_split`.
+- **Row ids** come from ``row_id=`` (unique, non-missing) or are the row positions in
+  the input table, so they survive dropped rows, subsets and splits.
 """
 
 from __future__ import annotations
@@ -448,18 +452,22 @@ class Dataset:
 
     @property
     def n_rows(self) -> int:
+        """Number of rows."""
         return int(self.X.shape[0])
 
     @property
     def n_features(self) -> int:
+        """Number of encoded feature columns (width of ``X``)."""
         return int(self.X.shape[1])
 
     @property
     def n_classes(self) -> int:
+        """Number of classes (length of ``classes``)."""
         return int(len(self.classes))
 
     @property
     def feature_names(self) -> list[str]:
+        """Name of every column of ``X``: ``"col"`` (numeric) or ``"col=level"``."""
         return self._encoder.feature_names
 
     @property
