@@ -456,6 +456,22 @@ def test_fingerprint_is_a_stable_content_key():
     assert a.refit(np.arange(20)).fingerprint != a.fingerprint
 
 
+def test_fingerprint_ignores_index_labels_but_not_row_order():
+    df = _frame()
+    relabelled = df.set_axis(np.arange(100, 140))
+    assert _build(relabelled).fingerprint == _build(df).fingerprint
+    reordered = df.iloc[::-1].reset_index(drop=True)
+    assert _build(reordered).fingerprint != _build(df).fingerprint
+
+
+def test_warnings_point_at_the_caller():
+    df = _frame()
+    df.loc[0, "income"] = np.nan
+    with pytest.warns(DataWarning) as record:
+        _build(df, missing="drop")
+    assert record[0].filename == __file__
+
+
 # ---------------------------------------------------------------- files
 
 

@@ -754,7 +754,7 @@ def _missing_rows(frame, target, protected, row_id, missing, notes) -> np.ndarra
     message = (f"{int((~keep).sum()):,} of {len(frame):,} rows dropped for missing values in "
                + _counts_text(counts))
     notes.append(message)
-    warnings.warn(message, DataWarning, stacklevel=4)
+    warnings.warn(message, DataWarning, stacklevel=3)
     return keep
 
 
@@ -884,7 +884,7 @@ def _check_group_sizes(labels: pd.Series, column: str, rare_groups: str,
         return labels
     message = f"protected column {column!r}: small groups merged into {RARE_LEVEL!r}: {details}"
     notes.append(message)
-    warnings.warn(message, DataWarning, stacklevel=5)
+    warnings.warn(message, DataWarning, stacklevel=4)
     return labels.where(~labels.isin(rare.index), RARE_LEVEL)
 
 
@@ -907,7 +907,7 @@ def _type_features(feats: pd.DataFrame, categorical: Sequence[str], missing: str
     if constant:
         message = f"constant columns dropped from features: {', '.join(constant)}"
         notes.append(message)
-        warnings.warn(message, DataWarning, stacklevel=4)
+        warnings.warn(message, DataWarning, stacklevel=3)
     if not numeric and not cats:
         raise DataError(MSG_NO_FEATURES.format(extra=f": {', '.join(constant)}"
                                                if constant else ""))
