@@ -206,3 +206,22 @@ def test_models_disagree_in_the_arbitrary_region(synth):
     region = truth.arbitrary & ~truth.leaky
     ordinary = ~truth.arbitrary & ~truth.leaky
     assert disagreement[region].mean() > ARBITRARY_MIN_RATIO * disagreement[ordinary].mean()
+
+
+@pytest.mark.slow
+def test_assay_pipeline_finds_the_leaky_group():
+    """End to end with assay's own population and attacks (C=1 logistic regression)."""
+    from assay.learners.linear import LogisticRegressionLearner
+    from assay.population import PopulationPlan, fit_population
+    from assay.privacy.attacks import run_mia
+
+    ds = load("synthetic")
+    plan = PopulationPlan.balanced(ds.n_rows, 16, random_state=0)
+    population = fit_population(ds.X, ds.y, LogisticRegressionLearner(C=1.0, n_threads=1),
+                                plan, progress=False)
+    result = run_mia(population, attacks=("rmia",), groups=ds.groups, row_ids=ds.row_ids,
+                     random_state=0, n_permutations=0)
+    by_region = result.attacks["rmia"].groups["region"].to_dict()["groups"]
+    auc = {group: figures["auc"]["value"] for group, figures in by_region.items()}
+    assert max(auc, key=auc.get) == "Isle"
+    assert auc["Isle"] > max(v for g, v in auc.items() if g != "Isle") + 0.2
