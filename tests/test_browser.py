@@ -1,0 +1,141 @@
+"""The web app in a real headless Chromium: upload, pick columns, run, read the report.
+
+Chromium is Debian's package (`/usr/bin/chromium`); when it is missing and we are root,
+the session fixture installs it with apt-get (Playwright never downloads a browser).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from assay.data import make_synthetic
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium"))
+_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def _install_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(f"{CHROMIUM} is missing and cannot be installed here (needs root and "
+                    "apt-get): apt-get install -y chromium")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    _install_chromium()
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=_ARGS)
+        yield instance
+        instance.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def server(tmp_path):
+    import uvicorn
+
+    from assay.web import create_app
+
+    app = create_app(tmp_path / "work", defaults={"attacks": ["loss", "rmia"],
+                                                  "n_permutations": 0, "min_support": 20,
+                                                  "noise_grid": [1.0, 4.0]})
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline:
+            pytest.fail("the web app did not start within 30 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_upload_audit_and_report(browser, server, tmp_path):
+    frame = make_synthetic(300, 3).rename(columns={"code": EVIL})
+    csv = tmp_path / "loans.csv"
+    frame.to_csv(csv, index=False)
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server + "/")
+    page.set_input_files("#file", str(csv))
+    page.click("#upload-button")
+    page.wait_for_selector("#target option", state="attached")
+    # The page read the header and offers every column, user strings as text only.
+    options = page.eval_on_selector_all("#target option", "els => els.map(e => e.value)")
+    assert options == list(frame.columns)
+    assert page.locator("#protected img").count() == 0
+    assert page.locator("#target").input_value() == "approved"
+    page.check("#protected input[value='sex']")
+    page.check("#protected input[value='region']")
+    page.fill("#models", "4")
+    page.click("#run-button")
+    page.wait_for_selector("#report-links:not(.hidden)", timeout=240_000)
+    assert page.locator("#summary li").count() >= 2
+    assert "done" in page.locator("#stage").inner_text()
+    frame_el = page.frame_locator("#report-frame")
+    frame_el.locator("#section-privacy").wait_for(timeout=30_000)
+    assert "sex" in frame_el.locator(".meta").inner_text()
+    shot = tmp_path / "app.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    # The report itself, opened directly.
+    page.goto(server + page.locator("#report-link").get_attribute("href"))
+    assert page.locator("#attack-table tr[data-attack='rmia']").count() == 1
+    assert page.locator("svg.figure").count() == 3
+    page.close()
+
+
+def test_upload_error_is_shown(browser, server, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("a,b\n1,2\n")
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.set_input_files("#file", str(bad))
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-error:not(.hidden)")
+    assert "is not a CSV file" in page.locator("#upload-error").inner_text()
+    assert "disabled" in page.locator("#step-columns").get_attribute("class")
+    page.close()
+
+
+def test_bad_column_choice_is_shown(browser, server, tmp_path):
+    csv = tmp_path / "loans.csv"
+    make_synthetic(300, 4).to_csv(csv, index=False)
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.set_input_files("#file", str(csv))
+    page.click("#upload-button")
+    page.wait_for_selector("#target option", state="attached")
+    page.select_option("#target", "income")
+    page.check("#protected input[value='sex']")
+    page.click("#run-button")
+    page.wait_for_selector("#audit-error:not(.hidden)")
+    assert "looks continuous" in page.locator("#audit-error").inner_text()
+    page.close()
