@@ -70,7 +70,7 @@ class RiskTarget(ABC):
 
     def params(self) -> dict:
         """The target's inputs, for JSON output."""
-        return {"target": self.name, "value": self.value}
+        return {"target": self.name, "target_value": self.value}
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,12 @@ class Advantage(RiskTarget):
     name = "advantage"
 
     def __post_init__(self):
-        v = check_scalar(self.value, "advantage", low=0, high=1, low_open=True, high_open=True)
+        v = check_scalar(self.value, "advantage")
+        if not 0 < v < 1:
+            raise UnachievableTargetError(
+                f"advantage must be in (0, 1): 0 needs infinite noise and 1 bounds nothing. "
+                f"Got {v:g}."
+            )
         object.__setattr__(self, "value", v)
 
     def measure(self, curve):
@@ -98,7 +103,7 @@ class TPRAtFPR(RiskTarget):
 
     def __post_init__(self):
         fpr = check_scalar(self.fpr, "fpr", low=0, high=1, low_open=True, high_open=True)
-        tpr = check_scalar(self.value, "tpr", low=0, high=1)
+        tpr = check_scalar(self.value, "tpr")
         if tpr <= fpr:
             raise UnachievableTargetError(
                 f"tpr must be above the FPR (a random guess already reaches TPR = FPR). "
@@ -116,7 +121,7 @@ class TPRAtFPR(RiskTarget):
         return f"TPR ≤ {self.value:g} at FPR {self.fpr:g}"
 
     def params(self):
-        return {"target": self.name, "value": self.value, "fpr": self.fpr}
+        return {"target": self.name, "target_value": self.value, "fpr": self.fpr}
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ class Epsilon(RiskTarget):
     name = "epsilon"
 
     def __post_init__(self):
-        eps = check_scalar(self.value, "epsilon", low=0, high=700)
+        eps = check_scalar(self.value, "epsilon", high=700)
         if eps <= 0:
             raise UnachievableTargetError(
                 f"epsilon must be above 0 (ε = 0 needs infinite noise). Got {eps:g}."
@@ -144,11 +149,11 @@ class Epsilon(RiskTarget):
         return f"ε ≤ {self.value:g} at δ = {self.delta:g}"
 
     def params(self):
-        return {"target": self.name, "value": self.value, "delta": self.delta}
+        return {"target": self.name, "target_value": self.value, "delta": self.delta}
 
 
 def _check_success(value: float, baseline: float, name: str, why: str) -> float:
-    v = check_scalar(value, name, low=0, high=1)
+    v = check_scalar(value, name)
     if v <= baseline:
         raise UnachievableTargetError(
             f"{name} must be above the baseline {baseline:g} ({why}). Got {v:g}."
@@ -177,7 +182,7 @@ class Reidentification(RiskTarget):
         return _risk.reidentification_risk(curve, self.population)
 
     def params(self):
-        return {"target": self.name, "value": self.value, "population": self.population}
+        return {"target": self.name, "target_value": self.value, "population": self.population}
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,7 @@ class AttributeInference(RiskTarget):
 
     def params(self):
         prior = list(self.prior) if isinstance(self.prior, tuple) else self.prior
-        return {"target": self.name, "value": self.value, "prior": prior}
+        return {"target": self.name, "target_value": self.value, "prior": prior}
 
 
 @dataclass(frozen=True)
@@ -223,7 +228,7 @@ class Reconstruction(RiskTarget):
         return _risk.reconstruction_risk(curve, self.baseline)
 
     def params(self):
-        return {"target": self.name, "value": self.value, "baseline": self.baseline}
+        return {"target": self.name, "target_value": self.value, "baseline": self.baseline}
 
 
 TARGET_NAMES = ("advantage", "tpr@fpr", "epsilon", "reidentification",
