@@ -1,0 +1,109 @@
+"""`assay risk` and `assay calibrate` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from scipy import stats
+
+from assay.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_risk_gaussian_json(capsys):
+    code, out, _ = _run(capsys, "risk", "gaussian", "--mu", "1", "--fpr", "0.01,0.1",
+                        "--delta", "1e-5", "--population", "100", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["mu"] == 1.0 and data["mechanism"] == "gaussian"
+    assert data["advantage"] == pytest.approx(2 * stats.norm.cdf(0.5) - 1)
+    assert set(data["tpr_at_fpr"]) == {"0.01", "0.1"}
+    assert data["tpr_at_fpr"]["0.01"] == pytest.approx(stats.norm.sf(stats.norm.isf(0.01) - 1))
+    assert data["epsilon"] > 0 and data["delta"] == 1e-5
+    assert 0.01 < data["reidentification"] < 1
+
+
+def test_risk_dpsgd_json_and_table(capsys):
+    args = ["risk", "dpsgd", "--sample-rate", "0.01", "--steps", "100", "--noise-multiplier",
+            "1", "--fpr", "0.01", "--fpr", "0.1", "--discretization", "1e-3"]
+    code, out, _ = _run(capsys, *args, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["sample_rate"] == 0.01 and data["steps"] == 100
+    assert data["noise_multiplier"] == 1.0
+    assert set(data["tpr_at_fpr"]) == {"0.01", "0.1"}
+    code, out, _ = _run(capsys, *args)
+    assert code == 0 and "advantage" in out and "tpr_at_fpr 0.01" in out
+
+
+def test_risk_rdp_accepts_repeated_and_comma_lists(capsys):
+    code, out, _ = _run(capsys, "risk", "rdp", "--orders", "2,4", "--orders", "8",
+                        "--rdp", "0.1,0.2", "--rdp", "0.4", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["orders"] == [2.0, 4.0, 8.0] and data["rdp"] == [0.1, 0.2, 0.4]
+    assert 0 < data["advantage"] < 1
+
+
+@pytest.mark.parametrize("spec,extra,key,limit", [
+    ("advantage=0.2", [], "advantage", 0.2),
+    ("tpr@fpr=0.1@0.01", [], None, 0.1),
+    ("epsilon=3", ["--delta", "1e-5"], "epsilon", 3.0),
+    ("reidentification=0.05", ["--population", "1000"], "reidentification", 0.05),
+    ("attribute-inference=0.7", ["--prior", "0.6,0.4"], "attribute_inference", 0.7),
+    ("reconstruction=0.2", ["--baseline", "0.1"], "reconstruction", 0.2),
+])
+def test_calibrate_dpsgd_targets(capsys, spec, extra, key, limit):
+    code, out, _ = _run(capsys, "calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "100",
+                        "--target", spec, "--discretization", "1e-2", "--fpr", "0.01",
+                        *extra, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["noise_multiplier"] > 0 and data["achieved"] <= limit
+    assert data["sample_rate"] == 0.01 and data["steps"] == 100 and data["target"] == spec
+    value = data["tpr_at_fpr"]["0.01"] if key is None else data[key]
+    assert value <= limit + 1e-12
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["risk", "dpsgd", "--sample-rate", "2", "--steps", "10", "--noise-multiplier", "1"],
+     "sample_rate must be a number in (0, 1]"),
+    (["risk", "dpsgd", "--sample-rate", "abc", "--steps", "10", "--noise-multiplier", "1"],
+     "--sample-rate"),
+    (["risk", "dpsgd", "--sample-rate", "0.1", "--steps", "0", "--noise-multiplier", "1"],
+     "steps must be an integer in [1"),
+    (["risk", "dpsgd", "--sample-rate", "0.1", "--steps", "10", "--noise-multiplier", "0"],
+     "noise_multiplier must be a number in [0.1, 1000]"),
+    (["risk", "gaussian", "--mu", "1", "--fpr", "1.5"], "fpr must be a number in [0, 1]"),
+    (["risk", "gaussian", "--mu", "1", "--fpr", "x"], "fpr must be numbers"),
+    (["risk", "rdp", "--orders", "1,2", "--rdp", "0.1,0.2"], "orders must be a number in (1"),
+    (["calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "100", "--target", "foo=1"],
+     "target name must be one of"),
+    (["calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "100", "--target",
+      "advantage=1.5"], "advantage must be in (0, 1)"),
+    (["calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "100", "--target",
+      "tpr@fpr=0.01@0.1"], "tpr must be above the FPR"),
+    (["calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "100", "--target",
+      "epsilon=0", "--delta", "1e-5"], "epsilon must be above 0"),
+    (["calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "100", "--target",
+      "reidentification=0.0005", "--population", "1000"], "above the baseline 0.001"),
+    (["calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "100", "--target",
+      "epsilon=3"], "delta must be given"),
+    (["calibrate", "dpsgd", "--sample-rate", "0", "--steps", "100", "--target",
+      "advantage=0.1"], "sample_rate must be a number in (0, 1]"),
+    (["calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "ten", "--target",
+      "advantage=0.1"], "--steps"),
+])
+def test_bad_input_is_one_error_line(capsys, argv, needle):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    assert needle in lines[0]
+    assert "Traceback" not in err + out
