@@ -7,11 +7,14 @@ smallest noise multiplier whose re-evaluated risk is at most the target;
 :func:`calibrate_gaussian` the largest μ for μ-GDP.
 
 Search (DP-SGD): a closed-form start (the CLT/GDP approximation
-μ ≈ q√T·√(e^{1/σ²} − 1)), then a bracket [unsafe, safe] refined by interpolation in
-(log σ, log risk) with bracket-closing probes, coarse-to-fine over the PLD lattice.
-A coarse pessimistic PLD over-states the risk, so the coarse levels only guide the
-search; every bracket end is re-evaluated at the final lattice, and the returned σ is
-the safe end there. Evaluations are cached.
+μ ≈ q√T·√(e^{1/σ²} − 1), with its local slope), then a bracket [unsafe, safe] found
+and shrunk by secant steps in (log σ, log risk); when the model agrees with the last
+point the next evaluation is placed just across the predicted root, so a good
+prediction closes the bracket in one step. Evaluations are cached. For a final
+lattice finer than 1e-3 a 10× coarser lattice guides the search first (a coarse
+pessimistic PLD over-states risk, so it only guides); the returned σ is always the
+safe end of a bracket evaluated on the final lattice, so its re-evaluated risk is at
+most the target. Typically 3–6 PLD constructions per calibration.
 """
 
 from __future__ import annotations
