@@ -27,9 +27,7 @@ from assay.learners.base import torch_threads
 _HISTORY = 10  # L-BFGS memory (pairs), as scipy's default
 _ARMIJO = 1e-4  # sufficient-decrease constant of the backtracking line search
 _MAX_HALVINGS = 30
-# float32 logits resolve the objective to about 1e-8 (relative): below that a decrease
-# is noise, and a line search that must shrink the step this much has hit that floor.
-_FTOL = 1e-9
+# A line search that must shrink the step this much has hit float32's noise floor.
 _STALL_HALVINGS = 12
 
 
@@ -121,11 +119,10 @@ class _Problem:
         n_k = mask.sum(dim=1).clamp(min=1.0)
         self.weight = (mask / n_k[:, None]).T.contiguous()  # (N, K): mean over members
         self.penalty = (1.0 / (C * n_k))[:, None, None] / (scale**2)[None, :, None]
-        y = torch.tensor(np.asarray(y, dtype=np.int64))
+        self.y = torch.tensor(np.asarray(y, dtype=np.int64))
         if self.binary:
-            self.target = y.to(torch.float32)[:, None, None]  # (N, 1, 1)
-        else:
-            self.target = torch.nn.functional.one_hot(y, n_classes).to(torch.float32)[:, None, :]
+            # y * weight, precomputed: the loss and gradient are then one pass each.
+            self.y_weight = self.y.to(torch.float32)[:, None] * self.weight
         self.n_params = (self.n_features + 1) * self.n_out
 
     def zeros(self):
@@ -140,46 +137,58 @@ class _Problem:
         return W, b
 
     def _logits(self, W, b):
-        # One GEMM for all K models: (N, D) @ (D, K * C').
+        """Logits (N, K * C') of all K models: one GEMM (N, D) @ (D, K * C')."""
+        import torch
+
         flat = W.permute(1, 0, 2).reshape(self.n_features, self.k * self.n_out)
-        return (self.X @ flat).reshape(self.n_rows, self.k, self.n_out) + b[None]
+        return torch.addmm(b.reshape(1, -1), self.X, flat)
 
     def value_and_grad(self, theta):
-        """Objective (K,) and gradient (K, P) of every model."""
+        """Objective (K,) and gradient (K, P) of every model.
+
+        Elementwise work over the (N, K) logits costs as much as the GEMMs, so each
+        quantity is formed in as few passes as possible.
+        """
         import torch
 
         W, b = self._split(theta)
-        z = self._logits(W, b)
+        z = self._logits(W, b)  # (N, K * C')
         if self.binary:
-            # log(1 + e^z) - y z, stable
-            losses = torch.nn.functional.softplus(z) - self.target * z
-            resid = torch.sigmoid(z) - self.target
+            # loss = log(1 + e^z) - y z; d loss / dz = sigmoid(z) - y
+            value = _colsum(self.weight, torch.nn.functional.softplus(z))
+            value -= _colsum(self.y_weight, z)
+            resid = torch.addcmul(-self.y_weight, torch.sigmoid(z), self.weight)
         else:
+            z = z.view(self.n_rows, self.k, self.n_out)
             logp = torch.log_softmax(z, dim=2)
-            losses = -(self.target * logp).sum(dim=2, keepdim=True)
-            resid = logp.exp() - self.target
-        w = self.weight[:, :, None]
-        # Summed in float64: the line search compares values that differ by ~1e-7.
-        value = (losses.double() * w).sum(dim=(0, 2)) + 0.5 * (
-            self.penalty * W * W
-        ).double().sum(dim=(1, 2))
-        resid = resid * w  # (N, K, C')
-        grad_W = (self.X.T @ resid.reshape(self.n_rows, -1)).reshape(
-            self.n_features, self.k, self.n_out
-        )
+            true_logp = logp.gather(2, self.y[:, None, None].expand(-1, self.k, 1))[..., 0]
+            value = -_colsum(self.weight, true_logp)
+            resid = logp.exp_().mul_(self.weight[:, :, None])
+            resid.scatter_add_(2, self.y[:, None, None].expand(-1, self.k, 1),
+                               -self.weight[:, :, None])
+            resid = resid.view(self.n_rows, -1)
+        value = value.double() + 0.5 * (self.penalty * W * W).sum(dim=(1, 2)).double()
+        grad_W = (self.X.T @ resid).view(self.n_features, self.k, self.n_out)
         grad_W = grad_W.permute(1, 0, 2) + self.penalty * W
-        grad_b = resid.sum(dim=0)
+        grad_b = resid.sum(dim=0).view(self.k, self.n_out)
         return value, torch.cat([grad_W.reshape(self.k, -1), grad_b], dim=1)
 
     def probabilities(self, theta):
         import torch
 
         W, b = self._split(theta)
-        z = self._logits(W, b).permute(1, 0, 2)  # (K, N, C')
+        z = self._logits(W, b).view(self.n_rows, self.k, self.n_out).permute(1, 0, 2)
         if self.binary:
             p1 = torch.sigmoid(z[..., 0])
             return torch.stack([1.0 - p1, p1], dim=2).contiguous()
         return torch.softmax(z, dim=2).contiguous()
+
+
+def _colsum(weight, values):
+    """Per-model weighted sum over rows (N, K) -> (K,), in one pass."""
+    import torch
+
+    return torch.linalg.vecdot(weight, values, dim=0).double()
 
 
 def _dot(a, b):
@@ -233,7 +242,11 @@ def _lbfgs(problem: _Problem, max_iter: int, tol: float):
         for _ in range(_MAX_HALVINGS):
             trial = theta + step.float()[:, None] * direction
             t_value, t_grad = problem.value_and_grad(trial)
-            ok = pending & (t_value <= value + _ARMIJO * step * slope)
+            # Armijo on the value, or (convexity) a directional derivative still <= 0 at
+            # the trial point, which guarantees a decrease even where float32 values
+            # can no longer resolve it.
+            armijo = t_value <= value + _ARMIJO * step * slope
+            ok = pending & (armijo | (_dot(t_grad, direction) <= 0))
             new_theta = torch.where(ok[:, None], trial, new_theta)
             new_value = torch.where(ok, t_value, new_value)
             new_grad = torch.where(ok[:, None], t_grad, new_grad)
@@ -241,11 +254,9 @@ def _lbfgs(problem: _Problem, max_iter: int, tol: float):
             if not bool(pending.any()):
                 break
             step = torch.where(pending, step * 0.5, step)
-        # A model whose line search failed, needed a tiny step or barely moved the
-        # objective sits at float32 precision: stop it.
-        decrease = value - new_value
-        floor = _FTOL * torch.maximum(value.abs(), torch.ones_like(value))
-        active &= ~pending & (step > 0.5**_STALL_HALVINGS) & (decrease > floor)
+        # A model whose line search failed or needed a tiny step sits at float32
+        # precision: stop it.
+        active &= ~pending & (step > 0.5**_STALL_HALVINGS)
         s = new_theta - theta
         yv = new_grad - grad
         sy = _dot(s, yv)
