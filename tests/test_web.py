@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 with warnings.catch_warnings():  # starlette prefers httpx2; httpx is what is installed
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from assay.data import make_synthetic

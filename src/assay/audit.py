@@ -632,7 +632,7 @@ def run_audit(
     from assay.population import PopulationPlan, fit_population
 
     started = time.perf_counter()
-    stage = on_stage or (lambda name, fraction: None)
+    stage = _stages(progress, on_stage)
     out_dir = Path(config.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = registered_sections()  # import plug-ins before any expensive work
@@ -661,6 +661,27 @@ def run_audit(
         write_outputs(result, out_dir)
     stage("done", 1.0)
     return result
+
+
+def _stages(progress: bool, on_stage: ProgressFn | None) -> ProgressFn:
+    """Report each stage to ``on_stage`` and, with progress on, as a line on stderr."""
+    console = None
+    if progress:
+        from rich.console import Console
+
+        console = Console(stderr=True, highlight=False)
+    started = time.perf_counter()
+
+    def stage(name: str, fraction: float) -> None:
+        if on_stage is not None:
+            on_stage(name, fraction)
+        if console is not None and fraction < 1.0:
+            from rich.text import Text
+
+            console.print(Text.assemble((f"{time.perf_counter() - started:6.1f} s  ", "dim"),
+                                        (name, "bold")))
+
+    return stage
 
 
 def write_outputs(result: AuditResult, out_dir: Path) -> tuple[Path, Path]:

@@ -34,7 +34,7 @@ def _echo_outputs(out: Path, seconds: float) -> None:
 
 def _print_summary(result) -> None:
     for section in result.sections.values():
-        for line in section.summary[:2]:
+        for line in section.summary:
             typer.echo(f"  {line}")
 
 
