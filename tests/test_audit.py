@@ -159,3 +159,25 @@ def test_csv_without_target_is_rejected(tmp_path, capsys):
     path.write_text("a,b\n1,2\n3,4\n")
     assert main(["audit", str(path), "--out", str(tmp_path / "o")]) == 2
     assert "target must name the label column" in capsys.readouterr().err
+
+
+def test_cli_dp_sgd_guarantee_drawn_beside_the_attack(tmp_path, capsys):
+    path = tmp_path / "audit.toml"
+    out = tmp_path / "out"
+    path.write_text(f'data = "synthetic"\nn_rows = 300\nmodels = 4\nattacks = ["loss"]\n'
+                    f'n_permutations = 0\nmin_support = 20\nnoise_grid = []\nout = "{out}"\n')
+    args = ["audit", "--config", str(path), "--quiet", "--dp-noise-multiplier", "1.5",
+            "--dp-sample-rate", "0.1", "--dp-steps", "20"]
+    assert main(args) == 0
+    from assay.privacy.accounting import dpsgd
+    from assay.report.result import AuditResult
+
+    result = AuditResult.from_json(out / "result.json")
+    assert result.config["dp"] == {"noise_multiplier": 1.5, "sample_rate": 0.1, "steps": 20}
+    theory = result.sections["privacy"].data["theory"]
+    bound = dpsgd(0.1, 20, 1.5, discretization=1e-3).tpr(0.001)
+    assert theory["tpr_at_fpr"]["0.001"] == pytest.approx(bound)
+    html = (out / "report.html").read_text()
+    assert 'data-attack="dp-bound"' in html and "DP-SGD with noise multiplier σ = 1.5" in html
+    assert main(args + ["--dp-epsilon", "1", "--dp-delta", "1e-5"]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -32,6 +32,7 @@ def audited(tmp_path_factory):
     """A tiny real audit whose protected column is named like a script tag."""
     out = tmp_path_factory.mktemp("audit")
     frame = make_synthetic(300, 1).rename(columns={"region": EVIL})
+    frame["sex"] = frame["sex"].map({"F": "F $x$", "M": "M"})  # not mathtext in figures
     dataset = Dataset.from_frame(frame, "approved", ["sex", EVIL], name=f"loans {EVIL}")
     config = AuditConfig(data="synthetic", models=4, out=str(out), attacks=("loss", "rmia"),
                          n_permutations=0, min_support=20, noise_grid=(1.0, 4.0))
@@ -73,6 +74,7 @@ def test_user_strings_escaped(audited):
     assert "&lt;script&gt;alert(" in html
     # The column appears escaped in the header, the groups table and the figures.
     assert html.count("&lt;script&gt;") >= 3
+    assert "F $x$" in html  # dollars shown as typed, in tables and figures alike
 
 
 def test_report_shows_json_figures(audited):

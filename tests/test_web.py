@@ -112,3 +112,39 @@ def test_audit_end_to_end(client):
     result = client.get(status["result_url"]).json()
     assert result["data"]["protected"] == ["sex", "region"]
     assert result["data"]["name"] == "loans"
+
+
+def test_serve_command_starts_the_app(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "assay", "serve", "--port", str(port),
+                             "--workdir", str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as page:
+                    body = page.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("assay serve did not answer within 60 s")
+                time.sleep(0.2)
+        assert 'id="upload-form"' in body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_serve_rejects_bad_port(capsys):
+    from assay.cli import main
+
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "--port must be an integer in [0, 65535]" in capsys.readouterr().err

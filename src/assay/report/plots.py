@@ -145,7 +145,7 @@ def group_plot(groups: list[dict[str, Any]], overall_auc: float | None,
     ax.barh(y, values - 0.5, left=0.5, color=colors, alpha=0.85, height=0.62)
     ax.errorbar(values, y, xerr=[values - lows, highs - values], fmt="none", ecolor="#333333",
                 capsize=2.5, lw=1)
-    ax.set_yticks(y, [f"{g['label']}  (n={g['n_rows']})" for g in shown])
+    ax.set_yticks(y, [_plain(f"{g['label']}  (n={g['n_rows']})") for g in shown])
     ax.axvline(0.5, color=_GREY, lw=1, ls=":")
     if overall_auc is not None and math.isfinite(overall_auc):
         ax.axvline(overall_auc, color=_THEORY, lw=1, ls="--", label=f"overall {overall_auc:.3f}")
@@ -194,6 +194,11 @@ def noise_plot(calibration: dict[str, Any], title: str = "DP noise vs attack ris
     ax.set_title(title, loc="left")
     ax.legend(loc="lower left", fontsize=7.5)
     return svg_text(fig)
+
+
+def _plain(text: str) -> str:
+    """User text for a matplotlib label: ``$`` would otherwise start mathtext."""
+    return text.replace("$", r"\$")
 
 
 def _null_formatter():
