@@ -181,3 +181,44 @@ def test_cli_dp_sgd_guarantee_drawn_beside_the_attack(tmp_path, capsys):
     assert 'data-attack="dp-bound"' in html and "DP-SGD with noise multiplier σ = 1.5" in html
     assert main(args + ["--dp-epsilon", "1", "--dp-delta", "1e-5"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_cli_audit_of_a_csv_file(tmp_path, capsys):
+    from assay.data import make_synthetic
+    from assay.report.result import AuditResult
+
+    table = tmp_path / "loans.csv"
+    make_synthetic(300, 5).to_csv(table, index=False)
+    config = tmp_path / "audit.toml"
+    config.write_text('attacks = ["loss"]\nn_permutations = 0\nmin_support = 20\n'
+                      'noise_grid = []\n')
+    out = tmp_path / "out"
+    code = main(["audit", str(table), "--target", "approved", "--protected", "sex",
+                 "--protected", "region", "--models", "4", "--config", str(config),
+                 "--out", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "most exposed" in printed and str(out / "report.html") in printed
+    result = AuditResult.from_json(out / "result.json")
+    assert result.data["name"] == "loans" and result.data["protected"] == ["sex", "region"]
+    assert result.config["protected"] == ["sex", "region"]
+
+
+class _FailingSection(_CountingSection):
+    name = "failing"
+
+    def run(self, context) -> SectionResult:
+        raise DataError("column 'x' has one group; cannot compare")
+
+
+def test_section_user_error_is_reported_not_fatal(tmp_path):
+    section = register_section(_FailingSection())
+    try:
+        result = run_audit(AuditConfig(out=str(tmp_path), **_TINY), progress=False)
+    finally:
+        unregister_section(section.name)
+    failed = result.sections["failing"]
+    assert failed.status == "error" and "one group" in failed.message
+    assert result.sections["privacy"].status == "ok"
+    html = (tmp_path / "report.html").read_text()
+    assert "column &#39;x&#39; has one group" in html
