@@ -152,7 +152,7 @@ def group_plot(groups: list[dict[str, Any]], overall_auc: float | None,
         ax.legend(loc="lower right", fontsize=8)
     span = max(0.05, float(np.nanmax(highs)) - 0.5)
     ax.set_xlim(min(0.5 - 0.1 * span, float(np.nanmin(lows)) - 0.01), 0.5 + 1.1 * span)
-    ax.set_xlabel("attack AUC inside the group (0.5 = no better than guessing)")
+    ax.set_xlabel("attack AUC in the group (0.5 = guessing)")
     ax.set_title(title, loc="left")
     ax.grid(axis="y", visible=False)
     return svg_text(fig)
@@ -169,7 +169,7 @@ def noise_plot(calibration: dict[str, Any], title: str = "DP noise vs attack ris
     """
     rows = calibration["curve"]
     sigma = np.array([r["noise_multiplier"] for r in rows])
-    fig, ax = _figure(5.6, 3.8)
+    fig, ax = _figure(5.6, 4.4)
     keys = list(rows[0]["tpr_at_fpr"]) if rows else []
     for i, key in enumerate(keys):
         tpr = _floor([r["tpr_at_fpr"][key] for r in rows])
@@ -192,7 +192,7 @@ def noise_plot(calibration: dict[str, Any], title: str = "DP noise vs attack ris
     ax.set_xlabel("noise multiplier σ")
     ax.set_ylabel("worst-case attack risk")
     ax.set_title(title, loc="left")
-    ax.legend(loc="lower left", fontsize=7.5)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8)
     return svg_text(fig)
 
 
