@@ -38,6 +38,7 @@ class _CountingSection:
     def run(self, context) -> SectionResult:
         self.seen.append(context.population.n_models)
         rows = int(context.population.n_rows)
+        context.extras[self.name] = rows
         return SectionResult(name=self.name, title=self.title, summary=[f"{rows} rows"],
                              metrics={"rows": Metric(rows, label="rows")})
 
@@ -62,6 +63,23 @@ def test_plugin_section_runs_on_the_same_population(tmp_path, counting):
     assert result.metric("rows")[0] == "counting.rows"
     assert result.sections["privacy"].status == "ok"
     assert (tmp_path / "result.json").is_file() and (tmp_path / "report.html").is_file()
+
+
+def test_context_fits_extra_populations_through_the_cache(tmp_path):
+    import numpy as np
+
+    from assay.audit import AuditContext, load_dataset
+    from assay.population import PopulationPlan
+
+    config = AuditConfig(out=str(tmp_path), **_TINY)
+    dataset = load_dataset(config)
+    context = AuditContext(config=config, dataset=dataset, population=None, out_dir=tmp_path)
+    plan = PopulationPlan(member=np.ones((2, dataset.X.shape[0]), dtype=bool),
+                          seeds=np.array([1, 2]))
+    first = context.fit(plan)
+    again = context.fit(plan)
+    assert first.n_models == 2 and again.info["n_loaded_from_cache"] == 2
+    np.testing.assert_array_equal(first.probs, again.probs)
 
 
 def test_section_that_does_not_apply_is_skipped(tmp_path):

@@ -271,13 +271,42 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
 @dataclass
 class AuditContext:
-    """What every section reads: the configuration, the data and the one population."""
+    """What every section reads: the configuration, the data and the one population.
+
+    Attributes
+    ----------
+    config : AuditConfig
+    dataset : Dataset
+    population : Population
+        K models on random halves of the rows (``member`` says which).
+    out_dir : Path
+        The audit's output folder (the population cache is ``out_dir / "cache"``).
+    progress : bool
+        Whether progress bars are shown.
+    extras : dict
+        Free space for sections to share intermediate results (by section name).
+    """
 
     config: AuditConfig
     dataset: Any
     population: Any
     out_dir: Path
+    progress: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def fit(self, plan: Any, learner: Any = None) -> Any:
+        """Fit another population on the same data, backend and cache (resumable).
+
+        For sections that need models the shared population does not hold (e.g. a
+        Rashomon set trained on the same rows with other seeds or settings).
+        """
+        from assay.population import fit_population
+
+        return fit_population(
+            self.dataset.X, self.dataset.y, learner or self.config.learner, plan,
+            n_classes=int(len(self.dataset.classes)), backend=self.config.backend,
+            cache_dir=self.out_dir / "cache", data_fingerprint=str(self.dataset.fingerprint),
+            progress=self.progress)
 
 
 @runtime_checkable
@@ -646,7 +675,7 @@ def run_audit(
         backend=config.backend, cache_dir=out_dir / "cache",
         data_fingerprint=str(dataset.fingerprint), progress=progress)
     context = AuditContext(config=config, dataset=dataset, population=population,
-                           out_dir=out_dir)
+                           out_dir=out_dir, progress=progress)
     results: dict[str, SectionResult] = {}
     for i, section in enumerate(sections):
         stage(f"{section.name} audit", 0.6 + 0.35 * i / max(len(sections), 1))
