@@ -386,6 +386,9 @@ class PrivacySection:
             data["theory"] = _theory(cfg.dp, attacks[strongest], cfg.fprs)
         if cfg.noise_grid:
             data["calibration"] = _calibration(cfg, context.population)
+            fix = _fix_curve(data["calibration"], attacks[strongest])
+            if fix is not None:
+                data["fix_curve"] = fix
         metrics = _privacy_metrics(attacks, cfg.fprs, data.get("theory"))
         summary = _privacy_summary(data, cfg.fprs)
         return SectionResult(name=self.name, title=self.title, summary=summary,
@@ -443,6 +446,23 @@ def _theory(dp: DPGuarantee, attack: dict[str, Any], fprs: tuple[float, ...]) ->
             "fpr": grid.tolist(), "tpr": np.asarray(curve.tpr(grid), dtype=float).tolist(),
             "tpr_at_fpr": bound, "advantage": float(curve.advantage()),
             "exceeded_at": exceeded}
+
+
+def _fix_curve(calibration: dict[str, Any], attack: dict[str, Any]) -> dict[str, Any] | None:
+    """The f-DP bound of the calibrated fix on the attack's ROC grid (None: no fix found).
+
+    Drawn beside the measured ROC: what no attacker could exceed had the model been
+    trained with the calibrated noise.
+    """
+    if "noise_multiplier" not in calibration:
+        return None
+    guarantee = DPGuarantee(noise_multiplier=round(calibration["noise_multiplier"], 4),
+                            sample_rate=calibration["sample_rate"], steps=calibration["steps"])
+    curve = guarantee.tradeoff()
+    grid = np.asarray(attack["roc"]["fpr"], dtype=float)
+    return {"description": f"after the fix, σ = {guarantee.noise_multiplier:.3g}",
+            "guarantee": guarantee.to_dict(), "fpr": grid.tolist(),
+            "tpr": np.asarray(curve.tpr(grid), dtype=float).tolist()}
 
 
 def _calibration(cfg: AuditConfig, population: Any) -> dict[str, Any]:

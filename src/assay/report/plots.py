@@ -75,6 +75,7 @@ def _floor(values: Sequence[float]) -> np.ndarray:
 
 
 def roc_plot(attacks: dict[str, Any], strongest: str, theory: dict[str, Any] | None = None,
+             fix: dict[str, Any] | None = None,
              title: str = "Membership inference ROC (log-log)") -> str:
     """ROC of every attack on log-log axes, the strongest with its interval band.
 
@@ -87,6 +88,8 @@ def roc_plot(attacks: dict[str, Any], strongest: str, theory: dict[str, Any] | N
     theory : dict, optional
         ``{"fpr": [...], "tpr": [...], "description": str}``: the f-DP bound
         1 − f(α), drawn on the same axes.
+    fix : dict, optional
+        The same for the calibrated fix (what the recommended noise would guarantee).
     """
     fig, ax = _figure(5.6, 4.2)
     low = 1.0
@@ -107,6 +110,9 @@ def roc_plot(attacks: dict[str, Any], strongest: str, theory: dict[str, Any] | N
     if theory is not None:
         ax.plot(_floor(theory["fpr"]), _floor(theory["tpr"]), color=_THEORY, lw=1.8, ls="--",
                 label=f"DP bound: {theory['description']}")
+    if fix is not None:
+        ax.plot(_floor(fix["fpr"]), _floor(fix["tpr"]), color=_COLORS[4], lw=1.6, ls="-.",
+                label=f"DP bound {fix['description']}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(max(low, _LOG_FLOOR), 1.0)
