@@ -160,3 +160,15 @@ def test_section_without_renderer_gets_generic_view(audited):
     (None, "n/a"), (float("nan"), "n/a")])
 def test_format_rate(value, text):
     assert format_rate(value) == text
+
+
+def test_fix_bound_drawn_beside_the_attack(audited):
+    result, out = audited
+    data = result.sections["privacy"].data
+    calibration, fix = data["calibration"], data["fix_curve"]
+    assert calibration["achieved"] <= calibration["target"]["value"]
+    assert fix["guarantee"]["noise_multiplier"] == pytest.approx(
+        calibration["noise_multiplier"], abs=1e-4)
+    assert len(fix["fpr"]) == len(fix["tpr"]) and all(0 <= v <= 1 for v in fix["tpr"])
+    html = (out / "report.html").read_text()
+    assert "DP bound after the fix" in html and "dash-dotted curve" in html
