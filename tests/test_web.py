@@ -56,12 +56,19 @@ def test_upload_returns_columns(client):
     (b"only\n" + b"1\n" * 80, "one.csv", "text/csv", 400, "1 column(s)"),
     (b"a,b\n" + b"1,2\n" * 60 + b"1,2,3,4\n", "broken.csv", "text/csv", 400, "could not be parsed"),
     (b"\xff\xfe\x00a,b\n", "utf16.csv", "text/csv", 400, "not UTF-8"),
+    (b"a,b,a\n" + b"1,2,3\n" * 60, "dup.csv", "text/csv", 400, "duplicate column names: a"),
     (b"a,b\n" + b"1,2\n" * 60_000, "big.csv", "text/csv", 413, "limit"),
 ])
 def test_upload_errors(client, payload, name, kind, status, message):
     response = _upload(client, payload, name, kind)
     assert response.status_code == status
     assert message in response.json()["error"]
+
+
+def test_upload_keeps_dotted_names(client):
+    response = _upload(client, b"x,x.1,y\n" + b"1,2,0\n3,4,1\n" * 30)
+    assert response.status_code == 200
+    assert [c["name"] for c in response.json()["columns"]] == ["x", "x.1", "y"]
 
 
 def test_upload_without_file(client):

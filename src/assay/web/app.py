@@ -18,6 +18,7 @@ Every error the user can cause comes back as JSON ``{"error": "..."}`` with stat
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import threading
@@ -108,8 +109,9 @@ def _parse_csv(payload: bytes, filename: str):
                          f"and at least one other column (is the separator a comma?).")
     if len(frame) < MIN_ROWS:
         raise ValueError(f"{filename} has {len(frame)} rows; an audit needs at least {MIN_ROWS}.")
-    duplicated = sorted({c for c in frame.columns if str(c).endswith((".1", ".2"))
-                         and str(c).rsplit(".", 1)[0] in frame.columns})
+    # pandas renames a repeated header ("a", "a.1"); read the header as written instead.
+    header = next(csv.reader(io.StringIO(text)), [])
+    duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
         raise ValueError(f"{filename} has duplicate column names: {', '.join(duplicated)}.")
     return frame
