@@ -9,7 +9,26 @@ and rendered to ``out/report.html``.
 Sections are plug-ins: an object with ``name``, ``title``, ``applies(context)`` and
 ``run(context)`` passed to `register_section`. The privacy section is registered here;
 other areas (``assay.fairness``, ``assay.multiplicity``) register theirs when their
-package is imported, and `run_audit` imports them when they are installed.
+package is imported, and `run_audit` imports them when they are installed. A section::
+
+    class FairnessSection:
+        name = "fairness"
+        title = "Fairness: whom does it treat worse?"
+
+        def applies(self, context):
+            return bool(context.dataset.protected)
+
+        def run(self, context):
+            ...  # read context.population / context.dataset, or context.fit(plan)
+            return SectionResult(name=self.name, title=self.title, summary=[...],
+                                 metrics={"dp_gap": Metric(0.12, 0.05, 0.19, "...")},
+                                 data={...})
+
+    register_section(FairnessSection())
+
+``metrics`` are what ``assay gate`` checks (``--max fairness.dp_gap=0.1``); the report
+draws a section with the renderer registered for its name in `assay.report.html`
+(`register_renderer`), or else shows its summary and a table of its metrics.
 """
 
 from __future__ import annotations
@@ -422,7 +441,10 @@ def _exposed_groups(attack: dict[str, Any], fpr: float) -> list[dict[str, Any]]:
             if not figures["supported"]:
                 continue
             values = group.split(" & ")
-            label = " & ".join(f"{n}={v}" for n, v in zip(names, values))
+            if len(values) == len(names):
+                label = " & ".join(f"{n}={v}" for n, v in zip(names, values))
+            else:  # a value itself holds " & ": keep the joined form unambiguous
+                label = f"{attr_key}={group}"
             rows.append({
                 "attributes": attr_key, "group": group, "label": label,
                 "n_rows": figures["n_rows"], "auc": figures["auc"],
