@@ -174,7 +174,13 @@ def gate(
     use: Annotated[str, typer.Option(
         help="Compare the CI's conservative end (upper) or the point estimate.")] = "upper",
 ) -> int:
-    """Exit 1 when a result crosses a threshold (for CI pipelines), 0 otherwise."""
+    """Exit 1 when a result crosses a threshold (for CI pipelines), 0 otherwise.
+
+    By default the conservative end of each 95 % interval is compared (the upper bound
+    for --max, the lower bound for --min); --use estimate compares point estimates.
+    Unqualified metrics (auc, advantage, tpr@0.001) are the worst over all attacks;
+    lira.auc or privacy.lira.auc pick one.
+    """
     from assay._validation import check_option
     from assay.report.result import AuditResult
 
