@@ -89,7 +89,7 @@ def test_named_targets_are_met():
         assert _recheck(target, res.bracket[0], q, t, 1e-2) > target.value
 
 
-@settings(deadline=None, max_examples=8)
+@settings(deadline=None, max_examples=5)
 @given(q=st.floats(0.005, 0.1), t=st.integers(10, 300), adv=st.floats(0.03, 0.5),
        tpr=st.floats(0.05, 0.6))
 def test_calibrated_noise_is_safe_on_a_finer_lattice(q, t, adv, tpr):

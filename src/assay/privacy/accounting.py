@@ -370,26 +370,40 @@ class RDPTradeOff(TradeOff):
     """
 
     _ITER = 48  # bracket width 2^-48: far below any reported digit
+    _COARSE = 14  # first pass over all orders
+    _KEEP = 4  # orders kept per α for the fine pass
 
     def __init__(self, orders: Sequence[float], epsilons: Sequence[float], description: str = ""):
         self.orders, self.epsilons = _check_profile(orders, epsilons)
         self.description = description or f"RDP profile ({len(self.orders)} orders)"
 
     def _beta(self, alpha):
-        a = alpha[:, None]
         tau = self.orders[None, :]
         log_u = (tau - 1) * self.epsilons[None, :]
-        lo = np.zeros((len(alpha), len(self.orders)))
-        hi = np.broadcast_to(1.0 - a, lo.shape).copy()
-        for _ in range(self._ITER):
+        lo, hi = self._bisect(alpha[:, None], tau, log_u, np.zeros((len(alpha), tau.size)),
+                              np.broadcast_to(1.0 - alpha[:, None], (len(alpha), tau.size)),
+                              self._COARSE)
+        if tau.size > self._KEEP:
+            # Only the few orders that lead after a coarse pass can win; every order's
+            # infeasible end is a valid lower bound, so dropping the others is safe.
+            top = np.argsort(-hi, axis=1)[:, : self._KEEP]
+            rows = np.arange(len(alpha))[:, None]
+            lo, hi = lo[rows, top], hi[rows, top]
+            tau, log_u = self.orders[top], log_u[0][top]
+        lo, _ = self._bisect(alpha[:, None], tau, log_u, lo, hi, self._ITER - self._COARSE)
+        out = lo.max(axis=1)
+        # At α = 0 or 1 the constraints are degenerate; f(0) ≤ 1 and f(1) = 0 hold anyway.
+        return np.where(alpha >= 1.0, 0.0, out)
+
+    @staticmethod
+    def _bisect(a, tau, log_u, lo, hi, n_iter):
+        lo, hi = lo.copy(), np.array(hi, dtype=float)
+        for _ in range(n_iter):
             mid = 0.5 * (lo + hi)
             feasible = _log_bernoulli_moment(a, mid, tau, log_u) <= 0
             hi = np.where(feasible, mid, hi)
             lo = np.where(feasible, lo, mid)
-        out = lo.max(axis=1)
-        # At α = 0 or 1 the constraints are degenerate; f(0) ≤ 1 and f(1) = 0 hold anyway.
-        out = np.where(alpha >= 1.0, 0.0, out)
-        return out
+        return lo, hi
 
     def epsilon(self, delta: float) -> float:
         """ε at δ from dp_accounting's RDP → (ε, δ) conversion (a valid upper bound).
