@@ -394,8 +394,8 @@ def fit_population(
         to a `dask.distributed` cluster (a new `LocalCluster` unless
         `scheduler_address` is given).
     n_jobs : int, optional
-        Processes (joblib), local Dask workers, or torch threads (batched);
-        default: all cores (batched: torch's own setting).
+        Processes (joblib) or local Dask workers (default: all cores); for "batched",
+        torch threads overriding the learner's own `n_threads`.
     scheduler_address : str, optional
         Address of a running Dask scheduler (backend "dask" only).
     cache_dir : path, optional

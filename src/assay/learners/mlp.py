@@ -55,8 +55,10 @@ class MLPLearner:
         How minibatches are formed (see the module docstring).
     chunk_size : int, default=64
         How many models one task trains together (`preferred_chunk`).
-    n_threads : int or None, default=None
-        torch intra-op threads; None leaves torch's setting alone.
+    n_threads : int or None, default=1
+        torch intra-op threads during the fit (restored afterwards); None leaves
+        torch's setting. One thread per process is the default: scale out with the
+        joblib or Dask backends (see `LogisticRegressionLearner`).
     """
 
     hidden: int = 128
@@ -68,7 +70,7 @@ class MLPLearner:
     n_iter_no_change: int = 10
     batching: str = "per_model"
     chunk_size: int = 64
-    n_threads: int | None = None
+    n_threads: int | None = 1
 
     name = "mlp"
 
