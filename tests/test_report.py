@@ -65,6 +65,8 @@ def test_no_external_references(audited):
     for pattern in _EXTERNAL:
         assert not pattern.search(html), pattern.pattern
     assert "<script" not in html.lower()  # the report needs no script at all
+    # And the page forbids itself any fetch, should anything slip in later.
+    assert "default-src 'none'" in html
 
 
 def test_user_strings_escaped(audited):
