@@ -16,8 +16,14 @@ def _result() -> AuditResult:
         "lira.auc": Metric(0.56, 0.53, 0.59, "lira: attack AUC"),
         "dp.advantage": Metric(0.2, None, None, "DP bound on advantage"),
     }
+    estimate = {"value": 0.58, "ci_low": 0.55, "ci_high": 0.61}
+    attack = {"auc": estimate, "tpr_at_fpr": {"0.001": estimate}, "groups": {},
+              "roc": {"fpr": [1.0], "tpr": [1.0], "tpr_low": [1.0], "tpr_high": [1.0]},
+              "most_exposed": []}
+    data = {"mia": {"attacks": {"loss": attack}, "n_models": 4, "fprs": [0.001]},
+            "strongest_attack": "loss", "exposed_groups": []}
     section = SectionResult(name="privacy", title="Privacy", metrics=metrics,
-                            summary=["a line"])
+                            summary=["a line"], data=data)
     return AuditResult(
         config={"data": "t.csv"},
         data={"name": "t", "n_rows": 10, "target": "y", "protected": ["g"],

@@ -174,3 +174,13 @@ def test_fix_bound_drawn_beside_the_attack(audited):
     assert len(fix["fpr"]) == len(fix["tpr"]) and all(0 <= v <= 1 for v in fix["tpr"])
     html = (out / "report.html").read_text()
     assert "DP bound after the fix" in html and "dash-dotted curve" in html
+
+
+def test_schema_checks_the_privacy_payload(audited, tmp_path):
+    _, out = audited
+    payload = json.loads((out / "result.json").read_text())
+    del payload["sections"]["privacy"]["data"]["mia"]["attacks"]["loss"]["auc"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(DataError, match="auc"):
+        AuditResult.from_json(path)
