@@ -45,7 +45,8 @@ def test_report_figures_equal_result(demo):
         row = re.search(rf'<tr[^>]*data-attack="{name}">(.*?)</tr>', page, re.S).group(1)
         cells = re.findall(r'<span class="v">(.*?)</span>', row)
         expected = [format_value(attack["auc"]["value"])]
-        expected += [format_rate(attack["tpr_at_fpr"][f]["value"]) for f in ("0.1", "0.01", "0.001")]
+        expected += [format_rate(attack["tpr_at_fpr"][f]["value"])
+                     for f in ("0.1", "0.01", "0.001")]
         assert cells == expected
     # The headline card and the plain-language summary carry the strongest attack's figure.
     strongest = attacks[privacy.data["strongest_attack"]]
@@ -70,6 +71,8 @@ def test_planted_leaky_group_is_most_exposed(demo):
     region = strongest["groups"]["region"]
     assert region["most_vulnerable"] == truth.leaky_group["value"]
     assert leaky in privacy.summary[1] and "most exposed" in privacy.summary[1]
+    assert "the gap between groups is significant" in privacy.summary[1]
+    assert region["gaps"]["auc"]["significant"] and region["gaps"]["auc"]["max_group"] == "Isle"
     # Most of the most exposed records belong to the leaky group.
     records = strongest["most_exposed"][:10]
     assert sum(r["groups"]["region"] == truth.leaky_group["value"] for r in records) >= 6

@@ -211,7 +211,8 @@ class AuditConfig:
             raise InvalidParameterError(f"data must be a path or a table name. Got {self.data!r}.")
         models = check_scalar(self.models, "models", kind=int, low=4)
         if models % 2:
-            raise InvalidParameterError(f"models must be an even integer in [4, inf). Got {models}.")
+            raise InvalidParameterError(
+                f"models must be an even integer in [4, inf). Got {models}.")
         check_option(self.backend, "backend", ("batched", "joblib", "dask"))
         check_scalar(self.seed, "seed", kind=int, low=0)
         check_scalar(self.min_support, "min_support", kind=int, low=1)
@@ -409,7 +410,7 @@ class PrivacySection:
             if fix is not None:
                 data["fix_curve"] = fix
         metrics = _privacy_metrics(attacks, cfg.fprs, data.get("theory"))
-        summary = _privacy_summary(data, cfg.fprs)
+        summary = _privacy_summary(data, cfg.fprs, cfg.n_permutations)
         return SectionResult(name=self.name, title=self.title, summary=summary,
                              metrics=metrics, data=data)
 
@@ -561,7 +562,8 @@ def _privacy_metrics(attacks: dict[str, Any], fprs: tuple[float, ...],
     return metrics
 
 
-def _privacy_summary(data: dict[str, Any], fprs: tuple[float, ...]) -> list[str]:
+def _privacy_summary(data: dict[str, Any], fprs: tuple[float, ...],
+                     n_permutations: int) -> list[str]:
     """Plain-language findings, the headline first."""
     fpr = min(fprs)
     name = data["strongest_attack"]
@@ -578,10 +580,18 @@ def _privacy_summary(data: dict[str, Any], fprs: tuple[float, ...]) -> list[str]
     if groups:
         top = groups[0]
         overall = format_value(attack["auc"]["value"])
+        if top["gap_significant"]:
+            gap = (f"; the gap between groups is significant (permutation p = "
+                   f"{top['gap_p_value']:.3g})")
+        elif top["gap_p_value"] is not None and n_permutations > 0:
+            gap = (f"; but the gap between groups is not significant (permutation p = "
+                   f"{top['gap_p_value']:.3g})")
+        else:
+            gap = ""
         lines.append(
             f"{top['label']} records are most exposed: AUC {format_value(top['auc']['value'])} "
             f"[{format_value(top['auc']['ci_low'])}, {format_value(top['auc']['ci_high'])}] "
-            f"against {overall} overall ({top['n_rows']} rows).")
+            f"against {overall} overall ({top['n_rows']} rows){gap}.")
     theory = data.get("theory")
     if theory is not None:
         if theory["exceeded_at"]:

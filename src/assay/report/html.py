@@ -91,7 +91,8 @@ def _privacy(section: SectionResult, result: AuditResult) -> dict[str, Any]:
                       "note": f"AUC {format_value(groups[0]['auc']['value'])}",
                       "id": "card-group"})
     if calibration and "noise_multiplier" in calibration:
-        cards.append({"label": "DP noise needed", "value": f"σ ≈ {calibration['noise_multiplier']:.3g}",
+        cards.append({"label": "DP noise needed",
+                      "value": f"σ ≈ {calibration['noise_multiplier']:.3g}",
                       "note": calibration["target"]["description"], "id": "card-noise"})
     theory = data.get("theory")
     overall_auc = top["auc"]["value"]

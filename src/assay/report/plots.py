@@ -164,7 +164,8 @@ def group_plot(groups: list[dict[str, Any]], overall_auc: float | None,
     return svg_text(fig)
 
 
-def noise_plot(calibration: dict[str, Any], title: str = "DP noise vs attack risk (DP-SGD bound)") -> str:
+def noise_plot(calibration: dict[str, Any],
+               title: str = "DP noise vs attack risk (DP-SGD bound)") -> str:
     """Bound on attack TPR at each FPR (and advantage) as the DP-SGD noise grows.
 
     Parameters
