@@ -240,3 +240,9 @@ def test_section_user_error_is_reported_not_fatal(tmp_path):
     assert result.sections["privacy"].status == "ok"
     html = (tmp_path / "report.html").read_text()
     assert "column &#39;x&#39; has one group" in html
+
+
+def test_cli_without_data_is_one_line_error(capsys):
+    assert main(["audit"]) == 2
+    err = capsys.readouterr().err
+    assert "data must be a path or a table name" in err and len(err.strip().splitlines()) == 1

@@ -248,7 +248,9 @@ class AuditConfig:
                 f"options are: {', '.join(sorted(known | {'dp'}))} "
                 f"(dp: {', '.join(sorted(dp_known))}).")
         if "data" not in options or options["data"] is None:
-            raise InvalidParameterError(f"data must be given (a path or a table name) in {source}.")
+            raise InvalidParameterError(
+                f"data must be a path or a table name (the first argument, or data = ... in a "
+                f"config file). Got none in {source}.")
         for key in ("protected", "attacks", "fprs", "noise_grid"):
             if isinstance(options.get(key), str | int | float):
                 options[key] = [options[key]]
