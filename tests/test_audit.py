@@ -211,8 +211,8 @@ def test_cli_audit_of_a_csv_file(tmp_path, capsys):
     config.write_text('attacks = ["loss"]\nn_permutations = 0\nmin_support = 20\n'
                       'noise_grid = []\n')
     out = tmp_path / "out"
-    code = main(["audit", str(table), "--target", "approved", "--protected", "sex",
-                 "--protected", "region", "--models", "4", "--config", str(config),
+    code = main(["audit", str(table), "--target", "approved", "--protected", "sex, region",
+                 "--models", "4", "--config", str(config),
                  "--out", str(out), "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out

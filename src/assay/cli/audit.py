@@ -44,7 +44,7 @@ def audit(
         help="CSV/Parquet table, or a bundled table name (synthetic, adult, ...).")] = None,
     target: Annotated[str | None, typer.Option(help="Label column.")] = None,
     protected: Annotated[list[str] | None, typer.Option(
-        help="Protected column (repeat for several).")] = None,
+        help="Protected column(s): repeat the option or comma-separate.")] = None,
     learner: Annotated[str | None, typer.Option(
         help="logreg, mlp or sklearn:module.Class.")] = None,
     models: Annotated[int | None, typer.Option(help="Models in the population (even).")] = None,
@@ -66,6 +66,9 @@ def audit(
     """Train one population and run every audit section; write result.json and report.html."""
     from assay.audit import AuditConfig, load_config, run_audit
 
+    if protected:
+        protected = [name.strip() for item in protected for name in item.split(",")
+                     if name.strip()]
     options: dict[str, Any] = load_config(config) if config is not None else {}
     source = str(config) if config is not None else "the command line"
     dp = dict(options.pop("dp", None) or {})
