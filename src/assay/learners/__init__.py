@@ -14,17 +14,11 @@ from typing import Any
 from assay._validation import InvalidParameterError
 from assay.learners.base import Learner
 from assay.learners.linear import LogisticRegressionLearner
+from assay.learners.mlp import MLPLearner
 from assay.learners.sklearn import SklearnLearner
 
-_BUILTIN = {"logreg": LogisticRegressionLearner}
-
-
-def _builtin(name: str) -> type:
-    if name == "mlp":
-        from assay.learners.mlp import MLPLearner
-
-        return MLPLearner
-    return _BUILTIN[name]
+# torch is imported inside the fits only, so `import assay.learners` stays light.
+_BUILTIN = {"logreg": LogisticRegressionLearner, "mlp": MLPLearner}
 
 
 def _import_estimator(path: str) -> type:
@@ -67,8 +61,8 @@ def get_learner(spec: Any, **params: Any) -> Learner:
             if spec.startswith("sklearn:"):
                 cls = _import_estimator(spec.removeprefix("sklearn:"))
                 return SklearnLearner(cls(**params))
-            if spec in ("logreg", "mlp"):
-                return _builtin(spec)(**params)
+            if spec in _BUILTIN:
+                return _BUILTIN[spec](**params)
             raise InvalidParameterError(
                 "learner must be one of 'logreg', 'mlp', 'sklearn:<module>.<Class>', an"
                 f" estimator or a Learner. Got {spec!r}."
@@ -98,6 +92,7 @@ def get_learner(spec: Any, **params: Any) -> Learner:
 __all__ = [
     "Learner",
     "LogisticRegressionLearner",
+    "MLPLearner",
     "SklearnLearner",
     "get_learner",
 ]
