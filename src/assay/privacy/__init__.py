@@ -1,6 +1,10 @@
-"""Privacy: f-DP accounting, attack-risk measures and noise calibration.
+"""Privacy: empirical membership-inference audits, and the theory beside them.
 
-The empirical attacks live in :mod:`assay.privacy.attacks` (imported on its own).
+* :mod:`~assay.privacy.attacks` and :mod:`~assay.privacy.vulnerability`: LOSS, LiRA and
+  RMIA on a population of models, with per-group vulnerability.
+* :mod:`~assay.privacy.accounting`: f-DP trade-off curves of DP mechanisms.
+* :mod:`~assay.privacy.risk`: operational risks read off a trade-off curve.
+* :mod:`~assay.privacy.calibrate`: the smallest noise meeting a risk target.
 """
 
 from assay.privacy.accounting import (
@@ -17,6 +21,15 @@ from assay.privacy.accounting import (
     rdp_profile,
     zcdp,
 )
+from assay.privacy.attacks import (
+    AttackResult,
+    MIAResult,
+    attack_scores,
+    lira_scores,
+    loss_scores,
+    rmia_scores,
+    run_mia,
+)
 from assay.privacy.calibrate import (
     Advantage,
     AttributeInference,
@@ -32,6 +45,7 @@ from assay.privacy.calibrate import (
     noise_risk_curve,
     parse_target,
 )
+from assay.privacy.vulnerability import group_vulnerability, most_exposed_records
 from assay.privacy.risk import (
     advantage,
     attribute_inference_risk,
@@ -44,6 +58,15 @@ from assay.privacy.risk import (
 )
 
 __all__ = [
+    "AttackResult",
+    "MIAResult",
+    "attack_scores",
+    "group_vulnerability",
+    "lira_scores",
+    "loss_scores",
+    "most_exposed_records",
+    "rmia_scores",
+    "run_mia",
     "TradeOff",
     "approximate_dp",
     "compose",
