@@ -250,3 +250,27 @@ def test_get_learner_resolves_every_spec():
 def test_get_learner_errors(spec, params, match):
     with pytest.raises(InvalidParameterError, match=match.replace("(", r"\(").replace(")", r"\)")):
         get_learner(spec, **params)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logreg_warm_start_reaches_the_same_optimum(n_classes):
+    X, y = _table(1200, 8, n_classes, seed=5)
+    mask = _halves(len(y), 3, seed=4)
+    warm = LogisticRegressionLearner(tol=1e-6).fit_predict(X, y, mask, np.arange(3), n_classes)
+    cold = LogisticRegressionLearner(tol=1e-6, warm_start=False).fit_predict(
+        X, y, mask, np.arange(3), n_classes
+    )
+    np.testing.assert_allclose(warm, cold, atol=LOGREG_PROB_ATOL)
+
+
+def test_logreg_default_tolerance_is_as_close_as_sklearn_default():
+    """tol=1e-4 on sklearn's own measure: no farther from the optimum than sklearn's fit."""
+    X, y = _table(2000, 10, 2, seed=6)
+    mask = _halves(len(y), 2, seed=5)
+    probs = LogisticRegressionLearner().fit_predict(X, y, mask, np.arange(2), 2)
+    for p, m in zip(probs, mask, strict=True):
+        tight = LogisticRegression(tol=1e-10, max_iter=10_000).fit(X[m].astype(np.float64), y[m])
+        default = LogisticRegression(max_iter=10_000).fit(X[m], y[m])
+        ours = np.abs(p - tight.predict_proba(X)).max()
+        theirs = np.abs(default.predict_proba(X) - tight.predict_proba(X)).max()
+        assert ours <= max(theirs, LOGREG_PROB_ATOL)

@@ -16,6 +16,7 @@ line search and stopping), vectorised over the model axis.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,23 +44,29 @@ class LogisticRegressionLearner:
         Inverse regularisation strength, exactly as in scikit-learn.
     max_iter : int, default=500
         Maximum number of L-BFGS iterations per model.
-    tol : float, default=1e-5
+    tol : float, default=1e-4
         A model stops when the largest absolute entry of its gradient (of the
-        mean-loss objective, in standardised coordinates) is at most `tol`.
+        mean-loss objective, in the original coordinates) is at most `tol`:
+        scikit-learn's lbfgs stopping rule and default.
     chunk_size : int, default=64
         How many models one task fits together (`preferred_chunk`).
-    n_threads : int or None, default=1
-        torch intra-op threads during the fit (restored afterwards); None leaves
-        torch's setting. One thread per process is the default: scale out with the
-        joblib or Dask backends. On a busy machine torch's thread pool can make these
-        small, many-pass programs ten times slower or worse.
+    n_threads : int or None, default=None
+        torch intra-op threads during the fit (restored afterwards); None leaves the
+        caller's setting: the "batched" backend then runs with torch's default (all
+        cores) or its `n_jobs`, joblib workers with ``cpu_count // n_jobs`` and Dask
+        workers with one. On a busy machine torch's thread pool can make these small,
+        many-pass programs much slower: pass 1 there.
+    warm_start : bool, default=True
+        Start every model from one model fitted on all rows of X. The objective is
+        convex, so the optimum is unchanged; the K runs need far fewer iterations.
     """
 
     C: float = 1.0
     max_iter: int = 500
-    tol: float = 1e-5
+    tol: float = 1e-4
     chunk_size: int = 64
-    n_threads: int | None = 1
+    n_threads: int | None = None
+    warm_start: bool = True
 
     name = "logreg"
 
@@ -95,7 +102,15 @@ class LogisticRegressionLearner:
         """
         with torch_threads(self.n_threads):
             problem = _Problem(X, y, train_mask, n_classes, self.C)
-            theta = _lbfgs(problem, self.max_iter, self.tol)
+            start = None
+            if self.warm_start and problem.k > 1:
+                # One model on every row of X: each model's optimum is near it, so the
+                # K runs need far fewer iterations. It depends on X and y only (never on
+                # which models share the chunk), and the objective is convex, so the
+                # optima are unchanged.
+                pooled = problem.pooled()
+                start = _lbfgs(pooled, self.max_iter, self.tol).expand(problem.k, -1)
+            theta = _lbfgs(problem, self.max_iter, self.tol, start)
             return problem.probabilities(theta).numpy()
 
 
@@ -119,16 +134,44 @@ class _Problem:
         self.binary = n_classes == 2
         self.n_out = 1 if self.binary else n_classes
         self.n_classes = n_classes
-        mask = torch.as_tensor(np.asarray(train_mask, dtype=np.float32))  # (K, N)
+        self.mean, self.scale = mean, scale
+        self.C = C
+        self.y = torch.tensor(np.asarray(y, dtype=np.int64))
+        self.n_params = (self.n_features + 1) * self.n_out
+        self._set_mask(torch.as_tensor(np.asarray(train_mask, dtype=np.float32)))
+
+    def gradient_norm(self, grad):
+        """Largest absolute entry of each model's gradient in the original coordinates.
+
+        scikit-learn's lbfgs stops on this measure (scipy's projected-gradient
+        max-norm of the mean-loss objective, ``gtol=tol``). With w' = w * scale and
+        b' = b + mean . w: dF/dw = scale * dF/dw' + mean * dF/db'.
+        """
+        d, c = self.n_features, self.n_out
+        g_w = grad[:, : d * c].view(-1, d, c)
+        g_b = grad[:, d * c :].view(-1, 1, c)
+        raw = g_w * self.scale[None, :, None] + self.mean[None, :, None] * g_b
+        return raw.abs().amax(dim=(1, 2)).maximum(g_b.abs().amax(dim=(1, 2)))
+
+    def pooled(self) -> _Problem:
+        """The same problem with a single model trained on every row (shares X)."""
+        import torch
+
+        other = copy.copy(self)
+        other._set_mask(torch.ones(1, self.n_rows))
+        return other
+
+    def _set_mask(self, mask) -> None:
+        import torch
+
+        C, scale = self.C, self.scale
         self.k = mask.shape[0]
         n_k = mask.sum(dim=1).clamp(min=1.0)
         self.weight = (mask / n_k[:, None]).T.contiguous()  # (N, K): mean over members
         self.penalty = (1.0 / (C * n_k))[:, None, None] / (scale**2)[None, :, None]
-        self.y = torch.tensor(np.asarray(y, dtype=np.int64))
         if self.binary:
             # y * weight, precomputed: the loss and gradient are then one pass each.
             self.y_weight = self.y.to(torch.float32)[:, None] * self.weight
-        self.n_params = (self.n_features + 1) * self.n_out
 
     def zeros(self):
         import torch
@@ -237,18 +280,18 @@ def _direction(grad, S, Y, rho, gamma, order):
     return -r
 
 
-def _lbfgs(problem: _Problem, max_iter: int, tol: float):
+def _lbfgs(problem: _Problem, max_iter: int, tol: float, start=None):
     """K independent L-BFGS minimisations with backtracking (Armijo) line search."""
     import torch
 
     k, p = problem.k, problem.n_params
-    theta = problem.zeros()
+    theta = problem.zeros() if start is None else start.clone()
     value, grad = problem.value_and_grad(theta)
     S = torch.zeros(_HISTORY, k, p)
     Y = torch.zeros(_HISTORY, k, p)
     rho = torch.zeros(_HISTORY, k)  # 0 marks an empty or rejected slot
     gamma = 1.0 / grad.norm(dim=1).clamp(min=1.0)
-    active = grad.abs().amax(dim=1) > tol
+    active = problem.gradient_norm(grad) > tol
     for it in range(max_iter):
         if not bool(active.any()):
             break
@@ -292,5 +335,5 @@ def _lbfgs(problem: _Problem, max_iter: int, tol: float):
         rho[slot] = torch.where(good, 1.0 / sy.clamp(min=1e-30), torch.zeros_like(sy))
         gamma = torch.where(good, sy / _dot(yv, yv).clamp(min=1e-30), gamma)
         theta, value, grad = new_theta, new_value, new_grad
-        active &= grad.abs().amax(dim=1) > tol
+        active &= problem.gradient_norm(grad) > tol
     return theta
