@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from assay._validation import check_scalar
 
 
 @runtime_checkable
@@ -43,6 +46,32 @@ class Learner(Protocol):
     def get_config(self) -> dict[str, Any]:
         """JSON-serialisable hyper-parameters: part of the cache key and of the result."""
         ...
+
+
+class BuiltinLearner:
+    """What the built-in (dataclass) learners share: chunking, config, thread checks.
+
+    Subclasses are dataclasses with ``chunk_size`` and ``n_threads`` fields.
+    """
+
+    name: str
+    chunk_size: int
+    n_threads: int | None
+
+    @property
+    def preferred_chunk(self) -> int:
+        return self.chunk_size
+
+    def get_config(self) -> dict[str, Any]:
+        """Hyper-parameters (JSON-serialisable); `n_threads` does not change results."""
+        config = asdict(self)  # type: ignore[call-overload]
+        config.pop("n_threads")
+        return {"name": self.name, **config}
+
+    def _check_common(self) -> None:
+        check_scalar(self.chunk_size, "chunk_size", kind=int, low=1)
+        if self.n_threads is not None:
+            check_scalar(self.n_threads, "n_threads", kind=int, low=1)
 
 
 @contextlib.contextmanager

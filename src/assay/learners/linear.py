@@ -17,13 +17,12 @@ line search and stopping), vectorised over the model axis.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from assay._validation import check_scalar
-from assay.learners.base import torch_threads
+from assay.learners.base import BuiltinLearner, torch_threads
 
 _HISTORY = 10  # L-BFGS memory (pairs), as scipy's default
 _ARMIJO = 1e-4  # sufficient-decrease constant of the backtracking line search
@@ -35,7 +34,7 @@ _STALL_HALVINGS = 12
 
 
 @dataclass
-class LogisticRegressionLearner:
+class LogisticRegressionLearner(BuiltinLearner):
     """Batched multinomial / binomial logistic regression (torch, CPU, float32).
 
     Parameters
@@ -74,19 +73,7 @@ class LogisticRegressionLearner:
         check_scalar(self.C, "C", low=0, low_open=True)
         check_scalar(self.max_iter, "max_iter", kind=int, low=1)
         check_scalar(self.tol, "tol", low=0)
-        check_scalar(self.chunk_size, "chunk_size", kind=int, low=1)
-        if self.n_threads is not None:
-            check_scalar(self.n_threads, "n_threads", kind=int, low=1)
-
-    @property
-    def preferred_chunk(self) -> int:
-        return self.chunk_size
-
-    def get_config(self) -> dict[str, Any]:
-        """Hyper-parameters (JSON-serialisable); `n_threads` does not change results."""
-        config = asdict(self)
-        config.pop("n_threads")
-        return {"name": self.name, **config}
+        self._check_common()
 
     def fit_predict(
         self,

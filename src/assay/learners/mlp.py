@@ -16,19 +16,18 @@ which other models share its chunk. Two ways to batch the K forward passes:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from assay._validation import check_option, check_scalar
-from assay.learners.base import torch_threads
+from assay.learners.base import BuiltinLearner, torch_threads
 
 _PREDICT_ROWS = 4096  # rows per block at prediction time (bounds memory at N * K * H)
 
 
 @dataclass
-class MLPLearner:
+class MLPLearner(BuiltinLearner):
     """Batched MLP classifier: one ReLU hidden layer, softmax output, Adam.
 
     The defaults follow scikit-learn's `MLPClassifier` (Adam, lr 1e-3, L2 ``alpha``
@@ -75,24 +74,13 @@ class MLPLearner:
     name = "mlp"
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "batch_size", "max_epochs", "n_iter_no_change", "chunk_size"):
+        for name in ("hidden", "batch_size", "max_epochs", "n_iter_no_change"):
             check_scalar(getattr(self, name), name, kind=int, low=1)
         check_scalar(self.lr, "lr", low=0, low_open=True)
         check_scalar(self.alpha, "alpha", low=0)
         check_scalar(self.tol, "tol", low=0)
         check_option(self.batching, "batching", ("per_model", "shared"))
-        if self.n_threads is not None:
-            check_scalar(self.n_threads, "n_threads", kind=int, low=1)
-
-    @property
-    def preferred_chunk(self) -> int:
-        return self.chunk_size
-
-    def get_config(self) -> dict[str, Any]:
-        """Hyper-parameters (JSON-serialisable); `n_threads` does not change results."""
-        config = asdict(self)
-        config.pop("n_threads")
-        return {"name": self.name, **config}
+        self._check_common()
 
     def fit_predict(
         self,
