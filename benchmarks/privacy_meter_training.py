@@ -100,7 +100,7 @@ def bare_model(X, y, member, seed, hidden=128, batch=128, lr=1e-3, alpha=1e-4,
             opt.zero_grad()
             obj.backward()
             opt.step()
-            tot += float(obj) * len(b)
+            tot += obj.item() * len(b)
         ep = tot / n
         stale = stale + 1 if ep > best - tol else 0
         best = min(best, ep)
