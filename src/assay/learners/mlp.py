@@ -54,10 +54,11 @@ class MLPLearner(BuiltinLearner):
         How minibatches are formed (see the module docstring).
     chunk_size : int, default=64
         How many models one task trains together (`preferred_chunk`).
-    n_threads : int or None, default=1
-        torch intra-op threads during the fit (restored afterwards); None leaves
-        torch's setting. One thread per process is the default: scale out with the
-        joblib or Dask backends (see `LogisticRegressionLearner`).
+    n_threads : int or None, default=None
+        torch intra-op threads during the fit (restored afterwards); None leaves the
+        caller's setting, as `LogisticRegressionLearner` does (all cores in the
+        "batched" backend: 0.87 s instead of 1.5 s per Location-30 model on 2 cores).
+        On a busy machine pass 1.
     """
 
     hidden: int = 128
@@ -69,7 +70,7 @@ class MLPLearner(BuiltinLearner):
     n_iter_no_change: int = 10
     batching: str = "per_model"
     chunk_size: int = 64
-    n_threads: int | None = 1
+    n_threads: int | None = None
 
     name = "mlp"
 
