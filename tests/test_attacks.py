@@ -20,18 +20,10 @@ from assay.privacy.attacks import (
     summarise_scores,
 )
 from assay.privacy.vulnerability import TargetCurve, overall_rates
+from _helpers import balanced_member
 
 # Scores recomputed by the brute-force oracle agree to rounding only.
 ORACLE_TOL = 1e-9
-
-
-def balanced_member(n_models, n_rows, rng):
-    """Complementary pairs of random halves, as PopulationPlan.balanced builds them."""
-    member = np.zeros((n_models, n_rows), bool)
-    for k in range(0, n_models, 2):
-        half = rng.random(n_rows) < 0.5
-        member[k], member[k + 1] = half, ~half
-    return member
 
 
 def population_from_logits(phi, member, rng, n_classes=2):
