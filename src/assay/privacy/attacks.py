@@ -72,6 +72,9 @@ ATTACKS = ("loss", "lira", "lira_offline", "rmia", "rmia_offline")
 DEFAULT_FPRS = (0.1, 0.01, 0.001)
 #: Fewer references than this on a side → LiRA pools one variance over all rows.
 LIRA_MIN_REFS = 32
+#: RMIA's offline parameter a (P_in ≈ a·P_out + 1 − a) and its likelihood-ratio threshold γ.
+RMIA_A = 0.3
+RMIA_GAMMA = 1.0
 # Variances below this are treated as this (a model that outputs a constant).
 _VAR_FLOOR = 1e-6
 _PROB_EPS = 1e-7
@@ -309,8 +312,8 @@ def rmia_scores(
     targets=None,
     *,
     online: bool = True,
-    a: float = 0.3,
-    gamma: float = 1.0,
+    a: float = RMIA_A,
+    gamma: float = RMIA_GAMMA,
 ) -> np.ndarray:
     """RMIA scores, each target against the other models as references.
 
@@ -358,7 +361,8 @@ def attack_scores(population: Population, attack: str, targets=None, **params) -
     ``params``: ``lira_min_refs`` (32), ``rmia_a`` (0.3), ``rmia_gamma`` (1.0).
     """
     check_option(attack, "attack", ATTACKS)
-    merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": 0.3, "rmia_gamma": 1.0, **params}
+    merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": RMIA_A, "rmia_gamma": RMIA_GAMMA,
+              **params}
     return _SCORERS[attack](population, targets, merged)
 
 
@@ -535,8 +539,8 @@ def run_mia(
     n_records: int = 20,
     confidence: float = 0.95,
     lira_min_refs: int = LIRA_MIN_REFS,
-    rmia_a: float = 0.3,
-    rmia_gamma: float = 1.0,
+    rmia_a: float = RMIA_A,
+    rmia_gamma: float = RMIA_GAMMA,
 ) -> MIAResult:
     """Run membership-inference attacks on a population, every model in turn as target.
 
