@@ -112,7 +112,7 @@ class _Problem:
     def __init__(self, X, y, train_mask, n_classes: int, C: float) -> None:
         import torch
 
-        X = torch.tensor(np.asarray(X, dtype=np.float32))  # a copy: X may be read-only
+        X = torch.tensor(np.ascontiguousarray(X, dtype=np.float32))  # a copy: X may be read-only
         mean = X.mean(dim=0)
         scale = X.std(dim=0)
         scale = torch.where(scale > 1e-12, scale, torch.ones_like(scale))

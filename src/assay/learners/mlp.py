@@ -99,7 +99,7 @@ class MLPLearner(BuiltinLearner):
 
     def _fit_predict(self, torch, X, y, train_mask, seeds, n_classes):
         # Copies: inputs may be read-only (plans, Dask-scattered arrays).
-        X_t = torch.tensor(np.asarray(X, dtype=np.float32))
+        X_t = torch.tensor(np.ascontiguousarray(X, dtype=np.float32))  # row gathers need C order
         y_t = torch.tensor(np.asarray(y, dtype=np.int64))
         mask = torch.tensor(np.asarray(train_mask, dtype=bool))
         gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
@@ -107,7 +107,7 @@ class MLPLearner(BuiltinLearner):
         trainer = _Trainer(self, X_t, y_t, mask, gens, params)
         trainer.run()
         with torch.no_grad():
-            return predict_proba(params, X_t).numpy()
+            return predict_proba(trainer.final, X_t).numpy()
 
 
 def init_params(gens, n_features: int, hidden: int, n_classes: int) -> list:
@@ -161,18 +161,27 @@ def predict_proba(params, X):
 
 
 class _Trainer:
-    """Minibatch Adam for K models with per-model early stopping."""
+    """Minibatch Adam for K models with per-model early stopping.
+
+    Parameters stay stacked on the model axis; a model that stops leaves the stack at
+    the end of that epoch (its parameters go to `final`), so the others no longer pay
+    for it. Adam is torch's own fused update, one state per model and tensor.
+    """
 
     def __init__(self, cfg: MLPLearner, X, y, mask, gens, params) -> None:
         import torch
 
         self.cfg, self.X, self.y, self.mask, self.gens = cfg, X, y, mask, gens
         self.params = params
-        self.k = mask.shape[0]
+        self.final = [p.detach().clone() for p in params]
+        self.ids = torch.arange(mask.shape[0])  # original index of each model still training
         self.members = [torch.nonzero(m).flatten() for m in mask]
         self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
-        self.active = torch.ones(self.k, dtype=torch.bool)
-        self.step_count = torch.zeros(self.k)
+        self.steps = [[torch.zeros(()) for _ in gens] for _ in params]
+
+    @property
+    def k(self) -> int:
+        return len(self.ids)
 
     def run(self) -> None:
         import torch
@@ -186,9 +195,31 @@ class _Trainer:
             worse = epoch_loss > best - cfg.tol
             stale = torch.where(worse, stale + 1, torch.zeros_like(stale))
             best = torch.minimum(best, epoch_loss)
-            self.active &= stale <= cfg.n_iter_no_change
-            if not bool(self.active.any()):
-                break
+            done = stale > cfg.n_iter_no_change
+            if bool(done.any()):
+                keep = ~done
+                self._retire(done)
+                best, stale = best[keep], stale[keep]
+            if self.k == 0:
+                return
+        self._retire(torch.ones(self.k, dtype=torch.bool))
+
+    def _retire(self, done) -> None:
+        """Move the models flagged in `done` out of the stack into `final`."""
+        import torch
+
+        keep = ~done
+        with torch.no_grad():
+            for out, p in zip(self.final, self.params, strict=True):
+                out[self.ids[done]] = p[done]
+        self.params = [p.detach()[keep].requires_grad_(True) for p in self.params]
+        self.moments = [(m[keep], v[keep]) for m, v in self.moments]
+        kept = torch.nonzero(keep).flatten().tolist()
+        self.steps = [[s[j] for j in kept] for s in self.steps]
+        self.gens = [self.gens[j] for j in kept]
+        self.members = [self.members[j] for j in kept]
+        self.mask = self.mask[keep]
+        self.ids = self.ids[keep]
 
     def _epoch(self):
         if self.cfg.batching == "per_model":
@@ -237,43 +268,40 @@ class _Trainer:
                 logits = _forward_shared(self.params, self.X[idx])
                 target = self.y[idx].expand(self.k, -1)
             else:
-                logits = _forward(self.params, self.X[idx])
-                target = self.y[idx]
+                flat = idx.reshape(-1)  # index_select: a few times faster than X[idx]
+                xb = self.X.index_select(0, flat).view(*idx.shape, -1)
+                logits = _forward(self.params, xb)
+                target = self.y.index_select(0, flat).view(idx.shape)
             ce = torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[2]), target.reshape(-1), reduction="none"
             ).view(self.k, -1)
             per_model = (ce * weight).sum(dim=1) / n_b.clamp(min=1.0)
-            l2 = sum((p * p).sum(dim=(1, 2)) for p in (self.params[0], self.params[2]))
-            # scikit-learn scales the penalty by the batch's sample count.
-            objective = per_model + 0.5 * self.cfg.alpha * l2 / n_b.clamp(min=1.0)
             for p in self.params:
                 p.grad = None
-            objective.sum().backward()  # models are independent: grads separate
-            self._adam_step(n_b > 0)
+            per_model.sum().backward()  # models are independent: grads separate
+            self._adam_step(n_b)
             total += per_model.detach() * n_b
             count += n_b
         return total / count.clamp(min=1.0)
 
-    def _adam_step(self, has_rows) -> None:
-        """torch.optim.Adam's update per model; stopped models and empty batches skip it."""
-        import torch
+    def _adam_step(self, n_b) -> None:
+        """torch's Adam for every model with rows in this batch (others take no step).
 
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
-        moving = self.active & has_rows
-        self.step_count += has_rows.float()  # a model's step count: its non-empty batches
-        steps = self.step_count.clamp(min=1.0)
-        shape = (self.k, 1, 1)
-        bc2_sqrt = torch.sqrt(1 - beta2**steps).view(shape)
-        step_size = (moving.float() * self.cfg.lr / (1 - beta1**steps)).view(shape)
-        every_model = bool(has_rows.all())
+        The L2 penalty ``alpha / 2 * ||W||^2 / n_b`` on the weights is Adam's
+        (coupled) weight decay ``alpha / n_b``; models are grouped by batch size.
+        """
+        import torch
+        from torch.optim.adam import adam
+
         with torch.no_grad():
-            for p, (m, v) in zip(self.params, self.moments, strict=True):
-                if every_model:
-                    m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
-                    v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                else:  # a model without rows in this batch takes no step at all
-                    keep = has_rows.view(shape)
-                    m.copy_(torch.where(keep, beta1 * m + (1 - beta1) * p.grad, m))
-                    v.copy_(torch.where(keep, beta2 * v + (1 - beta2) * p.grad**2, v))
-                denom = (v.sqrt() / bc2_sqrt).add_(eps)
-                p.addcdiv_(m * step_size, denom, value=-1.0)
+            for size in torch.unique(n_b[n_b > 0]).tolist():
+                models = torch.nonzero(n_b == size).flatten().tolist()
+                for i, decay in ((0, self.cfg.alpha / size), (1, 0.0), (2, self.cfg.alpha / size), (3, 0.0)):
+                    p, (m, v) = self.params[i], self.moments[i]
+                    adam(
+                        [p[j] for j in models], [p.grad[j] for j in models],
+                        [m[j] for j in models], [v[j] for j in models], [],
+                        [self.steps[i][j] for j in models],
+                        fused=True, amsgrad=False, beta1=0.9, beta2=0.999,
+                        lr=self.cfg.lr, weight_decay=decay, eps=1e-8, maximize=False,
+                    )
