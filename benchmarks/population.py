@@ -8,13 +8,15 @@ Sections (all in one run; ``--quick`` shrinks every size):
   `assay.privacy.attacks` is importable) LiRA/RMIA AUC and TPR at low FPR.
 * ``mlp``: one-hidden-layer (128) MLPs on Location-30 trained to convergence: batched
   (per-model and shared minibatches) vs a plain one-model-at-a-time torch loop of the
-  same network and training rule.
+  same network and training rule, and (with ``--pm-python``) ML Privacy Meter's own
+  per-model pipeline on the same halves (see privacy_meter_training.py).
 * ``scaling``: time and peak RSS (each configuration in a fresh process) as K grows
   and as rows grow.
 
 Usage::
 
     python benchmarks/population.py [--quick] [--threads N] [--sections logreg] [--out FILE]
+        [--pm-repo /tmp/pm --pm-python /tmp/pmvenv/bin/python]
 """
 
 from __future__ import annotations
@@ -265,14 +267,15 @@ def bench_mlp(args) -> dict:
     from assay.learners.mlp import MLPLearner
     from assay.population import PopulationPlan, fit_population
 
-    torch.set_num_threads(args.threads or 1)
+    threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
     X, y, n_classes = _load("location30", args.data_home)
     k = 8 if args.quick else 32
     plan = PopulationPlan.balanced(len(y), k, random_state=0)
     out = {"n_models": k, "n_rows": int(len(y)), "n_features": int(X.shape[1]),
-           "n_classes": n_classes}
+           "n_classes": n_classes, "torch_threads": threads}
     for batching in ("per_model", "shared"):
-        cfg = MLPLearner(batching=batching, n_threads=args.threads or 1)
+        cfg = MLPLearner(batching=batching, n_threads=threads)
         start = time.perf_counter()
         pop = fit_population(X, y, cfg, plan, progress=False)
         seconds = time.perf_counter() - start
@@ -305,12 +308,28 @@ def bench_mlp(args) -> dict:
         "prob_abs_diff_max_vs_batched": float(np.abs(loop_probs - batched_probs[:n_loop]).max()),
     }
     out["speedup_per_model_vs_torch_loop"] = per_model_loop / out["per_model"]["per_model_s"]
-    out["privacy_meter"] = {
-        "measured": False,
-        "reason": "not installed here (separate venv skipped for time); external reference:"
-        " ~11-12 s per model with its default training vs ~1 s for a bare torch loop",
-    }
+    out["privacy_meter"] = _privacy_meter(args, plan.member, 1 if args.quick else 3)
+    if out["privacy_meter"]["measured"]:
+        out["speedup_per_model_vs_privacy_meter"] = (
+            out["privacy_meter"]["per_model_s"] / out["per_model"]["per_model_s"])
     return out
+
+
+def _privacy_meter(args, member, n_models) -> dict:
+    """ML Privacy Meter's prepare_models on the same halves, in its own interpreter."""
+    if not args.pm_python:
+        return {"measured": False, "reason": "no --pm-python given (PM needs torchvision,"
+                " transformers and peft, which do not install beside torch 2.13)"}
+    from privacy_meter_training import pm_pipeline
+
+    data = args.data_home / "location30.csv.gz"
+    res = pm_pipeline(args.pm_python, str(Path(args.pm_repo).resolve()), str(data.resolve()),
+                      member, n_models)
+    return {"measured": True, "per_model_s": statistics.median(res["wall_s"]),
+            "wall_s": res["wall_s"], "pm_logged_s": res["pm_took_s"],
+            "held_out_acc": float(np.mean(res["heldout_acc"])), "torch": res["torch"],
+            "torch_threads": res["torch_threads"], "config_train": res["config_train"],
+            "pipeline": "models.utils.prepare_models at configs/purchase.yaml defaults, cpu"}
 
 
 # --------------------------------------------------------------------------- scaling
@@ -424,8 +443,16 @@ def _print_tables(result: dict) -> None:
             print(f"{label:<34}{mlp[key]['per_model_s']:>10.2f}{mlp[key]['held_out_acc']:>14.4f}")
         loop = mlp["torch_loop"]
         print(f"{'plain torch loop':<34}{loop['per_model_s']:>10.2f}{loop['held_out_acc']:>14.4f}")
-        print(f"batched per-model is {mlp['speedup_per_model_vs_torch_loop']:.1f}x the torch loop;"
-              f" ML Privacy Meter: {mlp['privacy_meter']['reason']}")
+        pm = mlp["privacy_meter"]
+        if pm["measured"]:
+            print(f"{'ML Privacy Meter prepare_models':<34}{pm['per_model_s']:>10.2f}"
+                  f"{pm['held_out_acc']:>14.4f}")
+        print(f"batched per-model is {mlp['speedup_per_model_vs_torch_loop']:.1f}x the torch loop",
+              end="")
+        if pm["measured"]:
+            print(f", {mlp['speedup_per_model_vs_privacy_meter']:.1f}x ML Privacy Meter")
+        else:
+            print(f"; ML Privacy Meter not run: {pm['reason']}")
     sc = result.get("scaling")
     if sc:
         print("\nScaling (each in a fresh process)")
@@ -453,6 +480,10 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="joblib processes")
     parser.add_argument("--sections", default="logreg,mlp,scaling")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--pm-repo", default="/tmp/pm",
+                        help="a checkout of github.com/privacytrustlab/ml_privacy_meter")
+    parser.add_argument("--pm-python", default=None,
+                        help="an interpreter with PM's requirements (enables the PM row)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     if args.threads is not None:
