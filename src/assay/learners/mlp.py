@@ -296,7 +296,9 @@ class _Trainer:
         with torch.no_grad():
             for size in torch.unique(n_b[n_b > 0]).tolist():
                 models = torch.nonzero(n_b == size).flatten().tolist()
-                for i, decay in ((0, self.cfg.alpha / size), (1, 0.0), (2, self.cfg.alpha / size), (3, 0.0)):
+                weight_decay = self.cfg.alpha / size
+                for i in range(4):  # W1, b1, W2, b2: only the weights are penalised
+                    decay = weight_decay if i % 2 == 0 else 0.0
                     p, (m, v) = self.params[i], self.moments[i]
                     adam(
                         [p[j] for j in models], [p.grad[j] for j in models],
