@@ -371,6 +371,28 @@ def test_encoder_uses_fit_rows_only():
     assert ds.encoding["means"][ds.encoding["numeric"].index("income")] == pytest.approx(mean)
 
 
+def test_indicator_columns_stay_zero_one_and_the_rest_is_standardised():
+    df = _frame(60)
+    df["smoker"] = (np.arange(60) % 20 == 0).astype(int)  # rare: z-scores would be ~4.4
+    df["flag"] = np.where(np.arange(60) % 2 == 0, 1.0, 0.0)
+    df.loc[3, "flag"] = np.nan
+    ds = _build(df, missing="impute")
+    for column in ("smoker", "flag"):
+        j = ds.feature_names.index(column)
+        kept = ~df[column].isna().to_numpy()
+        np.testing.assert_array_equal(ds.X[kept, j], df.loc[kept, column].to_numpy())
+    assert ds.X[3, ds.feature_names.index("flag")] == pytest.approx(df["flag"].mean())
+    income = ds.X[:, ds.feature_names.index("income")]
+    assert income.mean() == pytest.approx(0.0, abs=1e-5)
+    assert income.std() == pytest.approx(1.0, abs=1e-4)
+    assert ds.encoding["indicators"] == ["smoker", "flag"]
+    assert any("0/1 indicators" in n and "'smoker'" in n for n in ds.notes)
+    # 0/1 on the fit rows decides: a 2 elsewhere is carried through unscaled
+    df.loc[59, "smoker"] = 2
+    refit = _build(df, missing="impute", fit_rows=np.arange(60) < 59)
+    assert refit.X[59, refit.feature_names.index("smoker")] == 2.0
+
+
 def test_train_test_split_refits_on_train_rows():
     df = _frame(100)
     df.loc[95:, "city"] = "Nuuk"

@@ -11,7 +11,9 @@ Policies (each visible in ``Dataset.notes`` when it changes anything):
   object and categorical dtypes are categorical. ``categorical=[...]`` forces numeric
   columns to be categorical. Datetime columns are rejected (convert them first).
 - **Encoding.** Numerics are standardised with the mean and standard deviation (ddof=0;
-  a zero deviation counts as 1) of the *fit rows*; categoricals are one-hot over the
+  a zero deviation counts as 1) of the *fit rows*, except 0/1 indicator columns (only
+  0 and 1 on the fit rows), which stay 0/1 like one-hot columns: standardising a rare
+  indicator would blow it up to tens of units (a note lists them); categoricals are one-hot over the
   levels seen in the fit rows, levels sorted as strings; a level never seen there
   encodes as all zeros. Fit rows are all rows unless ``fit_rows`` is given;
   ``train_test_split`` refits on the training rows only.
@@ -141,11 +143,13 @@ class DataWarning(UserWarning):
 
 @dataclass(frozen=True)
 class _Encoder:
-    """Standardise numerics and one-hot categoricals, with state from the fit rows."""
+    """Standardise numerics (0/1 indicators pass through) and one-hot categoricals,
+    with state from the fit rows."""
 
     numeric: tuple[str, ...]
-    means: np.ndarray
-    scales: np.ndarray
+    means: np.ndarray  # fit-row means (also the imputation value)
+    scales: np.ndarray  # fit-row deviations; 1 for an indicator
+    indicator: np.ndarray  # bool per numeric column: 0/1 on the fit rows, kept as is
     categorical: tuple[str, ...]
     levels: tuple[tuple[str, ...], ...]
 
@@ -156,16 +160,19 @@ class _Encoder:
         values = features[list(numeric)].to_numpy(dtype=np.float64) if numeric else None
         if values is None:
             means = scales = np.zeros(0)
+            indicator = np.zeros(0, dtype=bool)
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN fit column
                 means = np.nan_to_num(np.nanmean(values, axis=0))
                 scales = np.nan_to_num(np.nanstd(values, axis=0))
             scales[scales == 0] = 1.0  # constant on the fit rows: centre only
+            indicator = np.all((values == 0) | (values == 1) | np.isnan(values), axis=0)
+            scales[indicator] = 1.0
         levels = tuple(
             tuple(sorted(features[c].dropna().astype(str).unique())) for c in categorical
         )
-        return cls(tuple(numeric), means, scales, tuple(categorical), levels)
+        return cls(tuple(numeric), means, scales, indicator, tuple(categorical), levels)
 
     @property
     def feature_names(self) -> list[str]:
@@ -180,7 +187,8 @@ class _Encoder:
         if self.numeric:
             values = features[list(self.numeric)].to_numpy(dtype=np.float64)
             values = np.where(np.isnan(values), self.means, values)  # impute: fit mean
-            blocks.append((values - self.means) / self.scales)
+            centers = np.where(self.indicator, 0.0, self.means)
+            blocks.append((values - centers) / self.scales)
         for column, levels in zip(self.categorical, self.levels):
             codes = pd.Index(levels, dtype=object).get_indexer(features[column].astype(str))
             block = np.zeros((n, len(levels)))
@@ -197,6 +205,7 @@ class _Encoder:
             "numeric": list(self.numeric),
             "means": [float(v) for v in self.means],
             "scales": [float(v) for v in self.scales],
+            "indicators": [c for c, i in zip(self.numeric, self.indicator) if i],
             "categorical": list(self.categorical),
             "levels": [list(lv) for lv in self.levels],
         }
@@ -380,6 +389,7 @@ class Dataset:
         feats = frame[feature_cols]
         feats, numeric, cats = _type_features(feats, categorical, missing, notes)
         encoder = _Encoder.fit(feats.loc[fit_mask], numeric, cats)
+        _note_indicators(encoder, notes)
         options = _Options(protected_as_features, missing, rare_groups, min_group_size,
                            {"na_values": list(na_values), "positive": _jsonable(positive),
                             "bins": {k: list(v) for k, v in (bins or {}).items()}})
@@ -477,7 +487,8 @@ class Dataset:
 
     @property
     def encoding(self) -> dict[str, Any]:
-        """The encoder state: numeric columns with their means/scales, categorical levels."""
+        """The encoder state: numeric columns with their means/scales and which are 0/1
+        indicators (kept as is), categorical levels."""
         return self._encoder.state()
 
     @property
@@ -886,6 +897,15 @@ def _check_group_sizes(labels: pd.Series, column: str, rare_groups: str,
     notes.append(message)
     warnings.warn(message, DataWarning, stacklevel=4)
     return labels.where(~labels.isin(rare.index), RARE_LEVEL)
+
+
+def _note_indicators(encoder: _Encoder, notes: list[str]) -> None:
+    names = [c for c, i in zip(encoder.numeric, encoder.indicator) if i]
+    if names:
+        shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5:,} more"
+                                                   if len(names) > 5 else "")
+        notes.append(f"{len(names):,} numeric 0/1 column(s) kept as 0/1 indicators "
+                     f"(not standardised): {shown}")
 
 
 def _type_features(feats: pd.DataFrame, categorical: Sequence[str], missing: str,
