@@ -13,9 +13,9 @@ Policies (each visible in ``Dataset.notes`` when it changes anything):
 - **Encoding.** Numerics are standardised with the mean and standard deviation (ddof=0;
   a zero deviation counts as 1) of the *fit rows*, except 0/1 indicator columns (only
   0 and 1 on the fit rows), which stay 0/1 like one-hot columns: standardising a rare
-  indicator would blow it up to tens of units (a note lists them); categoricals are one-hot over the
-  levels seen in the fit rows, levels sorted as strings; a level never seen there
-  encodes as all zeros. Fit rows are all rows unless ``fit_rows`` is given;
+  indicator would blow it up to tens of units (a note lists them); categoricals are
+  one-hot over the levels seen in the fit rows, levels sorted as strings; a level never
+  seen there encodes as all zeros. Fit rows are all rows unless ``fit_rows`` is given;
   ``train_test_split`` refits on the training rows only.
 - **Protected columns** are also model features by default
   (``protected_as_features=False`` leaves them out of ``X``; they stay in ``groups``).
@@ -175,6 +175,11 @@ class _Encoder:
         return cls(tuple(numeric), means, scales, indicator, tuple(categorical), levels)
 
     @property
+    def indicators(self) -> list[str]:
+        """Numeric columns kept as 0/1 (not standardised)."""
+        return [c for c, i in zip(self.numeric, self.indicator) if i]
+
+    @property
     def feature_names(self) -> list[str]:
         names = list(self.numeric)
         for column, levels in zip(self.categorical, self.levels):
@@ -205,7 +210,7 @@ class _Encoder:
             "numeric": list(self.numeric),
             "means": [float(v) for v in self.means],
             "scales": [float(v) for v in self.scales],
-            "indicators": [c for c, i in zip(self.numeric, self.indicator) if i],
+            "indicators": self.indicators,
             "categorical": list(self.categorical),
             "levels": [list(lv) for lv in self.levels],
         }
@@ -900,7 +905,7 @@ def _check_group_sizes(labels: pd.Series, column: str, rare_groups: str,
 
 
 def _note_indicators(encoder: _Encoder, notes: list[str]) -> None:
-    names = [c for c, i in zip(encoder.numeric, encoder.indicator) if i]
+    names = encoder.indicators
     if names:
         shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5:,} more"
                                                    if len(names) > 5 else "")
