@@ -53,9 +53,9 @@ def main(pm_repo, data, members_path, n_models, out):
     class Catch(logging.Handler):
         def emit(self, record):
             msg = record.getMessage()
-            hit = re.match(r"Training model (\d+) took ([\d.eE+-]+) seconds", msg)
+            hit = re.match(r"Training model \d+ took ([\d.eE+-]+) seconds", msg)
             if hit:
-                took.append(float(hit.group(2)))
+                took.append(float(hit.group(1)))
 
     logger = logging.getLogger("pm_prepare_models")
     logger.setLevel(logging.INFO)
