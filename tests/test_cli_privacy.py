@@ -107,3 +107,14 @@ def test_bad_input_is_one_error_line(capsys, argv, needle):
     assert len(lines) == 1 and lines[0].startswith("error:")
     assert needle in lines[0]
     assert "Traceback" not in err + out
+
+
+def test_discretization_default_is_the_accountants():
+    """The CLI spells the default out (no import at start-up); it must stay the library's."""
+    import inspect
+
+    from assay.cli import privacy as cli_privacy
+    from assay.privacy import accounting
+
+    default = inspect.signature(cli_privacy.risk_dpsgd).parameters["discretization"].default
+    assert default == accounting.DEFAULT_DISCRETIZATION

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -11,12 +13,19 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     RandomForestClassifier,
 )
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from assay import InvalidParameterError
-from assay.learners import Learner, LogisticRegressionLearner, SklearnLearner, get_learner
+from assay.learners import (
+    Learner,
+    LogisticRegressionLearner,
+    SklearnLearner,
+    get_learner,
+    learner_from_table,
+    parse_learner_params,
+)
 from assay.learners.mlp import MLPLearner
 
 torch = pytest.importorskip("torch")
@@ -240,9 +249,9 @@ def test_get_learner_resolves_every_spec():
         ("forest", {}, "learner must be one of"),
         ("sklearn:nowhere.Thing", {}, "importable estimator"),
         ("sklearn:LogisticRegression", {}, "sklearn:<module>.<Class>"),
-        ("logreg", {"depth": 3}, "params must be accepted"),
-        (LogisticRegression(), {"depth": 3}, "params must be accepted"),
-        (42, {}, "learner must be a name"),
+        ("logreg", {"depth": 3}, "learner parameter 'depth' is not one of logreg's: C, max_iter"),
+        (LogisticRegression(), {"depth": 3}, "'depth' is not one of LogisticRegression's: C,"),
+        (42, {}, "learner must be one of"),
         ("logreg", {"C": 0}, "C must be a number in (0, inf)"),
         ("mlp", {"batching": "odd"}, "batching must be one of"),
     ],
@@ -274,3 +283,149 @@ def test_logreg_default_tolerance_is_as_close_as_sklearn_default():
         ours = np.abs(p - tight.predict_proba(X)).max()
         theirs = np.abs(default.predict_proba(X) - tight.predict_proba(X)).max()
         assert ours <= max(theirs, LOGREG_PROB_ATOL)
+
+
+# --------------------------------------------------------------------------- specs and params
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        (["C=0.5"], {"C": 0.5}),
+        (["hidden=[64, 32]"], {"hidden": [64, 32]}),
+        (['solver="lbfgs"', "penalty=l2"], {"solver": "lbfgs", "penalty": "l2"}),
+        (["max_iter=300", "warm_start=false", "tol=1e-6"],
+         {"max_iter": 300, "warm_start": False, "tol": 1e-6}),
+        (["max_depth=None", "early_stopping=True"], {"max_depth": None, "early_stopping": True}),
+        (["logisticregression__C = 2"], {"logisticregression__C": 2}),
+        (["loss=log_loss", "kernel=sklearn.gaussian_process.kernels.RBF"],
+         {"loss": "log_loss", "kernel": "sklearn.gaussian_process.kernels.RBF"}),
+        ([], {}),
+    ],
+)
+def test_parse_learner_params_reads_toml_literals_and_bare_words(items, expected):
+    parsed = parse_learner_params(items)
+    assert parsed == expected
+    assert [type(v) for v in parsed.values()] == [type(v) for v in expected.values()]
+
+
+@pytest.mark.parametrize(
+    ("items", "match"),
+    [
+        (["C"], "KEY=VALUE.* Got 'C'"),
+        (["=1"], "KEY=VALUE.* Got '=1'"),
+        (["C="], "KEY=VALUE.* Got 'C='"),
+        (["1a=2"], "KEY=VALUE.* Got '1a=2'"),
+        (["a.b=2"], "KEY=VALUE.* Got 'a.b=2'"),
+        (["C=1", "C=2"], "parameter C must be given once. Got 'C=1' and 'C=2'"),
+        (["hidden=[64, 32"], "TOML literal .* Got 'hidden=\\[64, 32'"),
+        (["solver=two words"], "TOML literal .* Got 'solver=two words'"),
+        (["C=1\nmax_iter=2"], "TOML literal"),  # one item cannot smuggle in a second key
+    ],
+)
+def test_parse_learner_params_errors_name_the_item(items, match):
+    with pytest.raises(InvalidParameterError, match=match) as info:
+        parse_learner_params(items)
+    assert "\n" not in str(info.value)  # one line, the item shown by its repr
+
+
+def test_learner_from_table_splits_name_and_params():
+    assert learner_from_table({"name": "mlp", "hidden": 64, "lr": 0.01}) == (
+        "mlp",
+        {"hidden": 64, "lr": 0.01},
+    )
+    table = {"name": "sklearn:sklearn.ensemble.HistGradientBoostingClassifier"}
+    name, params = learner_from_table(table)
+    assert get_learner(name, **params).estimator.max_iter == 100 and "name" in table
+    for bad, match in [
+        ({"hidden": 64}, "learner.name must be .* Got nothing"),
+        ({"name": 3}, "learner.name must be .* Got 3"),
+        ({"name": "mlp", "a b": 1}, "identifiers. Got 'a b'"),
+        ("mlp", "learner must be a table"),
+    ]:
+        with pytest.raises(InvalidParameterError, match=match):
+            learner_from_table(bad)
+
+
+def test_get_learner_validates_every_value_before_training():
+    # Unknown keys list what the learner takes; values fail at construction, not in fit.
+    with pytest.raises(InvalidParameterError, match=r"'hiden' is not one of mlp's: hidden, "):
+        get_learner("mlp", hiden=64)
+    with pytest.raises(InvalidParameterError, match="warm_start must be true or false. Got 'no'"):
+        get_learner("logreg", warm_start="no")
+    with pytest.raises(InvalidParameterError, match=r"max_epochs must be an integer in \[1"):
+        get_learner("mlp", max_epochs=2.5)
+    assert type(get_learner("mlp", max_epochs=3.0).max_epochs) is int  # TOML 3.0: range() needs int
+    hgb = "sklearn:sklearn.ensemble.HistGradientBoostingClassifier"
+    with pytest.raises(InvalidParameterError, match="'max_iter' parameter of HistGradient.*Got 0"):
+        get_learner(hgb, max_iter=0)
+    with pytest.raises(InvalidParameterError, match=r"'depth' is not one of .*'s: .*max_depth"):
+        get_learner(hgb, depth=3)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression())
+    with pytest.raises(InvalidParameterError, match="'C' parameter of LogisticRegression"):
+        get_learner(pipe, logisticregression__C=-1.0)  # nested estimators are checked too
+    with pytest.raises(InvalidParameterError, match="'logisticregression__D' is not one of"):
+        get_learner(pipe, logisticregression__D=1)
+    assert get_learner(pipe, logisticregression__C=0.1).estimator.steps[1][1].C == 0.1
+    assert pipe.steps[1][1].C == 1.0
+
+
+def test_get_learner_accepts_an_estimator_class():
+    learner = get_learner(RandomForestClassifier, n_estimators=3)
+    assert isinstance(learner, SklearnLearner) and learner.estimator.n_estimators == 3
+    with pytest.raises(InvalidParameterError, match="no predict_proba"):
+        get_learner(LinearRegression)
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("sklearn:os.system", r"estimator class. Got 'sklearn:os.system' \(a function\)"),
+        ("sklearn:os.path", r"estimator class. Got 'sklearn:os.path' \(a module\)"),
+        ("sklearn:os", "must be 'sklearn:<module>.<Class>'"),
+        ("sklearn:..os.system", "must be 'sklearn:<module>.<Class>'"),
+        ("sklearn:collections.OrderedDict", "subclass of sklearn.base.BaseEstimator"),
+        ("sklearn:sklearn.linear_model.LinearRegression", r"predict_proba.*\(no predict_proba\)"),
+        ("sklearn:sklearn.base.BaseEstimator", r"\(no fit or predict_proba\)"),
+        ("sklearn:sklearn.linear_model.NoSuchClass", "importable estimator class"),
+        ("sklearn:sklearn.pipeline.Pipeline", "buildable from the parameters given.*steps"),
+    ],
+)
+def test_sklearn_spec_accepts_only_estimator_classes(spec, match):
+    with pytest.raises(InvalidParameterError, match=match) as info:
+        get_learner(spec)
+    assert "\n" not in str(info.value)
+
+
+def test_sklearn_spec_calls_nothing_before_the_checks(monkeypatch):
+    calls = []
+
+    class NotAnEstimator:  # has the methods, but is no BaseEstimator
+        def __init__(self, **kwargs):
+            calls.append(("init", kwargs))
+
+        def fit(self, X, y):  # pragma: no cover - must never run
+            calls.append("fit")
+
+        def predict_proba(self, X):  # pragma: no cover
+            calls.append("predict_proba")
+
+    def payload(**kwargs):  # pragma: no cover - must never run
+        calls.append(("payload", kwargs))
+
+    module = types.ModuleType("assay_test_fake_estimators")
+    module.NotAnEstimator, module.payload = NotAnEstimator, payload
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    for name in ("NotAnEstimator", "payload"):
+        with pytest.raises(InvalidParameterError, match="learner must name"):
+            get_learner(f"sklearn:{module.__name__}.{name}", command="rm -rf /")
+    assert calls == []
+
+
+def test_sklearn_spec_checks_the_built_pipeline_too():
+    # The class has predict_proba (available_if), this instance's last step does not.
+    regression = make_pipeline(StandardScaler(), LinearRegression())
+    with pytest.raises(InvalidParameterError, match="no predict_proba with these parameters"):
+        get_learner(regression)
+    assert isinstance(get_learner(make_pipeline(StandardScaler(), LogisticRegression())),
+                      SklearnLearner)

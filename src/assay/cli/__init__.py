@@ -1,10 +1,15 @@
-"""The `assay` command: one typer app; each area registers its commands from its own module."""
+"""The `assay` command: one typer app; each area registers its commands from its own module.
+
+Start-up stays fast (``assay --help`` well under half a second): the command modules
+import numpy, pandas, torch, dp_accounting and the rest inside the command functions.
+"""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 import sys
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
@@ -28,6 +33,28 @@ def _root() -> None:
 
 _err = Console(stderr=True, highlight=False)
 
+#: Hooks `main` runs after the commands are registered and before the app parses argv.
+_BEFORE_RUN: list[Callable[[], None]] = []
+
+
+def before_run(fn: Callable[[], None]) -> Callable[[], None]:
+    """Register `fn` to run in every `main` call, after `_register` and before parsing.
+
+    For commands whose flags depend on run-time registries (the ``audit`` command
+    rebuilds its options from the registered audit sections). Hooks take no arguments,
+    run in registration order on every call (so they must be idempotent), and should
+    stay cheap: ``assay --help`` runs them too. An `AssayError` they raise is printed
+    as one error line, like a command's.
+
+    Returns
+    -------
+    fn
+        Unchanged, so this works as a decorator.
+    """
+    if fn not in _BEFORE_RUN:  # registering the same function again adds nothing
+        _BEFORE_RUN.append(fn)
+    return fn
+
 
 def _register() -> None:
     # Each module of this package adds its own commands to `app`; imported here, not at
@@ -45,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line (no traceback) and exit with status 2."""
     _register()
     try:
+        for hook in _BEFORE_RUN:
+            hook()
         result = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code

@@ -1,18 +1,21 @@
-"""`assay risk ...` and `assay calibrate ...`: f-DP risks of a mechanism, and noise calibration."""
+"""`assay risk ...` and `assay calibrate ...`: f-DP risks of a mechanism, and noise calibration.
+
+The privacy modules (dp_accounting, scipy, numpy) are imported inside the commands, so
+registering them costs nothing at start-up.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from assay._validation import InvalidParameterError, check_scalar
 from assay.cli import app
-from assay.privacy import accounting, calibrate
-from assay.privacy import risk as risk_measures
+
+if TYPE_CHECKING:
+    from assay.privacy.accounting import TradeOff
 
 risk_app = typer.Typer(help="Attack risks implied by a DP mechanism (f-DP view).",
                        no_args_is_help=True)
@@ -22,6 +25,9 @@ app.add_typer(risk_app, name="risk")
 app.add_typer(calibrate_app, name="calibrate")
 
 _DEFAULT_FPRS = (0.001, 0.01, 0.1)
+# accounting.DEFAULT_DISCRETIZATION, spelled out so that --help needs no import
+# (tests/test_cli_privacy.py checks they agree).
+_DEFAULT_DISCRETIZATION = 1e-4
 
 # Shared options (typer reads the Annotated metadata).
 FprOpt = Annotated[Optional[list[str]], typer.Option(
@@ -61,8 +67,10 @@ def _prior(values: list[str] | None):
     return probs[0] if len(probs) == 1 else probs
 
 
-def _report(curve: accounting.TradeOff, inputs: dict, fprs: list[float] | None,
+def _report(curve: TradeOff, inputs: dict, fprs: list[float] | None,
             delta: float | None, population: int | None, prior, baseline: float | None) -> dict:
+    from assay.privacy import risk as risk_measures
+
     fprs = list(_DEFAULT_FPRS) if not fprs else fprs
     for f in fprs:
         check_scalar(f, "fpr", low=0, high=1)
@@ -88,6 +96,9 @@ def _emit(result: dict, as_json: bool, title: str) -> None:
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=_jsonable))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title, show_header=True)
     table.add_column("quantity")
     table.add_column("value", justify="right")
@@ -121,9 +132,11 @@ def risk_dpsgd(
     noise_multiplier: Annotated[float, typer.Option("--noise-multiplier", help="σ.")],
     fpr: FprOpt = None, delta: DeltaOpt = None, population: PopulationOpt = None,
     prior: PriorOpt = None, baseline: BaselineOpt = None,
-    discretization: DiscOpt = accounting.DEFAULT_DISCRETIZATION, json_: JsonOpt = False,
+    discretization: DiscOpt = _DEFAULT_DISCRETIZATION, json_: JsonOpt = False,
 ) -> None:
     """Risks of DP-SGD with Poisson subsampling (PLD accounting, pessimistic)."""
+    from assay.privacy import accounting
+
     curve = accounting.dpsgd(sample_rate, steps, noise_multiplier, discretization=discretization)
     inputs = {"mechanism": "dpsgd", "sample_rate": sample_rate, "steps": steps,
               "noise_multiplier": noise_multiplier, "discretization": discretization}
@@ -138,6 +151,8 @@ def risk_gaussian(
     prior: PriorOpt = None, baseline: BaselineOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Risks of a μ-GDP mechanism (closed form)."""
+    from assay.privacy import accounting
+
     curve = accounting.gaussian_dp(mu)
     out = _report(curve, {"mechanism": "gaussian", "mu": mu}, _numbers(fpr, "fpr"), delta,
                   population, _prior(prior), baseline)
@@ -152,6 +167,8 @@ def risk_rdp(
     prior: PriorOpt = None, baseline: BaselineOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Risks implied by an RDP profile (optimal RDP → f-DP conversion)."""
+    from assay.privacy import accounting
+
     o, e = _numbers(orders, "orders"), _numbers(rdp, "rdp")
     curve = accounting.rdp_profile(o, e)
     out = _report(curve, {"mechanism": "rdp", "orders": o, "rdp": e}, _numbers(fpr, "fpr"),
@@ -174,6 +191,8 @@ def calibrate_dpsgd(
     json_: JsonOpt = False,
 ) -> None:
     """Smallest DP-SGD noise multiplier meeting a risk target (always on the safe side)."""
+    from assay.privacy import accounting, calibrate
+
     goal = calibrate.parse_target(target, delta=delta, population=population,
                                   prior=_prior(prior), baseline=baseline)
     # Validate the mechanism before the (longer) search.

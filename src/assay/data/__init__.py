@@ -5,28 +5,39 @@ every audit reads (``X``, ``y``, ``groups``, ``row_ids``, ``fingerprint``); `loa
 opens a public benchmark table from the data home (checksum verified) or the
 synthetic table; `make_synthetic` draws a small table with planted privacy, fairness
 and multiplicity effects, described by `synthetic_truth`.
+
+Names are imported from their submodule on first use, so ``import assay.data`` does
+not load pandas.
 """
 
-from assay.data.dataset import DataWarning, Dataset
-from assay.data.public import DATA_HOME_ENV, PUBLIC_TABLES, data_home, load
-from assay.data.synthetic import (
-    SYNTHETIC_PROTECTED,
-    SYNTHETIC_TARGET,
-    SyntheticTruth,
-    make_synthetic,
-    synthetic_truth,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DATA_HOME_ENV",
-    "PUBLIC_TABLES",
-    "SYNTHETIC_PROTECTED",
-    "SYNTHETIC_TARGET",
-    "DataWarning",
-    "Dataset",
-    "SyntheticTruth",
-    "data_home",
-    "load",
-    "make_synthetic",
-    "synthetic_truth",
-]
+from typing import TYPE_CHECKING
+
+from assay import _lazy_exports
+
+if TYPE_CHECKING:
+    from assay.data.dataset import DataWarning, Dataset
+    from assay.data.public import DATA_HOME_ENV, PUBLIC_TABLES, data_home, load
+    from assay.data.synthetic import (
+        SYNTHETIC_PROTECTED,
+        SYNTHETIC_TARGET,
+        SyntheticTruth,
+        make_synthetic,
+        synthetic_truth,
+    )
+
+__all__, __getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "public": ["DATA_HOME_ENV", "PUBLIC_TABLES", "data_home", "load"],
+        "synthetic": [
+            "SYNTHETIC_PROTECTED",
+            "SYNTHETIC_TARGET",
+            "SyntheticTruth",
+            "make_synthetic",
+            "synthetic_truth",
+        ],
+        "dataset": ["DataWarning", "Dataset"],
+    },
+)

@@ -1,51 +1,315 @@
 """Learners the population engine trains: batched built-ins and a scikit-learn adapter.
 
 `get_learner` turns what a user writes (``"logreg"``, ``"mlp"``,
-``"sklearn:sklearn.ensemble.HistGradientBoostingClassifier"``, an estimator instance
-or a ready `Learner`) into a `Learner`.
+``"sklearn:sklearn.ensemble.HistGradientBoostingClassifier"``, an estimator class or
+instance, or a ready `Learner`) and its hyper-parameters into a `Learner`, checking every
+parameter before anything is trained. `parse_learner_params` reads ``KEY=VALUE``
+command-line items and `learner_from_table` an ``audit.toml`` ``[learner]`` table.
+
+The learner classes are imported on first use (numpy, torch and scikit-learn stay
+unloaded until a learner is built), so the CLI can import this package at start-up.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any
+import re
+import tomllib
+import types
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from assay import _lazy_exports
 from assay._validation import InvalidParameterError
-from assay.learners.base import Learner
-from assay.learners.linear import LogisticRegressionLearner
-from assay.learners.mlp import MLPLearner
-from assay.learners.sklearn import SklearnLearner
 
-# torch is imported inside the fits only, so `import assay.learners` stays light.
-_BUILTIN = {"logreg": LogisticRegressionLearner, "mlp": MLPLearner}
+if TYPE_CHECKING:
+    from assay.learners.base import Learner
+    from assay.learners.linear import LogisticRegressionLearner
+    from assay.learners.mlp import MLPLearner
+    from assay.learners.sklearn import SklearnLearner
+
+_public, __getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "base": ["Learner"],
+        "linear": ["LogisticRegressionLearner"],
+        "mlp": ["MLPLearner"],
+        "sklearn": ["SklearnLearner"],
+    },
+)
+__all__ = [*_public, "get_learner", "learner_from_table", "parse_learner_params"]
+del _public
+
+#: Built-in learner name -> (submodule, class); torch is imported inside the fits only.
+_BUILTIN = {
+    "logreg": ("linear", "LogisticRegressionLearner"),
+    "mlp": ("mlp", "MLPLearner"),
+}
+
+# A hyper-parameter name: a Python identifier, scikit-learn's ``step__param`` included.
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What follows "sklearn:": dotted identifiers, at least module.Class.
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+", re.ASCII)
+# A value that is not TOML but reads as one word: taken as a string (solver=lbfgs).
+_BARE_WORD = re.compile(r"[A-Za-z_][\w.:+/-]*", re.ASCII)
+# TOML has no null, and Python users write True/False: these bare words mean Python's.
+_PYTHON_WORDS = {"None": None, "True": True, "False": False}
+
+_SPEC_HELP = "'logreg', 'mlp', 'sklearn:<module>.<Class>', an estimator or a Learner"
 
 
-def _import_estimator(path: str) -> type:
-    module_name, _, class_name = path.rpartition(".")
-    if not module_name:
-        raise InvalidParameterError(
-            f"learner must be 'sklearn:<module>.<Class>'. Got 'sklearn:{path}'."
-        )
+# --------------------------------------------------------------------------- parsing
+
+
+def _parse_value(text: str, item: str) -> Any:
+    """A TOML literal, a Python None/True/False, or a bare word as a string."""
+    if text in _PYTHON_WORDS:
+        return _PYTHON_WORDS[text]
     try:
-        return getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidParameterError(
-            f"learner must name an importable estimator class. Got 'sklearn:{path}' ({exc})."
-        ) from None
+        parsed = tomllib.loads(f"v = {text}")
+    except tomllib.TOMLDecodeError:
+        parsed = None
+    # Exactly one key: a value such as "1\nw = 2" must not smuggle in more.
+    if parsed is not None and list(parsed) == ["v"]:
+        return parsed["v"]
+    if _BARE_WORD.fullmatch(text):
+        return text
+    raise InvalidParameterError(
+        "learner parameter value must be a TOML literal (0.5, [64, 32], \"lbfgs\", true)"
+        f" or one bare word. Got {item!r}."
+    )
 
 
-def get_learner(spec: Any, **params: Any) -> Learner:
-    """Resolve a learner specification into a `Learner`.
+def parse_learner_params(items: Iterable[str]) -> dict[str, Any]:
+    """Read ``KEY=VALUE`` items (command-line ``--param`` options) into a dict.
 
     Parameters
     ----------
-    spec : str, scikit-learn estimator or Learner
-        ``"logreg"`` or ``"mlp"`` (batched built-ins), ``"sklearn:module.Class"`` (an
-        estimator class built with `params`), an estimator instance (cloned, `params`
-        set on the clone) or a `Learner` (its dataclass fields replaced by `params`).
+    items : iterable of str
+        Each ``KEY=VALUE``. KEY is an identifier (``step__param`` for nested
+        scikit-learn parameters); VALUE is a TOML literal (``C=0.5``, ``hidden=[64, 32]``,
+        ``solver="lbfgs"``, ``warm_start=false``), or one bare word taken as a string
+        (``solver=lbfgs``); ``None``, ``True`` and ``False`` are Python's.
+
+    Returns
+    -------
+    dict
+        Parameter name -> value, in the order given. Whether the learner takes them is
+        checked by `get_learner`.
+
+    Raises
+    ------
+    InvalidParameterError
+        An item without ``=``, a key that is not an identifier, an empty or malformed
+        value, or a key given twice.
+    """
+    if isinstance(items, str):  # one item, not its characters
+        items = [items]
+    params: dict[str, Any] = {}
+    seen: dict[str, str] = {}
+    for item in items:
+        item = str(item)
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not _KEY.fullmatch(key) or not text:
+            raise InvalidParameterError(
+                "learner parameter must be KEY=VALUE with KEY an identifier (step__param"
+                f" for nested ones) and a value. Got {item!r}."
+            )
+        if key in seen:
+            raise InvalidParameterError(
+                f"learner parameter {key} must be given once. Got {seen[key]!r} and {item!r}."
+            )
+        seen[key] = item
+        params[key] = _parse_value(text, item)
+    return params
+
+
+def learner_from_table(table: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Split an ``audit.toml`` ``[learner]`` table into a learner name and its parameters.
+
+    Parameters
+    ----------
+    table : mapping
+        ``name`` (required: ``"logreg"``, ``"mlp"`` or ``"sklearn:module.Class"``) and
+        the learner's hyper-parameters, e.g. ``{"name": "mlp", "hidden": 64}``.
+
+    Returns
+    -------
+    name : str
+    params : dict
+        Everything but ``name``; `get_learner` checks that the learner takes them.
+
+    Raises
+    ------
+    InvalidParameterError
+        Not a table, no string ``name``, or a key that is not an identifier.
+    """
+    if not isinstance(table, Mapping):
+        raise InvalidParameterError(
+            f"learner must be a table with a name and parameters. Got {table!r}."
+        )
+    params = dict(table)
+    name = params.pop("name", None)
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParameterError(
+            "learner.name must be 'logreg', 'mlp' or 'sklearn:<module>.<Class>'."
+            f" Got {'nothing' if name is None else repr(name)}."
+        )
+    for key in params:
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise InvalidParameterError(
+                f"learner parameter names must be identifiers. Got {key!r}."
+            )
+    return name.strip(), params
+
+
+# --------------------------------------------------------------------------- resolving
+
+
+def _check_known(params: Mapping[str, Any], accepted: list[str], label: str) -> None:
+    """One line naming every parameter `label` does not take, and those it does."""
+    unknown = [key for key in params if key not in accepted]
+    if not unknown:
+        return
+    names = ", ".join(repr(key) for key in unknown)
+    what = "learner parameter" if len(unknown) == 1 else "learner parameters"
+    verb = "is not one of" if len(unknown) == 1 else "are not among"
+    given = ", ".join(f"{key}={params[key]!r}" for key in unknown)
+    raise InvalidParameterError(
+        f"{what} {names} {verb} {label}'s: {', '.join(accepted) or '(none)'}. Got {given}."
+    )
+
+
+def _field_value(field: dataclasses.Field, value: Any) -> Any:
+    """Type checks a dataclass field's __post_init__ leaves out: bools, integral floats."""
+    kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+    if kind == "bool" and not isinstance(value, bool):
+        raise InvalidParameterError(f"{field.name} must be true or false. Got {value!r}.")
+    # 500.0 passes check_scalar(kind=int) but would stay a float (range() refuses it).
+    if kind in ("int", "int | None") and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _builtin_learner(cls: type, params: dict[str, Any], label: str, base: Any = None) -> Any:
+    """A dataclass learner built (or `base` copied) with `params`, checked field by field."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    _check_known(params, list(fields), label)
+    values = {key: _field_value(fields[key], value) for key, value in params.items()}
+    # __post_init__ checks the values (InvalidParameterError naming the parameter).
+    return dataclasses.replace(base, **values) if base is not None else cls(**values)
+
+
+def _check_estimator_class(obj: Any, label: str) -> None:
+    """`obj` must be a scikit-learn estimator class with fit and predict_proba."""
+    if not isinstance(obj, type):
+        kind = ("a module" if isinstance(obj, types.ModuleType)
+                else "a function" if callable(obj) else f"a {type(obj).__name__}")
+        raise InvalidParameterError(
+            f"learner must name a scikit-learn estimator class. Got {label!r} ({kind})."
+        )
+    from sklearn.base import BaseEstimator
+
+    if not issubclass(obj, BaseEstimator):
+        raise InvalidParameterError(
+            "learner must name a subclass of sklearn.base.BaseEstimator."
+            f" Got {label!r} (a class that is not)."
+        )
+    missing = [m for m in ("fit", "predict_proba") if not hasattr(obj, m)]
+    if missing:
+        raise InvalidParameterError(
+            "learner must be a scikit-learn classifier with fit and predict_proba."
+            f" Got {label!r} (no {' or '.join(missing)})."
+        )
+
+
+def _import_estimator(spec: str) -> type:
+    """The class named by ``sklearn:module.Class``, checked before anything is called."""
+    path = spec.removeprefix("sklearn:")
+    if not _DOTTED.fullmatch(path):
+        raise InvalidParameterError(f"learner must be 'sklearn:<module>.<Class>'. Got {spec!r}.")
+    module_name, _, class_name = path.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        reason = " ".join(str(exc).split())  # one line
+        raise InvalidParameterError(
+            f"learner must name an importable estimator class. Got {spec!r} ({reason})."
+        ) from None
+    _check_estimator_class(obj, spec)
+    return obj
+
+
+def _init_param_names(cls: type) -> list[str] | None:
+    """Constructor parameters of an estimator class (None if it takes ``**kwargs``)."""
+    try:
+        return list(cls._get_param_names())
+    except (AttributeError, RuntimeError, TypeError, ValueError):
+        return None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _configured(estimator: Any, params: dict[str, Any], label: str) -> Any:
+    """`estimator` with (possibly nested) `params` set, every parameter value checked."""
+    from sklearn.base import BaseEstimator
+
+    _check_known(params, list(estimator.get_params(deep=True)), label)
+    try:
+        if params:
+            estimator.set_params(**params)
+        # scikit-learn checks values in fit; check them now, in every nested estimator.
+        nested = estimator.get_params(deep=True).values()
+        for part in [estimator, *(v for v in nested if isinstance(v, BaseEstimator))]:
+            if hasattr(part, "_parameter_constraints") and hasattr(part, "_validate_params"):
+                part._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"learner {label}: {_one_line(exc)}") from None
+    # A pipeline has predict_proba only if its last step does (checked on the instance).
+    missing = [m for m in ("fit", "predict_proba") if not hasattr(estimator, m)]
+    if missing:
+        raise InvalidParameterError(
+            "learner must be a scikit-learn classifier with fit and predict_proba."
+            f" Got {label} (no {' or '.join(missing)} with these parameters)."
+        )
+    from assay.learners.sklearn import SklearnLearner
+
+    return SklearnLearner(estimator)
+
+
+def _from_class(cls: type, params: dict[str, Any], label: str) -> Any:
+    top = {k: v for k, v in params.items() if "__" not in k}
+    names = _init_param_names(cls)
+    if names is not None:
+        _check_known(top, names, label)
+    try:
+        estimator = cls(**top)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"learner {label} must be buildable from the parameters given. Got {_one_line(exc)}."
+        ) from None
+    return _configured(estimator, {k: v for k, v in params.items() if "__" in k}, label)
+
+
+def get_learner(spec: Any, **params: Any) -> Learner:
+    """Resolve a learner specification into a `Learner`, checking every parameter.
+
+    Parameters
+    ----------
+    spec : str, scikit-learn estimator class or instance, or Learner
+        ``"logreg"`` or ``"mlp"`` (batched built-ins); ``"sklearn:module.Class"`` (a
+        scikit-learn estimator class, i.e. a subclass of `sklearn.base.BaseEstimator`
+        with ``fit`` and ``predict_proba``, built with `params`; the module is imported,
+        nothing else is called before these checks); such a class itself; an
+        estimator instance (cloned, `params` set on the clone); or a `Learner` (a
+        dataclass learner is copied with `params` replacing its fields).
     **params
-        Hyper-parameters for the learner or estimator.
+        Hyper-parameters: the built-in learner's fields, or the estimator's
+        ``get_params(deep=True)`` keys (``step__param`` for nested ones).
 
     Returns
     -------
@@ -54,45 +318,45 @@ def get_learner(spec: Any, **params: Any) -> Learner:
     Raises
     ------
     InvalidParameterError
-        Unknown name, unimportable class, or parameters the learner does not take.
+        Unknown name; a ``sklearn:`` target that is not importable or not a
+        scikit-learn classifier class; a parameter the learner does not take (the
+        message lists those it does); or a value the learner refuses. Values are
+        checked here, so an audit fails before any training.
     """
-    try:
-        if isinstance(spec, str):
-            if spec.startswith("sklearn:"):
-                cls = _import_estimator(spec.removeprefix("sklearn:"))
-                return SklearnLearner(cls(**params))
-            if spec in _BUILTIN:
-                return _BUILTIN[spec](**params)
+    if isinstance(spec, str):
+        if spec.startswith("sklearn:"):
+            return _from_class(_import_estimator(spec), params, spec)
+        if spec in _BUILTIN:
+            module, name = _BUILTIN[spec]
+            cls = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+            return _builtin_learner(cls, params, spec)
+        raise InvalidParameterError(f"learner must be one of {_SPEC_HELP}. Got {spec!r}.")
+    if isinstance(spec, type):
+        label = f"sklearn:{spec.__module__}.{spec.__qualname__}"
+        _check_estimator_class(spec, label)
+        return _from_class(spec, params, label)
+
+    from assay.learners.base import Learner
+
+    if isinstance(spec, Learner):
+        if dataclasses.is_dataclass(spec):
+            return _builtin_learner(type(spec), params, spec.name, base=spec)
+        if params:
             raise InvalidParameterError(
-                "learner must be one of 'logreg', 'mlp', 'sklearn:<module>.<Class>', an"
-                f" estimator or a Learner. Got {spec!r}."
+                f"params must be empty for a {type(spec).__name__}. Got {sorted(params)}."
             )
-        if isinstance(spec, Learner) and dataclasses.is_dataclass(spec):
-            return dataclasses.replace(spec, **params)
-        if isinstance(spec, Learner):
-            if params:
-                raise InvalidParameterError(
-                    f"params must be empty for a {type(spec).__name__}. Got {sorted(params)}."
-                )
-            return spec
-        if hasattr(spec, "fit") and hasattr(spec, "get_params"):
-            from sklearn.base import clone
+        return spec
+    if hasattr(spec, "fit") and hasattr(spec, "get_params"):
+        from sklearn.base import clone
 
-            return SklearnLearner(clone(spec).set_params(**params))
-    except InvalidParameterError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(f"params must be accepted by the learner. Got {exc}.") from None
+        label = type(spec).__name__
+        try:
+            estimator = clone(spec)
+        except (TypeError, RuntimeError) as exc:
+            raise InvalidParameterError(
+                f"learner must be a clonable scikit-learn estimator. Got {label} ({exc})."
+            ) from None
+        return _configured(estimator, params, label)
     raise InvalidParameterError(
-        "learner must be a name, a scikit-learn estimator or a Learner."
-        f" Got {type(spec).__name__}."
+        f"learner must be one of {_SPEC_HELP}. Got {type(spec).__name__}."
     )
-
-
-__all__ = [
-    "Learner",
-    "LogisticRegressionLearner",
-    "MLPLearner",
-    "SklearnLearner",
-    "get_learner",
-]
