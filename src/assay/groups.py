@@ -13,6 +13,11 @@ supported and flagged the same way everywhere:
   marked, never silently dropped.
 - **One flagging rule** (`FlagRule`): a group is flagged when its difference from the
   reference is significant *and* at least a stated minimum in the harmful direction.
+- **One gap test** (`permutation_test`): standardised group-mean differences of any
+  per-row statistic, max-T adjusted within each grouping, every grouping and column from
+  one shared set of permutations and one matrix product.
+- **Rates per group** (`GroupFrame`): fairlearn-style selection rate, TPR, FPR, ... per
+  group and intersection, each with a Wilson interval, from one bincount per grouping.
 """
 
 from __future__ import annotations
@@ -491,7 +496,8 @@ class FlagRule:
 # --------------------------------------------------------------------------- permutation test
 
 # Up to this many rows every permutation is drawn uniformly from all of them; above it,
-# from the cyclic group of a random relabelling (see `permutation_test`).
+# from the cyclic group of a random relabelling (see `permutation_test`): as exact, and
+# P window copies instead of P shuffles (which alone cost more than the test on Adult).
 FULL_PERMUTATION_ROWS = 5000
 # Memory bound (bytes) of one chunk of permuted values.
 _CHUNK_BYTES = 200 * 2**20
@@ -624,18 +630,19 @@ def permutation_test(values, index: GroupIndex, *, min_support: int = 1,
     counts, so never 0).
 
     Permutations. One random set serves every grouping. Up to `FULL_PERMUTATION_ROWS`
-    rows they are P independent uniform permutations. Above it they are P uniform random
-    elements of a permutation group: the cyclic shifts of the rows laid out in one
-    uniformly random order. Random elements of a group give an exact test (Hemerik &
-    Goeman 2018, JRSS-B 80:137); the group has N elements, so its permutation
-    distribution is as fine as the full one for any usable P. The permuted values of a
-    shift are one contiguous window of the relabelled column, so the P permutations cost
-    P memory copies instead of P random shuffles and gathers (on Adult the shuffles alone
-    take longer than the whole test). Group sums of all permutations and groupings come
-    from one matrix product with the 0/1 indicator of the finest cells (the intersection
-    of the groupings), then summed up to each grouping's groups. A grouping whose
-    unsupported groups leave rows out is tested among its own rows, with the shared
-    permutations restricted to them (still uniform on them).
+    rows (while the P permutations fit in 200 MiB) they are P independent uniform
+    permutations. Above, they are P uniform random elements of a permutation group: the
+    cyclic shifts of the rows laid out in one uniformly random order. Random elements of
+    a group, with the identity counted, give an exact test (Hemerik & Goeman 2018,
+    "Exact testing with random permutations", TEST 27:811), and the group has N
+    elements, far more than P. The permuted values of a shift are one contiguous window
+    of the relabelled column, so the P permutations cost P memory copies instead of P
+    random shuffles and gathers (on Adult the shuffles alone take longer than this whole
+    test). Group sums of all permutations and groupings come from one matrix product
+    with the 0/1 indicator of the finest cells (the intersection of the groupings),
+    then summed up to each grouping's groups. A grouping whose unsupported groups leave
+    rows out is tested among its own rows, with the shared permutations restricted to
+    them (still uniform on them).
 
     Parameters
     ----------
@@ -694,8 +701,9 @@ def permutation_test(values, index: GroupIndex, *, min_support: int = 1,
     rng = np.random.default_rng(random_state)
     order = rng.permutation(n_valid)
     unit_shifts = rng.random(n_perm)
+    small = n_valid <= FULL_PERMUTATION_ROWS and 8 * n_perm * n_valid <= _CHUNK_BYTES
     full = (rng.permuted(np.tile(np.arange(n_valid), (n_perm, 1)), axis=1)
-            if n_valid <= FULL_PERMUTATION_ROWS and n_perm else None)
+            if small and n_perm else None)
 
     # Per grouping (a handful; never a loop over rows or groups): codes of the valid
     # rows, support, supported groups and the rows they cover.
@@ -717,7 +725,7 @@ def permutation_test(values, index: GroupIndex, *, min_support: int = 1,
         x = columns[:, rows] if n < n_valid else columns
         reference = x.mean(axis=1) if n else np.full(columns.shape[0], np.nan)
         centred = x - reference[:, None]
-        sd = centred.std(axis=1)
+        sd = centred.std(axis=1) if n else np.zeros(columns.shape[0])
         # Standardised so that float32 sums keep z to ~1e-5 (constant columns: 0).
         std = np.divide(centred, sd[:, None], out=np.zeros_like(centred),
                         where=sd[:, None] > 0)
