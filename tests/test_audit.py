@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import pytest
 
-from assay._validation import DataError, InvalidParameterError
-from assay.audit import (
-    AuditConfig,
-    DPGuarantee,
-    load_config,
-    register_section,
-    registered_sections,
-    run_audit,
-    unregister_section,
-)
-from assay.cli import main
-from assay.report.result import Metric, SectionResult
+from dataclasses import dataclass
 
-# Small enough to run in seconds: the figures are not the point here.
-_TINY = dict(data="synthetic", n_rows=300, models=4, attacks=("loss",), n_permutations=0,
-             min_support=20, noise_grid=())
+from assay._validation import DataError, InvalidParameterError
+from assay.audit import AuditConfig, GroupOptions, load_config, run_audit
+from assay.cli import main
+from assay.privacy.guarantee import DPGuarantee
+from assay.privacy.section import PrivacyOptions
+from assay.report.result import Metric, SectionResult
+from assay.section import Options, register_section, registered_sections, unregister_section
+
+
+def tiny(out, **privacy):
+    """Small enough to run in seconds: the figures are not the point here."""
+    options = PrivacyOptions(**{"attacks": ("loss",), "noise_grid": (), **privacy})
+    return AuditConfig(data="synthetic", n_rows=300, models=4, out=str(out),
+                       groups=GroupOptions(n_permutations=0, min_support=20),
+                       sections={"privacy": options})
+
+
+@dataclass(frozen=True)
+class _NoOptions(Options):
+    pass
 
 
 class _CountingSection:
@@ -27,20 +33,32 @@ class _CountingSection:
 
     name = "counting"
     title = "Counting"
+    options_type = _NoOptions
+    flags = ()
+    payload_type = None
+    payload_schema = None
 
     def __init__(self, applies: bool = True) -> None:
         self._applies = applies
         self.seen = []
 
-    def applies(self, context) -> bool:
+    def check(self, context, options) -> None:
+        pass
+
+    def applies(self, context, options) -> bool:
         return self._applies
 
-    def run(self, context) -> SectionResult:
+    def page(self, section, result):
+        from assay.section import Page
+
+        return Page(template="<p>{{ view.n }}</p>", view={"n": section.data["rows"]})
+
+    def run(self, context, options) -> SectionResult:
         self.seen.append(context.population.n_models)
         rows = int(context.population.n_rows)
         context.extras[self.name] = rows
         return SectionResult(name=self.name, title=self.title, summary=[f"{rows} rows"],
-                             metrics={"rows": Metric(rows, label="rows")})
+                             metrics={"rows": Metric(rows, label="rows")}, data={"rows": rows})
 
 
 @pytest.fixture()
@@ -56,7 +74,7 @@ def test_privacy_section_is_registered():
 
 
 def test_plugin_section_runs_on_the_same_population(tmp_path, counting):
-    result = run_audit(AuditConfig(out=str(tmp_path), **_TINY), progress=False)
+    result = run_audit(tiny(tmp_path), progress=False)
     assert counting.seen == [4]
     assert list(result.sections) [-1] == "counting"
     assert result.sections["counting"].metrics["rows"].value == 300
@@ -71,7 +89,7 @@ def test_context_fits_extra_populations_through_the_cache(tmp_path):
     from assay.audit import AuditContext, load_dataset
     from assay.population import PopulationPlan
 
-    config = AuditConfig(out=str(tmp_path), **_TINY)
+    config = tiny(tmp_path)
     dataset = load_dataset(config)
     context = AuditContext(config=config, dataset=dataset, population=None, out_dir=tmp_path)
     plan = PopulationPlan(member=np.ones((2, dataset.X.shape[0]), dtype=bool),
@@ -85,14 +103,14 @@ def test_context_fits_extra_populations_through_the_cache(tmp_path):
 def test_section_that_does_not_apply_is_skipped(tmp_path):
     section = register_section(_CountingSection(applies=False))
     try:
-        result = run_audit(AuditConfig(out=str(tmp_path), **_TINY), progress=False, write=False)
+        result = run_audit(tiny(tmp_path), progress=False, write=False)
     finally:
         unregister_section(section.name)
     assert result.sections["counting"].status == "skipped" and section.seen == []
 
 
 def test_resumes_from_the_population_cache(tmp_path):
-    config = AuditConfig(out=str(tmp_path), **_TINY)
+    config = tiny(tmp_path)
     first = run_audit(config, progress=False, write=False)
     second = run_audit(config, progress=False, write=False)
     assert first.population["n_fitted"] == 4
@@ -107,15 +125,19 @@ def test_registry_rejects_duplicates_and_non_sections(counting):
     register_section(_CountingSection(), force=True)  # explicit replacement is allowed
     with pytest.raises(InvalidParameterError, match="section must have name"):
         register_section(object())
+    with pytest.raises(InvalidParameterError, match="other than"):
+        bad = _CountingSection()
+        bad.name = "groups"
+        register_section(bad)
 
 
 def test_dp_guarantee_theory_curve_in_result(tmp_path):
-    config = AuditConfig(out=str(tmp_path), dp=DPGuarantee(epsilon=1.0, delta=1e-5), **_TINY)
+    config = tiny(tmp_path, dp_epsilon=1.0, dp_delta=1e-5)
     result = run_audit(config, progress=False, write=False)
-    theory = result.sections["privacy"].data["theory"]
+    theory = result.sections["privacy"].data.theory
     # (1, 1e-5)-DP: TPR ≤ e^ε·FPR + δ at every FPR.
-    assert theory["tpr_at_fpr"]["0.001"] == pytest.approx(2.718281828 * 1e-3 + 1e-5, rel=1e-6)
-    assert len(theory["fpr"]) == len(theory["tpr"])
+    assert theory.tpr_at_fpr[0.001] == pytest.approx(2.718281828 * 1e-3 + 1e-5, rel=1e-6)
+    assert len(theory.fpr) == len(theory.tpr)
     assert result.sections["privacy"].metrics["dp.tpr@0.001"].ci_high is None
 
 
@@ -124,19 +146,35 @@ def test_dp_guarantee_is_one_kind():
         DPGuarantee(noise_multiplier=1.0, sample_rate=0.01, steps=10, epsilon=1.0)
     with pytest.raises(InvalidParameterError, match="all three"):
         DPGuarantee(noise_multiplier=1.0)
+    for bad in (dict(noise_multiplier=-1.0, sample_rate=0.1, steps=10),
+                dict(noise_multiplier=1.0, sample_rate=0.0, steps=10),
+                dict(noise_multiplier=1.0, sample_rate=2.0, steps=10),
+                dict(noise_multiplier=1.0, sample_rate=0.1, steps=0)):
+        with pytest.raises(InvalidParameterError, match="dp "):
+            DPGuarantee(**bad)
 
 
 def test_config_file_and_unknown_keys(tmp_path):
     path = tmp_path / "audit.toml"
     path.write_text('data = "synthetic"\nmodels = 6\nprotected = "sex"\n'
-                    '[dp]\nepsilon = 2.0\ndelta = 1e-5\n')
+                    '[learner]\nname = "logreg"\nC = 0.5\n'
+                    '[privacy]\ndp_epsilon = 2.0\ndp_delta = 1e-5\n')
     config = AuditConfig.from_mapping(load_config(path), str(path))
     assert config.models == 6 and config.protected == ("sex",)
-    assert config.dp == DPGuarantee(epsilon=2.0, delta=1e-5)
+    assert config.options("privacy").guarantee == DPGuarantee(epsilon=2.0, delta=1e-5)
+    assert config.learner == "logreg" and config.learner_params == {"C": 0.5}
+    assert config.to_dict()["learner"] == {"name": "logreg", "C": 0.5}
     with pytest.raises(InvalidParameterError, match=r"unknown option\(s\) 'modles'"):
         AuditConfig.from_mapping({"data": "synthetic", "modles": 4}, "audit.toml")
-    with pytest.raises(InvalidParameterError, match="'dp.sigma'"):
-        AuditConfig.from_mapping({"data": "synthetic", "dp": {"sigma": 1}}, "audit.toml")
+    with pytest.raises(InvalidParameterError, match=r"'attacks' belongs in \[privacy\]"):
+        AuditConfig.from_mapping({"data": "synthetic", "attacks": ["loss"]}, "audit.toml")
+    with pytest.raises(InvalidParameterError, match=r"\[privacy\] has unknown option\(s\) "
+                                                    r"'sigma'; its known options are: attacks"):
+        AuditConfig.from_mapping({"data": "synthetic", "privacy": {"sigma": 1}}, "audit.toml")
+    with pytest.raises(InvalidParameterError, match="privacy.attacks must be one of"):
+        AuditConfig.from_mapping({"data": "synthetic", "privacy": {"attacks": ["nope"]}}, "t")
+    with pytest.raises(InvalidParameterError, match="target must look like"):
+        AuditConfig.from_mapping({"data": "synthetic", "privacy": {"risk_target": "foo"}}, "t")
 
 
 def test_cli_config_errors_are_one_line(tmp_path, capsys):
@@ -155,8 +193,9 @@ def test_cli_config_errors_are_one_line(tmp_path, capsys):
 def test_cli_flags_override_config(tmp_path, capsys):
     path = tmp_path / "audit.toml"
     out = tmp_path / "out"
-    path.write_text(f'data = "synthetic"\nn_rows = 300\nmodels = 8\nattacks = ["loss"]\n'
-                    f'n_permutations = 0\nmin_support = 20\nnoise_grid = [1.0]\nout = "{out}"\n')
+    path.write_text(f'data = "synthetic"\nn_rows = 300\nmodels = 8\nout = "{out}"\n'
+                    f'[groups]\nn_permutations = 0\nmin_support = 20\n'
+                    f'[privacy]\nattacks = ["loss"]\nnoise_grid = [1.0]\n')
     assert main(["audit", "--config", str(path), "--models", "4", "--quiet"]) == 0
     assert str(out / "report.html") in capsys.readouterr().out
     from assay.report.result import AuditResult
@@ -170,6 +209,7 @@ def test_missing_file_is_data_error(tmp_path):
     with pytest.raises(DataError, match="must be an existing file"):
         run_audit(AuditConfig(data=str(tmp_path / "none.csv"), target="y", out=str(tmp_path)),
                   progress=False)
+    assert not (tmp_path / "cache").exists()
 
 
 def test_csv_without_target_is_rejected(tmp_path, capsys):
@@ -182,8 +222,9 @@ def test_csv_without_target_is_rejected(tmp_path, capsys):
 def test_cli_dp_sgd_guarantee_drawn_beside_the_attack(tmp_path, capsys):
     path = tmp_path / "audit.toml"
     out = tmp_path / "out"
-    path.write_text(f'data = "synthetic"\nn_rows = 300\nmodels = 4\nattacks = ["loss"]\n'
-                    f'n_permutations = 0\nmin_support = 20\nnoise_grid = []\nout = "{out}"\n')
+    path.write_text(f'data = "synthetic"\nn_rows = 300\nmodels = 4\nout = "{out}"\n'
+                    f'[groups]\nn_permutations = 0\nmin_support = 20\n'
+                    f'[privacy]\nattacks = ["loss"]\nnoise_grid = []\n')
     args = ["audit", "--config", str(path), "--quiet", "--dp-noise-multiplier", "1.5",
             "--dp-sample-rate", "0.1", "--dp-steps", "20"]
     assert main(args) == 0
@@ -191,10 +232,12 @@ def test_cli_dp_sgd_guarantee_drawn_beside_the_attack(tmp_path, capsys):
     from assay.report.result import AuditResult
 
     result = AuditResult.from_json(out / "result.json")
-    assert result.config["dp"] == {"noise_multiplier": 1.5, "sample_rate": 0.1, "steps": 20}
-    theory = result.sections["privacy"].data["theory"]
+    privacy = result.config["privacy"]
+    assert (privacy["dp_noise_multiplier"], privacy["dp_sample_rate"],
+            privacy["dp_steps"]) == (1.5, 0.1, 20)
+    theory = result.sections["privacy"].data.theory
     bound = dpsgd(0.1, 20, 1.5, discretization=1e-3).tpr(0.001)
-    assert theory["tpr_at_fpr"]["0.001"] == pytest.approx(bound)
+    assert theory.tpr_at_fpr[0.001] == pytest.approx(bound)
     html = (out / "report.html").read_text()
     assert 'data-attack="dp-bound"' in html and "DP-SGD with noise multiplier σ = 1.5" in html
     assert main(args + ["--dp-epsilon", "1", "--dp-delta", "1e-5"]) == 2
@@ -208,15 +251,15 @@ def test_cli_audit_of_a_csv_file(tmp_path, capsys):
     table = tmp_path / "loans.csv"
     make_synthetic(300, 5).to_csv(table, index=False)
     config = tmp_path / "audit.toml"
-    config.write_text('attacks = ["loss"]\nn_permutations = 0\nmin_support = 20\n'
-                      'noise_grid = []\n')
+    config.write_text('[groups]\nn_permutations = 0\nmin_support = 20\n'
+                      '[privacy]\nattacks = ["loss"]\nnoise_grid = []\n')
     out = tmp_path / "out"
     code = main(["audit", str(table), "--target", "approved", "--protected", "sex, region",
                  "--models", "4", "--config", str(config),
                  "--out", str(out), "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "most exposed" in printed and str(out / "report.html") in printed
+    assert "training records" in printed and str(out / "report.html") in printed
     result = AuditResult.from_json(out / "result.json")
     assert result.data["name"] == "loans" and result.data["protected"] == ["sex", "region"]
     assert result.config["protected"] == ["sex", "region"]
@@ -225,14 +268,14 @@ def test_cli_audit_of_a_csv_file(tmp_path, capsys):
 class _FailingSection(_CountingSection):
     name = "failing"
 
-    def run(self, context) -> SectionResult:
+    def run(self, context, options) -> SectionResult:
         raise DataError("column 'x' has one group; cannot compare")
 
 
 def test_section_user_error_is_reported_not_fatal(tmp_path):
     section = register_section(_FailingSection())
     try:
-        result = run_audit(AuditConfig(out=str(tmp_path), **_TINY), progress=False)
+        result = run_audit(tiny(tmp_path), progress=False)
     finally:
         unregister_section(section.name)
     failed = result.sections["failing"]
@@ -246,3 +289,96 @@ def test_cli_without_data_is_one_line_error(capsys):
     assert main(["audit"]) == 2
     err = capsys.readouterr().err
     assert "data must be a path or a table name" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- bring your own
+
+
+def _loans(tmp_path, n_rows=300):
+    from assay.data import make_synthetic
+
+    table = tmp_path / "loans.csv"
+    make_synthetic(n_rows, 5).to_csv(table, index=False)
+    return table
+
+
+def _predictions(tmp_path, n_rows=300, **edits):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.05, 0.95, n_rows)
+    frame = pd.DataFrame({"proba_0": 1 - p, "proba_1": p,
+                          "in_train": (rng.random(n_rows) < 0.5).astype(int)})
+    for column, value in edits.items():
+        if value is None:
+            frame = frame.drop(columns=column)
+        else:
+            frame[column] = value
+    path = tmp_path / "pred.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _audit_args(tmp_path, predictions):
+    config = tmp_path / "fast.toml"
+    config.write_text('[groups]\nn_permutations = 0\nmin_support = 20\n'
+                      '[privacy]\nattacks = ["loss", "rmia"]\nnoise_grid = []\n')
+    return ["audit", str(_loans(tmp_path)), "--target", "approved", "--protected", "sex",
+            "--models", "4", "--config", str(config), "--out", str(tmp_path / "out"),
+            "--quiet", "--predictions", str(predictions)]
+
+
+def test_audit_of_a_model_you_already_trained(tmp_path, capsys):
+    from assay.data import Dataset
+    from assay.report.result import AuditResult
+
+    import pandas as pd
+
+    table = _loans(tmp_path)
+    assert [str(c) for c in Dataset.from_path(table, "approved", ["sex"]).classes] == ["0", "1"]
+    path = _predictions(tmp_path)
+    frame = pd.read_csv(path)
+    assert main(_audit_args(tmp_path, path)) == 0, capsys.readouterr().err
+    result = AuditResult.from_json(tmp_path / "out" / "result.json")
+    assert result.target["source"].startswith("predictions file")
+    assert result.target["n_members"] == int(frame["in_train"].sum())
+    assert result.population["role"] == "reference models"
+    payload = result.sections["privacy"].data
+    assert "references" in payload.target and set(payload.mia.attacks) == {"loss", "rmia"}
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert 'id="target-note"' in html and "reference models" in html
+
+
+@pytest.mark.parametrize(("edits", "message"), [
+    ({"in_train": None}, "in_train"),
+    ({"in_train": 2}, "in_train"),
+    ({"in_train": 1}, "non-member"),
+    ({"proba_1": -0.5}, "must be in [0, 1]. Got -0.5"),
+    ({"proba_1": 0.3}, "sum to 1"),
+])
+def test_bad_predictions_fail_before_training(tmp_path, capsys, edits, message):
+    path = _predictions(tmp_path, **edits)
+    assert main(_audit_args(tmp_path, path)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "cache").exists()
+
+
+def test_learner_params_reach_the_result_and_bad_ones_fail_early(tmp_path, capsys):
+    from assay.report.result import AuditResult
+
+    args = ["audit", "synthetic", "--models", "4", "--quiet", "--out", str(tmp_path / "o"),
+            "--permutations", "0", "--attacks", "loss", "--learner-param", "C=0.25"]
+    config = tmp_path / "grid.toml"
+    config.write_text("n_rows = 300\n[privacy]\nnoise_grid = []\n")
+    assert main([*args, "--config", str(config)]) == 0, capsys.readouterr().err
+    result = AuditResult.from_json(tmp_path / "o" / "result.json")
+    assert result.config["learner"] == {"name": "logreg", "C": 0.25}
+    assert result.population["learner"]["C"] == 0.25
+    assert main([*args, "--learner-param", "colour=1", "--out", str(tmp_path / "p")]) == 2
+    assert "learner parameter 'colour'" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+    assert main(["audit", "synthetic", "--learner", "sklearn:os.system",
+                 "--out", str(tmp_path / "q")]) == 2
+    assert "sklearn" in capsys.readouterr().err and not (tmp_path / "q").exists()

@@ -60,9 +60,9 @@ def server(tmp_path):
 
     from assay.web import create_app
 
-    app = create_app(tmp_path / "work", defaults={"attacks": ["loss", "rmia"],
-                                                  "n_permutations": 0, "min_support": 20,
-                                                  "noise_grid": [1.0, 4.0]})
+    app = create_app(tmp_path / "work", defaults={
+        "privacy": {"attacks": ["loss", "rmia"], "noise_grid": [1.0, 4.0]},
+        "groups": {"n_permutations": 0, "min_support": 20}})
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)

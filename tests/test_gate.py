@@ -16,20 +16,15 @@ def _result() -> AuditResult:
         "lira.auc": Metric(0.56, 0.53, 0.59, "lira: attack AUC"),
         "dp.advantage": Metric(0.2, None, None, "DP bound on advantage"),
     }
-    estimate = {"value": 0.58, "ci_low": 0.55, "ci_high": 0.61}
-    attack = {"auc": estimate, "tpr_at_fpr": {"0.001": estimate}, "groups": {},
-              "roc": {"fpr": [1.0], "tpr": [1.0], "tpr_low": [1.0], "tpr_high": [1.0]},
-              "most_exposed": []}
-    data = {"mia": {"attacks": {"loss": attack}, "n_models": 4, "fprs": [0.001]},
-            "strongest_attack": "loss", "exposed_groups": []}
-    section = SectionResult(name="privacy", title="Privacy", metrics=metrics,
-                            summary=["a line"], data=data)
+    # A section the gate knows nothing about: it reads the flat metrics only.
+    section = SectionResult(name="leak", title="Leak", metrics=metrics,
+                            summary=["a line"], data={"anything": [1, 2]})
     return AuditResult(
         config={"data": "t.csv"},
         data={"name": "t", "n_rows": 10, "target": "y", "protected": ["g"],
               "fingerprint": "abc"},
         population={"n_models": 4, "learner": {"name": "logreg"}, "seeds": [1, 2, 3, 4]},
-        sections={"privacy": section}, created="2026-01-01T00:00:00+00:00", seconds=1.0)
+        sections={"leak": section}, created="2026-01-01T00:00:00+00:00", seconds=1.0)
 
 
 @pytest.fixture()
@@ -47,7 +42,7 @@ def result_path(tmp_path):
     (["--max", "auc=0.6"], 1),
     (["--max", "auc=0.6", "--use", "estimate"], 0),
     (["--max", "lira.auc=0.6"], 0),
-    (["--max", "privacy.lira.auc=0.58"], 1),
+    (["--max", "leak.lira.auc=0.58"], 1),
     (["--max", "tpr@0.001=0.05"], 0),
     # A figure without an interval is compared as is.
     (["--max", "dp.advantage=0.2"], 0),
@@ -70,7 +65,7 @@ def test_gate_exit_codes(result_path, capsys, args, code):
 def test_gate_failure_names_metric_and_bound(result_path, capsys):
     assert main(["gate", str(result_path), "--max", "tpr@fpr=0.04@0.001"]) == 1
     out = capsys.readouterr().out
-    assert "privacy.tpr@0.001" in out and "upper 95 % bound 0.045 > max 0.04" in out
+    assert "leak.tpr@0.001" in out and "upper 95 % bound 0.045 > max 0.04" in out
 
 
 @pytest.mark.parametrize("expr", ["tpr@fpr=0.05", "auc<0.6", "auc=", "=0.5", "tpr@fpr=0.1@2"])

@@ -34,8 +34,10 @@ def audited(tmp_path_factory):
     frame = make_synthetic(300, 1).rename(columns={"region": EVIL})
     frame["sex"] = frame["sex"].map({"F": "F $x$", "M": "M"})  # not mathtext in figures
     dataset = Dataset.from_frame(frame, "approved", ["sex", EVIL], name=f"loans {EVIL}")
-    config = AuditConfig(data="synthetic", models=4, out=str(out), attacks=("loss", "rmia"),
-                         n_permutations=0, min_support=20, noise_grid=(1.0, 4.0))
+    config = AuditConfig.from_mapping({
+        "data": "synthetic", "models": 4, "out": str(out),
+        "privacy": {"attacks": ["loss", "rmia"], "noise_grid": [1.0, 4.0]},
+        "groups": {"n_permutations": 0, "min_support": 20}})
     result = run_audit(config, dataset=dataset, progress=False)
     return result, out
 
@@ -82,12 +84,12 @@ def test_user_strings_escaped(audited):
 def test_report_shows_json_figures(audited):
     result, out = audited
     html = (out / "report.html").read_text()
-    attacks = result.sections["privacy"].data["mia"]["attacks"]
+    attacks = result.sections["privacy"].data.mia.attacks
     for name, attack in attacks.items():
         row = re.search(rf'<tr[^>]*data-attack="{name}">(.*?)</tr>', html, re.S).group(1)
-        assert format_value(attack["auc"]["value"]) in row
-        for key, estimate in attack["tpr_at_fpr"].items():
-            assert format_rate(estimate["value"]) in row
+        assert format_value(attack.auc.value) in row
+        for estimate in attack.tpr_at_fpr.values():
+            assert format_rate(estimate.value) in row
     assert result.data["fingerprint"] in html
     assert html.count("<svg") == 3
 
@@ -167,11 +169,11 @@ def test_format_rate(value, text):
 def test_fix_bound_drawn_beside_the_attack(audited):
     result, out = audited
     data = result.sections["privacy"].data
-    calibration, fix = data["calibration"], data["fix_curve"]
-    assert calibration["achieved"] <= calibration["target"]["value"]
-    assert fix["guarantee"]["noise_multiplier"] == pytest.approx(
-        calibration["noise_multiplier"], abs=1e-4)
-    assert len(fix["fpr"]) == len(fix["tpr"]) and all(0 <= v <= 1 for v in fix["tpr"])
+    calibration, fix = data.calibration, data.fix
+    assert calibration.achieved <= calibration.target_value
+    assert fix.guarantee.noise_multiplier == pytest.approx(calibration.noise_multiplier,
+                                                           abs=1e-4)
+    assert len(fix.fpr) == len(fix.tpr) and all(0 <= v <= 1 for v in fix.tpr)
     html = (out / "report.html").read_text()
     assert "DP bound after the fix" in html and "dash-dotted curve" in html
 

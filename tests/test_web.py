@@ -14,7 +14,8 @@ with warnings.catch_warnings():  # starlette prefers httpx2; httpx is what is in
 from assay.data import make_synthetic
 from assay.web import create_app
 
-_FAST = {"attacks": ["loss"], "n_permutations": 0, "min_support": 20, "noise_grid": []}
+_FAST = {"privacy": {"attacks": ["loss"], "noise_grid": []},
+         "groups": {"n_permutations": 0, "min_support": 20}}
 
 
 @pytest.fixture()

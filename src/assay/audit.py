@@ -1,50 +1,44 @@
-"""One audit end to end: load the table, train the population once, run every section.
+"""One audit end to end: validate everything, train the population once, run every section.
 
-`run_audit` reads an `AuditConfig`, builds the `Dataset`, fits one population of K
-models (resumable through the on-disk cache under ``out/cache``) and hands the same
-`AuditContext` to every registered audit section that applies. Each section returns a
-`SectionResult`; together they make the `AuditResult` written to ``out/result.json``
-and rendered to ``out/report.html``.
+`run_audit` reads an `AuditConfig`, builds the `Dataset` (and reads the predictions of
+the model under audit, when one is given), asks every section to check its options
+against them, and only then fits one population of K models (resumable through the
+on-disk cache under ``out/cache``). The same `AuditContext` goes to every registered
+section (`assay.section`); their `SectionResult`s make the `AuditResult` written to
+``out/result.json`` and rendered to ``out/report.html``.
 
-Sections are plug-ins: an object with ``name``, ``title``, ``applies(context)`` and
-``run(context)`` passed to `register_section`. Each area registers its own section when
-its module is imported (``assay.privacy.audit`` now; ``assay.fairness`` and
-``assay.multiplicity`` as they land), and `run_audit` imports them (`SECTION_PACKAGES`)
-before any expensive work. A section::
+The runner knows no pillar. It keeps what all sections share: the data, target and
+protected columns, the learner and its parameters, the population size, the output
+folder, the backend, the seed, the group-layer settings (``[groups]``) and the model
+under audit (``predictions``). Everything else lives in the sections' own tables of
+``audit.toml``::
 
-    class FairnessSection:
-        name = "fairness"
-        title = "Fairness: whom does it treat worse?"
+    data = "credit.csv"
+    target = "default"
+    protected = ["sex", "age"]
+    models = 32
 
-        def applies(self, context):
-            return bool(context.dataset.protected)
+    [learner]
+    name = "logreg"
+    C = 0.5
 
-        def run(self, context):
-            ...  # read context.population / context.dataset, or context.fit(plan)
-            return SectionResult(name=self.name, title=self.title, summary=[...],
-                                 metrics={"dp_gap": Metric(0.12, 0.05, 0.19, "...")},
-                                 data={...})
+    [groups]
+    min_support = 50
 
-    register_section(FairnessSection())
-
-``metrics`` are what ``assay gate`` checks (``--max fairness.dp_gap=0.1``); the report
-draws a section with the renderer registered for its name in `assay.report.html`
-(`register_renderer`), or else shows its summary and a table of its metrics.
+    [privacy]
+    attacks = ["lira", "rmia"]
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import dataclasses
 import time
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
+from typing import Any
 
 from assay._validation import (
     AssayError,
@@ -53,28 +47,15 @@ from assay._validation import (
     check_option,
     check_scalar,
 )
-from assay.report.result import (
-    AuditResult,
-    SectionResult,
-    package_versions,
-)
+from assay.section import Options, Section, registered_sections
 
 __all__ = [
     "AuditConfig",
     "AuditContext",
-    "DPGuarantee",
-    "Section",
+    "GroupOptions",
     "load_config",
-    "register_section",
-    "registered_sections",
     "run_audit",
-    "unregister_section",
 ]
-
-#: Modules that register audit sections of their own when imported (if installed).
-SECTION_PACKAGES = ("assay.privacy.audit", "assay.fairness", "assay.multiplicity")
-#: Noise multipliers on the noise-vs-risk curve.
-NOISE_GRID = (0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
 
 ProgressFn = Callable[[str, float], None]
 
@@ -83,63 +64,36 @@ ProgressFn = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
-class DPGuarantee:
-    """The DP guarantee a model was trained with (drawn as the theory curve).
+class GroupOptions(Options):
+    """How every section breaks its figures down by group (`assay.groups`).
 
-    Either DP-SGD settings (``noise_multiplier``, ``sample_rate``, ``steps``) or an
-    (ε, δ) pair; not both.
+    Parameters
+    ----------
+    min_support : int, default=50
+        Groups with fewer rows are listed, without figures or flags.
+    alpha : float, default=0.05
+        Significance level of the group tests (family-wise within an attribute).
+    n_permutations : int, default=200
+        Permutations of the group tests (0: no test, nothing is flagged).
+    max_intersection : int or None, default=None
+        Largest number of protected attributes intersected (None: all).
     """
 
-    noise_multiplier: float | None = None
-    sample_rate: float | None = None
-    steps: int | None = None
-    epsilon: float | None = None
-    delta: float | None = None
+    min_support: int = 50
+    alpha: float = 0.05
+    n_permutations: int = 200
+    max_intersection: int | None = None
 
     def __post_init__(self) -> None:
-        sgd = (self.noise_multiplier, self.sample_rate, self.steps)
-        eps = (self.epsilon, self.delta)
-        if any(v is not None for v in sgd) and any(v is not None for v in eps):
-            raise InvalidParameterError(
-                "dp must be either DP-SGD settings (noise_multiplier, sample_rate, steps) or "
-                f"(epsilon, delta), not both. Got {self.to_dict()}.")
-        if any(v is not None for v in sgd) and any(v is None for v in sgd):
-            raise InvalidParameterError(
-                "dp must give all three of noise_multiplier, sample_rate and steps. "
-                f"Got {self.to_dict()}.")
-        if self.epsilon is not None:
-            check_scalar(self.epsilon, "dp epsilon", low=0)
-        if self.delta is not None:
-            check_scalar(self.delta, "dp delta", low=0, high=1, high_open=True)
+        check_scalar(self.min_support, "groups.min_support", kind=int, low=1)
+        check_scalar(self.alpha, "groups.alpha", low=0, high=1, low_open=True, high_open=True)
+        check_scalar(self.n_permutations, "groups.n_permutations", kind=int, low=0)
+        if self.max_intersection is not None:
+            check_scalar(self.max_intersection, "groups.max_intersection", kind=int, low=1)
 
-    @property
-    def kind(self) -> str:
-        """``"dpsgd"``, ``"approx"`` or ``"none"``."""
-        if self.noise_multiplier is not None:
-            return "dpsgd"
-        if self.epsilon is not None:
-            return "approx"
-        return "none"
 
-    def tradeoff(self):
-        """The f-DP trade-off curve of the guarantee (`assay.privacy.accounting`)."""
-        from assay.privacy import accounting
-
-        if self.kind == "dpsgd":
-            return accounting.dpsgd(self.sample_rate, self.steps, self.noise_multiplier,
-                                    discretization=1e-3)
-        return accounting.approximate_dp(self.epsilon, self.delta or 0.0)
-
-    def describe(self) -> str:
-        """Plain-language description for the report."""
-        if self.kind == "dpsgd":
-            return (f"DP-SGD with noise multiplier σ = {self.noise_multiplier:g}, "
-                    f"sample rate q = {self.sample_rate:g}, {self.steps} steps")
-        return f"(ε = {self.epsilon:g}, δ = {self.delta or 0:g})-DP"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (None fields left out)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+_SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "models", "out",
+                "backend", "seed", "n_rows", "predictions", "train_column")
 
 
 @dataclass(frozen=True)
@@ -157,118 +111,171 @@ class AuditConfig:
         Protected columns (default for a bundled table: its own).
     learner : str, default="logreg"
         Learner spec (`assay.learners.get_learner`).
+    learner_params : dict
+        Hyper-parameters of the learner (``[learner]`` table, ``--learner-param``).
     models : int, default=16
-        Models in the population (even); every row is a member of half of them.
+        Models in the population (even). Without ``predictions`` every row is a member of
+        half of them; with it, they are the reference models of the attack.
     out : str, default="assay-out"
         Output folder: ``result.json``, ``report.html`` and the population cache.
     backend : {"batched", "joblib", "dask"}, default="batched"
     seed : int, default=0
-        Seed of the membership plan, the models and the attacks' permutation tests.
-    attacks : tuple of str, default=("loss", "lira", "rmia")
-    fprs : tuple of float, default=(0.1, 0.01, 0.001)
-        FPR levels of the TPR figures.
-    risk_target : str, default="tpr@fpr=0.01@0.001"
-        Target of the noise calibration (`assay.privacy.calibrate.parse_target`).
-    min_support : int, default=50
-        Smallest group given per-group figures.
-    n_permutations : int, default=200
-        Permutations of the group-gap test.
+        Seed of the membership plan, the models and the tests.
     n_rows : int or None
         Rows of the synthetic table (bundled ``"synthetic"`` only).
-    noise_grid : tuple of float, default=NOISE_GRID
-        Noise multipliers of the noise-vs-risk curve (empty: no curve, no calibration).
-    dp : DPGuarantee or None
-        The DP guarantee the model was trained with, if any.
+    predictions : str or None
+        Predictions file of a model you already trained (`assay.predictions`).
+    train_column : str, default="in_train"
+        Its 0/1 column marking the rows the model was trained on.
+    groups : GroupOptions
+    sections : dict of str to Options
+        Each registered section's options (defaults where its table is absent).
     """
 
     data: str
     target: str | None = None
     protected: tuple[str, ...] = ()
     learner: str = "logreg"
+    learner_params: Mapping[str, Any] = field(default_factory=dict)
     models: int = 16
     out: str = "assay-out"
     backend: str = "batched"
     seed: int = 0
-    attacks: tuple[str, ...] = ("loss", "lira", "rmia")
-    fprs: tuple[float, ...] = (0.1, 0.01, 0.001)
-    risk_target: str = "tpr@fpr=0.01@0.001"
-    min_support: int = 50
-    n_permutations: int = 200
     n_rows: int | None = None
-    noise_grid: tuple[float, ...] = NOISE_GRID
-    dp: DPGuarantee | None = None
+    predictions: str | None = None
+    train_column: str = "in_train"
+    groups: GroupOptions = field(default_factory=GroupOptions)
+    sections: Mapping[str, Options] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, str) or not self.data:
             raise InvalidParameterError(f"data must be a path or a table name. Got {self.data!r}.")
+        if self.target is not None and not isinstance(self.target, str):
+            raise InvalidParameterError(f"target must be a column name. Got {self.target!r}.")
+        protected = (self.protected,) if isinstance(self.protected, str) else self.protected
+        if not all(isinstance(p, str) for p in protected):
+            raise InvalidParameterError(
+                f"protected must be column names. Got {list(protected)!r}.")
+        object.__setattr__(self, "protected", tuple(protected))
+        if not isinstance(self.learner, str) or not self.learner:
+            raise InvalidParameterError(
+                f"learner must be a learner name. Got {self.learner!r}.")
+        if not isinstance(self.learner_params, Mapping):
+            raise InvalidParameterError(
+                f"learner_params must be a table. Got {self.learner_params!r}.")
+        object.__setattr__(self, "learner_params", dict(self.learner_params))
         models = check_scalar(self.models, "models", kind=int, low=4)
         if models % 2:
             raise InvalidParameterError(
                 f"models must be an even integer in [4, inf). Got {models}.")
         check_option(self.backend, "backend", ("batched", "joblib", "dask"))
         check_scalar(self.seed, "seed", kind=int, low=0)
-        check_scalar(self.min_support, "min_support", kind=int, low=1)
-        check_scalar(self.n_permutations, "n_permutations", kind=int, low=0)
-        for fpr in self.fprs:
-            check_scalar(fpr, "fprs", low=0, high=1, low_open=True, high_open=True)
-        object.__setattr__(self, "protected", tuple(self.protected))
-        object.__setattr__(self, "attacks", tuple(self.attacks))
-        object.__setattr__(self, "noise_grid", tuple(
-            check_scalar(s, "noise_grid", low=0.1, high=1000) for s in self.noise_grid))
-        object.__setattr__(self, "fprs", tuple(sorted({float(f) for f in self.fprs},
-                                                      reverse=True)))
-        if not self.fprs:
-            raise InvalidParameterError("fprs must hold at least one FPR in (0, 1). Got ().")
+        if self.n_rows is not None:
+            check_scalar(self.n_rows, "n_rows", kind=int, low=10)
+        if not isinstance(self.out, str) or not self.out:
+            raise InvalidParameterError(f"out must be a folder path. Got {self.out!r}.")
+        if self.predictions is not None and not isinstance(self.predictions, str):
+            raise InvalidParameterError(
+                f"predictions must be a file path. Got {self.predictions!r}.")
+        if not isinstance(self.train_column, str) or not self.train_column:
+            raise InvalidParameterError(
+                f"train_column must be a column name. Got {self.train_column!r}.")
+        if not isinstance(self.groups, GroupOptions):
+            raise InvalidParameterError(
+                f"groups must be GroupOptions. Got {type(self.groups).__name__}.")
+        # Every registered section gets its options, defaults where none were given.
+        sections = dict(self.sections)
+        for section in registered_sections():
+            options = sections.get(section.name)
+            if options is None:
+                sections[section.name] = section.options_type()
+            elif not isinstance(options, section.options_type):
+                raise InvalidParameterError(
+                    f"sections[{section.name!r}] must be {section.options_type.__name__}. "
+                    f"Got {type(options).__name__}.")
+        object.__setattr__(self, "sections", sections)
+
+    def options(self, name: str) -> Options:
+        """The options of section ``name``."""
+        return self.sections[name]
+
+    def make_learner(self):
+        """The learner this audit trains (validates its parameters)."""
+        from assay.learners import get_learner
+
+        return get_learner(self.learner, **self.learner_params)
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any], source: str = "config") -> AuditConfig:
-        """Build from a flat mapping (a TOML file, CLI flags); unknown keys are an error.
+        """Build from an ``audit.toml`` mapping merged with CLI flags.
 
-        DP settings come as a ``dp`` table or as flat ``dp_*`` keys.
+        Top-level keys are the shared options; ``[learner]`` holds ``name`` and the
+        learner's parameters; ``[groups]`` the group-layer settings; each registered
+        section reads its own table. Unknown keys or tables are one-line errors naming
+        the table and its known keys.
         """
         options = dict(options)
-        dp = dict(options.pop("dp", None) or {})
-        for key in [k for k in options if k.startswith("dp_")]:
-            dp[key.removeprefix("dp_")] = options.pop(key)
-        known = {f.name for f in fields(cls)} - {"dp"}
-        unknown = sorted(set(options) - known)
-        dp_known = {f.name for f in fields(DPGuarantee)}
-        unknown += sorted(f"dp.{k}" for k in set(dp) - dp_known)
+        sections = {s.name: s for s in registered_sections()}
+        learner = options.pop("learner", None)
+        params = dict(options.pop("learner_params", None) or {})
+        if isinstance(learner, Mapping):
+            from assay.learners import learner_from_table
+
+            name, table_params = learner_from_table(learner)
+            params = {**table_params, **params}
+            learner = name
+        groups_table = options.pop("groups", None) or {}
+        tables = {name: options.pop(name) for name in list(options) if name in sections}
+        unknown = sorted(set(options) - set(_SHARED_KEYS))
         if unknown:
+            owners = {key: s.name for s in sections.values()
+                      for key in (f.name for f in dataclasses.fields(s.options_type))}
+            hints = [f"'{k}' belongs in [{owners[k]}]" for k in unknown if k in owners]
             raise InvalidParameterError(
-                f"{source} has unknown option(s) {', '.join(map(repr, unknown))}; known "
-                f"options are: {', '.join(sorted(known | {'dp'}))} "
-                f"(dp: {', '.join(sorted(dp_known))}).")
-        if "data" not in options or options["data"] is None:
+                f"{source} has unknown option(s) {', '.join(map(repr, unknown))}"
+                + (f" ({'; '.join(hints)})" if hints else "")
+                + f"; the top-level options are: {', '.join(_SHARED_KEYS)}, and the tables "
+                f"[learner], [groups], {', '.join(f'[{n}]' for n in sections)}.")
+        if options.get("data") is None:
             raise InvalidParameterError(
                 f"data must be a path or a table name (the first argument, or data = ... in a "
                 f"config file). Got none in {source}.")
-        for key in ("protected", "attacks", "fprs", "noise_grid"):
-            if isinstance(options.get(key), str | int | float):
-                options[key] = [options[key]]
-        guarantee = DPGuarantee(**dp) if any(v is not None for v in dp.values()) else None
+        built = {name: sections[name].options_type.from_mapping(table, f"{source} [{name}]")
+                 for name, table in tables.items()}
+        groups = GroupOptions.from_mapping(groups_table, f"{source} [groups]")
+        if isinstance(options.get("protected"), str):
+            options["protected"] = [p.strip() for p in options["protected"].split(",")
+                                    if p.strip()]
+        kwargs = {k: v for k, v in options.items() if v is not None}
+        if isinstance(kwargs.get("protected"), list):
+            kwargs["protected"] = tuple(kwargs["protected"])
+        if learner is not None:
+            kwargs["learner"] = learner
         try:
-            return cls(dp=guarantee, **{k: v for k, v in options.items() if v is not None})
+            return cls(learner_params=params, groups=groups, sections=built, **kwargs)
         except TypeError as exc:
             raise InvalidParameterError(f"{source} has an option of the wrong type: {exc}.") \
                 from None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (the ``dp`` table only when a guarantee is given)."""
-        out = asdict(self)
-        out["dp"] = None if self.dp is None else self.dp.to_dict()
-        for key in ("protected", "attacks", "fprs", "noise_grid"):
-            out[key] = list(out[key])
+        """JSON form: shared options, ``learner`` table, ``groups`` and one table per section."""
+        out = {k: getattr(self, k) for k in _SHARED_KEYS if k not in ("learner",
+                                                                      "learner_params")}
+        out["protected"] = list(self.protected)
+        out["learner"] = {"name": self.learner, **self.learner_params}
+        out["groups"] = self.groups.to_dict()
+        for name, options in self.sections.items():
+            out[name] = options.to_dict()
         return out
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read an ``audit.toml`` into a flat mapping for `AuditConfig.from_mapping`.
+    """Read an ``audit.toml`` into a mapping for `AuditConfig.from_mapping`.
 
     Raises
     ------
     InvalidParameterError
-        The file is missing or is not valid TOML.
+        The file is missing, unreadable or not valid UTF-8 TOML.
     """
     path = Path(path)
     if not path.is_file():
@@ -276,102 +283,57 @@ def load_config(path: str | Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InvalidParameterError(f"config {path} is not valid TOML: {exc}.") from None
 
 
-# --------------------------------------------------------------------------- sections
+# --------------------------------------------------------------------------- context
 
 
 @dataclass
 class AuditContext:
-    """What every section reads: the configuration, the data and the one population.
+    """What every section reads.
 
     Attributes
     ----------
     config : AuditConfig
     dataset : Dataset
-    population : Population
-        K models on random halves of the rows (``member`` says which).
+    population : Population or None
+        K models (``member`` says which rows each trained on); None during `Section.check`.
+        With a predictions file these are the reference models of the attack.
+    target : TargetPredictions or None
+        The model under audit: the user's (``predictions``), or model 0 of the population.
+    groups : GroupIndex
+        The protected attributes and their intersections (`assay.groups`).
     out_dir : Path
-        The audit's output folder (the population cache is ``out_dir / "cache"``).
     progress : bool
-        Whether progress bars are shown.
     extras : dict
         Free space for sections to share intermediate results (by section name).
     """
 
     config: AuditConfig
     dataset: Any
-    population: Any
-    out_dir: Path
+    population: Any = None
+    target: Any = None
+    groups: Any = None
+    out_dir: Path = Path("assay-out")
     progress: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def fit(self, plan: Any, learner: Any = None) -> Any:
-        """Fit another population on the same data, backend and cache (resumable).
+    @property
+    def brings_own_model(self) -> bool:
+        """Whether the model under audit came from outside (predictions or an estimator)."""
+        return self.target is not None and not self.target.source.startswith("population")
 
-        For sections that need models the shared population does not hold (e.g. a
-        Rashomon set trained on the same rows with other seeds or settings).
-        """
+    def fit(self, plan: Any, learner: Any = None) -> Any:
+        """Fit another population on the same data, backend and cache (resumable)."""
         from assay.population import fit_population
 
         return fit_population(
-            self.dataset.X, self.dataset.y, learner or self.config.learner, plan,
+            self.dataset.X, self.dataset.y, learner or self.config.make_learner(), plan,
             n_classes=int(len(self.dataset.classes)), backend=self.config.backend,
             cache_dir=self.out_dir / "cache", data_fingerprint=str(self.dataset.fingerprint),
             progress=self.progress)
-
-
-@runtime_checkable
-class Section(Protocol):
-    """An audit section: a pillar of the report that reads the shared population."""
-
-    name: str
-    title: str
-
-    def applies(self, context: AuditContext) -> bool:
-        """Whether the section has anything to say for this audit."""
-
-    def run(self, context: AuditContext) -> SectionResult:
-        """Compute the section's figures."""
-
-
-_REGISTRY: dict[str, Section] = {}
-
-
-def register_section(section: Section, *, force: bool = False) -> Section:
-    """Add a section to every later audit (in registration order); return it.
-
-    Raises
-    ------
-    InvalidParameterError
-        Not a `Section`, or the name is taken and ``force`` is false.
-    """
-    if not isinstance(section, Section):
-        raise InvalidParameterError(
-            "section must have name, title, applies(context) and run(context). "
-            f"Got {type(section).__name__}.")
-    if section.name in _REGISTRY and not force:
-        raise InvalidParameterError(
-            f"section name must be unused (pass force=True to replace). Got {section.name!r}.")
-    _REGISTRY[section.name] = section
-    return section
-
-
-def unregister_section(name: str) -> None:
-    """Remove a registered section (no error when absent)."""
-    _REGISTRY.pop(name, None)
-
-
-def registered_sections() -> list[Section]:
-    """The registered sections, after importing the packages that register their own."""
-    for package in SECTION_PACKAGES:
-        if importlib.util.find_spec(package) is not None:
-            importlib.import_module(package)
-    return list(_REGISTRY.values())
-
-
 
 
 # --------------------------------------------------------------------------- running
@@ -384,6 +346,8 @@ def load_dataset(config: AuditConfig):
 
     path = Path(config.data)
     if path.exists():
+        if not path.is_file():
+            raise DataError(f"data must be a file. Got the folder {config.data!r}.")
         if not config.target:
             raise InvalidParameterError(
                 f"target must name the label column of {config.data}. Got none.")
@@ -404,9 +368,12 @@ def load_dataset(config: AuditConfig):
         f"{', '.join(repr(t) for t in PUBLIC_TABLES)}. Got {config.data!r}.")
 
 
-def _population_summary(population: Any) -> dict[str, Any]:
+def _population_summary(population: Any, brings_own_model: bool) -> dict[str, Any]:
+    import numpy as np
+
     info = population.info
     return {
+        "role": "reference models" if brings_own_model else "audited population",
         "n_models": int(population.n_models),
         "n_rows": int(population.n_rows),
         "learner": info.get("learner", {}),
@@ -429,14 +396,17 @@ def _data_summary(dataset: Any) -> dict[str, Any]:
             "fingerprint": str(dataset.fingerprint), "notes": [str(n) for n in dataset.notes]}
 
 
-def _run_section(section: Section, context: AuditContext) -> SectionResult:
+def _run_section(section: Section, context: AuditContext):
+    from assay.report.result import SectionResult
+
     started = time.perf_counter()
-    if not section.applies(context):
+    options = context.config.options(section.name)
+    if not section.applies(context, options):
         result = SectionResult(name=section.name, title=section.title, status="skipped",
                                message="does not apply to this audit")
     else:
         try:
-            result = section.run(context)
+            result = section.run(context, options)
         except AssayError as exc:  # user-caused: report it, keep the other sections
             result = SectionResult(name=section.name, title=section.title, status="error",
                                    message=str(exc))
@@ -444,21 +414,72 @@ def _run_section(section: Section, context: AuditContext) -> SectionResult:
     return result
 
 
+def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
+            progress: bool = False) -> AuditContext:
+    """Everything before training: data, learner, model under audit, every section's check.
+
+    Raises an `AssayError` for any bad option or input, so a run that would fail does so
+    before it costs any training time.
+    """
+    from assay.groups import GroupIndex
+
+    config.make_learner()  # validates the learner and its parameters
+    out_dir = Path(config.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidParameterError(f"out must be a folder. Got the file {config.out!r}.")
+    if dataset is None:
+        dataset = load_dataset(config)
+    if target is None and config.predictions is not None:
+        from assay.predictions import read_predictions
+
+        target = read_predictions(config.predictions, dataset, train_column=config.train_column)
+    context = AuditContext(config=config, dataset=dataset, target=target,
+                           groups=_group_index(dataset, config.groups), out_dir=out_dir,
+                           progress=progress)
+    for section in registered_sections():
+        section.check(context, config.options(section.name))
+    return context
+
+
+def _group_index(dataset: Any, groups: GroupOptions):
+    from assay.groups import GroupIndex
+
+    if dataset.groups.shape[1] == 0:
+        return None
+    return GroupIndex.from_frame(dataset.groups, max_intersection=groups.max_intersection)
+
+
+def plan_for(context: AuditContext):
+    """The population plan: balanced halves, or references shaped like the user's model."""
+    from assay.population import PopulationPlan
+
+    config = context.config
+    if context.target is not None:
+        from assay.predictions import reference_plan
+
+        return reference_plan(context.target, config.models, config.seed)
+    return PopulationPlan.balanced(context.dataset.X.shape[0], config.models, config.seed)
+
+
 def run_audit(
     config: AuditConfig,
     *,
     dataset: Any = None,
+    target: Any = None,
     progress: bool = True,
     on_stage: ProgressFn | None = None,
     write: bool = True,
-) -> AuditResult:
-    """Run a whole audit: data, one population, every section; write result and report.
+):
+    """Run a whole audit: checks, one population, every section; write result and report.
 
     Parameters
     ----------
     config : AuditConfig
     dataset : Dataset, optional
         Use this dataset instead of loading ``config.data``.
+    target : TargetPredictions, optional
+        The model under audit (`assay.predictions.predictions_from_estimator` for a
+        fitted estimator); default: ``config.predictions`` if given.
     progress : bool, default=True
         Show rich progress bars.
     on_stage : callable(stage, fraction), optional
@@ -470,36 +491,42 @@ def run_audit(
     -------
     AuditResult
     """
-    from assay.population import PopulationPlan, fit_population
+    from assay.population import fit_population
+    from assay.predictions import TargetPredictions
+    from assay.report.result import AuditResult, package_versions
 
     started = time.perf_counter()
     stage = _stages(progress, on_stage)
-    out_dir = Path(config.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sections = registered_sections()  # import plug-ins before any expensive work
-    stage("loading data", 0.02)
-    if dataset is None:
-        dataset = load_dataset(config)
-    stage(f"training {config.models} models", 0.1)
-    plan = PopulationPlan.balanced(dataset.X.shape[0], config.models, config.seed)
+    stage("checking the data and every option", 0.02)
+    context = prepare(config, dataset=dataset, target=target, progress=progress)
+    brings_own = context.target is not None
+    context.out_dir.mkdir(parents=True, exist_ok=True)
+    what = "reference models" if brings_own else "models"
+    stage(f"training {config.models} {what}", 0.1)
     population = fit_population(
-        dataset.X, dataset.y, config.learner, plan, n_classes=int(len(dataset.classes)),
-        backend=config.backend, cache_dir=out_dir / "cache",
-        data_fingerprint=str(dataset.fingerprint), progress=progress)
-    context = AuditContext(config=config, dataset=dataset, population=population,
-                           out_dir=out_dir, progress=progress)
-    results: dict[str, SectionResult] = {}
+        context.dataset.X, context.dataset.y, config.make_learner(), plan_for(context),
+        n_classes=int(len(context.dataset.classes)), backend=config.backend,
+        cache_dir=context.out_dir / "cache", data_fingerprint=str(context.dataset.fingerprint),
+        progress=progress)
+    context.population = population
+    if context.target is None:
+        context.target = TargetPredictions(
+            probs=population.probs[0].astype("float64"), member=population.member[0],
+            source="population model 0 (trained by assay on a random half)")
+    sections = registered_sections()
+    results = {}
     for i, section in enumerate(sections):
         stage(f"{section.name} audit", 0.6 + 0.35 * i / max(len(sections), 1))
         results[section.name] = _run_section(section, context)
     result = AuditResult(
-        config=config.to_dict(), data=_data_summary(dataset),
-        population=_population_summary(population), sections=results,
+        config=config.to_dict(), data=_data_summary(context.dataset),
+        population=_population_summary(population, brings_own),
+        target=context.target.summary(), sections=results,
         versions=package_versions(), created=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 3))
     if write:
         stage("writing the report", 0.97)
-        write_outputs(result, out_dir)
+        write_outputs(result, context.out_dir)
     stage("done", 1.0)
     return result
 
@@ -525,7 +552,7 @@ def _stages(progress: bool, on_stage: ProgressFn | None) -> ProgressFn:
     return stage
 
 
-def write_outputs(result: AuditResult, out_dir: Path) -> tuple[Path, Path]:
+def write_outputs(result, out_dir: Path) -> tuple[Path, Path]:
     """Write ``result.json`` and ``report.html`` into ``out_dir``; return their paths."""
     from assay.report.html import write_report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import time
@@ -12,18 +13,13 @@ from typing import Annotated, Any
 import typer
 
 from assay._validation import InvalidParameterError
-from assay.cli import app
+from assay.cli import app, before_run
 
 #: Demo table size and population: the full audit in well under two minutes on 2 cores.
 DEMO_ROWS = 2000
 DEMO_MODELS = 16
 
 _OUT_HELP = "Output folder (result.json, report.html and the resumable population cache)."
-
-
-def _flags(**flags: Any) -> dict[str, Any]:
-    """CLI options that were given (None and empty lists mean "not given")."""
-    return {k: v for k, v in flags.items() if v is not None and v != [] and v != ()}
 
 
 def _echo_outputs(out: Path, seconds: float) -> None:
@@ -34,56 +30,130 @@ def _echo_outputs(out: Path, seconds: float) -> None:
 
 def _print_summary(result) -> None:
     for section in result.sections.values():
+        if section.status == "error":
+            typer.echo(f"  {section.name} failed: {section.message}", err=True)
         for line in section.summary:
             typer.echo(f"  {line}")
 
 
-@app.command("audit")
-def audit(
-    data: Annotated[str | None, typer.Argument(
-        help="CSV/Parquet table, or a bundled table name (synthetic, adult, ...).")] = None,
-    target: Annotated[str | None, typer.Option(help="Label column.")] = None,
-    protected: Annotated[list[str] | None, typer.Option(
-        help="Protected column(s): repeat the option or comma-separate.")] = None,
-    learner: Annotated[str | None, typer.Option(
-        help="logreg, mlp or sklearn:module.Class.")] = None,
-    models: Annotated[int | None, typer.Option(help="Models in the population (even).")] = None,
-    config: Annotated[Path | None, typer.Option(
-        help="audit.toml with the same options; flags override it.")] = None,
-    out: Annotated[str | None, typer.Option(help=_OUT_HELP)] = None,
-    backend: Annotated[str | None, typer.Option(help="batched, joblib or dask.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of plan, models and tests.")] = None,
-    risk_target: Annotated[str | None, typer.Option(
-        help="Noise calibration target, e.g. tpr@fpr=0.01@0.001 or advantage=0.1.")] = None,
-    dp_noise_multiplier: Annotated[float | None, typer.Option(
-        help="DP-SGD noise multiplier the model was trained with.")] = None,
-    dp_sample_rate: Annotated[float | None, typer.Option(help="DP-SGD sample rate.")] = None,
-    dp_steps: Annotated[int | None, typer.Option(help="DP-SGD steps.")] = None,
-    dp_epsilon: Annotated[float | None, typer.Option(help="(ε, δ)-DP guarantee: ε.")] = None,
-    dp_delta: Annotated[float | None, typer.Option(help="(ε, δ)-DP guarantee: δ.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
-) -> None:
-    """Train one population and run every audit section; write result.json and report.html."""
-    from assay.audit import AuditConfig, load_config, run_audit
+def _names(values: list[str] | None) -> list[str]:
+    return [part.strip() for item in values or [] for part in str(item).split(",")
+            if part.strip()]
 
-    if protected:
-        protected = [name.strip() for item in protected for name in item.split(",")
-                     if name.strip()]
+
+# The flags every audit has (the runner's shared options); sections add their own.
+_SHARED_FLAGS: list[tuple[str, Any, Any]] = [
+    ("target", str | None, typer.Option(help="Label column.")),
+    ("protected", list[str] | None, typer.Option(
+        help="Protected column(s): repeat the option or comma-separate.")),
+    ("learner", str | None, typer.Option(help="logreg, mlp or sklearn:module.Class.")),
+    ("learner_param", list[str] | None, typer.Option(
+        help="Learner hyper-parameter KEY=VALUE (TOML value; repeatable), e.g. C=0.5.")),
+    ("models", int | None, typer.Option(
+        help="Models in the population (even); with --predictions, reference models.")),
+    ("config", Path | None, typer.Option(
+        help="audit.toml with the same options; flags override it.")),
+    ("out", str | None, typer.Option(help=_OUT_HELP)),
+    ("backend", str | None, typer.Option(help="batched, joblib or dask.")),
+    ("seed", int | None, typer.Option(help="Seed of plan, models and tests.")),
+    ("predictions", str | None, typer.Option(
+        help="Predictions of a model you already trained (CSV/Parquet: proba_<class> or "
+             "score columns, a 0/1 training-row column, optional row_id).")),
+    ("train_column", str | None, typer.Option(
+        help="Column of --predictions marking the training rows (default in_train).")),
+    ("min_support", int | None, typer.Option(
+        help="Groups with fewer rows get no figures and no flags.")),
+    ("permutations", int | None, typer.Option(
+        help="Permutations of the group tests (0: no test).")),
+    ("quiet", bool, typer.Option("--quiet", help="No progress bars.")),
+]
+
+_KINDS = {"str": str, "int": int, "float": float, "bool": bool, "list": list[str]}
+
+
+def _audit_signature(sections) -> inspect.Signature:
+    """The audit command's parameters: DATA, the shared flags, then each section's flags."""
+    from assay.section import flag_parameter
+
+    params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                annotation=Annotated[str | None, typer.Argument(
+                                    help="CSV/Parquet table, or a bundled table name "
+                                         "(synthetic, adult, ...).")])]
+    for name, kind, option in _SHARED_FLAGS:
+        default = False if kind is bool else None
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                        annotation=Annotated[kind, option]))
+    for section in sections:
+        for flag in section.flags:
+            kind = _KINDS[flag.kind]
+            params.append(inspect.Parameter(
+                flag_parameter(section, flag), inspect.Parameter.KEYWORD_ONLY, default=None,
+                annotation=Annotated[kind | None, typer.Option(
+                    flag.flag, help=f"[{section.name}] {flag.help}",
+                    rich_help_panel=section.title)]))
+    return inspect.Signature(params)
+
+
+def _audit(**given: Any) -> int:
+    """Train one population and run every audit section; write result.json and report.html.
+
+    Every option is checked before any model is trained. Exit status 1 when a section
+    failed while running (its message is printed and kept in result.json).
+    """
+    from assay.audit import AuditConfig, load_config, run_audit
+    from assay.learners import parse_learner_params
+    from assay.section import flag_values, registered_sections
+
+    config = given.pop("config")
+    quiet = given.pop("quiet")
     options: dict[str, Any] = load_config(config) if config is not None else {}
     source = str(config) if config is not None else "the command line"
-    dp = dict(options.pop("dp", None) or {})
-    dp.update(_flags(noise_multiplier=dp_noise_multiplier, sample_rate=dp_sample_rate,
-                     steps=dp_steps, epsilon=dp_epsilon, delta=dp_delta))
-    options.update(_flags(data=data, target=target, protected=protected, learner=learner,
-                          models=models, out=out, backend=backend, seed=seed,
-                          risk_target=risk_target))
-    if dp:
-        options["dp"] = dp
+    for key, flag in (("min_support", "min_support"), ("n_permutations", "permutations")):
+        value = given.pop(flag)
+        if value is not None:
+            options["groups"] = {**(options.get("groups") or {}), key: value}
+    params = given.pop("learner_param")
+    if params:
+        options["learner_params"] = parse_learner_params(params)
+    protected = _names(given.pop("protected"))
+    if protected:
+        options["protected"] = protected
+    for section in registered_sections():
+        values = flag_values(section, given)
+        if values:
+            table = options.get(section.name) or {}
+            if not isinstance(table, dict):
+                table = {}
+            options[section.name] = {**table, **values}
+    for key in ("data", "target", "learner", "models", "out", "backend", "seed",
+                "predictions", "train_column"):
+        if given.get(key) is not None:
+            if key == "learner" and isinstance(options.get("learner"), dict):
+                options["learner"] = {**options["learner"], "name": given[key]}
+            else:
+                options[key] = given[key]
     cfg = AuditConfig.from_mapping(options, source)
     started = time.perf_counter()
     result = run_audit(cfg, progress=not quiet)
     _print_summary(result)
     _echo_outputs(Path(cfg.out), time.perf_counter() - started)
+    return 1 if any(s.status == "error" for s in result.sections.values()) else 0
+
+
+@before_run
+def _install_audit_command() -> None:
+    """(Re)build ``assay audit`` with the flags of every registered section."""
+    from assay.section import registered_sections
+
+    def audit(**given: Any) -> int:
+        return _audit(**given)
+
+    audit.__doc__ = _audit.__doc__
+    signature = _audit_signature(registered_sections())
+    audit.__signature__ = signature  # type: ignore[attr-defined]
+    audit.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    app.registered_commands[:] = [c for c in app.registered_commands if c.name != "audit"]
+    app.command("audit")(audit)
 
 
 @app.command("report")

@@ -1,23 +1,29 @@
-"""The privacy section of an audit: membership inference beside the DP guarantee and the fix.
+"""The privacy section's work: membership inference beside the DP guarantee and the fix.
 
-Runs LOSS, LiRA and RMIA on the audit's population (`assay.privacy.attacks`), reads off
-the most exposed groups, draws the f-DP bound of a claimed DP guarantee on the same axes
-(`assay.privacy.accounting`), and calibrates the DP-SGD noise that would meet the
-audit's risk target (`assay.privacy.calibrate`). Registered with `assay.audit` on import.
+Runs LOSS, LiRA and RMIA (`assay.privacy.attacks`): on every model of the population in
+turn, or, when the user brought a model (`assay.predictions`), on that model with the
+population as its reference models (`assay.privacy.target`). Groups are flagged by the
+group layer's one rule (`assay.groups.FlagRule`: significant *and* at least ``min_gap``
+above the overall AUC). A claimed DP guarantee is drawn as an f-DP bound on the same
+axes (`assay.privacy.accounting`), and the DP-SGD noise that would meet the audit's risk
+target is calibrated (`assay.privacy.calibrate`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from assay._validation import AssayError
-from assay.audit import AuditConfig, AuditContext, DPGuarantee, register_section
+from assay._validation import AssayError, InvalidParameterError
+from assay.groups import FlagRule
+from assay.privacy.attacks import MIAResult
+from assay.privacy.guarantee import DPGuarantee
 from assay.report.result import Metric, SectionResult, format_rate, format_value
 
-__all__ = ["PrivacySection"]
+__all__ = ["BoundCurve", "Calibration", "PrivacyPayload", "check_privacy", "run_privacy"]
 
 #: Batch size assumed for the noise-vs-risk curve when no DP-SGD settings are given.
 ASSUMED_BATCH_SIZE = 128
@@ -25,114 +31,231 @@ ASSUMED_BATCH_SIZE = 128
 ASSUMED_EPOCHS = 5
 
 
-class PrivacySection:
-    """Membership inference (LOSS, LiRA, RMIA) beside the DP guarantee and the fix."""
+def _floats(mapping: dict[Any, Any]) -> dict[float, float]:
+    return {float(k): float(v) for k, v in mapping.items()}
 
-    name = "privacy"
-    title = "Privacy: membership inference"
 
-    def applies(self, context: AuditContext) -> bool:
-        return context.population.n_models >= 4
+@dataclass
+class BoundCurve:
+    """An f-DP bound on the attack ROC: the most any attacker can reach under a guarantee.
 
-    def run(self, context: AuditContext) -> SectionResult:
+    Attributes
+    ----------
+    description : str
+    guarantee : DPGuarantee
+    fpr, tpr : list of float
+        The bound on the attack's ROC grid.
+    tpr_at_fpr : dict of float to float
+        The bound at the audit's FPR levels.
+    advantage : float
+    exceeded_at : list of float
+        FPR levels where the measured attack's lower 95 % bound is above the bound.
+    """
+
+    description: str
+    guarantee: DPGuarantee
+    fpr: list[float]
+    tpr: list[float]
+    tpr_at_fpr: dict[float, float] = field(default_factory=dict)
+    advantage: float | None = None
+    exceeded_at: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"description": self.description, "guarantee": self.guarantee.to_dict(),
+                "fpr": list(self.fpr), "tpr": list(self.tpr),
+                "tpr_at_fpr": {f"{k:g}": v for k, v in self.tpr_at_fpr.items()},
+                "advantage": self.advantage, "exceeded_at": list(self.exceeded_at)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BoundCurve:
+        return cls(description=d["description"], guarantee=DPGuarantee.from_dict(d["guarantee"]),
+                   fpr=list(d["fpr"]), tpr=list(d["tpr"]),
+                   tpr_at_fpr=_floats(d.get("tpr_at_fpr", {})), advantage=d.get("advantage"),
+                   exceeded_at=[float(f) for f in d.get("exceeded_at", [])])
+
+
+@dataclass
+class NoiseRisk:
+    """Worst-case risk of DP-SGD at one noise multiplier."""
+
+    noise_multiplier: float
+    advantage: float
+    tpr_at_fpr: dict[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"noise_multiplier": self.noise_multiplier, "advantage": self.advantage,
+                "tpr_at_fpr": {f"{k:g}": v for k, v in self.tpr_at_fpr.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NoiseRisk:
+        return cls(float(d["noise_multiplier"]), float(d["advantage"]), _floats(d["tpr_at_fpr"]))
+
+
+@dataclass
+class Calibration:
+    """The noise-vs-risk curve of DP-SGD and the noise that meets the risk target.
+
+    ``noise_multiplier`` is None (and ``error`` says why) when no noise meets the target.
+    """
+
+    sample_rate: float
+    steps: int
+    assumption: str
+    risk_target: str
+    curve: list[NoiseRisk]
+    target_description: str | None = None
+    target_value: float | None = None
+    noise_multiplier: float | None = None
+    achieved: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sample_rate": self.sample_rate, "steps": self.steps,
+                "assumption": self.assumption, "risk_target": self.risk_target,
+                "curve": [r.to_dict() for r in self.curve],
+                "target_description": self.target_description,
+                "target_value": self.target_value, "noise_multiplier": self.noise_multiplier,
+                "achieved": self.achieved, "error": self.error}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Calibration:
+        return cls(**{**d, "curve": [NoiseRisk.from_dict(r) for r in d["curve"]]})
+
+
+@dataclass
+class PrivacyPayload:
+    """Everything the privacy section found (``SectionResult.data``).
+
+    Attributes
+    ----------
+    mia : MIAResult
+        Every attack's figures, groups (with flags) and records.
+    strongest_attack : str
+        Highest TPR at the smallest FPR (ties: higher AUC).
+    flag_rule : FlagRule
+        The rule groups were flagged by (recorded with its defaults).
+    target : dict
+        Which model was attacked: ``source``, members and non-members, and with a model
+        of the user's own how the reference models were drawn.
+    theory : BoundCurve or None
+        The claimed guarantee's bound.
+    calibration : Calibration or None
+    fix : BoundCurve or None
+        The bound the calibrated noise would guarantee.
+    """
+
+    mia: MIAResult
+    strongest_attack: str
+    flag_rule: FlagRule
+    target: dict[str, Any] = field(default_factory=dict)
+    theory: BoundCurve | None = None
+    calibration: Calibration | None = None
+    fix: BoundCurve | None = None
+
+    @property
+    def strongest(self):
+        """The strongest attack's result."""
+        return self.mia.attacks[self.strongest_attack]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mia": self.mia.to_dict(), "strongest_attack": self.strongest_attack,
+                "flag_rule": self.flag_rule.to_dict(), "target": dict(self.target),
+                "theory": None if self.theory is None else self.theory.to_dict(),
+                "calibration": None if self.calibration is None else self.calibration.to_dict(),
+                "fix": None if self.fix is None else self.fix.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PrivacyPayload:
+        def opt(key, kind):
+            return None if d.get(key) is None else kind.from_dict(d[key])
+
+        return cls(mia=MIAResult.from_dict(d["mia"]), strongest_attack=d["strongest_attack"],
+                   flag_rule=FlagRule.from_dict(d["flag_rule"]), target=dict(d.get("target", {})),
+                   theory=opt("theory", BoundCurve), calibration=opt("calibration", Calibration),
+                   fix=opt("fix", BoundCurve))
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_privacy(context: Any, options: Any) -> None:
+    """Refuse, before any training, a population too small for the chosen attacks."""
+    models = context.config.models
+    if context.target is not None:
+        return  # the user's model: every model of the population is a reference
+    lira = [a for a in options.attacks if a.startswith("lira")]
+    if lira and models < 6:
+        raise InvalidParameterError(
+            f"models must be at least 6 for {', '.join(lira)} (2 references per side after "
+            f"leaving out the target and its complementary model). Got {models}.")
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run_privacy(section: Any, context: Any, options: Any) -> SectionResult:
+    """The privacy section's result for one audit."""
+    config = context.config
+    rule = FlagRule(alpha=config.groups.alpha, min_difference=options.min_gap,
+                    direction="greater")
+    kwargs = dict(attacks=options.attacks, groups=context.groups,
+                  row_ids=context.dataset.row_ids, fprs=options.fprs,
+                  random_state=config.seed, min_support=config.groups.min_support,
+                  n_permutations=config.groups.n_permutations, n_records=options.n_records,
+                  flag_rule=rule)
+    if context.brings_own_model:
+        from assay.privacy.target import attack_target, reference_note
+
+        mia = attack_target(context.population, context.target, **kwargs)
+        target = {**context.target.summary(),
+                  "references": reference_note(context.population)}
+    else:
         from assay.privacy.attacks import run_mia
 
-        cfg = context.config
-        mia = run_mia(context.population, attacks=cfg.attacks, groups=context.dataset.groups,
-                      row_ids=context.dataset.row_ids, fprs=cfg.fprs, random_state=cfg.seed,
-                      min_support=cfg.min_support, n_permutations=cfg.n_permutations)
-        data = {"mia": mia.to_dict()}
-        attacks = data["mia"]["attacks"]
-        strongest = _strongest_attack(attacks, min(cfg.fprs))
-        data["strongest_attack"] = strongest
-        data["exposed_groups"] = _exposed_groups(attacks[strongest], min(cfg.fprs))
-        if cfg.dp is not None:
-            data["theory"] = _theory(cfg.dp, attacks[strongest], cfg.fprs)
-        if cfg.noise_grid:
-            data["calibration"] = _calibration(cfg, context.population)
-            fix = _fix_curve(data["calibration"], attacks[strongest])
-            if fix is not None:
-                data["fix_curve"] = fix
-        metrics = _privacy_metrics(attacks, cfg.fprs, data.get("theory"))
-        summary = _privacy_summary(data, cfg.fprs, cfg.n_permutations)
-        return SectionResult(name=self.name, title=self.title, summary=summary,
-                             metrics=metrics, data=data)
-
-
-def _strongest_attack(attacks: dict[str, Any], fpr: float) -> str:
-    """The attack with the highest TPR at the smallest FPR (ties: higher AUC)."""
-    key = f"{fpr:g}"
-    return max(attacks, key=lambda a: (_nan0(attacks[a]["tpr_at_fpr"][key]["value"]),
-                                       _nan0(attacks[a]["auc"]["value"])))
+        mia = run_mia(context.population, **kwargs)
+        target = {"source": "every model of the population in turn",
+                  "n_targets": len(mia.attacks[next(iter(mia.attacks))].targets)}
+    strongest = _strongest_attack(mia, min(options.fprs))
+    payload = PrivacyPayload(mia=mia, strongest_attack=strongest, flag_rule=rule, target=target)
+    guarantee = options.guarantee
+    if guarantee is not None:
+        payload.theory = _bound(guarantee, payload.strongest, options.fprs)
+    if options.noise_grid:
+        payload.calibration = _calibration(options, context.population)
+        if payload.calibration.noise_multiplier is not None:
+            fix = DPGuarantee(noise_multiplier=round(payload.calibration.noise_multiplier, 4),
+                              sample_rate=payload.calibration.sample_rate,
+                              steps=payload.calibration.steps)
+            payload.fix = _bound(fix, payload.strongest, options.fprs,
+                                 f"after the fix, σ = {fix.noise_multiplier:.3g}")
+    return SectionResult(name=section.name, title=section.title,
+                         summary=_summary(payload, options.fprs),
+                         metrics=_metrics(payload, options.fprs), data=payload)
 
 
 def _nan0(value: float | None) -> float:
     return -math.inf if value is None or not math.isfinite(value) else value
 
 
-def _exposed_groups(attack: dict[str, Any], fpr: float) -> list[dict[str, Any]]:
-    """Every supported group (attributes and intersections), most exposed first.
-
-    Ranked by AUC (the whole curve, less noisy than one low-FPR point); each entry
-    carries its label (``sex=F & region=Isle``), AUC and TPR at ``fpr`` with intervals,
-    support and whether the attribute's gap test is significant.
-    """
-    key = f"{fpr:g}"
-    rows = []
-    for attr_key, attr in attack["groups"].items():
-        names = attr["attributes"]
-        gap = attr["gaps"].get("auc")
-        for group, figures in attr["groups"].items():
-            if not figures["supported"]:
-                continue
-            values = group.split(" & ")
-            if len(values) == len(names):
-                label = " & ".join(f"{n}={v}" for n, v in zip(names, values))
-            else:  # a value itself holds " & ": keep the joined form unambiguous
-                label = f"{attr_key}={group}"
-            rows.append({
-                "attributes": attr_key, "group": group, "label": label,
-                "n_rows": figures["n_rows"], "auc": figures["auc"],
-                "tpr": figures["tpr_at_fpr"].get(key),
-                "most_vulnerable": attr["most_vulnerable"] == group,
-                "gap_p_value": None if gap is None else gap["p_value"],
-                "gap_significant": bool(gap and gap["significant"] and gap["max_group"] == group),
-            })
-    rows.sort(key=lambda r: -_nan0(r["auc"]["value"]))
-    return rows
+def _strongest_attack(mia: MIAResult, fpr: float) -> str:
+    """The attack with the highest TPR at the smallest FPR (ties: higher AUC)."""
+    return max(mia.attacks, key=lambda a: (_nan0(mia.attacks[a].tpr_at_fpr[fpr].value),
+                                           _nan0(mia.attacks[a].auc.value)))
 
 
-def _theory(dp: DPGuarantee, attack: dict[str, Any], fprs: tuple[float, ...]) -> dict[str, Any]:
-    """The f-DP bound on the attack's ROC grid, and whether the attack exceeds it."""
-    curve = dp.tradeoff()
-    grid = np.asarray(attack["roc"]["fpr"], dtype=float)
-    bound = {f"{f:g}": float(curve.tpr(f)) for f in fprs}
-    exceeded = [f"{f:g}" for f in fprs
-                if (attack["tpr_at_fpr"][f"{f:g}"]["ci_low"] or 0) > bound[f"{f:g}"] + 1e-12]
-    return {"description": dp.describe(), "guarantee": dp.to_dict(),
-            "fpr": grid.tolist(), "tpr": np.asarray(curve.tpr(grid), dtype=float).tolist(),
-            "tpr_at_fpr": bound, "advantage": float(curve.advantage()),
-            "exceeded_at": exceeded}
-
-
-def _fix_curve(calibration: dict[str, Any], attack: dict[str, Any]) -> dict[str, Any] | None:
-    """The f-DP bound of the calibrated fix on the attack's ROC grid (None: no fix found).
-
-    Drawn beside the measured ROC: what no attacker could exceed had the model been
-    trained with the calibrated noise.
-    """
-    if "noise_multiplier" not in calibration:
-        return None
-    guarantee = DPGuarantee(noise_multiplier=round(calibration["noise_multiplier"], 4),
-                            sample_rate=calibration["sample_rate"], steps=calibration["steps"])
+def _bound(guarantee: DPGuarantee, attack: Any, fprs: tuple[float, ...],
+           description: str | None = None) -> BoundCurve:
+    """The f-DP bound of a guarantee on the attack's ROC grid, and where the attack beats it."""
     curve = guarantee.tradeoff()
-    grid = np.asarray(attack["roc"]["fpr"], dtype=float)
-    return {"description": f"after the fix, σ = {guarantee.noise_multiplier:.3g}",
-            "guarantee": guarantee.to_dict(), "fpr": grid.tolist(),
-            "tpr": np.asarray(curve.tpr(grid), dtype=float).tolist()}
+    grid = np.asarray(attack.roc.fpr, dtype=float)
+    at = {float(f): float(curve.tpr(f)) for f in fprs}
+    exceeded = [f for f in at if (attack.tpr_at_fpr[f].ci_low or 0.0) > at[f] + 1e-12]
+    return BoundCurve(description=description or guarantee.describe(), guarantee=guarantee,
+                      fpr=grid.tolist(), tpr=np.asarray(curve.tpr(grid), dtype=float).tolist(),
+                      tpr_at_fpr=at, advantage=float(curve.advantage()), exceeded_at=exceeded)
 
 
-def _calibration(cfg: AuditConfig, population: Any) -> dict[str, Any]:
+def _calibration(options: Any, population: Any) -> Calibration:
     """Noise-vs-risk curve of DP-SGD at the population's sample rate, and the noise needed.
 
     With DP-SGD settings given, those are used; otherwise a batch of
@@ -141,8 +264,9 @@ def _calibration(cfg: AuditConfig, population: Any) -> dict[str, Any]:
     """
     from assay.privacy.calibrate import calibrate_dpsgd, noise_risk_curve, parse_target
 
-    if cfg.dp is not None and cfg.dp.kind == "dpsgd":
-        q, steps = float(cfg.dp.sample_rate), int(cfg.dp.steps)
+    guarantee = options.guarantee
+    if guarantee is not None and guarantee.kind == "dpsgd":
+        q, steps = float(guarantee.sample_rate), int(guarantee.steps)
         assumption = "the DP-SGD sample rate and steps given for this model"
     else:
         n_train = max(1, int(population.member.sum(axis=1).mean()))
@@ -151,108 +275,112 @@ def _calibration(cfg: AuditConfig, population: Any) -> dict[str, Any]:
         assumption = (f"DP-SGD on each model's {n_train} training rows with batches of "
                       f"{ASSUMED_BATCH_SIZE} (sample rate q = {q:.3g}) for {ASSUMED_EPOCHS} "
                       f"epochs ({steps} steps)")
-    fprs = tuple(sorted(cfg.fprs))
-    out: dict[str, Any] = {"sample_rate": q, "steps": steps, "assumption": assumption,
-                           "risk_target": cfg.risk_target}
-    curve = noise_risk_curve(q, steps, cfg.noise_grid, fprs=fprs)
-    out["curve"] = curve.to_dict()["curve"]
+    fprs = tuple(sorted(options.fprs))
+    risk = noise_risk_curve(q, steps, options.noise_grid, fprs=fprs)
+    curve = [NoiseRisk(float(s), float(risk.advantage[i]),
+                       {float(f): float(v) for f, v in zip(risk.fprs, risk.tpr[i])})
+             for i, s in enumerate(risk.noise_multipliers)]
+    out = Calibration(sample_rate=q, steps=steps, assumption=assumption,
+                      risk_target=options.risk_target, curve=curve)
     try:
-        target = parse_target(cfg.risk_target)
+        target = parse_target(options.risk_target)
         result = calibrate_dpsgd(target, sample_rate=q, steps=steps)
-        out["target"] = {**target.params(), "description": target.describe(),
-                         "value": float(target.value)}
-        out["noise_multiplier"] = float(result.noise_multiplier)
-        out["achieved"] = float(result.achieved)
+        out.target_description = target.describe()
+        out.target_value = float(target.value)
+        out.noise_multiplier = float(result.noise_multiplier)
+        out.achieved = float(result.achieved)
     except AssayError as exc:
-        out["error"] = str(exc)
+        out.error = str(exc)
     return out
 
 
-def _metric(estimate: dict[str, Any], label: str) -> Metric:
-    return Metric(value=estimate["value"], ci_low=estimate["ci_low"],
-                  ci_high=estimate["ci_high"], label=label)
+# --------------------------------------------------------------------------- figures
 
 
-def _advantage(roc: dict[str, Any]) -> dict[str, float]:
+def _metric(estimate: Any, label: str) -> Metric:
+    return Metric(value=estimate.value, ci_low=estimate.ci_low, ci_high=estimate.ci_high,
+                  label=label)
+
+
+def _advantage(roc: Any) -> Metric:
     """Largest TPR − FPR on the averaged ROC grid, with the band at that point."""
-    fpr = np.asarray(roc["fpr"], dtype=float)
-    gap = np.asarray(roc["tpr"], dtype=float) - fpr
+    fpr = np.asarray(roc.fpr, dtype=float)
+    gap = np.asarray(roc.tpr, dtype=float) - fpr
     i = int(np.nanargmax(gap))
-    return {"value": float(gap[i]), "ci_low": float(roc["tpr_low"][i] - fpr[i]),
-            "ci_high": float(roc["tpr_high"][i] - fpr[i])}
+    return Metric(value=float(gap[i]), ci_low=float(roc.tpr_low[i] - fpr[i]),
+                  ci_high=float(roc.tpr_high[i] - fpr[i]))
 
 
-def _privacy_metrics(attacks: dict[str, Any], fprs: tuple[float, ...],
-                     theory: dict[str, Any] | None) -> dict[str, Metric]:
-    """Per-attack figures (``lira.auc``) and the worst over attacks (``auc``)."""
+def _metrics(payload: PrivacyPayload, fprs: tuple[float, ...]) -> dict[str, Metric]:
+    """Per-attack figures (``lira.auc``), the worst over attacks (``auc``), flags, DP bounds."""
     metrics: dict[str, Metric] = {}
-    per_key: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for name, attack in attacks.items():
-        figures = {"auc": (attack["auc"], "attack AUC"),
-                   "advantage": (_advantage(attack["roc"]), "attack advantage (TPR − FPR)")}
+    per_key: dict[str, list[tuple[str, Metric]]] = {}
+    for name, attack in payload.mia.attacks.items():
+        figures = {"auc": _metric(attack.auc, "attack AUC"),
+                   "advantage": _advantage(attack.roc)}
+        figures["advantage"].label = "attack advantage (TPR − FPR)"
         for f in fprs:
-            figures[f"tpr@{f:g}"] = (attack["tpr_at_fpr"][f"{f:g}"], f"TPR at FPR {f:g}")
-        for key, (estimate, label) in figures.items():
-            metrics[f"{name}.{key}"] = _metric(estimate, f"{name}: {label}")
-            per_key.setdefault(key, []).append((name, estimate))
+            figures[f"tpr@{f:g}"] = _metric(attack.tpr_at_fpr[f], f"TPR at FPR {f:g}")
+        figures["flagged_groups"] = Metric(value=float(len(attack.flagged_groups)),
+                                           label="groups flagged as more exposed")
+        for key, metric in figures.items():
+            label = metric.label
+            metric.label = f"{name}: {label}"
+            metrics[f"{name}.{key}"] = metric
+            per_key.setdefault(key, []).append((name, Metric(
+                metric.value, metric.ci_low, metric.ci_high, label)))
     for key, entries in per_key.items():
-        name, worst = max(entries, key=lambda e: _nan0(e[1]["value"]))
-        label = metrics[f"{name}.{key}"].label.split(": ", 1)[1]
-        metrics[key] = _metric(worst, f"{label}, strongest attack ({name})")
-    if theory is not None:
-        for key, bound in theory["tpr_at_fpr"].items():
-            metrics[f"dp.tpr@{key}"] = Metric(value=bound, label=f"DP bound on TPR at FPR {key}")
-        metrics["dp.advantage"] = Metric(value=theory["advantage"], label="DP bound on advantage")
+        name, worst = max(entries, key=lambda e: _nan0(e[1].value))
+        worst.label = f"{worst.label}, strongest attack ({name})"
+        metrics[key] = worst
+    if payload.theory is not None:
+        for f, bound in payload.theory.tpr_at_fpr.items():
+            metrics[f"dp.tpr@{f:g}"] = Metric(value=bound, label=f"DP bound on TPR at FPR {f:g}")
+        metrics["dp.advantage"] = Metric(value=payload.theory.advantage,
+                                         label="DP bound on advantage")
     return metrics
 
 
-def _privacy_summary(data: dict[str, Any], fprs: tuple[float, ...],
-                     n_permutations: int) -> list[str]:
+def _summary(payload: PrivacyPayload, fprs: tuple[float, ...]) -> list[str]:
     """Plain-language findings, the headline first."""
     fpr = min(fprs)
-    name = data["strongest_attack"]
-    attack = data["mia"]["attacks"][name]
-    tpr = attack["tpr_at_fpr"][f"{fpr:g}"]
+    name = payload.strongest_attack
+    attack = payload.strongest
+    tpr = attack.tpr_at_fpr[fpr]
     alarms = round(1 / fpr)
+    whose = "the audited model's" if "n_members" in payload.target else "the"
     lines = [
         f"An attacker who accepts 1 false alarm in {alarms:,} identifies "
-        f"{format_rate(tpr['value'])} [{format_rate(tpr['ci_low'])}, "
-        f"{format_rate(tpr['ci_high'])}] of the training records ({name.upper()} attack, "
-        f"AUC {format_value(attack['auc']['value'])})."
+        f"{format_rate(tpr.value)} [{format_rate(tpr.ci_low)}, {format_rate(tpr.ci_high)}] of "
+        f"{whose} training records ({name.upper()} attack, AUC "
+        f"{format_value(attack.auc.value)})."
     ]
-    groups = data["exposed_groups"]
-    if groups:
-        top = groups[0]
-        overall = format_value(attack["auc"]["value"])
-        if top["gap_significant"]:
-            gap = (f"; the gap between groups is significant (permutation p = "
-                   f"{top['gap_p_value']:.3g})")
-        elif top["gap_p_value"] is not None and n_permutations > 0:
-            gap = (f"; but the gap between groups is not significant (permutation p = "
-                   f"{top['gap_p_value']:.3g})")
-        else:
-            gap = ""
+    flagged = attack.flagged_groups
+    if flagged:
+        top = flagged[0]
+        more = f" and {len(flagged) - 1} more group(s)" if len(flagged) > 1 else ""
         lines.append(
-            f"{top['label']} records are most exposed: AUC {format_value(top['auc']['value'])} "
-            f"[{format_value(top['auc']['ci_low'])}, {format_value(top['auc']['ci_high'])}] "
-            f"against {overall} overall ({top['n_rows']} rows){gap}.")
-    theory = data.get("theory")
+            f"{top.label} records are more exposed: AUC {format_value(top.auc.value)} "
+            f"[{format_value(top.auc.ci_low)}, {format_value(top.auc.ci_high)}] against "
+            f"{format_value(attack.auc.value)} overall ({top.n_rows} rows, p = "
+            f"{top.p_value:.3g}){more}; flagged because {payload.flag_rule.describe()}.")
+    elif attack.groups:
+        lines.append(f"No group is flagged as more exposed ({payload.flag_rule.describe()} "
+                     f"is needed).")
+    theory = payload.theory
     if theory is not None:
-        if theory["exceeded_at"]:
+        if theory.exceeded_at:
             lines.append(
-                f"The attack beats the claimed guarantee ({theory['description']}) at FPR "
-                f"{', '.join(theory['exceeded_at'])}: the claim or its accounting is wrong.")
+                f"The attack beats the claimed guarantee ({theory.description}) at FPR "
+                f"{', '.join(f'{f:g}' for f in theory.exceeded_at)}: the claim or its "
+                f"accounting is wrong.")
         else:
-            bound = theory["tpr_at_fpr"][f"{fpr:g}"]
             lines.append(
-                f"The claimed guarantee ({theory['description']}) bounds this attacker at "
-                f"{format_rate(bound)}; the attack stays within it.")
-    cal = data.get("calibration", {})
-    if "noise_multiplier" in cal:
+                f"The claimed guarantee ({theory.description}) bounds this attacker at "
+                f"{format_rate(theory.tpr_at_fpr[fpr])}; the attack stays within it.")
+    cal = payload.calibration
+    if cal is not None and cal.noise_multiplier is not None:
         lines.append(
-            f"DP-SGD with noise multiplier σ ≥ {cal['noise_multiplier']:.3g} would guarantee "
-            f"{cal['target']['description']} (assuming {cal['assumption']}).")
+            f"DP-SGD with noise multiplier σ ≥ {cal.noise_multiplier:.3g} would guarantee "
+            f"{cal.target_description} (assuming {cal.assumption}).")
     return lines
-
-
-register_section(PrivacySection())

@@ -4,11 +4,14 @@ A result holds everything needed to re-render the report and to gate a pipeline 
 the exact configuration, the data fingerprint, the package versions and seeds, and one
 `SectionResult` per audit section (privacy, fairness, multiplicity, ...). A section's
 ``metrics`` are flat, named figures with intervals (what ``assay gate`` reads); its
-``data`` is the section's full JSON payload (what the report draws).
+``data`` is the section's typed payload (a dataclass with ``to_dict``/``from_dict``,
+declared by the section as ``payload_type``; a plain dict for a section that is not
+installed), which its page draws.
 
-``result.json`` is validated against ``schema.json`` (shipped with the package) on
-write and on read. Files without a ``schema_version``, or written by another schema
-version, are refused with a `DataError` that says so.
+``result.json`` is validated on write and on read against ``schema.json`` (the frame,
+shipped with the package) composed with each registered section's payload schema.
+Files without a ``schema_version``, or written by another schema version, are refused
+with a `DataError` that says so.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from assay._validation import DataError
 
 #: Version of the result layout; bump it when a field changes meaning or moves.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Packages whose versions are recorded (absent ones are recorded as None).
 _RECORDED_PACKAGES = ("assay", "numpy", "scipy", "pandas", "scikit-learn", "torch",
                       "dp-accounting", "joblib", "matplotlib")
@@ -90,9 +93,33 @@ class SectionResult:
     status: str = "ok"
     summary: list[str] = field(default_factory=list)
     metrics: dict[str, Metric] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Any = field(default_factory=dict)
     message: str = ""
     seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the payload through its own ``to_dict``)."""
+        data = self.data.to_dict() if hasattr(self.data, "to_dict") else dict(self.data)
+        return {"name": self.name, "title": self.title, "status": self.status,
+                "summary": list(self.summary),
+                "metrics": {k: asdict(m) for k, m in self.metrics.items()},
+                "data": data, "message": self.message, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> SectionResult:
+        """Build from the JSON form; the payload typed when its section is registered."""
+        from assay.section import get_section
+
+        section = get_section(payload["name"])
+        data = payload.get("data", {})
+        if (section is not None and section.payload_type is not None
+                and payload.get("status") == "ok"):
+            data = section.payload_type.from_dict(data)
+        return cls(name=payload["name"], title=payload["title"],
+                   status=payload.get("status", "ok"), summary=list(payload.get("summary", [])),
+                   metrics={k: Metric(**m) for k, m in payload.get("metrics", {}).items()},
+                   data=data, message=payload.get("message", ""),
+                   seconds=payload.get("seconds", 0.0))
 
 
 @dataclass
@@ -107,6 +134,8 @@ class AuditResult:
         Dataset name, shape, target, protected columns, fingerprint, notes.
     population : dict
         Learner config, number of models, seeds, accuracies, backend, cache counts.
+    target : dict
+        The model under audit: where its predictions came from, members, non-members.
     sections : dict of str to SectionResult
         In registry order.
     versions : dict of str to str or None
@@ -122,6 +151,7 @@ class AuditResult:
     data: dict[str, Any]
     population: dict[str, Any]
     sections: dict[str, SectionResult]
+    target: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str | None] = field(default_factory=lambda: package_versions())
     created: str = ""
     seconds: float = 0.0
@@ -162,7 +192,11 @@ class AuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-clean form (NaN and infinities become null)."""
-        return _clean(asdict(self))
+        return _clean({
+            "schema_version": self.schema_version, "config": self.config, "data": self.data,
+            "population": self.population, "target": self.target,
+            "sections": {k: s.to_dict() for k, s in self.sections.items()},
+            "versions": self.versions, "created": self.created, "seconds": self.seconds})
 
     def to_json(self, path: str | Path) -> Path:
         """Validate against the schema and write ``path`` (UTF-8, indented)."""
@@ -177,12 +211,9 @@ class AuditResult:
         """Build from the JSON form, after checking version and schema."""
         check_version(payload, source)
         validate(payload, source)
-        sections = {
-            name: SectionResult(**{**sec, "metrics": {k: Metric(**m) for k, m in
-                                                      sec.get("metrics", {}).items()}})
-            for name, sec in payload["sections"].items()
-        }
-        fields = {k: payload[k] for k in ("config", "data", "population", "versions",
+        sections = {name: SectionResult.from_dict(sec)
+                    for name, sec in payload["sections"].items()}
+        fields = {k: payload[k] for k in ("config", "data", "population", "target", "versions",
                                           "created", "seconds", "schema_version")}
         return cls(sections=sections, **fields)
 
@@ -210,9 +241,25 @@ def check_version(payload: Any, source: str) -> None:
 
 
 def load_schema() -> dict[str, Any]:
-    """The JSON Schema of ``result.json`` shipped with the package."""
+    """The JSON Schema of ``result.json``: the frame composed with every section's payload.
+
+    A registered section with a ``payload_schema`` constrains ``data`` of its entry
+    under ``sections`` whenever its status is ``"ok"``.
+    """
+    from assay.section import registered_sections
+
     text = resources.files("assay.report").joinpath("schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    schema = json.loads(text)
+    properties = schema["properties"]["sections"].setdefault("properties", {})
+    for section in registered_sections():
+        if section.payload_schema is None:
+            continue
+        properties[section.name] = {
+            "allOf": [{"$ref": "#/$defs/section"}],
+            "if": {"properties": {"status": {"const": "ok"}}},
+            "then": {"properties": {"data": section.payload_schema}},
+        }
+    return schema
 
 
 def validate(payload: dict[str, Any], source: str | Path = "result") -> None:

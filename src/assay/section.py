@@ -1,0 +1,316 @@
+"""The audit-section contract: what a pillar brings, and the registry that finds it.
+
+A pillar (privacy today; fairness, multiplicity and DP training next) plugs into
+`assay audit` by registering one `Section`. The section owns everything about itself:
+
+* its **options**: a frozen dataclass deriving from `Options` (validated in
+  ``__post_init__``), read from its own table of ``audit.toml`` (``[privacy]``) and from
+  the CLI flags it declares (`Flag`);
+* its **checks** before any model is trained (`Section.check`);
+* its **run** on the shared `AuditContext`, returning a `SectionResult` whose ``data`` is
+  a typed payload (a dataclass with ``to_dict`` / ``from_dict``) and whose ``metrics`` are
+  what ``assay gate`` reads;
+* its **JSON Schema** for that payload, and its **page**: a Jinja template, its figures
+  (SVG text) and its headline cards (`Page`).
+
+The runner (`assay.audit`) and the report (`assay.report`) know none of them by name:
+installed pillars are found through the ``assay.sections`` entry-point group, and any
+code can `register_section` its own (a test module, a plug-in package).
+
+This module imports nothing heavy, so the CLI can build its flags from the registry in
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from assay._validation import InvalidParameterError
+
+__all__ = [
+    "Card",
+    "Flag",
+    "Options",
+    "Page",
+    "Section",
+    "get_section",
+    "register_section",
+    "registered_sections",
+    "unregister_section",
+]
+
+#: Entry-point group through which installed packages declare their audit sections.
+ENTRY_POINT_GROUP = "assay.sections"
+
+
+# --------------------------------------------------------------------------- options
+
+
+class Options:
+    """Base of a section's options: a frozen dataclass with defaults for every field.
+
+    Subclasses validate their fields in ``__post_init__`` (raising
+    `InvalidParameterError`), so an options object that exists is a valid one.
+    Tuple fields accept a list or a single value from TOML and the CLI.
+    """
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any], source: str = "config") -> Options:
+        """Build from one ``audit.toml`` table (or CLI flags); unknown keys are an error."""
+        if not isinstance(table, Mapping):
+            raise InvalidParameterError(
+                f"{source} must be a table of options. Got {type(table).__name__}.")
+        known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise InvalidParameterError(
+                f"{source} has unknown option(s) {', '.join(map(repr, unknown))}; its known "
+                f"options are: {', '.join(known)}.")
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for key, value in table.items():
+            if value is None:
+                continue
+            if _is_tuple(hints.get(key)) and not isinstance(value, list | tuple):
+                value = [value]
+            if isinstance(value, list):
+                value = tuple(value)
+            values[key] = value
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise InvalidParameterError(f"{source} has an option of the wrong type: {exc}.") \
+                from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}  # type: ignore[call-overload]
+
+
+def _is_tuple(hint: Any) -> bool:
+    if hint is None:
+        return False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_is_tuple(a) for a in typing.get_args(hint))
+    return hint is tuple or typing.get_origin(hint) is tuple
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line flag a section adds to ``assay audit``.
+
+    Attributes
+    ----------
+    option : str
+        The options field it sets (``"attacks"``).
+    help : str
+        One line for ``--help``.
+    kind : {"str", "int", "float", "list", "bool"}
+        How the text is read; ``"list"`` is comma-separated (repeatable).
+    name : str, optional
+        The flag itself; default ``--`` + option with ``-`` for ``_``.
+    """
+
+    option: str
+    help: str
+    kind: str = "str"
+    name: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return self.name or "--" + self.option.replace("_", "-")
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@dataclass
+class Card:
+    """A headline figure at the top of the report."""
+
+    label: str
+    value: str
+    note: str = ""
+    id: str = ""
+
+
+@dataclass
+class Page:
+    """What a section shows in the report.
+
+    Attributes
+    ----------
+    template : str
+        Jinja source of the section's body. It reads ``view`` (the dict below),
+        ``figures`` (inline SVG, embedded as is) and ``section`` (the SectionResult);
+        autoescaping is on and the report's filters (``rate``, ``value``, ``ci_rate``,
+        ``ci_value``) are available.
+    view : dict
+        Whatever the template reads.
+    figures : dict of str to str
+        SVG text of each figure (drawn with `assay.report.plots`).
+    cards : list of Card
+        Headline figures shown above every section.
+    """
+
+    template: str
+    view: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+    cards: list[Card] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class Section(Protocol):
+    """An audit section (see the module docstring).
+
+    Attributes
+    ----------
+    name : str
+        Registry name, its ``audit.toml`` table and its key in ``result.json``.
+    title : str
+        Heading in the report.
+    options_type : type of Options
+        Its options dataclass (defaults for every field).
+    flags : tuple of Flag
+        The CLI flags it adds to ``assay audit``.
+    payload_type : type or None
+        Dataclass of ``SectionResult.data`` with ``to_dict()`` and ``from_dict(d)``.
+    payload_schema : dict or None
+        JSON Schema of the payload (``data`` of an ``"ok"`` result).
+    """
+
+    name: str
+    title: str
+    options_type: type
+    flags: tuple[Flag, ...]
+    payload_type: Any
+    payload_schema: Any
+
+    def check(self, context: Any, options: Any) -> None:
+        """Raise `AssayError` for anything that makes the run impossible (before training)."""
+
+    def applies(self, context: Any, options: Any) -> bool:
+        """Whether the section has anything to say for this audit."""
+
+    def run(self, context: Any, options: Any) -> Any:
+        """Compute the section's figures: a `SectionResult`."""
+
+    def page(self, section: Any, result: Any) -> Page:
+        """The section's part of the report."""
+
+
+_REGISTRY: dict[str, Section] = {}
+_MEMBERS = ("name", "title", "options_type", "flags", "payload_type", "payload_schema",
+            "check", "applies", "run", "page")
+
+
+def _missing(section: Any, attribute: str) -> bool:
+    import inspect
+
+    try:
+        inspect.getattr_static(section, attribute)
+    except AttributeError:
+        return True
+    return False
+
+_ENTRY_POINTS_LOADED = False
+_RESERVED = frozenset({"learner", "groups", "data", "sections"})
+
+
+def register_section(section: Section, *, force: bool = False) -> Section:
+    """Add a section to every later audit (in registration order); return it.
+
+    Raises
+    ------
+    InvalidParameterError
+        Not a `Section`, a reserved or taken name (unless ``force``), or options that are
+        not an `Options` dataclass.
+    """
+    # Looked up statically: a section's properties (payload_type, payload_schema) may
+    # import its heavy modules, which registration must not do.
+    missing = [a for a in _MEMBERS if _missing(section, a)]
+    if missing:
+        raise InvalidParameterError(
+            "section must have name, title, options_type, flags, payload_type, "
+            "payload_schema, check, applies, run and page. "
+            f"Got {type(section).__name__} without {', '.join(missing)}.")
+    if section.name in _RESERVED or not section.name.isidentifier():
+        raise InvalidParameterError(
+            f"section name must be an identifier other than {', '.join(sorted(_RESERVED))}. "
+            f"Got {section.name!r}.")
+    if not (isinstance(section.options_type, type) and issubclass(section.options_type, Options)
+            and dataclasses.is_dataclass(section.options_type)):
+        raise InvalidParameterError(
+            f"section options_type must be a dataclass deriving from assay.section.Options. "
+            f"Got {section.options_type!r} for {section.name!r}.")
+    if section.name in _REGISTRY and _REGISTRY[section.name] is not section and not force:
+        raise InvalidParameterError(
+            f"section name must be unused (pass force=True to replace). Got {section.name!r}.")
+    _REGISTRY[section.name] = section
+    return section
+
+
+def unregister_section(name: str) -> None:
+    """Remove a registered section (no error when absent)."""
+    _REGISTRY.pop(name, None)
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        section = entry.load()
+        if section.name not in _REGISTRY:
+            register_section(section)
+
+
+def registered_sections() -> list[Section]:
+    """Every registered section: the installed pillars' first, then those added in code."""
+    _load_entry_points()
+    return list(_REGISTRY.values())
+
+
+def get_section(name: str) -> Section | None:
+    """The registered section called ``name``, or None."""
+    _load_entry_points()
+    return _REGISTRY.get(name)
+
+
+def flag_values(section: Section, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Options from the section's CLI flags that were given (comma lists split)."""
+    out: dict[str, Any] = {}
+    for flag in section.flags:
+        value = given.get(flag_parameter(section, flag))
+        if value is None or value == [] or value == ():
+            continue
+        if flag.kind == "list":
+            items = value if isinstance(value, list | tuple) else [value]
+            value = [part.strip() for item in items for part in str(item).split(",")
+                     if part.strip()]
+            value = [_number_or_text(v) for v in value]
+        out[flag.option] = value
+    return out
+
+
+def flag_parameter(section: Section, flag: Flag) -> str:
+    """Python parameter name of a flag in the generated ``audit`` command."""
+    return f"{section.name}__{flag.option}"
+
+
+def _number_or_text(text: str) -> Any:
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        return text
