@@ -572,6 +572,8 @@ class Dataset:
     ) -> pd.Series:
         """Intersectional group label of every row, e.g. ``"sex=F & race=Black"``.
 
+        Labels are `assay.groups.group_label`'s: the one format of JSON, CLI and report.
+
         Parameters
         ----------
         min_support : int, default=1
@@ -584,6 +586,8 @@ class Dataset:
         -------
         pandas.Series of str dtype, named ``"intersection"``.
         """
+        from assay.groups import GroupIndex
+
         min_support = check_scalar(min_support, "min_support", kind=int, low=1)
         columns = self.protected if columns is None else _as_name_list(columns, "columns")
         for column in columns:
@@ -592,12 +596,11 @@ class Dataset:
                     role="protected", column=column, columns=", ".join(self.protected)))
         if not columns:
             return pd.Series(["all"] * self.n_rows, name="intersection", dtype=str)
-        labels = self.groups[columns[0]].map(lambda v: f"{columns[0]}={v}")
-        for column in columns[1:]:
-            labels = labels + f" & {column}=" + self.groups[column]
-        labels = labels.astype(str).rename("intersection")
-        counts = labels.map(labels.value_counts())
-        return labels.mask(counts < min_support)
+        grouping = GroupIndex.from_frame(self.groups[list(columns)])[tuple(columns)]
+        labels = np.asarray(grouping.labels, dtype=object)[grouping.codes]
+        supported = grouping.supported(min_support)[grouping.codes]
+        return pd.Series(np.where(supported, labels, np.nan), name="intersection",
+                         dtype=object).astype(str).where(supported)
 
     # ----------------------------------------------------------------- internals
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assay._validation import check_scalar
+from assay._validation import InvalidParameterError, check_scalar
 from assay.learners.base import BuiltinLearner, torch_threads
 
 _HISTORY = 10  # L-BFGS memory (pairs), as scipy's default
@@ -70,9 +70,12 @@ class LogisticRegressionLearner(BuiltinLearner):
     name = "logreg"
 
     def __post_init__(self) -> None:
-        check_scalar(self.C, "C", low=0, low_open=True)
-        check_scalar(self.max_iter, "max_iter", kind=int, low=1)
-        check_scalar(self.tol, "tol", low=0)
+        self.C = check_scalar(self.C, "C", low=0, low_open=True)
+        self.max_iter = check_scalar(self.max_iter, "max_iter", kind=int, low=1)
+        self.tol = check_scalar(self.tol, "tol", low=0)
+        if not isinstance(self.warm_start, bool):
+            raise InvalidParameterError(f"warm_start must be true or false. "
+                                        f"Got {self.warm_start!r}.")
         self._check_common()
 
     def fit_predict(

@@ -76,7 +76,7 @@ class MLPLearner(BuiltinLearner):
 
     def __post_init__(self) -> None:
         for name in ("hidden", "batch_size", "max_epochs", "n_iter_no_change"):
-            check_scalar(getattr(self, name), name, kind=int, low=1)
+            setattr(self, name, check_scalar(getattr(self, name), name, kind=int, low=1))
         check_scalar(self.lr, "lr", low=0, low_open=True)
         check_scalar(self.alpha, "alpha", low=0)
         check_scalar(self.tol, "tol", low=0)
