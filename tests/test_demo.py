@@ -39,43 +39,46 @@ def test_report_figures_equal_result(demo):
     result = AuditResult.from_json(out / "result.json")
     page = (out / "report.html").read_text()
     privacy = result.sections["privacy"]
-    attacks = privacy.data["mia"]["attacks"]
+    attacks = privacy.data.mia.attacks
     assert set(attacks) == {"loss", "lira", "rmia"}
     for name, attack in attacks.items():
         row = re.search(rf'<tr[^>]*data-attack="{name}">(.*?)</tr>', page, re.S).group(1)
         cells = re.findall(r'<span class="v">(.*?)</span>', row)
-        expected = [format_value(attack["auc"]["value"])]
-        expected += [format_rate(attack["tpr_at_fpr"][f]["value"])
-                     for f in ("0.1", "0.01", "0.001")]
+        expected = [format_value(attack.auc.value)]
+        expected += [format_rate(attack.tpr_at_fpr[f].value) for f in (0.1, 0.01, 0.001)]
         assert cells == expected
     # The headline card and the plain-language summary carry the strongest attack's figure.
-    strongest = attacks[privacy.data["strongest_attack"]]
-    headline = format_rate(strongest["tpr_at_fpr"]["0.001"]["value"])
+    strongest = privacy.data.strongest
+    headline = format_rate(strongest.tpr_at_fpr[0.001].value)
     card = re.search(r'id="card-tpr">(.*?)</div>\s*</div>', page, re.S).group(1)
     assert f'<div class="value">{headline}</div>' in card
     assert headline in privacy.summary[0]
     assert html_lib.escape(privacy.summary[0]) in page
     # The gate reads the same figure the report shows.
-    assert privacy.metrics["tpr@0.001"].value == strongest["tpr_at_fpr"]["0.001"]["value"]
+    assert privacy.metrics["tpr@0.001"].value == strongest.tpr_at_fpr[0.001].value
 
 
-def test_planted_leaky_group_is_most_exposed(demo):
+def test_planted_leaky_group_is_flagged(demo):
     out, _ = demo
     result = AuditResult.from_json(out / "result.json")
     truth = synthetic_truth(result.config["n_rows"], result.config["seed"])
     leaky = f"{truth.leaky_group['column']}={truth.leaky_group['value']}"
     privacy = result.sections["privacy"]
-    top = privacy.data["exposed_groups"][0]
-    assert leaky in top["label"]
-    strongest = privacy.data["mia"]["attacks"][privacy.data["strongest_attack"]]
-    region = strongest["groups"]["region"]
-    assert region["most_vulnerable"] == truth.leaky_group["value"]
-    assert leaky in privacy.summary[1] and "most exposed" in privacy.summary[1]
-    assert "the gap between groups is significant" in privacy.summary[1]
-    assert region["gaps"]["auc"]["significant"] and region["gaps"]["auc"]["max_group"] == "Isle"
-    # Most of the most exposed records belong to the leaky group.
-    records = strongest["most_exposed"][:10]
-    assert sum(r["groups"]["region"] == truth.leaky_group["value"] for r in records) >= 6
+    for name, attack in privacy.data.mia.attacks.items():
+        labels = [g.label for g in attack.flagged_groups]
+        assert leaky in labels, (name, labels)
+        # Only the leaky group, alone or in an intersection, is flagged.
+        assert all(leaky in label for label in labels), (name, labels)
+    strongest = privacy.data.strongest
+    assert strongest.most_exposed_group.label.startswith(leaky) or \
+        leaky in strongest.most_exposed_group.label
+    assert leaky in privacy.summary[1] and "more exposed" in privacy.summary[1]
+    rule = privacy.data.flag_rule
+    assert (rule.alpha, rule.min_difference) == (0.05, 0.05)
+    # Most of the records whose membership shows most belong to the leaky group.
+    records = strongest.records[:10]
+    assert sum(r.groups["region"] == truth.leaky_group["value"] for r in records) >= 6
+    assert all(r.effect > 0 for r in records)
 
 
 def test_gate_on_demo_result(demo, capsys):
