@@ -23,7 +23,8 @@ from assay.privacy.attacks import MIAResult
 from assay.privacy.guarantee import DPGuarantee
 from assay.report.result import Metric, SectionResult, format_rate, format_value
 
-__all__ = ["BoundCurve", "Calibration", "PrivacyPayload", "check_privacy", "run_privacy"]
+__all__ = ["BoundCurve", "Calibration", "PrivacyPayload", "check_privacy", "headline_groups",
+           "run_privacy"]
 
 #: Batch size assumed for the noise-vs-risk curve when no DP-SGD settings are given.
 ASSUMED_BATCH_SIZE = 128
@@ -237,6 +238,15 @@ def _nan0(value: float | None) -> float:
     return -math.inf if value is None or not math.isfinite(value) else value
 
 
+def headline_groups(attack: Any) -> list:
+    """Flagged groups, broadest first (single attributes before intersections), then by gap."""
+    def size(finding) -> int:
+        grouping = attack.groups.get(finding.grouping)
+        return len(grouping.attributes) if grouping is not None else 1
+
+    return sorted(attack.flagged_groups, key=lambda g: (size(g), -(g.difference or 0.0)))
+
+
 def _strongest_attack(mia: MIAResult, fpr: float) -> str:
     """The attack with the highest TPR at the smallest FPR (ties: higher AUC)."""
     return max(mia.attacks, key=lambda a: (_nan0(mia.attacks[a].tpr_at_fpr[fpr].value),
@@ -355,15 +365,17 @@ def _summary(payload: PrivacyPayload, fprs: tuple[float, ...]) -> list[str]:
         f"{whose} training records ({name.upper()} attack, AUC "
         f"{format_value(attack.auc.value)})."
     ]
-    flagged = attack.flagged_groups
+    flagged = headline_groups(attack)
     if flagged:
         top = flagged[0]
-        more = f" and {len(flagged) - 1} more group(s)" if len(flagged) > 1 else ""
+        more = (f"; also flagged: {', '.join(g.label for g in flagged[1:4])}"
+                + (f" and {len(flagged) - 4} more" if len(flagged) > 4 else "")
+                if len(flagged) > 1 else "")
         lines.append(
             f"{top.label} records are more exposed: AUC {format_value(top.auc.value)} "
             f"[{format_value(top.auc.ci_low)}, {format_value(top.auc.ci_high)}] against "
             f"{format_value(attack.auc.value)} overall ({top.n_rows} rows, p = "
-            f"{top.p_value:.3g}){more}; flagged because {payload.flag_rule.describe()}.")
+            f"{top.p_value:.3g}){more}. Flagged because {payload.flag_rule.describe()}.")
     elif attack.groups:
         lines.append(f"No group is flagged as more exposed ({payload.flag_rule.describe()} "
                      f"is needed).")

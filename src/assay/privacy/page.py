@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from assay.privacy.audit import PrivacyPayload
+from assay.privacy.audit import PrivacyPayload, headline_groups
 from assay.privacy.plots import Bar, Curve, group_plot, noise_plot, roc_plot
 from assay.report.result import format_rate, format_value
 from assay.section import Card, Page
@@ -46,7 +46,7 @@ def privacy_page(section: Any, result: Any) -> Page:
     low = min(fprs)
     name = payload.strongest_attack
     top = payload.strongest
-    flagged = top.flagged_groups
+    flagged = headline_groups(top)
     cards = [
         Card(f"members identified at {format_rate(low)} FPR",
              format_rate(top.tpr_at_fpr[low].value), _ci(top.tpr_at_fpr[low], format_rate),
@@ -55,10 +55,11 @@ def privacy_page(section: Any, result: Any) -> Page:
              _ci(top.auc, format_value), "card-auc"),
     ]
     if top.groups:
+        more = f" (+{len(flagged) - 1} more)" if len(flagged) > 1 else ""
         cards.append(Card("groups flagged as more exposed",
                           flagged[0].label if flagged else "none",
-                          f"AUC {format_value(flagged[0].auc.value)}" if flagged
-                          else payload.flag_rule.describe(), "card-group"))
+                          f"AUC {format_value(flagged[0].auc.value)}{more}" if flagged
+                          else f"flagged when {payload.flag_rule.describe()}", "card-group"))
     calibration = payload.calibration
     if calibration is not None and calibration.noise_multiplier is not None:
         cards.append(Card("DP noise needed", f"σ ≈ {calibration.noise_multiplier:.3g}",
