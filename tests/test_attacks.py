@@ -12,6 +12,7 @@ from assay._validation import DataError, InvalidParameterError
 from assay.population import Population
 from assay.privacy.attacks import (
     ATTACKS,
+    MIAResult,
     attack_scores,
     lira_scores,
     loss_scores,
@@ -19,7 +20,7 @@ from assay.privacy.attacks import (
     run_mia,
     summarise_scores,
 )
-from assay.privacy.vulnerability import TargetCurve, overall_rates
+from assay.privacy.vulnerability import TargetCurves
 from _helpers import balanced_member
 
 # Scores recomputed by the brute-force oracle agree to rounding only.
@@ -235,12 +236,14 @@ def test_tpr_at_fpr_is_conservative_and_tight(fpr):
     rng = np.random.default_rng(1)
     member = balanced_member(6, 1000, rng)
     scores = np.round(rng.normal(0, 1, member.shape) + member, 2)
-    counts = overall_rates([TargetCurve(s, m) for s, m in zip(scores, member)], [fpr])
+    curves = TargetCurves(scores, member)
+    tp, _ = curves.counts_at([fpr])
+    thresholds = curves.thresholds([fpr])[:, 0]
     for k, (s, m) in enumerate(zip(scores, member)):
-        thr = TargetCurve(s, m).threshold(fpr)
+        thr = thresholds[k]
         neg, pos = s[~m], s[m]
         assert np.mean(neg >= thr) <= fpr  # the FPR actually achieved is within the target
-        assert counts["tp_group"][k, 0] == np.sum(pos >= thr)
+        assert tp[k, 0] == np.sum(pos >= thr)
         # ...and the next lower score would overshoot it (no TPR left on the table).
         lower = np.max(s[s < thr]) if np.isfinite(thr) else np.max(s)
         assert np.mean(neg >= lower) > fpr
@@ -288,7 +291,7 @@ def test_heavily_regularised_model_auc_interval_covers_half():
 # --------------------------------------------------------------------------- run_mia
 
 
-def test_run_mia_result_is_json_clean():
+def test_run_mia_result_is_json_clean_and_reads_back():
     import pandas as pd
 
     pop = memorising(n_models=6, n_rows=400)
@@ -300,9 +303,16 @@ def test_run_mia_result_is_json_clean():
     assert set(lira["tpr_at_fpr"]) == {"0.1", "0.01", "0.001"}
     assert set(lira["tpr_at_fpr"]["0.01"]) == {"value", "ci_low", "ci_high"}
     assert set(lira["auc"]) == {"value", "ci_low", "ci_high"}
-    assert set(lira["groups"]["sex"]["groups"]) == {"F", "M"}
-    assert lira["most_exposed"][0]["row_id"].startswith("r")
+    assert set(lira["groups"]["sex"]["groups"]) == {"sex=F", "sex=M"}
+    assert lira["flagged_groups"] == []  # no group leaks more here
+    assert lira["most_exposed_group"]["label"] in {"sex=F", "sex=M"}
+    assert lira["records"][0]["row_id"].startswith("r")
     assert len(lira["roc"]["fpr"]) == len(lira["roc"]["tpr_low"])
+    back = MIAResult.from_dict(payload)
+    assert back.to_dict() == result.to_dict()
+    assert back.fprs == (0.1, 0.01, 0.001) and back.attacks["lira"].params["online"] is True
+    np.testing.assert_array_equal(back.attacks["lira"].roc.tpr, result.attacks["lira"].roc.tpr)
+    np.testing.assert_array_equal(back.attacks["lira"].targets, np.arange(6))
 
 
 def test_n_targets_picks_a_subset():
@@ -313,12 +323,51 @@ def test_n_targets_picks_a_subset():
     assert result.attacks["loss"].scores.shape == (3, 300)
 
 
+def test_explicit_targets_are_attacked():
+    pop = memorising(n_models=8, n_rows=300)
+    result = run_mia(pop, attacks=("loss", "rmia"), targets=[5, 2])
+    loss = result.attacks["loss"]
+    assert loss.targets.tolist() == [5, 2]
+    np.testing.assert_allclose(loss.scores, loss_scores(pop, [5, 2]))
+    np.testing.assert_allclose(loss.per_target_auc,
+                               [roc_auc_score(pop.member[k], loss.scores[i])
+                                for i, k in enumerate([5, 2])])
+    assert result.config["n_targets"] == 2
+    with pytest.raises(InvalidParameterError, match="targets must be distinct"):
+        run_mia(pop, attacks=("loss",), targets=[1, 1])
+    with pytest.raises(InvalidParameterError, match="n_targets must be None"):
+        run_mia(pop, attacks=("loss",), targets=[1], n_targets=1)
+    with pytest.raises(InvalidParameterError, match="targets must be model indices"):
+        run_mia(pop, attacks=("loss",), targets=[8])
+
+
+def test_one_target_with_groups_runs_the_group_test():
+    import pandas as pd
+
+    # As when auditing one model of the user's own: a single target, every row on one
+    # side only; a leaky half must still be flagged.
+    rng = np.random.default_rng(0)
+    n_rows = 2000
+    member = balanced_member(8, n_rows, rng)
+    leaky = np.arange(n_rows) < n_rows // 2
+    phi = rng.normal(0, 1, member.shape) + np.where(leaky, 2.0, 0.2) * member
+    pop = population_from_logits(phi, member, rng)
+    groups = pd.DataFrame({"half": np.where(leaky, "leaky", "tight")})
+    result = run_mia(pop, attacks=("loss",), groups=groups, targets=[3], n_permutations=100)
+    assert result.attacks["loss"].groups["half"].flagged == ["half=leaky"]
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"attacks": ("loss", "nope")}, InvalidParameterError, "attacks must be one of"),
     ({"fprs": (0.0,)}, InvalidParameterError, "fprs must be"),
     ({"fprs": (0.1, 1.5)}, InvalidParameterError, "fprs must be"),
     ({"n_targets": 9}, InvalidParameterError, "n_targets must be"),
     ({"confidence": 1.0}, InvalidParameterError, "confidence must be"),
+    ({"n_permutations": -1}, InvalidParameterError, "n_permutations must be"),
+    ({"min_support": 0}, InvalidParameterError, "min_support must be"),
+    ({"n_records": -2}, InvalidParameterError, "n_records must be"),
+    ({"flag_rule": {"alpha": 0.1}}, InvalidParameterError, "flag_rule must be"),
+    ({"row_ids": ["a", "b"]}, DataError, "row_ids must have one id per population row"),
 ])
 def test_run_mia_rejects_bad_parameters(kwargs, error, match):
     with pytest.raises(error, match=match):

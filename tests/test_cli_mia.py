@@ -1,6 +1,8 @@
-"""`assay mia`: end to end on a small table, JSON contents, one-line errors."""
+"""`assay mia`: end to end on a small table, JSON contents, flags, one-line errors."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -20,11 +22,12 @@ def run(table, tmp_path_factory):
     out = tmp_path_factory.mktemp("mia") / "result.json"
     argv = ["mia", str(table), "--target", "approved", "--protected", "sex,region",
             "--models", "6", "--attacks", "loss,lira,rmia", "--json", str(out),
-            "--permutations", "20", "--min-support", "30", "--no-progress"]
+            "--permutations", "20", "--min-support", "30", "--no-progress",
+            "--learner-param", "C=0.5"]
     return main(argv), out
 
 
-def test_mia_runs_and_writes_json(run, capsys):
+def test_mia_runs_and_writes_json(run):
     code, out = run
     assert code == 0
     payload = json.loads(out.read_text())
@@ -35,19 +38,36 @@ def test_mia_runs_and_writes_json(run, capsys):
         assert {"value", "ci_low", "ci_high"} == set(attack["tpr_at_fpr"]["0.1"])
         assert set(attack["groups"]) == {"sex", "region", "sex & region"}
         region = attack["groups"]["region"]
-        assert region["gaps"]["auc"]["p_value"] > 0
-        assert all("supported" in g for g in region["groups"].values())
+        assert all(label.startswith("region=") for label in region["groups"])
+        assert all("supported" in g and "flagged" in g for g in region["groups"].values())
+        supported = [g for g in region["groups"].values() if g["supported"]]
+        assert supported and all(0 < g["p_value"] <= 1 for g in supported)
+        assert isinstance(attack["flagged_groups"], list)
+        assert attack["most_exposed_group"]["label"]
+    assert payload["flag_rule"] == {"alpha": 0.05, "min_difference": 0.05,
+                                    "direction": "greater"}
     assert payload["dataset"]["protected"] == ["sex", "region"]
     assert payload["n_models"] == 6
+    assert payload["learner"]["config"]["C"] == 0.5  # --learner-param reached the learner
 
 
-def test_mia_prints_summary_table(table, tmp_path, capsys):
+def test_mia_prints_flagged_groups_and_the_rule(table, capsys):
     code = main(["mia", str(table), "--target", "approved", "--protected", "region",
                  "--models", "6", "--attacks", "loss", "--permutations", "10",
                  "--min-support", "30", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "AUC" in out and "TPR@0.1%" in out and "region: " in out
+    assert "AUC" in out and "TPR@0.1%" in out and "flagged" in out
+    assert "A group is flagged when p < 0.05 and at least 0.05 above" in out
+    assert "10 permutations" in out
+
+
+def test_mia_without_permutations_says_nothing_can_be_flagged(table, capsys):
+    code = main(["mia", str(table), "--target", "approved", "--protected", "region",
+                 "--models", "4", "--attacks", "loss", "--permutations", "0",
+                 "--min-support", "30", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "nothing can be flagged" in out and "none" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -55,11 +75,36 @@ def test_mia_prints_summary_table(table, tmp_path, capsys):
     (["mia", "{table}"], "--target must name"),
     (["mia", "{table}", "--target", "approved", "--attacks", "loss,nope"], "attacks must be"),
     (["mia", "{table}", "--target", "approved", "--models", "1"], "--models must be"),
+    (["mia", "{table}", "--target", "approved", "--models", "7"], "--models must be an even"),
     (["mia", "{table}", "--target", "approved", "--models", "4"], "at least 6 for LiRA"),
     (["mia", "{table}", "--target", "approved", "--learner", "nope"], "learner must be"),
+    (["mia", "{table}", "--target", "approved", "--learner-param", "C"], "KEY=VALUE"),
+    (["mia", "{table}", "--target", "approved", "--learner-param", "nope=1"], "nope"),
+    # Checked before the table is even read: the missing table is not what is reported.
+    (["mia", "no-such-table", "--permutations", "-1"], "--permutations must be"),
+    (["mia", "no-such-table", "--min-support", "0"], "--min-support must be"),
+    (["mia", "no-such-table", "--backend", "spark"], "--backend must be one of"),
+    (["mia", "no-such-table", "--json", "{dir}"], "--json must be a file path, not a folder"),
+    (["mia", "no-such-table", "--json", "{dir}/missing/out.json"], "existing folder"),
 ])
-def test_mia_errors_are_one_line(table, capsys, argv, message):
-    code = main([a.format(table=table) for a in argv] + ["--no-progress"])
+def test_mia_errors_are_one_line(table, tmp_path, capsys, argv, message):
+    code = main([a.format(table=table, dir=tmp_path) for a in argv] + ["--no-progress"])
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_backends_match_the_population_engine():
+    from assay.cli.mia import BACKENDS
+    from assay.population import _BACKENDS
+
+    assert BACKENDS == _BACKENDS
+
+
+def test_importing_the_command_is_light():
+    code = ("import sys, assay.cli.mia; heavy = [m for m in ('numpy', 'pandas', "
+            "'assay.privacy', 'assay.groups', 'rich.table') if m in sys.modules]; "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -37,6 +37,17 @@ class Estimate:
         return {"value": float(self.value), "ci_low": float(self.ci_low),
                 "ci_high": float(self.ci_high)}
 
+    @classmethod
+    def from_dict(cls, d) -> Estimate:
+        """Inverse of `to_dict`; a null (JSON's stand-in for NaN) reads back as NaN."""
+        try:
+            return cls(*(float("nan") if d[k] is None else float(d[k])
+                         for k in ("value", "ci_low", "ci_high")))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidParameterError(
+                f"estimate must be a mapping with numbers value, ci_low and ci_high. "
+                f"Got {d!r}.") from None
+
 
 def _check_confidence(confidence: float) -> float:
     return check_scalar(confidence, "confidence", low=0.0, high=1.0, low_open=True,

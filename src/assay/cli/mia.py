@@ -1,4 +1,8 @@
-"""`assay mia DATA`: train a population, attack it, report who leaks most."""
+"""`assay mia DATA`: train a population, attack it, report which groups leak more.
+
+Light to import: numpy, pandas, rich tables and the privacy modules are imported inside
+the command, after every option has been checked.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,31 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
 from assay.cli import app
 
 _FPR_LABELS = {0.1: "TPR@10%", 0.01: "TPR@1%", 0.001: "TPR@0.1%"}
+#: The population engine's backends, spelled out so that checking them imports nothing
+#: (tests/test_cli_mia.py checks they agree with assay.population).
+BACKENDS = ("batched", "joblib", "dask")
 
 
 def _names(values: list[str] | None) -> list[str]:
     """Repeated and/or comma-separated names, in order, without duplicates."""
     out = [part.strip() for chunk in values or [] for part in str(chunk).split(",")]
     return list(dict.fromkeys(p for p in out if p))
+
+
+def _check_json_path(path: Path | None) -> None:
+    """The JSON file must be writable where asked: an existing folder, not a folder itself."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise InvalidParameterError(f"--json must be a file path, not a folder. Got {path}.")
+    if not path.parent.is_dir():
+        raise InvalidParameterError(f"--json must be a file in an existing folder. Got "
+                                    f"{path} (no folder {path.parent}).")
 
 
 def _load_dataset(data: str, target: str | None, protected: list[str],
@@ -50,28 +66,38 @@ def _ci(e) -> str:
     return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
 
 
-def _most_vulnerable(attack) -> str:
-    """Attribute whose group gap is most significant (then largest), with its worst group."""
-    candidates = [(v.gaps["auc"].p_value, -v.gaps["auc"].gap, key, v)
-                  for key, v in attack.groups.items() if "auc" in v.gaps]
-    if not candidates:
-        return "-"
-    p, _, key, v = min(candidates, key=lambda c: c[:2])
-    gap = v.gaps["auc"]
-    return f"{key}: {gap.max_group} (AUC {gap.max_value:.3f}, gap {gap.gap:.3f}, p={p:.2g})"
+def _flagged(attack) -> str:
+    """Labels of the attack's flagged groups (largest AUC difference first), or "none"."""
+    if not attack.flagged_groups:
+        return "none"
+    return ", ".join(g.label for g in attack.flagged_groups)
 
 
-def _table(result, fprs) -> Table:
+def _table(result, fprs):
+    from rich.table import Table
+
     table = Table(title="Membership inference (mean over targets, 95 % CI)")
     table.add_column("attack")
     table.add_column("AUC")
     for a in fprs:
         table.add_column(_FPR_LABELS.get(a, f"TPR@{a:g}"))
-    table.add_column("most vulnerable group")
+    table.add_column("flagged groups")
     for name, attack in result.attacks.items():
         table.add_row(name, _ci(attack.auc), *(_ci(attack.tpr_at_fpr[a]) for a in fprs),
-                      _most_vulnerable(attack))
+                      _flagged(attack))
     return table
+
+
+def _rule_line(result, n_permutations: int, min_support: int, has_groups: bool) -> str:
+    """The flag rule in words, under the table."""
+    if not has_groups:
+        return "No protected columns: no group figures."
+    rule = result.flag_rule.describe("the attack's overall AUC")
+    how = (f"max-T permutation test over each attribute's groups, {n_permutations} "
+           f"permutations" if n_permutations else "no permutation test (--permutations 0): "
+           "nothing can be flagged")
+    return (f"A group is flagged when {rule} ({how}; groups of at least {min_support} rows; "
+            f"group AUC among the group's own rows).")
 
 
 @app.command("mia")
@@ -84,6 +110,9 @@ def mia(
         "--protected", help="Protected column(s); repeat or comma-separate.")] = None,
     learner: Annotated[str, typer.Option(
         "--learner", help="logreg, mlp or sklearn:module.Class.")] = "logreg",
+    learner_param: Annotated[Optional[list[str]], typer.Option(
+        "--learner-param", help="Learner hyper-parameter KEY=VALUE (TOML value, e.g. C=0.5, "
+        "hidden=[64,32]); repeat for several.")] = None,
     models: Annotated[int, typer.Option(
         "--models", help="Population size K (even; K-2 references per target).")] = 16,
     attacks: Annotated[str, typer.Option(
@@ -101,17 +130,25 @@ def mia(
     min_support: Annotated[int, typer.Option(
         "--min-support", help="Groups with fewer rows get no figures.")] = 50,
     permutations: Annotated[int, typer.Option(
-        "--permutations", help="Permutations of the group-gap test.")] = 200,
+        "--permutations", help="Permutations of the group test (0: no test).")] = 200,
     progress: Annotated[bool, typer.Option(
         "--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
-    """Train K models on random halves of DATA, attack each in turn, report who leaks most."""
-    from assay.learners import get_learner
-    from assay.population import PopulationPlan, fit_population
-    from assay.privacy.attacks import ATTACKS, DEFAULT_FPRS, run_mia
-
-    console = Console()
+    """Train K models on random halves of DATA, attack each in turn, flag the groups that
+    leak more."""
+    # Every option is checked before anything is loaded or trained.
     check_scalar(models, "--models", kind=int, low=2)
+    if models % 2:
+        raise InvalidParameterError(f"--models must be an even integer in [2, inf) "
+                                    f"(complementary pairs). Got {models}.")
+    check_scalar(permutations, "--permutations", kind=int, low=0)
+    check_scalar(min_support, "--min-support", kind=int, low=1)
+    check_option(backend, "--backend", BACKENDS)
+    _check_json_path(json_path)
+
+    from assay.learners import get_learner, parse_learner_params
+    from assay.privacy.attacks import ATTACKS, DEFAULT_FPRS
+
     names = _names([attacks])
     for name in names or [""]:
         check_option(name, "attacks", ATTACKS)
@@ -119,23 +156,33 @@ def mia(
         raise InvalidParameterError(f"--models must be at least 6 for LiRA (2 references "
                                     f"per side after leaving out the target's pair). "
                                     f"Got {models}.")
+    spec = get_learner(learner, **parse_learner_params(learner_param or []))
+
+    from rich.console import Console
+
+    from assay.groups import FlagRule, GroupIndex
+    from assay.population import PopulationPlan, fit_population
+    from assay.privacy.attacks import run_mia
+
+    console = Console()
     dataset = _load_dataset(data, target, _names(protected), data_home)
-    spec = get_learner(learner)
+    groups = GroupIndex.from_frame(dataset.groups) if dataset.groups.shape[1] else None
     plan = PopulationPlan.balanced(dataset.n_rows, models, random_state=seed)
     population = fit_population(dataset.X, dataset.y, spec, plan, n_classes=dataset.n_classes,
                                 backend=backend, cache_dir=cache_dir,
                                 data_fingerprint=dataset.fingerprint, progress=progress)
-    groups = dataset.groups if dataset.groups.shape[1] else None
     status = console.status("attacking every model in turn") if progress else nullcontext()
     with status:
         result = run_mia(population, attacks=names, groups=groups, row_ids=dataset.row_ids,
                          random_state=seed, min_support=min_support,
-                         n_permutations=permutations)
+                         n_permutations=permutations, flag_rule=FlagRule())
     acc_in = float(population.accuracy(members=True).mean())
     acc_out = float(population.accuracy(members=False).mean())
     console.print(f"{dataset.name}: {dataset.n_rows} rows, {models} x {spec.name} "
                   f"(train acc {acc_in:.3f}, test acc {acc_out:.3f})", highlight=False)
     console.print(_table(result, DEFAULT_FPRS))
+    console.print(_rule_line(result, permutations, min_support, groups is not None),
+                  highlight=False)
     if json_path is not None:
         payload = {"dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
                                "target": dataset.target, "protected": list(dataset.protected),

@@ -39,8 +39,13 @@ Attacks
 
 Metrics (see :mod:`assay.privacy.vulnerability` for the estimators and intervals): AUC,
 TPR at FPR α with the threshold chosen so that the empirical FPR is ≤ α, an averaged ROC
-curve on a log-spaced FPR grid with its interval band, per-group vulnerability and the
-most exposed records.
+curve on a log-spaced FPR grid with its interval band, per-group figures with the groups
+flagged by the one `~assay.groups.FlagRule` (one permutation test for every attack and
+grouping), and the records whose membership the attack reveals most.
+
+Every result type (`RocCurve`, `AttackResult`, `MIAResult` and the group and record
+types of :mod:`~assay.privacy.vulnerability`) has ``to_dict()`` (JSON-clean, FPR keys
+written with ``format(α, "g")``) and ``from_dict()``, which reads it back.
 """
 
 from __future__ import annotations
@@ -55,17 +60,22 @@ from scipy.special import log_ndtr
 
 from assay._stats import Estimate
 from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
+from assay.groups import FlagRule, GroupIndex, permutation_test
 from assay.population import Population
 from assay.privacy.vulnerability import (
-    AttributeVulnerability,
     ExposedRecord,
-    TargetCurve,
-    auc_estimate,
-    check_groups,
-    group_vulnerability,
+    GroupFinding,
+    GroupingVulnerability,
+    TargetCurves,
+    apply_group_tests,
+    auc_estimates,
+    check_group_index,
+    flagged_groups,
+    group_figures,
+    membership_statistic,
+    most_exposed_group,
     most_exposed_records,
-    overall_rates,
-    rate_estimate,
+    rate_estimates,
 )
 
 ATTACKS = ("loss", "lira", "lira_offline", "rmia", "rmia_offline")
@@ -369,6 +379,23 @@ def attack_scores(population: Population, attack: str, targets=None, **params) -
 # --------------------------------------------------------------------------- results
 
 
+def _fpr_key(a: float) -> str:
+    return format(float(a), "g")
+
+
+def _json_float(value: float) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _estimate_dict(e: Estimate) -> dict[str, float | None]:
+    return {k: _json_float(v) for k, v in e.to_dict().items()}
+
+
 @dataclass
 class RocCurve:
     """ROC averaged over targets on a log-spaced FPR grid (for a log-log plot).
@@ -388,6 +415,12 @@ class RocCurve:
                 "tpr_low": [float(v) for v in self.tpr_low],
                 "tpr_high": [float(v) for v in self.tpr_high]}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RocCurve:
+        """Inverse of `to_dict`."""
+        return cls(**{k: np.asarray([_float(v) for v in d[k]], dtype=float)
+                      for k in ("fpr", "tpr", "tpr_low", "tpr_high")})
+
 
 @dataclass
 class AttackResult:
@@ -401,15 +434,24 @@ class AttackResult:
     tpr_at_fpr : dict of float to Estimate
         Conservative TPR at FPR ≤ α (threshold per target), mean over targets.
     roc : RocCurve
-    groups : dict of str to AttributeVulnerability
-        Keyed by attribute or intersection ("race & sex"); empty without groups.
-    most_exposed : list of ExposedRecord
+    groups : dict of str to GroupingVulnerability
+        Keyed by grouping ("sex", "sex & race"), inside by group label
+        ("sex=Female & race=Black"); empty without groups.
+    flagged_groups : list of GroupFinding
+        Groups the flag rule holds for, over every grouping, largest AUC difference
+        first; empty when none is.
+    most_exposed_group : GroupFinding or None
+        The supported group with the highest AUC (with whether it is flagged).
+    records : list of ExposedRecord
+        Rows with the largest membership effect.
     targets : ndarray of int
         Models that were attacked.
     per_target_auc : ndarray
     params : dict
         Attack settings actually used (e.g. LiRA's variance mode).
-    scores : ndarray of shape (n_targets, n_rows)
+    statistic : ndarray of shape (n_rows,), optional
+        Per-row membership statistic the group test used (not serialised).
+    scores : ndarray of shape (n_targets, n_rows), optional
         Raw scores (not serialised).
     """
 
@@ -417,44 +459,92 @@ class AttackResult:
     auc: Estimate
     tpr_at_fpr: dict[float, Estimate]
     roc: RocCurve
-    groups: dict[str, AttributeVulnerability]
-    most_exposed: list[ExposedRecord]
-    targets: np.ndarray
-    per_target_auc: np.ndarray
+    groups: dict[str, GroupingVulnerability] = field(default_factory=dict)
+    flagged_groups: list[GroupFinding] = field(default_factory=list)
+    most_exposed_group: GroupFinding | None = None
+    records: list[ExposedRecord] = field(default_factory=list)
+    targets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    per_target_auc: np.ndarray = field(default_factory=lambda: np.zeros(0))
     params: dict[str, Any] = field(default_factory=dict)
+    statistic: np.ndarray | None = field(default=None, repr=False)
     scores: np.ndarray | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
-        """JSON-clean form (FPR keys written with ``format(α, 'g')``)."""
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-clean form (FPR keys written with ``format(α, 'g')``, NaN as null)."""
         return {
-            "auc": self.auc.to_dict(),
-            "tpr_at_fpr": {f"{a:g}": e.to_dict() for a, e in self.tpr_at_fpr.items()},
+            "name": self.name,
+            "auc": _estimate_dict(self.auc),
+            "tpr_at_fpr": {_fpr_key(a): _estimate_dict(e) for a, e in self.tpr_at_fpr.items()},
             "roc": self.roc.to_dict(),
             "groups": {k: v.to_dict() for k, v in self.groups.items()},
-            "most_exposed": [r.to_dict() for r in self.most_exposed],
+            "flagged_groups": [g.to_dict() for g in self.flagged_groups],
+            "most_exposed_group": (None if self.most_exposed_group is None
+                                   else self.most_exposed_group.to_dict()),
+            "records": [r.to_dict() for r in self.records],
             "targets": [int(t) for t in self.targets],
-            "per_target_auc": [float(v) for v in self.per_target_auc],
+            "per_target_auc": [_json_float(v) for v in self.per_target_auc],
             "params": dict(self.params),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AttackResult:
+        """Inverse of `to_dict` (without the scores and the per-row statistic)."""
+        top = d.get("most_exposed_group")
+        return cls(
+            name=str(d["name"]), auc=Estimate.from_dict(d["auc"]),
+            tpr_at_fpr={float(a): Estimate.from_dict(e) for a, e in d["tpr_at_fpr"].items()},
+            roc=RocCurve.from_dict(d["roc"]),
+            groups={str(k): GroupingVulnerability.from_dict(v)
+                    for k, v in d.get("groups", {}).items()},
+            flagged_groups=[GroupFinding.from_dict(g) for g in d.get("flagged_groups", [])],
+            most_exposed_group=None if top is None else GroupFinding.from_dict(top),
+            records=[ExposedRecord.from_dict(r) for r in d.get("records", [])],
+            targets=np.asarray(d.get("targets", []), dtype=np.int64),
+            per_target_auc=np.asarray([_float(v) for v in d.get("per_target_auc", [])],
+                                      dtype=float),
+            params=dict(d.get("params", {})),
+        )
 
 
 @dataclass
 class MIAResult:
-    """Result of :func:`run_mia`: one :class:`AttackResult` per attack."""
+    """Result of :func:`run_mia`: one :class:`AttackResult` per attack.
+
+    Attributes
+    ----------
+    attacks : dict of str to AttackResult
+    n_models, n_rows : int
+    fprs : tuple of float
+    confidence : float
+    flag_rule : FlagRule
+        The rule every group was flagged by.
+    config : dict
+        The settings of the run.
+    """
 
     attacks: dict[str, AttackResult]
     n_models: int
     n_rows: int
     fprs: tuple[float, ...]
     confidence: float
+    flag_rule: FlagRule = field(default_factory=FlagRule)
     config: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        """JSON-clean form: configuration and, per attack, the figures of AttackResult."""
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-clean form: configuration, the flag rule and every attack's figures."""
         return {"n_models": int(self.n_models), "n_rows": int(self.n_rows),
                 "fprs": [float(a) for a in self.fprs], "confidence": float(self.confidence),
-                "config": dict(self.config),
+                "flag_rule": self.flag_rule.to_dict(), "config": dict(self.config),
                 "attacks": {k: v.to_dict() for k, v in self.attacks.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MIAResult:
+        """Inverse of `to_dict`."""
+        return cls(attacks={str(k): AttackResult.from_dict(v) for k, v in d["attacks"].items()},
+                   n_models=int(d["n_models"]), n_rows=int(d["n_rows"]),
+                   fprs=tuple(float(a) for a in d["fprs"]), confidence=float(d["confidence"]),
+                   flag_rule=FlagRule.from_dict(d.get("flag_rule", {})),
+                   config=dict(d.get("config", {})))
 
 
 def roc_grid(n_nonmembers: float, n_points: int = 50) -> np.ndarray:
@@ -464,7 +554,7 @@ def roc_grid(n_nonmembers: float, n_points: int = 50) -> np.ndarray:
 
 
 def summarise_scores(scores: np.ndarray, member: np.ndarray, fprs=DEFAULT_FPRS,
-                     confidence: float = 0.95, curves: list[TargetCurve] | None = None
+                     confidence: float = 0.95, curves: TargetCurves | None = None
                      ) -> tuple[Estimate, dict[float, Estimate], RocCurve, np.ndarray]:
     """AUC, TPR at FPR ≤ α and the averaged ROC of per-target scores.
 
@@ -474,28 +564,29 @@ def summarise_scores(scores: np.ndarray, member: np.ndarray, fprs=DEFAULT_FPRS,
     member : bool ndarray of shape (n_targets, n_rows)
     fprs : sequence of float
     confidence : float, default=0.95
-    curves : list of TargetCurve, optional
-        Precomputed sorted curves.
+    curves : TargetCurves, optional
+        Precomputed sorted scores.
 
     Returns
     -------
     auc, tpr_at_fpr, roc, per_target_auc
     """
     if curves is None:
-        curves = [TargetCurve(s, m) for s, m in zip(scores, member)]
+        curves = TargetCurves(scores, member)
     fprs = tuple(float(a) for a in fprs)
-    main = overall_rates(curves, fprs)
-    auc = auc_estimate(main["auc"], main["n_pos"], main["n_neg"], confidence)
-    tpr = {a: rate_estimate(main["tp_group"][:, i], main["n_pos"], confidence)
+    per_target = curves.auc()
+    value, low, high = auc_estimates(per_target, curves.n_pos, curves.n_neg, confidence)
+    auc = Estimate(float(value[0]), float(low[0]), float(high[0]))
+    grid = roc_grid(float(curves.n_neg.mean()))
+    levels = np.r_[fprs, grid]
+    tp, _ = curves.counts_at(levels)
+    value, low, high = rate_estimates(tp, np.repeat(curves.n_pos[:, None], levels.size, axis=1),
+                                      confidence)
+    tpr = {a: Estimate(float(value[i]), float(low[i]), float(high[i]))
            for i, a in enumerate(fprs)}
-    grid = roc_grid(float(main["n_neg"].mean()))
-    band = overall_rates(curves, grid)
-    points = [rate_estimate(band["tp_group"][:, i], band["n_pos"], confidence)
-              for i in range(grid.size)]
-    roc = RocCurve(fpr=grid, tpr=np.array([p.value for p in points]),
-                   tpr_low=np.array([p.ci_low for p in points]),
-                   tpr_high=np.array([p.ci_high for p in points]))
-    return auc, tpr, roc, main["auc"]
+    k = len(fprs)
+    roc = RocCurve(fpr=grid, tpr=value[k:], tpr_low=low[k:], tpr_high=high[k:])
+    return auc, tpr, roc, per_target
 
 
 def _check_fprs(fprs) -> tuple[float, ...]:
@@ -516,27 +607,49 @@ def _check_attacks(attacks) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _pick_targets(n_models: int, n_targets: int | None, random_state) -> np.ndarray:
+def _pick_targets(population: Population, n_targets: int | None, targets,
+                  random_state) -> np.ndarray:
+    if targets is not None:
+        if n_targets is not None:
+            raise InvalidParameterError(f"n_targets must be None when targets are given. "
+                                        f"Got n_targets={n_targets!r}.")
+        chosen = _check_targets(population, targets)
+        if np.unique(chosen).size != chosen.size:
+            raise InvalidParameterError(f"targets must be distinct model indices. "
+                                        f"Got {targets!r}.")
+        return chosen
     if n_targets is None:
-        return np.arange(n_models)
-    n_targets = check_scalar(n_targets, "n_targets", kind=int, low=1, high=n_models)
+        return np.arange(population.n_models)
+    n_targets = check_scalar(n_targets, "n_targets", kind=int, low=1, high=population.n_models)
     rng = np.random.default_rng(random_state)
-    return np.sort(rng.choice(n_models, size=n_targets, replace=False))
+    return np.sort(rng.choice(population.n_models, size=n_targets, replace=False))
+
+
+def _check_row_ids(row_ids, n_rows: int) -> np.ndarray:
+    if row_ids is None:
+        return np.arange(n_rows).astype(str)
+    ids = np.asarray(row_ids).astype(str)
+    if ids.shape != (n_rows,):
+        raise DataError(f"row_ids must have one id per population row ({n_rows}). "
+                        f"Got shape {ids.shape}.")
+    return ids
 
 
 def run_mia(
     population: Population,
     attacks: Sequence[str] = ("loss", "lira", "rmia"),
-    groups: pd.DataFrame | None = None,
+    groups: pd.DataFrame | GroupIndex | None = None,
     row_ids=None,
     fprs: Sequence[float] = DEFAULT_FPRS,
     n_targets: int | None = None,
     random_state: int | None = 0,
     *,
+    targets: Sequence[int] | None = None,
     min_support: int = 50,
     max_intersection: int | None = None,
     n_permutations: int = 200,
     n_records: int = 20,
+    flag_rule: FlagRule | None = None,
     confidence: float = 0.95,
     lira_min_refs: int = LIRA_MIN_REFS,
     rmia_a: float = RMIA_A,
@@ -547,29 +660,37 @@ def run_mia(
     Parameters
     ----------
     population : Population
-        K models with known memberships; each attacked target uses the other K−1 as
+        K models with known memberships; each attacked target uses the other models as
         references.
     attacks : sequence of str, default=("loss", "lira", "rmia")
         Any of ``ATTACKS``.
-    groups : DataFrame of shape (n_rows, n_attributes), optional
-        Protected attributes: per-group vulnerability for every attribute and every
-        intersection.
+    groups : DataFrame or GroupIndex, optional
+        Protected attributes (one row per population row), or their
+        `assay.groups.GroupIndex`: per-group figures and flags for every attribute and
+        every intersection.
     row_ids : array-like of shape (n_rows,), optional
-        Identifiers of the rows for the most exposed records (default: row index).
+        Identifiers of the rows for the records (default: row index).
     fprs : sequence of float, default=(0.1, 0.01, 0.001)
-        FPR levels of the TPR figures.
+        FPR levels of the TPR figures; the largest also sets the thresholds that flag
+        records.
     n_targets : int, optional
         Attack only this many randomly chosen models (default: all).
     random_state : int or None, default=0
-        Seed for the choice of targets and the permutation tests.
+        Seed for the choice of targets and the permutation test.
+    targets : sequence of int, optional
+        Attack exactly these models (not with ``n_targets``).
     min_support : int, default=50
-        Groups with fewer rows are reported without figures.
+        Groups with fewer rows are reported without figures, never flagged.
     max_intersection : int, optional
-        Largest intersection of attributes (default: all attributes).
+        Largest intersection of attributes (default: all attributes; only with a
+        DataFrame).
     n_permutations : int, default=200
-        Permutations of the group-gap test.
+        Permutations of the group test (0: p-values 1, nothing flagged).
     n_records : int, default=20
-        Number of most exposed records.
+        Number of records listed per attack.
+    flag_rule : FlagRule, optional
+        When a group is flagged; default ``FlagRule(alpha=0.05, min_difference=0.05,
+        direction="greater")``: p < 0.05 and AUC at least 0.05 above the overall AUC.
     confidence : float, default=0.95
         Level of every interval.
     lira_min_refs : int, default=32
@@ -584,25 +705,42 @@ def run_mia(
     _check_population(population, False, "any")
     names = _check_attacks(attacks)
     fprs = _check_fprs(fprs)
-    check_scalar(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True)
-    if groups is not None:
-        groups = check_groups(groups, population.n_rows)
-    targets = _pick_targets(population.n_models, n_targets, random_state)
-    member = population.member[targets]
+    confidence = check_scalar(confidence, "confidence", low=0.0, high=1.0, low_open=True,
+                              high_open=True)
+    min_support = check_scalar(min_support, "min_support", kind=int, low=1)
+    n_permutations = check_scalar(n_permutations, "n_permutations", kind=int, low=0)
+    n_records = check_scalar(n_records, "n_records", kind=int, low=0)
+    rule = FlagRule() if flag_rule is None else flag_rule
+    if not isinstance(rule, FlagRule):
+        raise InvalidParameterError(f"flag_rule must be an assay.groups.FlagRule. "
+                                    f"Got {type(rule).__name__}.")
+    index = None if groups is None else check_group_index(groups, population.n_rows,
+                                                          max_intersection)
+    ids = _check_row_ids(row_ids, population.n_rows)
+    chosen = _pick_targets(population, n_targets, targets, random_state)
+    member = population.member[chosen]
     params = {"lira_min_refs": lira_min_refs, "rmia_a": rmia_a, "rmia_gamma": rmia_gamma}
     results = {}
     for name in names:
-        scores = attack_scores(population, name, targets, **params)
+        scores = attack_scores(population, name, chosen, **params)
         results[name] = _evaluate_attack(
-            name, scores, member, targets, fprs, confidence, groups, row_ids,
-            dict(min_support=min_support, max_intersection=max_intersection,
-                 n_permutations=n_permutations, random_state=random_state),
-            n_records, _attack_params(population, name, params))
-    config = {"attacks": list(names), "n_targets": int(targets.size),
+            name, scores, member, chosen, fprs, confidence, index, ids,
+            min_support=min_support, n_records=n_records,
+            params=_attack_params(population, name, params))
+    if index is not None:
+        # One test for every attack (a column each) and every grouping.
+        tests = permutation_test(np.stack([r.statistic for r in results.values()], axis=1),
+                                 index, min_support=min_support,
+                                 n_permutations=n_permutations, direction=rule.direction,
+                                 random_state=random_state)
+        for column, result in enumerate(results.values()):
+            _apply_tests(result, tests, rule, column)
+    config = {"attacks": list(names), "n_targets": int(chosen.size),
               "random_state": random_state, "min_support": int(min_support),
-              "n_permutations": int(n_permutations), **params}
+              "max_intersection": max_intersection, "n_permutations": int(n_permutations),
+              "n_records": int(n_records), **params}
     return MIAResult(attacks=results, n_models=population.n_models, n_rows=population.n_rows,
-                     fprs=fprs, confidence=float(confidence), config=config)
+                     fprs=fprs, confidence=float(confidence), flag_rule=rule, config=config)
 
 
 def _attack_params(population: Population, name: str, params: dict) -> dict[str, Any]:
@@ -615,13 +753,26 @@ def _attack_params(population: Population, name: str, params: dict) -> dict[str,
     return {}
 
 
-def _evaluate_attack(name, scores, member, targets, fprs, confidence, groups, row_ids,
-                     group_kwargs, n_records, params) -> AttackResult:
-    curves = [TargetCurve(s, m) for s, m in zip(scores, member)]
+def _evaluate_attack(name: str, scores: np.ndarray, member: np.ndarray, targets: np.ndarray,
+                     fprs: tuple[float, ...], confidence: float, index: GroupIndex | None,
+                     row_ids: np.ndarray, *, min_support: int, n_records: int,
+                     params: dict[str, Any]) -> AttackResult:
+    """Every figure of one attack from its scores, sorted once; the group test and flags
+    are applied afterwards (`_apply_tests`), one test serving every attack."""
+    curves = TargetCurves(scores, member)
     auc, tpr, roc, per_target = summarise_scores(scores, member, fprs, confidence, curves)
-    by_group = {} if groups is None else group_vulnerability(
-        scores, member, groups, fprs, confidence=confidence, curves=curves, **group_kwargs)
-    exposed = most_exposed_records(scores, member, row_ids, groups, n_records)
+    statistic = membership_statistic(curves, member)
+    by_group = {} if index is None else group_figures(
+        curves, index, fprs, min_support=min_support, confidence=confidence)
+    records = most_exposed_records(scores, member, row_ids, index, n_records, fpr=max(fprs),
+                                   curves=curves, statistic=statistic)
     return AttackResult(name=name, auc=auc, tpr_at_fpr=tpr, roc=roc, groups=by_group,
-                        most_exposed=exposed, targets=targets, per_target_auc=per_target,
-                        params=params, scores=scores)
+                        records=records, targets=targets, per_target_auc=per_target,
+                        params=params, statistic=statistic, scores=scores)
+
+
+def _apply_tests(result: AttackResult, tests, rule: FlagRule, column: int) -> None:
+    """Differences, p-values and flags of every group of one attack, and its headline."""
+    apply_group_tests(result.groups, tests, result.auc.value, rule, column)
+    result.flagged_groups = flagged_groups(result.groups)
+    result.most_exposed_group = most_exposed_group(result.groups)
