@@ -2,6 +2,9 @@
 
 * :mod:`~assay.privacy.attacks` and :mod:`~assay.privacy.vulnerability`: LOSS, LiRA and
   RMIA on a population of models, with per-group vulnerability.
+* :mod:`~assay.privacy.target`: the same attacks on a model the user trained, with the
+  population as its reference models.
+* :mod:`~assay.privacy.section`: the privacy section of ``assay audit``.
 * :mod:`~assay.privacy.accounting`: f-DP trade-off curves of DP mechanisms.
 * :mod:`~assay.privacy.risk`: operational risks read off a trade-off curve.
 * :mod:`~assay.privacy.calibrate`: the smallest noise meeting a risk target.
@@ -65,6 +68,8 @@ if TYPE_CHECKING:
         success_bound,
         tpr_at_fpr,
     )
+    from assay.privacy.guarantee import DPGuarantee
+    from assay.privacy.target import applicable_attacks, attack_target
     from assay.privacy.vulnerability import group_vulnerability, most_exposed_records
 
 __all__, __getattr__, __dir__ = _lazy_exports(
@@ -80,6 +85,8 @@ __all__, __getattr__, __dir__ = _lazy_exports(
             "run_mia",
         ],
         "vulnerability": ["group_vulnerability", "most_exposed_records"],
+        "target": ["applicable_attacks", "attack_target"],
+        "guarantee": ["DPGuarantee"],
         "accounting": [
             "TradeOff",
             "approximate_dp",
