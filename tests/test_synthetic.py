@@ -220,8 +220,9 @@ def test_assay_pipeline_finds_the_leaky_group():
     population = fit_population(ds.X, ds.y, LogisticRegressionLearner(C=1.0, n_threads=1),
                                 plan, progress=False)
     result = run_mia(population, attacks=("rmia",), groups=ds.groups, row_ids=ds.row_ids,
-                     random_state=0, n_permutations=0)
-    by_region = result.attacks["rmia"].groups["region"].to_dict()["groups"]
-    auc = {group: figures["auc"]["value"] for group, figures in by_region.items()}
-    assert max(auc, key=auc.get) == "Isle"
-    assert auc["Isle"] > max(v for g, v in auc.items() if g != "Isle") + 0.2
+                     random_state=0)
+    attack = result.attacks["rmia"]
+    auc = {label: figures.auc.value for label, figures in attack.groups["region"].groups.items()}
+    assert max(auc, key=auc.get) == "region=Isle"
+    assert auc["region=Isle"] > max(v for g, v in auc.items() if g != "region=Isle") + 0.2
+    assert "region=Isle" in [g.label for g in attack.flagged_groups]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special  # not scipy.stats: its import alone takes ~1 s
 
 from assay._validation import InvalidParameterError, check_scalar
 
@@ -81,8 +81,8 @@ def clopper_pearson(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndar
     alpha = 1.0 - _check_confidence(confidence)
     k, n = _counts(k, n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        low = np.where(k > 0, stats.beta.ppf(alpha / 2, k, n - k + 1), 0.0)
-        high = np.where(k < n, stats.beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+        low = np.where(k > 0, special.betaincinv(k, n - k + 1, alpha / 2), 0.0)
+        high = np.where(k < n, special.betaincinv(k + 1, n - k, 1 - alpha / 2), 1.0)
     low = np.where(n > 0, np.nan_to_num(low, nan=0.0), 0.0)
     high = np.where(n > 0, np.nan_to_num(high, nan=1.0), 1.0)
     return low, high
@@ -90,7 +90,7 @@ def clopper_pearson(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndar
 
 def wilson_interval(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for a binomial proportion k / n (``n == 0`` gives [0, 1])."""
-    z = stats.norm.ppf(0.5 + _check_confidence(confidence) / 2)
+    z = special.ndtri(0.5 + _check_confidence(confidence) / 2)
     k, n = _counts(k, n)
     safe_n = np.maximum(n, 1.0)
     p = k / safe_n
@@ -116,7 +116,7 @@ def t_interval(values, confidence: float = 0.95) -> Estimate:
     mean = float(v.mean())
     if v.size < 2:
         return Estimate(mean, mean, mean)
-    half = stats.t.ppf(0.5 + conf / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    half = special.stdtrit(v.size - 1, 0.5 + conf / 2) * v.std(ddof=1) / np.sqrt(v.size)
     return Estimate(mean, mean - float(half), mean + float(half))
 
 
@@ -144,7 +144,7 @@ def bootstrap_ci(
 def hanley_mcneil_interval(auc: float, n_pos: float, n_neg: float,
                            confidence: float = 0.95) -> tuple[float, float]:
     """Normal interval for an AUC from the Hanley–McNeil (1982) standard error."""
-    z = stats.norm.ppf(0.5 + _check_confidence(confidence) / 2)
+    z = special.ndtri(0.5 + _check_confidence(confidence) / 2)
     if n_pos <= 0 or n_neg <= 0 or not np.isfinite(auc):
         return 0.0, 1.0
     q1 = auc / (2 - auc)
@@ -165,7 +165,7 @@ def two_proportion_test(k1: float, n1: float, k2: float, n2: float) -> float:
     if se == 0:
         return 1.0
     z = (k1 / n1 - k2 / n2) / se
-    return float(2 * stats.norm.sf(abs(z)))
+    return float(2 * special.ndtr(-abs(z)))
 
 
 def permutation_p_value(observed: float, null: np.ndarray) -> float:
