@@ -421,8 +421,6 @@ def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
     Raises an `AssayError` for any bad option or input, so a run that would fail does so
     before it costs any training time.
     """
-    from assay.groups import GroupIndex
-
     config.make_learner()  # validates the learner and its parameters
     out_dir = Path(config.out)
     if out_dir.exists() and not out_dir.is_dir():

@@ -69,6 +69,7 @@ from assay.privacy.vulnerability import (
     TargetCurves,
     apply_group_tests,
     auc_estimates,
+    check_flag_rule,
     check_group_index,
     flagged_groups,
     group_figures,
@@ -710,10 +711,7 @@ def run_mia(
     min_support = check_scalar(min_support, "min_support", kind=int, low=1)
     n_permutations = check_scalar(n_permutations, "n_permutations", kind=int, low=0)
     n_records = check_scalar(n_records, "n_records", kind=int, low=0)
-    rule = FlagRule() if flag_rule is None else flag_rule
-    if not isinstance(rule, FlagRule):
-        raise InvalidParameterError(f"flag_rule must be an assay.groups.FlagRule. "
-                                    f"Got {type(rule).__name__}.")
+    rule = check_flag_rule(flag_rule)
     index = None if groups is None else check_group_index(groups, population.n_rows,
                                                           max_intersection)
     ids = _check_row_ids(row_ids, population.n_rows)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
