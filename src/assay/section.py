@@ -286,31 +286,3 @@ def get_section(name: str) -> Section | None:
     """The registered section called ``name``, or None."""
     _load_entry_points()
     return _REGISTRY.get(name)
-
-
-def flag_values(section: Section, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Options from the section's CLI flags that were given (comma lists split)."""
-    out: dict[str, Any] = {}
-    for flag in section.flags:
-        value = given.get(flag_parameter(section, flag))
-        if value is None or value == [] or value == ():
-            continue
-        if flag.kind == "list":
-            items = value if isinstance(value, list | tuple) else [value]
-            value = [part.strip() for item in items for part in str(item).split(",")
-                     if part.strip()]
-            value = [_number_or_text(v) for v in value]
-        out[flag.option] = value
-    return out
-
-
-def flag_parameter(section: Section, flag: Flag) -> str:
-    """Python parameter name of a flag in the generated ``audit`` command."""
-    return f"{section.name}__{flag.option}"
-
-
-def _number_or_text(text: str) -> Any:
-    try:
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    except ValueError:
-        return text

@@ -56,6 +56,12 @@ def before_run(fn: Callable[[], None]) -> Callable[[], None]:
     return fn
 
 
+def split_names(values: list[str] | None) -> list[str]:
+    """Repeated and/or comma-separated option values, in order (``--protected sex,race``)."""
+    return [part.strip() for item in values or [] for part in str(item).split(",")
+            if part.strip()]
+
+
 def _register() -> None:
     # Each module of this package adds its own commands to `app`; imported here, not at
     # the top, so that `import assay` stays light.

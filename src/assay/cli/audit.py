@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from assay._validation import InvalidParameterError
-from assay.cli import app, before_run
+from assay.cli import app, before_run, split_names
 
 #: Demo table size and population: the full audit in well under two minutes on 2 cores.
 DEMO_ROWS = 2000
@@ -36,9 +36,29 @@ def _print_summary(result) -> None:
             typer.echo(f"  {line}")
 
 
-def _names(values: list[str] | None) -> list[str]:
-    return [part.strip() for item in values or [] for part in str(item).split(",")
-            if part.strip()]
+def _flag_parameter(section, flag) -> str:
+    """Python parameter name of a section's flag in the generated ``audit`` command."""
+    return f"{section.name}__{flag.option}"
+
+
+def _flag_values(section, given: dict[str, Any]) -> dict[str, Any]:
+    """The section's options whose flags were given (list flags split on commas)."""
+    out: dict[str, Any] = {}
+    for flag in section.flags:
+        value = given.get(_flag_parameter(section, flag))
+        if value is None or value == []:
+            continue
+        if flag.kind == "list":
+            value = [_number_or_text(v) for v in split_names(value)]
+        out[flag.option] = value
+    return out
+
+
+def _number_or_text(text: str) -> Any:
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        return text
 
 
 # The flags every audit has (the runner's shared options); sections add their own.
@@ -73,8 +93,6 @@ _KINDS = {"str": str, "int": int, "float": float, "bool": bool, "list": list[str
 
 def _audit_signature(sections) -> inspect.Signature:
     """The audit command's parameters: DATA, the shared flags, then each section's flags."""
-    from assay.section import flag_parameter
-
     params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
                                 annotation=Annotated[str | None, typer.Argument(
                                     help="CSV/Parquet table, or a bundled table name "
@@ -87,7 +105,7 @@ def _audit_signature(sections) -> inspect.Signature:
         for flag in section.flags:
             kind = _KINDS[flag.kind]
             params.append(inspect.Parameter(
-                flag_parameter(section, flag), inspect.Parameter.KEYWORD_ONLY, default=None,
+                _flag_parameter(section, flag), inspect.Parameter.KEYWORD_ONLY, default=None,
                 annotation=Annotated[kind | None, typer.Option(
                     flag.flag, help=f"[{section.name}] {flag.help}",
                     rich_help_panel=section.title)]))
@@ -102,7 +120,7 @@ def _audit(**given: Any) -> int:
     """
     from assay.audit import AuditConfig, load_config, run_audit
     from assay.learners import parse_learner_params
-    from assay.section import flag_values, registered_sections
+    from assay.section import registered_sections
 
     config = given.pop("config")
     quiet = given.pop("quiet")
@@ -115,15 +133,13 @@ def _audit(**given: Any) -> int:
     params = given.pop("learner_param")
     if params:
         options["learner_params"] = parse_learner_params(params)
-    protected = _names(given.pop("protected"))
+    protected = split_names(given.pop("protected"))
     if protected:
         options["protected"] = protected
     for section in registered_sections():
-        values = flag_values(section, given)
-        if values:
-            table = options.get(section.name) or {}
-            if not isinstance(table, dict):
-                table = {}
+        values = _flag_values(section, given)
+        table = options.get(section.name) or {}
+        if values and isinstance(table, dict):  # a non-table is reported by from_mapping
             options[section.name] = {**table, **values}
     for key in ("data", "target", "learner", "models", "out", "backend", "seed",
                 "predictions", "train_column"):

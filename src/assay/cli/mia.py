@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
-from assay.cli import app
+from assay.cli import app, split_names
 
 _FPR_LABELS = {0.1: "TPR@10%", 0.01: "TPR@1%", 0.001: "TPR@0.1%"}
 #: The population engine's backends, spelled out so that checking them imports nothing
@@ -24,8 +24,7 @@ BACKENDS = ("batched", "joblib", "dask")
 
 def _names(values: list[str] | None) -> list[str]:
     """Repeated and/or comma-separated names, in order, without duplicates."""
-    out = [part.strip() for chunk in values or [] for part in str(chunk).split(",")]
-    return list(dict.fromkeys(p for p in out if p))
+    return list(dict.fromkeys(split_names(values)))
 
 
 def _check_json_path(path: Path | None) -> None:

@@ -12,7 +12,7 @@ target is calibrated (`assay.privacy.calibrate`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -307,9 +307,8 @@ def _calibration(options: Any, population: Any) -> Calibration:
 # --------------------------------------------------------------------------- figures
 
 
-def _metric(estimate: Any, label: str) -> Metric:
-    return Metric(value=estimate.value, ci_low=estimate.ci_low, ci_high=estimate.ci_high,
-                  label=label)
+def _metric(estimate: Any) -> Metric:
+    return Metric(value=estimate.value, ci_low=estimate.ci_low, ci_high=estimate.ci_high)
 
 
 def _advantage(roc: Any) -> Metric:
@@ -324,25 +323,20 @@ def _advantage(roc: Any) -> Metric:
 def _metrics(payload: PrivacyPayload, fprs: tuple[float, ...]) -> dict[str, Metric]:
     """Per-attack figures (``lira.auc``), the worst over attacks (``auc``), flags, DP bounds."""
     metrics: dict[str, Metric] = {}
-    per_key: dict[str, list[tuple[str, Metric]]] = {}
+    per_key: dict[str, list[tuple[str, Metric, str]]] = {}
     for name, attack in payload.mia.attacks.items():
-        figures = {"auc": _metric(attack.auc, "attack AUC"),
-                   "advantage": _advantage(attack.roc)}
-        figures["advantage"].label = "attack advantage (TPR − FPR)"
+        figures = {"auc": (_metric(attack.auc), "attack AUC"),
+                   "advantage": (_advantage(attack.roc), "attack advantage (TPR − FPR)")}
         for f in fprs:
-            figures[f"tpr@{f:g}"] = _metric(attack.tpr_at_fpr[f], f"TPR at FPR {f:g}")
-        figures["flagged_groups"] = Metric(value=float(len(attack.flagged_groups)),
-                                           label="groups flagged as more exposed")
-        for key, metric in figures.items():
-            label = metric.label
-            metric.label = f"{name}: {label}"
-            metrics[f"{name}.{key}"] = metric
-            per_key.setdefault(key, []).append((name, Metric(
-                metric.value, metric.ci_low, metric.ci_high, label)))
+            figures[f"tpr@{f:g}"] = (_metric(attack.tpr_at_fpr[f]), f"TPR at FPR {f:g}")
+        figures["flagged_groups"] = (Metric(value=float(len(attack.flagged_groups))),
+                                     "groups flagged as more exposed")
+        for key, (metric, label) in figures.items():
+            metrics[f"{name}.{key}"] = replace(metric, label=f"{name}: {label}")
+            per_key.setdefault(key, []).append((name, metric, label))
     for key, entries in per_key.items():
-        name, worst = max(entries, key=lambda e: _nan0(e[1].value))
-        worst.label = f"{worst.label}, strongest attack ({name})"
-        metrics[key] = worst
+        name, worst, label = max(entries, key=lambda e: _nan0(e[1].value))
+        metrics[key] = replace(worst, label=f"{label}, strongest attack ({name})")
     if payload.theory is not None:
         for f, bound in payload.theory.tpr_at_fpr.items():
             metrics[f"dp.tpr@{f:g}"] = Metric(value=bound, label=f"DP bound on TPR at FPR {f:g}")
