@@ -305,6 +305,8 @@ class AuditContext:
         The model under audit: the user's (``predictions``), or model 0 of the population.
     groups : GroupIndex
         The protected attributes and their intersections (`assay.groups`).
+    learner : Learner
+        The learner of the population, with its parameters (built once, in `prepare`).
     out_dir : Path
     progress : bool
     extras : dict
@@ -316,6 +318,7 @@ class AuditContext:
     population: Any = None
     target: Any = None
     groups: Any = None
+    learner: Any = None
     out_dir: Path = Path("assay-out")
     progress: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
@@ -330,7 +333,8 @@ class AuditContext:
         from assay.population import fit_population
 
         return fit_population(
-            self.dataset.X, self.dataset.y, learner or self.config.make_learner(), plan,
+            self.dataset.X, self.dataset.y, learner or self.learner or self.config.make_learner(),
+            plan,
             n_classes=int(len(self.dataset.classes)), backend=self.config.backend,
             cache_dir=self.out_dir / "cache", data_fingerprint=str(self.dataset.fingerprint),
             progress=self.progress)
@@ -421,7 +425,7 @@ def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
     Raises an `AssayError` for any bad option or input, so a run that would fail does so
     before it costs any training time.
     """
-    config.make_learner()  # validates the learner and its parameters
+    learner = config.make_learner()  # validates the learner and its parameters
     out_dir = Path(config.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidParameterError(f"out must be a folder. Got the file {config.out!r}.")
@@ -432,8 +436,8 @@ def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
 
         target = read_predictions(config.predictions, dataset, train_column=config.train_column)
     context = AuditContext(config=config, dataset=dataset, target=target,
-                           groups=_group_index(dataset, config.groups), out_dir=out_dir,
-                           progress=progress)
+                           groups=_group_index(dataset, config.groups), learner=learner,
+                           out_dir=out_dir, progress=progress)
     for section in registered_sections():
         section.check(context, config.options(section.name))
     return context
@@ -495,14 +499,15 @@ def run_audit(
 
     started = time.perf_counter()
     stage = _stages(progress, on_stage)
-    stage("checking the data and every option", 0.02)
+    if on_stage is not None:  # not printed: a bad option must leave one error line alone
+        on_stage("checking the data and every option", 0.02)
     context = prepare(config, dataset=dataset, target=target, progress=progress)
     brings_own = context.target is not None
     context.out_dir.mkdir(parents=True, exist_ok=True)
     what = "reference models" if brings_own else "models"
     stage(f"training {config.models} {what}", 0.1)
     population = fit_population(
-        context.dataset.X, context.dataset.y, config.make_learner(), plan_for(context),
+        context.dataset.X, context.dataset.y, context.learner, plan_for(context),
         n_classes=int(len(context.dataset.classes)), backend=config.backend,
         cache_dir=context.out_dir / "cache", data_fingerprint=str(context.dataset.fingerprint),
         progress=progress)
