@@ -657,3 +657,21 @@ def test_integer_bins_put_every_value_in_the_band_its_label_names(values, edges)
         else:
             low, high = (int(part) for part in label.split("-"))
             assert low <= value <= high
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "is empty"),
+    (b"a,b\n\xff\xfe,1\n", "is not UTF-8 text"),
+    (b'a,b\n"1,2\n', "cannot be read as a table"),
+])
+def test_unreadable_csv_is_one_data_error(tmp_path, content, message):
+    from assay.data.dataset import read_table
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_table(path)
+    folder = tmp_path / "dir.csv"
+    folder.mkdir()
+    with pytest.raises(DataError, match="is a folder"):
+        read_table(folder)

@@ -639,10 +639,22 @@ def read_table(path: Path) -> pd.DataFrame:
     suffixes = "".join(path.suffixes[-2:]).lower()
     if not path.exists():
         raise DataError(MSG_PATH_MISSING.format(path=path))
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix.lower() == ".csv" or suffixes.endswith(".csv.gz"):
-        return pd.read_csv(path)
+    if path.is_dir():
+        raise DataError(f"file {path} is a folder; give the path of a .csv or .parquet file.")
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix.lower() == ".csv" or suffixes.endswith(".csv.gz"):
+            return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"file {path} is empty: it needs a header row and at least one row "
+                        "of data.") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                        "save it as UTF-8.") from None
+    except (OSError, ValueError) as exc:  # malformed CSV (ParserError) or Parquet
+        raise DataError(f"file {path} cannot be read as a table: {exc}".rstrip(".") + ".") \
+            from None
     raise DataError(MSG_PATH_SUFFIX.format(path=path))
 
 
