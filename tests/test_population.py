@@ -225,6 +225,77 @@ def test_cache_reuses_finished_fits_and_refits_a_corrupt_entry(tmp_path):
     assert fourth.info["n_loaded_from_cache"] == 6  # the refit entries were rewritten
 
 
+def test_cache_chunk_edited_with_a_recomputed_checksum_is_refit(tmp_path):
+    import hashlib
+    import io
+
+    X, y = _table()
+    plan = PopulationPlan.balanced(len(y), 4, random_state=8)
+    first = fit_population(X, y, _logreg(), plan, cache_dir=tmp_path, progress=False)
+    folder = Path(first.info["cache_dir"])
+    victim = sorted(folder.glob("models-*.npz"))[1]
+    # The attack that beat format 1: new probabilities with a checksum that matches them.
+    with np.load(victim) as data:
+        forged = np.full_like(data["probs"], 1 / 3)
+        models = data["models"]
+    buffer = io.BytesIO()
+    np.savez(buffer, probs=forged, models=models,
+             sha256=np.array(hashlib.sha256(forged.tobytes()).hexdigest()))
+    victim.write_bytes(buffer.getvalue())
+    with pytest.warns(RuntimeWarning, match="does not match the cache manifest"):
+        second = fit_population(X, y, _logreg(), plan, cache_dir=tmp_path, progress=False)
+    assert second.info["n_corrupt"] == 2 and second.info["n_fitted"] == 2
+    assert second.info["n_loaded_from_cache"] == 2
+    np.testing.assert_allclose(second.probs, first.probs, atol=1e-6)
+    assert not np.allclose(second.probs[2:], 1 / 3)
+
+
+def test_cache_manifest_rejects_unlisted_swapped_and_foreign_entries(tmp_path):
+    import json
+
+    X, y = _table()
+    plan = PopulationPlan.balanced(len(y), 6, random_state=8)
+    first = fit_population(X, y, _logreg(), plan, cache_dir=tmp_path, progress=False)
+    folder = Path(first.info["cache_dir"])
+    files = sorted(folder.glob("models-*.npz"))
+    # A chunk from another plan's folder, copied in under the same name.
+    other = fit_population(X, y, _logreg(), PopulationPlan.balanced(len(y), 6, random_state=9),
+                           cache_dir=tmp_path, progress=False)
+    files[0].write_bytes((Path(other.info["cache_dir"]) / files[0].name).read_bytes())
+    # A chunk the manifest does not list.
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["chunks"][files[2].name]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(RuntimeWarning) as caught:
+        second = fit_population(X, y, _logreg(), plan, cache_dir=tmp_path, progress=False)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "does not match the cache manifest" in messages and "not listed" in messages
+    assert second.info["n_corrupt"] == 4 and second.info["n_loaded_from_cache"] == 2
+    np.testing.assert_allclose(second.probs, first.probs, atol=1e-6)
+    # A manifest written for other key fields makes every chunk of the folder untrusted.
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert sorted(manifest["chunks"]) == [f.name for f in files]
+    manifest["fields"]["n_classes"] = 7
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(RuntimeWarning, match="not listed"):
+        third = fit_population(X, y, _logreg(), plan, cache_dir=tmp_path, progress=False)
+    assert third.info["n_corrupt"] == 6 and third.info["n_loaded_from_cache"] == 0
+    fourth = fit_population(X, y, _logreg(), plan, cache_dir=tmp_path, progress=False)
+    assert fourth.info["n_loaded_from_cache"] == 6
+
+
+def test_cache_folder_and_files_are_private(tmp_path):
+    X, y = _table()
+    plan = PopulationPlan.balanced(len(y), 2, random_state=8)
+    pop = fit_population(X, y, _logreg(), plan, cache_dir=tmp_path / "cache", progress=False)
+    folder = Path(pop.info["cache_dir"])
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+    assert folder.stat().st_mode & 0o777 == 0o700
+    entries = list(folder.iterdir())
+    assert {p.name for p in entries} == {"manifest.json", "models-00000-00002.npz"}
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in entries)
+
+
 def test_cache_key_changes_with_learner_plan_and_data(tmp_path):
     X, y = _table()
     plan = PopulationPlan.balanced(len(y), 2, random_state=9)

@@ -199,19 +199,53 @@ class PopulationPlan:
 
 
 class _ChunkCache:
-    """One `.npz` file per finished chunk, written atomically, checked on read.
+    """One `.npz` file per finished chunk, and a manifest that holds every chunk's SHA-256.
 
-    Files hold the probabilities, the model indices and a SHA-256 of the
-    probabilities; a file that cannot be read, has the wrong shape or fails the
-    checksum is reported as corrupt and refit. No pickle anywhere.
+    Layout of ``root/<key>/``: ``manifest.json`` (the key's fields, their full SHA-256 and
+    ``{"chunks": {file name: sha256 of the file's bytes}}``) and ``models-SSSSS-EEEEE.npz``
+    (probabilities and model indices, no pickle). The checksum of a chunk lives only in the
+    manifest, so an edit of a chunk file (even one that recomputes a checksum inside it)
+    no longer matches and the chunk is refit. A chunk file the manifest does not list, one
+    whose bytes differ from the manifest, that cannot be read or has the wrong shape, is
+    reported as damaged and refit. A manifest written for other key fields (a truncated-key
+    collision, a hand-copied folder) makes every chunk of the folder untrusted.
+
+    Trust model: the manifest guards against corruption, torn or stale writes and edited
+    or swapped chunk files; it is not a signature. Anyone who can write the cache folder
+    can rewrite the manifest too, so the folder is created private (0700, files 0600):
+    the cache is as trustworthy as the account that owns it, and a cache shared with
+    people you do not trust is not made safe by these checks.
     """
 
-    def __init__(self, root: Path, key: str, manifest: dict[str, Any]) -> None:
+    def __init__(self, root: Path, key: str, fields: dict[str, Any]) -> None:
+        if not root.exists():
+            root.mkdir(parents=True, mode=0o700, exist_ok=True)
         self.folder = root / key
-        self.folder.mkdir(parents=True, exist_ok=True)
-        manifest_path = self.folder / "manifest.json"
-        if not manifest_path.exists():
-            _atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode())
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        self.manifest_path = self.folder / "manifest.json"
+        self.fields = json.loads(json.dumps(fields, sort_keys=True))
+        self.digest = hashlib.sha256(json.dumps(self.fields, sort_keys=True).encode()).hexdigest()
+        self.chunks = self._read_manifest()
+        if self.chunks is None:
+            self.chunks = {}
+            self._write_manifest()
+
+    def _read_manifest(self) -> dict[str, str] | None:
+        """The manifest's chunk checksums; None when it is absent or not this key's."""
+        try:
+            manifest = json.loads(self.manifest_path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        if (not isinstance(manifest, dict) or manifest.get("format") != _CACHE_FORMAT
+                or manifest.get("key") != self.digest or manifest.get("fields") != self.fields
+                or not isinstance(manifest.get("chunks"), dict)):
+            return None
+        return {str(k): str(v) for k, v in manifest["chunks"].items()}
+
+    def _write_manifest(self) -> None:
+        manifest = {"format": _CACHE_FORMAT, "key": self.digest, "fields": self.fields,
+                    "chunks": dict(sorted(self.chunks.items()))}
+        _atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=1).encode())
 
     def path(self, start: int, stop: int) -> Path:
         return self.folder / f"models-{start:05d}-{stop:05d}.npz"
@@ -221,42 +255,55 @@ class _ChunkCache:
         path = self.path(start, stop)
         if not path.exists():
             return None
+        expected = self.chunks.get(path.name)
+        if expected is None:
+            raise _CorruptEntry(f"{path.name}: not listed in the cache manifest")
         try:
-            with np.load(path, allow_pickle=False) as data:
+            payload = path.read_bytes()
+        except OSError as exc:
+            raise _CorruptEntry(f"{path.name}: {exc}") from None
+        # The bytes checked are the bytes parsed: no window for a swap in between.
+        if _sha256(payload) != expected:
+            raise _CorruptEntry(f"{path.name}: checksum does not match the cache manifest")
+        try:
+            with np.load(io.BytesIO(payload), allow_pickle=False) as data:
                 probs = data["probs"]
                 models = data["models"]
-                checksum = str(data["sha256"])
         except Exception as exc:  # any unreadable file is a damaged entry
             raise _CorruptEntry(f"{path.name}: {exc}") from None
         if probs.shape != shape or probs.dtype != np.float32:
             raise _CorruptEntry(f"{path.name}: shape {probs.shape}, expected {shape}")
         if not np.array_equal(models, np.arange(start, stop)):
             raise _CorruptEntry(f"{path.name}: wrong model indices")
-        if _sha256(probs) != checksum:
-            raise _CorruptEntry(f"{path.name}: checksum mismatch")
         return probs
 
     def store(self, start: int, stop: int, probs: np.ndarray) -> None:
+        """Record the chunk's checksum in the manifest, then write the chunk.
+
+        In this order a run killed in between leaves a listed chunk that is absent or
+        does not match (refit), never an unlisted one that was trusted.
+        """
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            probs=probs,
-            models=np.arange(start, stop),
-            sha256=np.array(_sha256(probs)),
-        )
-        _atomic_write_bytes(self.path(start, stop), buffer.getvalue())
+        np.savez(buffer, probs=probs, models=np.arange(start, stop))
+        payload = buffer.getvalue()
+        path = self.path(start, stop)
+        # Keep entries another process sharing this folder added since we read it.
+        self.chunks = {**(self._read_manifest() or {}), **self.chunks,
+                       path.name: _sha256(payload)}
+        self._write_manifest()
+        _atomic_write_bytes(path, payload)
 
 
 class _CorruptEntry(Exception):
     pass
 
 
-def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+def _sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
 
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    """Write to a private temporary file beside `path` (0600), fsync, rename over it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -444,7 +491,7 @@ def fit_population(
             "shape": list(X.shape),
             "format": _CACHE_FORMAT,
         }
-        key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:20]
+        key = _cache_key(key_fields)
         cache = _ChunkCache(Path(cache_dir), key, key_fields)
     todo = _load_cached(cache, chunks, probs, stats)
 
@@ -479,8 +526,17 @@ def fit_population(
     return Population(probs=probs, member=np.array(plan.member), y=y, info=info)
 
 
+def _cache_key(fields: dict[str, Any]) -> str:
+    """Folder name of a cache entry: 20 hex digits of the fields' SHA-256.
+
+    The manifest keeps the full digest and the fields, so a truncated-key collision is
+    caught on load rather than served.
+    """
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
+
+
 def _load_cached(cache, chunks, probs, stats) -> list[tuple[int, int]]:
-    """Fill `probs` from the cache; return the chunks still to fit."""
+    """Fill `probs` from the cache; return the chunks still to fit (absent or damaged)."""
     if cache is None:
         return list(chunks)
     todo = []
@@ -556,4 +612,5 @@ def _run_dask(learner, X, y, plan, n_classes, todo, n_jobs, address, done) -> in
 
 
 _BACKENDS = ("batched", "joblib", "dask")
-_CACHE_FORMAT = 1
+# 2: chunk checksums moved from the chunk files into the manifest.
+_CACHE_FORMAT = 2
