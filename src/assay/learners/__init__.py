@@ -33,6 +33,7 @@ _public, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
         "base": ["Learner"],
+        "dpsgd": ["DPSGDLogisticRegression", "DPSGDMLP"],
         "linear": ["LogisticRegressionLearner"],
         "mlp": ["MLPLearner"],
         "sklearn": ["SklearnLearner"],
@@ -45,6 +46,8 @@ del _public
 _BUILTIN = {
     "logreg": ("linear", "LogisticRegressionLearner"),
     "mlp": ("mlp", "MLPLearner"),
+    "dp-logreg": ("dpsgd", "DPSGDLogisticRegression"),
+    "dp-mlp": ("dpsgd", "DPSGDMLP"),
 }
 
 # A hyper-parameter name: a Python identifier, scikit-learn's ``step__param`` included.
