@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 
@@ -675,3 +676,80 @@ def test_unreadable_csv_is_one_data_error(tmp_path, content, message):
     folder.mkdir()
     with pytest.raises(DataError, match="is a folder"):
         read_table(folder)
+
+
+# ---------------------------------------------------------------- headers, encodings, rows
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    # pandas would silently rename the second "a" to "a.1".
+    ("a,a,y", "duplicate column names: 'a'"),
+    # ... and the empty name to "Unnamed: 1".
+    ("a,,y", "a column without a name (column 2 of the header)"),
+    # A table saved with its pandas index: the unnamed first column.
+    (",a,y", "save it with index=False"),
+    ("a,  ,y", "column without a name"),
+])
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_header_names_must_be_unique_and_non_empty(tmp_path, header, message, suffix):
+    import gzip
+
+    text = f"{header}\n1,2,0\n3,4,1\n5,6,0\n"
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".csv.gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    with pytest.raises(DataError, match=re.escape(message)) as info:
+        Dataset.from_path(path, "y")
+    assert str(path) in str(info.value)
+
+
+def test_duplicate_parquet_and_frame_columns_are_refused(tmp_path):
+    frame = pd.DataFrame([[1, 2, 0], [3, 4, 1]], columns=["a", "a", "y"])
+    with pytest.raises(DataError, match="duplicate column names: a"):
+        Dataset.from_frame(frame, "y")
+    with pytest.raises(DataError, match="column names must not be empty"):
+        Dataset.from_frame(frame.set_axis(["a", " ", "y"], axis=1), "y")
+
+
+def test_other_encodings_are_read_with_encoding(tmp_path):
+    path = tmp_path / "t.csv"
+    rows = "città,y\n" + "".join(f"{'Forlì' if i % 2 else 'Bra'},{i % 2}\n" for i in range(20))
+    path.write_bytes(rows.encode("latin-1"))
+    with pytest.raises(DataError, match=r"is not UTF-8 text .*--encoding latin-1"):
+        Dataset.from_path(path, "y")
+    ds = Dataset.from_path(path, "y", ["città"], encoding="latin-1")
+    assert set(ds.groups["città"]) == {"Forlì", "Bra"}
+    with pytest.raises(InvalidParameterError, match="encoding must be a text encoding"):
+        Dataset.from_path(path, "y", encoding="rot13")
+    with pytest.raises(InvalidParameterError, match="Got 'klingon'"):
+        Dataset.from_path(path, "y", encoding="klingon")
+
+
+def test_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes("\ufeffa,y\n1,0\n2,1\n3,0\n".encode())
+    assert Dataset.from_path(path, "y").feature_names == ["a"]
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    (["1,0"], "the table has 1 row; a dataset needs at least 2 rows."),
+    (["1,0", ",1", ",0"], "the table has 1 row left (2 dropped for missing values)"),
+    ([",0", ",1"], "no rows are left: all 2 rows have missing values"),
+])
+def test_too_few_rows_are_counted_right(tmp_path, rows, message):
+    path = tmp_path / "t.csv"
+    path.write_text("a,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=re.escape(message)):
+        Dataset.from_path(path, "y", missing="drop")
+
+
+def test_public_tables_keep_their_own_header_rules(data_home):
+    # COMPAS repeats two column names; its loader picks its columns, so it still loads.
+    from assay.data.dataset import read_table
+
+    frame = read_table(data_home / "compas-scores-two-years.csv.gz")
+    assert "decile_score.1" in frame.columns
+    with pytest.raises(DataError, match="duplicate column names: 'decile_score'"):
+        read_table(data_home / "compas-scores-two-years.csv.gz", strict_header=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -80,3 +81,77 @@ def check_option(value: Any, name: str, options: Iterable[str]) -> str:
         allowed = ", ".join(repr(o) for o in options)
         raise InvalidParameterError(f"{name} must be one of {allowed}. Got {value!r}.")
     return value
+
+
+def check_encoding(encoding: Any, name: str = "encoding") -> str:
+    """Check that `encoding` names a text codec Python knows; return its canonical name."""
+    import codecs
+
+    message = (f"{name} must be a text encoding such as utf-8, latin-1 or cp1252. "
+               f"Got {encoding!r}.")
+    if not isinstance(encoding, str) or not encoding:
+        raise InvalidParameterError(message)
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        raise InvalidParameterError(message) from None
+    if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib, ...
+        raise InvalidParameterError(message)
+    return info.name
+
+
+def _nearest_existing(path: os.PathLike[str] | str) -> str:
+    """`path` itself, or its closest ancestor that exists (where a folder would be made)."""
+    current = os.path.abspath(path)
+    while not os.path.exists(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return current
+
+
+def check_output_folder(path: Any, name: str) -> str:
+    """Check that `path` is a folder that exists or can be made, and can be written to.
+
+    Called before any work, so a run never fails at the end for want of a place to write.
+    """
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise InvalidParameterError(f"{name} must be a folder path. Got {path!r}.")
+    text = str(path)
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise InvalidParameterError(f"{name} must be a folder. Got the file {text!r}.")
+    base = _nearest_existing(text)
+    if not os.path.isdir(base):
+        raise InvalidParameterError(
+            f"{name} must be a folder that can be made. Got {text!r} ({base!r} is a file).")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise InvalidParameterError(
+            f"{name} must be a folder you can write to. Got {text!r} ({base!r} is not "
+            "writable).")
+    return text
+
+
+def check_output_file(path: Any, name: str, *, make_folder: bool = False) -> str:
+    """Check that `path` names a file (not a folder) that can be written.
+
+    With ``make_folder`` its folder may be missing (it will be made); otherwise it must
+    exist.
+    """
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise InvalidParameterError(f"{name} must be a file path. Got {path!r}.")
+    text = str(path)
+    if os.path.isdir(text):
+        raise InvalidParameterError(f"{name} must be a file path, not a folder. Got {text}.")
+    folder = os.path.dirname(os.path.abspath(text))
+    if make_folder:
+        check_output_folder(folder, f"the folder of {name}")
+        return text
+    if not os.path.isdir(folder):
+        raise InvalidParameterError(f"{name} must be a file in an existing folder. Got "
+                                    f"{text} (no folder {os.path.dirname(text) or '.'}).")
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+            os.path.exists(text) and not os.access(text, os.W_OK)):
+        raise InvalidParameterError(f"{name} must be a file you can write. Got {text} "
+                                    "(no write permission).")
+    return text

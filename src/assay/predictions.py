@@ -182,6 +182,8 @@ def _id_texts(values: Any) -> pd.Index:
 
 
 def _read_file(path: Path) -> pd.DataFrame:
+    from assay.data.dataset import _check_header, _csv_header
+
     name = path.name.lower()
     if not path.exists():
         raise DataError(f"predictions file {path} does not exist; check the path.")
@@ -195,12 +197,18 @@ def _read_file(path: Path) -> pd.DataFrame:
     try:
         if parquet:
             frame = pd.read_parquet(path)
+            header = [str(c) for c in frame.columns]
         else:
             # Ids as text: "007" and 7 stay distinct, and no float coercion of ids.
             frame = pd.read_csv(path, dtype={ROW_ID_COLUMN: str})
+            # pandas renames a repeated "proba_1" to "proba_1.1": read the header as written.
+            header = _csv_header(path, "utf-8")
+        _check_header(header, path, "predictions file")
     except pd.errors.EmptyDataError:
         raise DataError(f"predictions file {path} is empty; write one row per table row "
                         "with proba_<class> (or score) and in_train columns.") from None
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any parser failure is the file's fault
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"predictions file {path} cannot be read ({reason}); save it as a "
