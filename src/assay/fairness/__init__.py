@@ -1,0 +1,58 @@
+"""Fairness: whom a model treats worse, how sure we are, and a model that fixes it.
+
+* :mod:`~assay.fairness.metrics`: rates per group and intersection with intervals, gaps
+  (demographic parity, equal opportunity, equalized odds, predictive parity) with
+  bootstrap intervals, flags, and a gap's spread over a population of models.
+* :mod:`~assay.fairness.mitigate`: fair boosting, a fair score transformer and group
+  thresholds (scikit-learn estimators).
+* :mod:`~assay.fairness.pareto`: candidates scored on held-out rows, the non-dominated
+  front, degenerate candidates rejected, selection by a stated preference.
+* :mod:`~assay.fairness.export`: the chosen model without pickle (skops) and its card.
+* :mod:`~assay.fairness.section`: the fairness section of ``assay audit``.
+
+Names are imported from their submodule on first use, so ``import assay.fairness`` is
+instant.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from assay import _lazy_exports
+
+if TYPE_CHECKING:
+    from assay.fairness.export import export_model, load_model, model_card
+    from assay.fairness.metrics import (
+        GAPS,
+        FairnessReport,
+        Gap,
+        GapSpread,
+        GroupRates,
+        fairness_metrics,
+        gap_spread,
+    )
+    from assay.fairness.mitigate import (
+        FairBoostClassifier,
+        FairScoreTransformer,
+        GroupThresholdClassifier,
+    )
+    from assay.fairness.pareto import (
+        Candidate,
+        FrontResult,
+        Preference,
+        build_front,
+        parse_preference,
+    )
+
+__all__, __getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "metrics": ["GAPS", "FairnessReport", "Gap", "GapSpread", "GroupRates",
+                    "fairness_metrics", "gap_spread"],
+        "mitigate": ["FairBoostClassifier", "FairScoreTransformer",
+                     "GroupThresholdClassifier"],
+        "pareto": ["Candidate", "FrontResult", "Preference", "build_front",
+                   "parse_preference"],
+        "export": ["export_model", "load_model", "model_card"],
+    },
+)

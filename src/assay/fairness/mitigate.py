@@ -1,0 +1,755 @@
+"""Mitigation: scikit-learn estimators that trade a little accuracy for smaller gaps.
+
+Three methods, each for several protected attributes and their intersections at once:
+
+- `FairBoostClassifier`: boosting in the spirit of AdaFair / MMM-Fair (own
+  implementation). After every round the partial ensemble's group rates are measured on
+  the real protected columns (every attribute and every intersection with enough rows);
+  each misclassified row is re-weighted by ``1 + (how far its group is behind the best
+  group)``, the largest such cost over the groupings (the worst attribute drives the
+  update, as in MMM-Fair). Every round is kept, with its objectives, so the front over
+  rounds costs nothing more; the ensemble size is chosen on validation rows for
+  balanced error plus the gap (AdaFair's post-training step).
+- `FairScoreTransformer`: post-processing of any scorer's probabilities r(x) into the
+  scores s(x) closest in cross-entropy under linear constraints on group means of s
+  (demographic parity; equal opportunity / equalized odds through r-weighted means, as
+  in Wei, Natesan Ramamurthy & Calmon 2020/2021). The dual is a concave program in one
+  multiplier per constraint, solved with scipy's L-BFGS-B; the primal solution is the
+  closed-form root ``s = 2r / ((1 + mu) + sqrt((1 + mu)^2 - 4 mu r))``.
+- `GroupThresholdClassifier`: one threshold per intersectional group on any scorer,
+  chosen so that every group reaches the same selection rate (dp), TPR (eo) or TPR and
+  FPR (eodds, as close as one threshold allows), at the common rate that maximises
+  balanced accuracy on the fitting rows. Small groups fall back to the global threshold.
+
+All take ``sensitive_features`` (a DataFrame, Series or array of protected columns) as a
+keyword of ``fit`` and, where the decision depends on the group, of ``predict``. With
+``estimator=None`` the post-processors read the base score directly from ``X`` (one
+column): that is how a model assay did not train is post-processed from its predictions
+file, and how such a post-processor is exported on its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from assay._validation import DataError, check_option, check_scalar
+
+__all__ = [
+    "CONSTRAINTS",
+    "FairBoostClassifier",
+    "FairScoreTransformer",
+    "GroupThresholdClassifier",
+]
+
+#: Fairness constraints every method understands.
+CONSTRAINTS = ("dp", "eo", "eodds")
+_TN, _FP, _FN, _TP = 0, 1, 2, 3
+_EPS = 1e-6
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _binary_target(y) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 labels and the two classes; a one-line error for a non-binary target."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(f"y must be 1-D. Got shape {y.shape}.")
+    classes, encoded = np.unique(y, return_inverse=True)
+    if len(classes) != 2:
+        raise DataError(f"y must have exactly two classes for fairness mitigation. Got "
+                        f"{len(classes)}: {list(classes[:5])}.")
+    return encoded.astype(np.int64), classes
+
+
+def _sensitive_frame(sensitive_features, n: int) -> pd.DataFrame:
+    if sensitive_features is None:
+        return pd.DataFrame({"all": np.zeros(n, dtype=np.int64)})
+    if isinstance(sensitive_features, pd.Series):
+        frame = sensitive_features.to_frame()
+    elif isinstance(sensitive_features, pd.DataFrame):
+        frame = sensitive_features
+    else:
+        arr = np.asarray(sensitive_features, dtype=object)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        frame = pd.DataFrame(arr, columns=[f"a{j}" for j in range(arr.shape[1])])
+    if len(frame) != n:
+        raise DataError(f"sensitive_features must have one row per row of X ({n}). "
+                        f"Got {len(frame)}.")
+    return frame.reset_index(drop=True)
+
+
+def _fit_sensitive(sensitive_features, n: int) -> tuple[list[str], list[list[str]]]:
+    """Column names and sorted category texts of every protected column."""
+    frame = _sensitive_frame(sensitive_features, n)
+    columns = [str(c) for c in frame.columns]
+    categories = [sorted(map(str, pd.unique(frame.iloc[:, j].astype(str))))
+                  for j in range(frame.shape[1])]
+    return columns, categories
+
+
+def _attribute_codes(sensitive_features, n: int, columns, categories) -> np.ndarray:
+    """(n, k) codes of each protected column; unseen values get the code len(categories)."""
+    frame = _sensitive_frame(sensitive_features, n)
+    if frame.shape[1] != len(columns):
+        raise DataError(f"sensitive_features must have the {len(columns)} protected "
+                        f"column(s) seen in fit ({', '.join(columns)}). Got "
+                        f"{frame.shape[1]}.")
+    out = np.empty((n, len(columns)), dtype=np.int64)
+    for j, cats in enumerate(categories):
+        values = frame.iloc[:, j].astype(str).to_numpy()
+        idx = np.searchsorted(np.asarray(cats, dtype=object), values)
+        idx = np.minimum(idx, len(cats) - 1)
+        known = np.asarray(cats, dtype=object)[idx] == values
+        out[:, j] = np.where(known, idx, len(cats))
+    return out
+
+
+def _groupings(k: int) -> list[tuple[int, ...]]:
+    """Every attribute, then every intersection (as attribute positions)."""
+    return [c for size in range(1, k + 1) for c in itertools.combinations(range(k), size)]
+
+
+def _grouping_codes(codes: np.ndarray, categories, combo: tuple[int, ...]
+                    ) -> tuple[np.ndarray, int]:
+    """Row codes of one grouping in its full product space (unseen values included)."""
+    dims = tuple(len(categories[j]) + 1 for j in combo)
+    return np.ravel_multi_index(tuple(codes[:, j] for j in combo), dims), int(np.prod(dims))
+
+
+def _label(columns, categories, combo, code: int) -> str:
+    from assay.groups import group_label
+
+    dims = tuple(len(categories[j]) + 1 for j in combo)
+    parts = np.unravel_index(code, dims)
+    values = [categories[j][p] if p < len(categories[j]) else "(unseen)"
+              for j, p in zip(combo, parts)]
+    return group_label([columns[j] for j in combo], values)
+
+
+def _base_scores(estimator, X) -> np.ndarray:
+    """Probability of class 1 from the base estimator, or X itself (one score column)."""
+    if estimator is None:
+        s = np.asarray(X, dtype=np.float64)
+        if s.ndim == 2 and s.shape[1] == 1:
+            s = s[:, 0]
+        if s.ndim != 1:
+            raise DataError(f"X must be one column of scores when estimator is None. Got "
+                            f"shape {s.shape}.")
+    else:
+        s = np.asarray(estimator.predict_proba(X), dtype=np.float64)[:, 1]
+    if not np.all(np.isfinite(s)) or s.min() < 0 or s.max() > 1:
+        raise DataError("scores must be probabilities in [0, 1]. Got values outside.")
+    return s
+
+
+def _counts(codes: np.ndarray, size: int, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Confusion counts (size, 4) in the order tn, fp, fn, tp."""
+    return np.bincount(codes * 4 + 2 * y + pred, minlength=4 * size).reshape(size, 4)
+
+
+def _rates(counts: np.ndarray) -> dict[str, np.ndarray]:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pos = counts[..., _FN] + counts[..., _TP]
+        neg = counts[..., _TN] + counts[..., _FP]
+        tot = pos + neg
+        return {"selection_rate": np.where(tot > 0, (counts[..., _FP] + counts[..., _TP])
+                                           / np.maximum(tot, 1), np.nan),
+                "tpr": np.where(pos > 0, counts[..., _TP] / np.maximum(pos, 1), np.nan),
+                "fpr": np.where(neg > 0, counts[..., _FP] / np.maximum(neg, 1), np.nan)}
+
+
+def _gap(counts: np.ndarray, min_count: int, constraint: str) -> np.ndarray:
+    """max - min over groups (axis -2 of counts (..., G, 4)) of the constraint's rate(s),
+    among groups with at least `min_count` rows in the rate's denominator."""
+    rates = _rates(counts)
+    pos = counts[..., _FN] + counts[..., _TP]
+    neg = counts[..., _TN] + counts[..., _FP]
+    den = {"selection_rate": pos + neg, "tpr": pos, "fpr": neg}
+    names = {"dp": ("selection_rate",), "eo": ("tpr",), "eodds": ("tpr", "fpr")}[constraint]
+    out = None
+    for name in names:
+        v = np.where(den[name] >= min_count, rates[name], np.nan)
+        defined = ~np.isnan(v)
+        enough = defined.sum(axis=-1) >= 2
+        spread = (np.where(defined, v, -np.inf).max(axis=-1)
+                  - np.where(defined, v, np.inf).min(axis=-1))
+        spread = np.where(enough, spread, np.nan)
+        out = spread if out is None else np.fmax(out, spread)
+    return out
+
+
+def _balanced_accuracy(counts: np.ndarray) -> np.ndarray:
+    r = _rates(counts)
+    return (r["tpr"] + 1 - r["fpr"]) / 2
+
+
+def _check_common(constraint: str, min_support: int) -> None:
+    check_option(constraint, "constraint", CONSTRAINTS)
+    check_scalar(min_support, "min_support", kind=int, low=1)
+
+
+# --------------------------------------------------------------------------- boosting
+
+
+class FairBoostClassifier(ClassifierMixin, BaseEstimator):
+    """Fair boosting over several protected attributes and their intersections.
+
+    Parameters
+    ----------
+    constraint : {"dp", "eo", "eodds"}, default="eo"
+        The gap the fairness costs act on.
+    n_estimators : int, default=100
+        Rounds (every one is kept: ``staged_*`` and `with_rounds` reach each).
+    max_depth : int, default=3
+        Depth of each tree.
+    learning_rate : float, default=1.0
+        Shrinks each round's weight α.
+    min_support : int, default=30
+        Groups with fewer rows in the rate's denominator (positives for TPR) get no
+        fairness cost and enter no tracked gap: a lag measured on a handful of rows is
+        noise.
+    fairness_weight : float, default=1.0
+        Weight of the gap against balanced error when the ensemble size is chosen.
+    validation_fraction : float, default=0.2
+        Rows held out of training to choose the ensemble size, when no validation set
+        is passed to `fit`.
+    max_samples : int or None, default=8192
+        Each tree is fitted on this many rows drawn with probability proportional to
+        their boosting weight (boosting by resampling; Freund & Schapire 1997), which
+        keeps a round's cost flat as tables grow; None: every row, weighted.
+    random_state : int or None, default=None
+
+    Attributes
+    ----------
+    estimators_ : list of DecisionTreeClassifier
+    alphas_ : ndarray of shape (n_rounds,)
+    n_estimators_ : int
+        The chosen ensemble size (rounds used by `predict`).
+    objectives_ : dict of str to ndarray
+        Per round, on the training rows: ``accuracy``, ``balanced_accuracy`` and
+        ``gap`` (the constraint's largest gap over the groupings), plus
+        ``gap:<grouping>`` per grouping.
+    validation_objectives_ : dict of str to ndarray
+        ``balanced_accuracy`` and ``gap`` per round on the validation rows.
+    groupings_ : list of str
+        Grouping keys (``"sex"``, ``"race"``, ``"sex & race"``).
+    """
+
+    def __init__(self, constraint: str = "eo", n_estimators: int = 100, max_depth: int = 3,
+                 learning_rate: float = 1.0, min_support: int = 30,
+                 fairness_weight: float = 1.0, validation_fraction: float = 0.2,
+                 max_samples: int | None = 8192, random_state: int | None = None) -> None:
+        self.constraint = constraint
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.min_support = min_support
+        self.fairness_weight = fairness_weight
+        self.validation_fraction = validation_fraction
+        self.max_samples = max_samples
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        _check_common(self.constraint, self.min_support)
+        check_scalar(self.n_estimators, "n_estimators", kind=int, low=1)
+        check_scalar(self.max_depth, "max_depth", kind=int, low=1)
+        check_scalar(self.learning_rate, "learning_rate", low=0, low_open=True)
+        check_scalar(self.fairness_weight, "fairness_weight", low=0)
+        check_scalar(self.validation_fraction, "validation_fraction", low=0, high=1,
+                     high_open=True)
+        if self.max_samples is not None:
+            check_scalar(self.max_samples, "max_samples", kind=int, low=2)
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y, *, sensitive_features=None, X_val=None, y_val=None,
+            sensitive_val=None) -> FairBoostClassifier:
+        """Boost on (X, y); choose the ensemble size on the validation rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+        y : array-like of shape (n,)
+            Two classes (the larger one is the favourable outcome, class 1).
+        sensitive_features : DataFrame, Series or array-like, optional
+            Protected columns of the rows (none: plain AdaBoost).
+        X_val, y_val, sensitive_val : optional
+            Validation rows for the ensemble size; default a stratified
+            ``validation_fraction`` of the rows (0: the training rows themselves).
+        """
+        from sklearn.model_selection import train_test_split
+
+        self._check_params()
+        X = np.asarray(X, dtype=np.float32)
+        y01, self.classes_ = _binary_target(y)
+        n = X.shape[0]
+        if X.ndim != 2 or n != y01.shape[0]:
+            raise DataError(f"X must be 2-D with one row per label. Got shape {X.shape} for "
+                            f"{y01.shape[0]} labels.")
+        self.n_features_in_ = X.shape[1]
+        self.columns_, self.categories_ = _fit_sensitive(sensitive_features, n)
+        codes = _attribute_codes(sensitive_features, n, self.columns_, self.categories_)
+        if X_val is None and self.validation_fraction > 0:
+            train, val = train_test_split(np.arange(n), test_size=self.validation_fraction,
+                                          random_state=self.random_state, stratify=y01)
+            Xv, yv, cv = X[val], y01[val], codes[val]
+            X, y01, codes = X[train], y01[train], codes[train]
+        elif X_val is not None:
+            Xv = np.asarray(X_val, dtype=np.float32)
+            yv = np.searchsorted(self.classes_, np.asarray(y_val))
+            cv = _attribute_codes(sensitive_val, Xv.shape[0], self.columns_, self.categories_)
+        else:
+            Xv, yv, cv = X, y01, codes
+        self._boost(X, y01, codes)
+        self._choose(Xv, yv, cv)
+        return self
+
+    def _grouping_arrays(self, codes: np.ndarray):
+        out = []
+        for combo in _groupings(len(self.columns_)):
+            c, size = _grouping_codes(codes, self.categories_, combo)
+            out.append((combo, c, size))
+        return out
+
+    def _boost(self, X, y, codes) -> None:
+        from sklearn.tree import DecisionTreeClassifier
+
+        n = X.shape[0]
+        rng = np.random.default_rng(self.random_state)
+        groupings = self._grouping_arrays(codes)
+        self.groupings_ = [" & ".join(self.columns_[j] for j in combo)
+                           for combo, _, _ in groupings]
+        w = np.full(n, 1.0 / n)
+        F = np.zeros(n)
+        self.estimators_, alphas = [], []
+        tracked: dict[str, list[float]] = {"accuracy": [], "balanced_accuracy": [], "gap": []}
+        for key in self.groupings_:
+            tracked[f"gap:{key}"] = []
+        for _ in range(self.n_estimators):
+            tree = DecisionTreeClassifier(max_depth=self.max_depth,
+                                          random_state=int(rng.integers(2**31 - 1)))
+            if self.max_samples is not None and self.max_samples < n:
+                rows = rng.choice(n, size=self.max_samples, p=w)
+                tree.fit(X[rows], y[rows])
+            else:
+                tree.fit(X, y, sample_weight=w)
+            h = tree.predict(X).astype(np.int64)
+            miss = h != y
+            err = float(np.clip(w[miss].sum() / w.sum(), 1e-10, 1 - 1e-10))
+            if err >= 0.5:  # no better than chance on the weighted rows: stop
+                break
+            alpha = self.learning_rate * 0.5 * np.log((1 - err) / err)
+            self.estimators_.append(tree)
+            alphas.append(alpha)
+            F += alpha * (2 * h - 1)
+            pred = (F > 0).astype(np.int64)
+            # Objectives of the partial ensemble, and each group's lag behind the best.
+            cost = np.ones(n)
+            gaps = []
+            total = np.bincount(2 * y + pred, minlength=4)
+            for combo, c, size in groupings:
+                counts = _counts(c, size, y, pred)
+                gaps.append(_gap(counts, self.min_support, self.constraint))
+                cost = np.maximum(cost, self._row_cost(counts, c, y, pred))
+            tracked["accuracy"].append(float((total[_TN] + total[_TP]) / n))
+            tracked["balanced_accuracy"].append(float(_balanced_accuracy(total)))
+            for key, g in zip(self.groupings_, gaps):
+                tracked[f"gap:{key}"].append(float(g))
+            tracked["gap"].append(float(np.nanmax(gaps)) if not np.isnan(gaps).all()
+                                  else float("nan"))
+            w = w * np.exp(2 * alpha * miss) * cost
+            w /= w.sum()
+        if not self.estimators_:
+            raise DataError("FairBoostClassifier: the first tree is no better than chance; "
+                            "there is nothing to learn from X.")
+        self.alphas_ = np.asarray(alphas)
+        self.objectives_ = {k: np.asarray(v) for k, v in tracked.items()}
+
+    def _row_cost(self, counts, codes, y, pred) -> np.ndarray:
+        """1 + how far the row's group is behind, for rows whose error widens the gap
+        (groups with at least ``min_support`` rows in the rate's denominator)."""
+        rates = _rates(counts)
+        pos = counts[:, _FN] + counts[:, _TP]
+        neg = counts[:, _TN] + counts[:, _FP]
+        den = {"selection_rate": pos + neg, "tpr": pos, "fpr": neg}
+
+        def lag(name, worse_is_low=True):
+            v = np.where(den[name] >= self.min_support, rates[name], np.nan)
+            if np.sum(~np.isnan(v)) < 2:
+                return np.zeros(len(v))
+            ref = np.nanmax(v) if worse_is_low else np.nanmin(v)
+            return np.nan_to_num(np.abs(ref - v), nan=0.0)
+
+        cost = np.ones(len(y))
+        if self.constraint in ("eo", "eodds"):
+            missed = (y == 1) & (pred == 0)  # a missed positive of a group behind on TPR
+            cost = np.where(missed, 1 + lag("tpr")[codes], cost)
+        if self.constraint == "eodds":
+            false_pos = (y == 0) & (pred == 1)  # a false positive of a group ahead on FPR
+            cost = np.where(false_pos, 1 + lag("fpr", worse_is_low=False)[codes], cost)
+        if self.constraint == "dp":
+            missed = (y == 1) & (pred == 0)
+            cost = np.where(missed, 1 + lag("selection_rate")[codes], cost)
+            sel = np.where(den["selection_rate"] >= self.min_support,
+                           rates["selection_rate"], np.nan)
+            if np.sum(~np.isnan(sel)) >= 2:
+                ahead = np.nan_to_num(sel - np.nanmin(sel), nan=0.0)
+                false_pos = (y == 0) & (pred == 1)
+                cost = np.where(false_pos, 1 + ahead[codes], cost)
+        return cost
+
+    def _choose(self, X, y, codes) -> None:
+        """Ensemble size: least balanced error + weight x gap on the validation rows."""
+        staged = self._staged_F(X) > 0  # (T, n)
+        t, n = staged.shape
+        pred = staged.astype(np.int64)
+        cell = 2 * y[None, :] + pred
+        total = np.bincount((np.arange(t)[:, None] * 4 + cell).reshape(-1),
+                            minlength=4 * t).reshape(t, 4)
+        bal = _balanced_accuracy(total)
+        gaps = []
+        for combo, c, size in self._grouping_arrays(codes):
+            flat = (np.arange(t)[:, None] * size + c[None, :]) * 4 + cell
+            counts = np.bincount(flat.reshape(-1), minlength=t * size * 4).reshape(t, size, 4)
+            gaps.append(_gap(counts, self.min_support, self.constraint))
+        gap = np.nanmax(np.stack(gaps), axis=0) if gaps else np.zeros(t)
+        gap = np.nan_to_num(gap, nan=0.0)
+        score = (1 - bal) + self.fairness_weight * gap
+        self.validation_objectives_ = {"balanced_accuracy": bal, "gap": gap}
+        self.n_estimators_ = int(np.nanargmin(score)) + 1
+
+    # ------------------------------------------------------------------ predict
+
+    def _staged_F(self, X) -> np.ndarray:
+        """Decision values after every round: (n_rounds, n)."""
+        check_is_fitted(self, "estimators_")
+        X = np.asarray(X, dtype=np.float32)
+        votes = np.stack([2 * est.predict(X).astype(np.int64) - 1 for est in self.estimators_])
+        return np.cumsum(self.alphas_[:, None] * votes, axis=0)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Weighted vote of the first ``n_estimators_`` trees (positive: class 1)."""
+        check_is_fitted(self, "estimators_")
+        X = np.asarray(X, dtype=np.float32)
+        t = self.n_estimators_
+        votes = np.stack([2 * est.predict(X).astype(np.int64) - 1
+                          for est in self.estimators_[:t]])
+        return (self.alphas_[:t, None] * votes).sum(axis=0)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``sigmoid(2 F)``: boosting's estimate of P(class 1) (Friedman et al. 2000)."""
+        p = 1.0 / (1.0 + np.exp(-2.0 * self.decision_function(X)))
+        return np.stack([1 - p, p], axis=1)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[(self.decision_function(X) > 0).astype(np.int64)]
+
+    def staged_predict(self, X):
+        """Predictions after each round (a generator, like scikit-learn's boosting)."""
+        for F in self._staged_F(X):
+            yield self.classes_[(F > 0).astype(np.int64)]
+
+    def with_rounds(self, n_rounds: int) -> FairBoostClassifier:
+        """A copy that predicts with the first `n_rounds` trees (and keeps only those)."""
+        check_is_fitted(self, "estimators_")
+        n_rounds = check_scalar(n_rounds, "n_rounds", kind=int, low=1,
+                                high=len(self.estimators_))
+        out = clone(self)
+        for key, value in self.__dict__.items():
+            if key.endswith("_") and not key.startswith("__"):
+                setattr(out, key, value)
+        out.estimators_ = self.estimators_[:n_rounds]
+        out.alphas_ = self.alphas_[:n_rounds]
+        out.n_estimators_ = n_rounds
+        out.objectives_ = {k: v[:n_rounds] for k, v in self.objectives_.items()}
+        return out
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
+    """One decision threshold per intersectional group on a fitted scorer.
+
+    Parameters
+    ----------
+    estimator : fitted classifier with predict_proba, or None
+        The scorer (used as fitted; never refitted). None: ``X`` is the score itself.
+    constraint : {"dp", "eo", "eodds"}, default="eo"
+    target_rate : float or None, default=None
+        The common rate every group is brought to (selection rate for dp, TPR for eo and
+        eodds); None: the rate that maximises balanced accuracy on the fitting rows.
+    min_support : int, default=20
+        Groups with fewer rows in the rate's denominator (positives for eo) keep the
+        global threshold.
+    n_grid : int, default=400
+        Candidate thresholds (quantiles of the fitting scores).
+
+    Attributes
+    ----------
+    thresholds_ : ndarray
+        Threshold of every cell of the intersection space (unseen values included).
+    global_threshold_ : float
+    target_rate_ : float
+    groups_ : dict of str to float
+        Threshold of each fitted group, by label.
+    fallback_groups_ : list of str
+        Groups too small for their own threshold.
+    """
+
+    def __init__(self, estimator=None, constraint: str = "eo", target_rate: float | None = None,
+                 min_support: int = 20, n_grid: int = 400) -> None:
+        self.estimator = estimator
+        self.constraint = constraint
+        self.target_rate = target_rate
+        self.min_support = min_support
+        self.n_grid = n_grid
+
+    def fit(self, X, y, *, sensitive_features=None) -> GroupThresholdClassifier:
+        _check_common(self.constraint, self.min_support)
+        if self.target_rate is not None:
+            check_scalar(self.target_rate, "target_rate", low=0, high=1)
+        check_scalar(self.n_grid, "n_grid", kind=int, low=2)
+        s = _base_scores(self.estimator, X)
+        y01, self.classes_ = _binary_target(y)
+        n = s.shape[0]
+        self.columns_, self.categories_ = _fit_sensitive(sensitive_features, n)
+        codes = _attribute_codes(sensitive_features, n, self.columns_, self.categories_)
+        combo = tuple(range(len(self.columns_)))
+        cell, size = _grouping_codes(codes, self.categories_, combo)
+        # Candidate thresholds: quantiles of the scores (plus "nobody" above the top).
+        grid = np.unique(np.concatenate([np.quantile(s, np.linspace(0, 1, self.n_grid)),
+                                         [1.0 + 1e-9]]))
+        b = np.searchsorted(grid, s, side="right") - 1  # bin: grid[b] <= s < grid[b+1]
+        hist = np.bincount((cell * len(grid) + b) * 2 + y01,
+                           minlength=size * len(grid) * 2).reshape(size, len(grid), 2)
+        above = hist[:, ::-1].cumsum(axis=1)[:, ::-1]  # rows with s >= grid[k]
+        neg, pos = above[..., 0].astype(float), above[..., 1].astype(float)
+        n_neg, n_pos = neg[:, 0], pos[:, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tpr = pos / n_pos[:, None]
+            fpr = neg / n_neg[:, None]
+            sel = (pos + neg) / (n_pos + n_neg)[:, None]
+        den = {"dp": n_pos + n_neg, "eo": n_pos, "eodds": np.minimum(n_pos, n_neg)}
+        own = den[self.constraint] >= self.min_support
+        # Overall rates at each global threshold (the fallback and the eodds FPR target).
+        g_pos, g_neg = pos.sum(axis=0), neg.sum(axis=0)
+        g_tpr = g_pos / max(g_pos[0], 1)
+        g_fpr = g_neg / max(g_neg[0], 1)
+        g_sel = (g_pos + g_neg) / max(g_pos[0] + g_neg[0], 1)
+        rate, g_rate = {"dp": (sel, g_sel), "eo": (tpr, g_tpr), "eodds": (tpr, g_tpr)}[
+            self.constraint]
+        targets = (np.linspace(0.02, 0.98, 97) if self.target_rate is None
+                   else np.array([float(self.target_rate)]))
+        # For each target: every group's threshold index closest to it (T, G).
+        dist = np.abs(rate[None, :, :] - targets[:, None, None])
+        g_index = np.abs(g_rate[None, :] - targets[:, None]).argmin(axis=1)  # (T,)
+        if self.constraint == "eodds":
+            dist = np.maximum(dist, np.abs(fpr[None] - g_fpr[g_index][:, None, None]))
+        dist = np.nan_to_num(dist, nan=np.inf)
+        choice = dist.argmin(axis=2)
+        choice = np.where(own[None, :], choice, g_index[:, None])
+        rows = np.arange(size)[None, :]
+        tp = np.take_along_axis(pos[None].repeat(len(targets), 0), choice[..., None], 2)[..., 0]
+        fp = np.take_along_axis(neg[None].repeat(len(targets), 0), choice[..., None], 2)[..., 0]
+        del rows
+        total_pos, total_neg = n_pos.sum(), n_neg.sum()
+        bal = (tp.sum(axis=1) / max(total_pos, 1) + 1 - fp.sum(axis=1) / max(total_neg, 1)) / 2
+        best = int(np.argmax(bal))
+        self.target_rate_ = float(targets[best])
+        self.thresholds_ = grid[choice[best]].astype(np.float64)
+        self.global_threshold_ = float(grid[g_index[best]])
+        self.thresholds_[~own] = self.global_threshold_
+        present = np.flatnonzero((n_pos + n_neg) > 0)
+        self.groups_ = {_label(self.columns_, self.categories_, combo, int(c)):
+                        float(self.thresholds_[c]) for c in present}
+        self.fallback_groups_ = [_label(self.columns_, self.categories_, combo, int(c))
+                                 for c in present if not own[c]]
+        self.fit_balanced_accuracy_ = float(bal[best])
+        return self
+
+    def _cell_thresholds(self, X, sensitive_features) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "thresholds_")
+        s = _base_scores(self.estimator, X)
+        codes = _attribute_codes(sensitive_features, s.shape[0], self.columns_,
+                                 self.categories_)
+        cell, _ = _grouping_codes(codes, self.categories_, tuple(range(len(self.columns_))))
+        return s, self.thresholds_[cell]
+
+    def predict_proba(self, X, *, sensitive_features=None) -> np.ndarray:
+        """The score mapped piecewise-linearly so that each group's threshold sits at 0.5."""
+        s, t = self._cell_thresholds(X, sensitive_features)
+        t = np.clip(t, _EPS, 1 - _EPS)
+        p = np.where(s < t, 0.5 * s / t, 0.5 + 0.5 * (s - t) / (1 - t))
+        p = np.clip(p, 0, 1)
+        return np.stack([1 - p, p], axis=1)
+
+    def predict(self, X, *, sensitive_features=None) -> np.ndarray:
+        s, t = self._cell_thresholds(X, sensitive_features)
+        return self.classes_[(s >= t).astype(np.int64)]
+
+
+# --------------------------------------------------------------------------- score transformer
+
+
+def _transform(r: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Root in [0, 1] of ``mu s^2 - (1 + mu) s + r = 0`` (the stable form; s = r at mu = 0)."""
+    b = 1.0 + mu
+    disc = np.sqrt(np.maximum(b * b - 4.0 * mu * r, 0.0))
+    return np.clip(2.0 * r / (b + disc), 0.0, 1.0)
+
+
+def _cross_entropy(r: np.ndarray, s: np.ndarray) -> np.ndarray:
+    s = np.clip(s, 1e-12, 1 - 1e-12)
+    return -(r * np.log(s) + (1 - r) * np.log1p(-s))
+
+
+class FairScoreTransformer(ClassifierMixin, BaseEstimator):
+    """Scores closest to a base scorer's under fairness constraints (FST-style).
+
+    Solves ``min_s mean CE(r, s)`` subject to, for every supported group a of every
+    grouping (attributes and intersections),
+    ``|E[s | A=a] - E[s]| <= epsilon`` (dp), or the same with the means over the
+    positives (eo) and also over the negatives (eodds), those conditional means taken
+    r-weighted so that the transform needs no label at prediction time:
+    ``E[s | A=a, Y=1] = E[r s | A=a] / E[r | A=a]``.
+
+    Parameters
+    ----------
+    estimator : fitted classifier with predict_proba, or None
+        The base scorer r(x) (never refitted). None: ``X`` is the score itself.
+    constraint : {"dp", "eo", "eodds"}, default="dp"
+    epsilon : float, default=0.02
+        Allowed deviation of each group mean from the overall mean.
+    min_support : int, default=30
+        Groups with fewer fitting rows are not constrained.
+    threshold : float, default=0.5
+        Decision threshold on the transformed score.
+    max_iter : int, default=2000
+        Iterations of the dual solver.
+
+    Attributes
+    ----------
+    lambdas_ : ndarray
+        Dual multipliers (two per constrained group and event: above and below).
+    constraint_values_ : ndarray
+        Each constraint's left-hand side minus epsilon on the fitting rows (<= 0 when met).
+    """
+
+    def __init__(self, estimator=None, constraint: str = "dp", epsilon: float = 0.02,
+                 min_support: int = 30, threshold: float = 0.5, max_iter: int = 2000) -> None:
+        self.estimator = estimator
+        self.constraint = constraint
+        self.epsilon = epsilon
+        self.min_support = min_support
+        self.threshold = threshold
+        self.max_iter = max_iter
+
+    def _events(self, r: np.ndarray) -> list[np.ndarray]:
+        """Row weights of each conditioning event: all rows, or r / (1 - r)."""
+        if self.constraint == "dp":
+            return [np.ones_like(r)]
+        if self.constraint == "eo":
+            return [r]
+        return [r, 1 - r]
+
+    def _design(self, r: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Constraint coefficients (J, n): rows a(i) with E-weights, both signs."""
+        blocks = []
+        for e, (weights, totals) in zip(self._events(r), zip(self.event_totals_,
+                                                              self.group_totals_)):
+            for (combo, groups), tot_g in zip(self.constrained_, totals):
+                c, _ = _grouping_codes(codes, self.categories_, combo)
+                member = (c[None, :] == groups[:, None])
+                coef = e[None, :] * (member / tot_g[:, None] - 1.0 / weights)
+                blocks.append(coef)
+        if not blocks:
+            return np.zeros((0, len(r)))
+        g = np.concatenate(blocks, axis=0)
+        return np.concatenate([g, -g], axis=0)
+
+    def fit(self, X, y=None, *, sensitive_features=None) -> FairScoreTransformer:
+        """Solve the dual on the fitting rows (y is only checked: the constraints are
+        label-free)."""
+        from scipy.optimize import minimize
+
+        _check_common(self.constraint, self.min_support)
+        check_scalar(self.epsilon, "epsilon", low=0)
+        check_scalar(self.threshold, "threshold", low=0, high=1, low_open=True,
+                     high_open=True)
+        check_scalar(self.max_iter, "max_iter", kind=int, low=1)
+        r = np.clip(_base_scores(self.estimator, X), _EPS, 1 - _EPS)
+        n = r.shape[0]
+        if y is not None:
+            _, self.classes_ = _binary_target(y)
+        else:
+            self.classes_ = np.array([0, 1])
+        self.columns_, self.categories_ = _fit_sensitive(sensitive_features, n)
+        codes = _attribute_codes(sensitive_features, n, self.columns_, self.categories_)
+        self.n_fit_ = n
+        # Which groups are constrained, and the fitting-time normalisers of each event.
+        self.constrained_ = []
+        for combo in _groupings(len(self.columns_)):
+            c, size = _grouping_codes(codes, self.categories_, combo)
+            counts = np.bincount(c, minlength=size)
+            groups = np.flatnonzero(counts >= self.min_support)
+            if len(groups) >= 2:
+                self.constrained_.append((combo, groups))
+        self.event_totals_, self.group_totals_ = [], []
+        for e in self._events(r):
+            self.event_totals_.append(float(e.sum()))
+            per = []
+            for combo, groups in self.constrained_:
+                c, size = _grouping_codes(codes, self.categories_, combo)
+                per.append(np.bincount(c, weights=e, minlength=size)[groups])
+            self.group_totals_.append(per)
+        G = self._design(r, codes)
+        eps = np.full(G.shape[0], float(self.epsilon))
+
+        def negative_dual(lam):
+            mu = n * (lam @ G)
+            s = _transform(r, mu)
+            value = np.mean(_cross_entropy(r, s) + mu * s) - lam @ eps
+            grad = G @ s - eps
+            return -value, -grad
+
+        if G.shape[0]:
+            # Scale: n * lambda is the size of mu, so start small and let L-BFGS-B move.
+            result = minimize(negative_dual, np.zeros(G.shape[0]), jac=True, method="L-BFGS-B",
+                              bounds=[(0, None)] * G.shape[0],
+                              options={"maxiter": self.max_iter, "gtol": 1e-12,
+                                       "ftol": 1e-15, "maxcor": 30})
+            self.lambdas_ = np.asarray(result.x)
+            self.converged_ = bool(result.success)
+        else:
+            self.lambdas_ = np.zeros(0)
+            self.converged_ = True
+        s = _transform(r, n * (self.lambdas_ @ G)) if G.shape[0] else r
+        self.constraint_values_ = G @ s - eps
+        self.fit_scores_ = s
+        return self
+
+    def transform_scores(self, X, *, sensitive_features=None) -> np.ndarray:
+        """The fair scores s(x)."""
+        check_is_fitted(self, "lambdas_")
+        r = np.clip(_base_scores(self.estimator, X), _EPS, 1 - _EPS)
+        if not self.lambdas_.size:
+            return r
+        codes = _attribute_codes(sensitive_features, r.shape[0], self.columns_,
+                                 self.categories_)
+        G = self._design(r, codes)
+        return _transform(r, self.n_fit_ * (self.lambdas_ @ G))
+
+    def predict_proba(self, X, *, sensitive_features=None) -> np.ndarray:
+        s = self.transform_scores(X, sensitive_features=sensitive_features)
+        return np.stack([1 - s, s], axis=1)
+
+    def predict(self, X, *, sensitive_features=None) -> np.ndarray:
+        s = self.transform_scores(X, sensitive_features=sensitive_features)
+        return self.classes_[(s >= self.threshold).astype(np.int64)]
