@@ -3,29 +3,62 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from assay.cli import app
 
+_LOCAL = ("127.0.0.1", "localhost", "::1", "[::1]")
+
 
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(
+        help="Interface to listen on. Anything but localhost makes the app (which has no "
+             "login) reachable from other machines.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workdir: Annotated[Path | None, typer.Option(
-        help="Folder for uploads and reports (default: a temporary folder).")] = None,
+    workdir: Annotated[Optional[Path], typer.Option(
+        help="Folder for uploads and reports, kept private (0700); default: a temporary "
+             "folder removed on exit.")] = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted CSV, in MB.")] = 20.0,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(
+        help="Another host name the app answers to (repeatable), e.g. the machine's name "
+             "when listening on 0.0.0.0. localhost and the bound host always are.")] = None,
+    retention_minutes: Annotated[float, typer.Option(
+        help="Minutes an upload and a finished audit's files are kept; all are deleted "
+             "on exit.")] = 60.0,
+    max_queued: Annotated[int, typer.Option(
+        help="Audits that may wait behind the running one; more are refused (429).")] = 8,
 ) -> None:
     """Serve the web app: upload a CSV, pick target and protected columns, read the report."""
-    import uvicorn
+    import os
 
     from assay._validation import check_scalar
-    from assay.web import create_app
 
     check_scalar(port, "--port", kind=int, low=0, high=65535)
     check_scalar(max_upload_mb, "--max-upload-mb", low=0, low_open=True)
-    web = create_app(workdir, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    check_scalar(retention_minutes, "--retention-minutes", low=0, low_open=True)
+    check_scalar(max_queued, "--max-queued", kind=int, low=1)
+    if workdir is not None and workdir.exists() and not workdir.is_dir():
+        from assay._validation import InvalidParameterError
+
+        raise InvalidParameterError(f"--workdir must be a folder. Got the file {workdir}.")
+
+    import uvicorn
+
+    from assay.web import create_app
+
+    # Everything this process writes (uploads, results, reports) is its owner's alone.
+    os.umask(0o077)
+    web = create_app(workdir, max_upload_bytes=int(max_upload_mb * 1024 * 1024), host=host,
+                     allowed_hosts=allowed_host or (), retention_s=retention_minutes * 60,
+                     max_queued=max_queued)
+    if host.lower() not in _LOCAL:
+        names = ", ".join(sorted(web.guard_hosts))
+        typer.echo(f"warning: --host {host} makes this app reachable from other machines; "
+                   f"it has no login, so anyone who can reach port {port} can upload tables "
+                   f"and read their reports. It answers to the host names: {names} "
+                   f"(add one with --allowed-host).", err=True)
     typer.echo(f"assay web app on http://{host}:{port}/ (Ctrl+C to stop)")
     uvicorn.run(web, host=host, port=port, log_level="warning")

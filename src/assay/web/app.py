@@ -2,49 +2,100 @@
 
 Routes
 ------
-``GET /``                       the page (inline CSS and JS, nothing external)
-``POST /api/upload``            multipart ``file``: checked (size, type, parse, columns),
-                                stored under the work folder; returns its columns
-``POST /api/audit``             JSON ``{upload_id, target, protected, models}``: checks the
-                                table as a `Dataset`, starts the audit in a background
-                                thread, returns ``{job_id}``
-``GET /api/jobs/{job_id}``      status: state, stage, fraction, error, report URL
-``GET /jobs/{job_id}/report``   the self-contained HTML report
+``GET /``                         the page (inline CSS and JS, nothing external)
+``POST /api/upload``              multipart ``file``: checked (size, type, parse, columns),
+                                  stored under the work folder; returns its columns
+``POST /api/audit``               JSON ``{upload_id, target, protected, models}``: checks the
+                                  table as a `Dataset`, queues the audit, returns ``{job_id}``
+``GET /api/jobs/{job_id}``        status: state, stage, fraction, error, report URL, files
+``DELETE /api/jobs/{job_id}``     cancel a queued or running audit; delete a finished one
+``POST /api/jobs/{job_id}/cancel``  cancel a queued or running audit
+``GET /jobs/{job_id}/report``     the self-contained HTML report
 ``GET /jobs/{job_id}/result.json``
+``GET /jobs/{job_id}/files/{path}``  a file the audit wrote (model card, exported model, ...)
 
-Every error the user can cause comes back as JSON ``{"error": "..."}`` with status 400
-(413 for a file over the size limit) and is shown in the page.
+Every error the user can cause comes back as JSON ``{"error": "..."}`` with a 4xx status
+(400 bad input, 403 cross-site, 404 unknown, 409 finished, 413 too large, 415 not JSON,
+429 queue full) and is shown in the page.
+
+Safety (see `assay.web.guard` for the request checks): uploads and job folders are
+private (folders 0700, files 0600), deleted ``retention_s`` after they were made or the
+audit ended, and when the app shuts down; at most ``max_queued`` audits wait; a
+cancelled running audit stops at its next stage.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import csv
+import hashlib
 import io
+import json
+import os
 import re
+import shutil
+import stat
+import tempfile
 import threading
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from assay._validation import AssayError
+from assay._validation import AssayError, InvalidParameterError, check_scalar
+from assay.web.guard import (
+    JSON_BODY_LIMIT,
+    MULTIPART_SLACK,
+    BodyTooLarge,
+    Guard,
+    allowed_host_names,
+)
 
-__all__ = ["create_app", "MAX_UPLOAD_BYTES"]
+__all__ = ["create_app", "MAX_UPLOAD_BYTES", "RETENTION_SECONDS", "MAX_QUEUED", "SAFE_SUFFIXES"]
 
 #: Default upload limit (bytes).
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: Default time uploads and finished audits are kept (seconds).
+RETENTION_SECONDS = 3600.0
+#: Default number of audits that may wait behind the running one.
+MAX_QUEUED = 8
 #: Rows an uploaded table must have for an audit to mean anything.
 MIN_ROWS = 50
+#: Files of an audit's output folder served by ``/jobs/{id}/files/...``, with their type.
+SAFE_SUFFIXES = {
+    ".md": "text/markdown; charset=utf-8",
+    ".json": "application/json",
+    ".csv": "text/csv; charset=utf-8",
+    ".skops": "application/octet-stream",
+    ".onnx": "application/octet-stream",
+    ".npz": "application/octet-stream",
+    ".safetensors": "application/octet-stream",
+}
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _CSV_TYPES = {"text/csv", "application/csv", "application/vnd.ms-excel", "text/plain",
               "application/octet-stream", ""}
+_FINISHED = ("done", "error", "cancelled")
+# Internal to the audit (the population cache), never listed or served.
+_PRIVATE_PARTS = ("cache",)
+_REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+               "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox")
+
+
+class _Cancelled(Exception):
+    """Raised at a stage boundary of an audit whose cancel was requested."""
 
 
 @dataclass
@@ -53,40 +104,196 @@ class Job:
 
     job_id: str
     upload_id: str
-    state: str = "queued"  # queued, running, done, error
+    state: str = "queued"  # queued, running, done, error, cancelled
     stage: str = "waiting to start"
     fraction: float = 0.0
     error: str = ""
     summary: list[str] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    future: Future | None = None
 
 
 class _State:
-    """Uploads and jobs of one app instance (work folder, executor, job table)."""
+    """Uploads and jobs of one app instance: work folder, executor, tables, clean-up."""
 
-    def __init__(self, workdir: Path, max_upload_bytes: int, defaults: dict[str, Any]) -> None:
+    def __init__(self, workdir: Path, owns_workdir: bool, max_upload_bytes: int,
+                 defaults: dict[str, Any], retention_s: float, max_queued: int) -> None:
         self.workdir = workdir
+        self.owns_workdir = owns_workdir
+        self.uploads_dir = _private_dir(workdir / "uploads")
+        self.jobs_dir = _private_dir(workdir / "jobs")
         self.max_upload_bytes = max_upload_bytes
         self.defaults = defaults
+        self.retention_s = retention_s
+        self.max_queued = max_queued
         self.jobs: dict[str, Job] = {}
+        self.uploads: dict[str, float] = {}
         self.lock = threading.Lock()
+        self.closing = False
         # One audit at a time: each one already uses every core.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-audit")
 
+    def sweep(self, now: float | None = None) -> int:
+        """Delete uploads and finished jobs older than the retention period; return how many.
 
-def _error(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+        Folders left in the work folder by an earlier run (unknown ids) go by their age.
+        An upload is kept while a queued or running audit reads it.
+        """
+        now = time.time() if now is None else now
+        cutoff = now - self.retention_s
+        doomed: list[Path] = []
+        with self.lock:
+            for job in list(self.jobs.values()):
+                if job.finished is not None and job.finished <= cutoff:
+                    del self.jobs[job.job_id]
+                    doomed.append(self.jobs_dir / job.job_id)
+            in_use = {j.upload_id for j in self.jobs.values() if j.state not in _FINISHED}
+            for upload_id, created in list(self.uploads.items()):
+                if created <= cutoff and upload_id not in in_use:
+                    del self.uploads[upload_id]
+                    doomed.append(self.uploads_dir / upload_id)
+            known = set(self.jobs) | set(self.uploads)
+        for folder in (self.uploads_dir, self.jobs_dir):
+            for entry in _entries(folder):
+                if entry.name not in known and _mtime(entry) <= cutoff:
+                    doomed.append(entry)
+        for path in doomed:
+            _remove(path)
+        return len(doomed)
+
+    def shutdown(self) -> None:
+        """Stop every audit and delete every upload and job folder of this instance."""
+        with self.lock:
+            self.closing = True
+            jobs = list(self.jobs.values())
+            uploads = list(self.uploads)
+            for job in jobs:
+                job.cancel.set()
+                if job.state == "queued":
+                    job.state, job.stage, job.finished = "cancelled", "cancelled", time.time()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for job in jobs:
+            if job.state != "running":  # a running audit removes its own folder when it stops
+                _remove(self.jobs_dir / job.job_id)
+        for upload_id in uploads:
+            _remove(self.uploads_dir / upload_id)
+        if self.owns_workdir and not any(job.state == "running" for job in jobs):
+            _remove(self.workdir)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _private_dir(path: Path) -> Path:
+    """Create `path` (0700) or make an existing one private; refuse a link."""
+    if path.is_symlink():
+        raise InvalidParameterError(f"workdir must not hold a link at {path.name}. Got {path}.")
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _write_private(path: Path, payload: bytes) -> None:
+    """Write a new file readable by its owner only (0600), never through a link."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(payload)
+
+
+def _make_private(root: Path) -> None:
+    """Folders 0700 and files 0600 under `root` (links are left alone, not followed)."""
+    if not root.is_dir() or root.is_symlink():
+        return
+    os.chmod(root, 0o700)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            with contextlib.suppress(OSError):
+                mode = os.lstat(path).st_mode
+                if stat.S_ISDIR(mode):
+                    os.chmod(path, 0o700)
+                elif stat.S_ISREG(mode):
+                    os.chmod(path, 0o600)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return [entry for entry in folder.iterdir() if _ID.match(entry.name)]
+    except OSError:
+        return []
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _error(message: str, status: int = 400, headers: dict[str, str] | None = None
+           ) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _upload_dir(state: _State, upload_id: Any) -> Path | None:
     if not isinstance(upload_id, str) or not _ID.match(upload_id):
         return None
-    folder = state.workdir / "uploads" / upload_id
+    folder = state.uploads_dir / upload_id
     return folder if (folder / "data.csv").is_file() else None
+
+
+def _page_csp(text: str) -> str:
+    """CSP of the page: its one inline script and style by hash, fetches to itself only."""
+    def hashes(tag: str) -> str:
+        blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", text, flags=re.S)
+        return " ".join("'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest())
+                        .decode() + "'" for b in blocks)
+
+    return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+            "connect-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self'; "
+            "base-uri 'none'; frame-ancestors 'none'")
 
 
 async def _page(request: Request) -> HTMLResponse:
     text = resources.files("assay.web").joinpath("index.html").read_text(encoding="utf-8")
-    return HTMLResponse(text)
+    return HTMLResponse(text, headers={"Content-Security-Policy": _page_csp(text)})
+
+
+async def _json_body(request: Request) -> Any:
+    """The JSON body; ValueError with the message to show for anything else."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise _Refused(415, f"the request must be JSON (Content-Type: application/json). "
+                            f"Got {kind or 'none'}.")
+    body = await request.body()
+    try:
+        return json.loads(body)
+    except RecursionError:  # nesting deeper than the parser's stack
+        raise _Refused(400, "the request is JSON nested too deeply.") from None
+    except ValueError as exc:  # not JSON, not UTF-8, an integer of 4300+ digits
+        raise _Refused(400, f"the request must be valid JSON: {str(exc)[:80]}") from None
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --------------------------------------------------------------------------- upload
 
 
 def _parse_csv(payload: bytes, filename: str):
@@ -117,40 +324,51 @@ def _parse_csv(payload: bytes, filename: str):
     return frame
 
 
+def _too_large(state: _State, filename: str = "the file") -> JSONResponse:
+    return _error(f"{filename} is larger than the "
+                  f"{state.max_upload_bytes / 1024 / 1024:g} MB limit.", 413)
+
+
 async def _upload(request: Request) -> JSONResponse:
     state: _State = request.app.state.assay
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > state.max_upload_bytes + 64 * 1024:
-        return _error(f"the file is larger than the {state.max_upload_bytes // 1024 // 1024} MB "
-                      f"limit.", 413)
     try:
+        # The guard counts the body as it arrives: reading stops at the limit.
         form = await request.form(max_files=1, max_fields=5)
+    except BodyTooLarge:
+        return _too_large(state)
     except Exception as exc:  # malformed multipart body
         return _error(f"the upload could not be read: {exc}")
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        return _error("choose a CSV file to upload.")
-    filename = upload.filename or "upload"
-    if not filename.lower().endswith(".csv") or upload.content_type not in _CSV_TYPES:
-        return _error(f"{filename} is not a CSV file (.csv); got type "
-                      f"{upload.content_type or 'unknown'}.")
-    payload = await upload.read(state.max_upload_bytes + 1)
+    try:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return _error("choose a CSV file to upload.")
+        filename = upload.filename or "upload"
+        if not filename.lower().endswith(".csv") or upload.content_type not in _CSV_TYPES:
+            return _error(f"{filename} is not a CSV file (.csv); got type "
+                          f"{upload.content_type or 'unknown'}.")
+        payload = await upload.read(state.max_upload_bytes + 1)
+    finally:
+        await form.close()  # the spooled part, if it went to a temporary file
     if len(payload) > state.max_upload_bytes:
-        return _error(f"{filename} is larger than the "
-                      f"{state.max_upload_bytes / 1024 / 1024:g} MB limit.", 413)
+        return _too_large(state, filename)
     try:
         frame = _parse_csv(payload, filename)
     except ValueError as exc:
         return _error(str(exc))
     upload_id = uuid.uuid4().hex
-    folder = state.workdir / "uploads" / upload_id
-    folder.mkdir(parents=True)
-    (folder / "data.csv").write_bytes(payload)
-    (folder / "name.txt").write_text(Path(filename).stem, encoding="utf-8")
+    folder = state.uploads_dir / upload_id
+    folder.mkdir(mode=0o700)
+    _write_private(folder / "data.csv", payload)
+    _write_private(folder / "name.txt", Path(filename).stem.encode("utf-8"))
+    with state.lock:
+        state.uploads[upload_id] = time.time()
     columns = [{"name": str(c), "n_unique": int(frame[c].nunique()),
                 "dtype": str(frame[c].dtype)} for c in frame.columns]
     return JSONResponse({"upload_id": upload_id, "filename": filename,
                          "n_rows": int(len(frame)), "columns": columns})
+
+
+# --------------------------------------------------------------------------- audits
 
 
 def _audit_request(body: Any, state: _State) -> tuple[Path, str, list[str], int]:
@@ -170,6 +388,8 @@ def _audit_request(body: Any, state: _State) -> tuple[Path, str, list[str], int]
         raise ValueError("choose at least one protected column.")
     if target in protected:
         raise ValueError(f"the target column {target!r} cannot also be protected.")
+    if len(set(protected)) != len(protected):
+        raise ValueError("protected must name each column once.")
     models = body.get("models", state.defaults.get("models", 16))
     if not isinstance(models, int) or isinstance(models, bool) or not 4 <= models <= 256 \
             or models % 2:
@@ -182,20 +402,28 @@ async def _start_audit(request: Request) -> JSONResponse:
 
     state: _State = request.app.state.assay
     try:
-        body = await request.json()
-    except ValueError:
-        return _error("the request must be JSON.")
-    try:
+        body = await _json_body(request)
         folder, target, protected, models = _audit_request(body, state)
         name = (folder / "name.txt").read_text(encoding="utf-8")
         # Checked here, not in the thread: column and label problems show up at once.
         dataset = Dataset.from_path(folder / "data.csv", target, protected, name=name)
+    except BodyTooLarge:
+        return _error("the request is too large for an audit request.", 413)
+    except _Refused as exc:
+        return _error(str(exc), exc.status)
     except (ValueError, AssayError) as exc:
         return _error(str(exc))
     job = Job(job_id=uuid.uuid4().hex, upload_id=folder.name)
     with state.lock:
+        if state.closing:
+            return _error("the server is shutting down.", 503)
+        waiting = sum(j.state == "queued" for j in state.jobs.values())
+        if waiting >= state.max_queued:
+            return _error(f"{waiting} audits are already waiting; try again when one has "
+                          f"finished.", 429, headers={"Retry-After": "30"})
         state.jobs[job.job_id] = job
-    state.executor.submit(_run_job, state, job, dataset, target, protected, models)
+        job.future = state.executor.submit(_run_job, state, job, dataset, target, protected,
+                                           models)
     return JSONResponse({"job_id": job.job_id, "status_url": f"/api/jobs/{job.job_id}"})
 
 
@@ -205,22 +433,40 @@ def _run_job(state: _State, job: Job, dataset, target: str, protected: list[str]
     from assay.audit import AuditConfig, run_audit
 
     def on_stage(stage: str, fraction: float) -> None:
+        # The only hook run_audit offers: a cancel takes effect at the next stage.
+        if job.cancel.is_set():
+            raise _Cancelled
         job.stage, job.fraction = stage, fraction
 
-    job.state = "running"
+    with state.lock:
+        if job.state != "queued":  # cancelled while it waited
+            return
+        job.state = "running"
+    out = state.jobs_dir / job.job_id
     try:
-        options = {**state.defaults, "data": str(state.workdir / "uploads" / job.upload_id /
+        out.mkdir(mode=0o700)
+        options = {**state.defaults, "data": str(state.uploads_dir / job.upload_id /
                                                  "data.csv"),
                    "target": target, "protected": protected, "models": models,
-                   "out": str(state.workdir / "jobs" / job.job_id)}
+                   "out": str(out)}
         config = AuditConfig.from_mapping(options, "the web form")
         result = run_audit(config, dataset=dataset, progress=False, on_stage=on_stage)
         job.summary = [line for s in result.sections.values() for line in s.summary]
         job.state = "done"
+    except _Cancelled:
+        job.state, job.stage = "cancelled", "cancelled"
     except AssayError as exc:
         job.state, job.error = "error", str(exc)
     except Exception as exc:  # noqa: BLE001 - a bug must still end the job visibly
         job.state, job.error = "error", f"internal error: {type(exc).__name__}: {exc}"
+    finally:
+        job.finished = time.time()
+        if job.state == "cancelled" or state.closing:
+            _remove(out)
+            if state.closing and state.owns_workdir:
+                _remove(state.workdir)
+        else:
+            _make_private(out)
 
 
 def _job(request: Request) -> Job | None:
@@ -229,58 +475,253 @@ def _job(request: Request) -> Job | None:
     return state.jobs.get(job_id) if _ID.match(job_id) else None
 
 
+def _payload(state: _State, job: Job) -> dict[str, Any]:
+    payload = {"job_id": job.job_id, "state": job.state, "stage": job.stage,
+               "fraction": round(job.fraction, 3), "error": job.error, "summary": job.summary,
+               "cancel_requested": job.cancel.is_set() and job.state not in _FINISHED}
+    if job.state == "done":
+        payload["report_url"] = f"/jobs/{job.job_id}/report"
+        payload["result_url"] = f"/jobs/{job.job_id}/result.json"
+    if job.state in ("done", "error"):
+        payload["files"] = [{"path": rel, "bytes": size,
+                             "url": f"/jobs/{job.job_id}/files/{quote(rel)}"}
+                            for rel, size in _servable_files(state.jobs_dir / job.job_id)]
+    return payload
+
+
 async def _status(request: Request) -> JSONResponse:
     job = _job(request)
     if job is None:
         return _error("no such audit.", 404)
-    payload = {"job_id": job.job_id, "state": job.state, "stage": job.stage,
-               "fraction": round(job.fraction, 3), "error": job.error, "summary": job.summary}
-    if job.state == "done":
-        payload["report_url"] = f"/jobs/{job.job_id}/report"
-        payload["result_url"] = f"/jobs/{job.job_id}/result.json"
-    return JSONResponse(payload)
+    return JSONResponse(_payload(request.app.state.assay, job))
 
 
-def _job_file(request: Request, name: str, media_type: str) -> Response:
+async def _cancel(request: Request) -> JSONResponse:
+    """Cancel a queued audit (at once) or a running one (at its next stage).
+
+    ``DELETE`` on a finished audit deletes it and its files; ``POST .../cancel`` on a
+    finished audit is a 409.
+    """
+    state: _State = request.app.state.assay
+    job = _job(request)
+    if job is None:
+        return _error("no such audit.", 404)
+    with state.lock:
+        if job.state == "queued":
+            job.cancel.set()
+            if job.future is not None:
+                job.future.cancel()
+            job.state, job.stage, job.finished = "cancelled", "cancelled", time.time()
+        elif job.state == "running":
+            job.cancel.set()
+            job.stage = f"{job.stage} (cancelling at the next stage)"
+        elif request.method == "DELETE":
+            del state.jobs[job.job_id]
+            _remove(state.jobs_dir / job.job_id)
+            return JSONResponse({"job_id": job.job_id, "deleted": True})
+        else:
+            return _error(f"the audit has already finished ({job.state}).", 409)
+        payload = _payload(state, job)
+    return JSONResponse(payload, status_code=202 if job.state == "running" else 200)
+
+
+def _job_file(request: Request, name: str, media_type: str,
+              headers: dict[str, str] | None = None) -> Response:
     job = _job(request)
     state: _State = request.app.state.assay
     if job is None or job.state != "done":
         return _error("no finished audit with that id.", 404)
-    return FileResponse(state.workdir / "jobs" / job.job_id / name, media_type=media_type)
+    path = state.jobs_dir / job.job_id / name
+    if not path.is_file():
+        return _error(f"the audit's {name} is gone (deleted after the retention period).",
+                      404)
+    return FileResponse(path, media_type=media_type, headers=headers)
 
 
 async def _report(request: Request) -> Response:
-    return _job_file(request, "report.html", "text/html; charset=utf-8")
+    # Framed by the page (same origin only), sandboxed: no script runs in it.
+    return _job_file(request, "report.html", "text/html; charset=utf-8",
+                     {"Content-Security-Policy": _REPORT_CSP, "X-Frame-Options": "SAMEORIGIN"})
 
 
 async def _result(request: Request) -> Response:
     return _job_file(request, "result.json", "application/json")
 
 
+# --------------------------------------------------------------------------- job files
+
+
+def _servable_files(root: Path) -> list[tuple[str, int]]:
+    """(relative path, size) of every file `_open_job_file` would serve under `root`."""
+    found = []
+    if not root.is_dir() or root.is_symlink():
+        return found
+    for folder, dirs, files in os.walk(root):  # os.walk does not follow links to folders
+        rel_folder = Path(folder).relative_to(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not (rel_folder == Path(".") and d in _PRIVATE_PARTS))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith(".") or path.suffix.lower() not in SAFE_SUFFIXES:
+                continue
+            with contextlib.suppress(OSError):
+                info = path.lstat()
+                if stat.S_ISREG(info.st_mode):
+                    found.append(((rel_folder / name).as_posix(), info.st_size))
+    return sorted(found)
+
+
+def _open_job_file(root: Path, rel: str) -> tuple[int, os.stat_result, str]:
+    """Open `rel` under `root` for reading: (fd, stat, media type); `_Refused` otherwise.
+
+    Only a regular file inside `root`, reached without any link, with a safe suffix,
+    outside the audit's cache and not hidden.
+    """
+    parts = rel.split("/")
+    if (not rel or "\\" in rel or "\x00" in rel or any(p in ("", ".", "..") for p in parts)
+            or any(p.startswith(".") for p in parts) or parts[0] in _PRIVATE_PARTS):
+        raise _Refused(404, "no such file in this audit's output.")
+    suffix = PurePosixPath(rel).suffix.lower()
+    if suffix not in SAFE_SUFFIXES:
+        raise _Refused(403, f"files of type {suffix or '(none)'} are not served; served: "
+                            f"{', '.join(sorted(SAFE_SUFFIXES))}.")
+    base = root.resolve()
+    path = base
+    try:
+        if root.is_symlink():
+            raise FileNotFoundError(root)
+        for part in parts:
+            path = path / part
+            if stat.S_ISLNK(os.lstat(path).st_mode):  # no link anywhere on the way
+                raise FileNotFoundError(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        raise _Refused(404, "no such file in this audit's output.") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or not Path(os.path.realpath(path)).is_relative_to(base):
+        os.close(fd)
+        raise _Refused(404, "no such file in this audit's output.")
+    return fd, info, SAFE_SUFFIXES[suffix]
+
+
+def _read_fd(fd: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+    try:
+        while block := os.read(fd, chunk):
+            yield block
+    finally:
+        os.close(fd)
+
+
+async def _job_download(request: Request) -> Response:
+    state: _State = request.app.state.assay
+    job = _job(request)
+    if job is None or job.state not in ("done", "error"):
+        return _error("no finished audit with that id.", 404)
+    try:
+        fd, info, media_type = _open_job_file(state.jobs_dir / job.job_id,
+                                              request.path_params["path"])
+    except _Refused as exc:
+        return _error(str(exc), exc.status)
+    name = PurePosixPath(request.path_params["path"]).name
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    return StreamingResponse(_read_fd(fd), media_type=media_type,
+                             headers={"Content-Disposition": disposition,
+                                      "Content-Length": str(info.st_size)})
+
+
+# --------------------------------------------------------------------------- app
+
+
+class _AssayApp(Starlette):
+    """Starlette with the guard outermost, so even its own 500 page gets the headers."""
+
+    guard_hosts: frozenset[str] = frozenset()
+
+    def build_middleware_stack(self):
+        state: _State = self.state.assay
+        upload_limit = state.max_upload_bytes + MULTIPART_SLACK
+
+        def body_limit(path: str) -> int:
+            return upload_limit if path == "/api/upload" else JSON_BODY_LIMIT
+
+        return Guard(super().build_middleware_stack(), self.guard_hosts, body_limit)
+
+
+async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
+    return _error(str(exc), 413)
+
+
 def create_app(workdir: str | Path | None = None, *, max_upload_bytes: int = MAX_UPLOAD_BYTES,
-               defaults: dict[str, Any] | None = None) -> Starlette:
+               defaults: dict[str, Any] | None = None, host: str = "127.0.0.1",
+               allowed_hosts: Sequence[str] = (), retention_s: float = RETENTION_SECONDS,
+               max_queued: int = MAX_QUEUED) -> Starlette:
     """Build the app.
 
     Parameters
     ----------
     workdir : path, optional
-        Folder for uploads and audit outputs (default: a new temporary folder).
+        Folder for uploads and audit outputs (default: a new private temporary folder,
+        removed on shutdown). The app keeps its files in ``uploads/`` and ``jobs/``
+        inside it (0700) and deletes only its own entries there.
     max_upload_bytes : int, default=20 MiB
-        Largest accepted CSV.
+        Largest accepted CSV; the body is counted as it arrives and reading stops there.
     defaults : dict, optional
         `AuditConfig` options applied to every audit (e.g. ``{"models": 8}``).
+    host : str, default="127.0.0.1"
+        The interface the server is bound to: a request's ``Host`` must name it,
+        ``localhost``, ``127.0.0.1``, ``::1`` or one of `allowed_hosts`.
+    allowed_hosts : sequence of str
+        More host names to answer to (e.g. the machine's name behind ``--host 0.0.0.0``).
+    retention_s : float, default=3600
+        Seconds an upload, and a finished audit with its files, are kept.
+    max_queued : int, default=8
+        Audits that may wait behind the running one; one more is refused with 429.
     """
-    import tempfile
+    max_upload_bytes = check_scalar(max_upload_bytes, "max_upload_bytes", kind=int, low=1)
+    retention_s = check_scalar(retention_s, "retention_s", low=0, low_open=True)
+    max_queued = check_scalar(max_queued, "max_queued", kind=int, low=1)
+    if not isinstance(host, str):
+        raise InvalidParameterError(f"host must be a string. Got {host!r}.")
+    if workdir is None:
+        folder, owns = Path(tempfile.mkdtemp(prefix="assay-web-")), True
+    else:
+        folder, owns = Path(workdir), False
+        if folder.exists() and not folder.is_dir():
+            raise InvalidParameterError(f"workdir must be a folder. Got the file {folder}.")
+        if not folder.exists():
+            folder.mkdir(parents=True, mode=0o700)
+    state = _State(folder, owns, max_upload_bytes, dict(defaults or {}), float(retention_s),
+                   max_queued)
 
-    folder = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="assay-web-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    app = Starlette(routes=[
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        async def sweeper() -> None:
+            while True:
+                await asyncio.sleep(min(60.0, max(0.2, state.retention_s / 4)))
+                await asyncio.to_thread(state.sweep)
+
+        state.sweep()  # leftovers of an earlier run past their retention
+        task = asyncio.create_task(sweeper())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            state.shutdown()
+
+    app = _AssayApp(routes=[
         Route("/", _page),
         Route("/api/upload", _upload, methods=["POST"]),
         Route("/api/audit", _start_audit, methods=["POST"]),
         Route("/api/jobs/{job_id}", _status),
+        Route("/api/jobs/{job_id}", _cancel, methods=["DELETE"]),
+        Route("/api/jobs/{job_id}/cancel", _cancel, methods=["POST"]),
         Route("/jobs/{job_id}/report", _report),
         Route("/jobs/{job_id}/result.json", _result),
-    ])
-    app.state.assay = _State(folder, int(max_upload_bytes), dict(defaults or {}))
+        Route("/jobs/{job_id}/files/{path:path}", _job_download),
+    ], exception_handlers={BodyTooLarge: _body_too_large}, lifespan=lifespan)
+    app.guard_hosts = allowed_host_names(host, allowed_hosts)
+    app.state.assay = state
     return app
