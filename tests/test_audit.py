@@ -382,3 +382,234 @@ def test_learner_params_reach_the_result_and_bad_ones_fail_early(tmp_path, capsy
     assert main(["audit", "synthetic", "--learner", "sklearn:os.system",
                  "--out", str(tmp_path / "q")]) == 2
     assert "sklearn" in capsys.readouterr().err and not (tmp_path / "q").exists()
+
+
+# --------------------------------------------------------------------------- trust
+
+
+class _BuggySection(_CountingSection):
+    """A section with a bug: not a user error, but it must not take the audit down."""
+
+    name = "buggy"
+
+    def run(self, context, options) -> SectionResult:
+        raise RuntimeError("index 7 is out of bounds")
+
+
+@pytest.fixture()
+def failing_sections():
+    sections = [register_section(_FailingSection()), register_section(_BuggySection())]
+    yield sections
+    for section in sections:
+        unregister_section(section.name)
+
+
+def _fast_config(tmp_path):
+    path = tmp_path / "fast.toml"
+    path.write_text('n_rows = 300\nmodels = 4\n[groups]\nn_permutations = 0\nmin_support = 20\n'
+                    '[privacy]\nattacks = ["loss"]\nnoise_grid = []\n')
+    return path
+
+
+def test_failed_section_is_printed_and_exits_3(tmp_path, capsys, failing_sections):
+    import json
+
+    from assay.cli.audit import EXIT_SECTION_FAILED
+
+    out = tmp_path / "out"
+    code = main(["audit", "synthetic", "--config", str(_fast_config(tmp_path)),
+                 "--out", str(out), "--quiet"])
+    printed = capsys.readouterr()
+    assert code == EXIT_SECTION_FAILED == 3
+    errors = [ln for ln in printed.err.splitlines() if ln.startswith("error:")]
+    assert errors == [
+        "error: the failing section failed: column 'x' has one group; cannot compare",
+        "error: the buggy section failed: internal error in the buggy section: RuntimeError: "
+        "index 7 is out of bounds (a bug in assay or the section's plug-in; the traceback is "
+        "in result.json)"]
+    assert "Traceback" not in printed.err
+    payload = json.loads((out / "result.json").read_text())
+    sections = payload["sections"]
+    assert sections["privacy"]["status"] == "ok"  # the other sections kept their results
+    assert sections["buggy"]["status"] == "error"
+    assert "RuntimeError: index 7" in sections["buggy"]["data"]["traceback"]
+    # The gate refuses such a result and names the section (not "metric must be one of").
+    code = main(["gate", str(out / "result.json"), "--max", "auc=0.99"])
+    gate_out = capsys.readouterr().out
+    assert code == 3
+    assert "FAIL the failing section failed" in gate_out and "buggy" in gate_out
+
+
+def test_exit_codes_are_in_the_audit_help(capsys):
+    assert main(["audit", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Exit status: 0 every section ran; 2 bad input" in text
+    assert "3 a section failed while running" in text
+
+
+def test_rerun_that_fails_leaves_no_stale_result(tmp_path, capsys, monkeypatch):
+    import assay.population
+
+    config = tiny(tmp_path)
+    run_audit(config, progress=False)
+    first = (tmp_path / "result.json").read_text()
+    # A bad option fails before anything is touched: the last run's files stay put.
+    assert main(["audit", "synthetic", "--out", str(tmp_path), "--models", "5"]) == 2
+    assert (tmp_path / "result.json").read_text() == first
+
+    def broken_fit(*args, **kwargs):
+        raise MemoryError("the machine ran out of memory")
+
+    monkeypatch.setattr(assay.population, "fit_population", broken_fit)
+    with pytest.raises(MemoryError):
+        run_audit(config, progress=False)
+    # The failed rerun left no result behind that a gate could pass on ...
+    assert not (tmp_path / "result.json").exists() and not (tmp_path / "report.html").exists()
+    assert main(["gate", str(tmp_path / "result.json"), "--max", "auc=1"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    # ... and the run before it is kept aside, whole.
+    assert (tmp_path / "result.previous.json").read_text() == first
+    assert (tmp_path / "report.previous.html").is_file()
+
+
+def test_outputs_are_written_atomically(tmp_path, monkeypatch):
+    import os
+
+    import assay.report.html
+    from assay.report.result import write_text_atomic
+
+    config = tiny(tmp_path)
+    result = run_audit(config, progress=False, write=False)
+
+    def broken_render(result):
+        raise RuntimeError("template bug")
+
+    monkeypatch.setattr(assay.report.html, "render_report", broken_render)
+    from assay.audit import write_outputs
+
+    with pytest.raises(RuntimeError):
+        write_outputs(result, tmp_path)
+    # The report is rendered before anything is written: no result without its report.
+    assert sorted(os.listdir(tmp_path)) == ["cache"]
+    # A write that fails half-way leaves the old file and no temporary file.
+    path = tmp_path / "result.json"
+    path.write_text("old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        write_text_atomic(path, "new")
+    assert path.read_text() == "old" and sorted(os.listdir(tmp_path)) == ["cache", "result.json"]
+
+
+def test_encoding_reaches_the_table(tmp_path, capsys):
+    from assay.audit import prepare
+    from assay.data import make_synthetic
+
+    frame = make_synthetic(300, 5)
+    frame["region"] = frame["region"].map(lambda r: f"{r}-Zürich")
+    table = tmp_path / "latin.csv"
+    table.write_bytes(frame.to_csv(index=False).encode("latin-1"))
+    config = AuditConfig(data=str(table), target="approved", protected=("region",),
+                         encoding="latin-1", out=str(tmp_path / "o"))
+    context = prepare(config)
+    assert any("Zürich" in str(v) for v in context.dataset.groups["region"])
+    assert config.to_dict()["encoding"] == "iso8859-1"
+    assert main(["audit", str(table), "--target", "approved", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text" in err and "--encoding latin-1" in err
+    assert not (tmp_path / "o").exists()
+
+
+def _inputs(tmp_path):
+    """Tables and configs a new (or hostile) user might hand to assay audit."""
+    from assay.data import make_synthetic
+
+    good = tmp_path / "good.csv"
+    make_synthetic(300, 5).to_csv(good, index=False)
+    files = {
+        "good": good,
+        "empty": b"",
+        "latin": "a,y\nné,1\nné,0\n".encode("latin-1"),
+        "dup": b"a,a,approved\n1,2,0\n3,4,1\n",
+        "unnamed": b"a,,approved\n1,2,0\n3,4,1\n",
+        "one": b"a,approved\n1,0\n",
+        "ragged": b'a,approved\n"1,0\n',
+    }
+    paths = {"folder": tmp_path / "folder.csv", "blocker": tmp_path / "blocker"}
+    paths["folder"].mkdir()
+    paths["blocker"].write_text("a file where a folder should be")
+    for name, content in files.items():
+        path = tmp_path / f"{name}.csv"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        paths[name] = path
+    tomls = {"target_list": 'data = "{good}"\ntarget = ["y"]\n',
+             "dp_top_level": 'data = "{good}"\ntarget = "approved"\ndp = 5\n',
+             "unknown_attack": 'data = "{good}"\ntarget = "approved"\n'
+                               '[privacy]\nattacks = ["nope"]\n',
+             "privacy_not_table": 'data = "{good}"\ntarget = "approved"\nprivacy = 3\n'}
+    for name, text in tomls.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text.format(good=good))
+        paths[name] = path
+    (tmp_path / "latin1.toml").write_bytes(b'data = "x"\ntarget = "\xff"\n')
+    paths["latin1"] = tmp_path / "latin1.toml"
+    return paths
+
+
+_DP = ["--dp-noise-multiplier", "1", "--dp-sample-rate", "0.01", "--dp-steps", "100"]
+
+
+def _dp(**change):
+    args = list(_DP)
+    for flag, value in change.items():
+        args[args.index(f"--dp-{flag.replace('_', '-')}") + 1] = value
+    return args
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["{empty}", "--target", "y"], "is empty"),
+    (["{latin}", "--target", "y"], "is not UTF-8 text"),
+    (["{latin}", "--target", "y", "--encoding", "klingon"], "encoding must be a text encoding"),
+    (["{folder}", "--target", "y"], "folder"),
+    (["{dup}", "--target", "approved"], "duplicate column names: 'a'"),
+    (["{unnamed}", "--target", "approved"], "a column without a name"),
+    (["{one}", "--target", "approved"], "the table has 1 row;"),
+    (["{ragged}", "--target", "approved"], "cannot be read as a table"),
+    (["--config", "{target_list}"], "target must be a column name. Got ['y']"),
+    (["--config", "{dp_top_level}"], "unknown option(s) 'dp'"),
+    (["--config", "{unknown_attack}"], "privacy.attacks must be one of"),
+    (["--config", "{privacy_not_table}"], "must be a table of options"),
+    (["--config", "{latin1}"], "is not valid TOML"),
+    (["{good}", "--target", "approved", *_dp(noise_multiplier="-1")],
+     "noise_multiplier must be a number in (0, inf). Got -1"),
+    (["{good}", "--target", "approved", *_dp(sample_rate="0")], "sample_rate must be"),
+    (["{good}", "--target", "approved", *_dp(sample_rate="2")], "sample_rate must be"),
+    (["{good}", "--target", "approved", *_dp(steps="0")], "steps must be an integer in [1"),
+    (["{good}", "--target", "approved", "--dp-steps", "10"], "all three"),
+    (["{good}", "--target", "approved", "--dp-epsilon", "-1"], "epsilon must be"),
+    (["{good}", "--target", "approved", "--risk-target", "foo"], "Got 'foo'"),
+    (["{good}", "--target", "approved", "--attacks", "loss,nope"], "Got 'nope'"),
+    (["{good}", "--target", "approved", "--models", "4"], "at least 6 for lira"),
+    (["{good}", "--target", "approved", "--models", "4", "--attacks", "lira_offline"],
+     "at least 6 for lira_offline"),
+    (["{good}", "--target", "approved", "--permutations", "-1"], "n_permutations must be"),
+    (["{good}", "--target", "approved", "--out", "{blocker}/sub"], "is a file"),
+    (["{good}", "--target", "approved", "--out", "{blocker}"], "out must be a folder"),
+])
+def test_bad_input_is_one_line_exit_2_before_training(tmp_path, capsys, argv, message):
+    paths = _inputs(tmp_path)
+    args = [a.format(**paths) for a in argv]
+    out = tmp_path / "out"
+    if "--out" not in args:
+        args += ["--out", str(out)]
+    code = main(["audit", *args, "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+    assert "Traceback" not in captured.err
+    assert not out.exists()  # nothing trained, nothing written

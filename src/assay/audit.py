@@ -44,7 +44,9 @@ from assay._validation import (
     AssayError,
     DataError,
     InvalidParameterError,
+    check_encoding,
     check_option,
+    check_output_folder,
     check_scalar,
 )
 from assay.section import Options, Section, registered_sections
@@ -93,7 +95,7 @@ class GroupOptions(Options):
 
 
 _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "models", "out",
-                "backend", "seed", "n_rows", "predictions", "train_column")
+                "backend", "seed", "n_rows", "predictions", "train_column", "encoding")
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class AuditConfig:
         Predictions file of a model you already trained (`assay.predictions`).
     train_column : str, default="in_train"
         Its 0/1 column marking the rows the model was trained on.
+    encoding : str, default="utf-8"
+        Text encoding of a CSV table (``"latin-1"``, ``"cp1252"``, ...).
     groups : GroupOptions
     sections : dict of str to Options
         Each registered section's options (defaults where its table is absent).
@@ -144,6 +148,7 @@ class AuditConfig:
     n_rows: int | None = None
     predictions: str | None = None
     train_column: str = "in_train"
+    encoding: str = "utf-8"
     groups: GroupOptions = field(default_factory=GroupOptions)
     sections: Mapping[str, Options] = field(default_factory=dict)
 
@@ -180,6 +185,7 @@ class AuditConfig:
         if not isinstance(self.train_column, str) or not self.train_column:
             raise InvalidParameterError(
                 f"train_column must be a column name. Got {self.train_column!r}.")
+        object.__setattr__(self, "encoding", check_encoding(self.encoding))
         if not isinstance(self.groups, GroupOptions):
             raise InvalidParameterError(
                 f"groups must be GroupOptions. Got {type(self.groups).__name__}.")
@@ -355,7 +361,8 @@ def load_dataset(config: AuditConfig):
         if not config.target:
             raise InvalidParameterError(
                 f"target must name the label column of {config.data}. Got none.")
-        return Dataset.from_path(path, config.target, list(config.protected))
+        return Dataset.from_path(path, config.target, list(config.protected),
+                                 encoding=config.encoding)
     if config.data == "synthetic" or config.data in PUBLIC_TABLES:
         overrides: dict[str, Any] = {}
         if config.target:
@@ -401,19 +408,34 @@ def _data_summary(dataset: Any) -> dict[str, Any]:
 
 
 def _run_section(section: Section, context: AuditContext):
+    """One section's result; a section that fails is recorded as an error, not raised.
+
+    The population is already paid for, so a failing section must not take the others
+    down with it. A user-caused failure (`AssayError`) keeps its message; anything else
+    is a bug in the section: its message says so and the traceback is kept in ``data``.
+    """
     from assay.report.result import SectionResult
 
     started = time.perf_counter()
     options = context.config.options(section.name)
-    if not section.applies(context, options):
-        result = SectionResult(name=section.name, title=section.title, status="skipped",
-                               message="does not apply to this audit")
-    else:
-        try:
+    try:
+        if not section.applies(context, options):
+            result = SectionResult(name=section.name, title=section.title, status="skipped",
+                                   message="does not apply to this audit")
+        else:
             result = section.run(context, options)
-        except AssayError as exc:  # user-caused: report it, keep the other sections
-            result = SectionResult(name=section.name, title=section.title, status="error",
-                                   message=str(exc))
+    except AssayError as exc:  # user-caused: report it, keep the other sections
+        result = SectionResult(name=section.name, title=section.title, status="error",
+                               message=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug in one section: record it, go on
+        import traceback
+
+        result = SectionResult(
+            name=section.name, title=section.title, status="error",
+            message=(f"internal error in the {section.name} section: "
+                     f"{type(exc).__name__}: {exc} (a bug in assay or the section's plug-in; "
+                     "the traceback is in result.json)"),
+            data={"exception": type(exc).__name__, "traceback": traceback.format_exc()})
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
@@ -426,9 +448,7 @@ def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
     before it costs any training time.
     """
     learner = config.make_learner()  # validates the learner and its parameters
-    out_dir = Path(config.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InvalidParameterError(f"out must be a folder. Got the file {config.out!r}.")
+    out_dir = Path(check_output_folder(config.out, "out"))
     if dataset is None:
         dataset = load_dataset(config)
     if target is None and config.predictions is not None:
@@ -504,6 +524,8 @@ def run_audit(
     context = prepare(config, dataset=dataset, target=target, progress=progress)
     brings_own = context.target is not None
     context.out_dir.mkdir(parents=True, exist_ok=True)
+    if write:  # out holds one run: a rerun that fails must not leave the last result behind
+        set_aside_previous(context.out_dir)
     what = "reference models" if brings_own else "models"
     stage(f"training {config.models} {what}", 0.1)
     population = fit_population(
@@ -555,11 +577,44 @@ def _stages(progress: bool, on_stage: ProgressFn | None) -> ProgressFn:
     return stage
 
 
+#: The files of one run in ``out`` (the population cache stays: it is keyed by content).
+RUN_FILES = ("result.json", "report.html")
+
+
+def previous_name(name: str) -> str:
+    """Where the last run's ``name`` is kept: ``result.json`` -> ``result.previous.json``."""
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}.previous.{suffix}" if dot else f"{name}.previous"
+
+
+def set_aside_previous(out_dir: Path) -> list[Path]:
+    """Move the last run's result and report aside (``*.previous.*``); return the new paths.
+
+    Called when an audit starts, so that ``out/result.json`` is always the latest run's
+    or absent (a gate never passes on a stale result); the one before is kept for
+    comparison and replaced by the next.
+    """
+    moved = []
+    for name in RUN_FILES:
+        path = Path(out_dir) / name
+        if path.is_file() or path.is_symlink():
+            target = path.with_name(previous_name(name))
+            path.replace(target)
+            moved.append(target)
+    return moved
+
+
 def write_outputs(result, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``result.json`` and ``report.html`` into ``out_dir``; return their paths."""
-    from assay.report.html import write_report
+    """Write ``result.json`` and ``report.html`` into ``out_dir``; return their paths.
+
+    The report is rendered before anything is written, and each file is written to a
+    temporary name and renamed: a failure leaves no half-written or mismatched pair.
+    """
+    from assay.report.html import render_report
+    from assay.report.result import write_text_atomic
 
     out_dir = Path(out_dir)
+    html = render_report(result)
     json_path = result.to_json(out_dir / "result.json")
-    html_path = write_report(result, out_dir / "report.html")
+    html_path = write_text_atomic(out_dir / "report.html", html)
     return json_path, html_path

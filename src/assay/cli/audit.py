@@ -19,7 +19,18 @@ from assay.cli import app, before_run, split_names
 DEMO_ROWS = 2000
 DEMO_MODELS = 16
 
-_OUT_HELP = "Output folder (result.json, report.html and the resumable population cache)."
+_OUT_HELP = ("Output folder (result.json, report.html and the resumable population cache); "
+             "a result and report already there are renamed *.previous.* when training "
+             "starts.")
+
+#: Exit status of `assay audit` / `assay demo` when a section failed while running, and of
+#: `assay gate` on such a result (0: fine, 1: a gate threshold crossed, 2: bad input).
+EXIT_SECTION_FAILED = 3
+
+EXIT_CODES_HELP = (
+    "Exit status: 0 every section ran; 2 bad input or option (one error line, nothing "
+    f"trained or written); {EXIT_SECTION_FAILED} a section failed while running (its "
+    "message is printed and kept in result.json); 1 an unexpected error (a bug).")
 
 
 def _echo_outputs(out: Path, seconds: float) -> None:
@@ -28,12 +39,15 @@ def _echo_outputs(out: Path, seconds: float) -> None:
     typer.echo(f"done in {seconds:.1f} s")
 
 
-def _print_summary(result) -> None:
+def _print_summary(result) -> int:
+    """Print every section's findings and each failure; return the exit status."""
     for section in result.sections.values():
-        if section.status == "error":
-            typer.echo(f"  {section.name} failed: {section.message}", err=True)
         for line in section.summary:
             typer.echo(f"  {line}")
+    failed = result.failed_sections()
+    for section in failed:
+        typer.echo(f"error: the {section.name} section failed: {section.message}", err=True)
+    return EXIT_SECTION_FAILED if failed else 0
 
 
 def _flag_parameter(section, flag) -> str:
@@ -81,6 +95,8 @@ _SHARED_FLAGS: list[tuple[str, Any, Any]] = [
              "score columns, a 0/1 training-row column, optional row_id).")),
     ("train_column", str | None, typer.Option(
         help="Column of --predictions marking the training rows (default in_train).")),
+    ("encoding", str | None, typer.Option(
+        help="Text encoding of a CSV table (default utf-8; e.g. latin-1, cp1252).")),
     ("min_support", int | None, typer.Option(
         help="Groups with fewer rows get no figures and no flags.")),
     ("permutations", int | None, typer.Option(
@@ -115,8 +131,7 @@ def _audit_signature(sections) -> inspect.Signature:
 def _audit(**given: Any) -> int:
     """Train one population and run every audit section; write result.json and report.html.
 
-    Every option is checked before any model is trained. Exit status 1 when a section
-    failed while running (its message is printed and kept in result.json).
+    Every option, input and output path is checked before any model is trained.
     """
     from assay.audit import AuditConfig, load_config, run_audit
     from assay.learners import parse_learner_params
@@ -142,7 +157,7 @@ def _audit(**given: Any) -> int:
         if values and isinstance(table, dict):  # a non-table is reported by from_mapping
             options[section.name] = {**table, **values}
     for key in ("data", "target", "learner", "models", "out", "backend", "seed",
-                "predictions", "train_column"):
+                "predictions", "train_column", "encoding"):
         if given.get(key) is not None:
             if key == "learner" and isinstance(options.get("learner"), dict):
                 options["learner"] = {**options["learner"], "name": given[key]}
@@ -151,9 +166,9 @@ def _audit(**given: Any) -> int:
     cfg = AuditConfig.from_mapping(options, source)
     started = time.perf_counter()
     result = run_audit(cfg, progress=not quiet)
-    _print_summary(result)
+    code = _print_summary(result)
     _echo_outputs(Path(cfg.out), time.perf_counter() - started)
-    return 1 if any(s.status == "error" for s in result.sections.values()) else 0
+    return code
 
 
 @before_run
@@ -164,7 +179,7 @@ def _install_audit_command() -> None:
     def audit(**given: Any) -> int:
         return _audit(**given)
 
-    audit.__doc__ = _audit.__doc__
+    audit.__doc__ = f"{_audit.__doc__.rstrip()}\n\n    {EXIT_CODES_HELP}\n"
     signature = _audit_signature(registered_sections())
     audit.__signature__ = signature  # type: ignore[attr-defined]
     audit.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
@@ -179,11 +194,14 @@ def report(
         help="HTML file (default: report.html beside the result).")] = None,
 ) -> None:
     """Re-render the HTML report of a result.json."""
+    from assay._validation import check_output_file
     from assay.report.html import write_report
     from assay.report.result import AuditResult
 
+    target = out or result_path.with_name("report.html")
+    check_output_file(target, "--out", make_folder=True)
     result = AuditResult.from_json(result_path)
-    path = write_report(result, out or result_path.with_name("report.html"))
+    path = write_report(result, target)
     typer.echo(f"report: {path}")
 
 
@@ -265,7 +283,8 @@ def gate(
 ) -> int:
     """Exit 1 when a result crosses a threshold (for CI pipelines), 0 otherwise.
 
-    By default the conservative end of each 95 % interval is compared (the upper bound
+    A result with a failed section passes no gate (exit 3, the section named); bad
+    input exits 2. By default the conservative end of each 95 % interval is compared (the upper bound
     for --max, the lower bound for --min); --use estimate compares point estimates.
     Unqualified metrics (auc, advantage, tpr@0.001) are the worst over all attacks;
     lira.auc or privacy.lira.auc pick one.
@@ -279,6 +298,12 @@ def gate(
     if not thresholds:
         raise InvalidParameterError("gate needs at least one --max or --min. Got none.")
     result = AuditResult.from_json(result_path)
+    failed_sections = result.failed_sections()
+    for section in failed_sections:
+        typer.echo(f"FAIL the {section.name} section failed, so this result cannot pass a "
+                   f"gate: {section.message}")
+    if failed_sections:
+        return EXIT_SECTION_FAILED
     outcomes = [check_threshold(result, t, use) for t in thresholds]
     failed = [reason for ok, reason in outcomes if not ok]
     for reason in failed:
@@ -297,7 +322,7 @@ def gate(
 def demo(
     out: Annotated[str, typer.Option(help=_OUT_HELP)] = "assay-demo",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
-) -> None:
+) -> int:
     """The full audit on the bundled synthetic table with planted effects."""
     from assay.audit import AuditConfig, run_audit
 
@@ -305,6 +330,7 @@ def demo(
     typer.echo(f"auditing the synthetic table ({DEMO_ROWS} rows, {DEMO_MODELS} models)")
     started = time.perf_counter()
     result = run_audit(cfg, progress=not quiet)
-    _print_summary(result)
+    code = _print_summary(result)
     _echo_outputs(Path(out), time.perf_counter() - started)
     typer.echo(f"open it: file://{(Path(out) / 'report.html').resolve()}")
+    return code

@@ -20,7 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assay.report.result import AuditResult, SectionResult, format_rate, format_value
+from assay.report.result import (
+    AuditResult,
+    SectionResult,
+    format_rate,
+    format_value,
+    write_text_atomic,
+)
 
 __all__ = ["render_report", "write_report"]
 
@@ -94,14 +100,4 @@ def render_report(result: AuditResult) -> str:
 
 def write_report(result: AuditResult, path: str | Path) -> Path:
     """Write the report of ``result`` to ``path`` (UTF-8, atomically); return the path."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = render_report(result)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, render_report(result))

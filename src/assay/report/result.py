@@ -114,7 +114,13 @@ class SectionResult:
         data = payload.get("data", {})
         if (section is not None and section.payload_type is not None
                 and payload.get("status") == "ok"):
-            data = section.payload_type.from_dict(data)
+            try:
+                data = section.payload_type.from_dict(data)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                # The schema leaves some shapes open; the payload's own reader is stricter.
+                raise DataError(
+                    f"section {payload['name']!r} data cannot be read: "
+                    f"{type(exc).__name__}: {exc}.") from None
         return cls(name=payload["name"], title=payload["title"],
                    status=payload.get("status", "ok"), summary=list(payload.get("summary", [])),
                    metrics={k: Metric(**m) for k, m in payload.get("metrics", {}).items()},
@@ -175,9 +181,20 @@ class AuditResult:
         for sec in self.sections.values():
             if key in sec.metrics:
                 return f"{sec.name}.{key}", sec.metrics[key]
+        names = self.metric_names()
+        if not names:
+            states = "; ".join(f"{s.name}: {s.status}" + (f" ({s.message})" if s.message else "")
+                               for s in self.sections.values()) or "no sections"
+            raise InvalidParameterError(
+                f"metric {key!r} cannot be checked: this result has no metrics at all "
+                f"({states}).")
         raise InvalidParameterError(
-            f"metric must be one of {', '.join(self.metric_names())}. Got {key!r}."
+            f"metric must be one of {', '.join(names)}. Got {key!r}."
         )
+
+    def failed_sections(self) -> list[SectionResult]:
+        """Sections whose run failed (status ``"error"``), in order."""
+        return [s for s in self.sections.values() if s.status == "error"]
 
     def metric_names(self) -> list[str]:
         """Every metric name, unqualified (first section wins) and qualified."""
@@ -199,12 +216,10 @@ class AuditResult:
             "versions": self.versions, "created": self.created, "seconds": self.seconds})
 
     def to_json(self, path: str | Path) -> Path:
-        """Validate against the schema and write ``path`` (UTF-8, indented)."""
+        """Validate against the schema and write ``path`` (UTF-8, indented, atomically)."""
         payload = self.to_dict()
         validate(payload, path)
-        path = Path(path)
-        path.write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
-        return path
+        return write_text_atomic(path, json.dumps(payload, indent=1, ensure_ascii=False))
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any], source: str = "result") -> AuditResult:
@@ -227,7 +242,39 @@ class AuditResult:
             payload = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(MSG_UNREADABLE.format(path=path, why=exc)) from None
-        return cls.from_dict(payload, str(path))
+        except RecursionError:
+            raise DataError(MSG_UNREADABLE.format(path=path, why="nested too deeply")) \
+                from None
+        try:
+            return cls.from_dict(payload, str(path))
+        except DataError as exc:
+            raise DataError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
+        except RecursionError:
+            raise DataError(MSG_INVALID.format(path=path, why="nested too deeply")) from None
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename.
+
+    Readers see the old file or the new one, never a half-written one; the temporary
+    file (in the same folder, created private) is removed if anything fails.
+    """
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def check_version(payload: Any, source: str) -> None:
