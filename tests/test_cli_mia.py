@@ -41,7 +41,19 @@ def test_mia_runs_and_writes_json(run):
         assert all(label.startswith("region=") for label in region["groups"])
         assert all("supported" in g and "flagged" in g for g in region["groups"].values())
         supported = [g for g in region["groups"].values() if g["supported"]]
-        assert supported and all(0 < g["p_value"] <= 1 for g in supported)
+        assert supported
+        assert sum(g["n_rows"] for g in region["groups"].values()) == 800
+        for g in region["groups"].values():
+            assert g["supported"] == (g["n_rows"] >= 30)
+        for g in supported:
+            # A permutation p-value of 20 permutations: (1 + #{null >= observed}) / 21.
+            assert g["p_value"] * 21 == pytest.approx(round(g["p_value"] * 21))
+            assert 1 <= round(g["p_value"] * 21) <= 21
+            assert g["difference"] == pytest.approx(g["auc"]["value"] - attack["auc"]["value"])
+            assert g["n_members"] + g["n_nonmembers"] == pytest.approx(g["n_rows"])
+            # The recorded rule decides the flag, and nothing else.
+            assert g["flagged"] == (g["p_value"] < 0.05 and g["difference"] >= 0.05)
+            assert g["auc"]["ci_low"] <= g["auc"]["value"] <= g["auc"]["ci_high"]
         assert isinstance(attack["flagged_groups"], list)
         assert attack["most_exposed_group"]["label"]
     assert payload["flag_rule"] == {"alpha": 0.05, "min_difference": 0.05,
@@ -86,9 +98,18 @@ def test_mia_without_permutations_says_nothing_can_be_flagged(table, capsys):
     (["mia", "no-such-table", "--backend", "spark"], "--backend must be one of"),
     (["mia", "no-such-table", "--json", "{dir}"], "--json must be a file path, not a folder"),
     (["mia", "no-such-table", "--json", "{dir}/missing/out.json"], "existing folder"),
+    (["mia", "no-such-table", "--json", "{blocker}/out.json"], "existing folder"),
+    (["mia", "no-such-table", "--encoding", "klingon"], "--encoding must be a text encoding"),
+    (["mia", "{dup}", "--target", "approved"], "duplicate column names: 'a'"),
+    (["mia", "{latin}", "--target", "approved"], "--encoding latin-1"),
 ])
 def test_mia_errors_are_one_line(table, tmp_path, capsys, argv, message):
-    code = main([a.format(table=table, dir=tmp_path) for a in argv] + ["--no-progress"])
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    (tmp_path / "dup.csv").write_text("a,a,approved\n1,2,0\n3,4,1\n")
+    (tmp_path / "latin.csv").write_bytes("a,approved\nné,0\nné,1\n".encode("latin-1"))
+    paths = {"table": table, "dir": tmp_path, "blocker": tmp_path / "blocker",
+             "dup": tmp_path / "dup.csv", "latin": tmp_path / "latin.csv"}
+    code = main([a.format(**paths) for a in argv] + ["--no-progress"])
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and "Traceback" not in err
@@ -108,3 +129,18 @@ def test_importing_the_command_is_light():
             "print(heavy); sys.exit(1 if heavy else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mia_reads_other_encodings(tmp_path, capsys):
+    frame = make_synthetic(n_rows=300, random_state=2)
+    frame["region"] = frame["region"] + "-Zürich"
+    path = tmp_path / "latin.csv"
+    path.write_bytes(frame.to_csv(index=False).encode("latin-1"))
+    out = tmp_path / "r.json"
+    code = main(["mia", str(path), "--target", "approved", "--protected", "region",
+                 "--models", "4", "--attacks", "loss", "--permutations", "0",
+                 "--encoding", "latin-1", "--json", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    groups = json.loads(out.read_text())["attacks"]["loss"]["groups"]["region"]["groups"]
+    assert all(label.endswith("-Zürich") for label in groups)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file

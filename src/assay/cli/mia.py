@@ -13,7 +13,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
+from assay._validation import (
+    DataError,
+    InvalidParameterError,
+    check_encoding,
+    check_option,
+    check_output_file,
+    check_scalar,
+)
 from assay.cli import app, split_names
 
 _FPR_LABELS = {0.1: "TPR@10%", 0.01: "TPR@1%", 0.001: "TPR@0.1%"}
@@ -29,17 +36,12 @@ def _names(values: list[str] | None) -> list[str]:
 
 def _check_json_path(path: Path | None) -> None:
     """The JSON file must be writable where asked: an existing folder, not a folder itself."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise InvalidParameterError(f"--json must be a file path, not a folder. Got {path}.")
-    if not path.parent.is_dir():
-        raise InvalidParameterError(f"--json must be a file in an existing folder. Got "
-                                    f"{path} (no folder {path.parent}).")
+    if path is not None:
+        check_output_file(path, "--json")
 
 
 def _load_dataset(data: str, target: str | None, protected: list[str],
-                  data_home: Path | None):
+                  data_home: Path | None, encoding: str = "utf-8"):
     """A file path (csv/parquet) or the name of a public table."""
     from assay.data import PUBLIC_TABLES, Dataset, load
 
@@ -48,7 +50,7 @@ def _load_dataset(data: str, target: str | None, protected: list[str],
         if not target:
             raise InvalidParameterError(f"--target must name the label column of {data}. "
                                         "Got nothing.")
-        return Dataset.from_path(path, target, protected)
+        return Dataset.from_path(path, target, protected, encoding=encoding)
     names = sorted([*PUBLIC_TABLES, "synthetic"])
     if data not in names:
         raise DataError(f"DATA must be an existing .csv/.parquet file or one of "
@@ -132,6 +134,8 @@ def mia(
         "--permutations", help="Permutations of the group test (0: no test).")] = 200,
     progress: Annotated[bool, typer.Option(
         "--progress/--no-progress", help="Show progress bars.")] = True,
+    encoding: Annotated[str, typer.Option(
+        "--encoding", help="Text encoding of a CSV table (e.g. latin-1, cp1252).")] = "utf-8",
 ) -> None:
     """Train K models on random halves of DATA, attack each in turn, flag the groups that
     leak more."""
@@ -143,6 +147,7 @@ def mia(
     check_scalar(permutations, "--permutations", kind=int, low=0)
     check_scalar(min_support, "--min-support", kind=int, low=1)
     check_option(backend, "--backend", BACKENDS)
+    check_encoding(encoding, "--encoding")
     _check_json_path(json_path)
 
     from assay.learners import get_learner, parse_learner_params
@@ -164,7 +169,7 @@ def mia(
     from assay.privacy.attacks import run_mia
 
     console = Console()
-    dataset = _load_dataset(data, target, _names(protected), data_home)
+    dataset = _load_dataset(data, target, _names(protected), data_home, encoding)
     groups = GroupIndex.from_frame(dataset.groups) if dataset.groups.shape[1] else None
     plan = PopulationPlan.balanced(dataset.n_rows, models, random_state=seed)
     population = fit_population(dataset.X, dataset.y, spec, plan, n_classes=dataset.n_classes,
@@ -189,5 +194,7 @@ def mia(
                    "learner": {"name": spec.name, "config": spec.get_config()},
                    "accuracy": {"members": acc_in, "nonmembers": acc_out},
                    **result.to_dict()}
-        json_path.write_text(json.dumps(payload, indent=1, default=str))
+        from assay.report.result import write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(payload, indent=1, default=str))
         console.print(f"wrote {json_path}", highlight=False)
