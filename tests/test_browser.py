@@ -83,6 +83,8 @@ def test_upload_audit_and_report(browser, server, tmp_path):
     csv = tmp_path / "loans.csv"
     frame.to_csv(csv, index=False)
     page = browser.new_page(viewport={"width": 1200, "height": 900})
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     page.goto(server + "/")
     page.set_input_files("#file", str(csv))
     page.click("#upload-button")
@@ -99,6 +101,9 @@ def test_upload_audit_and_report(browser, server, tmp_path):
     page.wait_for_selector("#report-links:not(.hidden)", timeout=240_000)
     assert page.locator("#summary li").count() >= 2
     assert "done" in page.locator("#stage").inner_text()
+    assert page.locator("#cancel-button").is_hidden()
+    files = page.eval_on_selector_all("#files a", "els => els.map(e => e.textContent)")
+    assert any(name.startswith("result.json") for name in files)
     frame_el = page.frame_locator("#report-frame")
     frame_el.locator("#section-privacy").wait_for(timeout=30_000)
     assert "sex" in frame_el.locator(".meta").inner_text()
@@ -109,6 +114,28 @@ def test_upload_audit_and_report(browser, server, tmp_path):
     page.goto(server + page.locator("#report-link").get_attribute("href"))
     assert page.locator("#attack-table tr[data-attack='rmia']").count() == 1
     assert page.locator("svg.figure").count() == 3
+    # The page's CSP allows its own inline script and style (by hash) and nothing broke.
+    assert not [m for m in console if "Content Security Policy" in m], console
+    page.close()
+
+
+def test_cancel_from_the_page(browser, server, tmp_path):
+    csv = tmp_path / "loans.csv"
+    make_synthetic(300, 5).to_csv(csv, index=False)
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.set_input_files("#file", str(csv))
+    page.click("#upload-button")
+    page.wait_for_selector("#target option", state="attached")
+    page.check("#protected input[value='sex']")
+    page.fill("#models", "4")
+    page.click("#run-button")
+    page.click("#cancel-button")
+    # (The page's CSP forbids eval, so wait on the text, not on a JS predicate.)
+    page.wait_for_selector("#stage:has-text('cancelled')", timeout=120_000)
+    assert page.locator("#cancel-button").is_hidden()
+    assert page.locator("#run-button").is_enabled()
+    assert page.locator("#report-links").is_hidden()
     page.close()
 
 
