@@ -97,3 +97,105 @@ def test_parse_threshold_forms():
     assert parse_threshold("tpr@fpr=0.05@0.001", "max").metric == "tpr@0.001"
     assert parse_threshold("lira.tpr@fpr=0.05@1e-3", "max").metric == "lira.tpr@0.001"
     assert parse_threshold(" auc = 0.6 ", "max").limit == 0.6
+
+
+# --------------------------------------------------------------------------- failed, empty
+
+
+def _with_sections(tmp_path, **sections) -> str:
+    result = _result()
+    result.sections = sections
+    return str(result.to_json(tmp_path / "result.json"))
+
+
+def test_gate_refuses_a_result_with_a_failed_section(tmp_path, capsys):
+    ok = _result().sections["leak"]
+    failed = SectionResult(name="fairness", title="Fairness", status="error",
+                           message="column 'sex' has one group")
+    path = _with_sections(tmp_path, leak=ok, fairness=failed)
+    # Even a threshold on the healthy section's figures does not pass.
+    assert main(["gate", path, "--max", "auc=0.99"]) == 3
+    out = capsys.readouterr().out
+    assert out.strip() == ("FAIL the fairness section failed, so this result cannot pass a "
+                           "gate: column 'sex' has one group")
+
+
+def test_gate_on_a_result_without_metrics_says_so(tmp_path, capsys):
+    skipped = SectionResult(name="privacy", title="Privacy", status="skipped",
+                            message="does not apply to this audit")
+    path = _with_sections(tmp_path, privacy=skipped)
+    assert main(["gate", path, "--max", "auc=0.6"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "must be one of ." not in err
+    assert err == ("error: metric 'auc' cannot be checked: this result has no metrics at all "
+                   "(privacy: skipped (does not apply to this audit)).")
+
+
+# --------------------------------------------------------------------------- privacy metrics
+
+
+@pytest.fixture(scope="module")
+def privacy_result(tmp_path_factory):
+    """The privacy section run on a planted population (no training: seconds)."""
+    import types
+
+    import numpy as np
+
+    from assay.audit import AuditConfig, AuditContext
+    from assay.population import Population
+    from assay.privacy.section import SECTION, PrivacyOptions
+
+    from _helpers import balanced_member
+
+    rng = np.random.default_rng(3)
+    n_models, n_rows = 8, 800
+    member = balanced_member(n_models, n_rows, rng)
+    # Each row has its own difficulty: a per-row (LiRA, RMIA) attack sees the membership
+    # lift that a global loss threshold (LOSS) mostly cannot tell from the difficulty.
+    phi = rng.normal(0, 2.0, n_rows)[None] + 0.8 * member + rng.normal(0, 0.3, member.shape)
+    y = rng.integers(0, 2, n_rows)
+    p = 1 / (1 + np.exp(-phi))
+    probs = np.empty(member.shape + (2,), np.float32)
+    k, i = np.arange(n_models)[:, None], np.arange(n_rows)[None]
+    probs[k, i, y[None]], probs[k, i, 1 - y[None]] = p, 1 - p
+    population = Population(probs=probs, member=member, y=y)
+    options = PrivacyOptions(attacks=("loss", "lira", "rmia"), noise_grid=())
+    config = AuditConfig(data="synthetic", models=n_models, sections={"privacy": options})
+    context = AuditContext(config=config, dataset=types.SimpleNamespace(row_ids=np.arange(n_rows)),
+                           population=population)
+    section = SECTION.run(context, options)
+    result = _result()
+    result.sections = {"privacy": section}
+    return result, result.to_json(tmp_path_factory.mktemp("gate") / "result.json")
+
+
+def test_unqualified_metrics_are_the_worst_over_attacks(privacy_result, capsys):
+    result, path = privacy_result
+    metrics = result.sections["privacy"].metrics
+    for key in ("auc", "advantage", "tpr@0.001", "tpr@0.01", "tpr@0.1"):
+        per_attack = {a: metrics[f"{a}.{key}"] for a in ("loss", "lira", "rmia")}
+        worst = max(per_attack, key=lambda a: per_attack[a].value)
+        assert metrics[key].value == per_attack[worst].value
+        assert metrics[key].ci_high == per_attack[worst].ci_high
+        assert metrics[key].label.endswith(f"strongest attack ({worst})")
+    aucs = {a: metrics[f"{a}.auc"].value for a in ("loss", "lira", "rmia")}
+    weakest, strongest = min(aucs, key=aucs.get), max(aucs, key=aucs.get)
+    assert aucs[strongest] - aucs[weakest] > 0.05  # the attacks differ: the test can fail
+    # A limit between the weakest and the strongest attack: the weakest alone passes, the
+    # unqualified metric (the worst attack) fails.
+    limit = f"{(aucs[weakest] + aucs[strongest]) / 2:.4f}"
+    assert main(["gate", str(path), "--max", f"{weakest}.auc={limit}", "--use", "estimate"]) == 0
+    assert main(["gate", str(path), "--max", f"auc={limit}", "--use", "estimate"]) == 1
+    assert f"privacy.auc (" in capsys.readouterr().out
+
+
+def test_strongest_attack_has_the_highest_tpr_at_the_smallest_fpr(privacy_result):
+    result, _ = privacy_result
+    section = result.sections["privacy"]
+    attacks = section.data.mia.attacks
+    tprs = {a: (attacks[a].tpr_at_fpr[0.001].value, attacks[a].auc.value) for a in attacks}
+    assert section.data.strongest_attack == max(tprs, key=tprs.get)
+    assert section.data.strongest is attacks[section.data.strongest_attack]
+    # The headline names it and quotes its figure.
+    name = section.data.strongest_attack
+    assert f"({name.upper()} attack" in section.summary[0]
