@@ -1,0 +1,524 @@
+"""Disclosure checks a model must pass before it leaves a trusted research environment.
+
+An output checker in a trusted research environment (TRE) decides whether a trained
+model may be released. The model file itself can disclose the people it was trained on,
+whatever its accuracy: a tree leaf that holds three training rows describes those three
+people; a support-vector machine *stores* training rows verbatim; a linear model with
+as many parameters as rows can encode its data. `release_checks` runs the checks such a
+checker needs (in the spirit of SACRO-ML's structural attack and safe-model rules, with
+every threshold stated and configurable) and turns them into one recommendation:
+
+* **leaf k-anonymity** (tree models) — leaves holding fewer than ``min_leaf_rows``
+  training rows (their rows are singled out by the path to the leaf): *reject*;
+* **small cells** (tree models) — a class held by between 1 and ``min_cell_rows - 1``
+  training rows inside a leaf (a rare outcome of a few identifiable people): *review*;
+* **class disclosure** (any model, also from predictions alone) — training rows for which
+  the model gives some class probability 0 ("certainly not c" about a person): *review*;
+* **residual degrees of freedom** (linear models, MLPs, single trees) — training rows minus
+  fitted parameters below ``min_residual_dof`` (the model can encode its data): *reject*;
+* **stored rows** — models that keep training rows in the file (SVM support vectors,
+  nearest neighbours, Gaussian processes, kernel density): *reject*;
+* **hyper-parameters** — risky settings (``min_samples_leaf`` below
+  ``min_samples_leaf``, unbounded ``max_depth``, ``n_neighbors`` below ``min_leaf_rows``):
+  *review*.
+
+The recommendation is **reject** when any check with severity "reject" fails, **review**
+when a "review" check fails or a check could not run (the checker must then look
+themselves), and **release** otherwise. Every reason carries the figure behind it, in
+words an output checker who is not an ML engineer can read.
+
+Works on a fitted scikit-learn estimator (pipelines are unwrapped to their final step;
+the structural checks need the training rows to count leaf occupancy) and on predictions
+alone (`TargetPredictions`): then only class disclosure runs and the result says which
+checks could not run and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assay._validation import InvalidParameterError, check_scalar
+
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "ReleaseReport",
+    "ReleaseThresholds",
+    "release_checks",
+]
+
+#: Every check, in report order, with its severity when it fails.
+CHECKS = {
+    "stored_rows": "reject",
+    "leaf_k_anonymity": "reject",
+    "residual_dof": "reject",
+    "small_cells": "review",
+    "class_disclosure": "review",
+    "hyperparameters": "review",
+}
+#: Plain-language titles of the checks.
+TITLES = {
+    "stored_rows": "Training rows stored in the model",
+    "leaf_k_anonymity": "Leaf k-anonymity",
+    "residual_dof": "Residual degrees of freedom",
+    "small_cells": "Small cells inside leaves",
+    "class_disclosure": "Class disclosure (zero predicted probability)",
+    "hyperparameters": "Risky hyper-parameters",
+}
+#: Estimator attributes that hold training rows, by class name (searched in this order).
+_STORED = (
+    ("support_vectors_", "support vectors (training rows kept verbatim)"),
+    ("_fit_X", "the whole training set (nearest-neighbour model)"),
+    ("X_train_", "the whole training set (Gaussian process)"),
+)
+_INSTANCE_MODELS = ("KNeighbors", "RadiusNeighbors", "NearestCentroid", "KernelDensity",
+                    "GaussianProcess", "SVC", "SVR", "NuSVC", "NuSVR", "OneClassSVM",
+                    "LabelPropagation", "LabelSpreading")
+#: Probabilities at or below this count as zero for class disclosure.
+ZERO_PROBABILITY = 1e-12
+
+
+@dataclass(frozen=True)
+class ReleaseThresholds:
+    """Thresholds of the release checks (all stated in the result).
+
+    Parameters
+    ----------
+    min_leaf_rows : int, default=10
+        k of leaf k-anonymity: a leaf must hold at least this many training rows.
+    min_cell_rows : int, default=10
+        A class present in a leaf must be held by at least this many of its rows.
+    min_residual_dof : int, default=10
+        Training rows minus fitted parameters must be at least this.
+    min_samples_leaf : int, default=5
+        Smallest acceptable ``min_samples_leaf`` hyper-parameter of a tree model.
+    max_class_disclosure : float, default=0.0
+        Largest acceptable share of training rows given a zero class probability.
+    """
+
+    min_leaf_rows: int = 10
+    min_cell_rows: int = 10
+    min_residual_dof: int = 10
+    min_samples_leaf: int = 5
+    max_class_disclosure: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_scalar(self.min_leaf_rows, "release.min_leaf_rows", kind=int, low=1)
+        check_scalar(self.min_cell_rows, "release.min_cell_rows", kind=int, low=1)
+        check_scalar(self.min_residual_dof, "release.min_residual_dof", kind=int, low=0)
+        check_scalar(self.min_samples_leaf, "release.min_samples_leaf", kind=int, low=1)
+        check_scalar(self.max_class_disclosure, "release.max_class_disclosure", low=0, high=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CheckResult:
+    """One release check.
+
+    Attributes
+    ----------
+    name : str
+        Key in `CHECKS`.
+    status : {"pass", "fail", "not_run", "n/a"}
+        "not_run": the check applies but lacked what it needs (the checker must look);
+        "n/a": the check does not apply to this kind of model (nothing to disclose).
+    severity : {"reject", "review"}
+        What a failure means for the recommendation.
+    reason : str
+        The finding in plain words, with the figure behind it.
+    figures : dict
+        The numbers behind the reason (counts, shares, thresholds).
+    """
+
+    name: str
+    status: str
+    severity: str
+    reason: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.name, self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "status": self.status,
+                "severity": self.severity, "reason": self.reason,
+                "figures": dict(self.figures)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CheckResult:
+        return cls(name=d["name"], status=d["status"], severity=d["severity"],
+                   reason=d["reason"], figures=dict(d.get("figures", {})))
+
+
+@dataclass
+class ReleaseReport:
+    """The release recommendation and every check behind it.
+
+    Attributes
+    ----------
+    recommendation : {"reject", "review", "release"}
+    model : str
+        What was checked (estimator class, or the predictions source).
+    n_train : int or None
+        Training rows the checks counted.
+    checks : list of CheckResult
+    thresholds : ReleaseThresholds
+    """
+
+    recommendation: str
+    model: str
+    n_train: int | None
+    checks: list[CheckResult]
+    thresholds: ReleaseThresholds
+
+    @property
+    def reasons(self) -> list[str]:
+        """Every failed check's reason, rejecting ones first, then the checks not run."""
+        order = {"reject": 0, "review": 1}
+        failed = sorted((c for c in self.checks if c.status == "fail"),
+                        key=lambda c: order[c.severity])
+        lines = [f"{c.title}: {c.reason}" for c in failed]
+        lines += [f"{c.title} could not run: {c.reason}" for c in self.checks
+                  if c.status == "not_run"]
+        return lines
+
+    def check(self, name: str) -> CheckResult:
+        """The check called ``name``."""
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise InvalidParameterError(f"name must be one of {', '.join(CHECKS)}. Got {name!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recommendation": self.recommendation, "model": self.model,
+                "n_train": self.n_train, "reasons": self.reasons,
+                "checks": [c.to_dict() for c in self.checks],
+                "thresholds": self.thresholds.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ReleaseReport:
+        return cls(recommendation=d["recommendation"], model=d["model"], n_train=d["n_train"],
+                   checks=[CheckResult.from_dict(c) for c in d["checks"]],
+                   thresholds=ReleaseThresholds(**d["thresholds"]))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _final_step(estimator: Any) -> tuple[Any, Any]:
+    """The last step of a (nested) Pipeline and the transform before it (or None)."""
+    transform = None
+    while hasattr(estimator, "steps") and hasattr(estimator, "__getitem__"):
+        transform = estimator[:-1]
+        estimator = estimator.steps[-1][1]
+    return estimator, transform
+
+
+def _not_run(name: str, why: str) -> CheckResult:
+    return CheckResult(name, "not_run", CHECKS[name], why)
+
+
+def _not_applicable(name: str, why: str) -> CheckResult:
+    return CheckResult(name, "n/a", CHECKS[name], why)
+
+
+def _passed(name: str, reason: str, **figures: Any) -> CheckResult:
+    return CheckResult(name, "pass", CHECKS[name], reason, figures)
+
+
+def _failed(name: str, reason: str, **figures: Any) -> CheckResult:
+    return CheckResult(name, "fail", CHECKS[name], reason, figures)
+
+
+def _trees(model: Any) -> list[Any] | None:
+    """The fitted scikit-learn trees of a tree model (``tree_`` objects), or None."""
+    if hasattr(model, "tree_") and hasattr(model.tree_, "children_left"):
+        return [model.tree_]
+    estimators = getattr(model, "estimators_", None)
+    if estimators is None:
+        return None
+    flat = np.asarray(estimators, dtype=object).reshape(-1)
+    if flat.size and all(hasattr(e, "tree_") for e in flat):
+        return [e.tree_ for e in flat]
+    return None
+
+
+def _leaf_class_counts(model: Any, trees: list[Any], X: np.ndarray, y: np.ndarray
+                       ) -> list[np.ndarray]:
+    """Per tree, training rows per (leaf, class): one bincount per tree on `apply`."""
+    leaves = np.asarray(model.apply(X))
+    if leaves.ndim == 1:
+        leaves = leaves[:, None]
+    leaves = leaves.reshape(leaves.shape[0], -1)
+    n_classes = int(y.max()) + 1
+    out = []
+    for t, tree in enumerate(trees):  # a handful to hundreds of trees, not rows
+        counts = np.bincount(leaves[:, t] * n_classes + y,
+                             minlength=tree.node_count * n_classes)
+        counts = counts.reshape(tree.node_count, n_classes)
+        is_leaf = tree.children_left == -1
+        out.append(counts[is_leaf])
+    return out
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} training row" + ("" if n == 1 else "s")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_stored_rows(model: Any) -> CheckResult:
+    name = type(model).__name__
+    for attribute, what in _STORED:
+        value = getattr(model, attribute, None)
+        if value is not None and hasattr(value, "shape"):
+            n = int(value.shape[0])
+            return _failed("stored_rows", f"the {name} model keeps {n:,} {what} in the file; "
+                           f"releasing it releases those rows.", n_stored=n, model=name)
+    if any(name.startswith(prefix) for prefix in _INSTANCE_MODELS):
+        return _failed("stored_rows", f"a {name} model keeps training rows in the file; "
+                       "releasing it releases those rows.", model=name)
+    return _passed("stored_rows", f"a {name} model keeps no training rows in the file.",
+                   model=name)
+
+
+def _check_leaves(counts: list[np.ndarray], thresholds: ReleaseThresholds
+                  ) -> tuple[CheckResult, CheckResult]:
+    k = thresholds.min_leaf_rows
+    sizes = np.concatenate([c.sum(axis=1) for c in counts])
+    occupied = sizes[sizes > 0]
+    small = int(np.sum(occupied < k))
+    smallest = int(occupied.min()) if occupied.size else 0
+    rows_small = int(occupied[occupied < k].sum())
+    figures = dict(n_trees=len(counts), n_leaves=int(occupied.size), n_small_leaves=small,
+                   smallest_leaf=smallest, rows_in_small_leaves=rows_small, threshold=k)
+    where = f" over {len(counts)} trees" if len(counts) > 1 else ""
+    if small:
+        leaf = _failed(
+            "leaf_k_anonymity",
+            f"{small:,} of {occupied.size:,} leaves{where} hold fewer than {k} training rows "
+            f"(the smallest holds {_rows(smallest)}); the {rows_small:,} rows in them can be "
+            f"singled out by the path to their leaf.", **figures)
+    else:
+        leaf = _passed("leaf_k_anonymity", f"every one of the {occupied.size:,} leaves{where} "
+                       f"holds at least {k} training rows (smallest: {smallest}).", **figures)
+    m = thresholds.min_cell_rows
+    cells = np.concatenate([c.reshape(-1) for c in counts])
+    bad = (cells > 0) & (cells < m)
+    n_bad = int(bad.sum())
+    cell_figures = dict(n_small_cells=n_bad, smallest_cell=int(cells[cells > 0].min())
+                        if np.any(cells > 0) else 0, threshold=m)
+    if n_bad:
+        cell = _failed("small_cells", f"{n_bad:,} leaf-and-class cells{where} hold between 1 "
+                       f"and {m - 1} training rows: the model reveals a rare outcome of a few "
+                       f"identifiable people.", **cell_figures)
+    else:
+        cell = _passed("small_cells", f"every class present in a leaf is held by at least "
+                       f"{m} training rows.", **cell_figures)
+    return leaf, cell
+
+
+def _n_parameters(model: Any, trees: list[Any] | None, n_classes: int) -> int | None:
+    """Fitted parameters of a linear model, an MLP or a single tree (None: not counted)."""
+    if trees is not None:
+        if len(trees) != 1:
+            return None  # an ensemble's parameters are not independent: no DoF reading
+        n_leaves = int(np.sum(trees[0].children_left == -1))
+        return n_leaves * max(n_classes - 1, 1) + (n_leaves - 1)
+    if hasattr(model, "coefs_") and hasattr(model, "intercepts_"):
+        return int(sum(np.size(w) for w in model.coefs_) +
+                   sum(np.size(b) for b in model.intercepts_))
+    if hasattr(model, "coef_"):
+        return int(np.size(model.coef_) + np.size(getattr(model, "intercept_", 0)))
+    return None
+
+
+def _check_dof(n_params: int | None, n_train: int | None, model_name: str,
+               thresholds: ReleaseThresholds) -> CheckResult:
+    if n_params is None:
+        return _not_applicable("residual_dof", f"the parameters of a {model_name} model are "
+                               "not counted (linear models, MLPs and single trees only).")
+    if n_train is None:
+        return _not_run("residual_dof", "the number of training rows is unknown.")
+    dof = n_train - n_params
+    t = thresholds.min_residual_dof
+    figures = dict(n_parameters=n_params, n_train=n_train, residual_dof=dof, threshold=t)
+    if dof < t:
+        return _failed("residual_dof", f"the model fits {n_params:,} parameters to "
+                       f"{_rows(n_train)}, leaving {dof:,} residual degrees of freedom "
+                       f"(at least {t} needed): it can encode its training data.", **figures)
+    return _passed("residual_dof", f"{n_params:,} parameters for {_rows(n_train)}: {dof:,} "
+                   f"residual degrees of freedom (at least {t} needed).", **figures)
+
+
+def _check_class_disclosure(probs: np.ndarray | None, thresholds: ReleaseThresholds,
+                            ) -> CheckResult:
+    if probs is None:
+        return _not_run("class_disclosure", "no predictions on the training rows.")
+    zero = np.any(probs <= ZERO_PROBABILITY, axis=1)
+    n, n_zero = int(zero.size), int(zero.sum())
+    share = n_zero / max(n, 1)
+    limit = thresholds.max_class_disclosure
+    figures = dict(n_rows=n, n_zero=n_zero, share=share, threshold=limit)
+    if share > limit:
+        return _failed("class_disclosure", f"for {n_zero:,} of {_rows(n)} "
+                       f"({100 * share:.1f} %) the model gives some class probability 0: it "
+                       f"states with certainty what these people are not.", **figures)
+    return _passed("class_disclosure", f"no more than {100 * limit:g} % of training rows get "
+                   f"a zero class probability ({n_zero:,} of {n:,}).", **figures)
+
+
+def _check_hyperparameters(model: Any, thresholds: ReleaseThresholds) -> CheckResult:
+    params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
+    name = type(model).__name__
+    risks: list[str] = []
+    leaf = params.get("min_samples_leaf")
+    if isinstance(leaf, int | np.integer) and not isinstance(leaf, bool) \
+            and leaf < thresholds.min_samples_leaf:
+        risks.append(f"min_samples_leaf = {leaf} (at least {thresholds.min_samples_leaf} "
+                     "needed)")
+    if "max_depth" in params and params["max_depth"] is None and \
+            params.get("max_leaf_nodes") is None:
+        risks.append("max_depth unbounded (trees grow until leaves are pure)")
+    neighbours = params.get("n_neighbors")
+    if isinstance(neighbours, int | np.integer) and neighbours < thresholds.min_leaf_rows:
+        risks.append(f"n_neighbors = {neighbours} (at least {thresholds.min_leaf_rows} "
+                     "needed)")
+    figures = {k: params[k] for k in ("min_samples_leaf", "max_depth", "max_leaf_nodes",
+                                      "n_neighbors") if k in params}
+    figures = {k: (v if isinstance(v, int | float | str | None) else str(v))
+               for k, v in figures.items()}
+    if risks:
+        return _failed("hyperparameters", f"{name} with " + "; ".join(risks) + ".",
+                       **figures)
+    return _passed("hyperparameters", f"no risky setting of {name} found.", **figures)
+
+
+def _recommend(checks: list[CheckResult]) -> str:
+    if any(c.status == "fail" and c.severity == "reject" for c in checks):
+        return "reject"
+    if any(c.status in ("fail", "not_run") for c in checks):
+        return "review"
+    return "release"
+
+
+# --------------------------------------------------------------------------- entry
+
+
+def release_checks(model: Any = None, X: Any = None, y: Any = None, *,
+                   predictions: Any = None,
+                   thresholds: ReleaseThresholds | None = None) -> ReleaseReport:
+    """Run the release checks on a fitted model, or on its predictions alone.
+
+    Parameters
+    ----------
+    model : fitted scikit-learn estimator, optional
+        The model to release (a Pipeline is unwrapped to its final step, its earlier
+        steps applied to `X`). Without it only the predictions-based checks run.
+    X : array-like or DataFrame of shape (n_train, n_features), optional
+        The model's training rows (the structural checks count leaf occupancy on them).
+    y : array-like of shape (n_train,), optional
+        Their labels (class indices, or labels the model's ``classes_`` holds).
+    predictions : TargetPredictions or array of shape (n_rows, n_classes), optional
+        Predicted probabilities; a `TargetPredictions`' training rows (``member``) are
+        the ones checked. Default: the model's ``predict_proba(X)``.
+    thresholds : ReleaseThresholds, optional
+
+    Returns
+    -------
+    ReleaseReport
+        The recommendation, and every check with its reason and figures; checks that
+        could not run say why (and make the recommendation at least "review").
+
+    Raises
+    ------
+    InvalidParameterError
+        Neither a model nor predictions; a model without ``get_params``; `X` and `y` of
+        different lengths.
+    """
+    thresholds = thresholds or ReleaseThresholds()
+    if not isinstance(thresholds, ReleaseThresholds):
+        raise InvalidParameterError(
+            f"thresholds must be ReleaseThresholds. Got {type(thresholds).__name__}.")
+    if model is None and predictions is None:
+        raise InvalidParameterError("model or predictions must be given. Got neither.")
+    probs = _prediction_rows(predictions)
+    if model is None:
+        source = getattr(predictions, "source", "predictions")
+        structure = "needs the model itself; only its predictions were given"
+        checks = [_not_run(name, structure) for name in CHECKS if name != "class_disclosure"]
+        checks.insert(4, _check_class_disclosure(probs, thresholds))
+        return ReleaseReport(_recommend(checks), str(source), None if probs is None
+                             else int(probs.shape[0]), checks, thresholds)
+    if not hasattr(model, "get_params"):
+        raise InvalidParameterError(f"model must be a fitted scikit-learn estimator. Got "
+                                    f"{type(model).__name__}.")
+    final, transform = _final_step(model)
+    name = type(final).__name__
+    Xf = yi = None
+    if X is not None:
+        if y is None or len(X) != len(y):
+            raise InvalidParameterError(
+                f"y must hold one label per row of X ({len(X)}). Got "
+                f"{'none' if y is None else len(y)}.")
+        Xf = transform.transform(X) if transform is not None else X
+        Xf = np.asarray(Xf, dtype=np.float32)
+        yi = _class_indices(final, y)
+    if probs is None and X is not None and hasattr(model, "predict_proba"):
+        probs = np.asarray(model.predict_proba(X), dtype=float)
+    n_train = None if X is None else len(X)
+    classes = getattr(final, "classes_", None)
+    n_classes = len(classes) if classes is not None else (int(yi.max()) + 1 if yi is not None
+                                                          else 2)
+    trees = _trees(final)
+    checks = [_check_stored_rows(final)]
+    if trees is None:
+        why = f"a {name} model has no leaves."
+        leaf = _not_applicable("leaf_k_anonymity", why)
+        cell = _not_applicable("small_cells", why)
+    elif Xf is None:
+        why = "the training rows are needed to count rows per leaf."
+        leaf, cell = _not_run("leaf_k_anonymity", why), _not_run("small_cells", why)
+    else:
+        leaf, cell = _check_leaves(_leaf_class_counts(final, trees, Xf, yi), thresholds)
+    checks += [leaf, _check_dof(_n_parameters(final, trees, n_classes), n_train, name,
+                                thresholds), cell,
+               _check_class_disclosure(probs, thresholds),
+               _check_hyperparameters(final, thresholds)]
+    return ReleaseReport(_recommend(checks), name, n_train, checks, thresholds)
+
+
+def _prediction_rows(predictions: Any) -> np.ndarray | None:
+    """Training rows' probabilities of a `TargetPredictions`, or an array as given."""
+    if predictions is None:
+        return None
+    if hasattr(predictions, "probs") and hasattr(predictions, "member"):
+        return np.asarray(predictions.probs, dtype=float)[np.asarray(predictions.member)]
+    probs = np.asarray(predictions, dtype=float)
+    if probs.ndim != 2 or probs.shape[1] < 2:
+        raise InvalidParameterError(f"predictions must have shape (n_rows, n_classes >= 2). "
+                                    f"Got {probs.shape}.")
+    return probs
+
+
+def _class_indices(model: Any, y: Any) -> np.ndarray:
+    """Labels as indices into the model's ``classes_`` (already indices when absent)."""
+    y = np.asarray(y)
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return y.astype(np.int64)
+    classes = np.asarray(classes)
+    order = np.argsort(classes)
+    pos = np.clip(np.searchsorted(classes[order], y), 0, len(classes) - 1)
+    found = classes[order][pos] == y
+    if not np.all(found):
+        raise InvalidParameterError(f"y must hold the model's classes {classes.tolist()}. "
+                                    f"Got {y[~found][0]!r}.")
+    return order[pos].astype(np.int64)
