@@ -100,8 +100,71 @@ def test_rerender_command(audited, tmp_path, capsys):
     assert main(["report", str(out / "result.json"), "--out", str(target)]) == 0
     assert str(target) in capsys.readouterr().out
     html = target.read_text()
-    # Same content except nothing (render is deterministic given the result) in the tables.
+    # The same page, byte for byte, but for the random ids matplotlib gives SVG elements.
+    assert _without_svg_ids(html) == _without_svg_ids((out / "report.html").read_text())
     assert re.search(r'id="attack-table"', html) and "id=\"fig-roc\"" in html
+
+
+def _without_svg_ids(html: str) -> str:
+    ids = set(re.findall(r'id="([mp][0-9a-f]{10})"', html))
+    assert ids  # the figures are there
+    return re.sub("|".join(sorted(ids)), "ID", html)
+
+
+def test_rerendered_report_follows_the_result(audited, tmp_path):
+    # Edit a figure in result.json: the re-rendered report shows the edited figure, so the
+    # comparison above cannot pass on a report that ignores its input.
+    _, out = audited
+    payload = json.loads((out / "result.json").read_text())
+    payload["sections"]["privacy"]["data"]["mia"]["attacks"]["loss"]["auc"]["value"] = 0.987654
+    edited = tmp_path / "result.json"
+    edited.write_text(json.dumps(payload))
+    assert main(["report", str(edited), "--out", str(tmp_path / "r.html")]) == 0
+    row = re.search(r'<tr[^>]*data-attack="loss">(.*?)</tr>',
+                    (tmp_path / "r.html").read_text(), re.S).group(1)
+    assert "0.988" in row
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d["sections"]["privacy"]["data"]["calibration"].update(curve="oops"),
+     "at sections/privacy/data/calibration/curve: 'oops' is not of type 'array'"),
+    (lambda d: d["sections"]["privacy"].update(status="broken"), "is not one of"),
+    (lambda d: d.update(sections=[]), "is not of type 'object'"),
+    (lambda d: d["sections"]["privacy"]["metrics"].update(auc={"value": "high"}),
+     "is not of type"),
+])
+def test_report_and_gate_on_damaged_results_are_one_line(audited, tmp_path, capsys, edit,
+                                                        message):
+    _, out = audited
+    payload = json.loads((out / "result.json").read_text())
+    payload["sections"]["privacy"]["data"].setdefault("calibration", {"curve": []})
+    edit(payload)
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(payload))
+    for argv in (["report", str(path), "--out", str(tmp_path / "r.html")],
+                 ["gate", str(path), "--max", "auc=0.9"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_out_must_be_a_writable_file(audited, tmp_path, capsys):
+    _, out = audited
+    assert main(["report", str(out / "result.json"), "--out", str(tmp_path)]) == 2
+    assert "--out must be a file path, not a folder" in capsys.readouterr().err
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    assert main(["report", str(out / "result.json"), "--out", str(blocker / "r.html")]) == 2
+    assert "must be a folder. Got the file" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["blocker"]  # no temporary file left
+
+
+def test_deeply_nested_result_is_refused(tmp_path):
+    path = tmp_path / "result.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataError, match="nested too deeply|not an assay result"):
+        AuditResult.from_json(path)
 
 
 def test_foreign_file_is_refused(tmp_path):
