@@ -1,0 +1,657 @@
+"""The accuracy / fairness front: candidates, held-out scores, rejection, selection.
+
+`build_front` fits every mitigation method over its hyper-parameters on the training
+rows (post-processors on separate calibration rows: scores of a model on its own
+training rows are over-confident), scores every candidate on **held-out** rows it never
+saw (accuracy with a Wilson interval, balanced accuracy and every gap with bootstrap
+intervals, per attribute and intersection), and then:
+
+- **rejects** degenerate candidates, with the reason recorded: constant decisions,
+  balanced accuracy at or below `CHANCE_BALANCED_ACCURACY` (chance level), or one
+  decision for every row of a supported group;
+- keeps the **non-dominated** set on (balanced accuracy, the constraint's gap);
+- **selects** one by a stated `Preference`, e.g.
+  ``"balanced_accuracy >= baseline - 0.02, then eo"`` (the default for the
+  constraint): constraints first, then the objective. A rejected candidate is never
+  chosen; when no candidate meets the constraints, the one closest to meeting them is,
+  and the result says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assay._stats import Estimate
+from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
+from assay.fairness.metrics import GAPS, FairnessReport, GroupRates, fairness_metrics
+
+__all__ = [
+    "CHANCE_BALANCED_ACCURACY",
+    "METHODS",
+    "Candidate",
+    "FrontResult",
+    "Preference",
+    "build_front",
+    "default_preference",
+    "parse_preference",
+]
+
+#: Candidates at or below this held-out balanced accuracy are at chance level: rejected.
+CHANCE_BALANCED_ACCURACY = 0.55
+#: Mitigation methods of the front ("reductions" needs fairlearn).
+METHODS = ("thresholds", "score_transformer", "fair_boost", "reductions")
+DEFAULT_METHODS = ("thresholds", "score_transformer", "fair_boost")
+#: Metrics a preference may name: higher is better for the first two, lower for gaps.
+PREFERENCE_METRICS = ("accuracy", "balanced_accuracy", *GAPS)
+_HIGHER = ("accuracy", "balanced_accuracy")
+#: Hyper-parameter grids.
+EPSILONS = (0.0, 0.01, 0.03, 0.06, 0.1)
+RATE_OFFSETS = (-0.1, -0.05, 0.0, 0.05, 0.1)
+
+
+# --------------------------------------------------------------------------- preference
+
+_CLAUSE = re.compile(r"^\s*(?P<metric>[a-z_]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>.+?)\s*$")
+_VALUE = re.compile(r"^(?:(?P<num>[-+]?\d*\.?\d+(?:e[-+]?\d+)?)|baseline\s*(?:(?P<sign>[-+])"
+                    r"\s*(?P<off>\d*\.?\d+))?)$")
+
+
+@dataclass(frozen=True)
+class Preference:
+    """How one candidate is chosen: constraints, then an objective.
+
+    Attributes
+    ----------
+    constraints : tuple of (metric, op, value, relative)
+        ``relative``: the value is an offset from the baseline's figure.
+    objective : str
+        Maximised for accuracy and balanced accuracy, minimised for a gap.
+    text : str
+        The preference as given.
+    """
+
+    constraints: tuple[tuple[str, str, float, bool], ...]
+    objective: str
+    text: str
+
+    def bound(self, constraint: tuple[str, str, float, bool], baseline: Candidate) -> float:
+        metric, _, value, relative = constraint
+        return value + (baseline.metric(metric) if relative else 0.0)
+
+    def violation(self, candidate: Candidate, baseline: Candidate) -> float:
+        """How far the candidate is from meeting every constraint (0: it meets them)."""
+        total = 0.0
+        for c in self.constraints:
+            metric, op, _, _ = c
+            v, b = candidate.metric(metric), self.bound(c, baseline)
+            if not math.isfinite(v):
+                total += 1.0
+            elif op in ("<=", "<"):
+                total += max(0.0, v - b) if op == "<=" else max(0.0, v - b + 1e-12)
+            else:
+                total += max(0.0, b - v) if op == ">=" else max(0.0, b - v + 1e-12)
+        return total
+
+    def describe(self, baseline: Candidate | None = None) -> str:
+        parts = []
+        for c in self.constraints:
+            metric, op, value, relative = c
+            if relative and baseline is not None:
+                parts.append(f"{metric} {op} {self.bound(c, baseline):.3f} (baseline "
+                             f"{value:+g})")
+            elif relative:
+                parts.append(f"{metric} {op} baseline {value:+g}")
+            else:
+                parts.append(f"{metric} {op} {value:g}")
+        best = "highest" if self.objective in _HIGHER else "smallest"
+        return ", ".join(parts + [f"then the {best} {self.objective}"])
+
+
+def parse_preference(text: str) -> Preference:
+    """Read ``"eo<=0.05, then balanced_accuracy"``.
+
+    Clauses are separated by commas. ``METRIC OP VALUE`` (OP one of ``<= >= < >``;
+    VALUE a number, ``baseline`` or ``baseline +/- number``) is a constraint; the last
+    bare metric (optionally after ``then``, ``max`` or ``min``) is the objective
+    (default: balanced accuracy). Metrics: accuracy, balanced_accuracy, dp, eo, eodds,
+    pp.
+
+    Raises
+    ------
+    InvalidParameterError
+        A clause that does not parse or names an unknown metric.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidParameterError(f"prefer must be text such as 'eo<=0.05, then "
+                                    f"balanced_accuracy'. Got {text!r}.")
+    constraints, objective = [], "balanced_accuracy"
+    for raw in text.split(","):
+        clause = raw.strip().lower()
+        if not clause:
+            continue
+        match = _CLAUSE.match(clause)
+        if match:
+            metric = match["metric"]
+            check_option(metric, "prefer metric", PREFERENCE_METRICS)
+            value = _VALUE.match(match["value"].strip())
+            if value is None:
+                raise InvalidParameterError(
+                    f"prefer value must be a number, 'baseline' or 'baseline - 0.02'. Got "
+                    f"{match['value']!r} in {raw.strip()!r}.")
+            if value["num"] is not None:
+                constraints.append((metric, match["op"], float(value["num"]), False))
+            else:
+                off = float(value["off"] or 0.0) * (-1 if value["sign"] == "-" else 1)
+                constraints.append((metric, match["op"], off, True))
+            continue
+        words = clause.split()
+        if words and words[0] in ("then", "max", "min", "maximise", "maximize", "minimise",
+                                  "minimize"):
+            words = words[1:]
+        if len(words) != 1:
+            raise InvalidParameterError(
+                f"prefer clauses must be 'metric <= value' or 'then metric'. Got "
+                f"{raw.strip()!r}.")
+        objective = check_option(words[0], "prefer objective", PREFERENCE_METRICS)
+    return Preference(tuple(constraints), objective, text.strip())
+
+
+def default_preference(constraint: str) -> str:
+    """Within 2 points of the baseline's balanced accuracy, the smallest gap."""
+    return f"balanced_accuracy >= baseline - 0.02, then {constraint}"
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+@dataclass
+class Candidate:
+    """One model of the front, scored on held-out rows.
+
+    Attributes
+    ----------
+    index : int
+    method : str
+        "baseline", "thresholds", "score_transformer", "fair_boost" or "reductions".
+    params : dict
+    accuracy, balanced_accuracy : Estimate
+    gaps : dict of str to Estimate
+        Each gap's largest value over the groupings (attributes and intersections).
+    gaps_by_grouping : dict of str to dict of str to Estimate
+    groups : list of GroupRates
+        Per-group rates of the candidate (held-out rows).
+    rejected : str or None
+        Why the candidate cannot be chosen.
+    on_front : bool
+    model : estimator or None
+        The fitted model (not serialised).
+    """
+
+    index: int
+    method: str
+    params: dict[str, Any]
+    accuracy: Estimate
+    balanced_accuracy: Estimate
+    gaps: dict[str, Estimate]
+    gaps_by_grouping: dict[str, dict[str, Estimate]] = field(default_factory=dict)
+    groups: list[GroupRates] = field(default_factory=list)
+    rejected: str | None = None
+    on_front: bool = False
+    model: Any = None
+    y_pred: np.ndarray | None = None
+    score: np.ndarray | None = None
+
+    def metric(self, name: str) -> float:
+        if name == "accuracy":
+            return float(self.accuracy.value)
+        if name == "balanced_accuracy":
+            return float(self.balanced_accuracy.value)
+        value = self.gaps[name].value
+        return float("inf") if value is None or not math.isfinite(value) else float(value)
+
+    @property
+    def name(self) -> str:
+        """Short label, e.g. ``"score_transformer (epsilon=0.01)"``."""
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in self.params.items()
+                          if k not in ("constraint",))
+        return f"{self.method} ({shown})" if shown else self.method
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "method": self.method, "name": self.name,
+                "params": _jsonable(self.params), "accuracy": self.accuracy.to_dict(),
+                "balanced_accuracy": self.balanced_accuracy.to_dict(),
+                "gaps": {k: v.to_dict() for k, v in self.gaps.items()},
+                "gaps_by_grouping": {n: {k: v.to_dict() for k, v in by.items()}
+                                     for n, by in self.gaps_by_grouping.items()},
+                "groups": [g.to_dict() for g in self.groups],
+                "rejected": self.rejected, "on_front": bool(self.on_front)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Candidate:
+        return cls(index=int(d["index"]), method=d["method"], params=dict(d["params"]),
+                   accuracy=Estimate.from_dict(d["accuracy"]),
+                   balanced_accuracy=Estimate.from_dict(d["balanced_accuracy"]),
+                   gaps={k: Estimate.from_dict(v) for k, v in d["gaps"].items()},
+                   gaps_by_grouping={n: {k: Estimate.from_dict(v) for k, v in by.items()}
+                                     for n, by in d.get("gaps_by_grouping", {}).items()},
+                   groups=[GroupRates.from_dict(g) for g in d.get("groups", [])],
+                   rejected=d.get("rejected"), on_front=bool(d.get("on_front", False)))
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+@dataclass
+class FrontResult:
+    """Every candidate, the front, the baseline and the chosen model.
+
+    Attributes
+    ----------
+    constraint : str
+    preference : str
+        The preference in words, with the baseline's figures filled in.
+    candidates : list of Candidate
+    baseline : int
+        Index of the unmitigated model.
+    chosen : int
+    note : str
+        How the choice was made (e.g. that no candidate met the constraints).
+    rows : dict
+        Rows used: ``train``, ``calibration``, ``test``.
+    seconds : float
+    """
+
+    constraint: str
+    preference: str
+    candidates: list[Candidate]
+    baseline: int
+    chosen: int
+    note: str = ""
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def front(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.on_front]
+
+    @property
+    def rejected(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.rejected]
+
+    @property
+    def chosen_candidate(self) -> Candidate:
+        return self.candidates[self.chosen]
+
+    @property
+    def baseline_candidate(self) -> Candidate:
+        return self.candidates[self.baseline]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"constraint": self.constraint, "preference": self.preference,
+                "front": [c.index for c in self.front], "chosen": self.chosen,
+                "baseline": self.baseline, "rejected": [c.index for c in self.rejected],
+                "candidates": [c.to_dict() for c in self.candidates], "note": self.note,
+                "rows": dict(self.rows), "seconds": float(self.seconds)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FrontResult:
+        return cls(constraint=d["constraint"], preference=d["preference"],
+                   candidates=[Candidate.from_dict(c) for c in d["candidates"]],
+                   baseline=int(d["baseline"]), chosen=int(d["chosen"]),
+                   note=d.get("note", ""), rows=dict(d.get("rows", {})),
+                   seconds=float(d.get("seconds", 0.0)))
+
+    def summary_dict(self) -> dict[str, Any]:
+        """The CLI's JSON: ``front``, ``chosen``, ``baseline``, ``rejected`` as points."""
+        def point(c: Candidate) -> dict[str, Any]:
+            d = c.to_dict()
+            d.pop("groups")
+            return d
+
+        return {"constraint": self.constraint, "preference": self.preference,
+                "front": [point(c) for c in self.front],
+                "chosen": point(self.chosen_candidate),
+                "baseline": point(self.baseline_candidate),
+                "rejected": [point(c) for c in self.rejected], "note": self.note,
+                "rows": dict(self.rows), "seconds": float(self.seconds)}
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def score_candidate(index: int, method: str, params: dict[str, Any], y_true, y_pred, score,
+                    groups, *, min_support: int, min_count: int, n_bootstrap: int,
+                    random_state: int | None) -> Candidate:
+    """A candidate's held-out figures and, if degenerate, why it is rejected."""
+    report = fairness_metrics(y_true, y_pred, groups, scores=score, min_support=min_support,
+                              min_count=min_count, n_bootstrap=n_bootstrap,
+                              random_state=random_state)
+    cand = Candidate(index=index, method=method, params=params,
+                     accuracy=report.overall["accuracy"],
+                     balanced_accuracy=report.overall["balanced_accuracy"],
+                     gaps={}, groups=report.groups,
+                     y_pred=np.asarray(y_pred), score=None if score is None else
+                     np.asarray(score))
+    for name in GAPS:
+        worst = report.worst(name)
+        cand.gaps[name] = worst.difference if worst is not None else \
+            Estimate(float("nan"), float("nan"), float("nan"))
+        cand.gaps_by_grouping[name] = {k: g.difference for k, g in report.gaps[name].items()}
+    cand.rejected = _degenerate(report, np.asarray(y_pred), min_count)
+    return cand
+
+
+def _degenerate(report: FairnessReport, y_pred: np.ndarray, min_count: int) -> str | None:
+    """Why a candidate cannot be chosen, or None.
+
+    "One class for a whole group" counts only groups with enough rows and at least
+    `min_count` rows of each true class: a small group with few positives that gets no
+    positive decision is not by itself a degenerate model.
+    """
+    if np.all(y_pred == y_pred[0]):
+        return f"constant: decides {int(y_pred[0])} for every row"
+    bal = report.overall["balanced_accuracy"].value
+    if not bal > CHANCE_BALANCED_ACCURACY:
+        return (f"chance level: balanced accuracy {bal:.3f} <= "
+                f"{CHANCE_BALANCED_ACCURACY:g}")
+    for g in report.groups:
+        both = min(g.counts["tp"] + g.counts["fn"], g.counts["tn"] + g.counts["fp"])
+        rate = g.rates["selection_rate"].value
+        if g.supported and both >= min_count and rate in (0.0, 1.0):
+            which = "selects nobody" if rate == 0 else "selects everybody"
+            return f"one class for a whole group: {which} in {g.label} ({g.n} rows)"
+    return None
+
+
+def non_dominated(candidates: Sequence[Candidate], constraint: str) -> np.ndarray:
+    """Mask of the candidates no other (non-rejected) one beats on balanced accuracy and
+    the constraint's gap (at least as good on both, better on one)."""
+    ok = np.array([c.rejected is None for c in candidates])
+    bal = np.array([c.metric("balanced_accuracy") for c in candidates])
+    gap = np.array([c.metric(constraint) for c in candidates])
+    better_eq = (bal[None, :] >= bal[:, None]) & (gap[None, :] <= gap[:, None])
+    strictly = (bal[None, :] > bal[:, None]) | (gap[None, :] < gap[:, None])
+    dominated = (better_eq & strictly & ok[None, :]).any(axis=1)
+    return ok & ~dominated
+
+
+def select(candidates: Sequence[Candidate], preference: Preference, baseline: Candidate
+           ) -> tuple[int, str]:
+    """Index of the chosen candidate and a note on how it was chosen."""
+    usable = [c for c in candidates if c.rejected is None]
+    if not usable:
+        raise DataError("every candidate model is degenerate (constant, at chance level or "
+                        "one class for a whole group); see the rejected list.")
+    sign = -1.0 if preference.objective in _HIGHER else 1.0
+
+    def key(c: Candidate):
+        v = c.metric(preference.objective)
+        other = -c.metric("balanced_accuracy") if preference.objective != "balanced_accuracy" \
+            else c.metric(baseline_gap_name(preference, c))
+        return (sign * v if math.isfinite(v) else math.inf, other)
+
+    feasible = [c for c in usable if preference.violation(c, baseline) == 0]
+    if feasible:
+        best = min(feasible, key=key)
+        return best.index, f"chosen by the preference: {preference.describe(baseline)}"
+    closest = min(usable, key=lambda c: (preference.violation(c, baseline), key(c)))
+    return closest.index, (f"no candidate meets {preference.describe(baseline)}; the closest "
+                           f"one is chosen")
+
+
+def baseline_gap_name(preference: Preference, _: Candidate) -> str:
+    """Tie-break of a balanced-accuracy objective: the first gap the preference names."""
+    for metric, *_ in preference.constraints:
+        if metric in GAPS:
+            return metric
+    return "eo"
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _rows(mask_or_index, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(mask_or_index)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise InvalidParameterError(f"{name} must be a boolean mask of {n} rows. Got "
+                                        f"shape {arr.shape}.")
+        return np.flatnonzero(arr)
+    return arr.astype(np.int64)
+
+
+def build_front(
+    X,
+    y,
+    groups: pd.DataFrame,
+    *,
+    train,
+    calibration,
+    test,
+    constraint: str = "eo",
+    methods: Sequence[str] = DEFAULT_METHODS,
+    base_estimator: Any = None,
+    base_scores=None,
+    baseline_name: str = "gradient boosting (unmitigated)",
+    prefer: str | None = None,
+    min_support: int = 50,
+    min_count: int = 20,
+    n_bootstrap: int = 200,
+    n_rounds: int = 60,
+    random_state: int = 0,
+    n_jobs: int = 1,
+    progress=None,
+) -> FrontResult:
+    """Fit every candidate, score it on the test rows, reject, find the front, choose.
+
+    Parameters
+    ----------
+    X : array of shape (n_rows, n_features)
+        Encoded features (fair boosting and the base estimator read them).
+    y : array of shape (n_rows,)
+        0/1 labels.
+    groups : DataFrame of shape (n_rows, n_protected)
+    train, calibration, test : bool masks or row positions
+        Rows to fit models on, to fit post-processors and choose the boosting size on,
+        and to score every candidate on (disjoint).
+    constraint : {"dp", "eo", "eodds"}, default="eo"
+    methods : sequence of str
+        Among "thresholds", "score_transformer", "fair_boost", "reductions".
+    base_estimator : unfitted classifier, optional
+        The unmitigated model (default scikit-learn's HistGradientBoostingClassifier),
+        fitted on the training rows.
+    base_scores : array of shape (n_rows,), optional
+        Scores of a model already trained (the user's): it is the baseline and the
+        post-processors read it; nothing is refitted. Excludes fair boosting and
+        reductions only if they are not asked for.
+    prefer : str, optional
+        Preference (`parse_preference`); default `default_preference` (constraint).
+    min_support, min_count : int
+        Group rows, and rows of a rate's denominator, for a group to enter a gap.
+    n_bootstrap : int
+        Bootstrap resamples of each candidate's intervals.
+    n_rounds : int
+        Boosting rounds (every round is a candidate on the grid).
+    random_state : int
+    n_jobs : int, default=1
+        Threads of the native libraries (OpenMP, BLAS) while the front is built. One
+        thread is the safe default on a shared machine: gradient boosting's OpenMP loops
+        slow down tenfold when their threads compete for busy cores.
+    progress : callable(str), optional
+        Told what is being fitted.
+
+    Returns
+    -------
+    FrontResult
+    """
+    from threadpoolctl import threadpool_limits
+
+    check_scalar(n_jobs, "n_jobs", kind=int, low=1)
+    with threadpool_limits(n_jobs):
+        return _build_front(X, y, groups, train=train, calibration=calibration, test=test,
+                            constraint=constraint, methods=methods,
+                            base_estimator=base_estimator, base_scores=base_scores,
+                            baseline_name=baseline_name, prefer=prefer,
+                            min_support=min_support, min_count=min_count,
+                            n_bootstrap=n_bootstrap, n_rounds=n_rounds,
+                            random_state=random_state, progress=progress)
+
+
+def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
+                 base_estimator, base_scores, baseline_name, prefer, min_support, min_count,
+                 n_bootstrap, n_rounds, random_state, progress) -> FrontResult:
+    started = time.perf_counter()
+    check_option(constraint, "constraint", ("dp", "eo", "eodds"))
+    methods = tuple(dict.fromkeys(methods))
+    for m in methods:
+        check_option(m, "method", METHODS)
+    preference = parse_preference(prefer or default_preference(constraint))
+    check_scalar(n_rounds, "n_rounds", kind=int, low=1)
+    say = progress or (lambda _: None)
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y).astype(np.int64)
+    n = y.shape[0]
+    train, cal, test = (_rows(r, n, name) for r, name in
+                        ((train, "train"), (calibration, "calibration"), (test, "test")))
+    A = groups.reset_index(drop=True)
+    A_cal, A_test = A.iloc[cal].reset_index(drop=True), A.iloc[test].reset_index(drop=True)
+    y_test = y[test]
+    common = dict(min_support=min_support, min_count=min_count, n_bootstrap=n_bootstrap,
+                  random_state=random_state)
+    from assay.fairness.mitigate import (
+        FairBoostClassifier,
+        FairScoreTransformer,
+        GroupThresholdClassifier,
+    )
+
+    candidates: list[Candidate] = []
+
+    def add(method, params, model, pred, score):
+        candidates.append(score_candidate(len(candidates), method, params, y_test,
+                                          np.asarray(pred).astype(np.int64), score, A_test,
+                                          **common))
+        candidates[-1].model = model
+
+    # The unmitigated model.
+    if base_scores is not None:
+        scores = np.asarray(base_scores, dtype=np.float64)
+        base = None
+        say("reading the model's scores")
+    else:
+        from sklearn.base import clone
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        base = clone(base_estimator) if base_estimator is not None else \
+            HistGradientBoostingClassifier(random_state=random_state)
+        say(f"fitting the unmitigated model ({type(base).__name__})")
+        base.fit(X[train], y[train])
+        scores = np.full(n, np.nan)
+        need = np.concatenate([cal, test])
+        scores[need] = base.predict_proba(X[need])[:, 1]
+    add("baseline", {"model": baseline_name}, base, scores[test] >= 0.5, scores[test])
+
+    s_cal, s_test = scores[cal], scores[test]
+    if "thresholds" in methods:
+        say("group thresholds")
+        first = GroupThresholdClassifier(None, constraint=constraint, min_support=min_count)
+        first.fit(s_cal, y[cal], sensitive_features=A_cal)
+        rates = sorted({round(float(np.clip(first.target_rate_ + d, 0.02, 0.98)), 3)
+                        for d in RATE_OFFSETS})
+        for rate in rates:
+            model = GroupThresholdClassifier(None, constraint=constraint, target_rate=rate,
+                                             min_support=min_count)
+            model.fit(s_cal, y[cal], sensitive_features=A_cal)
+            _attach(model, base)
+            add("thresholds", {"constraint": constraint, "target_rate": rate}, model,
+                model.predict(s_test, sensitive_features=A_test) if base is None else
+                model.predict(X[test], sensitive_features=A_test), None)
+    if "score_transformer" in methods:
+        say("fair score transformer")
+        for eps in EPSILONS:
+            model = FairScoreTransformer(None, constraint=constraint, epsilon=eps,
+                                         min_support=min_support)
+            model.fit(s_cal, y[cal], sensitive_features=A_cal)
+            s = model.transform_scores(s_test, sensitive_features=A_test)
+            _attach(model, base)
+            add("score_transformer", {"constraint": constraint, "epsilon": eps}, model,
+                s >= model.threshold, s)
+    if "fair_boost" in methods:
+        say(f"fair boosting ({n_rounds} rounds)")
+        boost = FairBoostClassifier(constraint=constraint, n_estimators=n_rounds,
+                                    min_support=min_count, random_state=random_state)
+        boost.fit(X[train], y[train], sensitive_features=A.iloc[train].reset_index(drop=True),
+                  X_val=X[cal], y_val=y[cal], sensitive_val=A_cal)
+        staged = boost._staged_F(X[test])
+        total = len(boost.estimators_)
+        rounds = sorted({*np.unique(np.linspace(1, total, 8).round().astype(int)).tolist(),
+                         boost.n_estimators_})
+        for t in rounds:
+            F = staged[t - 1]
+            add("fair_boost", {"constraint": constraint, "rounds": int(t),
+                               "chosen_on_validation": t == boost.n_estimators_},
+                boost.with_rounds(t), F > 0, 1 / (1 + np.exp(-2 * F)))
+    if "reductions" in methods:
+        _reductions(add, X, y, A, train, test, constraint, random_state, say)
+
+    mask = non_dominated(candidates, constraint)
+    for c, on in zip(candidates, mask):
+        c.on_front = bool(on)
+    baseline = candidates[0]
+    chosen, note = select(candidates, preference, baseline)
+    return FrontResult(constraint=constraint, preference=preference.describe(baseline),
+                       candidates=candidates, baseline=0, chosen=chosen, note=note,
+                       rows={"train": int(len(train)), "calibration": int(len(cal)),
+                             "test": int(len(test))},
+                       seconds=round(time.perf_counter() - started, 3))
+
+
+def _attach(model: Any, base: Any) -> None:
+    """A post-processor fitted on scores, made to read X through the fitted base model."""
+    if base is not None:
+        model.estimator = base
+
+
+def _reductions(add, X, y, A, train, test, constraint, random_state, say) -> None:
+    """fairlearn's ExponentiatedGradient (logistic regression), where fairlearn is installed."""
+    try:
+        from fairlearn.reductions import (
+            DemographicParity,
+            EqualizedOdds,
+            ExponentiatedGradient,
+            TruePositiveRateParity,
+        )
+    except ImportError:  # optional backend
+        return
+    from sklearn.linear_model import LogisticRegression
+
+    say("fairlearn reductions (exponentiated gradient)")
+    moment = {"dp": DemographicParity, "eo": TruePositiveRateParity,
+              "eodds": EqualizedOdds}[constraint]
+    sensitive = A.astype(str).agg("|".join, axis=1)
+    for eps in (0.01, 0.05):
+        model = ExponentiatedGradient(LogisticRegression(max_iter=500), moment(),
+                                      eps=eps)
+        model.fit(X[train], y[train], sensitive_features=sensitive.iloc[train])
+        pred = model.predict(X[test], random_state=random_state)
+        add("reductions", {"constraint": constraint, "eps": eps}, model, pred, None)
