@@ -29,17 +29,48 @@ def test_risk_gaussian_json(capsys):
     assert 0.01 < data["reidentification"] < 1
 
 
+def _profile_tpr(sample_rate, steps, sigma, fprs, discretization):
+    """TPR bounds from dp_accounting's privacy profile δ(ε), independently of assay.
+
+    The trade-off curve is the envelope of the (ε, δ(ε)) lines:
+    β(α) = max over ε of max(0, 1 − δ(ε) − e^ε α, e^−ε (1 − δ(ε) − α)); TPR = 1 − β.
+    Returns the TPRs and δ(0), which is the largest advantage TPR − FPR.
+    """
+    import numpy as np
+    from dp_accounting.pld import privacy_loss_distribution as pld_module
+
+    pld = pld_module.from_gaussian_mechanism(
+        sigma, sampling_prob=sample_rate, value_discretization_interval=discretization,
+        use_connect_dots=True).self_compose(steps)
+    eps = np.linspace(0.0, 6.0, 3001)
+    delta = np.asarray(pld.get_delta_for_epsilon(eps))
+    alpha = np.asarray(fprs)[:, None]
+    beta = np.maximum.reduce([np.zeros((len(fprs), eps.size)),
+                              1 - delta - np.exp(eps) * alpha,
+                              np.exp(-eps) * (1 - delta - alpha)]).max(axis=1)
+    return 1 - beta, float(delta[0])
+
+
 def test_risk_dpsgd_json_and_table(capsys):
     args = ["risk", "dpsgd", "--sample-rate", "0.01", "--steps", "100", "--noise-multiplier",
             "1", "--fpr", "0.01", "--fpr", "0.1", "--discretization", "1e-3"]
     code, out, _ = _run(capsys, *args, "--json")
     assert code == 0
     data = json.loads(out)
-    assert data["sample_rate"] == 0.01 and data["steps"] == 100
-    assert data["noise_multiplier"] == 1.0
     assert set(data["tpr_at_fpr"]) == {"0.01", "0.1"}
+    # The figures themselves, against dp_accounting's privacy profile (not assay's code).
+    tprs, advantage = _profile_tpr(0.01, 100, 1.0, [0.01, 0.1], 1e-3)
+    assert data["tpr_at_fpr"]["0.01"] == pytest.approx(tprs[0], abs=2e-4)
+    assert data["tpr_at_fpr"]["0.1"] == pytest.approx(tprs[1], abs=2e-4)
+    assert data["advantage"] == pytest.approx(advantage, abs=2e-4)
+    # More noise, less risk: the figures respond to the inputs, not only echo them.
+    louder_args = [("2" if prev == "--noise-multiplier" else a)
+                   for prev, a in zip([None, *args], args)]
+    code, louder, _ = _run(capsys, *louder_args, "--json")
+    assert code == 0 and json.loads(louder)["advantage"] < data["advantage"] / 2
     code, out, _ = _run(capsys, *args)
     assert code == 0 and "advantage" in out and "tpr_at_fpr 0.01" in out
+    assert f"{data['tpr_at_fpr']['0.01']:.6g}" in out  # the table shows the JSON's figure
 
 
 def test_risk_rdp_accepts_repeated_and_comma_lists(capsys):
@@ -69,6 +100,14 @@ def test_calibrate_dpsgd_targets(capsys, spec, extra, key, limit):
     assert data["sample_rate"] == 0.01 and data["steps"] == 100 and data["target"] == spec
     value = data["tpr_at_fpr"]["0.01"] if key is None else data[key]
     assert value <= limit + 1e-12
+    if key in (None, "advantage"):
+        # Independently (dp_accounting's privacy profile): the returned noise meets the
+        # target, and 1 % less noise would not (the answer is not just "a lot of noise").
+        sigma = data["noise_multiplier"]
+        for scale, meets in ((1.0, True), (0.99, False)):
+            tprs, advantage = _profile_tpr(0.01, 100, sigma * scale, [0.01], 1e-3)
+            risk = tprs[0] if key is None else advantage
+            assert (risk <= limit) == meets, (scale, risk, limit)
 
 
 @pytest.mark.parametrize("argv,needle", [
