@@ -28,7 +28,7 @@ from assay._validation import (
     check_option,
     check_scalar,
 )
-from assay.learners.base import Learner, torch_threads
+from assay.learners.base import Learner, compute_threads
 
 # Probabilities are clipped away from 0 and 1 before logs: float32 softmax saturates.
 _EPS = 1e-7
@@ -341,8 +341,8 @@ def _fit_chunk(
 ) -> tuple[np.ndarray, float]:
     """Fit one chunk of models (runs in the worker for joblib and Dask)."""
     start = time.perf_counter()
-    # One process per core: torch's own intra-op pool would oversubscribe the machine.
-    with torch_threads(n_threads):
+    # One process per core: BLAS's and torch's own pools would oversubscribe the machine.
+    with compute_threads(n_threads, torch=getattr(learner, "uses_torch", False)):
         probs = learner.fit_predict(X, y, member, seeds, n_classes)
     probs = np.asarray(probs, dtype=np.float32)
     expected = (len(seeds), X.shape[0], n_classes)

@@ -10,9 +10,10 @@ loops (and the population engine fans chunks out through joblib or Dask).
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -57,6 +58,8 @@ class BuiltinLearner:
     name: str
     chunk_size: int
     n_threads: int | None
+    #: Whether the fit runs on torch (its thread pool is then limited with BLAS's).
+    uses_torch: ClassVar[bool] = False
 
     @property
     def preferred_chunk(self) -> int:
@@ -72,6 +75,26 @@ class BuiltinLearner:
         check_scalar(self.chunk_size, "chunk_size", kind=int, low=1)
         if self.n_threads is not None:
             check_scalar(self.n_threads, "n_threads", kind=int, low=1)
+
+
+@contextlib.contextmanager
+def compute_threads(n_threads: int | None, torch: bool = False) -> Iterator[None]:
+    """Run the block with `n_threads` BLAS threads, and torch's when `torch` or loaded.
+
+    None leaves both alone. torch is imported only for a learner that says it uses it
+    (``uses_torch``): one on numpy's BLAS must not pay torch's import.
+    """
+    if n_threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n_threads, user_api="blas"):
+        if torch or "torch" in sys.modules:
+            with torch_threads(n_threads):
+                yield
+        else:
+            yield
 
 
 @contextlib.contextmanager

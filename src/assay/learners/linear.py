@@ -1,4 +1,4 @@
-"""K L2-regularised logistic regressions fitted in one vectorised program.
+"""K L2-regularised logistic regressions fitted in one vectorised program (numpy + BLAS).
 
 The objective of model k is scikit-learn's `LogisticRegression(C=C)` with the lbfgs
 solver, on the rows where ``train_mask[k]`` is true::
@@ -11,7 +11,14 @@ convex, so any solver that converges reaches the same optimum as scikit-learn.
 
 All K forward passes are one GEMM ``X[N, D] @ W[D, K * C']`` with membership as 0/1
 per-row weights; the K optimisations are independent L-BFGS runs (per-model history,
-line search and stopping), vectorised over the model axis.
+line search and stopping), vectorised over the model axis. No torch: the learner runs
+on numpy's BLAS, so an audit with it never pays torch's import.
+
+Why it is fast: every model starts from one model fitted on all rows, and (binary
+target) its L-BFGS uses that model's exact Hessian, inverted once, as the initial
+inverse-Hessian. Each model's data are a random part of the same rows, so its Hessian
+is close to the pooled one and a handful of iterations reach scikit-learn's tolerance.
+Neither changes the optimum (the objective is convex).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assay._validation import InvalidParameterError, check_scalar
-from assay.learners.base import BuiltinLearner, torch_threads
+from assay.learners.base import BuiltinLearner, compute_threads
 
 _HISTORY = 10  # L-BFGS memory (pairs), as scipy's default
 _ARMIJO = 1e-4  # sufficient-decrease constant of the backtracking line search
@@ -31,11 +38,14 @@ _MAX_HALVINGS = 30
 _BLOCK_ELEMENTS = 1 << 17
 # A line search that must shrink the step this much has hit float32's noise floor.
 _STALL_HALVINGS = 12
+# Largest parameter count for which the pooled Hessian is formed and inverted.
+_MAX_NEWTON_PARAMS = 2048
+_NEWTON_ITER = 50
 
 
 @dataclass
 class LogisticRegressionLearner(BuiltinLearner):
-    """Batched multinomial / binomial logistic regression (torch, CPU, float32).
+    """Batched multinomial / binomial logistic regression (numpy, CPU, float32).
 
     Parameters
     ----------
@@ -50,14 +60,13 @@ class LogisticRegressionLearner(BuiltinLearner):
     chunk_size : int, default=64
         How many models one task fits together (`preferred_chunk`).
     n_threads : int or None, default=None
-        torch intra-op threads during the fit (restored afterwards); None leaves the
-        caller's setting: the "batched" backend then runs with torch's default (all
-        cores) or its `n_jobs`, joblib workers with ``cpu_count // n_jobs`` and Dask
-        workers with one. On a busy machine torch's thread pool can make these small,
-        many-pass programs much slower: pass 1 there.
+        BLAS threads during the fit (restored afterwards); None leaves the caller's
+        setting: the "batched" backend then runs with all cores or its `n_jobs`,
+        joblib workers with ``cpu_count // n_jobs`` and Dask workers with one.
     warm_start : bool, default=True
-        Start every model from one model fitted on all rows of X. The objective is
-        convex, so the optimum is unchanged; the K runs need far fewer iterations.
+        Start every model from one model fitted on all rows of X, and precondition its
+        L-BFGS with that model's Hessian (binary targets). The objective is convex, so
+        the optimum is unchanged; the K runs need far fewer iterations.
     """
 
     C: float = 1.0
@@ -90,18 +99,37 @@ class LogisticRegressionLearner(BuiltinLearner):
 
         The fit is deterministic (convex, full batch): `seeds` are not used.
         """
-        with torch_threads(self.n_threads):
+        with compute_threads(self.n_threads):
             problem = _Problem(X, y, train_mask, n_classes, self.C)
-            start = None
+            start, precondition = None, None
             if self.warm_start and problem.k > 1:
-                # One model on every row of X: each model's optimum is near it, so the
-                # K runs need far fewer iterations. It depends on X and y only (never on
-                # which models share the chunk), and the objective is convex, so the
-                # optima are unchanged.
+                # One model on every row of X: each model's optimum is near it. It depends
+                # on X and y only (never on which models share the chunk), so a model's
+                # fit does not depend on its chunk.
                 pooled = problem.pooled()
-                start = _lbfgs(pooled, self.max_iter, self.tol).expand(problem.k, -1)
-            theta = _lbfgs(problem, self.max_iter, self.tol, start)
-            return problem.probabilities(theta).numpy()
+                if problem.binary and problem.n_params <= _MAX_NEWTON_PARAMS:
+                    theta0 = _newton(pooled, self.max_iter, self.tol)
+                    precondition = problem.inverse_hessians(theta0[0])
+                else:
+                    theta0 = _lbfgs(pooled, self.max_iter, self.tol)
+                start = np.repeat(theta0, problem.k, axis=0)
+            theta = _lbfgs(problem, self.max_iter, self.tol, start, precondition)
+            return problem.probabilities(theta)
+
+
+def _softplus_sigmoid(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log(1 + e^z) and sigmoid(z), stable for any z, sharing one exp."""
+    e = np.exp(-np.abs(z))
+    softplus = np.log1p(e)
+    softplus += np.maximum(z, 0)
+    inv = 1.0 / (1.0 + e)
+    sigmoid = np.where(z >= 0, inv, e * inv)
+    return softplus, sigmoid
+
+
+def _log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    z = z - z.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
 class _Problem:
@@ -113,24 +141,22 @@ class _Problem:
     """
 
     def __init__(self, X, y, train_mask, n_classes: int, C: float) -> None:
-        import torch
-
-        X = torch.tensor(np.ascontiguousarray(X, dtype=np.float32))  # a copy: X may be read-only
-        mean = X.mean(dim=0)
-        scale = X.std(dim=0)
-        scale = torch.where(scale > 1e-12, scale, torch.ones_like(scale))
-        self.X = (X - mean) / scale
+        X = np.asarray(X, dtype=np.float32)
+        mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+        scale = X.std(axis=0, dtype=np.float64).astype(np.float32)
+        scale = np.where(scale > 1e-12, scale, np.float32(1.0))
+        self.X = (X - mean) / scale  # a new array: X may be read-only
         self.n_rows, self.n_features = self.X.shape
         self.binary = n_classes == 2
         self.n_out = 1 if self.binary else n_classes
         self.n_classes = n_classes
         self.mean, self.scale = mean, scale
         self.C = C
-        self.y = torch.tensor(np.asarray(y, dtype=np.int64))
+        self.y = np.asarray(y, dtype=np.int64)
         self.n_params = (self.n_features + 1) * self.n_out
-        self._set_mask(torch.as_tensor(np.asarray(train_mask, dtype=np.float32)))
+        self._set_mask(np.asarray(train_mask, dtype=np.float32))
 
-    def gradient_norm(self, grad):
+    def gradient_norm(self, grad: np.ndarray) -> np.ndarray:
         """Largest absolute entry of each model's gradient in the original coordinates.
 
         scikit-learn's lbfgs stops on this measure (scipy's projected-gradient
@@ -138,192 +164,232 @@ class _Problem:
         b' = b + mean . w: dF/dw = scale * dF/dw' + mean * dF/db'.
         """
         d, c = self.n_features, self.n_out
-        g_w = grad[:, : d * c].view(-1, d, c)
-        g_b = grad[:, d * c :].view(-1, 1, c)
+        g_w = grad[:, : d * c].reshape(-1, d, c)
+        g_b = grad[:, d * c :].reshape(-1, 1, c)
         raw = g_w * self.scale[None, :, None] + self.mean[None, :, None] * g_b
-        return raw.abs().amax(dim=(1, 2)).maximum(g_b.abs().amax(dim=(1, 2)))
+        return np.maximum(np.abs(raw).max(axis=(1, 2)), np.abs(g_b).max(axis=(1, 2)))
 
     def pooled(self) -> _Problem:
         """The same problem with a single model trained on every row (shares X)."""
-        import torch
-
         other = copy.copy(self)
-        other._set_mask(torch.ones(1, self.n_rows))
+        other._set_mask(np.ones((1, self.n_rows), dtype=np.float32))
         return other
 
-    def _set_mask(self, mask) -> None:
-        import torch
-
-        C, scale = self.C, self.scale
+    def _set_mask(self, mask: np.ndarray) -> None:
         self.k = mask.shape[0]
-        n_k = mask.sum(dim=1).clamp(min=1.0)
-        self.weight = (mask / n_k[:, None]).T.contiguous()  # (N, K): mean over members
-        self.penalty = (1.0 / (C * n_k))[:, None, None] / (scale**2)[None, :, None]
+        self.n_k = np.maximum(mask.sum(axis=1, dtype=np.float64), 1.0)
+        self.weight = np.ascontiguousarray((mask / self.n_k[:, None].astype(np.float32)).T)
+        # (K, D, 1): the penalty per model and standardised coefficient
+        self.penalty = ((1.0 / (self.C * self.n_k))[:, None, None]
+                        / (self.scale.astype(np.float64) ** 2)[None, :, None]).astype(np.float32)
         if self.binary:
             # y * weight, precomputed: the loss and gradient are then one pass each.
-            self.y_weight = self.y.to(torch.float32)[:, None] * self.weight
+            self.y_weight = self.y.astype(np.float32)[:, None] * self.weight
 
-    def zeros(self):
-        import torch
+    def zeros(self) -> np.ndarray:
+        return np.zeros((self.k, self.n_params), dtype=np.float32)
 
-        return torch.zeros(self.k, self.n_params)
-
-    def _split(self, theta):
+    def _split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d, c = self.n_features, self.n_out
-        W = theta[:, : d * c].reshape(self.k, d, c)
-        b = theta[:, d * c :]
-        return W, b
+        return theta[:, : d * c].reshape(self.k, d, c), theta[:, d * c :]
 
-    def _logits(self, W, b):
-        """Logits (N, K * C') of all K models: one GEMM (N, D) @ (D, K * C')."""
-        import torch
+    def _flat(self, W: np.ndarray) -> np.ndarray:
+        """(K, D, C') -> (D, K * C'), the right operand of the one GEMM."""
+        return np.ascontiguousarray(W.transpose(1, 0, 2).reshape(self.n_features, -1))
 
-        flat = W.permute(1, 0, 2).reshape(self.n_features, self.k * self.n_out)
-        return torch.addmm(b.reshape(1, -1), self.X, flat)
-
-    def value_and_grad(self, theta):
-        """Objective (K,) and gradient (K, P) of every model.
+    def value_and_grad(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Objective (K,) float64 and gradient (K, P) float32 of every model.
 
         Rows go in blocks so that the (rows, K * C') logits and residuals of a block
         stay in cache: the elementwise passes over them cost as much as the GEMMs
         when they spill to memory.
         """
-        import torch
-
         W, b = self._split(theta)
-        flat = W.permute(1, 0, 2).reshape(self.n_features, self.k * self.n_out)
-        bias = b.reshape(1, -1)
-        value = torch.zeros(self.k, dtype=torch.float64)
-        grad_flat = torch.zeros(self.n_features, self.k * self.n_out)
-        grad_b = torch.zeros(self.k * self.n_out)
+        flat, bias = self._flat(W), b.reshape(1, -1)
+        value = np.zeros(self.k)
+        grad_flat = np.zeros((self.n_features, self.k * self.n_out), dtype=np.float32)
+        grad_b = np.zeros(self.k * self.n_out, dtype=np.float32)
         for rows in self._blocks():
-            z = torch.addmm(bias, self.X[rows], flat)
+            X = self.X[rows]
+            z = X @ flat
+            z += bias
             block_value, resid = self._block_loss(z, rows)
             value += block_value
-            grad_flat.addmm_(self.X[rows].T, resid)
-            grad_b += resid.sum(dim=0)
-        value += 0.5 * (self.penalty * W * W).sum(dim=(1, 2)).double()
-        grad_W = grad_flat.view(self.n_features, self.k, self.n_out).permute(1, 0, 2)
+            grad_flat += X.T @ resid
+            grad_b += resid.sum(axis=0)
+        value += 0.5 * (self.penalty * W * W).sum(axis=(1, 2), dtype=np.float64)
+        grad_W = grad_flat.reshape(self.n_features, self.k, self.n_out).transpose(1, 0, 2)
         grad_W = grad_W + self.penalty * W
-        grad_b = grad_b.view(self.k, self.n_out)
-        return value, torch.cat([grad_W.reshape(self.k, -1), grad_b], dim=1)
+        grad_b = grad_b.reshape(self.k, self.n_out)
+        return value, np.concatenate([grad_W.reshape(self.k, -1), grad_b], axis=1)
 
-    def _blocks(self):
+    def _blocks(self) -> list[slice]:
         size = max(256, _BLOCK_ELEMENTS // (self.k * self.n_out))
         return [slice(start, start + size) for start in range(0, self.n_rows, size)]
 
-    def _block_loss(self, z, rows):
+    def _block_loss(self, z: np.ndarray, rows: slice) -> tuple[np.ndarray, np.ndarray]:
         """Weighted loss per model (K,) and d loss / d logits (rows, K * C') of a block."""
-        import torch
-
         weight = self.weight[rows]
         if self.binary:
             # loss = log(1 + e^z) - y z; d loss / dz = sigmoid(z) - y
             y_weight = self.y_weight[rows]
-            value = _colsum(weight, torch.nn.functional.softplus(z))
-            value -= _colsum(y_weight, z)
-            return value, torch.addcmul(-y_weight, torch.sigmoid(z), weight)
+            softplus, sigmoid = _softplus_sigmoid(z)
+            value = _colsum(weight, softplus) - _colsum(y_weight, z)
+            sigmoid *= weight
+            sigmoid -= y_weight
+            return value, sigmoid
         n = z.shape[0]
-        index = self.y[rows, None, None].expand(-1, self.k, 1)
-        logp = torch.log_softmax(z.view(n, self.k, self.n_out), dim=2)
-        value = -_colsum(weight, logp.gather(2, index)[..., 0])
-        resid = logp.exp_().mul_(weight[:, :, None])
-        resid.scatter_add_(2, index, -weight[:, :, None])
-        return value, resid.view(n, -1)
+        z = z.reshape(n, self.k, self.n_out)
+        logp = _log_softmax(z, axis=2)
+        y = self.y[rows]
+        picked = np.take_along_axis(logp, y[:, None, None], axis=2)[..., 0]
+        value = -_colsum(weight, picked)
+        resid = np.exp(logp)
+        resid *= weight[:, :, None]
+        resid[np.arange(n), :, y] -= weight
+        return value, resid.reshape(n, -1)
 
-    def probabilities(self, theta):
-        import torch
+    def inverse_hessians(self, theta: np.ndarray) -> np.ndarray:
+        """(K, P, P): each model's objective Hessian at the pooled optimum, inverted.
 
+        The data part is the pooled model's (mean over all rows, which is each model's
+        expectation over its random half); the penalty is each model's own. Binary only.
+        """
+        W, b = theta[: self.n_features], theta[self.n_features :]
+        z = self.X @ W + b
+        _, p = _softplus_sigmoid(z)
+        curvature = (p * (1.0 - p) / self.n_rows).astype(np.float32)
+        Xa = np.empty((self.n_rows, self.n_features + 1), dtype=np.float32)
+        Xa[:, :-1] = self.X
+        Xa[:, -1] = 1.0
+        data = (Xa.T @ (Xa * curvature[:, None])).astype(np.float64)
+        H = np.repeat(data[None], self.k, axis=0)
+        diag = np.arange(self.n_features)
+        H[:, diag, diag] += self.penalty[:, :, 0]
+        H[:, -1, -1] += 1e-10  # an intercept with no curvature left must stay invertible
+        return np.linalg.inv(H).astype(np.float32)
+
+    def probabilities(self, theta: np.ndarray) -> np.ndarray:
         W, b = self._split(theta)
-        z = self._logits(W, b).view(self.n_rows, self.k, self.n_out).permute(1, 0, 2)
+        z = self.X @ self._flat(W) + b.reshape(1, -1)
+        z = z.reshape(self.n_rows, self.k, self.n_out).transpose(1, 0, 2)
         if self.binary:
-            p1 = torch.sigmoid(z[..., 0])
-            return torch.stack([1.0 - p1, p1], dim=2).contiguous()
-        return torch.softmax(z, dim=2).contiguous()
+            _, p1 = _softplus_sigmoid(z[..., 0])
+            return np.ascontiguousarray(np.stack([1.0 - p1, p1], axis=2), dtype=np.float32)
+        return np.ascontiguousarray(np.exp(_log_softmax(z, axis=2)), dtype=np.float32)
 
 
-def _colsum(weight, values):
-    """Per-model weighted sum over rows (N, K) -> (K,), in one pass."""
-    import torch
-
-    return torch.linalg.vecdot(weight, values, dim=0).double()
+def _colsum(weight: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-model weighted sum over rows (N, K) -> (K,), accumulated in float64."""
+    return np.einsum("nk,nk->k", weight, values, dtype=np.float64)
 
 
-def _dot(a, b):
-    return (a * b).sum(dim=-1)
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("kp,kp->k", a, b)
 
 
-def _direction(grad, S, Y, rho, gamma, order):
+def _newton(problem: _Problem, max_iter: int, tol: float) -> np.ndarray:
+    """One binary model (the pooled one) by damped Newton steps; returns theta (1, P)."""
+    theta = problem.zeros()
+    value, grad = problem.value_and_grad(theta)
+    for _ in range(min(max_iter, _NEWTON_ITER)):
+        if problem.gradient_norm(grad)[0] <= tol:
+            break
+        H_inv = problem.inverse_hessians(theta[0])[0]
+        direction = -(H_inv @ grad[0])[None]
+        slope = float(_dot(grad, direction)[0])
+        step = 1.0
+        for _ in range(_MAX_HALVINGS):
+            trial = theta + np.float32(step) * direction
+            t_value, t_grad = problem.value_and_grad(trial)
+            if t_value[0] <= value[0] + _ARMIJO * step * slope or _dot(t_grad, direction)[0] <= 0:
+                break
+            step *= 0.5
+        else:
+            break  # no decrease is resolvable in float32: at the optimum
+        theta, value, grad = trial, t_value, t_grad
+    return theta
+
+
+def _direction(grad, S, Y, rho, scale, order):
     """L-BFGS two-loop recursion for every model at once; slots with rho=0 are inert.
 
-    `order` lists the history slots from oldest to newest (a ring buffer).
+    `order` lists the history slots from oldest to newest (a ring buffer). `scale` is
+    the initial inverse Hessian: (K,) scalars, or (K, P, P) matrices.
     """
-    q = grad.clone()
+    q = grad.copy()
     alpha = {}
     for i in reversed(order):
         alpha[i] = rho[i] * _dot(S[i], q)
         q -= alpha[i][:, None] * Y[i]
-    r = gamma[:, None] * q
+    if scale.ndim == 1:
+        r = scale[:, None] * q
+    else:
+        r = np.matmul(scale, q[:, :, None])[:, :, 0]
     for i in order:
         beta = rho[i] * _dot(Y[i], r)
         r += S[i] * (alpha[i] - beta)[:, None]
     return -r
 
 
-def _lbfgs(problem: _Problem, max_iter: int, tol: float, start=None):
-    """K independent L-BFGS minimisations with backtracking (Armijo) line search."""
-    import torch
+def _lbfgs(problem: _Problem, max_iter: int, tol: float, start=None, precondition=None):
+    """K independent L-BFGS minimisations with backtracking (Armijo) line search.
 
+    `precondition` (K, P, P), when given, is each model's initial inverse Hessian;
+    otherwise the usual scalar scaling sy / yy is used.
+    """
     k, p = problem.k, problem.n_params
-    theta = problem.zeros() if start is None else start.clone()
+    theta = problem.zeros() if start is None else np.array(start, dtype=np.float32)
     value, grad = problem.value_and_grad(theta)
-    S = torch.zeros(_HISTORY, k, p)
-    Y = torch.zeros(_HISTORY, k, p)
-    rho = torch.zeros(_HISTORY, k)  # 0 marks an empty or rejected slot
-    gamma = 1.0 / grad.norm(dim=1).clamp(min=1.0)
+    S = np.zeros((_HISTORY, k, p), dtype=np.float32)
+    Y = np.zeros((_HISTORY, k, p), dtype=np.float32)
+    rho = np.zeros((_HISTORY, k), dtype=np.float32)  # 0 marks an empty or rejected slot
+    gamma = (1.0 / np.maximum(np.linalg.norm(grad, axis=1), 1.0)).astype(np.float32)
     active = problem.gradient_norm(grad) > tol
     for it in range(max_iter):
-        if not bool(active.any()):
+        if not active.any():
             break
         order = [(it + j) % _HISTORY for j in range(_HISTORY)]
-        direction = _direction(grad, S, Y, rho, gamma, order)
+        direction = _direction(grad, S, Y, rho, gamma if precondition is None else precondition,
+                               order)
         slope = _dot(grad, direction)
         bad = slope >= 0  # not a descent direction: restart from steepest descent
-        if bool(bad.any()):
+        if bad.any():
             direction[bad] = -grad[bad] * gamma[bad, None]
             rho[:, bad] = 0.0
             slope = _dot(grad, direction)
         direction[~active] = 0.0
-        step = torch.ones(k, dtype=torch.float64)
-        pending = active.clone()
+        step = np.ones(k)
+        pending = active.copy()
         new_theta, new_value, new_grad = theta, value, grad
         for _ in range(_MAX_HALVINGS):
-            trial = theta + step.float()[:, None] * direction
+            trial = theta + step.astype(np.float32)[:, None] * direction
             t_value, t_grad = problem.value_and_grad(trial)
             # Armijo on the value, or (convexity) a directional derivative still <= 0 at
             # the trial point, which guarantees a decrease even where float32 values
             # can no longer resolve it.
             armijo = t_value <= value + _ARMIJO * step * slope
             ok = pending & (armijo | (_dot(t_grad, direction) <= 0))
-            new_theta = torch.where(ok[:, None], trial, new_theta)
-            new_value = torch.where(ok, t_value, new_value)
-            new_grad = torch.where(ok[:, None], t_grad, new_grad)
+            new_theta = np.where(ok[:, None], trial, new_theta)
+            new_value = np.where(ok, t_value, new_value)
+            new_grad = np.where(ok[:, None], t_grad, new_grad)
             pending &= ~ok
-            if not bool(pending.any()):
+            if not pending.any():
                 break
-            step = torch.where(pending, step * 0.5, step)
+            step = np.where(pending, step * 0.5, step)
         # A model whose line search failed or needed a tiny step sits at float32
         # precision: stop it.
         active &= ~pending & (step > 0.5**_STALL_HALVINGS)
         s = new_theta - theta
         yv = new_grad - grad
         sy = _dot(s, yv)
-        good = active & (sy > 1e-10 * _dot(yv, yv).clamp(min=1e-30))
+        yy = np.maximum(_dot(yv, yv), 1e-30)
+        good = active & (sy > 1e-10 * yy)
         slot = it % _HISTORY
-        S[slot] = torch.where(good[:, None], s, S[slot])
-        Y[slot] = torch.where(good[:, None], yv, Y[slot])
-        rho[slot] = torch.where(good, 1.0 / sy.clamp(min=1e-30), torch.zeros_like(sy))
-        gamma = torch.where(good, sy / _dot(yv, yv).clamp(min=1e-30), gamma)
+        S[slot] = np.where(good[:, None], s, S[slot])
+        Y[slot] = np.where(good[:, None], yv, Y[slot])
+        rho[slot] = np.where(good, 1.0 / np.maximum(sy, 1e-30), 0.0)
+        gamma = np.where(good, sy / yy, gamma).astype(np.float32)
         theta, value, grad = new_theta, new_value, new_grad
         active &= problem.gradient_norm(grad) > tol
     return theta

@@ -73,6 +73,7 @@ class MLPLearner(BuiltinLearner):
     n_threads: int | None = None
 
     name = "mlp"
+    uses_torch = True
 
     def __post_init__(self) -> None:
         for name in ("hidden", "batch_size", "max_epochs", "n_iter_no_change"):
