@@ -1,0 +1,43 @@
+"""The DP section's page: cards, the two calibrations side by side, figures, one-run audit."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from assay.dp.audit import DPPayload
+from assay.dp.plots import guarantee_roc_plot, noise_risk_plot
+from assay.report.result import format_rate
+from assay.section import Card, Page
+
+__all__ = ["dp_page"]
+
+
+def dp_page(section: Any, result: Any) -> Page:
+    """Cards, the side-by-side table, ROC under the guarantees, noise vs risk."""
+    payload: DPPayload = section.data
+    risk, eps = payload.run("risk"), payload.run("epsilon")
+    fpr = payload.fprs[len(payload.fprs) // 2]
+    target_fpr = next((f for f in payload.fprs if f"FPR {f:g}" in payload.target_description),
+                      fpr)
+    cards = [
+        Card("DP noise for the risk target", f"σ = {risk.noise_multiplier:.3g}",
+             f"ε-calibrated: σ = {eps.noise_multiplier:.3g}", "card-dp-noise"),
+        Card("accuracy, risk-calibrated", format_rate(risk.accuracy.value),
+             f"ε-calibrated: {format_rate(eps.accuracy.value)}", "card-dp-accuracy"),
+        Card("attacks under the guarantee",
+             "all" if all(r.passed for r in payload.runs) else "NO",
+             "ROC within 95 % intervals", "card-dp-check"),
+    ]
+    target_value = None
+    if "TPR" in payload.target_description:
+        target_value = float(payload.target_description.split("≤")[1].split()[0])
+    figures = {
+        "roc": guarantee_roc_plot(payload.runs[:2]),
+        "noise": noise_risk_plot(payload.runs, target_fpr, target_value),
+    }
+    view = {"payload": payload, "risk": risk, "eps": eps, "fprs": payload.fprs,
+            "one_run": payload.one_run}
+    template = resources.files("assay.dp").joinpath("templates/dp.html.j2") \
+        .read_text(encoding="utf-8")
+    return Page(template=template, view=view, figures=figures, cards=cards)
