@@ -1,0 +1,301 @@
+"""The fairness section's work: measure the model under audit, then the front and the fix.
+
+1. **Measure** the model under audit (`AuditContext.target`: the user's predictions, or
+   model 0 of the population) on the rows it did not train on: rates per group and
+   intersection with intervals, gaps with bootstrap intervals, flags by the group
+   layer's rule (`assay.fairness.metrics`).
+2. **Spread**: with a population of models trained by assay, each gap's signed value on
+   every model's held-out rows; a gap whose sign flips across equally good models is
+   reported as such, not as a finding.
+3. **Mitigate** (`assay.fairness.pareto`): fair boosting is fitted on the rows the model
+   under audit trained on; the post-processors (group thresholds, score transformer)
+   read its scores and are fitted on one half of its held-out rows; every candidate is
+   scored on the other half. The front's models and model cards are written under
+   ``<out>/fairness/`` (skops, no pickle) and the page links them relatively.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assay._validation import InvalidParameterError
+from assay.fairness.metrics import GAP_NAMES, FairnessReport, GapSpread
+from assay.groups import FlagRule
+from assay.report.result import Metric, SectionResult
+
+__all__ = ["FairnessPayload", "check_fairness", "run_fairness", "plain_lines"]
+
+#: Folder of the exported models, relative to the audit's out folder.
+EXPORT_DIR = "fairness"
+
+_RATE_WORDS = {
+    "selection_rate": ("selected", "", "selection rate"),
+    "tpr": ("selected", " among qualified applicants", "true positive rate"),
+    "fpr": ("wrongly selected", " among unqualified applicants", "false positive rate"),
+    "ppv": ("right when selected", "", "precision"),
+}
+
+
+@dataclass
+class FairnessPayload:
+    """Everything the fairness section found (``SectionResult.data``).
+
+    Attributes
+    ----------
+    report : FairnessReport
+        The model under audit on its held-out rows.
+    constraint : str
+    flag_rule : FlagRule
+    target : dict
+        Which model was measured, on how many rows.
+    spread : list of GapSpread
+        Each gap over the population's models (empty with a model of the user's own).
+    front : FrontResult or None
+    exports : dict of str to dict
+        Candidate index -> ``{"model": path, "card": path}`` relative to the out folder.
+    """
+
+    report: FairnessReport
+    constraint: str
+    flag_rule: FlagRule
+    target: dict[str, Any] = field(default_factory=dict)
+    spread: list[GapSpread] = field(default_factory=list)
+    front: Any = None
+    exports: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"report": self.report.to_dict(), "constraint": self.constraint,
+                "flag_rule": self.flag_rule.to_dict(), "target": dict(self.target),
+                "spread": [s.to_dict() for s in self.spread],
+                "front": None if self.front is None else self.front.to_dict(),
+                "exports": {str(k): dict(v) for k, v in self.exports.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FairnessPayload:
+        from assay.fairness.pareto import FrontResult
+
+        return cls(report=FairnessReport.from_dict(d["report"]), constraint=d["constraint"],
+                   flag_rule=FlagRule.from_dict(d["flag_rule"]), target=dict(d["target"]),
+                   spread=[GapSpread.from_dict(s) for s in d.get("spread", [])],
+                   front=None if d.get("front") is None else FrontResult.from_dict(d["front"]),
+                   exports={str(k): dict(v) for k, v in d.get("exports", {}).items()})
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_fairness(context: Any, options: Any) -> None:
+    """Before training: the optional reductions backend must be importable."""
+    if "reductions" in options.methods:
+        try:
+            import fairlearn.reductions  # noqa: F401
+        except ImportError:
+            raise InvalidParameterError(
+                "fairness.methods must not include 'reductions' without fairlearn "
+                "installed (pip install fairlearn). Got 'reductions'.") from None
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _halves(rows: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified halves of `rows` (calibration, test)."""
+    from sklearn.model_selection import train_test_split
+
+    strat = y[rows] if np.bincount(y[rows], minlength=2).min() >= 2 else None
+    cal, test = train_test_split(rows, test_size=0.5, random_state=seed, stratify=strat)
+    return np.sort(cal), np.sort(test)
+
+
+def run_fairness(section: Any, context: Any, options: Any) -> SectionResult:
+    """The fairness section's result for one audit."""
+    from assay.fairness.metrics import fairness_metrics, gap_spread
+
+    config = context.config
+    dataset = context.dataset
+    y = dataset.y.astype(np.int64)
+    score = np.asarray(context.target.probs[:, 1], dtype=np.float64)
+    member = np.asarray(context.target.member, dtype=bool)
+    held = np.flatnonzero(~member)
+    rule = FlagRule(alpha=config.groups.alpha, min_difference=options.min_gap,
+                    direction="less")
+    groups_held = dataset.groups.iloc[held].reset_index(drop=True)
+    report = fairness_metrics(
+        y[held], (score[held] >= 0.5).astype(np.int64), groups_held, scores=score[held],
+        min_support=config.groups.min_support, min_count=options.min_count,
+        n_bootstrap=options.n_bootstrap, flag_rule=rule,
+        n_permutations=config.groups.n_permutations, random_state=config.seed)
+    target = {**context.target.summary(), "rows_measured": int(len(held))}
+    payload = FairnessPayload(report=report, constraint=options.constraint, flag_rule=rule,
+                              target=target)
+    population = context.population
+    if population is not None and not context.brings_own_model and population.n_models > 1:
+        decisions = population.probs[:, :, 1] >= 0.5
+        payload.spread = gap_spread(report, y, decisions, ~population.member, context.groups)
+    if options.methods:
+        _mitigate(payload, context, options, y, score, member)
+    return SectionResult(name=section.name, title=section.title,
+                         summary=plain_lines(payload), metrics=_metrics(payload),
+                         data=payload)
+
+
+def _mitigate(payload: FairnessPayload, context: Any, options: Any, y, score, member) -> None:
+    from assay.fairness.pareto import build_front
+
+    config = context.config
+    held = np.flatnonzero(~member)
+    cal, test = _halves(held, y, config.seed)
+    front = build_front(
+        context.dataset.X, y, context.dataset.groups, train=np.flatnonzero(member),
+        calibration=cal, test=test, constraint=options.constraint,
+        methods=options.methods, base_scores=score,
+        baseline_name=context.target.source, prefer=options.prefer,
+        min_support=config.groups.min_support, min_count=options.min_count,
+        n_bootstrap=min(options.n_bootstrap, 200), n_rounds=options.n_rounds,
+        random_state=config.seed)
+    payload.front = front
+    if options.export:
+        payload.exports = write_exports(front, context.out_dir, _dataset_info(context),
+                                        context.dataset.n_features)
+
+
+def _dataset_info(context: Any) -> dict[str, Any]:
+    d = context.dataset
+    return {"name": d.name, "fingerprint": d.fingerprint, "target": d.target,
+            "protected": list(d.protected), "n_rows": d.n_rows}
+
+
+def write_exports(front: Any, out_dir: Path, dataset: dict[str, Any], n_features: int
+                  ) -> dict[str, dict[str, str]]:
+    """Model (skops) and card of every front candidate and the chosen one, under
+    ``out_dir/fairness``; paths returned relative to `out_dir`."""
+    from assay.fairness.export import export_model, model_card
+
+    out_dir = Path(out_dir)
+    folder = out_dir / EXPORT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    exports: dict[str, dict[str, str]] = {}
+    wanted = {c.index for c in front.front} | {front.chosen, front.baseline}
+    for cand in front.candidates:
+        if cand.index not in wanted:
+            continue
+        chosen = cand.index == front.chosen
+        stem = "model" if chosen else f"candidate-{cand.index}"
+        entry: dict[str, str] = {}
+        info = None
+        if cand.model is not None:
+            info = export_model(cand.model, folder / f"{stem}.skops", n_features=n_features)
+            entry["model"] = f"{EXPORT_DIR}/{stem}.skops"
+        card = model_card(cand, front, dataset=dataset, export=info,
+                          inputs=_inputs(cand))
+        card_name = "model_card.md" if chosen else f"{stem}.md"
+        (folder / card_name).write_text(card, encoding="utf-8")
+        entry["card"] = f"{EXPORT_DIR}/{card_name}"
+        exports[str(cand.index)] = entry
+    return exports
+
+
+def _inputs(cand: Any) -> str:
+    if cand.model is None:
+        return "the audited model itself (not exported by assay)"
+    if getattr(cand.model, "estimator", "absent") is None:
+        return ("the audited model's score (probability of the favourable class) as X, "
+                "and the protected columns as sensitive_features")
+    if cand.method == "fair_boost":
+        return "assay's encoded feature matrix (see the data notes of the audit)"
+    return ("assay's encoded feature matrix, and the protected columns as "
+            "sensitive_features")
+
+
+# --------------------------------------------------------------------------- words
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def pair_line(report: FairnessReport, name: str) -> str | None:
+    """"Black women are selected 9.1 points [6.3, 11.8] less often than white men among
+    qualified applicants", for the largest `name` gap whose pair is known."""
+    gap = report.worst(name)
+    if gap is None or gap.pair is None or gap.best is None:
+        return None
+    verb, among, _ = _RATE_WORDS[gap.rate]
+    p = gap.pair
+    ci = (f" [{_points(p.ci_low)}, {_points(p.ci_high)}]"
+          if np.isfinite(p.ci_low) else "")
+    return (f"{gap.worst} are {verb} {_points(p.value)} points{ci} less often than "
+            f"{gap.best}{among} ({GAP_NAMES[name]} gap on {gap.grouping}).")
+
+
+def plain_lines(payload: FairnessPayload) -> list[str]:
+    """Plain-language findings, the headline first."""
+    report = payload.report
+    lines = []
+    line = pair_line(report, payload.constraint)
+    if line:
+        lines.append(line)
+    gap = report.worst(payload.constraint)
+    if gap is not None:
+        d = gap.difference
+        lines.append(
+            f"Largest {GAP_NAMES[payload.constraint]} gap: {_points(d.value)} points "
+            f"[{_points(d.ci_low)}, {_points(d.ci_high)}] on {gap.grouping} "
+            f"({gap.n_groups} groups with at least {report.min_support} rows and "
+            f"{report.min_count} in the rate's denominator).")
+    flagged = report.flagged()
+    if flagged:
+        names = ", ".join(f"{g.label} ({', '.join(g.flags)})" for g in flagged[:4])
+        more = f" and {len(flagged) - 4} more" if len(flagged) > 4 else ""
+        lines.append(f"Flagged groups: {names}{more}. Flagged because "
+                     f"{payload.flag_rule.describe('the overall rate')}.")
+    elif report.flag_rule is not None:
+        lines.append(f"No group is flagged ({payload.flag_rule.describe('the overall rate')} "
+                     f"is needed).")
+    flips = [s for s in payload.spread if s.name == payload.constraint and s.sign_flips]
+    if flips:
+        lines.append(f"Across the population's {len(flips[0].values)} equally trained models "
+                     f"the {payload.constraint} gap between {flips[0].best} and "
+                     f"{flips[0].worst} changes sign: not a finding about the groups.")
+    front = payload.front
+    if front is not None:
+        c, b = front.chosen_candidate, front.baseline_candidate
+        lines.append(
+            f"Chosen fix: {c.name}, balanced accuracy "
+            f"{c.balanced_accuracy.value:.3f} (baseline {b.balanced_accuracy.value:.3f}), "
+            f"{payload.constraint} gap {_points(c.gaps[payload.constraint].value)} points "
+            f"(baseline {_points(b.gaps[payload.constraint].value)}), on "
+            f"{front.rows.get('test')} held-out rows; {len(front.front)} models on the front, "
+            f"{len(front.rejected)} rejected.")
+    return lines
+
+
+def _metric(e: Any, label: str) -> Metric:
+    return Metric(value=e.value, ci_low=e.ci_low, ci_high=e.ci_high, label=label)
+
+
+def _metrics(payload: FairnessPayload) -> dict[str, Metric]:
+    report = payload.report
+    out: dict[str, Metric] = {}
+    for name, title in GAP_NAMES.items():
+        gap = report.worst(name)
+        if gap is not None:
+            out[f"{name}_gap"] = _metric(gap.difference, f"largest {title} gap")
+    out["flagged_groups"] = Metric(value=float(len(report.flagged())),
+                                   label="groups flagged as treated worse")
+    out["balanced_accuracy"] = _metric(report.overall["balanced_accuracy"],
+                                       "balanced accuracy (held-out)")
+    out["balanced_accuracy"].higher_is_worse = False
+    front = payload.front
+    if front is not None:
+        c = front.chosen_candidate
+        out["chosen.balanced_accuracy"] = _metric(c.balanced_accuracy,
+                                                  "chosen fair model: balanced accuracy")
+        out["chosen.balanced_accuracy"].higher_is_worse = False
+        out[f"chosen.{payload.constraint}_gap"] = _metric(
+            c.gaps[payload.constraint], f"chosen fair model: {payload.constraint} gap")
+    return out

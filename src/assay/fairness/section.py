@@ -1,0 +1,129 @@
+"""The fairness section of ``assay audit``: options, flags, checks, schema and page.
+
+Declared through the ``assay.sections`` entry point. Light to import (the CLI builds its
+flags from it); the work is in `assay.fairness.audit` and the page in
+`assay.fairness.page`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+from assay._validation import InvalidParameterError, check_option, check_scalar
+from assay.section import Flag, Options
+
+__all__ = ["FairnessOptions", "FairnessSection", "SECTION"]
+
+CONSTRAINTS = ("dp", "eo", "eodds")
+METHODS = ("thresholds", "score_transformer", "fair_boost", "reductions")
+
+
+@dataclass(frozen=True)
+class FairnessOptions(Options):
+    """Options of the fairness section (``[fairness]`` in ``audit.toml``).
+
+    Parameters
+    ----------
+    constraint : {"dp", "eo", "eodds"}, default="eo"
+        The gap the mitigation closes: demographic parity, equal opportunity, equalized
+        odds.
+    prefer : str or None
+        How the model is chosen from the front, e.g. ``"eo<=0.05, then
+        balanced_accuracy"``; default: within 2 points of the baseline's balanced
+        accuracy, the smallest gap.
+    methods : tuple of str
+        Mitigation methods ("reductions" needs fairlearn); empty: measure only.
+    min_gap : float, default=0.05
+        Smallest shortfall of a group's rate (selection rate, TPR; FPR excess) that is
+        flagged.
+    min_count : int, default=20
+        Rows of a rate's denominator (positives for TPR) a group needs to enter a gap.
+    n_rounds : int, default=60
+        Fair-boosting rounds.
+    n_bootstrap : int, default=400
+        Bootstrap resamples of the gap intervals.
+    export : bool, default=True
+        Write the front's models and cards under ``<out>/fairness/``.
+    """
+
+    constraint: str = "eo"
+    prefer: str | None = None
+    methods: tuple[str, ...] = ("thresholds", "score_transformer", "fair_boost")
+    min_gap: float = 0.05
+    min_count: int = 20
+    n_rounds: int = 60
+    n_bootstrap: int = 400
+    export: bool = True
+
+    def __post_init__(self) -> None:
+        check_option(self.constraint, "fairness.constraint", CONSTRAINTS)
+        methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
+        for m in methods:
+            check_option(m, "fairness.methods", METHODS)
+        object.__setattr__(self, "methods", tuple(dict.fromkeys(methods)))
+        if self.prefer is not None:
+            from assay.fairness.pareto import parse_preference
+
+            parse_preference(self.prefer)
+        check_scalar(self.min_gap, "fairness.min_gap", low=0, high=1)
+        check_scalar(self.min_count, "fairness.min_count", kind=int, low=1)
+        check_scalar(self.n_rounds, "fairness.n_rounds", kind=int, low=1, high=2000)
+        check_scalar(self.n_bootstrap, "fairness.n_bootstrap", kind=int, low=0)
+        if not isinstance(self.export, bool):
+            raise InvalidParameterError(f"fairness.export must be true or false. Got "
+                                        f"{self.export!r}.")
+
+
+class FairnessSection:
+    """Whom the model treats worse, with intervals, and a model that fixes it."""
+
+    name = "fairness"
+    title = "Fairness: who is treated worse, and the fix"
+    options_type = FairnessOptions
+    flags = (
+        Flag("constraint", "Fairness constraint of the mitigation: dp, eo or eodds.",
+             name="--fair-constraint"),
+        Flag("prefer", "How the fair model is chosen, e.g. 'eo<=0.05, then "
+             "balanced_accuracy'.", name="--fair-prefer"),
+        Flag("methods", "Mitigation methods: thresholds, score_transformer, fair_boost, "
+             "reductions (comma-separated).", kind="list", name="--fair-methods"),
+        Flag("min_gap", "Smallest group shortfall in a rate that is flagged.", kind="float",
+             name="--fair-min-gap"),
+    )
+
+    @property
+    def payload_type(self):
+        from assay.fairness.audit import FairnessPayload
+
+        return FairnessPayload
+
+    @cached_property
+    def payload_schema(self) -> dict[str, Any]:
+        text = resources.files("assay.fairness").joinpath("schema.json").read_text("utf-8")
+        return json.loads(text)
+
+    def check(self, context: Any, options: FairnessOptions) -> None:
+        from assay.fairness.audit import check_fairness
+
+        check_fairness(context, options)
+
+    def applies(self, context: Any, options: FairnessOptions) -> bool:
+        return (context.groups is not None and context.target is not None
+                and len(context.dataset.classes) == 2)
+
+    def run(self, context: Any, options: FairnessOptions):
+        from assay.fairness.audit import run_fairness
+
+        return run_fairness(self, context, options)
+
+    def page(self, section: Any, result: Any):
+        from assay.fairness.page import fairness_page
+
+        return fairness_page(section, result)
+
+
+SECTION = FairnessSection()
