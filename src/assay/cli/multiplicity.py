@@ -1,0 +1,232 @@
+"""`assay multiplicity DATA`: the Rashomon set of a learner on a table, and what it reverses.
+
+Light to import: numpy, pandas and the multiplicity modules are imported inside the
+command, after every option has been checked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from assay._validation import InvalidParameterError, check_option, check_scalar
+from assay.cli import app, split_names
+from assay.cli.mia import BACKENDS, _check_json_path, _load_dataset, _names
+
+
+def _parse_grid(items: list[str] | None) -> dict[str, list]:
+    """``--grid C=0.1,1,10`` items into ``{"C": [0.1, 1, 10]}`` (values as TOML literals)."""
+    from assay.learners import parse_learner_params
+
+    grid: dict[str, list] = {}
+    for item in items or []:
+        key, sep, text = str(item).partition("=")
+        if not sep or not text.strip():
+            raise InvalidParameterError(f"--grid must be KEY=V1,V2,... Got {item!r}.")
+        values = [parse_learner_params([f"{key.strip()}={v.strip()}"])[key.strip()]
+                  for v in text.split(",") if v.strip()]
+        if key.strip() in grid:
+            raise InvalidParameterError(f"--grid {key.strip()} must be given once. Got it twice.")
+        grid[key.strip()] = values
+    return grid
+
+
+def _epsilons(values: list[str] | None) -> tuple[float, ...]:
+    from assay.multiplicity.rashomon import check_epsilons
+
+    texts = split_names(values)
+    numbers = []
+    for text in texts:
+        try:
+            numbers.append(float(text))
+        except ValueError:
+            raise InvalidParameterError(f"--epsilon must be numbers > 0. Got {text!r}.") \
+                from None
+    return check_epsilons(numbers or (0.005, 0.01, 0.02, 0.05), "--epsilon")
+
+
+def _ci(e) -> str:
+    if e is None:
+        return "n/a"
+    return f"{100 * e.value:.2f} % [{100 * e.ci_low:.2f}, {100 * e.ci_high:.2f}]"
+
+
+def _table(payload):
+    from rich.table import Table
+
+    table = Table(title=f"ε-Rashomon sets (held-out {payload.loss}, {payload.tolerance} ε; "
+                        "95 % bootstrap over models)")
+    for column in ("ε", "models", "ambiguity", "discrepancy", "mean capacity", "churn",
+                   "flagged groups"):
+        table.add_column(column)
+    from assay.multiplicity.section import flagged_groups
+
+    for f in payload.epsilons:
+        flagged = ", ".join(g.label for g in flagged_groups(f)) or "none"
+        capacity = "n/a" if f.mean_capacity is None else (
+            f"{f.mean_capacity.value:.4f} [{f.mean_capacity.ci_low:.4f}, "
+            f"{f.mean_capacity.ci_high:.4f}]")
+        table.add_row(f"{f.epsilon:g}", str(f.n_models), _ci(f.ambiguity), _ci(f.discrepancy),
+                      capacity, _ci(f.churn), flagged if f.ambiguity is not None else f.note)
+    return table
+
+
+@app.command("multiplicity")
+def multiplicity(
+    data: Annotated[str, typer.Argument(
+        help="A .csv/.parquet file, or a public table name (adult, compas, synthetic, ...).")],
+    target: Annotated[Optional[str], typer.Option(
+        "--target", help="Label column (required for a file).")] = None,
+    protected: Annotated[Optional[list[str]], typer.Option(
+        "--protected", help="Protected column(s); repeat or comma-separate.")] = None,
+    models: Annotated[int, typer.Option(
+        "--models", help="Candidate models of the Rashomon set.")] = 32,
+    epsilon: Annotated[Optional[list[str]], typer.Option(
+        "--epsilon", help="Loss tolerance(s) ε > 0; repeat or comma-separate.")] = None,
+    headline: Annotated[float, typer.Option(
+        "--headline", help="ε of the per-person figures and the group flags.")] = 0.01,
+    tolerance: Annotated[str, typer.Option(
+        "--tolerance", help="relative (ε = 0.01: within 1 % of the best loss) or absolute."
+    )] = "relative",
+    loss: Annotated[str, typer.Option("--loss", help="log_loss or error.")] = "log_loss",
+    learner: Annotated[str, typer.Option(
+        "--learner", help="logreg, mlp or sklearn:module.Class.")] = "logreg",
+    learner_param: Annotated[Optional[list[str]], typer.Option(
+        "--learner-param", help="Learner hyper-parameter KEY=VALUE; repeatable.")] = None,
+    grid: Annotated[Optional[list[str]], typer.Option(
+        "--grid", help="Hyper-parameter values of the candidates, KEY=V1,V2 (repeatable).")
+    ] = None,
+    holdout: Annotated[float, typer.Option(
+        "--holdout", help="Share of rows no candidate trains on (without --predictions).")
+    ] = 0.3,
+    subsample: Annotated[float, typer.Option(
+        "--subsample", help="Share of the training rows each candidate trains on.")] = 0.8,
+    predictions: Annotated[Optional[Path], typer.Option(
+        "--predictions", help="Predictions of your model (proba_<class> or score, in_train): "
+        "the decisions audited; its unseen rows are held out.")] = None,
+    train_column: Annotated[str, typer.Option(
+        "--train-column", help="0/1 column of the predictions file marking training rows.")
+    ] = "in_train",
+    compare: Annotated[Optional[Path], typer.Option(
+        "--compare", help="Predictions of another version of your model: churn against it.")
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(
+        "--bootstrap", help="Resamples of the set's models behind the intervals.")] = 200,
+    min_gap: Annotated[float, typer.Option(
+        "--min-gap", help="Smallest group ambiguity excess over the overall that is flagged.")
+    ] = 0.05,
+    min_support: Annotated[int, typer.Option(
+        "--min-support", help="Groups with fewer held-out rows get no figures.")] = 50,
+    permutations: Annotated[int, typer.Option(
+        "--permutations", help="Permutations of the group test (0: no test).")] = 200,
+    backend: Annotated[str, typer.Option(
+        "--backend", help="batched, joblib or dask.")] = "batched",
+    json_path: Annotated[Optional[Path], typer.Option(
+        "--json", help="Write the full result as JSON to this file.")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(
+        "--cache-dir", help="Cache of fitted models (an interrupted run resumes).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of plans, models and tests.")] = 0,
+    data_home: Annotated[Optional[Path], typer.Option(
+        "--data-home", help="Folder of the public tables (default: ASSAY_DATA_HOME).")] = None,
+    progress: Annotated[bool, typer.Option(
+        "--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Train a Rashomon set of equally good models and report which decisions they reverse,
+    per person and per protected group."""
+    # Every option is checked before anything is loaded or trained.
+    check_scalar(models, "--models", kind=int, low=2)
+    epsilons = _epsilons(epsilon)
+    check_scalar(headline, "--headline", low=0, low_open=True)
+    check_option(tolerance, "--tolerance", ("relative", "absolute"))
+    check_option(loss, "--loss", ("log_loss", "error"))
+    check_scalar(holdout, "--holdout", low=0, high=1, low_open=True, high_open=True)
+    check_scalar(subsample, "--subsample", low=0, high=1, low_open=True)
+    check_scalar(bootstrap, "--bootstrap", kind=int, low=0)
+    check_scalar(min_gap, "--min-gap", low=0, high=1)
+    check_scalar(min_support, "--min-support", kind=int, low=1)
+    check_scalar(permutations, "--permutations", kind=int, low=0)
+    check_option(backend, "--backend", BACKENDS)
+    _check_json_path(json_path)
+    if compare is not None and predictions is None:
+        raise InvalidParameterError("--compare needs --predictions (the version to compare "
+                                    "with). Got --compare alone.")
+    grid_values = _parse_grid(grid)
+
+    from assay.learners import get_learner, parse_learner_params
+    from assay.multiplicity.rashomon import grid_points
+
+    spec = get_learner(learner, **parse_learner_params(learner_param or []))
+    points = grid_points(grid_values)
+    if models < len(points):
+        raise InvalidParameterError(f"--models must be at least the {len(points)} grid points. "
+                                    f"Got {models}.")
+    for point in points:
+        get_learner(spec, **point)
+
+    from rich.console import Console
+
+    from assay.groups import FlagRule, GroupIndex
+    from assay.multiplicity.rashomon import fit_candidates, multiplicity_curve
+    from assay.multiplicity.section import (
+        MultiplicityOptions,
+        build_payload,
+        summary_lines,
+    )
+    from assay.predictions import read_predictions
+
+    console = Console()
+    dataset = _load_dataset(data, target, _names(protected), data_home)
+    model = other = None
+    if predictions is not None:
+        model = read_predictions(predictions, dataset, train_column=train_column)
+    if compare is not None:
+        other = read_predictions(compare, dataset, train_column=train_column)
+    groups = GroupIndex.from_frame(dataset.groups) if dataset.groups.shape[1] else None
+    candidates = fit_candidates(
+        dataset.X, dataset.y, spec, n_models=models, grid=grid_values,
+        heldout=None if model is None else ~model.member, holdout=holdout,
+        subsample=subsample, random_state=seed, n_classes=dataset.n_classes, backend=backend,
+        cache_dir=cache_dir, data_fingerprint=dataset.fingerprint, progress=progress)
+    rule = FlagRule(min_difference=min_gap)
+    with console.status("measuring the Rashomon sets") if progress else _null():
+        curve = multiplicity_curve(
+            candidates, epsilons, target=model, loss=loss, tolerance=tolerance,
+            headline_epsilon=headline, groups=groups, row_ids=dataset.row_ids,
+            n_bootstrap=bootstrap, flag_rule=rule, min_support=min_support,
+            n_permutations=permutations, random_state=seed)
+    options = MultiplicityOptions(epsilons=epsilons, headline_epsilon=headline,
+                                  tolerance=tolerance, loss=loss, models=models,
+                                  grid=grid_values, subsample=subsample,
+                                  n_bootstrap=bootstrap, min_gap=min_gap)
+    payload = build_payload(curve, candidates, dataset, model, options)
+    if other is not None:
+        from assay.multiplicity.churn import predictive_churn
+
+        payload.churn = predictive_churn(model, other, y=dataset.y, groups=groups,
+                                         row_ids=dataset.row_ids, min_support=min_support)
+    console.print(f"{dataset.name}: {dataset.n_rows} rows, {candidates.n_models} x {spec.name} "
+                  f"candidates, {curve.n_heldout} held-out rows "
+                  f"(best held-out {loss} {curve.best_loss:.4f})", highlight=False)
+    console.print(_table(payload))
+    for line in summary_lines(payload):
+        console.print(line, highlight=False, markup=False)
+    if payload.churn is not None:
+        c = payload.churn
+        console.print(f"Churn against {compare.name}: {c.n_flipped} of {c.n_rows} decisions "
+                      f"flip ({_ci(c.churn)}).", highlight=False, markup=False)
+    if json_path is not None:
+        out = {"dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
+                           "target": dataset.target, "protected": list(dataset.protected),
+                           "fingerprint": dataset.fingerprint},
+               "learner": spec.get_config(), **payload.to_dict()}
+        json_path.write_text(json.dumps(out, indent=1, default=str))
+        console.print(f"wrote {json_path}", highlight=False)
+
+
+def _null():
+    from contextlib import nullcontext
+
+    return nullcontext()
