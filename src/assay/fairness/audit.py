@@ -66,6 +66,7 @@ class FairnessPayload:
     spread: list[GapSpread] = field(default_factory=list)
     front: Any = None
     exports: dict[str, dict[str, str]] = field(default_factory=dict)
+    pending: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"report": self.report.to_dict(), "constraint": self.constraint,
@@ -159,8 +160,11 @@ def _mitigate(payload: FairnessPayload, context: Any, options: Any, y, score, me
         random_state=config.seed)
     payload.front = front
     if options.export:
-        payload.exports = write_exports(front, context.out_dir, _dataset_info(context),
-                                        context.dataset.n_features)
+        # Written with the report (`write_pending_exports`, from the page), not here:
+        # an audit run with write=False leaves nothing on disk.
+        payload.exports = plan_exports(front)
+        payload.pending = (Path(context.out_dir), _dataset_info(context),
+                           context.dataset.n_features)
 
 
 def _dataset_info(context: Any) -> dict[str, Any]:
@@ -169,15 +173,9 @@ def _dataset_info(context: Any) -> dict[str, Any]:
             "protected": list(d.protected), "n_rows": d.n_rows}
 
 
-def write_exports(front: Any, out_dir: Path, dataset: dict[str, Any], n_features: int
-                  ) -> dict[str, dict[str, str]]:
-    """Model (skops) and card of every front candidate and the chosen one, under
-    ``out_dir/fairness``; paths returned relative to `out_dir`."""
-    from assay.fairness.export import export_model, model_card
-
-    out_dir = Path(out_dir)
-    folder = out_dir / EXPORT_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+def plan_exports(front: Any) -> dict[str, dict[str, str]]:
+    """Where the model (skops) and card of the chosen model, the baseline and every front
+    candidate go, relative to the out folder."""
     exports: dict[str, dict[str, str]] = {}
     wanted = {c.index for c in front.front} | {front.chosen, front.baseline}
     for cand in front.candidates:
@@ -185,18 +183,36 @@ def write_exports(front: Any, out_dir: Path, dataset: dict[str, Any], n_features
             continue
         chosen = cand.index == front.chosen
         stem = "model" if chosen else f"candidate-{cand.index}"
-        entry: dict[str, str] = {}
-        info = None
+        entry = {"card": f"{EXPORT_DIR}/{'model_card' if chosen else stem}.md"}
         if cand.model is not None:
-            info = export_model(cand.model, folder / f"{stem}.skops", n_features=n_features)
             entry["model"] = f"{EXPORT_DIR}/{stem}.skops"
-        card = model_card(cand, front, dataset=dataset, export=info,
-                          inputs=_inputs(cand))
-        card_name = "model_card.md" if chosen else f"{stem}.md"
-        (folder / card_name).write_text(card, encoding="utf-8")
-        entry["card"] = f"{EXPORT_DIR}/{card_name}"
         exports[str(cand.index)] = entry
     return exports
+
+
+def write_exports(front: Any, exports: dict[str, dict[str, str]], out_dir: Path,
+                  dataset: dict[str, Any], n_features: int) -> None:
+    """Write the planned models and cards under `out_dir` (models still in memory only)."""
+    from assay.fairness.export import export_model, model_card
+
+    out_dir = Path(out_dir)
+    (out_dir / EXPORT_DIR).mkdir(parents=True, exist_ok=True)
+    for key, entry in exports.items():
+        cand = front.candidates[int(key)]
+        info = None
+        if "model" in entry and cand.model is not None:
+            info = export_model(cand.model, out_dir / entry["model"], n_features=n_features)
+        card = model_card(cand, front, dataset=dataset, export=info, inputs=_inputs(cand))
+        (out_dir / entry["card"]).write_text(card, encoding="utf-8")
+
+
+def write_pending_exports(payload: FairnessPayload) -> None:
+    """Write the exports of a payload fresh from `run_fairness` (once; no-op otherwise)."""
+    if payload.pending is None or payload.front is None:
+        return
+    out_dir, dataset, n_features = payload.pending
+    payload.pending = None
+    write_exports(payload.front, payload.exports, out_dir, dataset, n_features)
 
 
 def _inputs(cand: Any) -> str:

@@ -418,8 +418,8 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
             flat = (np.arange(t)[:, None] * size + c[None, :]) * 4 + cell
             counts = np.bincount(flat.reshape(-1), minlength=t * size * 4).reshape(t, size, 4)
             gaps.append(_gap(counts, self.min_support, self.constraint))
-        gap = np.nanmax(np.stack(gaps), axis=0) if gaps else np.zeros(t)
-        gap = np.nan_to_num(gap, nan=0.0)
+        stacked = np.nan_to_num(np.stack(gaps), nan=0.0) if gaps else np.zeros((1, t))
+        gap = stacked.max(axis=0)
         score = (1 - bal) + self.fairness_weight * gap
         self.validation_objectives_ = {"balanced_accuracy": bal, "gap": gap}
         self.n_estimators_ = int(np.nanargmin(score)) + 1

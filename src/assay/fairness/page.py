@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from assay.fairness.audit import FairnessPayload, pair_line
+from assay.fairness.audit import FairnessPayload, pair_line, write_pending_exports
 from assay.fairness.metrics import GAP_NAMES
 from assay.fairness.plots import Point, front_plot, rate_plot
 from assay.section import Card, Page
@@ -35,8 +35,14 @@ def _group_rows(groups) -> list[dict[str, Any]]:
 
 
 def fairness_page(section: Any, result: Any) -> Page:
-    """Cards, the front figure (each point links to its candidate), tables."""
+    """Cards, the front figure (each point links to its candidate), tables.
+
+    The first rendering of a fresh result also writes the front's models and cards
+    (relative links of the page) into the audit's out folder: they are written with the
+    report, never by a run that writes nothing.
+    """
     payload: FairnessPayload = section.data
+    write_pending_exports(payload)
     report = payload.report
     constraint = payload.constraint
     rate = CONSTRAINT_RATE[constraint]

@@ -75,7 +75,8 @@ def front_plot(points: Sequence[Point], constraint: str,
                   "(lower is fairer)")
     ax.set_ylabel("balanced accuracy (higher is better)")
     ax.set_title(title, loc="left")
-    ax.legend(loc="lower right", fontsize=7.5)
+    if pts:
+        ax.legend(loc="lower right", fontsize=7.5)
     # Links stay in the page (matplotlib opens them in a new window by default).
     return svg_text(fig).replace(' target="_blank"', "")
 

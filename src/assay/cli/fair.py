@@ -1,0 +1,235 @@
+"""`assay fair DATA`: measure a model's fairness, build the accuracy / fairness front, pick one.
+
+Light to import: numpy, pandas, scikit-learn and the fairness modules are imported
+inside the command, after every option has been checked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
+from assay.cli import app, split_names
+
+#: Spelled out so that checking them imports nothing (tests check they agree).
+CONSTRAINTS = ("dp", "eo", "eodds")
+METHODS = ("thresholds", "score_transformer", "fair_boost", "reductions")
+
+
+def _check_out_file(path: Path | None, flag: str) -> None:
+    if path is None:
+        return
+    if path.is_dir():
+        raise InvalidParameterError(f"{flag} must be a file path, not a folder. Got {path}.")
+    if not path.parent.is_dir():
+        raise InvalidParameterError(f"{flag} must be a file in an existing folder. Got "
+                                    f"{path} (no folder {path.parent}).")
+
+
+def _fmt(e) -> str:
+    if e.value != e.value:
+        return "n/a"
+    if e.ci_low != e.ci_low:
+        return f"{e.value:.3f}"
+    return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
+
+
+def _table(front, constraint: str):
+    from rich.table import Table
+
+    table = Table(title=f"Accuracy / fairness front ({front.rows['test']} held-out rows, "
+                        "95 % CI)")
+    for col in ("#", "candidate", "accuracy", "balanced acc.", f"{constraint} gap", "status"):
+        table.add_column(col)
+    for c in front.candidates:
+        if not (c.on_front or c.index in (front.chosen, front.baseline) or c.rejected):
+            continue
+        status = ("chosen" if c.index == front.chosen else "baseline"
+                  if c.index == front.baseline else "rejected: " + c.rejected
+                  if c.rejected else "front")
+        table.add_row(str(c.index), c.name, _fmt(c.accuracy), _fmt(c.balanced_accuracy),
+                      _fmt(c.gaps[constraint]), status)
+    return table
+
+
+def _splits(n_rows: int, y, member, test_size: float, seed: int):
+    """(train, calibration, test) row positions: a stratified split of the table, or,
+    for a model already trained, its training rows and halves of its held-out rows."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(n_rows)
+    if member is not None:
+        held = rows[~member]
+        cal, test = train_test_split(held, test_size=0.5, random_state=seed,
+                                     stratify=y[held])
+        return rows[member], np.sort(cal), np.sort(test)
+    train, test = train_test_split(rows, test_size=test_size, random_state=seed, stratify=y)
+    fit, cal = train_test_split(train, test_size=0.25, random_state=seed, stratify=y[train])
+    return np.sort(fit), np.sort(cal), np.sort(test)
+
+
+@app.command("fair")
+def fair(
+    data: Annotated[str, typer.Argument(
+        help="A .csv/.parquet file, or a public table name (adult, compas, synthetic, ...).")],
+    target: Annotated[Optional[str], typer.Option(
+        "--target", help="Label column (binary; required for a file).")] = None,
+    protected: Annotated[Optional[list[str]], typer.Option(
+        "--protected", help="Protected column(s); repeat or comma-separate.")] = None,
+    constraint: Annotated[str, typer.Option(
+        "--constraint", help="dp (demographic parity), eo (equal opportunity) or eodds "
+        "(equalized odds).")] = "eo",
+    prefer: Annotated[Optional[str], typer.Option(
+        "--prefer", help="How the model is chosen, e.g. 'eo<=0.05, then balanced_accuracy' "
+        "(default: balanced_accuracy >= baseline - 0.02, then the smallest gap).")] = None,
+    methods: Annotated[Optional[list[str]], typer.Option(
+        "--methods", help="thresholds, score_transformer, fair_boost, reductions "
+        "(comma-separated; default all but reductions).")] = None,
+    predictions: Annotated[Optional[Path], typer.Option(
+        "--predictions", help="Predictions file of a model you trained (row_id, proba_<class> "
+        "or score, in_train): measured and post-processed, never refitted.")] = None,
+    train_column: Annotated[str, typer.Option(
+        "--train-column", help="0/1 column of the predictions file marking training rows."
+    )] = "in_train",
+    json_path: Annotated[Optional[Path], typer.Option(
+        "--json", help="Write front, chosen, baseline and rejected as JSON.")] = None,
+    predictions_out: Annotated[Optional[Path], typer.Option(
+        "--predictions-out", help="CSV of the held-out rows: protected columns, y_true, "
+        "y_pred and score of the chosen model.")] = None,
+    export: Annotated[Optional[Path], typer.Option(
+        "--export", help="Folder for the chosen model (model.skops) and its model card.")
+    ] = None,
+    test_size: Annotated[float, typer.Option(
+        "--test-size", help="Held-out share of the rows (without --predictions).")] = 0.3,
+    rounds: Annotated[int, typer.Option("--rounds", help="Fair-boosting rounds.")] = 60,
+    min_support: Annotated[int, typer.Option(
+        "--min-support", help="Rows a group needs to enter a gap.")] = 50,
+    min_count: Annotated[int, typer.Option(
+        "--min-count", help="Rows of a rate's denominator (positives for TPR) a group "
+        "needs to enter a gap.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the splits and models.")] = 0,
+    n_jobs: Annotated[int, typer.Option(
+        "--n-jobs", help="Threads of the native libraries (1 is safest on a shared "
+        "machine).")] = 1,
+    data_home: Annotated[Optional[Path], typer.Option(
+        "--data-home", help="Folder of the public tables (default: ASSAY_DATA_HOME).")] = None,
+) -> None:
+    """Measure who is treated worse, fit fair models, and choose one from the held-out
+    accuracy / fairness front."""
+    check_option(constraint, "--constraint", CONSTRAINTS)
+    chosen_methods = list(dict.fromkeys(split_names(methods))) or \
+        ["thresholds", "score_transformer", "fair_boost"]
+    for m in chosen_methods:
+        check_option(m, "--methods", METHODS)
+    check_scalar(test_size, "--test-size", low=0.05, high=0.9)
+    check_scalar(rounds, "--rounds", kind=int, low=1, high=2000)
+    check_scalar(min_support, "--min-support", kind=int, low=1)
+    check_scalar(min_count, "--min-count", kind=int, low=1)
+    check_scalar(seed, "--seed", kind=int, low=0)
+    check_scalar(n_jobs, "--n-jobs", kind=int, low=1)
+    _check_out_file(json_path, "--json")
+    _check_out_file(predictions_out, "--predictions-out")
+    if export is not None and export.exists() and not export.is_dir():
+        raise InvalidParameterError(f"--export must be a folder. Got the file {export}.")
+    if predictions is not None and not predictions.is_file():
+        raise InvalidParameterError(f"--predictions must be an existing file. Got "
+                                    f"{predictions}.")
+
+    from assay.fairness.pareto import parse_preference
+
+    if prefer is not None:
+        parse_preference(prefer)
+
+    import numpy as np
+    from rich.console import Console
+
+    from assay.cli.mia import _load_dataset
+    from assay.fairness.pareto import build_front
+
+    console = Console()
+    dataset = _load_dataset(data, target, list(dict.fromkeys(split_names(protected))),
+                            data_home)
+    if dataset.n_classes != 2:
+        raise DataError(f"target must be binary for fairness gaps. Got {dataset.n_classes} "
+                        f"classes in {dataset.target!r}.")
+    if dataset.groups.shape[1] == 0:
+        raise InvalidParameterError("--protected must name at least one protected column. "
+                                    "Got none.")
+    member = base_scores = None
+    source = "gradient boosting (unmitigated, scikit-learn HistGradientBoostingClassifier)"
+    if predictions is not None:
+        from assay.predictions import read_predictions
+
+        tp = read_predictions(predictions, dataset, train_column=train_column)
+        member, base_scores, source = tp.member, tp.probs[:, 1], tp.source
+        dropped = [m for m in chosen_methods if m in ("fair_boost", "reductions")]
+        if dropped and methods:
+            console.print(f"note: {', '.join(dropped)} train new models; with --predictions "
+                          "they are fitted on the model's training rows.", highlight=False)
+    y = dataset.y.astype(np.int64)
+    train, cal, test = _splits(dataset.n_rows, y, member, test_size, seed)
+    with console.status("building the front") as status:
+        front = build_front(dataset.X, y, dataset.groups, train=train, calibration=cal,
+                            test=test, constraint=constraint, methods=chosen_methods,
+                            base_scores=base_scores, baseline_name=source, prefer=prefer,
+                            min_support=min_support, min_count=min_count, n_rounds=rounds,
+                            random_state=seed, n_jobs=n_jobs,
+                            progress=lambda text: status.update(text))
+    console.print(f"{dataset.name}: {dataset.n_rows} rows, protected "
+                  f"{', '.join(dataset.protected)}; front built in {front.seconds:.1f} s",
+                  highlight=False)
+    console.print(_table(front, constraint))
+    console.print(front.note, highlight=False)
+    chosen = front.chosen_candidate
+    if json_path is not None:
+        payload = {"dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
+                               "target": dataset.target, "protected": list(dataset.protected),
+                               "fingerprint": dataset.fingerprint},
+                   **front.summary_dict()}
+        json_path.write_text(json.dumps(_clean(payload), indent=1), encoding="utf-8")
+        console.print(f"wrote {json_path}", highlight=False)
+    if predictions_out is not None:
+        import pandas as pd
+
+        frame = dataset.groups.iloc[test].reset_index(drop=True).copy()
+        frame.insert(0, "row_id", dataset.row_ids[test])
+        frame["y_true"] = y[test]
+        frame["y_pred"] = chosen.y_pred.astype(np.int64)
+        frame["score"] = chosen.score if chosen.score is not None else \
+            pd.Series(chosen.y_pred, dtype=float)
+        frame.to_csv(predictions_out, index=False)
+        console.print(f"wrote {predictions_out}", highlight=False)
+    if export is not None:
+        from assay.fairness.audit import _inputs
+        from assay.fairness.export import export_model, model_card
+
+        export.mkdir(parents=True, exist_ok=True)
+        info = None
+        if chosen.model is not None:
+            info = export_model(chosen.model, export / "model.skops",
+                                n_features=dataset.n_features)
+        info_dataset = {"name": dataset.name, "fingerprint": dataset.fingerprint,
+                        "target": dataset.target, "protected": list(dataset.protected)}
+        (export / "model_card.md").write_text(
+            model_card(chosen, front, dataset=info_dataset, export=info,
+                       inputs=_inputs(chosen)), encoding="utf-8")
+        console.print(f"wrote {export / 'model_card.md'}"
+                      + (f" and {export / 'model.skops'}" if info else ""), highlight=False)
+
+
+def _clean(value):
+    """Strict JSON: NaN and infinities to null."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
