@@ -580,7 +580,8 @@ def _dp(**change):
     (["{one}", "--target", "approved"], "the table has 1 row;"),
     (["{ragged}", "--target", "approved"], "cannot be read as a table"),
     (["--config", "{target_list}"], "target must be a column name. Got ['y']"),
-    (["--config", "{dp_top_level}"], "unknown option(s) 'dp'"),
+    # "dp" is not a shared option: unknown, or (with the DP section installed) its table.
+    (["--config", "{dp_top_level}"], ("unknown option(s) 'dp'", "[dp] must be a table")),
     (["--config", "{unknown_attack}"], "privacy.attacks must be one of"),
     (["--config", "{privacy_not_table}"], "must be a table of options"),
     (["--config", "{latin1}"], "is not valid TOML"),
@@ -610,6 +611,8 @@ def test_bad_input_is_one_line_exit_2_before_training(tmp_path, capsys, argv, me
     captured = capsys.readouterr()
     assert code == 2, captured
     lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+    messages = (message,) if isinstance(message, str) else message
+    assert len(lines) == 1 and lines[0].startswith("error:"), lines
+    assert any(m in lines[0] for m in messages), lines
     assert "Traceback" not in captured.err
     assert not out.exists()  # nothing trained, nothing written

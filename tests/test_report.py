@@ -91,7 +91,9 @@ def test_report_shows_json_figures(audited):
         for estimate in attack.tpr_at_fpr.values():
             assert format_rate(estimate.value) in row
     assert result.data["fingerprint"] in html
-    assert html.count("<svg") == 3
+    privacy = re.search(r'<section class="pillar" id="section-privacy">(.*?)</section>', html,
+                        re.S).group(1)
+    assert privacy.count("<svg") == 3
 
 
 def test_rerender_command(audited, tmp_path, capsys):
