@@ -19,9 +19,10 @@ every protected attribute and every intersection of a `GroupIndex` at once:
 - **Pairs**: the gap's two groups (best and worst) compared with a fixed-pair interval,
   for plain-language lines ("Black women are selected 9.1 points [6.3, 11.8] less often
   than white men among qualified applicants").
-- **Flags** by the group layer's one rule (`assay.groups.FlagRule`): a group's rate
-  significantly (max-T permutation test) *and* at least ``min_difference`` below the
-  overall rate (selection rate, TPR) or above it (FPR).
+- **Flags** by the group layer's one rule (`assay.groups.FlagRule`): a group's selection
+  rate or TPR significantly (max-T permutation test) *and* at least ``min_difference``
+  below the overall rate. Class 1 is the favourable outcome (approved, hired), so fewer
+  selections, and fewer among the qualified, are the harms flagged.
 - **Spread over a population** (`gap_spread`): each gap's signed value on every model of
   a population of equally good models; a gap whose sign flips is not a finding.
 """
@@ -370,9 +371,8 @@ def fairness_metrics(
     n_bootstrap : int, default=400
         Bootstrap resamples of the gap intervals (0: no interval).
     flag_rule : FlagRule, optional
-        Flag groups whose selection rate or TPR is below (FPR above) the overall rate by
-        this rule; needs ``n_permutations > 0``. The rule's direction is ignored (each
-        rate has its own harmful direction).
+        Flag groups whose selection rate or TPR is below the overall rate by this rule;
+        needs ``n_permutations > 0`` (the rule's direction is read as "less").
     n_permutations : int, default=0
         Permutations of the max-T group test behind the flags.
     gaps : sequence of str, default=all of `GAPS`
@@ -497,12 +497,11 @@ def _flag(report: FairnessReport, index: GroupIndex, truth, pred, rule: FlagRule
     """Flag groups by `rule`: max-T permutation test of the group means of each rate's
     per-row indicator, among the rows where the rate is defined."""
     pred_f = pred.astype(np.float64)
-    values = np.stack([pred_f,                                  # selection rate: all rows
-                       np.where(truth == 1, pred_f, np.nan),     # TPR: positives
-                       np.where(truth == 0, pred_f, np.nan)], 1)  # FPR: negatives
+    values = np.stack([pred_f,                                # selection rate: all rows
+                       np.where(truth == 1, pred_f, np.nan)], 1)  # TPR: positives
     by_row = {(r.grouping, r.label): r for r in report.groups}
     report.flag_rule = rule
-    for j, rate in enumerate(("selection_rate", "tpr", "fpr")):
+    for j, rate in enumerate(("selection_rate", "tpr")):
         column = values[:, j]
         if np.isnan(column).all():
             continue

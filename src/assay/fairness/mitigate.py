@@ -214,6 +214,9 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
         Groups with fewer rows in the rate's denominator (positives for TPR) get no
         fairness cost and enter no tracked gap: a lag measured on a handful of rows is
         noise.
+    cost_scale : float, default=1.0
+        Each fairness cost is ``1 + cost_scale * lag``; 0 is plain AdaBoost (the
+        objectives are still tracked).
     fairness_weight : float, default=1.0
         Weight of the gap against balanced error when the ensemble size is chosen.
     validation_fraction : float, default=0.2
@@ -243,13 +246,14 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, constraint: str = "eo", n_estimators: int = 100, max_depth: int = 3,
                  learning_rate: float = 1.0, min_support: int = 30,
-                 fairness_weight: float = 1.0, validation_fraction: float = 0.2,
+                 cost_scale: float = 1.0, fairness_weight: float = 1.0, validation_fraction: float = 0.2,
                  max_samples: int | None = 8192, random_state: int | None = None) -> None:
         self.constraint = constraint
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.min_support = min_support
+        self.cost_scale = cost_scale
         self.fairness_weight = fairness_weight
         self.validation_fraction = validation_fraction
         self.max_samples = max_samples
@@ -260,6 +264,7 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
         check_scalar(self.n_estimators, "n_estimators", kind=int, low=1)
         check_scalar(self.max_depth, "max_depth", kind=int, low=1)
         check_scalar(self.learning_rate, "learning_rate", low=0, low_open=True)
+        check_scalar(self.cost_scale, "cost_scale", low=0)
         check_scalar(self.fairness_weight, "fairness_weight", low=0)
         check_scalar(self.validation_fraction, "validation_fraction", low=0, high=1,
                      high_open=True)
@@ -384,7 +389,7 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
             if np.sum(~np.isnan(v)) < 2:
                 return np.zeros(len(v))
             ref = np.nanmax(v) if worse_is_low else np.nanmin(v)
-            return np.nan_to_num(np.abs(ref - v), nan=0.0)
+            return self.cost_scale * np.nan_to_num(np.abs(ref - v), nan=0.0)
 
         cost = np.ones(len(y))
         if self.constraint in ("eo", "eodds"):
@@ -399,7 +404,7 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
             sel = np.where(den["selection_rate"] >= self.min_support,
                            rates["selection_rate"], np.nan)
             if np.sum(~np.isnan(sel)) >= 2:
-                ahead = np.nan_to_num(sel - np.nanmin(sel), nan=0.0)
+                ahead = self.cost_scale * np.nan_to_num(sel - np.nanmin(sel), nan=0.0)
                 false_pos = (y == 0) & (pred == 1)
                 cost = np.where(false_pos, 1 + ahead[codes], cost)
         return cost

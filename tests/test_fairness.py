@@ -1,0 +1,406 @@
+"""Fairness pillar: metrics against fairlearn, the mitigators' guarantees, the front, the
+export, the CLI and the audit section (fast tests on small synthetic tables)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import brentq
+
+from assay._validation import DataError, InvalidParameterError
+from assay.fairness.metrics import fairness_metrics, gap_spread
+from assay.fairness.mitigate import (
+    FairBoostClassifier,
+    FairScoreTransformer,
+    GroupThresholdClassifier,
+)
+from assay.fairness.pareto import build_front, parse_preference
+
+
+def _table(n=3000, seed=0):
+    """Features, a label that depends on the features and on sex and race, and groups."""
+    rng = np.random.default_rng(seed)
+    A = pd.DataFrame({"sex": rng.choice(["F", "M"], n, p=[0.45, 0.55]),
+                      "race": rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1])})
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    X[:, 5] = (A["sex"] == "M").to_numpy()
+    logit = 1.2 * X[:, 0] - 0.8 * X[:, 1] + 0.7 * (A["sex"] == "M") - 0.6 * (A["race"] == "c")
+    y = (logit + rng.logistic(size=n) * 0.7 > 0.3).astype(np.int64)
+    return X, y, A
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_rates_and_gaps_match_fairlearn():
+    from fairlearn.metrics import (
+        MetricFrame,
+        demographic_parity_difference,
+        equal_opportunity_difference,
+        equalized_odds_difference,
+        selection_rate,
+        true_positive_rate,
+    )
+
+    _, y, A = _table()
+    rng = np.random.default_rng(1)
+    pred = (rng.random(len(y)) < 0.25 + 0.4 * y).astype(int)
+    report = fairness_metrics(y, pred, A, min_support=1, min_count=1, n_bootstrap=200)
+    for key, cols in (("sex", ["sex"]), ("race", ["race"]), ("sex & race", ["sex", "race"])):
+        sf = A[cols] if len(cols) > 1 else A[cols[0]]
+        assert report.gaps["dp"][key].difference.value == pytest.approx(
+            demographic_parity_difference(y, pred, sensitive_features=sf))
+        assert report.gaps["eo"][key].difference.value == pytest.approx(
+            equal_opportunity_difference(y, pred, sensitive_features=sf))
+        assert report.gaps["eodds"][key].difference.value == pytest.approx(
+            equalized_odds_difference(y, pred, sensitive_features=sf))
+        frame = MetricFrame(metrics={"tpr": true_positive_rate, "sr": selection_rate},
+                            y_true=y, y_pred=pred, sensitive_features=sf)
+        ours = {g.label: g for g in report.groups if g.grouping == key}
+        for values, row in frame.by_group.iterrows():
+            values = values if isinstance(values, tuple) else (values,)
+            label = " & ".join(f"{c}={v}" for c, v in zip(cols, values))
+            assert ours[label].rates["tpr"].value == pytest.approx(row["tpr"])
+            assert ours[label].rates["selection_rate"].value == pytest.approx(row["sr"])
+            e = ours[label].rates["tpr"]
+            assert e.ci_low <= e.value <= e.ci_high
+    gap = report.gaps["eo"]["sex & race"]
+    assert gap.difference.ci_low < gap.difference.ci_high
+    assert gap.pair.value == pytest.approx(gap.difference.value)
+    assert 0 < report.overall["balanced_accuracy"].value < 1
+
+
+def test_small_denominators_are_left_out_and_named():
+    _, y, A = _table(1200)
+    y = y.copy()
+    y[(A["race"] == "c").to_numpy()] = 0  # a group with no positives at all
+    pred = y.copy()
+    report = fairness_metrics(y, pred, A, min_support=10, min_count=5, n_bootstrap=50)
+    row = next(g for g in report.groups if g.label == "race=c")
+    assert np.isnan(row.rates["tpr"].value)
+    assert any("race=c: no positives" in note for note in report.notes)
+    # The TPR gap on race is computed without it (a perfect predictor: 0).
+    assert report.gaps["eo"]["race"].difference.value == pytest.approx(0.0)
+    assert report.gaps["eo"]["race"].n_groups == 2
+
+
+def test_flags_need_significance_and_size():
+    from assay.groups import FlagRule
+
+    _, y, A = _table(4000)
+    rng = np.random.default_rng(2)
+    pred = (rng.random(len(y)) < 0.5).astype(int)
+    women = (A["sex"] == "F").to_numpy()
+    pred[women & (rng.random(len(y)) < 0.4)] = 0  # women selected far less often
+    loose = fairness_metrics(y, pred, A, flag_rule=FlagRule(0.05, 0.05), n_permutations=200,
+                             n_bootstrap=0)
+    strict = fairness_metrics(y, pred, A, flag_rule=FlagRule(0.05, 0.5), n_permutations=200,
+                              n_bootstrap=0)
+    flagged = {g.label for g in loose.flagged()}
+    assert "sex=F" in flagged and "sex=M" not in flagged
+    assert not strict.flagged()  # significant but smaller than the stated minimum
+
+
+def test_gap_spread_reports_sign_flips():
+    _, y, A = _table(2000)
+    report = fairness_metrics(y, y, A, n_bootstrap=0, gaps=("dp",))
+    rng = np.random.default_rng(3)
+    decisions = (rng.random((6, len(y))) < 0.5).astype(int)  # coin flips: the sign flips
+    held = rng.random((6, len(y))) < 0.5
+    spread = gap_spread(report, y, decisions, held, A)
+    sex = next(s for s in spread if s.grouping == "sex")
+    assert len(sex.values) == 6 and sex.sign_flips
+
+
+def test_non_binary_labels_are_one_line_errors():
+    _, y, A = _table(300)
+    with pytest.raises(DataError, match="binary"):
+        fairness_metrics(y * 2, y, A)
+    with pytest.raises(DataError, match="two classes"):
+        FairBoostClassifier().fit(np.zeros((300, 2)), np.arange(300) % 3,
+                                  sensitive_features=A)
+
+
+# --------------------------------------------------------------------------- mitigation
+
+
+def test_score_transformer_matches_a_hand_solution_on_two_groups():
+    groups = pd.Series(["a"] * 500 + ["b"] * 500, name="g")
+    r = np.where(groups == "a", 0.8, 0.4)
+    # epsilon 0: one common score, the mean of r (the cross-entropy minimiser).
+    exact = FairScoreTransformer(constraint="dp", epsilon=0.0, min_support=1)
+    s = exact.fit(r, sensitive_features=groups).transform_scores(r, sensitive_features=groups)
+    assert s == pytest.approx(np.full(1000, 0.6), abs=1e-6)
+    # epsilon 0.1: the group means differ by 0.2, at the stationary point of the two
+    # cross-entropies (solved here by one root-finding, independently of the dual).
+    d = lambda s, r: (s - r) / (s * (1 - s))  # noqa: E731
+    a = brentq(lambda a: d(a, 0.8) + d(a - 0.2, 0.4), 0.21, 0.99)
+    loose = FairScoreTransformer(constraint="dp", epsilon=0.1, min_support=1)
+    s = loose.fit(r, sensitive_features=groups).transform_scores(r, sensitive_features=groups)
+    assert s[0] == pytest.approx(a, abs=1e-6) and s[-1] == pytest.approx(a - 0.2, abs=1e-6)
+
+
+@pytest.mark.parametrize("constraint", ["dp", "eo", "eodds"])
+def test_score_transformer_meets_its_constraint_on_its_fitting_data(constraint):
+    _, y, A = _table(2000)
+    rng = np.random.default_rng(4)
+    r = np.clip(0.2 + 0.5 * y + 0.15 * (A["sex"] == "M") + 0.1 * rng.random(len(y)), 0, 1)
+    eps = 0.01
+    fst = FairScoreTransformer(constraint=constraint, epsilon=eps, min_support=30)
+    fst.fit(r, y, sensitive_features=A)
+    s = fst.transform_scores(r, sensitive_features=A)
+    assert np.max(fst.constraint_values_) <= 1e-3
+    # Recomputed by hand: every group of every grouping within eps of the overall mean.
+    weights = {"dp": [np.ones_like(r)], "eo": [r], "eodds": [r, 1 - r]}[constraint]
+    keys = {"sex": A["sex"], "race": A["race"], "sex & race": A["sex"] + "|" + A["race"]}
+    for w in weights:
+        overall = np.sum(w * s) / np.sum(w)
+        for codes in keys.values():
+            for value in codes.unique():
+                m = (codes == value).to_numpy()
+                if m.sum() >= 30:
+                    assert abs(np.sum(w[m] * s[m]) / np.sum(w[m]) - overall) <= eps + 1e-3
+    # And the scores moved: the unconstrained problem would return r itself.
+    assert not np.allclose(s, r)
+
+
+def test_group_thresholds_equalise_tpr_on_intersections():
+    _, y, A = _table(4000)
+    rng = np.random.default_rng(5)
+    score = np.clip(0.3 * y + 0.25 * (A["sex"] == "M") + 0.5 * rng.random(len(y)), 0, 1)
+    model = GroupThresholdClassifier(None, constraint="eo", min_support=20)
+    model.fit(score, y, sensitive_features=A)
+    pred = model.predict(score, sensitive_features=A)
+    before = fairness_metrics(y, score >= 0.5, A, n_bootstrap=0, min_count=20)
+    after = fairness_metrics(y, pred, A, n_bootstrap=0, min_count=20)
+    assert after.gap_value("eo") < 0.05 < before.gap_value("eo")
+    assert set(model.groups_) >= {"sex=F & race=a", "sex=M & race=c"}
+    # predict_proba is consistent with predict (each group's threshold sits at 0.5).
+    proba = model.predict_proba(score, sensitive_features=A)[:, 1]
+    assert np.array_equal(proba >= 0.5, pred == 1)
+
+
+def test_boosting_objectives_recomputed_from_predictions_equal_the_tracked_ones():
+    from fairlearn.metrics import MetricFrame, true_positive_rate
+
+    X, y, A = _table(3000)
+    boost = FairBoostClassifier(constraint="eo", n_estimators=12, min_support=20,
+                                max_samples=None, random_state=0)
+    boost.fit(X, y, sensitive_features=A, X_val=X, y_val=y, sensitive_val=A)
+    tracked = boost.objectives_
+    for t, pred in enumerate(boost.staged_predict(X)):
+        assert np.mean(pred == y) == pytest.approx(tracked["accuracy"][t])
+        report = fairness_metrics(y, pred, A, min_support=1, min_count=20, n_bootstrap=0)
+        assert report.overall["balanced_accuracy"].value == pytest.approx(
+            tracked["balanced_accuracy"][t])
+        for key in ("sex", "race", "sex & race"):
+            assert report.gaps["eo"][key].difference.value == pytest.approx(
+                tracked[f"gap:{key}"][t])
+        # And by fairlearn, on the single attributes (every group has 20+ positives).
+        tpr = MetricFrame(metrics=true_positive_rate, y_true=y, y_pred=pred,
+                          sensitive_features=A["sex"]).by_group
+        assert tpr.max() - tpr.min() == pytest.approx(tracked["gap:sex"][t])
+    assert 1 <= boost.n_estimators_ <= 12
+    assert boost.with_rounds(3).predict(X).tolist() == list(boost.staged_predict(X))[2].tolist()
+
+
+def test_fair_boosting_shrinks_the_gap_it_targets():
+    X, y, A = _table(4000)
+    kwargs = dict(n_estimators=25, random_state=0, validation_fraction=0.0, min_support=20)
+    plain = FairBoostClassifier(cost_scale=0.0, **kwargs).fit(X, y, sensitive_features=A)
+    fair = FairBoostClassifier(**kwargs).fit(X, y, sensitive_features=A)
+    assert fair.objectives_["gap"][-1] < plain.objectives_["gap"][-1]
+
+
+def test_exported_models_reload_and_predict_identically(tmp_path):
+    from assay.fairness.export import export_model, load_model
+
+    X, y, A = _table(1500)
+    boost = FairBoostClassifier(n_estimators=6, random_state=0).fit(X, y, sensitive_features=A)
+    fst = FairScoreTransformer(boost, constraint="eo").fit(X, y, sensitive_features=A)
+    thr = GroupThresholdClassifier(boost).fit(X, y, sensitive_features=A)
+    for name, model in (("boost", boost), ("fst", fst), ("thr", thr)):
+        info = export_model(model, tmp_path / f"{name}.skops")
+        assert info["format"] == "skops" and info["trusted_types"]
+        assert all(t.startswith(("sklearn.", "assay.")) for t in info["trusted_types"])
+        back = load_model(info["path"])
+        kw = {} if name == "boost" else {"sensitive_features": A}
+        assert np.array_equal(back.predict(X, **kw), model.predict(X, **kw))
+        assert np.array_equal(back.predict_proba(X, **kw), model.predict_proba(X, **kw))
+    assert not (tmp_path / "boost.pkl").exists()
+
+
+# --------------------------------------------------------------------------- the front
+
+
+def test_preferences_parse_and_refuse_nonsense():
+    p = parse_preference("eo<=0.05, then balanced_accuracy")
+    assert p.constraints == (("eo", "<=", 0.05, False),) and p.objective == "balanced_accuracy"
+    p = parse_preference("balanced_accuracy >= baseline - 0.02, dp < 0.1, then eo")
+    assert p.constraints[0] == ("balanced_accuracy", ">=", -0.02, True)
+    assert p.objective == "eo"
+    for bad in ("eo<=abc", "fairness<=0.1", "then", ""):
+        with pytest.raises(InvalidParameterError):
+            parse_preference(bad)
+
+
+def test_front_rejects_degenerate_candidates_and_chooses_by_preference():
+    X, y, A = _table(3000)
+    idx = np.arange(len(y))
+    train, cal, test = idx[:1500], idx[1500:2200], idx[2200:]
+    front = build_front(X, y, A, train=train, calibration=cal, test=test, constraint="eo",
+                        n_rounds=15, min_support=30, n_bootstrap=50,
+                        prefer="balanced_accuracy >= baseline - 0.02, then eo")
+    base = front.baseline_candidate
+    chosen = front.chosen_candidate
+    assert chosen.rejected is None
+    assert chosen.balanced_accuracy.value >= base.balanced_accuracy.value - 0.02 - 1e-12
+    usable = [c for c in front.candidates if c.rejected is None
+              and c.balanced_accuracy.value >= base.balanced_accuracy.value - 0.02]
+    assert chosen.gaps["eo"].value == min(c.gaps["eo"].value for c in usable)
+    assert {c.method for c in front.candidates} >= {"baseline", "thresholds",
+                                                    "score_transformer", "fair_boost"}
+    # The front is non-dominated among the usable candidates.
+    for c in front.front:
+        assert not any(o.balanced_accuracy.value > c.balanced_accuracy.value
+                       and o.gaps["eo"].value < c.gaps["eo"].value for o in usable)
+    # Chance-level candidates are rejected and never chosen, whatever the preference:
+    # when every candidate is degenerate the front says so instead of choosing one.
+    with pytest.raises(DataError, match="degenerate"):
+        build_front(X, y, A, train=train, calibration=cal, test=test,
+                    base_scores=np.random.default_rng(0).random(len(y)),
+                    methods=("thresholds",), prefer="then eo", n_bootstrap=20)
+    data = json.loads(json.dumps(front.summary_dict()))
+    assert {"front", "chosen", "baseline", "rejected"} <= set(data)
+    assert set(data["chosen"]["gaps"]["eo"]) == {"value", "ci_low", "ci_high"}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _run(argv, capsys):
+    from assay.cli import main
+
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def synthetic_csv(tmp_path_factory):
+    from assay.data import make_synthetic
+
+    path = tmp_path_factory.mktemp("fair") / "loans.csv"
+    make_synthetic(1500, 0).to_csv(path, index=False)
+    return path
+
+
+def test_cli_writes_front_predictions_and_export(synthetic_csv, tmp_path, capsys):
+    out_json, out_csv, folder = tmp_path / "f.json", tmp_path / "p.csv", tmp_path / "exp"
+    code, out, err = _run([
+        "fair", str(synthetic_csv), "--target", "approved", "--protected", "sex,region",
+        "--rounds", "10", "--min-support", "30", "--json", str(out_json),
+        "--predictions-out", str(out_csv), "--export", str(folder)], capsys)
+    assert code == 0, err
+    data = json.loads(out_json.read_text())
+    assert {"front", "chosen", "baseline", "rejected"} <= set(data)
+    for point in [*data["front"], data["chosen"], data["baseline"]]:
+        assert {"method", "params", "accuracy", "balanced_accuracy", "gaps"} <= set(point)
+        assert set(point["gaps"]) == {"dp", "eo", "eodds", "pp"}
+    assert data["chosen"]["rejected"] is None
+    frame = pd.read_csv(out_csv)
+    assert list(frame.columns) == ["row_id", "sex", "region", "y_true", "y_pred", "score"]
+    assert len(frame) == data["rows"]["test"]
+    assert (folder / "model_card.md").read_text().startswith("# Model card")
+    if data["chosen"]["method"] != "baseline":
+        assert (folder / "model.skops").exists()
+
+
+def test_cli_bad_input_is_one_line_exit_2(synthetic_csv, tmp_path, capsys):
+    frame = pd.read_csv(synthetic_csv)
+    one = tmp_path / "one.csv"
+    frame.assign(country="X").to_csv(one, index=False)
+    multi = tmp_path / "multi.csv"
+    frame.assign(approved=np.arange(len(frame)) % 3).to_csv(multi, index=False)
+    pred = tmp_path / "pred.csv"
+    pd.DataFrame({"score": [0.5] * 10, "in_train": [1, 0] * 5}).to_csv(pred, index=False)
+    cases = [
+        (["fair", str(one), "--target", "approved", "--protected", "country"], "single group"),
+        (["fair", str(multi), "--target", "approved", "--protected", "sex"], "binary"),
+        (["fair", str(synthetic_csv), "--target", "approved", "--protected", "sex",
+          "--predictions", str(pred)], "row"),
+        (["fair", str(synthetic_csv), "--target", "approved", "--protected", "sex",
+          "--constraint", "parity"], "--constraint must be one of"),
+        (["fair", str(synthetic_csv), "--target", "approved", "--protected", "sex",
+          "--prefer", "eo <= lots"], "prefer value"),
+    ]
+    for argv, text in cases:
+        code, out, err = _run(argv, capsys)
+        assert code == 2, (argv, out, err)
+        assert text in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_cli_post_processes_a_model_you_trained(synthetic_csv, tmp_path, capsys):
+    from sklearn.linear_model import LogisticRegression
+
+    from assay.data import Dataset
+
+    ds = Dataset.from_path(synthetic_csv, "approved", ["sex", "region"])
+    member = np.arange(ds.n_rows) % 2 == 0
+    model = LogisticRegression(max_iter=500).fit(ds.X[member], ds.y[member])
+    pred = tmp_path / "pred.csv"
+    pd.DataFrame({"row_id": ds.row_ids, "score": model.predict_proba(ds.X)[:, 1],
+                  "in_train": member.astype(int)}).to_csv(pred, index=False)
+    out_json = tmp_path / "f.json"
+    code, out, err = _run([
+        "fair", str(synthetic_csv), "--target", "approved", "--protected", "sex,region",
+        "--predictions", str(pred), "--methods", "thresholds,score_transformer",
+        "--min-support", "30", "--json", str(out_json)], capsys)
+    assert code == 0, err
+    data = json.loads(out_json.read_text())
+    assert data["baseline"]["params"]["model"].startswith("predictions file")
+    assert {c["method"] for c in [*data["front"], data["baseline"]]} <= {
+        "baseline", "thresholds", "score_transformer"}
+    assert data["rows"]["train"] == int(member.sum())
+    assert data["rows"]["calibration"] + data["rows"]["test"] == int((~member).sum())
+
+
+# --------------------------------------------------------------------------- audit section
+
+
+def test_audit_section_payload_schema_and_exports(tmp_path):
+    from assay.audit import AuditConfig, run_audit
+    from assay.fairness.export import load_model
+    from assay.report.result import AuditResult
+
+    config = AuditConfig.from_mapping({
+        "data": "synthetic", "n_rows": 1600, "models": 4, "out": str(tmp_path / "out"),
+        "privacy": {"attacks": ["loss"], "noise_grid": []},
+        "groups": {"n_permutations": 50, "min_support": 30},
+        "fairness": {"n_rounds": 8, "n_bootstrap": 100}})
+    result = run_audit(config, progress=False, write=False)
+    section = result.sections["fairness"]
+    assert section.status == "ok", section.message
+    assert not (tmp_path / "out" / "fairness").exists()  # nothing written without write
+    from assay.audit import write_outputs
+
+    write_outputs(result, tmp_path / "out")
+    back = AuditResult.from_json(tmp_path / "out" / "result.json")  # schema-validated
+    payload = back.sections["fairness"].data
+    assert payload.front.chosen == section.data.front.chosen
+    assert payload.report.gaps["eo"]["sex"].difference.value == pytest.approx(
+        section.data.report.gaps["eo"]["sex"].difference.value)
+    assert payload.spread and all(len(s.values) == 4 for s in payload.spread)
+    chosen = section.data.exports[str(payload.front.chosen)]
+    assert (tmp_path / "out" / chosen["card"]).is_file()
+    if "model" in chosen:
+        load_model(tmp_path / "out" / chosen["model"])
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert 'id="fig-front"' in html and 'href="#cand-' in html
+    assert "http://" not in html.replace('http://www.w3.org', '')
+    assert any("points" in line for line in section.summary)
+    assert "eo_gap" in section.metrics
