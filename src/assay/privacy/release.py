@@ -48,6 +48,7 @@ __all__ = [
     "ReleaseReport",
     "ReleaseThresholds",
     "release_checks",
+    "release_for_learner",
 ]
 
 #: Every check, in report order, with its severity when it fails.
@@ -522,3 +523,62 @@ def _class_indices(model: Any, y: Any) -> np.ndarray:
         raise InvalidParameterError(f"y must hold the model's classes {classes.tolist()}. "
                                     f"Got {y[~found][0]!r}.")
     return order[pos].astype(np.int64)
+
+
+def release_for_learner(learner: Any, X: Any, y: Any, train_mask: Any = None, *,
+                        random_state: int = 0,
+                        thresholds: ReleaseThresholds | None = None) -> tuple[Any, ReleaseReport]:
+    """Fit the learner once on the training rows and run the release checks on it.
+
+    A scikit-learn learner (``sklearn:module.Class``) is fitted as that estimator and
+    checked in full. A built-in batched learner (``logreg``, ``mlp``) has no estimator
+    object: its predictions are checked, and its parameters counted for the residual
+    degrees of freedom; the structural checks that need a model object say so.
+
+    Returns
+    -------
+    (model, ReleaseReport)
+        The fitted estimator (None for a built-in learner) and the report.
+    """
+    from assay.learners import get_learner
+
+    spec = get_learner(learner)
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    mask = np.ones(len(y), dtype=bool) if train_mask is None else np.asarray(train_mask)
+    thresholds = thresholds or ReleaseThresholds()
+    if hasattr(spec, "estimator"):
+        model = spec._seeded_clone(int(random_state))
+        model.fit(X[mask], y[mask])
+        return model, release_checks(model, X[mask], y[mask], thresholds=thresholds)
+    n_classes = int(y.max()) + 1
+    probs = spec.fit_predict(X, y, mask[None, :], np.array([random_state]), n_classes)[0]
+    report = release_checks(predictions=probs[mask], thresholds=thresholds)
+    report.model = f"{spec.name} (assay's built-in learner)"
+    report.n_train = int(mask.sum())
+    config = spec.get_config()
+    d, c = X.shape[1], n_classes
+    out = 1 if c == 2 else c
+    if spec.name == "logreg":
+        n_params = (d + 1) * out
+    elif spec.name == "mlp":
+        h = int(config.get("hidden", 128))
+        n_params = d * h + h + h * c + c
+    else:
+        n_params = None
+    checks = []
+    for check in report.checks:
+        if check.name == "residual_dof":
+            check = _check_dof(n_params, report.n_train, spec.name, thresholds)
+        elif check.name in ("leaf_k_anonymity", "small_cells"):
+            check = _not_applicable(check.name, f"a {spec.name} model has no leaves.")
+        elif check.name == "stored_rows":
+            check = _passed("stored_rows", f"a {spec.name} model keeps only its weights.",
+                            model=spec.name)
+        elif check.name == "hyperparameters":
+            check = _passed("hyperparameters", f"no tree or neighbour settings in "
+                            f"{spec.name}.", model=spec.name)
+        checks.append(check)
+    report.checks = checks
+    report.recommendation = _recommend(checks)
+    return None, report

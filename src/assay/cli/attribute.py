@@ -1,0 +1,101 @@
+"""`assay attribute DATA --target COL --sensitive COL`: attribute inference against imputation.
+
+Light to import: numpy and the privacy modules are imported inside the command, after
+every option has been checked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from assay._validation import InvalidParameterError, check_scalar
+from assay.cli import app, split_names
+
+
+@app.command("attribute")
+def attribute(
+    data: Annotated[str, typer.Argument(help="A .csv/.parquet file, or a public table name.")],
+    sensitive: Annotated[str, typer.Option("--sensitive", help="Column to infer.")],
+    target: Annotated[Optional[str], typer.Option("--target", help="Label column.")] = None,
+    protected: Annotated[Optional[list[str]], typer.Option(
+        "--protected", help="Protected column(s) for the group figures.")] = None,
+    positive: Annotated[Optional[str], typer.Option(
+        "--positive", help="Value of the sensitive column TPR/PPV are about.")] = None,
+    learner: Annotated[str, typer.Option("--learner", help="logreg, mlp or "
+                                         "sklearn:module.Class.")] = "logreg",
+    learner_param: Annotated[Optional[list[str]], typer.Option(
+        "--learner-param", help="Learner hyper-parameter KEY=VALUE (repeatable).")] = None,
+    models: Annotated[int, typer.Option("--models", help="Models trained (even).")] = 8,
+    attacks: Annotated[str, typer.Option(
+        "--attacks", help="Comma-separated: loss, confidence, model.")] = "loss,confidence,model",
+    predictions: Annotated[Optional[Path], typer.Option(
+        "--predictions", help="Predictions file of your own model (model attack only).")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the result.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    data_home: Annotated[Optional[Path], typer.Option("--data-home")] = None,
+) -> None:
+    """Can the model reveal a sensitive attribute beyond what imputation from the other
+    columns already gives? Reports the model's own contribution with its interval."""
+    from assay.cli.mia import _check_json_path, _load_dataset
+
+    check_scalar(models, "--models", kind=int, low=2)
+    if models % 2:
+        raise InvalidParameterError(f"--models must be an even integer in [2, inf). Got {models}.")
+    _check_json_path(json_path)
+    from assay.learners import get_learner, parse_learner_params
+    from assay.privacy.attribute import ATTRIBUTE_ATTACKS, attribute_inference, check_sensitive
+
+    names = list(dict.fromkeys(split_names([attacks])))
+    if not names or any(n not in ATTRIBUTE_ATTACKS for n in names):
+        raise InvalidParameterError(f"--attacks must be among {', '.join(ATTRIBUTE_ATTACKS)}. "
+                                    f"Got {attacks!r}.")
+    spec = get_learner(learner, **parse_learner_params(learner_param or []))
+    prot = list(dict.fromkeys(split_names(protected)))
+    dataset = _load_dataset(data, target, prot, data_home)
+    check_sensitive(dataset, sensitive, positive)
+    own = None
+    if predictions is not None:
+        from assay.predictions import read_predictions
+
+        own = read_predictions(predictions, dataset)
+    result = attribute_inference(dataset, sensitive, learner=spec, n_models=models,
+                                 target=own, attacks=tuple(names), positive=positive,
+                                 random_state=seed)
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Attribute inference of {sensitive} (accuracy, 95 % CI)")
+    for col in ("attack", "members", "non-members", "MCC (members)", "model's contribution"):
+        table.add_column(col)
+
+    def ci(e):
+        return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
+
+    for name, a in result.attacks.items():
+        table.add_row(name + (" (baseline)" if name == "imputation" else ""),
+                      ci(a.members.accuracy), ci(a.nonmembers.accuracy),
+                      f"{a.members.mcc:.3f}",
+                      "" if a.contribution is None else
+                      f"{a.contribution.value:+.3f} [{a.contribution.ci_low:+.3f}, "
+                      f"{a.contribution.ci_high:+.3f}]")
+    console.print(table)
+    c = result.best.contribution
+    verdict = ("the model leaks it beyond imputation" if c.ci_low > 0 else
+               "no leak beyond imputation detected")
+    console.print(f"Strongest: {result.strongest}; contribution {c.value:+.3f} "
+                  f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]: {verdict}.", highlight=False)
+    for name, why in result.not_run.items():
+        console.print(f"not run: {name}: {why}", highlight=False)
+    flagged = result.flagged_groups
+    if flagged:
+        console.print("groups leaking more: " + ", ".join(g.label for g in flagged),
+                      highlight=False)
+    if json_path is not None:
+        json_path.write_text(json.dumps({"dataset": dataset.name, "learner": spec.get_config(),
+                                         **result.to_dict()}, indent=1, default=str))
+        console.print(f"wrote {json_path}", highlight=False)

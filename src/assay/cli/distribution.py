@@ -1,0 +1,95 @@
+"""`assay distribution DATA --target COL --property COL=VALUE --ratios 0.3,0.5`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from assay._validation import InvalidParameterError, check_scalar
+from assay.cli import app, split_names
+
+
+def parse_ratios(text: str) -> tuple[float, float]:
+    """``"0.3,0.5"`` → (0.3, 0.5), each in (0, 1)."""
+    parts = split_names([text])
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise InvalidParameterError(f"--ratios must be two shares in (0, 1), e.g. 0.3,0.5. "
+                                    f"Got {text!r}.") from None
+    if len(values) != 2:
+        raise InvalidParameterError(f"--ratios must be two shares in (0, 1), e.g. 0.3,0.5. "
+                                    f"Got {text!r}.")
+    for v in values:
+        check_scalar(v, "--ratios", low=0, high=1, low_open=True, high_open=True)
+    return values[0], values[1]
+
+
+@app.command("distribution")
+def distribution(
+    data: Annotated[str, typer.Argument(help="A .csv/.parquet file, or a public table name.")],
+    prop: Annotated[str, typer.Option("--property", help="COL=VALUE whose share is inferred.")],
+    target: Annotated[Optional[str], typer.Option("--target", help="Label column.")] = None,
+    ratios: Annotated[str, typer.Option("--ratios", help="The two shares.")] = "0.3,0.5",
+    models: Annotated[int, typer.Option("--models", help="Models per share (even).")] = 32,
+    train_size: Annotated[Optional[int], typer.Option("--train-size")] = None,
+    learner: Annotated[str, typer.Option("--learner")] = "logreg",
+    learner_param: Annotated[Optional[list[str]], typer.Option("--learner-param")] = None,
+    backend: Annotated[str, typer.Option("--backend")] = "batched",
+    json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    data_home: Annotated[Optional[Path], typer.Option("--data-home")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Does the model reveal the share of a group in its training data? KL and
+    meta-classifier attacks on 2 x K models; accuracy and n_leaked."""
+    from assay.cli.mia import BACKENDS, _check_json_path, _load_dataset
+
+    shares = parse_ratios(ratios)
+    check_scalar(models, "--models", kind=int, low=4)
+    if models % 2:
+        raise InvalidParameterError(f"--models must be an even integer in [4, inf). Got {models}.")
+    if train_size is not None:
+        check_scalar(train_size, "--train-size", kind=int, low=2)
+    from assay._validation import check_option
+    from assay.privacy.distribution import parse_property
+
+    check_option(backend, "--backend", BACKENDS)
+    parse_property(prop)
+    _check_json_path(json_path)
+    from assay.learners import get_learner, parse_learner_params
+    from assay.privacy.distribution import distribution_inference, property_mask
+
+    spec = get_learner(learner, **parse_learner_params(learner_param or []))
+    dataset = _load_dataset(data, target, [], data_home)
+    mask = property_mask(dataset, prop)
+    result = distribution_inference(dataset.X, dataset.y, mask, ratios=shares, n_models=models,
+                                    learner=spec, train_size=train_size, property_label=prop,
+                                    n_classes=dataset.n_classes, backend=backend,
+                                    data_fingerprint=dataset.fingerprint, progress=progress,
+                                    random_state=seed)
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Distribution inference: {prop} at {shares[0]:g} vs {shares[1]:g}")
+    for col in ("attack", "accuracy [95 % CI]", "n_leaked", "n_leaked / training rows"):
+        table.add_column(col)
+    for name, a in result.attacks.items():
+        leak = a.n_leaked
+        table.add_row(name, f"{a.accuracy.value:.3f} [{a.accuracy.ci_low:.3f}, "
+                      f"{a.accuracy.ci_high:.3f}]",
+                      "—" if leak is None else f"{leak.value:.1f} [{leak.ci_low:.1f}, "
+                      f"{leak.ci_high:.1f}]",
+                      "—" if leak is None else f"{leak.value / result.train_size:.3g}")
+    console.print(table)
+    console.print(f"{2 * models} models of {result.train_size} rows; fit "
+                  f"{result.seconds['fit']:.1f} s, attacks {result.seconds['attack']:.1f} s.",
+                  highlight=False)
+    if json_path is not None:
+        json_path.write_text(json.dumps({"dataset": dataset.name, **result.to_dict()},
+                                        indent=1, default=str))
+        console.print(f"wrote {json_path}", highlight=False)
