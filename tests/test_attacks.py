@@ -19,6 +19,7 @@ from assay.privacy.attacks import (
     rmia_scores,
     run_mia,
     summarise_scores,
+    tune_rmia_a,
 )
 from assay.privacy.vulnerability import TargetCurves
 from _helpers import balanced_member
@@ -217,6 +218,85 @@ def test_rmia_memory_is_bounded():
         tracemalloc.stop()
     assert scores.shape == (1, n_rows)
     assert peak < 20 * 2**20
+
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0])
+def test_rmia_pairwise_count_with_ties_and_gamma_below_one(gamma):
+    """The sorted-search count equals a dense pairwise count, ties and γ < 1 included."""
+    from assay.privacy.attacks import _dominated_share
+
+    rng = np.random.default_rng(11)
+    ratio = rng.choice([0.5, 1.0, 2.0, 4.0], size=300) * rng.choice([1.0, 1.0, 1.5], size=300)
+    is_z = rng.random(300) < 0.5
+    z = np.flatnonzero(is_z)
+    beats = ratio[:, None] / ratio[None, z] > gamma
+    beats[z, np.arange(z.size)] = False  # x is never compared with itself
+    expected = beats.sum(1) / (z.size - is_z)
+    np.testing.assert_allclose(_dominated_share(ratio, is_z, gamma), expected, atol=0)
+    if gamma < 1:  # equal ratios (LR 1 > γ) count, but never x against itself
+        assert (expected > 0).any() and not np.allclose(
+            expected, np.sum(ratio[:, None] / ratio[None, z] > gamma, 1) / (z.size - is_z))
+
+
+def test_lira_score_is_not_capped_by_clipping_each_class():
+    """Confident members keep distinct scores: the class probabilities are not floored."""
+    rng = np.random.default_rng(5)
+    n_models, n_rows = 8, 200
+    member = balanced_member(n_models, n_rows, rng)
+    # log-odds 18..30: the other class's probability is 1e-8..1e-13, below a 1e-7 floor.
+    phi = rng.uniform(18, 30, n_rows)[None] + 2.0 * member + rng.normal(0, 0.3, member.shape)
+    p1 = 1 / (1 + np.exp(-phi))
+    probs = np.stack([1 / (1 + np.exp(phi)), p1], axis=2)
+    pop = Population(probs=probs.astype(np.float32), member=member,
+                     y=np.ones(n_rows, dtype=np.int64))
+    np.testing.assert_allclose(pop.logit(), phi, rtol=1e-5)
+    scores = lira_scores(pop, variance="fixed")
+    assert np.unique(np.round(scores, 6)).size > 0.9 * scores.size
+    assert TargetCurves(scores, member).auc().mean() > 0.9
+
+
+def _offline_population(a_true, n_models=16, n_rows=3000, seed=0):
+    """Members' probability follows P_in = a·P_out + (1 − a), with noise per model."""
+    rng = np.random.default_rng(seed)
+    member = balanced_member(n_models, n_rows, rng)
+    p_out = rng.beta(0.7, 0.7, n_rows)
+    p_in = a_true * p_out + (1 - a_true)
+    mean = np.where(member, p_in, p_out)
+    logit = np.log(mean / (1 - mean + 1e-9) + 1e-9) + rng.normal(0, 0.4, member.shape)
+    return population_from_logits(logit, member, rng)
+
+
+def test_offline_rmia_a_is_tuned_on_references_and_beats_the_fixed_default():
+    pop = _offline_population(a_true=0.9)
+    a_per_model, info = tune_rmia_a(pop)
+    assert all(info["tuned"]) and min(info["by_fold"]) >= 0.6
+    tuned = run_mia(pop, attacks=("rmia_offline",), n_permutations=0).attacks["rmia_offline"]
+    fixed = run_mia(pop, attacks=("rmia_offline",), n_permutations=0,
+                    rmia_a=0.3).attacks["rmia_offline"]
+    assert tuned.params["a"] == "tuned on reference models"
+    assert tuned.params["a_tuning"]["by_fold"] == info["by_fold"]
+    assert "a_per_model" not in tuned.params and fixed.params["a"] == 0.3
+    assert tuned.auc.value > fixed.auc.value
+    json.dumps(tuned.to_dict())
+
+
+def test_offline_rmia_a_of_a_target_never_reads_its_fold():
+    """Changing every model of one fold (outputs and memberships) leaves the a of that
+    fold's targets unchanged: it was chosen on the other fold only."""
+    from assay.privacy.attacks import _pair_folds
+
+    pop = _offline_population(a_true=0.8, seed=1)
+    folds = _pair_folds(pop.member)
+    a_before, _ = tune_rmia_a(pop)
+    other = _offline_population(a_true=0.1, seed=7)
+    mine = folds == 0
+    probs, member = pop.probs.copy(), pop.member.copy()
+    probs[mine], member[mine] = other.probs[mine], other.member[mine]
+    changed = Population(probs=probs, member=member, y=pop.y)
+    assert (_pair_folds(member) == folds).all()
+    a_after, _ = tune_rmia_a(changed)
+    np.testing.assert_array_equal(a_after[mine], a_before[mine])
 
 
 # --------------------------------------------------------------------------- metrics

@@ -430,3 +430,42 @@ def test_sklearn_spec_checks_the_built_pipeline_too():
         get_learner(regression)
     assert isinstance(get_learner(make_pipeline(StandardScaler(), LogisticRegression())),
                       SklearnLearner)
+
+
+# --------------------------------------------------------------------------- without torch
+
+
+def test_torch_learner_without_torch_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(InvalidParameterError, match=r"pip install 'assay\[torch\]'"):
+        get_learner("mlp")
+    assert get_learner("logreg").name == "logreg"
+
+
+@pytest.mark.slow
+def test_logreg_audit_runs_where_torch_cannot_be_imported(tmp_path):
+    """A base install (no torch): the built-in logistic regression and a whole audit run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.abc, sys\n"
+        "class NoTorch(importlib.abc.MetaPathFinder):\n"  # `import torch` raises ImportError
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch': raise ImportError('no torch here')\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from assay.audit import AuditConfig, run_audit\n"
+        f"cfg = AuditConfig(data='synthetic', n_rows=600, models=8, out={str(tmp_path)!r})\n"
+        "result = run_audit(cfg, progress=False)\n"
+        "assert result.sections['privacy'].status == 'ok', result.sections['privacy']\n"
+        "assert 'torch' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")

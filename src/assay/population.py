@@ -32,6 +32,7 @@ from assay.learners.base import Learner, compute_threads
 
 # Probabilities are clipped away from 0 and 1 before logs: float32 softmax saturates.
 _EPS = 1e-7
+_TINY = float(np.finfo(np.float32).tiny)  # floor of LiRA's logs
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,16 @@ class Population:
         """LiRA's scaled confidence log(p_y) - log(sum of the other classes' p).
 
         Computed in the stable form (no 1 - p_y cancellation), shape (n_models, n_rows).
+        The class probabilities are summed as they are; only the two logs' arguments are
+        floored (at float32's smallest normal number), so confident predictions keep
+        their scores: flooring each class at 1e-7 first capped the score near 16 and
+        tied the most confident members.
         """
-        p = np.clip(self.probs.astype(np.float64), _EPS, 1.0)
+        p = self.probs.astype(np.float64)
+        is_true = np.arange(p.shape[2])[None, None, :] == self.y[None, :, None]
         p_true = np.take_along_axis(p, self.y[None, :, None], axis=2)[..., 0]
-        others = p.sum(axis=2) - p_true
-        return np.log(p_true) - np.log(np.clip(others, _EPS, None))
+        others = np.where(is_true, 0.0, p).sum(axis=2)  # summed, not 1 - p_y: no cancellation
+        return np.log(np.maximum(p_true, _TINY)) - np.log(np.maximum(others, _TINY))
 
     def predictions(self) -> np.ndarray:
         """Predicted class of every model on every row, shape (n_models, n_rows)."""

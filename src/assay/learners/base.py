@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from assay._validation import check_scalar
+from assay._validation import InvalidParameterError, check_scalar
 
 
 @runtime_checkable
@@ -70,6 +70,16 @@ class BuiltinLearner:
         config = asdict(self)  # type: ignore[call-overload]
         config.pop("n_threads")
         return {"name": self.name, **config}
+
+    def _check_torch(self) -> None:
+        """A torch learner on an install without torch: one line naming the extra."""
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            raise InvalidParameterError(
+                f"learner {self.name!r} needs PyTorch, which is not installed. Install it "
+                f"with: pip install 'assay[torch]' (or use the 'logreg' learner, which "
+                f"does not need it).")
 
     def _check_common(self) -> None:
         check_scalar(self.chunk_size, "chunk_size", kind=int, low=1)

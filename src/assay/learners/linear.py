@@ -274,8 +274,11 @@ class _Problem:
         z = self.X @ self._flat(W) + b.reshape(1, -1)
         z = z.reshape(self.n_rows, self.k, self.n_out).transpose(1, 0, 2)
         if self.binary:
+            # Each class from its own sigmoid, not 1 - p1: a confident model's small
+            # probabilities keep their digits (LiRA reads their logarithm).
             _, p1 = _softplus_sigmoid(z[..., 0])
-            return np.ascontiguousarray(np.stack([1.0 - p1, p1], axis=2), dtype=np.float32)
+            _, p0 = _softplus_sigmoid(-z[..., 0])
+            return np.ascontiguousarray(np.stack([p0, p1], axis=2), dtype=np.float32)
         return np.ascontiguousarray(np.exp(_log_softmax(z, axis=2)), dtype=np.float32)
 
 

@@ -83,6 +83,7 @@ class MLPLearner(BuiltinLearner):
         check_scalar(self.tol, "tol", low=0)
         check_option(self.batching, "batching", ("per_model", "shared"))
         self._check_common()
+        self._check_torch()
 
     def fit_predict(
         self,

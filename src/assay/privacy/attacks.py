@@ -86,6 +86,8 @@ LIRA_MIN_REFS = 32
 #: RMIA's offline parameter a (P_in ≈ a·P_out + 1 − a) and its likelihood-ratio threshold γ.
 RMIA_A = 0.3
 RMIA_GAMMA = 1.0
+#: Values of a that offline RMIA's tuning on reference models chooses from.
+RMIA_A_GRID = tuple(float(v) for v in np.round(np.linspace(0.0, 1.0, 11), 2))
 # Variances below this are treated as this (a model that outputs a constant).
 _VAR_FLOOR = 1e-6
 _PROB_EPS = 1e-7
@@ -116,6 +118,7 @@ class _LeaveOneOut:
     The reference statistics of target k are the totals minus the terms of model k and
     of its complementary partner, so every target costs O(N) instead of O(K·N). Signals
     are centred per row first so that the sums of squares do not lose precision.
+    Targets are handled in blocks (`blocks`): O(block · N) memory, never O(K · N) more.
     """
 
     def __init__(self, signal: np.ndarray, member: np.ndarray) -> None:
@@ -134,20 +137,34 @@ class _LeaveOneOut:
         """Models that are not references of target k: itself and its partner."""
         return [k] if self.partner[k] < 0 else [k, int(self.partner[k])]
 
-    def side(self, k: int, inside: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Count, mean and sum of squared deviations of target k's references.
+    def blocks(self, targets: np.ndarray) -> list[np.ndarray]:
+        """`targets` in blocks of about 2M (target, row) cells."""
+        size = max(1, (1 << 21) // max(self.x.shape[1], 1))
+        return [targets[i:i + size] for i in range(0, targets.size, size)]
+
+    def side(self, ks: np.ndarray | int, inside: bool
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Count, mean and sum of squared deviations of the references of targets `ks`.
 
         ``inside`` selects the references that trained on the row (IN) or not (OUT).
-        The mean is returned on the centred scale (add ``self.centre`` for the raw one).
+        Arrays are (len(ks), N) (or (N,) for one target); the mean is on the centred
+        scale (add ``self.centre`` for the raw one).
         """
-        n, s1, s2 = self.sums[inside]
-        for j in self.excluded(k):
-            mine = self.member[j] if inside else ~self.member[j]
-            xj = np.where(mine, self.x[j], 0.0)
+        one = np.ndim(ks) == 0
+        ks = np.atleast_1d(np.asarray(ks, dtype=np.int64))
+        n, s1, s2 = (np.broadcast_to(v, (ks.size, v.size)) for v in self.sums[inside])
+        partner = self.partner[ks]
+        for models, present in ((ks, None), (np.maximum(partner, 0), partner >= 0)):
+            mine = self.member[models] if inside else ~self.member[models]
+            if present is not None:
+                mine = mine & present[:, None]
+            xj = np.where(mine, self.x[models], 0.0)
             n, s1, s2 = n - mine, s1 - xj, s2 - xj * xj
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(n > 0, s1 / np.maximum(n, 1), np.nan)
         ss = np.maximum(s2 - np.where(n > 0, s1 * s1 / np.maximum(n, 1), 0.0), 0.0)
+        if one:
+            return n[0], mean[0], ss[0]
         return n, mean, ss
 
 
@@ -198,31 +215,34 @@ def lira_variance_mode(population: Population, online: bool = True,
                        min_refs: int = LIRA_MIN_REFS) -> str:
     """"per_example" if every row has ≥ ``min_refs`` references per side used, else "fixed"."""
     member = population.member
+    k = population.n_models
     partners = complement_partners(member)
+    has_partner = partners >= 0
     n_in_all = member.sum(axis=0)
     fewest = np.inf
-    for k in range(population.n_models):
-        drop = [k] if partners[k] < 0 else [k, partners[k]]
-        n_in = n_in_all - member[drop].sum(axis=0)
-        n_out = population.n_models - len(drop) - n_in
+    for ks in np.array_split(np.arange(k), max(1, k * member.shape[1] // (1 << 21))):
+        partner_in = member[np.maximum(partners[ks], 0)] & has_partner[ks, None]
+        n_in = n_in_all - member[ks] - partner_in
+        n_out = k - 1 - has_partner[ks, None] - n_in
         fewest = min(fewest, n_out.min() if not online else min(n_in.min(), n_out.min()))
     return "per_example" if fewest >= min_refs else "fixed"
 
 
-def _pooled_variance(sides: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
-    ss = sum(float(s[2][s[0] >= 2].sum()) for s in sides)
-    dof = sum(float((s[0][s[0] >= 2] - 1).sum()) for s in sides)
-    if dof <= 0:
+def _pooled_variance(sides: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """One variance per target (rows of the (T, N) sides), pooled over rows and sides."""
+    ss = sum(np.where(s[0] >= 2, s[2], 0.0).sum(axis=-1) for s in sides)
+    dof = sum(np.where(s[0] >= 2, s[0] - 1, 0).sum(axis=-1) for s in sides)
+    if np.any(dof <= 0):
         raise DataError("LiRA needs at least 2 references on one side of some row to estimate "
                         "a variance (a population of at least 6 models). Got fewer; train "
                         "more models.")
-    return max(ss / dof, _VAR_FLOOR)
+    return np.maximum(ss / dof, _VAR_FLOOR)
 
 
-def _side_variance(side, per_example: bool, pooled: float) -> np.ndarray:
+def _side_variance(side, per_example: bool, pooled: np.ndarray | None) -> np.ndarray:
     n, _, ss = side
     if not per_example:
-        return np.full(n.shape, pooled)
+        return np.broadcast_to(pooled[:, None], n.shape)
     return np.maximum(ss / np.maximum(n - 1, 1), _VAR_FLOOR)
 
 
@@ -230,21 +250,22 @@ def _gauss_logpdf(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarra
     return -0.5 * (np.log(2 * np.pi * var) + (x - mean) ** 2 / var)
 
 
-def _lira_one(loo: _LeaveOneOut, k: int, online: bool, per_example: bool) -> np.ndarray:
-    out = loo.side(k, False)
+def _lira_block(loo: _LeaveOneOut, ks: np.ndarray, online: bool,
+                per_example: bool) -> np.ndarray:
+    out = loo.side(ks, False)
     if np.any(out[0] == 0):
         raise DataError("LiRA needs at least one OUT reference model for every row. "
                         "Got rows without any; train more models.")
     sides = [out]
     if online:
-        inn = loo.side(k, True)
+        inn = loo.side(ks, True)
         if np.any(inn[0] == 0):
             raise DataError("online LiRA needs at least one IN reference model for every "
                             "row. Got rows without any; train more models or use "
                             "lira_offline.")
         sides.append(inn)
-    pooled = _pooled_variance(sides) if not per_example else 0.0
-    q = loo.x[k]
+    pooled = None if per_example else _pooled_variance(sides)
+    q = loo.x[ks]
     var_out = _side_variance(out, per_example, pooled)
     if not online:
         return log_ndtr((q - out[1]) / np.sqrt(var_out))
@@ -286,36 +307,133 @@ def lira_scores(
     min_refs = check_scalar(min_refs, "min_refs", kind=int, low=2)
     mode = lira_variance_mode(population, online, min_refs) if variance == "auto" else variance
     loo = _LeaveOneOut(population.logit(), population.member)
-    return np.stack([_lira_one(loo, int(k), online, mode == "per_example") for k in t])
+    return np.concatenate([_lira_block(loo, ks, online, mode == "per_example")
+                           for ks in loo.blocks(t)])
 
 
-def _rmia_marginal(loo: _LeaveOneOut, k: int, online: bool, a: float) -> np.ndarray:
-    """Pr(x) of every row from the references of target k (raw probability scale)."""
-    n_out, mu_out, _ = loo.side(k, False)
+def _rmia_marginal(loo: _LeaveOneOut, ks: np.ndarray, online: bool,
+                   a: np.ndarray) -> np.ndarray:
+    """Pr(x) of every row from the references of each target in `ks` (raw probability
+    scale), shape (len(ks), N); `a` holds each target's offline parameter."""
+    n_out, mu_out, _ = loo.side(ks, False)
     mu_out = mu_out + loo.centre
-    if np.all(n_out == 0):
+    if np.any(np.all(n_out == 0, axis=1)):
         raise DataError("RMIA needs OUT reference models for some rows. Got none; "
                         "train more models.")
     # Rows without any OUT reference (tiny populations) borrow the average OUT probability.
-    mu_out = np.where(n_out > 0, mu_out, np.nanmean(np.where(n_out > 0, mu_out, np.nan)))
+    known = np.where(n_out > 0, mu_out, np.nan)
+    mu_out = np.where(n_out > 0, mu_out, np.nanmean(known, axis=1, keepdims=True))
+    a = a[:, None]
     offline = 0.5 * ((1 + a) * mu_out + (1 - a))
     if not online:
         return offline
-    n_in, mu_in, _ = loo.side(k, True)
+    n_in, mu_in, _ = loo.side(ks, True)
     mu_in = mu_in + loo.centre
     # Rows without IN references fall back on the offline approximation of P_in.
     return np.where(n_in > 0, 0.5 * (mu_in + mu_out), offline)
 
 
-def _rmia_one(loo: _LeaveOneOut, k: int, online: bool, a: float, gamma: float) -> np.ndarray:
-    ratio = loo.signal[k] / np.maximum(_rmia_marginal(loo, k, online, a), _PROB_EPS)
-    is_z = ~loo.member[k]
-    z_sorted = np.sort(ratio[is_z])
-    # LR(x, z) = ratio(x)/ratio(z) > γ  ⇔  ratio(z) < ratio(x)/γ.
-    count = np.searchsorted(z_sorted, ratio / gamma, side="left").astype(np.float64)
-    self_hit = is_z & (gamma < 1.0)  # x = z gives LR 1, counted only when γ < 1
-    count -= self_hit
+def _dominated_share(ratio: np.ndarray, is_z: np.ndarray, gamma: float) -> np.ndarray:
+    """Share of population samples z with LR(x, z) = ratio(x)/ratio(z) > γ, for every x.
+
+    One argsort: the z-ratios come out sorted with it, and the queries ratio(x)/γ are
+    then sorted too, so the search runs through both in order (x itself excluded).
+    """
+    order = np.argsort(ratio, kind="stable")
+    ranked = ratio[order]
+    z_sorted = ranked[is_z[order]]
+    # LR(x, z) > γ  ⇔  ratio(z) < ratio(x)/γ.
+    count = np.empty(ratio.size)
+    count[order] = np.searchsorted(z_sorted, ranked / gamma, side="left")
+    count -= is_z & (gamma < 1.0)  # x = z gives LR 1, counted only when γ < 1
     return count / np.maximum(z_sorted.size - is_z, 1)
+
+
+def _rmia_block(loo: _LeaveOneOut, ks: np.ndarray, online: bool, a: np.ndarray,
+                gamma: float) -> np.ndarray:
+    ratio = loo.signal[ks] / np.maximum(_rmia_marginal(loo, ks, online, a), _PROB_EPS)
+    return np.stack([_dominated_share(r, ~loo.member[k], gamma)
+                     for r, k in zip(ratio, ks, strict=True)])
+
+
+def _pair_folds(member: np.ndarray) -> np.ndarray:
+    """Two folds of models (0/1 each) that keep complementary partners together."""
+    partners = complement_partners(member)
+    k = np.arange(member.shape[0])
+    pair = np.where(partners >= 0, np.minimum(k, partners), k)
+    return np.unique(pair, return_inverse=True)[1] % 2
+
+
+def _tune_a_on(signal: np.ndarray, member: np.ndarray, grid: np.ndarray,
+               n_pseudo: int, rng: np.random.Generator) -> float | None:
+    """The grid value of a with the best mean offline-RMIA AUC over pseudo-targets drawn
+    from these models (each against the others as references); None when too few."""
+    if member.shape[0] < 4:
+        return None
+    loo = _LeaveOneOut(signal, member)
+    pseudo = rng.choice(member.shape[0], size=min(n_pseudo, member.shape[0]), replace=False)
+    n_out, mu_out, _ = loo.side(pseudo, False)
+    if np.any(n_out == 0):
+        return None
+    mu_out = mu_out + loo.centre
+    aucs = []
+    for a in grid:
+        marginal = 0.5 * ((1 + a) * mu_out + (1 - a))
+        ratio = loo.signal[pseudo] / np.maximum(marginal, _PROB_EPS)
+        scores = np.stack([_dominated_share(r, ~member[j], RMIA_GAMMA)
+                           for r, j in zip(ratio, pseudo, strict=True)])
+        aucs.append(TargetCurves(scores, member[pseudo]).auc().mean())
+    aucs = np.asarray(aucs)
+    # Ties go to the value nearest the paper's default.
+    best = np.flatnonzero(aucs >= aucs.max() - 1e-12)
+    return float(grid[best[np.argmin(np.abs(grid[best] - RMIA_A))]])
+
+
+def tune_rmia_a(
+    population: Population,
+    *,
+    grid: Sequence[float] = RMIA_A_GRID,
+    n_pseudo_targets: int = 4,
+    max_rows: int = 20_000,
+    random_state: int | None = 0,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Offline RMIA's a for every model as target, tuned on reference models only.
+
+    The models are split into two folds (complementary partners together); a is chosen
+    on one fold (a few of its models as pseudo-targets, the rest of that fold as their
+    references, up to `max_rows` rows) for the targets of the other fold, so no
+    target's membership, nor its partner's, enters the choice of its a. Privacy Meter
+    tunes a on reference models the same way; a fixed a under-reports leakage.
+
+    Returns
+    -------
+    a : ndarray of shape (n_models,)
+        The a used when each model is the target.
+    info : dict
+        ``by_fold`` (the two values), ``tuned`` (whether each fold could be tuned; an
+        untuned fold keeps the default 0.3), ``grid``, ``n_pseudo_targets``, ``max_rows``.
+    """
+    grid_arr = np.asarray([check_scalar(v, "grid", low=0.0, high=1.0) for v in grid])
+    member = population.member
+    rng = np.random.default_rng(random_state)
+    rows = np.arange(population.n_rows)
+    if rows.size > max_rows:
+        rows = np.sort(rng.choice(rows, size=max_rows, replace=False))
+    signal = population.true_prob()[:, rows].astype(np.float64)
+    folds = _pair_folds(member)
+    chosen: list[float] = []
+    tuned: list[bool] = []
+    for fold in (1, 0):  # fold 1's models tune the a of fold 0's targets, and back
+        models = np.flatnonzero(folds == fold)
+        a = _tune_a_on(signal[models], member[models][:, rows], grid_arr,
+                       n_pseudo_targets, rng)
+        tuned.append(a is not None)
+        chosen.append(RMIA_A if a is None else a)
+    info = {"by_fold": chosen, "tuned": tuned, "grid": [float(v) for v in grid_arr],
+            "n_pseudo_targets": int(n_pseudo_targets), "max_rows": int(max_rows),
+            "method": "best mean AUC of offline RMIA on pseudo-targets of the other fold "
+                      "of models (complementary pairs kept together)"}
+    return np.asarray(chosen)[folds], info
 
 
 def rmia_scores(
@@ -323,7 +441,7 @@ def rmia_scores(
     targets=None,
     *,
     online: bool = True,
-    a: float = RMIA_A,
+    a: float | Sequence[float] | str = "auto",
     gamma: float = RMIA_GAMMA,
 ) -> np.ndarray:
     """RMIA scores, each target against the other models as references.
@@ -336,8 +454,10 @@ def rmia_scores(
     online : bool, default=True
         Pr(x) from IN and OUT references; False: OUT only with the linear
         approximation P_in ≈ a·P_out + (1 − a).
-    a : float in [0, 1], default=0.3
-        Offline approximation parameter (also used for rows without IN references).
+    a : "auto", float in [0, 1] or one per target, default="auto"
+        Offline approximation parameter (online: used only for rows without IN
+        references). "auto": offline tunes it on reference models (`tune_rmia_a`),
+        online uses 0.3.
     gamma : float > 0, default=1.0
         Likelihood-ratio threshold of the pairwise comparison.
 
@@ -348,10 +468,28 @@ def rmia_scores(
     """
     _check_population(population, True, "rmia")
     t = _check_targets(population, targets)
-    a = check_scalar(a, "a", low=0.0, high=1.0)
+    a_t = _rmia_a_per_target(population, t, online, a)
     gamma = check_scalar(gamma, "gamma", low=0.0, low_open=True)
     loo = _LeaveOneOut(population.true_prob().astype(np.float64), population.member)
-    return np.stack([_rmia_one(loo, int(k), online, a, gamma) for k in t])
+    position = {int(k): i for i, k in enumerate(t)}
+    return np.concatenate([_rmia_block(loo, ks, online, a_t[[position[int(k)] for k in ks]],
+                                       gamma) for ks in loo.blocks(t)])
+
+
+def _rmia_a_per_target(population: Population, t: np.ndarray, online: bool,
+                       a: Any) -> np.ndarray:
+    if isinstance(a, str):
+        check_option(a, "a", ("auto",))
+        if online:
+            return np.full(t.size, RMIA_A)
+        return tune_rmia_a(population)[0][t]
+    values = np.atleast_1d(np.asarray(a, dtype=float))
+    if values.size not in (1, t.size):
+        raise InvalidParameterError(f"a must be 'auto', one value or one per target "
+                                    f"({t.size}). Got {values.size} values.")
+    for v in values:
+        check_scalar(float(v), "a", low=0.0, high=1.0)
+    return np.broadcast_to(values, (t.size,)).astype(float)
 
 
 _SCORERS: dict[str, Callable[..., np.ndarray]] = {
@@ -369,10 +507,10 @@ _SCORERS: dict[str, Callable[..., np.ndarray]] = {
 def attack_scores(population: Population, attack: str, targets=None, **params) -> np.ndarray:
     """Scores of the named attack (one of ``ATTACKS``), shape (n_targets, n_rows).
 
-    ``params``: ``lira_min_refs`` (32), ``rmia_a`` (0.3), ``rmia_gamma`` (1.0).
+    ``params``: ``lira_min_refs`` (32), ``rmia_a`` ("auto"), ``rmia_gamma`` (1.0).
     """
     check_option(attack, "attack", ATTACKS)
-    merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": RMIA_A, "rmia_gamma": RMIA_GAMMA,
+    merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": "auto", "rmia_gamma": RMIA_GAMMA,
               **params}
     return _SCORERS[attack](population, targets, merged)
 
@@ -653,7 +791,7 @@ def run_mia(
     flag_rule: FlagRule | None = None,
     confidence: float = 0.95,
     lira_min_refs: int = LIRA_MIN_REFS,
-    rmia_a: float = RMIA_A,
+    rmia_a: float | str = "auto",
     rmia_gamma: float = RMIA_GAMMA,
 ) -> MIAResult:
     """Run membership-inference attacks on a population, every model in turn as target.
@@ -696,8 +834,12 @@ def run_mia(
         Level of every interval.
     lira_min_refs : int, default=32
         Fewer references per side → LiRA uses one pooled variance.
-    rmia_a, rmia_gamma : float
-        RMIA's offline parameter and pairwise threshold.
+    rmia_a : "auto" or float, default="auto"
+        RMIA's offline parameter; "auto" tunes it for offline RMIA on reference models,
+        never on the target (`tune_rmia_a`), and records the values in the attack's
+        params.
+    rmia_gamma : float, default=1.0
+        RMIA's pairwise likelihood-ratio threshold.
 
     Returns
     -------
@@ -718,13 +860,20 @@ def run_mia(
     chosen = _pick_targets(population, n_targets, targets, random_state)
     member = population.member[chosen]
     params = {"lira_min_refs": lira_min_refs, "rmia_a": rmia_a, "rmia_gamma": rmia_gamma}
+    if isinstance(rmia_a, str):
+        check_option(rmia_a, "rmia_a", ("auto",))
+    else:
+        check_scalar(rmia_a, "rmia_a", low=0.0, high=1.0)
     results = {}
     for name in names:
-        scores = attack_scores(population, name, chosen, **params)
+        attack_params = _attack_params(population, name, params, random_state)
+        scorer_params = dict(params)
+        if name == "rmia_offline" and rmia_a == "auto":
+            scorer_params["rmia_a"] = attack_params.pop("a_per_model")[chosen]
+        scores = attack_scores(population, name, chosen, **scorer_params)
         results[name] = _evaluate_attack(
             name, scores, member, chosen, fprs, confidence, index, ids,
-            min_support=min_support, n_records=n_records,
-            params=_attack_params(population, name, params))
+            min_support=min_support, n_records=n_records, params=attack_params)
     if index is not None:
         # One test for every attack (a column each) and every grouping.
         tests = permutation_test(np.stack([r.statistic for r in results.values()], axis=1),
@@ -741,13 +890,22 @@ def run_mia(
                      fprs=fprs, confidence=float(confidence), flag_rule=rule, config=config)
 
 
-def _attack_params(population: Population, name: str, params: dict) -> dict[str, Any]:
+def _attack_params(population: Population, name: str, params: dict,
+                   random_state: int | None) -> dict[str, Any]:
+    """Settings an attack runs with, as recorded in the result (offline RMIA's tuned a
+    per model rides along under ``a_per_model`` and is taken out before recording)."""
     if name.startswith("lira"):
         online = name == "lira"
         return {"online": online, "variance": lira_variance_mode(
             population, online, params["lira_min_refs"]), "min_refs": params["lira_min_refs"]}
     if name.startswith("rmia"):
-        return {"online": name == "rmia", "a": params["rmia_a"], "gamma": params["rmia_gamma"]}
+        a = params["rmia_a"]
+        if name == "rmia_offline" and a == "auto":
+            a_per_model, info = tune_rmia_a(population, random_state=random_state)
+            return {"online": False, "a": "tuned on reference models", "a_tuning": info,
+                    "gamma": params["rmia_gamma"], "a_per_model": a_per_model}
+        return {"online": name == "rmia", "a": RMIA_A if a == "auto" else float(a),
+                "gamma": params["rmia_gamma"]}
     return {}
 
 
