@@ -1,0 +1,70 @@
+"""The fairness page in a real headless Chromium: the front is interactive without script.
+
+Each point of the front is a link to ``#cand-<i>``; CSS ``:target`` shows that
+candidate's per-group table with its model-card and export links (relative paths under
+``fairness/``). The report loads nothing from anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium"))
+_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    from assay.audit import AuditConfig, run_audit
+
+    out = tmp_path_factory.mktemp("fair-report") / "out"
+    config = AuditConfig.from_mapping({
+        "data": "synthetic", "n_rows": 1600, "models": 4, "out": str(out),
+        "privacy": {"attacks": ["loss"], "noise_grid": []},
+        "groups": {"n_permutations": 0, "min_support": 30},
+        "fairness": {"n_rounds": 8, "n_bootstrap": 50}})
+    result = run_audit(config, progress=False)
+    assert result.sections["fairness"].status == "ok"
+    return out
+
+
+def test_front_points_show_their_candidate(report):
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        outside = []
+        page.on("request", lambda r: outside.append(r.url)
+                if not r.url.startswith(("file:", "data:", "about:")) else None)
+        page.goto((report / "report.html").as_uri())
+        points = page.locator("#fig-front a")
+        n = points.count()
+        assert n >= 5
+        # Before any click, the chosen model's block is the one shown.
+        visible = page.locator("#section-fairness .cand:visible")
+        assert visible.count() == 1
+        assert "chosen" in visible.get_attribute("class")
+        # Clicking a point (the last drawn is on top) shows that candidate only.
+        href = points.nth(n - 1).get_attribute("xlink:href")
+        points.nth(n - 1).click()
+        assert page.url.endswith(href)
+        visible = page.locator("#section-fairness .cand:visible")
+        assert visible.count() == 1 and "#" + visible.get_attribute("id") == href
+        assert visible.locator("table.cand-groups tbody tr").count() >= 4
+        # The chosen model's links are relative and the files are there.
+        page.goto((report / "report.html").as_uri() + "#cand-0")
+        for link in page.locator("#section-fairness .cand-links a").all():
+            target = link.get_attribute("href")
+            assert target.startswith("fairness/") and (report / target).is_file()
+        assert page.locator("#section-fairness .cand:visible").get_attribute("id") == "cand-0"
+        assert outside == []
+        browser.close()
