@@ -567,3 +567,19 @@ def test_reference_note_describes_the_draw():
     assert reference_note(population) == note
     with pytest.raises(InvalidParameterError, match="plan must be"):
         reference_note("plan")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_repeated_or_unnamed_columns_are_refused_not_renamed(binary, tmp_path, suffix):
+    # pandas would read "proba_yes,proba_yes" as proba_yes and proba_yes.1: the second
+    # column would be silently ignored.
+    frame, _, _ = good_frame(binary)
+    frame.insert(1, "dup", frame["proba_yes"])
+    columns = [("proba_yes" if c == "dup" else c) for c in frame.columns]
+    path = tmp_path / f"pred{suffix}"
+    frame.set_axis(columns, axis=1).to_csv(path, index=False)
+    with pytest.raises(DataError, match="duplicate column names: 'proba_yes'"):
+        read_predictions(path, binary)
+    frame.to_csv(tmp_path / "unnamed.csv")  # with pandas' unnamed index column
+    with pytest.raises(DataError, match="column without a name"):
+        read_predictions(tmp_path / "unnamed.csv", binary)
