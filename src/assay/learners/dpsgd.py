@@ -71,8 +71,8 @@ class DPSGDLearner(BuiltinLearner):
         Poisson sample rate q, the same for every model (what the accountant needs).
     steps : int or None, default=None
         Number of noisy steps T, the same for every model.
-    lr : float
-        SGD learning rate.
+    lr : float, default=1.0
+        SGD learning rate (the clipped, averaged gradient has norm at most C).
     momentum : float, default=0.0
         SGD momentum (applied to the noisy gradient: post-processing).
     engine : {"batched", "opacus"}, default="batched"
@@ -89,7 +89,7 @@ class DPSGDLearner(BuiltinLearner):
     epochs: float = 5.0
     sample_rate: float | None = None
     steps: int | None = None
-    lr: float = 0.5
+    lr: float = 1.0
     momentum: float = 0.0
     engine: str = "batched"
     chunk_size: int = 64
@@ -114,6 +114,8 @@ class DPSGDLearner(BuiltinLearner):
         self.lr = check_scalar(self.lr, "lr", low=0, low_open=True)
         self.momentum = check_scalar(self.momentum, "momentum", low=0, high=1, high_open=True)
         check_option(self.engine, "engine", ("batched", "opacus"))
+        if self.engine == "opacus":
+            _require_opacus()
         self._check_common()
 
     @property
@@ -191,7 +193,7 @@ class DPSGDMLP(DPSGDLearner):
     ----------
     hidden : int, default=64
         Width of the hidden layer; weights start as ``torch.nn.Linear``'s default.
-    (and those of `DPSGDLearner`; the default ``lr`` is 0.5 as well)
+    (and those of `DPSGDLearner`)
     """
 
     hidden: int = 64
@@ -356,9 +358,10 @@ def predict_proba(kind: str, params, X):
 
 # --------------------------------------------------------------------------- batched fit
 
-#: Steps whose batches and noise are drawn at once (bounded by _BLOCK_FLOATS of noise).
+#: Steps whose batches and noise are drawn at once, at most _BLOCK_FLOATS noise values
+#: per model (the block never depends on K, so neither do a model's random draws).
 _BLOCK_STEPS = 32
-_BLOCK_FLOATS = 1 << 23
+_BLOCK_FLOATS = 1 << 18
 
 
 def poisson_block(rows: np.ndarray, rate: float, n_steps: int, rng: np.random.Generator):
@@ -449,7 +452,7 @@ def _fit_batched(cfg: DPSGDLearner, X, y, mask: np.ndarray, seeds, n_classes: in
     members = [np.flatnonzero(m) for m in mask]
     velocity = [torch.zeros_like(p) for p in params]
     n_params = sum(p[0].numel() for p in params)
-    block = int(max(1, min(_BLOCK_STEPS, _BLOCK_FLOATS // max(1, n_params * k))))
+    block = int(max(1, min(_BLOCK_STEPS, _BLOCK_FLOATS // max(1, n_params))))
     std = cfg.noise_multiplier * cfg.max_grad_norm
     for first in range(0, int(steps.max()), block):
         n_steps = min(block, int(steps.max()) - first)
@@ -497,14 +500,18 @@ def load_module(module, params, k: int = 0) -> None:
             p.copy_(src[k])
 
 
-def _fit_opacus(cfg: DPSGDLearner, X, y, mask: np.ndarray, seeds, n_classes: int):
-    """One model at a time with Opacus' GradSampleModule, DPOptimizer and DPDataLoader."""
-    try:
-        import opacus  # noqa: F401
-    except ImportError:
+def _require_opacus() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("opacus") is None:
         raise InvalidParameterError(
             "engine must be 'batched' when Opacus is not installed (pip install opacus). "
-            "Got 'opacus'.") from None
+            "Got 'opacus'.")
+
+
+def _fit_opacus(cfg: DPSGDLearner, X, y, mask: np.ndarray, seeds, n_classes: int):
+    """One model at a time with Opacus' GradSampleModule, DPOptimizer and DPDataLoader."""
+    _require_opacus()
     import torch
     from opacus import GradSampleModule
     from opacus.data_loader import DPDataLoader
