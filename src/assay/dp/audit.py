@@ -132,6 +132,10 @@ class DPPayload:
     runs : list of DPRun
         Risk-calibrated first, ε-calibrated second, then the grid by σ.
     one_run : OneRunAudit or None
+    target_value : float or None
+        The target's bound (a TPR, an advantage, ...).
+    target_fpr : float or None
+        The FPR of a ``tpr@fpr`` target.
     """
 
     risk_target: str
@@ -144,6 +148,8 @@ class DPPayload:
     fprs: list[float]
     runs: list[DPRun]
     one_run: OneRunAudit | None = None
+    target_value: float | None = None
+    target_fpr: float | None = None
 
     def run(self, calibration: str) -> DPRun | None:
         return next((r for r in self.runs if r.calibration == calibration), None)
@@ -154,7 +160,8 @@ class DPPayload:
                 "sample_rate": self.sample_rate, "steps": self.steps,
                 "settings": dict(self.settings), "fprs": list(self.fprs),
                 "runs": [r.to_dict() for r in self.runs],
-                "one_run": None if self.one_run is None else self.one_run.to_dict()}
+                "one_run": None if self.one_run is None else self.one_run.to_dict(),
+                "target_value": self.target_value, "target_fpr": self.target_fpr}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DPPayload:
@@ -164,7 +171,8 @@ class DPPayload:
                    settings=dict(d.get("settings", {})), fprs=[float(f) for f in d["fprs"]],
                    runs=[DPRun.from_dict(r) for r in d["runs"]],
                    one_run=None if d.get("one_run") is None
-                   else OneRunAudit.from_dict(d["one_run"]))
+                   else OneRunAudit.from_dict(d["one_run"]),
+                   target_value=d.get("target_value"), target_fpr=d.get("target_fpr"))
 
 
 # --------------------------------------------------------------------------- pieces
@@ -328,7 +336,9 @@ def run_dp(section: Any, context: Any, options: Any) -> SectionResult:
                                                "batch_size": options.batch_size,
                                                "max_grad_norm": options.max_grad_norm,
                                                "models": options.models},
-                        fprs=list(fprs), runs=runs, one_run=one_run)
+                        fprs=list(fprs), runs=runs, one_run=one_run,
+                        target_value=float(target.value),
+                        target_fpr=float(target.fpr) if hasattr(target, "fpr") else None)
     return SectionResult(name=section.name, title=section.title, summary=_summary(payload),
                          metrics=_metrics(payload), data=payload)
 

@@ -158,7 +158,7 @@ def one_run_audit(X: np.ndarray, y: np.ndarray, learner, n_classes: int, *,
         correct = int(included[order[:k]].sum() + (~included[order[-k:]]).sum())
         eps = epsilon_lower_bound(2 * k, correct, m, delta, level)
         if eps > best[0] or best[1] == 0:
-            best = (eps, 2 * k, correct) if eps >= best[0] else best
+            best = (eps, 2 * k, correct)
     ranks = np.empty(m)
     ranks[np.argsort(score, kind="stable")] = np.arange(1, m + 1)
     n_in = int(included.sum())

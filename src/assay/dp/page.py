@@ -17,9 +17,8 @@ def dp_page(section: Any, result: Any) -> Page:
     """Cards, the side-by-side table, ROC under the guarantees, noise vs risk."""
     payload: DPPayload = section.data
     risk, eps = payload.run("risk"), payload.run("epsilon")
-    fpr = payload.fprs[len(payload.fprs) // 2]
-    target_fpr = next((f for f in payload.fprs if f"FPR {f:g}" in payload.target_description),
-                      fpr)
+    fpr = payload.target_fpr if payload.target_fpr is not None \
+        else payload.fprs[len(payload.fprs) // 2]
     cards = [
         Card("DP noise for the risk target", f"σ = {risk.noise_multiplier:.3g}",
              f"ε-calibrated: σ = {eps.noise_multiplier:.3g}", "card-dp-noise"),
@@ -29,12 +28,11 @@ def dp_page(section: Any, result: Any) -> Page:
              "all" if all(r.passed for r in payload.runs) else "NO",
              "ROC within 95 % intervals", "card-dp-check"),
     ]
-    target_value = None
-    if "TPR" in payload.target_description:
-        target_value = float(payload.target_description.split("≤")[1].split()[0])
+    # The target line belongs on the TPR axis only for a tpr@fpr target.
+    target_value = payload.target_value if payload.target_fpr is not None else None
     figures = {
         "roc": guarantee_roc_plot(payload.runs[:2]),
-        "noise": noise_risk_plot(payload.runs, target_fpr, target_value),
+        "noise": noise_risk_plot(payload.runs, fpr, target_value),
     }
     view = {"payload": payload, "risk": risk, "eps": eps, "fprs": payload.fprs,
             "one_run": payload.one_run}

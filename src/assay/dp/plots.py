@@ -27,7 +27,7 @@ def guarantee_roc_plot(runs: Sequence, title: str = "Attack ROC under each guara
         ax.fill_between(fpr, log_floor(run.roc_low), log_floor(run.roc_high), color=color,
                         alpha=0.15, lw=0)
         ax.plot(fpr, log_floor(run.bound_tpr), color=color, lw=1.3, ls="--",
-                label=f"its f-DP bound")
+                label="its f-DP bound")
     grid = np.geomspace(max(low, LOG_FLOOR), 1.0, 50)
     ax.plot(grid, grid, color=GREY, lw=1, ls=":", label="random guess")
     ax.set_xscale("log")
