@@ -1,0 +1,48 @@
+"""The three sections inside `assay audit`: options, run, schema-valid result, report page."""
+
+from __future__ import annotations
+
+import pytest
+
+from assay.audit import AuditConfig, run_audit
+from assay.report.result import validate
+
+
+def test_options_are_checked_before_training(tmp_path):
+    from assay._validation import DataError, InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="distribution.ratios"):
+        AuditConfig.from_mapping({"data": "synthetic", "distribution": {
+            "property": "sex=F", "ratios": [0.3, 1.5]}})
+    config = AuditConfig.from_mapping({"data": "synthetic", "n_rows": 300,
+                                       "out": str(tmp_path / "o"),
+                                       "attribute": {"sensitive": "approved"}})
+    with pytest.raises(InvalidParameterError, match="other than the target"):
+        run_audit(config, progress=False)
+    config = AuditConfig.from_mapping({"data": "synthetic", "n_rows": 300,
+                                       "out": str(tmp_path / "o"),
+                                       "distribution": {"property": "sex=X"}})
+    with pytest.raises(DataError, match="must occur"):
+        run_audit(config, progress=False)
+    assert not (tmp_path / "o" / "cache").exists()
+
+
+@pytest.mark.slow
+def test_audit_runs_the_three_sections(tmp_path):
+    config = AuditConfig.from_mapping({
+        "data": "synthetic", "n_rows": 800, "models": 4, "out": str(tmp_path / "out"),
+        "privacy": {"attacks": ["loss"], "noise_grid": []},
+        "attribute": {"sensitive": "region", "models": 4, "attacks": ["loss", "model"]},
+        "distribution": {"property": "sex=F", "ratios": [0.2, 0.8], "models": 8,
+                         "n_query": 200},
+        "release": {"enabled": True}})
+    result = run_audit(config, progress=False)
+    for name in ("attribute", "distribution", "release"):
+        assert result.sections[name].status == "ok", result.sections[name].message
+    assert "contribution" in result.sections["attribute"].metrics
+    assert "accuracy" in result.sections["distribution"].metrics
+    assert result.sections["release"].metrics["reject"].value in (0.0, 1.0)
+    validate(result.to_dict())
+    html = (tmp_path / "out" / "report.html").read_text()
+    for marker in ("attribute-table", "distribution-table", "release-table", "fig-attr-bound"):
+        assert marker in html
