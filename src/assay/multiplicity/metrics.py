@@ -172,7 +172,7 @@ def _sc_from_counts(counts: np.ndarray, total) -> np.ndarray:
 # --------------------------------------------------------------------------- capacity
 
 
-def rashomon_capacity(scores, *, method: str = "auto", tol: float = 1e-9,
+def rashomon_capacity(scores, *, method: str = "auto", tol: float = 1e-8,
                       max_iter: int = 5000) -> np.ndarray | float:
     """Rashomon capacity 2^C of the models' score vectors, per row.
 
@@ -191,7 +191,7 @@ def rashomon_capacity(scores, *, method: str = "auto", tol: float = 1e-9,
         have converged leave the batch). "exact": the closed form of two classes (the
         capacity of a binary-output channel is that of its two extreme inputs, solved
         in closed form). "auto": exact for two classes, Blahut–Arimoto otherwise.
-    tol : float, default=1e-9
+    tol : float, default=1e-8
         Blahut–Arimoto stops on a row when the gap between its upper bound
         max_h KL(scores[h] ‖ q) and lower bound I(w) is below `tol` (nats).
     max_iter : int, default=5000
