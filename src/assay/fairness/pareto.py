@@ -54,7 +54,7 @@ PREFERENCE_METRICS = ("accuracy", "balanced_accuracy", *GAPS)
 _HIGHER = ("accuracy", "balanced_accuracy")
 #: Hyper-parameter grids.
 EPSILONS = (0.0, 0.01, 0.03, 0.06, 0.1)
-RATE_OFFSETS = (-0.1, -0.05, 0.0, 0.05, 0.1)
+RATE_OFFSETS = (-0.1, -0.06, -0.04, -0.02, 0.0, 0.02, 0.04, 0.06, 0.1)
 
 
 # --------------------------------------------------------------------------- preference
@@ -604,7 +604,7 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
                   X_val=X[cal], y_val=y[cal], sensitive_val=A_cal)
         staged = boost._staged_F(X[test])
         total = len(boost.estimators_)
-        rounds = sorted({*np.unique(np.linspace(1, total, 8).round().astype(int)).tolist(),
+        rounds = sorted({*np.unique(np.linspace(1, total, 12).round().astype(int)).tolist(),
                          boost.n_estimators_})
         for t in rounds:
             F = staged[t - 1]
