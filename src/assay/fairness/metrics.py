@@ -529,7 +529,6 @@ def _calibration(score, truth, index: GroupIndex, n_bins: int, confidence: float
         pos = np.bincount(g.codes, weights=truth, minlength=g.n_groups)
         mean = np.bincount(g.codes, weights=score, minlength=g.n_groups) / np.maximum(size, 1)
         key = g.codes * n_bins + bins
-        cnt = np.bincount(key, minlength=g.n_groups * n_bins).reshape(-1, n_bins)
         s_sum = np.bincount(key, weights=score, minlength=g.n_groups * n_bins).reshape(
             -1, n_bins)
         y_sum = np.bincount(key, weights=truth, minlength=g.n_groups * n_bins).reshape(
