@@ -4,6 +4,8 @@ Tolerances (and why):
 * ``CLOSED_TOL`` — closed forms evaluated exactly; only float rounding.
 * ``REF_TOL`` — agreement with riskcal / dp_accounting on DP-SGD, as the issue asks (1e-3).
 * ``SAFE_TOL`` — one-sided checks "ours ≤ reference": float noise only.
+* ``ADV_TOL`` — the advantage against riskcal on the same PLD: both are δ(0), so float
+  rounding only (a read at the neighbouring lattice point must fail it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from assay.privacy import accounting as acc
 CLOSED_TOL = 1e-12
 REF_TOL = 1e-3
 SAFE_TOL = 1e-9
+ADV_TOL = 1e-12  # the advantage is δ(0) of the same PLD: float rounding only
 ALPHAS = np.array([0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0])
 
 
@@ -117,7 +120,13 @@ def _check_against_riskcal(q, t, s, disc):
     ours = curve(ALPHAS)
     # riskcal's Algorithm 1 on the very same PLD (it reads the PLD's private pmfs).
     ref = np.clip(_riskcal_beta(curve.pld, ALPHAS), 0, 1)
-    assert curve.advantage() == pytest.approx(min(_riskcal_adv(curve.pld), 1.0), abs=REF_TOL)
+    # riskcal reads the advantage as δ(0) of the same PLD: it must agree to float
+    # rounding. (At 1e-3 a read one lattice point off, δ(Δ), differed by less than
+    # 1e-3 and passed; the check below shows that it no longer would.)
+    adv_ref = min(_riskcal_adv(curve.pld), 1.0)
+    assert curve.advantage() == pytest.approx(adv_ref, abs=ADV_TOL)
+    off_by_one = float(curve.pld.get_delta_for_epsilon(disc))
+    assert abs(off_by_one - adv_ref) > ADV_TOL
     # Both adjacencies are folded in through δ(ε) = max(remove, add): never above.
     # (At α = 0 both give 1 − P[loss = ∞] up to riskcal's own truncation, which can
     # put it lower; the true f(0) is 1 for the subsampled Gaussian.)
@@ -144,6 +153,31 @@ def test_dpsgd_agrees_with_riskcal_fast(q, t, s):
 @pytest.mark.parametrize("q,t,s", FULL_GRID)
 def test_dpsgd_agrees_with_riskcal_full_grid(q, t, s):
     _check_against_riskcal(q, t, s, 1e-4 if q * math.sqrt(t) / s < 2 else 1e-3)
+
+
+@pytest.mark.parametrize("q,t,s,disc", [(0.01, 1000, 0.8, 1e-3), (0.001, 300, 0.6, 3e-4),
+                                        (0.2, 20, 2.0, 1e-2), (1.0, 5, 3.0, 1e-3)])
+def test_dpsgd_pld_is_dp_accountings(q, t, s, disc):
+    """assay's vectorised PLD is dp_accounting's own (same lattice, same masses)."""
+    from dp_accounting.pld import privacy_loss_distribution as pld_lib
+
+    ref = pld_lib.from_gaussian_mechanism(
+        standard_deviation=s, sampling_prob=q, value_discretization_interval=disc,
+        pessimistic_estimate=True, use_connect_dots=True).self_compose(t)
+    ours = acc.dpsgd_pld(q, t, s, disc)
+    for name in ("_pmf_remove", "_pmf_add"):
+        a, b = getattr(ref, name).to_dense_pmf(), getattr(ours, name).to_dense_pmf()
+        assert a._lower_loss == b._lower_loss and a._probs.size == b._probs.size
+        np.testing.assert_allclose(b._probs, a._probs, rtol=0, atol=1e-12)
+        assert b._infinity_mass == pytest.approx(a._infinity_mass, abs=1e-15)
+    eps = np.array([0.0, 0.3, 1.0, 3.0])
+    np.testing.assert_allclose(ours.get_delta_for_epsilon(eps), ref.get_delta_for_epsilon(eps),
+                               rtol=1e-9, atol=1e-13)
+    # The curve's fast δ on the lattice is dp_accounting's δ at the same points.
+    curve = acc.PLDTradeOff(ours, disc)
+    for k in (0, 1, 250, 4000):
+        assert curve._delta_k(k) == pytest.approx(
+            float(ours.get_delta_for_epsilon(k * disc)), rel=1e-12, abs=1e-15)
 
 
 def test_riskcal_own_dpsgd_path_agrees():
