@@ -150,8 +150,8 @@ def check(target: calibrate.RiskTarget, sigma: float) -> dict:
             "safe": risk <= target.value, "tight": risk_less > target.value}
 
 
-def run(quick: bool) -> dict:
-    rows = []
+def run(quick: bool, output: Path | None = None) -> dict:
+    rows: list[dict] = []
     for target in _targets(quick):
         t0 = time.perf_counter()
         ours = calibrate.calibrate_dpsgd(target, sample_rate=Q, steps=T)
@@ -181,6 +181,17 @@ def run(quick: bool) -> dict:
         }
         rows.append(row)
         _print_row(row)
+        if output is not None:  # the reference is slow: keep what is done so far
+            _write(output, _result(rows, quick, complete=False))
+    return _result(rows, quick, complete=True)
+
+
+def _write(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _result(rows: list[dict], quick: bool, complete: bool) -> dict:
     speedups = [r["speedup"] for r in rows]
     riskcal = [r["speedup"] for r in rows if r["reference"] == "riskcal"]
     summary = {
@@ -197,7 +208,7 @@ def run(quick: bool) -> dict:
         "setting": {"sample_rate": Q, "steps": T, "delta": DELTA,
                     "check": f"dp_accounting PLD (pessimistic connect-the-dots, lattice "
                              f"{CHECK_LATTICE:g}) read by brute force; tight = σ·(1 − "
-                             f"{TIGHT:g}) unsafe", "quick": quick},
+                             f"{TIGHT:g}) unsafe", "quick": quick, "complete": complete},
         "machine": {"python": platform.python_version(), "processor": platform.processor(),
                     "note": "2-core machine shared with other jobs; timings are noisy"},
         "rows": rows,
@@ -224,14 +235,13 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'target':<26} {'reference':<13} time assay vs ref (speed-up)  σ assay vs ref  "
           f"independent check (lattice {CHECK_LATTICE:g}): risk safe/tight, assay vs ref")
-    result = run(args.quick)
+    result = run(args.quick, args.output)
     s = result["summary"]
     print(f"median speed-up x{s['median_speedup']:.1f} (vs riskcal x"
           f"{s['median_speedup_vs_riskcal']:.1f}, min x{s['min_speedup']:.1f}); "
           f"assay always safe: {s['all_assay_safe']}, always tight: {s['all_assay_tight']}; "
           f"reference unsafe on: {', '.join(s['reference_unsafe_rows']) or 'none'}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    _write(args.output, result)
     print(f"wrote {args.output}")
 
 
