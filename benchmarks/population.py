@@ -2,8 +2,10 @@
 
 Sections (all in one run; ``--quick`` shrinks every size):
 
-* ``logreg``: K logistic regressions on Adult: the batched learner vs a sequential
-  scikit-learn loop vs the same scikit-learn fits fanned out through joblib; held-out
+* ``logreg``: K logistic regressions on Adult: the batched learner vs the best a user
+  can do with scikit-learn on the same cores (the loop at default BLAS threading, the
+  loop limited to one thread with threadpoolctl, and plain joblib with ``--jobs``
+  workers); the headline ratio is against the fastest of the three, named. Held-out
   accuracy, agreement of per-row probabilities with scikit-learn, and (when
   `assay.privacy.attacks` is importable) LiRA/RMIA AUC and TPR at low FPR.
 * ``mlp``: one-hidden-layer (128) MLPs on Location-30 trained to convergence: batched
@@ -70,53 +72,59 @@ def _attack_figures(pop) -> dict | None:
 # --------------------------------------------------------------------------- logreg
 
 
-_BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 def _sklearn_loop_child(queue, data_home, member, blas_threads):
-    """The sequential scikit-learn loop in a fresh process (its BLAS/OpenMP threading
-    is fixed when the libraries load: None = their default, as a user gets it)."""
+    """The sequential scikit-learn loop in a fresh process: BLAS/OpenMP at their default
+    threading (None, as a user gets it) or limited with threadpoolctl (what a user
+    would do to stop BLAS oversubscribing a small problem)."""
+    from contextlib import nullcontext
+
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     X, y, _ = _load("adult", Path(data_home))
     probs, times = [], []
-    for rows in member:
-        t0 = time.perf_counter()
-        model = LogisticRegression(max_iter=1000).fit(X[rows], y[rows])
-        times.append(time.perf_counter() - t0)
-        probs.append(model.predict_proba(X).astype(np.float32))
+    limit = nullcontext() if blas_threads is None else threadpool_limits(limits=blas_threads)
+    with limit:
+        for rows in member:
+            t0 = time.perf_counter()
+            model = LogisticRegression(max_iter=1000).fit(X[rows], y[rows])
+            times.append(time.perf_counter() - t0)
+            probs.append(model.predict_proba(X).astype(np.float32))
     queue.put({"times": times, "probs": np.stack(probs)})
 
 
 def _sklearn_loop(data_home, member, blas_threads: int | None) -> dict:
-    saved = {v: os.environ.get(v) for v in _BLAS_THREAD_VARS}
-    for v in _BLAS_THREAD_VARS:
-        if blas_threads is None:
-            os.environ.pop(v, None)
-        else:
-            os.environ[v] = str(blas_threads)
-    try:
-        ctx = multiprocessing.get_context("spawn")
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_sklearn_loop_child,
-                           args=(queue, str(data_home), member, blas_threads))
-        proc.start()
-        out = queue.get()
-        proc.join()
-    finally:
-        for v, value in saved.items():
-            if value is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = value
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_sklearn_loop_child,
+                       args=(queue, str(data_home), member, blas_threads))
+    proc.start()
+    out = queue.get()
+    proc.join()
     return out
 
 
-def bench_logreg(args) -> dict:
-    from sklearn.base import clone
+def _sklearn_fit_proba(X, y, rows):
+    """One scikit-learn fit (a joblib task): probabilities on every row."""
     from sklearn.linear_model import LogisticRegression
 
-    from assay.learners import LogisticRegressionLearner, SklearnLearner
+    return LogisticRegression(max_iter=1000).fit(X[rows], y[rows]).predict_proba(X).astype(
+        np.float32)
+
+
+def _sklearn_joblib(X, y, member, n_jobs: int) -> np.ndarray:
+    """The scikit-learn fits fanned out with plain joblib (loky workers; joblib limits
+    each worker's BLAS threads to cores // n_jobs, and memory-maps X)."""
+    from joblib import Parallel, delayed
+
+    return np.stack(Parallel(n_jobs=n_jobs)(
+        delayed(_sklearn_fit_proba)(X, y, rows) for rows in member))
+
+
+def bench_logreg(args) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    from assay.learners import LogisticRegressionLearner
     from assay.population import PopulationPlan, fit_population
 
     X, y, n_classes = _load("adult", args.data_home)
@@ -136,9 +144,7 @@ def bench_logreg(args) -> dict:
         pop = fit_population(X, y, learner, plan, progress=False)
         batched_runs.append(time.perf_counter() - start)
     batched_s = statistics.median(batched_runs)
-    import torch
-
-    batched_threads = args.threads or torch.get_num_threads()
+    batched_threads = args.threads or os.cpu_count()
 
     # The same with a tighter tolerance (closer to the optimum: see to_optimum).
     start = time.perf_counter()
@@ -158,13 +164,11 @@ def bench_logreg(args) -> dict:
                       "probs": out["probs"]}
     seq_probs = seq["default_threads"]["probs"]
 
-    # The same scikit-learn fits fanned out to processes through joblib.
-    template = LogisticRegression(max_iter=1000)
+    # The same scikit-learn fits fanned out to `jobs` processes with plain joblib.
     n_jobl = min(k, 8 if args.quick else k)
     sub = PopulationPlan(member=plan.member[:n_jobl], seeds=plan.seeds[:n_jobl])
     start = time.perf_counter()
-    jl = fit_population(X, y, SklearnLearner(clone(template), chunk_size=4), sub,
-                        backend="joblib", n_jobs=args.jobs, progress=False)
+    jl_probs = _sklearn_joblib(X, y, sub.member, args.jobs)
     joblib_s = (time.perf_counter() - start) * k / n_jobl
 
     # The batched learner itself fanned out: `jobs` processes, cpu_count // jobs threads.
@@ -184,6 +188,11 @@ def bench_logreg(args) -> dict:
     }
     seq_s = seq["default_threads"]["seconds"]
     seq1_s = seq["1_thread"]["seconds"]
+    # The headline compares with the best a user can do with scikit-learn on these cores.
+    sklearn_ways = {"sklearn loop, default threads": seq_s,
+                    "sklearn loop, 1 thread (threadpoolctl)": seq1_s,
+                    f"sklearn via joblib x{args.jobs}": joblib_s}
+    best_name = min(sklearn_ways, key=sklearn_ways.get)
     row = {
         "n_models": k,
         "jobs": args.jobs,
@@ -201,6 +210,9 @@ def bench_logreg(args) -> dict:
         "joblib_sklearn_s": joblib_s,
         "joblib_models_timed": n_jobl,
         "batched_joblib_s": batched_joblib_s,
+        "best_sklearn": best_name,
+        "best_sklearn_s": sklearn_ways[best_name],
+        "speedup_vs_best_sklearn": sklearn_ways[best_name] / batched_s,
         "speedup_vs_sequential": seq_s / batched_s,
         "speedup_vs_sequential_1thread": seq1_s / batched_s,
         "speedup_vs_joblib": joblib_s / batched_s,
@@ -210,7 +222,7 @@ def bench_logreg(args) -> dict:
         "held_out_acc_sklearn": _held_out(seq_probs, y, plan.member[:n_seq]),
         "held_out_acc_sklearn_1thread": _held_out(seq["1_thread"]["probs"], y,
                                                   plan.member[:n_seq]),
-        "held_out_acc_joblib": _held_out(jl.probs, y, sub.member),
+        "held_out_acc_joblib": _held_out(jl_probs, y, sub.member),
         "max_prob_diff_to_optimum_model0": to_optimum,
         "prob_abs_diff_median": float(np.median(diff)),
         "prob_abs_diff_p99": float(np.quantile(diff, 0.99)),
@@ -423,7 +435,7 @@ def _print_tables(result: dict) -> None:
              lr["held_out_acc_batched_tol1e-5"]),
             (f"assay batched, joblib x{lr['jobs']}", lr["batched_joblib_s"], None),
             ("sklearn loop, default threads", seq, lr["held_out_acc_sklearn"]),
-            ("sklearn loop, 1 thread", lr["sequential_sklearn_1thread_s"],
+            ("sklearn loop, 1 thread (threadpoolctl)", lr["sequential_sklearn_1thread_s"],
              lr["held_out_acc_sklearn_1thread"]),
             (f"sklearn via joblib x{lr['jobs']}", lr["joblib_sklearn_s"],
              lr["held_out_acc_joblib"]),
@@ -432,6 +444,9 @@ def _print_tables(result: dict) -> None:
         for label, seconds, acc in rows:
             acc_s = f"{acc:>14.4f}" if acc is not None else f"{'':>14}"
             print(f"{label:<34}{seconds:>10.2f}{seq / seconds:>9.1f}x{acc_s}")
+        print(f"HEADLINE: assay batched is {lr['speedup_vs_best_sklearn']:.1f}x the best "
+              f"scikit-learn way on these cores ({lr['best_sklearn']}, "
+              f"{lr['best_sklearn_s']:.2f} s)")
         print(f"batched is {lr['speedup_vs_sequential']:.1f}x the default-threaded loop,"
               f" {lr['speedup_vs_sequential_1thread']:.1f}x the 1-thread loop,"
               f" {lr['speedup_vs_joblib']:.1f}x joblib; |p - p_sklearn| median"
