@@ -109,7 +109,7 @@ class LogisticRegressionLearner(BuiltinLearner):
                 pooled = problem.pooled()
                 if problem.binary and problem.n_params <= _MAX_NEWTON_PARAMS:
                     theta0 = _newton(pooled, self.max_iter, self.tol)
-                    precondition = problem.inverse_hessians(theta0[0])
+                    precondition = problem.inverse_hessian(theta0[0])
                 else:
                     theta0 = _lbfgs(pooled, self.max_iter, self.tol)
                 start = np.repeat(theta0, problem.k, axis=0)
@@ -249,24 +249,25 @@ class _Problem:
         resid[np.arange(n), :, y] -= weight
         return value, resid.reshape(n, -1)
 
-    def inverse_hessians(self, theta: np.ndarray) -> np.ndarray:
-        """(K, P, P): each model's objective Hessian at the pooled optimum, inverted.
+    def inverse_hessian(self, theta: np.ndarray) -> np.ndarray:
+        """(P, P): the objective's Hessian at `theta` (one binary model), inverted.
 
-        The data part is the pooled model's (mean over all rows, which is each model's
-        expectation over its random half); the penalty is each model's own. Binary only.
+        The data part is the mean over all rows (each model's expectation over its
+        random part of them); the penalty is that of the models' mean training size.
+        One matrix serves every model: as L-BFGS's initial inverse Hessian it need only
+        be close, and the K models' own curvature pairs correct the rest.
         """
         W, b = theta[: self.n_features], theta[self.n_features :]
         z = self.X @ W + b
         _, p = _softplus_sigmoid(z)
-        curvature = (p * (1.0 - p) / self.n_rows).astype(np.float32)
-        Xa = np.empty((self.n_rows, self.n_features + 1), dtype=np.float32)
-        Xa[:, :-1] = self.X
-        Xa[:, -1] = 1.0
-        data = (Xa.T @ (Xa * curvature[:, None])).astype(np.float64)
-        H = np.repeat(data[None], self.k, axis=0)
+        root = np.sqrt(p * (1.0 - p) / self.n_rows).astype(np.float32)
+        B = np.empty((self.n_rows, self.n_features + 1), dtype=np.float32)
+        np.multiply(self.X, root[:, None], out=B[:, :-1])
+        B[:, -1] = root
+        H = (B.T @ B).astype(np.float64)  # numpy runs this as one symmetric rank-k update
         diag = np.arange(self.n_features)
-        H[:, diag, diag] += self.penalty[:, :, 0]
-        H[:, -1, -1] += 1e-10  # an intercept with no curvature left must stay invertible
+        H[diag, diag] += self.penalty[:, :, 0].mean(axis=0)
+        H[-1, -1] += 1e-10  # an intercept with no curvature left must stay invertible
         return np.linalg.inv(H).astype(np.float32)
 
     def probabilities(self, theta: np.ndarray) -> np.ndarray:
@@ -298,7 +299,7 @@ def _newton(problem: _Problem, max_iter: int, tol: float) -> np.ndarray:
     for _ in range(min(max_iter, _NEWTON_ITER)):
         if problem.gradient_norm(grad)[0] <= tol:
             break
-        H_inv = problem.inverse_hessians(theta[0])[0]
+        H_inv = problem.inverse_hessian(theta[0])
         direction = -(H_inv @ grad[0])[None]
         slope = float(_dot(grad, direction)[0])
         step = 1.0
@@ -318,7 +319,7 @@ def _direction(grad, S, Y, rho, scale, order):
     """L-BFGS two-loop recursion for every model at once; slots with rho=0 are inert.
 
     `order` lists the history slots from oldest to newest (a ring buffer). `scale` is
-    the initial inverse Hessian: (K,) scalars, or (K, P, P) matrices.
+    the initial inverse Hessian: (K,) scalars, or one symmetric (P, P) matrix.
     """
     q = grad.copy()
     alpha = {}
@@ -328,7 +329,7 @@ def _direction(grad, S, Y, rho, scale, order):
     if scale.ndim == 1:
         r = scale[:, None] * q
     else:
-        r = np.matmul(scale, q[:, :, None])[:, :, 0]
+        r = q @ scale
     for i in order:
         beta = rho[i] * _dot(Y[i], r)
         r += S[i] * (alpha[i] - beta)[:, None]
@@ -338,7 +339,7 @@ def _direction(grad, S, Y, rho, scale, order):
 def _lbfgs(problem: _Problem, max_iter: int, tol: float, start=None, precondition=None):
     """K independent L-BFGS minimisations with backtracking (Armijo) line search.
 
-    `precondition` (K, P, P), when given, is each model's initial inverse Hessian;
+    `precondition` (P, P), when given, is every model's initial inverse Hessian;
     otherwise the usual scalar scaling sy / yy is used.
     """
     k, p = problem.k, problem.n_params
