@@ -114,7 +114,7 @@ def multiplicity(
         "--compare", help="Predictions of another version of your model: churn against it.")
     ] = None,
     bootstrap: Annotated[int, typer.Option(
-        "--bootstrap", help="Resamples of the set's models behind the intervals.")] = 200,
+        "--bootstrap", help="Resamples of the set's models behind the intervals.")] = 100,
     min_gap: Annotated[float, typer.Option(
         "--min-gap", help="Smallest group ambiguity excess over the overall that is flagged.")
     ] = 0.05,

@@ -219,10 +219,6 @@ def rashomon_capacity(scores, *, method: str = "auto", tol: float = 1e-8,
     return float(out[0]) if one_row else out
 
 
-def _xlogx(x: np.ndarray) -> np.ndarray:
-    return np.where(x > 0, x * np.log(np.maximum(x, _TINY)), 0.0)
-
-
 def _binary_capacity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Capacity (nats) of the binary channel with P(Y=1 | X=0) = a ≤ b = P(Y=1 | X=1).
 
@@ -230,18 +226,17 @@ def _binary_capacity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     logit(q) = (H(a) − H(b)) / (b − a); any input between a and b has a smaller
     divergence from that q (KL is convex in its first argument).
     """
+    from scipy.special import entr  # -x log x, 0 at 0
+
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    entropy_a = -(_xlogx(a) + _xlogx(1 - a))
-    entropy_b = -(_xlogx(b) + _xlogx(1 - b))
+    entropy_a = entr(a) + entr(1 - a)
     width = b - a
     distinct = width > 1e-12
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        z = np.where(distinct, (entropy_a - entropy_b) / np.where(distinct, width, 1.0), 0.0)
-    # KL(a ‖ q) with log q = -softplus(-z), log(1 - q) = -softplus(z).
-    log_q = -np.logaddexp(0.0, -z)
-    log_1q = -np.logaddexp(0.0, z)
-    kl = _xlogx(a) + _xlogx(1 - a) - a * log_q - (1 - a) * log_1q
+    z = (entropy_a - entr(b) - entr(1 - b)) / np.where(distinct, width, 1.0)
+    z[~distinct] = 0.0
+    # KL(a ‖ q) = -H(a) - a log q - (1 - a) log(1 - q), log q = -softplus(-z).
+    kl = a * np.logaddexp(0.0, -z) + (1 - a) * np.logaddexp(0.0, z) - entropy_a
     return np.where(distinct, np.maximum(kl, 0.0), 0.0)
 
 

@@ -609,7 +609,7 @@ def multiplicity_curve(
     headline_epsilon: float | None = None,
     groups: GroupIndex | None = None,
     row_ids: Any = None,
-    n_bootstrap: int = 200,
+    n_bootstrap: int = 100,
     confidence: float = 0.95,
     flag_rule: FlagRule | None = None,
     min_support: int = 50,
@@ -633,7 +633,7 @@ def multiplicity_curve(
         the median ε); added to `epsilons` when missing.
     groups : GroupIndex over all rows, optional
     row_ids : array (n_rows,), optional
-    n_bootstrap : int, default=200
+    n_bootstrap : int, default=100
         Resamples of the set's models for the intervals (0: none).
     confidence : float, default=0.95
     flag_rule : FlagRule, optional

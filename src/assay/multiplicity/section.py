@@ -52,7 +52,7 @@ class MultiplicityOptions(Options):
         (``[multiplicity.grid]``); the candidates are spread over its combinations.
     subsample : float in (0, 1], default=0.8
         Share of the audited model's training rows each candidate trains on.
-    n_bootstrap : int, default=200
+    n_bootstrap : int, default=100
         Resamples of the set's models behind every interval (0: none).
     min_gap : float, default=0.05
         Smallest excess of a group's ambiguity over the overall one that is flagged.
@@ -67,7 +67,7 @@ class MultiplicityOptions(Options):
     models: int | None = None
     grid: Mapping[str, Any] = field(default_factory=dict)
     subsample: float = 0.8
-    n_bootstrap: int = 200
+    n_bootstrap: int = 100
     min_gap: float = 0.05
     n_records: int = 20
 
