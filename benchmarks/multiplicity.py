@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-rows", type=int, default=100)
+    parser.add_argument("--ba-rows", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     os.environ.setdefault("ASSAY_DATA_HOME", str(DEFAULT_HOME))
@@ -95,8 +96,10 @@ def main() -> None:
         t = time.perf_counter()
         exact = rashomon_capacity(probs)
         exact_times.append(time.perf_counter() - t)
+    ba_rows = np.random.default_rng(1).choice(probs.shape[1], min(args.ba_rows,
+                                                                  probs.shape[1]), replace=False)
     t = time.perf_counter()
-    nats = blahut_arimoto(probs.transpose(1, 0, 2).astype(np.float64))
+    nats = blahut_arimoto(probs[:, ba_rows].transpose(1, 0, 2).astype(np.float64))
     ba_times.append(time.perf_counter() - t)
     ba = np.exp(nats)
     sample = np.random.default_rng(0).choice(probs.shape[1], args.baseline_rows, replace=False)
@@ -115,13 +118,15 @@ def main() -> None:
         "curve_seconds_median": round(statistics.median(curve_times), 2),
         "total_seconds": round(fit_seconds + statistics.median(curve_times), 2),
         "capacity_exact_seconds_median": round(statistics.median(exact_times), 4),
+        "capacity_blahut_arimoto_rows": int(len(ba_rows)),
         "capacity_blahut_arimoto_seconds": round(ba_times[0], 3),
         "capacity_scipy_per_row_seconds": round(per_row, 4),
         "capacity_scipy_all_rows_seconds_extrapolated": round(scipy_all, 1),
         "speedup_exact_vs_scipy_loop": round(scipy_all / statistics.median(exact_times), 1),
-        "speedup_blahut_arimoto_vs_scipy_loop": round(scipy_all / ba_times[0], 1),
+        "speedup_blahut_arimoto_vs_scipy_loop": round(
+            per_row * len(ba_rows) / ba_times[0], 1),
         "max_abs_diff_exact_vs_scipy": float(np.abs(exact[sample] - reference).max()),
-        "max_abs_diff_blahut_arimoto_vs_exact": float(np.abs(ba - exact).max()),
+        "max_abs_diff_blahut_arimoto_vs_exact": float(np.abs(ba - exact[ba_rows]).max()),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "headline": {
             "epsilon": head.epsilon, "n_models": head.n_models,
