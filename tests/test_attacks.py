@@ -169,7 +169,7 @@ def test_lira_uses_only_the_other_models_as_references(small_population, online,
 @pytest.mark.parametrize("gamma", [1.0, 1.5])
 def test_rmia_uses_only_the_other_models_as_references(small_population, online, gamma):
     pop = small_population
-    got = rmia_scores(pop, online=online, a=0.3, gamma=gamma)
+    got = rmia_scores(pop, online=online, a=0.3, gamma=gamma, tie_break=False)
     for k in range(pop.n_models):
         np.testing.assert_allclose(got[k], _oracle_rmia(pop, k, online, 0.3, gamma),
                                    atol=ORACLE_TOL)
@@ -233,10 +233,26 @@ def test_rmia_pairwise_count_with_ties_and_gamma_below_one(gamma):
     beats = ratio[:, None] / ratio[None, z] > gamma
     beats[z, np.arange(z.size)] = False  # x is never compared with itself
     expected = beats.sum(1) / (z.size - is_z)
-    np.testing.assert_allclose(_dominated_share(ratio, is_z, gamma), expected, atol=0)
+    np.testing.assert_allclose(_dominated_share(ratio, is_z, gamma, tie_break=False), expected,
+                               atol=0)
+    broken = _dominated_share(ratio, is_z, gamma)
+    # Ties broken by the ratio; distinct shares keep their order.
+    assert np.all(np.diff(expected[np.argsort(broken, kind='stable')]) >= 0)
+    # Rows with equal share and equal ratio stay equal; nothing else does.
+    assert np.unique(broken).size == np.unique(np.c_[expected, ratio], axis=0).shape[0]
     if gamma < 1:  # equal ratios (LR 1 > γ) count, but never x against itself
         assert (expected > 0).any() and not np.allclose(
             expected, np.sum(ratio[:, None] / ratio[None, z] > gamma, 1) / (z.size - is_z))
+
+
+def test_rmia_keeps_power_at_fprs_below_one_over_the_population():
+    """Members above every population sample do not tie with the top non-member."""
+    pop = memorising(n_models=8, n_rows=600, effect=4.0, seed=2)
+    strong = run_mia(pop, attacks=("rmia",), fprs=(0.001,), n_permutations=0).attacks["rmia"]
+    assert strong.auc.value > 0.9 and strong.tpr_at_fpr[0.001].value > 0.05
+    tied = rmia_scores(pop, tie_break=False)
+    top_out = np.where(~pop.member, tied, -np.inf).max(axis=1)
+    assert ((tied >= top_out[:, None]) & pop.member).sum(axis=1).min() > 1
 
 
 def test_lira_score_is_not_capped_by_clipping_each_class():

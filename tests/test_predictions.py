@@ -475,7 +475,9 @@ def test_attack_target_scores_match_oracles():
     lira = result.attacks["lira"].scores[0]
     np.testing.assert_allclose(lira, oracle_lira(refs, target), rtol=1e-6, atol=1e-6)
     rmia = result.attacks["rmia"].scores[0]
-    np.testing.assert_allclose(rmia, oracle_rmia(refs, target), atol=1e-12)
+    # RMIA's shares, and ties broken by the ratio with less than half a share's gap.
+    n_z = int((~target.member).sum())
+    np.testing.assert_allclose(rmia, oracle_rmia(refs, target), atol=0.25 / n_z**2)
     pt = np.clip(target.probs[np.arange(target.n_rows), refs.y], 1e-7, 1)
     np.testing.assert_allclose(result.attacks["loss"].scores[0], np.log(pt), rtol=1e-6)
     assert result.config["target"] == target.summary()

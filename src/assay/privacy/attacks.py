@@ -340,11 +340,16 @@ def _rmia_marginal(loo: _LeaveOneOut, ks: np.ndarray, online: bool,
     return np.where(n_in > 0, 0.5 * (mu_in + mu_out), offline)
 
 
-def _dominated_share(ratio: np.ndarray, is_z: np.ndarray, gamma: float) -> np.ndarray:
+def _dominated_share(ratio: np.ndarray, is_z: np.ndarray, gamma: float,
+                     tie_break: bool = True) -> np.ndarray:
     """Share of population samples z with LR(x, z) = ratio(x)/ratio(z) > γ, for every x.
 
     One argsort: the z-ratios come out sorted with it, and the queries ratio(x)/γ are
     then sorted too, so the search runs through both in order (x itself excluded).
+    With `tie_break`, rows with equal shares are ordered by their ratio (a term below
+    half the smallest gap between two distinct shares, so no share changes rank):
+    without it every member that dominates all z ties with the top non-member at 1,
+    and the TPR at FPRs below 1/n_z reads 0 however strong the attack.
     """
     order = np.argsort(ratio, kind="stable")
     ranked = ratio[order]
@@ -353,13 +358,19 @@ def _dominated_share(ratio: np.ndarray, is_z: np.ndarray, gamma: float) -> np.nd
     count = np.empty(ratio.size)
     count[order] = np.searchsorted(z_sorted, ranked / gamma, side="left")
     count -= is_z & (gamma < 1.0)  # x = z gives LR 1, counted only when γ < 1
-    return count / np.maximum(z_sorted.size - is_z, 1)
+    share = count / np.maximum(z_sorted.size - is_z, 1)
+    if tie_break:
+        # Shares are k/n_z or k/(n_z − 1): distinct ones differ by at least 1/n_z².
+        rank = np.empty(ratio.size)
+        rank[order] = np.searchsorted(ranked, ranked, side="left")  # equal ratios, equal rank
+        share += rank / ratio.size * (0.25 / max(z_sorted.size, 2) ** 2)
+    return share
 
 
 def _rmia_block(loo: _LeaveOneOut, ks: np.ndarray, online: bool, a: np.ndarray,
-                gamma: float) -> np.ndarray:
+                gamma: float, tie_break: bool = True) -> np.ndarray:
     ratio = loo.signal[ks] / np.maximum(_rmia_marginal(loo, ks, online, a), _PROB_EPS)
-    return np.stack([_dominated_share(r, ~loo.member[k], gamma)
+    return np.stack([_dominated_share(r, ~loo.member[k], gamma, tie_break)
                      for r, k in zip(ratio, ks, strict=True)])
 
 
@@ -450,6 +461,7 @@ def rmia_scores(
     online: bool = True,
     a: float | Sequence[float] | str = "auto",
     gamma: float = RMIA_GAMMA,
+    tie_break: bool = True,
 ) -> np.ndarray:
     """RMIA scores, each target against the other models as references.
 
@@ -467,6 +479,11 @@ def rmia_scores(
         online uses 0.3.
     gamma : float > 0, default=1.0
         Likelihood-ratio threshold of the pairwise comparison.
+    tie_break : bool, default=True
+        Order rows with equal shares by their likelihood ratio (adds less than half
+        the smallest gap between distinct shares). Without it, members that dominate
+        every population sample tie at 1 with the top non-member, and the TPR at FPRs
+        below 1 / (number of z) is 0.
 
     Returns
     -------
@@ -480,7 +497,7 @@ def rmia_scores(
     loo = _LeaveOneOut(population.true_prob().astype(np.float64), population.member)
     position = {int(k): i for i, k in enumerate(t)}
     return np.concatenate([_rmia_block(loo, ks, online, a_t[[position[int(k)] for k in ks]],
-                                       gamma) for ks in loo.blocks(t)])
+                                       gamma, tie_break) for ks in loo.blocks(t)])
 
 
 def _rmia_a_per_target(population: Population, t: np.ndarray, online: bool,
