@@ -84,7 +84,10 @@ class PrivacyOptions(Options):
                 f"Got {self.risk_target!r}.")
         from assay.privacy.calibrate import parse_target
 
-        parse_target(self.risk_target)  # a bad target fails here, before any training
+        try:
+            parse_target(self.risk_target)  # a bad target fails here, before any training
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"privacy.risk_target (--risk-target): {exc}") from None
         self.guarantee  # noqa: B018 - validates the DP settings
 
     @property
