@@ -7,6 +7,7 @@ registering them costs nothing at start-up.
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -92,9 +93,20 @@ def _report(curve: TradeOff, inputs: dict, fprs: list[float] | None,
     return out
 
 
+def _finite(value):
+    """JSON has no NaN or infinity: such a number (an unevaluated bound) is null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _emit(result: dict, as_json: bool, title: str) -> None:
     if as_json:
-        typer.echo(json.dumps(result, indent=2, default=_jsonable))
+        typer.echo(json.dumps(_finite(result), indent=2, default=_jsonable, allow_nan=False))
         return
     from rich.console import Console
     from rich.table import Table
@@ -186,8 +198,9 @@ def calibrate_dpsgd(
         "reconstruction=S (--baseline)")],
     delta: DeltaOpt = None, population: PopulationOpt = None, prior: PriorOpt = None,
     baseline: BaselineOpt = None, fpr: FprOpt = None,
-    discretization: Annotated[float, typer.Option(
-        "--discretization", help="PLD lattice step of the final check.")] = 1e-3,
+    discretization: Annotated[float | None, typer.Option(
+        "--discretization", help="PLD lattice step of the final check (default: chosen so "
+        "that the noise is within 0.1 % of the smallest safe one).")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Smallest DP-SGD noise multiplier meeting a risk target (always on the safe side)."""
@@ -199,8 +212,9 @@ def calibrate_dpsgd(
     accounting._check_dpsgd(sample_rate, steps, 1.0)
     result = calibrate.calibrate_dpsgd(goal, sample_rate=sample_rate, steps=steps,
                                        discretization=discretization)
+    lattice = result.discretization or discretization or 1e-3  # the lattice of the final check
     curve = accounting.PLDTradeOff(
-        accounting.dpsgd_pld(sample_rate, steps, result.value, discretization), discretization)
+        accounting.dpsgd_pld(sample_rate, steps, result.value, lattice), lattice)
     out = result.to_dict()
     out.pop("target")
     out = {"target": target, **out}
