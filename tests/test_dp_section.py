@@ -64,10 +64,12 @@ def test_batch_larger_than_a_half_fails_before_training(table, tmp_path, capsys)
 @pytest.mark.slow
 def test_dp_section_end_to_end(table, tmp_path, capsys):
     out = tmp_path / "out"
+    config = tmp_path / "audit.toml"
+    config.write_text("[dp]\nnoise_grid = [1.5]\nattacks = ['lira', 'rmia']\n")
     code = main(["audit", str(table), "--target", "label", "--models", "6", "--dp",
                  "--dp-batch-size", "20", "--dp-epochs", "2", "--dp-models", "6",
                  "--dp-canaries", "50", "--dp-risk", "advantage=0.3", "--out", str(out),
-                 "--quiet"])
+                 "--config", str(config), "--quiet"])
     assert code == 0, capsys.readouterr().err
     result = json.loads((out / "result.json").read_text())
     section = result["sections"]["dp"]
@@ -79,7 +81,8 @@ def test_dp_section_end_to_end(table, tmp_path, capsys):
     assert risk.noise_multiplier < eps.noise_multiplier
     assert risk.advantage <= 0.3 + 1e-9 and eps.advantage <= 0.3 + 1e-9
     assert payload.sample_rate == pytest.approx(0.1) and payload.steps == 20
-    assert [r.calibration for r in payload.runs] == ["risk", "epsilon", "grid", "grid"]
+    assert [r.calibration for r in payload.runs] == ["risk", "epsilon", "grid"]
+    assert payload.runs[2].noise_multiplier == 1.5
     assert all(r.passed for r in payload.runs)
     assert 0.5 < risk.accuracy.value <= 1 and risk.accuracy.ci_low <= risk.accuracy.value
     assert payload.one_run.n_canaries == 50 and payload.one_run.epsilon_lower <= risk.epsilon
