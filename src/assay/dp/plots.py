@@ -6,7 +6,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from assay.report.plots import COLORS, GREY, LOG_FLOOR, figure, log_floor, svg_text
+from assay.report.plots import (
+    COLORS,
+    GREY,
+    LOG_FLOOR,
+    figure,
+    log_floor,
+    null_formatter,
+    svg_text,
+)
 
 __all__ = ["guarantee_roc_plot", "noise_risk_plot"]
 
@@ -62,6 +70,8 @@ def noise_risk_plot(runs: Sequence, fpr: float, target_value: float | None = Non
     ax.axhline(fpr, color=GREY, lw=1, ls=":", label="random guess")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(sigma, [f"{v:.3g}" for v in sigma])  # the σ trained, in plain numbers
+    ax.xaxis.set_minor_formatter(null_formatter())
     ax.set_ylim(LOG_FLOOR, 1.2)
     ax.set_xlabel("noise multiplier σ")
     ax.set_ylabel(f"TPR at FPR {fpr:g}")
