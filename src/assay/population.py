@@ -85,10 +85,14 @@ class Population:
         their scores: flooring each class at 1e-7 first capped the score near 16 and
         tied the most confident members.
         """
-        is_true = np.arange(self.n_classes)[None, None, :] == self.y[None, :, None]
         p_true = self.true_prob().astype(np.float64)
         # Summed, not 1 - p_y: no cancellation.
-        others = np.sum(self.probs, axis=2, where=~is_true, dtype=np.float64)
+        if self.n_classes == 2:
+            others = np.take_along_axis(self.probs, 1 - self.y[None, :, None], axis=2)[..., 0]
+            others = others.astype(np.float64)
+        else:
+            is_true = np.arange(self.n_classes)[None, None, :] == self.y[None, :, None]
+            others = np.sum(self.probs, axis=2, where=~is_true, dtype=np.float64)
         return np.log(np.maximum(p_true, _TINY)) - np.log(np.maximum(others, _TINY))
 
     def predictions(self) -> np.ndarray:

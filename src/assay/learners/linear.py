@@ -27,6 +27,7 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from assay._validation import InvalidParameterError, check_scalar
 from assay.learners.base import BuiltinLearner, compute_threads
@@ -118,12 +119,14 @@ class LogisticRegressionLearner(BuiltinLearner):
 
 
 def _softplus_sigmoid(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log(1 + e^z) and sigmoid(z), stable for any z, sharing one exp."""
-    e = np.exp(-np.abs(z))
-    softplus = np.log1p(e)
-    softplus += np.maximum(z, 0)
-    inv = 1.0 / (1.0 + e)
-    sigmoid = np.where(z >= 0, inv, e * inv)
+    """log(1 + e^z) and sigmoid(z), stable for any z (scipy's expit: one pass each).
+
+    softplus(z) = max(z, 0) - log(sigmoid(|z|)): the log's argument lies in [1/2, 1],
+    so it neither overflows nor underflows.
+    """
+    sigmoid = expit(z)
+    softplus = np.maximum(z, 0)
+    softplus -= np.log(expit(np.abs(z)))
     return softplus, sigmoid
 
 
@@ -259,7 +262,7 @@ class _Problem:
         """
         W, b = theta[: self.n_features], theta[self.n_features :]
         z = self.X @ W + b
-        _, p = _softplus_sigmoid(z)
+        p = expit(z)
         root = np.sqrt(p * (1.0 - p) / self.n_rows).astype(np.float32)
         B = np.empty((self.n_rows, self.n_features + 1), dtype=np.float32)
         np.multiply(self.X, root[:, None], out=B[:, :-1])
@@ -277,9 +280,10 @@ class _Problem:
         if self.binary:
             # Each class from its own sigmoid, not 1 - p1: a confident model's small
             # probabilities keep their digits (LiRA reads their logarithm).
-            _, p1 = _softplus_sigmoid(z[..., 0])
-            _, p0 = _softplus_sigmoid(-z[..., 0])
-            return np.ascontiguousarray(np.stack([p0, p1], axis=2), dtype=np.float32)
+            probs = np.empty((self.k, self.n_rows, 2), dtype=np.float32)
+            expit(-z[..., 0], out=probs[..., 0])
+            expit(z[..., 0], out=probs[..., 1])
+            return probs
         return np.ascontiguousarray(np.exp(_log_softmax(z, axis=2)), dtype=np.float32)
 
 

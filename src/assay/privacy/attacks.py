@@ -351,19 +351,31 @@ def _dominated_share(ratio: np.ndarray, is_z: np.ndarray, gamma: float,
     without it every member that dominates all z ties with the top non-member at 1,
     and the TPR at FPRs below 1/n_z reads 0 however strong the attack.
     """
+    n = ratio.size
     order = np.argsort(ratio, kind="stable")
     ranked = ratio[order]
-    z_sorted = ranked[is_z[order]]
-    # LR(x, z) > γ  ⇔  ratio(z) < ratio(x)/γ.
-    count = np.empty(ratio.size)
-    count[order] = np.searchsorted(z_sorted, ranked / gamma, side="left")
-    count -= is_z & (gamma < 1.0)  # x = z gives LR 1, counted only when γ < 1
-    share = count / np.maximum(z_sorted.size - is_z, 1)
+    z_in_order = is_z[order]
+    n_z = int(z_in_order.sum())
+    # Values below each sorted position's value: the start of its run of equal values.
+    starts = np.empty(n, dtype=bool)
+    starts[0] = True
+    np.not_equal(ranked[1:], ranked[:-1], out=starts[1:])
+    below = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    count = np.empty(n)
+    if gamma == 1.0:
+        # LR(x, z) > 1 ⇔ ratio(z) < ratio(x): the z before x's run in the sorted order.
+        z_before = np.cumsum(z_in_order) - z_in_order
+        count[order] = z_before[below]
+    else:
+        # LR(x, z) > γ  ⇔  ratio(z) < ratio(x)/γ; the queries are sorted too.
+        count[order] = np.searchsorted(ranked[z_in_order], ranked / gamma, side="left")
+        count -= is_z & (gamma < 1.0)  # x = z gives LR 1, counted only when γ < 1
+    share = count / np.maximum(n_z - is_z, 1)
     if tie_break:
         # Shares are k/n_z or k/(n_z − 1): distinct ones differ by at least 1/n_z².
-        rank = np.empty(ratio.size)
-        rank[order] = np.searchsorted(ranked, ranked, side="left")  # equal ratios, equal rank
-        share += rank / ratio.size * (0.25 / max(z_sorted.size, 2) ** 2)
+        rank = np.empty(n)
+        rank[order] = below  # equal ratios, equal rank
+        share += rank / n * (0.25 / max(n_z, 2) ** 2)
     return share
 
 
