@@ -753,3 +753,100 @@ def test_public_tables_keep_their_own_header_rules(data_home):
     assert "decile_score.1" in frame.columns
     with pytest.raises(DataError, match="duplicate column names: 'decile_score'"):
         read_table(data_home / "compas-scores-two-years.csv.gz", strict_header=True)
+
+
+# ---------------------------------------------------------------- many levels (issue 15)
+
+
+def _many_levels(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """A code column with distinct level counts (40, 39, ..., 1: no ties at any cap),
+    the rest of the rows in one common level."""
+    rng = np.random.default_rng(seed)
+    tail = np.repeat([f"c{k:02d}" for k in range(40)], np.arange(40, 0, -1))[:n]
+    code = np.r_[tail, np.full(max(n - tail.size, 0), "common")].astype(object)
+    return pd.DataFrame({"income": rng.normal(50, 10, n), "code": rng.permutation(code),
+                         "sex": rng.choice(["F", "M"], n),
+                         "y": rng.integers(0, 2, n)})
+
+
+@pytest.mark.parametrize("caps", [{"max_categories": 8}, {"min_frequency": 12},
+                                  {"min_frequency": 0.02},
+                                  {"max_categories": 5, "min_frequency": 20}])
+def test_capped_one_hot_matches_scikit_learn_infrequent_levels(caps):
+    from sklearn.preprocessing import OneHotEncoder
+
+    df = _many_levels()
+    ds = Dataset.from_frame(df, "y", ["sex"], protected_as_features=False, **caps)
+    ref = OneHotEncoder(sparse_output=False, handle_unknown="infrequent_if_exist",
+                        **caps).fit(df[["code"]])
+    expected = ref.transform(df[["code"]])
+    names = [n for n in ds.feature_names if n.startswith("code=")]
+    block = ds.X[:, [ds.feature_names.index(n) for n in names]]
+    # Same columns in the same order: kept levels sorted, the infrequent one last.
+    ref_names = ["code=" + n.removeprefix("code_").replace("infrequent_sklearn",
+                                                            dsmod.INFREQUENT_LEVEL)
+                 for n in ref.get_feature_names_out(["code"])]
+    assert names == ref_names
+    np.testing.assert_array_equal(block, expected)
+    assert ds.X.dtype == np.float32
+    grouped = sorted(ref.infrequent_categories_[0])
+    assert ds.encoding["infrequent"]["code"] == grouped
+    note = next(n for n in ds.notes if dsmod.INFREQUENT_LEVEL in n)
+    assert f"{len(grouped):,} grouped" in note and "code" in note
+    for key, value in caps.items():
+        assert f"{key}={value!r}" in note
+
+
+def test_no_cap_reached_leaves_encoding_and_fingerprint_unchanged():
+    df = _many_levels()
+    plain = Dataset.from_frame(df, "y", ["sex"])
+    loose = Dataset.from_frame(df, "y", ["sex"], max_categories=1000, min_frequency=1)
+    np.testing.assert_array_equal(plain.X, loose.X)
+    assert plain.fingerprint == loose.fingerprint and "infrequent" not in loose.encoding
+    assert not any(dsmod.INFREQUENT_LEVEL in n for n in loose.notes)
+
+
+def test_caps_are_kept_by_refit_and_split_and_use_fit_rows_only():
+    df = _many_levels(800)
+    ds = Dataset.from_frame(df, "y", ["sex"], max_categories=6)
+    train, test = ds.train_test_split(test_size=0.25, random_state=1)
+    assert len([n for n in train.feature_names if n.startswith("code=")]) == 6
+    assert train.feature_names == test.feature_names
+    # Rows of a grouped level light the infrequent column, in train and test alike.
+    j = train.feature_names.index(f"code={dsmod.INFREQUENT_LEVEL}")
+    rare = set(train.encoding["infrequent"]["code"])
+    for part in (train, test):
+        in_rare = part.frame["code"].isin(rare).to_numpy()
+        np.testing.assert_array_equal(part.X[:, j] == 1, in_rare)
+
+
+def test_memory_budget_is_a_one_line_error_before_allocation_with_a_cap_that_fits():
+    from assay.data.synthetic import make_synthetic
+
+    frame = make_synthetic(4000)
+    full = Dataset.from_frame(frame, "approved", ["sex", "region"])
+    budget = full.X.nbytes / 2**30 / 3  # a third of what the full one-hot needs
+    with pytest.raises(DataError) as info:
+        Dataset.from_frame(frame, "approved", ["sex", "region"], memory_budget=budget)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("memory_budget must hold")
+    assert f"4,000 rows x {full.n_features:,} features" in message
+    assert "--max-categories" in message and "code (" in message
+    cap = int(re.search(r"max_categories=(\d+)", message).group(1))
+    capped = Dataset.from_frame(frame, "approved", ["sex", "region"], memory_budget=budget,
+                                max_categories=cap)
+    assert capped.X.nbytes <= budget * 2**30 < full.X.nbytes
+    # The check runs before the matrix exists: an impossible table fails at once.
+    huge = pd.DataFrame({"code": np.arange(200_000).astype(str),
+                         "y": np.arange(200_000) % 2})
+    with pytest.raises(DataError, match=r"200,000 rows x 200,000 features = 149\.0 GiB"):
+        Dataset.from_frame(huge, "y")
+
+
+@pytest.mark.parametrize("bad", [{"max_categories": 0}, {"max_categories": 2.5},
+                                 {"min_frequency": 0}, {"min_frequency": 1.5},
+                                 {"min_frequency": True}, {"memory_budget": 0},
+                                 {"memory_budget": -1.0}])
+def test_encoding_limits_are_validated(bad):
+    with pytest.raises(InvalidParameterError, match=next(iter(bad)) + " must be"):
+        Dataset.from_frame(_many_levels(50), "y", ["sex"], **bad)

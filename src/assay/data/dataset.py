@@ -17,6 +17,14 @@ Policies (each visible in ``Dataset.notes`` when it changes anything):
   one-hot over the levels seen in the fit rows, levels sorted as strings; a level never
   seen there encodes as all zeros. Fit rows are all rows unless ``fit_rows`` is given;
   ``train_test_split`` refits on the training rows only.
+- **Many levels.** ``max_categories`` / ``min_frequency`` cap the one-hot block as
+  scikit-learn's ``OneHotEncoder`` does: levels with fewer fit rows than
+  ``min_frequency`` (a count, or a share of the fit rows when below 1), and beyond the
+  ``max_categories - 1`` most frequent ones (ties by level text), share one
+  ``"(infrequent)"`` column (a note names the columns and how many levels went there).
+  ``X`` is float32, allocated once. Before it is allocated its size is checked against
+  ``memory_budget`` (GiB, default 2): a table that would not fit is a one-line
+  `DataError` giving rows, features, the size and a ``max_categories`` that fits.
 - **Protected columns** are also model features by default
   (``protected_as_features=False`` leaves them out of ``X``; they stay in ``groups``).
 - **Missing values** (NaN/None) in the used columns: ``missing="error"`` (default) raises
@@ -136,6 +144,9 @@ MSG_PATH_MISSING = "file {path} does not exist."
 
 MISSING_LEVEL = "(missing)"
 RARE_LEVEL = "(rare)"
+INFREQUENT_LEVEL = "(infrequent)"
+#: GiB the encoded feature matrix may take unless ``memory_budget`` says otherwise.
+DEFAULT_MEMORY_BUDGET = 2.0
 _MAX_CLASSES = 100
 _MAX_EXACT_GROUP_VALUES = 10
 _AGE_EDGES = (25, 40, 60)
@@ -156,11 +167,13 @@ class _Encoder:
     scales: np.ndarray  # fit-row deviations; 1 for an indicator
     indicator: np.ndarray  # bool per numeric column: 0/1 on the fit rows, kept as is
     categorical: tuple[str, ...]
-    levels: tuple[tuple[str, ...], ...]
+    levels: tuple[tuple[str, ...], ...]  # one-hot columns (INFREQUENT_LEVEL last if any)
+    infrequent: tuple[tuple[str, ...], ...] = ()  # seen levels sharing INFREQUENT_LEVEL
 
     @classmethod
     def fit(
-        cls, features: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]
+        cls, features: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str],
+        max_categories: int | None = None, min_frequency: float | None = None,
     ) -> _Encoder:
         values = features[list(numeric)].to_numpy(dtype=np.float64) if numeric else None
         if values is None:
@@ -174,10 +187,14 @@ class _Encoder:
             scales[scales == 0] = 1.0  # constant on the fit rows: centre only
             indicator = np.all((values == 0) | (values == 1) | np.isnan(values), axis=0)
             scales[indicator] = 1.0
-        levels = tuple(
-            tuple(sorted(features[c].dropna().astype(str).unique())) for c in categorical
-        )
-        return cls(tuple(numeric), means, scales, indicator, tuple(categorical), levels)
+        levels, infrequent = [], []
+        for column in categorical:
+            kept, rare = _split_levels(features[column].dropna().astype(str).value_counts(),
+                                       len(features), max_categories, min_frequency)
+            levels.append(kept + ((INFREQUENT_LEVEL,) if rare else ()))
+            infrequent.append(rare)
+        return cls(tuple(numeric), means, scales, indicator, tuple(categorical),
+                   tuple(levels), tuple(infrequent))
 
     @property
     def indicators(self) -> list[str]:
@@ -191,27 +208,38 @@ class _Encoder:
             names.extend(f"{column}={level}" for level in levels)
         return names
 
+    @property
+    def n_features(self) -> int:
+        """Width of the encoded matrix."""
+        return len(self.numeric) + sum(len(levels) for levels in self.levels)
+
     def transform(self, features: pd.DataFrame) -> np.ndarray:
+        """The float32 design matrix, allocated once and filled block by block."""
         n = len(features)
-        blocks = []
-        if self.numeric:
-            values = features[list(self.numeric)].to_numpy(dtype=np.float64)
-            values = np.where(np.isnan(values), self.means, values)  # impute: fit mean
-            centers = np.where(self.indicator, 0.0, self.means)
-            blocks.append((values - centers) / self.scales)
-        for column, levels in zip(self.categorical, self.levels):
-            codes = pd.Index(levels, dtype=object).get_indexer(features[column].astype(str))
-            block = np.zeros((n, len(levels)))
+        out = np.zeros((n, self.n_features), dtype=np.float32)
+        for j, column in enumerate(self.numeric):
+            # Column by column in float64 (then rounded once): the same values as a
+            # whole float64 block, at a column's memory.
+            values = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
+            values = np.where(np.isnan(values), self.means[j], values)  # impute: fit mean
+            center = 0.0 if self.indicator[j] else self.means[j]
+            out[:, j] = (values - center) / self.scales[j]
+        start = len(self.numeric)
+        rows = np.arange(n)
+        for column, levels, rare in zip(self.categorical, self.levels,
+                                        self.infrequent or ((),) * len(self.levels)):
+            text = features[column].astype(str)
+            codes = pd.Index(levels, dtype=object).get_indexer(text)
+            if rare:  # seen-but-infrequent levels share the last column
+                codes[text.isin(rare).to_numpy()] = len(levels) - 1
             known = codes >= 0  # unseen levels stay all-zero
-            block[np.flatnonzero(known), codes[known]] = 1.0
-            blocks.append(block)
-        if not blocks:
-            return np.zeros((n, 0), dtype=np.float32)
-        return np.hstack(blocks).astype(np.float32)
+            out[rows[known], start + codes[known]] = 1.0
+            start += len(levels)
+        return out
 
     def state(self) -> dict[str, Any]:
         """JSON-able encoder state (part of the fingerprint)."""
-        return {
+        state = {
             "numeric": list(self.numeric),
             "means": [float(v) for v in self.means],
             "scales": [float(v) for v in self.scales],
@@ -219,6 +247,31 @@ class _Encoder:
             "categorical": list(self.categorical),
             "levels": [list(lv) for lv in self.levels],
         }
+        if any(self.infrequent):
+            state["infrequent"] = {c: list(r) for c, r in zip(self.categorical,
+                                                                self.infrequent) if r}
+        return state
+
+
+def _split_levels(counts: pd.Series, n_fit: int, max_categories: int | None,
+                  min_frequency: float | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Kept levels (sorted as strings) and infrequent ones, as `OneHotEncoder` decides:
+    below ``min_frequency`` rows (a share of `n_fit` when < 1), or beyond the
+    ``max_categories - 1`` most frequent levels (ties by level text)."""
+    names = np.asarray(counts.index, dtype=object)
+    sizes = counts.to_numpy()
+    rare = np.zeros(names.size, dtype=bool)
+    if min_frequency is not None:
+        least = min_frequency * n_fit if min_frequency < 1 else min_frequency
+        rare |= sizes < least
+    if max_categories is not None and (~rare).sum() > max_categories - (rare.any()):
+        frequent = np.flatnonzero(~rare)
+        # Most frequent first, ties by level text.
+        order = frequent[np.lexsort((names[frequent].astype(str), -sizes[frequent]))]
+        rare[order[max_categories - 1:]] = True
+    if not rare.any():
+        return tuple(sorted(names)), ()
+    return tuple(sorted(names[~rare])), tuple(sorted(names[rare]))
 
 
 @dataclass
@@ -230,6 +283,9 @@ class _Options:
     rare_groups: str = "error"
     min_group_size: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
+    max_categories: int | None = None
+    min_frequency: float | None = None
+    memory_budget: float = DEFAULT_MEMORY_BUDGET
 
 
 class Dataset:
@@ -315,6 +371,9 @@ class Dataset:
         rare_groups: str = "error",
         min_group_size: int = 2,
         notes: Sequence[str] = (),
+        max_categories: int | None = None,
+        min_frequency: float | None = None,
+        memory_budget: float = DEFAULT_MEMORY_BUDGET,
     ) -> Dataset:
         """Validate and encode a DataFrame.
 
@@ -355,6 +414,14 @@ class Dataset:
             Smallest allowed protected group.
         notes : sequence of str, default=()
             Notes to carry (e.g. from a loader).
+        max_categories : int >= 1, optional
+            One-hot columns per categorical column at most, the ``"(infrequent)"``
+            column included (scikit-learn's ``OneHotEncoder(max_categories=)``).
+        min_frequency : int >= 1 or float in (0, 1), optional
+            Levels with fewer fit rows (or a smaller share of them) are infrequent.
+        memory_budget : float > 0, default=2.0
+            GiB the encoded float32 matrix may take; a larger one is a `DataError`
+            raised before it is allocated.
 
         Returns
         -------
@@ -372,6 +439,8 @@ class Dataset:
         check_option(missing, "missing", ("error", "drop", "impute"))
         check_option(rare_groups, "rare_groups", ("error", "merge", "keep"))
         min_group_size = check_scalar(min_group_size, "min_group_size", kind=int, low=1)
+        max_categories, min_frequency, memory_budget = _check_encoding_limits(
+            max_categories, min_frequency, memory_budget)
         if not isinstance(df, pd.DataFrame):
             raise InvalidParameterError(
                 f"df must be a pandas DataFrame. Got {type(df).__name__}."
@@ -397,12 +466,18 @@ class Dataset:
         groups = _make_groups(frame, protected, bins or {}, rare_groups, min_group_size,
                               missing, notes)
         feats = frame[feature_cols]
-        feats, numeric, cats = _type_features(feats, categorical, missing, notes)
-        encoder = _Encoder.fit(feats.loc[fit_mask], numeric, cats)
+        feats, numeric, cats = _type_features(
+            feats, categorical, missing, notes,
+            capped=max_categories is not None or min_frequency is not None)
+        encoder = _Encoder.fit(feats.loc[fit_mask], numeric, cats, max_categories,
+                               min_frequency)
         _note_indicators(encoder, notes)
+        _note_infrequent(encoder, max_categories, min_frequency, notes)
+        _check_memory(len(feats), encoder, memory_budget)
         options = _Options(protected_as_features, missing, rare_groups, min_group_size,
                            {"na_values": list(na_values), "positive": _jsonable(positive),
-                            "bins": {k: list(v) for k, v in (bins or {}).items()}})
+                            "bins": {k: list(v) for k, v in (bins or {}).items()}},
+                           max_categories, min_frequency, memory_budget)
         return cls(features=feats, numeric=numeric, categorical=cats, encoder=encoder,
                    y=y, classes=classes, groups=groups, row_ids=ids, target=target,
                    protected=protected, name=str(name), notes=notes, options=options)
@@ -535,7 +610,10 @@ class Dataset:
     def refit(self, fit_rows: Any) -> Dataset:
         """The same rows with the encoder refitted on `fit_rows` (mask or positions)."""
         mask = _rows_to_mask(fit_rows, self.n_rows, "fit_rows")
-        encoder = _Encoder.fit(self._features.loc[mask], self._numeric, self._categorical)
+        opts = self._options
+        encoder = _Encoder.fit(self._features.loc[mask], self._numeric, self._categorical,
+                               opts.max_categories, opts.min_frequency)
+        _check_memory(self.n_rows, encoder, opts.memory_budget)
         return self._replace(np.arange(self.n_rows), encoder, X=None)
 
     def train_test_split(
@@ -1009,6 +1087,62 @@ def _check_group_sizes(labels: pd.Series, column: str, rare_groups: str,
     return labels.where(~labels.isin(rare.index), RARE_LEVEL)
 
 
+def _check_encoding_limits(max_categories, min_frequency, memory_budget):
+    """The one-hot caps and the memory budget, validated."""
+    if max_categories is not None:
+        max_categories = check_scalar(max_categories, "max_categories", kind=int, low=1)
+    if min_frequency is not None:
+        if isinstance(min_frequency, bool) or not isinstance(min_frequency, int | float) \
+                or not (0 < min_frequency < 1 or (min_frequency >= 1
+                                                  and float(min_frequency).is_integer())):
+            raise InvalidParameterError(
+                "min_frequency must be an integer >= 1 (rows) or a float in (0, 1) (share "
+                f"of the fit rows). Got {min_frequency!r}.")
+    memory_budget = check_scalar(memory_budget, "memory_budget", low=0, low_open=True)
+    return max_categories, min_frequency, float(memory_budget)
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:,.1f} GiB" if n_bytes >= 2**30 / 10 else \
+        f"{n_bytes / 2**20:,.1f} MiB"
+
+
+def _check_memory(n_rows: int, encoder: _Encoder, budget: float) -> None:
+    """Refuse, before allocating it, an encoded matrix larger than `budget` GiB."""
+    itemsize = np.dtype(np.float32).itemsize
+    need = n_rows * encoder.n_features * itemsize
+    if need <= budget * 2**30:
+        return
+    widest = sorted(zip(encoder.categorical, encoder.levels), key=lambda c: -len(c[1]))
+    shown = ", ".join(f"{c} ({len(lv):,})" for c, lv in widest[:3] if len(lv) > 1)
+    # The largest cap per column that fits (at least 2 columns per categorical).
+    room = budget * 2**30 / (n_rows * itemsize) - len(encoder.numeric)
+    fit = int(room // max(len(encoder.categorical), 1)) if encoder.categorical else 0
+    advice = (f"pass max_categories={fit} (--max-categories {fit}) or min_frequency "
+              "(--min-frequency) to group rare levels into '(infrequent)', or raise "
+              "memory_budget (--memory-budget)" if fit >= 2 else
+              "raise memory_budget (--memory-budget) or use fewer rows or columns")
+    raise DataError(
+        f"memory_budget must hold the encoded features ({budget:g} GiB). Got {n_rows:,} "
+        f"rows x {encoder.n_features:,} features = {_gib(need)} as float32"
+        + (f" (most levels: {shown})" if shown else "") + f"; {advice}.")
+
+
+def _note_infrequent(encoder: _Encoder, max_categories, min_frequency,
+                     notes: list[str]) -> None:
+    capped = [(c, len(lv) - 1, len(r)) for c, lv, r in zip(
+        encoder.categorical, encoder.levels, encoder.infrequent) if r]
+    if not capped:
+        return
+    rule = " and ".join(f"{k}={v!r}" for k, v in (("max_categories", max_categories),
+                                                   ("min_frequency", min_frequency))
+                        if v is not None)
+    listed = "; ".join(f"{c}: {kept:,} levels kept, {rare:,} grouped" for c, kept, rare
+                       in capped)
+    notes.append(f"rare categorical levels grouped into one {INFREQUENT_LEVEL!r} one-hot "
+                 f"column by {rule} ({listed})")
+
+
 def _note_indicators(encoder: _Encoder, notes: list[str]) -> None:
     names = encoder.indicators
     if names:
@@ -1019,7 +1153,7 @@ def _note_indicators(encoder: _Encoder, notes: list[str]) -> None:
 
 
 def _type_features(feats: pd.DataFrame, categorical: Sequence[str], missing: str,
-                   notes: list[str]):
+                   notes: list[str], capped: bool = False):
     """Drop constant columns; split the rest into numeric and categorical names."""
     numeric, cats, constant = [], [], []
     for column in feats.columns:
@@ -1048,8 +1182,8 @@ def _type_features(feats: pd.DataFrame, categorical: Sequence[str], missing: str
         feats[column] = text.fillna(MISSING_LEVEL) if missing == "impute" else text
         n_levels = feats[column].nunique()
         if n_levels > _MANY_LEVELS:
-            notes.append(f"categorical column {column!r} has {n_levels:,} levels "
-                         "(one one-hot feature each)")
+            notes.append(f"categorical column {column!r} has {n_levels:,} levels" + (
+                "" if capped else " (one one-hot feature each)"))
     return feats, numeric, cats
 
 
