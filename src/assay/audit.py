@@ -528,11 +528,16 @@ def run_audit(
         set_aside_previous(context.out_dir)
     what = "reference models" if brings_own else "models"
     stage(f"training {config.models} {what}", 0.1)
+    # Each finished chunk is reported too: the web app's progress moves, and its cancel
+    # (an exception from on_stage) stops the training between chunks.
+    on_chunk = None if on_stage is None else (
+        lambda done, total: on_stage(f"trained {done} of {total} {what}",
+                                     0.1 + 0.5 * done / total))
     population = fit_population(
         context.dataset.X, context.dataset.y, context.learner, plan_for(context),
         n_classes=int(len(context.dataset.classes)), backend=config.backend,
         cache_dir=context.out_dir / "cache", data_fingerprint=str(context.dataset.fingerprint),
-        progress=progress)
+        progress=progress, on_chunk=on_chunk)
     context.population = population
     if context.target is None:
         context.target = TargetPredictions(

@@ -16,6 +16,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -430,6 +431,7 @@ def fit_population(
     cache_dir: str | os.PathLike[str] | None = None,
     data_fingerprint: str | None = None,
     progress: bool = True,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> Population:
     """Fit every model of `plan` and keep its class probabilities on every row.
 
@@ -463,6 +465,10 @@ def fit_population(
         Identifies the data in the cache key; default: a hash of X and y.
     progress : bool, default=True
         Show a rich progress bar.
+    on_chunk : callable(done, total), optional
+        Called in this process after each finished chunk with the number of models
+        done so far. An exception it raises stops the run (finished chunks stay in the
+        cache): how a caller cancels between chunks.
 
     Returns
     -------
@@ -505,12 +511,17 @@ def fit_population(
         cache = _ChunkCache(Path(cache_dir), key, key_fields)
     todo = _load_cached(cache, chunks, probs, stats)
 
+    done = [plan.n_models - sum(b - a for a, b in todo)]
+
     def finish(start: int, stop: int, chunk_probs: np.ndarray, seconds: float) -> None:
         probs[start:stop] = chunk_probs
         stats["n_fitted"] += stop - start
         stats["chunk_seconds"].append(round(seconds, 4))
         if cache is not None:
             cache.store(start, stop, chunk_probs)
+        done[0] += stop - start
+        if on_chunk is not None:
+            on_chunk(done[0], plan.n_models)
 
     with _progress(progress) as bar:
         task = bar.add_task(f"fitting {config['name']}", total=plan.n_models,

@@ -59,7 +59,8 @@ _BARE_WORD = re.compile(r"[A-Za-z_][\w.:+/-]*", re.ASCII)
 # TOML has no null, and Python users write True/False: these bare words mean Python's.
 _PYTHON_WORDS = {"None": None, "True": True, "False": False}
 
-_SPEC_HELP = "'logreg', 'mlp', 'sklearn:<module>.<Class>', an estimator or a Learner"
+_SPEC_HELP = ("'logreg', 'mlp', 'dp-logreg', 'dp-mlp', 'sklearn:<module>.<Class>', an "
+              "estimator or a Learner")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -157,7 +158,8 @@ def learner_from_table(table: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     name = params.pop("name", None)
     if not isinstance(name, str) or not name.strip():
         raise InvalidParameterError(
-            "learner.name must be 'logreg', 'mlp' or 'sklearn:<module>.<Class>'."
+            "learner.name must be 'logreg', 'mlp', 'dp-logreg', 'dp-mlp' or "
+            "'sklearn:<module>.<Class>'."
             f" Got {'nothing' if name is None else repr(name)}."
         )
     for key in params:

@@ -117,6 +117,7 @@ class DPSGDLearner(BuiltinLearner):
         if self.engine == "opacus":
             _require_opacus()
         self._check_common()
+        self._check_torch()
 
     @property
     def preferred_chunk(self) -> int:
