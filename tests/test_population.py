@@ -197,6 +197,27 @@ def test_fit_population_rejects_mismatched_data():
         fit_population(X, y, "logreg", plan, progress=False)
 
 
+
+def test_on_chunk_reports_progress_and_can_stop_between_chunks(tmp_path):
+    X, y = _table()
+    plan = PopulationPlan.balanced(len(y), 6, random_state=8)
+    seen = []
+    fit_population(X, y, _logreg(), plan, progress=False, on_chunk=lambda d, t: seen.append((d, t)))
+    assert seen == [(2, 6), (4, 6), (6, 6)]
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(done, total):
+        raise Stop
+
+    with pytest.raises(Stop):
+        fit_population(X, y, _logreg(), plan, cache_dir=tmp_path, progress=False,
+                       on_chunk=stop_after_first)
+    resumed = fit_population(X, y, _logreg(), plan, cache_dir=tmp_path, progress=False)
+    assert resumed.info["n_loaded_from_cache"] == 2 and resumed.info["n_fitted"] == 4
+
+
 # --------------------------------------------------------------------------- cache
 
 
