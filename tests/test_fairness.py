@@ -183,6 +183,41 @@ def test_group_thresholds_equalise_tpr_on_intersections():
     assert np.array_equal(proba >= 0.5, pred == 1)
 
 
+def test_group_thresholds_pool_small_groups_by_attribute_so_the_attribute_reaches_the_rate():
+    rng = np.random.default_rng(3)
+    n = 6000
+    A = pd.DataFrame({"sex": rng.choice(["F", "M"], n, p=[0.5, 0.5]),
+                      "race": rng.choice(["a", "b", "c", "d"], n, p=[0.9, 0.04, 0.03, 0.03])})
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    # Small races score lower among women: at the global threshold they would pull the
+    # women's TPR down.
+    low = ((A["sex"] == "F") & (A["race"] != "a")).to_numpy()
+    score = np.clip(0.35 * y + 0.6 * rng.random(n) - 0.3 * low, 0, 1)
+    model = GroupThresholdClassifier(None, constraint="eo", target_rate=0.7, min_support=40)
+    model.fit(score, y, sensitive_features=A)
+    # Each small race has ~50 positives over both sexes; by sex, 3 x ~25 share a pool.
+    assert model.pooled_groups_["sex=F & race=b"] == "sex=F (small groups pooled)"
+    assert set(model.pooled_groups_) == {f"sex={s} & race={r}" for s in "FM" for r in "bcd"}
+    assert not model.fallback_groups_
+    pred = model.predict(score, sensitive_features=A)
+    tpr = pd.Series(pred[y == 1]).groupby(A["sex"].to_numpy()[y == 1]).mean()
+    assert abs(tpr["F"] - 0.7) < 0.01 and abs(tpr["M"] - 0.7) < 0.01
+    # Too small even pooled: the global threshold, and the women's TPR falls behind.
+    alone = GroupThresholdClassifier(None, constraint="eo", target_rate=0.7,
+                                     min_support=200).fit(score, y, sensitive_features=A)
+    assert "sex=F & race=b" in alone.fallback_groups_ and not alone.pooled_groups_
+    pred = alone.predict(score, sensitive_features=A)
+    tpr_alone = pd.Series(pred[y == 1]).groupby(A["sex"].to_numpy()[y == 1]).mean()
+    assert tpr_alone["M"] - tpr_alone["F"] > 0.02
+    # Thresholds on one attribute only: one per sex, whatever the race.
+    by_sex = GroupThresholdClassifier(None, constraint="eo", by="sex").fit(
+        score, y, sensitive_features=A)
+    assert len(set(by_sex.groups_.values())) == 2 and set(by_sex.groups_) == {"sex=F",
+                                                                              "sex=M"}
+    with pytest.raises(InvalidParameterError, match="by must be"):
+        GroupThresholdClassifier(None, by="age").fit(score, y, sensitive_features=A)
+
+
 def test_boosting_objectives_recomputed_from_predictions_equal_the_tracked_ones():
     from fairlearn.metrics import MetricFrame, true_positive_rate
 

@@ -23,15 +23,7 @@ def _splits(y, seed=0):
     return np.sort(fit), np.sort(cal), np.sort(test)
 
 
-@pytest.mark.parametrize("name", [
-    # Known shortfall, kept visible: on Adult (seed 0) ThresholdOptimizer's held-out sex
-    # gap is 0.003 while the front's best within 2 points is 0.011; both are within the
-    # gap's sampling noise (about 0.015 on ~1,100 female positives), but the literal
-    # check does not hold. COMPAS holds.
-    pytest.param("adult", marks=pytest.mark.xfail(
-        reason="front's best sex eo gap 0.011 vs ThresholdOptimizer's 0.003 on Adult",
-        strict=False)),
-    "compas"])
+@pytest.mark.parametrize("name", ["adult", "compas"])
 def test_front_holds_a_model_as_accurate_and_fairer_than_threshold_optimizer(name, data_home):
     from fairlearn.postprocessing import ThresholdOptimizer
     from threadpoolctl import threadpool_limits

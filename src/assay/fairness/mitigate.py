@@ -482,6 +482,12 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
 class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
     """One decision threshold per intersectional group on a fitted scorer.
 
+    Every group with enough rows gets its own threshold; small groups that share a
+    value of one attribute are pooled (e.g. every small group of women together, the
+    attribute with the fewest values first) and the pool gets one threshold, so that
+    the attribute's groups, not only the intersections, reach the common rate on the
+    fitting rows. Small groups no supported pool takes keep the global threshold.
+
     Parameters
     ----------
     estimator : fitted classifier with predict_proba, or None
@@ -491,30 +497,79 @@ class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
         The common rate every group is brought to (selection rate for dp, TPR for eo and
         eodds); None: the rate that maximises balanced accuracy on the fitting rows.
     min_support : int, default=20
-        Groups with fewer rows in the rate's denominator (positives for eo) keep the
-        global threshold.
-    n_grid : int, default=400
+        Rows a group (or pool) needs in the rate's denominator (positives for eo) for a
+        threshold of its own.
+    n_grid : int, default=1000
         Candidate thresholds (quantiles of the fitting scores).
+    by : str, sequence of str or None, default=None
+        Protected columns whose intersection defines the groups; None: all of them.
 
     Attributes
     ----------
     thresholds_ : ndarray
-        Threshold of every cell of the intersection space (unseen values included).
+        Threshold of every cell of the groups' product space (unseen values included).
     global_threshold_ : float
     target_rate_ : float
     groups_ : dict of str to float
         Threshold of each fitted group, by label.
+    pooled_groups_ : dict of str to str
+        Groups too small for their own threshold and the pool they joined.
     fallback_groups_ : list of str
-        Groups too small for their own threshold.
+        Groups at the global threshold (even their pool was too small).
     """
 
     def __init__(self, estimator=None, constraint: str = "eo", target_rate: float | None = None,
-                 min_support: int = 20, n_grid: int = 400) -> None:
+                 min_support: int = 20, n_grid: int = 1000, by=None) -> None:
         self.estimator = estimator
         self.constraint = constraint
         self.target_rate = target_rate
         self.min_support = min_support
         self.n_grid = n_grid
+        self.by = by
+
+    def _combo(self) -> tuple[int, ...]:
+        if self.by is None:
+            return tuple(range(len(self.columns_)))
+        names = [self.by] if isinstance(self.by, str) else list(self.by)
+        if not names:
+            raise DataError("by must name at least one protected column. Got [].")
+        for name in names:
+            check_option(str(name), "by", self.columns_)
+        return tuple(sorted({self.columns_.index(str(name)) for name in names}))
+
+    def _units(self, codes, y01, combo) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+        """Each cell's fitting unit (own group first, then pools; -1: global threshold),
+        the unit of every row, unit labels, and which cells had fitting rows."""
+        cell, size = _grouping_codes(codes, self.categories_, combo)
+        pos = np.bincount(cell, weights=y01, minlength=size)
+        rows = np.bincount(cell, minlength=size).astype(float)
+        den = {"dp": lambda p, r: r, "eo": lambda p, r: p,
+               "eodds": lambda p, r: np.minimum(p, r - p)}[self.constraint]
+        present = rows > 0
+        own = present & (den(pos, rows) >= self.min_support)
+        unit = np.full(size, -1, dtype=np.int64)
+        unit[own] = np.arange(int(own.sum()))
+        labels = [_label(self.columns_, self.categories_, combo, int(c))
+                  for c in np.flatnonzero(own)]
+        left = present & ~own
+        parts = np.stack(np.unravel_index(np.arange(size), tuple(
+            len(self.categories_[j]) + 1 for j in combo)), axis=1)
+        # Pools: small cells sharing a value of one attribute (fewest values first). Cells
+        # left over keep the global threshold: a pool of unrelated small groups would get
+        # a threshold fitted on a few rows of a mixture, noisier than the global one.
+        order = sorted(range(len(combo)), key=lambda i: len(self.categories_[combo[i]]))
+        for i in order if len(combo) > 1 else []:
+            key = np.where(left, parts[:, i], -1)
+            for value in np.unique(key[key >= 0]):
+                m = key == value
+                if den(pos[m].sum(), rows[m].sum()) >= self.min_support:
+                    unit[m] = len(labels)
+                    j = combo[i]
+                    name = self.categories_[j][value] if value < len(self.categories_[j]) \
+                        else "(unseen)"
+                    labels.append(f"{self.columns_[j]}={name} (small groups pooled)")
+                    left &= ~m
+        return unit, unit[cell], labels, present
 
     def fit(self, X, y, *, sensitive_features=None) -> GroupThresholdClassifier:
         _check_common(self.constraint, self.min_support)
@@ -525,14 +580,18 @@ class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
         y01, self.classes_ = _binary_target(y)
         n = s.shape[0]
         self.columns_, self.categories_ = _fit_sensitive(sensitive_features, n)
+        self.combo_ = self._combo()
         codes = _attribute_codes(sensitive_features, n, self.columns_, self.categories_)
-        combo = tuple(range(len(self.columns_)))
-        cell, size = _grouping_codes(codes, self.categories_, combo)
+        cell_unit, row_unit, unit_labels, present = self._units(codes, y01, self.combo_)
+        n_own = int(np.sum(~np.char.endswith(np.asarray(unit_labels, dtype=str), "pooled)"))) \
+            if unit_labels else 0
+        size = len(unit_labels) + 1  # the last unit: rows at the global threshold
+        row_unit = np.where(row_unit < 0, size - 1, row_unit)
         # Candidate thresholds: quantiles of the scores (plus "nobody" above the top).
         grid = np.unique(np.concatenate([np.quantile(s, np.linspace(0, 1, self.n_grid)),
                                          [1.0 + 1e-9]]))
         b = np.searchsorted(grid, s, side="right") - 1  # bin: grid[b] <= s < grid[b+1]
-        hist = np.bincount((cell * len(grid) + b) * 2 + y01,
+        hist = np.bincount((row_unit * len(grid) + b) * 2 + y01,
                            minlength=size * len(grid) * 2).reshape(size, len(grid), 2)
         above = hist[:, ::-1].cumsum(axis=1)[:, ::-1]  # rows with s >= grid[k]
         neg, pos = above[..., 0].astype(float), above[..., 1].astype(float)
@@ -541,8 +600,7 @@ class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
             tpr = pos / n_pos[:, None]
             fpr = neg / n_neg[:, None]
             sel = (pos + neg) / (n_pos + n_neg)[:, None]
-        den = {"dp": n_pos + n_neg, "eo": n_pos, "eodds": np.minimum(n_pos, n_neg)}
-        own = den[self.constraint] >= self.min_support
+        own = np.arange(size) < size - 1
         # Overall rates at each global threshold (the fallback and the eodds FPR target).
         g_pos, g_neg = pos.sum(axis=0), neg.sum(axis=0)
         g_tpr = g_pos / max(g_pos[0], 1)
@@ -550,9 +608,9 @@ class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
         g_sel = (g_pos + g_neg) / max(g_pos[0] + g_neg[0], 1)
         rate, g_rate = {"dp": (sel, g_sel), "eo": (tpr, g_tpr), "eodds": (tpr, g_tpr)}[
             self.constraint]
-        targets = (np.linspace(0.02, 0.98, 97) if self.target_rate is None
+        targets = (np.linspace(0.01, 0.99, 197) if self.target_rate is None
                    else np.array([float(self.target_rate)]))
-        # For each target: every group's threshold index closest to it (T, G).
+        # For each target: every unit's threshold index closest to it (T, U).
         dist = np.abs(rate[None, :, :] - targets[:, None, None])
         g_index = np.abs(g_rate[None, :] - targets[:, None]).argmin(axis=1)  # (T,)
         if self.constraint == "eodds":
@@ -560,22 +618,25 @@ class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
         dist = np.nan_to_num(dist, nan=np.inf)
         choice = dist.argmin(axis=2)
         choice = np.where(own[None, :], choice, g_index[:, None])
-        rows = np.arange(size)[None, :]
         tp = np.take_along_axis(pos[None].repeat(len(targets), 0), choice[..., None], 2)[..., 0]
         fp = np.take_along_axis(neg[None].repeat(len(targets), 0), choice[..., None], 2)[..., 0]
-        del rows
         total_pos, total_neg = n_pos.sum(), n_neg.sum()
         bal = (tp.sum(axis=1) / max(total_pos, 1) + 1 - fp.sum(axis=1) / max(total_neg, 1)) / 2
         best = int(np.argmax(bal))
         self.target_rate_ = float(targets[best])
-        self.thresholds_ = grid[choice[best]].astype(np.float64)
         self.global_threshold_ = float(grid[g_index[best]])
-        self.thresholds_[~own] = self.global_threshold_
-        present = np.flatnonzero((n_pos + n_neg) > 0)
-        self.groups_ = {_label(self.columns_, self.categories_, combo, int(c)):
-                        float(self.thresholds_[c]) for c in present}
-        self.fallback_groups_ = [_label(self.columns_, self.categories_, combo, int(c))
-                                 for c in present if not own[c]]
+        unit_thresholds = grid[choice[best]].astype(np.float64)
+        unit_thresholds[-1] = self.global_threshold_
+        self.thresholds_ = unit_thresholds[np.where(cell_unit < 0, size - 1, cell_unit)]
+        self.thresholds_[~present] = self.global_threshold_
+        label = lambda c: _label(self.columns_, self.categories_, self.combo_, int(c))  # noqa: E731
+        self.groups_ = {label(c): float(self.thresholds_[c]) for c in np.flatnonzero(present)}
+        self.unit_thresholds_ = {name: float(t) for name, t in
+                                 zip(unit_labels, unit_thresholds[:-1])}
+        self.pooled_groups_ = {label(c): unit_labels[cell_unit[c]]
+                               for c in np.flatnonzero(present)
+                               if cell_unit[c] >= n_own}
+        self.fallback_groups_ = [label(c) for c in np.flatnonzero(present & (cell_unit < 0))]
         self.fit_balanced_accuracy_ = float(bal[best])
         return self
 
@@ -584,7 +645,7 @@ class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
         s = _base_scores(self.estimator, X)
         codes = _attribute_codes(sensitive_features, s.shape[0], self.columns_,
                                  self.categories_)
-        cell, _ = _grouping_codes(codes, self.categories_, tuple(range(len(self.columns_))))
+        cell, _ = _grouping_codes(codes, self.categories_, self.combo_)
         return s, self.thresholds_[cell]
 
     def predict_proba(self, X, *, sensitive_features=None) -> np.ndarray:

@@ -574,18 +574,26 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
     s_cal, s_test = scores[cal], scores[test]
     if "thresholds" in methods:
         say("group thresholds")
-        first = GroupThresholdClassifier(None, constraint=constraint, min_support=min_count)
-        first.fit(s_cal, y[cal], sensitive_features=A_cal)
-        rates = sorted({round(float(np.clip(first.target_rate_ + d, 0.02, 0.98)), 3)
-                        for d in RATE_OFFSETS})
-        for rate in rates:
-            model = GroupThresholdClassifier(None, constraint=constraint, target_rate=rate,
+        # One threshold per intersection, and per group of each single attribute: the
+        # latter pool more rows per threshold, so their rates vary less off the fitting
+        # rows (the gaps on intersections are then not held to the common rate).
+        columns = [str(c) for c in A.columns]
+        for by in [None] + (columns if len(columns) > 1 else []):
+            first = GroupThresholdClassifier(None, constraint=constraint, by=by,
                                              min_support=min_count)
-            model.fit(s_cal, y[cal], sensitive_features=A_cal)
-            _attach(model, base)
-            add("thresholds", {"constraint": constraint, "target_rate": rate}, model,
-                model.predict(s_test, sensitive_features=A_test) if base is None else
-                model.predict(X[test], sensitive_features=A_test), None)
+            first.fit(s_cal, y[cal], sensitive_features=A_cal)
+            rates = sorted({round(float(np.clip(first.target_rate_ + d, 0.02, 0.98)), 3)
+                            for d in RATE_OFFSETS})
+            for rate in rates:
+                model = GroupThresholdClassifier(None, constraint=constraint,
+                                                 target_rate=rate, by=by,
+                                                 min_support=min_count)
+                model.fit(s_cal, y[cal], sensitive_features=A_cal)
+                # Decisions from the scores already computed; the model then reads X.
+                pred = model.predict(s_test, sensitive_features=A_test)
+                _attach(model, base)
+                add("thresholds", {"constraint": constraint, "by": by or "intersection",
+                                   "target_rate": rate}, model, pred, None)
     if "score_transformer" in methods:
         say("fair score transformer")
         for eps in EPSILONS:
