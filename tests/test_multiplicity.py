@@ -222,7 +222,7 @@ def test_fewer_than_two_models_is_reported_not_raised():
     assert alone.n_models == 1 and alone.ambiguity is None
     assert "only 1 model" in alone.note
     assert curve.epsilons[1].n_models == 6 and curve.epsilons[1].ambiguity is not None
-    from assay.multiplicity.section import summary_lines
+    from assay.multiplicity.audit import summary_lines
 
     class _Payload:  # summary of a headline without a set
         headline = alone

@@ -62,7 +62,7 @@ def _table(payload):
     for column in ("ε", "models", "ambiguity", "discrepancy", "mean capacity", "churn",
                    "flagged groups"):
         table.add_column(column)
-    from assay.multiplicity.section import flagged_groups
+    from assay.multiplicity.audit import flagged_groups
 
     for f in payload.epsilons:
         flagged = ", ".join(g.label for g in flagged_groups(f)) or "none"
@@ -170,11 +170,8 @@ def multiplicity(
 
     from assay.groups import FlagRule, GroupIndex
     from assay.multiplicity.rashomon import fit_candidates, multiplicity_curve
-    from assay.multiplicity.section import (
-        MultiplicityOptions,
-        build_payload,
-        summary_lines,
-    )
+    from assay.multiplicity.audit import build_payload, summary_lines
+    from assay.multiplicity.section import MultiplicityOptions
     from assay.predictions import read_predictions
 
     console = Console()

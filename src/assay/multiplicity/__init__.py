@@ -6,7 +6,9 @@
 * :mod:`~assay.multiplicity.rashomon`: candidate models through the population engine,
   the ε-Rashomon set on held-out rows, every figure as a curve over ε, per group.
 * :mod:`~assay.multiplicity.churn`: decisions that flip between two model versions.
-* :mod:`~assay.multiplicity.section`: the multiplicity section of ``assay audit``.
+* :mod:`~assay.multiplicity.section`: the multiplicity section of ``assay audit``
+  (options, flags, checks); :mod:`~assay.multiplicity.audit` its run and payload;
+  :mod:`~assay.multiplicity.page` its page in the report.
 
 Names are imported from their submodule on first use, so ``import assay.multiplicity``
 is instant.
