@@ -333,6 +333,37 @@ def synthetic_csv(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # ExponentiatedGradient fits many models
+def test_fairlearn_reductions_are_an_optional_method_of_the_front(monkeypatch):
+    import sys
+
+    from fairlearn.reductions import ExponentiatedGradient, TruePositiveRateParity
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, A = _table(1600)
+    idx = np.arange(len(y))
+    train, cal, test = idx[:600], idx[600:800], idx[800:]
+    front = build_front(X, y, A, train=train, calibration=cal, test=test, constraint="eo",
+                        methods=("reductions",), n_bootstrap=20, min_support=30)
+    red = [c for c in front.candidates if c.method == "reductions"]
+    assert [c.params["eps"] for c in red] == [0.01, 0.05]
+    # The candidate is fairlearn's own model: refitted independently, same decisions.
+    sensitive = A.astype(str).agg("|".join, axis=1)
+    eg = ExponentiatedGradient(LogisticRegression(max_iter=500), TruePositiveRateParity(),
+                               eps=0.01)
+    eg.fit(X[train], y[train], sensitive_features=sensitive.iloc[train])
+    assert np.array_equal(red[0].y_pred, eg.predict(X[test], random_state=0))
+    # Scored like every candidate: its held-out figures are assay's metrics of them.
+    again = fairness_metrics(y[test], red[0].y_pred, A.iloc[test], n_bootstrap=0,
+                             min_support=30, min_count=20)
+    assert red[0].gaps["eo"].value == pytest.approx(again.gap_value("eo"))
+    # Asked for without fairlearn: a one-line error before anything is fitted.
+    monkeypatch.setitem(sys.modules, "fairlearn.reductions", None)
+    with pytest.raises(InvalidParameterError, match="unless fairlearn is installed"):
+        build_front(X, y, A, train=train, calibration=cal, test=test,
+                    methods=("thresholds", "reductions"))
+
+
 def test_cli_writes_front_predictions_and_export(synthetic_csv, tmp_path, capsys):
     out_json, out_csv, folder = tmp_path / "f.json", tmp_path / "p.csv", tmp_path / "exp"
     code, out, err = _run([

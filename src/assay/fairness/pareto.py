@@ -526,6 +526,8 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
     methods = tuple(dict.fromkeys(methods))
     for m in methods:
         check_option(m, "method", METHODS)
+    if "reductions" in methods:
+        _require_fairlearn(methods)
     preference = parse_preference(prefer or default_preference(constraint))
     check_scalar(n_rounds, "n_rounds", kind=int, low=1)
     say = progress or (lambda _: None)
@@ -640,17 +642,25 @@ def _attach(model: Any, base: Any) -> None:
         model.estimator = base
 
 
-def _reductions(add, X, y, A, train, test, constraint, random_state, say) -> None:
-    """fairlearn's ExponentiatedGradient (logistic regression), where fairlearn is installed."""
+def _require_fairlearn(methods) -> None:
+    """The reductions backend is optional: asking for it without fairlearn is an error
+    before anything is trained, not a silently missing method."""
     try:
-        from fairlearn.reductions import (
-            DemographicParity,
-            EqualizedOdds,
-            ExponentiatedGradient,
-            TruePositiveRateParity,
-        )
-    except ImportError:  # optional backend
-        return
+        import fairlearn.reductions  # noqa: F401
+    except ImportError:
+        raise InvalidParameterError(
+            f"methods must not include 'reductions' unless fairlearn is installed (pip "
+            f"install fairlearn). Got {tuple(methods)}.") from None
+
+
+def _reductions(add, X, y, A, train, test, constraint, random_state, say) -> None:
+    """fairlearn's ExponentiatedGradient (logistic regression); fairlearn is checked first."""
+    from fairlearn.reductions import (
+        DemographicParity,
+        EqualizedOdds,
+        ExponentiatedGradient,
+        TruePositiveRateParity,
+    )
     from sklearn.linear_model import LogisticRegression
 
     say("fairlearn reductions (exponentiated gradient)")
