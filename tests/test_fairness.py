@@ -4,11 +4,13 @@ export, the CLI and the audit section (fast tests on small synthetic tables)."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.optimize import brentq
+from sklearn.linear_model import LogisticRegression
 
 from assay._validation import DataError, InvalidParameterError
 from assay.fairness.metrics import fairness_metrics, gap_spread
@@ -216,6 +218,40 @@ def test_group_thresholds_pool_small_groups_by_attribute_so_the_attribute_reache
                                                                               "sex=M"}
     with pytest.raises(InvalidParameterError, match="by must be"):
         GroupThresholdClassifier(None, by="age").fit(score, y, sensitive_features=A)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: GroupThresholdClassifier(LogisticRegression()),
+    lambda: FairScoreTransformer(LogisticRegression(), constraint="eo")],
+    ids=["GroupThresholdClassifier", "FairScoreTransformer"])
+@pytest.mark.slow  # 56 checks each, ~10 s
+def test_post_processors_with_an_estimator_pass_scikit_learns_checks(make):
+    """With an unfitted estimator the post-processor fits it first, so clone, pipelines
+    and every estimator check apply (binary targets only, as its tags say)."""
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(make(), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
+              if r["status"] == "failed"]
+    assert len(results) > 40 and not failed, failed
+
+
+def test_post_processors_use_a_fitted_estimator_as_it_is():
+    X, y, A = _table(1500)
+    base = LogisticRegression().fit(X[:800], y[:800])
+    coef = base.coef_.copy()
+    thr = GroupThresholdClassifier(base).fit(X[800:], y[800:],
+                                             sensitive_features=A.iloc[800:])
+    assert thr.estimator_ is base and np.array_equal(base.coef_, coef)
+    s = base.predict_proba(X)[:, 1]
+    on_scores = GroupThresholdClassifier(None).fit(s[800:], y[800:],
+                                                   sensitive_features=A.iloc[800:])
+    assert np.array_equal(thr.predict(X, sensitive_features=A),
+                          on_scores.predict(s, sensitive_features=A))
+    with pytest.raises(DataError, match="only|Only binary"):
+        GroupThresholdClassifier(LogisticRegression()).fit(X, y % 1 + np.arange(len(y)) % 3)
 
 
 def test_boosting_objectives_recomputed_from_predictions_equal_the_tracked_ones():

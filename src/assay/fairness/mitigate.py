@@ -56,13 +56,26 @@ _EPS = 1e-6
 
 def _binary_target(y) -> tuple[np.ndarray, np.ndarray]:
     """0/1 labels and the two classes; a one-line error for a non-binary target."""
+    from sklearn.utils.multiclass import type_of_target
+    from sklearn.utils.validation import column_or_1d
+
+    if y is None:
+        raise DataError("y must be given: fitting requires y to be passed, but the target "
+                        "y is None. Got None.")
     y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
     if y.ndim != 1:
         raise DataError(f"y must be 1-D. Got shape {y.shape}.")
+    kind = type_of_target(y, input_name="y") if y.size else "unknown"
+    if kind == "continuous":
+        raise DataError(f"y must be class labels, not a continuous target. Got "
+                        f"{y[:3].tolist()}...")
     classes, encoded = np.unique(y, return_inverse=True)
     if len(classes) != 2:
-        raise DataError(f"y must have exactly two classes for fairness mitigation. Got "
-                        f"{len(classes)}: {list(classes[:5])}.")
+        raise DataError(f"y must have exactly two classes for fairness mitigation (Only "
+                        f"binary classification is supported.). Got {len(classes)} "
+                        f"class{'es' if len(classes) != 1 else ''}: {list(classes[:5])}.")
     return encoded.astype(np.int64), classes
 
 
@@ -476,10 +489,56 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
         return out
 
 
+# --------------------------------------------------------------------------- post-processors
+
+
+class _PostProcessor:
+    """Base scores for a post-processor: X itself (estimator None), a fitted estimator
+    used as it is, or an unfitted one fitted first on the same rows (so that the
+    post-processor clones, and passes scikit-learn's estimator checks, like any other)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        if self.estimator is None:
+            tags.input_tags.one_d_array = True
+        return tags
+
+    def _fit_scores(self, X, y) -> np.ndarray:
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import validate_data
+
+        if self.estimator is None:
+            self.estimator_ = None
+            return _base_scores(None, X)
+        X = validate_data(self, X, reset=True)
+        try:
+            check_is_fitted(self.estimator)
+            self.estimator_ = self.estimator
+        except NotFittedError:
+            _binary_target(y)  # a one-line error before anything is fitted
+            self.estimator_ = clone(self.estimator).fit(X, np.asarray(y))
+        return _base_scores(self.estimator_, X)
+
+    def _scores(self, X) -> np.ndarray:
+        from sklearn.utils.validation import validate_data
+
+        estimator = getattr(self, "estimator_", self.estimator)
+        if estimator is not None:
+            X = validate_data(self, X, reset=False)
+        return _base_scores(estimator, X)
+
+    def _attach(self, estimator) -> None:
+        """Read X through `estimator` from now on (fitted on its scores, not on X)."""
+        self.estimator = self.estimator_ = estimator
+        if hasattr(estimator, "n_features_in_"):
+            self.n_features_in_ = estimator.n_features_in_
+
+
 # --------------------------------------------------------------------------- thresholds
 
 
-class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
+class GroupThresholdClassifier(_PostProcessor, ClassifierMixin, BaseEstimator):
     """One decision threshold per intersectional group on a fitted scorer.
 
     Every group with enough rows gets its own threshold; small groups that share a
@@ -576,8 +635,8 @@ class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
         if self.target_rate is not None:
             check_scalar(self.target_rate, "target_rate", low=0, high=1)
         check_scalar(self.n_grid, "n_grid", kind=int, low=2)
-        s = _base_scores(self.estimator, X)
         y01, self.classes_ = _binary_target(y)
+        s = self._fit_scores(X, y)
         n = s.shape[0]
         self.columns_, self.categories_ = _fit_sensitive(sensitive_features, n)
         self.combo_ = self._combo()
@@ -642,7 +701,7 @@ class GroupThresholdClassifier(ClassifierMixin, BaseEstimator):
 
     def _cell_thresholds(self, X, sensitive_features) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "thresholds_")
-        s = _base_scores(self.estimator, X)
+        s = self._scores(X)
         codes = _attribute_codes(sensitive_features, s.shape[0], self.columns_,
                                  self.categories_)
         cell, _ = _grouping_codes(codes, self.categories_, self.combo_)
@@ -676,7 +735,7 @@ def _cross_entropy(r: np.ndarray, s: np.ndarray) -> np.ndarray:
     return -(r * np.log(s) + (1 - r) * np.log1p(-s))
 
 
-class FairScoreTransformer(ClassifierMixin, BaseEstimator):
+class FairScoreTransformer(_PostProcessor, ClassifierMixin, BaseEstimator):
     """Scores closest to a base scorer's under fairness constraints (FST-style).
 
     Solves ``min_s mean CE(r, s)`` subject to, for every supported group a of every
@@ -750,12 +809,12 @@ class FairScoreTransformer(ClassifierMixin, BaseEstimator):
         check_scalar(self.threshold, "threshold", low=0, high=1, low_open=True,
                      high_open=True)
         check_scalar(self.max_iter, "max_iter", kind=int, low=1)
-        r = np.clip(_base_scores(self.estimator, X), _EPS, 1 - _EPS)
-        n = r.shape[0]
         if y is not None:
             _, self.classes_ = _binary_target(y)
         else:
             self.classes_ = np.array([0, 1])
+        r = np.clip(self._fit_scores(X, y), _EPS, 1 - _EPS)
+        n = r.shape[0]
         self.columns_, self.categories_ = _fit_sensitive(sensitive_features, n)
         codes = _attribute_codes(sensitive_features, n, self.columns_, self.categories_)
         self.n_fit_ = n
@@ -793,9 +852,11 @@ class FairScoreTransformer(ClassifierMixin, BaseEstimator):
                                        "ftol": 1e-15, "maxcor": 30})
             self.lambdas_ = np.asarray(result.x)
             self.converged_ = bool(result.success)
+            self.n_iter_ = int(result.nit)
         else:
             self.lambdas_ = np.zeros(0)
             self.converged_ = True
+            self.n_iter_ = 1  # nothing to solve: one evaluation of s = r
         s = _transform(r, n * (self.lambdas_ @ G)) if G.shape[0] else r
         self.constraint_values_ = G @ s - eps
         self.fit_scores_ = s
@@ -804,7 +865,7 @@ class FairScoreTransformer(ClassifierMixin, BaseEstimator):
     def transform_scores(self, X, *, sensitive_features=None) -> np.ndarray:
         """The fair scores s(x)."""
         check_is_fitted(self, "lambdas_")
-        r = np.clip(_base_scores(self.estimator, X), _EPS, 1 - _EPS)
+        r = np.clip(self._scores(X), _EPS, 1 - _EPS)
         if not self.lambdas_.size:
             return r
         codes = _attribute_codes(sensitive_features, r.shape[0], self.columns_,

@@ -639,7 +639,7 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
 def _attach(model: Any, base: Any) -> None:
     """A post-processor fitted on scores, made to read X through the fitted base model."""
     if base is not None:
-        model.estimator = base
+        model._attach(base)
 
 
 def _require_fairlearn(methods) -> None:
