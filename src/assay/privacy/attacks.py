@@ -72,11 +72,9 @@ from assay.privacy.vulnerability import (
     check_flag_rule,
     check_group_index,
     flagged_groups,
-    group_figures,
-    membership_statistic,
     most_exposed_group,
-    most_exposed_records,
     rate_estimates,
+    stream_figures,
 )
 
 ATTACKS = ("loss", "lira", "lira_offline", "rmia", "rmia_offline")
@@ -749,13 +747,18 @@ def summarise_scores(scores: np.ndarray, member: np.ndarray, fprs=DEFAULT_FPRS,
     if curves is None:
         curves = TargetCurves(scores, member)
     fprs = tuple(float(a) for a in fprs)
-    per_target = curves.auc()
-    value, low, high = auc_estimates(per_target, curves.n_pos, curves.n_neg, confidence)
-    auc = Estimate(float(value[0]), float(low[0]), float(high[0]))
     grid = roc_grid(float(curves.n_neg.mean()))
+    tp, _ = curves.counts_at(np.r_[fprs, grid])
+    return _summary(curves.auc(), curves.n_pos, curves.n_neg, tp, fprs, grid, confidence)
+
+
+def _summary(per_target: np.ndarray, n_pos: np.ndarray, n_neg: np.ndarray, tp: np.ndarray,
+             fprs: tuple[float, ...], grid: np.ndarray, confidence: float):
+    """`summarise_scores` from every target's AUC, counts and TP at ``fprs`` + ``grid``."""
+    value, low, high = auc_estimates(per_target, n_pos, n_neg, confidence)
+    auc = Estimate(float(value[0]), float(low[0]), float(high[0]))
     levels = np.r_[fprs, grid]
-    tp, _ = curves.counts_at(levels)
-    value, low, high = rate_estimates(tp, np.repeat(curves.n_pos[:, None], levels.size, axis=1),
+    value, low, high = rate_estimates(tp, np.repeat(n_pos[:, None], levels.size, axis=1),
                                       confidence)
     tpr = {a: Estimate(float(value[i]), float(low[i]), float(high[i]))
            for i, a in enumerate(fprs)}
@@ -949,15 +952,19 @@ def _evaluate_attack(name: str, scores: np.ndarray, member: np.ndarray, targets:
                      fprs: tuple[float, ...], confidence: float, index: GroupIndex | None,
                      row_ids: np.ndarray, *, min_support: int, n_records: int,
                      params: dict[str, Any]) -> AttackResult:
-    """Every figure of one attack from its scores, sorted once; the group test and flags
-    are applied afterwards (`_apply_tests`), one test serving every attack."""
-    curves = TargetCurves(scores, member)
-    auc, tpr, roc, per_target = summarise_scores(scores, member, fprs, confidence, curves)
-    statistic = membership_statistic(curves, member)
-    by_group = {} if index is None else group_figures(
-        curves, index, fprs, min_support=min_support, confidence=confidence)
-    records = most_exposed_records(scores, member, row_ids, index, n_records, fpr=max(fprs),
-                                   curves=curves, statistic=statistic)
+    """Every figure of one attack from its scores, each target sorted once, a block of
+    targets at a time (`stream_figures`: memory bounded by the block, not by K · N); the
+    group test and flags are applied afterwards (`_apply_tests`), one test serving every
+    attack."""
+    grid = roc_grid(float((~member).sum(axis=1).mean()))
+    figures = stream_figures(scores, member, np.r_[fprs, grid], index=index, group_fprs=fprs,
+                             record_fpr=max(fprs))
+    auc, tpr, roc, per_target = _summary(figures.auc, figures.n_pos, figures.n_neg,
+                                         figures.tp, fprs, grid, confidence)
+    statistic = figures.statistic
+    by_group = {} if index is None else figures.group_figures(
+        index, fprs, min_support=min_support, confidence=confidence)
+    records = figures.records(row_ids, index, n_records)
     return AttackResult(name=name, auc=auc, tpr_at_fpr=tpr, roc=roc, groups=by_group,
                         records=records, targets=targets, per_target_auc=per_target,
                         params=params, statistic=statistic, scores=scores)

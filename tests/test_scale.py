@@ -1,0 +1,128 @@
+"""Audits at scale (issue 15): streamed attack figures equal the in-memory ones, and a
+large synthetic table with tens of thousands of levels audits within its memory budget."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assay.groups import GroupIndex
+from assay.learners import get_learner
+from assay.population import PopulationPlan, fit_population
+from assay.privacy import vulnerability as vuln
+from assay.privacy.attacks import attack_scores, run_mia
+from assay.privacy.vulnerability import (
+    TargetCurves,
+    group_figures,
+    membership_effect,
+    membership_statistic,
+    most_exposed_records,
+    stream_figures,
+)
+
+FPRS = (0.1, 0.01, 0.001)
+
+
+def assert_close(a, b, path=""):
+    """Nested JSON-like values equal, floats to 1e-12 (a mean over targets may take its
+    terms in another order once they come from several blocks)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for key in a:
+            assert_close(a[key], b[key], f"{path}/{key}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close(x, y, f"{path}/{i}")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+@pytest.fixture(scope="module")
+def synthetic_population():
+    """A real population: 12 logistic regressions on the planted synthetic table."""
+    from assay.data import load
+
+    ds = load("synthetic", n_rows=3000)
+    plan = PopulationPlan.balanced(ds.n_rows, 12, random_state=0)
+    pop = fit_population(ds.X, ds.y, get_learner("logreg"), plan, n_classes=ds.n_classes,
+                         progress=False)
+    return ds, pop, GroupIndex.from_frame(ds.groups)
+
+
+@pytest.mark.parametrize("attack", ["loss", "lira", "rmia"])
+@pytest.mark.parametrize("block_cells", [1, 3000 * 5, 3000 * 7 + 11])
+def test_streamed_figures_equal_one_in_memory_sort(synthetic_population, attack, block_cells):
+    ds, pop, index = synthetic_population
+    scores = attack_scores(pop, attack)
+    member = pop.member
+    levels = np.r_[FPRS, np.logspace(-3, 0, 20)]
+    streamed = stream_figures(scores, member, levels, index=index, group_fprs=FPRS,
+                              record_fpr=0.1, block_cells=block_cells)
+    curves = TargetCurves(scores, member)  # every target at once
+    np.testing.assert_array_equal(streamed.auc, curves.auc())
+    np.testing.assert_array_equal(streamed.tp, curves.counts_at(levels)[0])
+    np.testing.assert_array_equal(streamed.n_neg, curves.n_neg)
+    # Per-row sums only change order across blocks.
+    np.testing.assert_allclose(streamed.statistic, membership_statistic(curves, member),
+                               rtol=0, atol=1e-12)
+    effect = membership_effect(scores, member, curves.thresholds([0.1])[:, 0])
+    for got, want in zip(streamed.effect, effect, strict=True):
+        np.testing.assert_array_equal(got, want)
+    in_memory = group_figures(curves, index, FPRS, min_support=20)
+    assert_close({k: v.to_dict() for k, v in streamed.group_figures(
+        index, FPRS, min_support=20).items()}, {k: v.to_dict() for k, v in in_memory.items()})
+    records = most_exposed_records(scores, member, ds.row_ids, index, 15, fpr=0.1,
+                                   curves=curves)
+    assert len(records) == 15
+    # The same ranking of (effect, statistic); rows whose statistics tie to 1e-16 may
+    # swap, so each listed row is checked against the in-memory figures of that row.
+    got = streamed.records(ds.row_ids, index, 15)
+    stat = membership_statistic(curves, member)
+    row = {str(r): i for i, r in enumerate(ds.row_ids)}
+    for mine, theirs in zip(got, records, strict=True):
+        assert mine.effect == theirs.effect
+        assert mine.statistic == pytest.approx(theirs.statistic, abs=1e-12)
+        i = row[mine.row_id]
+        assert (mine.effect, mine.n_in) == (effect[0][i], effect[3][i])
+        assert mine.statistic == pytest.approx(stat[i], abs=1e-12)
+
+
+def test_run_mia_streamed_over_blocks_equals_one_block(synthetic_population, monkeypatch):
+    ds, pop, index = synthetic_population
+    kwargs = dict(attacks=("loss", "lira", "rmia"), groups=index, row_ids=ds.row_ids,
+                  n_permutations=50, min_support=20)
+    whole = run_mia(pop, **kwargs)
+    two_targets = {**vuln.stream_figures.__kwdefaults__, "block_cells": 2 * pop.n_rows + 1}
+    monkeypatch.setattr(vuln.stream_figures, "__kwdefaults__", two_targets)
+    blocks = run_mia(pop, **kwargs)
+    a, b = whole.to_dict(), blocks.to_dict()
+    assert_close(json.loads(json.dumps(a)), json.loads(json.dumps(b)))
+    assert any(attack["flagged_groups"] for attack in a["attacks"].values())
+    for name in a["attacks"]:
+        np.testing.assert_allclose(blocks.attacks[name].statistic,
+                                   whole.attacks[name].statistic, atol=1e-12)
+
+
+def test_block_memory_does_not_grow_with_targets():
+    """The sorted curves of a block, not of all targets, are alive at once."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n_rows = 20_000
+    peaks = []
+    for n_targets in (8, 32):
+        scores = rng.normal(size=(n_targets, n_rows))
+        member = rng.random((n_targets, n_rows)) < 0.5
+        tracemalloc.start()
+        stream_figures(scores, member, FPRS, record_fpr=0.1, block_cells=4 * n_rows)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    # 4x the targets: the input grows 4x but the working set stays one block's.
+    assert peaks[1] < 1.3 * peaks[0], peaks
+    # A block's curves and temporaries: well under 100 bytes a cell of the block.
+    assert peaks[1] < 4 * n_rows * 100, peaks
