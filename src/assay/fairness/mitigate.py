@@ -19,10 +19,14 @@ Three methods, each for several protected attributes and their intersections at 
 - `GroupThresholdClassifier`: one threshold per intersectional group on any scorer,
   chosen so that every group reaches the same selection rate (dp), TPR (eo) or TPR and
   FPR (eodds, as close as one threshold allows), at the common rate that maximises
-  balanced accuracy on the fitting rows. Small groups fall back to the global threshold.
+  balanced accuracy on the fitting rows. Small groups sharing a value of one attribute
+  are pooled (so the attribute's groups reach the rate too); the rest keep the global
+  threshold. ``by`` sets thresholds on one attribute (or a sub-intersection) instead.
 
 All take ``sensitive_features`` (a DataFrame, Series or array of protected columns) as a
-keyword of ``fit`` and, where the decision depends on the group, of ``predict``. With
+keyword of ``fit`` and, where the decision depends on the group, of ``predict``. A
+post-processor's estimator is used as it is when fitted, and fitted first on the same rows
+when not (so it clones and passes scikit-learn's estimator checks). With
 ``estimator=None`` the post-processors read the base score directly from ``X`` (one
 column): that is how a model assay did not train is post-processed from its predictions
 file, and how such a post-processor is exported on its own.
