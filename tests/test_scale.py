@@ -126,3 +126,24 @@ def test_block_memory_does_not_grow_with_targets():
     assert peaks[1] < 1.3 * peaks[0], peaks
     # A block's curves and temporaries: well under 100 bytes a cell of the block.
     assert peaks[1] < 4 * n_rows * 100, peaks
+
+
+def test_mia_cli_names_the_budget_and_the_cap_that_fixes_it(tmp_path, capsys):
+    from assay.cli import main
+    from assay.data.synthetic import make_synthetic
+
+    table = tmp_path / "loans.csv"
+    make_synthetic(6000).to_csv(table, index=False)
+    argv = ["mia", str(table), "--target", "approved", "--protected", "sex,region",
+            "--models", "6", "--permutations", "0", "--no-progress",
+            "--attacks", "loss", "--memory-budget", "0.01"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "6,000 rows x" in err and "GiB" not in err[:40]
+    cap = int(err.split("--max-categories ")[1].split(")")[0])
+    out = tmp_path / "mia.json"
+    assert main([*argv, "--max-categories", str(cap), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["dataset"]["n_rows"] == 6000 and result["attacks"]["loss"]["auc"]["value"] > 0.5
+    assert main([*argv[:-2], "--min-frequency", "0"]) == 2
+    assert "--min-frequency must be" in capsys.readouterr().err

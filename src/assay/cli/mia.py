@@ -41,8 +41,9 @@ def _check_json_path(path: Path | None) -> None:
 
 
 def _load_dataset(data: str, target: str | None, protected: list[str],
-                  data_home: Path | None, encoding: str = "utf-8"):
-    """A file path (csv/parquet) or the name of a public table."""
+                  data_home: Path | None, encoding: str = "utf-8", **limits):
+    """A file path (csv/parquet) or the name of a public table; `limits` are the
+    one-hot caps and memory budget of `Dataset.from_frame` (None: its default)."""
     from assay.data import PUBLIC_TABLES, Dataset, load
 
     path = Path(data)
@@ -50,17 +51,23 @@ def _load_dataset(data: str, target: str | None, protected: list[str],
         if not target:
             raise InvalidParameterError(f"--target must name the label column of {data}. "
                                         "Got nothing.")
-        return Dataset.from_path(path, target, protected, encoding=encoding)
+        return Dataset.from_path(path, target, protected, encoding=encoding,
+                                 **_set(limits))
     names = sorted([*PUBLIC_TABLES, "synthetic"])
     if data not in names:
         raise DataError(f"DATA must be an existing .csv/.parquet file or one of "
                         f"{', '.join(names)}. Got {data!r}.")
-    overrides: dict = {}
+    overrides: dict = _set(limits)
     if target:
         overrides["target"] = target
     if protected:
         overrides["protected"] = protected
     return load(data, data_home=data_home, **overrides)
+
+
+def _set(options: dict) -> dict:
+    """The options that were given (None: leave the default)."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _ci(e) -> str:
@@ -101,6 +108,22 @@ def _rule_line(result, n_permutations: int, min_support: int, has_groups: bool) 
             f"group AUC among the group's own rows).")
 
 
+def _encoding_limits(max_categories, min_frequency, memory_budget) -> dict:
+    """--max-categories, --min-frequency and --memory-budget, checked (named as flags)."""
+    if max_categories is not None:
+        check_scalar(max_categories, "--max-categories", kind=int, low=1)
+    if min_frequency is not None:
+        check_scalar(min_frequency, "--min-frequency", low=0, low_open=True)
+        if min_frequency >= 1 and not float(min_frequency).is_integer():
+            raise InvalidParameterError(f"--min-frequency must be an integer >= 1 (rows) or "
+                                        f"a share in (0, 1). Got {min_frequency}.")
+        min_frequency = int(min_frequency) if min_frequency >= 1 else min_frequency
+    if memory_budget is not None:
+        check_scalar(memory_budget, "--memory-budget", low=0, low_open=True)
+    return {"max_categories": max_categories, "min_frequency": min_frequency,
+            "memory_budget": memory_budget}
+
+
 @app.command("mia")
 def mia(
     data: Annotated[str, typer.Argument(
@@ -136,6 +159,14 @@ def mia(
         "--progress/--no-progress", help="Show progress bars.")] = True,
     encoding: Annotated[str, typer.Option(
         "--encoding", help="Text encoding of a CSV table (e.g. latin-1, cp1252).")] = "utf-8",
+    max_categories: Annotated[Optional[int], typer.Option(
+        "--max-categories", help="One-hot columns per categorical column at most; rarer "
+        "levels share an '(infrequent)' column.")] = None,
+    min_frequency: Annotated[Optional[float], typer.Option(
+        "--min-frequency", help="Levels with fewer rows (or a smaller share, if < 1) are "
+        "infrequent.")] = None,
+    memory_budget: Annotated[Optional[float], typer.Option(
+        "--memory-budget", help="GiB the encoded features may take (default 2).")] = None,
 ) -> None:
     """Train K models on random halves of DATA, attack each in turn, flag the groups that
     leak more."""
@@ -149,6 +180,7 @@ def mia(
     check_option(backend, "--backend", BACKENDS)
     check_encoding(encoding, "--encoding")
     _check_json_path(json_path)
+    limits = _encoding_limits(max_categories, min_frequency, memory_budget)
 
     from assay.learners import get_learner, parse_learner_params
     from assay.privacy.attacks import ATTACKS, DEFAULT_FPRS
@@ -169,7 +201,7 @@ def mia(
     from assay.privacy.attacks import run_mia
 
     console = Console()
-    dataset = _load_dataset(data, target, _names(protected), data_home, encoding)
+    dataset = _load_dataset(data, target, _names(protected), data_home, encoding, **limits)
     groups = GroupIndex.from_frame(dataset.groups) if dataset.groups.shape[1] else None
     plan = PopulationPlan.balanced(dataset.n_rows, models, random_state=seed)
     population = fit_population(dataset.X, dataset.y, spec, plan, n_classes=dataset.n_classes,
