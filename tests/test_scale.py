@@ -147,3 +147,24 @@ def test_mia_cli_names_the_budget_and_the_cap_that_fixes_it(tmp_path, capsys):
     assert result["dataset"]["n_rows"] == 6000 and result["attacks"]["loss"]["auc"]["value"] > 0.5
     assert main([*argv[:-2], "--min-frequency", "0"]) == 2
     assert "--min-frequency must be" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_400k_row_synthetic_table_audits_within_the_default_budget():
+    """The issue's table (three columns with ~32,000 levels each): a one-line error by
+    default, then audited end to end with the one-hot capped."""
+    from assay._validation import DataError
+    from assay.data import load
+
+    with pytest.raises(DataError, match=r"400,000 rows x 96,0\d\d features"):
+        load("synthetic", n_rows=400_000)
+    ds = load("synthetic", n_rows=400_000, max_categories=64)
+    assert ds.X.dtype == np.float32 and ds.X.nbytes < 2 * 2**30
+    plan = PopulationPlan.balanced(ds.n_rows, 6, random_state=0)
+    pop = fit_population(ds.X, ds.y, get_learner("logreg"), plan, n_classes=ds.n_classes,
+                         progress=False)
+    result = run_mia(pop, groups=GroupIndex.from_frame(ds.groups), row_ids=ds.row_ids,
+                     n_permutations=20)
+    assert set(result.attacks) == {"loss", "lira", "rmia"}
+    assert all(0.45 < a.auc.value < 1 for a in result.attacks.values())
+    json.dumps(result.to_dict())
