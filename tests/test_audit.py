@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dataclasses import dataclass
@@ -617,3 +619,57 @@ def test_bad_input_is_one_line_exit_2_before_training(tmp_path, capsys, argv, me
     assert any(m in lines[0] for m in messages), lines
     assert "Traceback" not in captured.err
     assert not out.exists()  # nothing trained, nothing written
+
+
+def test_encoding_limits_are_checked_first_and_recorded(tmp_path):
+    from assay.audit import prepare
+
+    for bad, message in ((dict(max_categories=0), "max_categories must be an integer"),
+                         (dict(min_frequency=0), "min_frequency must be an integer >= 1"),
+                         (dict(min_frequency=2.5), "min_frequency must be an integer >= 1"),
+                         (dict(memory_budget=-1), "memory_budget must be a number in (0")):
+        with pytest.raises(InvalidParameterError, match=re.escape(message)):
+            AuditConfig(data=str(tmp_path / "absent.csv"), **bad)  # checked before loading
+    config = AuditConfig.from_mapping({"data": "synthetic", "n_rows": 400, "max_categories": 3,
+                                       "min_frequency": 5.0, "memory_budget": 0.5,
+                                       "out": str(tmp_path / "o")}, "audit.toml")
+    assert (config.max_categories, config.min_frequency, config.memory_budget) == (3, 5, 0.5)
+    assert isinstance(config.min_frequency, int)
+    recorded = config.to_dict()
+    assert (recorded["max_categories"], recorded["min_frequency"],
+            recorded["memory_budget"]) == (3, 5, 0.5)
+    dataset = prepare(config).dataset
+    assert (dataset._options.max_categories, dataset._options.min_frequency,
+            dataset._options.memory_budget) == (3, 5, 0.5)
+    # Every categorical column keeps at most 3 one-hot columns, the rest '(infrequent)'.
+    default = prepare(AuditConfig(data="synthetic", n_rows=400,
+                                  out=str(tmp_path / "o"))).dataset
+    assert dataset.n_features < default.n_features
+    assert any("(infrequent)" in name for name in dataset.feature_names)
+    assert any("max_categories=3" in note for note in dataset.notes)
+
+
+def test_cli_memory_budget_error_names_a_cap_and_the_cap_audits(tmp_path, capsys):
+    from assay.data import make_synthetic
+    from assay.report.result import AuditResult
+
+    table = tmp_path / "loans.csv"
+    make_synthetic(1000, 1).to_csv(table, index=False)  # 270 features, 1.0 MiB
+    config = tmp_path / "audit.toml"
+    config.write_text('memory_budget = 0.0005\n[groups]\nn_permutations = 0\n'
+                      'min_support = 20\n[privacy]\nattacks = ["loss"]\nnoise_grid = []\n')
+    out = tmp_path / "out"
+    argv = ["audit", str(table), "--target", "approved", "--protected", "sex",
+            "--models", "4", "--config", str(config), "--quiet", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: memory_budget must hold")
+    assert "1,000 rows x 270 features" in err and not out.exists()  # before training
+    cap = int(err.split("--max-categories ")[1].split(")")[0])
+    assert main([*argv, "--max-categories", str(cap)]) == 0
+    result = AuditResult.from_json(out / "result.json")
+    assert result.config["max_categories"] == cap and result.config["memory_budget"] == 0.0005
+    assert result.data["n_features"] * 1000 * 4 <= 0.0005 * 2**30
+    assert any(f"max_categories={cap}" in note for note in result.data["notes"])
+    assert main([*argv, "--memory-budget", "1", "--min-frequency", "-1"]) == 2
+    assert "min_frequency must be" in capsys.readouterr().err

@@ -95,7 +95,11 @@ class GroupOptions(Options):
 
 
 _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "models", "out",
-                "backend", "seed", "n_rows", "predictions", "train_column", "encoding")
+                "backend", "seed", "n_rows", "predictions", "train_column", "encoding",
+                "max_categories", "min_frequency", "memory_budget")
+
+#: The encoding options `load_dataset` hands to `Dataset.from_frame` (None: its default).
+_ENCODING_KEYS = ("max_categories", "min_frequency", "memory_budget")
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,14 @@ class AuditConfig:
         Its 0/1 column marking the rows the model was trained on.
     encoding : str, default="utf-8"
         Text encoding of a CSV table (``"latin-1"``, ``"cp1252"``, ...).
+    max_categories : int >= 1 or None
+        One-hot columns per categorical column at most; rarer levels share one
+        ``(infrequent)`` column (as scikit-learn's ``OneHotEncoder``). None: no cap.
+    min_frequency : int >= 1 or float in (0, 1), or None
+        Levels seen in fewer fit rows (or a smaller share of them) are infrequent.
+    memory_budget : float > 0 or None
+        GiB the encoded feature matrix may take (None: the dataset default, 2); a table
+        over it is a one-line `DataError` naming a ``max_categories`` that fits.
     groups : GroupOptions
     sections : dict of str to Options
         Each registered section's options (defaults where its table is absent).
@@ -149,6 +161,9 @@ class AuditConfig:
     predictions: str | None = None
     train_column: str = "in_train"
     encoding: str = "utf-8"
+    max_categories: int | None = None
+    min_frequency: float | None = None
+    memory_budget: float | None = None
     groups: GroupOptions = field(default_factory=GroupOptions)
     sections: Mapping[str, Options] = field(default_factory=dict)
 
@@ -186,6 +201,7 @@ class AuditConfig:
             raise InvalidParameterError(
                 f"train_column must be a column name. Got {self.train_column!r}.")
         object.__setattr__(self, "encoding", check_encoding(self.encoding))
+        self._check_encoding_limits()
         if not isinstance(self.groups, GroupOptions):
             raise InvalidParameterError(
                 f"groups must be GroupOptions. Got {type(self.groups).__name__}.")
@@ -200,6 +216,29 @@ class AuditConfig:
                     f"sections[{section.name!r}] must be {section.options_type.__name__}. "
                     f"Got {type(options).__name__}.")
         object.__setattr__(self, "sections", sections)
+
+    def _check_encoding_limits(self) -> None:
+        """max_categories, min_frequency and memory_budget, checked before any loading
+        (as `Dataset.from_frame` checks them); a whole-number min_frequency becomes rows."""
+        if self.max_categories is not None:
+            object.__setattr__(self, "max_categories", check_scalar(
+                self.max_categories, "max_categories", kind=int, low=1))
+        frequency = self.min_frequency
+        if frequency is not None:
+            if isinstance(frequency, bool) or not isinstance(frequency, int | float) or not (
+                    0 < frequency < 1 or (frequency >= 1 and float(frequency).is_integer())):
+                raise InvalidParameterError(
+                    "min_frequency must be an integer >= 1 (rows) or a float in (0, 1) "
+                    f"(share of the fit rows). Got {frequency!r}.")
+            object.__setattr__(self, "min_frequency",
+                               int(frequency) if frequency >= 1 else float(frequency))
+        if self.memory_budget is not None:
+            budget = check_scalar(self.memory_budget, "memory_budget", low=0, low_open=True)
+            object.__setattr__(self, "memory_budget", float(budget))
+
+    def encoding_limits(self) -> dict[str, Any]:
+        """The encoding options that were set, as `Dataset.from_frame` keywords."""
+        return {k: getattr(self, k) for k in _ENCODING_KEYS if getattr(self, k) is not None}
 
     def options(self, name: str) -> Options:
         """The options of section ``name``."""
@@ -362,9 +401,9 @@ def load_dataset(config: AuditConfig):
             raise InvalidParameterError(
                 f"target must name the label column of {config.data}. Got none.")
         return Dataset.from_path(path, config.target, list(config.protected),
-                                 encoding=config.encoding)
+                                 encoding=config.encoding, **config.encoding_limits())
     if config.data == "synthetic" or config.data in PUBLIC_TABLES:
-        overrides: dict[str, Any] = {}
+        overrides: dict[str, Any] = config.encoding_limits()
         if config.target:
             overrides["target"] = config.target
         if config.protected:

@@ -97,6 +97,14 @@ _SHARED_FLAGS: list[tuple[str, Any, Any]] = [
         help="Column of --predictions marking the training rows (default in_train).")),
     ("encoding", str | None, typer.Option(
         help="Text encoding of a CSV table (default utf-8; e.g. latin-1, cp1252).")),
+    ("max_categories", int | None, typer.Option(
+        help="One-hot columns per categorical column at most; rarer levels share an "
+             "'(infrequent)' column.")),
+    ("min_frequency", float | None, typer.Option(
+        help="Levels with fewer rows (or a smaller share, if < 1) are infrequent.")),
+    ("memory_budget", float | None, typer.Option(
+        help="GiB the encoded features may take (default 2); over it, one error line "
+             "naming a --max-categories that fits.")),
     ("min_support", int | None, typer.Option(
         help="Groups with fewer rows get no figures and no flags.")),
     ("permutations", int | None, typer.Option(
@@ -157,7 +165,8 @@ def _audit(**given: Any) -> int:
         if values and isinstance(table, dict):  # a non-table is reported by from_mapping
             options[section.name] = {**table, **values}
     for key in ("data", "target", "learner", "models", "out", "backend", "seed",
-                "predictions", "train_column", "encoding"):
+                "predictions", "train_column", "encoding", "max_categories",
+                "min_frequency", "memory_budget"):
         if given.get(key) is not None:
             if key == "learner" and isinstance(options.get("learner"), dict):
                 options["learner"] = {**options["learner"], "name": given[key]}
