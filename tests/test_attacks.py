@@ -552,3 +552,65 @@ def test_location30_overfit_mlp_leaks_and_reference_attacks_win(location30, caps
     low = {n: leaky.attacks[n].tpr_at_fpr[0.001] for n in ("loss", "lira", "rmia")}
     assert low["lira"].value > low["loss"].value and low["rmia"].value > low["loss"].value
     assert low["lira"].ci_low > low["loss"].ci_high
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def test_scores_streamed_and_dropped_give_the_same_figures(monkeypatch):
+    """Scores are kept only for small populations (or keep_scores=True); streaming them
+    without keeping changes no figure."""
+    import pandas as pd
+
+    import assay.privacy.attacks as A
+
+    pop = memorising(n_models=12, n_rows=800, hetero=True)
+    groups = {"g": np.where(np.arange(800) % 3 == 0, "a", "b")}
+
+    kwargs = {"attacks": ("loss", "lira", "rmia_offline"), "groups": pd.DataFrame(groups),
+              "n_permutations": 20, "min_support": 20}
+    kept = run_mia(pop, keep_scores=True, **kwargs)
+    dropped = run_mia(pop, keep_scores=False, **kwargs)
+    assert json.dumps(kept.to_dict()) == json.dumps(dropped.to_dict())
+    for name, attack in kept.attacks.items():
+        assert dropped.attacks[name].scores is None
+        np.testing.assert_array_equal(attack.statistic, dropped.attacks[name].statistic)
+        np.testing.assert_array_equal(attack.scores, attack_scores(pop, name))
+    # By default: kept up to KEEP_SCORES_CELLS (targets x rows), dropped above.
+    assert run_mia(pop, attacks=("loss",)).attacks["loss"].scores.shape == (12, 800)
+    monkeypatch.setattr(A, "KEEP_SCORES_CELLS", 12 * 800 - 1)
+    assert run_mia(pop, attacks=("loss",)).attacks["loss"].scores is None
+    assert run_mia(pop, attacks=("loss",), n_targets=11).attacks["loss"].scores is not None
+    with pytest.raises(InvalidParameterError, match="keep_scores must be True, False or None"):
+        run_mia(pop, attacks=("loss",), keep_scores="yes")
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_each_block_of_targets_scores_as_alone(attack):
+    """Targets scored one at a time equal the same targets in one call: a block's scores
+    depend on nothing but the shared per-row sums."""
+    pop = memorising(n_models=10, n_rows=500, seed=3)
+    whole = attack_scores(pop, attack)
+    for k in (0, 7):
+        np.testing.assert_array_equal(attack_scores(pop, attack, [k])[0], whole[k])
+
+
+def test_leave_one_out_memory_does_not_grow_with_models():
+    """Scoring holds per-row sums and one block of targets, never a (models, rows) copy of
+    the signal: 4x the models, about the same working set."""
+    from assay.privacy.attacks import LIRA_MIN_REFS, RMIA_GAMMA, _score_blocks
+
+    params = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": "auto", "rmia_gamma": RMIA_GAMMA}
+    n_rows = 100_000
+    for attack in ("lira", "rmia"):
+        peaks = []
+        for n_models in (8, 32):
+            pop = memorising(n_models=n_models, n_rows=n_rows, seed=1)
+            tracemalloc.start()
+            for _ in _score_blocks(pop, attack, np.arange(n_models), params):
+                pass
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+        assert peaks[1] < 1.5 * peaks[0], (attack, peaks)
+        # The sums used to hold two float64 (models, rows) copies: 51.2 MB at 32 models.
+        assert peaks[1] < 2 * 32 * n_rows * 8 / 1.5, (attack, peaks)

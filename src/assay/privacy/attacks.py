@@ -50,7 +50,7 @@ written with ``format(α, "g")``) and ``from_dict()``, which reads it back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,10 @@ RMIA_A = 0.3
 RMIA_GAMMA = 1.0
 #: Values of a that offline RMIA's tuning on reference models chooses from.
 RMIA_A_GRID = tuple(float(v) for v in np.round(np.linspace(0.0, 1.0, 11), 2))
+#: `run_mia` keeps every attack's raw (targets, rows) scores in `AttackResult.scores` up
+#: to this many cells (32 MiB of float64 each); above it they are streamed and dropped
+#: unless ``keep_scores=True`` (1M rows x 64 targets: 512 MiB an attack).
+KEEP_SCORES_CELLS = 1 << 22
 # Variances below this are treated as this (a model that outputs a constant).
 _VAR_FLOOR = 1e-6
 _PROB_EPS = 1e-7
@@ -110,26 +114,64 @@ def complement_partners(member: np.ndarray) -> np.ndarray:
     return partners
 
 
+def _models(population: Population, ks: np.ndarray) -> Population:
+    """The population of models `ks` only (their probabilities copied, nothing else):
+    a block's signals are computed from it element by element, as from the whole."""
+    return Population(probs=population.probs[ks], member=population.member[ks],
+                      y=population.y)
+
+
+
+
 class _LeaveOneOut:
     """Per-row sums of a signal over all models, split by membership.
 
     The reference statistics of target k are the totals minus the terms of model k and
     of its complementary partner, so every target costs O(N) instead of O(K·N). Signals
     are centred per row first so that the sums of squares do not lose precision.
-    Targets are handled in blocks (`blocks`): O(block · N) memory, never O(K · N) more.
+
+    The signal is never held for every (model, row): ``signal_of(models)`` computes it
+    (float64, shape (len(models), N)) for a block of models when it is needed, once per
+    block for the sums and again for each block of targets (`blocks`). Memory: O(N) for
+    the sums plus O(block · N), never O(K · N). The sums add one model at a time in model
+    order, as ``sum(axis=0)`` over the whole (K, N) array does, so they are the same
+    numbers bit for bit.
     """
 
-    def __init__(self, signal: np.ndarray, member: np.ndarray) -> None:
-        self.signal = signal
+    def __init__(self, signal_of: Callable[[np.ndarray], np.ndarray],
+                 member: np.ndarray) -> None:
+        self.signal_of = signal_of
         self.member = member
         self.partner = complement_partners(member)
-        self.centre = signal.mean(axis=0)
-        x = signal - self.centre
-        self.x = x
-        self.sums = {}
-        for inside, mask in ((True, member), (False, ~member)):
-            self.sums[inside] = (mask.sum(axis=0), (x * mask).sum(axis=0),
-                                 (x * x * mask).sum(axis=0))
+        n_models, n_rows = member.shape
+        blocks = _blocks_of(np.arange(n_models), n_rows)
+        total = np.zeros(n_rows)
+        for models in blocks:
+            for row in signal_of(models):
+                total += row
+        self.centre = total / n_models
+        counts = {True: member.sum(axis=0), False: (~member).sum(axis=0)}
+        s1 = {True: np.zeros(n_rows), False: np.zeros(n_rows)}
+        s2 = {True: np.zeros(n_rows), False: np.zeros(n_rows)}
+        for models in blocks:
+            for k, x in zip(models, self.centred(models), strict=True):
+                xx = x * x
+                for inside in (True, False):
+                    mask = member[k] if inside else ~member[k]
+                    s1[inside] += x * mask
+                    s2[inside] += xx * mask
+        self.sums = {inside: (counts[inside], s1[inside], s2[inside])
+                     for inside in (True, False)}
+
+    def centred(self, models: np.ndarray) -> np.ndarray:
+        """Signal of `models` minus the per-row mean over all models, (len(models), N)."""
+        x = self.signal_of(np.asarray(models, dtype=np.int64))
+        x -= self.centre
+        return x
+
+    def signal(self, models: np.ndarray) -> np.ndarray:
+        """Raw signal of `models`, (len(models), N)."""
+        return self.signal_of(np.asarray(models, dtype=np.int64))
 
     def excluded(self, k: int) -> list[int]:
         """Models that are not references of target k: itself and its partner."""
@@ -138,28 +180,36 @@ class _LeaveOneOut:
     def blocks(self, targets: np.ndarray) -> list[np.ndarray]:
         """`targets` in blocks of about 256k (target, row) cells: a block's temporaries
         stay in cache (larger blocks measured 1.7x slower on Adult)."""
-        size = max(1, (1 << 18) // max(self.x.shape[1], 1))
-        return [targets[i:i + size] for i in range(0, targets.size, size)]
+        return _blocks_of(targets, self.member.shape[1])
 
-    def side(self, ks: np.ndarray | int, inside: bool
+    def terms(self, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Centred signals of targets `ks` and of their partners (a partner-less target's
+        row is unused): what `side` subtracts, computed once per block."""
+        ks = np.asarray(ks, dtype=np.int64)
+        return self.centred(ks), self.centred(np.maximum(self.partner[ks], 0))
+
+    def side(self, ks: np.ndarray | int, inside: bool,
+             terms: tuple[np.ndarray, np.ndarray] | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Count, mean and sum of squared deviations of the references of targets `ks`.
 
         ``inside`` selects the references that trained on the row (IN) or not (OUT).
         Arrays are (len(ks), N) (or (N,) for one target); the mean is on the centred
         scale (add ``self.centre`` for the raw one) and NaN where the count is 0.
+        `terms` are `terms(ks)` when the caller has them already.
         """
         one = np.ndim(ks) == 0
         ks = np.atleast_1d(np.asarray(ks, dtype=np.int64))
+        x_target, x_partner = self.terms(ks) if terms is None else terms
         n_all, s1_all, s2_all = self.sums[inside]
         n, s1, s2 = n_all.astype(np.float64), s1_all, s2_all
         partner = self.partner[ks]
-        for models, present in ((ks, None), (np.maximum(partner, 0), partner >= 0)):
+        for models, present, x in ((ks, None, x_target),
+                                   (np.maximum(partner, 0), partner >= 0, x_partner)):
             mine = self.member[models] if inside else ~self.member[models]
             if present is not None:
                 mine &= present[:, None]
-            xj = self.x[models]
-            xj *= mine
+            xj = x * mine
             n = n - mine
             s1 = s1 - xj
             xj *= xj
@@ -171,6 +221,16 @@ class _LeaveOneOut:
         if one:
             return n[0], mean[0], ss[0]
         return n, mean, ss
+
+
+def _logit_of(population: Population) -> Callable[[np.ndarray], np.ndarray]:
+    """LiRA's signal of a block of models (`Population.logit`, float64)."""
+    return lambda models: _models(population, models).logit()
+
+
+def _true_prob_of(population: Population) -> Callable[[np.ndarray], np.ndarray]:
+    """RMIA's signal of a block of models (`Population.true_prob` as float64)."""
+    return lambda models: _models(population, models).true_prob().astype(np.float64)
 
 
 def _check_population(population: Population, need_refs: bool, attack: str) -> None:
@@ -213,7 +273,20 @@ def loss_scores(population: Population, targets=None) -> np.ndarray:
     """
     _check_population(population, False, "loss")
     t = _check_targets(population, targets)
-    return -population.loss()[t].astype(np.float64)
+    return np.concatenate([b for _, b in _loss_blocks(population, t)])
+
+
+def _loss_blocks(population: Population, t: np.ndarray
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """LOSS scores a block of targets at a time: (targets, their scores)."""
+    for ks in _blocks_of(t, population.n_rows):
+        yield ks, -_models(population, ks).loss().astype(np.float64)
+
+
+def _blocks_of(t: np.ndarray, n_rows: int) -> list[np.ndarray]:
+    """Targets `t` in blocks of about 256k (target, row) cells."""
+    size = max(1, (1 << 18) // max(n_rows, 1))
+    return [t[i:i + size] for i in range(0, t.size, size)]
 
 
 def lira_variance_mode(population: Population, online: bool = True,
@@ -225,7 +298,7 @@ def lira_variance_mode(population: Population, online: bool = True,
     has_partner = partners >= 0
     n_in_all = member.sum(axis=0)
     fewest = np.inf
-    for ks in np.array_split(np.arange(k), max(1, k * member.shape[1] // (1 << 21))):
+    for ks in _blocks_of(np.arange(k), member.shape[1]):  # O(block · N) memory
         partner_in = member[np.maximum(partners[ks], 0)] & has_partner[ks, None]
         n_in = n_in_all - member[ks] - partner_in
         n_out = k - 1 - has_partner[ks, None] - n_in
@@ -257,20 +330,21 @@ def _gauss_logpdf(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarra
 
 def _lira_block(loo: _LeaveOneOut, ks: np.ndarray, online: bool,
                 per_example: bool) -> np.ndarray:
-    out = loo.side(ks, False)
+    terms = loo.terms(ks)
+    out = loo.side(ks, False, terms)
     if np.any(out[0] == 0):
         raise DataError("LiRA needs at least one OUT reference model for every row. "
                         "Got rows without any; train more models.")
     sides = [out]
     if online:
-        inn = loo.side(ks, True)
+        inn = loo.side(ks, True, terms)
         if np.any(inn[0] == 0):
             raise DataError("online LiRA needs at least one IN reference model for every "
                             "row. Got rows without any; train more models or use "
                             "lira_offline.")
         sides.append(inn)
     pooled = None if per_example else _pooled_variance(sides)
-    q = loo.x[ks]
+    q = terms[0]
     var_out = _side_variance(out, per_example, pooled)
     if not online:
         return log_ndtr((q - out[1]) / np.sqrt(var_out))
@@ -311,16 +385,23 @@ def lira_scores(
     check_option(variance, "variance", ("auto", "fixed", "per_example"))
     min_refs = check_scalar(min_refs, "min_refs", kind=int, low=2)
     mode = lira_variance_mode(population, online, min_refs) if variance == "auto" else variance
-    loo = _LeaveOneOut(population.logit(), population.member)
-    return np.concatenate([_lira_block(loo, ks, online, mode == "per_example")
-                           for ks in loo.blocks(t)])
+    return np.concatenate([b for _, b in _lira_blocks(population, t, online, mode)])
+
+
+def _lira_blocks(population: Population, t: np.ndarray, online: bool,
+                 mode: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """LiRA scores a block of targets at a time: (targets, their scores)."""
+    loo = _LeaveOneOut(_logit_of(population), population.member)
+    for ks in loo.blocks(t):
+        yield ks, _lira_block(loo, ks, online, mode == "per_example")
 
 
 def _rmia_marginal(loo: _LeaveOneOut, ks: np.ndarray, online: bool,
-                   a: np.ndarray) -> np.ndarray:
+                   a: np.ndarray, terms=None) -> np.ndarray:
     """Pr(x) of every row from the references of each target in `ks` (raw probability
     scale), shape (len(ks), N); `a` holds each target's offline parameter."""
-    n_out, mu_out, _ = loo.side(ks, False)
+    terms = loo.terms(ks) if terms is None else terms
+    n_out, mu_out, _ = loo.side(ks, False, terms)
     mu_out = mu_out + loo.centre
     if np.any(np.all(n_out == 0, axis=1)):
         raise DataError("RMIA needs OUT reference models for some rows. Got none; "
@@ -332,7 +413,7 @@ def _rmia_marginal(loo: _LeaveOneOut, ks: np.ndarray, online: bool,
     offline = 0.5 * ((1 + a) * mu_out + (1 - a))
     if not online:
         return offline
-    n_in, mu_in, _ = loo.side(ks, True)
+    n_in, mu_in, _ = loo.side(ks, True, terms)
     mu_in = mu_in + loo.centre
     # Rows without IN references fall back on the offline approximation of P_in.
     return np.where(n_in > 0, 0.5 * (mu_in + mu_out), offline)
@@ -379,7 +460,8 @@ def _dominated_share(ratio: np.ndarray, is_z: np.ndarray, gamma: float,
 
 def _rmia_block(loo: _LeaveOneOut, ks: np.ndarray, online: bool, a: np.ndarray,
                 gamma: float, tie_break: bool = True) -> np.ndarray:
-    ratio = loo.signal[ks] / np.maximum(_rmia_marginal(loo, ks, online, a), _PROB_EPS)
+    terms = loo.terms(ks)
+    ratio = loo.signal(ks) / np.maximum(_rmia_marginal(loo, ks, online, a, terms), _PROB_EPS)
     return np.stack([_dominated_share(r, ~loo.member[k], gamma, tie_break)
                      for r, k in zip(ratio, ks, strict=True)])
 
@@ -398,7 +480,7 @@ def _tune_a_on(signal: np.ndarray, member: np.ndarray, grid: np.ndarray,
     from these models (each against the others as references); None when too few."""
     if member.shape[0] < 4:
         return None
-    loo = _LeaveOneOut(signal, member)
+    loo = _LeaveOneOut(lambda models: signal[models], member)
     pseudo = rng.choice(member.shape[0], size=min(n_pseudo, member.shape[0]), replace=False)
     n_out, mu_out, _ = loo.side(pseudo, False)
     if np.any(n_out == 0):
@@ -407,7 +489,7 @@ def _tune_a_on(signal: np.ndarray, member: np.ndarray, grid: np.ndarray,
     aucs = []
     for a in grid:
         marginal = 0.5 * ((1 + a) * mu_out + (1 - a))
-        ratio = loo.signal[pseudo] / np.maximum(marginal, _PROB_EPS)
+        ratio = signal[pseudo] / np.maximum(marginal, _PROB_EPS)
         scores = np.stack([_dominated_share(r, ~member[j], RMIA_GAMMA)
                            for r, j in zip(ratio, pseudo, strict=True)])
         aucs.append(TargetCurves(scores, member[pseudo]).auc().mean())
@@ -504,10 +586,20 @@ def rmia_scores(
     t = _check_targets(population, targets)
     a_t = _rmia_a_per_target(population, t, online, a)
     gamma = check_scalar(gamma, "gamma", low=0.0, low_open=True)
-    loo = _LeaveOneOut(population.true_prob().astype(np.float64), population.member)
+    return np.concatenate([b for _, b in _rmia_blocks(population, t, online, a_t, gamma,
+                                                      tie_break)])
+
+
+def _rmia_blocks(population: Population, t: np.ndarray, online: bool, a_t: np.ndarray,
+                 gamma: float, tie_break: bool = True
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """RMIA scores a block of targets at a time: (targets, their scores); `a_t` holds
+    the offline parameter of each of `t`."""
+    loo = _LeaveOneOut(_true_prob_of(population), population.member)
     position = {int(k): i for i, k in enumerate(t)}
-    return np.concatenate([_rmia_block(loo, ks, online, a_t[[position[int(k)] for k in ks]],
-                                       gamma, tie_break) for ks in loo.blocks(t)])
+    for ks in loo.blocks(t):
+        yield ks, _rmia_block(loo, ks, online, a_t[[position[int(k)] for k in ks]], gamma,
+                              tie_break)
 
 
 def _rmia_a_per_target(population: Population, t: np.ndarray, online: bool,
@@ -526,16 +618,25 @@ def _rmia_a_per_target(population: Population, t: np.ndarray, online: bool,
     return np.broadcast_to(values, (t.size,)).astype(float)
 
 
-_SCORERS: dict[str, Callable[..., np.ndarray]] = {
-    "loss": lambda pop, t, p: loss_scores(pop, t),
-    "lira": lambda pop, t, p: lira_scores(pop, t, online=True, min_refs=p["lira_min_refs"]),
-    "lira_offline": lambda pop, t, p: lira_scores(pop, t, online=False,
-                                                  min_refs=p["lira_min_refs"]),
-    "rmia": lambda pop, t, p: rmia_scores(pop, t, online=True, a=p["rmia_a"],
-                                          gamma=p["rmia_gamma"]),
-    "rmia_offline": lambda pop, t, p: rmia_scores(pop, t, online=False, a=p["rmia_a"],
-                                                  gamma=p["rmia_gamma"]),
-}
+def _score_blocks(population: Population, attack: str, t: np.ndarray,
+                  params: dict[str, Any]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Scores of the named attack, a block of targets at a time: (targets, scores).
+
+    Nothing of size (targets, rows) outlives its block: the caller keeps what it needs.
+    Checks run when the generator is created, not at its first block.
+    """
+    if attack == "loss":
+        _check_population(population, False, attack)
+        return _loss_blocks(population, t)
+    _check_population(population, True, attack.split("_")[0])
+    online = not attack.endswith("_offline")
+    if attack.startswith("lira"):
+        min_refs = check_scalar(params["lira_min_refs"], "min_refs", kind=int, low=2)
+        mode = lira_variance_mode(population, online, min_refs)
+        return _lira_blocks(population, t, online, mode)
+    a_t = _rmia_a_per_target(population, t, online, params["rmia_a"])
+    gamma = check_scalar(params["rmia_gamma"], "gamma", low=0.0, low_open=True)
+    return _rmia_blocks(population, t, online, a_t, gamma)
 
 
 def attack_scores(population: Population, attack: str, targets=None, **params) -> np.ndarray:
@@ -546,7 +647,9 @@ def attack_scores(population: Population, attack: str, targets=None, **params) -
     check_option(attack, "attack", ATTACKS)
     merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": "auto", "rmia_gamma": RMIA_GAMMA,
               **params}
-    return _SCORERS[attack](population, targets, merged)
+    _check_population(population, False, attack)
+    t = _check_targets(population, targets)
+    return np.concatenate([b for _, b in _score_blocks(population, attack, t, merged)])
 
 
 # --------------------------------------------------------------------------- results
@@ -832,8 +935,13 @@ def run_mia(
     lira_min_refs: int = LIRA_MIN_REFS,
     rmia_a: float | str = "auto",
     rmia_gamma: float = RMIA_GAMMA,
+    keep_scores: bool | None = None,
 ) -> MIAResult:
     """Run membership-inference attacks on a population, every model in turn as target.
+
+    Each attack is scored a block of targets at a time and every figure is gathered from
+    the blocks as they come (`stream_figures`): beyond the population, memory is O(N)
+    per attack plus one block, not O(targets x N).
 
     Parameters
     ----------
@@ -879,6 +987,9 @@ def run_mia(
         params.
     rmia_gamma : float, default=1.0
         RMIA's pairwise likelihood-ratio threshold.
+    keep_scores : bool or None, default=None
+        Keep each attack's raw scores in `AttackResult.scores` (targets x rows float64).
+        None: only when targets x rows is at most ``KEEP_SCORES_CELLS`` (4,194,304).
 
     Returns
     -------
@@ -893,10 +1004,15 @@ def run_mia(
     n_permutations = check_scalar(n_permutations, "n_permutations", kind=int, low=0)
     n_records = check_scalar(n_records, "n_records", kind=int, low=0)
     rule = check_flag_rule(flag_rule)
+    if keep_scores is not None and not isinstance(keep_scores, bool | np.bool_):
+        raise InvalidParameterError(f"keep_scores must be True, False or None. "
+                                    f"Got {keep_scores!r}.")
     index = None if groups is None else check_group_index(groups, population.n_rows,
                                                           max_intersection)
     ids = _check_row_ids(row_ids, population.n_rows)
     chosen = _pick_targets(population, n_targets, targets, random_state)
+    if keep_scores is None:
+        keep_scores = chosen.size * population.n_rows <= KEEP_SCORES_CELLS
     member = population.member[chosen]
     params = {"lira_min_refs": lira_min_refs, "rmia_a": rmia_a, "rmia_gamma": rmia_gamma}
     if isinstance(rmia_a, str):
@@ -909,10 +1025,13 @@ def run_mia(
         scorer_params = dict(params)
         if name == "rmia_offline" and rmia_a == "auto":
             scorer_params["rmia_a"] = attack_params.pop("a_per_model")[chosen]
-        scores = attack_scores(population, name, chosen, **scorer_params)
+        merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": "auto",
+                  "rmia_gamma": RMIA_GAMMA, **scorer_params}
+        blocks = _score_blocks(population, name, chosen, merged)
         results[name] = _evaluate_attack(
-            name, scores, member, chosen, fprs, confidence, index, ids,
-            min_support=min_support, n_records=n_records, params=attack_params)
+            name, blocks, member, chosen, fprs, confidence, index, ids,
+            min_support=min_support, n_records=n_records, params=attack_params,
+            keep_scores=bool(keep_scores))
     if index is not None:
         # One test for every attack (a column each) and every grouping.
         tests = permutation_test(np.stack([r.statistic for r in results.values()], axis=1),
@@ -948,17 +1067,28 @@ def _attack_params(population: Population, name: str, params: dict,
     return {}
 
 
-def _evaluate_attack(name: str, scores: np.ndarray, member: np.ndarray, targets: np.ndarray,
+def _evaluate_attack(name: str, blocks: Iterator[tuple[np.ndarray, np.ndarray]],
+                     member: np.ndarray, targets: np.ndarray,
                      fprs: tuple[float, ...], confidence: float, index: GroupIndex | None,
                      row_ids: np.ndarray, *, min_support: int, n_records: int,
-                     params: dict[str, Any]) -> AttackResult:
-    """Every figure of one attack from its scores, each target sorted once, a block of
-    targets at a time (`stream_figures`: memory bounded by the block, not by K · N); the
-    group test and flags are applied afterwards (`_apply_tests`), one test serving every
+                     params: dict[str, Any], keep_scores: bool = False) -> AttackResult:
+    """Every figure of one attack from its blocks of scores, each target sorted once, a
+    block of targets at a time as the scorer yields them (`stream_figures`: memory bounded
+    by the block, not by K · N); the scores are kept only with `keep_scores`. The group
+    test and flags are applied afterwards (`_apply_tests`), one test serving every
     attack."""
     grid = roc_grid(float((~member).sum(axis=1).mean()))
-    figures = stream_figures(scores, member, np.r_[fprs, grid], index=index, group_fprs=fprs,
-                             record_fpr=max(fprs))
+    kept: list[np.ndarray] = []
+
+    def scores_of(blocks):
+        for _, block in blocks:
+            if keep_scores:
+                kept.append(block)
+            yield block
+
+    figures = stream_figures(scores_of(blocks), member, np.r_[fprs, grid], index=index,
+                             group_fprs=fprs, record_fpr=max(fprs))
+    scores = np.concatenate(kept) if keep_scores else None
     auc, tpr, roc, per_target = _summary(figures.auc, figures.n_pos, figures.n_neg,
                                          figures.tp, fprs, grid, confidence)
     statistic = figures.statistic
