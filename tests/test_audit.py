@@ -624,10 +624,10 @@ def test_bad_input_is_one_line_exit_2_before_training(tmp_path, capsys, argv, me
 def test_encoding_limits_are_checked_first_and_recorded(tmp_path):
     from assay.audit import prepare
 
-    for bad, message in ((dict(max_categories=0), "max_categories must be an integer"),
-                         (dict(min_frequency=0), "min_frequency must be an integer >= 1"),
-                         (dict(min_frequency=2.5), "min_frequency must be an integer >= 1"),
-                         (dict(memory_budget=-1), "memory_budget must be a number in (0")):
+    for bad, message in (({"max_categories": 0}, "max_categories must be an integer"),
+                         ({"min_frequency": 0}, "min_frequency must be an integer >= 1"),
+                         ({"min_frequency": 2.5}, "min_frequency must be an integer >= 1"),
+                         ({"memory_budget": -1}, "memory_budget must be a number in (0")):
         with pytest.raises(InvalidParameterError, match=re.escape(message)):
             AuditConfig(data=str(tmp_path / "absent.csv"), **bad)  # checked before loading
     config = AuditConfig.from_mapping({"data": "synthetic", "n_rows": 400, "max_categories": 3,
