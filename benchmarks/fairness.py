@@ -19,8 +19,13 @@ over race, sex and race x sex groups with at least 50 rows and 20 in the denomin
   own virtual environment (``--mmm-python``, default /tmp/mmm-venv/bin/python); without
   one its row says why.
 
+Per seed, ``assay_matches_or_dominates`` says for each reference whether assay's chosen
+model (default preference: within 2 points of the baseline's balanced accuracy, smallest
+eo gap) matches or dominates it, and whether the front holds a model that does (named).
+
 Usage: ``python benchmarks/fairness.py [--seeds 5] [--skip-eg]``; writes
-benchmarks/results/fairness.json. Single-threaded native libraries throughout (the
+benchmarks/results/fairness.json after every seed (with the load average), so a run cut
+short keeps its finished seeds. Single-threaded native libraries throughout (the
 machine is shared; gradient boosting's OpenMP loops slow down tenfold when oversubscribed).
 """
 
@@ -94,7 +99,11 @@ def run_seed(ds, seed, args) -> dict:
     chosen = front.chosen_candidate
     out["assay"] = {"seconds": seconds, "model": chosen.name,
                     **figures(y[test], chosen.y_pred, A.iloc[test]),
-                    "n_candidates": len(front.candidates), "n_front": len(front.front)}
+                    "n_candidates": len(front.candidates), "n_front": len(front.front),
+                    # Every usable candidate, held-out: what a user's own preference could pick.
+                    "candidates": [{"model": c.name, "balanced_accuracy": c.metric(
+                        "balanced_accuracy"), "eo": c.metric("eo"), "on_front": c.on_front}
+                        for c in front.candidates if c.rejected is None]}
     out["baseline_gb"] = {"seconds": None, **figures(y[test], front.baseline_candidate.y_pred,
                                                      A.iloc[test])}
     sensitive = A["race"].astype(str) + " | " + A["sex"].astype(str)
@@ -151,6 +160,63 @@ def run_mmm(ds, y, train, test, seed, python) -> dict:
             **figures(y[test], pred, A.iloc[test])}
 
 
+def mmm_how(python: str) -> str:
+    """How mmm-fair was run (its version and scikit-learn's, from its own interpreter)."""
+    if not Path(python).exists():
+        return f"not run: no interpreter at {python}"
+    done = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.version("
+                           "'mmm-fair'), m.version('scikit-learn'))"],
+                          capture_output=True, text=True)
+    versions = done.stdout.split() or ["?", "?"]
+    return (f"mmm-fair {versions[0]} (scikit-learn {versions[-1]}) in its own virtual "
+            f"environment {Path(python).parent.parent} (python3 -m venv; pip install "
+            f"mmm-fair), one subprocess per seed, OMP_NUM_THREADS=1; seconds timed inside "
+            f"it (fit + update_theta + predict), wall_seconds include its imports")
+
+
+def compare(run: dict) -> dict:
+    """Per reference: does assay's chosen model (default preference) match or dominate it
+    (balanced accuracy at least as high, eo gap at most as large), and does the front
+    hold one that does (a user's preference could pick it)."""
+    ours = run["assay"]
+    out = {}
+    for name, theirs in run.items():
+        if name == "assay" or "error" in theirs:
+            continue
+        d_bal = ours["balanced_accuracy"] - theirs["balanced_accuracy"]
+        d_eo = ours["eo"] - theirs["eo"]
+        better = [c for c in ours["candidates"]
+                  if c["balanced_accuracy"] >= theirs["balanced_accuracy"]
+                  and c["eo"] <= theirs["eo"]]
+        best = max(better, key=lambda c: c["balanced_accuracy"], default=None)
+        out[name] = {"balanced_accuracy_diff": d_bal, "eo_diff": d_eo,
+                     "chosen_dominates": bool(d_bal >= 0 and d_eo <= 0),
+                     "front_has_a_dominating_model": best is not None,
+                     "dominating_model": None if best is None else best["model"]}
+    return out
+
+
+def summarise(runs: list[dict]) -> tuple[dict, list[str]]:
+    methods = list(runs[0])
+    summary, lines = {}, []
+    lines.append(f"{'method':24s} {'seconds':>8s} {'acc':>6s} {'bal acc':>8s} {'eo gap':>7s} "
+                 f"{'dp gap':>7s}  (medians over {len(runs)} seeds)")
+    for m in methods:
+        rows = [r[m] for r in runs if "error" not in r[m]]
+        if not rows:
+            summary[m] = {"error": runs[0][m]["error"]}
+            lines.append(f"{m:24s} {runs[0][m]['error']}")
+            continue
+        med = {k: float(np.median([r[k] for r in rows if r.get(k) is not None]))
+               if any(r.get(k) is not None for r in rows) else None
+               for k in ("seconds", "accuracy", "balanced_accuracy", "eo", "dp")}
+        summary[m] = med
+        secs = "-" if med["seconds"] is None else f"{med['seconds']:.1f}"
+        lines.append(f"{m:24s} {secs:>8s} {med['accuracy']:6.3f} "
+                     f"{med['balanced_accuracy']:8.3f} {med['eo']:7.3f} {med['dp']:7.3f}")
+    return summary, lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=5)
@@ -158,29 +224,28 @@ def main() -> None:
     parser.add_argument("--mmm-python", default="/tmp/mmm-venv/bin/python")
     args = parser.parse_args()
     ds = load("adult", protected=["race", "sex"])
-    runs = [run_seed(ds, seed, args) for seed in range(args.seeds)]
-    methods = list(runs[0])
-    summary = {}
-    print(f"{'method':24s} {'seconds':>8s} {'acc':>6s} {'bal acc':>8s} {'eo gap':>7s} "
-          f"{'dp gap':>7s}  (medians over {len(runs)} seeds)")
-    for m in methods:
-        rows = [r[m] for r in runs if "error" not in r[m]]
-        if not rows:
-            summary[m] = {"error": runs[0][m]["error"]}
-            print(f"{m:24s} {runs[0][m]['error']}")
-            continue
-        med = {k: float(np.median([r[k] for r in rows if r.get(k) is not None]))
-               if any(r.get(k) is not None for r in rows) else None
-               for k in ("seconds", "accuracy", "balanced_accuracy", "eo", "dp")}
-        summary[m] = med
-        secs = "-" if med["seconds"] is None else f"{med['seconds']:.1f}"
-        print(f"{m:24s} {secs:>8s} {med['accuracy']:6.3f} {med['balanced_accuracy']:8.3f} "
-              f"{med['eo']:7.3f} {med['dp']:7.3f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "dataset": "adult (race x sex)", "seeds": list(range(args.seeds)),
-        "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-        "python": sys.version.split()[0], "median": summary, "runs": runs}, indent=1))
+    load_before = os.getloadavg()
+    runs, loads = [], []
+    how = mmm_how(args.mmm_python)
+    for seed in range(args.seeds):
+        run = run_seed(ds, seed, args)
+        runs.append(run)
+        loads.append(os.getloadavg())
+        summary, lines = summarise(runs)
+        print(f"seed {seed}: assay {run['assay']['seconds']:.1f} s, load {loads[-1]}",
+              flush=True)
+        # Written after every seed: a long run cut short keeps what it measured.
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({
+            "dataset": "adult (race x sex)", "seeds": list(range(len(runs))),
+            "seeds_asked": args.seeds, "cpu_count": os.cpu_count(),
+            "threads": "one thread per native library (OMP_NUM_THREADS=1, threadpoolctl)",
+            "load_average_before": load_before, "load_average_after_each_seed": loads,
+            "python": sys.version.split()[0], "mmm_fair_how": how,
+            "median": summary,
+            "assay_matches_or_dominates": [compare(r) for r in runs],
+            "runs": runs}, indent=1))
+    print("\n".join(lines))
     print(f"wrote {RESULTS}")
 
 
