@@ -297,6 +297,43 @@ def test_offline_rmia_a_is_tuned_on_references_and_beats_the_fixed_default():
     json.dumps(tuned.to_dict())
 
 
+
+def test_lira_variance_is_chosen_on_references_and_as_strong_as_the_better_way():
+    """Below 32 references per side, per-row or pooled variance is chosen on the other
+    fold's models; the result is as strong as the better of the two on the targets."""
+    from assay.privacy.attacks import lira_variance_plan
+
+    pop = memorising(n_models=24, n_rows=2000, hetero=True, seed=4)
+    result = run_mia(pop, attacks=("lira",), n_permutations=0).attacks["lira"]
+    tuning = result.params["variance_tuning"]
+    assert all(tuning["tuned"]) and result.params["variance"] in ("fixed", "per_example",
+                                                                  "per fold")
+    assert "per_example_per_model" not in result.params
+    aucs = {mode: TargetCurves(lira_scores(pop, variance=mode), pop.member).auc().mean()
+            for mode in ("fixed", "per_example")}
+    assert result.auc.value >= max(aucs.values()) - 0.01, (aucs, result.auc.value)
+    per_example, _ = lira_variance_plan(pop, True, "auto")
+    np.testing.assert_allclose(result.scores if result.scores is not None else
+                               lira_scores(pop), lira_scores(pop))
+    assert per_example.shape == (pop.n_models,)
+    json.dumps(result.to_dict())
+
+
+def test_lira_variance_choice_of_a_target_never_reads_its_fold():
+    from assay.privacy.attacks import _pair_folds, tune_lira_variance
+
+    pop = memorising(n_models=24, n_rows=1500, hetero=True, seed=5)
+    folds = _pair_folds(pop.member)
+    before, _ = tune_lira_variance(pop)
+    other = memorising(n_models=24, n_rows=1500, hetero=False, seed=9)
+    mine = folds == 0
+    probs, member = pop.probs.copy(), pop.member.copy()
+    probs[mine], member[mine] = other.probs[mine], other.member[mine]
+    changed = Population(probs=probs, member=member, y=pop.y)
+    assert (_pair_folds(member) == folds).all()
+    after, _ = tune_lira_variance(changed)
+    np.testing.assert_array_equal(after[mine], before[mine])
+
 def test_offline_rmia_a_of_a_target_never_reads_its_fold():
     """Changing every model of one fold (outputs and memberships) leaves the a of that
     fold's targets unchanged: it was chosen on the other fold only."""
