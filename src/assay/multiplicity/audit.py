@@ -7,10 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # the options live with the section, which imports this module
-    from assay.multiplicity.section import MultiplicityOptions
+from typing import Any
 
 __all__ = ["MultiplicityPayload", "build_payload", "describe_epsilon", "flagged_groups",
            "gate_metrics", "run_multiplicity", "summary_lines"]
@@ -101,7 +98,7 @@ class MultiplicityPayload:
 # --------------------------------------------------------------------------- run
 
 
-def run_multiplicity(section: Any, context: Any, options: MultiplicityOptions, *,
+def run_multiplicity(section: Any, context: Any, options: Any, *,
                      compare: Any = None):
     """The multiplicity section's result for one audit (`compare`: another version's
     predictions for the churn table)."""
@@ -137,7 +134,7 @@ def run_multiplicity(section: Any, context: Any, options: MultiplicityOptions, *
 
 
 def build_payload(curve: Any, candidates: Any, dataset: Any, target: Any,
-                  options: MultiplicityOptions) -> MultiplicityPayload:
+                  options: Any) -> MultiplicityPayload:
     """The payload from a `MultiplicityCurve` (records and histogram at the headline ε)."""
     import numpy as np
 
