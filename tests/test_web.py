@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import stat
@@ -217,7 +218,10 @@ def _asgi_post(app, path: str, chunks, headers: list[tuple[bytes, bytes]],
              "query_string": b"", "root_path": "", "client": ("127.0.0.1", 50000),
              "server": ("127.0.0.1", 8000),
              "headers": [(b"host", b"127.0.0.1:8000"), *headers]}
-    asyncio.run(app(scope, receive, send))
+    # In a thread of its own: a Playwright test earlier in this worker may have left an
+    # event loop running in the main thread, where asyncio.run refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return start["status"], dict(start["headers"]), body, pulled
