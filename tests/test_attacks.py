@@ -334,6 +334,16 @@ def test_lira_variance_choice_of_a_target_never_reads_its_fold():
     after, _ = tune_lira_variance(changed)
     np.testing.assert_array_equal(after[mine], before[mine])
 
+
+def test_cached_signal_gives_the_same_scores_as_the_streamed_one(monkeypatch):
+    from assay.privacy import attacks
+
+    pop = memorising(n_models=12, n_rows=700, seed=6)
+    cached = {a: attack_scores(pop, a) for a in ("lira", "lira_offline", "rmia")}
+    monkeypatch.setattr(attacks, "_SIGNAL_CACHE_CELLS", 0)
+    for attack, scores in cached.items():
+        np.testing.assert_array_equal(attack_scores(pop, attack), scores)
+
 def test_offline_rmia_a_of_a_target_never_reads_its_fold():
     """Changing every model of one fold (outputs and memberships) leaves the a of that
     fold's targets unchanged: it was chosen on the other fold only."""
@@ -632,10 +642,13 @@ def test_each_block_of_targets_scores_as_alone(attack):
         np.testing.assert_array_equal(attack_scores(pop, attack, [k])[0], whole[k])
 
 
-def test_leave_one_out_memory_does_not_grow_with_models():
-    """Scoring holds per-row sums and one block of targets, never a (models, rows) copy of
-    the signal: 4x the models, about the same working set."""
+def test_leave_one_out_memory_does_not_grow_with_models(monkeypatch):
+    """Beyond the signal-cache size, scoring holds per-row sums and one block of targets,
+    never a (models, rows) copy of the signal: 4x the models, about the same working set."""
+    from assay.privacy import attacks
     from assay.privacy.attacks import LIRA_MIN_REFS, RMIA_GAMMA, _score_blocks
+
+    monkeypatch.setattr(attacks, "_SIGNAL_CACHE_CELLS", 0)  # the large-population path
 
     params = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": "auto", "rmia_gamma": RMIA_GAMMA}
     n_rows = 100_000
