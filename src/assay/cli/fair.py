@@ -191,7 +191,9 @@ def fair(
                                "target": dataset.target, "protected": list(dataset.protected),
                                "fingerprint": dataset.fingerprint},
                    **front.summary_dict()}
-        json_path.write_text(json.dumps(_clean(payload), indent=1), encoding="utf-8")
+        from assay.report.result import json_clean, write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(json_clean(payload), indent=1))
         console.print(f"wrote {json_path}", highlight=False)
     if predictions_out is not None:
         import pandas as pd
@@ -221,15 +223,3 @@ def fair(
         console.print(f"wrote {export / 'model_card.md'}"
                       + (f" and {export / 'model.skops'}" if info else ""), highlight=False)
 
-
-def _clean(value):
-    """Strict JSON: NaN and infinities to null."""
-    import math
-
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

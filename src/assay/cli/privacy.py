@@ -7,7 +7,6 @@ registering them costs nothing at start-up.
 from __future__ import annotations
 
 import json
-import math
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -93,20 +92,11 @@ def _report(curve: TradeOff, inputs: dict, fprs: list[float] | None,
     return out
 
 
-def _finite(value):
-    """JSON has no NaN or infinity: such a number (an unevaluated bound) is null."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _emit(result: dict, as_json: bool, title: str) -> None:
     if as_json:
-        typer.echo(json.dumps(_finite(result), indent=2, default=_jsonable, allow_nan=False))
+        from assay.report.result import json_clean  # no NaN in JSON: an unevaluated bound is null
+
+        typer.echo(json.dumps(json_clean(result), indent=2, default=_jsonable, allow_nan=False))
         return
     from rich.console import Console
     from rich.table import Table

@@ -209,7 +209,7 @@ class AuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-clean form (NaN and infinities become null)."""
-        return _clean({
+        return json_clean({
             "schema_version": self.schema_version, "config": self.config, "data": self.data,
             "population": self.population, "target": self.target,
             "sections": {k: s.to_dict() for k, s in self.sections.items()},
@@ -331,16 +331,17 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def _clean(value: Any) -> Any:
-    """Recursively make a value strict JSON: non-finite floats to None, tuples to lists."""
+def json_clean(value: Any) -> Any:
+    """Recursively make a value strict JSON: non-finite floats to None, tuples to lists,
+    numpy scalars to Python numbers."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [json_clean(v) for v in value]
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _clean(value.item())
+        return json_clean(value.item())
     return value
 
 
