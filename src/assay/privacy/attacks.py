@@ -457,21 +457,12 @@ def tune_lira_variance(
         ``by_fold`` (the choice for each fold's targets), ``auc_by_fold`` (the two
         pseudo-target AUCs behind it), ``tuned``, ``n_pseudo_targets``, ``max_rows``.
     """
-    member = population.member
     rng = np.random.default_rng(random_state)
-    rows = np.arange(population.n_rows)
-    if rows.size > max_rows:
-        rows = np.sort(rng.choice(rows, size=max_rows, replace=False))
-    folds = _pair_folds(member)
+    folds, chooser = _tuning_folds(population, max_rows, rng)
     chosen: list[str] = []
     aucs_by_fold: list[dict[str, float | None]] = []
-    for fold in (1, 0):  # fold 1's models choose for fold 0's targets, and back
-        models = np.flatnonzero(folds == fold)
-        aucs = {}
-        if models.size >= 4:  # the fold's models on the sampled rows only
-            fold_pop = Population(probs=population.probs[np.ix_(models, rows)],
-                                  member=member[np.ix_(models, rows)], y=population.y[rows])
-            aucs = _lira_variance_aucs(fold_pop, online, n_pseudo_targets, rng)
+    for fold in chooser:
+        aucs = {} if fold is None else _lira_variance_aucs(fold, online, n_pseudo_targets, rng)
         both = len(aucs) == 2
         chosen.append("per_example" if both and aucs["per_example"] > aucs["fixed"]
                       else "fixed")
@@ -580,12 +571,30 @@ def _pair_folds(member: np.ndarray) -> np.ndarray:
     return np.unique(pair, return_inverse=True)[1] % 2
 
 
-def _tune_a_on(signal: np.ndarray, member: np.ndarray, grid: np.ndarray,
-               n_pseudo: int, rng: np.random.Generator) -> float | None:
+def _tuning_folds(population: Population, max_rows: int, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, list[Population | None]]:
+    """The two folds of models (`_pair_folds`) and, for the targets of fold 0 then fold 1,
+    the population a choice is made on: the other fold's models on at most `max_rows`
+    sampled rows (None when that fold has fewer than 4 models)."""
+    rows = np.arange(population.n_rows)
+    if rows.size > max_rows:
+        rows = np.sort(rng.choice(rows, size=max_rows, replace=False))
+    folds = _pair_folds(population.member)
+    chooser = []
+    for fold in (1, 0):  # fold 1's models choose for fold 0's targets, and back
+        models = np.flatnonzero(folds == fold)
+        chooser.append(None if models.size < 4 else Population(
+            probs=population.probs[np.ix_(models, rows)],
+            member=population.member[np.ix_(models, rows)], y=population.y[rows]))
+    return folds, chooser
+
+
+def _tune_a_on(fold: Population, grid: np.ndarray, n_pseudo: int,
+               rng: np.random.Generator) -> float | None:
     """The grid value of a with the best mean offline-RMIA AUC over pseudo-targets drawn
     from these models (each against the others as references); None when too few."""
-    if member.shape[0] < 4:
-        return None
+    signal = fold.true_prob().astype(np.float64)
+    member = fold.member
     loo = _LeaveOneOut(lambda models: signal[models], member)
     pseudo = rng.choice(member.shape[0], size=min(n_pseudo, member.shape[0]), replace=False)
     n_out, mu_out, _ = loo.side(pseudo, False)
@@ -630,19 +639,12 @@ def tune_rmia_a(
         untuned fold keeps the default 0.3), ``grid``, ``n_pseudo_targets``, ``max_rows``.
     """
     grid_arr = np.asarray([check_scalar(v, "grid", low=0.0, high=1.0) for v in grid])
-    member = population.member
     rng = np.random.default_rng(random_state)
-    rows = np.arange(population.n_rows)
-    if rows.size > max_rows:
-        rows = np.sort(rng.choice(rows, size=max_rows, replace=False))
-    signal = population.true_prob()[:, rows].astype(np.float64)
-    folds = _pair_folds(member)
+    folds, chooser = _tuning_folds(population, max_rows, rng)
     chosen: list[float] = []
     tuned: list[bool] = []
-    for fold in (1, 0):  # fold 1's models tune the a of fold 0's targets, and back
-        models = np.flatnonzero(folds == fold)
-        a = _tune_a_on(signal[models], member[models][:, rows], grid_arr,
-                       n_pseudo_targets, rng)
+    for fold in chooser:
+        a = None if fold is None else _tune_a_on(fold, grid_arr, n_pseudo_targets, rng)
         tuned.append(a is not None)
         chosen.append(RMIA_A if a is None else a)
     info = {"by_fold": chosen, "tuned": tuned, "grid": [float(v) for v in grid_arr],
