@@ -34,6 +34,8 @@ from assay.learners.base import Learner, compute_threads
 # Probabilities are clipped away from 0 and 1 before logs: float32 softmax saturates.
 _EPS = 1e-7
 _TINY = float(np.finfo(np.float32).tiny)  # floor of LiRA's logs
+# (model, row) cells per block of the whole-population figures: a few tens of MB.
+_BLOCK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,38 @@ class Population:
     def n_classes(self) -> int:
         return self.probs.shape[2]
 
+    @property
+    def on_disk(self) -> bool:
+        """Whether `probs` is a memory-mapped file (`fit_population` over its budget)."""
+        return isinstance(self.probs, np.memmap)
+
+    def model_blocks(self, cells: int | None = None) -> list[slice]:
+        """Consecutive blocks of models, each about `cells` (model, row) cells.
+
+        Whole-population figures are computed block by block, so a population on disk
+        is read a block at a time and no temporary grows with K * N.
+        """
+        cells = _BLOCK_CELLS if cells is None else cells
+        step = max(1, cells // max(self.n_rows, 1))
+        return [slice(a, min(a + step, self.n_models)) for a in range(0, self.n_models, step)]
+
+    def _per_model(self, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """(n_models, n_rows) array of `fn(probs_block, y)`, filled block by block."""
+        out = None
+        for ks in self.model_blocks():
+            block = fn(self.probs[ks], self.y)
+            if out is None:
+                out = np.empty((self.n_models, self.n_rows), dtype=block.dtype)
+            out[ks] = block
+        return out
+
     def true_prob(self) -> np.ndarray:
         """Probability of the true label, shape (n_models, n_rows)."""
-        return np.take_along_axis(self.probs, self.y[None, :, None], axis=2)[..., 0]
+        return self._per_model(_true_prob)
 
     def loss(self) -> np.ndarray:
         """Cross-entropy loss of the true label, shape (n_models, n_rows)."""
-        return -np.log(np.clip(self.true_prob(), _EPS, 1.0))
+        return self._per_model(lambda p, y: -np.log(np.clip(_true_prob(p, y), _EPS, 1.0)))
 
     def logit(self) -> np.ndarray:
         """LiRA's scaled confidence log(p_y) - log(sum of the other classes' p).
@@ -86,25 +113,37 @@ class Population:
         their scores: flooring each class at 1e-7 first capped the score near 16 and
         tied the most confident members.
         """
-        p_true = self.true_prob().astype(np.float64)
-        # Summed, not 1 - p_y: no cancellation.
-        if self.n_classes == 2:
-            others = np.take_along_axis(self.probs, 1 - self.y[None, :, None], axis=2)[..., 0]
-            others = others.astype(np.float64)
-        else:
-            is_true = np.arange(self.n_classes)[None, None, :] == self.y[None, :, None]
-            others = np.sum(self.probs, axis=2, where=~is_true, dtype=np.float64)
-        return np.log(np.maximum(p_true, _TINY)) - np.log(np.maximum(others, _TINY))
+        return self._per_model(_logit)
 
     def predictions(self) -> np.ndarray:
         """Predicted class of every model on every row, shape (n_models, n_rows)."""
-        return self.probs.argmax(axis=2)
+        return self._per_model(lambda p, y: p.argmax(axis=2))
 
     def accuracy(self, members: bool) -> np.ndarray:
         """Per-model accuracy on its training rows (members=True) or held-out rows."""
-        correct = self.predictions() == self.y[None, :]
-        mask = self.member if members else ~self.member
-        return (correct & mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
+        hits = np.zeros(self.n_models, dtype=np.int64)
+        totals = np.zeros(self.n_models, dtype=np.int64)
+        for ks in self.model_blocks():
+            mask = self.member[ks] if members else ~self.member[ks]
+            hits[ks] = ((self.probs[ks].argmax(axis=2) == self.y[None, :]) & mask).sum(axis=1)
+            totals[ks] = mask.sum(axis=1)
+        return hits / np.maximum(totals, 1)
+
+
+def _true_prob(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(probs, y[None, :, None], axis=2)[..., 0]
+
+
+def _logit(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    p_true = _true_prob(probs, y).astype(np.float64)
+    # Summed, not 1 - p_y: no cancellation.
+    if probs.shape[2] == 2:
+        others = np.take_along_axis(probs, 1 - y[None, :, None], axis=2)[..., 0]
+        others = others.astype(np.float64)
+    else:
+        is_true = np.arange(probs.shape[2])[None, None, :] == y[None, :, None]
+        others = np.sum(probs, axis=2, where=~is_true, dtype=np.float64)
+    return np.log(np.maximum(p_true, _TINY)) - np.log(np.maximum(others, _TINY))
 
 
 # --------------------------------------------------------------------------- plans
@@ -309,7 +348,7 @@ class _CorruptEntry(Exception):
     pass
 
 
-def _sha256(payload: bytes) -> str:
+def _sha256(payload: bytes | memoryview) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
@@ -326,6 +365,102 @@ def _atomic_write_bytes(path: Path, payload: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+class _DiskStore:
+    """A population's probabilities as one ``.npy`` file, written chunk by chunk.
+
+    Lives in the chunk cache's key folder: ``probs.npy`` (opened as a memory map, the
+    population `fit_population` returns when it is over its memory budget) and
+    ``probs.json``, the manifest of the chunks finished in it with each slice's SHA-256.
+    It is the resumable store of a population on disk (no `.npz` copy of its chunks).
+
+    A chunk is written into its slice and flushed before it is listed, and unlisted
+    before a damaged slice is rewritten, so a run killed at any point leaves only listed
+    chunks whose bytes match (reused) or unlisted ones (refit). The trust model is the
+    chunk cache's: a guard against torn writes and edits, not a signature.
+    """
+
+    def __init__(self, folder: Path, digest: str, fields: dict[str, Any],
+                 shape: tuple[int, int, int], create: bool = True) -> None:
+        self.path = folder / "probs.npy"
+        self.manifest_path = folder / "probs.json"
+        self.digest, self.fields, self.shape = digest, fields, tuple(shape)
+        self.array: np.memmap | None = None
+        self.chunks: dict[str, str] = {}
+        if self.path.exists():
+            with contextlib.suppress(Exception):  # any unreadable file is started afresh
+                array = np.load(self.path, mmap_mode="r+" if create else "r")
+                if array.shape == self.shape and array.dtype == np.float32 \
+                        and array.flags.c_contiguous:
+                    self.array = array
+                    self.chunks = self._read_manifest()
+        if self.array is None and create:
+            self.chunks = {}
+            self._write_manifest()  # empty before the file is (re)made: nothing trusted
+            self.array = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float32,
+                                                   shape=self.shape)
+            os.chmod(self.path, 0o600)
+
+    @classmethod
+    def existing(cls, folder: Path, digest: str, fields: dict[str, Any],
+                 shape: tuple[int, int, int]) -> _DiskStore | None:
+        """The store in `folder`, read-only; None when there is none for this key."""
+        if not (folder / "probs.npy").exists():
+            return None
+        store = cls(folder, digest, fields, shape, create=False)
+        return store if store.array is not None else None
+
+    @staticmethod
+    def name(start: int, stop: int) -> str:
+        return f"models-{start:05d}-{stop:05d}"
+
+    def _read_manifest(self) -> dict[str, str]:
+        try:
+            manifest = json.loads(self.manifest_path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if (not isinstance(manifest, dict) or manifest.get("format") != _CACHE_FORMAT
+                or manifest.get("key") != self.digest or manifest.get("fields") != self.fields
+                or manifest.get("shape") != list(self.shape)
+                or not isinstance(manifest.get("chunks"), dict)):
+            return {}
+        return {str(k): str(v) for k, v in manifest["chunks"].items()}
+
+    def _write_manifest(self) -> None:
+        manifest = {"format": _CACHE_FORMAT, "key": self.digest, "fields": self.fields,
+                    "shape": list(self.shape), "chunks": dict(sorted(self.chunks.items()))}
+        _atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=1).encode())
+
+    def load(self, start: int, stop: int) -> np.ndarray | None:
+        """The chunk's slice when it is listed; raises `_CorruptEntry` when damaged."""
+        expected = self.chunks.get(self.name(start, stop))
+        if expected is None:
+            return None
+        block = self.array[start:stop]
+        if _sha256(memoryview(block)) != expected:
+            raise _CorruptEntry(f"{self.path.name}[{start}:{stop}]: checksum does not match"
+                                " its manifest")
+        return block
+
+    def store(self, start: int, stop: int, probs: np.ndarray) -> None:
+        """Write the chunk into its slice, flush it, then list it with its checksum."""
+        name = self.name(start, stop)
+        if name in self.chunks:  # a damaged slice is unlisted before it is rewritten
+            del self.chunks[name]
+            self._write_manifest()
+        probs = np.ascontiguousarray(probs, dtype=np.float32)
+        self.array[start:stop] = probs
+        self.array.flush()
+        # Keep entries another process sharing this folder added since we read it.
+        self.chunks = {**self._read_manifest(), **self.chunks, name: _sha256(memoryview(probs))}
+        self._write_manifest()
+
+    def read_only(self) -> np.memmap:
+        """The finished population, memory-mapped read-only."""
+        self.array.flush()
+        self.array = None
+        return np.load(self.path, mmap_mode="r")
 
 
 def data_fingerprint_of(X: np.ndarray, y: np.ndarray) -> str:
@@ -432,6 +567,8 @@ def fit_population(
     data_fingerprint: str | None = None,
     progress: bool = True,
     on_chunk: Callable[[int, int], None] | None = None,
+    memory_budget: float | None = None,
+    store: str = "auto",
 ) -> Population:
     """Fit every model of `plan` and keep its class probabilities on every row.
 
@@ -469,12 +606,22 @@ def fit_population(
         Called in this process after each finished chunk with the number of models
         done so far. An exception it raises stops the run (finished chunks stay in the
         cache): how a caller cancels between chunks.
+    memory_budget : float > 0, optional
+        GiB the probabilities (K * N * C float32) may take in memory; None: no limit.
+        A population over it is written to disk as it is fitted (``store="auto"``).
+    store : {"auto", "memory", "disk"}, default="auto"
+        Where `probs` lives. "disk": one ``probs.npy`` in the cache folder, each chunk
+        written into its slice as it finishes, returned as a read-only `numpy.memmap`
+        (requires `cache_dir`); that file and its manifest of finished chunks are the
+        resumable store (no ``.npz`` copy of its chunks). "auto": disk when the
+        population is over `memory_budget`, memory otherwise.
 
     Returns
     -------
     Population
-        `info` holds the learner config, backend, seeds, timings and cache counts
-        (``n_loaded_from_cache``, ``n_fitted``, ``n_corrupt``).
+        `info` holds the learner config, backend, seeds, timings, cache counts
+        (``n_loaded_from_cache``, ``n_fitted``, ``n_corrupt``) and where `probs` lives
+        (``store``, ``store_reason``, ``probs_path``, ``probs_gib``).
     """
     from assay.learners import get_learner
 
@@ -487,17 +634,24 @@ def fit_population(
         raise InvalidParameterError(
             f"scheduler_address must be None unless backend is 'dask'. Got backend {backend!r}."
         )
+    if memory_budget is not None:
+        memory_budget = check_scalar(memory_budget, "memory_budget", low=0, low_open=True)
+    check_option(store, "store", _STORES)
     learner = get_learner(learner)
     X, y, n_classes = _check_inputs(X, y, plan, n_classes)
+    on_disk, reason = _where(plan.n_models, X.shape[0], n_classes, memory_budget, store)
+    if on_disk and cache_dir is None:
+        raise InvalidParameterError(
+            f"cache_dir must be a folder to write the population to ({reason}). Got None.")
     started = time.perf_counter()
     fingerprint = data_fingerprint or data_fingerprint_of(X, y)
     config = learner.get_config()
     chunks = _chunks(plan.n_models, check_scalar(learner.preferred_chunk, "preferred_chunk",
                                                  kind=int, low=1))
-    probs = np.empty((plan.n_models, X.shape[0], n_classes), dtype=np.float32)
+    shape = (plan.n_models, X.shape[0], n_classes)
     stats = {"n_loaded_from_cache": 0, "n_fitted": 0, "n_corrupt": 0, "chunk_seconds": []}
 
-    cache = None
+    cache = disk = None
     if cache_dir is not None:
         key_fields = {
             "data": fingerprint,
@@ -509,16 +663,24 @@ def fit_population(
         }
         key = _cache_key(key_fields)
         cache = _ChunkCache(Path(cache_dir), key, key_fields)
-    todo = _load_cached(cache, chunks, probs, stats)
+        # On disk: the store is written. In memory: a store left by an earlier run on
+        # disk is read too.
+        disk = (_DiskStore(cache.folder, cache.digest, cache.fields, shape) if on_disk
+                else _DiskStore.existing(cache.folder, cache.digest, cache.fields, shape))
+    probs = disk.array if on_disk else np.empty(shape, dtype=np.float32)
+    todo = _load_cached(cache, disk if on_disk else None, disk, chunks, probs, stats)
 
     done = [plan.n_models - sum(b - a for a, b in todo)]
 
     def finish(start: int, stop: int, chunk_probs: np.ndarray, seconds: float) -> None:
-        probs[start:stop] = chunk_probs
         stats["n_fitted"] += stop - start
         stats["chunk_seconds"].append(round(seconds, 4))
-        if cache is not None:
-            cache.store(start, stop, chunk_probs)
+        if on_disk:
+            disk.store(start, stop, chunk_probs)
+        else:
+            probs[start:stop] = chunk_probs
+            if cache is not None:
+                cache.store(start, stop, chunk_probs)
         done[0] += stop - start
         if on_chunk is not None:
             on_chunk(done[0], plan.n_models)
@@ -542,9 +704,34 @@ def fit_population(
         "cache_dir": None if cache is None else str(cache.folder),
         "chunk_size": chunks[0][1] - chunks[0][0],
         "seconds": round(time.perf_counter() - started, 4),
+        "store": "disk" if on_disk else "memory",
+        "store_reason": reason,
+        "probs_path": str(disk.path) if on_disk else None,
+        "probs_gib": _gib(shape),
+        "memory_budget": memory_budget,
         **stats,
     }
+    if on_disk:
+        probs = disk.read_only()
     return Population(probs=probs, member=np.array(plan.member), y=y, info=info)
+
+
+def _gib(shape: tuple[int, ...]) -> float:
+    """GiB of a float32 array of this shape."""
+    return float(np.prod(shape, dtype=np.float64)) * 4 / 2**30
+
+
+def _where(n_models: int, n_rows: int, n_classes: int, budget: float | None,
+           store: str) -> tuple[bool, str]:
+    """Whether the population goes to disk, and why (recorded in `info`)."""
+    size = (f"{n_models} x {n_rows} x {n_classes} float32 probabilities take "
+            f"{_gib((n_models, n_rows, n_classes)):.3g} GiB")
+    if store != "auto":
+        return store == "disk", f"store={store!r}; {size}"
+    if budget is None:
+        return False, f"{size}; no memory_budget"
+    over = _gib((n_models, n_rows, n_classes)) > budget
+    return over, f"{size}, {'over' if over else 'within'} memory_budget {budget:g} GiB"
 
 
 def _cache_key(fields: dict[str, Any]) -> str:
@@ -556,24 +743,42 @@ def _cache_key(fields: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _load_cached(cache, chunks, probs, stats) -> list[tuple[int, int]]:
-    """Fill `probs` from the cache; return the chunks still to fit (absent or damaged)."""
-    if cache is None:
-        return list(chunks)
+def _load_cached(cache, written, other, chunks, probs, stats) -> list[tuple[int, int]]:
+    """Fill `probs` from the caches; return the chunks still to fit (absent or damaged).
+
+    `written` is the disk store `probs` belongs to (None in memory): a chunk listed
+    there is already in place, one found in another cache is copied into it. `other`
+    is a disk store read as one more cache.
+    """
     todo = []
     for start, stop in chunks:
-        try:
-            cached = cache.load(start, stop, (stop - start, *probs.shape[1:]))
-        except _CorruptEntry as exc:
-            warnings.warn(f"damaged cache entry refit: {exc}", RuntimeWarning, stacklevel=3)
-            stats["n_corrupt"] += stop - start
-            cached = None
+        if written is not None and _try(written.load, start, stop, stats) is not None:
+            stats["n_loaded_from_cache"] += stop - start
+            continue
+        cached = None
+        if cache is not None:
+            cached = _try(cache.load, start, stop, stats, (stop - start, *probs.shape[1:]))
+        if cached is None and other is not None and other is not written:
+            cached = _try(other.load, start, stop, stats)
         if cached is None:
             todo.append((start, stop))
+            continue
+        if written is not None:
+            written.store(start, stop, cached)
         else:
             probs[start:stop] = cached
-            stats["n_loaded_from_cache"] += stop - start
+        stats["n_loaded_from_cache"] += stop - start
     return todo
+
+
+def _try(load, start, stop, stats, *args):
+    """A cache's chunk, or None when absent or damaged (warned and counted)."""
+    try:
+        return load(start, stop, *args)
+    except _CorruptEntry as exc:
+        warnings.warn(f"damaged cache entry refit: {exc}", RuntimeWarning, stacklevel=4)
+        stats["n_corrupt"] += stop - start
+        return None
 
 
 def _run_batched(learner, X, y, plan, n_classes, todo, n_jobs, address, done) -> int:
@@ -633,5 +838,6 @@ def _run_dask(learner, X, y, plan, n_classes, todo, n_jobs, address, done) -> in
 
 
 _BACKENDS = ("batched", "joblib", "dask")
+_STORES = ("auto", "memory", "disk")
 # 2: chunk checksums moved from the chunk files into the manifest.
 _CACHE_FORMAT = 2
