@@ -382,7 +382,7 @@ class AuditContext:
             plan,
             n_classes=int(len(self.dataset.classes)), backend=self.config.backend,
             cache_dir=self.out_dir / "cache", data_fingerprint=str(self.dataset.fingerprint),
-            progress=self.progress)
+            progress=self.progress, memory_budget=self.config.memory_budget)
 
 
 # --------------------------------------------------------------------------- running
@@ -576,7 +576,7 @@ def run_audit(
         context.dataset.X, context.dataset.y, context.learner, plan_for(context),
         n_classes=int(len(context.dataset.classes)), backend=config.backend,
         cache_dir=context.out_dir / "cache", data_fingerprint=str(context.dataset.fingerprint),
-        progress=progress, on_chunk=on_chunk)
+        progress=progress, on_chunk=on_chunk, memory_budget=config.memory_budget)
     context.population = population
     if context.target is None:
         context.target = TargetPredictions(
