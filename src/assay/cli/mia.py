@@ -204,9 +204,16 @@ def mia(
     dataset = _load_dataset(data, target, _names(protected), data_home, encoding, **limits)
     groups = GroupIndex.from_frame(dataset.groups) if dataset.groups.shape[1] else None
     plan = PopulationPlan.balanced(dataset.n_rows, models, random_state=seed)
+    # Over --memory-budget the population is written to disk: into --cache-dir, or a
+    # temporary folder removed when the command ends.
+    import tempfile
+
+    scratch = (tempfile.TemporaryDirectory(prefix="assay-population-")
+               if cache_dir is None and memory_budget is not None else None)
     population = fit_population(dataset.X, dataset.y, spec, plan, n_classes=dataset.n_classes,
-                                backend=backend, cache_dir=cache_dir,
-                                data_fingerprint=dataset.fingerprint, progress=progress)
+                                backend=backend, cache_dir=cache_dir or (scratch and scratch.name),
+                                data_fingerprint=dataset.fingerprint, progress=progress,
+                                memory_budget=memory_budget)
     status = console.status("attacking every model in turn") if progress else nullcontext()
     with status:
         result = run_mia(population, attacks=names, groups=groups, row_ids=dataset.row_ids,
