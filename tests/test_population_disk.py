@@ -113,9 +113,9 @@ class _MustNotFit(LogisticRegressionLearner):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"memory_budget": TINY}, r"cache_dir must be a folder to write the population to "
-                              r"\(4 x 400 x 2 float32 probabilities take .* GiB, over "
-                              r"memory_budget 1e-09 GiB\)\. Got None\."),
+    ({"memory_budget": TINY}, (r"cache_dir must be a folder to write the population to "
+                               r"\(4 x 400 x 2 float32 probabilities take .* GiB, over "
+                               r"memory_budget 1e-09 GiB\)\. Got None\.")),
     ({"store": "disk"}, r"cache_dir must be a folder .*store='disk'.*Got None\."),
     ({"memory_budget": 0}, r"memory_budget must be a number in \(0, inf\)\. Got 0"),
     ({"memory_budget": -1.0}, r"memory_budget must be a number in \(0, inf\)"),
@@ -165,9 +165,9 @@ def test_whole_population_figures_are_blockwise_and_unchanged(monkeypatch, n_cla
 def test_run_mia_on_disk_equals_in_memory(pair, synthetic):
     memory, disk = pair
     groups = GroupIndex.from_frame(synthetic.groups)
-    kwargs = dict(attacks=("loss", "lira", "rmia", "lira_offline", "rmia_offline"),
-                  groups=groups, row_ids=synthetic.row_ids, random_state=0, min_support=20,
-                  n_permutations=20, flag_rule=FlagRule())
+    kwargs = {"attacks": ("loss", "lira", "rmia", "lira_offline", "rmia_offline"),
+              "groups": groups, "row_ids": synthetic.row_ids, "random_state": 0,
+              "min_support": 20, "n_permutations": 20, "flag_rule": FlagRule()}
     on_disk = run_mia(disk, **kwargs).to_dict()
     in_memory = run_mia(memory, **kwargs).to_dict()
     assert set(on_disk["attacks"]) == set(kwargs["attacks"])
@@ -337,3 +337,95 @@ def test_population_of_a_memmap_reads_blocks_not_the_whole_file(pair, monkeypatc
     spied.accuracy(True)
     spied.logit()
     assert seen == [slice(0, 3), slice(3, 6), slice(6, 8)] * 2
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+@pytest.fixture(scope="module")
+def narrow_table(tmp_path_factory):
+    """Few features, so that a budget can hold them but not 16 models' probabilities."""
+    rng = np.random.default_rng(7)
+    n = 800
+    x = rng.normal(size=(n, 3))
+    frame = {"x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2],
+             "sex": rng.choice(["F", "M"], size=n),
+             "t": (x[:, 0] + rng.normal(size=n) > 0).astype(int)}
+    import pandas as pd
+
+    path = tmp_path_factory.mktemp("narrow") / "narrow.csv"
+    pd.DataFrame(frame).to_csv(path, index=False)
+    return path
+
+
+BUDGET = 5e-5  # GiB (52 kB): the features fit, 16 x 800 x 2 float32 (100 kB) does not
+
+
+def _spy(monkeypatch):
+    fitted = []
+    real = population_module.fit_population
+
+    def spy(*args, **kwargs):
+        fitted.append(real(*args, **kwargs))
+        return fitted[-1]
+
+    monkeypatch.setattr(population_module, "fit_population", spy)
+    return fitted
+
+
+def test_assay_mia_memory_budget_puts_the_population_on_disk(narrow_table, tmp_path,
+                                                             monkeypatch):
+    from assay.cli import main
+
+    fitted = _spy(monkeypatch)
+    argv = ["mia", str(narrow_table), "--target", "t", "--protected", "sex", "--models", "16",
+            "--attacks", "loss,rmia", "--permutations", "20", "--min-support", "30",
+            "--no-progress"]
+    assert main([*argv, "--json", str(tmp_path / "memory.json")]) == 0
+    assert main([*argv, "--json", str(tmp_path / "disk.json"),
+                 "--memory-budget", str(BUDGET)]) == 0
+    assert main([*argv, "--json", str(tmp_path / "kept.json"), "--memory-budget", str(BUDGET),
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    memory, scratch, kept = fitted
+    assert not memory.on_disk and scratch.on_disk and kept.on_disk
+    assert scratch.info["memory_budget"] == BUDGET
+    # Without --cache-dir the file lives in a temporary folder removed at the end.
+    assert not Path(scratch.info["probs_path"]).exists()
+    assert Path(kept.info["probs_path"]).is_relative_to(tmp_path / "cache")
+    assert Path(kept.info["probs_path"]).exists()
+    payloads = [json.loads((tmp_path / f"{n}.json").read_text())
+                for n in ("memory", "disk", "kept")]
+    assert payloads[0]["attacks"] and payloads[0] == payloads[1] == payloads[2]
+
+
+@pytest.mark.slow
+def test_audit_memory_budget_puts_the_population_on_disk(narrow_table, tmp_path, monkeypatch):
+    """Every section runs on the population on disk and finds what it finds in memory."""
+    from assay.audit import AuditConfig, run_audit
+
+    fitted = _spy(monkeypatch)
+    results, stores = [], []
+    for name, budget in (("memory", None), ("disk", BUDGET)):
+        fitted.clear()
+        results.append(run_audit(AuditConfig(
+            data=str(narrow_table), target="t", protected=("sex",), models=16,
+            out=str(tmp_path / name), memory_budget=budget), progress=False, write=False))
+        stores.append([p.info["store"] for p in fitted])
+    # The audit's population on disk (the multiplicity candidates fit within the budget).
+    assert stores[0][0] == "memory" and stores[1][0] == "disk"
+    assert set(stores[0]) == {"memory"} and len(stores[0]) == len(stores[1])
+    memory, disk = (r.to_dict() for r in results)
+    assert all(s["status"] != "error" for s in disk["sections"].values())
+    assert disk["population"] == memory["population"] | {"seconds": disk["population"]
+                                                         ["seconds"]}
+    strip = ("seconds",)
+
+    def clean(d):
+        if isinstance(d, dict):
+            return {k: clean(v) for k, v in d.items() if k not in strip}
+        if isinstance(d, list):
+            return [clean(v) for v in d]
+        return d
+
+    assert json.dumps(clean(disk["sections"]), sort_keys=True, default=str) == json.dumps(
+        clean(memory["sections"]), sort_keys=True, default=str)
