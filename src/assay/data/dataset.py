@@ -25,6 +25,14 @@ Policies (each visible in ``Dataset.notes`` when it changes anything):
   ``X`` is float32, allocated once. Before it is allocated its size is checked against
   ``memory_budget`` (GiB, default 2): a table that would not fit is a one-line
   `DataError` giving rows, features, the size and a ``max_categories`` that fits.
+- **Sparse layout.** ``sparse=True`` stores ``X`` as a float32 `scipy.sparse.csr_matrix`
+  (numerics as stored entries when not 0, each one-hot block one entry per row), built
+  from those entries without the dense matrix; the budget then counts the CSR size.
+  ``sparse="auto"`` is sparse exactly when the dense matrix would exceed the budget and
+  the CSR one fits. A note records the choice, the stored entries and the size saved.
+  Values, columns and `Dataset.fingerprint` are the same in either layout; analyses
+  that need a dense matrix take `Dataset.dense_X` (densified within the budget, or a
+  one-line `DataError`).
 - **Protected columns** are also model features by default
   (``protected_as_features=False`` leaves them out of ``X``; they stay in ``groups``).
 - **Missing values** (NaN/None) in the used columns: ``missing="error"`` (default) raises
@@ -213,29 +221,70 @@ class _Encoder:
         """Width of the encoded matrix."""
         return len(self.numeric) + sum(len(levels) for levels in self.levels)
 
-    def transform(self, features: pd.DataFrame) -> np.ndarray:
-        """The float32 design matrix, allocated once and filled block by block."""
+    def transform(self, features: pd.DataFrame, sparse: bool = False):
+        """The float32 design matrix: dense (allocated once, filled block by block) or,
+        with `sparse`, a CSR matrix built from its stored entries alone."""
+        return self._csr(features) if sparse else self._dense(features)
+
+    def _dense(self, features: pd.DataFrame) -> np.ndarray:
         n = len(features)
         out = np.zeros((n, self.n_features), dtype=np.float32)
         for j, column in enumerate(self.numeric):
-            # Column by column in float64 (then rounded once): the same values as a
-            # whole float64 block, at a column's memory.
-            values = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
-            values = np.where(np.isnan(values), self.means[j], values)  # impute: fit mean
-            center = 0.0 if self.indicator[j] else self.means[j]
-            out[:, j] = (values - center) / self.scales[j]
+            out[:, j] = self._numeric_values(features, j, column)
         start = len(self.numeric)
         rows = np.arange(n)
+        for width, codes in self._codes(features):
+            known = codes >= 0  # unseen levels stay all-zero
+            out[rows[known], start + codes[known]] = 1.0
+            start += width
+        return out
+
+    def _csr(self, features: pd.DataFrame):
+        """CSR with one slot per source column and row: a numeric value (when not 0) and
+        the row's one-hot entry (when its level is known). Slots are in column order, so
+        every row's indices come out sorted with no dense block ever made."""
+        import scipy.sparse as sp
+
+        n, m = len(features), len(self.numeric) + len(self.categorical)
+        index = _index_dtype(n, m, self.n_features)
+        columns = np.empty((n, m), dtype=index)
+        values = np.ones((n, m), dtype=np.float32)
+        stored = np.empty((n, m), dtype=bool)
+        for j, column in enumerate(self.numeric):
+            # Rounded to float32 as the dense path's assignment rounds it.
+            values[:, j] = self._numeric_values(features, j, column)
+            columns[:, j] = j
+            stored[:, j] = values[:, j] != 0
+        start = len(self.numeric)
+        for s, (width, codes) in enumerate(self._codes(features), start=len(self.numeric)):
+            columns[:, s] = start + codes
+            stored[:, s] = codes >= 0
+            start += width
+        indptr = np.zeros(n + 1, dtype=index)
+        np.cumsum(stored.sum(axis=1), out=indptr[1:])
+        matrix = sp.csr_matrix((values[stored], columns[stored], indptr),
+                               shape=(n, self.n_features))
+        matrix.has_sorted_indices = True
+        return matrix
+
+    def _numeric_values(self, features: pd.DataFrame, j: int, column: str) -> np.ndarray:
+        """Column `j` standardised, in float64 (rounded once by the caller): the same
+        values as a whole float64 block, at a column's memory."""
+        values = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        values = np.where(np.isnan(values), self.means[j], values)  # impute: fit mean
+        center = 0.0 if self.indicator[j] else self.means[j]
+        return (values - center) / self.scales[j]
+
+    def _codes(self, features: pd.DataFrame):
+        """(block width, one-hot column of every row within the block; -1: unseen level)
+        for every categorical column."""
         for column, levels, rare in zip(self.categorical, self.levels,
                                         self.infrequent or ((),) * len(self.levels)):
             text = features[column].astype(str)
             codes = pd.Index(levels, dtype=object).get_indexer(text)
             if rare:  # seen-but-infrequent levels share the last column
                 codes[text.isin(rare).to_numpy()] = len(levels) - 1
-            known = codes >= 0  # unseen levels stay all-zero
-            out[rows[known], start + codes[known]] = 1.0
-            start += len(levels)
-        return out
+            yield len(levels), codes
 
     def state(self) -> dict[str, Any]:
         """JSON-able encoder state (part of the fingerprint)."""
@@ -286,6 +335,7 @@ class _Options:
     max_categories: int | None = None
     min_frequency: float | None = None
     memory_budget: float = DEFAULT_MEMORY_BUDGET
+    sparse: bool | str = False
 
 
 class Dataset:
@@ -297,8 +347,9 @@ class Dataset:
 
     Attributes
     ----------
-    X : float32 ndarray of shape (n_rows, n_features)
-        Encoded features: numerics standardised, categoricals one-hot.
+    X : float32 ndarray or scipy.sparse.csr_matrix of shape (n_rows, n_features)
+        Encoded features: numerics standardised, categoricals one-hot; CSR when built
+        with ``sparse`` (see `is_sparse`, `dense_X`).
     y : int64 ndarray of shape (n_rows,)
         Class index of every row, in ``0 .. n_classes - 1``.
     classes : ndarray of shape (n_classes,)
@@ -374,6 +425,7 @@ class Dataset:
         max_categories: int | None = None,
         min_frequency: float | None = None,
         memory_budget: float = DEFAULT_MEMORY_BUDGET,
+        sparse: bool | str = False,
     ) -> Dataset:
         """Validate and encode a DataFrame.
 
@@ -420,8 +472,14 @@ class Dataset:
         min_frequency : int >= 1 or float in (0, 1), optional
             Levels with fewer fit rows (or a smaller share of them) are infrequent.
         memory_budget : float > 0, default=2.0
-            GiB the encoded float32 matrix may take; a larger one is a `DataError`
-            raised before it is allocated.
+            GiB the encoded float32 matrix may take (its CSR size when sparse); a larger
+            one is a `DataError` raised before it is allocated.
+        sparse : bool or "auto", default=False
+            Store ``X`` as a `scipy.sparse.csr_matrix` (float32; each one-hot block one
+            entry per row, numerics as stored entries) built without the dense matrix.
+            "auto": sparse exactly when the dense matrix would exceed `memory_budget` and
+            the CSR one fits. Same columns and values either way (``X.toarray()``), and
+            the same `fingerprint`.
 
         Returns
         -------
@@ -441,6 +499,7 @@ class Dataset:
         min_group_size = check_scalar(min_group_size, "min_group_size", kind=int, low=1)
         max_categories, min_frequency, memory_budget = _check_encoding_limits(
             max_categories, min_frequency, memory_budget)
+        sparse = _check_sparse(sparse)
         if not isinstance(df, pd.DataFrame):
             raise InvalidParameterError(
                 f"df must be a pandas DataFrame. Got {type(df).__name__}."
@@ -473,14 +532,16 @@ class Dataset:
                                min_frequency)
         _note_indicators(encoder, notes)
         _note_infrequent(encoder, max_categories, min_frequency, notes)
-        _check_memory(len(feats), encoder, memory_budget)
+        layout = _choose_layout(len(feats), encoder, memory_budget, sparse)
         options = _Options(protected_as_features, missing, rare_groups, min_group_size,
                            {"na_values": list(na_values), "positive": _jsonable(positive),
                             "bins": {k: list(v) for k, v in (bins or {}).items()}},
-                           max_categories, min_frequency, memory_budget)
+                           max_categories, min_frequency, memory_budget, sparse)
+        X = encoder.transform(feats, sparse=layout)
+        _note_layout(X, sparse, notes)
         return cls(features=feats, numeric=numeric, categorical=cats, encoder=encoder,
                    y=y, classes=classes, groups=groups, row_ids=ids, target=target,
-                   protected=protected, name=str(name), notes=notes, options=options)
+                   protected=protected, name=str(name), notes=notes, options=options, X=X)
 
     @classmethod
     def from_path(
@@ -559,6 +620,37 @@ class Dataset:
         return int(self.X.shape[1])
 
     @property
+    def is_sparse(self) -> bool:
+        """Whether ``X`` is a scipy CSR matrix (``sparse=True``, or "auto" over budget)."""
+        return _is_sparse(self.X)
+
+    def dense_X(self, what: str = "this analysis") -> np.ndarray:
+        """``X`` as a dense float32 array: itself, or the CSR matrix densified when the
+        dense one fits ``memory_budget``.
+
+        Parameters
+        ----------
+        what : str
+            Who needs it, for the error (e.g. ``"the fairness section"``).
+
+        Raises
+        ------
+        DataError
+            The dense matrix would exceed ``memory_budget``: one line naming the fix.
+        """
+        if not self.is_sparse:
+            return self.X
+        budget = self._options.memory_budget
+        need = self.n_rows * self.n_features * np.dtype(np.float32).itemsize
+        if need > budget * 2**30:
+            raise DataError(
+                f"memory_budget must hold the dense features {what} needs ({budget:g} GiB)."
+                f" Got {self.n_rows:,} rows x {self.n_features:,} features = {_gib(need)} "
+                "as float32; cap the one-hot with max_categories (--max-categories) or "
+                "min_frequency (--min-frequency), or raise memory_budget (--memory-budget).")
+        return self.X.toarray()
+
+    @property
     def n_classes(self) -> int:
         """Number of classes (length of ``classes``)."""
         return int(len(self.classes))
@@ -613,8 +705,9 @@ class Dataset:
         opts = self._options
         encoder = _Encoder.fit(self._features.loc[mask], self._numeric, self._categorical,
                                opts.max_categories, opts.min_frequency)
-        _check_memory(self.n_rows, encoder, opts.memory_budget)
-        return self._replace(np.arange(self.n_rows), encoder, X=None)
+        layout = _choose_layout(self.n_rows, encoder, opts.memory_budget, opts.sparse)
+        return self._replace(np.arange(self.n_rows), encoder,
+                             X=encoder.transform(self._features, sparse=layout))
 
     def train_test_split(
         self, test_size: float = 0.3, random_state: int | None = 0, *, stratify: bool = True
@@ -709,8 +802,8 @@ class Dataset:
             "missing": self._options.missing, "extra": self._options.extra,
         }
         digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
-        for array in (self.X, self.y):
-            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(_features_digest(self.X))
+        digest.update(np.ascontiguousarray(self.y).tobytes())
         digest.update(pd.util.hash_pandas_object(pd.Series(self.row_ids), index=False)
                       .to_numpy().tobytes())
         digest.update(pd.util.hash_pandas_object(self.groups, index=False).to_numpy().tobytes())
@@ -718,6 +811,37 @@ class Dataset:
 
 
 # --------------------------------------------------------------------- helpers
+
+#: Rows per block when a dense X is hashed through its stored entries.
+_HASH_ROWS = 1 << 14
+
+
+def _features_digest(X: Any) -> bytes:
+    """SHA-256 of X's shape and nonzero entries in row-major order (per-row counts,
+    column indices, float32 values): the same bytes for the dense array and the CSR
+    matrix of the same values, without densifying the one or sparsifying the other
+    whole (dense rows go by blocks)."""
+    counts, columns, values = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()
+    n, d = X.shape
+    if _is_sparse(X):
+        X = X.tocsr()
+        if not X.has_canonical_format or np.any(X.data == 0):  # never edit X itself
+            X = X.copy()
+            X.sum_duplicates()
+            X.eliminate_zeros()
+        counts.update(np.diff(X.indptr).astype(np.int64).tobytes())
+        columns.update(X.indices.astype(np.int64).tobytes())
+        values.update(X.data.astype(np.float32).tobytes())
+    else:
+        for start in range(0, n, _HASH_ROWS):
+            block = np.asarray(X[start:start + _HASH_ROWS], dtype=np.float32)
+            stored = block != 0
+            counts.update(stored.sum(axis=1, dtype=np.int64).tobytes())
+            columns.update(np.nonzero(stored)[1].astype(np.int64).tobytes())
+            values.update(block[stored].tobytes())
+    return b"".join([f"{n}x{d}".encode(), counts.digest(), columns.digest(),
+                     values.digest()])
+
 
 
 def read_table(path: Path, *, encoding: str = "utf-8", what: str = "file",
@@ -1107,25 +1231,89 @@ def _gib(n_bytes: float) -> str:
         f"{n_bytes / 2**20:,.1f} MiB"
 
 
-def _check_memory(n_rows: int, encoder: _Encoder, budget: float) -> None:
-    """Refuse, before allocating it, an encoded matrix larger than `budget` GiB."""
-    itemsize = np.dtype(np.float32).itemsize
-    need = n_rows * encoder.n_features * itemsize
-    if need <= budget * 2**30:
-        return
+def _index_dtype(n_rows: int, slots: int, n_features: int):
+    """int32 indices (and row pointers) while they fit, else int64, as scipy chooses."""
+    return np.int32 if max(n_rows * slots, n_features) < 2**31 else np.int64
+
+
+def _csr_bytes(n_rows: int, encoder: _Encoder) -> int:
+    """Bytes of the CSR matrix at most: one entry per row and source column (a numeric
+    0 or an unseen level stores none), float32 values, indices and row pointers."""
+    slots = len(encoder.numeric) + len(encoder.categorical)
+    index = np.dtype(_index_dtype(n_rows, slots, encoder.n_features)).itemsize
+    return n_rows * slots * (np.dtype(np.float32).itemsize + index) + (n_rows + 1) * index
+
+
+def _check_sparse(sparse: Any) -> bool | str:
+    if isinstance(sparse, bool | np.bool_) or sparse == "auto":
+        return sparse if isinstance(sparse, str) else bool(sparse)
+    raise InvalidParameterError(f"sparse must be true, false or 'auto'. Got {sparse!r}.")
+
+
+def _choose_layout(n_rows: int, encoder: _Encoder, budget: float,
+                   sparse: bool | str = False) -> bool:
+    """Whether X is stored sparse; refuses, before allocating it, a matrix larger than
+    `budget` GiB in the layout asked for ("auto": dense when it fits, else CSR)."""
+    dense_need = n_rows * encoder.n_features * np.dtype(np.float32).itemsize
+    csr_need = _csr_bytes(n_rows, encoder)
+    limit = budget * 2**30
+    if sparse is True:
+        if csr_need > limit:
+            raise DataError(
+                f"memory_budget must hold the encoded features ({budget:g} GiB). Got "
+                f"{n_rows:,} rows x {encoder.n_features:,} features = {_gib(csr_need)} as a "
+                "float32 CSR matrix; raise memory_budget (--memory-budget) or use fewer "
+                "rows or columns.")
+        return True
+    if dense_need <= limit:
+        return False
+    if sparse == "auto" and csr_need <= limit:
+        return True
     widest = sorted(zip(encoder.categorical, encoder.levels), key=lambda c: -len(c[1]))
     shown = ", ".join(f"{c} ({len(lv):,})" for c, lv in widest[:3] if len(lv) > 1)
     # The largest cap per column that fits (at least 2 columns per categorical).
-    room = budget * 2**30 / (n_rows * itemsize) - len(encoder.numeric)
+    room = limit / (n_rows * np.dtype(np.float32).itemsize) - len(encoder.numeric)
     fit = int(room // max(len(encoder.categorical), 1)) if encoder.categorical else 0
-    advice = (f"pass max_categories={fit} (--max-categories {fit}) or min_frequency "
-              "(--min-frequency) to group rare levels into '(infrequent)', or raise "
-              "memory_budget (--memory-budget)" if fit >= 2 else
-              "raise memory_budget (--memory-budget) or use fewer rows or columns")
+    fixes = []
+    if fit >= 2:
+        fixes.append(f"pass max_categories={fit} (--max-categories {fit}) or min_frequency "
+                     "(--min-frequency) to group rare levels into '(infrequent)'")
+    if csr_need <= limit:
+        fixes.append(("" if fixes else "pass ") + "sparse=True (--sparse true) to store it "
+                     f"as a CSR matrix of at most {_gib(csr_need)} (logreg and "
+                     "sparse-capable scikit-learn learners)")
+    fixes.append("raise memory_budget (--memory-budget)" if fixes else
+                 "raise memory_budget (--memory-budget) or use fewer rows or columns")
+    advice = ", or ".join(fixes)
     raise DataError(
         f"memory_budget must hold the encoded features ({budget:g} GiB). Got {n_rows:,} "
-        f"rows x {encoder.n_features:,} features = {_gib(need)} as float32"
+        f"rows x {encoder.n_features:,} features = {_gib(dense_need)} as float32"
         + (f" (most levels: {shown})" if shown else "") + f"; {advice}.")
+
+
+def _note_layout(X: Any, sparse: bool | str, notes: list[str]) -> None:
+    """What the sparse option chose and what it saved (nothing when dense was asked)."""
+    if not _is_sparse(X) and sparse is False:
+        return
+    n, d = X.shape
+    dense = n * d * np.dtype(np.float32).itemsize
+    if not _is_sparse(X):
+        notes.append(f"features stored dense (sparse='auto': {_gib(dense)} as float32 "
+                     "fits memory_budget)")
+        return
+    stored = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    density = X.nnz / max(n * d, 1)
+    why = "sparse=True" if sparse is True else \
+        "sparse='auto': the dense float32 matrix would exceed memory_budget"
+    notes.append(f"features stored as a sparse CSR matrix ({why}): {n:,} rows x {d:,} "
+                 f"features, {X.nnz:,} stored entries ({density:.2%} dense), "
+                 f"{_gib(stored)} instead of {_gib(dense)} dense; learners that need dense "
+                 "input (mlp, dpsgd, some scikit-learn estimators) refuse it")
+
+
+def _is_sparse(X: Any) -> bool:
+    """A scipy sparse matrix, told apart without importing scipy."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
 
 
 def _note_infrequent(encoder: _Encoder, max_categories, min_frequency,
