@@ -39,7 +39,8 @@ class Learner(Protocol):
     ) -> np.ndarray:
         """Fit ``len(seeds)`` models; return probabilities of shape (k, n_rows, n_classes).
 
-        X: float32 (n_rows, n_features); y: int64 class indices (n_rows,);
+        X: float32 (n_rows, n_features), dense or (learners that accept it) a scipy
+        CSR matrix; y: int64 class indices (n_rows,);
         train_mask: bool (k, n_rows); seeds: int64 (k,).
         """
         ...
@@ -81,10 +82,58 @@ class BuiltinLearner:
                 f"with: pip install 'assay[torch]' (or use the 'logreg' learner, which "
                 f"does not need it).")
 
+    def _check_dense(self, X: Any) -> None:
+        """Refuse a sparse X before training: this learner needs every row dense."""
+        if is_sparse(X):
+            raise InvalidParameterError(sparse_refusal(self.name))
+
     def _check_common(self) -> None:
         check_scalar(self.chunk_size, "chunk_size", kind=int, low=1)
         if self.n_threads is not None:
             check_scalar(self.n_threads, "n_threads", kind=int, low=1)
+
+
+def is_sparse(X: Any) -> bool:
+    """Whether X is a scipy sparse matrix or array (without importing scipy)."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def check_features(X: Any) -> Any:
+    """X validated for the population engine: a C-ordered float32 array, or (scipy
+    sparse input) a float32 CSR matrix with sorted indices, never densified.
+
+    Raises
+    ------
+    DataError
+        Not 2-d numeric, or a NaN / infinite value (a CSR matrix's stored entries).
+    """
+    from assay._validation import DataError
+
+    if is_sparse(X):
+        if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+            raise DataError(f"X must be a 2-d numeric matrix. Got {X.dtype} of shape "
+                            f"{X.shape}.")
+        X = X.tocsr().astype(np.float32, copy=False)
+        if not X.has_sorted_indices:
+            X = X.sorted_indices()
+        finite = np.isfinite(X.data).all()
+    else:
+        X = np.asarray(X)
+        if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+            raise DataError(f"X must be a 2-d numeric array. Got {X.dtype} of shape "
+                            f"{X.shape}.")
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        finite = np.isfinite(X).all()
+    if not finite:
+        raise DataError("X must contain only finite values. Got NaN or infinity.")
+    return X
+
+
+def sparse_refusal(learner: str, why: str = "") -> str:
+    """The one-line error for a learner given sparse features it cannot train on."""
+    return (f"X must be a dense array for learner {learner!r}{why}. Got a sparse CSR "
+            "matrix; encode densely (sparse=False, --sparse false) with the one-hot capped "
+            "by max_categories (--max-categories) to fit, or use the 'logreg' learner.")
 
 
 @contextlib.contextmanager

@@ -145,7 +145,10 @@ class DPSGDLearner(BuiltinLearner):
 
     def fit_predict(self, X: np.ndarray, y: np.ndarray, train_mask: np.ndarray,
                     seeds: np.ndarray, n_classes: int) -> np.ndarray:
-        """Train ``len(seeds)`` DP-SGD models; probabilities of shape (k, n_rows, n_classes)."""
+        """Train ``len(seeds)`` DP-SGD models; probabilities of shape (k, n_rows, n_classes).
+
+        X must be dense (a sparse X is refused before training)."""
+        self._check_dense(X)
         import torch
 
         with torch_threads(self.n_threads):
@@ -162,6 +165,7 @@ class DPSGDLearner(BuiltinLearner):
     def fit_params(self, X: np.ndarray, y: np.ndarray, train_mask: np.ndarray,
                    seeds: np.ndarray, n_classes: int) -> list:
         """Train like `fit_predict` but return the stacked parameters (for export)."""
+        self._check_dense(X)
         import torch
 
         with torch_threads(self.n_threads):

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import expit
 
 from assay._validation import InvalidParameterError, check_scalar
-from assay.learners.base import BuiltinLearner, compute_threads
+from assay.learners.base import BuiltinLearner, compute_threads, is_sparse
 
 _HISTORY = 10  # L-BFGS memory (pairs), as scipy's default
 _ARMIJO = 1e-4  # sufficient-decrease constant of the backtracking line search
@@ -146,11 +146,26 @@ class _Problem:
     """
 
     def __init__(self, X, y, train_mask, n_classes: int, C: float) -> None:
-        X = np.asarray(X, dtype=np.float32)
-        mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
-        scale = X.std(axis=0, dtype=np.float64).astype(np.float32)
-        scale = np.where(scale > 1e-12, scale, np.float32(1.0))
-        self.X = (X - mean) / scale  # a new array: X may be read-only
+        self.sparse = is_sparse(X)
+        if self.sparse:
+            # CSR as given: centring and scaling are folded into the weights and the
+            # intercept (`_effective`), so no dense (N, D) array is made.
+            X = X.tocsr().astype(np.float32, copy=False)
+            n = X.shape[0]
+            total = np.asarray(X.sum(axis=0, dtype=np.float64)).ravel()
+            squares = np.asarray(X.multiply(X).sum(axis=0, dtype=np.float64)).ravel()
+            mean64 = total / n
+            std64 = np.sqrt(np.maximum(squares / n - mean64 ** 2, 0.0))
+            mean, scale = mean64.astype(np.float32), std64.astype(np.float32)
+            scale = np.where(scale > 1e-12, scale, np.float32(1.0))
+            self.X = X
+            self._row_blocks: dict[int, list] = {}
+        else:
+            X = np.asarray(X, dtype=np.float32)
+            mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+            scale = X.std(axis=0, dtype=np.float64).astype(np.float32)
+            scale = np.where(scale > 1e-12, scale, np.float32(1.0))
+            self.X = (X - mean) / scale  # a new array: X may be read-only
         self.n_rows, self.n_features = self.X.shape
         self.binary = n_classes == 2
         self.n_out = 1 if self.binary else n_classes
@@ -211,17 +226,22 @@ class _Problem:
         """
         W, b = self._split(theta)
         flat, bias = self._flat(W), b.reshape(1, -1)
+        if self.sparse:
+            flat, bias = self._effective(flat, bias)
         value = np.zeros(self.k)
         grad_flat = np.zeros((self.n_features, self.k * self.n_out), dtype=np.float32)
         grad_b = np.zeros(self.k * self.n_out, dtype=np.float32)
-        for rows in self._blocks():
-            X = self.X[rows]
+        for rows, X in self._row_blocks_of(self._blocks()):
             z = X @ flat
             z += bias
             block_value, resid = self._block_loss(z, rows)
             value += block_value
             grad_flat += X.T @ resid
             grad_b += resid.sum(axis=0)
+        if self.sparse:
+            # X'^T R = (X^T R - mean (1^T R)) / scale: the centring once, not per row.
+            grad_flat -= self.mean[:, None] * grad_b[None, :]
+            grad_flat /= self.scale[:, None]
         value += 0.5 * (self.penalty * W * W).sum(axis=(1, 2), dtype=np.float64)
         grad_W = grad_flat.reshape(self.n_features, self.k, self.n_out).transpose(1, 0, 2)
         grad_W = grad_W + self.penalty * W
@@ -231,6 +251,23 @@ class _Problem:
     def _blocks(self) -> list[slice]:
         size = max(256, _BLOCK_ELEMENTS // (self.k * self.n_out))
         return [slice(start, start + size) for start in range(0, self.n_rows, size)]
+
+    def _row_blocks_of(self, blocks: list[slice]):
+        """(rows, X rows) per block; sparse blocks are sliced once and kept (a CSR row
+        slice copies its entries)."""
+        if not self.sparse:
+            return [(rows, self.X[rows]) for rows in blocks]
+        size = blocks[0].stop - blocks[0].start
+        if size not in self._row_blocks:
+            self._row_blocks[size] = [self.X[rows] for rows in blocks]
+        return list(zip(blocks, self._row_blocks[size], strict=True))
+
+    def _effective(self, flat: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weights and intercepts on the raw (sparse) X giving the standardised logits:
+        x' W' + b' = x (W' / scale) + (b' - (mean / scale) W')."""
+        scaled = flat / self.scale[:, None]
+        shift = (self.mean.astype(np.float64) @ scaled.astype(np.float64))
+        return scaled, (bias.astype(np.float64) - shift).astype(np.float32)
 
     def _block_loss(self, z: np.ndarray, rows: slice) -> tuple[np.ndarray, np.ndarray]:
         """Weighted loss per model (K,) and d loss / d logits (rows, K * C') of a block."""
@@ -263,6 +300,8 @@ class _Problem:
         be close, and the K models' own curvature pairs correct the rest.
         """
         W, b = theta[: self.n_features], theta[self.n_features :]
+        if self.sparse:
+            return self._sparse_inverse_hessian(W, b)
         z = self.X @ W + b
         p = expit(z)
         root = np.sqrt(p * (1.0 - p) / self.n_rows).astype(np.float32)
@@ -275,10 +314,44 @@ class _Problem:
         H[-1, -1] += 1e-10  # an intercept with no curvature left must stay invertible
         return np.linalg.inv(H).astype(np.float32)
 
+    def _sparse_inverse_hessian(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """`inverse_hessian` from the raw CSR X (float64): with x' = (x - m) / s and row
+        weights v, X'^T V X' = S^-1 (X^T V X - m u^T - u m^T + (1^T v) m m^T) S^-1 where
+        u = X^T v; the intercept's row is S^-1 (u - (1^T v) m), its corner 1^T v."""
+        flat, bias = self._effective(W.reshape(-1, 1), b.reshape(1, -1))
+        z = np.asarray(self.X @ flat).ravel() + bias[0, 0]
+        p = expit(z.astype(np.float64))
+        v = p * (1.0 - p) / self.n_rows
+        X = self.X.astype(np.float64)
+        m = self.mean.astype(np.float64)
+        s = self.scale.astype(np.float64)
+        u = np.asarray(X.T @ v).ravel()
+        total = v.sum()
+        gram = (X.T @ X.multiply(v[:, None]).tocsr()).toarray()
+        gram -= np.outer(m, u) + np.outer(u, m) - total * np.outer(m, m)
+        d = self.n_features
+        H = np.empty((d + 1, d + 1))
+        H[:d, :d] = gram / np.outer(s, s)
+        H[:d, d] = H[d, :d] = (u - total * m) / s
+        H[d, d] = total
+        diag = np.arange(d)
+        H[diag, diag] += self.penalty[:, :, 0].mean(axis=0)
+        H[-1, -1] += 1e-10  # an intercept with no curvature left must stay invertible
+        return np.linalg.inv(H).astype(np.float32)
+
     def probabilities(self, theta: np.ndarray) -> np.ndarray:
         W, b = self._split(theta)
+        if self.sparse:
+            flat, bias = self._effective(self._flat(W), b.reshape(1, -1))
+            z = np.asarray(self.X @ flat) + bias
+            z = z.reshape(self.n_rows, self.k, self.n_out).transpose(1, 0, 2)
+            return self._to_probabilities(z)
         z = self.X @ self._flat(W) + b.reshape(1, -1)
         z = z.reshape(self.n_rows, self.k, self.n_out).transpose(1, 0, 2)
+        return self._to_probabilities(z)
+
+    def _to_probabilities(self, z: np.ndarray) -> np.ndarray:
+        """(K, N, C) class probabilities from the logits (K, N, C')."""
         if self.binary:
             # Each class from its own sigmoid, not 1 - p1: a confident model's small
             # probabilities keep their digits (LiRA reads their logarithm).

@@ -93,7 +93,12 @@ class MLPLearner(BuiltinLearner):
         seeds: np.ndarray,
         n_classes: int,
     ) -> np.ndarray:
-        """Train ``len(seeds)`` MLPs; return probabilities of shape (k, n_rows, n_classes)."""
+        """Train ``len(seeds)`` MLPs; return probabilities of shape (k, n_rows, n_classes).
+
+        X must be dense: a sparse X is refused before training (the first layer's
+        (K, D, H) weights and Adam state are the cost on a wide table, not X).
+        """
+        self._check_dense(X)
         import torch
 
         with torch_threads(self.n_threads):

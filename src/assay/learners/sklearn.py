@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from assay._validation import InvalidParameterError
+from assay.learners.base import is_sparse, sparse_refusal
 
 
 def _json_safe(value: Any) -> Any:
@@ -74,7 +75,12 @@ class SklearnLearner:
         seeds: np.ndarray,
         n_classes: int,
     ) -> np.ndarray:
-        """Fit ``len(seeds)`` clones; return probabilities of shape (k, n_rows, n_classes)."""
+        """Fit ``len(seeds)`` clones; return probabilities of shape (k, n_rows, n_classes).
+
+        A scipy CSR `X` goes to the estimator as is when its tags say it accepts sparse
+        input; otherwise it is refused before any fit (`check_input`).
+        """
+        self.check_input(X)
         out = np.zeros((len(seeds), X.shape[0], n_classes), dtype=np.float32)
         for j, (mask, seed) in enumerate(zip(train_mask, seeds, strict=True)):
             model = self._seeded_clone(int(seed))
@@ -83,6 +89,22 @@ class SklearnLearner:
             classes = np.asarray(model.classes_, dtype=np.int64)
             out[j][:, classes] = model.predict_proba(X)
         return out
+
+    def accepts_sparse(self) -> bool:
+        """Whether the estimator takes scipy sparse X (its scikit-learn input tags)."""
+        from sklearn.utils import get_tags
+
+        try:
+            return bool(get_tags(self.estimator).input_tags.sparse)
+        except (AttributeError, TypeError, ValueError):  # no tags: assume dense only
+            return False
+
+    def check_input(self, X: Any) -> None:
+        """Refuse, before any fit, a sparse X the estimator cannot take."""
+        if is_sparse(X) and not self.accepts_sparse():
+            raise InvalidParameterError(sparse_refusal(
+                f"sklearn:{type(self.estimator).__name__}",
+                " (its scikit-learn tags say it does not take sparse input)"))
 
     def _seeded_clone(self, seed: int) -> Any:
         from sklearn.base import clone
