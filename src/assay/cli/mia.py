@@ -108,8 +108,9 @@ def _rule_line(result, n_permutations: int, min_support: int, has_groups: bool) 
             f"group AUC among the group's own rows).")
 
 
-def _encoding_limits(max_categories, min_frequency, memory_budget) -> dict:
-    """--max-categories, --min-frequency and --memory-budget, checked (named as flags)."""
+def _encoding_limits(max_categories, min_frequency, memory_budget, sparse=None) -> dict:
+    """--max-categories, --min-frequency, --memory-budget and --sparse, checked (named as
+    flags)."""
     if max_categories is not None:
         check_scalar(max_categories, "--max-categories", kind=int, low=1)
     if min_frequency is not None:
@@ -120,8 +121,11 @@ def _encoding_limits(max_categories, min_frequency, memory_budget) -> dict:
         min_frequency = int(min_frequency) if min_frequency >= 1 else min_frequency
     if memory_budget is not None:
         check_scalar(memory_budget, "--memory-budget", low=0, low_open=True)
+    if sparse is not None:
+        sparse = {"auto": "auto", "true": True, "false": False}[
+            check_option(sparse.lower(), "--sparse", ("auto", "true", "false"))]
     return {"max_categories": max_categories, "min_frequency": min_frequency,
-            "memory_budget": memory_budget}
+            "memory_budget": memory_budget, "sparse": sparse}
 
 
 @app.command("mia")
@@ -167,6 +171,9 @@ def mia(
         "infrequent.")] = None,
     memory_budget: Annotated[Optional[float], typer.Option(
         "--memory-budget", help="GiB the encoded features may take (default 2).")] = None,
+    sparse: Annotated[Optional[str], typer.Option(
+        "--sparse", help="One-hot as a sparse CSR matrix: true, false (default) or auto "
+        "(sparse when the dense matrix would exceed --memory-budget).")] = None,
 ) -> None:
     """Train K models on random halves of DATA, attack each in turn, flag the groups that
     leak more."""
@@ -180,7 +187,7 @@ def mia(
     check_option(backend, "--backend", BACKENDS)
     check_encoding(encoding, "--encoding")
     _check_json_path(json_path)
-    limits = _encoding_limits(max_categories, min_frequency, memory_budget)
+    limits = _encoding_limits(max_categories, min_frequency, memory_budget, sparse)
 
     from assay.learners import get_learner, parse_learner_params
     from assay.privacy.attacks import ATTACKS, DEFAULT_FPRS
