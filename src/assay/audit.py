@@ -96,10 +96,10 @@ class GroupOptions(Options):
 
 _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "models", "out",
                 "backend", "seed", "n_rows", "predictions", "train_column", "encoding",
-                "max_categories", "min_frequency", "memory_budget")
+                "max_categories", "min_frequency", "memory_budget", "sparse")
 
 #: The encoding options `load_dataset` hands to `Dataset.from_frame` (None: its default).
-_ENCODING_KEYS = ("max_categories", "min_frequency", "memory_budget")
+_ENCODING_KEYS = ("max_categories", "min_frequency", "memory_budget", "sparse")
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,9 @@ class AuditConfig:
     memory_budget : float > 0 or None
         GiB the encoded feature matrix may take (None: the dataset default, 2); a table
         over it is a one-line `DataError` naming a ``max_categories`` that fits.
+    sparse : bool, "auto" or None
+        Store the one-hot features as a sparse CSR matrix (True), dense (False, the
+        default), or sparse when the dense matrix would exceed the budget ("auto").
     groups : GroupOptions
     sections : dict of str to Options
         Each registered section's options (defaults where its table is absent).
@@ -164,6 +167,7 @@ class AuditConfig:
     max_categories: int | None = None
     min_frequency: float | None = None
     memory_budget: float | None = None
+    sparse: bool | str | None = None
     groups: GroupOptions = field(default_factory=GroupOptions)
     sections: Mapping[str, Options] = field(default_factory=dict)
 
@@ -235,6 +239,10 @@ class AuditConfig:
         if self.memory_budget is not None:
             budget = check_scalar(self.memory_budget, "memory_budget", low=0, low_open=True)
             object.__setattr__(self, "memory_budget", float(budget))
+        if self.sparse is not None and not isinstance(self.sparse, bool) \
+                and self.sparse != "auto":
+            raise InvalidParameterError(
+                f"sparse must be true, false or \"auto\". Got {self.sparse!r}.")
 
     def encoding_limits(self) -> dict[str, Any]:
         """The encoding options that were set, as `Dataset.from_frame` keywords."""
