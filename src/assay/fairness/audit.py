@@ -151,7 +151,8 @@ def _mitigate(payload: FairnessPayload, context: Any, options: Any, y, score, me
     held = np.flatnonzero(~member)
     cal, test = _halves(held, y, config.seed)
     front = build_front(
-        context.dataset.X, y, context.dataset.groups, train=np.flatnonzero(member),
+        context.dataset.dense_X("the fairness section"), y, context.dataset.groups,
+        train=np.flatnonzero(member),
         calibration=cal, test=test, constraint=options.constraint,
         methods=options.methods, base_scores=score,
         baseline_name=context.target.source, prefer=options.prefer,

@@ -471,7 +471,7 @@ def attribute_inference(
     if not attacks:
         raise InvalidParameterError(f"attacks must include 'model' here ({'; '.join(not_run.values())}). "
                                     f"Got {list(not_run)}.")
-    X, y, n = dataset.X, dataset.y, dataset.n_rows
+    X, y, n = dataset.dense_X("attribute inference"), dataset.y, dataset.n_rows
     n_classes = dataset.n_classes
 
     # Outputs of every target on every row under every candidate value: (T, N, V', C).

@@ -137,7 +137,8 @@ class DistributionSection:
         config = context.config
         mask = check_distribution(context.dataset, options)
         result = distribution_inference(
-            context.dataset.X, context.dataset.y, mask, ratios=options.ratios,
+            context.dataset.dense_X("the distribution section"), context.dataset.y, mask,
+            ratios=options.ratios,
             n_models=options.models, learner=context.learner, train_size=options.train_size,
             n_query=options.n_query, property_label=options.property,
             n_classes=context.dataset.n_classes, backend=config.backend,

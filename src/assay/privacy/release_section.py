@@ -101,7 +101,8 @@ class ReleaseSection:
             report = release_checks(predictions=context.target,
                                     thresholds=options.thresholds)
         else:
-            _, report = release_for_learner(context.learner, context.dataset.X,
+            _, report = release_for_learner(context.learner,
+                                            context.dataset.dense_X("the release section"),
                                             context.dataset.y, context.target.member,
                                             random_state=context.config.seed,
                                             thresholds=options.thresholds)
