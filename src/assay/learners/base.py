@@ -82,10 +82,10 @@ class BuiltinLearner:
                 f"with: pip install 'assay[torch]' (or use the 'logreg' learner, which "
                 f"does not need it).")
 
-    def _check_dense(self, X: Any) -> None:
+    def _check_dense(self, X: Any, instead: str | None = "the 'logreg' learner") -> None:
         """Refuse a sparse X before training: this learner needs every row dense."""
         if is_sparse(X):
-            raise InvalidParameterError(sparse_refusal(self.name))
+            raise InvalidParameterError(sparse_refusal(self.name, instead=instead))
 
     def _check_common(self) -> None:
         check_scalar(self.chunk_size, "chunk_size", kind=int, low=1)
@@ -129,11 +129,13 @@ def check_features(X: Any) -> Any:
     return X
 
 
-def sparse_refusal(learner: str, why: str = "") -> str:
+def sparse_refusal(learner: str, why: str = "",
+                   instead: str | None = "the 'logreg' learner") -> str:
     """The one-line error for a learner given sparse features it cannot train on."""
     return (f"X must be a dense array for learner {learner!r}{why}. Got a sparse CSR "
             "matrix; encode densely (sparse=False, --sparse false) with the one-hot capped "
-            "by max_categories (--max-categories) to fit, or use the 'logreg' learner.")
+            "by max_categories (--max-categories) to fit"
+            + (f", or use {instead}." if instead else "."))
 
 
 @contextlib.contextmanager

@@ -148,7 +148,7 @@ class DPSGDLearner(BuiltinLearner):
         """Train ``len(seeds)`` DP-SGD models; probabilities of shape (k, n_rows, n_classes).
 
         X must be dense (a sparse X is refused before training)."""
-        self._check_dense(X)
+        self._check_dense(X, instead=None)  # no non-private learner to suggest
         import torch
 
         with torch_threads(self.n_threads):
@@ -165,7 +165,7 @@ class DPSGDLearner(BuiltinLearner):
     def fit_params(self, X: np.ndarray, y: np.ndarray, train_mask: np.ndarray,
                    seeds: np.ndarray, n_classes: int) -> list:
         """Train like `fit_predict` but return the stacked parameters (for export)."""
-        self._check_dense(X)
+        self._check_dense(X, instead=None)  # no non-private learner to suggest
         import torch
 
         with torch_threads(self.n_threads):
