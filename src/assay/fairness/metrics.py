@@ -592,6 +592,28 @@ class GapSpread:
                    values=[float("nan") if x is None else float(x) for x in d["values"]])
 
 
+def _spread_counts(truth: np.ndarray, decisions: np.ndarray, held: np.ndarray,
+                   groupings: Sequence[Any]) -> list[np.ndarray]:
+    """(K, n_groups, 4) confusion counts of every model per grouping, on its held-out rows.
+
+    Blocks of models of about 4M (model, row) cells: the temporaries stay a few tens of
+    MB whatever K * N (a population read from disk included).
+    """
+    k, n = decisions.shape
+    counts = [np.zeros((k, g.n_groups, 4), dtype=np.int64) for g in groupings]
+    step = max(1, (1 << 22) // max(n, 1))
+    for a in range(0, k, step):
+        ks = slice(a, min(a + step, k))
+        cell = 2 * truth[None, :] + np.asarray(decisions[ks]).astype(np.int64)  # (block, N)
+        held_block = held[ks]
+        block = cell.shape[0]
+        for g, out in zip(groupings, counts):
+            flat = (np.arange(block)[:, None] * g.n_groups + g.codes[None, :]) * 4 + cell
+            out[ks] = np.bincount(flat[held_block], minlength=block * g.n_groups * 4
+                                  ).reshape(block, g.n_groups, 4)
+    return counts
+
+
 def gap_spread(report: FairnessReport, y_true, decisions, held_out, groups,
                gaps: Sequence[str] | None = None) -> list[GapSpread]:
     """Each gap of `report` (its best and worst groups) on every model of a population.
@@ -614,20 +636,17 @@ def gap_spread(report: FairnessReport, y_true, decisions, held_out, groups,
     """
     index = as_group_index(groups)
     truth = binary_predictions(y_true, "y_true").astype(np.int64)
-    dec = np.asarray(decisions).astype(np.int64)
+    # An array (a memmap too) is read a block of models at a time, never copied whole.
+    dec = decisions if isinstance(decisions, np.ndarray) else np.asarray(decisions)
     held = np.asarray(held_out, dtype=bool)
     if dec.shape != held.shape or dec.ndim != 2 or dec.shape[1] != index.n_rows:
         raise InvalidParameterError(
             f"decisions and held_out must both have shape (n_models, {index.n_rows}). Got "
             f"{dec.shape} and {held.shape}.")
-    k = dec.shape[0]
-    cell = 2 * truth[None, :] + dec  # (K, N)
+    counts_of = _spread_counts(truth, dec, held, index.groupings)
     out = []
     names = list(report.gaps) if gaps is None else list(gaps)
-    for g in index.groupings:
-        flat = (np.arange(k)[:, None] * g.n_groups + g.codes[None, :]) * 4 + cell
-        counts = np.bincount(flat[held], minlength=k * g.n_groups * 4).reshape(k, g.n_groups,
-                                                                                 4)
+    for g, counts in zip(index.groupings, counts_of):
         where = {label: i for i, label in enumerate(g.labels)}
         for name in names:
             gap = report.gaps.get(name, {}).get(g.key)
