@@ -309,13 +309,65 @@ def test_exported_models_reload_and_predict_identically(tmp_path):
 
 def test_preferences_parse_and_refuse_nonsense():
     p = parse_preference("eo<=0.05, then balanced_accuracy")
-    assert p.constraints == (("eo", "<=", 0.05, False),) and p.objective == "balanced_accuracy"
+    assert p.constraints == (("eo", "<=", 0.05, None),) and p.objective == "balanced_accuracy"
     p = parse_preference("balanced_accuracy >= baseline - 0.02, dp < 0.1, then eo")
-    assert p.constraints[0] == ("balanced_accuracy", ">=", -0.02, True)
+    assert p.constraints[0] == ("balanced_accuracy", ">=", -0.02, "baseline")
     assert p.objective == "eo"
-    for bad in ("eo<=abc", "fairness<=0.1", "then", ""):
+    p = parse_preference("balanced_accuracy >= best - 0.01, eo <= best + 0.02")
+    assert p.constraints == (("balanced_accuracy", ">=", -0.01, "best"),
+                             ("eo", "<=", 0.02, "best"))
+    for bad in ("eo<=abc", "fairness<=0.1", "then", "", "eo <= worst", "eo <= best * 2"):
         with pytest.raises(InvalidParameterError):
             parse_preference(bad)
+
+
+def test_default_preference_keeps_within_a_point_of_the_best_balanced_accuracy():
+    X, y, A = _table(3000)
+    idx = np.arange(len(y))
+    front = build_front(X, y, A, train=idx[:1500], calibration=idx[1500:2200],
+                        test=idx[2200:], constraint="eo", n_rounds=15, min_support=30,
+                        n_bootstrap=50, confirm=0.0)
+    usable = [c for c in front.candidates if c.rejected is None]
+    best = max(c.balanced_accuracy.value for c in usable)
+    near = [c for c in usable if c.balanced_accuracy.value >= best - 0.01]
+    chosen = front.chosen_candidate
+    assert chosen in near
+    assert chosen.gaps["eo"].value == min(c.gaps["eo"].value for c in near)
+    assert "best -0.01" in front.preference and front.rows["confirmation"] == 0
+    assert front.confirmation == {} and front.confirmation_text() is None
+
+
+def test_confirmation_rows_take_no_part_in_the_choice():
+    X, y, A = _table(3000)
+    idx = np.arange(len(y))
+    test = idx[2200:]
+    front = build_front(X, y, A, train=idx[:1500], calibration=idx[1500:2200], test=test,
+                        constraint="eo", n_rounds=10, min_support=30, n_bootstrap=50,
+                        confirm=0.5)
+    scored, confirming = front.test_rows, front.confirmation_rows
+    assert front.rows["test"] == scored.size and front.rows["confirmation"] == confirming.size
+    assert abs(scored.size - confirming.size) <= 1
+    assert not np.intersect1d(scored, confirming).size
+    assert np.array_equal(np.sort(np.r_[scored, confirming]), test)
+    # The candidates were scored on the first part only ...
+    chosen = front.chosen_candidate
+    assert chosen.y_pred.shape == (scored.size,)
+    # ... and the chosen model's confirmed figures are its decisions on the second part.
+    rows, y_pred, _ = front.held_out_predictions()
+    assert np.array_equal(rows, confirming)
+    again = fairness_metrics(y[confirming], y_pred, A.iloc[confirming].reset_index(drop=True),
+                             min_support=30, n_bootstrap=0)
+    confirmed = front.confirmation["chosen"]
+    assert confirmed.balanced_accuracy.value == pytest.approx(
+        again.overall["balanced_accuracy"].value)
+    assert front.confirmation["baseline"].index == front.baseline
+    text = front.confirmation_text()
+    assert f"On {confirming.size} rows" in text and "the chosen model has" in text
+    back = type(front).from_dict(front.to_dict())
+    assert back.confirmation["chosen"].balanced_accuracy.value == confirmed.balanced_accuracy.value
+    with pytest.raises(InvalidParameterError, match="confirm"):
+        build_front(X, y, A, train=idx[:1500], calibration=idx[1500:2200], test=test,
+                    confirm=1.0)
 
 
 def test_front_rejects_degenerate_candidates_and_chooses_by_preference():
@@ -380,7 +432,7 @@ def test_fairlearn_reductions_are_an_optional_method_of_the_front(monkeypatch):
     idx = np.arange(len(y))
     train, cal, test = idx[:600], idx[600:800], idx[800:]
     front = build_front(X, y, A, train=train, calibration=cal, test=test, constraint="eo",
-                        methods=("reductions",), n_bootstrap=20, min_support=30)
+                        methods=("reductions",), n_bootstrap=20, min_support=30, confirm=0)
     red = [c for c in front.candidates if c.method == "reductions"]
     assert [c.params["eps"] for c in red] == [0.01, 0.05]
     # The candidate is fairlearn's own model: refitted independently, same decisions.
@@ -468,7 +520,8 @@ def test_cli_post_processes_a_model_you_trained(synthetic_csv, tmp_path, capsys)
     assert {c["method"] for c in [*data["front"], data["baseline"]]} <= {
         "baseline", "thresholds", "score_transformer"}
     assert data["rows"]["train"] == int(member.sum())
-    assert data["rows"]["calibration"] + data["rows"]["test"] == int((~member).sum())
+    assert data["rows"]["calibration"] + data["rows"]["test"] + \
+        data["rows"]["confirmation"] == int((~member).sum())
 
 
 # --------------------------------------------------------------------------- audit section

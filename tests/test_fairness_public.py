@@ -35,7 +35,10 @@ def test_front_holds_a_model_as_accurate_and_fairer_than_threshold_optimizer(nam
     fit, cal, test = _splits(y)
     front = build_front(ds.X, y, ds.groups, train=fit, calibration=cal, test=test,
                         constraint="eo", n_rounds=40, min_support=50, min_count=20,
-                        n_bootstrap=100, random_state=0)
+                        n_bootstrap=100, random_state=0,
+                        # The check is about the front: every held-out row scores it (the
+                        # confirmation of the choice has its own tests).
+                        confirm=0.0)
     base = front.baseline_candidate
     # fairlearn's post-processing of the same fitted model, on the same calibration rows,
     # with the intersection as its sensitive feature.
@@ -47,11 +50,12 @@ def test_front_holds_a_model_as_accurate_and_fairer_than_threshold_optimizer(nam
     optimizer = ThresholdOptimizer(estimator=base.model, constraints="true_positive_rate_parity",
                                    objective="balanced_accuracy_score", prefit=True,
                                    predict_method="predict_proba")
+    scored = front.test_rows
     with threadpool_limits(1):
         optimizer.fit(ds.X[cal], y[cal], sensitive_features=sensitive.iloc[cal])
-        pred = optimizer.predict(ds.X[test], sensitive_features=sensitive.iloc[test],
+        pred = optimizer.predict(ds.X[scored], sensitive_features=sensitive.iloc[scored],
                                  random_state=0)
-    theirs = fairness_metrics(y[test], pred, ds.groups.iloc[test], min_support=50,
+    theirs = fairness_metrics(y[scored], pred, ds.groups.iloc[scored], min_support=50,
                               min_count=20, n_bootstrap=0)
     their_gaps = {k: theirs.gaps["eo"][k].difference.value for k in GROUPINGS}
 
@@ -66,6 +70,9 @@ def test_front_holds_a_model_as_accurate_and_fairer_than_threshold_optimizer(nam
     chosen = front.chosen_candidate
     assert chosen.rejected is None
     assert chosen.balanced_accuracy.value > CHANCE_BALANCED_ACCURACY
-    assert chosen.balanced_accuracy.value >= base.balanced_accuracy.value - 0.02
-    # The default preference picks the smallest gap among models within 2 points.
-    assert chosen.gaps["eo"].value <= min(c.gaps["eo"].value for c in good) + 1e-12
+    # The default preference: the smallest gap within 1 point of the best balanced accuracy.
+    usable = [c for c in front.candidates if c.rejected is None]
+    best = max(c.balanced_accuracy.value for c in usable)
+    assert chosen.balanced_accuracy.value >= best - 0.01
+    assert chosen.gaps["eo"].value == min(c.gaps["eo"].value for c in usable
+                                          if c.balanced_accuracy.value >= best - 0.01)

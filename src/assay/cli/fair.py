@@ -41,8 +41,8 @@ def _fmt(e) -> str:
 def _table(front, constraint: str):
     from rich.table import Table
 
-    table = Table(title=f"Accuracy / fairness front ({front.rows['test']} held-out rows, "
-                        "95 % CI)")
+    table = Table(title=f"Accuracy / fairness front ({front.rows['test']} held-out rows "
+                        "scored and chosen on, 95 % CI)")
     for col in ("#", "candidate", "accuracy", "balanced acc.", f"{constraint} gap", "status"):
         table.add_column(col)
     for c in front.candidates:
@@ -86,7 +86,8 @@ def fair(
         "(equalized odds).")] = "eo",
     prefer: Annotated[Optional[str], typer.Option(
         "--prefer", help="How the model is chosen, e.g. 'eo<=0.05, then balanced_accuracy' "
-        "(default: balanced_accuracy >= baseline - 0.02, then the smallest gap).")] = None,
+        "(default: balanced_accuracy >= best - 0.01, then the smallest gap; values may be "
+        "numbers or offsets from 'baseline' or 'best').")] = None,
     methods: Annotated[Optional[list[str]], typer.Option(
         "--methods", help="thresholds, score_transformer, fair_boost, reductions "
         "(comma-separated; default all but reductions).")] = None,
@@ -185,6 +186,8 @@ def fair(
                   highlight=False)
     console.print(_table(front, constraint))
     console.print(front.note, highlight=False)
+    if front.confirmation_text():
+        console.print(front.confirmation_text(), highlight=False)
     chosen = front.chosen_candidate
     if json_path is not None:
         payload = {"dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
@@ -198,12 +201,12 @@ def fair(
     if predictions_out is not None:
         import pandas as pd
 
-        frame = dataset.groups.iloc[test].reset_index(drop=True).copy()
-        frame.insert(0, "row_id", dataset.row_ids[test])
-        frame["y_true"] = y[test]
-        frame["y_pred"] = chosen.y_pred.astype(np.int64)
-        frame["score"] = chosen.score if chosen.score is not None else \
-            pd.Series(chosen.y_pred, dtype=float)
+        rows, y_pred, score = front.held_out_predictions()
+        frame = dataset.groups.iloc[rows].reset_index(drop=True).copy()
+        frame.insert(0, "row_id", dataset.row_ids[rows])
+        frame["y_true"] = y[rows]
+        frame["y_pred"] = y_pred.astype(np.int64)
+        frame["score"] = score if score is not None else pd.Series(y_pred, dtype=float)
         frame.to_csv(predictions_out, index=False)
         console.print(f"wrote {predictions_out}", highlight=False)
     if export is not None:

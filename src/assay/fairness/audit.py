@@ -288,6 +288,8 @@ def plain_lines(payload: FairnessPayload) -> list[str]:
             f"(baseline {_points(b.gaps[payload.constraint].value)}), on "
             f"{front.rows.get('test')} held-out rows; {len(front.front)} models on the front, "
             f"{len(front.rejected)} rejected.")
+        if front.confirmation_text():
+            lines.append(front.confirmation_text())
     return lines
 
 

@@ -150,7 +150,9 @@ def model_card(candidate: Any, front: Any, *, dataset: dict[str, Any],
         f"- data: {dataset.get('name')} (fingerprint `{dataset.get('fingerprint')}`), "
         f"target `{dataset.get('target')}`, protected {', '.join(dataset.get('protected', []))}",
         f"- rows: {front.rows.get('train')} to fit, {front.rows.get('calibration')} to "
-        f"calibrate and choose, {front.rows.get('test')} held out for every figure below",
+        f"calibrate, {front.rows.get('test')} held out to score the candidates and choose"
+        + (f", {front.rows['confirmation']} held out from the choice to confirm it"
+           if front.rows.get("confirmation") else ""),
     ]
     if inputs:
         lines.append(f"- inputs: {inputs}")
@@ -166,6 +168,17 @@ def model_card(candidate: Any, front: Any, *, dataset: dict[str, Any],
              "smaller gap)" if candidate.on_front else "behind the front")
     chosen = " It is the chosen model: " + front.note + "." if candidate.index == front.chosen \
         else ""
+    confirmed = front.confirmation if candidate.index == front.chosen else {}
+    if "chosen" in confirmed:
+        mine, theirs = confirmed["chosen"], confirmed["baseline"]
+        lines += ["", f"## Confirmed on {front.rows['confirmation']} rows that took no part in "
+                  "the choice (95 % intervals)", "",
+                  "| figure | this model | unmitigated baseline |", "| --- | --- | --- |",
+                  f"| accuracy | {_fmt(mine.accuracy)} | {_fmt(theirs.accuracy)} |",
+                  f"| balanced accuracy | {_fmt(mine.balanced_accuracy)} | "
+                  f"{_fmt(theirs.balanced_accuracy)} |"]
+        for name, est in mine.gaps.items():
+            lines.append(f"| {name} gap | {_fmt(est)} | {_fmt(theirs.gaps[name])} |")
     lines += ["", "## Its place on the front", "",
               f"Candidate {candidate.index} of {len(front.candidates)}, {place}, for the "
               f"{front.constraint} constraint.{chosen}", ""]
