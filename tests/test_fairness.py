@@ -222,12 +222,14 @@ def test_group_thresholds_pool_small_groups_by_attribute_so_the_attribute_reache
 
 @pytest.mark.parametrize("make", [
     lambda: GroupThresholdClassifier(LogisticRegression()),
-    lambda: FairScoreTransformer(LogisticRegression(), constraint="eo")],
-    ids=["GroupThresholdClassifier", "FairScoreTransformer"])
+    lambda: FairScoreTransformer(LogisticRegression(), constraint="eo"),
+    lambda: FairBoostClassifier(n_estimators=5)],
+    ids=["GroupThresholdClassifier", "FairScoreTransformer", "FairBoostClassifier"])
 @pytest.mark.slow  # 56 checks each, ~10 s
-def test_post_processors_with_an_estimator_pass_scikit_learns_checks(make):
-    """With an unfitted estimator the post-processor fits it first, so clone, pipelines
-    and every estimator check apply (binary targets only, as its tags say)."""
+def test_mitigators_pass_scikit_learns_checks(make):
+    """With an unfitted estimator a post-processor fits it first, so clone, pipelines
+    and every estimator check apply (binary targets only, as the tags say); fair boosting
+    without protected columns is plain boosting and passes them too."""
     from sklearn.utils.estimator_checks import check_estimator
 
     with warnings.catch_warnings():

@@ -306,15 +306,14 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
             ``validation_fraction`` of the rows (0: the training rows themselves).
         """
         from sklearn.model_selection import train_test_split
+        from sklearn.utils.validation import validate_data
 
         self._check_params()
-        X = np.asarray(X, dtype=np.float32)
         y01, self.classes_ = _binary_target(y)
+        # scikit-learn's checks: 2-D, finite, dense (a clear error for sparse), one row per
+        # label; sets n_features_in_.
+        X, _ = validate_data(self, X, y01, dtype=np.float32)
         n = X.shape[0]
-        if X.ndim != 2 or n != y01.shape[0]:
-            raise DataError(f"X must be 2-D with one row per label. Got shape {X.shape} for "
-                            f"{y01.shape[0]} labels.")
-        self.n_features_in_ = X.shape[1]
         self.columns_, self.categories_ = _fit_sensitive(sensitive_features, n)
         codes = _attribute_codes(sensitive_features, n, self.columns_, self.categories_)
         if X_val is None and self.validation_fraction > 0:
@@ -448,17 +447,21 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ predict
 
+    def _features(self, X) -> np.ndarray:
+        from sklearn.utils.validation import validate_data
+
+        check_is_fitted(self, "estimators_")
+        return validate_data(self, X, reset=False, dtype=np.float32)
+
     def _staged_F(self, X) -> np.ndarray:
         """Decision values after every round: (n_rounds, n)."""
-        check_is_fitted(self, "estimators_")
-        X = np.asarray(X, dtype=np.float32)
+        X = self._features(X)
         votes = np.stack([2 * est.predict(X).astype(np.int64) - 1 for est in self.estimators_])
         return np.cumsum(self.alphas_[:, None] * votes, axis=0)
 
     def decision_function(self, X) -> np.ndarray:
         """Weighted vote of the first ``n_estimators_`` trees (positive: class 1)."""
-        check_is_fitted(self, "estimators_")
-        X = np.asarray(X, dtype=np.float32)
+        X = self._features(X)
         t = self.n_estimators_
         votes = np.stack([2 * est.predict(X).astype(np.int64) - 1
                           for est in self.estimators_[:t]])
@@ -470,12 +473,18 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
         return np.stack([1 - p, p], axis=1)
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[(self.decision_function(X) > 0).astype(np.int64)]
+        decision = self.decision_function(X)
+        return self.classes_[(decision > 0).astype(np.int64)]
 
     def staged_predict(self, X):
         """Predictions after each round (a generator, like scikit-learn's boosting)."""
         for F in self._staged_F(X):
             yield self.classes_[(F > 0).astype(np.int64)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # two classes: a favourable outcome
+        return tags
 
     def with_rounds(self, n_rounds: int) -> FairBoostClassifier:
         """A copy that predicts with the first `n_rounds` trees (and keeps only those)."""
