@@ -33,8 +33,8 @@ class FairnessOptions(Options):
         odds.
     prefer : str or None
         How the model is chosen from the front, e.g. ``"eo<=0.05, then
-        balanced_accuracy"``; default: within 2 points of the baseline's balanced
-        accuracy, the smallest gap.
+        balanced_accuracy"``; default: within 1 point of the best balanced accuracy of
+        any usable candidate, the smallest gap.
     methods : tuple of str
         Mitigation methods ("reductions" needs fairlearn); empty: measure only.
     min_gap : float, default=0.05
