@@ -214,6 +214,14 @@ def test_damaged_slice_of_the_file_is_refit_alone(tmp_path):
     assert second.info["n_corrupt"] == 2 and second.info["n_fitted"] == 2
     assert second.info["n_loaded_from_cache"] == 6
     np.testing.assert_array_equal(second.probs, expected)
+    # A truncated file: no chunk matches its manifest any more, every one is refit.
+    del second
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.warns(RuntimeWarning, match="damaged cache entry refit"):
+        third = fit_population(X, y, _logreg(), plan, progress=False, cache_dir=tmp_path,
+                               memory_budget=TINY)
+    assert third.info["n_fitted"] == 8 and third.info["n_loaded_from_cache"] == 0
+    np.testing.assert_array_equal(third.probs, expected)
 
 
 def test_chunks_cached_in_memory_mode_fill_the_file_and_back(tmp_path):

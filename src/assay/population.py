@@ -45,7 +45,9 @@ class Population:
     Attributes
     ----------
     probs : float32 array of shape (n_models, n_rows, n_classes)
-        Class probabilities of every model on every row.
+        Class probabilities of every model on every row: in memory, or a read-only
+        `numpy.memmap` of a ``.npy`` file when `fit_population` put it on disk
+        (``info["store"]``); read it a block of models at a time (`model_blocks`).
     member : bool array of shape (n_models, n_rows)
         member[k, i] is true when row i was in model k's training set.
     y : int64 array of shape (n_rows,)
