@@ -308,3 +308,73 @@ def test_audit_config_sparse_reaches_the_dataset(tmp_path):
     assert dataset.is_sparse
     assert not load_dataset(AuditConfig(data=str(table), target="approved",
                                         protected=("sex",), sparse=False)).is_sparse
+
+
+# ------------------------------------------------------------------------- end to end
+
+# The population engine validates X with np.asarray, which a scipy matrix does not pass.
+# Strict: once assay.population accepts CSR these pass, and the marker must go.
+_NEEDS_CSR_POPULATION = pytest.mark.xfail(
+    strict=True, raises=DataError,
+    reason="assay.population._check_inputs must validate X with "
+           "assay.learners.base.check_features (keeps CSR) instead of np.asarray")
+
+
+@_NEEDS_CSR_POPULATION
+def test_mia_on_sparse_features_equals_the_dense_run(tmp_path):
+    from assay.cli import main
+    from assay.groups import GroupIndex
+    from assay.population import fit_population
+    from assay.privacy.attacks import run_mia
+
+    frame = make_synthetic(2000, random_state=5)
+    runs = {}
+    for sparse in (False, True):
+        ds = Dataset.from_frame(frame, *SYNTH, sparse=sparse)
+        plan = PopulationPlan.balanced(ds.n_rows, 8, random_state=0)
+        population = fit_population(ds.X, ds.y, LogisticRegressionLearner(), plan,
+                                    n_classes=2, data_fingerprint=ds.fingerprint,
+                                    progress=False)
+        runs[sparse] = (population, run_mia(population, attacks=["loss", "rmia"],
+                                            groups=GroupIndex.from_frame(ds.groups),
+                                            row_ids=ds.row_ids, n_permutations=0))
+    np.testing.assert_allclose(runs[True][0].probs, runs[False][0].probs, atol=1e-4)
+    for name in ("loss", "rmia"):
+        assert runs[True][1].attacks[name].auc.value == pytest.approx(
+            runs[False][1].attacks[name].auc.value, abs=1e-3)
+    table = tmp_path / "loans.csv"
+    frame.to_csv(table, index=False)
+    out = tmp_path / "mia.json"
+    assert main(["mia", str(table), "--target", "approved", "--protected", "sex,region",
+                 "--models", "6", "--permutations", "0", "--no-progress", "--attacks",
+                 "loss", "--sparse", "true", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["dataset"]["fingerprint"] == \
+        Dataset.from_frame(frame, *SYNTH).fingerprint
+
+
+@pytest.mark.slow
+@_NEEDS_CSR_POPULATION
+def test_audit_privacy_section_honours_sparse_and_others_densify_or_say_why(tmp_path):
+    from assay.audit import AuditConfig, run_audit
+
+    table = tmp_path / "loans.csv"
+    make_synthetic(1000, random_state=1).to_csv(table, index=False)
+    base = {"data": str(table), "target": "approved", "protected": ["sex", "region"],
+            "models": 6, "groups": {"n_permutations": 0}}
+    results = {}
+    for sparse, budget in ((False, None), (True, None), (True, 0.0005)):
+        config = AuditConfig.from_mapping({**base, "sparse": sparse,
+                                           "out": str(tmp_path / f"{sparse}-{budget}"),
+                                           **({"memory_budget": budget} if budget else {})})
+        results[sparse, budget] = run_audit(config, progress=False).sections
+    dense, sparse, tight = (results[k] for k in ((False, None), (True, None), (True, 0.0005)))
+    for sections in (dense, sparse, tight):
+        assert sections["privacy"].status == "ok"
+    figures = {layout: {k: m.value for k, m in sections["privacy"].metrics.items()}
+               for layout, sections in (("dense", dense), ("sparse", sparse))}
+    assert figures["dense"] and set(figures["sparse"]) == set(figures["dense"])
+    for key, value in figures["dense"].items():
+        assert figures["sparse"][key] == pytest.approx(value, abs=1e-3), key
+    assert sparse["fairness"].status == "ok"  # densified within the budget
+    assert tight["fairness"].status == "error"
+    assert tight["fairness"].message.startswith("memory_budget must hold the dense features")
