@@ -1245,8 +1245,10 @@ def _csr_bytes(n_rows: int, encoder: _Encoder) -> int:
 
 
 def _check_sparse(sparse: Any) -> bool | str:
-    if isinstance(sparse, bool | np.bool_) or sparse == "auto":
-        return sparse if isinstance(sparse, str) else bool(sparse)
+    if isinstance(sparse, bool | np.bool_):
+        return bool(sparse)
+    if isinstance(sparse, str) and sparse == "auto":
+        return sparse
     raise InvalidParameterError(f"sparse must be true, false or 'auto'. Got {sparse!r}.")
 
 
