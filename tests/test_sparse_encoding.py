@@ -189,6 +189,25 @@ def test_logreg_sparse_fit_matches_the_dense_fit_on_adult(adult, monkeypatch):
     assert np.abs(got[0] - got[1]).max() > 1e-2
 
 
+@pytest.mark.parametrize("route", ["dense row blocks", "sparse product"])
+def test_logreg_sparse_hessian_equals_the_dense_one(adult, monkeypatch, route):
+    """The pooled model's inverse Hessian (L-BFGS's preconditioner), both routes."""
+    import assay.learners.linear as linear
+
+    if route == "sparse product":
+        monkeypatch.setattr(linear, "_DENSE_GRAM_RATIO", 0)
+    dense, sparse = adult
+    rows = np.random.default_rng(2).choice(dense.n_rows, 3000, replace=False)
+    d, s = dense.subset(rows), sparse.subset(rows)
+    member = PopulationPlan.balanced(3000, 2, random_state=0).member
+    theta = np.random.default_rng(3).normal(scale=0.3, size=d.n_features + 1)
+    theta = theta.astype(np.float32)
+    expected = linear._Problem(d.X, d.y, member, 2, 1.0).inverse_hessian(theta)
+    _no_densify(monkeypatch, s.n_rows)
+    got = linear._Problem(s.X, s.y, member, 2, 1.0).inverse_hessian(theta)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max())
+
+
 def test_logreg_sparse_multiclass_matches_dense(adult, monkeypatch):
     dense, _ = adult
     rows = np.random.default_rng(1).choice(dense.n_rows, 3000, replace=False)

@@ -42,6 +42,10 @@ _STALL_HALVINGS = 12
 # Largest parameter count for which the pooled Hessian is formed and inverted.
 _MAX_NEWTON_PARAMS = 2048
 _NEWTON_ITER = 50
+# A sparse X's Hessian goes through dense row blocks when its width is at most this many
+# times its entries per row (BLAS then beats a sparse product), else a sparse product.
+_DENSE_GRAM_RATIO = 16
+_GRAM_ROWS = 1024
 
 
 @dataclass
@@ -159,7 +163,7 @@ class _Problem:
             mean, scale = mean64.astype(np.float32), std64.astype(np.float32)
             scale = np.where(scale > 1e-12, scale, np.float32(1.0))
             self.X = X
-            self._row_blocks: dict[int, list] = {}
+            self._row_blocks: dict = {}  # row slices by block size, float64 copies
         else:
             X = np.asarray(X, dtype=np.float32)
             mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
@@ -315,25 +319,48 @@ class _Problem:
         return np.linalg.inv(H).astype(np.float32)
 
     def _sparse_inverse_hessian(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """`inverse_hessian` from the raw CSR X (float64): with x' = (x - m) / s and row
+        """`inverse_hessian` of a CSR X, never densified whole.
+
+        Narrow X (width within `_DENSE_GRAM_RATIO` times the entries per row): the dense
+        computation on row blocks densified one at a time (BLAS beats a sparse product
+        there). Wide X: from the raw CSR X in float64: with x' = (x - m) / s and row
         weights v, X'^T V X' = S^-1 (X^T V X - m u^T - u m^T + (1^T v) m m^T) S^-1 where
-        u = X^T v; the intercept's row is S^-1 (u - (1^T v) m), its corner 1^T v."""
+        u = X^T v; the intercept's row is S^-1 (u - (1^T v) m), its corner 1^T v.
+        """
         flat, bias = self._effective(W.reshape(-1, 1), b.reshape(1, -1))
         z = np.asarray(self.X @ flat).ravel() + bias[0, 0]
         p = expit(z.astype(np.float64))
         v = p * (1.0 - p) / self.n_rows
-        X = self.X.astype(np.float64)
-        m = self.mean.astype(np.float64)
-        s = self.scale.astype(np.float64)
-        u = np.asarray(X.T @ v).ravel()
-        total = v.sum()
-        gram = (X.T @ X.multiply(v[:, None]).tocsr()).toarray()
-        gram -= np.outer(m, u) + np.outer(u, m) - total * np.outer(m, m)
         d = self.n_features
-        H = np.empty((d + 1, d + 1))
-        H[:d, :d] = gram / np.outer(s, s)
-        H[:d, d] = H[d, :d] = (u - total * m) / s
-        H[d, d] = total
+        if d <= _DENSE_GRAM_RATIO * max(self.X.nnz / max(self.n_rows, 1), 1.0):
+            H = np.zeros((d + 1, d + 1))
+            root = np.sqrt(v).astype(np.float32)
+            for start in range(0, self.n_rows, _GRAM_ROWS):
+                rows = slice(start, start + _GRAM_ROWS)
+                block = self.X[rows]
+                B = np.empty((block.shape[0], d + 1), dtype=np.float32)
+                B[:, :-1] = block.toarray()
+                B[:, :-1] -= self.mean
+                B[:, :-1] *= (root[rows, None] / self.scale)
+                B[:, -1] = root[rows]
+                H += B.T @ B
+        else:
+            if "X64" not in self._row_blocks:  # shared with the pooled problem
+                X64 = self.X.astype(np.float64)
+                self._row_blocks["X64"] = (X64, X64.T.tocsr())
+            X, XT = self._row_blocks["X64"]
+            weighted = X.copy()
+            weighted.data *= np.repeat(v, np.diff(X.indptr))
+            m = self.mean.astype(np.float64)
+            s = self.scale.astype(np.float64)
+            u = XT @ v
+            total = v.sum()
+            gram = (XT @ weighted).toarray()
+            gram -= np.outer(m, u) + np.outer(u, m) - total * np.outer(m, m)
+            H = np.empty((d + 1, d + 1))
+            H[:d, :d] = gram / np.outer(s, s)
+            H[:d, d] = H[d, :d] = (u - total * m) / s
+            H[d, d] = total
         diag = np.arange(d)
         H[diag, diag] += self.penalty[:, :, 0].mean(axis=0)
         H[-1, -1] += 1e-10  # an intercept with no curvature left must stay invertible
