@@ -50,6 +50,9 @@ written with ``format(α, "g")``) and ``from_dict()``, which reads it back.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +99,17 @@ _VAR_FLOOR = 1e-6
 # instead of recomputing it for each pass and block of targets.
 _SIGNAL_CACHE_CELLS = 1 << 22
 _PROB_EPS = 1e-7
+#: Where score blocks are computed: this process, or a dask.distributed cluster.
+BACKENDS = ("local", "dask")
+#: Seconds to wait for a Dask scheduler given by address.
+DASK_CONNECT_TIMEOUT = 10
+# Probabilities (float32 bytes) of a block of targets at most: blocks of many-class
+# populations shrink so that a block stays small in a worker too.
+_BLOCK_BYTES = 1 << 24
+# A Dask task gathers consecutive blocks up to this many bytes of probabilities.
+_TASK_BYTES = 1 << 25
+# Task inputs up to this size ride inside the task; larger ones are scattered.
+_INLINE_BYTES = 1 << 20
 
 
 # --------------------------------------------------------------------------- references
@@ -117,128 +131,455 @@ def complement_partners(member: np.ndarray) -> np.ndarray:
     return partners
 
 
-def _models(population: Population, ks: np.ndarray) -> Population:
-    """The population of models `ks` only (their probabilities copied, nothing else):
-    a block's signals are computed from it element by element, as from the whole."""
-    return Population(probs=population.probs[ks], member=population.member[ks],
-                      y=population.y)
+def _signal(kind: str, rows: Any, member: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Signal `kind` of a block of models, float64 (models, N), from their probabilities
+    (3-d rows), their rows in a memory-mapped file (`_MemmapRows`, read here), or the
+    signal itself (2-d rows, a fresh copy the caller may change).
+
+    Kinds: "logit" (LiRA, `Population.logit`), "true_prob" (RMIA) and "neg_loss" (LOSS).
+    Every cell is computed from its own probabilities alone, so a block's signal is the
+    same numbers whichever block or process computes it.
+    """
+    if isinstance(rows, _MemmapRows | _HeldRows):
+        rows = rows.load()
+    if rows.ndim == 2:
+        return rows
+    block = Population(probs=rows, member=member, y=y)
+    if kind == "logit":
+        return block.logit()
+    if kind == "true_prob":
+        return block.true_prob().astype(np.float64)
+    return -block.loss().astype(np.float64)
 
 
+@dataclass(frozen=True)
+class _MemmapRows:
+    """Rows `models` of probabilities that live in a read-only memory-mapped file.
+
+    Only the file's name, offset and shape travel to the process that scores the rows,
+    which maps the file and copies out these rows: a Dask worker must see the same file
+    (a `LocalCluster`, or storage shared by every machine of the cluster).
+    """
+
+    filename: str
+    offset: int
+    shape: tuple[int, ...]
+    dtype: str
+    models: np.ndarray
+
+    def load(self) -> np.ndarray:
+        whole = np.memmap(self.filename, dtype=np.dtype(self.dtype), mode="r",
+                          offset=self.offset, shape=self.shape)
+        # Fancy indexing copies; the mapping closes with `whole`, so the pages read do
+        # not stay resident in the worker.
+        return np.asarray(whole[self.models])
+
+
+@dataclass(frozen=True)
+class _HeldRows:
+    """Rows `models` of probabilities held in this process, sliced only when used (so
+    a block's copy lives no longer than its signal's computation)."""
+
+    probs: np.ndarray
+    models: np.ndarray
+
+    def load(self) -> np.ndarray:
+        return self.probs[self.models]
+
+
+def _memmap_rows(probs: np.ndarray) -> Callable[[np.ndarray], _MemmapRows] | None:
+    """How to name rows of `probs` by file, when it is a whole read-only C-ordered memmap
+    (a slice of one keeps the file's offset, not its own: it is shipped as bytes)."""
+    import mmap
+
+    if not (isinstance(probs, np.memmap) and probs.filename and probs.mode == "r"
+            and isinstance(probs.base, mmap.mmap) and probs.flags.c_contiguous):
+        return None
+    where = (str(probs.filename), int(probs.offset), tuple(probs.shape), probs.dtype.str)
+    return lambda models: _MemmapRows(*where, np.asarray(models, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """Per-row sums of one signal over all models, split by membership (IN: True).
+
+    ``centre`` is the per-row mean over all models; ``by_side[inside]`` holds the count
+    of models on that side and the sums of the centred signal and of its square. O(N):
+    what every block of targets reads its leave-one-out statistics from (on a cluster,
+    sent once to every worker).
+    """
+
+    centre: np.ndarray
+    by_side: dict[bool, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _model_blocks(n_models: int, n_rows: int, n_classes: int) -> list[np.ndarray]:
+    """All models in consecutive blocks: the units of the sums' passes."""
+    return _blocks_of(np.arange(n_models), n_rows, n_classes)
+
+
+def _partial_total(kind: str, rows: Any, member: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-row sum of the signal of one block of models, added one model at a time."""
+    total = np.zeros(member.shape[1])
+    for row in _signal(kind, rows, member, y):
+        total += row
+    return total
+
+
+def _partial_moments(kind: str, rows: Any, member: np.ndarray, y: np.ndarray,
+                     centre: np.ndarray) -> np.ndarray:
+    """Per-row sums of the centred signal and its square of one block of models, IN and
+    OUT: rows (s1 IN, s2 IN, s1 OUT, s2 OUT)."""
+    out = np.zeros((4, member.shape[1]))
+    x_all = _signal(kind, rows, member, y)
+    x_all -= centre
+    for mine, x in zip(member, x_all, strict=True):
+        xx = x * x
+        for side, mask in ((0, mine), (2, ~mine)):
+            out[side] += x * mask
+            out[side + 1] += xx * mask
+    return out
+
+
+def _reduce_sums(runner: _LocalRunner | _DaskRunner, kind: str,
+                 rows_of: Callable[[np.ndarray], Any], member: np.ndarray, y: Any,
+                 n_classes: int) -> _Sums:
+    """`_Sums` of a signal in two passes over blocks of models (total, then moments).
+
+    Each block's partial sums are computed wherever `runner` puts them and added here in
+    block order, so a run on a cluster gives the same numbers, bit for bit, as one here.
+    """
+    n_models, n_rows = member.shape
+    blocks = _model_blocks(n_models, n_rows, n_classes)
+    total = np.zeros(n_rows)
+    for part in runner.map(_partial_total, ((kind, rows_of(ms), member[ms], y)
+                                            for ms in blocks)):
+        total += part
+    centre = total / n_models
+    shared = runner.put(centre)
+    moments = np.zeros((4, n_rows))
+    for part in runner.map(_partial_moments, ((kind, rows_of(ms), member[ms], y, shared)
+                                              for ms in blocks)):
+        moments += part
+    n_in = member.sum(axis=0)
+    return _Sums(centre, {True: (n_in, moments[0], moments[1]),
+                          False: (n_models - n_in, moments[2], moments[3])})
+
+
+@dataclass
+class _Terms:
+    """What a block of targets subtracts from the `_Sums`: its own and its partners'
+    centred signal and memberships (a partner-less target's partner row is unused)."""
+
+    signal: np.ndarray
+    centred: np.ndarray
+    partner_centred: np.ndarray
+    member: np.ndarray
+    partner_member: np.ndarray
+    has_partner: np.ndarray
+
+    @classmethod
+    def of(cls, centre: np.ndarray, signal: np.ndarray, partner_signal: np.ndarray,
+           member: np.ndarray, partner_member: np.ndarray, has_partner: np.ndarray
+           ) -> _Terms:
+        partner_signal -= centre
+        return cls(signal, signal - centre, partner_signal, member, partner_member,
+                   np.asarray(has_partner, dtype=bool))
+
+
+def _side(sums: _Sums, terms: _Terms, inside: bool
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, mean and sum of squared deviations of the references of a block of targets.
+
+    The reference statistics of target k are the totals minus the terms of model k and
+    of its complementary partner, so every target costs O(N) instead of O(K·N).
+    ``inside`` selects the references that trained on the row (IN) or not (OUT). Arrays
+    are (targets, N); the mean is on the centred scale (add ``sums.centre`` for the raw
+    one) and NaN where the count is 0.
+    """
+    n_all, s1, s2 = sums.by_side[inside]
+    n = n_all.astype(np.float64)
+    for x, member, present in ((terms.centred, terms.member, None),
+                               (terms.partner_centred, terms.partner_member,
+                                terms.has_partner)):
+        mine = member if inside else ~member
+        if present is not None:
+            mine = mine & present[:, None]
+        xj = x * mine
+        n = n - mine
+        s1 = s1 - xj
+        xj *= xj
+        s2 = s2 - xj
+    mean = s1 / np.maximum(n, 1.0)
+    ss = s2 - s1 * mean  # Σx² − (Σx)²/n; 0 where n = 0 (then s1 = 0)
+    np.maximum(ss, 0.0, out=ss)
+    mean[n == 0] = np.nan
+    return n, mean, ss
 
 
 class _LeaveOneOut:
-    """Per-row sums of a signal over all models, split by membership.
+    """Leave-one-out statistics of a signal held whole (the small populations that the
+    tuning of LiRA's variance and RMIA's a runs on), through the attacks' own sums."""
 
-    The reference statistics of target k are the totals minus the terms of model k and
-    of its complementary partner, so every target costs O(N) instead of O(K·N). Signals
-    are centred per row first so that the sums of squares do not lose precision.
-
-    Beyond ``_SIGNAL_CACHE_CELLS`` cells, the signal is never held for every (model, row):
-    ``signal_of(models)`` computes it
-    (float64, shape (len(models), N)) for a block of models when it is needed, once per
-    block for the sums and again for each block of targets (`blocks`). Memory: O(N) for
-    the sums plus O(block · N), never O(K · N). The sums add one model at a time in model
-    order, as ``sum(axis=0)`` over the whole (K, N) array does, so they are the same
-    numbers bit for bit.
-    """
-
-    def __init__(self, signal_of: Callable[[np.ndarray], np.ndarray],
-                 member: np.ndarray) -> None:
-        if member.size <= _SIGNAL_CACHE_CELLS:
-            # Small enough to hold: computed once, not once per pass and block.
-            whole = signal_of(np.arange(member.shape[0]))
-            signal_of = whole.__getitem__  # fancy indexing copies, as a fresh signal
-        self.signal_of = signal_of
+    def __init__(self, signal: np.ndarray, member: np.ndarray) -> None:
+        self.signal = signal
         self.member = member
         self.partner = complement_partners(member)
-        n_models, n_rows = member.shape
-        blocks = _blocks_of(np.arange(n_models), n_rows)
-        total = np.zeros(n_rows)
-        for models in blocks:
-            for row in signal_of(models):
-                total += row
-        self.centre = total / n_models
-        counts = {True: member.sum(axis=0), False: (~member).sum(axis=0)}
-        s1 = {True: np.zeros(n_rows), False: np.zeros(n_rows)}
-        s2 = {True: np.zeros(n_rows), False: np.zeros(n_rows)}
-        for models in blocks:
-            for k, x in zip(models, self.centred(models), strict=True):
-                xx = x * x
-                for inside in (True, False):
-                    mask = member[k] if inside else ~member[k]
-                    s1[inside] += x * mask
-                    s2[inside] += xx * mask
-        self.sums = {inside: (counts[inside], s1[inside], s2[inside])
-                     for inside in (True, False)}
+        self.sums = _reduce_sums(_LocalRunner(), "signal", signal.__getitem__, member,
+                                 None, 2)
+        self.centre = self.sums.centre
 
-    def centred(self, models: np.ndarray) -> np.ndarray:
-        """Signal of `models` minus the per-row mean over all models, (len(models), N)."""
-        x = self.signal_of(np.asarray(models, dtype=np.int64))
-        x -= self.centre
-        return x
-
-    def signal(self, models: np.ndarray) -> np.ndarray:
-        """Raw signal of `models`, (len(models), N)."""
-        return self.signal_of(np.asarray(models, dtype=np.int64))
-
-    def excluded(self, k: int) -> list[int]:
-        """Models that are not references of target k: itself and its partner."""
-        return [k] if self.partner[k] < 0 else [k, int(self.partner[k])]
-
-    def blocks(self, targets: np.ndarray) -> list[np.ndarray]:
-        """`targets` in blocks of about 256k (target, row) cells: a block's temporaries
-        stay in cache (larger blocks measured 1.7x slower on Adult)."""
-        return _blocks_of(targets, self.member.shape[1])
-
-    def terms(self, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Centred signals of targets `ks` and of their partners (a partner-less target's
-        row is unused): what `side` subtracts, computed once per block."""
+    def terms(self, ks: np.ndarray) -> _Terms:
         ks = np.asarray(ks, dtype=np.int64)
-        return self.centred(ks), self.centred(np.maximum(self.partner[ks], 0))
+        partners = np.maximum(self.partner[ks], 0)
+        return _Terms.of(self.centre, self.signal[ks], self.signal[partners],
+                         self.member[ks], self.member[partners], self.partner[ks] >= 0)
 
-    def side(self, ks: np.ndarray | int, inside: bool,
-             terms: tuple[np.ndarray, np.ndarray] | None = None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Count, mean and sum of squared deviations of the references of targets `ks`.
-
-        ``inside`` selects the references that trained on the row (IN) or not (OUT).
-        Arrays are (len(ks), N) (or (N,) for one target); the mean is on the centred
-        scale (add ``self.centre`` for the raw one) and NaN where the count is 0.
-        `terms` are `terms(ks)` when the caller has them already.
-        """
-        one = np.ndim(ks) == 0
-        ks = np.atleast_1d(np.asarray(ks, dtype=np.int64))
-        x_target, x_partner = self.terms(ks) if terms is None else terms
-        n_all, s1_all, s2_all = self.sums[inside]
-        n, s1, s2 = n_all.astype(np.float64), s1_all, s2_all
-        partner = self.partner[ks]
-        for models, present, x in ((ks, None, x_target),
-                                   (np.maximum(partner, 0), partner >= 0, x_partner)):
-            mine = self.member[models] if inside else ~self.member[models]
-            if present is not None:
-                mine &= present[:, None]
-            xj = x * mine
-            n = n - mine
-            s1 = s1 - xj
-            xj *= xj
-            s2 = s2 - xj
-        mean = s1 / np.maximum(n, 1.0)
-        ss = s2 - s1 * mean  # Σx² − (Σx)²/n; 0 where n = 0 (then s1 = 0)
-        np.maximum(ss, 0.0, out=ss)
-        mean[n == 0] = np.nan
-        if one:
-            return n[0], mean[0], ss[0]
-        return n, mean, ss
+    def side(self, ks: np.ndarray, inside: bool, terms: _Terms | None = None):
+        return _side(self.sums, self.terms(ks) if terms is None else terms, inside)
 
 
-def _logit_of(population: Population) -> Callable[[np.ndarray], np.ndarray]:
-    """LiRA's signal of a block of models (`Population.logit`, float64)."""
-    return lambda models: _models(population, models).logit()
+# --------------------------------------------------------------------------- where blocks run
 
 
-def _true_prob_of(population: Population) -> Callable[[np.ndarray], np.ndarray]:
-    """RMIA's signal of a block of models (`Population.true_prob` as float64)."""
-    return lambda models: _models(population, models).true_prob().astype(np.float64)
+class _LocalRunner:
+    """Blocks computed in this process, one at a time, as the caller consumes them."""
+
+    n_workers = 1
+    local = True
+
+    def put(self, value: Any) -> Any:
+        return value
+
+    def map(self, fn: Callable[..., Any], tasks: Iterator[tuple]) -> Iterator[Any]:
+        return (fn(*args) for args in tasks)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class _Bundle:
+    """The inputs of one task, sent as one piece of data (not inside the task graph)."""
+
+    blocks: list[tuple]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(v, "nbytes", 0) for block in self.blocks for v in block)
+
+
+class _DaskRunner:
+    """Blocks computed on a dask.distributed cluster with futures.
+
+    At most two tasks per worker are in flight (submitted or finished and not yet read),
+    and results come back in submission order, so the caller's memory stays bounded and
+    its figures do not depend on which task finished first. Arrays and bundles of more
+    than `_INLINE_BYTES` go to the cluster with `Client.scatter` (not inside the task).
+    """
+
+    local = False
+
+    def __init__(self, address: str | None) -> None:
+        from distributed import Client, LocalCluster
+
+        self._stack = contextlib.ExitStack()
+        try:
+            if address is None:
+                cluster = self._stack.enter_context(LocalCluster(
+                    n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                    dashboard_address=":0"))
+                self.client = self._stack.enter_context(Client(cluster))
+            else:
+                try:
+                    self.client = self._stack.enter_context(
+                        Client(address, timeout=DASK_CONNECT_TIMEOUT))
+                except (OSError, TimeoutError) as exc:
+                    reason = " ".join(str(exc).split()) or type(exc).__name__
+                    raise InvalidParameterError(
+                        f"scheduler_address must be the address of a running Dask "
+                        f"scheduler. Got {address!r} (could not connect: {reason})."
+                    ) from None
+        except BaseException:
+            self._stack.close()
+            raise
+        self.n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+
+    def put(self, value: Any) -> Any:
+        """`value` on every worker (scattered once, broadcast)."""
+        return self.client.scatter(value, broadcast=True, hash=False)
+
+    def _ship(self, value: Any) -> Any:
+        if isinstance(value, np.ndarray | _Bundle) and value.nbytes > _INLINE_BYTES:
+            return self.client.scatter(value, hash=False)
+        return value
+
+    def map(self, fn: Callable[..., Any], tasks: Iterator[tuple]) -> Iterator[Any]:
+        tasks = iter(tasks)
+        pending: deque = deque()
+
+        def submit() -> None:
+            args = next(tasks, None)
+            if args is not None:
+                pending.append(self.client.submit(fn, *map(self._ship, args), pure=False))
+
+        try:
+            for _ in range(2 * self.n_workers):
+                submit()
+            while pending:
+                future = pending.popleft()
+                result = future.result()
+                future.release()
+                submit()
+                yield result
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def _check_backend(backend: str, scheduler_address: str | None) -> None:
+    """The scoring backend and address, before any work (the connection is tried when
+    the cluster is opened, also before any work)."""
+    check_option(backend, "backend", BACKENDS)
+    if scheduler_address is not None:
+        if backend != "dask":
+            raise InvalidParameterError(f"scheduler_address must be None unless backend is "
+                                        f"'dask'. Got backend {backend!r}.")
+        if not isinstance(scheduler_address, str) or not scheduler_address.strip() \
+                or any(c.isspace() for c in scheduler_address):
+            raise InvalidParameterError(f"scheduler_address must be a Dask scheduler address "
+                                        f"such as 'tcp://10.0.0.5:8786'. "
+                                        f"Got {scheduler_address!r}.")
+    if backend == "dask":
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise InvalidParameterError(
+                "backend must be 'local' when dask.distributed is not installed (install it "
+                "with: pip install \"assay[dask]\"). Got 'dask'.")
+
+
+@contextlib.contextmanager
+def _runner(backend: str, scheduler_address: str | None
+            ) -> Iterator[_LocalRunner | _DaskRunner]:
+    """The place score blocks are computed for the length of one call."""
+    runner = _LocalRunner() if backend == "local" else _DaskRunner(scheduler_address)
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What one attack computes for a block of targets (sent with every task)."""
+
+    attack: str
+    kind: str
+    online: bool = True
+    gamma: float = RMIA_GAMMA
+    tie_break: bool = True
+
+
+def _score_task(spec: _Spec, sums: _Sums | None, y: np.ndarray, bundle: _Bundle
+                ) -> np.ndarray:
+    """Scores of the blocks of targets in `bundle`, in order (runs here or on a worker)."""
+    out = [_score_block(spec, sums, y, *block) for block in bundle.blocks]
+    return out[0] if len(out) == 1 else np.concatenate(out)
+
+
+def _score_block(spec: _Spec, sums: _Sums | None, y: np.ndarray, rows: Any,
+                 partner_rows: Any, member: np.ndarray, partner_member: np.ndarray,
+                 has_partner: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
+    """Scores of one block of targets from their rows, their partners' and the sums;
+    `extra` is each target's LiRA per-example flag or RMIA a."""
+    signal = _signal(spec.kind, rows, member, y)
+    if spec.attack == "loss":
+        return signal
+    terms = _Terms.of(sums.centre, signal, _signal(spec.kind, partner_rows, partner_member, y),
+                      member, partner_member, has_partner)
+    if spec.attack == "lira":
+        return _lira_block(sums, terms, spec.online, extra)
+    return _rmia_block(sums, terms, spec.online, extra, spec.gamma, spec.tie_break)
+
+
+class _Scorer:
+    """Blocks of scores of a population's targets, computed by a runner.
+
+    Each task gets what its blocks need and nothing of size (models, rows): the rows of
+    its targets and of their partners (or, for a population on disk, where to read them),
+    their memberships, and the per-row sums of the signal (computed once per signal and
+    call, and sent once to every worker). Locally, a population of at most
+    `_SIGNAL_CACHE_CELLS` cells keeps one signal whole instead of recomputing it per pass
+    and block.
+    """
+
+    def __init__(self, population: Population, runner: _LocalRunner | _DaskRunner) -> None:
+        self.population = population
+        self.runner = runner
+        self.member = population.member
+        self.partner = complement_partners(self.member)
+        self.n_classes = population.n_classes
+        self._by_file = None if runner.local else _memmap_rows(population.probs)
+        self._y = runner.put(np.asarray(population.y))
+        self._sums: dict[str, Any] = {}
+        self._cache: dict[str, np.ndarray] = {}
+
+    def rows(self, kind: str, models: np.ndarray) -> Any:
+        """What a task computes the signal `kind` of `models` from."""
+        if self._by_file is not None:
+            return self._by_file(models)
+        if self.runner.local and self.member.size <= _SIGNAL_CACHE_CELLS:
+            if kind not in self._cache:
+                self._cache = {kind: _signal(kind, self.population.probs, self.member,
+                                             self.population.y)}
+            return self._cache[kind][models]  # fancy indexing: a fresh copy
+        if self.runner.local:
+            return _HeldRows(self.population.probs, models)
+        return self.population.probs[models]
+
+    def sums(self, kind: str) -> Any:
+        if kind not in self._sums:
+            sums = _reduce_sums(self.runner, kind, lambda ms: self.rows(kind, ms),
+                                self.member, self._y, self.n_classes)
+            self._sums[kind] = self.runner.put(sums)
+        return self._sums[kind]
+
+    def blocks(self, spec: _Spec, t: np.ndarray, extra: np.ndarray | None = None
+               ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(targets, scores) a task at a time, in the order of `t`."""
+        blocks = _blocks_of(t, self.population.n_rows, self.n_classes)
+        sums = None if spec.attack == "loss" else self.sums(spec.kind)
+        groups = self._groups(blocks)
+        starts = np.cumsum([0] + [b.size for b in blocks])
+        tasks = ((spec, sums, self._y, _Bundle([self._block(spec, blocks[i], extra, starts[i])
+                                                for i in group]))
+                 for group in groups)
+        done = self.runner.map(_score_task, tasks)
+        for group, scores in zip(groups, done, strict=True):
+            yield np.concatenate([blocks[i] for i in group]), scores
+
+    def _groups(self, blocks: list[np.ndarray]) -> list[list[int]]:
+        """Consecutive blocks per task: one locally; on a cluster, enough for at least
+        two tasks per worker and at most `_TASK_BYTES` of probabilities each."""
+        per_block = 2 * blocks[0].size * self.population.n_rows * self.n_classes * 4
+        size = 1
+        if not self.runner.local:
+            size = max(1, min(_TASK_BYTES // max(per_block, 1),
+                              -(-len(blocks) // (2 * self.runner.n_workers))))
+        return [list(range(i, min(i + size, len(blocks)))) for i in range(0, len(blocks), size)]
+
+    def _block(self, spec: _Spec, ks: np.ndarray, extra: np.ndarray | None,
+               start: int) -> tuple:
+        partners = np.maximum(self.partner[ks], 0)
+        if spec.attack == "loss":  # no references: the partner's terms are not needed
+            return (self.rows(spec.kind, ks), None, self.member[ks], None, None, None)
+        return (self.rows(spec.kind, ks), self.rows(spec.kind, partners), self.member[ks],
+                self.member[partners], self.partner[ks] >= 0,
+                None if extra is None else extra[start:start + ks.size])
 
 
 def _check_population(population: Population, need_refs: bool, attack: str) -> None:
@@ -284,16 +625,20 @@ def loss_scores(population: Population, targets=None) -> np.ndarray:
     return np.concatenate([b for _, b in _loss_blocks(population, t)])
 
 
-def _loss_blocks(population: Population, t: np.ndarray
+def _loss_blocks(population: Population, t: np.ndarray,
+                 scorer: _Scorer | None = None
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """LOSS scores a block of targets at a time: (targets, their scores)."""
-    for ks in _blocks_of(t, population.n_rows):
-        yield ks, -_models(population, ks).loss().astype(np.float64)
+    scorer = scorer or _Scorer(population, _LocalRunner())
+    return scorer.blocks(_Spec("loss", "neg_loss"), t)
 
 
-def _blocks_of(t: np.ndarray, n_rows: int) -> list[np.ndarray]:
-    """Targets `t` in blocks of about 256k (target, row) cells."""
-    size = max(1, (1 << 18) // max(n_rows, 1))
+def _blocks_of(t: np.ndarray, n_rows: int, n_classes: int = 2) -> list[np.ndarray]:
+    """Targets `t` in blocks of about 256k (target, row) cells (a block's temporaries
+    stay in cache: larger blocks measured 1.7x slower on Adult), and of at most
+    `_BLOCK_BYTES` of probabilities."""
+    n_rows = max(n_rows, 1)
+    size = max(1, min((1 << 18) // n_rows, _BLOCK_BYTES // (n_rows * max(n_classes, 1) * 4)))
     return [t[i:i + size] for i in range(0, t.size, size)]
 
 
@@ -338,24 +683,24 @@ def _gauss_logpdf(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarra
     return -0.5 * (np.log(2 * np.pi * var) + (x - mean) ** 2 / var)
 
 
-def _lira_block(loo: _LeaveOneOut, ks: np.ndarray, online: bool,
+def _lira_block(sums: _Sums, terms: _Terms, online: bool,
                 per_example: bool | np.ndarray) -> np.ndarray:
-    terms = loo.terms(ks)
-    out = loo.side(ks, False, terms)
+    """LiRA scores of a block of targets (`terms`) against their references (`sums`)."""
+    out = _side(sums, terms, False)
     if np.any(out[0] == 0):
         raise DataError("LiRA needs at least one OUT reference model for every row. "
                         "Got rows without any; train more models.")
     sides = [out]
     if online:
-        inn = loo.side(ks, True, terms)
+        inn = _side(sums, terms, True)
         if np.any(inn[0] == 0):
             raise DataError("online LiRA needs at least one IN reference model for every "
                             "row. Got rows without any; train more models or use "
                             "lira_offline.")
         sides.append(inn)
-    per_example = np.broadcast_to(np.asarray(per_example, dtype=bool), (len(ks),))
+    per_example = np.broadcast_to(np.asarray(per_example, dtype=bool), (len(terms.signal),))
     pooled = None if per_example.all() else _pooled_variance(sides)
-    q = terms[0]
+    q = terms.centred
     var_out = _side_variance(out, per_example, pooled)
     if not online:
         return log_ndtr((q - out[1]) / np.sqrt(var_out))
@@ -401,13 +746,13 @@ def lira_scores(
 
 
 def _lira_blocks(population: Population, t: np.ndarray, online: bool,
-                 per_example: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                 per_example: np.ndarray, scorer: _Scorer | None = None
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """LiRA scores a block of targets at a time: (targets, their scores); `per_example`
     says, for each of `t`, whether it uses per-row variances."""
-    loo = _LeaveOneOut(_logit_of(population), population.member)
-    position = {int(k): i for i, k in enumerate(t)}
-    for ks in loo.blocks(t):
-        yield ks, _lira_block(loo, ks, online, per_example[[position[int(k)] for k in ks]])
+    scorer = scorer or _Scorer(population, _LocalRunner())
+    return scorer.blocks(_Spec("lira", "logit", online), t,
+                         np.asarray(per_example, dtype=bool))
 
 
 def lira_variance_plan(population: Population, online: bool = True, variance: str = "auto",
@@ -479,27 +824,25 @@ def _lira_variance_aucs(fold: Population, online: bool, n_pseudo: int,
                         rng: np.random.Generator) -> dict[str, float]:
     """Mean LiRA AUC of a few pseudo-targets of `fold` with pooled and per-row variances
     (a way that cannot run on so few references is left out)."""
-    signal = fold.logit()
     member = fold.member
-    loo = _LeaveOneOut(lambda models: signal[models], member)
+    loo = _LeaveOneOut(fold.logit(), member)
     pseudo = rng.choice(fold.n_models, size=min(n_pseudo, fold.n_models), replace=False)
+    terms = loo.terms(pseudo)
     aucs = {}
     for mode in ("fixed", "per_example"):
         try:
-            scores = _lira_block(loo, pseudo, online, mode == "per_example")
+            scores = _lira_block(loo.sums, terms, online, mode == "per_example")
         except DataError:
             continue
         aucs[mode] = float(TargetCurves(scores, member[pseudo]).auc().mean())
     return aucs
 
 
-def _rmia_marginal(loo: _LeaveOneOut, ks: np.ndarray, online: bool,
-                   a: np.ndarray, terms=None) -> np.ndarray:
-    """Pr(x) of every row from the references of each target in `ks` (raw probability
-    scale), shape (len(ks), N); `a` holds each target's offline parameter."""
-    terms = loo.terms(ks) if terms is None else terms
-    n_out, mu_out, _ = loo.side(ks, False, terms)
-    mu_out = mu_out + loo.centre
+def _rmia_marginal(sums: _Sums, terms: _Terms, online: bool, a: np.ndarray) -> np.ndarray:
+    """Pr(x) of every row from the references of each target of `terms` (raw probability
+    scale), shape (targets, N); `a` holds each target's offline parameter."""
+    n_out, mu_out, _ = _side(sums, terms, False)
+    mu_out = mu_out + sums.centre
     if np.any(np.all(n_out == 0, axis=1)):
         raise DataError("RMIA needs OUT reference models for some rows. Got none; "
                         "train more models.")
@@ -510,8 +853,8 @@ def _rmia_marginal(loo: _LeaveOneOut, ks: np.ndarray, online: bool,
     offline = 0.5 * ((1 + a) * mu_out + (1 - a))
     if not online:
         return offline
-    n_in, mu_in, _ = loo.side(ks, True, terms)
-    mu_in = mu_in + loo.centre
+    n_in, mu_in, _ = _side(sums, terms, True)
+    mu_in = mu_in + sums.centre
     # Rows without IN references fall back on the offline approximation of P_in.
     return np.where(n_in > 0, 0.5 * (mu_in + mu_out), offline)
 
@@ -555,12 +898,12 @@ def _dominated_share(ratio: np.ndarray, is_z: np.ndarray, gamma: float,
     return share
 
 
-def _rmia_block(loo: _LeaveOneOut, ks: np.ndarray, online: bool, a: np.ndarray,
+def _rmia_block(sums: _Sums, terms: _Terms, online: bool, a: np.ndarray,
                 gamma: float, tie_break: bool = True) -> np.ndarray:
-    terms = loo.terms(ks)
-    ratio = loo.signal(ks) / np.maximum(_rmia_marginal(loo, ks, online, a, terms), _PROB_EPS)
-    return np.stack([_dominated_share(r, ~loo.member[k], gamma, tie_break)
-                     for r, k in zip(ratio, ks, strict=True)])
+    """RMIA scores of a block of targets (`terms`) against their references (`sums`)."""
+    ratio = terms.signal / np.maximum(_rmia_marginal(sums, terms, online, a), _PROB_EPS)
+    return np.stack([_dominated_share(r, ~m, gamma, tie_break)
+                     for r, m in zip(ratio, terms.member, strict=True)])
 
 
 def _pair_folds(member: np.ndarray) -> np.ndarray:
@@ -595,7 +938,7 @@ def _tune_a_on(fold: Population, grid: np.ndarray, n_pseudo: int,
     from these models (each against the others as references); None when too few."""
     signal = fold.true_prob().astype(np.float64)
     member = fold.member
-    loo = _LeaveOneOut(lambda models: signal[models], member)
+    loo = _LeaveOneOut(signal, member)
     pseudo = rng.choice(member.shape[0], size=min(n_pseudo, member.shape[0]), replace=False)
     n_out, mu_out, _ = loo.side(pseudo, False)
     if np.any(n_out == 0):
@@ -699,15 +1042,13 @@ def rmia_scores(
 
 
 def _rmia_blocks(population: Population, t: np.ndarray, online: bool, a_t: np.ndarray,
-                 gamma: float, tie_break: bool = True
+                 gamma: float, tie_break: bool = True, scorer: _Scorer | None = None
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """RMIA scores a block of targets at a time: (targets, their scores); `a_t` holds
     the offline parameter of each of `t`."""
-    loo = _LeaveOneOut(_true_prob_of(population), population.member)
-    position = {int(k): i for i, k in enumerate(t)}
-    for ks in loo.blocks(t):
-        yield ks, _rmia_block(loo, ks, online, a_t[[position[int(k)] for k in ks]], gamma,
-                              tie_break)
+    scorer = scorer or _Scorer(population, _LocalRunner())
+    return scorer.blocks(_Spec("rmia", "true_prob", online, gamma, tie_break), t,
+                         np.asarray(a_t, dtype=float))
 
 
 def _rmia_a_per_target(population: Population, t: np.ndarray, online: bool,
@@ -727,15 +1068,18 @@ def _rmia_a_per_target(population: Population, t: np.ndarray, online: bool,
 
 
 def _score_blocks(population: Population, attack: str, t: np.ndarray,
-                  params: dict[str, Any]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                  params: dict[str, Any], scorer: _Scorer | None = None
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Scores of the named attack, a block of targets at a time: (targets, scores).
 
     Nothing of size (targets, rows) outlives its block: the caller keeps what it needs.
-    Checks run when the generator is created, not at its first block.
+    Checks run when the generator is created, not at its first block. `scorer` says
+    where the blocks are computed and keeps the per-row sums between attacks (default:
+    here, for this call only).
     """
     if attack == "loss":
         _check_population(population, False, attack)
-        return _loss_blocks(population, t)
+        return _loss_blocks(population, t, scorer)
     _check_population(population, True, attack.split("_")[0])
     online = not attack.endswith("_offline")
     if attack.startswith("lira"):
@@ -743,23 +1087,31 @@ def _score_blocks(population: Population, attack: str, t: np.ndarray,
         per_example = params.get("lira_per_example")
         if per_example is None:
             per_example = lira_variance_plan(population, online, "auto", min_refs)[0][t]
-        return _lira_blocks(population, t, online, np.asarray(per_example, dtype=bool))
+        return _lira_blocks(population, t, online, np.asarray(per_example, dtype=bool),
+                            scorer)
     a_t = _rmia_a_per_target(population, t, online, params["rmia_a"])
     gamma = check_scalar(params["rmia_gamma"], "gamma", low=0.0, low_open=True)
-    return _rmia_blocks(population, t, online, a_t, gamma)
+    return _rmia_blocks(population, t, online, a_t, gamma, scorer=scorer)
 
 
-def attack_scores(population: Population, attack: str, targets=None, **params) -> np.ndarray:
+def attack_scores(population: Population, attack: str, targets=None, *,
+                  backend: str = "local", scheduler_address: str | None = None,
+                  **params) -> np.ndarray:
     """Scores of the named attack (one of ``ATTACKS``), shape (n_targets, n_rows).
 
     ``params``: ``lira_min_refs`` (32), ``rmia_a`` ("auto"), ``rmia_gamma`` (1.0).
+    ``backend`` and ``scheduler_address``: where the blocks of targets are scored, as
+    in `run_mia`.
     """
     check_option(attack, "attack", ATTACKS)
+    _check_backend(backend, scheduler_address)
     merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": "auto", "rmia_gamma": RMIA_GAMMA,
               **params}
     _check_population(population, False, attack)
     t = _check_targets(population, targets)
-    return np.concatenate([b for _, b in _score_blocks(population, attack, t, merged)])
+    with _runner(backend, scheduler_address) as runner:
+        blocks = _score_blocks(population, attack, t, merged, _Scorer(population, runner))
+        return np.concatenate([b for _, b in blocks])
 
 
 # --------------------------------------------------------------------------- results
@@ -1046,6 +1398,8 @@ def run_mia(
     rmia_a: float | str = "auto",
     rmia_gamma: float = RMIA_GAMMA,
     keep_scores: bool | None = None,
+    backend: str = "local",
+    scheduler_address: str | None = None,
 ) -> MIAResult:
     """Run membership-inference attacks on a population, every model in turn as target.
 
@@ -1100,11 +1454,26 @@ def run_mia(
     keep_scores : bool or None, default=None
         Keep each attack's raw scores in `AttackResult.scores` (targets x rows float64).
         None: only when targets x rows is at most ``KEEP_SCORES_CELLS`` (4,194,304).
+    backend : {"local", "dask"}, default="local"
+        Where the blocks of scores are computed. "dask": on a dask.distributed cluster
+        (needs ``pip install "assay[dask]"``), with futures: the per-row leave-one-out
+        sums are reduced from partial sums per block of models, sent once to every
+        worker, and each task gets the probabilities of its own targets and their
+        complementary partners only, so no worker holds the population. A population
+        on disk (``probs`` a read-only `numpy.memmap`) is read by the workers from its
+        file, which they must see under the same path (a `LocalCluster`, or shared
+        storage). At most two tasks per worker are in flight and blocks are read back
+        in target order: the figures equal the local run's bit for bit. The choices
+        made on reference models (RMIA's a, LiRA's variance) stay in this process.
+    scheduler_address : str, optional
+        Address of a running Dask scheduler ("tcp://host:8786"); default: a new
+        `LocalCluster` with one single-threaded worker per core.
 
     Returns
     -------
     MIAResult
     """
+    _check_backend(backend, scheduler_address)
     _check_population(population, False, "any")
     names = _check_attacks(attacks)
     fprs = _check_fprs(fprs)
@@ -1130,20 +1499,23 @@ def run_mia(
     else:
         check_scalar(rmia_a, "rmia_a", low=0.0, high=1.0)
     results = {}
-    for name in names:
-        attack_params = _attack_params(population, name, params, random_state)
-        scorer_params = dict(params)
-        if name == "rmia_offline" and rmia_a == "auto":
-            scorer_params["rmia_a"] = attack_params.pop("a_per_model")[chosen]
-        if name.startswith("lira"):
-            scorer_params["lira_per_example"] = attack_params.pop("per_example_per_model")[chosen]
-        merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": "auto",
-                  "rmia_gamma": RMIA_GAMMA, **scorer_params}
-        blocks = _score_blocks(population, name, chosen, merged)
-        results[name] = _evaluate_attack(
-            name, blocks, member, chosen, fprs, confidence, index, ids,
-            min_support=min_support, n_records=n_records, params=attack_params,
-            keep_scores=bool(keep_scores))
+    with _runner(backend, scheduler_address) as runner:
+        scorer = _Scorer(population, runner)  # one set of per-row sums per signal
+        for name in names:
+            attack_params = _attack_params(population, name, params, random_state)
+            scorer_params = dict(params)
+            if name == "rmia_offline" and rmia_a == "auto":
+                scorer_params["rmia_a"] = attack_params.pop("a_per_model")[chosen]
+            if name.startswith("lira"):
+                scorer_params["lira_per_example"] = \
+                    attack_params.pop("per_example_per_model")[chosen]
+            merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": "auto",
+                      "rmia_gamma": RMIA_GAMMA, **scorer_params}
+            blocks = _score_blocks(population, name, chosen, merged, scorer)
+            results[name] = _evaluate_attack(
+                name, blocks, member, chosen, fprs, confidence, index, ids,
+                min_support=min_support, n_records=n_records, params=attack_params,
+                keep_scores=bool(keep_scores))
     if index is not None:
         # One test for every attack (a column each) and every grouping.
         tests = permutation_test(np.stack([r.statistic for r in results.values()], axis=1),
