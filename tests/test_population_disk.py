@@ -437,3 +437,13 @@ def test_audit_memory_budget_puts_the_population_on_disk(narrow_table, tmp_path,
 
     assert json.dumps(clean(disk["sections"]), sort_keys=True, default=str) == json.dumps(
         clean(memory["sections"]), sort_keys=True, default=str)
+
+
+def test_read_models_copies_blocks_of_a_population_on_disk(pair):
+    memory, disk = pair
+    ks = np.array([5, 0, 3])
+    block = disk.read_models(ks)
+    assert type(block) is np.ndarray and block.flags.writeable  # a copy, not the file
+    np.testing.assert_array_equal(block, memory.probs[ks])
+    np.testing.assert_array_equal(disk.read_models(slice(2, 6)), memory.read_models(slice(2, 6)))
+    assert memory.read_models(slice(0, 2)).base is memory.probs  # in memory: a view

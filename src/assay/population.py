@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import json
+import mmap
 import os
 import tempfile
 import time
@@ -88,11 +89,24 @@ class Population:
         step = max(1, cells // max(self.n_rows, 1))
         return [slice(a, min(a + step, self.n_models)) for a in range(0, self.n_models, step)]
 
+    def read_models(self, models: Any) -> np.ndarray:
+        """``probs[models]``, to read (not to write into).
+
+        For a population on disk, a copy in memory, and the file's pages are released
+        from this process once copied: resident memory stays one block, however many
+        blocks are read (the pages stay in the OS cache, so reading them again is cheap).
+        """
+        if not self.on_disk:
+            return self.probs[models]
+        block = np.array(self.probs[models])
+        _release_pages(self.probs)
+        return block
+
     def _per_model(self, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
         """(n_models, n_rows) array of `fn(probs_block, y)`, filled block by block."""
         out = None
         for ks in self.model_blocks():
-            block = fn(self.probs[ks], self.y)
+            block = fn(self.read_models(ks), self.y)
             if out is None:
                 out = np.empty((self.n_models, self.n_rows), dtype=block.dtype)
             out[ks] = block
@@ -127,9 +141,21 @@ class Population:
         totals = np.zeros(self.n_models, dtype=np.int64)
         for ks in self.model_blocks():
             mask = self.member[ks] if members else ~self.member[ks]
-            hits[ks] = ((self.probs[ks].argmax(axis=2) == self.y[None, :]) & mask).sum(axis=1)
+            hits[ks] = ((self.read_models(ks).argmax(axis=2) == self.y[None, :])
+                        & mask).sum(axis=1)
             totals[ks] = mask.sum(axis=1)
         return hits / np.maximum(totals, 1)
+
+
+def _release_pages(array: np.ndarray) -> None:
+    """Drop a memory map's pages from this process (no-op where that is not possible).
+
+    Only for a read-only or flushed map: the data stay in the file and the OS cache.
+    """
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        with contextlib.suppress(OSError, ValueError):
+            mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def _true_prob(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -440,7 +466,9 @@ class _DiskStore:
         if expected is None:
             return None
         block = self.array[start:stop]
-        if _sha256(memoryview(block)) != expected:
+        digest = _sha256(memoryview(block))
+        _release_pages(self.array)  # checked: not kept resident
+        if digest != expected:
             raise _CorruptEntry(f"{self.path.name}[{start}:{stop}]: checksum does not match"
                                 " its manifest")
         return block
@@ -454,6 +482,7 @@ class _DiskStore:
         probs = np.ascontiguousarray(probs, dtype=np.float32)
         self.array[start:stop] = probs
         self.array.flush()
+        _release_pages(self.array)  # written and flushed: not kept resident
         # Keep entries another process sharing this folder added since we read it.
         self.chunks = {**self._read_manifest(), **self.chunks, name: _sha256(memoryview(probs))}
         self._write_manifest()
