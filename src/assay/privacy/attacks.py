@@ -37,6 +37,19 @@ Attacks
     excluded. The z-ratios are sorted once and every x is placed with
     ``np.searchsorted``: O(N log N) time, O(N) memory, no N×N matrix.
 
+Where scores are computed
+-------------------------
+Every attack is scored a block of targets at a time, from per-row sums over all models
+(two passes over blocks of models: the per-row mean, then the centred sums IN and OUT).
+``backend="local"`` computes the blocks here; ``backend="dask"`` (`run_mia`,
+`attack_scores`) computes the partial sums of each block of models and the scores of each
+block of targets on a dask.distributed cluster with futures. A task receives the O(N)
+sums (scattered once, to every worker) and the probabilities of its own models only (for
+a population on disk, the file's name: the worker reads its rows); the partial sums are
+added here in block order, and blocks come back in target order, so both backends give
+the same numbers bit for bit. The choices made on reference models (RMIA's a, LiRA's
+variance) run here on their small subsamples.
+
 Metrics (see :mod:`assay.privacy.vulnerability` for the estimators and intervals): AUC,
 TPR at FPR α with the threshold chosen so that the empirical FPR is ≤ α, an averaged ROC
 curve on a log-spaced FPR grid with its interval band, per-group figures with the groups
@@ -106,10 +119,12 @@ DASK_CONNECT_TIMEOUT = 10
 # Probabilities (float32 bytes) of a block of targets at most: blocks of many-class
 # populations shrink so that a block stays small in a worker too.
 _BLOCK_BYTES = 1 << 24
-# A Dask task gathers consecutive blocks up to this many bytes of probabilities.
+# A Dask task gathers consecutive blocks up to this many bytes of probabilities (each
+# task costs a few round trips between client, scheduler and worker).
 _TASK_BYTES = 1 << 25
-# Task inputs up to this size ride inside the task; larger ones are scattered.
-_INLINE_BYTES = 1 << 20
+# Task inputs up to this size ride inside the task (below Dask's large-graph warning);
+# larger ones are scattered first.
+_INLINE_BYTES = 1 << 23
 
 
 # --------------------------------------------------------------------------- references
@@ -218,26 +233,40 @@ def _model_blocks(n_models: int, n_rows: int, n_classes: int) -> list[np.ndarray
     return _blocks_of(np.arange(n_models), n_rows, n_classes)
 
 
-def _partial_total(kind: str, rows: Any, member: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-row sum of the signal of one block of models, added one model at a time."""
-    total = np.zeros(member.shape[1])
-    for row in _signal(kind, rows, member, y):
-        total += row
-    return total
+def _task_groups(n_blocks: int, block_bytes: int, runner: _LocalRunner | _DaskRunner
+                 ) -> list[range]:
+    """Consecutive blocks per task: one locally; on a cluster, as many as keep at least
+    two tasks per worker and at most `_TASK_BYTES` of probabilities a task."""
+    size = 1
+    if not runner.local:
+        size = max(1, min(_TASK_BYTES // max(block_bytes, 1),
+                          -(-n_blocks // (2 * runner.n_workers))))
+    return [range(i, min(i + size, n_blocks)) for i in range(0, n_blocks, size)]
 
 
-def _partial_moments(kind: str, rows: Any, member: np.ndarray, y: np.ndarray,
-                     centre: np.ndarray) -> np.ndarray:
-    """Per-row sums of the centred signal and its square of one block of models, IN and
-    OUT: rows (s1 IN, s2 IN, s1 OUT, s2 OUT)."""
-    out = np.zeros((4, member.shape[1]))
-    x_all = _signal(kind, rows, member, y)
-    x_all -= centre
-    for mine, x in zip(member, x_all, strict=True):
-        xx = x * x
-        for side, mask in ((0, mine), (2, ~mine)):
-            out[side] += x * mask
-            out[side + 1] += xx * mask
+def _partial_totals(kind: str, y: np.ndarray, bundle: _Bundle) -> np.ndarray:
+    """Per-row sum of the signal of each block of models in `bundle` (rows, member),
+    added one model at a time: (blocks, N)."""
+    out = np.zeros((len(bundle.blocks), bundle.blocks[0][1].shape[1]))
+    for total, (rows, member) in zip(out, bundle.blocks, strict=True):
+        for row in _signal(kind, rows, member, y):
+            total += row
+    return out
+
+
+def _partial_moments(kind: str, y: np.ndarray, centre: np.ndarray, bundle: _Bundle
+                     ) -> np.ndarray:
+    """Per-row sums of the centred signal and of its square, IN and OUT, of each block
+    of models in `bundle`: (blocks, 4, N), rows (s1 IN, s2 IN, s1 OUT, s2 OUT)."""
+    out = np.zeros((len(bundle.blocks), 4, bundle.blocks[0][1].shape[1]))
+    for part, (rows, member) in zip(out, bundle.blocks, strict=True):
+        x_all = _signal(kind, rows, member, y)
+        x_all -= centre
+        for mine, x in zip(member, x_all, strict=True):
+            xx = x * x
+            for side, mask in ((0, mine), (2, ~mine)):
+                part[side] += x * mask
+                part[side + 1] += xx * mask
     return out
 
 
@@ -251,16 +280,22 @@ def _reduce_sums(runner: _LocalRunner | _DaskRunner, kind: str,
     """
     n_models, n_rows = member.shape
     blocks = _model_blocks(n_models, n_rows, n_classes)
+    groups = _task_groups(len(blocks), blocks[0].size * n_rows * n_classes * 4, runner)
+
+    def bundles() -> Iterator[_Bundle]:
+        for group in groups:
+            yield _Bundle([(rows_of(blocks[i]), member[blocks[i]]) for i in group])
+
     total = np.zeros(n_rows)
-    for part in runner.map(_partial_total, ((kind, rows_of(ms), member[ms], y)
-                                            for ms in blocks)):
-        total += part
+    for parts in runner.map(_partial_totals, ((kind, y, b) for b in bundles())):
+        for part in parts:
+            total += part
     centre = total / n_models
     shared = runner.put(centre)
     moments = np.zeros((4, n_rows))
-    for part in runner.map(_partial_moments, ((kind, rows_of(ms), member[ms], y, shared)
-                                              for ms in blocks)):
-        moments += part
+    for parts in runner.map(_partial_moments, ((kind, y, shared, b) for b in bundles())):
+        for part in parts:
+            moments += part
     n_in = member.sum(axis=0)
     return _Sums(centre, {True: (n_in, moments[0], moments[1]),
                           False: (n_models - n_in, moments[2], moments[3])})
@@ -360,7 +395,8 @@ class _LocalRunner:
 
 @dataclass(frozen=True)
 class _Bundle:
-    """The inputs of one task, sent as one piece of data (not inside the task graph)."""
+    """The inputs of one task's blocks: inside the task when small, else scattered to
+    the cluster as one piece first."""
 
     blocks: list[tuple]
 
@@ -553,7 +589,8 @@ class _Scorer:
         """(targets, scores) a task at a time, in the order of `t`."""
         blocks = _blocks_of(t, self.population.n_rows, self.n_classes)
         sums = None if spec.attack == "loss" else self.sums(spec.kind)
-        groups = self._groups(blocks)
+        per_block = 2 * blocks[0].size * self.population.n_rows * self.n_classes * 4
+        groups = _task_groups(len(blocks), per_block, self.runner)
         starts = np.cumsum([0] + [b.size for b in blocks])
         tasks = ((spec, sums, self._y, _Bundle([self._block(spec, blocks[i], extra, starts[i])
                                                 for i in group]))
@@ -561,16 +598,6 @@ class _Scorer:
         done = self.runner.map(_score_task, tasks)
         for group, scores in zip(groups, done, strict=True):
             yield np.concatenate([blocks[i] for i in group]), scores
-
-    def _groups(self, blocks: list[np.ndarray]) -> list[list[int]]:
-        """Consecutive blocks per task: one locally; on a cluster, enough for at least
-        two tasks per worker and at most `_TASK_BYTES` of probabilities each."""
-        per_block = 2 * blocks[0].size * self.population.n_rows * self.n_classes * 4
-        size = 1
-        if not self.runner.local:
-            size = max(1, min(_TASK_BYTES // max(per_block, 1),
-                              -(-len(blocks) // (2 * self.runner.n_workers))))
-        return [list(range(i, min(i + size, len(blocks)))) for i in range(0, len(blocks), size)]
 
     def _block(self, spec: _Spec, ks: np.ndarray, extra: np.ndarray | None,
                start: int) -> tuple:
