@@ -447,3 +447,17 @@ def test_read_models_copies_blocks_of_a_population_on_disk(pair):
     np.testing.assert_array_equal(block, memory.probs[ks])
     np.testing.assert_array_equal(disk.read_models(slice(2, 6)), memory.read_models(slice(2, 6)))
     assert memory.read_models(slice(0, 2)).base is memory.probs  # in memory: a view
+
+
+def test_chunks_are_written_a_few_models_at_a_time(tmp_path, monkeypatch):
+    X, y = _table()
+    plan = PopulationPlan.balanced(len(y), 8, random_state=6)
+    learner = LogisticRegressionLearner(chunk_size=4, n_threads=1)
+    memory = fit_population(X, y, learner, plan, progress=False)
+    monkeypatch.setattr(population_module, "_BLOCK_CELLS", 3 * len(y))  # 3 + 1 per chunk
+    disk = fit_population(X, y, learner, plan, progress=False, cache_dir=tmp_path,
+                          store="disk")
+    np.testing.assert_array_equal(disk.probs, memory.probs)
+    again = fit_population(X, y, learner, plan, progress=False, cache_dir=tmp_path,
+                           store="disk")
+    assert again.info["n_loaded_from_cache"] == 8

@@ -480,9 +480,14 @@ class _DiskStore:
             del self.chunks[name]
             self._write_manifest()
         probs = np.ascontiguousarray(probs, dtype=np.float32)
-        self.array[start:stop] = probs
-        self.array.flush()
-        _release_pages(self.array)  # written and flushed: not kept resident
+        # A few models at a time, each flushed and released: the pages written are never
+        # resident beside the whole chunk.
+        step = max(1, _BLOCK_CELLS // max(self.shape[1], 1))
+        for a in range(start, stop, step):
+            b = min(a + step, stop)
+            self.array[a:b] = probs[a - start:b - start]
+            self.array.flush()
+            _release_pages(self.array)
         # Keep entries another process sharing this folder added since we read it.
         self.chunks = {**self._read_manifest(), **self.chunks, name: _sha256(memoryview(probs))}
         self._write_manifest()
