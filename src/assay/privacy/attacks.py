@@ -563,6 +563,7 @@ class _Scorer:
         self._y = runner.put(np.asarray(population.y))
         self._sums: dict[str, Any] = {}
         self._cache: dict[str, np.ndarray] = {}
+        self._recent: dict[str, list[dict[int, np.ndarray]]] = {}
 
     def rows(self, kind: str, models: np.ndarray) -> Any:
         """What a task computes the signal `kind` of `models` from."""
@@ -574,8 +575,24 @@ class _Scorer:
                                              self.population.y)}
             return self._cache[kind][models]  # fancy indexing: a fresh copy
         if self.runner.local:
-            return _HeldRows(self.population.probs, models)
+            return self._recent_signal(kind, np.asarray(models, dtype=np.int64))
         return self.population.probs[models]
+
+    def _recent_signal(self, kind: str, models: np.ndarray) -> np.ndarray:
+        """Signal of `models` computed here, reusing the rows of the last two calls: a
+        block's partners are mostly its own or the next block's targets, so each
+        target's signal is computed once instead of twice (same numbers: every cell is
+        computed from its own probabilities)."""
+        kept = self._recent.get(kind, [{}, {}])
+        known = {**kept[0], **kept[1]}
+        missing = [int(m) for m in models if int(m) not in known]
+        if missing:
+            rows = _signal(kind, _HeldRows(self.population.probs, np.asarray(missing)),
+                           self.member[missing], self.population.y)
+            known.update(zip(missing, rows, strict=True))
+        mine = {int(m): known[int(m)] for m in models}
+        self._recent = {kind: [kept[1], mine]}
+        return np.stack([mine[int(m)] for m in models])
 
     def sums(self, kind: str) -> Any:
         if kind not in self._sums:
