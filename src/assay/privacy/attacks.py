@@ -155,7 +155,7 @@ def _signal(kind: str, rows: Any, member: np.ndarray, y: np.ndarray) -> np.ndarr
     Every cell is computed from its own probabilities alone, so a block's signal is the
     same numbers whichever block or process computes it.
     """
-    if isinstance(rows, _MemmapRows | _HeldRows):
+    if isinstance(rows, _MemmapRows):
         rows = rows.load()
     if rows.ndim == 2:
         return rows
@@ -190,24 +190,13 @@ class _MemmapRows:
         return np.asarray(whole[self.models])
 
 
-@dataclass(frozen=True)
-class _HeldRows:
-    """Rows `models` of probabilities held in this process, sliced only when used (so
-    a block's copy lives no longer than its signal's computation)."""
-
-    probs: np.ndarray
-    models: np.ndarray
-
-    def load(self) -> np.ndarray:
-        return self.probs[self.models]
-
-
 def _memmap_rows(probs: np.ndarray) -> Callable[[np.ndarray], _MemmapRows] | None:
-    """How to name rows of `probs` by file, when it is a whole read-only C-ordered memmap
-    (a slice of one keeps the file's offset, not its own: it is shipped as bytes)."""
+    """How to name rows of `probs` by file, when it is a whole C-ordered memmap whose
+    file holds its values (not copy-on-write); a slice of one keeps the file's offset,
+    not its own, and is shipped as bytes."""
     import mmap
 
-    if not (isinstance(probs, np.memmap) and probs.filename and probs.mode == "r"
+    if not (isinstance(probs, np.memmap) and probs.filename and probs.mode != "c"
             and isinstance(probs.base, mmap.mmap) and probs.flags.c_contiguous):
         return None
     where = (str(probs.filename), int(probs.offset), tuple(probs.shape), probs.dtype.str)
@@ -587,8 +576,8 @@ class _Scorer:
         known = {**kept[0], **kept[1]}
         missing = [int(m) for m in models if int(m) not in known]
         if missing:
-            rows = _signal(kind, _HeldRows(self.population.probs, np.asarray(missing)),
-                           self.member[missing], self.population.y)
+            rows = _signal(kind, self.population.probs[missing], self.member[missing],
+                           self.population.y)
             known.update(zip(missing, rows, strict=True))
         mine = {int(m): known[int(m)] for m in models}
         self._recent = {kind: [kept[1], mine]}
