@@ -461,3 +461,18 @@ def test_chunks_are_written_a_few_models_at_a_time(tmp_path, monkeypatch):
     again = fit_population(X, y, learner, plan, progress=False, cache_dir=tmp_path,
                            store="disk")
     assert again.info["n_loaded_from_cache"] == 8
+
+
+def test_sparse_features_fit_to_disk_as_in_memory(tmp_path):
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = _table()
+    X[np.abs(X) < 0.8] = 0  # about half the entries stored
+    X = sparse.csr_matrix(X)
+    plan = PopulationPlan.balanced(len(y), 4, random_state=7)
+    memory = fit_population(X, y, _logreg(), plan, progress=False)
+    disk = fit_population(X, y, _logreg(), plan, progress=False, cache_dir=tmp_path,
+                          memory_budget=TINY)
+    assert disk.on_disk and X.nnz < X.shape[0] * X.shape[1]
+    np.testing.assert_array_equal(disk.probs, memory.probs)
+    # A CSR matrix is fingerprinted from its entries (not densified to hash it).
+    assert memory.info["data_fingerprint"] == disk.info["data_fingerprint"]

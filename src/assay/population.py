@@ -30,7 +30,7 @@ from assay._validation import (
     check_option,
     check_scalar,
 )
-from assay.learners.base import Learner, compute_threads
+from assay.learners.base import Learner, check_features, compute_threads, is_sparse
 
 # Probabilities are clipped away from 0 and 1 before logs: float32 softmax saturates.
 _EPS = 1e-7
@@ -502,7 +502,8 @@ class _DiskStore:
 def data_fingerprint_of(X: np.ndarray, y: np.ndarray) -> str:
     """SHA-256 (16 hex digits) of the feature matrix and labels as fitted."""
     digest = hashlib.sha256()
-    for array in (X, y):
+    parts = ((X.data, X.indices, X.indptr, np.asarray(X.shape)) if is_sparse(X) else (X,))
+    for array in (*parts, y):
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(array.tobytes())
@@ -541,13 +542,8 @@ def _chunks(n_models: int, size: int) -> list[tuple[int, int]]:
 
 
 def _check_inputs(X: Any, y: Any, plan: PopulationPlan, n_classes: int | None):
-    X = np.asarray(X)
+    X = check_features(X)  # float32, dense or CSR (never densified)
     y = np.asarray(y)
-    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
-        raise DataError(f"X must be a 2-d numeric array. Got {X.dtype} of shape {X.shape}.")
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if not np.isfinite(X).all():
-        raise DataError("X must contain only finite values. Got NaN or infinity.")
     if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer):
         raise DataError(
             f"y must be {X.shape[0]} integer class indices. Got {y.dtype} of shape {y.shape}."
