@@ -95,7 +95,7 @@ class GroupOptions(Options):
 
 
 _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "models", "out",
-                "backend", "seed", "n_rows", "predictions", "train_column", "encoding",
+                "backend", "scheduler_address", "seed", "n_rows", "predictions", "train_column", "encoding",
                 "max_categories", "min_frequency", "memory_budget", "sparse")
 
 #: The encoding options `load_dataset` hands to `Dataset.from_frame` (None: its default).
@@ -125,6 +125,10 @@ class AuditConfig:
     out : str, default="assay-out"
         Output folder: ``result.json``, ``report.html`` and the population cache.
     backend : {"batched", "joblib", "dask"}, default="batched"
+        "dask": the population is fitted and the attacks are scored on a Dask cluster.
+    scheduler_address : str or None
+        Address of a running Dask scheduler (backend "dask" only); None: one local
+        cluster for the whole audit.
     seed : int, default=0
         Seed of the membership plan, the models and the tests.
     n_rows : int or None
@@ -159,6 +163,7 @@ class AuditConfig:
     models: int = 16
     out: str = "assay-out"
     backend: str = "batched"
+    scheduler_address: str | None = None
     seed: int = 0
     n_rows: int | None = None
     predictions: str | None = None
@@ -193,6 +198,9 @@ class AuditConfig:
             raise InvalidParameterError(
                 f"models must be an even integer in [4, inf). Got {models}.")
         check_option(self.backend, "backend", ("batched", "joblib", "dask"))
+        from assay.cluster import check_scheduler
+
+        check_scheduler(self.backend, self.scheduler_address)
         check_scalar(self.seed, "seed", kind=int, low=0)
         if self.n_rows is not None:
             check_scalar(self.n_rows, "n_rows", kind=int, low=10)
@@ -374,6 +382,7 @@ class AuditContext:
     learner: Any = None
     out_dir: Path = Path("assay-out")
     progress: bool = False
+    scheduler_address: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -390,7 +399,8 @@ class AuditContext:
             plan,
             n_classes=int(len(self.dataset.classes)), backend=self.config.backend,
             cache_dir=self.out_dir / "cache", data_fingerprint=str(self.dataset.fingerprint),
-            progress=self.progress, memory_budget=self.config.memory_budget)
+            progress=self.progress, memory_budget=self.config.memory_budget,
+            scheduler_address=self.scheduler_address)
 
 
 # --------------------------------------------------------------------------- running
@@ -580,21 +590,28 @@ def run_audit(
     on_chunk = None if on_stage is None else (
         lambda done, total: on_stage(f"trained {done} of {total} {what}",
                                      0.1 + 0.5 * done / total))
-    population = fit_population(
-        context.dataset.X, context.dataset.y, context.learner, plan_for(context),
-        n_classes=int(len(context.dataset.classes)), backend=config.backend,
-        cache_dir=context.out_dir / "cache", data_fingerprint=str(context.dataset.fingerprint),
-        progress=progress, on_chunk=on_chunk, memory_budget=config.memory_budget)
-    context.population = population
-    if context.target is None:
-        context.target = TargetPredictions(
-            probs=population.probs[0].astype("float64"), member=population.member[0],
-            source="population model 0 (trained by assay on a random half)")
-    sections = registered_sections()
-    results = {}
-    for i, section in enumerate(sections):
-        stage(f"{section.name} audit", 0.6 + 0.35 * i / max(len(sections), 1))
-        results[section.name] = _run_section(section, context)
+    from assay.cluster import shared_cluster
+
+    # With the Dask backend, fitting and every section's Dask work share one cluster.
+    with shared_cluster(config.backend, config.scheduler_address) as address:
+        context.scheduler_address = address
+        population = fit_population(
+            context.dataset.X, context.dataset.y, context.learner, plan_for(context),
+            n_classes=int(len(context.dataset.classes)), backend=config.backend,
+            cache_dir=context.out_dir / "cache",
+            data_fingerprint=str(context.dataset.fingerprint), progress=progress,
+            on_chunk=on_chunk, memory_budget=config.memory_budget, scheduler_address=address)
+        context.population = population
+        if context.target is None:
+            context.target = TargetPredictions(
+                probs=population.read_models(0).astype("float64"),
+                member=population.member[0],
+                source="population model 0 (trained by assay on a random half)")
+        sections = registered_sections()
+        results = {}
+        for i, section in enumerate(sections):
+            stage(f"{section.name} audit", 0.6 + 0.35 * i / max(len(sections), 1))
+            results[section.name] = _run_section(section, context)
     result = AuditResult(
         config=config.to_dict(), data=_data_summary(context.dataset),
         population=_population_summary(population, brings_own),

@@ -88,7 +88,11 @@ _SHARED_FLAGS: list[tuple[str, Any, Any]] = [
     ("config", Path | None, typer.Option(
         help="audit.toml with the same options; flags override it.")),
     ("out", str | None, typer.Option(help=_OUT_HELP)),
-    ("backend", str | None, typer.Option(help="batched, joblib or dask.")),
+    ("backend", str | None, typer.Option(
+        help="batched, joblib or dask (dask: fitting and attacks on a Dask cluster).")),
+    ("scheduler", str | None, typer.Option(
+        help="Address of a running Dask scheduler (with --backend dask; default: a local "
+             "cluster).")),
     ("seed", int | None, typer.Option(help="Seed of plan, models and tests.")),
     ("predictions", str | None, typer.Option(
         help="Predictions of a model you already trained (CSV/Parquet: proba_<class> or "
@@ -164,6 +168,8 @@ def _audit(**given: Any) -> int:
         table = options.get(section.name) or {}
         if values and isinstance(table, dict):  # a non-table is reported by from_mapping
             options[section.name] = {**table, **values}
+    if given.get("scheduler") is not None:
+        options["scheduler_address"] = given["scheduler"]
     for key in ("data", "target", "learner", "models", "out", "backend", "seed",
                 "predictions", "train_column", "encoding", "max_categories",
                 "min_frequency", "memory_budget"):

@@ -147,7 +147,11 @@ def mia(
         "--attacks", help="Comma-separated: loss, lira, lira_offline, rmia, rmia_offline."
     )] = "loss,lira,rmia",
     backend: Annotated[str, typer.Option(
-        "--backend", help="batched, joblib or dask.")] = "batched",
+        "--backend", help="batched, joblib or dask (dask: fitting and attacks on a Dask "
+        "cluster).")] = "batched",
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", help="Address of a running Dask scheduler (with --backend dask; "
+        "default: a local cluster).")] = None,
     json_path: Annotated[Optional[Path], typer.Option(
         "--json", help="Write the full result as JSON to this file.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(
@@ -170,7 +174,8 @@ def mia(
         "--min-frequency", help="Levels with fewer rows (or a smaller share, if < 1) are "
         "infrequent.")] = None,
     memory_budget: Annotated[Optional[float], typer.Option(
-        "--memory-budget", help="GiB the encoded features may take (default 2).")] = None,
+        "--memory-budget", help="GiB the encoded features may take (default 2); also the "
+        "population's probabilities, written to disk over it (default: no limit).")] = None,
     sparse: Annotated[Optional[str], typer.Option(
         "--sparse", help="One-hot as a sparse CSR matrix: true, false (default) or auto "
         "(sparse when the dense matrix would exceed --memory-budget).")] = None,
@@ -185,6 +190,9 @@ def mia(
     check_scalar(permutations, "--permutations", kind=int, low=0)
     check_scalar(min_support, "--min-support", kind=int, low=1)
     check_option(backend, "--backend", BACKENDS)
+    from assay.cluster import check_scheduler, shared_cluster
+
+    check_scheduler(backend, scheduler, "--scheduler", "--backend")
     check_encoding(encoding, "--encoding")
     _check_json_path(json_path)
     limits = _encoding_limits(max_categories, min_frequency, memory_budget, sparse)
@@ -217,15 +225,20 @@ def mia(
 
     scratch = (tempfile.TemporaryDirectory(prefix="assay-population-")
                if cache_dir is None and memory_budget is not None else None)
-    population = fit_population(dataset.X, dataset.y, spec, plan, n_classes=dataset.n_classes,
-                                backend=backend, cache_dir=cache_dir or (scratch and scratch.name),
-                                data_fingerprint=dataset.fingerprint, progress=progress,
-                                memory_budget=memory_budget)
-    status = console.status("attacking every model in turn") if progress else nullcontext()
-    with status:
-        result = run_mia(population, attacks=names, groups=groups, row_ids=dataset.row_ids,
-                         random_state=seed, min_support=min_support,
-                         n_permutations=permutations, flag_rule=FlagRule())
+    with shared_cluster(backend, scheduler, "--scheduler") as address:
+        population = fit_population(
+            dataset.X, dataset.y, spec, plan, n_classes=dataset.n_classes, backend=backend,
+            cache_dir=cache_dir or (scratch and scratch.name),
+            data_fingerprint=dataset.fingerprint, progress=progress,
+            memory_budget=memory_budget, scheduler_address=address)
+        status = console.status("attacking every model in turn") if progress else nullcontext()
+        with status:
+            result = run_mia(population, attacks=names, groups=groups,
+                             row_ids=dataset.row_ids, random_state=seed,
+                             min_support=min_support, n_permutations=permutations,
+                             flag_rule=FlagRule(),
+                             backend="dask" if backend == "dask" else "local",
+                             scheduler_address=address)
     acc_in = float(population.accuracy(members=True).mean())
     acc_out = float(population.accuracy(members=False).mean())
     console.print(f"{dataset.name}: {dataset.n_rows} rows, {models} x {spec.name} "
