@@ -331,15 +331,6 @@ def test_audit_config_sparse_reaches_the_dataset(tmp_path):
 
 # ------------------------------------------------------------------------- end to end
 
-# The population engine validates X with np.asarray, which a scipy matrix does not pass.
-# Strict: once assay.population accepts CSR these pass, and the marker must go.
-_NEEDS_CSR_POPULATION = pytest.mark.xfail(
-    strict=True, raises=DataError,
-    reason="assay.population._check_inputs must validate X with "
-           "assay.learners.base.check_features (keeps CSR) instead of np.asarray")
-
-
-@_NEEDS_CSR_POPULATION
 def test_mia_on_sparse_features_equals_the_dense_run(tmp_path):
     from assay.cli import main
     from assay.groups import GroupIndex
@@ -372,7 +363,6 @@ def test_mia_on_sparse_features_equals_the_dense_run(tmp_path):
 
 
 @pytest.mark.slow
-@_NEEDS_CSR_POPULATION
 def test_audit_privacy_section_honours_sparse_and_others_densify_or_say_why(tmp_path):
     from assay.audit import AuditConfig, run_audit
 

@@ -565,7 +565,7 @@ class _Scorer:
             return self._cache[kind][models]  # fancy indexing: a fresh copy
         if self.runner.local:
             return self._recent_signal(kind, np.asarray(models, dtype=np.int64))
-        return self.population.probs[models]
+        return self.population.read_models(models)
 
     def _recent_signal(self, kind: str, models: np.ndarray) -> np.ndarray:
         """Signal of `models` computed here, reusing the rows of the last two calls: a
@@ -576,7 +576,7 @@ class _Scorer:
         known = {**kept[0], **kept[1]}
         missing = [int(m) for m in models if int(m) not in known]
         if missing:
-            rows = _signal(kind, self.population.probs[missing], self.member[missing],
+            rows = _signal(kind, self.population.read_models(missing), self.member[missing],
                            self.population.y)
             known.update(zip(missing, rows, strict=True))
         mine = {int(m): known[int(m)] for m in models}
@@ -960,9 +960,17 @@ def _tuning_folds(population: Population, max_rows: int, rng: np.random.Generato
     for fold in (1, 0):  # fold 1's models choose for fold 0's targets, and back
         models = np.flatnonzero(folds == fold)
         chooser.append(None if models.size < 4 else Population(
-            probs=population.probs[np.ix_(models, rows)],
+            probs=_rows_of(population, models, rows),
             member=population.member[np.ix_(models, rows)], y=population.y[rows]))
     return folds, chooser
+
+
+def _rows_of(population: Population, models: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``probs[np.ix_(models, rows)]`` read a block of models at a time (a population on
+    disk never has more than one block resident)."""
+    step = max(1, _SIGNAL_CACHE_CELLS // max(population.n_rows, 1))
+    return np.concatenate([population.read_models(models[i:i + step])[:, rows]
+                           for i in range(0, models.size, step)])
 
 
 def _tune_a_on(fold: Population, grid: np.ndarray, n_pseudo: int,
