@@ -9,10 +9,11 @@ sex x region, 200 permutations):
 
 * ``encode``: `Dataset.from_frame` (the table already in memory);
 * ``fit``: K logistic regressions, batched backend;
-* ``attacks``: LOSS, LiRA and RMIA scores, and every overall figure from them (AUC, TPR
-  at FPR, ROC, the per-row statistic, the records), streamed over blocks of targets;
-* ``groups``: every group figure of every attack, the max-T permutation test and the
-  flags (it sorts each target's scores once more: ``run_mia`` shares one sort);
+* ``attacks``: ``run_mia`` without groups: LOSS, LiRA and RMIA scores, and every overall
+  figure from them (AUC, TPR at FPR, ROC, the per-row statistic, the records), streamed
+  over blocks of targets, no scores kept;
+* ``groups``: ``run_mia`` with the groups (every group figure of every attack, the max-T
+  permutation test and the flags) minus ``run_mia`` without them;
 * ``report``: the result as JSON.
 
 Time is wall-clock; memory is the peak resident set size during the stage minus the one
@@ -20,9 +21,13 @@ at its start (sampled every 5 ms), and the process's overall peak. The growth ex
 of a stage is the slope of log(time) on log(N) (least squares over the sizes run), per
 table and K. The load average is recorded: the machine is shared.
 
+A separate end-to-end run times ``assay mia`` itself on Adult replicated to 1M rows with
+64 models (process start to exit, and its peak resident memory): the issue's target is
+under 2 minutes and 4 GB on 2 cores.
+
 Usage::
 
-    python benchmarks/scale.py                   # 50k, 100k, 200k rows x K=16 (~15 min on 2 busy cores)
+    python benchmarks/scale.py                   # 50k, 100k, 200k rows x K=16, and the 1M end to end
     python benchmarks/scale.py --full            # 50k .. 1M rows x K = 16, 64
     python benchmarks/scale.py --rows 50000,400000 --models 16,64 --tables adult
 """
@@ -90,81 +95,101 @@ def _table(kind: str, n_rows: int, max_categories: int):
 
 
 def run_one(kind: str, n_rows: int, n_models: int, permutations: int,
-            max_categories: int) -> dict:
-    """Every stage of one (table, N, K), in this process."""
-    import numpy as np
+            max_categories: int, sparse: bool = False,
+            memory_budget: float | None = None) -> dict:
+    """Every stage of one (table, N, K), in this process, through the product's own calls
+    (`Dataset.from_frame`, `fit_population`, `run_mia`)."""
+    import tempfile
 
     from assay.data import Dataset
-    from assay.groups import FlagRule, GroupIndex, permutation_test
+    from assay.groups import GroupIndex
     from assay.learners import get_learner
     from assay.population import PopulationPlan, fit_population
-    from assay.privacy import attacks as A
-    from assay.privacy.vulnerability import apply_group_tests, flagged_groups, \
-        most_exposed_group, stream_figures
+    from assay.privacy.attacks import run_mia
 
     frame, target, protected, options = _table(kind, n_rows, max_categories)
+    if sparse:
+        options["sparse"] = True
     stages: dict[str, dict] = {}
 
-    def record(name: str, meter: _Peak) -> None:
-        stages[name] = {"seconds": round(meter.seconds, 3),
+    def record(name: str, meter: _Peak, seconds: float | None = None) -> None:
+        took = meter.seconds if seconds is None else seconds
+        stages[name] = {"seconds": round(took, 3),
                         "peak_extra_mib": round((meter.peak - meter.start) / 2**20, 1),
                         "peak_rss_mib": round(meter.peak / 2**20, 1)}
-        print(f"  {kind} N={n_rows:>9,} K={n_models:>3} {name:8s} {meter.seconds:8.2f} s "
+        print(f"  {kind} N={n_rows:>9,} K={n_models:>3} {name:8s} {took:8.2f} s "
               f"+{stages[name]['peak_extra_mib']:8.1f} MiB", file=sys.stderr, flush=True)
 
     with _Peak() as m:
         ds = Dataset.from_frame(frame, target, protected, **options)
         del frame
     record("encode", m)
-    with _Peak() as m:
-        plan = PopulationPlan.balanced(ds.n_rows, n_models, random_state=0)
-        pop = fit_population(ds.X, ds.y, get_learner("logreg"), plan,
-                             n_classes=ds.n_classes, progress=False)
-    record("fit", m)
-    index = GroupIndex.from_frame(ds.groups)
-    member = pop.member
-    rule = FlagRule()
-    params = {"lira_min_refs": A.LIRA_MIN_REFS, "rmia_a": "auto", "rmia_gamma": A.RMIA_GAMMA}
-    results = {}
-    with _Peak() as m:  # what run_mia does for every attack, groups left out
-        for name in ATTACKS:
-            scores = A.attack_scores(pop, name, **params)
-            grid = A.roc_grid(float((~member).sum(axis=1).mean()))
-            figures = stream_figures(scores, member, np.r_[FPRS, grid], record_fpr=max(FPRS))
-            auc, tpr, roc, per_target = A._summary(figures.auc, figures.n_pos, figures.n_neg,
-                                                   figures.tp, FPRS, grid, 0.95)
-            results[name] = A.AttackResult(
-                name=name, auc=auc, tpr_at_fpr=tpr, roc=roc,
-                records=figures.records(ds.row_ids, index, 20),
-                targets=np.arange(pop.n_models), per_target_auc=per_target,
-                statistic=figures.statistic, scores=scores)
-            del figures
-    record("attacks", m)
-    with _Peak() as m:
-        for name, result in results.items():
-            figures = stream_figures(result.scores, member, FPRS, index=index, group_fprs=FPRS)
-            result.groups = figures.group_figures(index, FPRS, min_support=50)
-        tests = permutation_test(np.stack([r.statistic for r in results.values()], axis=1),
-                                 index, min_support=50, n_permutations=permutations,
-                                 direction=rule.direction, random_state=0)
-        for column, result in enumerate(results.values()):
-            apply_group_tests(result.groups, tests, result.auc.value, rule, column)
-            result.flagged_groups = flagged_groups(result.groups)
-            result.most_exposed_group = most_exposed_group(result.groups)
-    record("groups", m)
-    with _Peak() as m:
-        mia = A.MIAResult(attacks=results, n_models=pop.n_models, n_rows=pop.n_rows,
-                          fprs=FPRS, confidence=0.95, flag_rule=rule)
-        text = json.dumps(mia.to_dict())
-    record("report", m)
+    with tempfile.TemporaryDirectory() as cache:
+        with _Peak() as m:
+            plan = PopulationPlan.balanced(ds.n_rows, n_models, random_state=0)
+            extra = {} if memory_budget is None else {"memory_budget": memory_budget,
+                                                      "cache_dir": cache}
+            pop = fit_population(ds.X, ds.y, get_learner("logreg"), plan,
+                                 n_classes=ds.n_classes, progress=False, **extra)
+        record("fit", m)
+        index = GroupIndex.from_frame(ds.groups)
+        common = dict(attacks=ATTACKS, row_ids=ds.row_ids, fprs=FPRS, keep_scores=False,
+                      random_state=0)
+        with _Peak() as m:  # every attack's scores and overall figures, streamed
+            run_mia(pop, **common)
+        record("attacks", m)
+        attacks_seconds = m.seconds
+        with _Peak() as m:  # the same with every group figure and the max-T test
+            mia = run_mia(pop, groups=index, n_permutations=permutations, **common)
+        record("groups", m, seconds=max(m.seconds - attacks_seconds, 1e-3))
+        stages["groups"]["attacks_and_groups_seconds"] = round(m.seconds, 3)
+        with _Peak() as m:
+            text = json.dumps(mia.to_dict())
+        record("report", m)
+        on_disk = type(pop.probs).__name__ == "memmap"
     import resource
 
     return {"table": kind, "n_rows": int(ds.n_rows), "n_models": n_models,
-            "n_features": int(ds.n_features), "stages": stages,
-            "total_seconds": round(sum(s["seconds"] for s in stages.values()), 3),
+            "n_features": int(ds.n_features), "sparse": bool(sparse),
+            "population_on_disk": on_disk, "stages": stages,
+            "total_seconds": round(sum(s["seconds"] for s in stages.values())
+                                   - stages["groups"]["seconds"]
+                                   + stages["groups"]["attacks_and_groups_seconds"]
+                                   - stages["attacks"]["seconds"], 3),
             "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "report_bytes": len(text),
-            "auc": {name: round(r.auc.value, 4) for name, r in results.items()}}
+            "auc": {name: round(r.auc.value, 4) for name, r in mia.attacks.items()}}
+
+
+def end_to_end(n_rows: int, n_models: int, env: dict) -> dict:
+    """`assay mia` on Adult replicated to `n_rows` rows, as a user runs it: wall time
+    from process start to exit and the process's peak resident memory."""
+    import resource
+    import tempfile
+
+    frame, *_ = _table("adult", n_rows, 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"adult{n_rows}.parquet"
+        frame.to_parquet(path)
+        del frame
+        cmd = ["assay", "mia", str(path), "--target", "income", "--protected", "sex,race",
+               "--learner", "logreg", "--models", str(n_models), "--json",
+               str(Path(tmp) / "out.json")]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        done = subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]],
+                              capture_output=True, text=True, env=env)
+        wall = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = {"command": " ".join(cmd).replace(str(path), f"adult{n_rows}.parquet"),
+           "n_rows": n_rows, "n_models": n_models, "returncode": done.returncode,
+           "wall_seconds": round(wall, 2),
+           # ru_maxrss of the children is the largest child's peak (KiB on Linux).
+           "peak_rss_mib": round(max(peak, before) / 1024, 1) if peak > before else None,
+           "targets": {"wall_seconds": 120, "peak_rss_mib": 4096}}
+    if done.returncode:
+        out["error"] = done.stderr.strip().splitlines()[-1:]
+    return out
 
 
 def growth(runs: list[dict]) -> dict:
@@ -198,13 +223,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--permutations", type=int, default=200)
     parser.add_argument("--max-categories", type=int, default=64,
                         help="one-hot cap of the synthetic table's many-level columns")
+    parser.add_argument("--sparse", action="store_true",
+                        help="encode the one-hot as a CSR matrix (Dataset sparse=True)")
+    parser.add_argument("--memory-budget", type=float, default=None,
+                        help="GiB: a population over it is fitted to disk (memmap)")
+    parser.add_argument("--end-to-end", default="1000000,64", metavar="N,K",
+                        help="also time `assay mia` on Adult x N rows, K models ('' to skip)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--one", nargs=3, metavar=("TABLE", "N", "K"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         table, n, k = args.one
         print(json.dumps(run_one(table, int(n), int(k), args.permutations,
-                                 args.max_categories)))
+                                 args.max_categories, args.sparse, args.memory_budget)))
         return
     rows = [50_000, 100_000, 200_000, 500_000, 1_000_000] if args.full else \
         [int(v) for v in args.rows.split(",")]
@@ -214,12 +245,21 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     runs, failures = [], []
     started = time.perf_counter()
+    e2e = None
+    if args.end_to_end:  # first: the children's peak memory is then this command's own
+        n, k = (int(v) for v in args.end_to_end.split(","))
+        e2e = end_to_end(n, k, env)
+        print(f"assay mia, Adult x {n:,} rows, {k} models: {e2e['wall_seconds']:.1f} s, "
+              f"peak {e2e['peak_rss_mib']} MiB", file=sys.stderr, flush=True)
     for table in args.tables.split(","):
         for k in models:
             for n in rows:
                 cmd = [sys.executable, __file__, "--one", table, str(n), str(k),
                        "--permutations", str(args.permutations),
                        "--max-categories", str(args.max_categories)]
+                cmd += ["--sparse"] if args.sparse else []
+                cmd += [] if args.memory_budget is None else ["--memory-budget",
+                                                              str(args.memory_budget)]
                 done = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 sys.stderr.write(done.stderr)
                 if done.returncode:
@@ -235,10 +275,14 @@ def main(argv: list[str] | None = None) -> None:
                     "load_average_before": [round(v, 2) for v in load_before],
                     "load_average_after": [round(v, 2) for v in os.getloadavg()]},
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "stages": {"encode": "Dataset.from_frame", "fit": "K logreg, batched",
-                   "attacks": "LOSS, LiRA, RMIA scores and overall figures, streamed",
-                   "groups": "group figures (own sort), permutation test, flags",
+        "stages": {"encode": "Dataset.from_frame",
+                   "fit": "fit_population: K logreg, batched backend",
+                   "attacks": "run_mia without groups: LOSS, LiRA, RMIA scores and every "
+                              "overall figure, streamed (no scores kept)",
+                   "groups": "run_mia with sex x race (or sex x region) groups and the "
+                             "max-T permutation test, minus run_mia without groups",
                    "report": "result to JSON"},
+        "end_to_end": e2e,
         "growth_exponent_in_rows": growth(runs),
         "runs": runs,
         "failures": failures,
