@@ -168,3 +168,27 @@ def test_400k_row_synthetic_table_audits_within_the_default_budget():
     assert set(result.attacks) == {"loss", "lira", "rmia"}
     assert all(0.45 < a.auc.value < 1 for a in result.attacks.values())
     json.dumps(result.to_dict())
+
+
+def test_blocks_computed_ahead_keep_their_order_errors_and_stop_early():
+    import threading
+
+    from assay.privacy.attacks import _ahead
+
+    def items(fail_at=None):
+        for i in range(6):
+            if i == fail_at:
+                raise ValueError(f"block {i}")
+            yield i
+
+    with _ahead(items()) as early:
+        assert list(early) == list(range(6))
+    seen = []
+    with pytest.raises(ValueError, match="block 3"), _ahead(items(fail_at=3)) as early:
+        for i in early:
+            seen.append(i)
+    assert seen == [0, 1, 2]  # everything before the failing block, in order
+    before = threading.active_count()
+    with _ahead(items()) as early:
+        assert next(iter(early)) == 0  # the caller leaves after one block
+    assert threading.active_count() == before  # the producer thread has ended

@@ -1594,6 +1594,58 @@ def _attack_params(population: Population, name: str, params: dict,
     return {}
 
 
+@contextlib.contextmanager
+def _ahead(items: Iterator[Any]) -> Iterator[Iterator[Any]]:
+    """`items` in order, the next one computed on a second thread while the caller works
+    on this one: the scorer's next block of targets overlaps the figures of the last
+    (numpy releases the GIL in its loops, so two cores share the work). One item ahead
+    at most: memory grows by one block. Errors reach the caller at the item that raised;
+    leaving early stops the thread after its current item."""
+    if (os.cpu_count() or 1) < 2:
+        yield items
+        return
+    import queue
+    import threading
+
+    done, stop = object(), threading.Event()
+    q: queue.Queue = queue.Queue(maxsize=1)
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as error:  # handed to the consumer, raised there
+            q.put((done, error))
+
+    def consume() -> Iterator[Any]:
+        while True:
+            item, error = q.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+
+    thread = threading.Thread(target=produce, name="assay-scores-ahead", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        while thread.is_alive():  # free a producer blocked on a full queue
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.1)
+        thread.join()
+
+
 def _evaluate_attack(name: str, blocks: Iterator[tuple[np.ndarray, np.ndarray]],
                      member: np.ndarray, targets: np.ndarray,
                      fprs: tuple[float, ...], confidence: float, index: GroupIndex | None,
@@ -1613,8 +1665,9 @@ def _evaluate_attack(name: str, blocks: Iterator[tuple[np.ndarray, np.ndarray]],
                 kept.append(block)
             yield block
 
-    figures = stream_figures(scores_of(blocks), member, np.r_[fprs, grid], index=index,
-                             group_fprs=fprs, record_fpr=max(fprs))
+    with _ahead(blocks) as early:
+        figures = stream_figures(scores_of(early), member, np.r_[fprs, grid], index=index,
+                                 group_fprs=fprs, record_fpr=max(fprs))
     scores = np.concatenate(kept) if keep_scores else None
     auc, tpr, roc, per_target = _summary(figures.auc, figures.n_pos, figures.n_neg,
                                          figures.tp, fprs, grid, confidence)
