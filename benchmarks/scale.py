@@ -27,7 +27,7 @@ under 2 minutes and 4 GB on 2 cores.
 
 Usage::
 
-    python benchmarks/scale.py                   # 50k, 100k, 200k rows x K=16, and the 1M end to end
+    python benchmarks/scale.py                   # 50k-200k rows x K=16; 1M end to end
     python benchmarks/scale.py --full            # 50k .. 1M rows x K = 16, 64
     python benchmarks/scale.py --rows 50000,400000 --models 16,64 --tables adult
 """

@@ -183,7 +183,9 @@ def test_invalid_backend_or_address_is_one_line_before_any_work(kwargs, message,
 def test_unreachable_scheduler_is_one_line_before_any_work(monkeypatch):
     monkeypatch.setattr(attacks, "complement_partners", _refuse)
     monkeypatch.setattr(attacks, "_attack_params", _refuse)
-    monkeypatch.setattr(attacks, "DASK_CONNECT_TIMEOUT", 1)
+    import assay.cluster
+
+    monkeypatch.setattr(assay.cluster, "CONNECT_TIMEOUT", 1)
     pop, _ = make_population(6, 200, 2)
     with pytest.raises(InvalidParameterError, match="running Dask scheduler. Got "
                                                     "'tcp://127.0.0.1:9'") as info:

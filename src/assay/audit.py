@@ -95,8 +95,9 @@ class GroupOptions(Options):
 
 
 _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "models", "out",
-                "backend", "scheduler_address", "seed", "n_rows", "predictions", "train_column", "encoding",
-                "max_categories", "min_frequency", "memory_budget", "sparse")
+                "backend", "scheduler_address", "seed", "n_rows", "predictions",
+                "train_column", "encoding", "max_categories", "min_frequency", "memory_budget",
+                "sparse")
 
 #: The encoding options `load_dataset` hands to `Dataset.from_frame` (None: its default).
 _ENCODING_KEYS = ("max_categories", "min_frequency", "memory_budget", "sparse")

@@ -30,6 +30,7 @@ from assay._validation import (
     check_option,
     check_scalar,
 )
+from assay.cluster import check_scheduler, dask_client
 from assay.learners.base import Learner, check_features, compute_threads, is_sparse
 
 # Probabilities are clipped away from 0 and 1 before logs: float32 softmax saturates.
@@ -662,10 +663,7 @@ def fit_population(
     check_option(backend, "backend", _BACKENDS)
     if n_jobs is not None:
         n_jobs = check_scalar(n_jobs, "n_jobs", kind=int, low=1)
-    if scheduler_address is not None and backend != "dask":
-        raise InvalidParameterError(
-            f"scheduler_address must be None unless backend is 'dask'. Got backend {backend!r}."
-        )
+    check_scheduler(backend, scheduler_address)
     if memory_budget is not None:
         memory_budget = check_scalar(memory_budget, "memory_budget", low=0, low_open=True)
     check_option(store, "store", _STORES)
@@ -845,17 +843,9 @@ def _fit_one(start, stop, *args):
 
 
 def _run_dask(learner, X, y, plan, n_classes, todo, n_jobs, address, done) -> int:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    with contextlib.ExitStack() as stack:
-        if address is None:
-            cluster = stack.enter_context(
-                LocalCluster(n_workers=n_jobs or os.cpu_count() or 1, threads_per_worker=1,
-                             processes=True, dashboard_address=":0")
-            )
-            client = stack.enter_context(Client(cluster))
-        else:
-            client = stack.enter_context(Client(address))
+    with dask_client(address, n_workers=n_jobs) as client:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         X_remote, y_remote = client.scatter([X, y], broadcast=True)
         futures = [

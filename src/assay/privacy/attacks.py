@@ -114,8 +114,6 @@ _SIGNAL_CACHE_CELLS = 1 << 22
 _PROB_EPS = 1e-7
 #: Where score blocks are computed: this process, or a dask.distributed cluster.
 BACKENDS = ("local", "dask")
-#: Seconds to wait for a Dask scheduler given by address.
-DASK_CONNECT_TIMEOUT = 10
 # Probabilities (float32 bytes) of a block of targets at most: blocks of many-class
 # populations shrink so that a block stays small in a worker too.
 _BLOCK_BYTES = 1 << 24
@@ -406,29 +404,15 @@ class _DaskRunner:
     local = False
 
     def __init__(self, address: str | None) -> None:
-        from distributed import Client, LocalCluster
+        from assay.cluster import dask_client
 
         self._stack = contextlib.ExitStack()
         try:
-            if address is None:
-                cluster = self._stack.enter_context(LocalCluster(
-                    n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                    dashboard_address=":0"))
-                self.client = self._stack.enter_context(Client(cluster))
-            else:
-                try:
-                    self.client = self._stack.enter_context(
-                        Client(address, timeout=DASK_CONNECT_TIMEOUT))
-                except (OSError, TimeoutError) as exc:
-                    reason = " ".join(str(exc).split()) or type(exc).__name__
-                    raise InvalidParameterError(
-                        f"scheduler_address must be the address of a running Dask "
-                        f"scheduler. Got {address!r} (could not connect: {reason})."
-                    ) from None
+            self.client = self._stack.enter_context(dask_client(address))
+            self.n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         except BaseException:
             self._stack.close()
             raise
-        self.n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))
 
     def put(self, value: Any) -> Any:
         """`value` on every worker (scattered once, broadcast)."""
@@ -468,23 +452,12 @@ class _DaskRunner:
 def _check_backend(backend: str, scheduler_address: str | None) -> None:
     """The scoring backend and address, before any work (the connection is tried when
     the cluster is opened, also before any work)."""
-    check_option(backend, "backend", BACKENDS)
-    if scheduler_address is not None:
-        if backend != "dask":
-            raise InvalidParameterError(f"scheduler_address must be None unless backend is "
-                                        f"'dask'. Got backend {backend!r}.")
-        if not isinstance(scheduler_address, str) or not scheduler_address.strip() \
-                or any(c.isspace() for c in scheduler_address):
-            raise InvalidParameterError(f"scheduler_address must be a Dask scheduler address "
-                                        f"such as 'tcp://10.0.0.5:8786'. "
-                                        f"Got {scheduler_address!r}.")
-    if backend == "dask":
-        import importlib.util
+    from assay.cluster import check_scheduler, require_dask
 
-        if importlib.util.find_spec("distributed") is None:
-            raise InvalidParameterError(
-                "backend must be 'local' when dask.distributed is not installed (install it "
-                "with: pip install \"assay[dask]\"). Got 'dask'.")
+    check_option(backend, "backend", BACKENDS)
+    check_scheduler(backend, scheduler_address)
+    if backend == "dask":
+        require_dask()
 
 
 @contextlib.contextmanager
