@@ -319,18 +319,26 @@ def test_lira_variance_is_chosen_on_references_and_as_strong_as_the_better_way()
     json.dumps(result.to_dict())
 
 
-def test_lira_variance_choice_of_a_target_never_reads_its_fold():
-    from assay.privacy.attacks import _pair_folds, tune_lira_variance
+def _fold_replaced(pop, other):
+    """`pop` with every model of fold 0 (outputs and memberships) taken from `other`,
+    and the mask of those models; the folds themselves are unchanged."""
+    from assay.privacy.attacks import _pair_folds
 
-    pop = memorising(n_models=24, n_rows=1500, hetero=True, seed=5)
     folds = _pair_folds(pop.member)
-    before, _ = tune_lira_variance(pop)
-    other = memorising(n_models=24, n_rows=1500, hetero=False, seed=9)
     mine = folds == 0
     probs, member = pop.probs.copy(), pop.member.copy()
     probs[mine], member[mine] = other.probs[mine], other.member[mine]
-    changed = Population(probs=probs, member=member, y=pop.y)
     assert (_pair_folds(member) == folds).all()
+    return Population(probs=probs, member=member, y=pop.y), mine
+
+
+def test_lira_variance_choice_of_a_target_never_reads_its_fold():
+    from assay.privacy.attacks import tune_lira_variance
+
+    pop = memorising(n_models=24, n_rows=1500, hetero=True, seed=5)
+    before, _ = tune_lira_variance(pop)
+    changed, mine = _fold_replaced(pop, memorising(n_models=24, n_rows=1500, hetero=False,
+                                                   seed=9))
     after, _ = tune_lira_variance(changed)
     np.testing.assert_array_equal(after[mine], before[mine])
 
@@ -344,20 +352,13 @@ def test_cached_signal_gives_the_same_scores_as_the_streamed_one(monkeypatch):
     for attack, scores in cached.items():
         np.testing.assert_array_equal(attack_scores(pop, attack), scores)
 
+
 def test_offline_rmia_a_of_a_target_never_reads_its_fold():
     """Changing every model of one fold (outputs and memberships) leaves the a of that
     fold's targets unchanged: it was chosen on the other fold only."""
-    from assay.privacy.attacks import _pair_folds
-
     pop = _offline_population(a_true=0.8, seed=1)
-    folds = _pair_folds(pop.member)
     a_before, _ = tune_rmia_a(pop)
-    other = _offline_population(a_true=0.1, seed=7)
-    mine = folds == 0
-    probs, member = pop.probs.copy(), pop.member.copy()
-    probs[mine], member[mine] = other.probs[mine], other.member[mine]
-    changed = Population(probs=probs, member=member, y=pop.y)
-    assert (_pair_folds(member) == folds).all()
+    changed, mine = _fold_replaced(pop, _offline_population(a_true=0.1, seed=7))
     a_after, _ = tune_rmia_a(changed)
     np.testing.assert_array_equal(a_after[mine], a_before[mine])
 

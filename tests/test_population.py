@@ -6,12 +6,12 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import KILLABLE_FIT
 
 from assay import DataError, InvalidParameterError
 from assay.learners import LogisticRegressionLearner, SklearnLearner
@@ -343,34 +343,9 @@ def test_cache_key_changes_with_learner_plan_and_data(tmp_path):
     assert same.info["n_loaded_from_cache"] == 2
 
 
-_INTERRUPTED_RUN = textwrap.dedent(
-    """
-    import sys, time
-    import numpy as np
-    from assay.learners import LogisticRegressionLearner
-    from assay.population import PopulationPlan, fit_population
-
-    class SlowLogreg(LogisticRegressionLearner):
-        def fit_predict(self, *args):
-            time.sleep(0.3)  # long enough to be killed half-way
-            return super().fit_predict(*args)
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(300, 5)).astype(np.float32)
-    y = (X[:, 0] + rng.normal(size=300) > 0).astype(np.int64)
-    plan = PopulationPlan.balanced(300, 16, random_state=0)
-    learner = SlowLogreg(chunk_size=2, n_threads=1)
-    pop = fit_population(X, y, learner, plan, cache_dir=sys.argv[1], progress=False,
-                         data_fingerprint="toy")
-    np.save(sys.argv[2], pop.probs)
-    print(pop.info["n_loaded_from_cache"], pop.info["n_fitted"])
-    """
-)
-
-
 def test_killed_run_resumes_without_refitting_finished_models(tmp_path):
     script = tmp_path / "run.py"
-    script.write_text(_INTERRUPTED_RUN)
+    script.write_text(KILLABLE_FIT)
     cache = tmp_path / "cache"
     args = [sys.executable, str(script), str(cache), str(tmp_path / "probs.npy")]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -386,7 +361,9 @@ def test_killed_run_resumes_without_refitting_finished_models(tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in finished}
 
     done = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120)
-    loaded, fitted = map(int, done.stdout.split())
+    loaded, fitted, store = done.stdout.split()
+    loaded, fitted = int(loaded), int(fitted)
+    assert store == "memory"
     assert loaded == 2 * len(finished) and fitted == 16 - loaded
     assert {p: p.stat().st_mtime_ns for p in finished} == stamps  # read, not rewritten
     assert len(list(cache.glob("*/models-*.npz"))) == 8
@@ -396,7 +373,7 @@ def test_killed_run_resumes_without_refitting_finished_models(tmp_path):
         [*args[:2], str(tmp_path / "fresh"), str(tmp_path / "fresh.npy")],
         capture_output=True, text=True, check=True, timeout=120,
     )
-    assert fresh.stdout.split() == ["0", "16"]
+    assert fresh.stdout.split() == ["0", "16", "memory"]
     np.testing.assert_allclose(
         np.load(tmp_path / "probs.npy"), np.load(tmp_path / "fresh.npy"), atol=1e-6
     )

@@ -6,12 +6,12 @@ import json
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import KILLABLE_FIT
 
 import assay.population as population_module
 from assay import InvalidParameterError
@@ -240,31 +240,6 @@ def test_chunks_cached_in_memory_mode_fill_the_file_and_back(tmp_path):
     np.testing.assert_array_equal(memory.probs, disk.probs)
 
 
-_KILLED_RUN = textwrap.dedent(
-    """
-    import sys, time
-    import numpy as np
-    from assay.learners import LogisticRegressionLearner
-    from assay.population import PopulationPlan, fit_population
-
-    class SlowLogreg(LogisticRegressionLearner):
-        def fit_predict(self, *args):
-            time.sleep(0.3)  # long enough to be killed half-way
-            return super().fit_predict(*args)
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(300, 5)).astype(np.float32)
-    y = (X[:, 0] + rng.normal(size=300) > 0).astype(np.int64)
-    plan = PopulationPlan.balanced(300, 16, random_state=0)
-    pop = fit_population(X, y, SlowLogreg(chunk_size=2, n_threads=1), plan,
-                         cache_dir=sys.argv[1], progress=False, data_fingerprint="toy",
-                         memory_budget=1e-9)
-    np.save(sys.argv[2], pop.probs)
-    print(pop.info["n_loaded_from_cache"], pop.info["n_fitted"], pop.info["store"])
-    """
-)
-
-
 def _listed(cache: Path) -> int:
     try:
         manifest = json.loads(next(cache.glob("*/probs.json")).read_text())
@@ -275,9 +250,9 @@ def _listed(cache: Path) -> int:
 
 def test_killed_fit_on_disk_resumes_without_refitting_finished_models(tmp_path):
     script = tmp_path / "run.py"
-    script.write_text(_KILLED_RUN)
+    script.write_text(KILLABLE_FIT)
     cache = tmp_path / "cache"
-    args = [sys.executable, str(script), str(cache), str(tmp_path / "probs.npy")]
+    args = [sys.executable, str(script), str(cache), str(tmp_path / "probs.npy"), "disk"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and _listed(cache) < 3:
@@ -293,7 +268,7 @@ def test_killed_fit_on_disk_resumes_without_refitting_finished_models(tmp_path):
     assert _listed(cache) == 8 and not list(cache.glob("*/models-*.npz"))
 
     fresh = subprocess.run(
-        [*args[:2], str(tmp_path / "fresh"), str(tmp_path / "fresh.npy")],
+        [*args[:2], str(tmp_path / "fresh"), str(tmp_path / "fresh.npy"), "disk"],
         capture_output=True, text=True, check=True, timeout=120,
     )
     assert fresh.stdout.split() == ["0", "16", "disk"]
