@@ -30,16 +30,10 @@ def _check_out_file(path: Path | None, flag: str) -> None:
                                     f"{path} (no folder {path.parent}).")
 
 
-def _fmt(e) -> str:
-    if e.value != e.value:
-        return "n/a"
-    if e.ci_low != e.ci_low:
-        return f"{e.value:.3f}"
-    return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
-
-
 def _table(front, constraint: str):
     from rich.table import Table
+
+    from assay.fairness.metrics import format_estimate as _fmt
 
     table = Table(title=f"Accuracy / fairness front ({front.rows['test']} held-out rows "
                         "scored and chosen on, 95 % CI)")

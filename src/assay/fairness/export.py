@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from assay._validation import DataError, InvalidParameterError
+from assay.fairness.metrics import format_estimate as _fmt
 
 __all__ = ["TRUSTED_PREFIXES", "export_model", "load_model", "model_card"]
 
@@ -112,15 +113,6 @@ def load_model(path: str | Path, trusted: Sequence[str] | None = None) -> Any:
                             f"trust where the file came from.")
         trusted = needed
     return sio.load(path, trusted=list(trusted))
-
-
-def _fmt(e: Any) -> str:
-    d = e if isinstance(e, dict) else e.to_dict()
-    if d.get("value") is None:
-        return "n/a"
-    if d.get("ci_low") is None:
-        return f"{d['value']:.3f}"
-    return f"{d['value']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
 
 
 def model_card(candidate: Any, front: Any, *, dataset: dict[str, Any],

@@ -55,6 +55,7 @@ __all__ = [
     "GroupRates",
     "binary_predictions",
     "fairness_metrics",
+    "format_estimate",
     "gap_spread",
 ]
 
@@ -76,6 +77,15 @@ _NUM = {"selection_rate": (_FP, _TP), "tpr": (_TP,), "fpr": (_FP,), "fnr": (_FN,
         "ppv": (_TP,), "accuracy": (_TN, _TP)}
 _DEN = {"selection_rate": (_TN, _FP, _FN, _TP), "tpr": (_FN, _TP), "fpr": (_TN, _FP),
         "fnr": (_FN, _TP), "ppv": (_FP, _TP), "accuracy": (_TN, _FP, _FN, _TP)}
+
+
+def format_estimate(e: Estimate) -> str:
+    """``0.834 [0.825, 0.843]``; the value alone without an interval, "n/a" without one."""
+    if e.value != e.value:
+        return "n/a"
+    if e.ci_low != e.ci_low:
+        return f"{e.value:.3f}"
+    return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
 
 
 def binary_predictions(values, name: str) -> np.ndarray:

@@ -31,7 +31,13 @@ import pandas as pd
 
 from assay._stats import Estimate
 from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
-from assay.fairness.metrics import GAPS, FairnessReport, GroupRates, fairness_metrics
+from assay.fairness.metrics import (
+    GAPS,
+    FairnessReport,
+    GroupRates,
+    fairness_metrics,
+    format_estimate,
+)
 
 __all__ = [
     "CHANCE_BALANCED_ACCURACY",
@@ -60,11 +66,12 @@ RATE_OFFSETS = (-0.1, -0.06, -0.04, -0.02, 0.0, 0.02, 0.04, 0.06, 0.1)
 # --------------------------------------------------------------------------- preference
 
 _CLAUSE = re.compile(r"^\s*(?P<metric>[a-z_]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>.+?)\s*$")
-_VALUE = re.compile(r"^(?:(?P<num>[-+]?\d*\.?\d+(?:e[-+]?\d+)?)|(?P<ref>baseline|best)\s*"
-                    r"(?:(?P<sign>[-+])\s*(?P<off>\d*\.?\d+))?)$")
 #: What a preference's value may be measured from: the unmitigated model, or the best
 #: figure any usable candidate reaches (highest accuracy, smallest gap).
 REFERENCES = ("baseline", "best")
+_VALUE = re.compile(r"^(?:(?P<num>[-+]?\d*\.?\d+(?:e[-+]?\d+)?)|(?P<ref>"
+                    + "|".join(REFERENCES)
+                    + r")\s*(?:(?P<sign>[-+])\s*(?P<off>\d*\.?\d+))?)$")
 
 
 @dataclass(frozen=True)
@@ -362,11 +369,8 @@ class FrontResult:
 
         def figures(c: Candidate) -> str:
             gap = c.gaps.get(self.constraint)
-            shown = "n/a" if gap is None or gap.value != gap.value else \
-                f"{gap.value:.3f} [{gap.ci_low:.3f}, {gap.ci_high:.3f}]"
-            ba = c.balanced_accuracy
-            return (f"balanced accuracy {ba.value:.3f} [{ba.ci_low:.3f}, {ba.ci_high:.3f}], "
-                    f"{self.constraint} gap {shown}")
+            return (f"balanced accuracy {format_estimate(c.balanced_accuracy)}, "
+                    f"{self.constraint} gap {'n/a' if gap is None else format_estimate(gap)}")
 
         return (f"On {self.rows.get('confirmation', 0)} rows that took no part in the choice, "
                 f"the chosen model has {figures(self.confirmation['chosen'])}; the "
@@ -476,9 +480,10 @@ def non_dominated(candidates: Sequence[Candidate], constraint: str) -> np.ndarra
     return ok & ~dominated
 
 
-def select(candidates: Sequence[Candidate], preference: Preference, baseline: Candidate
+def select(candidates: Sequence[Candidate], preference: Preference, refs: References
            ) -> tuple[int, str]:
-    """Index of the chosen candidate and a note on how it was chosen."""
+    """Index of the chosen candidate and a note on how it was chosen (`refs`: what the
+    preference's relative values are measured from)."""
     usable = [c for c in candidates if c.rejected is None]
     if not usable:
         raise DataError("every candidate model is degenerate (constant, at chance level or "
@@ -491,7 +496,6 @@ def select(candidates: Sequence[Candidate], preference: Preference, baseline: Ca
             else c.metric(baseline_gap_name(preference, c))
         return (sign * v if math.isfinite(v) else math.inf, other)
 
-    refs = References.of(candidates, baseline)
     feasible = [c for c in usable if preference.violation(c, refs) == 0]
     if feasible:
         best = min(feasible, key=key)
@@ -725,7 +729,8 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
     for c, on in zip(candidates, mask):
         c.on_front = bool(on)
     baseline = candidates[0]
-    chosen, note = select(candidates, preference, baseline)
+    refs = References.of(candidates, baseline)
+    chosen, note = select(candidates, preference, refs)
     confirmation = {}
     if confirming.size:
         rest = slice(chosen_on.size, None)
@@ -736,8 +741,7 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
             confirmation[name] = score_candidate(
                 i, c.method, c.params, y_test[rest], pred[rest],
                 None if score is None else score[rest], A_rest, **common)
-    return FrontResult(constraint=constraint,
-                       preference=preference.describe(References.of(candidates, baseline)),
+    return FrontResult(constraint=constraint, preference=preference.describe(refs),
                        candidates=candidates, baseline=0, chosen=chosen, note=note,
                        rows={"train": int(len(train)), "calibration": int(len(cal)),
                              "test": int(chosen_on.size),
