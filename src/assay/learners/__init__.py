@@ -25,6 +25,7 @@ from assay._validation import InvalidParameterError
 
 if TYPE_CHECKING:
     from assay.learners.base import Learner
+    from assay.learners.dpsgd import DPSGDMLP, DPSGDLogisticRegression
     from assay.learners.linear import LogisticRegressionLearner
     from assay.learners.mlp import MLPLearner
     from assay.learners.sklearn import SklearnLearner
