@@ -231,27 +231,13 @@ class AuditConfig:
         object.__setattr__(self, "sections", sections)
 
     def _check_encoding_limits(self) -> None:
-        """max_categories, min_frequency and memory_budget, checked before any loading
-        (as `Dataset.from_frame` checks them); a whole-number min_frequency becomes rows."""
-        if self.max_categories is not None:
-            object.__setattr__(self, "max_categories", check_scalar(
-                self.max_categories, "max_categories", kind=int, low=1))
-        frequency = self.min_frequency
-        if frequency is not None:
-            if isinstance(frequency, bool) or not isinstance(frequency, int | float) or not (
-                    0 < frequency < 1 or (frequency >= 1 and float(frequency).is_integer())):
-                raise InvalidParameterError(
-                    "min_frequency must be an integer >= 1 (rows) or a float in (0, 1) "
-                    f"(share of the fit rows). Got {frequency!r}.")
-            object.__setattr__(self, "min_frequency",
-                               int(frequency) if frequency >= 1 else float(frequency))
-        if self.memory_budget is not None:
-            budget = check_scalar(self.memory_budget, "memory_budget", low=0, low_open=True)
-            object.__setattr__(self, "memory_budget", float(budget))
-        if self.sparse is not None and not isinstance(self.sparse, bool) \
-                and self.sparse != "auto":
-            raise InvalidParameterError(
-                f"sparse must be true, false or \"auto\". Got {self.sparse!r}.")
+        """max_categories, min_frequency, memory_budget and sparse, checked before any
+        loading by the check `Dataset.from_frame` applies (normalised in place)."""
+        from assay.data.dataset import check_encoding_options
+
+        values = check_encoding_options(*(getattr(self, k) for k in _ENCODING_KEYS))
+        for key, value in zip(_ENCODING_KEYS, values, strict=True):
+            object.__setattr__(self, key, value)
 
     def encoding_limits(self) -> dict[str, Any]:
         """The encoding options that were set, as `Dataset.from_frame` keywords."""

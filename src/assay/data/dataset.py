@@ -497,9 +497,8 @@ class Dataset:
         check_option(missing, "missing", ("error", "drop", "impute"))
         check_option(rare_groups, "rare_groups", ("error", "merge", "keep"))
         min_group_size = check_scalar(min_group_size, "min_group_size", kind=int, low=1)
-        max_categories, min_frequency, memory_budget = _check_encoding_limits(
-            max_categories, min_frequency, memory_budget)
-        sparse = _check_sparse(sparse)
+        max_categories, min_frequency, memory_budget, sparse = check_encoding_options(
+            max_categories, min_frequency, memory_budget, sparse, complete=True)
         if not isinstance(df, pd.DataFrame):
             raise InvalidParameterError(
                 f"df must be a pandas DataFrame. Got {type(df).__name__}."
@@ -1211,8 +1210,16 @@ def _check_group_sizes(labels: pd.Series, column: str, rare_groups: str,
     return labels.where(~labels.isin(rare.index), RARE_LEVEL)
 
 
-def _check_encoding_limits(max_categories, min_frequency, memory_budget):
-    """The one-hot caps and the memory budget, validated."""
+def check_encoding_options(max_categories=None, min_frequency=None, memory_budget=None,
+                           sparse=None, *, complete: bool = False
+                           ) -> tuple[Any, Any, Any, Any]:
+    """The one-hot caps, the memory budget and the layout, validated (None: not set; with
+    `complete`, the budget and the layout must be given, as `Dataset.from_frame` has
+    them).
+
+    Shared by `Dataset.from_frame` and `assay.audit.AuditConfig`, which checks them before
+    anything is loaded. A whole-number ``min_frequency`` (rows) comes back as an int.
+    """
     if max_categories is not None:
         max_categories = check_scalar(max_categories, "max_categories", kind=int, low=1)
     if min_frequency is not None:
@@ -1222,8 +1229,13 @@ def _check_encoding_limits(max_categories, min_frequency, memory_budget):
             raise InvalidParameterError(
                 "min_frequency must be an integer >= 1 (rows) or a float in (0, 1) (share "
                 f"of the fit rows). Got {min_frequency!r}.")
-    memory_budget = check_scalar(memory_budget, "memory_budget", low=0, low_open=True)
-    return max_categories, min_frequency, float(memory_budget)
+        min_frequency = int(min_frequency) if min_frequency >= 1 else float(min_frequency)
+    if memory_budget is not None or complete:
+        memory_budget = float(check_scalar(memory_budget, "memory_budget", low=0,
+                                           low_open=True))
+    if sparse is not None or complete:
+        sparse = _check_sparse(sparse)
+    return max_categories, min_frequency, memory_budget, sparse
 
 
 def _gib(n_bytes: float) -> str:
