@@ -311,6 +311,39 @@ def test_cli_sparse_is_checked_before_loading(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "--sparse must be one of" in err
 
 
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--max-categories", "0", "--max-categories must be an integer in [1, inf)"),
+    ("--min-frequency", "1.5", "--min-frequency must be an integer >= 1 (rows) or a float"),
+    ("--memory-budget", "-1", "--memory-budget must be"),
+])
+def test_cli_encoding_errors_name_the_flag(tmp_path, capsys, flag, value, message):
+    from assay.cli import main
+
+    missing = tmp_path / "absent.csv"
+    assert main(["mia", str(missing), "--target", "y", flag, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+@pytest.mark.slow
+def test_audit_sparse_flag_overrides_the_config(tmp_path, capsys):
+    from assay.cli import main
+
+    table = tmp_path / "loans.csv"
+    make_synthetic(600, random_state=0).to_csv(table, index=False)
+    argv = ["audit", str(table), "--target", "approved", "--protected", "sex", "--models",
+            "6", "--permutations", "0", "--quiet", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--sparse", "maybe"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sparse must be true, false or 'auto'" in err
+    assert not (tmp_path / "out" / "result.json").exists()
+    config = tmp_path / "audit.toml"
+    config.write_text("sparse = false\n")
+    assert main([*argv, "--config", str(config), "--sparse", "TRUE"]) == 0
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["config"]["sparse"] is True
+
+
 def test_audit_config_sparse_reaches_the_dataset(tmp_path):
     from assay.audit import AuditConfig, load_dataset
 

@@ -99,10 +99,6 @@ _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "mod
                 "train_column", "encoding", "max_categories", "min_frequency", "memory_budget",
                 "sparse")
 
-#: The encoding options `load_dataset` hands to `Dataset.from_frame` (None: its default).
-_ENCODING_KEYS = ("max_categories", "min_frequency", "memory_budget", "sparse")
-
-
 @dataclass(frozen=True)
 class AuditConfig:
     """Everything an audit is run with (written verbatim into the result).
@@ -233,15 +229,17 @@ class AuditConfig:
     def _check_encoding_limits(self) -> None:
         """max_categories, min_frequency, memory_budget and sparse, checked before any
         loading by the check `Dataset.from_frame` applies (normalised in place)."""
-        from assay.data.dataset import check_encoding_options
+        from assay.data.dataset import ENCODING_OPTIONS, check_encoding_options
 
-        values = check_encoding_options(*(getattr(self, k) for k in _ENCODING_KEYS))
-        for key, value in zip(_ENCODING_KEYS, values, strict=True):
+        values = check_encoding_options(*(getattr(self, k) for k in ENCODING_OPTIONS))
+        for key, value in zip(ENCODING_OPTIONS, values, strict=True):
             object.__setattr__(self, key, value)
 
     def encoding_limits(self) -> dict[str, Any]:
         """The encoding options that were set, as `Dataset.from_frame` keywords."""
-        return {k: getattr(self, k) for k in _ENCODING_KEYS if getattr(self, k) is not None}
+        from assay.data.dataset import ENCODING_OPTIONS
+
+        return {k: getattr(self, k) for k in ENCODING_OPTIONS if getattr(self, k) is not None}
 
     def options(self, name: str) -> Options:
         """The options of section ``name``."""

@@ -14,6 +14,7 @@ import typer
 
 from assay._validation import InvalidParameterError, check_scalar
 from assay.cli import app, split_names
+from assay.cli.options import DataHome, Learner, LearnerParam
 
 
 @app.command("attribute")
@@ -25,10 +26,8 @@ def attribute(
         "--protected", help="Protected column(s) for the group figures.")] = None,
     positive: Annotated[Optional[str], typer.Option(
         "--positive", help="Value of the sensitive column TPR/PPV are about.")] = None,
-    learner: Annotated[str, typer.Option("--learner", help="logreg, mlp or "
-                                         "sklearn:module.Class.")] = "logreg",
-    learner_param: Annotated[Optional[list[str]], typer.Option(
-        "--learner-param", help="Learner hyper-parameter KEY=VALUE (repeatable).")] = None,
+    learner: Learner = "logreg",
+    learner_param: LearnerParam = None,
     models: Annotated[int, typer.Option("--models", help="Models trained (even).")] = 8,
     attacks: Annotated[str, typer.Option(
         "--attacks", help="Comma-separated: loss, confidence, model.")] = "loss,confidence,model",
@@ -36,7 +35,7 @@ def attribute(
         "--predictions", help="Predictions file of your own model (model attack only).")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the result.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    data_home: Annotated[Optional[Path], typer.Option("--data-home")] = None,
+    data_home: DataHome = None,
 ) -> None:
     """Can the model reveal a sensitive attribute beyond what imputation from the other
     columns already gives? Reports the model's own contribution with its interval."""

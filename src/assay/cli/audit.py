@@ -14,6 +14,7 @@ import typer
 
 from assay._validation import InvalidParameterError
 from assay.cli import app, before_run, split_names
+from assay.cli.options import HELP
 
 #: Demo table size and population: the full audit in well under two minutes on 2 cores.
 DEMO_ROWS = 2000
@@ -78,37 +79,27 @@ def _number_or_text(text: str) -> Any:
 # The flags every audit has (the runner's shared options); sections add their own.
 _SHARED_FLAGS: list[tuple[str, Any, Any]] = [
     ("target", str | None, typer.Option(help="Label column.")),
-    ("protected", list[str] | None, typer.Option(
-        help="Protected column(s): repeat the option or comma-separate.")),
-    ("learner", str | None, typer.Option(help="logreg, mlp or sklearn:module.Class.")),
-    ("learner_param", list[str] | None, typer.Option(
-        help="Learner hyper-parameter KEY=VALUE (TOML value; repeatable), e.g. C=0.5.")),
+    ("protected", list[str] | None, typer.Option(help=HELP["protected"])),
+    ("learner", str | None, typer.Option(help=HELP["learner"])),
+    ("learner_param", list[str] | None, typer.Option(help=HELP["learner_param"])),
     ("models", int | None, typer.Option(
         help="Models in the population (even); with --predictions, reference models.")),
     ("config", Path | None, typer.Option(
         help="audit.toml with the same options; flags override it.")),
     ("out", str | None, typer.Option(help=_OUT_HELP)),
-    ("backend", str | None, typer.Option(
-        help="batched, joblib or dask (dask: fitting and attacks on a Dask cluster).")),
-    ("scheduler", str | None, typer.Option(
-        help="Address of a running Dask scheduler (with --backend dask; default: a local "
-             "cluster).")),
+    ("backend", str | None, typer.Option(help=HELP["backend"])),
+    ("scheduler", str | None, typer.Option(help=HELP["scheduler"])),
     ("seed", int | None, typer.Option(help="Seed of plan, models and tests.")),
     ("predictions", str | None, typer.Option(
         help="Predictions of a model you already trained (CSV/Parquet: proba_<class> or "
              "score columns, a 0/1 training-row column, optional row_id).")),
     ("train_column", str | None, typer.Option(
         help="Column of --predictions marking the training rows (default in_train).")),
-    ("encoding", str | None, typer.Option(
-        help="Text encoding of a CSV table (default utf-8; e.g. latin-1, cp1252).")),
-    ("max_categories", int | None, typer.Option(
-        help="One-hot columns per categorical column at most; rarer levels share an "
-             "'(infrequent)' column.")),
-    ("min_frequency", float | None, typer.Option(
-        help="Levels with fewer rows (or a smaller share, if < 1) are infrequent.")),
-    ("memory_budget", float | None, typer.Option(
-        help="GiB the encoded features may take (default 2); over it, one error line "
-             "naming a --max-categories that fits.")),
+    ("encoding", str | None, typer.Option(help=HELP["encoding"], show_default="utf-8")),
+    ("max_categories", int | None, typer.Option(help=HELP["max_categories"])),
+    ("min_frequency", float | None, typer.Option(help=HELP["min_frequency"])),
+    ("memory_budget", float | None, typer.Option(help=HELP["memory_budget"])),
+    ("sparse", str | None, typer.Option(help=HELP["sparse"])),
     ("min_support", int | None, typer.Option(
         help="Groups with fewer rows get no figures and no flags.")),
     ("permutations", int | None, typer.Option(
@@ -168,6 +159,9 @@ def _audit(**given: Any) -> int:
         table = options.get(section.name) or {}
         if values and isinstance(table, dict):  # a non-table is reported by from_mapping
             options[section.name] = {**table, **values}
+    sparse = given.pop("sparse")
+    if sparse is not None:  # the config's own check words any other value
+        options["sparse"] = {"true": True, "false": False}.get(sparse.lower(), sparse)
     if given.get("scheduler") is not None:
         options["scheduler_address"] = given["scheduler"]
     for key in ("data", "target", "learner", "models", "out", "backend", "seed",

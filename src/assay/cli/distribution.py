@@ -10,6 +10,7 @@ import typer
 
 from assay._validation import InvalidParameterError, check_scalar
 from assay.cli import app, split_names
+from assay.cli.options import DataHome, Learner, LearnerParam, Progress
 
 
 def parse_ratios(text: str) -> tuple[float, float]:
@@ -36,13 +37,13 @@ def distribution(
     ratios: Annotated[str, typer.Option("--ratios", help="The two shares.")] = "0.3,0.5",
     models: Annotated[int, typer.Option("--models", help="Models per share (even).")] = 32,
     train_size: Annotated[Optional[int], typer.Option("--train-size")] = None,
-    learner: Annotated[str, typer.Option("--learner")] = "logreg",
-    learner_param: Annotated[Optional[list[str]], typer.Option("--learner-param")] = None,
+    learner: Learner = "logreg",
+    learner_param: LearnerParam = None,
     backend: Annotated[str, typer.Option("--backend")] = "batched",
     json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    data_home: Annotated[Optional[Path], typer.Option("--data-home")] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    data_home: DataHome = None,
+    progress: Progress = True,
 ) -> None:
     """Does the model reveal the share of a group in its training data? KL and
     meta-classifier attacks on 2 x K models; accuracy and n_leaked."""

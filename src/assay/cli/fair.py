@@ -14,6 +14,7 @@ import typer
 
 from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
 from assay.cli import app, split_names
+from assay.cli.options import DataHome, Protected, TrainColumn
 
 #: Spelled out so that checking them imports nothing (tests check they agree).
 CONSTRAINTS = ("dp", "eo", "eodds")
@@ -73,8 +74,7 @@ def fair(
         help="A .csv/.parquet file, or a public table name (adult, compas, synthetic, ...).")],
     target: Annotated[Optional[str], typer.Option(
         "--target", help="Label column (binary; required for a file).")] = None,
-    protected: Annotated[Optional[list[str]], typer.Option(
-        "--protected", help="Protected column(s); repeat or comma-separate.")] = None,
+    protected: Protected = None,
     constraint: Annotated[str, typer.Option(
         "--constraint", help="dp (demographic parity), eo (equal opportunity) or eodds "
         "(equalized odds).")] = "eo",
@@ -88,9 +88,7 @@ def fair(
     predictions: Annotated[Optional[Path], typer.Option(
         "--predictions", help="Predictions file of a model you trained (row_id, proba_<class> "
         "or score, in_train): measured and post-processed, never refitted.")] = None,
-    train_column: Annotated[str, typer.Option(
-        "--train-column", help="0/1 column of the predictions file marking training rows."
-    )] = "in_train",
+    train_column: TrainColumn = "in_train",
     json_path: Annotated[Optional[Path], typer.Option(
         "--json", help="Write front, chosen, baseline and rejected as JSON.")] = None,
     predictions_out: Annotated[Optional[Path], typer.Option(
@@ -111,8 +109,7 @@ def fair(
     n_jobs: Annotated[int, typer.Option(
         "--n-jobs", help="Threads of the native libraries (1 is safest on a shared "
         "machine).")] = 1,
-    data_home: Annotated[Optional[Path], typer.Option(
-        "--data-home", help="Folder of the public tables (default: ASSAY_DATA_HOME).")] = None,
+    data_home: DataHome = None,
 ) -> None:
     """Measure who is treated worse, fit fair models, and choose one from the held-out
     accuracy / fairness front."""

@@ -22,6 +22,22 @@ from assay._validation import (
     check_scalar,
 )
 from assay.cli import app, split_names
+from assay.cli.options import (
+    Backend,
+    CacheDir,
+    DataHome,
+    Encoding,
+    Learner,
+    LearnerParam,
+    MaxCategories,
+    MemoryBudget,
+    MinFrequency,
+    Permutations,
+    Progress,
+    Protected,
+    Scheduler,
+    Sparse,
+)
 
 _FPR_LABELS = {0.1: "TPR@10%", 0.01: "TPR@1%", 0.001: "TPR@0.1%"}
 #: The population engine's backends, spelled out so that checking them imports nothing
@@ -109,23 +125,19 @@ def _rule_line(result, n_permutations: int, min_support: int, has_groups: bool) 
 
 
 def _encoding_limits(max_categories, min_frequency, memory_budget, sparse=None) -> dict:
-    """--max-categories, --min-frequency, --memory-budget and --sparse, checked (named as
-    flags)."""
-    if max_categories is not None:
-        check_scalar(max_categories, "--max-categories", kind=int, low=1)
-    if min_frequency is not None:
-        check_scalar(min_frequency, "--min-frequency", low=0, low_open=True)
-        if min_frequency >= 1 and not float(min_frequency).is_integer():
-            raise InvalidParameterError(f"--min-frequency must be an integer >= 1 (rows) or "
-                                        f"a share in (0, 1). Got {min_frequency}.")
-        min_frequency = int(min_frequency) if min_frequency >= 1 else min_frequency
-    if memory_budget is not None:
-        check_scalar(memory_budget, "--memory-budget", low=0, low_open=True)
+    """--max-categories, --min-frequency, --memory-budget and --sparse, checked by the
+    dataset's own check, its errors named as flags."""
+    from assay.data.dataset import ENCODING_OPTIONS, check_encoding_options
+
     if sparse is not None:
         sparse = {"auto": "auto", "true": True, "false": False}[
             check_option(sparse.lower(), "--sparse", ("auto", "true", "false"))]
-    return {"max_categories": max_categories, "min_frequency": min_frequency,
-            "memory_budget": memory_budget, "sparse": sparse}
+    try:
+        values = check_encoding_options(max_categories, min_frequency, memory_budget, sparse)
+    except InvalidParameterError as error:
+        key, rest = str(error).split(" ", 1)
+        raise InvalidParameterError(f"--{key.replace('_', '-')} {rest}") from None
+    return dict(zip(ENCODING_OPTIONS, values, strict=True))
 
 
 @app.command("mia")
@@ -134,51 +146,30 @@ def mia(
         help="A .csv/.parquet file, or a public table name (adult, location30, synthetic, ...).")],
     target: Annotated[Optional[str], typer.Option(
         "--target", help="Label column (required for a file).")] = None,
-    protected: Annotated[Optional[list[str]], typer.Option(
-        "--protected", help="Protected column(s); repeat or comma-separate.")] = None,
-    learner: Annotated[str, typer.Option(
-        "--learner", help="logreg, mlp or sklearn:module.Class.")] = "logreg",
-    learner_param: Annotated[Optional[list[str]], typer.Option(
-        "--learner-param", help="Learner hyper-parameter KEY=VALUE (TOML value, e.g. C=0.5, "
-        "hidden=[64,32]); repeat for several.")] = None,
+    protected: Protected = None,
+    learner: Learner = "logreg",
+    learner_param: LearnerParam = None,
     models: Annotated[int, typer.Option(
         "--models", help="Population size K (even; K-2 references per target).")] = 16,
     attacks: Annotated[str, typer.Option(
         "--attacks", help="Comma-separated: loss, lira, lira_offline, rmia, rmia_offline."
     )] = "loss,lira,rmia",
-    backend: Annotated[str, typer.Option(
-        "--backend", help="batched, joblib or dask (dask: fitting and attacks on a Dask "
-        "cluster).")] = "batched",
-    scheduler: Annotated[Optional[str], typer.Option(
-        "--scheduler", help="Address of a running Dask scheduler (with --backend dask; "
-        "default: a local cluster).")] = None,
+    backend: Backend = "batched",
+    scheduler: Scheduler = None,
     json_path: Annotated[Optional[Path], typer.Option(
         "--json", help="Write the full result as JSON to this file.")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(
-        "--cache-dir", help="Cache of fitted models (an interrupted run resumes).")] = None,
+    cache_dir: CacheDir = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the plan and the tests.")] = 0,
-    data_home: Annotated[Optional[Path], typer.Option(
-        "--data-home", help="Folder of the public tables (default: ASSAY_DATA_HOME).")] = None,
+    data_home: DataHome = None,
     min_support: Annotated[int, typer.Option(
         "--min-support", help="Groups with fewer rows get no figures.")] = 50,
-    permutations: Annotated[int, typer.Option(
-        "--permutations", help="Permutations of the group test (0: no test).")] = 200,
-    progress: Annotated[bool, typer.Option(
-        "--progress/--no-progress", help="Show progress bars.")] = True,
-    encoding: Annotated[str, typer.Option(
-        "--encoding", help="Text encoding of a CSV table (e.g. latin-1, cp1252).")] = "utf-8",
-    max_categories: Annotated[Optional[int], typer.Option(
-        "--max-categories", help="One-hot columns per categorical column at most; rarer "
-        "levels share an '(infrequent)' column.")] = None,
-    min_frequency: Annotated[Optional[float], typer.Option(
-        "--min-frequency", help="Levels with fewer rows (or a smaller share, if < 1) are "
-        "infrequent.")] = None,
-    memory_budget: Annotated[Optional[float], typer.Option(
-        "--memory-budget", help="GiB the encoded features may take (default 2); also the "
-        "population's probabilities, written to disk over it (default: no limit).")] = None,
-    sparse: Annotated[Optional[str], typer.Option(
-        "--sparse", help="One-hot as a sparse CSR matrix: true, false (default) or auto "
-        "(sparse when the dense matrix would exceed --memory-budget).")] = None,
+    permutations: Permutations = 200,
+    progress: Progress = True,
+    encoding: Encoding = "utf-8",
+    max_categories: MaxCategories = None,
+    min_frequency: MinFrequency = None,
+    memory_budget: MemoryBudget = None,
+    sparse: Sparse = None,
 ) -> None:
     """Train K models on random halves of DATA, attack each in turn, flag the groups that
     leak more."""

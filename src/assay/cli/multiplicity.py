@@ -15,6 +15,15 @@ import typer
 from assay._validation import InvalidParameterError, check_option, check_scalar
 from assay.cli import app, split_names
 from assay.cli.mia import BACKENDS, _check_json_path, _load_dataset, _names
+from assay.cli.options import (
+    CacheDir,
+    DataHome,
+    Learner,
+    LearnerParam,
+    Permutations,
+    Progress,
+    Protected,
+)
 
 
 def _parse_grid(items: list[str] | None) -> dict[str, list]:
@@ -80,8 +89,7 @@ def multiplicity(
         help="A .csv/.parquet file, or a public table name (adult, compas, synthetic, ...).")],
     target: Annotated[Optional[str], typer.Option(
         "--target", help="Label column (required for a file).")] = None,
-    protected: Annotated[Optional[list[str]], typer.Option(
-        "--protected", help="Protected column(s); repeat or comma-separate.")] = None,
+    protected: Protected = None,
     models: Annotated[int, typer.Option(
         "--models", help="Candidate models of the Rashomon set.")] = 32,
     epsilon: Annotated[Optional[list[str]], typer.Option(
@@ -92,10 +100,8 @@ def multiplicity(
         "--tolerance", help="relative (ε = 0.01: within 1 % of the best loss) or absolute."
     )] = "relative",
     loss: Annotated[str, typer.Option("--loss", help="log_loss or error.")] = "log_loss",
-    learner: Annotated[str, typer.Option(
-        "--learner", help="logreg, mlp or sklearn:module.Class.")] = "logreg",
-    learner_param: Annotated[Optional[list[str]], typer.Option(
-        "--learner-param", help="Learner hyper-parameter KEY=VALUE; repeatable.")] = None,
+    learner: Learner = "logreg",
+    learner_param: LearnerParam = None,
     grid: Annotated[Optional[list[str]], typer.Option(
         "--grid", help="Hyper-parameter values of the candidates, KEY=V1,V2 (repeatable).")
     ] = None,
@@ -120,19 +126,15 @@ def multiplicity(
     ] = 0.05,
     min_support: Annotated[int, typer.Option(
         "--min-support", help="Groups with fewer held-out rows get no figures.")] = 50,
-    permutations: Annotated[int, typer.Option(
-        "--permutations", help="Permutations of the group test (0: no test).")] = 200,
+    permutations: Permutations = 200,
     backend: Annotated[str, typer.Option(
         "--backend", help="batched, joblib or dask.")] = "batched",
     json_path: Annotated[Optional[Path], typer.Option(
         "--json", help="Write the full result as JSON to this file.")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(
-        "--cache-dir", help="Cache of fitted models (an interrupted run resumes).")] = None,
+    cache_dir: CacheDir = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of plans, models and tests.")] = 0,
-    data_home: Annotated[Optional[Path], typer.Option(
-        "--data-home", help="Folder of the public tables (default: ASSAY_DATA_HOME).")] = None,
-    progress: Annotated[bool, typer.Option(
-        "--progress/--no-progress", help="Show progress bars.")] = True,
+    data_home: DataHome = None,
+    progress: Progress = True,
 ) -> None:
     """Train a Rashomon set of equally good models and report which decisions they reverse,
     per person and per protected group."""
@@ -169,8 +171,8 @@ def multiplicity(
     from rich.console import Console
 
     from assay.groups import FlagRule, GroupIndex
-    from assay.multiplicity.rashomon import fit_candidates, multiplicity_curve
     from assay.multiplicity.audit import build_payload, summary_lines
+    from assay.multiplicity.rashomon import fit_candidates, multiplicity_curve
     from assay.multiplicity.section import MultiplicityOptions
     from assay.predictions import read_predictions
 

@@ -10,6 +10,7 @@ import typer
 
 from assay._validation import InvalidParameterError
 from assay.cli import app
+from assay.cli.options import DataHome, LearnerParam, TrainColumn
 
 
 @app.command("release")
@@ -21,20 +22,18 @@ def release(
     )] = None,
     learner: Annotated[Optional[str], typer.Option(
         "--learner", help="Fit this learner once on all rows and check it.")] = None,
-    learner_param: Annotated[Optional[list[str]], typer.Option("--learner-param")] = None,
+    learner_param: LearnerParam = None,
     model: Annotated[Optional[Path], typer.Option(
         "--model", help="A scikit-learn model saved with skops (.skops), fitted on the "
         "encoded table's rows (or --train-column).")] = None,
-    train_column: Annotated[str, typer.Option(
-        "--train-column", help="0/1 column of the predictions file marking training rows."
-    )] = "in_train",
+    train_column: TrainColumn = "in_train",
     min_leaf_rows: Annotated[int, typer.Option("--min-leaf-rows")] = 10,
     min_cell_rows: Annotated[int, typer.Option("--min-cell-rows")] = 10,
     min_residual_dof: Annotated[int, typer.Option("--min-residual-dof")] = 10,
     min_samples_leaf: Annotated[int, typer.Option("--min-samples-leaf")] = 5,
     json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    data_home: Annotated[Optional[Path], typer.Option("--data-home")] = None,
+    data_home: DataHome = None,
 ) -> int:
     """May the model leave the secure environment? Structural disclosure checks and a
     reject / review / release recommendation with every reason. Exit 0 release, 1 review,

@@ -14,6 +14,7 @@ import typer
 
 from assay._validation import check_option, check_scalar
 from assay.cli import app
+from assay.cli.options import DataHome
 
 _LEARNERS = ("logreg", "mlp")
 
@@ -61,8 +62,7 @@ def train_dp(
     canaries: Annotated[int, typer.Option(
         "--canaries", help="Canaries of the one-run audit (0: none).")] = 500,
     seed: Annotated[int, typer.Option("--seed", help="Seed of split, models and audit.")] = 0,
-    data_home: Annotated[Optional[Path], typer.Option(
-        "--data-home", help="Folder of the public tables (default: ASSAY_DATA_HOME).")] = None,
+    data_home: DataHome = None,
 ) -> None:
     """Calibrate DP-SGD noise to a risk target for the real sample rate and steps, train,
     report accuracy and the guarantee, export the model (no pickle)."""

@@ -1210,6 +1210,10 @@ def _check_group_sizes(labels: pd.Series, column: str, rare_groups: str,
     return labels.where(~labels.isin(rare.index), RARE_LEVEL)
 
 
+#: The encoding options of `Dataset.from_frame`, in `check_encoding_options`' order.
+ENCODING_OPTIONS = ("max_categories", "min_frequency", "memory_budget", "sparse")
+
+
 def check_encoding_options(max_categories=None, min_frequency=None, memory_budget=None,
                            sparse=None, *, complete: bool = False
                            ) -> tuple[Any, Any, Any, Any]:

@@ -1,0 +1,57 @@
+"""Flags several commands share, declared once: one name, type and help everywhere.
+
+Use an alias as a parameter's annotation; the default stays in each command's signature
+(``learner: Learner = "logreg"``). `HELP` words the same flags for commands that build
+their options themselves (``assay audit``, whose flags default to audit.toml's values).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+HELP = {
+    "protected": "Protected column(s); repeat or comma-separate.",
+    "learner": "logreg, mlp or sklearn:module.Class.",
+    "learner_param": "Learner hyper-parameter KEY=VALUE (a TOML value, e.g. C=0.5 or "
+                     "hidden=[64,32]); repeatable.",
+    "backend": "batched, joblib or dask (dask: fitting and attacks on a Dask cluster).",
+    "scheduler": "Address of a running Dask scheduler (with --backend dask; default: a "
+                 "local cluster).",
+    "encoding": "Text encoding of a CSV table (e.g. latin-1, cp1252).",
+    "max_categories": "One-hot columns per categorical column at most; rarer levels share "
+                      "an '(infrequent)' column.",
+    "min_frequency": "Levels with fewer rows (or a smaller share, if < 1) are infrequent.",
+    "memory_budget": "GiB the encoded features may take (default 2; over it, one error line "
+                     "naming a --max-categories that fits); also the population's "
+                     "probabilities, written to disk over it (default: no limit).",
+    "sparse": "One-hot as a sparse CSR matrix: true, false (default) or auto (sparse when "
+              "the dense matrix would exceed --memory-budget).",
+    "permutations": "Permutations of the group test (0: no test).",
+    "train_column": "0/1 column of the predictions file marking training rows.",
+    "data_home": "Folder of the public tables (default: ASSAY_DATA_HOME).",
+    "cache_dir": "Cache of fitted models (an interrupted run resumes).",
+    "progress": "Show progress bars.",
+}
+
+Protected = Annotated[Optional[list[str]], typer.Option("--protected", help=HELP["protected"])]
+Learner = Annotated[str, typer.Option("--learner", help=HELP["learner"])]
+LearnerParam = Annotated[Optional[list[str]], typer.Option(
+    "--learner-param", help=HELP["learner_param"])]
+Backend = Annotated[str, typer.Option("--backend", help=HELP["backend"])]
+Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help=HELP["scheduler"])]
+Encoding = Annotated[str, typer.Option("--encoding", help=HELP["encoding"])]
+MaxCategories = Annotated[Optional[int], typer.Option(
+    "--max-categories", help=HELP["max_categories"])]
+MinFrequency = Annotated[Optional[float], typer.Option(
+    "--min-frequency", help=HELP["min_frequency"])]
+MemoryBudget = Annotated[Optional[float], typer.Option(
+    "--memory-budget", help=HELP["memory_budget"])]
+Sparse = Annotated[Optional[str], typer.Option("--sparse", help=HELP["sparse"])]
+Permutations = Annotated[int, typer.Option("--permutations", help=HELP["permutations"])]
+TrainColumn = Annotated[str, typer.Option("--train-column", help=HELP["train_column"])]
+DataHome = Annotated[Optional[Path], typer.Option("--data-home", help=HELP["data_home"])]
+CacheDir = Annotated[Optional[Path], typer.Option("--cache-dir", help=HELP["cache_dir"])]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help=HELP["progress"])]
