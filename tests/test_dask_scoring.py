@@ -11,7 +11,7 @@ import pytest
 
 from assay._validation import InvalidParameterError
 from assay.population import Population
-from assay.privacy import attacks
+from assay.privacy import attacks, runners
 from assay.privacy.attacks import ATTACKS, attack_scores, run_mia
 
 distributed = pytest.importorskip("distributed")
@@ -63,7 +63,7 @@ def shipped(monkeypatch):
     and broadcasts. (A worker memory limit would say the same less reliably: a worker's
     own imports take a varying share of it.)"""
     sizes: list[int] = []
-    ship, put = attacks._DaskRunner._ship, attacks._DaskRunner.put
+    ship, put = runners.DaskRunner._ship, runners.DaskRunner.put
 
     def record(send):
         def sending(self, value):
@@ -71,8 +71,8 @@ def shipped(monkeypatch):
             return send(self, value)
         return sending
 
-    monkeypatch.setattr(attacks._DaskRunner, "_ship", record(ship))
-    monkeypatch.setattr(attacks._DaskRunner, "put", record(put))
+    monkeypatch.setattr(runners.DaskRunner, "_ship", record(ship))
+    monkeypatch.setattr(runners.DaskRunner, "put", record(put))
     return sizes
 
 
@@ -159,7 +159,7 @@ def _slow_square(i: int, pause: float) -> int:
 def test_results_come_back_in_order_with_few_tasks_in_flight(cluster):
     """Tasks that finish out of order are read back in submission order, and no more
     than two per worker are submitted ahead of the consumer."""
-    runner = attacks._DaskRunner(cluster.scheduler_address)
+    runner = runners.DaskRunner(cluster.scheduler_address)
     try:
         window = 2 * runner.n_workers
         pulled = [0]

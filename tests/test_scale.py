@@ -173,7 +173,7 @@ def test_400k_row_synthetic_table_audits_within_the_default_budget():
 def test_blocks_computed_ahead_keep_their_order_errors_and_stop_early():
     import threading
 
-    from assay.privacy.attacks import _ahead
+    from assay.privacy.runners import ahead
 
     def items(fail_at=None):
         for i in range(6):
@@ -181,14 +181,14 @@ def test_blocks_computed_ahead_keep_their_order_errors_and_stop_early():
                 raise ValueError(f"block {i}")
             yield i
 
-    with _ahead(items()) as early:
+    with ahead(items()) as early:
         assert list(early) == list(range(6))
     seen = []
-    with pytest.raises(ValueError, match="block 3"), _ahead(items(fail_at=3)) as early:
+    with pytest.raises(ValueError, match="block 3"), ahead(items(fail_at=3)) as early:
         for i in early:
             seen.append(i)
     assert seen == [0, 1, 2]  # everything before the failing block, in order
     before = threading.active_count()
-    with _ahead(items()) as early:
+    with ahead(items()) as early:
         assert next(iter(early)) == 0  # the caller leaves after one block
     assert threading.active_count() == before  # the producer thread has ended

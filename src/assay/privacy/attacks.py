@@ -63,9 +63,6 @@ written with ``format(α, "g")``) and ``from_dict()``, which reads it back.
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +75,14 @@ from assay._stats import Estimate
 from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
 from assay.groups import FlagRule, GroupIndex, permutation_test
 from assay.population import Population
+from assay.privacy.runners import (
+    Bundle,
+    DaskRunner,
+    LocalRunner,
+    ahead,
+    check_backend,
+    open_runner,
+)
 from assay.privacy.vulnerability import (
     ExposedRecord,
     GroupFinding,
@@ -112,17 +117,12 @@ _VAR_FLOOR = 1e-6
 # instead of recomputing it for each pass and block of targets.
 _SIGNAL_CACHE_CELLS = 1 << 22
 _PROB_EPS = 1e-7
-#: Where score blocks are computed: this process, or a dask.distributed cluster.
-BACKENDS = ("local", "dask")
 # Probabilities (float32 bytes) of a block of targets at most: blocks of many-class
 # populations shrink so that a block stays small in a worker too.
 _BLOCK_BYTES = 1 << 24
 # A Dask task gathers consecutive blocks up to this many bytes of probabilities (each
 # task costs a few round trips between client, scheduler and worker).
 _TASK_BYTES = 1 << 25
-# Task inputs up to this size ride inside the task (below Dask's large-graph warning);
-# larger ones are scattered first.
-_INLINE_BYTES = 1 << 23
 
 
 # --------------------------------------------------------------------------- references
@@ -220,7 +220,7 @@ def _model_blocks(n_models: int, n_rows: int, n_classes: int) -> list[np.ndarray
     return _blocks_of(np.arange(n_models), n_rows, n_classes)
 
 
-def _task_groups(n_blocks: int, block_bytes: int, runner: _LocalRunner | _DaskRunner
+def _task_groups(n_blocks: int, block_bytes: int, runner: LocalRunner | DaskRunner
                  ) -> list[range]:
     """Consecutive blocks per task: one locally; on a cluster, as many as keep at least
     two tasks per worker and at most `_TASK_BYTES` of probabilities a task."""
@@ -231,7 +231,7 @@ def _task_groups(n_blocks: int, block_bytes: int, runner: _LocalRunner | _DaskRu
     return [range(i, min(i + size, n_blocks)) for i in range(0, n_blocks, size)]
 
 
-def _partial_totals(kind: str, y: np.ndarray, bundle: _Bundle) -> np.ndarray:
+def _partial_totals(kind: str, y: np.ndarray, bundle: Bundle) -> np.ndarray:
     """Per-row sum of the signal of each block of models in `bundle` (rows, member),
     added one model at a time: (blocks, N)."""
     out = np.zeros((len(bundle.blocks), bundle.blocks[0][1].shape[1]))
@@ -241,7 +241,7 @@ def _partial_totals(kind: str, y: np.ndarray, bundle: _Bundle) -> np.ndarray:
     return out
 
 
-def _partial_moments(kind: str, y: np.ndarray, centre: np.ndarray, bundle: _Bundle
+def _partial_moments(kind: str, y: np.ndarray, centre: np.ndarray, bundle: Bundle
                      ) -> np.ndarray:
     """Per-row sums of the centred signal and of its square, IN and OUT, of each block
     of models in `bundle`: (blocks, 4, N), rows (s1 IN, s2 IN, s1 OUT, s2 OUT)."""
@@ -257,7 +257,7 @@ def _partial_moments(kind: str, y: np.ndarray, centre: np.ndarray, bundle: _Bund
     return out
 
 
-def _reduce_sums(runner: _LocalRunner | _DaskRunner, kind: str,
+def _reduce_sums(runner: LocalRunner | DaskRunner, kind: str,
                  rows_of: Callable[[np.ndarray], Any], member: np.ndarray, y: Any,
                  n_classes: int) -> _Sums:
     """`_Sums` of a signal in two passes over blocks of models (total, then moments).
@@ -269,9 +269,9 @@ def _reduce_sums(runner: _LocalRunner | _DaskRunner, kind: str,
     blocks = _model_blocks(n_models, n_rows, n_classes)
     groups = _task_groups(len(blocks), blocks[0].size * n_rows * n_classes * 4, runner)
 
-    def bundles() -> Iterator[_Bundle]:
+    def bundles() -> Iterator[Bundle]:
         for group in groups:
-            yield _Bundle([(rows_of(blocks[i]), member[blocks[i]]) for i in group])
+            yield Bundle([(rows_of(blocks[i]), member[blocks[i]]) for i in group])
 
     total = np.zeros(n_rows)
     for parts in runner.map(_partial_totals, ((kind, y, b) for b in bundles())):
@@ -347,7 +347,7 @@ class _LeaveOneOut:
         self.signal = signal
         self.member = member
         self.partner = complement_partners(member)
-        self.sums = _reduce_sums(_LocalRunner(), "signal", signal.__getitem__, member,
+        self.sums = _reduce_sums(LocalRunner(), "signal", signal.__getitem__, member,
                                  None, 2)
         self.centre = self.sums.centre
 
@@ -361,116 +361,6 @@ class _LeaveOneOut:
         return _side(self.sums, self.terms(ks) if terms is None else terms, inside)
 
 
-# --------------------------------------------------------------------------- where blocks run
-
-
-class _LocalRunner:
-    """Blocks computed in this process, one at a time, as the caller consumes them."""
-
-    n_workers = 1
-    local = True
-
-    def put(self, value: Any) -> Any:
-        return value
-
-    def map(self, fn: Callable[..., Any], tasks: Iterator[tuple]) -> Iterator[Any]:
-        return (fn(*args) for args in tasks)
-
-    def close(self) -> None:
-        pass
-
-
-@dataclass(frozen=True)
-class _Bundle:
-    """The inputs of one task's blocks: inside the task when small, else scattered to
-    the cluster as one piece first."""
-
-    blocks: list[tuple]
-
-    @property
-    def nbytes(self) -> int:
-        return sum(getattr(v, "nbytes", 0) for block in self.blocks for v in block)
-
-
-class _DaskRunner:
-    """Blocks computed on a dask.distributed cluster with futures.
-
-    At most two tasks per worker are in flight (submitted or finished and not yet read),
-    and results come back in submission order, so the caller's memory stays bounded and
-    its figures do not depend on which task finished first. Arrays and bundles of more
-    than `_INLINE_BYTES` go to the cluster with `Client.scatter` (not inside the task).
-    """
-
-    local = False
-
-    def __init__(self, address: str | None) -> None:
-        from assay.cluster import dask_client
-
-        self._stack = contextlib.ExitStack()
-        try:
-            self.client = self._stack.enter_context(dask_client(address))
-            self.n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))
-        except BaseException:
-            self._stack.close()
-            raise
-
-    def put(self, value: Any) -> Any:
-        """`value` on every worker (scattered once, broadcast)."""
-        return self.client.scatter(value, broadcast=True, hash=False)
-
-    def _ship(self, value: Any) -> Any:
-        if isinstance(value, np.ndarray | _Bundle) and value.nbytes > _INLINE_BYTES:
-            return self.client.scatter(value, hash=False)
-        return value
-
-    def map(self, fn: Callable[..., Any], tasks: Iterator[tuple]) -> Iterator[Any]:
-        tasks = iter(tasks)
-        pending: deque = deque()
-
-        def submit() -> None:
-            args = next(tasks, None)
-            if args is not None:
-                pending.append(self.client.submit(fn, *map(self._ship, args), pure=False))
-
-        try:
-            for _ in range(2 * self.n_workers):
-                submit()
-            while pending:
-                future = pending.popleft()
-                result = future.result()
-                future.release()
-                submit()
-                yield result
-        finally:
-            for future in pending:
-                future.cancel()
-
-    def close(self) -> None:
-        self._stack.close()
-
-
-def _check_backend(backend: str, scheduler_address: str | None) -> None:
-    """The scoring backend and address, before any work (the connection is tried when
-    the cluster is opened, also before any work)."""
-    from assay.cluster import check_scheduler, require_dask
-
-    check_option(backend, "backend", BACKENDS)
-    check_scheduler(backend, scheduler_address)
-    if backend == "dask":
-        require_dask()
-
-
-@contextlib.contextmanager
-def _runner(backend: str, scheduler_address: str | None
-            ) -> Iterator[_LocalRunner | _DaskRunner]:
-    """The place score blocks are computed for the length of one call."""
-    runner = _LocalRunner() if backend == "local" else _DaskRunner(scheduler_address)
-    try:
-        yield runner
-    finally:
-        runner.close()
-
-
 @dataclass(frozen=True)
 class _Spec:
     """What one attack computes for a block of targets (sent with every task)."""
@@ -482,7 +372,7 @@ class _Spec:
     tie_break: bool = True
 
 
-def _score_task(spec: _Spec, sums: _Sums | None, y: np.ndarray, bundle: _Bundle
+def _score_task(spec: _Spec, sums: _Sums | None, y: np.ndarray, bundle: Bundle
                 ) -> np.ndarray:
     """Scores of the blocks of targets in `bundle`, in order (runs here or on a worker)."""
     out = [_score_block(spec, sums, y, *block) for block in bundle.blocks]
@@ -515,7 +405,7 @@ class _Scorer:
     and block.
     """
 
-    def __init__(self, population: Population, runner: _LocalRunner | _DaskRunner) -> None:
+    def __init__(self, population: Population, runner: LocalRunner | DaskRunner) -> None:
         self.population = population
         self.runner = runner
         self.member = population.member
@@ -571,7 +461,7 @@ class _Scorer:
         per_block = 2 * blocks[0].size * self.population.n_rows * self.n_classes * 4
         groups = _task_groups(len(blocks), per_block, self.runner)
         starts = np.cumsum([0] + [b.size for b in blocks])
-        tasks = ((spec, sums, self._y, _Bundle([self._block(spec, blocks[i], extra, starts[i])
+        tasks = ((spec, sums, self._y, Bundle([self._block(spec, blocks[i], extra, starts[i])
                                                 for i in group]))
                  for group in groups)
         done = self.runner.map(_score_task, tasks)
@@ -635,7 +525,7 @@ def _loss_blocks(population: Population, t: np.ndarray,
                  scorer: _Scorer | None = None
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """LOSS scores a block of targets at a time: (targets, their scores)."""
-    scorer = scorer or _Scorer(population, _LocalRunner())
+    scorer = scorer or _Scorer(population, LocalRunner())
     return scorer.blocks(_Spec("loss", "neg_loss"), t)
 
 
@@ -756,7 +646,7 @@ def _lira_blocks(population: Population, t: np.ndarray, online: bool,
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """LiRA scores a block of targets at a time: (targets, their scores); `per_example`
     says, for each of `t`, whether it uses per-row variances."""
-    scorer = scorer or _Scorer(population, _LocalRunner())
+    scorer = scorer or _Scorer(population, LocalRunner())
     return scorer.blocks(_Spec("lira", "logit", online), t,
                          np.asarray(per_example, dtype=bool))
 
@@ -1060,7 +950,7 @@ def _rmia_blocks(population: Population, t: np.ndarray, online: bool, a_t: np.nd
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """RMIA scores a block of targets at a time: (targets, their scores); `a_t` holds
     the offline parameter of each of `t`."""
-    scorer = scorer or _Scorer(population, _LocalRunner())
+    scorer = scorer or _Scorer(population, LocalRunner())
     return scorer.blocks(_Spec("rmia", "true_prob", online, gamma, tie_break), t,
                          np.asarray(a_t, dtype=float))
 
@@ -1118,12 +1008,12 @@ def attack_scores(population: Population, attack: str, targets=None, *,
     in `run_mia`.
     """
     check_option(attack, "attack", ATTACKS)
-    _check_backend(backend, scheduler_address)
+    check_backend(backend, scheduler_address)
     merged = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": "auto", "rmia_gamma": RMIA_GAMMA,
               **params}
     _check_population(population, False, attack)
     t = _check_targets(population, targets)
-    with _runner(backend, scheduler_address) as runner:
+    with open_runner(backend, scheduler_address) as runner:
         blocks = _score_blocks(population, attack, t, merged, _Scorer(population, runner))
         return np.concatenate([b for _, b in blocks])
 
@@ -1487,7 +1377,7 @@ def run_mia(
     -------
     MIAResult
     """
-    _check_backend(backend, scheduler_address)
+    check_backend(backend, scheduler_address)
     _check_population(population, False, "any")
     names = _check_attacks(attacks)
     fprs = _check_fprs(fprs)
@@ -1513,7 +1403,7 @@ def run_mia(
     else:
         check_scalar(rmia_a, "rmia_a", low=0.0, high=1.0)
     results = {}
-    with _runner(backend, scheduler_address) as runner:
+    with open_runner(backend, scheduler_address) as runner:
         scorer = _Scorer(population, runner)  # one set of per-row sums per signal
         for name in names:
             attack_params = _attack_params(population, name, params, random_state)
@@ -1567,58 +1457,6 @@ def _attack_params(population: Population, name: str, params: dict,
     return {}
 
 
-@contextlib.contextmanager
-def _ahead(items: Iterator[Any]) -> Iterator[Iterator[Any]]:
-    """`items` in order, the next one computed on a second thread while the caller works
-    on this one: the scorer's next block of targets overlaps the figures of the last
-    (numpy releases the GIL in its loops, so two cores share the work). One item ahead
-    at most: memory grows by one block. Errors reach the caller at the item that raised;
-    leaving early stops the thread after its current item."""
-    if (os.cpu_count() or 1) < 2:
-        yield items
-        return
-    import queue
-    import threading
-
-    done, stop = object(), threading.Event()
-    q: queue.Queue = queue.Queue(maxsize=1)
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put((done, None))
-        except BaseException as error:  # handed to the consumer, raised there
-            q.put((done, error))
-
-    def consume() -> Iterator[Any]:
-        while True:
-            item, error = q.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
-            yield item
-
-    thread = threading.Thread(target=produce, name="assay-scores-ahead", daemon=True)
-    thread.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        while thread.is_alive():  # free a producer blocked on a full queue
-            with contextlib.suppress(queue.Empty):
-                q.get(timeout=0.1)
-        thread.join()
-
-
 def _evaluate_attack(name: str, blocks: Iterator[tuple[np.ndarray, np.ndarray]],
                      member: np.ndarray, targets: np.ndarray,
                      fprs: tuple[float, ...], confidence: float, index: GroupIndex | None,
@@ -1638,7 +1476,7 @@ def _evaluate_attack(name: str, blocks: Iterator[tuple[np.ndarray, np.ndarray]],
                 kept.append(block)
             yield block
 
-    with _ahead(blocks) as early:
+    with ahead(blocks) as early:
         figures = stream_figures(scores_of(early), member, np.r_[fprs, grid], index=index,
                                  group_fprs=fprs, record_fpr=max(fprs))
     scores = np.concatenate(kept) if keep_scores else None
