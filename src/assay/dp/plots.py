@@ -12,6 +12,7 @@ from assay.report.plots import (
     LOG_FLOOR,
     figure,
     log_floor,
+    log_roc_axes,
     null_formatter,
     svg_text,
 )
@@ -36,14 +37,8 @@ def guarantee_roc_plot(runs: Sequence, title: str = "Attack ROC under each guara
                         alpha=0.15, lw=0)
         ax.plot(fpr, log_floor(run.bound_tpr), color=color, lw=1.3, ls="--",
                 label="its f-DP bound")
-    grid = np.geomspace(max(low, LOG_FLOOR), 1.0, 50)
-    ax.plot(grid, grid, color=GREY, lw=1, ls=":", label="random guess")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(max(low, LOG_FLOOR), 1.0)
-    ax.set_ylim(max(low, LOG_FLOOR) / 2, 1.05)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
+    log_roc_axes(ax, low, chance="random guess", x_label="false positive rate",
+                 y_label="true positive rate")
     ax.set_title(title, loc="left")
     ax.legend(loc="lower right", fontsize=7.5)
     return svg_text(fig)

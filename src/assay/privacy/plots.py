@@ -15,6 +15,7 @@ from assay.report.plots import (
     THEORY,
     figure,
     log_floor,
+    log_roc_axes,
     null_formatter,
     plain,
     svg_text,
@@ -60,20 +61,13 @@ def roc_plot(attacks: Sequence[Curve], bound: Curve | None = None, fix: Curve | 
         if curve.bold and curve.low is not None:
             ax.fill_between(fpr, log_floor(curve.low), log_floor(curve.high), color=color,
                             alpha=0.18, lw=0, label="95 % interval")
-    grid = np.geomspace(max(low, LOG_FLOOR), 1.0, 50)
-    ax.plot(grid, grid, color=GREY, lw=1, ls=":", label="random guess (TPR = FPR)")
+    log_roc_axes(ax, low)
     if bound is not None:
         ax.plot(log_floor(bound.fpr), log_floor(bound.tpr), color=THEORY, lw=1.8, ls="--",
                 label=bound.label)
     if fix is not None:
         ax.plot(log_floor(fix.fpr), log_floor(fix.tpr), color=COLORS[4], lw=1.6, ls="-.",
                 label=fix.label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(max(low, LOG_FLOOR), 1.0)
-    ax.set_ylim(max(low, LOG_FLOOR) / 2, 1.05)
-    ax.set_xlabel("false positive rate (non-members flagged)")
-    ax.set_ylabel("true positive rate (members identified)")
     ax.set_title(title, loc="left")
     ax.legend(loc="lower right", fontsize=8)
     return svg_text(fig)

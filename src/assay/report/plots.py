@@ -76,6 +76,22 @@ def log_floor(values: Sequence[float | None]) -> np.ndarray:
     return np.clip(np.nan_to_num(arr, nan=LOG_FLOOR), LOG_FLOOR, 1.0)
 
 
+def log_roc_axes(ax, low: float, *, chance: str = "random guess (TPR = FPR)",
+                 x_label: str = "false positive rate (non-members flagged)",
+                 y_label: str = "true positive rate (members identified)") -> None:
+    """Log-log ROC axes from the smallest FPR shown (`low`, at least ``LOG_FLOOR``) to 1,
+    with the chance diagonal."""
+    low = max(low, LOG_FLOOR)
+    grid = np.geomspace(low, 1.0, 50)
+    ax.plot(grid, grid, color=GREY, lw=1, ls=":", label=chance)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, 1.0)
+    ax.set_ylim(low / 2, 1.05)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+
+
 def plain(text: str) -> str:
     """User text for a matplotlib label: ``$`` would otherwise start mathtext."""
     return text.replace("$", r"\$")
