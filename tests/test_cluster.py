@@ -34,17 +34,17 @@ def test_other_backends_get_no_cluster():
         assert address is None
 
 
+def _no_fit(*args, **kwargs):
+    raise AssertionError("trained before the address was checked")
+
+
 def test_an_unreachable_scheduler_is_one_line_before_any_training(monkeypatch, capsys,
                                                                   tmp_path):
     import assay.cluster
     import assay.population
 
     monkeypatch.setattr(assay.cluster, "CONNECT_TIMEOUT", 1)
-
-    def no_fit(*args, **kwargs):
-        raise AssertionError("trained before the address was checked")
-
-    monkeypatch.setattr(assay.population, "fit_population", no_fit)
+    monkeypatch.setattr(assay.population, "fit_population", _no_fit)
     code = main(["mia", "synthetic", "--models", "6", "--backend", "dask", "--scheduler",
                  "tcp://127.0.0.1:9", "--no-progress"])
     err = capsys.readouterr().err.strip()
@@ -53,6 +53,23 @@ def test_an_unreachable_scheduler_is_one_line_before_any_training(monkeypatch, c
     code = main(["mia", "synthetic", "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "--scheduler must be None unless --backend is 'dask'" in err
+
+
+def test_a_scheduler_without_workers_is_one_line_before_any_training(monkeypatch, capsys):
+    """Tasks sent there would wait forever: refused once no worker joins in time."""
+    import assay.cluster
+    import assay.population
+    from distributed import LocalCluster
+
+    monkeypatch.setattr(assay.cluster, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(assay.population, "fit_population", _no_fit)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
+        code = main(["mia", "synthetic", "--models", "6", "--backend", "dask",
+                     "--scheduler", empty.scheduler_address, "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--scheduler must be the address of a Dask scheduler with at least one worker" \
+        in err and "no worker joined within 1 s" in err
 
 
 @pytest.mark.slow  # a local cluster of two worker processes, twice (~20 s)

@@ -56,8 +56,9 @@ def _local_cluster(n_workers: int | None = None):
 def dask_client(address: str | None, n_workers: int | None = None,
                 flag: str = "scheduler_address") -> Iterator[Any]:
     """A `distributed.Client` of the scheduler at `address`, or of a new local cluster
-    (closed on exit). A scheduler that does not answer within ``CONNECT_TIMEOUT`` is a
-    one-line error, not a timeout traceback."""
+    (closed on exit). A scheduler that does not answer, or has no worker, within
+    ``CONNECT_TIMEOUT`` seconds is a one-line error, not a traceback or a run that waits
+    forever."""
     from distributed import Client
 
     with ExitStack() as stack:
@@ -71,6 +72,13 @@ def dask_client(address: str | None, n_workers: int | None = None,
                 raise InvalidParameterError(
                     f"{flag} must be the address of a running Dask scheduler. Got "
                     f"{address!r} (could not connect: {reason}).") from None
+            try:  # tasks sent to a scheduler without workers would wait forever
+                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+            except TimeoutError:
+                raise InvalidParameterError(
+                    f"{flag} must be the address of a Dask scheduler with at least one "
+                    f"worker. Got {address!r} (no worker joined within {CONNECT_TIMEOUT} "
+                    "s).") from None
         yield client
 
 
