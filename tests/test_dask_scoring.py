@@ -59,11 +59,12 @@ def large(tmp_path_factory):
 
 @pytest.fixture
 def shipped(monkeypatch):
-    """The size in bytes of every value the driver sends to the cluster: task arguments
-    and broadcasts. (A worker memory limit would say the same less reliably: a worker's
-    own imports take a varying share of it.)"""
+    """The size in bytes of every value the driver sends to the cluster: task arguments,
+    broadcasts and values shared for the run. (A worker memory limit would say less,
+    less reliably: a worker's own imports take a varying share of it.)"""
     sizes: list[int] = []
-    ship, put = runners.DaskRunner._ship, runners.DaskRunner.put
+    ship, put, share = runners.DaskRunner._ship, runners.DaskRunner.put, \
+        runners.DaskRunner.share
 
     def record(send):
         def sending(self, value):
@@ -71,8 +72,16 @@ def shipped(monkeypatch):
             return send(self, value)
         return sending
 
+    def sharing(self, key, make):
+        def made():
+            value = make()
+            sizes.append(int(value.nbytes))
+            return value
+        return share(self, key, made)
+
     monkeypatch.setattr(runners.DaskRunner, "_ship", record(ship))
     monkeypatch.setattr(runners.DaskRunner, "put", record(put))
+    monkeypatch.setattr(runners.DaskRunner, "share", sharing)
     return sizes
 
 
@@ -112,8 +121,9 @@ def test_population_on_disk_is_read_by_the_workers_and_equals_local(cluster, lar
 
 @pytest.mark.slow
 def test_population_in_memory_is_sent_in_pieces_and_equals_local(cluster, large, shipped):
-    """Held by the driver: each task receives the probabilities of its own targets and
-    partners only (about 38 MB here), never the 320 MB population."""
+    """Held by the driver: each block of models goes to the cluster once for every pass
+    and attack, and a task receives the probabilities of its own targets and partners
+    only, never the 320 MB population."""
     pop, _, groups = large
     workers = worker_addresses(cluster)
     local = run_mia(pop, groups=groups, **MIA)
@@ -121,6 +131,9 @@ def test_population_in_memory_is_sent_in_pieces_and_equals_local(cluster, large,
                      scheduler_address=cluster.scheduler_address, **MIA)
     assert_same_run(local, remote)
     assert len(shipped) > 16 and max(shipped) <= pop.probs.nbytes / 4
+    # Five attacks, each with several passes: the probabilities are sent about once
+    # (targets' and partners' blocks), not once per pass (13 times before).
+    assert sum(shipped) <= 2 * pop.probs.nbytes
     assert worker_addresses(cluster) == workers
 
 

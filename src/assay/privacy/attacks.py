@@ -76,7 +76,6 @@ from assay._validation import DataError, InvalidParameterError, check_option, ch
 from assay.groups import FlagRule, GroupIndex, permutation_test
 from assay.population import Population
 from assay.privacy.runners import (
-    Bundle,
     DaskRunner,
     LocalRunner,
     ahead,
@@ -231,22 +230,22 @@ def _task_groups(n_blocks: int, block_bytes: int, runner: LocalRunner | DaskRunn
     return [range(i, min(i + size, n_blocks)) for i in range(0, n_blocks, size)]
 
 
-def _partial_totals(kind: str, y: np.ndarray, bundle: Bundle) -> np.ndarray:
-    """Per-row sum of the signal of each block of models in `bundle` (rows, member),
-    added one model at a time: (blocks, N)."""
-    out = np.zeros((len(bundle.blocks), bundle.blocks[0][1].shape[1]))
-    for total, (rows, member) in zip(out, bundle.blocks, strict=True):
+def _partial_totals(kind: str, y: np.ndarray, blocks: list[tuple]) -> np.ndarray:
+    """Per-row sum of the signal of each block of models (rows, member), added one model
+    at a time: (blocks, N)."""
+    out = np.zeros((len(blocks), blocks[0][1].shape[1]))
+    for total, (rows, member) in zip(out, blocks, strict=True):
         for row in _signal(kind, rows, member, y):
             total += row
     return out
 
 
-def _partial_moments(kind: str, y: np.ndarray, centre: np.ndarray, bundle: Bundle
+def _partial_moments(kind: str, y: np.ndarray, centre: np.ndarray, blocks: list[tuple]
                      ) -> np.ndarray:
     """Per-row sums of the centred signal and of its square, IN and OUT, of each block
-    of models in `bundle`: (blocks, 4, N), rows (s1 IN, s2 IN, s1 OUT, s2 OUT)."""
-    out = np.zeros((len(bundle.blocks), 4, bundle.blocks[0][1].shape[1]))
-    for part, (rows, member) in zip(out, bundle.blocks, strict=True):
+    of models (rows, member): (blocks, 4, N), rows (s1 IN, s2 IN, s1 OUT, s2 OUT)."""
+    out = np.zeros((len(blocks), 4, blocks[0][1].shape[1]))
+    for part, (rows, member) in zip(out, blocks, strict=True):
         x_all = _signal(kind, rows, member, y)
         x_all -= centre
         for mine, x in zip(member, x_all, strict=True):
@@ -269,9 +268,9 @@ def _reduce_sums(runner: LocalRunner | DaskRunner, kind: str,
     blocks = _model_blocks(n_models, n_rows, n_classes)
     groups = _task_groups(len(blocks), blocks[0].size * n_rows * n_classes * 4, runner)
 
-    def bundles() -> Iterator[Bundle]:
+    def bundles() -> Iterator[list[tuple]]:
         for group in groups:
-            yield Bundle([(rows_of(blocks[i]), member[blocks[i]]) for i in group])
+            yield [(rows_of(blocks[i]), member[blocks[i]]) for i in group]
 
     total = np.zeros(n_rows)
     for parts in runner.map(_partial_totals, ((kind, y, b) for b in bundles())):
@@ -372,10 +371,10 @@ class _Spec:
     tie_break: bool = True
 
 
-def _score_task(spec: _Spec, sums: _Sums | None, y: np.ndarray, bundle: Bundle
+def _score_task(spec: _Spec, sums: _Sums | None, y: np.ndarray, blocks: list[tuple]
                 ) -> np.ndarray:
-    """Scores of the blocks of targets in `bundle`, in order (runs here or on a worker)."""
-    out = [_score_block(spec, sums, y, *block) for block in bundle.blocks]
+    """Scores of a task's blocks of targets, in order (runs here or on a worker)."""
+    out = [_score_block(spec, sums, y, *block) for block in blocks]
     return out[0] if len(out) == 1 else np.concatenate(out)
 
 
@@ -398,7 +397,8 @@ class _Scorer:
     """Blocks of scores of a population's targets, computed by a runner.
 
     Each task gets what its blocks need and nothing of size (models, rows): the rows of
-    its targets and of their partners (or, for a population on disk, where to read them),
+    its targets and of their partners (on a cluster, each block sent once per run and
+    kept there for every pass and attack; for a population on disk, where to read them),
     their memberships, and the per-row sums of the signal (computed once per signal and
     call, and sent once to every worker). Locally, a population of at most
     `_SIGNAL_CACHE_CELLS` cells keeps one signal whole instead of recomputing it per pass
@@ -428,7 +428,9 @@ class _Scorer:
             return self._cache[kind][models]  # fancy indexing: a fresh copy
         if self.runner.local:
             return self._recent_signal(kind, np.asarray(models, dtype=np.int64))
-        return self.population.read_models(models)
+        # Sent to the cluster once per run, not once per pass and attack.
+        return self.runner.share(("probs", *map(int, models)),
+                                 lambda: self.population.read_models(models))
 
     def _recent_signal(self, kind: str, models: np.ndarray) -> np.ndarray:
         """Signal of `models` computed here, reusing the rows of the last two calls: a
@@ -461,8 +463,8 @@ class _Scorer:
         per_block = 2 * blocks[0].size * self.population.n_rows * self.n_classes * 4
         groups = _task_groups(len(blocks), per_block, self.runner)
         starts = np.cumsum([0] + [b.size for b in blocks])
-        tasks = ((spec, sums, self._y, Bundle([self._block(spec, blocks[i], extra, starts[i])
-                                                for i in group]))
+        tasks = ((spec, sums, self._y, [self._block(spec, blocks[i], extra, starts[i])
+                                        for i in group])
                  for group in groups)
         done = self.runner.map(_score_task, tasks)
         for group, scores in zip(groups, done, strict=True):

@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import numpy as np
@@ -42,25 +41,15 @@ class LocalRunner:
         pass
 
 
-@dataclass(frozen=True)
-class Bundle:
-    """The inputs of one task's blocks: inside the task when small, else scattered to
-    the cluster as one piece first."""
-
-    blocks: list[tuple]
-
-    @property
-    def nbytes(self) -> int:
-        return sum(getattr(v, "nbytes", 0) for block in self.blocks for v in block)
-
-
 class DaskRunner:
     """Blocks computed on a dask.distributed cluster with futures.
 
     At most two tasks per worker are in flight (submitted or finished and not yet read),
     and results come back in submission order, so the caller's memory stays bounded and
-    its figures do not depend on which task finished first. Arrays and bundles of more
-    than `_INLINE_BYTES` go to the cluster with `Client.scatter` (not inside the task).
+    its figures do not depend on which task finished first. Arrays of more than
+    `_INLINE_BYTES` in a task's arguments (also inside its lists and tuples) go to the
+    cluster with `Client.scatter` first, not inside the task; `share` sends a value the
+    run's tasks read again and again once.
     """
 
     local = False
@@ -72,6 +61,7 @@ class DaskRunner:
         try:
             self.client = self._stack.enter_context(dask_client(address))
             self.n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+            self._shared: dict[Hashable, Any] = {}
         except BaseException:
             self._stack.close()
             raise
@@ -80,9 +70,19 @@ class DaskRunner:
         """`value` on every worker (scattered once, broadcast)."""
         return self.client.scatter(value, broadcast=True, hash=False)
 
+    def share(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """``make()`` on the cluster for the rest of the run, sent from here once: every
+        later call with `key` returns the same future (a worker that needs it fetches it
+        from the worker that holds it)."""
+        if key not in self._shared:
+            self._shared[key] = self.client.scatter(make(), hash=False)
+        return self._shared[key]
+
     def _ship(self, value: Any) -> Any:
-        if isinstance(value, np.ndarray | Bundle) and value.nbytes > _INLINE_BYTES:
+        if isinstance(value, np.ndarray) and value.nbytes > _INLINE_BYTES:
             return self.client.scatter(value, hash=False)
+        if isinstance(value, list | tuple):  # Dask resolves futures nested in these
+            return type(value)(self._ship(v) for v in value)
         return value
 
     def map(self, fn: Callable[..., Any], tasks: Iterator[tuple]) -> Iterator[Any]:
@@ -108,6 +108,7 @@ class DaskRunner:
                 future.cancel()
 
     def close(self) -> None:
+        self._shared.clear()
         self._stack.close()
 
 
