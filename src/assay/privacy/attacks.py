@@ -257,9 +257,10 @@ def _partial_moments(kind: str, y: np.ndarray, centre: np.ndarray, blocks: list[
 
 
 def _reduce_sums(runner: LocalRunner | DaskRunner, kind: str,
-                 rows_of: Callable[[np.ndarray], Any], member: np.ndarray, y: Any,
+                 block_of: Callable[[np.ndarray], tuple], member: np.ndarray, y: Any,
                  n_classes: int) -> _Sums:
-    """`_Sums` of a signal in two passes over blocks of models (total, then moments).
+    """`_Sums` of a signal in two passes over blocks of models (total, then moments);
+    `block_of(models)` is what a task reads of them: (rows, membership).
 
     Each block's partial sums are computed wherever `runner` puts them and added here in
     block order, so a run on a cluster gives the same numbers, bit for bit, as one here.
@@ -270,7 +271,7 @@ def _reduce_sums(runner: LocalRunner | DaskRunner, kind: str,
 
     def bundles() -> Iterator[list[tuple]]:
         for group in groups:
-            yield [(rows_of(blocks[i]), member[blocks[i]]) for i in group]
+            yield [block_of(blocks[i]) for i in group]
 
     total = np.zeros(n_rows)
     for parts in runner.map(_partial_totals, ((kind, y, b) for b in bundles())):
@@ -346,8 +347,8 @@ class _LeaveOneOut:
         self.signal = signal
         self.member = member
         self.partner = complement_partners(member)
-        self.sums = _reduce_sums(LocalRunner(), "signal", signal.__getitem__, member,
-                                 None, 2)
+        self.sums = _reduce_sums(LocalRunner(), "signal", lambda ms: (signal[ms], member[ms]),
+                                 member, None, 2)
         self.centre = self.sums.centre
 
     def terms(self, ks: np.ndarray) -> _Terms:
@@ -432,6 +433,12 @@ class _Scorer:
         return self.runner.share(("probs", *map(int, models)),
                                  lambda: self.population.read_models(models))
 
+    def members(self, models: np.ndarray) -> Any:
+        """Membership rows of `models` (on a cluster, sent once per run)."""
+        if self.runner.local:
+            return self.member[models]
+        return self.runner.share(("member", *map(int, models)), lambda: self.member[models])
+
     def _recent_signal(self, kind: str, models: np.ndarray) -> np.ndarray:
         """Signal of `models` computed here, reusing the rows of the last two calls: a
         block's partners are mostly its own or the next block's targets, so each
@@ -450,7 +457,8 @@ class _Scorer:
 
     def sums(self, kind: str) -> Any:
         if kind not in self._sums:
-            sums = _reduce_sums(self.runner, kind, lambda ms: self.rows(kind, ms),
+            sums = _reduce_sums(self.runner, kind,
+                                lambda ms: (self.rows(kind, ms), self.members(ms)),
                                 self.member, self._y, self.n_classes)
             self._sums[kind] = self.runner.put(sums)
         return self._sums[kind]
@@ -474,9 +482,9 @@ class _Scorer:
                start: int) -> tuple:
         partners = np.maximum(self.partner[ks], 0)
         if spec.attack == "loss":  # no references: the partner's terms are not needed
-            return (self.rows(spec.kind, ks), None, self.member[ks], None, None, None)
-        return (self.rows(spec.kind, ks), self.rows(spec.kind, partners), self.member[ks],
-                self.member[partners], self.partner[ks] >= 0,
+            return (self.rows(spec.kind, ks), None, self.members(ks), None, None, None)
+        return (self.rows(spec.kind, ks), self.rows(spec.kind, partners), self.members(ks),
+                self.members(partners), self.partner[ks] >= 0,
                 None if extra is None else extra[start:start + ks.size])
 
 
