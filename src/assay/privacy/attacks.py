@@ -146,7 +146,8 @@ def complement_partners(member: np.ndarray) -> np.ndarray:
 def _signal(kind: str, rows: Any, member: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Signal `kind` of a block of models, float64 (models, N), from their probabilities
     (3-d rows), their rows in a memory-mapped file (`_MemmapRows`, read here), or the
-    signal itself (2-d rows, a fresh copy the caller may change).
+    signal itself (2-d rows: as given when writable, a fresh copy the caller may change;
+    copied when read-only, as a signal kept on a cluster worker for many tasks is).
 
     Kinds: "logit" (LiRA, `Population.logit`), "true_prob" (RMIA) and "neg_loss" (LOSS).
     Every cell is computed from its own probabilities alone, so a block's signal is the
@@ -155,13 +156,21 @@ def _signal(kind: str, rows: Any, member: np.ndarray, y: np.ndarray) -> np.ndarr
     if isinstance(rows, _MemmapRows):
         rows = rows.load()
     if rows.ndim == 2:
-        return rows
+        return rows if rows.flags.writeable else rows.copy()
     block = Population(probs=rows, member=member, y=y)
     if kind == "logit":
         return block.logit()
     if kind == "true_prob":
         return block.true_prob().astype(np.float64)
     return -block.loss().astype(np.float64)
+
+
+def _kept_signal(kind: str, rows: Any, member: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`_signal`, read-only: kept on a worker and read by many tasks, each of which
+    `_signal` hands a copy."""
+    signal = _signal(kind, rows, member, y)
+    signal.setflags(write=False)
+    return signal
 
 
 @dataclass(frozen=True)
@@ -420,18 +429,27 @@ class _Scorer:
 
     def rows(self, kind: str, models: np.ndarray) -> Any:
         """What a task computes the signal `kind` of `models` from."""
-        if self._by_file is not None:
-            return self._by_file(models)
-        if self.runner.local and self.member.size <= _SIGNAL_CACHE_CELLS:
+        if not self.runner.local:
+            return self._cluster_rows(kind, models)
+        if self.member.size <= _SIGNAL_CACHE_CELLS:
             if kind not in self._cache:
                 self._cache = {kind: _signal(kind, self.population.probs, self.member,
                                              self.population.y)}
             return self._cache[kind][models]  # fancy indexing: a fresh copy
-        if self.runner.local:
-            return self._recent_signal(kind, np.asarray(models, dtype=np.int64))
-        # Sent to the cluster once per run, not once per pass and attack.
-        return self.runner.share(("probs", *map(int, models)),
-                                 lambda: self.population.read_models(models))
+        return self._recent_signal(kind, np.asarray(models, dtype=np.int64))
+
+    def _cluster_rows(self, kind: str, models: np.ndarray) -> Any:
+        """On a cluster: the block's probabilities, sent once per run (for a population
+        on disk, where to read them). With more than two classes, the block's signal is
+        computed there once and kept: recomputing it every pass costs a sum over the
+        classes, and it takes 8 bytes a cell where the probabilities take 4 per class."""
+        ids = tuple(int(m) for m in models)
+        rows = self._by_file(models) if self._by_file is not None else self.runner.share(
+            ("probs", *ids), lambda: self.population.read_models(models))
+        if self.n_classes <= 2:
+            return rows
+        return self.runner.share_result((kind, *ids), _kept_signal, kind, rows,
+                                        self.members(models), self._y)
 
     def members(self, models: np.ndarray) -> Any:
         """Membership rows of `models` (on a cluster, sent once per run)."""

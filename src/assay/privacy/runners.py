@@ -78,6 +78,13 @@ class DaskRunner:
             self._shared[key] = self.client.scatter(make(), hash=False)
         return self._shared[key]
 
+    def share_result(self, key: Hashable, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` computed on the cluster once for the rest of the run and kept
+        there: every later call with `key` returns the same future."""
+        if key not in self._shared:
+            self._shared[key] = self.client.submit(fn, *map(self._ship, args), pure=False)
+        return self._shared[key]
+
     def _ship(self, value: Any) -> Any:
         if isinstance(value, np.ndarray) and value.nbytes > _INLINE_BYTES:
             return self.client.scatter(value, hash=False)
