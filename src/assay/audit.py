@@ -99,6 +99,7 @@ _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "mod
                 "train_column", "encoding", "max_categories", "min_frequency", "memory_budget",
                 "sparse")
 
+
 @dataclass(frozen=True)
 class AuditConfig:
     """Everything an audit is run with (written verbatim into the result).

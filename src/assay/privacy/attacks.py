@@ -44,11 +44,13 @@ Every attack is scored a block of targets at a time, from per-row sums over all 
 ``backend="local"`` computes the blocks here; ``backend="dask"`` (`run_mia`,
 `attack_scores`) computes the partial sums of each block of models and the scores of each
 block of targets on a dask.distributed cluster with futures. A task receives the O(N)
-sums (scattered once, to every worker) and the probabilities of its own models only (for
-a population on disk, the file's name: the worker reads its rows); the partial sums are
-added here in block order, and blocks come back in target order, so both backends give
-the same numbers bit for bit. The choices made on reference models (RMIA's a, LiRA's
-variance) run here on their small subsamples.
+sums (scattered once, to every worker) and the rows of its own models only: each block of
+probabilities and memberships goes to the cluster once per run and stays there for every
+pass and attack (for a population on disk, the file's name: the worker reads its rows),
+and with more than two classes so does each block's signal, computed there once. The
+partial sums are added here in block order, and blocks come back in target order, so
+both backends give the same numbers bit for bit. The choices made on reference models
+(RMIA's a, LiRA's variance) run here on their small subsamples.
 
 Metrics (see :mod:`assay.privacy.vulnerability` for the estimators and intervals): AUC,
 TPR at FPR α with the threshold chosen so that the empirical FPR is ≤ α, an averaged ROC
