@@ -14,7 +14,7 @@ import typer
 
 from assay._validation import InvalidParameterError
 from assay.cli import app, before_run, split_names
-from assay.cli.options import HELP
+from assay.cli.options import HELP, SPARSE_VALUES
 
 #: Demo table size and population: the full audit in well under two minutes on 2 cores.
 DEMO_ROWS = 2000
@@ -161,7 +161,7 @@ def _audit(**given: Any) -> int:
             options[section.name] = {**table, **values}
     sparse = given.pop("sparse")
     if sparse is not None:  # the config's own check words any other value
-        options["sparse"] = {"true": True, "false": False}.get(sparse.lower(), sparse)
+        options["sparse"] = SPARSE_VALUES.get(sparse.lower(), sparse)
     if given.get("scheduler") is not None:
         options["scheduler_address"] = given["scheduler"]
     for key in ("data", "target", "learner", "models", "out", "backend", "seed",

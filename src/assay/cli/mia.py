@@ -23,6 +23,7 @@ from assay._validation import (
 )
 from assay.cli import app, split_names
 from assay.cli.options import (
+    SPARSE_VALUES,
     Backend,
     CacheDir,
     DataHome,
@@ -130,8 +131,7 @@ def _encoding_limits(max_categories, min_frequency, memory_budget, sparse=None) 
     from assay.data.dataset import ENCODING_OPTIONS, check_encoding_options
 
     if sparse is not None:
-        sparse = {"auto": "auto", "true": True, "false": False}[
-            check_option(sparse.lower(), "--sparse", ("auto", "true", "false"))]
+        sparse = SPARSE_VALUES[check_option(sparse.lower(), "--sparse", tuple(SPARSE_VALUES))]
     try:
         values = check_encoding_options(max_categories, min_frequency, memory_budget, sparse)
     except InvalidParameterError as error:

@@ -36,6 +36,9 @@ HELP = {
     "progress": "Show progress bars.",
 }
 
+#: --sparse's words and the layouts they ask for (`Dataset.from_frame`'s ``sparse``).
+SPARSE_VALUES = {"auto": "auto", "true": True, "false": False}
+
 Protected = Annotated[Optional[list[str]], typer.Option("--protected", help=HELP["protected"])]
 Learner = Annotated[str, typer.Option("--learner", help=HELP["learner"])]
 LearnerParam = Annotated[Optional[list[str]], typer.Option(
