@@ -47,13 +47,10 @@ MIA = {"attacks": ("loss", "lira", "lira_offline", "rmia", "rmia_offline"),
 def make_population(n_models: int, n_rows: int, n_classes: int, seed: int = 0):
     """Complementary pairs of halves; the true label's probability rises with
     membership, more for one group."""
-    from assay.population import Population
+    from assay.population import Population, PopulationPlan
 
     rng = np.random.default_rng(seed)
-    member = np.zeros((n_models, n_rows), dtype=bool)
-    for pair in range(n_models // 2):
-        half = rng.random(n_rows) < 0.5
-        member[2 * pair], member[2 * pair + 1] = half, ~half
+    member = PopulationPlan.balanced(n_rows, n_models, random_state=rng).member
     y = rng.integers(0, n_classes, n_rows)
     region = rng.choice(["a", "b", "c"], n_rows)
     phi = (rng.normal(size=(n_models, n_rows)) + np.where(region == "c", 1.5, 0.5) * member

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _helpers import balanced_member
 from assay._validation import InvalidParameterError
 from assay.population import Population
 from assay.privacy import attacks, runners
@@ -21,10 +22,7 @@ def make_population(n_models: int, n_rows: int, n_classes: int, seed: int = 0):
     """A balanced population whose true-label probability rises with membership (the
     other classes share the rest), and two protected attributes."""
     rng = np.random.default_rng(seed)
-    member = np.zeros((n_models, n_rows), dtype=bool)
-    for pair in range(n_models // 2):
-        half = rng.random(n_rows) < 0.5
-        member[2 * pair], member[2 * pair + 1] = half, ~half
+    member = balanced_member(n_models, n_rows, rng)
     y = rng.integers(0, n_classes, n_rows)
     race = rng.choice(["a", "b", "c"], n_rows)
     # Group "c" leaks more: its members are fitted harder.
