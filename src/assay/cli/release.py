@@ -48,14 +48,22 @@ def release(
     thresholds = ReleaseThresholds(min_leaf_rows, min_cell_rows, min_residual_dof,
                                    min_samples_leaf)
     _check_json_path(json_path)
-    if model is not None and not model.is_file():
-        raise InvalidParameterError(f"--model must be an existing .skops file. Got {model}.")
+    fitted = None
+    if model is not None:
+        from assay.model_file import load_model_file
+
+        # Refused (one line) before the table is read or anything is built from it.
+        fitted = load_model_file(model, what="--model")
     spec = None
     if learner is not None:
         from assay.learners import get_learner, parse_learner_params
 
         spec = get_learner(learner, **parse_learner_params(learner_param or []))
     dataset = _load_dataset(data, target, [], data_home)
+    if fitted is not None:
+        from assay.model_file import check_model_input
+
+        check_model_input(fitted, dataset.X.shape[1], what="--model")
     from assay.privacy.release import release_checks, release_for_learner
 
     if predictions is not None:
@@ -67,8 +75,7 @@ def release(
         _, report = release_for_learner(spec, dataset.X, dataset.y, random_state=seed,
                                         thresholds=thresholds)
     else:
-        report = release_checks(_load_skops(model), dataset.X, dataset.y,
-                                thresholds=thresholds)
+        report = release_checks(fitted, dataset.X, dataset.y, thresholds=thresholds)
     from rich.console import Console
 
     console = Console()
@@ -80,15 +87,3 @@ def release(
         json_path.write_text(json.dumps(report.to_dict(), indent=1, default=str))
         console.print(f"wrote {json_path}", highlight=False)
     return {"release": 0, "review": 1, "reject": 3}[report.recommendation]
-
-
-def _load_skops(path: Path):
-    """Load a skops file, trusting only scikit-learn and numpy types (no pickle)."""
-    import skops.io as sio
-
-    untrusted = sio.get_untrusted_types(file=path)
-    foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy."))]
-    if foreign:
-        raise InvalidParameterError(f"--model must hold only scikit-learn and numpy types. "
-                                    f"Got {', '.join(foreign[:3])}.")
-    return sio.load(path, trusted=untrusted)

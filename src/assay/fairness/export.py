@@ -3,9 +3,10 @@
 Models are written with skops (``skops.io``), which stores the object tree as data and
 refuses, on load, every type it was not told to trust: the types a file needs are
 recorded beside it (`export_model` returns them; the card lists them) and `load_model`
-loads only files whose types are all among scikit-learn's, numpy's and assay's
-mitigation estimators. An ONNX copy is written too where skl2onnx is installed and the
-model converts (plain scikit-learn models; assay's group-aware estimators do not).
+loads only files whose types are all on `assay.model_file.allowed_types`, an exact list
+(scikit-learn's estimators, numpy's and scipy's arrays, assay's mitigation estimators).
+An ONNX copy is written too where skl2onnx is installed and the model converts (plain
+scikit-learn models; assay's group-aware estimators do not).
 """
 
 from __future__ import annotations
@@ -15,14 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assay._validation import DataError, InvalidParameterError
+from assay._validation import InvalidParameterError
 from assay.fairness.metrics import format_estimate as _fmt
 
-__all__ = ["TRUSTED_PREFIXES", "export_model", "load_model", "model_card"]
-
-#: Type-name prefixes `load_model` accepts.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "assay.fairness.mitigate.",
-                    "scipy.sparse.")
+__all__ = ["export_model", "load_model", "model_card"]
 
 
 def _sha256(path: Path) -> str:
@@ -90,29 +87,19 @@ def load_model(path: str | Path, trusted: Sequence[str] | None = None) -> Any:
     ----------
     path : path-like
     trusted : sequence of str, optional
-        Types to trust (default: the file's own, if all are scikit-learn, numpy or
-        assay mitigation types).
+        Exact type names the caller accepts (e.g. an export's ``trusted_types``): the
+        types skops does not trust by itself must all be among them. Default: the
+        exact allow-list `assay.model_file.allowed_types`.
 
     Raises
     ------
-    DataError
-        The file is missing, or needs a type outside `TRUSTED_PREFIXES` (it could run
-        arbitrary code on load).
+    InvalidParameterError
+        The file is missing, is not a skops file, or names a type outside the list
+        (nothing in it is imported or built then).
     """
-    import skops.io as sio
+    from assay.model_file import load_model_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"model file must exist. Got {str(path)!r}.")
-    needed = sio.get_untrusted_types(file=path)
-    if trusted is None:
-        foreign = [t for t in needed if not t.startswith(TRUSTED_PREFIXES)]
-        if foreign:
-            raise DataError(f"{path} needs types outside scikit-learn, numpy and assay "
-                            f"({', '.join(foreign)}); pass trusted=[...] only if you "
-                            f"trust where the file came from.")
-        trusted = needed
-    return sio.load(path, trusted=list(trusted))
+    return load_model_file(path, trusted=trusted, what="model file")
 
 
 def model_card(candidate: Any, front: Any, *, dataset: dict[str, Any],
