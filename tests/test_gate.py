@@ -199,3 +199,74 @@ def test_strongest_attack_has_the_highest_tpr_at_the_smallest_fpr(privacy_result
     # The headline names it and quotes its figure.
     name = section.data.strongest_attack
     assert f"({name.upper()} attack" in section.summary[0]
+
+
+# --------------------------------------------------------------------------- names, limits
+
+
+@pytest.mark.parametrize("expr", ["auc=1e999", "tpr@fpr=1e999@0.001", "auc=inf", "auc=nan",
+                                  "tpr@fpr=0.05@1e999"])
+def test_limits_must_be_finite(result_path, capsys, expr):
+    assert main(["gate", str(result_path), "--max", expr]) == 2
+    assert main(["gate", str(result_path), "--min", expr]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 2  # one per call
+    assert "Traceback" not in err
+
+
+def _flagging(privacy_flags: float, attribute_flags: float) -> AuditResult:
+    """Privacy flags some groups, attribute inference none: both hold flagged_groups."""
+    result = _result()
+    privacy = SectionResult(name="privacy", title="Privacy", metrics={
+        "auc": Metric(0.58, 0.55, 0.61, "attack AUC"),
+        "flagged_groups": Metric(privacy_flags, label="groups flagged as more exposed")})
+    attribute = SectionResult(name="attribute", title="Attribute", metrics={
+        "flagged_groups": Metric(attribute_flags, label="groups flagged as leaking more")})
+    result.sections = {"attribute": attribute, "privacy": privacy}
+    return result
+
+
+def test_a_name_several_sections_hold_is_an_error_naming_them():
+    from assay._validation import InvalidParameterError
+    from assay.cli.audit import check_threshold
+
+    result = _flagging(3.0, 0.0)
+    with pytest.raises(InvalidParameterError) as info:
+        check_threshold(result, parse_threshold("flagged_groups=0", "max"), "upper")
+    assert str(info.value) == ("metric 'flagged_groups' is held by several sections; name "
+                               "one of attribute.flagged_groups, privacy.flagged_groups.")
+    # Qualified, each is read from its own section: the privacy flags fail the gate.
+    ok, reason = check_threshold(result, parse_threshold("privacy.flagged_groups=0", "max"),
+                                 "upper")
+    assert not ok and reason.startswith("privacy.flagged_groups")
+    assert check_threshold(result, parse_threshold("attribute.flagged_groups=0", "max"),
+                           "upper")[0]
+    # A name one section holds stays a short name; the ambiguous one is not offered.
+    assert result.metric("auc")[0] == "privacy.auc"
+    assert "flagged_groups" not in result.metric_names()
+    assert "privacy.flagged_groups" in result.metric_names()
+
+
+def test_flagged_groups_never_passes_while_a_section_flags_one(tmp_path, capsys):
+    # Sections the gate does not know (their payloads are not checked): the same names.
+    result = _flagging(3.0, 0.0)
+    for section, name in zip(result.sections.values(), ("inference", "leak")):
+        section.name = name
+    result.sections = {s.name: s for s in result.sections.values()}
+    path = str(result.to_json(tmp_path / "result.json"))
+    assert main(["gate", path, "--max", "flagged_groups=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+    assert "inference.flagged_groups, leak.flagged_groups" in err
+    assert main(["gate", path, "--max", "leak.flagged_groups=0"]) == 1
+    assert main(["gate", path, "--max", "inference.flagged_groups=0"]) == 0
+
+
+def test_a_qualified_name_that_is_also_a_short_name_is_an_error():
+    # privacy's own "dp.advantage" against a dp section's "advantage": never guessed.
+    result = _result()
+    result.sections["dp"] = SectionResult(name="dp", title="DP", metrics={
+        "advantage": Metric(0.1, label="advantage")})
+    with pytest.raises(Exception, match="leak.dp.advantage, dp.advantage"):
+        result.metric("dp.advantage")
+    assert result.metric("leak.dp.advantage")[1].value == 0.2

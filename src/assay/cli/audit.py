@@ -240,21 +240,24 @@ def parse_threshold(text: str, kind: str) -> Threshold:
     Raises
     ------
     InvalidParameterError
-        The expression has neither form.
+        The expression has neither form, or its limit is not a finite number (1e999).
     """
-    match = _TPR_AT_FPR.match(text)
-    if match:
+    match = _TPR_AT_FPR.match(text) or _PLAIN.match(text)
+    if match is None or match.re is _PLAIN and match["name"].endswith("tpr@fpr"):
+        raise InvalidParameterError(
+            f"--{kind} must look like METRIC=LIMIT (auc=0.6, advantage=0.1, lira.auc=0.6, "
+            f"privacy.flagged_groups=0) or tpr@fpr=LIMIT@FPR (tpr@fpr=0.05@0.001). "
+            f"Got {text!r}.")
+    limit = float(match["limit"])
+    if not math.isfinite(limit):  # 1e999 reads as inf: a limit nothing crosses
+        raise InvalidParameterError(f"--{kind} limit must be a finite number. Got {text!r}.")
+    if match.re is _TPR_AT_FPR:
         fpr = float(match["fpr"])
         if not 0 < fpr < 1:
             raise InvalidParameterError(f"--{kind} FPR must be in (0, 1). Got {text!r}.")
         scope = f"{match['scope']}." if match["scope"] else ""
-        return Threshold(f"{scope}tpr@{fpr:g}", float(match["limit"]), kind, text.strip())
-    match = _PLAIN.match(text)
-    if match and not match["name"].endswith("tpr@fpr"):
-        return Threshold(match["name"], float(match["limit"]), kind, text.strip())
-    raise InvalidParameterError(
-        f"--{kind} must look like METRIC=LIMIT (auc=0.6, advantage=0.1, lira.auc=0.6) or "
-        f"tpr@fpr=LIMIT@FPR (tpr@fpr=0.05@0.001). Got {text!r}.")
+        return Threshold(f"{scope}tpr@{fpr:g}", limit, kind, text.strip())
+    return Threshold(match["name"], limit, kind, text.strip())
 
 
 def check_threshold(result, threshold: Threshold, use: str) -> tuple[bool, str]:
@@ -284,7 +287,8 @@ def check_threshold(result, threshold: Threshold, use: str) -> tuple[bool, str]:
 def gate(
     result_path: Annotated[Path, typer.Argument(metavar="RESULT", help="result.json")],
     max_: Annotated[list[str] | None, typer.Option(
-        "--max", help="METRIC=LIMIT that must not be exceeded, e.g. tpr@fpr=0.05@0.001.")] = None,
+        "--max", help="METRIC=LIMIT that must not be exceeded, e.g. tpr@fpr=0.05@0.001 or "
+        "privacy.flagged_groups=0 (a finite LIMIT).")] = None,
     min_: Annotated[list[str] | None, typer.Option(
         "--min", help="METRIC=LIMIT that must be reached.")] = None,
     use: Annotated[str, typer.Option(
@@ -295,8 +299,13 @@ def gate(
     A result with a failed section passes no gate (exit 3, the section named); bad
     input exits 2. By default the conservative end of each 95 % interval is compared (the upper bound
     for --max, the lower bound for --min); --use estimate compares point estimates.
-    Unqualified metrics (auc, advantage, tpr@0.001) are the worst over all attacks;
-    lira.auc or privacy.lira.auc pick one.
+
+    Metrics are named SECTION.FIGURE (privacy.flagged_groups,
+    fairness.eo_gap, privacy.lira.auc). A name without its section is
+    accepted only when exactly one section of the result holds it; a name
+    that several hold (flagged_groups) is an error listing the full names.
+    The privacy section's auc, advantage and tpr@FPR are the worst over its
+    attacks (lira.auc picks one). Limits must be finite numbers.
     """
     from assay._validation import check_option
     from assay.report.result import AuditResult

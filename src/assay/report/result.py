@@ -119,8 +119,8 @@ class SectionResult:
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
                 # The schema leaves some shapes open; the payload's own reader is stricter.
                 raise DataError(
-                    f"section {payload['name']!r} data cannot be read: "
-                    f"{type(exc).__name__}: {exc}.") from None
+                    f"section {shorten(payload['name'], 60)!r} data cannot be read: "
+                    f"{type(exc).__name__}: {shorten(exc)}.") from None
         return cls(name=payload["name"], title=payload["title"],
                    status=payload.get("status", "ok"), summary=list(payload.get("summary", [])),
                    metrics={k: Metric(**m) for k, m in payload.get("metrics", {}).items()},
@@ -166,21 +166,29 @@ class AuditResult:
     # ------------------------------------------------------------------ access
 
     def metric(self, key: str) -> tuple[str, Metric]:
-        """Find a metric by ``key`` or ``section.key``; return (qualified name, metric).
+        """Find a metric by ``section.key`` or ``key``; return (qualified name, metric).
+
+        An unqualified ``key`` names a figure only when exactly one section holds it; the
+        gate never guesses between sections (``flagged_groups`` is in several).
 
         Raises
         ------
         InvalidParameterError
-            No section has that metric (the message lists the available ones).
+            No section has that metric, or several do (the message lists the names).
         """
         from assay._validation import InvalidParameterError
 
+        matches = [(f"{sec.name}.{key}", sec.metrics[key]) for sec in self.sections.values()
+                   if key in sec.metrics]
         section, dot, name = key.partition(".")
         if dot and section in self.sections and name in self.sections[section].metrics:
-            return key, self.sections[section].metrics[name]
-        for sec in self.sections.values():
-            if key in sec.metrics:
-                return f"{sec.name}.{key}", sec.metrics[key]
+            matches.append((key, self.sections[section].metrics[name]))
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise InvalidParameterError(
+                f"metric {key!r} is held by several sections; name one of "
+                f"{', '.join(q for q, _ in matches)}.")
         names = self.metric_names()
         if not names:
             states = "; ".join(f"{s.name}: {s.status}" + (f" ({s.message})" if s.message else "")
@@ -197,13 +205,15 @@ class AuditResult:
         return [s for s in self.sections.values() if s.status == "error"]
 
     def metric_names(self) -> list[str]:
-        """Every metric name, unqualified (first section wins) and qualified."""
+        """Every name `metric` accepts: unqualified ones held by one section, then every
+        qualified ``section.key``."""
+        qualified = [f"{sec.name}.{k}" for sec in self.sections.values() for k in sec.metrics]
+        keys = [k for sec in self.sections.values() for k in sec.metrics]
         names: list[str] = []
-        for sec in self.sections.values():
-            names.extend(k for k in sec.metrics if k not in names)
-        for sec in self.sections.values():
-            names.extend(f"{sec.name}.{k}" for k in sec.metrics)
-        return names
+        for k in keys:
+            if k not in names and k not in qualified and keys.count(k) == 1:
+                names.append(k)
+        return names + [q for q in qualified if q not in names and q not in keys]
 
     # ------------------------------------------------------------------ JSON
 
@@ -241,7 +251,7 @@ class AuditResult:
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(MSG_UNREADABLE.format(path=path, why=exc)) from None
+            raise DataError(MSG_UNREADABLE.format(path=path, why=shorten(exc))) from None
         except RecursionError:
             raise DataError(MSG_UNREADABLE.format(path=path, why="nested too deeply")) \
                 from None
@@ -283,7 +293,7 @@ def check_version(payload: Any, source: str) -> None:
         raise DataError(MSG_NOT_A_RESULT.format(path=source))
     found = payload["schema_version"]
     if found != SCHEMA_VERSION:
-        raise DataError(MSG_OTHER_VERSION.format(path=source, found=found,
+        raise DataError(MSG_OTHER_VERSION.format(path=source, found=shorten(found, 40),
                                                  expected=SCHEMA_VERSION))
 
 
@@ -317,7 +327,15 @@ def validate(payload: dict[str, Any], source: str | Path = "result") -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise DataError(MSG_INVALID.format(path=source, why=f"at {where}: {error.message}"))
+        why = shorten(f"at {shorten(where, 120)}: {error.message}")
+        raise DataError(MSG_INVALID.format(path=source, why=why))
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """`text` on one line, cut to about `limit` characters (the schema's messages quote
+    the offending value whole, which may be the whole file)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else f"{text[:limit - 20]} ... ({len(text):,} chars)"
 
 
 def package_versions() -> dict[str, str | None]:
