@@ -13,8 +13,11 @@ unloaded until a learner is built), so the CLI can import this package at start-
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
+import os
 import re
+import sys
 import tomllib
 import types
 from collections.abc import Iterable, Mapping
@@ -40,7 +43,8 @@ _public, __getattr__, __dir__ = _lazy_exports(
         "sklearn": ["SklearnLearner"],
     },
 )
-__all__ = [*_public, "get_learner", "learner_from_table", "parse_learner_params"]
+__all__ = [*_public, "PACKAGES_ENV", "get_learner", "learner_from_table", "learner_packages",
+           "parse_learner_params"]
 del _public
 
 #: Built-in learner name -> (submodule, class); torch is imported inside the fits only.
@@ -59,6 +63,13 @@ _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+", re.ASCII)
 _BARE_WORD = re.compile(r"[A-Za-z_][\w.:+/-]*", re.ASCII)
 # TOML has no null, and Python users write True/False: these bare words mean Python's.
 _PYTHON_WORDS = {"None": None, "True": True, "False": False}
+
+#: Environment variable naming, comma-separated, the packages beyond scikit-learn whose
+#: estimator classes ``sklearn:`` may name (e.g. ``xgboost,lightgbm``). A variable, not
+#: an audit.toml key, so that a configuration file someone sends cannot widen it.
+PACKAGES_ENV = "ASSAY_LEARNER_PACKAGES"
+# A top-level package name as given in PACKAGES_ENV.
+_PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 _SPEC_HELP = ("'logreg', 'mlp', 'dp-logreg', 'dp-mlp', 'sklearn:<module>.<Class>', an "
               "estimator or a Learner")
@@ -231,19 +242,87 @@ def _check_estimator_class(obj: Any, label: str) -> None:
         )
 
 
+def learner_packages() -> tuple[str, ...]:
+    """The packages whose estimator classes ``sklearn:`` may name.
+
+    Returns
+    -------
+    tuple of str
+        ``"sklearn"``, then the top-level packages listed (comma-separated) in the
+        ``ASSAY_LEARNER_PACKAGES`` environment variable.
+
+    Raises
+    ------
+    InvalidParameterError
+        A listed name that is not a top-level package name.
+    """
+    names = ["sklearn"]
+    for item in os.environ.get(PACKAGES_ENV, "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if not _PACKAGE.fullmatch(item):
+            raise InvalidParameterError(
+                f"{PACKAGES_ENV} must list top-level package names, comma-separated (e.g. "
+                f"xgboost,lightgbm). Got {item!r}.")
+        if item not in names:
+            names.append(item)
+    return tuple(names)
+
+
+@functools.cache
+def _sklearn_estimators() -> frozenset[type]:
+    """scikit-learn's estimator classes (importing scikit-learn's own modules only)."""
+    from sklearn.utils import all_estimators
+
+    return frozenset(cls for _, cls in all_estimators())
+
+
+def _sklearn_class(module_name: str, class_name: str, spec: str) -> Any:
+    """`module_name.class_name` among scikit-learn's estimators, importing nothing new."""
+    estimators = _sklearn_estimators()
+    # all_estimators imported every module that holds an estimator: one not loaded now
+    # holds none (tests, conftest), and is not imported.
+    module = sys.modules.get(module_name)
+    if module is None:
+        raise InvalidParameterError(
+            "learner must name a scikit-learn module that holds estimators, e.g. "
+            f"'sklearn:sklearn.ensemble.HistGradientBoostingClassifier'. Got {spec!r}.")
+    obj = getattr(module, class_name, None)
+    if obj is None:
+        raise InvalidParameterError(
+            f"learner must name an importable estimator class. Got {spec!r} "
+            f"({module_name} has no {class_name}).")
+    if isinstance(obj, type) and obj not in estimators and obj.__module__.startswith("sklearn"):
+        _check_estimator_class(obj, spec)  # the specific reason where there is one
+        raise InvalidParameterError(
+            f"learner must name one of scikit-learn's public estimators. Got {spec!r}.")
+    return obj
+
+
 def _import_estimator(spec: str) -> type:
-    """The class named by ``sklearn:module.Class``, checked before anything is called."""
+    """The class named by ``sklearn:module.Class``, its package checked before any import."""
     path = spec.removeprefix("sklearn:")
-    if not _DOTTED.fullmatch(path):
+    if not _DOTTED.fullmatch(path) or any(p.startswith("__") for p in path.split(".")):
         raise InvalidParameterError(f"learner must be 'sklearn:<module>.<Class>'. Got {spec!r}.")
     module_name, _, class_name = path.rpartition(".")
-    try:
-        obj = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        reason = " ".join(str(exc).split())  # one line
+    top = path.split(".", 1)[0]
+    packages = learner_packages()
+    if top not in packages:
+        # Importing a module runs its code: only packages that hold estimators.
         raise InvalidParameterError(
-            f"learner must name an importable estimator class. Got {spec!r} ({reason})."
-        ) from None
+            f"learner must name a class of {', '.join(packages)} (a plug-in package's "
+            f"estimators: list the package in {PACKAGES_ENV}). Got {spec!r}.")
+    if top == "sklearn":
+        obj = _sklearn_class(module_name, class_name, spec)
+    else:
+        try:
+            obj = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            reason = " ".join(str(exc).split())  # one line
+            raise InvalidParameterError(
+                f"learner must name an importable estimator class. Got {spec!r} ({reason})."
+            ) from None
     _check_estimator_class(obj, spec)
     return obj
 
@@ -309,8 +388,10 @@ def get_learner(spec: Any, **params: Any) -> Learner:
     spec : str, scikit-learn estimator class or instance, or Learner
         ``"logreg"`` or ``"mlp"`` (batched built-ins); ``"sklearn:module.Class"`` (a
         scikit-learn estimator class, i.e. a subclass of `sklearn.base.BaseEstimator`
-        with ``fit`` and ``predict_proba``, built with `params`; the module is imported,
-        nothing else is called before these checks); such a class itself; an
+        with ``fit`` and ``predict_proba``, built with `params`; the path must lie in
+        scikit-learn, whose estimators are found without importing the named module,
+        or in a package listed in ``ASSAY_LEARNER_PACKAGES``, whose module is then
+        imported; nothing else is called before these checks); such a class itself; an
         estimator instance (cloned, `params` set on the clone); or a `Learner` (a
         dataclass learner is copied with `params` replacing its fields).
     **params
