@@ -112,14 +112,14 @@ def test_calibrate_dpsgd_targets(capsys, spec, extra, key, limit):
 
 @pytest.mark.parametrize("argv,needle", [
     (["risk", "dpsgd", "--sample-rate", "2", "--steps", "10", "--noise-multiplier", "1"],
-     "sample_rate must be a number in (0, 1]"),
+     "sample_rate must be a number in [1e-12, 1]"),
     (["risk", "dpsgd", "--sample-rate", "abc", "--steps", "10", "--noise-multiplier", "1"],
      "--sample-rate"),
     (["risk", "dpsgd", "--sample-rate", "0.1", "--steps", "0", "--noise-multiplier", "1"],
      "steps must be an integer in [1"),
     (["risk", "dpsgd", "--sample-rate", "0.1", "--steps", "10", "--noise-multiplier", "0"],
      "noise_multiplier must be a number in [0.1, 1000]"),
-    (["risk", "gaussian", "--mu", "1", "--fpr", "1.5"], "fpr must be a number in [0, 1]"),
+    (["risk", "gaussian", "--mu", "1", "--fpr", "1.5"], "fpr must be a number in (0, 1)"),
     (["risk", "gaussian", "--mu", "1", "--fpr", "x"], "fpr must be numbers"),
     (["risk", "rdp", "--orders", "1,2", "--rdp", "0.1,0.2"], "orders must be a number in (1"),
     (["calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "100", "--target", "foo=1"],
@@ -135,7 +135,7 @@ def test_calibrate_dpsgd_targets(capsys, spec, extra, key, limit):
     (["calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "100", "--target",
       "epsilon=3"], "delta must be given"),
     (["calibrate", "dpsgd", "--sample-rate", "0", "--steps", "100", "--target",
-      "advantage=0.1"], "sample_rate must be a number in (0, 1]"),
+      "advantage=0.1"], "sample_rate must be a number in [1e-12, 1]"),
     (["calibrate", "dpsgd", "--sample-rate", "0.01", "--steps", "ten", "--target",
       "advantage=0.1"], "--steps"),
 ])

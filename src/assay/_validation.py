@@ -13,6 +13,11 @@ from collections.abc import Iterable
 from typing import Any
 
 
+#: Most permutations or bootstrap resamples a test may ask for: a p-value resolution of
+#: 1e-6; more only costs time and memory (each resample holds a row of figures).
+MAX_RESAMPLES = 1_000_000
+
+
 class AssayError(Exception):
     """Base class of errors caused by the user's input (shown without a traceback)."""
 
@@ -46,13 +51,17 @@ def check_scalar(
     high: float | None = None,
     low_open: bool = False,
     high_open: bool = False,
+    why: str | None = None,
 ) -> Any:
     """Check that `value` is a finite number of `kind` inside the interval; return it.
 
     `kind=int` accepts integral numbers only (bools are rejected); `kind=float` accepts
-    any real number and returns a float.
+    any real number and returns a float. `why`, if given, says in the message why the
+    interval is what it is (a bound chosen to keep the arithmetic finite, say).
     """
     where = _interval_text(low, high, low_open, high_open)
+    if why:
+        where = f"{where} ({why})"
     noun = "an integer" if kind is int else "a number"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidParameterError(f"{name} must be {noun} {where}. Got {value!r}.")
@@ -72,6 +81,21 @@ def check_scalar(
     if bad_low or bad_high:
         raise InvalidParameterError(f"{name} must be {noun} {where}. Got {value!r}.")
     return value
+
+
+def check_distinct(values: Iterable[Any], name: str) -> list[Any]:
+    """Check that no value is repeated (two equal shares, a grid value twice); return them.
+
+    A repeated value asks for a comparison of a thing with itself: refused, not collapsed.
+    """
+    values = list(values)
+    seen: list[Any] = []
+    for value in values:
+        if value in seen:
+            raise InvalidParameterError(
+                f"{name} must be distinct values. Got {value!r} twice ({values!r}).")
+        seen.append(value)
+    return values
 
 
 def check_option(value: Any, name: str, options: Iterable[str]) -> str:

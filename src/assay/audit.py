@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from assay._validation import (
+    MAX_RESAMPLES,
     AssayError,
     DataError,
     InvalidParameterError,
@@ -89,7 +90,8 @@ class GroupOptions(Options):
     def __post_init__(self) -> None:
         check_scalar(self.min_support, "groups.min_support", kind=int, low=1)
         check_scalar(self.alpha, "groups.alpha", low=0, high=1, low_open=True, high_open=True)
-        check_scalar(self.n_permutations, "groups.n_permutations", kind=int, low=0)
+        check_scalar(self.n_permutations, "groups.n_permutations", kind=int, low=0,
+                     high=MAX_RESAMPLES)
         if self.max_intersection is not None:
             check_scalar(self.max_intersection, "groups.max_intersection", kind=int, low=1)
 
@@ -494,6 +496,10 @@ def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
     out_dir = Path(check_output_folder(config.out, "out"))
     if dataset is None:
         dataset = load_dataset(config)
+    from assay.population import check_population_size
+
+    check_population_size(config.models, dataset.n_rows, len(dataset.classes),
+                          config.memory_budget, name="models (--models)")
     if target is None and config.predictions is not None:
         from assay.predictions import read_predictions
 

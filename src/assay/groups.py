@@ -34,7 +34,13 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from assay._stats import wilson_interval
-from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
+from assay._validation import (
+    MAX_RESAMPLES,
+    DataError,
+    InvalidParameterError,
+    check_option,
+    check_scalar,
+)
 
 __all__ = [
     "LABEL_SEP",
@@ -678,7 +684,7 @@ def permutation_test(values, index: GroupIndex, *, min_support: int = 1,
         raise InvalidParameterError(
             f"index must be a GroupIndex. Got {type(index).__name__}.")
     min_support = check_scalar(min_support, "min_support", kind=int, low=1)
-    n_perm = check_scalar(n_permutations, "n_permutations", kind=int, low=0)
+    n_perm = check_scalar(n_permutations, "n_permutations", kind=int, low=0, high=MAX_RESAMPLES)
     check_option(direction, "direction", DIRECTIONS)
     try:
         vals = np.asarray(values, dtype=np.float64)

@@ -28,6 +28,7 @@ from assay._validation import (
     DataError,
     InvalidParameterError,
     check_option,
+    check_output_folder,
     check_scalar,
 )
 from assay.cluster import check_scheduler, dask_client
@@ -254,6 +255,7 @@ class PopulationPlan:
             raise InvalidParameterError(
                 f"n_models must be an even integer in [2, inf). Got {n_models}."
             )
+        check_population_size(n_models, n_rows, None, name="n_models")
         rng = np.random.default_rng(random_state)
         member = np.zeros((n_models, n_rows), dtype=bool)
         for pair in range(n_models // 2):
@@ -667,8 +669,15 @@ def fit_population(
     if memory_budget is not None:
         memory_budget = check_scalar(memory_budget, "memory_budget", low=0, low_open=True)
     check_option(store, "store", _STORES)
+    if cache_dir is not None:  # a file or a read-only folder fails here, not after a fit
+        check_output_folder(cache_dir, "cache_dir")
     learner = get_learner(learner)
     X, y, n_classes = _check_inputs(X, y, plan, n_classes)
+    if store == "auto":
+        check_population_size(plan.n_models, X.shape[0], n_classes, memory_budget)
+    else:  # "memory": all of it against this machine; "disk": the membership only
+        check_population_size(plan.n_models, X.shape[0],
+                              n_classes if store == "memory" else None)
     on_disk, reason = _where(plan.n_models, X.shape[0], n_classes, memory_budget, store)
     if on_disk and cache_dir is None:
         raise InvalidParameterError(
@@ -762,6 +771,62 @@ def _where(n_models: int, n_rows: int, n_classes: int, budget: float | None,
         return False, f"{size}; no memory_budget"
     over = _gib((n_models, n_rows, n_classes)) > budget
     return over, f"{size}, {'over' if over else 'within'} memory_budget {budget:g} GiB"
+
+
+def machine_memory_gib() -> float:
+    """GiB of physical memory of this machine (2 when it cannot be read)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except (AttributeError, OSError, ValueError):  # not POSIX
+        return 2.0
+
+
+def max_models(n_rows: int, n_classes: int | None, memory_budget: float | None = None) -> int:
+    """The most models (even) a population of this table can hold in this machine's memory.
+
+    Every model keeps a membership row in memory (``n_rows`` bools, twice: plan and
+    population). Its probabilities (``n_rows * n_classes`` float32) stay in memory too
+    unless a ``memory_budget`` under the machine's memory sends them to disk over it.
+    ``n_classes`` None: the membership rows only.
+    """
+    machine = machine_memory_gib()
+    per_model = 2 * n_rows
+    if n_classes is not None and (memory_budget is None or memory_budget >= machine):
+        per_model += 4 * n_rows * n_classes
+    count = int(machine * 2**30 // max(per_model, 1))
+    return count - count % 2
+
+
+def check_population_size(n_models: int, n_rows: int, n_classes: int | None,
+                          memory_budget: float | None = None, *,
+                          name: str = "n_models", factor: int = 1,
+                          spill: bool = True) -> int:
+    """Check that ``n_models`` models of this table fit in memory (`max_models`); return it.
+
+    Called before any allocation, so a huge count is one error line rather than a failed
+    allocation of terabytes. ``factor``: models trained per unit of ``n_models`` (2 for
+    distribution inference's two shares). ``spill``: whether the caller can write the
+    probabilities to disk (it takes a ``--memory-budget``); the message says so.
+
+    Raises
+    ------
+    InvalidParameterError
+        Over the bound: the message names it and what to do.
+    """
+    most = max_models(n_rows, n_classes, memory_budget) // factor
+    most -= most % 2
+    if n_models <= most:
+        return n_models
+    machine = machine_memory_gib()
+    with_probs = n_classes is not None and (memory_budget is None or memory_budget >= machine)
+    what = ("their membership rows and probabilities" if with_probs else
+            "their membership rows, always in memory,")
+    fix = ("use fewer models, or a --memory-budget (GiB) under the machine's memory to "
+           "write the probabilities to disk" if with_probs and spill else "use fewer models")
+    classes = f" and {n_classes} classes" if with_probs else ""
+    raise InvalidParameterError(
+        f"{name} must be at most {most} for {n_rows} rows{classes} ({what} must fit this "
+        f"machine's {machine:.3g} GiB of memory); {fix}. Got {n_models}.")
 
 
 def _cache_key(fields: dict[str, Any]) -> str:

@@ -55,6 +55,9 @@ def attribute(
     spec = get_learner(learner, **parse_learner_params(learner_param or []))
     prot = list(dict.fromkeys(split_names(protected)))
     dataset = _load_dataset(data, target, prot, data_home)
+    from assay.population import check_population_size
+
+    check_population_size(models, dataset.n_rows, dataset.n_classes, name="--models", spill=False)
     check_sensitive(dataset, sensitive, positive)
     own = None
     if predictions is not None:

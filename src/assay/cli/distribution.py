@@ -14,7 +14,7 @@ from assay.cli.options import DataHome, Learner, LearnerParam, Progress
 
 
 def parse_ratios(text: str) -> tuple[float, float]:
-    """``"0.3,0.5"`` → (0.3, 0.5), each in (0, 1)."""
+    """``"0.3,0.5"`` → (0.3, 0.5), each in (0, 1), not equal."""
     parts = split_names([text])
     try:
         values = [float(p) for p in parts]
@@ -24,9 +24,9 @@ def parse_ratios(text: str) -> tuple[float, float]:
     if len(values) != 2:
         raise InvalidParameterError(f"--ratios must be two shares in (0, 1), e.g. 0.3,0.5. "
                                     f"Got {text!r}.")
-    for v in values:
-        check_scalar(v, "--ratios", low=0, high=1, low_open=True, high_open=True)
-    return values[0], values[1]
+    from assay.privacy.distribution import check_ratios
+
+    return check_ratios(values, "--ratios")
 
 
 @app.command("distribution")
@@ -66,6 +66,10 @@ def distribution(
 
     spec = get_learner(learner, **parse_learner_params(learner_param or []))
     dataset = _load_dataset(data, target, [], data_home)
+    from assay.population import check_population_size
+
+    check_population_size(models, dataset.n_rows, dataset.n_classes,
+                          name="--models", factor=2, spill=False)
     mask = property_mask(dataset, prop)
     result = distribution_inference(dataset.X, dataset.y, mask, ratios=shares, n_models=models,
                                     learner=spec, train_size=train_size, property_label=prop,

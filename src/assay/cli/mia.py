@@ -14,11 +14,13 @@ from typing import Annotated, Optional
 import typer
 
 from assay._validation import (
+    MAX_RESAMPLES,
     DataError,
     InvalidParameterError,
     check_encoding,
     check_option,
     check_output_file,
+    check_output_folder,
     check_scalar,
 )
 from assay.cli import app, split_names
@@ -178,7 +180,7 @@ def mia(
     if models % 2:
         raise InvalidParameterError(f"--models must be an even integer in [2, inf) "
                                     f"(complementary pairs). Got {models}.")
-    check_scalar(permutations, "--permutations", kind=int, low=0)
+    check_scalar(permutations, "--permutations", kind=int, low=0, high=MAX_RESAMPLES)
     check_scalar(min_support, "--min-support", kind=int, low=1)
     check_option(backend, "--backend", BACKENDS)
     from assay.cluster import check_scheduler, shared_cluster
@@ -186,6 +188,8 @@ def mia(
     check_scheduler(backend, scheduler, "--scheduler", "--backend")
     check_encoding(encoding, "--encoding")
     _check_json_path(json_path)
+    if cache_dir is not None:
+        check_output_folder(cache_dir, "--cache-dir")
     limits = _encoding_limits(max_categories, min_frequency, memory_budget, sparse)
 
     from assay.learners import get_learner, parse_learner_params
@@ -203,11 +207,13 @@ def mia(
     from rich.console import Console
 
     from assay.groups import FlagRule, GroupIndex
-    from assay.population import PopulationPlan, fit_population
+    from assay.population import PopulationPlan, check_population_size, fit_population
     from assay.privacy.attacks import run_mia
 
     console = Console()
     dataset = _load_dataset(data, target, _names(protected), data_home, encoding, **limits)
+    check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
+                          name="--models")
     groups = GroupIndex.from_frame(dataset.groups) if dataset.groups.shape[1] else None
     plan = PopulationPlan.balanced(dataset.n_rows, models, random_state=seed)
     # Over --memory-budget the population is written to disk: into --cache-dir, or a

@@ -12,7 +12,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay._validation import InvalidParameterError, check_option, check_scalar
+from assay._validation import (
+    MAX_RESAMPLES,
+    InvalidParameterError,
+    check_distinct,
+    check_option,
+    check_output_folder,
+    check_scalar,
+)
 from assay.cli import app, split_names
 from assay.cli.mia import BACKENDS, _check_json_path, _load_dataset, _names
 from assay.cli.options import (
@@ -39,7 +46,7 @@ def _parse_grid(items: list[str] | None) -> dict[str, list]:
                   for v in text.split(",") if v.strip()]
         if key.strip() in grid:
             raise InvalidParameterError(f"--grid {key.strip()} must be given once. Got it twice.")
-        grid[key.strip()] = values
+        grid[key.strip()] = check_distinct(values, f"--grid {key.strip()}")
     return grid
 
 
@@ -54,6 +61,7 @@ def _epsilons(values: list[str] | None) -> tuple[float, ...]:
         except ValueError:
             raise InvalidParameterError(f"--epsilon must be numbers > 0. Got {text!r}.") \
                 from None
+    check_distinct(numbers, "--epsilon")  # a repeated ε would be one row twice
     return check_epsilons(numbers or (0.005, 0.01, 0.02, 0.05), "--epsilon")
 
 
@@ -146,12 +154,14 @@ def multiplicity(
     check_option(loss, "--loss", ("log_loss", "error"))
     check_scalar(holdout, "--holdout", low=0, high=1, low_open=True, high_open=True)
     check_scalar(subsample, "--subsample", low=0, high=1, low_open=True)
-    check_scalar(bootstrap, "--bootstrap", kind=int, low=0)
+    check_scalar(bootstrap, "--bootstrap", kind=int, low=0, high=MAX_RESAMPLES)
     check_scalar(min_gap, "--min-gap", low=0, high=1)
     check_scalar(min_support, "--min-support", kind=int, low=1)
-    check_scalar(permutations, "--permutations", kind=int, low=0)
+    check_scalar(permutations, "--permutations", kind=int, low=0, high=MAX_RESAMPLES)
     check_option(backend, "--backend", BACKENDS)
     _check_json_path(json_path)
+    if cache_dir is not None:
+        check_output_folder(cache_dir, "--cache-dir")
     if compare is not None and predictions is None:
         raise InvalidParameterError("--compare needs --predictions (the version to compare "
                                     "with). Got --compare alone.")
@@ -178,6 +188,9 @@ def multiplicity(
 
     console = Console()
     dataset = _load_dataset(data, target, _names(protected), data_home)
+    from assay.population import check_population_size
+
+    check_population_size(models, dataset.n_rows, dataset.n_classes, name="--models", spill=False)
     model = other = None
     if predictions is not None:
         model = read_predictions(predictions, dataset, train_column=train_column)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from assay._validation import InvalidParameterError, check_scalar
+from assay._validation import InvalidParameterError, check_distinct, check_scalar
 from assay.cli import app
 
 if TYPE_CHECKING:
@@ -72,8 +72,9 @@ def _report(curve: TradeOff, inputs: dict, fprs: list[float] | None,
     from assay.privacy import risk as risk_measures
 
     fprs = list(_DEFAULT_FPRS) if not fprs else fprs
-    for f in fprs:
-        check_scalar(f, "fpr", low=0, high=1)
+    # FPR 0 or 1 bounds nothing (TPR 1 at FPR 1 for any mechanism); a repeat adds nothing.
+    for f in check_distinct(fprs, "fpr"):
+        check_scalar(f, "fpr", low=0, high=1, low_open=True, high_open=True)
     out = dict(inputs)
     out["advantage"] = risk_measures.advantage(curve)
     out["tpr_at_fpr"] = {f"{f:g}": float(curve.tpr(f)) for f in fprs}
@@ -171,7 +172,7 @@ def risk_rdp(
     """Risks implied by an RDP profile (optimal RDP → f-DP conversion)."""
     from assay.privacy import accounting
 
-    o, e = _numbers(orders, "orders"), _numbers(rdp, "rdp")
+    o, e = check_distinct(_numbers(orders, "orders"), "orders"), _numbers(rdp, "rdp")
     curve = accounting.rdp_profile(o, e)
     out = _report(curve, {"mechanism": "rdp", "orders": o, "rdp": e}, _numbers(fpr, "fpr"),
                   delta, population, _prior(prior), baseline)

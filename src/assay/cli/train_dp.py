@@ -94,6 +94,11 @@ def train_dp(
 
     goal = parse_risk(risk, delta)
     dataset = _load_dataset(data, target, [], data_home)
+    if audit:
+        from assay.population import check_population_size
+
+        check_population_size(models, dataset.n_rows, dataset.n_classes,
+                              name="--models", spill=False)
     n_train = int(split_rows(dataset.n_rows, test_size, seed).sum())
     if batch_size > n_train:
         raise InvalidParameterError(

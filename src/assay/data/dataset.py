@@ -514,6 +514,7 @@ class Dataset:
         used = list(dict.fromkeys([target, *protected, *feature_cols]
                                   + ([row_id] if row_id else [])))
         frame = df[used].copy()
+        _check_flat(frame)
         frame = _apply_na_values(frame, na_values, notes)
         keep = _missing_rows(frame, target, protected, row_id, missing, notes)
         frame, fit_mask = frame.loc[keep], fit_mask[keep]
@@ -971,6 +972,26 @@ def _check_columns(df: pd.DataFrame) -> None:
         raise DataError(MSG_DUPLICATE_COLUMNS.format(names=", ".join(duplicated)))
     if len(df) == 0:
         raise DataError(MSG_EMPTY)
+
+
+_NESTED = (list, tuple, dict, set, frozenset, np.ndarray)
+
+
+def _check_flat(frame: pd.DataFrame) -> None:
+    """Refuse a column whose cells hold lists, arrays or mappings (a Parquet list or
+    struct column): one value per cell is what can be encoded, compared and grouped."""
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object:
+            continue
+        nested = values.map(lambda v: isinstance(v, _NESTED))
+        if nested.any():
+            sample = values[nested].iloc[0]
+            kind = "mappings" if isinstance(sample, dict) else "lists"
+            shown = repr(sample.tolist() if isinstance(sample, np.ndarray) else sample)
+            raise DataError(
+                f"column {column!r} must hold one value per cell. Got {kind} (e.g. "
+                f"{shown[:60]}); split it into columns of their own or drop it from the table.")
 
 
 def _require(df: pd.DataFrame, column: Any, role: str) -> None:

@@ -37,7 +37,13 @@ import numpy as np
 import pandas as pd
 
 from assay._stats import Estimate, wilson_interval
-from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
+from assay._validation import (
+    MAX_RESAMPLES,
+    DataError,
+    InvalidParameterError,
+    check_option,
+    check_scalar,
+)
 from assay.groups import (
     FlagRule,
     GroupFrame,
@@ -406,8 +412,9 @@ def fairness_metrics(
     min_count = check_scalar(min_count, "min_count", kind=int, low=1)
     confidence = check_scalar(confidence, "confidence", low=0, high=1, low_open=True,
                               high_open=True)
-    n_bootstrap = check_scalar(n_bootstrap, "n_bootstrap", kind=int, low=0)
-    n_permutations = check_scalar(n_permutations, "n_permutations", kind=int, low=0)
+    n_bootstrap = check_scalar(n_bootstrap, "n_bootstrap", kind=int, low=0, high=MAX_RESAMPLES)
+    n_permutations = check_scalar(n_permutations, "n_permutations", kind=int, low=0,
+                                  high=MAX_RESAMPLES)
     n_bins = check_scalar(n_bins, "n_bins", kind=int, low=1)
     gaps = tuple(gaps)
     for name in gaps:

@@ -13,7 +13,7 @@ from functools import cached_property
 from importlib import resources
 from typing import Any
 
-from assay._validation import InvalidParameterError, check_option, check_scalar
+from assay._validation import MAX_RESAMPLES, InvalidParameterError, check_option, check_scalar
 from assay.section import Flag, Options
 
 __all__ = ["FairnessOptions", "FairnessSection", "SECTION"]
@@ -72,7 +72,7 @@ class FairnessOptions(Options):
         check_scalar(self.min_gap, "fairness.min_gap", low=0, high=1)
         check_scalar(self.min_count, "fairness.min_count", kind=int, low=1)
         check_scalar(self.n_rounds, "fairness.n_rounds", kind=int, low=1, high=2000)
-        check_scalar(self.n_bootstrap, "fairness.n_bootstrap", kind=int, low=0)
+        check_scalar(self.n_bootstrap, "fairness.n_bootstrap", kind=int, low=0, high=MAX_RESAMPLES)
         if not isinstance(self.export, bool):
             raise InvalidParameterError(f"fairness.export must be true or false. Got "
                                         f"{self.export!r}.")

@@ -37,7 +37,13 @@ from typing import Any
 import numpy as np
 
 from assay._stats import Estimate
-from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
+from assay._validation import (
+    MAX_RESAMPLES,
+    DataError,
+    InvalidParameterError,
+    check_option,
+    check_scalar,
+)
 from assay.groups import FlagRule, GroupIndex, permutation_test
 from assay.multiplicity.metrics import (
     _binary_capacity,
@@ -256,7 +262,7 @@ def fit_candidates(X: Any, y: Any, learner: Any, *, n_models: int = 32,
     Candidates
     """
     from assay.learners import get_learner
-    from assay.population import fit_population
+    from assay.population import check_population_size, fit_population
 
     n_models = check_scalar(n_models, "n_models", kind=int, low=1)
     points = grid_points(grid)
@@ -266,6 +272,9 @@ def fit_candidates(X: Any, y: Any, learner: Any, *, n_models: int = 32,
     learners = [get_learner(learner, **point) for point in points]  # all checked first
     y_arr = np.asarray(y)
     n_rows = len(y_arr)
+    # Candidates keep every model's probabilities in memory.
+    check_population_size(n_models, n_rows, n_classes or len(np.unique(y_arr)),
+                          spill=False)
     rng = np.random.default_rng(random_state)
     if heldout is None:
         heldout = random_heldout(n_rows, holdout, rng)
@@ -659,7 +668,7 @@ def multiplicity_curve(
     headline_epsilon = check_scalar(headline_epsilon, "headline_epsilon", low=0, low_open=True)
     if headline_epsilon not in eps:
         eps = sorted([*eps, headline_epsilon])
-    n_bootstrap = check_scalar(n_bootstrap, "n_bootstrap", kind=int, low=0)
+    n_bootstrap = check_scalar(n_bootstrap, "n_bootstrap", kind=int, low=0, high=MAX_RESAMPLES)
     confidence = check_scalar(confidence, "confidence", low=0, high=1, low_open=True,
                               high_open=True)
     rule = flag_rule or FlagRule(min_difference=0.05)

@@ -20,7 +20,7 @@ from functools import cached_property
 from importlib import resources
 from typing import Any
 
-from assay._validation import InvalidParameterError, check_option, check_scalar
+from assay._validation import MAX_RESAMPLES, InvalidParameterError, check_option, check_scalar
 from assay.multiplicity.audit import MultiplicityPayload, run_multiplicity
 from assay.section import Flag, Options
 
@@ -99,7 +99,8 @@ class MultiplicityOptions(Options):
             grid[key] = tuple(values)
         object.__setattr__(self, "grid", grid)
         check_scalar(self.subsample, "multiplicity.subsample", low=0, high=1, low_open=True)
-        check_scalar(self.n_bootstrap, "multiplicity.n_bootstrap", kind=int, low=0)
+        check_scalar(self.n_bootstrap, "multiplicity.n_bootstrap", kind=int, low=0,
+                     high=MAX_RESAMPLES)
         check_scalar(self.min_gap, "multiplicity.min_gap", low=0, high=1)
         check_scalar(self.n_records, "multiplicity.n_records", kind=int, low=0)
 
@@ -148,6 +149,10 @@ class MultiplicitySection:
                 f"Got {models}.")
         for point in points:
             get_learner(context.learner or context.config.make_learner(), **point)
+        from assay.population import check_population_size
+
+        check_population_size(models, context.dataset.n_rows, len(context.dataset.classes),
+                              name="multiplicity.models", spill=False)
 
     def applies(self, context: Any, options: MultiplicityOptions) -> bool:
         return context.target is not None

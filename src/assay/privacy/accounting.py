@@ -669,8 +669,16 @@ def zcdp(rho: float) -> RDPTradeOff:
     return RDPTradeOff(_ZCDP_ORDERS, rho * _ZCDP_ORDERS, f"{rho:g}-zCDP")
 
 
+#: Smallest DP-SGD sample rate accepted: 1e-300 overflowed the calibration's Gaussian
+#: approximation ((μ / (q √T))² past the largest float); 1e-12 keeps it finite for any
+#: accepted μ and T, and is far below any real table (a batch of 1 in 10^12 rows).
+MIN_SAMPLE_RATE = 1e-12
+
+
 def _check_dpsgd(sample_rate, steps, noise_multiplier) -> tuple[float, int, float]:
-    q = check_scalar(sample_rate, "sample_rate", low=0, high=1, low_open=True)
+    q = check_scalar(sample_rate, "sample_rate", low=MIN_SAMPLE_RATE, high=1,
+                     why="a batch of one in 10^12 rows at the least; below, the accounting "
+                         "overflows")
     t = check_scalar(steps, "steps", kind=int, low=1, high=10_000_000)
     s = check_scalar(noise_multiplier, "noise_multiplier", low=0.1, high=1000)
     return q, t, s

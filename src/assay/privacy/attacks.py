@@ -74,7 +74,13 @@ import pandas as pd
 from scipy.special import log_ndtr
 
 from assay._stats import Estimate
-from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
+from assay._validation import (
+    MAX_RESAMPLES,
+    DataError,
+    InvalidParameterError,
+    check_option,
+    check_scalar,
+)
 from assay.groups import FlagRule, GroupIndex, permutation_test
 from assay.population import Population
 from assay.privacy.runners import (
@@ -1414,7 +1420,8 @@ def run_mia(
     confidence = check_scalar(confidence, "confidence", low=0.0, high=1.0, low_open=True,
                               high_open=True)
     min_support = check_scalar(min_support, "min_support", kind=int, low=1)
-    n_permutations = check_scalar(n_permutations, "n_permutations", kind=int, low=0)
+    n_permutations = check_scalar(n_permutations, "n_permutations", kind=int, low=0,
+                                  high=MAX_RESAMPLES)
     n_records = check_scalar(n_records, "n_records", kind=int, low=0)
     rule = check_flag_rule(flag_rule)
     if keep_scores is not None and not isinstance(keep_scores, bool | np.bool_):

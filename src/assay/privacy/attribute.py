@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from assay._stats import Estimate, clopper_pearson
-from assay._validation import DataError, InvalidParameterError, check_scalar
+from assay._validation import MAX_RESAMPLES, DataError, InvalidParameterError, check_scalar
 
 __all__ = [
     "ATTRIBUTE_ATTACKS",
@@ -449,7 +449,7 @@ def attribute_inference(
     if n_models % 2:
         raise InvalidParameterError(f"n_models must be an even integer in [2, inf). "
                                     f"Got {n_models}.")
-    n_bootstrap = check_scalar(n_bootstrap, "n_bootstrap", kind=int, low=10)
+    n_bootstrap = check_scalar(n_bootstrap, "n_bootstrap", kind=int, low=10, high=MAX_RESAMPLES)
     rule = flag_rule or FlagRule(min_difference=0.05, direction="greater")
     levels, codes = np.unique(values, return_inverse=True)
     n_values = levels.size

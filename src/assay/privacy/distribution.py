@@ -51,7 +51,7 @@ import numpy as np
 from scipy import special
 
 from assay._stats import Estimate, clopper_pearson
-from assay._validation import DataError, InvalidParameterError, check_scalar
+from assay._validation import DataError, InvalidParameterError, check_distinct, check_scalar
 
 __all__ = [
     "DIST_ATTACKS",
@@ -102,17 +102,28 @@ def n_leaked(accuracy, ratios: tuple[float, float]):
 # --------------------------------------------------------------------------- property
 
 
-def _check_ratios(ratios: Any) -> tuple[float, float]:
+def check_ratios(ratios: Any, name: str = "ratios") -> tuple[float, float]:
+    """Two different shares, each in (0, 1): equal ones would compare a share with itself.
+
+    Raises
+    ------
+    InvalidParameterError
+        Not two numbers, one outside (0, 1), or both equal.
+    """
     try:
         values = tuple(ratios)
     except TypeError:
         raise InvalidParameterError(
-            f"ratios must be two shares in (0, 1), e.g. 0.3,0.5. Got {ratios!r}.") from None
+            f"{name} must be two shares in (0, 1), e.g. 0.3,0.5. Got {ratios!r}.") from None
     if len(values) != 2:
         raise InvalidParameterError(
-            f"ratios must be two shares in (0, 1), e.g. 0.3,0.5. Got {list(values)!r}.")
-    return tuple(check_scalar(r, "ratio", low=0, high=1, low_open=True, high_open=True)
-                 for r in values)  # type: ignore[return-value]
+            f"{name} must be two shares in (0, 1), e.g. 0.3,0.5. Got {list(values)!r}.")
+    shares = [check_scalar(r, name, low=0, high=1, low_open=True, high_open=True)
+              for r in values]
+    return tuple(check_distinct(shares, name))  # type: ignore[return-value]
+
+
+_check_ratios = check_ratios
 
 
 def parse_property(text: str) -> tuple[str, str]:
@@ -280,6 +291,22 @@ def max_train_size(n_prop: int, n_other: int, ratios: tuple[float, float]) -> in
                    math.floor(n_other / (1 - min(ratios)))))
 
 
+def check_share_counts(train_size: int, ratios: tuple[float, float],
+                       name: str = "train_size") -> None:
+    """The two shares must give training sets with different numbers of property rows.
+
+    At a small ``train_size`` both round to the same count (0.3 and 0.5 of 2 rows: 1 row
+    each), and the game would compare identical training sets.
+    """
+    counts = [int(round(r * train_size)) for r in ratios]
+    if counts[0] == counts[1]:
+        least = math.ceil(1 / abs(ratios[1] - ratios[0]))
+        raise InvalidParameterError(
+            f"{name} must be large enough that shares {ratios[0]:g} and {ratios[1]:g} give "
+            f"different property counts (about {least} rows or more). Got {train_size} "
+            f"({counts[0]} property rows at both).")
+
+
 def _plan(has_prop: np.ndarray, ratios, n_models: int, train_size: int | None,
           pool_fraction: float, rng: np.random.Generator):
     """Membership of every model, and its side and ratio index."""
@@ -296,6 +323,7 @@ def _plan(has_prop: np.ndarray, ratios, n_models: int, train_size: int | None,
         raise InvalidParameterError(
             f"train_size must be in [2, {feasible}] (the largest training set each pool can "
             f"give at both ratios {ratios[0]:g} and {ratios[1]:g}). Got {train_size}.")
+    check_share_counts(train_size, ratios)
     half = n_models // 2
     member = np.zeros((2 * n_models, n), dtype=bool)
     side = np.zeros(2 * n_models, dtype=np.int64)  # 0: attacker's shadow, 1: victim
@@ -448,7 +476,7 @@ def distribution_inference(
         ``has_property`` not a boolean mask of the rows, or a property held by no row.
     """
     from assay.learners import get_learner
-    from assay.population import PopulationPlan, fit_population
+    from assay.population import PopulationPlan, check_population_size, fit_population
 
     ratios = _check_ratios(ratios)
     n_models = check_scalar(n_models, "n_models", kind=int, low=4)
@@ -473,6 +501,8 @@ def distribution_inference(
     if not mask.any() or mask.all():
         raise DataError(f"has_property must hold for some rows and not others. Got "
                         f"{int(mask.sum())} of {mask.size}.")
+    check_population_size(n_models, X.shape[0], n_classes or len(np.unique(y)),
+                          name="n_models", factor=2, spill=False)
     spec = get_learner(learner)
     rng = np.random.default_rng(random_state)
     member, side, label, query, train_size, pools = _plan(mask, ratios, n_models, train_size,

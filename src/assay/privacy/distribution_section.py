@@ -48,13 +48,9 @@ class DistributionOptions(Options):
             from assay.privacy.distribution import parse_property
 
             parse_property(self.property)
-        ratios = tuple(self.ratios)
-        if len(ratios) != 2:
-            raise InvalidParameterError(f"distribution.ratios must be two shares in (0, 1), "
-                                        f"e.g. 0.3,0.5. Got {list(ratios)!r}.")
-        object.__setattr__(self, "ratios", tuple(
-            check_scalar(r, "distribution.ratios", low=0, high=1, low_open=True,
-                         high_open=True) for r in ratios))
+        from assay.privacy.distribution import check_ratios
+
+        object.__setattr__(self, "ratios", check_ratios(self.ratios, "distribution.ratios"))
         models = check_scalar(self.models, "distribution.models", kind=int, low=4)
         if models % 2:
             raise InvalidParameterError(f"distribution.models must be an even integer in "
@@ -83,11 +79,19 @@ def check_distribution(dataset: Any, options: DistributionOptions, pool_fraction
     """The property mask, after checking the value occurs and the training size fits."""
     from assay.privacy.distribution import max_train_size, property_mask
 
+    from assay.population import check_population_size
+
+    check_population_size(options.models, dataset.n_rows, len(dataset.classes),
+                          name="distribution.models", factor=2, spill=False)
     mask = property_mask(dataset, options.property)
     n_pool = int(round(pool_fraction * mask.size))
     # The pools are random: check against their expected make-up, with 10 % slack.
     feasible = max_train_size(int(0.9 * mask.mean() * n_pool),
                               int(0.9 * (1 - mask.mean()) * n_pool), options.ratios)
+    if options.train_size is not None:
+        from assay.privacy.distribution import check_share_counts
+
+        check_share_counts(options.train_size, options.ratios, "distribution.train_size")
     if options.train_size is not None and options.train_size > feasible:
         raise InvalidParameterError(
             f"distribution.train_size must be at most about {feasible} for {options.property}"
