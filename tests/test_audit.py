@@ -456,9 +456,13 @@ def test_rerun_that_fails_leaves_no_stale_result(tmp_path, capsys, monkeypatch):
     config = tiny(tmp_path)
     run_audit(config, progress=False)
     first = (tmp_path / "result.json").read_text()
-    # A bad option fails before anything is touched: the last run's files stay put.
+    # A bad option fails before any work, but the last run is set aside already: the
+    # gate of a CI script that goes on regardless finds nothing to pass on.
     assert main(["audit", "synthetic", "--out", str(tmp_path), "--models", "5"]) == 2
-    assert (tmp_path / "result.json").read_text() == first
+    assert not (tmp_path / "result.json").exists()
+    assert (tmp_path / "previous" / "result.json").read_text() == first
+    run_audit(config, progress=False)
+    second = (tmp_path / "result.json").read_text()
 
     def broken_fit(*args, **kwargs):
         raise MemoryError("the machine ran out of memory")
@@ -470,9 +474,9 @@ def test_rerun_that_fails_leaves_no_stale_result(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "result.json").exists() and not (tmp_path / "report.html").exists()
     assert main(["gate", str(tmp_path / "result.json"), "--max", "auc=1"]) == 2
     assert "does not exist" in capsys.readouterr().err
-    # ... and the run before it is kept aside, whole.
-    assert (tmp_path / "result.previous.json").read_text() == first
-    assert (tmp_path / "report.previous.html").is_file()
+    # ... and the run before it is kept aside, whole (it replaced the older one).
+    assert (tmp_path / "previous" / "result.json").read_text() == second != first
+    assert (tmp_path / "previous" / "report.html").is_file()
 
 
 def test_outputs_are_written_atomically(tmp_path, monkeypatch):

@@ -157,7 +157,8 @@ def check_output_folder(path: Any, name: str) -> str:
 
 
 def check_output_file(path: Any, name: str, *, make_folder: bool = False) -> str:
-    """Check that `path` names a file (not a folder) that can be written.
+    """Check that `path` names a regular file (not a folder, device or pipe) that can be
+    written.
 
     With ``make_folder`` its folder may be missing (it will be made); otherwise it must
     exist.
@@ -167,6 +168,10 @@ def check_output_file(path: Any, name: str, *, make_folder: bool = False) -> str
     text = str(path)
     if os.path.isdir(text):
         raise InvalidParameterError(f"{name} must be a file path, not a folder. Got {text}.")
+    if os.path.exists(text) and not os.path.isfile(text):
+        # A device or pipe (/dev/full) opens but may fail on write, after all the work.
+        raise InvalidParameterError(f"{name} must be a regular file (or a new one). Got "
+                                    f"{text}, which is a device, pipe or socket.")
     folder = os.path.dirname(os.path.abspath(text))
     if make_folder:
         check_output_folder(folder, f"the folder of {name}")

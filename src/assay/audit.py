@@ -50,6 +50,7 @@ from assay._validation import (
     check_output_folder,
     check_scalar,
 )
+from assay.outputs import RunLayout, begin_run
 from assay.section import Options, Section, registered_sections
 
 __all__ = [
@@ -570,11 +571,11 @@ def run_audit(
     stage = _stages(progress, on_stage)
     if on_stage is not None:  # not printed: a bad option must leave one error line alone
         on_stage("checking the data and every option", 0.02)
+    if write:  # out holds one run: a rerun that fails must leave no result behind
+        begin_audit(config.out)
     context = prepare(config, dataset=dataset, target=target, progress=progress)
     brings_own = context.target is not None
     context.out_dir.mkdir(parents=True, exist_ok=True)
-    if write:  # out holds one run: a rerun that fails must not leave the last result behind
-        set_aside_previous(context.out_dir)
     what = "reference models" if brings_own else "models"
     stage(f"training {config.models} {what}", 0.1)
     # Each finished chunk is reported too: the web app's progress moves, and its cancel
@@ -638,31 +639,26 @@ def _stages(progress: bool, on_stage: ProgressFn | None) -> ProgressFn:
     return stage
 
 
-#: The files of one run in ``out`` (the population cache stays: it is keyed by content).
-RUN_FILES = ("result.json", "report.html")
+#: What one audit writes into ``out`` (`assay.outputs`): result, report and the fairness
+#: exports are the run's; the population cache stays (it is keyed by content).
+AUDIT_LAYOUT = RunLayout(files=("result.json", "report.html"), folders=("fairness",),
+                         kept=("cache",),
+                         legacy=("result.previous.json", "report.previous.html"))
 
 
-def previous_name(name: str) -> str:
-    """Where the last run's ``name`` is kept: ``result.json`` -> ``result.previous.json``."""
-    stem, dot, suffix = name.rpartition(".")
-    return f"{stem}.previous.{suffix}" if dot else f"{name}.previous"
+def begin_audit(out: Any, name: str = "out") -> Path:
+    """Check the ``out`` folder, then move an earlier run's files into ``out/previous/``.
 
+    Called as an audit starts, before its options and data are checked, so that
+    ``out/result.json`` is always the latest run's or absent (a gate never passes on a
+    stale result) and no earlier model stands beside it; calling it again moves nothing.
 
-def set_aside_previous(out_dir: Path) -> list[Path]:
-    """Move the last run's result and report aside (``*.previous.*``); return the new paths.
-
-    Called when an audit starts, so that ``out/result.json`` is always the latest run's
-    or absent (a gate never passes on a stale result); the one before is kept for
-    comparison and replaced by the next.
+    Raises
+    ------
+    InvalidParameterError
+        ``out`` cannot hold a run (a file, not writable, ``result.json`` a folder ...).
     """
-    moved = []
-    for name in RUN_FILES:
-        path = Path(out_dir) / name
-        if path.is_file() or path.is_symlink():
-            target = path.with_name(previous_name(name))
-            path.replace(target)
-            moved.append(target)
-    return moved
+    return begin_run(out, name, AUDIT_LAYOUT)
 
 
 def write_outputs(result, out_dir: Path) -> tuple[Path, Path]:

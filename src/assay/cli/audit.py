@@ -20,9 +20,9 @@ from assay.cli.options import HELP, SPARSE_VALUES
 DEMO_ROWS = 2000
 DEMO_MODELS = 16
 
-_OUT_HELP = ("Output folder (result.json, report.html and the resumable population cache); "
-             "a result and report already there are renamed *.previous.* when training "
-             "starts.")
+_OUT_HELP = ("Output folder (result.json, report.html, fairness/ exports and the resumable "
+             "population cache/); a run owns it: when it starts, an earlier run's result, "
+             "report and exports there move into previous/ (replacing an older one).")
 
 #: Exit status of `assay audit` / `assay demo` when a section failed while running, and of
 #: `assay gate` on such a result (0: fine, 1: a gate threshold crossed, 2: bad input).
@@ -136,13 +136,21 @@ def _audit(**given: Any) -> int:
 
     Every option, input and output path is checked before any model is trained.
     """
-    from assay.audit import AuditConfig, load_config, run_audit
+    from assay.audit import AuditConfig, begin_audit, load_config, run_audit
     from assay.learners import parse_learner_params
     from assay.section import registered_sections
 
     config = given.pop("config")
     quiet = given.pop("quiet")
+    # The earlier run in --out is set aside first: a run that fails on any bad option
+    # or input leaves no result there for a gate to pass on.
+    if given.get("out") is not None:
+        begin_audit(given["out"], "--out")
     options: dict[str, Any] = load_config(config) if config is not None else {}
+    if given.get("out") is None:
+        out = options.get("out", AuditConfig.out)
+        if isinstance(out, str) and out:  # any other value is reported by from_mapping
+            begin_audit(out, "out")
     source = str(config) if config is not None else "the command line"
     for key, flag in (("min_support", "min_support"), ("n_permutations", "permutations")):
         value = given.pop(flag)

@@ -12,23 +12,29 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
+from assay._validation import (
+    DataError,
+    InvalidParameterError,
+    check_option,
+    check_output_file,
+    check_scalar,
+)
 from assay.cli import app, split_names
 from assay.cli.options import DataHome, Protected, TrainColumn
+from assay.outputs import RunLayout, begin_run
 
 #: Spelled out so that checking them imports nothing (tests check they agree).
 CONSTRAINTS = ("dp", "eo", "eodds")
 METHODS = ("thresholds", "score_transformer", "fair_boost", "reductions")
 
 
+#: What `--export` writes; an earlier run's are moved into previous/ when a run starts.
+EXPORT_LAYOUT = RunLayout(files=("model.skops", "model_card.md"))
+
+
 def _check_out_file(path: Path | None, flag: str) -> None:
-    if path is None:
-        return
-    if path.is_dir():
-        raise InvalidParameterError(f"{flag} must be a file path, not a folder. Got {path}.")
-    if not path.parent.is_dir():
-        raise InvalidParameterError(f"{flag} must be a file in an existing folder. Got "
-                                    f"{path} (no folder {path.parent}).")
+    if path is not None:
+        check_output_file(path, flag)
 
 
 def _table(front, constraint: str):
@@ -95,7 +101,8 @@ def fair(
         "--predictions-out", help="CSV of the held-out rows: protected columns, y_true, "
         "y_pred and score of the chosen model.")] = None,
     export: Annotated[Optional[Path], typer.Option(
-        "--export", help="Folder for the chosen model (model.skops) and its model card.")
+        "--export", help="Folder for the chosen model (model.skops) and its model card; "
+        "when a run starts, an earlier run's two files there move into previous/.")
     ] = None,
     test_size: Annotated[float, typer.Option(
         "--test-size", help="Held-out share of the rows (without --predictions).")] = 0.3,
@@ -113,6 +120,11 @@ def fair(
 ) -> None:
     """Measure who is treated worse, fit fair models, and choose one from the held-out
     accuracy / fairness front."""
+    # Outputs first: the earlier export is set aside even if this run fails on an option.
+    _check_out_file(json_path, "--json")
+    _check_out_file(predictions_out, "--predictions-out")
+    if export is not None:
+        begin_run(export, "--export", EXPORT_LAYOUT)
     check_option(constraint, "--constraint", CONSTRAINTS)
     chosen_methods = list(dict.fromkeys(split_names(methods))) or \
         ["thresholds", "score_transformer", "fair_boost"]
@@ -124,10 +136,6 @@ def fair(
     check_scalar(min_count, "--min-count", kind=int, low=1)
     check_scalar(seed, "--seed", kind=int, low=0)
     check_scalar(n_jobs, "--n-jobs", kind=int, low=1)
-    _check_out_file(json_path, "--json")
-    _check_out_file(predictions_out, "--predictions-out")
-    if export is not None and export.exists() and not export.is_dir():
-        raise InvalidParameterError(f"--export must be a folder. Got the file {export}.")
     if predictions is not None and not predictions.is_file():
         raise InvalidParameterError(f"--predictions must be an existing file. Got "
                                     f"{predictions}.")

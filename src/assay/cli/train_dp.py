@@ -15,16 +15,12 @@ import typer
 from assay._validation import check_option, check_scalar
 from assay.cli import app
 from assay.cli.options import DataHome
+from assay.outputs import RunLayout, begin_run
 
 _LEARNERS = ("logreg", "mlp")
 
-
-def _check_out(path: Path) -> None:
-    from assay._validation import InvalidParameterError
-
-    if path.exists() and not path.is_dir():
-        raise InvalidParameterError(f"--out must be a folder for model.npz and model.json. "
-                                    f"Got the file {path}.")
+#: What `--out` holds; an earlier run's files are moved into previous/ when a run starts.
+OUT_LAYOUT = RunLayout(files=("model.npz", "model.json"))
 
 
 @app.command("train-dp")
@@ -50,8 +46,8 @@ def train_dp(
     delta: Annotated[float, typer.Option(
         "--delta", help="δ of the ε reported beside the guarantee.")] = 1e-5,
     out: Annotated[Path, typer.Option(
-        "--out", help="Folder for the exported model (model.npz + model.json).")] = Path(
-        "dp-model"),
+        "--out", help="Folder for the exported model (model.npz + model.json); when a run "
+        "starts, an earlier run's model there moves into previous/.")] = Path("dp-model"),
     json_path: Annotated[Optional[Path], typer.Option(
         "--json", help="Write the figures as JSON to this file.")] = None,
     audit: Annotated[bool, typer.Option(
@@ -69,7 +65,10 @@ def train_dp(
     from assay._validation import InvalidParameterError
     from assay.cli.mia import _check_json_path, _load_dataset
 
-    # Every option is checked before anything is loaded, calibrated or trained.
+    # Every option is checked before anything is loaded, calibrated or trained; the
+    # outputs first, so that even a run failing on an option leaves no earlier model.
+    _check_json_path(json_path)
+    begin_run(out, "--out", OUT_LAYOUT)
     check_option(learner, "--learner", _LEARNERS)
     check_scalar(max_grad_norm, "--max-grad-norm", low=0, low_open=True)
     check_scalar(epochs, "--epochs", low=0, low_open=True, high=10_000)
@@ -87,8 +86,6 @@ def train_dp(
         check_scalar(canaries, "--canaries", kind=int, low=0)
         if 0 < canaries < 10:
             raise InvalidParameterError(f"--canaries must be 0 or at least 10. Got {canaries}.")
-    _check_out(out)
-    _check_json_path(json_path)
 
     from assay.dp.train import parse_risk, split_rows
 
