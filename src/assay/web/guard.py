@@ -12,7 +12,11 @@ A pure ASGI middleware, outermost, so that every response (the app's, Starlette'
   ``Origin`` (curl, scripts) are not browsers acting for another site and pass.
 - **Byte-counted body limit**: the body is counted as it is received, whatever
   ``Content-Length`` says or whether it is chunked; past the limit the app's next read
-  raises `BodyTooLarge` (answered 413) and nothing more is read.
+  raises `BodyTooLarge` (answered 413) and nothing more is read: a later read gets
+  ``http.disconnect`` without touching the server's ``receive``.
+- **Connection: close** on any response sent before the request's body was read to its
+  end (a 413, a quota's 429): the server then closes the connection instead of reading
+  and discarding the rest of the body to keep it alive.
 - **Headers**: CSP, ``X-Content-Type-Options: nosniff``, ``X-Frame-Options``,
   ``Referrer-Policy``, ``Cross-Origin-Opener/Resource-Policy`` and ``Cache-Control:
   no-store`` unless the route set its own.
@@ -166,7 +170,10 @@ class Guard:
             await _send_json(send, 413, f"the request body is larger than the "
                                         f"{_size(limit)} limit.")
             return
-        await self.app(scope, _counted(receive, limit), send)
+        has_body = (declared.isdigit() and int(declared) > 0) or \
+            "chunked" in headers.get("transfer-encoding", "").lower()
+        body = _CountedBody(receive, limit, done=not has_body)
+        await self.app(scope, body.receive, _closing(send, body))
 
     def _refusal(self, scope: dict, headers: dict[str, str]) -> tuple[int, str] | None:
         raw_host = headers.get("host", "")
@@ -185,20 +192,48 @@ class Guard:
         return None
 
 
-def _counted(receive: Callable, limit: int) -> Callable:
-    """`receive` that raises `BodyTooLarge` instead of passing on a byte past `limit`."""
-    seen = 0
+class _CountedBody:
+    """The request's `receive`, counted: `BodyTooLarge` instead of a byte past `limit`.
 
-    async def counted() -> dict:
-        nonlocal seen
-        message = await receive()
+    ``done`` turns true once the whole body was read; ``over`` once the limit was passed,
+    after which the server's `receive` is never called again.
+    """
+
+    def __init__(self, receive: Callable, limit: int, done: bool = False) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.seen = 0
+        self.done = done
+        self.over = False
+
+    async def receive(self) -> dict:
+        if self.over:  # reading stopped at the limit: to the app the client is gone
+            return {"type": "http.disconnect"}
+        message = await self._receive()
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise BodyTooLarge(limit)
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                self.over = True
+                raise BodyTooLarge(self.limit)
+            if not message.get("more_body", False):
+                self.done = True
+        elif message["type"] == "http.disconnect":
+            self.done = True
         return message
 
-    return counted
+
+def _closing(send: Callable, body: _CountedBody) -> Callable:
+    """`send` that adds ``Connection: close`` to a response that leaves the body unread:
+    the server then closes the connection rather than reading the rest to reuse it."""
+    async def send_closing(message: dict) -> None:
+        if message["type"] == "http.response.start" and not body.done:
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"connection" for name, _ in headers):
+                headers.append((b"connection", b"close"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_closing
 
 
 def _with_headers(send: Callable) -> Callable:
