@@ -19,8 +19,8 @@ def serve(
              "login) reachable from other machines.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workdir: Annotated[Optional[Path], typer.Option(
-        help="Folder for uploads and reports, kept private (0700); default: a temporary "
-             "folder removed on exit.")] = None,
+        help="Folder for uploads and reports, made private (0700; refused if another user "
+             "owns it); default: a temporary folder removed on exit.")] = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted CSV, in MB.")] = 20.0,
     allowed_host: Annotated[Optional[list[str]], typer.Option(
         help="Another host name the app answers to (repeatable), e.g. the machine's name "
@@ -30,6 +30,17 @@ def serve(
              "on exit.")] = 60.0,
     max_queued: Annotated[int, typer.Option(
         help="Audits that may wait behind the running one; more are refused (429).")] = 8,
+    max_client_uploads: Annotated[int, typer.Option(
+        help="Uploads one client (remote address; behind a proxy, the proxy's) may keep at "
+             "once; more are refused (429) until the oldest expires.")] = 10,
+    max_client_mb: Annotated[Optional[float], typer.Option(
+        help="MB of uploads one client may keep at once (default: 5 x --max-upload-mb).")
+    ] = None,
+    max_total_uploads: Annotated[int, typer.Option(
+        help="Uploads kept at once for all clients together.")] = 100,
+    max_total_mb: Annotated[Optional[float], typer.Option(
+        help="MB of uploads kept at once for all clients (default: 50 x --max-upload-mb).")
+    ] = None,
 ) -> None:
     """Serve the web app: upload a CSV, pick target and protected columns, read the report."""
     import os
@@ -40,6 +51,9 @@ def serve(
     check_scalar(max_upload_mb, "--max-upload-mb", low=0, low_open=True)
     check_scalar(retention_minutes, "--retention-minutes", low=0, low_open=True)
     check_scalar(max_queued, "--max-queued", kind=int, low=1)
+    for value, name in ((max_client_mb, "--max-client-mb"), (max_total_mb, "--max-total-mb")):
+        if value is not None:
+            check_scalar(value, name, low=0, low_open=True)
     if workdir is not None and workdir.exists() and not workdir.is_dir():
         from assay._validation import InvalidParameterError
 
@@ -51,9 +65,13 @@ def serve(
 
     # Everything this process writes (uploads, results, reports) is its owner's alone.
     os.umask(0o077)
-    web = create_app(workdir, max_upload_bytes=int(max_upload_mb * 1024 * 1024), host=host,
+    mib = 1024 * 1024
+    web = create_app(workdir, max_upload_bytes=int(max_upload_mb * mib), host=host,
                      allowed_hosts=allowed_host or (), retention_s=retention_minutes * 60,
-                     max_queued=max_queued)
+                     max_queued=max_queued, max_client_uploads=max_client_uploads,
+                     max_client_bytes=None if max_client_mb is None else int(max_client_mb * mib),
+                     max_total_uploads=max_total_uploads,
+                     max_total_bytes=None if max_total_mb is None else int(max_total_mb * mib))
     if host.lower() not in _LOCAL:
         names = ", ".join(sorted(web.guard_hosts))
         typer.echo(f"warning: --host {host} makes this app reachable from other machines; "
@@ -61,4 +79,6 @@ def serve(
                    f"and read their reports. It answers to the host names: {names} "
                    f"(add one with --allowed-host).", err=True)
     typer.echo(f"assay web app on http://{host}:{port}/ (Ctrl+C to stop)")
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    # The quota's client is the socket's peer: X-Forwarded-For, which any local user
+    # could set, is not trusted (behind a proxy every user shares the proxy's quota).
+    uvicorn.run(web, host=host, port=port, log_level="warning", proxy_headers=False)

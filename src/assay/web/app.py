@@ -2,7 +2,10 @@
 
 Routes
 ------
-``GET /``                         the page (inline CSS and JS, nothing external)
+``GET /``                         the page (inline CSS and JS, nothing external); its
+                                  form's limits are rendered in from `/api/limits`
+``GET /api/limits``               what the server accepts: models (min, max, default),
+                                  upload size, quotas, retention
 ``POST /api/upload``              multipart ``file``: checked (size, type, parse, columns),
                                   stored under the work folder; returns its columns
 ``POST /api/audit``               JSON ``{upload_id, target, protected, models}``: checks the
@@ -16,12 +19,20 @@ Routes
 
 Every error the user can cause comes back as JSON ``{"error": "..."}`` with a 4xx status
 (400 bad input, 403 cross-site, 404 unknown, 409 finished, 413 too large, 415 not JSON,
-429 queue full) and is shown in the page.
+429 queue full or upload quota reached) and is shown in the page. An audit request is
+checked up front by the checks ``assay audit`` runs before any work (`assay.audit.prepare`):
+a population too small for an attack is a 400 at once, not a failed job later.
 
 Safety (see `assay.web.guard` for the request checks): uploads and job folders are
 private (folders 0700, files 0600), deleted ``retention_s`` after they were made or the
 audit ended, and when the app shuts down; at most ``max_queued`` audits wait; a
 cancelled running audit stops at its next stage.
+
+Upload quotas bound what is kept at once, per client and in all: a count and a number of
+bytes each (429, saying which limit was hit and when the oldest upload expires). A
+*client* is the remote address the app sees (``request.client``): behind a reverse proxy
+every user shares the proxy's address, and so its quota (``assay serve`` does not trust
+``X-Forwarded-For``, which any local user could set).
 """
 
 from __future__ import annotations
@@ -64,7 +75,8 @@ from assay.web.guard import (
     allowed_host_names,
 )
 
-__all__ = ["create_app", "MAX_UPLOAD_BYTES", "RETENTION_SECONDS", "MAX_QUEUED", "SAFE_SUFFIXES"]
+__all__ = ["create_app", "MAX_UPLOAD_BYTES", "RETENTION_SECONDS", "MAX_QUEUED", "SAFE_SUFFIXES",
+           "MAX_CLIENT_UPLOADS", "MAX_TOTAL_UPLOADS", "MAX_MODELS"]
 
 #: Default upload limit (bytes).
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -72,6 +84,15 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 RETENTION_SECONDS = 3600.0
 #: Default number of audits that may wait behind the running one.
 MAX_QUEUED = 8
+#: Default uploads one client (remote address) may keep at once; its bytes default to
+#: 5 uploads of the largest size, so a few full-size tables fit but not a stream of them.
+MAX_CLIENT_UPLOADS = 10
+CLIENT_BYTES_IN_UPLOADS = 5
+#: Default uploads kept at once for all clients; bytes: 50 of the largest size (1000 MiB).
+MAX_TOTAL_UPLOADS = 100
+TOTAL_BYTES_IN_UPLOADS = 50
+#: Most models a page's audit may train (the server runs one audit at a time).
+MAX_MODELS = 256
 #: Rows an uploaded table must have for an audit to mean anything.
 MIN_ROWS = 50
 #: Files of an audit's output folder served by ``/jobs/{id}/files/...``, with their type.
@@ -99,6 +120,25 @@ class _Cancelled(Exception):
 
 
 @dataclass
+class Upload:
+    """One kept upload: when it was made, by which client, how many bytes."""
+
+    created: float
+    client: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """Uploads kept at once: per client and in all, by count and by bytes."""
+
+    client_uploads: int
+    client_bytes: int
+    total_uploads: int
+    total_bytes: int
+
+
+@dataclass
 class Job:
     """One audit started from the page."""
 
@@ -119,7 +159,8 @@ class _State:
     """Uploads and jobs of one app instance: work folder, executor, tables, clean-up."""
 
     def __init__(self, workdir: Path, owns_workdir: bool, max_upload_bytes: int,
-                 defaults: dict[str, Any], retention_s: float, max_queued: int) -> None:
+                 defaults: dict[str, Any], retention_s: float, max_queued: int,
+                 quotas: Quotas) -> None:
         self.workdir = workdir
         self.owns_workdir = owns_workdir
         self.uploads_dir = _private_dir(workdir / "uploads")
@@ -128,12 +169,87 @@ class _State:
         self.defaults = defaults
         self.retention_s = retention_s
         self.max_queued = max_queued
+        self.quotas = quotas
+        self._models_range: tuple[int, int] | None = None
         self.jobs: dict[str, Job] = {}
-        self.uploads: dict[str, float] = {}
+        self.uploads: dict[str, Upload] = {}
         self.lock = threading.Lock()
         self.closing = False
         # One audit at a time: each one already uses every core.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-audit")
+
+    def models_range(self) -> tuple[int, int]:
+        """(smallest, largest) models an audit from the page may ask for.
+
+        The smallest is found by the very checks an audit request runs (`_check_audit`) on
+        a small probe table, so the page's minimum follows the attacks in `defaults` (6
+        with LiRA, 4 without); the largest is this server's cap, `MAX_MODELS`.
+        """
+        with self.lock:
+            if self._models_range is not None:
+                return self._models_range
+        from assay.data import Dataset, make_synthetic
+
+        probe = Dataset.from_frame(make_synthetic(400, 0), "approved", ["sex"], name="probe")
+        low = 4  # AuditConfig's own floor, if the defaults refuse every size on the probe
+        for models in range(4, MAX_MODELS + 1, 2):
+            try:
+                _check_audit(self, probe, "approved", ["sex"], models, data="probe",
+                             out=self.jobs_dir / "probe")
+            except AssayError:
+                continue
+            low = models
+            break
+        with self.lock:
+            self._models_range = (low, MAX_MODELS)
+        return self._models_range
+
+    def quota_refusal(self, client: str, size: int | None, now: float | None = None
+                      ) -> JSONResponse | None:
+        """The 429 for one more upload of `size` bytes from `client`, or None if it fits
+        (`size` None: before the body is read, whether any upload could fit).
+
+        Call with `lock` held. Says which limit was hit and when enough of the uploads
+        kept now expire (an upload an audit still reads is kept longer).
+        """
+        now = time.time() if now is None else now
+        quotas = self.quotas
+        mine = [u for u in self.uploads.values() if u.client == client]
+        everyone = list(self.uploads.values())
+        for kept, n_limit, b_limit, whose, limit_name in (
+                (mine, quotas.client_uploads, quotas.client_bytes,
+                 f"your address ({client})", "client"),
+                (everyone, quotas.total_uploads, quotas.total_bytes, "this server", "total")):
+            kept = sorted(kept, key=lambda u: u.created)
+            used = sum(u.size for u in kept)
+            who = "one client" if limit_name == "client" else "all clients together"
+            if len(kept) + 1 > n_limit:
+                what = (f"{whose} already keeps {len(kept)} uploads, the most {who} may keep "
+                        f"at once ({n_limit})")
+                frees = kept[len(kept) - n_limit]  # the one whose expiry makes room
+                kind = "uploads"
+            elif used + (size or 1) > b_limit:
+                what = (f"{whose} already keeps {_mb(used)} of uploads, " + (
+                    f"the most {who} may keep at once ({_mb(b_limit)})" if size is None else
+                    f"and this {_mb(size)} file would pass the {_mb(b_limit)} {who} may "
+                    f"keep at once"))
+                freed, frees = 0, kept[-1] if kept else None
+                for upload in kept:
+                    freed += upload.size
+                    if used - freed + (size or 1) <= b_limit:
+                        frees = upload
+                        break
+                kind = "bytes"
+            else:
+                continue
+            wait = 0.0 if frees is None else max(0.0, frees.created + self.retention_s - now)
+            message = (f"upload refused: {what}. Uploads are kept {_duration(self.retention_s)}; "
+                       f"room frees up in about {_duration(wait)}, as the oldest expire.")
+            retry = max(1, int(wait + 0.999))
+            return JSONResponse({"error": message, "limit": f"{limit_name}_{kind}",
+                                 "retry_after_s": retry}, status_code=429,
+                                headers={"Retry-After": str(retry)})
+        return None
 
     def sweep(self, now: float | None = None) -> int:
         """Delete uploads and finished jobs older than the retention period; return how many.
@@ -150,8 +266,8 @@ class _State:
                     del self.jobs[job.job_id]
                     doomed.append(self.jobs_dir / job.job_id)
             in_use = {j.upload_id for j in self.jobs.values() if j.state not in _FINISHED}
-            for upload_id, created in list(self.uploads.items()):
-                if created <= cutoff and upload_id not in in_use:
+            for upload_id, upload in list(self.uploads.items()):
+                if upload.created <= cutoff and upload_id not in in_use:
                     del self.uploads[upload_id]
                     doomed.append(self.uploads_dir / upload_id)
             known = set(self.jobs) | set(self.uploads)
@@ -193,6 +309,45 @@ def _private_dir(path: Path) -> Path:
     path.mkdir(mode=0o700, exist_ok=True)
     os.chmod(path, 0o700)
     return path
+
+
+def _private_workdir(folder: Path) -> Path:
+    """A workdir the user named, made (0700) or made private; refused unless ours.
+
+    Made private rather than refused: the user named it for this app and ``--workdir``
+    promises 0700. Refused when another user owns it (we could not chmod it, and whoever
+    can write to it could swap ``uploads/`` for a folder of theirs).
+    """
+    if folder.exists() and not folder.is_dir():
+        raise InvalidParameterError(f"workdir must be a folder. Got the file {folder}.")
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+    owner, me = folder.stat().st_uid, getattr(os, "geteuid", lambda: None)()
+    if me is not None and owner != me:
+        raise InvalidParameterError(
+            f"workdir must be a folder you own (it is made private, 0700). Got {folder}, "
+            f"owned by user id {owner}; name a folder of your own, or leave it out for a "
+            f"temporary one.")
+    os.chmod(folder, 0o700)
+    return folder
+
+
+def _quotas(max_upload_bytes: int, client_uploads: Any, client_bytes: Any,
+            total_uploads: Any, total_bytes: Any) -> Quotas:
+    # Each bound is at least the one it contains: a file the size limit lets through
+    # must fit in an empty client quota, and a client's quota in the total.
+    client_uploads = check_scalar(client_uploads, "max_client_uploads", kind=int, low=1)
+    total_uploads = check_scalar(total_uploads, "max_total_uploads (at least "
+                                 "max_client_uploads)", kind=int, low=client_uploads)
+    if client_bytes is None:
+        client_bytes = CLIENT_BYTES_IN_UPLOADS * max_upload_bytes
+    client_bytes = check_scalar(client_bytes, "max_client_bytes (at least max_upload_bytes)",
+                                kind=int, low=max_upload_bytes)
+    if total_bytes is None:
+        total_bytes = max(TOTAL_BYTES_IN_UPLOADS * max_upload_bytes, client_bytes)
+    total_bytes = check_scalar(total_bytes, "max_total_bytes (at least max_client_bytes)",
+                               kind=int, low=client_bytes)
+    return Quotas(client_uploads, client_bytes, total_uploads, total_bytes)
 
 
 def _write_private(path: Path, payload: bytes) -> None:
@@ -248,6 +403,24 @@ def _error(message: str, status: int = 400, headers: dict[str, str] | None = Non
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def _mb(n_bytes: float) -> str:
+    value = n_bytes / 1024 / 1024
+    return (f"{value:.1f}" if value >= 1 else f"{value:.2g}").removesuffix(".0") + " MB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(0, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def _client(request: Request) -> str:
+    """The quota's client: the remote address as this app sees it (a proxy's, behind one)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def _upload_dir(state: _State, upload_id: Any) -> Path | None:
     if not isinstance(upload_id, str) or not _ID.match(upload_id):
         return None
@@ -267,9 +440,38 @@ def _page_csp(text: str) -> str:
             "base-uri 'none'; frame-ancestors 'none'")
 
 
+def _limits(state: _State) -> dict[str, Any]:
+    low, high = state.models_range()
+    default = state.defaults.get("models", 16)
+    default = default if isinstance(default, int) and low <= default <= high else low
+    quotas = state.quotas
+    return {"models": {"min": low, "max": high, "step": 2, "default": default},
+            "max_upload_bytes": state.max_upload_bytes,
+            "quotas": {"client_uploads": quotas.client_uploads,
+                       "client_bytes": quotas.client_bytes,
+                       "total_uploads": quotas.total_uploads,
+                       "total_bytes": quotas.total_bytes},
+            "retention_s": state.retention_s}
+
+
 async def _page(request: Request) -> HTMLResponse:
+    state: _State = request.app.state.assay
     text = resources.files("assay.web").joinpath("index.html").read_text(encoding="utf-8")
+    limits = await asyncio.to_thread(_limits, state)
+    quotas = state.quotas
+    # Outside the script and style blocks: their CSP hashes do not change.
+    for key, value in {"MODELS_MIN": limits["models"]["min"],
+                       "MODELS_MAX": limits["models"]["max"],
+                       "MODELS_DEFAULT": limits["models"]["default"],
+                       "UPLOAD_LIMITS": f"at most {_mb(state.max_upload_bytes)} a file, "
+                                        f"{quotas.client_uploads} files and "
+                                        f"{_mb(quotas.client_bytes)} kept per client"}.items():
+        text = text.replace(f"__{key}__", str(value))
     return HTMLResponse(text, headers={"Content-Security-Policy": _page_csp(text)})
+
+
+async def _limits_route(request: Request) -> JSONResponse:
+    return JSONResponse(await asyncio.to_thread(_limits, request.app.state.assay))
 
 
 async def _json_body(request: Request) -> Any:
@@ -331,6 +533,11 @@ def _too_large(state: _State, filename: str = "the file") -> JSONResponse:
 
 async def _upload(request: Request) -> JSONResponse:
     state: _State = request.app.state.assay
+    client = _client(request)
+    with state.lock:  # a client at its count (or bytes) is refused before its body is read
+        refusal = state.quota_refusal(client, None)
+    if refusal is not None:
+        return refusal
     try:
         # The guard counts the body as it arrives: reading stops at the limit.
         form = await request.form(max_files=1, max_fields=5)
@@ -356,12 +563,21 @@ async def _upload(request: Request) -> JSONResponse:
     except ValueError as exc:
         return _error(str(exc))
     upload_id = uuid.uuid4().hex
+    with state.lock:  # checked and reserved at once: parallel uploads cannot both fit
+        refusal = state.quota_refusal(client, len(payload))
+        if refusal is not None:
+            return refusal
+        state.uploads[upload_id] = Upload(time.time(), client, len(payload))
     folder = state.uploads_dir / upload_id
-    folder.mkdir(mode=0o700)
-    _write_private(folder / "data.csv", payload)
-    _write_private(folder / "name.txt", Path(filename).stem.encode("utf-8"))
-    with state.lock:
-        state.uploads[upload_id] = time.time()
+    try:
+        folder.mkdir(mode=0o700)
+        _write_private(folder / "data.csv", payload)
+        _write_private(folder / "name.txt", Path(filename).stem.encode("utf-8"))
+    except BaseException:
+        with state.lock:
+            state.uploads.pop(upload_id, None)
+        _remove(folder)
+        raise
     columns = [{"name": str(c), "n_unique": int(frame[c].nunique()),
                 "dtype": str(frame[c].dtype)} for c in frame.columns]
     return JSONResponse({"upload_id": upload_id, "filename": filename,
@@ -371,8 +587,12 @@ async def _upload(request: Request) -> JSONResponse:
 # --------------------------------------------------------------------------- audits
 
 
-def _audit_request(body: Any, state: _State) -> tuple[Path, str, list[str], int]:
-    """Check the JSON of an audit request; raise ValueError with the message to show."""
+def _audit_request(body: Any, state: _State) -> tuple[Path, str, list[str], Any]:
+    """Check the JSON of an audit request; raise ValueError with the message to show.
+
+    Only its shape: the number of models is checked with every other option by
+    `_check_audit`, as ``assay audit`` checks it.
+    """
     if not isinstance(body, dict):
         raise ValueError("the request must be a JSON object.")
     folder = _upload_dir(state, body.get("upload_id"))
@@ -390,30 +610,55 @@ def _audit_request(body: Any, state: _State) -> tuple[Path, str, list[str], int]
         raise ValueError(f"the target column {target!r} cannot also be protected.")
     if len(set(protected)) != len(protected):
         raise ValueError("protected must name each column once.")
-    models = body.get("models", state.defaults.get("models", 16))
-    if not isinstance(models, int) or isinstance(models, bool) or not 4 <= models <= 256 \
-            or models % 2:
-        raise ValueError(f"models must be an even number between 4 and 256. Got {models!r}.")
+    models = body.get("models")
+    if models is None:
+        models = state.defaults.get("models", 16)
+    if isinstance(models, int | float) and not isinstance(models, bool) and models > MAX_MODELS:
+        raise ValueError(f"models must be at most {MAX_MODELS} on this server. Got {models!r}.")
     return folder, target, protected, models
 
 
-async def _start_audit(request: Request) -> JSONResponse:
+def _check_audit(state: _State, dataset, target: str, protected: list[str], models: Any, *,
+                 data: str, out: Path):
+    """The `AuditConfig` of an audit from the page, after every check ``assay audit`` runs
+    before training (`assay.audit.prepare`); an `AssayError` with its one-line message."""
+    from assay.audit import AuditConfig, prepare
+
+    options = {**state.defaults, "data": data, "target": target, "protected": protected,
+               "models": models, "out": str(out)}
+    config = AuditConfig.from_mapping(options, "the web form")
+    prepare(config, dataset=dataset, progress=False)
+    return config
+
+
+def _load_and_check(state: _State, folder: Path, target: str, protected: list[str],
+                    models: Any, job_id: str):
     from assay.data import Dataset
 
+    name = (folder / "name.txt").read_text(encoding="utf-8")
+    dataset = Dataset.from_path(folder / "data.csv", target, protected, name=name)
+    config = _check_audit(state, dataset, target, protected, models,
+                          data=str(folder / "data.csv"), out=state.jobs_dir / job_id)
+    return dataset, config
+
+
+async def _start_audit(request: Request) -> JSONResponse:
     state: _State = request.app.state.assay
+    job = Job(job_id=uuid.uuid4().hex, upload_id="")
     try:
         body = await _json_body(request)
         folder, target, protected, models = _audit_request(body, state)
-        name = (folder / "name.txt").read_text(encoding="utf-8")
-        # Checked here, not in the thread: column and label problems show up at once.
-        dataset = Dataset.from_path(folder / "data.csv", target, protected, name=name)
+        # Checked here, not in the thread: column, label and option problems (a population
+        # too small for an attack) show up at once, as with `assay audit`.
+        dataset, config = await asyncio.to_thread(_load_and_check, state, folder, target,
+                                                  protected, models, job.job_id)
     except BodyTooLarge:
         return _error("the request is too large for an audit request.", 413)
     except _Refused as exc:
         return _error(str(exc), exc.status)
     except (ValueError, AssayError) as exc:
         return _error(str(exc))
-    job = Job(job_id=uuid.uuid4().hex, upload_id=folder.name)
+    job.upload_id = folder.name
     with state.lock:
         if state.closing:
             return _error("the server is shutting down.", 503)
@@ -422,15 +667,13 @@ async def _start_audit(request: Request) -> JSONResponse:
             return _error(f"{waiting} audits are already waiting; try again when one has "
                           f"finished.", 429, headers={"Retry-After": "30"})
         state.jobs[job.job_id] = job
-        job.future = state.executor.submit(_run_job, state, job, dataset, target, protected,
-                                           models)
+        job.future = state.executor.submit(_run_job, state, job, dataset, config)
     return JSONResponse({"job_id": job.job_id, "status_url": f"/api/jobs/{job.job_id}"})
 
 
-def _run_job(state: _State, job: Job, dataset, target: str, protected: list[str],
-             models: int) -> None:
+def _run_job(state: _State, job: Job, dataset, config) -> None:
     """Run one audit in the worker thread, recording its stage for the status endpoint."""
-    from assay.audit import AuditConfig, run_audit
+    from assay.audit import run_audit
 
     def on_stage(stage: str, fraction: float) -> None:
         # The only hook run_audit offers: a cancel takes effect at the next stage.
@@ -445,11 +688,6 @@ def _run_job(state: _State, job: Job, dataset, target: str, protected: list[str]
     out = state.jobs_dir / job.job_id
     try:
         out.mkdir(mode=0o700)
-        options = {**state.defaults, "data": str(state.uploads_dir / job.upload_id /
-                                                 "data.csv"),
-                   "target": target, "protected": protected, "models": models,
-                   "out": str(out)}
-        config = AuditConfig.from_mapping(options, "the web form")
         result = run_audit(config, dataset=dataset, progress=False, on_stage=on_stage)
         job.summary = [line for s in result.sections.values() for line in s.summary]
         job.state = "done"
@@ -655,7 +893,9 @@ async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
 def create_app(workdir: str | Path | None = None, *, max_upload_bytes: int = MAX_UPLOAD_BYTES,
                defaults: dict[str, Any] | None = None, host: str = "127.0.0.1",
                allowed_hosts: Sequence[str] = (), retention_s: float = RETENTION_SECONDS,
-               max_queued: int = MAX_QUEUED) -> Starlette:
+               max_queued: int = MAX_QUEUED, max_client_uploads: int = MAX_CLIENT_UPLOADS,
+               max_client_bytes: int | None = None, max_total_uploads: int = MAX_TOTAL_UPLOADS,
+               max_total_bytes: int | None = None) -> Starlette:
     """Build the app.
 
     Parameters
@@ -663,7 +903,9 @@ def create_app(workdir: str | Path | None = None, *, max_upload_bytes: int = MAX
     workdir : path, optional
         Folder for uploads and audit outputs (default: a new private temporary folder,
         removed on shutdown). The app keeps its files in ``uploads/`` and ``jobs/``
-        inside it (0700) and deletes only its own entries there.
+        inside it (0700) and deletes only its own entries there. An existing folder is
+        made private (0700) if this user owns it and refused otherwise: in a folder
+        others may write to, they could swap ``uploads/`` for their own.
     max_upload_bytes : int, default=20 MiB
         Largest accepted CSV; the body is counted as it arrives and reading stops there.
     defaults : dict, optional
@@ -677,22 +919,32 @@ def create_app(workdir: str | Path | None = None, *, max_upload_bytes: int = MAX
         Seconds an upload, and a finished audit with its files, are kept.
     max_queued : int, default=8
         Audits that may wait behind the running one; one more is refused with 429.
+    max_client_uploads : int, default=10
+        Uploads one client may keep at once (until each expires after `retention_s`); one
+        more is refused with 429. A client is the remote address the app sees: behind a
+        reverse proxy, the proxy's, shared by all its users.
+    max_client_bytes : int, optional
+        Bytes of uploads one client may keep at once (default: 5 × `max_upload_bytes`,
+        100 MiB); at least `max_upload_bytes`.
+    max_total_uploads : int, default=100
+        Uploads kept at once for all clients together.
+    max_total_bytes : int, optional
+        Bytes of uploads kept at once for all clients (default: 50 × `max_upload_bytes`,
+        1000 MiB); at least `max_client_bytes`.
     """
     max_upload_bytes = check_scalar(max_upload_bytes, "max_upload_bytes", kind=int, low=1)
     retention_s = check_scalar(retention_s, "retention_s", low=0, low_open=True)
     max_queued = check_scalar(max_queued, "max_queued", kind=int, low=1)
+    quotas = _quotas(max_upload_bytes, max_client_uploads, max_client_bytes, max_total_uploads,
+                     max_total_bytes)
     if not isinstance(host, str):
         raise InvalidParameterError(f"host must be a string. Got {host!r}.")
     if workdir is None:
         folder, owns = Path(tempfile.mkdtemp(prefix="assay-web-")), True
     else:
-        folder, owns = Path(workdir), False
-        if folder.exists() and not folder.is_dir():
-            raise InvalidParameterError(f"workdir must be a folder. Got the file {folder}.")
-        if not folder.exists():
-            folder.mkdir(parents=True, mode=0o700)
+        folder, owns = _private_workdir(Path(workdir)), False
     state = _State(folder, owns, max_upload_bytes, dict(defaults or {}), float(retention_s),
-                   max_queued)
+                   max_queued, quotas)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -713,6 +965,7 @@ def create_app(workdir: str | Path | None = None, *, max_upload_bytes: int = MAX
 
     app = _AssayApp(routes=[
         Route("/", _page),
+        Route("/api/limits", _limits_route),
         Route("/api/upload", _upload, methods=["POST"]),
         Route("/api/audit", _start_audit, methods=["POST"]),
         Route("/api/jobs/{job_id}", _status),
