@@ -276,8 +276,12 @@ def test_serve_makes_workdir_private_and_passes_the_quotas(tmp_path, monkeypatch
     assert main(["serve", "--workdir", str(work)]) == 2
     err = capsys.readouterr().err
     assert "workdir must be a folder you own" in err and len(err.strip().splitlines()) == 1
-    for args, message in [(["--max-client-mb", "0"], "--max-client-mb must be"),
-                          (["--max-client-uploads", "0"], "max_client_uploads must be")]:
+    for args, message in [
+            (["--max-client-mb", "0"], "--max-client-mb (at least --max-upload-mb) must be"),
+            (["--max-client-uploads", "0"], "--max-client-uploads must be"),
+            (["--max-client-uploads", "200"], "--max-total-uploads (at least"),
+            (["--max-total-mb", "50"], "--max-total-mb (at least --max-client-mb) must be "
+                                       "a number in [100, inf)")]:
         assert main(["serve", *args]) == 2
         assert message in capsys.readouterr().err
     assert len(calls) == 1

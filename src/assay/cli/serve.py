@@ -51,9 +51,14 @@ def serve(
     check_scalar(max_upload_mb, "--max-upload-mb", low=0, low_open=True)
     check_scalar(retention_minutes, "--retention-minutes", low=0, low_open=True)
     check_scalar(max_queued, "--max-queued", kind=int, low=1)
-    for value, name in ((max_client_mb, "--max-client-mb"), (max_total_mb, "--max-total-mb")):
-        if value is not None:
-            check_scalar(value, name, low=0, low_open=True)
+    # The same bounds as create_app's, named by their flags.
+    check_scalar(max_client_uploads, "--max-client-uploads", kind=int, low=1)
+    check_scalar(max_total_uploads, "--max-total-uploads (at least --max-client-uploads)",
+                 kind=int, low=max_client_uploads)
+    client_mb = 5 * max_upload_mb if max_client_mb is None else check_scalar(
+        max_client_mb, "--max-client-mb (at least --max-upload-mb)", low=max_upload_mb)
+    if max_total_mb is not None:
+        check_scalar(max_total_mb, "--max-total-mb (at least --max-client-mb)", low=client_mb)
     if workdir is not None and workdir.exists() and not workdir.is_dir():
         from assay._validation import InvalidParameterError
 
