@@ -1,18 +1,15 @@
 """The web app in a real headless Chromium: upload, pick columns, run, read the report.
 
 Chromium is Debian's package (`/usr/bin/chromium`); when it is missing and we are root,
-the session fixture installs it with apt-get (Playwright never downloads a browser).
+the session fixture (`conftest.browser`) installs it with apt-get (Playwright never
+downloads a browser).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,32 +17,7 @@ from assay.data import make_synthetic
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium"))
-_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 EVIL = "<img src=x onerror=alert(1)>"
-
-
-def _install_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.fail(f"{CHROMIUM} is missing and cannot be installed here (needs root and "
-                    "apt-get): apt-get install -y chromium")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    _install_chromium()
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=_ARGS)
-        yield instance
-        instance.close()
 
 
 def _free_port() -> int:

@@ -7,17 +7,10 @@ candidate's per-group table with its model-card and export links (relative paths
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path(os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium"))
-_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
@@ -34,14 +27,9 @@ def report(tmp_path_factory):
     return out
 
 
-def test_front_points_show_their_candidate(report):
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
+def test_front_points_show_their_candidate(browser, report):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
         outside = []
         page.on("request", lambda r: outside.append(r.url)
                 if not r.url.startswith(("file:", "data:", "about:")) else None)
@@ -67,4 +55,5 @@ def test_front_points_show_their_candidate(report):
             assert target.startswith("fairness/") and (report / target).is_file()
         assert page.locator("#section-fairness .cand:visible").get_attribute("id") == "cand-0"
         assert outside == []
-        browser.close()
+    finally:
+        page.close()
