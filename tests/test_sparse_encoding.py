@@ -88,10 +88,10 @@ def test_sparse_build_never_makes_the_dense_matrix():
     n = 200_000
     frame = pd.DataFrame({"code": np.arange(n).astype(str), "y": np.arange(n) % 2})
     with pytest.raises(DataError, match=r"--sparse true"):
-        Dataset.from_frame(frame, "y")  # dense: over budget, and the message names the fix
+        Dataset.from_frame(frame, "y", sparse=False)  # over budget; the message names the fix
     tracemalloc.start()
     try:
-        ds = Dataset.from_frame(frame, "y", sparse=True)
+        ds = Dataset.from_frame(frame, "y")  # the default, "auto", goes sparse
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -107,10 +107,15 @@ def test_auto_goes_sparse_exactly_when_dense_is_over_budget_and_csr_fits():
     dense = Dataset.from_frame(frame, *SYNTH)
     dense_gib = dense.X.nbytes / 2**30
     roomy = Dataset.from_frame(frame, *SYNTH, sparse="auto")
-    assert not roomy.is_sparse and any("sparse='auto'" in n for n in roomy.notes)
+    assert not roomy.is_sparse and not any("sparse" in n for n in roomy.notes)
     tight = Dataset.from_frame(frame, *SYNTH, sparse="auto", memory_budget=dense_gib / 3)
     assert tight.is_sparse and tight.fingerprint == dense.fingerprint
     assert any("would exceed memory_budget" in n for n in tight.notes)
+    # "auto" is the default: a table too wide for the budget dense is not refused.
+    default = Dataset.from_frame(frame, *SYNTH, memory_budget=dense_gib / 3)
+    assert default.is_sparse and default.fingerprint == dense.fingerprint
+    with pytest.raises(DataError, match="memory_budget must hold"):
+        Dataset.from_frame(frame, *SYNTH, sparse=False, memory_budget=dense_gib / 3)
     # The budget counts the CSR size when sparse: too small for it is a one-line error.
     for sparse in (True, "auto"):
         with pytest.raises(DataError) as info:
@@ -418,5 +423,33 @@ def test_audit_privacy_section_honours_sparse_and_others_densify_or_say_why(tmp_
     for key, value in figures["dense"].items():
         assert figures["sparse"][key] == pytest.approx(value, abs=1e-3), key
     assert sparse["fairness"].status == "ok"  # densified within the budget
-    assert tight["fairness"].status == "error"
-    assert tight["fairness"].message.startswith("memory_budget must hold the dense features")
+    # Over the budget, the audited model's rates and gaps (no features needed) stay; the
+    # mitigation front, which needs dense features, is not built and the section says why.
+    assert tight["fairness"].status == "ok"
+    payload = tight["fairness"].data
+    assert payload.front is None and payload.report.gaps
+    assert payload.no_front.startswith("memory_budget must hold the dense features")
+    assert any(line.startswith("No mitigation front was built")
+               for line in tight["fairness"].summary)
+    html = (tmp_path / "True-0.0005" / "report.html").read_text()
+    assert 'id="fair-no-front"' in html
+
+
+@pytest.mark.slow
+def test_the_400k_synthetic_table_audits_with_default_options(tmp_path, capsys):
+    """96,030 one-hot columns, 143 GiB dense: the default layout ("auto") stores it sparse
+    instead of refusing it, and the membership attacks run on it."""
+    from assay.cli import main
+
+    path = tmp_path / "s400.parquet"
+    make_synthetic(400_000, random_state=0).to_parquet(path)
+    out = tmp_path / "mia.json"
+    code = main(["mia", str(path), "--target", "approved", "--protected", "sex,region",
+                 "--models", "8", "--attacks", "loss,rmia", "--permutations", "0",
+                 "--json", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    payload = json.loads(out.read_text())
+    assert payload["dataset"]["n_rows"] == 400_000
+    aucs = {name: a["auc"]["value"] for name, a in payload["attacks"].items()}
+    assert set(aucs) == {"loss", "rmia"} and aucs["rmia"] > 0.52
+

@@ -149,8 +149,8 @@ class AuditConfig:
         GiB the encoded feature matrix may take (None: the dataset default, 2); a table
         over it is a one-line `DataError` naming a ``max_categories`` that fits.
     sparse : bool, "auto" or None
-        Store the one-hot features as a sparse CSR matrix (True), dense (False, the
-        default), or sparse when the dense matrix would exceed the budget ("auto").
+        Store the one-hot features as a sparse CSR matrix (True), dense (False), or
+        sparse when the dense matrix would exceed the budget ("auto", the default).
     groups : GroupOptions
     sections : dict of str to Options
         Each registered section's options (defaults where its table is absent).

@@ -14,7 +14,8 @@ import typer
 
 HELP = {
     "protected": "Protected column(s); repeat or comma-separate.",
-    "learner": "logreg, mlp or sklearn:module.Class.",
+    "learner": "logreg, mlp or sklearn:module.Class (scikit-learn, or a package listed in "
+               "ASSAY_LEARNER_PACKAGES).",
     "learner_param": "Learner hyper-parameter KEY=VALUE (a TOML value, e.g. C=0.5 or "
                      "hidden=[64,32]); repeatable.",
     "backend": "batched, joblib or dask (dask: fitting and attacks on a Dask cluster).",
@@ -27,8 +28,8 @@ HELP = {
     "memory_budget": "GiB the encoded features may take (default 2; over it, one error line "
                      "naming a --max-categories that fits); also the population's "
                      "probabilities, written to disk over it (default: no limit).",
-    "sparse": "One-hot as a sparse CSR matrix: true, false (default) or auto (sparse when "
-              "the dense matrix would exceed --memory-budget).",
+    "sparse": "One-hot as a sparse CSR matrix: auto (default: sparse when the dense matrix "
+              "would exceed --memory-budget), true or false.",
     "permutations": "Permutations of the group test (0: no test).",
     "train_column": "0/1 column of the predictions file marking training rows.",
     "data_home": "Folder of the public tables (default: ASSAY_DATA_HOME).",

@@ -28,8 +28,8 @@ Policies (each visible in ``Dataset.notes`` when it changes anything):
 - **Sparse layout.** ``sparse=True`` stores ``X`` as a float32 `scipy.sparse.csr_matrix`
   (numerics as stored entries when not 0, each one-hot block one entry per row), built
   from those entries without the dense matrix; the budget then counts the CSR size.
-  ``sparse="auto"`` is sparse exactly when the dense matrix would exceed the budget and
-  the CSR one fits. A note records the choice, the stored entries and the size saved.
+  ``sparse="auto"`` (the default) is sparse exactly when the dense matrix would exceed
+  the budget and the CSR one fits. A note records a sparse choice, the stored entries and the size saved.
   Values, columns and `Dataset.fingerprint` are the same in either layout; analyses
   that need a dense matrix take `Dataset.dense_X` (densified within the budget, or a
   one-line `DataError`).
@@ -335,7 +335,7 @@ class _Options:
     max_categories: int | None = None
     min_frequency: float | None = None
     memory_budget: float = DEFAULT_MEMORY_BUDGET
-    sparse: bool | str = False
+    sparse: bool | str = "auto"
 
 
 class Dataset:
@@ -425,7 +425,7 @@ class Dataset:
         max_categories: int | None = None,
         min_frequency: float | None = None,
         memory_budget: float = DEFAULT_MEMORY_BUDGET,
-        sparse: bool | str = False,
+        sparse: bool | str = "auto",
     ) -> Dataset:
         """Validate and encode a DataFrame.
 
@@ -474,11 +474,12 @@ class Dataset:
         memory_budget : float > 0, default=2.0
             GiB the encoded float32 matrix may take (its CSR size when sparse); a larger
             one is a `DataError` raised before it is allocated.
-        sparse : bool or "auto", default=False
+        sparse : bool or "auto", default="auto"
             Store ``X`` as a `scipy.sparse.csr_matrix` (float32; each one-hot block one
             entry per row, numerics as stored entries) built without the dense matrix.
             "auto": sparse exactly when the dense matrix would exceed `memory_budget` and
-            the CSR one fits. Same columns and values either way (``X.toarray()``), and
+            the CSR one fits (a learner that needs dense rows then refuses it in one line);
+            False: dense or a one-line error. Same columns and values either way (``X.toarray()``), and
             the same `fingerprint`.
 
         Returns
@@ -1290,7 +1291,7 @@ def _check_sparse(sparse: Any) -> bool | str:
 
 
 def _choose_layout(n_rows: int, encoder: _Encoder, budget: float,
-                   sparse: bool | str = False) -> bool:
+                   sparse: bool | str = "auto") -> bool:
     """Whether X is stored sparse; refuses, before allocating it, a matrix larger than
     `budget` GiB in the layout asked for ("auto": dense when it fits, else CSR)."""
     dense_need = n_rows * encoder.n_features * np.dtype(np.float32).itemsize
@@ -1331,15 +1332,11 @@ def _choose_layout(n_rows: int, encoder: _Encoder, budget: float,
 
 
 def _note_layout(X: Any, sparse: bool | str, notes: list[str]) -> None:
-    """What the sparse option chose and what it saved (nothing when dense was asked)."""
-    if not _is_sparse(X) and sparse is False:
+    """What a sparse layout saved (nothing when X is dense: the usual case needs no note)."""
+    if not _is_sparse(X):
         return
     n, d = X.shape
     dense = n * d * np.dtype(np.float32).itemsize
-    if not _is_sparse(X):
-        notes.append(f"features stored dense (sparse='auto': {_gib(dense)} as float32 "
-                     "fits memory_budget)")
-        return
     stored = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     density = X.nnz / max(n * d, 1)
     why = "sparse=True" if sparse is True else \

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from assay._validation import InvalidParameterError
+from assay._validation import DataError, InvalidParameterError
 from assay.fairness.metrics import GAP_NAMES, FairnessReport, GapSpread
 from assay.groups import FlagRule
 from assay.report.result import Metric, SectionResult
@@ -57,6 +57,8 @@ class FairnessPayload:
     front : FrontResult or None
     exports : dict of str to dict
         Candidate index -> ``{"model": path, "card": path}`` relative to the out folder.
+    no_front : str
+        Why no mitigation front was built though one was asked for ("" otherwise).
     """
 
     report: FairnessReport
@@ -66,6 +68,7 @@ class FairnessPayload:
     spread: list[GapSpread] = field(default_factory=list)
     front: Any = None
     exports: dict[str, dict[str, str]] = field(default_factory=dict)
+    no_front: str = ""
     pending: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,7 +76,8 @@ class FairnessPayload:
                 "flag_rule": self.flag_rule.to_dict(), "target": dict(self.target),
                 "spread": [s.to_dict() for s in self.spread],
                 "front": None if self.front is None else self.front.to_dict(),
-                "exports": {str(k): dict(v) for k, v in self.exports.items()}}
+                "exports": {str(k): dict(v) for k, v in self.exports.items()},
+                "no_front": self.no_front}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FairnessPayload:
@@ -83,7 +87,8 @@ class FairnessPayload:
                    flag_rule=FlagRule.from_dict(d["flag_rule"]), target=dict(d["target"]),
                    spread=[GapSpread.from_dict(s) for s in d.get("spread", [])],
                    front=None if d.get("front") is None else FrontResult.from_dict(d["front"]),
-                   exports={str(k): dict(v) for k, v in d.get("exports", {}).items()})
+                   exports={str(k): dict(v) for k, v in d.get("exports", {}).items()},
+                   no_front=d.get("no_front", ""))
 
 
 # --------------------------------------------------------------------------- checks
@@ -150,8 +155,14 @@ def _mitigate(payload: FairnessPayload, context: Any, options: Any, y, score, me
     config = context.config
     held = np.flatnonzero(~member)
     cal, test = _halves(held, y, config.seed)
+    try:
+        X = context.dataset.dense_X("the fairness section's mitigation front")
+    except DataError as exc:
+        # The audited model's rates and gaps need no features: keep them, say why no front.
+        payload.no_front = str(exc)
+        return
     front = build_front(
-        context.dataset.dense_X("the fairness section"), y, context.dataset.groups,
+        X, y, context.dataset.groups,
         train=np.flatnonzero(member),
         calibration=cal, test=test, constraint=options.constraint,
         methods=options.methods, base_scores=score,
@@ -278,6 +289,8 @@ def plain_lines(payload: FairnessPayload) -> list[str]:
         lines.append(f"Across the population's {len(flips[0].values)} equally trained models "
                      f"the {payload.constraint} gap between {flips[0].best} and "
                      f"{flips[0].worst} changes sign: not a finding about the groups.")
+    if payload.no_front:
+        lines.append(f"No mitigation front was built: {payload.no_front}")
     front = payload.front
     if front is not None:
         c, b = front.chosen_candidate, front.baseline_candidate

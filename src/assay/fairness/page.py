@@ -102,7 +102,7 @@ def fairness_page(section: Any, result: Any) -> Page:
             "the overall rate"), "min_support": report.min_support,
         "min_count": report.min_count, "notes": report.notes, "target": payload.target,
         "spread": [s.to_dict() for s in payload.spread], "front": front,
-        "candidates": candidates,
+        "no_front": payload.no_front, "candidates": candidates,
         "chosen": None if front is None else front.chosen,
         "small": [g.label for g in report.groups if not g.supported],
     }
