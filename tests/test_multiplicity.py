@@ -221,14 +221,18 @@ def test_fewer_than_two_models_is_reported_not_raised():
     alone = curve.epsilons[0]
     assert alone.n_models == 1 and alone.ambiguity is None
     assert "only 1 model" in alone.note
+    assert alone.reason.startswith("not measurable at this epsilon")
     assert curve.epsilons[1].n_models == 6 and curve.epsilons[1].ambiguity is not None
     from assay.multiplicity.audit import summary_lines
 
     class _Payload:  # summary of a headline without a set
         headline = alone
+        epsilons = curve.epsilons
         tolerance, loss, n_heldout = "absolute", "log_loss", 200
 
-    assert "No Rashomon set" in summary_lines(_Payload)[0]
+    lines = summary_lines(_Payload)
+    assert "not measurable at this epsilon" in lines[0]
+    assert "Measured at ε = 1" in lines[1]
 
 
 def test_rashomon_plan_never_trains_on_the_held_out_rows():
@@ -323,3 +327,104 @@ def test_churn_between_two_versions():
     assert result.to_dict()["groups"]["sex"]["sex=M"]["churn"]["value"] == pytest.approx(0.5)
     with pytest.raises(DataError, match="shape"):
         predictive_churn(a, b[:3])
+
+
+# --------------------------------------------------------------------------- sets of one
+
+
+def _one_plus_outsider(seed: int = 7):
+    """Candidates whose best loss is well apart from the rest, and an audited model far
+    worse than all: at a small ε the set is the best candidate alone."""
+    candidates = _random_candidates(seed, n_models=8)
+    n = candidates.y.shape[0]
+    worse = np.empty((n, 2))
+    worse[:, 0], worse[:, 1] = 0.9, 0.1
+    return candidates, worse
+
+
+def test_a_set_of_one_model_has_no_figures_and_says_from_which_epsilon():
+    candidates, worse = _one_plus_outsider()
+    losses = held_out_losses(candidates.probs[:, candidates.heldout],
+                             candidates.y[candidates.heldout])
+    ordered = np.sort(losses)
+    gap = ordered[1] / ordered[0] - 1  # relative ε at which the second candidate joins
+    assert gap > 1e-4
+    small = gap / 2
+    curve = multiplicity_curve(candidates, (small, gap * 1.001), target=worse, n_bootstrap=5,
+                               headline_epsilon=small)
+    alone, pair = curve.epsilons
+    # The audited model is outside; one candidate is in: a "set" of one model.
+    assert alone.n_models == 1 and not alone.target_in_set
+    for name in ("ambiguity", "discrepancy", "mean_capacity", "mean_vpr", "churn"):
+        assert getattr(alone, name) is None, name
+    assert alone.reason.startswith("not measurable at this epsilon")
+    assert curve.min_measurable_epsilon == pytest.approx(gap)
+    from assay.multiplicity.rashomon import _eps_text
+
+    assert f"from ε = {_eps_text(gap)}" in alone.reason
+    assert pair.n_models >= 2 and pair.ambiguity is not None and pair.reason is None
+    d = alone.to_dict()
+    assert d["ambiguity"] is None and d["reason"] == alone.reason
+    assert type(alone).from_dict(d).reason == alone.reason
+
+
+def test_the_printed_smallest_epsilon_gives_two_models():
+    from assay.multiplicity.rashomon import _eps_text, smallest_measurable_epsilon
+
+    losses = np.array([0.41523, 0.41727, 0.5])
+    for tolerance in ("relative", "absolute"):
+        e = smallest_measurable_epsilon(losses, 0.41523, tolerance)
+        printed = float(_eps_text(e))
+        in_set, _ = rashomon_sets(losses, [printed], tolerance=tolerance)
+        assert in_set[0].sum() == 2, tolerance
+        in_set, _ = rashomon_sets(losses, [e * 0.99], tolerance=tolerance)
+        assert in_set[0].sum() == 1, tolerance
+    assert smallest_measurable_epsilon(np.array([0.4]), 0.4, "relative") is None
+
+
+def _dataset_for(candidates, n_groups=2):
+    import pandas as pd
+    from types import SimpleNamespace
+
+    n = candidates.y.shape[0]
+    return SimpleNamespace(groups=pd.DataFrame({"g": np.arange(n) % n_groups}),
+                           classes=np.array([0, 1]))
+
+
+@pytest.mark.parametrize("outsider", [False, True])
+def test_summary_groups_and_records_count_the_same_decisions(outsider):
+    from assay.multiplicity.audit import build_payload, summary_lines
+
+    candidates, worse = _one_plus_outsider()
+    n = candidates.y.shape[0]
+    groups = GroupIndex.from_frame(__import__("pandas").DataFrame({"g": np.arange(n) % 2}))
+    options = MultiplicityOptions(n_records=15)
+    if outsider:  # headline set of one model: nothing counted anywhere
+        losses = held_out_losses(candidates.probs[:, candidates.heldout],
+                                 candidates.y[candidates.heldout])
+        ordered = np.sort(losses)
+        eps = (ordered[1] / ordered[0] - 1) / 2
+        curve = multiplicity_curve(candidates, (eps, 0.5), target=worse, groups=groups,
+                                   n_bootstrap=5, min_support=10, n_permutations=20,
+                                   headline_epsilon=eps)
+    else:
+        curve = multiplicity_curve(candidates, (0.05,), groups=groups, n_bootstrap=5,
+                                   min_support=10, n_permutations=20)
+    payload = build_payload(curve, candidates, _dataset_for(candidates), worse if outsider
+                            else None, options)
+    head = payload.headline
+    lines = summary_lines(payload)
+    if outsider:
+        assert head.ambiguity is None and payload.records == []
+        assert head.groups == {} and "not measurable at this epsilon" in lines[0]
+        assert sum(payload.capacity_histogram["counts"]) == 0
+        return
+    assert head.n_reversed > options.n_records  # the list is cut, not empty
+    assert head.ambiguity.value == pytest.approx(head.n_reversed / payload.n_heldout)
+    assert f"({head.n_reversed:,} decisions)" in lines[0]
+    assert sum(g.n_reversed for g in head.groups["g"].values()) == head.n_reversed
+    reversed_listed = [r for r in payload.records if r["reversal_share"] > 0]
+    assert len(reversed_listed) == options.n_records
+    # Listed first: the decisions the most models reverse.
+    shares = np.sort(curve.reversal_share)[::-1][:options.n_records]
+    np.testing.assert_allclose([r["reversal_share"] for r in payload.records], shares)

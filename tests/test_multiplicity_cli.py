@@ -140,3 +140,29 @@ def test_audit_refuses_a_bad_grid_before_training(tmp_path, only_multiplicity, c
     assert code == 2
     assert "multiplicity.epsilons must be a number in (0, inf)" in capsys.readouterr().err
     assert not (tmp_path / "o" / "cache").exists()
+
+
+def test_a_set_of_one_model_prints_no_figure_and_its_json_says_why(files, tmp_path, capsys):
+    import jsonschema
+    from importlib import resources
+
+    out = tmp_path / "one.json"
+    code = main(["multiplicity", str(files["table"]), *_BASE, "--models", "6",
+                 "--epsilon", "1e-9,0.5", "--headline", "1e-9", "--bootstrap", "10",
+                 "--permutations", "20", "--min-support", "20", "--json", str(out)])
+    text = " ".join(capsys.readouterr().out.split())
+    assert code == 0, text
+    result = json.loads(out.read_text())
+    alone, wide = result["epsilons"]
+    assert alone["n_models"] == 1
+    for key in ("ambiguity", "discrepancy", "mean_capacity", "churn"):
+        assert alone[key] is None
+    assert alone["reason"].startswith("not measurable at this epsilon")
+    assert 1e-9 < result["min_measurable_epsilon"] <= 0.5 and wide["reason"] is None
+    assert result["records"] == []
+    assert "not measurable at this epsilon" in text
+    assert "[" not in text.split("not measurable at this epsilon")[1][:40]  # no interval
+    schema = json.loads(resources.files("assay.multiplicity").joinpath("schema.json")
+                        .read_text("utf-8"))
+    jsonschema.validate({k: v for k, v in result.items()
+                         if k not in ("dataset", "learner")}, schema)

@@ -67,7 +67,7 @@ def _epsilons(values: list[str] | None) -> tuple[float, ...]:
 
 def _ci(e) -> str:
     if e is None:
-        return "n/a"
+        return "not measurable"
     return f"{100 * e.value:.2f} % [{100 * e.ci_low:.2f}, {100 * e.ci_high:.2f}]"
 
 
@@ -83,12 +83,22 @@ def _table(payload):
 
     for f in payload.epsilons:
         flagged = ", ".join(g.label for g in flagged_groups(f)) or "none"
-        capacity = "n/a" if f.mean_capacity is None else (
+        capacity = "not measurable" if f.mean_capacity is None else (
             f"{f.mean_capacity.value:.4f} [{f.mean_capacity.ci_low:.4f}, "
             f"{f.mean_capacity.ci_high:.4f}]")
         table.add_row(f"{f.epsilon:g}", str(f.n_models), _ci(f.ambiguity), _ci(f.discrepancy),
-                      capacity, _ci(f.churn), flagged if f.ambiguity is not None else f.note)
+                      capacity, _ci(f.churn),
+                      flagged if f.ambiguity is not None else _short_reason(f, payload))
     return table
+
+
+def _short_reason(f, payload) -> str:
+    """The table's cell for a set too small for figures (the full reason is in the JSON)."""
+    if f.reason is None:
+        return f.note
+    where = ("no ε gives two" if payload.min_measurable_epsilon is None
+             else f"two models from ε = {payload.min_measurable_epsilon:.3g}")
+    return f"{f.n_models} model: {where}"
 
 
 @app.command("multiplicity")

@@ -44,6 +44,8 @@ class MultiplicityPayload:
         The most arbitrary decisions (highest capacity, then widest range).
     churn : ChurnResult or None
         Churn against another model version, when one was given.
+    min_measurable_epsilon : float or None
+        The smallest ε whose set holds two models (below it: no figures).
     """
 
     epsilons: list[Any]
@@ -60,6 +62,7 @@ class MultiplicityPayload:
     capacity_histogram: dict[str, list[float]] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     churn: Any = None
+    min_measurable_epsilon: float | None = None
 
     @property
     def headline(self):
@@ -75,7 +78,8 @@ class MultiplicityPayload:
                 "target": dict(self.target), "candidates": dict(self.candidates),
                 "capacity_histogram": dict(self.capacity_histogram),
                 "records": list(self.records),
-                "churn": None if self.churn is None else self.churn.to_dict()}
+                "churn": None if self.churn is None else self.churn.to_dict(),
+                "min_measurable_epsilon": self.min_measurable_epsilon}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MultiplicityPayload:
@@ -91,7 +95,8 @@ class MultiplicityPayload:
                    target=dict(d.get("target", {})), candidates=dict(d.get("candidates", {})),
                    capacity_histogram=dict(d.get("capacity_histogram", {})),
                    records=list(d.get("records", [])),
-                   churn=None if d.get("churn") is None else ChurnResult.from_dict(d["churn"]))
+                   churn=None if d.get("churn") is None else ChurnResult.from_dict(d["churn"]),
+                   min_measurable_epsilon=d.get("min_measurable_epsilon"))
 
 
 
@@ -140,8 +145,18 @@ def build_payload(curve: Any, candidates: Any, dataset: Any, target: Any,
 
     capacity = curve.capacity
     top = max(2.0, float(np.ceil(capacity.max())) if capacity.size else 2.0)
-    counts, edges = np.histogram(capacity, bins=20, range=(1.0, top))
-    order = np.lexsort((-curve.vpr, -capacity))[:options.n_records]
+    head = curve.headline
+    if head.measurable:
+        counts, edges = np.histogram(capacity, bins=20, range=(1.0, top))
+        # The same rows the set's figures count: reversed ones first (most models
+        # reversing, then capacity), then unreversed ones whose scores still spread.
+        share = curve.reversal_share
+        keep = np.flatnonzero((share > 0) | (capacity > 1.0))
+        order = keep[np.lexsort((-curve.vpr[keep], -capacity[keep], -share[keep]))]
+        order = order[:options.n_records]
+    else:  # no set of two models: no per-person figure either
+        counts, edges = np.zeros(20, dtype=int), np.linspace(1.0, 2.0, 21)
+        order = np.zeros(0, dtype=int)
     rows = np.flatnonzero(candidates.heldout)[order]
     classes = [str(c) for c in dataset.classes]
     group_values = dataset.groups.iloc[rows].astype(str).to_dict("records") \
@@ -152,8 +167,7 @@ def build_payload(curve: Any, candidates: Any, dataset: Any, target: Any,
          "reversal_share": float(curve.reversal_share[i]),
          "capacity": float(capacity[i]), "vpr": float(curve.vpr[i]),
          "score_low": _finite(curve.score_low[i]), "score_high": _finite(curve.score_high[i])}
-        for j, i in enumerate(order) if curve.reversal_share[i] > 0 or capacity[i] > 1.0]
-    head = curve.headline
+        for j, i in enumerate(order)]
     info = candidates.info
     return MultiplicityPayload(
         epsilons=curve.epsilons, headline_epsilon=curve.headline_epsilon, loss=curve.loss,
@@ -170,7 +184,7 @@ def build_payload(curve: Any, candidates: Any, dataset: Any, target: Any,
                     "losses": [float(x) for x in curve.losses]},
         capacity_histogram={"edges": [float(e) for e in edges],
                             "counts": [int(c) for c in counts]},
-        records=records)
+        records=records, min_measurable_epsilon=curve.min_measurable_epsilon)
 
 
 def _plain(value: Any) -> Any:
@@ -204,11 +218,18 @@ def summary_lines(payload: MultiplicityPayload) -> list[str]:
 
     head = payload.headline
     within = describe_epsilon(head.epsilon, payload.tolerance, payload.loss)
-    if head.ambiguity is None:
-        return [f"No Rashomon set to compare at ε = {head.epsilon:g}: {head.note}."]
-    lines = [f"For {_rate(head.ambiguity)} of the {payload.n_heldout:,} held-out people an "
-             f"equally good model ({within}) reverses the decision of the audited model "
-             f"({head.n_models} models in the set)."]
+    if not head.measurable or head.ambiguity is None:
+        lines = [f"Multiplicity at ε = {head.epsilon:g}: {head.reason or head.note}."]
+        measured = [f for f in payload.epsilons if f.measurable and f.ambiguity is not None]
+        if measured:
+            lines.append("Measured at ε = " + ", ".join(f"{f.epsilon:g}" for f in measured)
+                         + " (see the table).")
+        if not head.target_in_set and hasattr(payload, "target_loss"):
+            lines.append(_outside_line(payload, within))
+        return lines
+    lines = [f"For {_rate(head.ambiguity)} of the {payload.n_heldout:,} held-out people "
+             f"({head.n_reversed:,} decisions) an equally good model ({within}) reverses the "
+             f"decision of the audited model ({head.n_models} models in the set)."]
     flagged = flagged_groups(head)
     if flagged:
         top = flagged[0]
@@ -230,10 +251,14 @@ def summary_lines(payload: MultiplicityPayload) -> list[str]:
                  f"audited one on {format_rate(head.discrepancy.value)} of decisions, a model "
                  f"update drawn from the set on {format_rate(head.churn.value)} on average.")
     if not head.target_in_set:
-        lines.append(f"The audited model is not itself {within}: its held-out "
-                     f"{payload.loss} is {payload.target_loss:.4f} against "
-                     f"{payload.best_loss:.4f} for the best candidate.")
+        lines.append(_outside_line(payload, within))
     return lines
+
+
+def _outside_line(payload: MultiplicityPayload, within: str) -> str:
+    return (f"The audited model is not itself {within}: its held-out {payload.loss} is "
+            f"{payload.target_loss:.4f} against {payload.best_loss:.4f} for the best "
+            f"candidate.")
 
 
 def gate_metrics(payload: MultiplicityPayload) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from assay.multiplicity.plots import capacity_histogram, epsilon_curves, group_bars
 from assay.multiplicity.audit import MultiplicityPayload, describe_epsilon, flagged_groups
+from assay.multiplicity.rashomon import NOT_MEASURABLE
 from assay.report.result import format_rate
 from assay.section import Card, Page
 
@@ -48,6 +49,12 @@ def multiplicity_page(section: Any, result: Any) -> Page:
                           "card-ambiguity"))
         cards.append(Card("mean Rashomon capacity", f"{head.mean_capacity.value:.3f}",
                           f"{head.n_models} models {within}", "card-capacity"))
+    else:
+        where = ("no ε gives two models" if payload.min_measurable_epsilon is None
+                 else f"two models from ε = {payload.min_measurable_epsilon:.3g}")
+        cards.append(Card("decisions an equally good model reverses",
+                          NOT_MEASURABLE, f"{head.n_models} model at ε = {head.epsilon:g}; "
+                          f"{where}", "card-ambiguity"))
     if head.groups:
         more = f" (+{len(flagged) - 1} more)" if len(flagged) > 1 else ""
         cards.append(Card("groups flagged as more arbitrary",
@@ -76,7 +83,8 @@ def multiplicity_page(section: Any, result: Any) -> Page:
     view = {"epsilons": payload.epsilons, "headline": head, "within": within,
             "groups": groups, "group_rows": MAX_GROUP_ROWS, "small": small,
             "rule": payload.flag_rule.describe("the overall share"),
-            "records": payload.records[:MAX_RECORDS], "target": payload.target,
+            "records": payload.records[:MAX_RECORDS], "n_reversed": head.n_reversed,
+            "measurable": head.ambiguity is not None, "target": payload.target,
             "candidates": payload.candidates, "loss": payload.loss,
             "n_heldout": payload.n_heldout, "churn": payload.churn,
             "best_loss": payload.best_loss}

@@ -58,6 +58,7 @@ __all__ = [
     "EpsilonFigures",
     "GroupFigures",
     "MultiplicityCurve",
+    "NOT_MEASURABLE",
     "check_epsilons",
     "fit_candidates",
     "grid_points",
@@ -66,6 +67,7 @@ __all__ = [
     "random_heldout",
     "rashomon_plan",
     "rashomon_sets",
+    "smallest_measurable_epsilon",
 ]
 
 LOSSES = ("log_loss", "error")
@@ -416,6 +418,9 @@ class EpsilonFigures:
         Held-out rows whose decision some model of the set reverses.
     note : str
         Why figures are missing or thin (fewer than 2 models).
+    reason : str or None
+        Why the figures are null ("not measurable at this epsilon: ..."), when the set
+        has fewer than two models; None when they are measured.
     groups : dict
         Grouping key -> group label -> GroupFigures.
     """
@@ -435,7 +440,13 @@ class EpsilonFigures:
     churn_bound: float | None = None
     n_reversed: int = 0
     note: str = ""
+    reason: str | None = None
     groups: dict[str, dict[str, GroupFigures]] = field(default_factory=dict)
+
+    @property
+    def measurable(self) -> bool:
+        """Whether the set has the two models every figure needs."""
+        return self.reason is None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"epsilon": self.epsilon, "threshold": self.threshold,
@@ -444,7 +455,7 @@ class EpsilonFigures:
             value = getattr(self, name)
             out[name] = None if value is None else value.to_dict()
         out.update({"churn_bound": _num(self.churn_bound), "n_reversed": self.n_reversed,
-                    "note": self.note,
+                    "note": self.note, "reason": self.reason,
                     "groups": {k: {label: g.to_dict() for label, g in v.items()}
                                for k, v in self.groups.items()}})
         return out
@@ -456,7 +467,7 @@ class EpsilonFigures:
         return cls(epsilon=float(d["epsilon"]), threshold=float(d["threshold"]),
                    n_models=int(d["n_models"]), target_in_set=bool(d["target_in_set"]),
                    churn_bound=d.get("churn_bound"), n_reversed=int(d.get("n_reversed", 0)),
-                   note=d.get("note", ""),
+                   note=d.get("note", ""), reason=d.get("reason"),
                    groups={k: {label: GroupFigures.from_dict(g) for label, g in v.items()}
                            for k, v in d.get("groups", {}).items()}, **figures)
 
@@ -483,6 +494,9 @@ class MultiplicityCurve:
         the decision).
     decision : int array
         The audited model's decided class on each held-out row.
+    min_measurable_epsilon : float or None
+        The smallest ε whose set holds at least two models (the audited model
+        included): below it no figure is measurable; None when no ε ever gives two.
     """
 
     epsilons: list[EpsilonFigures]
@@ -502,10 +516,51 @@ class MultiplicityCurve:
     decision: np.ndarray
     score_low: np.ndarray
     score_high: np.ndarray
+    min_measurable_epsilon: float | None = None
 
     @property
     def headline(self) -> EpsilonFigures:
         return next(f for f in self.epsilons if f.epsilon == self.headline_epsilon)
+
+
+NOT_MEASURABLE = "not measurable at this epsilon"
+
+
+def smallest_measurable_epsilon(losses: Any, best: float, tolerance: str) -> float | None:
+    """The smallest ε whose set holds at least two of the models with these `losses`.
+
+    A set of one model has nothing to compare, so below this ε no multiplicity figure
+    exists. None when no ε gives two models (one model, or a relative ε over a best loss
+    of 0 that the others exceed).
+    """
+    ordered = np.sort(np.asarray(losses, dtype=np.float64))
+    if ordered.size < 2:
+        return None
+    second = float(ordered[1])
+    if tolerance == "absolute":
+        return max(0.0, second - best)
+    if best <= 0:
+        return 0.0 if second <= 0 else None
+    return max(0.0, second / best - 1.0)
+
+
+def not_measurable_reason(n_models: int, epsilon: float, loss: str,
+                          min_epsilon: float | None) -> str:
+    """Why a set's figures are null, and from which ε they are not."""
+    where = ("no ε gives a set of two models" if min_epsilon is None else
+             f"the set holds at least two models from ε = {_eps_text(min_epsilon)}")
+    return (f"{NOT_MEASURABLE}: the set holds {n_models} model{'s' if n_models != 1 else ''} "
+            f"within ε = {epsilon:g} of the best held-out {loss} and a figure needs at least "
+            f"two; {where}")
+
+
+def _eps_text(value: float) -> str:
+    """ε rounded up (3 significant digits), so the set at the printed ε has two models."""
+    if value <= 0:
+        return "0 (any ε > 0)"
+    digits = 2 - math.floor(math.log10(value))
+    scale = 10.0 ** digits
+    return f"{math.ceil(value * scale - 1e-9) / scale:g}"
 
 
 def _num(value: Any) -> float | None:
@@ -697,6 +752,8 @@ def multiplicity_curve(
         target_loss = best = float(losses[best_index])
         pool = np.delete(np.arange(candidates.n_models), best_index)
     in_set, thresholds = rashomon_sets(losses[pool], eps, reference=best, tolerance=tolerance)
+    min_eps = smallest_measurable_epsilon(
+        np.append(losses, target_loss) if external else losses, best, tolerance)
     target_in = target_loss <= thresholds + 1e-12
     p_pool = probs[pool]
     t_dec = t_probs.argmax(axis=1)
@@ -722,7 +779,9 @@ def multiplicity_curve(
         if not t_in:
             fig.note = ((fig.note + "; ") if fig.note else "") + (
                 "the audited model itself is not within ε of the best model")
-        if s == 0:
+        if s + t_in < 2:
+            # One model reverses nothing by itself: no figure from a set of one.
+            fig.reason = not_measurable_reason(int(s + t_in), float(e), loss, min_eps)
             figures.append(fig)
             continue
         W = _bootstrap_weights(s, n_bootstrap, rng)
@@ -776,7 +835,7 @@ def multiplicity_curve(
         flag_rule=rule, row_ids=ids[rows], capacity=np.asarray(capacity, dtype=float),
         vpr=np.asarray(vpr, dtype=float), reversal_share=np.asarray(share, dtype=float),
         decision=t_dec, score_low=np.asarray(low, dtype=float),
-        score_high=np.asarray(high, dtype=float))
+        score_high=np.asarray(high, dtype=float), min_measurable_epsilon=min_eps)
 
 
 def _group_figures(figures, per_row, groups: GroupIndex, rows, rule: FlagRule,
