@@ -95,3 +95,65 @@ def test_cli_sensitive_target_is_one_line_exit_2(capsys):
     code = main(["attribute", "synthetic", "--sensitive", "approved"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "other than the target" in err and len(err.splitlines()) == 1
+
+
+def _figures(acc, low, high, contribution=None):
+    from assay._stats import Estimate
+    from assay.privacy.attribute import AttackFigures, SideFigures
+
+    side = SideFigures(Estimate(acc, low, high), 0.0, {}, {})
+    return AttackFigures(side, side, None if contribution is None
+                         else Estimate(contribution, contribution - 0.01, contribution + 0.01))
+
+
+def test_an_attack_below_the_majority_guess_is_never_strongest():
+    from assay.privacy.attribute import compare_to_guessing
+
+    attacks = {"imputation": _figures(0.70, 0.69, 0.71),
+               # The largest contribution, but worse than always guessing the majority.
+               "loss": _figures(0.03, 0.02, 0.04, contribution=0.2),
+               "model": _figures(0.86, 0.855, 0.87, contribution=0.01)}
+    comparison, strongest, reason = compare_to_guessing(attacks, majority=0.855)
+    assert strongest is None and reason.startswith("no attack beats guessing")
+    assert comparison["model"]["reference"] == pytest.approx(0.855)
+    assert comparison["model"]["reference_name"] == "the majority guess"
+    assert not comparison["model"]["beats"]  # 0.855 is not above 0.855
+    # Above both baselines, the largest contribution among those that beat them wins.
+    attacks["confidence"] = _figures(0.90, 0.88, 0.92, contribution=0.05)
+    attacks["model"] = _figures(0.89, 0.87, 0.91, contribution=0.03)
+    comparison, strongest, reason = compare_to_guessing(attacks, majority=0.855)
+    assert strongest == "confidence" and reason is None
+    assert comparison["confidence"]["beats"] and not comparison["loss"]["beats"]
+
+
+def test_no_attack_named_when_none_beats_imputation():
+    from assay.privacy.attribute_section import AttributePayload, dp_bound, metrics, summary
+
+    result = attribute_inference(_table("imputable"), "health", learner="logreg", n_models=4,
+                                 n_bootstrap=200)
+    majority = result.majority_accuracy
+    assert 0.4 < majority < 0.6
+    imputation = result.baseline.members.accuracy.value
+    for name, c in result.comparison.items():
+        assert c["lower_bound"] == pytest.approx(result.attacks[name].members.accuracy.ci_low)
+        assert c["beats"] == (c["lower_bound"] > max(imputation, majority))
+    assert result.strongest is None and result.best is None
+    assert result.strongest_reason.startswith("no attack beats guessing")
+    assert result.groups == []
+    again = AttributeResult.from_dict(result.to_dict())
+    assert again.strongest is None and again.strongest_reason == result.strongest_reason
+    payload = AttributePayload(result, dp_bound(result))
+    lines = summary(payload)
+    assert "no attack beats guessing" in lines[0] and "strongest" in lines[0]
+    assert "contribution" not in metrics(payload)
+    assert metrics(payload)["beats_guessing"].value == 0.0
+
+
+def test_planted_leak_beats_both_baselines_with_its_lower_bound():
+    learner = get_learner("sklearn:sklearn.neighbors.KNeighborsClassifier", n_neighbors=1)
+    result = attribute_inference(_table("leak"), "health", learner=learner, n_models=4,
+                                 n_bootstrap=100)
+    assert result.strongest is not None
+    low = result.best.members.accuracy.ci_low
+    assert low > max(result.baseline.members.accuracy.value, result.majority_accuracy)
+    assert result.comparison[result.strongest]["beats"]

@@ -39,7 +39,11 @@ def test_audit_runs_the_three_sections(tmp_path):
     result = run_audit(config, progress=False)
     for name in ("attribute", "distribution", "release"):
         assert result.sections[name].status == "ok", result.sections[name].message
-    assert "contribution" in result.sections["attribute"].metrics
+    attribute = result.sections["attribute"]
+    # The contribution is a headline only when some attack beats both baselines.
+    named = attribute.data.result.strongest is not None
+    assert ("contribution" in attribute.metrics) == named
+    assert attribute.metrics["beats_guessing"].value == float(named)
     assert "accuracy" in result.sections["distribution"].metrics
     assert result.sections["release"].metrics["reject"].value in (0.0, 1.0)
     validate(result.to_dict())

@@ -86,11 +86,19 @@ def attribute(
                       f"{a.contribution.value:+.3f} [{a.contribution.ci_low:+.3f}, "
                       f"{a.contribution.ci_high:+.3f}]")
     console.print(table)
-    c = result.best.contribution
-    verdict = ("the model leaks it beyond imputation" if c.ci_low > 0 else
-               "no leak beyond imputation detected")
-    console.print(f"Strongest: {result.strongest}; contribution {c.value:+.3f} "
-                  f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]: {verdict}.", highlight=False)
+    console.print(f"always guessing the most common value: {result.majority_accuracy:.3f} "
+                  "of members", highlight=False)
+    if result.best is None:
+        console.print(f"Strongest: none; {result.strongest_reason}.", highlight=False)
+    else:
+        c = result.best.contribution
+        cmp = result.comparison[result.strongest]
+        verdict = ("the model leaks it beyond imputation" if c.ci_low > 0 else
+                   "no leak beyond imputation detected")
+        console.print(f"Strongest: {result.strongest} (accuracy on members, lower 95 % bound "
+                      f"{cmp['lower_bound']:.3f} > {cmp['reference']:.3f}, "
+                      f"{cmp['reference_name']}); contribution {c.value:+.3f} "
+                      f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]: {verdict}.", highlight=False)
     for name, why in result.not_run.items():
         console.print(f"not run: {name}: {why}", highlight=False)
     flagged = result.flagged_groups

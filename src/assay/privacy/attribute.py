@@ -236,8 +236,16 @@ class AttributeResult:
     positive : str
     attacks : dict of str to AttackFigures
         Every attack that ran, and ``"imputation"`` (the baseline, no contribution).
-    strongest : str
-        Attack with the largest contribution.
+    strongest : str or None
+        Among the attacks that beat guessing (`compare_to_guessing`), the one with the
+        largest contribution; None when none does.
+    strongest_reason : str or None
+        Why no attack is named strongest ("no attack beats guessing: ...").
+    majority_accuracy : float
+        Accuracy on the member candidates of always guessing the most common value.
+    comparison : dict of str to dict
+        Per attack: its accuracy's lower bound on members, the better baseline it must
+        exceed, and whether it does.
     not_run : dict of str to str
         Attacks that could not run, and why.
     groups : list of GroupContribution
@@ -257,7 +265,10 @@ class AttributeResult:
     values: list[str]
     positive: str
     attacks: dict[str, AttackFigures]
-    strongest: str
+    strongest: str | None
+    strongest_reason: str | None = None
+    majority_accuracy: float | None = None
+    comparison: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_run: dict[str, str] = field(default_factory=dict)
     groups: list[GroupContribution] = field(default_factory=list)
     flag_rule: dict[str, Any] = field(default_factory=dict)
@@ -270,8 +281,17 @@ class AttributeResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
-    def best(self) -> AttackFigures:
-        return self.attacks[self.strongest]
+    def best(self) -> AttackFigures | None:
+        """The strongest attack's figures (None when no attack beats guessing)."""
+        return None if self.strongest is None else self.attacks[self.strongest]
+
+    @property
+    def leading(self) -> str:
+        """The attack with the highest accuracy on members, whether it beats guessing or
+        not (what a bound is checked against)."""
+        ran = [n for n in self.attacks if n != "imputation"] or ["imputation"]
+        return self.strongest or max(
+            ran, key=lambda n: self.attacks[n].members.accuracy.value)
 
     @property
     def baseline(self) -> AttackFigures:
@@ -285,7 +305,10 @@ class AttributeResult:
         return {"sensitive": self.sensitive, "values": list(self.values),
                 "positive": self.positive,
                 "attacks": {k: a.to_dict() for k, a in self.attacks.items()},
-                "strongest": self.strongest, "not_run": dict(self.not_run),
+                "strongest": self.strongest, "strongest_reason": self.strongest_reason,
+                "majority_accuracy": self.majority_accuracy,
+                "comparison": {k: dict(v) for k, v in self.comparison.items()},
+                "not_run": dict(self.not_run),
                 "groups": [g.to_dict() for g in self.groups],
                 "flag_rule": dict(self.flag_rule), "n_targets": self.n_targets,
                 "n_candidates": self.n_candidates, "fprs": list(self.fprs),
@@ -296,7 +319,10 @@ class AttributeResult:
     def from_dict(cls, d: dict[str, Any]) -> AttributeResult:
         return cls(sensitive=d["sensitive"], values=list(d["values"]), positive=d["positive"],
                    attacks={k: AttackFigures.from_dict(a) for k, a in d["attacks"].items()},
-                   strongest=d["strongest"], not_run=dict(d.get("not_run", {})),
+                   strongest=d["strongest"], strongest_reason=d.get("strongest_reason"),
+                   majority_accuracy=d.get("majority_accuracy"),
+                   comparison={k: dict(v) for k, v in d.get("comparison", {}).items()},
+                   not_run=dict(d.get("not_run", {})),
                    groups=[GroupContribution.from_dict(g) for g in d.get("groups", [])],
                    flag_rule=dict(d.get("flag_rule", {})), n_targets=int(d["n_targets"]),
                    n_candidates=int(d["n_candidates"]), fprs=tuple(d.get("fprs", ())),
@@ -582,25 +608,70 @@ def attribute_inference(
                                              0))
         results[a] = AttackFigures(figures[0], figures[1], contribution)
     ran = [a for a in results if a != "imputation"]
-    strongest = max(ran, key=lambda a: results[a].contribution.value)
+    # Guessing the table's most common value, on the same member candidates.
+    majority = float(((codes == int(np.argmax(counts)))[None, :] & in_m).sum() / in_m.sum())
+    comparison, strongest, reason = compare_to_guessing(results, majority)
+
 
     # Groups: the strongest attack's contribution per group, bootstrap and permutation test.
     if groups is None:
         others = [c for c in dataset.groups.columns if c != sensitive]
         groups = GroupIndex.from_frame(dataset.groups[others]) if others else None
     group_rows: list[GroupContribution] = []
-    if groups is not None:
+    if groups is not None and strongest is not None:
         s_m, s_n = sums[strongest]
         group_rows = _group_contributions(groups, s_m - base_m, cnt_m, s_n - base_n, cnt_n,
                                           weights, row_contrib[strongest], rule, min_support,
                                           n_permutations, random_state)
     return AttributeResult(
         sensitive=sensitive, values=[str(v) for v in levels], positive=str(levels[pos]),
-        attacks=results, strongest=strongest, not_run=not_run, groups=group_rows,
+        attacks=results, strongest=strongest, strongest_reason=reason,
+        majority_accuracy=majority, comparison=comparison, not_run=not_run, groups=group_rows,
         flag_rule=rule.to_dict(), n_targets=n_t, n_candidates=n_side, fprs=fprs, top=top,
         prior=float(prior.max()), source=source,
         seconds={"fit": round(fit_seconds, 3),
                  "attack": round(time.perf_counter() - started - fit_seconds, 3)})
+
+
+def compare_to_guessing(attacks: dict[str, AttackFigures], majority: float
+                        ) -> tuple[dict[str, dict[str, Any]], str | None, str | None]:
+    """Which attacks beat both baselines, the strongest of them, and why none, if none.
+
+    An attack beats guessing when the lower end of its members' accuracy interval lies
+    above the better of the imputation accuracy on members and the accuracy of always
+    guessing the most common value. Among those, the strongest is the one with the largest
+    contribution of the model.
+
+    Returns
+    -------
+    comparison : dict of attack to dict
+        ``lower_bound``, ``reference`` (the better baseline), ``reference_name`` and
+        ``beats`` for every attack but the baseline.
+    strongest : str or None
+    reason : str or None
+        Why no attack is named (None when one is).
+    """
+    imputation = float(attacks["imputation"].members.accuracy.value)
+    reference = max(imputation, majority)
+    reference_name = "imputation" if imputation >= majority else "the majority guess"
+    comparison = {}
+    for name, a in attacks.items():
+        if name == "imputation":
+            continue
+        low = float(a.members.accuracy.ci_low)
+        comparison[name] = {"lower_bound": low, "reference": reference,
+                            "reference_name": reference_name, "beats": bool(low > reference)}
+    winners = [n for n, c in comparison.items() if c["beats"]]
+    if winners:
+        return comparison, max(winners, key=lambda n: attacks[n].contribution.value), None
+    if not comparison:
+        return comparison, None, "no attack beats guessing: no attack ran"
+    top = max(comparison, key=lambda n: comparison[n]["lower_bound"])
+    return comparison, None, (
+        f"no attack beats guessing: the best lower 95 % bound of an attack's accuracy on "
+        f"members ({top}, {comparison[top]['lower_bound']:.3f}) is not above "
+        f"{reference:.3f} ({reference_name}; imputation {imputation:.3f}, always guessing "
+        f"the most common value {majority:.3f})")
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

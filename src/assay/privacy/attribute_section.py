@@ -110,7 +110,7 @@ def dp_bound(result: Any, guarantee: Any = None, delta: float = 1e-5) -> dict[st
 
     kappa = float(result.baseline.members.accuracy.value)
     kappa = min(max(kappa, 1e-6), 1 - 1e-6)
-    attack = result.best.members.accuracy
+    attack = result.attacks[result.leading].members.accuracy
     delta = guarantee.delta if guarantee is not None and guarantee.delta else delta
     curve = [success_bound(approximate_dp(e, delta), kappa) for e in EPSILON_GRID]
     out: dict[str, Any] = {"baseline": kappa, "delta": delta, "epsilons": list(EPSILON_GRID),
@@ -190,17 +190,26 @@ def summary(payload: AttributePayload) -> list[str]:
 
     r = payload.result
     best, base = r.best, r.baseline
-    c = best.contribution
-    lines = [
-        f"Inferring {r.sensitive} of a training record: the {r.strongest} attack is right for "
-        f"{format_rate(best.members.accuracy.value)} of members against "
-        f"{format_rate(base.members.accuracy.value)} for imputation from the other columns "
-        f"without the model.",
-        f"The model's own contribution (attack − imputation on members, minus the same on "
-        f"non-members) is {c.value:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]: "
-        + ("the model leaks the attribute of the people it was trained on." if c.ci_low > 0
-           else "no leak beyond what anyone could impute is detected."),
-    ]
+    if best is None:
+        lines = [f"Inferring {r.sensitive} of a training record: "
+                 f"{r.strongest_reason or 'no attack beats guessing'}. No attack is named "
+                 f"strongest and no leak of the model is claimed."]
+    else:
+        c, acc = best.contribution, best.members.accuracy
+        cmp = r.comparison.get(r.strongest, {})
+        lines = [
+            f"Inferring {r.sensitive} of a training record: the {r.strongest} attack is right "
+            f"for {format_rate(acc.value)} [{format_rate(acc.ci_low)}, "
+            f"{format_rate(acc.ci_high)}] of members; its lower bound is above "
+            f"{format_rate(cmp.get('reference', base.members.accuracy.value))}, the better of "
+            f"imputation from the other columns without the model "
+            f"({format_rate(base.members.accuracy.value)}) and always guessing the most "
+            f"common value ({format_rate(r.majority_accuracy or 0.0)}).",
+            f"The model's own contribution (attack − imputation on members, minus the same on "
+            f"non-members) is {c.value:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]: "
+            + ("the model leaks the attribute of the people it was trained on." if c.ci_low > 0
+               else "no leak beyond what anyone could impute is detected."),
+        ]
     flagged = [g for g in r.groups if g.flagged]
     if flagged:
         lines.append(f"Groups where the model leaks more: "
@@ -223,10 +232,13 @@ def metrics(payload: AttributePayload) -> dict[str, Any]:
 
     r = payload.result
     out = {}
-    c = r.best.contribution
-    out["contribution"] = Metric(c.value, c.ci_low, c.ci_high,
-                                 label=f"model's contribution to attribute inference "
-                                       f"({r.strongest})")
+    if r.best is not None:
+        c = r.best.contribution
+        out["contribution"] = Metric(c.value, c.ci_low, c.ci_high,
+                                     label=f"model's contribution to attribute inference "
+                                           f"({r.strongest})")
+    out["beats_guessing"] = Metric(float(r.best is not None),
+                                   label="an attack beats imputation and the majority guess")
     for name, a in r.attacks.items():
         acc = a.members.accuracy
         out[f"{name}.accuracy"] = Metric(acc.value, acc.ci_low, acc.ci_high,
@@ -273,17 +285,25 @@ def attribute_page(payload: AttributePayload):
     from assay.section import Card, Page
 
     r = payload.result
-    c = r.best.contribution
-    cards = [Card("model's contribution to attribute inference", f"{c.value:+.3f}",
-                  f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]", "card-attr-contribution"),
-             Card(f"{r.sensitive} inferred for members ({r.strongest})",
-                  format_rate(r.best.members.accuracy.value),
-                  f"imputation {format_rate(r.baseline.members.accuracy.value)}",
-                  "card-attr-accuracy")]
+    baselines = (f"imputation {format_rate(r.baseline.members.accuracy.value)}, majority "
+                 f"{format_rate(r.majority_accuracy or 0.0)}")
+    if r.best is None:
+        c = None
+        cards = [Card("strongest attribute-inference attack", "no attack beats guessing",
+                      baselines, "card-attr-contribution")]
+    else:
+        c = r.best.contribution
+        acc = r.best.members.accuracy
+        cards = [Card("model's contribution to attribute inference", f"{c.value:+.3f}",
+                      f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]", "card-attr-contribution"),
+                 Card(f"{r.sensitive} inferred for members ({r.strongest})",
+                      format_rate(acc.value),
+                      f"[{format_rate(acc.ci_low)}, {format_rate(acc.ci_high)}]; {baselines}",
+                      "card-attr-accuracy")]
     groups = [g for g in r.groups if g.supported and g.contribution is not None]
     groups.sort(key=lambda g: -g.contribution.value)
     figures = {"bound": bound_plot(payload.bound)}
-    if groups:
+    if groups and c is not None:
         # group_plot draws around 0.5 (AUC); shift contributions onto that axis.
         figures["groups"] = group_plot(
             [Bar(f"{g.label}  (n={g.n_rows})", 0.5 + g.contribution.value,
