@@ -35,7 +35,9 @@ def test_mia_runs_and_writes_json(run):
     for attack in payload["attacks"].values():
         assert 0 <= attack["auc"]["ci_low"] <= attack["auc"]["value"] <= attack["auc"]["ci_high"]
         assert set(attack["tpr_at_fpr"]) == {"0.1", "0.01", "0.001"}
-        assert {"value", "ci_low", "ci_high"} == set(attack["tpr_at_fpr"]["0.1"])
+        assert {"value", "ci_low", "ci_high", "estimable"} == set(attack["tpr_at_fpr"]["0.1"])
+        low = attack["tpr_at_fpr"]["0.001"]  # 0.001 × ~400 non-members < 10
+        assert low["value"] is None and low["n_nonmembers"] == attack["n_nonmembers"]
         assert set(attack["groups"]) == {"sex", "region", "sex & region"}
         region = attack["groups"]["region"]
         assert all(label.startswith("region=") for label in region["groups"])

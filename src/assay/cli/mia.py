@@ -110,8 +110,15 @@ def _table(result, fprs):
         table.add_column(_FPR_LABELS.get(a, f"TPR@{a:g}"))
     table.add_column("flagged groups")
     for name, attack in result.attacks.items():
-        table.add_row(name, _ci(attack.auc), *(_ci(attack.tpr_at_fpr[a]) for a in fprs),
+        table.add_row(name, _ci(attack.auc),
+                      *(_ci(attack.tpr_at_fpr[a]) if attack.estimable(a)
+                        else f"not estimable ({attack.n_nonmembers:,} non-members)"
+                        for a in fprs),
                       _flagged(attack))
+    first = next(iter(result.attacks.values()), None)
+    if first is not None and first.min_estimable_fpr is not None:
+        table.caption = (f"TPR only at FPR ≥ {first.min_estimable_fpr:.3g}: at least 10 "
+                         f"expected false positives among {first.n_nonmembers:,} non-members")
     return table
 
 
@@ -172,6 +179,9 @@ def mia(
     min_frequency: MinFrequency = None,
     memory_budget: MemoryBudget = None,
     sparse: Sparse = None,
+    prior: Annotated[Optional[float], typer.Option(
+        "--prior", help="Share of members among an attacker's candidates for the risk "
+        "statement (default: this audit's own share).")] = None,
 ) -> None:
     """Train K models on random halves of DATA, attack each in turn, flag the groups that
     leak more."""
@@ -235,7 +245,7 @@ def mia(
                              min_support=min_support, n_permutations=permutations,
                              flag_rule=FlagRule(),
                              backend="dask" if backend == "dask" else "local",
-                             scheduler_address=address)
+                             scheduler_address=address, prior=prior)
     acc_in = float(population.accuracy(members=True).mean())
     acc_out = float(population.accuracy(members=False).mean())
     console.print(f"{dataset.name}: {dataset.n_rows} rows, {models} x {spec.name} "
@@ -243,6 +253,8 @@ def mia(
     console.print(_table(result, DEFAULT_FPRS))
     console.print(_rule_line(result, permutations, min_support, groups is not None),
                   highlight=False)
+    if result.risk is not None:
+        console.print(result.risk.sentence(), highlight=False)
     if json_path is not None:
         payload = {"dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
                                "target": dataset.target, "protected": list(dataset.protected),

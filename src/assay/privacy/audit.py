@@ -217,7 +217,8 @@ def run_privacy(section: Any, context: Any, options: Any) -> SectionResult:
         mia = run_mia(context.population, **kwargs)
         target = {"source": "every model of the population in turn",
                   "n_targets": len(mia.attacks[next(iter(mia.attacks))].targets)}
-    strongest = _strongest_attack(mia, min(options.fprs))
+    strongest = (mia.risk.attack if mia.risk is not None and mia.risk.attack is not None
+                 else _strongest_attack(mia, min(options.fprs)))
     payload = PrivacyPayload(mia=mia, strongest_attack=strongest, flag_rule=rule, target=target)
     guarantee = options.guarantee
     if guarantee is not None:
@@ -260,7 +261,7 @@ def _bound(guarantee: DPGuarantee, attack: Any, fprs: tuple[float, ...],
     curve = guarantee.tradeoff()
     grid = np.asarray(attack.roc.fpr, dtype=float)
     at = {float(f): float(curve.tpr(f)) for f in fprs}
-    exceeded = [f for f in at if (attack.tpr_at_fpr[f].ci_low or 0.0) > at[f] + 1e-12]
+    exceeded = [f for f in at if np.nan_to_num(attack.tpr_at_fpr[f].ci_low) > at[f] + 1e-12]
     return BoundCurve(description=description or guarantee.describe(), guarantee=guarantee,
                       fpr=grid.tolist(), tpr=np.asarray(curve.tpr(grid), dtype=float).tolist(),
                       tpr_at_fpr=at, advantage=float(curve.advantage()), exceeded_at=exceeded)
@@ -329,7 +330,10 @@ def _metrics(payload: PrivacyPayload, fprs: tuple[float, ...]) -> dict[str, Metr
         figures = {"auc": (_metric(attack.auc), "attack AUC"),
                    "advantage": (_advantage(attack.roc), "attack advantage (TPR − FPR)")}
         for f in fprs:
-            figures[f"tpr@{f:g}"] = (_metric(attack.tpr_at_fpr[f]), f"TPR at FPR {f:g}")
+            # Not estimable: NaN, i.e. missing, so a gate on it fails rather than passes.
+            figures[f"tpr@{f:g}"] = (_metric(attack.tpr_at_fpr[f]), f"TPR at FPR {f:g}"
+                                     + ("" if attack.estimable(f)
+                                        else f" ({attack.tpr_reason(f)})"))
         figures["flagged_groups"] = (Metric(value=float(len(attack.flagged_groups))),
                                      "groups flagged as more exposed")
         for key, (metric, label) in figures.items():
@@ -338,6 +342,13 @@ def _metrics(payload: PrivacyPayload, fprs: tuple[float, ...]) -> dict[str, Metr
     for key, entries in per_key.items():
         name, worst, label = max(entries, key=lambda e: _nan0(e[1].value))
         metrics[key] = replace(worst, label=f"{label}, strongest attack ({name})")
+    risk = payload.mia.risk
+    if risk is not None:
+        where = f"at FPR {risk.fpr:g}, prior {risk.prior:.3g}"
+        metrics["risk.identified"] = replace(_metric(risk.identified),
+                                             label=f"training people identified ({where})")
+        metrics["risk.precision"] = replace(_metric(risk.precision),
+                                            label=f"precision of the attack ({where})")
     if payload.theory is not None:
         for f, bound in payload.theory.tpr_at_fpr.items():
             metrics[f"dp.tpr@{f:g}"] = Metric(value=bound, label=f"DP bound on TPR at FPR {f:g}")
@@ -354,12 +365,19 @@ def _summary(payload: PrivacyPayload, fprs: tuple[float, ...]) -> list[str]:
     tpr = attack.tpr_at_fpr[fpr]
     alarms = round(1 / fpr)
     whose = "the audited model's" if "n_members" in payload.target else "the"
-    lines = [
-        f"An attacker who accepts 1 false alarm in {alarms:,} identifies "
-        f"{format_rate(tpr.value)} [{format_rate(tpr.ci_low)}, {format_rate(tpr.ci_high)}] of "
-        f"{whose} training records ({name.upper()} attack, AUC "
-        f"{format_value(attack.auc.value)})."
-    ]
+    if attack.estimable(fpr):
+        lines = [
+            f"An attacker who accepts 1 false alarm in {alarms:,} identifies "
+            f"{format_rate(tpr.value)} [{format_rate(tpr.ci_low)}, {format_rate(tpr.ci_high)}] "
+            f"of {whose} training records ({name.upper()} attack, AUC "
+            f"{format_value(attack.auc.value)})."
+        ]
+    else:
+        lines = [f"The share of training records identified at 1 false alarm in {alarms:,} is "
+                 f"{attack.tpr_reason(fpr)} ({name.upper()} attack, AUC "
+                 f"{format_value(attack.auc.value)})."]
+    if payload.mia.risk is not None:
+        lines.append(payload.mia.risk.sentence())
     flagged = headline_groups(attack)
     if flagged:
         top = flagged[0]

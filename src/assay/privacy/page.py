@@ -47,10 +47,23 @@ def privacy_page(section: Any, result: Any) -> Page:
     name = payload.strongest_attack
     top = payload.strongest
     flagged = headline_groups(top)
+    risk = payload.mia.risk
+    if risk is not None and risk.attack is not None:
+        tpr_card = Card(f"training people identified at {format_rate(risk.fpr)} FPR "
+                        f"({risk.attack.upper()})",
+                        f"{risk.identified.value:,.0f} of {risk.n_train:,.0f}",
+                        f"[{risk.identified.ci_low:,.0f}, {risk.identified.ci_high:,.0f}]; "
+                        f"precision {format_rate(risk.precision.value)} at prior "
+                        f"{format_rate(risk.prior)}", "card-tpr")
+    elif top.estimable(low):
+        tpr_card = Card(f"members identified at {format_rate(low)} FPR",
+                        format_rate(top.tpr_at_fpr[low].value),
+                        _ci(top.tpr_at_fpr[low], format_rate), "card-tpr")
+    else:
+        tpr_card = Card(f"members identified at {format_rate(low)} FPR", "not estimable",
+                        top.tpr_reason(low) or "", "card-tpr")
     cards = [
-        Card(f"members identified at {format_rate(low)} FPR",
-             format_rate(top.tpr_at_fpr[low].value), _ci(top.tpr_at_fpr[low], format_rate),
-             "card-tpr"),
+        tpr_card,
         Card(f"attack AUC ({name.upper()})", format_value(top.auc.value),
              _ci(top.auc, format_value), "card-auc"),
     ]
@@ -92,7 +105,7 @@ def privacy_page(section: Any, result: Any) -> Page:
         "group_rows": MAX_GROUP_ROWS, "small": small, "rule": payload.flag_rule.describe(),
         "min_support": next((g.min_support for g in top.groups.values()), None),
         "records": top.records[:MAX_RECORDS], "theory": payload.theory, "fix": payload.fix,
-        "calibration": calibration, "target": payload.target,
+        "calibration": calibration, "target": payload.target, "risk": risk,
     }
     template = resources.files("assay.privacy").joinpath("templates/privacy.html.j2") \
         .read_text(encoding="utf-8")
