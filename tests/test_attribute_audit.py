@@ -46,6 +46,14 @@ def test_audit_runs_the_three_sections(tmp_path):
     assert attribute.metrics["beats_guessing"].value == float(named)
     assert "accuracy" in result.sections["distribution"].metrics
     assert result.sections["release"].metrics["reject"].value in (0.0, 1.0)
+    # The release decision read the attacks this audit measured.
+    report = result.sections["release"].data.report
+    membership = report.check("membership_inference")
+    assert membership.status in ("pass", "fail"), membership.reason
+    assert [a["attack"] for a in membership.figures["attacks"]] == ["loss"]
+    auc = result.sections["privacy"].data.mia.attacks["loss"].auc.value
+    assert membership.figures["attacks"][0]["auc"][0] == pytest.approx(auc)
+    assert report.check("attribute_inference").status in ("pass", "fail")
     validate(result.to_dict())
     html = (tmp_path / "out" / "report.html").read_text()
     for marker in ("attribute-table", "distribution-table", "release-table", "fig-attr-bound"):

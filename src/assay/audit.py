@@ -602,6 +602,7 @@ def run_audit(
                 source="population model 0 (trained by assay on a random half)")
         sections = registered_sections()
         results = {}
+        context.extras["results"] = results  # later sections read earlier ones (release)
         for i, section in enumerate(sections):
             stage(f"{section.name} audit", 0.6 + 0.35 * i / max(len(sections), 1))
             results[section.name] = _run_section(section, context)

@@ -20,7 +20,17 @@ every threshold stated and configurable) and turns them into one recommendation:
   nearest neighbours, Gaussian processes, kernel density): *reject*;
 * **hyper-parameters** — risky settings (``min_samples_leaf`` below
   ``min_samples_leaf``, unbounded ``max_depth``, ``n_neighbors`` below ``min_leaf_rows``):
-  *review*.
+  *review*;
+* **leaf combinations** (tree ensembles) — training rows grouped by the leaf they reach in
+  every tree (``estimator.apply``): a group smaller than ``min_leaf_rows`` singles its rows
+  out, even when every single leaf is large (k-anonymity of the whole ensemble, as
+  SACRO-ML's check): *reject*;
+* **membership inference** (measured attacks, from an audit's privacy section) — the
+  strongest attack's AUC above ``max_mia_auc`` or its TPR at ``mia_fpr`` FPR above
+  ``max_mia_tpr``: *reject*;
+* **attribute inference** (from an audit's attribute section) — an attack that beats both
+  imputation and the majority guess with a model contribution whose interval lies above
+  0: *review*.
 
 The recommendation is **reject** when any check with severity "reject" fails, **review**
 when a "review" check fails or a check could not run (the checker must then look
@@ -48,6 +58,7 @@ __all__ = [
     "ReleaseReport",
     "ReleaseThresholds",
     "release_checks",
+    "evidence_from_results",
     "release_for_learner",
 ]
 
@@ -59,6 +70,9 @@ CHECKS = {
     "small_cells": "review",
     "class_disclosure": "review",
     "hyperparameters": "review",
+    "leaf_combinations": "reject",
+    "membership_inference": "reject",
+    "attribute_inference": "review",
 }
 #: Plain-language titles of the checks.
 TITLES = {
@@ -68,6 +82,9 @@ TITLES = {
     "small_cells": "Small cells inside leaves",
     "class_disclosure": "Class disclosure (zero predicted probability)",
     "hyperparameters": "Risky hyper-parameters",
+    "leaf_combinations": "Leaf combinations across the ensemble's trees",
+    "membership_inference": "Measured membership inference",
+    "attribute_inference": "Measured attribute inference",
 }
 #: Estimator attributes that hold training rows, by class name (searched in this order).
 _STORED = (
@@ -98,6 +115,13 @@ class ReleaseThresholds:
         Smallest acceptable ``min_samples_leaf`` hyper-parameter of a tree model.
     max_class_disclosure : float, default=0.0
         Largest acceptable share of training rows given a zero class probability.
+    max_mia_auc : float, default=0.6
+        Largest acceptable AUC of a measured membership-inference attack (0.5: guessing).
+    mia_fpr : float, default=0.01
+        FPR at which the attack's TPR is read.
+    max_mia_tpr : float, default=0.03
+        Largest acceptable TPR at `mia_fpr` (3 times the FPR: three members found per
+        non-member falsely accused).
     """
 
     min_leaf_rows: int = 10
@@ -105,6 +129,9 @@ class ReleaseThresholds:
     min_residual_dof: int = 10
     min_samples_leaf: int = 5
     max_class_disclosure: float = 0.0
+    max_mia_auc: float = 0.6
+    mia_fpr: float = 0.01
+    max_mia_tpr: float = 0.03
 
     def __post_init__(self) -> None:
         check_scalar(self.min_leaf_rows, "release.min_leaf_rows", kind=int, low=1)
@@ -112,6 +139,10 @@ class ReleaseThresholds:
         check_scalar(self.min_residual_dof, "release.min_residual_dof", kind=int, low=0)
         check_scalar(self.min_samples_leaf, "release.min_samples_leaf", kind=int, low=1)
         check_scalar(self.max_class_disclosure, "release.max_class_disclosure", low=0, high=1)
+        check_scalar(self.max_mia_auc, "release.max_mia_auc", low=0.5, high=1)
+        check_scalar(self.mia_fpr, "release.mia_fpr", low=0, high=1, low_open=True,
+                     high_open=True)
+        check_scalar(self.max_mia_tpr, "release.max_mia_tpr", low=0, high=1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -253,7 +284,7 @@ def _trees(model: Any) -> list[Any] | None:
 def _leaf_class_counts(model: Any, trees: list[Any], X: np.ndarray, y: np.ndarray
                        ) -> list[np.ndarray]:
     """Per tree, training rows per (leaf, class): one bincount per tree on `apply`."""
-    leaves = np.asarray(model.apply(X))
+    leaves = np.asarray(model.apply(X)).astype(np.int64)  # boosting returns floats
     if leaves.ndim == 1:
         leaves = leaves[:, None]
     leaves = leaves.reshape(leaves.shape[0], -1)
@@ -402,6 +433,89 @@ def _check_hyperparameters(model: Any, thresholds: ReleaseThresholds) -> CheckRe
     return _passed("hyperparameters", f"no risky setting of {name} found.", **figures)
 
 
+def _check_leaf_combinations(model: Any, trees: list[Any], X: np.ndarray,
+                             thresholds: ReleaseThresholds) -> CheckResult:
+    """Rows grouped by their leaf in every tree: the smallest group must hold k rows."""
+    leaves = np.asarray(model.apply(X)).reshape(X.shape[0], -1)
+    _, inverse, counts = np.unique(leaves, axis=0, return_inverse=True, return_counts=True)
+    size = counts[np.asarray(inverse).reshape(-1)]
+    n = int(size.size)
+    k = thresholds.min_leaf_rows
+    n_unique = int(np.sum(size == 1))
+    n_small = int(np.sum(size < k))
+    figures = dict(n_trees=len(trees), n_rows=n, n_combinations=int(counts.size),
+                   n_unique_rows=n_unique, share_unique=n_unique / max(n, 1),
+                   rows_in_small_groups=n_small, smallest_group=int(counts.min()),
+                   threshold=k)
+    text = (f"{n_unique:,} of {_rows(n)} ({100 * n_unique / max(n, 1):.1f} %) reach a "
+            f"combination of leaves across the {len(trees)} trees that no other training "
+            f"row reaches; {n_small:,} are in groups smaller than {k} (smallest group: "
+            f"{int(counts.min())})")
+    if n_small:
+        return _failed("leaf_combinations", text + ": the ensemble singles these people "
+                       "out, even where each leaf alone is large.", **figures)
+    return _passed("leaf_combinations", f"every combination of leaves is shared by at least "
+                   f"{k} training rows ({n:,} rows, {int(counts.size):,} combinations).",
+                   **figures)
+
+
+def _check_membership(evidence: dict[str, Any] | None, thresholds: ReleaseThresholds
+                      ) -> CheckResult:
+    """The measured membership-inference attacks against the stated thresholds."""
+    attacks = (evidence or {}).get("membership")
+    if not attacks:
+        why = (evidence or {}).get("membership_missing") or (
+            "no membership-inference attack was measured on this model; run it inside "
+            "`assay audit --release-checks` (privacy section) so the decision weighs it.")
+        return _not_run("membership_inference", why)
+    auc_max, fpr, tpr_max = thresholds.max_mia_auc, thresholds.mia_fpr, thresholds.max_mia_tpr
+    failures, lines = [], []
+    for a in attacks:
+        auc = a["auc"]
+        line = f"{a['attack']} AUC {auc[0]:.3f} [{auc[1]:.3f}, {auc[2]:.3f}]"
+        if auc[0] > auc_max:
+            failures.append(f"{a['attack']} AUC {auc[0]:.3f} [{auc[1]:.3f}, {auc[2]:.3f}] "
+                            f"above {auc_max:g}")
+        tpr = a.get("tpr")
+        if tpr is None:
+            line += f", TPR at {100 * fpr:g} % FPR {a.get('tpr_note') or 'not measured'}"
+        else:
+            line += f", TPR at {100 * fpr:g} % FPR {tpr[0]:.3f} [{tpr[1]:.3f}, {tpr[2]:.3f}]"
+            if tpr[0] > tpr_max:
+                failures.append(f"{a['attack']} TPR at {100 * fpr:g} % FPR {tpr[0]:.3f} "
+                                f"[{tpr[1]:.3f}, {tpr[2]:.3f}] above {tpr_max:g}")
+        lines.append(line)
+    figures = dict(attacks=[dict(a) for a in attacks], max_auc=auc_max, fpr=fpr,
+                   max_tpr=tpr_max)
+    if failures:
+        return _failed("membership_inference", "measured attacks tell training people from "
+                       "others: " + "; ".join(failures) + f" (thresholds: AUC {auc_max:g}, "
+                       f"TPR {tpr_max:g} at {100 * fpr:g} % FPR).", **figures)
+    return _passed("membership_inference", "; ".join(lines) + f": within AUC {auc_max:g} and "
+                   f"TPR {tpr_max:g} at {100 * fpr:g} % FPR.", **figures)
+
+
+def _check_attribute(evidence: dict[str, Any] | None) -> CheckResult:
+    """The measured attribute-inference attack: does the model leak beyond guessing?"""
+    found = (evidence or {}).get("attribute")
+    figures = {k: v for k, v in (found or {}).items() if k != "reason"}
+    if found is None:
+        return _not_applicable("attribute_inference", "no attribute-inference attack was "
+                               "run (no sensitive column named: --sensitive).")
+    if found.get("strongest") is None:
+        return _passed("attribute_inference", f"{found['sensitive']}: "
+                       f"{found.get('reason') or 'no attack beats guessing'}.", **figures)
+    c = found["contribution"]
+    text = (f"{found['sensitive']}: the {found['strongest']} attack beats imputation and the "
+            f"majority guess; the model's own contribution is {c[0]:+.3f} "
+            f"[{c[1]:+.3f}, {c[2]:+.3f}]")
+    if c[1] > 0:
+        return _failed("attribute_inference", text + " (interval above 0): the model leaks "
+                       "the attribute of the people it was trained on.", **figures)
+    return _passed("attribute_inference", text + " (interval reaches 0: no leak beyond "
+                   "imputation shown).", **figures)
+
+
 def _recommend(checks: list[CheckResult]) -> str:
     if any(c.status == "fail" and c.severity == "reject" for c in checks):
         return "reject"
@@ -415,7 +529,8 @@ def _recommend(checks: list[CheckResult]) -> str:
 
 def release_checks(model: Any = None, X: Any = None, y: Any = None, *,
                    predictions: Any = None,
-                   thresholds: ReleaseThresholds | None = None) -> ReleaseReport:
+                   thresholds: ReleaseThresholds | None = None,
+                   evidence: dict[str, Any] | None = None) -> ReleaseReport:
     """Run the release checks on a fitted model, or on its predictions alone.
 
     Parameters
@@ -431,6 +546,11 @@ def release_checks(model: Any = None, X: Any = None, y: Any = None, *,
         Predicted probabilities; a `TargetPredictions`' training rows (``member``) are
         the ones checked. Default: the model's ``predict_proba(X)``.
     thresholds : ReleaseThresholds, optional
+    evidence : dict, optional
+        Measured attacks (`evidence_from_results`): ``membership``, a list of
+        ``{"attack", "auc": (value, low, high), "tpr": (value, low, high) or None,
+        "tpr_note"}``; ``attribute``, ``{"sensitive", "strongest", "contribution",
+        "reason"}``. Without it the membership check could not run (review).
 
     Returns
     -------
@@ -454,8 +574,11 @@ def release_checks(model: Any = None, X: Any = None, y: Any = None, *,
     if model is None:
         source = getattr(predictions, "source", "predictions")
         structure = "needs the model itself; only its predictions were given"
-        checks = [_not_run(name, structure) for name in CHECKS if name != "class_disclosure"]
+        checks = [_not_run(name, structure) for name in CHECKS
+                  if name not in ("class_disclosure", "membership_inference",
+                                  "attribute_inference")]
         checks.insert(4, _check_class_disclosure(probs, thresholds))
+        checks += [_check_membership(evidence, thresholds), _check_attribute(evidence)]
         return ReleaseReport(_recommend(checks), str(source), None if probs is None
                              else int(probs.shape[0]), checks, thresholds)
     if not hasattr(model, "get_params"):
@@ -489,10 +612,19 @@ def release_checks(model: Any = None, X: Any = None, y: Any = None, *,
         leaf, cell = _not_run("leaf_k_anonymity", why), _not_run("small_cells", why)
     else:
         leaf, cell = _check_leaves(_leaf_class_counts(final, trees, Xf, yi), thresholds)
+    if trees is None or len(trees) < 2:
+        combos = _not_applicable("leaf_combinations", f"a {name} model is not an ensemble "
+                                 "of trees (a single tree's leaves are checked above).")
+    elif Xf is None:
+        combos = _not_run("leaf_combinations", "the training rows are needed to group them "
+                          "by their leaves.")
+    else:
+        combos = _check_leaf_combinations(final, trees, Xf, thresholds)
     checks += [leaf, _check_dof(_n_parameters(final, trees, n_classes), n_train, name,
                                 thresholds), cell,
                _check_class_disclosure(probs, thresholds),
-               _check_hyperparameters(final, thresholds)]
+               _check_hyperparameters(final, thresholds), combos,
+               _check_membership(evidence, thresholds), _check_attribute(evidence)]
     return ReleaseReport(_recommend(checks), name, n_train, checks, thresholds)
 
 
@@ -527,7 +659,8 @@ def _class_indices(model: Any, y: Any) -> np.ndarray:
 
 def release_for_learner(learner: Any, X: Any, y: Any, train_mask: Any = None, *,
                         random_state: int = 0,
-                        thresholds: ReleaseThresholds | None = None) -> tuple[Any, ReleaseReport]:
+                        thresholds: ReleaseThresholds | None = None,
+                        evidence: dict[str, Any] | None = None) -> tuple[Any, ReleaseReport]:
     """Fit the learner once on the training rows and run the release checks on it.
 
     A scikit-learn learner (``sklearn:module.Class``) is fitted as that estimator and
@@ -550,10 +683,12 @@ def release_for_learner(learner: Any, X: Any, y: Any, train_mask: Any = None, *,
     if hasattr(spec, "estimator"):
         model = spec._seeded_clone(int(random_state))
         model.fit(X[mask], y[mask])
-        return model, release_checks(model, X[mask], y[mask], thresholds=thresholds)
+        return model, release_checks(model, X[mask], y[mask], thresholds=thresholds,
+                                     evidence=evidence)
     n_classes = int(y.max()) + 1
     probs = spec.fit_predict(X, y, mask[None, :], np.array([random_state]), n_classes)[0]
-    report = release_checks(predictions=probs[mask], thresholds=thresholds)
+    report = release_checks(predictions=probs[mask], thresholds=thresholds,
+                            evidence=evidence)
     report.model = f"{spec.name} (assay's built-in learner)"
     report.n_train = int(mask.sum())
     config = spec.get_config()
@@ -570,7 +705,7 @@ def release_for_learner(learner: Any, X: Any, y: Any, train_mask: Any = None, *,
     for check in report.checks:
         if check.name == "residual_dof":
             check = _check_dof(n_params, report.n_train, spec.name, thresholds)
-        elif check.name in ("leaf_k_anonymity", "small_cells"):
+        elif check.name in ("leaf_k_anonymity", "small_cells", "leaf_combinations"):
             check = _not_applicable(check.name, f"a {spec.name} model has no leaves.")
         elif check.name == "stored_rows":
             check = _passed("stored_rows", f"a {spec.name} model keeps only its weights.",
@@ -582,3 +717,58 @@ def release_for_learner(learner: Any, X: Any, y: Any, train_mask: Any = None, *,
     report.checks = checks
     report.recommendation = _recommend(checks)
     return None, report
+
+
+def _triple(e: Any) -> tuple[float, float, float] | None:
+    if e is None or getattr(e, "value", None) is None:
+        return None
+    low = e.ci_low if e.ci_low is not None else e.value
+    high = e.ci_high if e.ci_high is not None else e.value
+    return (float(e.value), float(low), float(high))
+
+
+def evidence_from_results(results: dict[str, Any], fpr: float = 0.01) -> dict[str, Any]:
+    """The measured attacks of an audit's privacy and attribute sections, for the checks.
+
+    Parameters
+    ----------
+    results : dict of section name to SectionResult
+        The sections that ran before the release section.
+    fpr : float
+        FPR at which each membership attack's TPR is read (the nearest one measured at
+        or below it; none if the attack's figure there is not estimable).
+    """
+    out: dict[str, Any] = {}
+    privacy = results.get("privacy")
+    if privacy is not None and getattr(privacy, "status", "ok") == "ok" \
+            and getattr(privacy, "data", None) is not None:
+        attacks = []
+        for name, a in privacy.data.mia.attacks.items():
+            levels = [f for f in a.tpr_at_fpr if f <= fpr + 1e-12]
+            tpr, note = None, None
+            if not levels:
+                note = f"not measured at or below {fpr:g}"
+            else:
+                level = max(levels)
+                estimable = getattr(a, "estimable", None)
+                if callable(estimable) and not estimable(level):
+                    note = f"not estimable at {level:g} FPR with these non-members"
+                else:
+                    tpr = _triple(a.tpr_at_fpr[level])
+            entry = {"attack": name, "auc": _triple(a.auc), "tpr": tpr, "tpr_note": note}
+            if entry["auc"] is not None:
+                attacks.append(entry)
+        out["membership"] = attacks
+    elif privacy is not None:
+        out["membership_missing"] = ("the audit's membership-inference section did not run "
+                                     f"({getattr(privacy, 'message', '') or 'failed'}).")
+    attribute = results.get("attribute")
+    if attribute is not None and getattr(attribute, "status", "ok") == "ok" \
+            and getattr(attribute, "data", None) is not None:
+        r = attribute.data.result
+        best = r.best
+        out["attribute"] = {"sensitive": r.sensitive, "strongest": r.strongest,
+                            "contribution": None if best is None
+                            else _triple(best.contribution),
+                            "reason": r.strongest_reason}
+    return out

@@ -31,6 +31,9 @@ class ReleaseOptions(Options):
     min_residual_dof: int = 10
     min_samples_leaf: int = 5
     max_class_disclosure: float = 0.0
+    max_mia_auc: float = 0.6
+    mia_fpr: float = 0.01
+    max_mia_tpr: float = 0.03
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
@@ -47,7 +50,8 @@ class ReleaseOptions(Options):
 
         return ReleaseThresholds(self.min_leaf_rows, self.min_cell_rows,
                                  self.min_residual_dof, self.min_samples_leaf,
-                                 self.max_class_disclosure)
+                                 self.max_class_disclosure, self.max_mia_auc, self.mia_fpr,
+                                 self.max_mia_tpr)
 
 
 @dataclass
@@ -94,18 +98,25 @@ class ReleaseSection:
         return options.enabled and context.target is not None
 
     def run(self, context: Any, options: ReleaseOptions):
-        from assay.privacy.release import release_checks, release_for_learner
+        from assay.privacy.release import (
+            evidence_from_results,
+            release_checks,
+            release_for_learner,
+        )
         from assay.report.result import SectionResult
 
+        # The sections that ran before this one (the runner shares them): the measured
+        # attacks enter the decision.
+        evidence = evidence_from_results(context.extras.get("results", {}), options.mia_fpr)
         if context.brings_own_model:
             report = release_checks(predictions=context.target,
-                                    thresholds=options.thresholds)
+                                    thresholds=options.thresholds, evidence=evidence)
         else:
             _, report = release_for_learner(context.learner,
                                             context.dataset.dense_X("the release section"),
                                             context.dataset.y, context.target.member,
                                             random_state=context.config.seed,
-                                            thresholds=options.thresholds)
+                                            thresholds=options.thresholds, evidence=evidence)
         return SectionResult(name=self.name, title=self.title, summary=summary(report),
                              metrics=metrics(report), data=ReleasePayload(report))
 
