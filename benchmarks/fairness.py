@@ -148,7 +148,8 @@ def run_seed(ds, seed, args) -> dict:
     front = build_front(ds.X, y, A, train=fit, calibration=cal, test=test, constraint="eo",
                         n_rounds=60, random_state=seed)
     seconds = time.perf_counter() - started
-    chosen = front.chosen_candidate
+    # What the user ends up with: the confirmed fix, or the unmitigated model without one.
+    chosen = front.chosen_candidate or front.baseline_candidate
     scored, confirming = front.test_rows, front.confirmation_rows
     rows, y_pred, _ = front.held_out_predictions()
     assert np.array_equal(rows, confirming)
@@ -168,7 +169,8 @@ def run_seed(ds, seed, args) -> dict:
                 "on_scored_rows": figures(y[scored], pred_on_test[at["scored"]],
                                           A.iloc[scored])}
 
-    out["assay"] = {"seconds": seconds, "model": chosen.name,
+    out["assay"] = {"seconds": seconds, "model": chosen.name, "fix_found": front.fixed,
+                    "verdict": front.verdict_text(),
                     **figures(y[confirming], y_pred, A.iloc[confirming]),
                     "on_scored_rows": figures(y[scored], chosen.y_pred, A.iloc[scored]),
                     "rows": front.rows,

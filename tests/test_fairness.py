@@ -19,7 +19,7 @@ from assay.fairness.mitigate import (
     FairScoreTransformer,
     GroupThresholdClassifier,
 )
-from assay.fairness.pareto import build_front, parse_preference
+from assay.fairness.pareto import build_front, parse_preference, worst_over_groupings
 
 
 def _table(n=3000, seed=0):
@@ -329,14 +329,23 @@ def test_default_preference_keeps_within_a_point_of_the_best_balanced_accuracy()
     front = build_front(X, y, A, train=idx[:1500], calibration=idx[1500:2200],
                         test=idx[2200:], constraint="eo", n_rounds=15, min_support=30,
                         n_bootstrap=50, confirm=0.0)
-    usable = [c for c in front.candidates if c.rejected is None]
-    best = max(c.balanced_accuracy.value for c in usable)
-    near = [c for c in usable if c.balanced_accuracy.value >= best - 0.01]
-    chosen = front.chosen_candidate
-    assert chosen in near
-    assert chosen.gaps["eo"].value == min(c.gaps["eo"].value for c in near)
+    base = front.baseline_candidate
+    base_gap = worst_over_groupings(base, "eo")
+    # Only candidates whose worst gap is below the unmitigated model's, at the cost, count.
+    eligible = [c for c in front.candidates[1:] if c.rejected is None
+                and worst_over_groupings(c, "eo") < base_gap
+                and c.balanced_accuracy.value >= base.balanced_accuracy.value - 0.02]
+    assert eligible
+    best = max(c.balanced_accuracy.value for c in eligible)
+    near = [c for c in eligible if c.balanced_accuracy.value >= best - 0.01]
+    preferred = front.preferred_candidate
+    assert preferred in near
+    assert preferred.gaps["eo"].value == min(c.gaps["eo"].value for c in near)
     assert "best -0.01" in front.preference and front.rows["confirmation"] == 0
     assert front.confirmation == {} and front.confirmation_text() is None
+    # Without confirmation rows nothing is confirmed, so nothing is chosen.
+    assert front.chosen is None and front.chosen_candidate is None
+    assert front.verdict_text().startswith("No fix found: no rows were held back")
 
 
 def test_confirmation_rows_take_no_part_in_the_choice():
@@ -352,21 +361,26 @@ def test_confirmation_rows_take_no_part_in_the_choice():
     assert not np.intersect1d(scored, confirming).size
     assert np.array_equal(np.sort(np.r_[scored, confirming]), test)
     # The candidates were scored on the first part only ...
-    chosen = front.chosen_candidate
-    assert chosen.y_pred.shape == (scored.size,)
-    # ... and the chosen model's confirmed figures are its decisions on the second part.
+    preferred = front.preferred_candidate
+    assert preferred.y_pred.shape == (scored.size,)
+    # ... and the confirmed figures are decisions on the second part: the fix's, or the
+    # unmitigated model's when there is none.
     rows, y_pred, _ = front.held_out_predictions()
     assert np.array_equal(rows, confirming)
     again = fairness_metrics(y[confirming], y_pred, A.iloc[confirming].reset_index(drop=True),
                              min_support=30, n_bootstrap=0)
-    confirmed = front.confirmation["chosen"]
+    confirmed = front.confirmation["candidate" if front.fixed else "baseline"]
     assert confirmed.balanced_accuracy.value == pytest.approx(
         again.overall["balanced_accuracy"].value)
     assert front.confirmation["baseline"].index == front.baseline
+    assert front.confirmation["candidate"].index == front.preferred
     text = front.confirmation_text()
-    assert f"On {confirming.size} rows" in text and "the chosen model has" in text
+    who = "the chosen model has" if front.fixed else "the best candidate (not a fix) has"
+    assert f"On {confirming.size} rows" in text and who in text
     back = type(front).from_dict(front.to_dict())
-    assert back.confirmation["chosen"].balanced_accuracy.value == confirmed.balanced_accuracy.value
+    assert back.confirmation["candidate"].balanced_accuracy.value == \
+        front.confirmation["candidate"].balanced_accuracy.value
+    assert back.chosen == front.chosen and back.verdict.reason == front.verdict.reason
     with pytest.raises(InvalidParameterError, match="confirm"):
         build_front(X, y, A, train=idx[:1500], calibration=idx[1500:2200], test=test,
                     confirm=1.0)
@@ -380,12 +394,14 @@ def test_front_rejects_degenerate_candidates_and_chooses_by_preference():
                         n_rounds=15, min_support=30, n_bootstrap=50,
                         prefer="balanced_accuracy >= baseline - 0.02, then eo")
     base = front.baseline_candidate
-    chosen = front.chosen_candidate
+    chosen = front.preferred_candidate
     assert chosen.rejected is None
     assert chosen.balanced_accuracy.value >= base.balanced_accuracy.value - 0.02 - 1e-12
-    usable = [c for c in front.candidates if c.rejected is None
-              and c.balanced_accuracy.value >= base.balanced_accuracy.value - 0.02]
-    assert chosen.gaps["eo"].value == min(c.gaps["eo"].value for c in usable)
+    eligible = [c for c in front.candidates[1:] if c.rejected is None
+                and c.balanced_accuracy.value >= base.balanced_accuracy.value - 0.02
+                and worst_over_groupings(c, "eo") < worst_over_groupings(base, "eo")]
+    assert chosen.gaps["eo"].value == min(c.gaps["eo"].value for c in eligible)
+    usable = [c for c in front.candidates if c.rejected is None]
     assert {c.method for c in front.candidates} >= {"baseline", "thresholds",
                                                     "score_transformer", "fair_boost"}
     # The front is non-dominated among the usable candidates.
@@ -399,8 +415,9 @@ def test_front_rejects_degenerate_candidates_and_chooses_by_preference():
                     base_scores=np.random.default_rng(0).random(len(y)),
                     methods=("thresholds",), prefer="then eo", n_bootstrap=20)
     data = json.loads(json.dumps(front.summary_dict()))
-    assert {"front", "chosen", "baseline", "rejected"} <= set(data)
-    assert set(data["chosen"]["gaps"]["eo"]) == {"value", "ci_low", "ci_high"}
+    assert {"front", "chosen", "preferred", "verdict", "baseline", "rejected"} <= set(data)
+    assert set(data["preferred"]["gaps"]["eo"]) == {"value", "ci_low", "ci_high"}
+    assert (data["chosen"] is None) == (not data["verdict"]["fixed"])
 
 
 # --------------------------------------------------------------------------- CLI
@@ -462,17 +479,25 @@ def test_cli_writes_front_predictions_and_export(synthetic_csv, tmp_path, capsys
         "--predictions-out", str(out_csv), "--export", str(folder)], capsys)
     assert code == 0, err
     data = json.loads(out_json.read_text())
-    assert {"front", "chosen", "baseline", "rejected"} <= set(data)
-    for point in [*data["front"], data["chosen"], data["baseline"]]:
+    assert {"front", "chosen", "preferred", "verdict", "baseline", "rejected"} <= set(data)
+    for point in [*data["front"], data["preferred"], data["baseline"]]:
         assert {"method", "params", "accuracy", "balanced_accuracy", "gaps"} <= set(point)
         assert set(point["gaps"]) == {"dp", "eo", "eodds", "pp"}
-    assert data["chosen"]["rejected"] is None
+    assert data["preferred"]["rejected"] is None
+    assert data["verdict"]["reason"] in out.replace("\n", " ") or \
+        data["verdict"]["reason"][:40] in out
     frame = pd.read_csv(out_csv)
-    assert list(frame.columns) == ["row_id", "sex", "region", "y_true", "y_pred", "score"]
-    assert len(frame) == data["rows"]["test"]
-    assert (folder / "model_card.md").read_text().startswith("# Model card")
-    if data["chosen"]["method"] != "baseline":
+    assert list(frame.columns) == ["row_id", "sex", "region", "model", "y_true", "y_pred",
+                                   "score"]
+    assert len(frame) == data["rows"]["confirmation"]
+    if data["verdict"]["fixed"]:
+        assert data["chosen"]["index"] == data["preferred"]["index"]
+        assert (frame["model"] == data["chosen"]["name"]).all()
+        assert (folder / "model_card.md").read_text().startswith("# Model card")
         assert (folder / "model.skops").exists()
+    else:
+        assert data["chosen"] is None and "No fix found" in out
+        assert not (folder / "model_card.md").exists()
 
 
 def test_cli_bad_input_is_one_line_exit_2(synthetic_csv, tmp_path, capsys):
@@ -552,12 +577,148 @@ def test_audit_section_payload_schema_and_exports(tmp_path):
     assert payload.report.gaps["eo"]["sex"].difference.value == pytest.approx(
         section.data.report.gaps["eo"]["sex"].difference.value)
     assert payload.spread and all(len(s.values) == 4 for s in payload.spread)
-    chosen = section.data.exports[str(payload.front.chosen)]
+    assert payload.front.verdict.reason == section.data.front.verdict.reason
+    shown = payload.front.chosen if payload.front.fixed else payload.front.preferred
+    chosen = section.data.exports[str(shown)]
     assert (tmp_path / "out" / chosen["card"]).is_file()
+    # Only a confirmed fix is exported under the fix's name.
+    assert (tmp_path / "out" / "fairness" / "model_card.md").is_file() == payload.front.fixed
     if "model" in chosen:
         load_model(tmp_path / "out" / chosen["model"])
     html = (tmp_path / "out" / "report.html").read_text()
     assert 'id="fig-front"' in html and 'href="#cand-' in html
     assert "http://" not in html.replace('http://www.w3.org', '')
     assert any("points" in line for line in section.summary)
+    assert any(line.startswith(("Fix found", "No fix found")) for line in section.summary)
     assert "eo_gap" in section.metrics
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+def _shifted_front(monkeypatch, tmp_path, shift: bool):
+    """A front on scores where women's qualified applicants score low on the calibration
+    and choosing rows; on the confirmation rows they score like men's when `shift`.
+
+    Group thresholds that lift women's TPR then look like a fix where they were chosen,
+    but on shifted confirmation rows they overshoot: the gap there is worse than the
+    unmitigated model's."""
+    import assay.fairness.pareto as pareto
+
+    rng = np.random.default_rng(1)
+    part = 1000
+    n = 4 * part
+    sex = np.where(np.arange(n) % 2 == 0, "F", "M")
+    y = rng.integers(0, 2, n)
+    which = np.repeat(np.arange(4), part)  # 0 train, 1 calibration, 2 choose, 3 confirm
+    low_women = (sex == "F") & ((which < 3) | (not shift))
+    score = np.where(y == 1, np.where(low_women, rng.uniform(0.2, 0.8, n),
+                                      rng.uniform(0.4, 1.0, n)), rng.uniform(0.0, 0.6, n))
+    rows = [np.flatnonzero(which == k) for k in range(4)]
+    monkeypatch.setattr(pareto, "_confirmation_split",
+                        lambda test, y, A, share, seed: (rows[2], rows[3]))
+    front = build_front(np.zeros((n, 1)), y, pd.DataFrame({"sex": sex}), train=rows[0],
+                        calibration=rows[1], test=np.r_[rows[2], rows[3]], constraint="eo",
+                        methods=("thresholds",), base_scores=score, min_support=50,
+                        min_count=20, n_bootstrap=50, random_state=0)
+    from assay.fairness.audit import plan_exports, write_exports
+
+    exports = plan_exports(front)
+    write_exports(front, exports, tmp_path, {"name": "t", "protected": ["sex"]}, 1)
+    return front, exports, y, pd.DataFrame({"sex": sex})
+
+
+def test_a_candidate_best_where_chosen_but_worse_on_confirmation_is_no_fix(monkeypatch,
+                                                                           tmp_path):
+    front, exports, _, _ = _shifted_front(monkeypatch, tmp_path, shift=True)
+    base, cand = front.baseline_candidate, front.preferred_candidate
+    # On the choosing rows the preferred candidate beats the unmitigated model's gap ...
+    assert cand.method == "thresholds"
+    assert worst_over_groupings(cand, "eo") < worst_over_groupings(base, "eo") - 0.1
+    # ... but on the confirmation rows its gap is larger: no fix.
+    comp = front.verdict.comparison
+    assert comp.difference.value > 0 and comp.difference.ci_high > 0
+    assert front.chosen is None and front.chosen_candidate is None and not front.fixed
+    assert front.verdict_text().startswith(
+        "No fix found: no candidate's gap is confirmed below the unmitigated model's")
+    assert cand.name in front.verdict_text() and "nan" not in front.verdict_text()
+    # Nothing is exported or named as the fix.
+    assert all(not e["card"].endswith("model_card.md") for e in exports.values())
+    assert all(not e.get("model", "").endswith("/model.skops") for e in exports.values())
+    assert not (tmp_path / "fairness" / "model_card.md").exists()
+    assert not (tmp_path / "fairness" / "model.skops").exists()
+    card = (tmp_path / exports[str(front.preferred)]["card"]).read_text()
+    assert "is not a fix" in card and "chosen model" not in card
+    data = json.loads(json.dumps(front.summary_dict()))
+    assert data["chosen"] is None and data["verdict"]["fixed"] is False
+
+
+def test_a_fix_the_confirmation_rows_confirm_is_chosen_and_exported(monkeypatch, tmp_path):
+    front, exports, y, A = _shifted_front(monkeypatch, tmp_path, shift=False)
+    comp = front.verdict.comparison
+    assert front.fixed and front.chosen == front.preferred
+    assert comp.difference.ci_high < 0 and comp.cost.value <= 0.02
+    assert front.verdict_text().startswith("Fix found: ")
+    # The paired figures agree with the plain metrics of each model on those rows.
+    rows, pred, _ = front.held_out_predictions()
+    assert np.array_equal(rows, front.confirmation_rows)
+    assert np.array_equal(pred, front.confirmation["candidate"].y_pred)
+    base_pred = front.confirmation["baseline"].y_pred
+    sex = A.iloc[rows].reset_index(drop=True)
+    mine = fairness_metrics(y[rows], pred, sex, min_support=50, n_bootstrap=0)
+    theirs = fairness_metrics(y[rows], base_pred, sex, min_support=50, n_bootstrap=0)
+    assert comp.gap.value == pytest.approx(mine.gap_value("eo"))
+    assert comp.baseline_gap.value == pytest.approx(theirs.gap_value("eo"))
+    assert comp.difference.value == pytest.approx(comp.gap.value - comp.baseline_gap.value)
+    assert exports[str(front.chosen)]["card"].endswith("model_card.md")
+    assert (tmp_path / "fairness" / "model_card.md").read_text().count("confirmed fix") == 1
+
+
+def _words(html_text: str) -> str:
+    """The report's text as a reader sees it (no figures' SVG, styles or scripts)."""
+    import html
+    import re
+
+    for tag in ("svg", "style", "script"):
+        html_text = re.sub(rf"<{tag}.*?</{tag}>", " ", html_text, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", html_text))
+
+
+def test_german_credit_fix_is_confirmed_or_no_fix_is_found(tmp_path, capsys, data_home):
+    """German credit (1,000 rows) with personal_status_sex and age: a fix only when its
+    intersection gap on the confirmation rows is measured and no larger than the
+    unmitigated model's; else "no fix found", with the reason, and nothing exported as
+    the fix. No "nan" in the words of the CLI or the report."""
+    import re
+
+    out_json, folder = tmp_path / "f.json", tmp_path / "exp"
+    code, out, err = _run(["fair", "german", "--target", "credit_risk", "--protected",
+                           "personal_status_sex,age", "--constraint", "eo", "--json",
+                           str(out_json), "--export", str(folder)], capsys)
+    assert code == 0, err
+    assert not re.search(r"\bnan\b", out, flags=re.I), out
+    data = json.loads(out_json.read_text())
+    verdict = data["verdict"]
+    flat = " ".join(out.split())
+    if verdict["fixed"]:
+        by = verdict["comparison"]["by_grouping"]["personal_status_sex & age"]
+        assert None not in by and by[0] <= by[1]
+        assert (folder / "model_card.md").is_file()
+    else:
+        assert data["chosen"] is None and "No fix found: " in flat
+        assert " ".join(verdict["reason"].split()) in flat
+        assert not (folder / "model_card.md").exists() and not (folder / "model.skops").exists()
+    # The audit's report says the same in words, without "nan".
+    code, out, err = _run(["audit", "german", "--target", "credit_risk", "--protected",
+                           "personal_status_sex,age", "--out", str(tmp_path / "audit"),
+                           "--quiet"], capsys)
+    assert code == 0, err
+    page = (tmp_path / "audit" / "report.html").read_text()
+    words = _words(page)
+    assert not re.search(r"\bnan\b", words, flags=re.I)
+    assert ("Fix found: " in words) != ("No fix found: " in words)
+    fixed = "Fix found: " in words and "No fix found: " not in words
+    assert (tmp_path / "audit" / "fairness" / "model_card.md").is_file() == fixed
+    # No "chosen" badge without a fix; the best candidate's block is shown instead.
+    assert ('<span class="badge">chosen</span>' in page) == fixed
+    assert ('class="cand preferred"' in page) == (not fixed)

@@ -18,12 +18,16 @@ def report(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("fair-report") / "out"
     config = AuditConfig.from_mapping({
-        "data": "synthetic", "n_rows": 1600, "models": 4, "out": str(out),
+        # 6,000 rows: each half of the held-out rows gives every grouping (sex, region and
+        # their intersection) enough support for the fix to be confirmed.
+        "data": "synthetic", "n_rows": 6000, "models": 4, "out": str(out),
         "privacy": {"attacks": ["loss"], "noise_grid": []},
         "groups": {"n_permutations": 0, "min_support": 30},
         "fairness": {"n_rounds": 8, "n_bootstrap": 50}})
     result = run_audit(config, progress=False)
     assert result.sections["fairness"].status == "ok"
+    # The planted label bias on sex is large: the confirmation rows confirm a fix.
+    assert result.sections["fairness"].data.front.fixed
     return out
 
 
@@ -37,6 +41,7 @@ def test_front_points_show_their_candidate(browser, report):
         points = page.locator("#fig-front a")
         n = points.count()
         assert n >= 5
+        assert page.locator("#fair-verdict").inner_text().startswith("Fix found: ")
         # Before any click, the chosen model's block is the one shown.
         visible = page.locator("#section-fairness .cand:visible")
         assert visible.count() == 1

@@ -40,16 +40,21 @@ def _check_out_file(path: Path | None, flag: str) -> None:
 def _table(front, constraint: str):
     from rich.table import Table
 
-    from assay.fairness.metrics import format_estimate as _fmt
+    from assay.fairness.metrics import format_estimate
+
+    def _fmt(e):
+        return "not measurable" if e.value != e.value else format_estimate(e)
 
     table = Table(title=f"Accuracy / fairness front ({front.rows['test']} held-out rows "
                         "scored and chosen on, 95 % CI)")
     for col in ("#", "candidate", "accuracy", "balanced acc.", f"{constraint} gap", "status"):
         table.add_column(col)
     for c in front.candidates:
-        if not (c.on_front or c.index in (front.chosen, front.baseline) or c.rejected):
+        if not (c.on_front or c.index in (front.preferred, front.baseline) or c.rejected):
             continue
-        status = ("chosen" if c.index == front.chosen else "baseline"
+        status = ("chosen (confirmed fix)" if c.index == front.chosen else
+                  "best candidate (not confirmed)" if c.index == front.preferred
+                  and c.index != front.baseline else "baseline"
                   if c.index == front.baseline else "rejected: " + c.rejected
                   if c.rejected else "front")
         table.add_row(str(c.index), c.name, _fmt(c.accuracy), _fmt(c.balanced_accuracy),
@@ -99,11 +104,19 @@ def fair(
         "--json", help="Write front, chosen, baseline and rejected as JSON.")] = None,
     predictions_out: Annotated[Optional[Path], typer.Option(
         "--predictions-out", help="CSV of the held-out rows: protected columns, y_true, "
-        "y_pred and score of the chosen model.")] = None,
+        "y_pred and score of the chosen model (of the unmitigated model when no fix is "
+        "found; the model column says which).")] = None,
     export: Annotated[Optional[Path], typer.Option(
-        "--export", help="Folder for the chosen model (model.skops) and its model card; "
-        "when a run starts, an earlier run's two files there move into previous/.")
-    ] = None,
+        "--export", help="Folder for the chosen model (model.skops) and its model card, "
+        "written only when a fix is confirmed; when a run starts, an earlier run's two "
+        "files there move into previous/.")] = None,
+    max_cost: Annotated[float, typer.Option(
+        "--max-cost", help="Balanced accuracy a fix may give up against the unmitigated "
+        "model on the confirmation rows.")] = 0.02,
+    min_reduction: Annotated[float, typer.Option(
+        "--min-reduction", help="Gap reduction a fix must show: the paired 95 % interval "
+        "of (its gap - the unmitigated model's) on the confirmation rows must lie below "
+        "minus this.")] = 0.0,
     test_size: Annotated[float, typer.Option(
         "--test-size", help="Held-out share of the rows (without --predictions).")] = 0.3,
     rounds: Annotated[int, typer.Option("--rounds", help="Fair-boosting rounds.")] = 60,
@@ -136,6 +149,8 @@ def fair(
     check_scalar(min_count, "--min-count", kind=int, low=1)
     check_scalar(seed, "--seed", kind=int, low=0)
     check_scalar(n_jobs, "--n-jobs", kind=int, low=1)
+    check_scalar(max_cost, "--max-cost", low=0.0, high=1.0)
+    check_scalar(min_reduction, "--min-reduction", low=0.0, high=1.0)
     if predictions is not None and not predictions.is_file():
         raise InvalidParameterError(f"--predictions must be an existing file. Got "
                                     f"{predictions}.")
@@ -178,15 +193,17 @@ def fair(
                             test=test, constraint=constraint, methods=chosen_methods,
                             base_scores=base_scores, baseline_name=source, prefer=prefer,
                             min_support=min_support, min_count=min_count, n_rounds=rounds,
+                            min_reduction=min_reduction, max_cost=max_cost,
                             random_state=seed, n_jobs=n_jobs,
                             progress=lambda text: status.update(text))
     console.print(f"{dataset.name}: {dataset.n_rows} rows, protected "
                   f"{', '.join(dataset.protected)}; front built in {front.seconds:.1f} s",
                   highlight=False)
     console.print(_table(front, constraint))
-    console.print(front.note, highlight=False)
+    console.print(f"On the {front.rows['test']} held-out rows: {front.note}.", highlight=False)
     if front.confirmation_text():
         console.print(front.confirmation_text(), highlight=False)
+    console.print(front.verdict_text(), highlight=False)
     chosen = front.chosen_candidate
     if json_path is not None:
         payload = {"dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
@@ -202,13 +219,18 @@ def fair(
 
         rows, y_pred, score = front.held_out_predictions()
         frame = dataset.groups.iloc[rows].reset_index(drop=True).copy()
+        # Which model's decisions these are: the fix, or the unmitigated model without one.
+        frame["model"] = (chosen or front.baseline_candidate).name
         frame.insert(0, "row_id", dataset.row_ids[rows])
         frame["y_true"] = y[rows]
         frame["y_pred"] = y_pred.astype(np.int64)
         frame["score"] = score if score is not None else pd.Series(y_pred, dtype=float)
         frame.to_csv(predictions_out, index=False)
         console.print(f"wrote {predictions_out}", highlight=False)
-    if export is not None:
+    if export is not None and chosen is None:
+        console.print(f"nothing written to {export}: no fix found, so no model is "
+                      "exported as the fix.", highlight=False)
+    elif export is not None:
         from assay.fairness.audit import _inputs
         from assay.fairness.export import export_model, model_card
 

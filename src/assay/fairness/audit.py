@@ -169,6 +169,7 @@ def _mitigate(payload: FairnessPayload, context: Any, options: Any, y, score, me
         baseline_name=context.target.source, prefer=options.prefer,
         min_support=config.groups.min_support, min_count=options.min_count,
         n_bootstrap=min(options.n_bootstrap, 200), n_rounds=options.n_rounds,
+        min_reduction=options.min_reduction, max_cost=options.max_cost,
         random_state=config.seed)
     payload.front = front
     if options.export:
@@ -186,10 +187,12 @@ def _dataset_info(context: Any) -> dict[str, Any]:
 
 
 def plan_exports(front: Any) -> dict[str, dict[str, str]]:
-    """Where the model (skops) and card of the chosen model, the baseline and every front
-    candidate go, relative to the out folder."""
+    """Where the model (skops) and card of the chosen model (only a confirmed fix), the
+    baseline and every front candidate go, relative to the out folder."""
     exports: dict[str, dict[str, str]] = {}
-    wanted = {c.index for c in front.front} | {front.chosen, front.baseline}
+    wanted = {c.index for c in front.front} | {front.preferred, front.baseline}
+    if front.chosen is not None:
+        wanted.add(front.chosen)
     for cand in front.candidates:
         if cand.index not in wanted:
             continue
@@ -293,16 +296,11 @@ def plain_lines(payload: FairnessPayload) -> list[str]:
         lines.append(f"No mitigation front was built: {payload.no_front}")
     front = payload.front
     if front is not None:
-        c, b = front.chosen_candidate, front.baseline_candidate
-        lines.append(
-            f"Chosen fix: {c.name}, balanced accuracy "
-            f"{c.balanced_accuracy.value:.3f} (baseline {b.balanced_accuracy.value:.3f}), "
-            f"{payload.constraint} gap {_points(c.gaps[payload.constraint].value)} points "
-            f"(baseline {_points(b.gaps[payload.constraint].value)}), on "
-            f"{front.rows.get('test')} held-out rows; {len(front.front)} models on the front, "
-            f"{len(front.rejected)} rejected.")
-        if front.confirmation_text():
-            lines.append(front.confirmation_text())
+        # The verdict first: it is what a reader acts on.
+        lines.append(front.verdict_text())
+        lines.append(f"{len(front.candidates)} candidates scored on "
+                     f"{front.rows.get('test')} held-out rows: {len(front.front)} on the "
+                     f"front, {len(front.rejected)} rejected.")
     return lines
 
 
@@ -323,11 +321,17 @@ def _metrics(payload: FairnessPayload) -> dict[str, Metric]:
                                        "balanced accuracy (held-out)")
     out["balanced_accuracy"].higher_is_worse = False
     front = payload.front
-    if front is not None:
-        c = front.chosen_candidate
-        out["chosen.balanced_accuracy"] = _metric(c.balanced_accuracy,
-                                                  "chosen fair model: balanced accuracy")
+    comp = None if front is None or front.verdict is None else front.verdict.comparison
+    if front is not None and front.chosen is not None and comp is not None:
+        # Only a confirmed fix has figures, and those of the confirmation rows.
+        c = front.confirmation["candidate"]
+        out["chosen.balanced_accuracy"] = _metric(
+            c.balanced_accuracy, "chosen fair model: balanced accuracy (confirmation rows)")
         out["chosen.balanced_accuracy"].higher_is_worse = False
         out[f"chosen.{payload.constraint}_gap"] = _metric(
-            c.gaps[payload.constraint], f"chosen fair model: {payload.constraint} gap")
+            comp.gap, f"chosen fair model: largest {payload.constraint} gap (confirmation "
+            f"rows)")
+        out[f"chosen.{payload.constraint}_gap_difference"] = _metric(
+            comp.difference, f"chosen fair model: {payload.constraint} gap minus the "
+            f"unmitigated model's (confirmation rows, paired)")
     return out

@@ -145,11 +145,15 @@ def model_card(candidate: Any, front: Any, *, dataset: dict[str, Any],
                      f"{_fmt(est)} | {_fmt(base.gaps[name])} |")
     place = ("on the front (no other candidate has both a higher balanced accuracy and a "
              "smaller gap)" if candidate.on_front else "behind the front")
-    chosen = " It is the chosen model: " + front.note + "." if candidate.index == front.chosen \
-        else ""
-    confirmed = front.confirmation if candidate.index == front.chosen else {}
-    if "chosen" in confirmed:
-        mine, theirs = confirmed["chosen"], confirmed["baseline"]
+    chosen = ""
+    if candidate.index == front.chosen:
+        chosen = f" It is the chosen model, a confirmed fix. {front.verdict_text()}"
+    elif candidate.index == front.preferred and candidate.index != front.baseline:
+        chosen = (f" It was preferred on the held-out rows ({front.note}) but is not a fix. "
+                  f"{front.verdict_text()}")
+    confirmed = front.confirmation if candidate.index == front.preferred else {}
+    if "candidate" in confirmed:
+        mine, theirs = confirmed["candidate"], confirmed["baseline"]
         lines += ["", f"## Confirmed on {front.rows['confirmation']} rows that took no part in "
                   "the choice (95 % intervals)", "",
                   "| figure | this model | unmitigated baseline |", "| --- | --- | --- |",

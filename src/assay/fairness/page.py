@@ -19,7 +19,7 @@ SHOWN_RATES = ("selection_rate", "tpr", "fpr", "ppv", "accuracy")
 
 
 def _pts(x: float | None) -> str:
-    return "n/a" if x is None or x != x else f"{100 * x:.1f}"
+    return "not measurable" if x is None or x != x else f"{100 * x:.1f}"
 
 
 def _ci_pts(e: Any) -> str:
@@ -62,17 +62,22 @@ def fairness_page(section: Any, result: Any) -> Page:
     figures: dict[str, str] = {}
     candidates = []
     if front is not None:
-        chosen = front.chosen_candidate
-        cards.append(Card("fair model: balanced accuracy / gap",
-                          f"{chosen.balanced_accuracy.value:.3f} / "
-                          f"{_pts(chosen.gaps[constraint].value)}",
-                          f"baseline {front.baseline_candidate.balanced_accuracy.value:.3f} / "
-                          f"{_pts(front.baseline_candidate.gaps[constraint].value)}",
-                          "card-fair-model"))
+        comp = front.verdict.comparison if front.verdict is not None else None
+        if front.chosen is not None and comp is not None:
+            # The fix's figures on the rows that confirmed it.
+            cards.append(Card("fair model: gap change (points, confirmation rows)",
+                              _pts(comp.difference.value), _ci_pts(comp.difference)
+                              + f" against the unmitigated model; gap {_pts(comp.gap.value)}"
+                              f" (unmitigated {_pts(comp.baseline_gap.value)})",
+                              "card-fair-model"))
+        else:
+            cards.append(Card("fair model", "no fix found", "see the verdict below",
+                              "card-fair-model"))
         points = [Point(c.index, c.method, c.balanced_accuracy.value,
                         c.gaps[constraint].value, c.gaps[constraint].ci_low,
                         c.gaps[constraint].ci_high, c.on_front, c.rejected is not None,
-                        chosen=c.index == front.chosen, baseline=c.index == front.baseline)
+                        chosen=front.chosen is not None and c.index == front.chosen,
+                        baseline=c.index == front.baseline)
                   for c in front.candidates]
         figures["front"] = front_plot(points, constraint)
         for c in front.candidates:
@@ -80,7 +85,9 @@ def fairness_page(section: Any, result: Any) -> Page:
                 "index": c.index, "name": c.name, "method": c.method,
                 "accuracy": c.accuracy, "balanced_accuracy": c.balanced_accuracy,
                 "gap": c.gaps[constraint], "gaps": c.gaps, "on_front": c.on_front,
-                "rejected": c.rejected, "chosen": c.index == front.chosen,
+                "rejected": c.rejected,
+                "chosen": front.chosen is not None and c.index == front.chosen,
+                "preferred": c.index == front.preferred and c.index != front.baseline,
                 "baseline": c.index == front.baseline,
                 "links": payload.exports.get(str(c.index), {}),
                 "groups": [g for g in _group_rows(c.groups) if g["supported"]]})
@@ -104,6 +111,8 @@ def fairness_page(section: Any, result: Any) -> Page:
         "spread": [s.to_dict() for s in payload.spread], "front": front,
         "no_front": payload.no_front, "candidates": candidates,
         "chosen": None if front is None else front.chosen,
+        "verdict": None if front is None else front.verdict,
+        "confirmation_text": None if front is None else front.confirmation_text(),
         "small": [g.label for g in report.groups if not g.supported],
     }
     template = resources.files("assay.fairness").joinpath("templates/fairness.html.j2") \

@@ -10,11 +10,18 @@ intervals, per attribute and intersection), and then:
   balanced accuracy at or below `CHANCE_BALANCED_ACCURACY` (chance level), or one
   decision for every row of a supported group;
 - keeps the **non-dominated** set on (balanced accuracy, the constraint's gap);
-- **selects** one by a stated `Preference`, e.g.
-  ``"balanced_accuracy >= baseline - 0.02, then eo"`` (the default for the
-  constraint): constraints first, then the objective. A rejected candidate is never
-  chosen; when no candidate meets the constraints, the one closest to meeting them is,
-  and the result says so.
+- **prefers** one by a stated `Preference`, e.g.
+  ``"balanced_accuracy >= best - 0.01, then eo"`` (the default for the constraint):
+  constraints first, then the objective, among the candidates whose gap (the worst of
+  every attribute and intersection) is below the unmitigated model's at no more than
+  ``max_cost`` balanced accuracy. A rejected candidate is never preferred; when no
+  candidate meets the constraints, the one closest to meeting them is, and the result
+  says so;
+- **confirms** it on rows that took no part in choosing (`Verdict`): it is *chosen* as
+  the fix only when the paired-bootstrap interval of (its gap - the unmitigated model's
+  gap) lies below ``-min_reduction`` and it gives up at most ``max_cost`` balanced
+  accuracy there. Otherwise the result is "no fix found", with the reason, and the
+  preferred candidate is shown as a candidate only.
 """
 
 from __future__ import annotations
@@ -32,20 +39,29 @@ import pandas as pd
 from assay._stats import Estimate
 from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
 from assay.fairness.metrics import (
+    _DEN,
     GAPS,
     FairnessReport,
     GroupRates,
+    _finest,
+    _gap_from_rates,
+    _rate,
     fairness_metrics,
     format_estimate,
 )
 
 __all__ = [
     "CHANCE_BALANCED_ACCURACY",
+    "DEFAULT_MAX_COST",
+    "DEFAULT_MIN_REDUCTION",
     "METHODS",
     "Candidate",
     "FrontResult",
+    "PairedComparison",
     "Preference",
+    "Verdict",
     "build_front",
+    "compare_paired",
     "default_preference",
     "parse_preference",
 ]
@@ -309,7 +325,7 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class FrontResult:
-    """Every candidate, the front, the baseline and the chosen model.
+    """Every candidate, the front, the baseline and the verdict.
 
     Attributes
     ----------
@@ -319,14 +335,23 @@ class FrontResult:
     candidates : list of Candidate
     baseline : int
         Index of the unmitigated model.
-    chosen : int
+    chosen : int or None
+        The fix: the preferred candidate when the confirmation rows confirm it
+        (`verdict`), else None ("no fix found": nothing is named or exported as the fix).
+    preferred : int
+        The candidate the preference picked on the test rows, among those whose gap there
+        is below the unmitigated model's at the stated cost (the best candidate, shown as
+        a candidate only when it is not confirmed).
+    verdict : Verdict or None
+        Fix found or not, and why.
     note : str
-        How the choice was made (e.g. that no candidate met the constraints).
+        How the preference picked (e.g. that no candidate met its constraints).
     rows : dict
         Rows used: ``train``, ``calibration``, ``test`` (every candidate is scored and
         the choice is made on these) and ``confirmation`` (held out from the choice).
     confirmation : dict of str to Candidate
-        ``"baseline"`` and ``"chosen"`` scored again on the confirmation rows, which took
+        ``"baseline"`` and ``"candidate"`` (the preferred one) scored again on the
+        confirmation rows, which took
         no part in fitting or choosing: figures free of the optimism of picking the best
         of many candidates on the same rows. Empty when there were no such rows.
     test_rows, confirmation_rows : array of int or None
@@ -338,7 +363,9 @@ class FrontResult:
     preference: str
     candidates: list[Candidate]
     baseline: int
-    chosen: int
+    chosen: int | None
+    preferred: int = 0
+    verdict: Verdict | None = None
     note: str = ""
     rows: dict[str, int] = field(default_factory=dict)
     confirmation: dict[str, Candidate] = field(default_factory=dict)
@@ -355,39 +382,59 @@ class FrontResult:
         return [c for c in self.candidates if c.rejected]
 
     @property
-    def chosen_candidate(self) -> Candidate:
-        return self.candidates[self.chosen]
+    def chosen_candidate(self) -> Candidate | None:
+        """The confirmed fix, or None when no fix was found."""
+        return None if self.chosen is None else self.candidates[self.chosen]
+
+    @property
+    def preferred_candidate(self) -> Candidate:
+        return self.candidates[self.preferred]
+
+    @property
+    def fixed(self) -> bool:
+        return self.chosen is not None
 
     @property
     def baseline_candidate(self) -> Candidate:
         return self.candidates[self.baseline]
 
+    def verdict_text(self) -> str:
+        """"Fix found: ..." or "No fix found: ..." with the reason."""
+        return self.verdict.reason if self.verdict is not None else ""
+
     def confirmation_text(self) -> str | None:
-        """The chosen model and the baseline on the confirmation rows, in one sentence."""
-        if "chosen" not in self.confirmation:
+        """The preferred candidate and the baseline on the confirmation rows (balanced
+        accuracy, and the constraint's gap over every grouping), in one sentence."""
+        if "candidate" not in self.confirmation:
             return None
+        comp = self.verdict.comparison if self.verdict is not None else None
 
-        def figures(c: Candidate) -> str:
-            gap = c.gaps.get(self.constraint)
-            return (f"balanced accuracy {format_estimate(c.balanced_accuracy)}, "
-                    f"{self.constraint} gap {'n/a' if gap is None else format_estimate(gap)}")
+        def figures(c: Candidate, gap: Estimate | None) -> str:
+            return (f"balanced accuracy {format_estimate(c.balanced_accuracy)}, largest "
+                    f"{self.constraint} gap {points_estimate(gap)}")
 
+        who = "the chosen model" if self.fixed else "the best candidate (not a fix)"
         return (f"On {self.rows.get('confirmation', 0)} rows that took no part in the choice, "
-                f"the chosen model has {figures(self.confirmation['chosen'])}; the "
-                f"unmitigated model {figures(self.confirmation['baseline'])}.")
+                f"{who} has {figures(self.confirmation['candidate'], comp and comp.gap)}; "
+                f"the unmitigated model "
+                f"{figures(self.confirmation['baseline'], comp and comp.baseline_gap)}.")
 
     def held_out_predictions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(row positions, decisions, scores) of the chosen model on the rows that took no
-        part in choosing it (the confirmation rows; the test rows when there are none)."""
-        if "chosen" in self.confirmation and self.confirmation_rows is not None:
-            c = self.confirmation["chosen"]
+        """(row positions, decisions, scores) on the rows that took no part in choosing
+        (the confirmation rows; the test rows when there are none) of the chosen model,
+        or of the unmitigated model when no fix was found."""
+        key, index = ("candidate", self.preferred) if self.fixed else ("baseline", 0)
+        if key in self.confirmation and self.confirmation_rows is not None:
+            c = self.confirmation[key]
             return self.confirmation_rows, c.y_pred, c.score
-        c = self.chosen_candidate
+        c = self.candidates[index]
         return self.test_rows, c.y_pred, c.score
 
     def to_dict(self) -> dict[str, Any]:
         return {"constraint": self.constraint, "preference": self.preference,
                 "front": [c.index for c in self.front], "chosen": self.chosen,
+                "preferred": self.preferred,
+                "verdict": None if self.verdict is None else self.verdict.to_dict(),
                 "baseline": self.baseline, "rejected": [c.index for c in self.rejected],
                 "candidates": [c.to_dict() for c in self.candidates], "note": self.note,
                 "rows": dict(self.rows),
@@ -398,14 +445,19 @@ class FrontResult:
     def from_dict(cls, d: Mapping[str, Any]) -> FrontResult:
         return cls(constraint=d["constraint"], preference=d["preference"],
                    candidates=[Candidate.from_dict(c) for c in d["candidates"]],
-                   baseline=int(d["baseline"]), chosen=int(d["chosen"]),
+                   baseline=int(d["baseline"]),
+                   chosen=None if d.get("chosen") is None else int(d["chosen"]),
+                   preferred=int(d.get("preferred", d.get("chosen") or 0)),
+                   verdict=None if d.get("verdict") is None
+                   else Verdict.from_dict(d["verdict"]),
                    note=d.get("note", ""), rows=dict(d.get("rows", {})),
                    confirmation={k: Candidate.from_dict(c)
                                  for k, c in d.get("confirmation", {}).items()},
                    seconds=float(d.get("seconds", 0.0)))
 
     def summary_dict(self) -> dict[str, Any]:
-        """The CLI's JSON: ``front``, ``chosen``, ``baseline``, ``rejected`` as points."""
+        """The CLI's JSON: ``front``, ``chosen`` (null: no fix found), ``preferred``,
+        ``baseline``, ``rejected`` as points, and the ``verdict``."""
         def point(c: Candidate) -> dict[str, Any]:
             d = c.to_dict()
             d.pop("groups")
@@ -413,7 +465,9 @@ class FrontResult:
 
         return {"constraint": self.constraint, "preference": self.preference,
                 "front": [point(c) for c in self.front],
-                "chosen": point(self.chosen_candidate),
+                "chosen": None if self.chosen is None else point(self.chosen_candidate),
+                "preferred": point(self.preferred_candidate),
+                "verdict": None if self.verdict is None else self.verdict.to_dict(),
                 "baseline": point(self.baseline_candidate),
                 "rejected": [point(c) for c in self.rejected], "note": self.note,
                 "rows": dict(self.rows),
@@ -499,10 +553,10 @@ def select(candidates: Sequence[Candidate], preference: Preference, refs: Refere
     feasible = [c for c in usable if preference.violation(c, refs) == 0]
     if feasible:
         best = min(feasible, key=key)
-        return best.index, f"chosen by the preference: {preference.describe(refs)}"
+        return best.index, f"preferred by {preference.describe(refs)}"
     closest = min(usable, key=lambda c: (preference.violation(c, refs), key(c)))
     return closest.index, (f"no candidate meets {preference.describe(refs)}; the closest "
-                           f"one is chosen")
+                           f"one is preferred")
 
 
 def baseline_gap_name(preference: Preference, _: Candidate) -> str:
@@ -511,6 +565,290 @@ def baseline_gap_name(preference: Preference, _: Candidate) -> str:
         if metric in GAPS:
             return metric
     return "eo"
+
+
+# --------------------------------------------------------------------------- verdict
+
+#: Gap reduction the confirmation must show by default: the paired interval of
+#: (candidate's gap - unmitigated model's gap) must lie below -DEFAULT_MIN_REDUCTION.
+DEFAULT_MIN_REDUCTION = 0.0
+#: Balanced accuracy a fix may cost by default (unmitigated minus candidate, on the
+#: confirmation rows).
+DEFAULT_MAX_COST = 0.02
+#: Paired bootstrap resamples of the confirmation (counts only: cheap).
+CONFIRM_BOOTSTRAP = 2000
+
+_DEN_WORDS = {"tpr": "positives", "fpr": "negatives", "selection_rate": "rows",
+              "ppv": "predicted positives"}
+
+
+def points(x: float, signed: bool = False) -> str:
+    """``12.7`` (``+12.7`` when `signed`) for a fraction 0.127; never "nan"."""
+    if x is None or not math.isfinite(x):
+        return "not measurable"
+    return f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}"
+
+
+def points_estimate(e: Estimate | None, signed: bool = False) -> str:
+    """``"12.7 points [8.1, 15.0]"``; "not measurable" for a NaN value."""
+    if e is None or not math.isfinite(e.value):
+        return "not measurable"
+    ci = (f" [{points(e.ci_low, signed)}, {points(e.ci_high, signed)}]"
+          if math.isfinite(e.ci_low) and math.isfinite(e.ci_high) else "")
+    return f"{points(e.value, signed)} points{ci}"
+
+
+@dataclass
+class PairedComparison:
+    """A candidate against the unmitigated model on the same rows (paired bootstrap).
+
+    Attributes
+    ----------
+    n_rows : int
+    gap, baseline_gap : Estimate
+        The constraint's gap, largest over every grouping (each attribute and every
+        intersection); NaN when a grouping is not measurable.
+    difference : Estimate
+        ``gap - baseline_gap``, with the interval of the same row resamples for both.
+    cost : Estimate
+        Balanced accuracy given up: the unmitigated model's minus the candidate's.
+    by_grouping : dict of str to (float, float)
+        Each grouping's gap, (candidate, unmitigated); NaN where not measurable.
+    unmeasurable : list of str
+        Why a grouping's gap cannot be measured on these rows (empty: all are).
+    """
+
+    n_rows: int
+    gap: Estimate
+    baseline_gap: Estimate
+    difference: Estimate
+    cost: Estimate
+    by_grouping: dict[str, tuple[float, float]] = field(default_factory=dict)
+    unmeasurable: list[str] = field(default_factory=list)
+
+    @property
+    def measurable(self) -> bool:
+        return not self.unmeasurable and math.isfinite(self.difference.value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_rows": int(self.n_rows), "gap": self.gap.to_dict(),
+                "baseline_gap": self.baseline_gap.to_dict(),
+                "difference": self.difference.to_dict(), "cost": self.cost.to_dict(),
+                "by_grouping": {k: [float(a), float(b)] for k, (a, b) in
+                                self.by_grouping.items()},
+                "unmeasurable": list(self.unmeasurable)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PairedComparison:
+        nan = float("nan")
+        return cls(n_rows=int(d["n_rows"]), gap=Estimate.from_dict(d["gap"]),
+                   baseline_gap=Estimate.from_dict(d["baseline_gap"]),
+                   difference=Estimate.from_dict(d["difference"]),
+                   cost=Estimate.from_dict(d["cost"]),
+                   by_grouping={k: tuple(nan if x is None else float(x) for x in v)
+                                for k, v in d.get("by_grouping", {}).items()},
+                   unmeasurable=list(d.get("unmeasurable", [])))
+
+
+def compare_paired(y_true, y_pred, base_pred, groups, constraint: str, *, min_support: int,
+                   min_count: int, n_bootstrap: int = CONFIRM_BOOTSTRAP,
+                   confidence: float = 0.95, random_state: int | None = 0
+                   ) -> PairedComparison:
+    """A candidate's decisions against the unmitigated model's, on the same rows.
+
+    Both models' gaps come from one multinomial bootstrap over the finest cells crossed
+    with (label, candidate's decision, unmitigated decision): every resample moves both
+    gaps together, so the interval of their difference is paired. A group enters a gap
+    as in `fairness_metrics` (at least `min_support` rows and `min_count` in the rate's
+    denominator on these rows); a grouping with fewer than two such groups is not
+    measurable, and then neither is the largest gap.
+    """
+    from assay.groups import as_group_index
+
+    index = as_group_index(groups)
+    truth = np.asarray(y_true).astype(np.int64)
+    a = np.asarray(y_pred).astype(np.int64)
+    b = np.asarray(base_pred).astype(np.int64)
+    n = truth.shape[0]
+    finest, cell_groups = _finest(index)
+    n_cells = len(cell_groups[0])
+    observed = np.bincount(finest * 8 + truth * 4 + a * 2 + b,
+                           minlength=8 * n_cells).astype(np.float64)
+    rng = np.random.default_rng(random_state)
+    boot = rng.multinomial(n, observed / n, size=n_bootstrap).astype(np.float64) \
+        if n_bootstrap else np.zeros((0, observed.size))
+    # Row 0: the observed counts; then the resamples. Axes: (truth, candidate, baseline).
+    cells = np.concatenate([observed[None], boot]).reshape(-1, n_cells, 2, 2, 2)
+    counts = {"candidate": cells.sum(axis=4).reshape(-1, n_cells, 4),
+              "baseline": cells.sum(axis=3).reshape(-1, n_cells, 4)}
+    per_grouping: dict[str, list[np.ndarray]] = {k: [] for k in counts}
+    by_grouping: dict[str, tuple[float, float]] = {}
+    unmeasurable: list[str] = []
+    for h, g in enumerate(index.groupings):
+        gather = np.zeros((n_cells, g.n_groups))
+        gather[np.arange(n_cells), cell_groups[h]] = 1
+        ok = g.supported(min_support)
+        per = {}
+        for k, c in counts.items():
+            gc = np.einsum("bfc,fg->bgc", c, gather)
+            use = {r: ok & (gc[0][:, list(_DEN[r])].sum(axis=1) >= min_count)
+                   for r in GAPS[constraint]}
+            short = [r for r in GAPS[constraint] if use[r].sum() < 2]
+            if short:
+                if k == "candidate":
+                    r = short[0]
+                    unmeasurable.append(
+                        f"{g.key} has {int(use[r].sum())} group(s) with at least "
+                        f"{min_support} rows and {min_count} {_DEN_WORDS.get(r, 'rows')} "
+                        f"(2 needed)")
+                per[k] = np.full(cells.shape[0], np.nan)
+                continue
+            rates = {r: np.where(use[r], _rate(gc, r), np.nan) for r in GAPS[constraint]}
+            per[k] = _gap_from_rates(constraint, rates)[0]
+        by_grouping[g.key] = (float(per["candidate"][0]), float(per["baseline"][0]))
+        for k in counts:
+            per_grouping[k].append(per[k])
+    # The worst grouping counts; NaN (not measurable) when any grouping is.
+    worst = {k: np.max(np.stack(v), axis=0) for k, v in per_grouping.items()}
+
+    def estimate(values: np.ndarray) -> Estimate:
+        value = float(values[0])
+        rest = values[1:][np.isfinite(values[1:])]
+        if not math.isfinite(value) or rest.size == 0:
+            return Estimate(value, float("nan"), float("nan"))
+        lo, hi = np.quantile(rest, [(1 - confidence) / 2, (1 + confidence) / 2])
+        return Estimate(value, float(lo), float(hi))
+
+    bal = {k: (_rate(c.sum(axis=1), "tpr") + 1 - _rate(c.sum(axis=1), "fpr")) / 2
+           for k, c in counts.items()}
+    return PairedComparison(
+        n_rows=int(n), gap=estimate(worst["candidate"]),
+        baseline_gap=estimate(worst["baseline"]),
+        difference=estimate(worst["candidate"] - worst["baseline"]),
+        cost=estimate(bal["baseline"] - bal["candidate"]), by_grouping=by_grouping,
+        unmeasurable=unmeasurable)
+
+
+@dataclass
+class Verdict:
+    """Whether the preferred candidate is a fix, confirmed on rows that did not choose it.
+
+    Attributes
+    ----------
+    fixed : bool
+        True only when, on the confirmation rows, the paired interval of (candidate's
+        gap - unmitigated model's gap) lies below ``-min_reduction`` and the balanced
+        accuracy it gives up is at most ``max_cost``.
+    reason : str
+        The verdict in words ("Fix found: ..." or "No fix found: ...").
+    candidate : int
+        The candidate the preference picked (the fix, or the best candidate only).
+    comparison : PairedComparison or None
+        The candidate against the unmitigated model on the confirmation rows.
+    min_reduction, max_cost : float
+    """
+
+    fixed: bool
+    reason: str
+    candidate: int
+    comparison: PairedComparison | None = None
+    min_reduction: float = DEFAULT_MIN_REDUCTION
+    max_cost: float = DEFAULT_MAX_COST
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fixed": bool(self.fixed), "reason": self.reason,
+                "candidate": int(self.candidate),
+                "comparison": None if self.comparison is None else self.comparison.to_dict(),
+                "min_reduction": float(self.min_reduction), "max_cost": float(self.max_cost)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
+        comp = d.get("comparison")
+        return cls(fixed=bool(d["fixed"]), reason=d["reason"], candidate=int(d["candidate"]),
+                   comparison=None if comp is None else PairedComparison.from_dict(comp),
+                   min_reduction=float(d.get("min_reduction", DEFAULT_MIN_REDUCTION)),
+                   max_cost=float(d.get("max_cost", DEFAULT_MAX_COST)))
+
+
+def worst_over_groupings(candidate: Candidate, constraint: str) -> float:
+    """The candidate's largest `constraint` gap over every grouping; NaN when any grouping
+    is not measurable (the worst cannot then be known)."""
+    values = [e.value for e in candidate.gaps_by_grouping.get(constraint, {}).values()]
+    if not values or not all(v is not None and math.isfinite(v) for v in values):
+        return float("nan")
+    return float(max(values))
+
+
+def _unmeasured_on(candidate: Candidate, constraint: str, min_count: int) -> list[str]:
+    """Why each grouping's gap is not measurable on the candidate's rows, in words."""
+    out = []
+    for key, e in candidate.gaps_by_grouping.get(constraint, {}).items():
+        if e.value is not None and math.isfinite(e.value):
+            continue
+        groups = [g for g in candidate.groups if g.grouping == key]
+        for r in GAPS[constraint]:
+            den = list(_DEN[r])
+            k = sum(1 for g in groups if g.supported and sum(
+                g.counts[("tn", "fp", "fn", "tp")[i]] for i in den) >= min_count)
+            if k < 2:
+                out.append(f"{key} has {k} group(s) with enough rows and at least "
+                           f"{min_count} {_DEN_WORDS.get(r, 'rows')} (2 needed)")
+                break
+    return out
+
+
+def judge(candidates: Sequence[Candidate], preferred: int, eligible: bool,
+          comparison: PairedComparison | None, *, constraint: str, n_choosing: int,
+          min_reduction: float, max_cost: float, min_count: int = 1) -> Verdict:
+    """The verdict on the preferred candidate (see `Verdict`)."""
+    cand, base = candidates[preferred], candidates[0]
+    kw = dict(candidate=preferred, comparison=comparison, min_reduction=min_reduction,
+              max_cost=max_cost)
+    best = f"best candidate {cand.name} (shown as a candidate only)"
+    if preferred == 0:
+        return Verdict(False, "No fix found: every mitigated candidate is degenerate (see the "
+                       "rejected list); the unmitigated model stays as it is.", **kw)
+    if not eligible:
+        base_gap = worst_over_groupings(base, constraint)
+        if not math.isfinite(base_gap):
+            why = "; ".join(_unmeasured_on(base, constraint, min_count)) or \
+                "no grouping has two groups with enough rows"
+            return Verdict(False, f"No fix found: gaps not measurable: groups lack support "
+                           f"on the {n_choosing} rows the candidates are chosen on ({why}); "
+                           f"{best}.", **kw)
+        return Verdict(False, f"No fix found: no candidate's {constraint} gap on the "
+                       f"{n_choosing} rows the candidates are chosen on is below the "
+                       f"unmitigated model's ({points(base_gap)} points) at a balanced "
+                       f"accuracy cost of at most {points(max_cost)} points; {best}.", **kw)
+    if comparison is None:
+        return Verdict(False, "No fix found: no rows were held back to confirm the choice "
+                       f"(confirm=0); {best}.", **kw)
+    n = comparison.n_rows
+    if not comparison.measurable:
+        why = "; ".join(comparison.unmeasurable) or "the gap has no interval"
+        return Verdict(False, f"No fix found: gaps not measurable: groups lack support "
+                       f"on the {n} confirmation rows ({why}); {best}.", **kw)
+    diff, cost = comparison.difference, comparison.cost
+    figures = (f"its {constraint} gap {points_estimate(comparison.gap)} against the "
+               f"unmitigated model's {points_estimate(comparison.baseline_gap)}, a "
+               f"difference of {points_estimate(diff, signed=True)} (paired bootstrap), and "
+               f"a balanced accuracy cost of {points_estimate(cost, signed=True)}")
+    bound = 0.0 - min_reduction
+    below = "zero" if min_reduction == 0 else f"{points(bound, signed=True)} points"
+    if not (math.isfinite(diff.ci_high) and diff.ci_high < bound):
+        return Verdict(False, f"No fix found: no candidate's gap is confirmed below the "
+                       f"unmitigated model's on the {n} confirmation rows: {best}, gap "
+                       f"difference {points_estimate(diff, signed=True)} (the interval must "
+                       f"lie below {below}); {figures}.", **kw)
+    if not cost.value <= max_cost:
+        return Verdict(False, f"No fix found: the best candidate, {cand.name}, costs more "
+                       f"balanced accuracy than allowed on the {n} confirmation rows: "
+                       f"{points_estimate(cost, signed=True)} against at most "
+                       f"{points(max_cost)} (shown as a candidate only); {figures}.", **kw)
+    return Verdict(True, f"Fix found: {cand.name}. On the {n} confirmation rows, which took "
+                   f"no part in choosing it, {figures}: the gap difference lies below "
+                   f"{below} and the cost is within "
+                   f"{points(max_cost)} points.", **kw)
 
 
 # --------------------------------------------------------------------------- building
@@ -545,6 +883,8 @@ def build_front(
     n_bootstrap: int = 200,
     n_rounds: int = 60,
     confirm: float = 0.5,
+    min_reduction: float = DEFAULT_MIN_REDUCTION,
+    max_cost: float = DEFAULT_MAX_COST,
     random_state: int = 0,
     n_jobs: int = 1,
     progress=None,
@@ -583,7 +923,18 @@ def build_front(
         Share of the test rows held back from scoring the candidates and choosing: the
         baseline and the chosen model are scored again on them (`FrontResult.confirmation`),
         so the chosen model's figures are not flattered by having been picked, among many,
-        on the rows that measure it. 0 scores and chooses on every test row.
+        on the rows that measure it. 0 scores and chooses on every test row, and then no
+        fix can be confirmed.
+    min_reduction : float, default=0
+        A candidate is chosen as the fix only when, on the confirmation rows, the 95 %
+        paired-bootstrap interval of (its largest gap - the unmitigated model's largest
+        gap, over every attribute and intersection) lies below ``-min_reduction``: 0 asks
+        for a reduction the rows can tell from none; 0.02 for one of at least 2 points.
+    max_cost : float, default=0.02
+        Balanced accuracy a fix may give up against the unmitigated model, on the
+        confirmation rows (point estimate; its interval is reported). Candidates that
+        give up more on the test rows, or whose gap there is not below the unmitigated
+        model's, are not preferred at all.
     random_state : int
     n_jobs : int, default=1
         Threads of the native libraries (OpenMP, BLAS) while the front is built. One
@@ -606,12 +957,14 @@ def build_front(
                             baseline_name=baseline_name, prefer=prefer,
                             min_support=min_support, min_count=min_count,
                             n_bootstrap=n_bootstrap, n_rounds=n_rounds, confirm=confirm,
+                            min_reduction=min_reduction, max_cost=max_cost,
                             random_state=random_state, progress=progress)
 
 
 def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
                  base_estimator, base_scores, baseline_name, prefer, min_support, min_count,
-                 n_bootstrap, n_rounds, confirm, random_state, progress) -> FrontResult:
+                 n_bootstrap, n_rounds, confirm, min_reduction, max_cost, random_state,
+                 progress) -> FrontResult:
     started = time.perf_counter()
     check_option(constraint, "constraint", ("dp", "eo", "eodds"))
     methods = tuple(dict.fromkeys(methods))
@@ -622,6 +975,8 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
     preference = parse_preference(prefer or default_preference(constraint))
     check_scalar(n_rounds, "n_rounds", kind=int, low=1)
     confirm = check_scalar(confirm, "confirm", low=0.0, high=1.0, high_open=True)
+    min_reduction = check_scalar(min_reduction, "min_reduction", low=0.0, high=1.0)
+    max_cost = check_scalar(max_cost, "max_cost", low=0.0, high=1.0)
     say = progress or (lambda _: None)
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y).astype(np.int64)
@@ -729,20 +1084,49 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
     for c, on in zip(candidates, mask):
         c.on_front = bool(on)
     baseline = candidates[0]
-    refs = References.of(candidates, baseline)
-    chosen, note = select(candidates, preference, refs)
-    confirmation = {}
+    # Only a candidate whose gap (worst grouping) is below the unmitigated model's, at the
+    # stated cost, may be preferred; the preference picks among those.
+    base_gap = worst_over_groupings(baseline, constraint)
+    base_bal = baseline.metric("balanced_accuracy")
+    mitigated = [c for c in candidates[1:] if c.rejected is None]
+    eligible = [c for c in mitigated if worst_over_groupings(c, constraint) < base_gap
+                and c.metric("balanced_accuracy") >= base_bal - max_cost]
+    pool = eligible or mitigated
+    refs = References.of(pool or [baseline], baseline)
+    if pool:
+        preferred, note = select(pool, preference, refs)
+        note += (f", among the candidates whose {constraint} gap (worst grouping) is below "
+                 f"the unmitigated model's at a balanced accuracy cost of at most "
+                 f"{points(max_cost)} points" if eligible else
+                 f" (no candidate's {constraint} gap, worst grouping, is below the "
+                 f"unmitigated model's at that cost)")
+    elif baseline.rejected is not None:
+        raise DataError("every candidate model is degenerate (constant, at chance level or "
+                        "one class for a whole group); see the rejected list.")
+    else:
+        preferred, note = 0, "every mitigated candidate is degenerate"
+    confirmation, comparison = {}, None
     if confirming.size:
         rest = slice(chosen_on.size, None)
         A_rest = A_test.iloc[rest].reset_index(drop=True)
-        for name, i in (("baseline", 0), ("chosen", chosen)):
+        for name, i in (("baseline", 0), ("candidate", preferred))[:2 if preferred else 1]:
             pred, score = held[i]
             c = candidates[i]
             confirmation[name] = score_candidate(
                 i, c.method, c.params, y_test[rest], pred[rest],
                 None if score is None else score[rest], A_rest, **common)
+        if preferred:
+            comparison = compare_paired(y_test[rest], held[preferred][0][rest],
+                                        held[0][0][rest], A_rest, constraint,
+                                        min_support=min_support, min_count=min_count,
+                                        random_state=random_state)
+    verdict = judge(candidates, preferred, bool(eligible), comparison,
+                    constraint=constraint, n_choosing=int(chosen_on.size),
+                    min_reduction=min_reduction, max_cost=max_cost, min_count=min_count)
     return FrontResult(constraint=constraint, preference=preference.describe(refs),
-                       candidates=candidates, baseline=0, chosen=chosen, note=note,
+                       candidates=candidates, baseline=0,
+                       chosen=preferred if verdict.fixed else None, preferred=preferred,
+                       verdict=verdict, note=note,
                        rows={"train": int(len(train)), "calibration": int(len(cal)),
                              "test": int(chosen_on.size),
                              "confirmation": int(confirming.size)},

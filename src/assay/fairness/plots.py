@@ -41,6 +41,13 @@ def front_plot(points: Sequence[Point], constraint: str,
     """
     fig, ax = figure(5.8, 4.2)
     pts = [p for p in points if math.isfinite(p.gap) and math.isfinite(p.balanced_accuracy)]
+    if not pts:
+        # No empty axes: say why there is nothing to plot.
+        ax.text(0.5, 0.5, f"no candidate's {constraint} gap is measurable on these rows\n"
+                "(groups lack support; see the verdict)", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return svg_text(fig)
     front = sorted((p for p in pts if p.on_front), key=lambda p: p.gap)
     if front:
         ax.plot([p.gap for p in front], [p.balanced_accuracy for p in front], color=GREY,

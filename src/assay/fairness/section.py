@@ -47,7 +47,15 @@ class FairnessOptions(Options):
     n_bootstrap : int, default=400
         Bootstrap resamples of the gap intervals.
     export : bool, default=True
-        Write the front's models and cards under ``<out>/fairness/``.
+        Write the front's models and cards under ``<out>/fairness/`` (the chosen model's
+        as ``model.skops`` / ``model_card.md`` only when a fix is confirmed).
+    max_cost : float, default=0.02
+        Balanced accuracy a fix may give up against the unmitigated model, on the rows
+        that took no part in choosing it.
+    min_reduction : float, default=0
+        A fix is chosen only when the paired 95 % interval of (its gap - the unmitigated
+        model's gap, worst of every attribute and intersection) on those rows lies below
+        minus this.
     """
 
     constraint: str = "eo"
@@ -58,6 +66,8 @@ class FairnessOptions(Options):
     n_rounds: int = 60
     n_bootstrap: int = 400
     export: bool = True
+    max_cost: float = 0.02
+    min_reduction: float = 0.0
 
     def __post_init__(self) -> None:
         check_option(self.constraint, "fairness.constraint", CONSTRAINTS)
@@ -73,6 +83,8 @@ class FairnessOptions(Options):
         check_scalar(self.min_count, "fairness.min_count", kind=int, low=1)
         check_scalar(self.n_rounds, "fairness.n_rounds", kind=int, low=1, high=2000)
         check_scalar(self.n_bootstrap, "fairness.n_bootstrap", kind=int, low=0, high=MAX_RESAMPLES)
+        check_scalar(self.max_cost, "fairness.max_cost", low=0, high=1)
+        check_scalar(self.min_reduction, "fairness.min_reduction", low=0, high=1)
         if not isinstance(self.export, bool):
             raise InvalidParameterError(f"fairness.export must be true or false. Got "
                                         f"{self.export!r}.")
@@ -93,6 +105,11 @@ class FairnessSection:
              "reductions (comma-separated).", kind="list", name="--fair-methods"),
         Flag("min_gap", "Smallest group shortfall in a rate that is flagged.", kind="float",
              name="--fair-min-gap"),
+        Flag("max_cost", "Balanced accuracy a fix may give up (confirmation rows).",
+             kind="float", name="--fair-max-cost"),
+        Flag("min_reduction", "Gap reduction a fix must show on the confirmation rows "
+             "(paired interval below minus this).", kind="float",
+             name="--fair-min-reduction"),
     )
 
     @property
