@@ -41,13 +41,14 @@ def _install_chromium() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One Playwright and one Chromium per test process, shared by every browser test.
+    """A Playwright and a Chromium for one test module, stopped when the module ends.
 
-    Playwright's sync API runs an event loop of its own; a second ``sync_playwright()``
-    started while the first is alive fails ("Sync API inside the asyncio loop"), so no
-    test starts its own.
+    Playwright's sync API runs an asyncio loop of its own while it lives: a second
+    ``sync_playwright()`` started meanwhile fails ("Sync API inside the asyncio loop"),
+    and so does any later test's ``asyncio.run``. So no test starts its own, and none
+    outlives its module (tests of other modules in the same worker then find no loop).
     """
     from playwright.sync_api import sync_playwright
 
