@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as html_lib
+import math
 import re
 import time
 
@@ -44,18 +45,26 @@ def test_report_figures_equal_result(demo):
     for name, attack in attacks.items():
         row = re.search(rf'<tr[^>]*data-attack="{name}">(.*?)</tr>', page, re.S).group(1)
         cells = re.findall(r'<span class="v">(.*?)</span>', row)
+        shown = [f for f in (0.1, 0.01, 0.001) if attack.estimable(f)]
         expected = [format_value(attack.auc.value)]
-        expected += [format_rate(attack.tpr_at_fpr[f].value) for f in (0.1, 0.01, 0.001)]
+        expected += [format_rate(attack.tpr_at_fpr[f].value) for f in shown]
         assert cells == expected
-    # The headline card and the plain-language summary carry the strongest attack's figure.
+        # 1,000 non-members resolve no TPR at 0.1 % FPR: the cell says so, with no number.
+        assert not attack.estimable(0.001)
+        assert "not estimable with 1,000 non-members" in row
+    # The headline: the 0.1 % figure is stated as not estimable, the risk statement (people
+    # identified at the smallest FPR the non-members resolve) carries the numbers.
     strongest = privacy.data.strongest
-    headline = format_rate(strongest.tpr_at_fpr[0.001].value)
+    assert "not estimable with 1,000 non-members" in privacy.summary[0]
+    risk = privacy.data.mia.risk
+    assert risk.attack == privacy.data.strongest_attack and risk.fpr == pytest.approx(0.01)
     card = re.search(r'id="card-tpr">(.*?)</div>\s*</div>', page, re.S).group(1)
-    assert f'<div class="value">{headline}</div>' in card
-    assert headline in privacy.summary[0]
+    assert f"{risk.identified.value:,.0f} of {risk.n_train:,.0f}" in card
     assert html_lib.escape(privacy.summary[0]) in page
-    # The gate reads the same figure the report shows.
-    assert privacy.metrics["tpr@0.001"].value == strongest.tpr_at_fpr[0.001].value
+    # The gate reads the same figure the report shows: missing, so no gate passes on it.
+    assert privacy.metrics["tpr@0.001"].value is None or \
+        math.isnan(privacy.metrics["tpr@0.001"].value)
+    assert privacy.metrics["tpr@0.01"].value == strongest.tpr_at_fpr[0.01].value
 
 
 def test_planted_leaky_group_is_flagged(demo):
@@ -72,7 +81,8 @@ def test_planted_leaky_group_is_flagged(demo):
     strongest = privacy.data.strongest
     assert strongest.most_exposed_group.label.startswith(leaky) or \
         leaky in strongest.most_exposed_group.label
-    assert leaky in privacy.summary[1] and "more exposed" in privacy.summary[1]
+    exposed = [line for line in privacy.summary if "more exposed" in line]
+    assert len(exposed) == 1 and exposed[0].startswith(leaky)
     rule = privacy.data.flag_rule
     assert (rule.alpha, rule.min_difference) == (0.05, 0.05)
     # Most of the records whose membership shows most belong to the leaky group.

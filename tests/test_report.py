@@ -88,8 +88,11 @@ def test_report_shows_json_figures(audited):
     for name, attack in attacks.items():
         row = re.search(rf'<tr[^>]*data-attack="{name}">(.*?)</tr>', html, re.S).group(1)
         assert format_value(attack.auc.value) in row
-        for estimate in attack.tpr_at_fpr.values():
-            assert format_rate(estimate.value) in row
+        for fpr, estimate in attack.tpr_at_fpr.items():
+            if attack.estimable(fpr):
+                assert format_rate(estimate.value) in row
+            else:  # too few non-members: the reason instead of a number
+                assert f"not estimable with {attack.n_nonmembers:,} non-members" in row
     assert result.data["fingerprint"] in html
     privacy = re.search(r'<section class="pillar" id="section-privacy">(.*?)</section>', html,
                         re.S).group(1)

@@ -82,13 +82,15 @@ def check_guarantee(attack, curve, fprs=None) -> GuaranteeCheck:
     levels = sorted(attack.tpr_at_fpr) if fprs is None else sorted(float(f) for f in fprs)
     bound = [float(curve.tpr(f)) for f in levels]
     empirical = [attack.tpr_at_fpr[f] for f in levels]
-    gaps = [(f, b - e.ci_low) for f, b, e in zip(levels, bound, empirical, strict=True)]
+    # A TPR the non-members cannot resolve has no interval: it neither passes nor fails.
+    gaps = [(f, b - e.ci_low) for f, b, e in zip(levels, bound, empirical, strict=True)
+            if e.ci_low is not None and np.isfinite(e.ci_low)]
     grid = np.asarray(attack.roc.fpr, dtype=float)
     grid_bound = np.asarray(curve.tpr(grid), dtype=float)
     low = np.nan_to_num(np.asarray(attack.roc.tpr_low, dtype=float), nan=0.0)
     gaps += list(zip(grid.tolist(), (grid_bound - low).tolist(), strict=True))
     violations = sorted({f for f, gap in gaps if gap < -_TOL})
-    margin = float(min(gap for _, gap in gaps))
+    margin = float(min(gap for _, gap in gaps if np.isfinite(gap)))
     return GuaranteeCheck(attack=attack.name, passed=not violations, fprs=levels, bound=bound,
                           empirical=empirical, violations=violations, margin=margin)
 

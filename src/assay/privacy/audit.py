@@ -341,7 +341,9 @@ def _metrics(payload: PrivacyPayload, fprs: tuple[float, ...]) -> dict[str, Metr
             per_key.setdefault(key, []).append((name, metric, label))
     for key, entries in per_key.items():
         name, worst, label = max(entries, key=lambda e: _nan0(e[1].value))
-        metrics[key] = replace(worst, label=f"{label}, strongest attack ({name})")
+        measured = worst.value is not None and math.isfinite(worst.value)
+        metrics[key] = replace(worst, label=f"{label}, strongest attack ({name})" if measured
+                               else f"{label}, no attack")
     risk = payload.mia.risk
     if risk is not None:
         where = f"at FPR {risk.fpr:g}, prior {risk.prior:.3g}"
