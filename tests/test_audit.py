@@ -660,7 +660,7 @@ def test_cli_memory_budget_error_names_a_cap_and_the_cap_audits(tmp_path, capsys
     table = tmp_path / "loans.csv"
     make_synthetic(1000, 1).to_csv(table, index=False)  # 270 features, 1.0 MiB
     config = tmp_path / "audit.toml"
-    config.write_text('memory_budget = 0.0005\n[groups]\nn_permutations = 0\n'
+    config.write_text('memory_budget = 0.0005\nsparse = false\n[groups]\nn_permutations = 0\n'
                       'min_support = 20\n[privacy]\nattacks = ["loss"]\nnoise_grid = []\n')
     out = tmp_path / "out"
     argv = ["audit", str(table), "--target", "approved", "--protected", "sex",

@@ -826,21 +826,22 @@ def test_memory_budget_is_a_one_line_error_before_allocation_with_a_cap_that_fit
     frame = make_synthetic(4000)
     full = Dataset.from_frame(frame, "approved", ["sex", "region"])
     budget = full.X.nbytes / 2**30 / 3  # a third of what the full one-hot needs
-    with pytest.raises(DataError) as info:
-        Dataset.from_frame(frame, "approved", ["sex", "region"], memory_budget=budget)
+    with pytest.raises(DataError) as info:  # dense asked for (the default would go sparse)
+        Dataset.from_frame(frame, "approved", ["sex", "region"], memory_budget=budget,
+                           sparse=False)
     message = str(info.value)
     assert "\n" not in message and message.startswith("memory_budget must hold")
     assert f"4,000 rows x {full.n_features:,} features" in message
     assert "--max-categories" in message and "code (" in message
     cap = int(re.search(r"max_categories=(\d+)", message).group(1))
     capped = Dataset.from_frame(frame, "approved", ["sex", "region"], memory_budget=budget,
-                                max_categories=cap)
+                                max_categories=cap, sparse=False)
     assert capped.X.nbytes <= budget * 2**30 < full.X.nbytes
     # The check runs before the matrix exists: an impossible table fails at once.
     huge = pd.DataFrame({"code": np.arange(200_000).astype(str),
                          "y": np.arange(200_000) % 2})
     with pytest.raises(DataError, match=r"200,000 rows x 200,000 features = 149\.0 GiB"):
-        Dataset.from_frame(huge, "y")
+        Dataset.from_frame(huge, "y", sparse=False)
 
 
 @pytest.mark.parametrize("bad", [{"max_categories": 0}, {"max_categories": 2.5},

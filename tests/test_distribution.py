@@ -105,7 +105,12 @@ def test_far_apart_ratios_are_inferred_and_equal_ratios_are_not():
     assert best.accuracy.value >= 0.75 and best.accuracy.ci_low > 0.5
     assert best.n_leaked.value == pytest.approx(n_leaked(best.accuracy.value, (0.1, 0.9)))
     assert DistributionResult.from_dict(far.to_dict()).to_dict() == far.to_dict()
-    same = distribution_inference(d.X, d.y, mask, ratios=(0.5, 0.5), n_models=24, n_query=500)
-    for attack in same.attacks.values():
+    # Two worlds that cannot differ are refused, not measured.
+    with pytest.raises(InvalidParameterError, match="ratios must be distinct"):
+        distribution_inference(d.X, d.y, mask, ratios=(0.5, 0.5), n_models=24, n_query=500)
+    # A property no feature or label carries (a coin per row) leaves nothing to infer.
+    coin = np.random.default_rng(0).random(d.n_rows) < 0.5
+    blind = distribution_inference(d.X, d.y, coin, ratios=(0.1, 0.9), n_models=24,
+                                   n_query=500)
+    for attack in blind.attacks.values():
         assert attack.accuracy.ci_low <= 0.5 <= attack.accuracy.ci_high
-        assert attack.n_leaked is None

@@ -136,7 +136,7 @@ def test_mia_cli_names_the_budget_and_the_cap_that_fixes_it(tmp_path, capsys):
     make_synthetic(6000).to_csv(table, index=False)
     argv = ["mia", str(table), "--target", "approved", "--protected", "sex,region",
             "--models", "6", "--permutations", "0", "--no-progress",
-            "--attacks", "loss", "--memory-budget", "0.01"]
+            "--attacks", "loss", "--memory-budget", "0.01", "--sparse", "false"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "6,000 rows x" in err and "GiB" not in err[:40]
@@ -145,19 +145,20 @@ def test_mia_cli_names_the_budget_and_the_cap_that_fixes_it(tmp_path, capsys):
     assert main([*argv, "--max-categories", str(cap), "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["dataset"]["n_rows"] == 6000 and result["attacks"]["loss"]["auc"]["value"] > 0.5
-    assert main([*argv[:-2], "--min-frequency", "0"]) == 2
+    assert main([*argv[:-4], "--min-frequency", "0"]) == 2
     assert "--min-frequency must be" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_400k_row_synthetic_table_audits_within_the_default_budget():
-    """The issue's table (three columns with ~32,000 levels each): a one-line error by
-    default, then audited end to end with the one-hot capped."""
+    """The issue's table (three columns with ~32,000 levels each): a one-line error when
+    dense is asked for, then audited end to end with the one-hot capped. (The default
+    layout stores it sparse: test_sparse_encoding.)"""
     from assay._validation import DataError
     from assay.data import load
 
     with pytest.raises(DataError, match=r"400,000 rows x 96,0\d\d features"):
-        load("synthetic", n_rows=400_000)
+        load("synthetic", n_rows=400_000, sparse=False)
     ds = load("synthetic", n_rows=400_000, max_categories=64)
     assert ds.X.dtype == np.float32 and ds.X.nbytes < 2 * 2**30
     plan = PopulationPlan.balanced(ds.n_rows, 6, random_state=0)
