@@ -25,7 +25,7 @@ import numpy as np
 from assay._validation import DataError, InvalidParameterError
 from assay.fairness.metrics import GAP_NAMES, FairnessReport, GapSpread
 from assay.groups import FlagRule
-from assay.report.result import Metric, SectionResult
+from assay.report.result import Metric, SectionResult, format_figure
 
 __all__ = ["FairnessPayload", "check_fairness", "run_fairness", "plain_lines"]
 
@@ -245,22 +245,19 @@ def _inputs(cand: Any) -> str:
 # --------------------------------------------------------------------------- words
 
 
-def _points(x: float) -> str:
-    return f"{100 * x:.1f}"
-
-
 def pair_line(report: FairnessReport, name: str) -> str | None:
     """"Black women are selected 9.1 points [6.3, 11.8] less often than white men among
-    qualified applicants", for the largest `name` gap whose pair is known."""
+    qualified applicants", for the largest `name` gap whose pair is known.
+
+    The figure is the gap's own `Gap.difference` (the same value as the pair's), so the
+    sentence, the card, the gap table and ``metrics`` show one estimate with one interval.
+    """
     gap = report.worst(name)
     if gap is None or gap.pair is None or gap.best is None:
         return None
     verb, among, _ = _RATE_WORDS[gap.rate]
-    p = gap.pair
-    ci = (f" [{_points(p.ci_low)}, {_points(p.ci_high)}]"
-          if np.isfinite(p.ci_low) else "")
-    return (f"{gap.worst} are {verb} {_points(p.value)} points{ci} less often than "
-            f"{gap.best}{among} ({GAP_NAMES[name]} gap on {gap.grouping}).")
+    return (f"{gap.worst} are {verb} {format_figure(gap.difference, 'gap')} less often "
+            f"than {gap.best}{among} ({GAP_NAMES[name]} gap on {gap.grouping}).")
 
 
 def plain_lines(payload: FairnessPayload) -> list[str]:
@@ -274,8 +271,8 @@ def plain_lines(payload: FairnessPayload) -> list[str]:
     if gap is not None:
         d = gap.difference
         lines.append(
-            f"Largest {GAP_NAMES[payload.constraint]} gap: {_points(d.value)} points "
-            f"[{_points(d.ci_low)}, {_points(d.ci_high)}] on {gap.grouping} "
+            f"Largest {GAP_NAMES[payload.constraint]} gap: {format_figure(d, 'gap')} on "
+            f"{gap.grouping} "
             f"({gap.n_groups} groups with at least {report.min_support} rows and "
             f"{report.min_count} in the rate's denominator).")
     flagged = report.flagged()

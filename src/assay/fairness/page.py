@@ -8,6 +8,7 @@ from typing import Any
 from assay.fairness.audit import FairnessPayload, pair_line, write_pending_exports
 from assay.fairness.metrics import GAP_NAMES
 from assay.fairness.plots import Point, front_plot, rate_plot
+from assay.report.result import format_interval, format_points
 from assay.section import Card, Page
 
 __all__ = ["fairness_page"]
@@ -19,13 +20,11 @@ SHOWN_RATES = ("selection_rate", "tpr", "fpr", "ppv", "accuracy")
 
 
 def _pts(x: float | None) -> str:
-    return "not measurable" if x is None or x != x else f"{100 * x:.1f}"
+    return "not measurable" if x is None or x != x else format_points(x)
 
 
 def _ci_pts(e: Any) -> str:
-    if e is None or e.ci_low is None or e.ci_low != e.ci_low:
-        return ""
-    return f"[{_pts(e.ci_low)}, {_pts(e.ci_high)}]"
+    return format_interval(e, "gap")
 
 
 def _group_rows(groups) -> list[dict[str, Any]]:
@@ -66,7 +65,8 @@ def fairness_page(section: Any, result: Any) -> Page:
         if front.chosen is not None and comp is not None:
             # The fix's figures on the rows that confirmed it.
             cards.append(Card("fair model: gap change (points, confirmation rows)",
-                              _pts(comp.difference.value), _ci_pts(comp.difference)
+                              format_points(comp.difference.value, signed=True),
+                              format_interval(comp.difference, "gap", signed=True)
                               + f" against the unmitigated model; gap {_pts(comp.gap.value)}"
                               f" (unmitigated {_pts(comp.baseline_gap.value)})",
                               "card-fair-model"))

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from assay._validation import InvalidParameterError, check_scalar
+from assay.report.result import format_figure, format_rate
 
 __all__ = [
     "CHECKS",
@@ -470,29 +471,30 @@ def _check_membership(evidence: dict[str, Any] | None, thresholds: ReleaseThresh
         return _not_run("membership_inference", why)
     auc_max, fpr, tpr_max = thresholds.max_mia_auc, thresholds.mia_fpr, thresholds.max_mia_tpr
     failures, lines = [], []
+    # One rule per kind of figure (as in the privacy section): AUC a score, TPR a rate.
     for a in attacks:
-        auc = a["auc"]
-        line = f"{a['attack']} AUC {auc[0]:.3f} [{auc[1]:.3f}, {auc[2]:.3f}]"
-        if auc[0] > auc_max:
-            failures.append(f"{a['attack']} AUC {auc[0]:.3f} [{auc[1]:.3f}, {auc[2]:.3f}] "
-                            f"above {auc_max:g}")
+        auc = {"value": a["auc"][0], "ci_low": a["auc"][1], "ci_high": a["auc"][2]}
+        line = f"{a['attack']} AUC {format_figure(auc, 'score')}"
+        if auc["value"] > auc_max:
+            failures.append(f"{a['attack']} AUC {format_figure(auc, 'score')} above {auc_max:g}")
         tpr = a.get("tpr")
         if tpr is None:
-            line += f", TPR at {100 * fpr:g} % FPR {a.get('tpr_note') or 'not measured'}"
+            line += f", TPR at {format_rate(fpr)} FPR {a.get('tpr_note') or 'not measured'}"
         else:
-            line += f", TPR at {100 * fpr:g} % FPR {tpr[0]:.3f} [{tpr[1]:.3f}, {tpr[2]:.3f}]"
-            if tpr[0] > tpr_max:
-                failures.append(f"{a['attack']} TPR at {100 * fpr:g} % FPR {tpr[0]:.3f} "
-                                f"[{tpr[1]:.3f}, {tpr[2]:.3f}] above {tpr_max:g}")
+            tpr = {"value": tpr[0], "ci_low": tpr[1], "ci_high": tpr[2]}
+            line += f", TPR at {format_rate(fpr)} FPR {format_figure(tpr, 'rate')}"
+            if tpr["value"] > tpr_max:
+                failures.append(f"{a['attack']} TPR at {format_rate(fpr)} FPR "
+                                f"{format_figure(tpr, 'rate')} above {format_rate(tpr_max)}")
         lines.append(line)
     figures = dict(attacks=[dict(a) for a in attacks], max_auc=auc_max, fpr=fpr,
                    max_tpr=tpr_max)
     if failures:
         return _failed("membership_inference", "measured attacks tell training people from "
                        "others: " + "; ".join(failures) + f" (thresholds: AUC {auc_max:g}, "
-                       f"TPR {tpr_max:g} at {100 * fpr:g} % FPR).", **figures)
+                       f"TPR {format_rate(tpr_max)} at {format_rate(fpr)} FPR).", **figures)
     return _passed("membership_inference", "; ".join(lines) + f": within AUC {auc_max:g} and "
-                   f"TPR {tpr_max:g} at {100 * fpr:g} % FPR.", **figures)
+                   f"TPR {format_rate(tpr_max)} at {format_rate(fpr)} FPR.", **figures)
 
 
 def _check_attribute(evidence: dict[str, Any] | None) -> CheckResult:
@@ -507,8 +509,8 @@ def _check_attribute(evidence: dict[str, Any] | None) -> CheckResult:
                        f"{found.get('reason') or 'no attack beats guessing'}.", **figures)
     c = found["contribution"]
     text = (f"{found['sensitive']}: the {found['strongest']} attack beats imputation and the "
-            f"majority guess; the model's own contribution is {c[0]:+.3f} "
-            f"[{c[1]:+.3f}, {c[2]:+.3f}]")
+            f"majority guess; the model's own contribution is "
+            f"{format_figure(dict(value=c[0], ci_low=c[1], ci_high=c[2]), 'gap', signed=True)}")
     if c[1] > 0:
         return _failed("attribute_inference", text + " (interval above 0): the model leaks "
                        "the attribute of the people it was trained on.", **figures)

@@ -23,6 +23,8 @@ from typing import Any
 from assay.report.result import (
     AuditResult,
     SectionResult,
+    format_interval,
+    format_points,
     format_rate,
     format_value,
     write_text_atomic,
@@ -45,6 +47,9 @@ def _environment():
     env.filters["value"] = format_value
     env.filters["ci_rate"] = lambda e: ci_text(e, format_rate)
     env.filters["ci_value"] = lambda e: ci_text(e, format_value)
+    # Gaps (differences of rates) in percentage points, like the plain words and cards.
+    env.filters["points"] = format_points
+    env.filters["ci_points"] = lambda e, signed=False: format_interval(e, "gap", signed)
     return env
 
 

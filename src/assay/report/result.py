@@ -381,3 +381,69 @@ def format_value(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
     return f"{value:.3f}"
+
+
+def format_points(value: float | None, signed: bool = False) -> str:
+    """A difference of two rates (a gap, stored as a fraction) in percentage points:
+    ``9.4`` (``+9.4`` signed); ``n/a`` if missing. The unit word goes with the figure
+    (`format_figure`)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}"
+
+
+#: Kind of figure -> (formatter of one number, unit after the interval).
+#: One rule per kind, for cards, plain words and tables alike; JSON keeps fractions.
+FIGURE_KINDS = {
+    "rate": (format_rate, ""),        # share of people or decisions: "3.2 %"
+    "gap": (format_points, " points"),  # difference of two rates: "9.4 points"
+    "score": (format_value, ""),      # AUC, balanced accuracy, ratio: "0.834"
+}
+
+
+def _get(estimate: Any, key: str) -> Any:
+    if isinstance(estimate, dict):
+        return estimate.get(key)
+    return getattr(estimate, key, None)
+
+
+def format_figure(estimate: Any, kind: str, signed: bool = False,
+                  interval: bool = True) -> str:
+    """One figure with its interval in the unit of its kind (`FIGURE_KINDS`).
+
+    ``"9.4 points [6.3, 11.8]"``, ``"3.2 % [2.1 %, 4.0 %]"``, ``"0.834 [0.825, 0.843]"``;
+    the value alone when it has no interval; ``"not measurable"`` when it has no value.
+
+    Parameters
+    ----------
+    estimate : Estimate, Metric or dict
+        Anything with ``value``, ``ci_low`` and ``ci_high``.
+    kind : {"rate", "gap", "score"}
+    signed : bool, default=False
+        Gaps only: a sign on every number (a change, not a size).
+    interval : bool, default=True
+        Whether to show the interval.
+    """
+    fmt, unit = FIGURE_KINDS[kind]
+    one = (lambda v: fmt(v, signed)) if kind == "gap" else fmt
+    value = _get(estimate, "value") if estimate is not None else None
+    if value is None or not math.isfinite(value):
+        return "not measurable"
+    low, high = _get(estimate, "ci_low"), _get(estimate, "ci_high")
+    text = f"{one(value)}{unit}"
+    if interval and low is not None and high is not None and math.isfinite(low) \
+            and math.isfinite(high):
+        text = f"{one(value)}{unit} [{one(low)}, {one(high)}]"
+    return text
+
+
+def format_interval(estimate: Any, kind: str, signed: bool = False) -> str:
+    """Only the ``[low, high]`` of `format_figure` ("" without an interval)."""
+    fmt, _ = FIGURE_KINDS[kind]
+    one = (lambda v: fmt(v, signed)) if kind == "gap" else fmt
+    if estimate is None:
+        return ""
+    low, high = _get(estimate, "ci_low"), _get(estimate, "ci_high")
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    return f"[{one(low)}, {one(high)}]"
