@@ -547,8 +547,10 @@ def test_cli_post_processes_a_model_you_trained(synthetic_csv, tmp_path, capsys)
     assert {c["method"] for c in [*data["front"], data["baseline"]]} <= {
         "baseline", "thresholds", "score_transformer"}
     assert data["rows"]["train"] == int(member.sum())
-    assert data["rows"]["calibration"] + data["rows"]["test"] + \
-        data["rows"]["confirmation"] == int((~member).sum())
+    # Cross-fitted, every test row both chooses and confirms (never in the same fold).
+    confirming = 0 if data["confirmed_by"] == "crossfit" else data["rows"]["confirmation"]
+    assert data["rows"]["calibration"] + data["rows"]["test"] + confirming == \
+        int((~member).sum())
 
 
 # --------------------------------------------------------------------------- audit section
@@ -722,3 +724,121 @@ def test_german_credit_fix_is_confirmed_or_no_fix_is_found(tmp_path, capsys, dat
     # No "chosen" badge without a fix; the best candidate's block is shown instead.
     assert ('<span class="badge">chosen</span>' in page) == fixed
     assert ('class="cand preferred"' in page) == (not fixed)
+
+
+# --------------------------------------------------------------------------- cross-fitting
+
+
+def _small_planted(seed: int, n_test: int = 300, women: float = 0.3):
+    """Scores where qualified women score lower: group thresholds are a genuine fix.
+    1,000 training and 1,000 calibration rows, `n_test` held-out rows."""
+    rng = np.random.default_rng(seed)
+    n = 2000 + n_test
+    sex = np.where(rng.random(n) < women, "F", "M")
+    y = rng.integers(0, 2, n)
+    score = np.where(y == 1, np.where(sex == "F", rng.uniform(0.15, 0.75, n),
+                                      rng.uniform(0.35, 1.0, n)), rng.uniform(0.0, 0.65, n))
+    rows = np.arange(n)
+    return score, y, pd.DataFrame({"sex": sex}), rows[:1000], rows[1000:2000], rows[2000:]
+
+
+def _small_front(seed, confirm_by, **kw):
+    score, y, A, train, cal, test = _small_planted(seed, **{k: kw.pop(k) for k in
+                                                            ("n_test", "women") if k in kw})
+    return build_front(np.zeros((len(y), 1)), y, A, train=train, calibration=cal, test=test,
+                       constraint="eo", methods=("thresholds",), base_scores=score,
+                       min_support=50, min_count=20, n_bootstrap=20, random_state=0,
+                       confirm_by=confirm_by, **kw)
+
+
+def test_cross_fitting_confirms_on_rows_that_took_no_part_in_each_folds_choice(monkeypatch):
+    import assay.fairness.pareto as pareto
+
+    folds_seen, calls = [], []
+    real_folds, real_choose = pareto._folds, pareto._choose
+
+    def spy_folds(*a, **k):
+        folds_seen.append(real_folds(*a, **k))
+        return folds_seen[-1]
+
+    def spy_choose(preds, candidates, y, groups, rows, **k):
+        calls.append((np.array(rows), real_choose(preds, candidates, y, groups, rows, **k)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(pareto, "_folds", spy_folds)
+    monkeypatch.setattr(pareto, "_choose", spy_choose)
+    front = _small_front(2, "crossfit", folds=4, repeats=2)
+    assert front.confirmed_by == "crossfit" and len(folds_seen) == 2 and len(calls) == 8
+    n = front.rows["test"]
+    assert front.rows["confirmation"] == n and front.verdict.comparison.n_rows == n
+    stitched = front.confirmation["candidate"].y_pred
+    for r, fold in enumerate(folds_seen):
+        assert sorted(np.unique(fold)) == [0, 1, 2, 3]
+        for k in range(4):
+            rows, pick = calls[4 * r + k]
+            confirming = np.flatnonzero(fold == k)
+            # The fold's choice read only the other folds' rows ...
+            assert np.array_equal(rows, np.flatnonzero(fold != k))
+            assert np.intersect1d(rows, confirming).size == 0
+            assert front.crossfit["picks"][r][k] == pick
+            # ... and its decisions are what this fold's rows are confirmed with.
+            if r == 0:
+                assert np.array_equal(stitched[confirming],
+                                      front.candidates[pick].y_pred[confirming])
+
+
+def test_cross_fitting_narrows_the_confirmation_and_confirms_a_planted_fix():
+    widths, fixed = {"split": [], "crossfit": []}, {"split": 0, "crossfit": 0}
+    for seed in range(3):
+        for how in widths:
+            front = _small_front(seed, how)
+            assert front.confirmed_by == how
+            d = front.verdict.comparison.difference if front.verdict.comparison else None
+            ok = d is not None and np.isfinite(d.ci_high)
+            widths[how].append(d.ci_high - d.ci_low if ok else np.inf)
+            fixed[how] += front.fixed
+            if front.fixed and how == "crossfit":
+                # Exported only when the confirmed decisions are mostly the fix's own.
+                assert front.crossfit["agreement"] >= 0.9
+                assert d.ci_high < 0 and "out-of-fold" in front.verdict_text()
+    # Every held-out row confirms (not half of them): narrower intervals, and a fix the
+    # single split could not confirm.
+    assert all(c < s for c, s in zip(widths["crossfit"], widths["split"]))
+    assert fixed["crossfit"] > fixed["split"]
+
+
+def test_auto_cross_fits_where_a_split_lacks_support_and_too_little_support_is_no_fix():
+    # 300 held-out rows, 30 % women: half of them leave too few positive women; all do not.
+    front = _small_front(2, "auto")
+    assert front.confirmed_by == "crossfit"
+    # 120 held-out rows: even all of them leave under 50 women: nothing is chosen.
+    front = _small_front(0, "auto", n_test=120)
+    assert not front.fixed and front.chosen is None
+    text = front.verdict_text()
+    assert text.startswith("No fix found: gaps not measurable: groups lack support")
+    assert "sex has 1 group(s) with at least 50 rows" in text or \
+        "sex has 1 group(s) with enough rows" in text
+    assert "nan" not in text
+    # A table whose split confirms with support stays on the split.
+    assert _small_front(0, "auto", n_test=1200, women=0.5).confirmed_by == "split"
+
+
+def test_cross_fitted_front_round_trips():
+    from assay.fairness.pareto import FrontResult
+
+    front = _small_front(2, "crossfit", repeats=2)
+    back = FrontResult.from_dict(json.loads(json.dumps(front.to_dict())))
+    assert back.confirmed_by == "crossfit" and back.crossfit == front.crossfit
+    assert back.verdict.to_dict() == front.verdict.to_dict()
+
+
+def test_cross_fitting_where_no_fold_finds_a_candidate_says_so(monkeypatch):
+    import assay.fairness.pareto as pareto
+
+    # Every fold's choice finds nothing eligible: the procedure keeps the unmitigated model.
+    monkeypatch.setattr(pareto, "_choose", lambda *a, **k: 0)
+    front = _small_front(2, "crossfit", repeats=2)
+    assert not front.fixed and front.verdict.comparison.difference.value == 0
+    assert front.verdict_text().startswith("No fix found: in no fold of the cross-fitting")
+    assert np.array_equal(front.confirmation["candidate"].y_pred,
+                          front.baseline_candidate.y_pred)

@@ -117,6 +117,11 @@ def fair(
         "--min-reduction", help="Gap reduction a fix must show: the paired 95 % interval "
         "of (its gap - the unmitigated model's) on the confirmation rows must lie below "
         "minus this.")] = 0.0,
+    confirm_by: Annotated[str, typer.Option(
+        "--confirm-by", help="How the choice is confirmed: 'split' (half of the held-out "
+        "rows, which take no part in choosing), 'crossfit' (5 folds x 3 repeats of every "
+        "held-out row, each confirmed by a choice made without it) or 'auto' (crossfit "
+        "where the split's confirmation rows lack group support).")] = "auto",
     test_size: Annotated[float, typer.Option(
         "--test-size", help="Held-out share of the rows (without --predictions).")] = 0.3,
     rounds: Annotated[int, typer.Option("--rounds", help="Fair-boosting rounds.")] = 60,
@@ -194,7 +199,7 @@ def fair(
                             base_scores=base_scores, baseline_name=source, prefer=prefer,
                             min_support=min_support, min_count=min_count, n_rounds=rounds,
                             min_reduction=min_reduction, max_cost=max_cost,
-                            random_state=seed, n_jobs=n_jobs,
+                            confirm_by=confirm_by, random_state=seed, n_jobs=n_jobs,
                             progress=lambda text: status.update(text))
     console.print(f"{dataset.name}: {dataset.n_rows} rows, protected "
                   f"{', '.join(dataset.protected)}; front built in {front.seconds:.1f} s",

@@ -22,6 +22,32 @@ intervals, per attribute and intersection), and then:
   gap) lies below ``-min_reduction`` and it gives up at most ``max_cost`` balanced
   accuracy there. Otherwise the result is "no fix found", with the reason, and the
   preferred candidate is shown as a candidate only.
+
+**Cross-fitted confirmation** (``confirm_by="crossfit"``; ``"auto"`` uses it where one
+split would leave a grouping of the confirmation rows without two supported groups).
+The candidates are fitted on the training and calibration rows only; the one step that
+reads the held-out rows is the *choice*. So the held-out rows are cut into K folds; for
+each fold the same choice (rejection, eligibility, preference) is made on the other
+folds' rows, and that choice's decisions are kept for this fold's rows; a fold where no
+candidate is eligible keeps the unmitigated model's decisions, as the procedure would.
+Every held-out row then has one decision per repeat, from a choice it took no part in.
+
+- *Estimand*: the worst gap (every attribute and intersection) of the decisions the
+  choosing *procedure* hands out, minus the unmitigated model's, on the population the
+  held-out rows come from -- as cross-validation estimates a learning procedure, not one
+  fitted model. The exported fix is the procedure's choice on all held-out rows; it is
+  exported only when the out-of-fold decisions equal its own on at least
+  `CROSSFIT_MIN_AGREEMENT` of the rows (folds often pick a neighbouring target rate), so
+  what was confirmed is, to that share, the decisions it makes.
+- *Interval*: per repeat, the paired bootstrap of `compare_paired` over all held-out rows
+  (twice the rows of a 50 % split: about 1/sqrt(2) the width). It holds the fold choices
+  fixed, so it omits the variability of the choice; the result therefore takes the
+  *envelope* of the repeats' intervals (lowest low, highest high) around their mean, not
+  an average that would shrink as repeats are added: conservative.
+- *Support*: a group enters a gap under the same rules (`min_support` rows,
+  `min_count` in the rate's denominator) counted on the rows measured; cross-fitting
+  measures more rows, never smaller groups. Where even all held-out rows leave a
+  grouping without two supported groups, nothing is chosen and the reason is stated.
 """
 
 from __future__ import annotations
@@ -52,6 +78,8 @@ from assay.fairness.metrics import (
 
 __all__ = [
     "CHANCE_BALANCED_ACCURACY",
+    "CONFIRM_BY",
+    "CROSSFIT_MIN_AGREEMENT",
     "DEFAULT_MAX_COST",
     "DEFAULT_MIN_REDUCTION",
     "METHODS",
@@ -372,6 +400,8 @@ class FrontResult:
     test_rows: np.ndarray | None = None
     confirmation_rows: np.ndarray | None = None
     seconds: float = 0.0
+    confirmed_by: str = "split"
+    crossfit: dict[str, Any] = field(default_factory=dict)
 
     @property
     def front(self) -> list[Candidate]:
@@ -414,6 +444,15 @@ class FrontResult:
                     f"{self.constraint} gap {points_estimate(gap)}")
 
         who = "the chosen model" if self.fixed else "the best candidate (not a fix)"
+        if self.confirmed_by == "crossfit":
+            cf = self.crossfit
+            who = "the choosing procedure's out-of-fold decisions (first repeat)"
+            return (f"Cross-fitted over {cf.get('folds')} folds x {cf.get('repeats')} "
+                    f"repeats of the {self.rows.get('confirmation', 0)} held-out rows, each "
+                    f"row decided by a choice it took no part in: {who} have "
+                    f"{figures(self.confirmation['candidate'], comp and comp.gap)}; the "
+                    f"unmitigated model "
+                    f"{figures(self.confirmation['baseline'], comp and comp.baseline_gap)}.")
         return (f"On {self.rows.get('confirmation', 0)} rows that took no part in the choice, "
                 f"{who} has {figures(self.confirmation['candidate'], comp and comp.gap)}; "
                 f"the unmitigated model "
@@ -439,7 +478,8 @@ class FrontResult:
                 "candidates": [c.to_dict() for c in self.candidates], "note": self.note,
                 "rows": dict(self.rows),
                 "confirmation": {k: c.to_dict() for k, c in self.confirmation.items()},
-                "seconds": float(self.seconds)}
+                "seconds": float(self.seconds), "confirmed_by": self.confirmed_by,
+                "crossfit": _jsonable(self.crossfit)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FrontResult:
@@ -453,7 +493,9 @@ class FrontResult:
                    note=d.get("note", ""), rows=dict(d.get("rows", {})),
                    confirmation={k: Candidate.from_dict(c)
                                  for k, c in d.get("confirmation", {}).items()},
-                   seconds=float(d.get("seconds", 0.0)))
+                   seconds=float(d.get("seconds", 0.0)),
+                   confirmed_by=d.get("confirmed_by", "split"),
+                   crossfit=dict(d.get("crossfit") or {}))
 
     def summary_dict(self) -> dict[str, Any]:
         """The CLI's JSON: ``front``, ``chosen`` (null: no fix found), ``preferred``,
@@ -472,7 +514,8 @@ class FrontResult:
                 "rejected": [point(c) for c in self.rejected], "note": self.note,
                 "rows": dict(self.rows),
                 "confirmation": {k: point(c) for k, c in self.confirmation.items()},
-                "seconds": float(self.seconds)}
+                "seconds": float(self.seconds), "confirmed_by": self.confirmed_by,
+                "crossfit": _jsonable(self.crossfit)}
 
 
 # --------------------------------------------------------------------------- scoring
@@ -799,8 +842,10 @@ def _unmeasured_on(candidate: Candidate, constraint: str, min_count: int) -> lis
 
 def judge(candidates: Sequence[Candidate], preferred: int, eligible: bool,
           comparison: PairedComparison | None, *, constraint: str, n_choosing: int,
-          min_reduction: float, max_cost: float, min_count: int = 1) -> Verdict:
-    """The verdict on the preferred candidate (see `Verdict`)."""
+          min_reduction: float, max_cost: float, min_count: int = 1,
+          crossfit: Mapping[str, Any] | None = None) -> Verdict:
+    """The verdict on the preferred candidate (see `Verdict`); `crossfit`: the record of a
+    cross-fitted confirmation (`_crossfit`), whose rows are every test row."""
     cand, base = candidates[preferred], candidates[0]
     kw = dict(candidate=preferred, comparison=comparison, min_reduction=min_reduction,
               max_cost=max_cost)
@@ -824,10 +869,22 @@ def judge(candidates: Sequence[Candidate], preferred: int, eligible: bool,
         return Verdict(False, "No fix found: no rows were held back to confirm the choice "
                        f"(confirm=0); {best}.", **kw)
     n = comparison.n_rows
+    rows = f"{n} confirmation rows"
+    if crossfit:
+        rows = (f"{n} held-out rows, cross-fitted ({crossfit['folds']} folds x "
+                f"{crossfit['repeats']} repeats: each row decided by a choice made without "
+                f"it; the envelope of the repeats' intervals)")
     if not comparison.measurable:
         why = "; ".join(comparison.unmeasurable) or "the gap has no interval"
         return Verdict(False, f"No fix found: gaps not measurable: groups lack support "
-                       f"on the {n} confirmation rows ({why}); {best}.", **kw)
+                       f"on the {rows} ({why}); {best}.", **kw)
+    if crossfit and not any(p for row in crossfit["picks"] for p in row):
+        return Verdict(False, f"No fix found: in no fold of the cross-fitting did a "
+                       f"candidate's {constraint} gap on the other folds' rows lie below the "
+                       f"unmitigated model's at a balanced accuracy cost of at most "
+                       f"{points(max_cost)} points (or the gaps there were not measurable: "
+                       f"groups lack support), so the choosing procedure keeps the "
+                       f"unmitigated model on all {n} held-out rows; {best}.", **kw)
     diff, cost = comparison.difference, comparison.cost
     figures = (f"its {constraint} gap {points_estimate(comparison.gap)} against the "
                f"unmitigated model's {points_estimate(comparison.baseline_gap)}, a "
@@ -837,14 +894,27 @@ def judge(candidates: Sequence[Candidate], preferred: int, eligible: bool,
     below = "zero" if min_reduction == 0 else f"{points(bound, signed=True)} points"
     if not (math.isfinite(diff.ci_high) and diff.ci_high < bound):
         return Verdict(False, f"No fix found: no candidate's gap is confirmed below the "
-                       f"unmitigated model's on the {n} confirmation rows: {best}, gap "
+                       f"unmitigated model's on the {rows}: {best}, gap "
                        f"difference {points_estimate(diff, signed=True)} (the interval must "
                        f"lie below {below}); {figures}.", **kw)
     if not cost.value <= max_cost:
         return Verdict(False, f"No fix found: the best candidate, {cand.name}, costs more "
-                       f"balanced accuracy than allowed on the {n} confirmation rows: "
+                       f"balanced accuracy than allowed on the {rows}: "
                        f"{points_estimate(cost, signed=True)} against at most "
                        f"{points(max_cost)} (shown as a candidate only); {figures}.", **kw)
+    if crossfit and crossfit["agreement"] < CROSSFIT_MIN_AGREEMENT:
+        return Verdict(False, f"No fix found: the choice is not stable: the out-of-fold "
+                       f"decisions equal {cand.name}'s on "
+                       f"{100 * crossfit['agreement']:.0f} % of the rows (at least "
+                       f"{100 * CROSSFIT_MIN_AGREEMENT:.0f} % needed), so the confirmation "
+                       f"measured other decisions than it makes; {best}; on the "
+                       f"{rows}, {figures}.", **kw)
+    if crossfit:
+        return Verdict(True, f"Fix found: {cand.name}; the out-of-fold decisions equal its "
+                       f"own on {100 * crossfit['agreement']:.0f} % of the rows. On the {rows}, "
+                       f"the choosing procedure's decisions have {figures}: the gap "
+                       f"difference lies below {below} and the cost is within "
+                       f"{points(max_cost)} points.", **kw)
     return Verdict(True, f"Fix found: {cand.name}. On the {n} confirmation rows, which took "
                    f"no part in choosing it, {figures}: the gap difference lies below "
                    f"{below} and the cost is within "
@@ -883,6 +953,9 @@ def build_front(
     n_bootstrap: int = 200,
     n_rounds: int = 60,
     confirm: float = 0.5,
+    confirm_by: str = "auto",
+    folds: int = 5,
+    repeats: int = 3,
     min_reduction: float = DEFAULT_MIN_REDUCTION,
     max_cost: float = DEFAULT_MAX_COST,
     random_state: int = 0,
@@ -924,7 +997,15 @@ def build_front(
         baseline and the chosen model are scored again on them (`FrontResult.confirmation`),
         so the chosen model's figures are not flattered by having been picked, among many,
         on the rows that measure it. 0 scores and chooses on every test row, and then no
-        fix can be confirmed.
+        fix can be confirmed. Not used when cross-fitting.
+    confirm_by : {"auto", "split", "crossfit"}, default="auto"
+        How the choice is confirmed: on the `confirm` share of the test rows ("split"),
+        or by repeated cross-fitting over every test row ("crossfit": `folds` folds,
+        `repeats` fold assignments; see the module docstring). "auto" cross-fits where
+        the split's confirmation rows would leave a grouping without two groups of
+        enough support.
+    folds, repeats : int, default=5, 3
+        Cross-fitting folds and repeats.
     min_reduction : float, default=0
         A candidate is chosen as the fix only when, on the confirmation rows, the 95 %
         paired-bootstrap interval of (its largest gap - the unmitigated model's largest
@@ -957,14 +1038,15 @@ def build_front(
                             baseline_name=baseline_name, prefer=prefer,
                             min_support=min_support, min_count=min_count,
                             n_bootstrap=n_bootstrap, n_rounds=n_rounds, confirm=confirm,
+                            confirm_by=confirm_by, folds=folds, repeats=repeats,
                             min_reduction=min_reduction, max_cost=max_cost,
                             random_state=random_state, progress=progress)
 
 
 def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
                  base_estimator, base_scores, baseline_name, prefer, min_support, min_count,
-                 n_bootstrap, n_rounds, confirm, min_reduction, max_cost, random_state,
-                 progress) -> FrontResult:
+                 n_bootstrap, n_rounds, confirm, confirm_by, folds, repeats, min_reduction,
+                 max_cost, random_state, progress) -> FrontResult:
     started = time.perf_counter()
     check_option(constraint, "constraint", ("dp", "eo", "eodds"))
     methods = tuple(dict.fromkeys(methods))
@@ -975,6 +1057,9 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
     preference = parse_preference(prefer or default_preference(constraint))
     check_scalar(n_rounds, "n_rounds", kind=int, low=1)
     confirm = check_scalar(confirm, "confirm", low=0.0, high=1.0, high_open=True)
+    check_option(confirm_by, "confirm_by", CONFIRM_BY)
+    check_scalar(folds, "folds", kind=int, low=2, high=20)
+    check_scalar(repeats, "repeats", kind=int, low=1, high=50)
     min_reduction = check_scalar(min_reduction, "min_reduction", low=0.0, high=1.0)
     max_cost = check_scalar(max_cost, "max_cost", low=0.0, high=1.0)
     say = progress or (lambda _: None)
@@ -987,6 +1072,14 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
     # The test rows in order: those the candidates are scored and chosen on, then those
     # held back to confirm the choice. Every prediction covers both; scoring reads the first.
     chosen_on, confirming = _confirmation_split(test, y, A, confirm, random_state)
+    if confirm_by == "auto":
+        # Support depends on labels and groups only (rows, positives, negatives).
+        short = confirming.size and not _support(y[confirming], A.iloc[confirming],
+                                                 constraint, min_support, min_count)
+        confirm_by = "crossfit" if short else "split"
+    if confirm_by == "crossfit":
+        # Every test row chooses and confirms, never both in one fold.
+        chosen_on, confirming = np.sort(test), np.empty(0, dtype=np.int64)
     test = np.concatenate([chosen_on, confirming])
     on = slice(0, chosen_on.size)
     A_cal, A_test = A.iloc[cal].reset_index(drop=True), A.iloc[test].reset_index(drop=True)
@@ -1084,8 +1177,57 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
     for c, on in zip(candidates, mask):
         c.on_front = bool(on)
     baseline = candidates[0]
-    # Only a candidate whose gap (worst grouping) is below the unmitigated model's, at the
-    # stated cost, may be preferred; the preference picks among those.
+    preferred, note, eligible, refs = _prefer(candidates, constraint, preference, max_cost)
+    confirmation, comparison, crossfit = {}, None, {}
+    kw = dict(min_support=min_support, min_count=min_count, random_state=random_state)
+    if confirming.size:
+        rest = slice(chosen_on.size, None)
+        A_rest = A_test.iloc[rest].reset_index(drop=True)
+        for name, i in (("baseline", 0), ("candidate", preferred))[:2 if preferred else 1]:
+            pred, score = held[i]
+            c = candidates[i]
+            confirmation[name] = score_candidate(
+                i, c.method, c.params, y_test[rest], pred[rest],
+                None if score is None else score[rest], A_rest, **common)
+        if preferred:
+            comparison = compare_paired(y_test[rest], held[preferred][0][rest],
+                                        held[0][0][rest], A_rest, constraint, **kw)
+    elif confirm_by == "crossfit" and preferred and eligible:
+        say(f"cross-fitting the choice ({folds} folds x {repeats} repeats)")
+        comparison, crossfit, stitched = _crossfit(
+            [h[0] for h in held], candidates, y_test, A_test, constraint=constraint,
+            preference=preference, max_cost=max_cost, folds=folds, repeats=repeats,
+            preferred=preferred, **kw)
+        base = candidates[0]
+        confirmation["baseline"] = score_candidate(0, base.method, base.params, y_test,
+                                                   held[0][0], held[0][1], A_test, **common)
+        c = candidates[preferred]
+        confirmation["candidate"] = score_candidate(preferred, c.method, c.params, y_test,
+                                                    stitched, None, A_test, **common)
+    verdict = judge(candidates, preferred, bool(eligible), comparison,
+                    constraint=constraint, n_choosing=int(chosen_on.size),
+                    min_reduction=min_reduction, max_cost=max_cost, min_count=min_count,
+                    crossfit=crossfit or None)
+    return FrontResult(constraint=constraint, preference=preference.describe(refs),
+                       candidates=candidates, baseline=0,
+                       chosen=preferred if verdict.fixed else None, preferred=preferred,
+                       verdict=verdict, note=note,
+                       rows={"train": int(len(train)), "calibration": int(len(cal)),
+                             "test": int(chosen_on.size),
+                             "confirmation": int(confirming.size or (
+                                 chosen_on.size if crossfit else 0))},
+                       confirmation=confirmation, test_rows=chosen_on,
+                       confirmation_rows=confirming if not crossfit else chosen_on,
+                       seconds=round(time.perf_counter() - started, 3),
+                       confirmed_by=confirm_by, crossfit=crossfit)
+
+
+def _prefer(candidates: Sequence[Candidate], constraint: str, preference: Preference,
+            max_cost: float) -> tuple[int, str, list[Candidate], References]:
+    """(preferred index, note, eligible candidates, references): only a candidate whose
+    gap (worst grouping) is below the unmitigated model's, at the stated cost, may be
+    preferred; the preference picks among those (the closest one when none is)."""
+    baseline = candidates[0]
     base_gap = worst_over_groupings(baseline, constraint)
     base_bal = baseline.metric("balanced_accuracy")
     mitigated = [c for c in candidates[1:] if c.rejected is None]
@@ -1105,34 +1247,113 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
                         "one class for a whole group); see the rejected list.")
     else:
         preferred, note = 0, "every mitigated candidate is degenerate"
-    confirmation, comparison = {}, None
-    if confirming.size:
-        rest = slice(chosen_on.size, None)
-        A_rest = A_test.iloc[rest].reset_index(drop=True)
-        for name, i in (("baseline", 0), ("candidate", preferred))[:2 if preferred else 1]:
-            pred, score = held[i]
-            c = candidates[i]
-            confirmation[name] = score_candidate(
-                i, c.method, c.params, y_test[rest], pred[rest],
-                None if score is None else score[rest], A_rest, **common)
-        if preferred:
-            comparison = compare_paired(y_test[rest], held[preferred][0][rest],
-                                        held[0][0][rest], A_rest, constraint,
-                                        min_support=min_support, min_count=min_count,
-                                        random_state=random_state)
-    verdict = judge(candidates, preferred, bool(eligible), comparison,
-                    constraint=constraint, n_choosing=int(chosen_on.size),
-                    min_reduction=min_reduction, max_cost=max_cost, min_count=min_count)
-    return FrontResult(constraint=constraint, preference=preference.describe(refs),
-                       candidates=candidates, baseline=0,
-                       chosen=preferred if verdict.fixed else None, preferred=preferred,
-                       verdict=verdict, note=note,
-                       rows={"train": int(len(train)), "calibration": int(len(cal)),
-                             "test": int(chosen_on.size),
-                             "confirmation": int(confirming.size)},
-                       confirmation=confirmation, test_rows=chosen_on,
-                       confirmation_rows=confirming,
-                       seconds=round(time.perf_counter() - started, 3))
+    return preferred, note, eligible, refs
+
+
+#: How the choice is confirmed (`build_front`'s ``confirm_by``).
+CONFIRM_BY = ("auto", "split", "crossfit")
+#: Share of the held-out rows on which the out-of-fold decisions must equal the exported
+#: fix's own: below it the cross-fitting confirmed other decisions than the fix makes.
+CROSSFIT_MIN_AGREEMENT = 0.9
+
+
+def _support(y: np.ndarray, groups: pd.DataFrame, constraint: str, min_support: int,
+             min_count: int) -> bool:
+    """Whether every grouping has two groups with enough rows and enough of each rate's
+    denominator (these depend on labels and groups only for dp, eo and eodds)."""
+    y = np.asarray(y).astype(np.int64)
+    check = compare_paired(y, y, y, groups.reset_index(drop=True), constraint,
+                           min_support=min_support, min_count=min_count, n_bootstrap=0)
+    return not check.unmeasurable
+
+
+def _folds(y: np.ndarray, groups: pd.DataFrame, k: int, seed: int) -> np.ndarray:
+    """Fold of each row: stratified by label and intersection (by label where an
+    intersection is too rare to spread over the folds)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    label = pd.Series(np.asarray(y).astype(str))
+    strata = label + "|" + groups.astype(str).agg("|".join, axis=1).to_numpy()
+    strata = strata.where(strata.map(strata.value_counts()) >= k, label)
+    if strata.value_counts().min() < k:
+        strata = pd.Series(np.zeros(len(label), dtype=int).astype(str))
+    fold = np.empty(len(label), dtype=np.int64)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    for i, (_, part) in enumerate(splitter.split(np.zeros(len(label)), strata)):
+        fold[part] = i
+    return fold
+
+
+def _crossfit(preds: Sequence[np.ndarray], candidates: Sequence[Candidate], y: np.ndarray,
+              groups: pd.DataFrame, *, constraint: str, preference: Preference,
+              max_cost: float, folds: int, repeats: int, preferred: int, min_support: int,
+              min_count: int, random_state: int
+              ) -> tuple[PairedComparison, dict[str, Any], np.ndarray]:
+    """Cross-fitted confirmation (module docstring): (the comparison of the out-of-fold
+    decisions with the unmitigated model's, the record, the first repeat's decisions).
+
+    ``preds[i]`` holds candidate i's decisions on every row of `y`."""
+    picks, comparisons, stitched_first, same = [], [], None, []
+    groups = groups.reset_index(drop=True)
+    for r in range(repeats):
+        fold = _folds(y, groups, folds, random_state + r)
+        stitched = np.empty_like(preds[0])
+        row_picks = []
+        for k in range(folds):
+            pick = _choose(preds, candidates, y, groups, np.flatnonzero(fold != k),
+                           constraint=constraint, preference=preference, max_cost=max_cost,
+                           min_support=min_support, min_count=min_count)
+            # Only this fold's rows, which took no part in that choice, get its decisions.
+            stitched[fold == k] = preds[pick][fold == k]
+            row_picks.append(int(pick))
+        picks.append(row_picks)
+        comparisons.append(compare_paired(y, stitched, preds[0], groups, constraint,
+                                          min_support=min_support, min_count=min_count,
+                                          random_state=random_state + r))
+        stitched_first = stitched if stitched_first is None else stitched_first
+        same.append(np.mean(stitched == preds[preferred]))
+    record = {"folds": folds, "repeats": repeats, "picks": picks,
+              "chose_it": float(np.mean([p == preferred for row in picks for p in row])),
+              "agreement": float(np.mean(same)),
+              "differences": [c.difference.to_dict() for c in comparisons]}
+    return _envelope(comparisons), record, stitched_first
+
+
+def _choose(preds: Sequence[np.ndarray], candidates: Sequence[Candidate], y: np.ndarray,
+            groups: pd.DataFrame, rows: np.ndarray, *, constraint: str,
+            preference: Preference, max_cost: float, min_support: int, min_count: int
+            ) -> int:
+    """The procedure's choice made on `rows` only, by the rules of the front (rejection,
+    eligibility, preference; point figures): a candidate, or 0 (the unmitigated model)
+    when none is eligible."""
+    A = groups.iloc[rows].reset_index(drop=True)
+    scored = [score_candidate(c.index, c.method, c.params, y[rows], p[rows], None, A,
+                              min_support=min_support, min_count=min_count, n_bootstrap=0,
+                              random_state=0)
+              for c, p in zip(candidates, preds)]
+    try:
+        pick, _, eligible, _ = _prefer(scored, constraint, preference, max_cost)
+    except DataError:  # every candidate degenerate on these rows
+        return 0
+    return int(pick) if eligible else 0
+
+
+def _envelope(comparisons: Sequence[PairedComparison]) -> PairedComparison:
+    """The repeats' comparisons combined: mean value, the envelope of their intervals."""
+    def combine(es: list[Estimate]) -> Estimate:
+        values = [e.value for e in es]
+        if not all(math.isfinite(v) for v in values):
+            return Estimate(float("nan"), float("nan"), float("nan"))
+        return Estimate(float(np.mean(values)), float(min(e.ci_low for e in es)),
+                        float(max(e.ci_high for e in es)))
+
+    first = comparisons[0]
+    return PairedComparison(
+        n_rows=first.n_rows, gap=combine([c.gap for c in comparisons]),
+        baseline_gap=combine([c.baseline_gap for c in comparisons]),
+        difference=combine([c.difference for c in comparisons]),
+        cost=combine([c.cost for c in comparisons]), by_grouping=first.by_grouping,
+        unmeasurable=sorted({u for c in comparisons for u in c.unmeasurable}))
 
 
 def _confirmation_split(test: np.ndarray, y: np.ndarray, A: pd.DataFrame, share: float,
