@@ -606,7 +606,9 @@ def test_location30_overfit_mlp_leaks_and_reference_attacks_win(location30, caps
     # (test_heavily_regularised_model_auc_interval_covers_half).
     for name in ("loss", "lira", "rmia"):
         assert tight.attacks[name].auc.value < 0.7, name
-    low = {n: leaky.attacks[n].tpr_at_fpr[0.001] for n in ("loss", "lira", "rmia")}
+    # The lowest FPR 2,505 non-members resolve (at least 10 expected false positives) is 1 %.
+    assert not leaky.attacks["lira"].estimable(0.001) and leaky.attacks["lira"].estimable(0.01)
+    low = {n: leaky.attacks[n].tpr_at_fpr[0.01] for n in ("loss", "lira", "rmia")}
     assert low["lira"].value > low["loss"].value and low["rmia"].value > low["loss"].value
     assert low["lira"].ci_low > low["loss"].ci_high
 

@@ -133,9 +133,10 @@ def train_dp(
         payload["empirical"] = report
         check = report["check"]
         console.print(f"audit ({models} DP models, {report['attack'].upper()}): "
-                      + ", ".join(f"TPR at FPR {f} = {e['value']:.4f} "
-                                  f"[{e['ci_low']:.4f}, {e['ci_high']:.4f}] (bound "
-                                  f"{result.guarantee['tpr_at_fpr'][f]:.4f})"
+                      + ", ".join((f"TPR at FPR {f} = {e['value']:.4f} "
+                                   f"[{e['ci_low']:.4f}, {e['ci_high']:.4f}]"
+                                   if e["estimable"] else f"TPR at FPR {f} {e['reason']}")
+                                  + f" (bound {result.guarantee['tpr_at_fpr'][f]:.4f})"
                                   for f, e in report["tpr_at_fpr"].items())
                       + ("; the ROC stays under the guarantee" if check["passed"] else
                          f"; the ROC EXCEEDS the guarantee at FPR {check['violations']}"),

@@ -222,6 +222,17 @@ def attack_run(population, label: str, calibration: str, sigma: float, sample_ra
                  bound_tpr=np.asarray(curve.tpr(grid), dtype=float).tolist())
 
 
+def _tpr_entry(estimate, fpr: float, n_nonmembers: int) -> dict[str, Any]:
+    """A TPR for the JSON: the estimate, or null with the reason where the non-members
+    cannot resolve its FPR (as the privacy section reports it)."""
+    from assay.privacy.vulnerability import not_estimable_reason, tpr_estimable
+
+    if tpr_estimable(fpr, n_nonmembers) and np.isfinite(estimate.value):
+        return {**estimate.to_dict(), "estimable": True}
+    return {"value": None, "ci_low": None, "ci_high": None, "estimable": False,
+            "reason": not_estimable_reason(n_nonmembers)}
+
+
 def audit_training(dataset, result, *, models: int = 16, canaries: int = 500, seed: int = 0,
                    delta: float = 1e-5, attacks=("lira", "rmia"), fprs=None) -> dict[str, Any]:
     """`assay train-dp --audit`: a DP population at the trained model's (σ, q, T, C).
@@ -243,9 +254,11 @@ def audit_training(dataset, result, *, models: int = 16, canaries: int = 500, se
                                 n_classes=dataset.n_classes, progress=False)
     run = attack_run(population, "trained", "risk", result.noise_multiplier,
                      result.sample_rate, result.steps, fprs, attacks, delta, seed)
+    n_nonmembers = int((~np.asarray(plan.member, dtype=bool)).sum(axis=1).min())
     out: dict[str, Any] = {
         "attack": run.attack, "models": int(models),
-        "tpr_at_fpr": {_fkey(f): e.to_dict() for f, e in run.empirical.items()},
+        "tpr_at_fpr": {_fkey(f): _tpr_entry(e, f, n_nonmembers)
+                       for f, e in run.empirical.items()},
         "accuracy": run.accuracy.to_dict(),
         "check": {"passed": run.passed,
                   "violations": sorted({v for c in run.checks.values() for v in c.violations}),
