@@ -798,8 +798,8 @@ def test_cross_fitting_narrows_the_confirmation_and_confirms_a_planted_fix():
             widths[how].append(d.ci_high - d.ci_low if ok else np.inf)
             fixed[how] += front.fixed
             if front.fixed and how == "crossfit":
-                # Exported only when the confirmed decisions are mostly the fix's own.
-                assert front.crossfit["agreement"] >= 0.9
+                # The exported fix's own decisions show the reduction too.
+                assert front.crossfit["own_difference"]["ci_high"] < 0
                 assert d.ci_high < 0 and "out-of-fold" in front.verdict_text()
     # Every held-out row confirms (not half of them): narrower intervals, and a fix the
     # single split could not confirm.
@@ -842,3 +842,41 @@ def test_cross_fitting_where_no_fold_finds_a_candidate_says_so(monkeypatch):
     assert front.verdict_text().startswith("No fix found: in no fold of the cross-fitting")
     assert np.array_equal(front.confirmation["candidate"].y_pred,
                           front.baseline_candidate.y_pred)
+
+
+def test_audit_section_passes_its_confirmation_choice_to_the_front(tmp_path):
+    from assay.audit import AuditConfig, run_audit
+    from assay.fairness.section import FairnessOptions
+
+    with pytest.raises(InvalidParameterError, match="fairness.confirm_by"):
+        FairnessOptions(confirm_by="bootstrap")
+    config = AuditConfig.from_mapping({
+        "data": "synthetic", "n_rows": 4000, "models": 4, "out": str(tmp_path / "out"),
+        "privacy": {"attacks": ["loss"], "noise_grid": []},
+        "groups": {"n_permutations": 20, "min_support": 30},
+        "fairness": {"n_rounds": 8, "n_bootstrap": 50, "confirm_by": "crossfit",
+                     "methods": ["thresholds"]}})
+    front = run_audit(config, progress=False, write=False).sections["fairness"].data.front
+    assert front.confirmed_by == "crossfit"
+    # Every held-out row confirms once per repeat.
+    assert np.array_equal(front.confirmation_rows, front.test_rows)
+    assert len(front.crossfit["picks"]) == 3 and "cross-fitted" in front.verdict_text()
+
+
+def test_a_confirmed_procedure_whose_own_choice_does_not_show_the_reduction_is_no_fix():
+    from assay._stats import Estimate
+    from assay.fairness.pareto import judge
+
+    front = _small_front(2, "crossfit")
+    assert front.fixed  # the planted fix: procedure and own decisions both confirm it
+    record = dict(front.crossfit, own_difference=Estimate(-0.05, -0.15, 0.02).to_dict())
+    kw = dict(constraint="eo", n_choosing=front.rows["test"], min_reduction=0.0,
+              max_cost=0.02, min_count=20)
+    verdict = judge(front.candidates, front.preferred, True, front.verdict.comparison,
+                    crossfit=record, **kw)
+    assert not verdict.fixed
+    assert verdict.reason.startswith("No fix found: the choosing procedure is confirmed, but")
+    assert "+2.0]" in verdict.reason
+    # The same record with its own interval below zero is a fix.
+    assert judge(front.candidates, front.preferred, True, front.verdict.comparison,
+                 crossfit=front.crossfit, **kw).fixed

@@ -170,7 +170,7 @@ def _mitigate(payload: FairnessPayload, context: Any, options: Any, y, score, me
         min_support=config.groups.min_support, min_count=options.min_count,
         n_bootstrap=min(options.n_bootstrap, 200), n_rounds=options.n_rounds,
         min_reduction=options.min_reduction, max_cost=options.max_cost,
-        random_state=config.seed)
+        confirm_by=options.confirm_by, random_state=config.seed)
     payload.front = front
     if options.export:
         # Written with the report (`write_pending_exports`, from the page), not here:

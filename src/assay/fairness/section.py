@@ -56,6 +56,9 @@ class FairnessOptions(Options):
         A fix is chosen only when the paired 95 % interval of (its gap - the unmitigated
         model's gap, worst of every attribute and intersection) on those rows lies below
         minus this.
+    confirm_by : {"auto", "split", "crossfit"}, default="auto"
+        How the choice is confirmed: half of the held-out rows, or repeated cross-fitting
+        of all of them ("auto": cross-fitting where half would lack group support).
     """
 
     constraint: str = "eo"
@@ -68,6 +71,7 @@ class FairnessOptions(Options):
     export: bool = True
     max_cost: float = 0.02
     min_reduction: float = 0.0
+    confirm_by: str = "auto"
 
     def __post_init__(self) -> None:
         check_option(self.constraint, "fairness.constraint", CONSTRAINTS)
@@ -85,6 +89,9 @@ class FairnessOptions(Options):
         check_scalar(self.n_bootstrap, "fairness.n_bootstrap", kind=int, low=0, high=MAX_RESAMPLES)
         check_scalar(self.max_cost, "fairness.max_cost", low=0, high=1)
         check_scalar(self.min_reduction, "fairness.min_reduction", low=0, high=1)
+        from assay.fairness.pareto import CONFIRM_BY
+
+        check_option(self.confirm_by, "fairness.confirm_by", CONFIRM_BY)
         if not isinstance(self.export, bool):
             raise InvalidParameterError(f"fairness.export must be true or false. Got "
                                         f"{self.export!r}.")
@@ -110,6 +117,9 @@ class FairnessSection:
         Flag("min_reduction", "Gap reduction a fix must show on the confirmation rows "
              "(paired interval below minus this).", kind="float",
              name="--fair-min-reduction"),
+        Flag("confirm_by", "How the choice is confirmed: split, crossfit, or auto "
+             "(cross-fitting where half of the held-out rows lack group support).",
+             name="--fair-confirm-by"),
     )
 
     @property
