@@ -913,7 +913,7 @@ def judge(candidates: Sequence[Candidate], preferred: int, eligible: bool,
     if crossfit:
         return Verdict(True, f"Fix found: {cand.name}; the out-of-fold decisions equal its "
                        f"own on {100 * crossfit['agreement']:.0f} % of the rows. On the {rows}, "
-                       f"the choosing procedure's decisions have {figures}: the gap "
+                       f"for the choosing procedure's decisions, {figures}: the gap "
                        f"difference lies below {below} (its own decisions: "
                        f"{points_estimate(own, signed=True)}) and the cost is within "
                        f"{points(max_cost)} points.", **kw)
