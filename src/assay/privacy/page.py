@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from importlib import resources
 from typing import Any
 
@@ -32,8 +34,12 @@ def _group_rows(payload: PrivacyPayload) -> list[dict[str, Any]]:
         for figures in grouping.groups.values():
             if not figures.supported:
                 continue
+            tpr = figures.tpr_at_fpr.get(low)
+            unresolved = tpr is not None and not math.isfinite(tpr.value)
             rows.append({"label": figures.label, "n_rows": figures.n_rows, "auc": figures.auc,
-                         "tpr": figures.tpr_at_fpr.get(low), "difference": figures.difference,
+                         "tpr": tpr, "difference": figures.difference,
+                         "tpr_reason": (f"not estimable with {figures.n_nonmembers:,.0f} "
+                                        "non-members" if unresolved else ""),
                          "p_value": figures.p_value, "flagged": figures.flagged})
     rows.sort(key=lambda r: -(r["auc"].value if r["auc"].value is not None else -1.0))
     return rows
