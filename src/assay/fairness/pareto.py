@@ -77,6 +77,7 @@ from assay.fairness.metrics import (
     fairness_metrics,
     format_estimate,
 )
+from assay.report.result import format_figure, format_points
 
 __all__ = [
     "CHANCE_BALANCED_ACCURACY",
@@ -630,16 +631,13 @@ def points(x: float, signed: bool = False) -> str:
     """``12.7`` (``+12.7`` when `signed`) for a fraction 0.127; never "nan"."""
     if x is None or not math.isfinite(x):
         return "not measurable"
-    return f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}"
+    return format_points(x, signed)
 
 
 def points_estimate(e: Estimate | None, signed: bool = False) -> str:
-    """``"12.7 points [8.1, 15.0]"``; "not measurable" for a NaN value."""
-    if e is None or not math.isfinite(e.value):
-        return "not measurable"
-    ci = (f" [{points(e.ci_low, signed)}, {points(e.ci_high, signed)}]"
-          if math.isfinite(e.ci_low) and math.isfinite(e.ci_high) else "")
-    return f"{points(e.value, signed)} points{ci}"
+    """``"12.7 points [8.1, 15.0]"``; "not measurable" for a NaN value (the report's rule
+    for a gap, `format_figure`)."""
+    return format_figure(e, "gap", signed)
 
 
 @dataclass
