@@ -89,9 +89,10 @@ def allowed_types() -> frozenset[str]:
     """
     import numpy as np
     import scipy.sparse
-    from sklearn.utils import all_estimators
 
-    names = {_name(cls) for _, cls in all_estimators()}
+    from assay.learners import sklearn_estimators
+
+    names = {_name(cls) for cls in sklearn_estimators()}
     names = {n for n in names if n.startswith("sklearn.")}
     names.update(_SKLEARN_HELPERS, _BUILTINS, _ASSAY)
     names.update(_name(getattr(scipy.sparse, kind)) for kind in _SPARSE

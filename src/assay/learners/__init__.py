@@ -44,7 +44,7 @@ _public, __getattr__, __dir__ = _lazy_exports(
     },
 )
 __all__ = [*_public, "PACKAGES_ENV", "get_learner", "learner_from_table", "learner_packages",
-           "parse_learner_params"]
+           "parse_learner_params", "sklearn_estimators"]
 del _public
 
 #: Built-in learner name -> (submodule, class); torch is imported inside the fits only.
@@ -271,8 +271,9 @@ def learner_packages() -> tuple[str, ...]:
 
 
 @functools.cache
-def _sklearn_estimators() -> frozenset[type]:
-    """scikit-learn's estimator classes (importing scikit-learn's own modules only)."""
+def sklearn_estimators() -> frozenset[type]:
+    """scikit-learn's estimator classes (importing scikit-learn's own modules only); the
+    classes ``sklearn:`` may name and the estimators a model file may hold."""
     from sklearn.utils import all_estimators
 
     return frozenset(cls for _, cls in all_estimators())
@@ -280,7 +281,7 @@ def _sklearn_estimators() -> frozenset[type]:
 
 def _sklearn_class(module_name: str, class_name: str, spec: str) -> Any:
     """`module_name.class_name` among scikit-learn's estimators, importing nothing new."""
-    estimators = _sklearn_estimators()
+    estimators = sklearn_estimators()
     # all_estimators imported every module that holds an estimator: one not loaded now
     # holds none (tests, conftest), and is not imported.
     module = sys.modules.get(module_name)
