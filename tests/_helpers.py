@@ -1,6 +1,10 @@
 """Helpers shared by several test modules (pytest puts tests/ on sys.path)."""
 
+import contextlib
+import socket
 import textwrap
+import threading
+import time
 
 import numpy as np
 
@@ -41,3 +45,40 @@ KILLABLE_FIT = textwrap.dedent(
     print(pop.info["n_loaded_from_cache"], pop.info["n_fitted"], pop.info["store"])
     """
 )
+
+
+@contextlib.contextmanager
+def live_server(app):
+    """Serve `app` with uvicorn on a free loopback port in a thread; yield the port."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def start_chunked_upload(sock, port: int) -> bytes:
+    """Send the head of a chunked multipart upload of a CSV to ``/api/upload`` over
+    `sock`; return one 64 KiB chunk of CSV rows, framed, for the caller to send on."""
+    boundary = "bnd123"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"big.csv\"\r\nContent-Type: text/csv\r\n\r\na,b\r\n").encode()
+    sock.sendall(f"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                 f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                 f"Transfer-Encoding: chunked\r\n\r\n".encode())
+    sock.sendall(f"{len(head):x}\r\n".encode() + head + b"\r\n")
+    data = b"1,2\n" * 16384
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"

@@ -22,6 +22,8 @@ with warnings.catch_warnings():  # starlette prefers httpx2; httpx is what is in
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from _helpers import live_server, start_chunked_upload
+
 from assay.data import make_synthetic
 from assay.web import create_app
 from assay.web.app import MAX_UPLOAD_BYTES, Job
@@ -258,46 +260,22 @@ def test_chunked_upload_to_a_live_server_is_answered_413_early(tmp_path):
     import select
     import socket
 
-    import uvicorn
-
     app = create_app(tmp_path)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    boundary = "bnd123"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"big.csv\"\r\nContent-Type: text/csv\r\n\r\na,b\r\n").encode()
-    data = b"1,2\n" * 16384  # 64 KiB per chunk
-    block = f"{len(data):x}\r\n".encode() + data + b"\r\n"
     sent, response = 0, b""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            sock.sendall(f"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                         f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-                         f"Transfer-Encoding: chunked\r\n\r\n".encode())
-            sock.sendall(f"{len(head):x}\r\n".encode() + head + b"\r\n")
-            while sent < 300 * 2**20:
-                readable, _, _ = select.select([sock], [], [], 0)
-                if readable:
-                    response = sock.recv(65536)
-                    break
-                try:
-                    sock.sendall(block)
-                except (BrokenPipeError, ConnectionResetError):
-                    response = sock.recv(65536)
-                    break
-                sent += len(data)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with live_server(app) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        block = start_chunked_upload(sock, port)  # 64 KiB of rows per chunk
+        while sent < 300 * 2**20:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                response = sock.recv(65536)
+                break
+            try:
+                sock.sendall(block)
+            except (BrokenPipeError, ConnectionResetError):
+                response = sock.recv(65536)
+                break
+            sent += 64 * 1024
     assert response.startswith(b"HTTP/1.1 413"), response[:200]
     assert b"x-content-type-options: nosniff" in response
     assert sent < 64 * 2**20

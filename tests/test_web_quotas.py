@@ -12,7 +12,6 @@ import re
 import select
 import socket
 import stat
-import threading
 import time
 import warnings
 
@@ -21,6 +20,8 @@ import pytest
 with warnings.catch_warnings():  # starlette prefers httpx2; httpx is what is installed
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
+
+from _helpers import live_server, start_chunked_upload
 
 from assay.data import make_synthetic
 from assay.web import create_app
@@ -350,45 +351,15 @@ def test_reads_after_the_limit_do_not_reach_the_server(tmp_path):
     assert (b"connection", b"close") in sent[0]["headers"]
 
 
-@contextlib.contextmanager
-def _live_server(app):
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def test_server_closes_the_connection_on_an_oversized_chunked_upload(tmp_path):
     """Through uvicorn and a socket: after the 413 the server closes the connection, so
     the client's sending fails while most of its 200 MB body is still unsent."""
     app = create_app(tmp_path, max_upload_bytes=1_000_000)
-    boundary = "bnd123"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"big.csv\"\r\nContent-Type: text/csv\r\n\r\na,b\r\n").encode()
-    data = b"1,2\n" * 16384  # 64 KiB per chunk
-    block = f"{len(data):x}\r\n".encode() + data + b"\r\n"
     budget = 200 * 2**20
     sent, response, closed = 0, b"", None
-    with _live_server(app) as port, \
+    with live_server(app) as port, \
             socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(f"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                     f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-                     f"Transfer-Encoding: chunked\r\n\r\n".encode())
-        sock.sendall(f"{len(head):x}\r\n".encode() + head + b"\r\n")
+        block = start_chunked_upload(sock, port)  # 64 KiB of rows per chunk
         deadline = time.monotonic() + 60
         while sent < budget and time.monotonic() < deadline:
             try:
@@ -403,7 +374,7 @@ def test_server_closes_the_connection_on_an_oversized_chunked_upload(tmp_path):
             except (BrokenPipeError, ConnectionResetError) as exc:
                 closed = type(exc).__name__
                 break
-            sent += len(data)
+            sent += 64 * 1024
     assert closed is not None, f"the server read all {sent / 2**20:.0f} MB without closing"
     assert sent < 64 * 2**20  # the kernel's buffers included, far below the 200 MB
     if response:  # a reset can discard it before it is read; when read, it is the 413
