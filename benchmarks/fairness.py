@@ -152,6 +152,32 @@ def splits(y, seed):
     return np.sort(fit), np.sort(cal), np.sort(test), np.sort(train)
 
 
+def pooled_groups(protected: pd.DataFrame, cal) -> pd.Series:
+    """The intersection of the protected columns as fairlearn's sensitive feature, groups
+    with under 50 calibration rows pooled into one: ThresholdOptimizer needs every group
+    it predicts for in its fitting rows, with both labels."""
+    sensitive = protected.astype(str).agg(" | ".join, axis=1)
+    small = sensitive.map(sensitive.iloc[cal].value_counts()).fillna(0) < 50
+    return sensitive.where(~small, "(small groups)")
+
+
+def threshold_optimizer(model, X, y, sensitive: pd.Series, cal, rows, seed):
+    """fairlearn's ThresholdOptimizer (TPR parity, balanced-accuracy objective) on the
+    prefitted `model`, fitted on the calibration rows, one thread: (its decisions on
+    `rows`, seconds)."""
+    from fairlearn.postprocessing import ThresholdOptimizer
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        started = time.perf_counter()
+        to = ThresholdOptimizer(estimator=model, constraints="true_positive_rate_parity",
+                                objective="balanced_accuracy_score", prefit=True,
+                                predict_method="predict_proba")
+        to.fit(X[cal], y[cal], sensitive_features=sensitive.iloc[cal])
+        pred = to.predict(X[rows], sensitive_features=sensitive.iloc[rows], random_state=seed)
+        return pred, time.perf_counter() - started
+
+
 def run_seed(ds, seed, args) -> dict:
     from threadpoolctl import threadpool_limits
 
@@ -197,20 +223,11 @@ def run_seed(ds, seed, args) -> dict:
                         for c in front.candidates if c.rejected is None]}
     base = front.baseline_candidate.model
     out["baseline_gb"] = measured(base.predict_proba(ds.X[test])[:, 1] >= 0.5)
-    sensitive = A["race"].astype(str) + " | " + A["sex"].astype(str)
-    small = sensitive.map(sensitive.iloc[cal].value_counts()).fillna(0) < 50
-    sensitive = sensitive.where(~small, "(small groups)")
-    from fairlearn.postprocessing import ThresholdOptimizer
-
+    sensitive = pooled_groups(A[["race", "sex"]], cal)
+    pred, seconds = threshold_optimizer(front.baseline_candidate.model, ds.X, y, sensitive,
+                                        cal, test, seed)
+    out["threshold_optimizer"] = measured(pred, seconds)
     with threadpool_limits(1):
-        started = time.perf_counter()
-        to = ThresholdOptimizer(estimator=front.baseline_candidate.model,
-                                constraints="true_positive_rate_parity",
-                                objective="balanced_accuracy_score", prefit=True,
-                                predict_method="predict_proba")
-        to.fit(ds.X[cal], y[cal], sensitive_features=sensitive.iloc[cal])
-        pred = to.predict(ds.X[test], sensitive_features=sensitive.iloc[test], random_state=seed)
-        out["threshold_optimizer"] = measured(pred, time.perf_counter() - started)
         if not args.skip_eg:
             from fairlearn.reductions import ExponentiatedGradient, TruePositiveRateParity
             from sklearn.linear_model import LogisticRegression
@@ -344,9 +361,6 @@ def run_table(name: str, protected: tuple[str, ...], seed: int = 0,
     """One table: the unmitigated model, assay's choice and ThresholdOptimizer on the rows
     that took no part in assay's choice (see the module docstring). Cross-fitted, those
     are every held-out row, with assay's out-of-fold decisions where a fix is found."""
-    from fairlearn.postprocessing import ThresholdOptimizer
-    from threadpoolctl import threadpool_limits
-
     from assay.cli.fair import _splits
     from assay.fairness.pareto import compare_paired
 
@@ -364,21 +378,10 @@ def run_table(name: str, protected: tuple[str, ...], seed: int = 0,
     ours = np.asarray(ours).astype(int)
     base = np.asarray(front.confirmation["baseline"].y_pred).astype(int) \
         if "baseline" in front.confirmation else None
-    sensitive = A[list(protected)].astype(str).agg(" | ".join, axis=1)
-    # ThresholdOptimizer needs every group it predicts for in its fitting rows, with
-    # both labels: groups with under 50 calibration rows are pooled (as in the Adult run).
-    small = sensitive.map(sensitive.iloc[cal].value_counts()).fillna(0) < 50
-    sensitive = sensitive.where(~small, "(small groups)")
-    with threadpool_limits(1):
-        t0 = time.perf_counter()
-        to = ThresholdOptimizer(estimator=front.baseline_candidate.model,
-                                constraints="true_positive_rate_parity",
-                                objective="balanced_accuracy_score", prefit=True,
-                                predict_method="predict_proba")
-        to.fit(ds.X[cal], y[cal], sensitive_features=sensitive.iloc[cal])
-        theirs = np.asarray(to.predict(ds.X[rows], sensitive_features=sensitive.iloc[rows],
-                                       random_state=seed)).astype(int)
-        to_seconds = time.perf_counter() - t0
+    theirs, to_seconds = threshold_optimizer(front.baseline_candidate.model, ds.X, y,
+                                             pooled_groups(A[list(protected)], cal), cal,
+                                             rows, seed)
+    theirs = np.asarray(theirs).astype(int)
     y_rows, A_rows = y[rows], A.iloc[rows].reset_index(drop=True)
     kw = dict(min_support=50, min_count=20, random_state=seed)
 
