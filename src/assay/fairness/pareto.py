@@ -1198,9 +1198,9 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
             [h[0] for h in held], candidates, y_test, A_test, constraint=constraint,
             preference=preference, max_cost=max_cost, folds=folds, repeats=repeats,
             preferred=preferred, **kw)
-        base = candidates[0]
-        confirmation["baseline"] = score_candidate(0, base.method, base.params, y_test,
-                                                   held[0][0], held[0][1], A_test, **common)
+        confirmation["baseline"] = score_candidate(0, baseline.method, baseline.params,
+                                                   y_test, held[0][0], held[0][1], A_test,
+                                                   **common)
         c = candidates[preferred]
         confirmation["candidate"] = score_candidate(preferred, c.method, c.params, y_test,
                                                     stitched, None, A_test, **common)

@@ -607,11 +607,9 @@ def attribute_inference(
                                   - np.where(cnt_n > 0, (s_n - base_n) / np.maximum(cnt_n, 1),
                                              0))
         results[a] = AttackFigures(figures[0], figures[1], contribution)
-    ran = [a for a in results if a != "imputation"]
     # Guessing the table's most common value, on the same member candidates.
     majority = float(((codes == int(np.argmax(counts)))[None, :] & in_m).sum() / in_m.sum())
     comparison, strongest, reason = compare_to_guessing(results, majority)
-
 
     # Groups: the strongest attack's contribution per group, bootstrap and permutation test.
     if groups is None:
