@@ -259,3 +259,23 @@ def test_fit_population_checks_its_cache_dir_first(tmp_path):
     with pytest.raises(InvalidParameterError, match="cache_dir must be a folder"):
         fit_population(X, np.arange(20) % 2, "logreg", plan, cache_dir=target,
                        progress=False)
+
+
+# --------------------------------------------------------------------------- new options
+
+
+@pytest.mark.parametrize("prior", ["0", "1", "1.5", "nan"])
+def test_risk_statement_prior_is_checked_before_training(prior):
+    line = _refused(["mia", "synthetic", "--target", "approved", "--prior", prior,
+                     "--no-progress"])
+    assert line.startswith("error: --prior must be a number in (0, 1)")
+    _trains(["mia", "synthetic", "--target", "approved", "--prior", "0.1", "--no-progress"])
+
+
+@pytest.mark.parametrize("argv", [["--confirm-by", "maybe"], ["--max-cost", "-1"],
+                                  ["--min-reduction", "2"]])
+def test_fair_verdict_options_are_checked_before_the_front(argv):
+    with mock.patch("assay.fairness.pareto.build_front", _no_training):
+        line = _refused(["fair", "synthetic", "--target", "approved", "--protected", "sex",
+                         *argv])
+    assert line.startswith(f"error: {argv[0]} must be")

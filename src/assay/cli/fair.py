@@ -156,6 +156,9 @@ def fair(
     check_scalar(n_jobs, "--n-jobs", kind=int, low=1)
     check_scalar(max_cost, "--max-cost", low=0.0, high=1.0)
     check_scalar(min_reduction, "--min-reduction", low=0.0, high=1.0)
+    from assay.fairness.pareto import CONFIRM_BY
+
+    check_option(confirm_by, "--confirm-by", CONFIRM_BY)
     if predictions is not None and not predictions.is_file():
         raise InvalidParameterError(f"--predictions must be an existing file. Got "
                                     f"{predictions}.")

@@ -192,6 +192,8 @@ def mia(
                                     f"(complementary pairs). Got {models}.")
     check_scalar(permutations, "--permutations", kind=int, low=0, high=MAX_RESAMPLES)
     check_scalar(min_support, "--min-support", kind=int, low=1)
+    if prior is not None:  # the risk statement's, checked before any model is trained
+        check_scalar(prior, "--prior", low=0.0, high=1.0, low_open=True, high_open=True)
     check_option(backend, "--backend", BACKENDS)
     from assay.cluster import check_scheduler, shared_cluster
 
