@@ -4,7 +4,8 @@ ExponentiatedGradient on UCI Adult (race x sex), same splits, several seeds.
 Every model's figures are recomputed from its held-out predictions by assay's own metrics
 (`assay.fairness.metrics`), so all rows of the table are measured the same way:
 accuracy, balanced accuracy and the equal-opportunity / demographic-parity gaps (largest
-over race, sex and race x sex groups with at least 50 rows and 20 in the denominator).
+over race, sex and race x sex groups with at least 50 rows and 100 in the denominator,
+assay's verdict support `VERDICT_MIN_COUNT`).
 
 - assay: `build_front` (gradient boosting baseline, group thresholds, fair score
   transformer, fair boosting; one thread), the model chosen by the default preference
@@ -39,7 +40,7 @@ model) and fairlearn's ThresholdOptimizer (TPR parity, balanced accuracy, fitted
 calibration rows assay's post-processors see, the intersection of the protected columns
 as its group) on the rows that took no part in assay's choice, with the constrained gap
 as assay's confirmation measures it (the largest eo gap over every attribute and the
-intersection, groups with >= 50 rows and >= 20 positives) and paired-bootstrap intervals
+intersection, groups with >= 50 rows and >= 100 positives) and paired-bootstrap intervals
 of assay minus ThresholdOptimizer; writes benchmarks/results/fairness_tables.json. Each
 table runs twice: assay's default confirmation (``confirm_by="auto"``: half of the held-out
 rows, or cross-fitting where they lack group support) and cross-fitting forced (every
@@ -70,7 +71,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from assay.data import load  # noqa: E402
 from assay.fairness.metrics import fairness_metrics  # noqa: E402
-from assay.fairness.pareto import build_front  # noqa: E402
+from assay.fairness.pareto import VERDICT_MIN_COUNT, build_front  # noqa: E402
+
+#: Support of every gap measured here: assay's verdict's.
+MIN_COUNT = VERDICT_MIN_COUNT
 
 RESULTS = Path(__file__).parent / "results" / "fairness.json"
 #: Balanced accuracy the chosen model may lose to a reference and still "match" it.
@@ -97,7 +101,7 @@ print(time.perf_counter() - started)
 
 def figures(y, pred, groups) -> dict:
     r = fairness_metrics(y, np.asarray(pred).astype(int), groups, min_support=50,
-                         min_count=20, n_bootstrap=200)
+                         min_count=MIN_COUNT, n_bootstrap=200)
     return {"accuracy": r.overall["accuracy"].value,
             "balanced_accuracy": r.overall["balanced_accuracy"].value,
             "eo": r.gap_value("eo"), "dp": r.gap_value("dp"),
@@ -106,7 +110,7 @@ def figures(y, pred, groups) -> dict:
 
 def _eo_and_ba(y, pred, codes, weights):
     """Balanced accuracy and the eo gap (largest over groupings of max - min TPR among
-    groups with >= 50 rows and >= 20 positives, as `fairness_metrics` counts them) for
+    groups with >= 50 rows and >= MIN_COUNT positives, as `fairness_metrics` counts them) for
     each row of `weights` (resample counts, shape (B, n))."""
     pos, neg = y == 1, y == 0
     tp = weights @ (pred * pos)
@@ -118,7 +122,7 @@ def _eo_and_ba(y, pred, codes, weights):
         onehot[np.arange(y.size), code] = 1
         rows, positives = weights @ onehot, weights @ (onehot * pos[:, None])
         hits = weights @ (onehot * (pred * pos)[:, None])
-        ok = (rows >= 50) & (positives >= 20)
+        ok = (rows >= 50) & (positives >= MIN_COUNT)
         tpr = np.where(ok, hits / np.maximum(positives, 1), np.nan)
         spread = np.nanmax(tpr, axis=1) - np.nanmin(tpr, axis=1)
         gap = np.fmax(gap, np.where(ok.sum(axis=1) >= 2, spread, np.nan))
@@ -383,7 +387,7 @@ def run_table(name: str, protected: tuple[str, ...], seed: int = 0,
                                              rows, seed)
     theirs = np.asarray(theirs).astype(int)
     y_rows, A_rows = y[rows], A.iloc[rows].reset_index(drop=True)
-    kw = dict(min_support=50, min_count=20, random_state=seed)
+    kw = dict(min_support=50, min_count=MIN_COUNT, random_state=seed)
 
     def versus(a, b) -> dict:
         c = compare_paired(y_rows, a, b, A_rows, "eo", **kw)
@@ -395,7 +399,7 @@ def run_table(name: str, protected: tuple[str, ...], seed: int = 0,
 
     def point(pred) -> dict:
         c = compare_paired(y_rows, pred, pred, A_rows, "eo", n_bootstrap=200, **kw)
-        bal = fairness_metrics(y_rows, pred, A_rows, min_support=50, min_count=20,
+        bal = fairness_metrics(y_rows, pred, A_rows, min_support=50, min_count=MIN_COUNT,
                                n_bootstrap=0).overall["balanced_accuracy"].value
         return {"eo_gap": c.gap.value, "eo_gap_ci": [c.gap.ci_low, c.gap.ci_high],
                 "balanced_accuracy": float(bal)}

@@ -328,7 +328,7 @@ def test_default_preference_keeps_within_a_point_of_the_best_balanced_accuracy()
     idx = np.arange(len(y))
     front = build_front(X, y, A, train=idx[:1500], calibration=idx[1500:2200],
                         test=idx[2200:], constraint="eo", n_rounds=15, min_support=30,
-                        n_bootstrap=50, confirm=0.0)
+                        min_count=20, n_bootstrap=50, confirm=0.0)
     base = front.baseline_candidate
     base_gap = worst_over_groupings(base, "eo")
     # Only candidates whose worst gap is below the unmitigated model's, at the cost, count.
@@ -353,8 +353,8 @@ def test_confirmation_rows_take_no_part_in_the_choice():
     idx = np.arange(len(y))
     test = idx[2200:]
     front = build_front(X, y, A, train=idx[:1500], calibration=idx[1500:2200], test=test,
-                        constraint="eo", n_rounds=10, min_support=30, n_bootstrap=50,
-                        confirm=0.5)
+                        constraint="eo", n_rounds=10, min_support=30, min_count=20,
+                        n_bootstrap=50, confirm=0.5)
     scored, confirming = front.test_rows, front.confirmation_rows
     assert front.rows["test"] == scored.size and front.rows["confirmation"] == confirming.size
     assert abs(scored.size - confirming.size) <= 1
@@ -391,7 +391,7 @@ def test_front_rejects_degenerate_candidates_and_chooses_by_preference():
     idx = np.arange(len(y))
     train, cal, test = idx[:1500], idx[1500:2200], idx[2200:]
     front = build_front(X, y, A, train=train, calibration=cal, test=test, constraint="eo",
-                        n_rounds=15, min_support=30, n_bootstrap=50,
+                        n_rounds=15, min_support=30, min_count=20, n_bootstrap=50,
                         prefer="balanced_accuracy >= baseline - 0.02, then eo")
     base = front.baseline_candidate
     chosen = front.preferred_candidate
@@ -451,7 +451,8 @@ def test_fairlearn_reductions_are_an_optional_method_of_the_front(monkeypatch):
     idx = np.arange(len(y))
     train, cal, test = idx[:600], idx[600:800], idx[800:]
     front = build_front(X, y, A, train=train, calibration=cal, test=test, constraint="eo",
-                        methods=("reductions",), n_bootstrap=20, min_support=30, confirm=0)
+                        methods=("reductions",), n_bootstrap=20, min_support=30,
+                        min_count=20, confirm=0)
     red = [c for c in front.candidates if c.method == "reductions"]
     assert [c.params["eps"] for c in red] == [0.01, 0.05]
     # The candidate is fairlearn's own model: refitted independently, same decisions.
@@ -475,7 +476,7 @@ def test_cli_writes_front_predictions_and_export(synthetic_csv, tmp_path, capsys
     out_json, out_csv, folder = tmp_path / "f.json", tmp_path / "p.csv", tmp_path / "exp"
     code, out, err = _run([
         "fair", str(synthetic_csv), "--target", "approved", "--protected", "sex,region",
-        "--rounds", "10", "--min-support", "30", "--json", str(out_json),
+        "--rounds", "10", "--min-support", "30", "--min-count", "20", "--json", str(out_json),
         "--predictions-out", str(out_csv), "--export", str(folder)], capsys)
     assert code == 0, err
     data = json.loads(out_json.read_text())
@@ -489,7 +490,8 @@ def test_cli_writes_front_predictions_and_export(synthetic_csv, tmp_path, capsys
     frame = pd.read_csv(out_csv)
     assert list(frame.columns) == ["row_id", "sex", "region", "model", "y_true", "y_pred",
                                    "score"]
-    assert len(frame) == data["rows"]["confirmation"]
+    # The rows that took no part in the choice (all test rows when none were held back).
+    assert len(frame) == (data["rows"]["confirmation"] or data["rows"]["test"])
     if data["verdict"]["fixed"]:
         assert data["chosen"]["index"] == data["preferred"]["index"]
         assert (frame["model"] == data["chosen"]["name"]).all()
@@ -855,6 +857,7 @@ def test_audit_section_passes_its_confirmation_choice_to_the_front(tmp_path):
         "privacy": {"attacks": ["loss"], "noise_grid": []},
         "groups": {"n_permutations": 20, "min_support": 30},
         "fairness": {"n_rounds": 8, "n_bootstrap": 50, "confirm_by": "crossfit",
+                     "fix_min_count": 20,
                      "methods": ["thresholds"]}})
     front = run_audit(config, progress=False, write=False).sections["fairness"].data.front
     assert front.confirmed_by == "crossfit"

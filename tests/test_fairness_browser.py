@@ -18,12 +18,13 @@ def report(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("fair-report") / "out"
     config = AuditConfig.from_mapping({
-        # 6,000 rows: each half of the held-out rows gives every grouping (sex, region and
+        # 6,000 rows and groups of 20 positives (the page is tested here, not the verdict's
+        # statistics): each half of the held-out rows gives every grouping (sex, region and
         # their intersection) enough support for the fix to be confirmed.
         "data": "synthetic", "n_rows": 6000, "models": 4, "out": str(out),
         "privacy": {"attacks": ["loss"], "noise_grid": []},
         "groups": {"n_permutations": 0, "min_support": 30},
-        "fairness": {"n_rounds": 8, "n_bootstrap": 50}})
+        "fairness": {"n_rounds": 8, "n_bootstrap": 50, "fix_min_count": 20}})
     result = run_audit(config, progress=False)
     assert result.sections["fairness"].status == "ok"
     # The planted label bias on sex is large: the confirmation rows confirm a fix.

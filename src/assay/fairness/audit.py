@@ -167,7 +167,7 @@ def _mitigate(payload: FairnessPayload, context: Any, options: Any, y, score, me
         calibration=cal, test=test, constraint=options.constraint,
         methods=options.methods, base_scores=score,
         baseline_name=context.target.source, prefer=options.prefer,
-        min_support=config.groups.min_support, min_count=options.min_count,
+        min_support=config.groups.min_support, min_count=options.fix_min_count,
         n_bootstrap=min(options.n_bootstrap, 200), n_rounds=options.n_rounds,
         min_reduction=options.min_reduction, max_cost=options.max_cost,
         confirm_by=options.confirm_by, random_state=config.seed)

@@ -41,7 +41,12 @@ class FairnessOptions(Options):
         Smallest shortfall of a group's rate (selection rate, TPR; FPR excess) that is
         flagged.
     min_count : int, default=20
-        Rows of a rate's denominator (positives for TPR) a group needs to enter a gap.
+        Rows of a rate's denominator (positives for TPR) a group needs to enter a gap of
+        the audited model (its flags test each group's shortfall for significance).
+    fix_min_count : int, default=100
+        The same for the gaps the mitigation front chooses and confirms a fix on: a
+        largest gap over groups is set by the noisiest group, so each rate must be known
+        to about +/-10 points (`assay.fairness.pareto.VERDICT_MIN_COUNT`).
     n_rounds : int, default=60
         Fair-boosting rounds.
     n_bootstrap : int, default=400
@@ -66,6 +71,7 @@ class FairnessOptions(Options):
     methods: tuple[str, ...] = ("thresholds", "score_transformer", "fair_boost")
     min_gap: float = 0.05
     min_count: int = 20
+    fix_min_count: int = 100
     n_rounds: int = 60
     n_bootstrap: int = 400
     export: bool = True
@@ -85,6 +91,7 @@ class FairnessOptions(Options):
             parse_preference(self.prefer)
         check_scalar(self.min_gap, "fairness.min_gap", low=0, high=1)
         check_scalar(self.min_count, "fairness.min_count", kind=int, low=1)
+        check_scalar(self.fix_min_count, "fairness.fix_min_count", kind=int, low=1)
         check_scalar(self.n_rounds, "fairness.n_rounds", kind=int, low=1, high=2000)
         check_scalar(self.n_bootstrap, "fairness.n_bootstrap", kind=int, low=0, high=MAX_RESAMPLES)
         check_scalar(self.max_cost, "fairness.max_cost", low=0, high=1)
