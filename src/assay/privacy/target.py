@@ -18,16 +18,24 @@ import numpy as np
 from assay._validation import DataError, InvalidParameterError
 from assay.population import Population, PopulationPlan
 from assay.predictions import TargetPredictions
+from assay._stats import Estimate
 from assay.privacy.attacks import (
     DEFAULT_FPRS,
     LIRA_MIN_REFS,
     MIAResult,
     _check_attacks,
     complement_partners,
+    risk_statement,
     run_mia,
 )
 
-__all__ = ["LIRA_REFS_PER_SIDE", "applicable_attacks", "attack_target", "reference_note"]
+__all__ = ["LIRA_REFS_PER_SIDE", "REFERENCE_DRAWS", "applicable_attacks", "attack_target",
+           "reference_note"]
+
+#: Bootstrap draws of the reference models behind a single audited model's TPR intervals:
+#: with one target there is no spread across targets to show how much the figure owes to
+#: the particular references drawn, so the references are resampled instead.
+REFERENCE_DRAWS = 20
 
 #: Fewest IN (online) and OUT references per row for LiRA: a Gaussian per row needs a
 #: mean over more than one model, else the audit measures one reference's noise.
@@ -162,12 +170,17 @@ def attack_target(
     groups: Any = None,
     row_ids: Any = None,
     fprs: Sequence[float] = DEFAULT_FPRS,
+    reference_draws: int = REFERENCE_DRAWS,
     **run_mia_kwargs: Any,
 ) -> MIAResult:
     """Attack the model under audit with assay's reference models.
 
     The target's probabilities and membership become model K after the K references of
     one population, and `run_mia` attacks model K only (all K models are its references).
+    Each TPR interval then covers the rows (as `run_mia`'s) *and* the reference draw: the
+    K references are resampled with replacement `reference_draws` times, the attack is
+    rerun on each draw, and half the central range of the draws' TPRs is added to each
+    side of the row interval in quadrature (`widen_by_reference_draws`).
 
     Parameters
     ----------
@@ -183,6 +196,8 @@ def attack_target(
     row_ids : array-like, optional
         Row identifiers of the most exposed records.
     fprs : sequence of float, default=(0.1, 0.01, 0.001)
+    reference_draws : int, default=REFERENCE_DRAWS
+        Bootstrap draws of the references (0: row-level intervals only).
     **run_mia_kwargs
         Other options of `run_mia` (``min_support``, ``n_permutations``, ``confidence``,
         ``lira_min_refs``, ...); not ``targets`` nor ``n_targets``.
@@ -191,7 +206,8 @@ def attack_target(
     -------
     MIAResult
         ``n_models`` counts the references and the target; ``config`` adds ``target``
-        (its summary), ``n_references`` and ``references`` (`reference_note`).
+        (its summary), ``n_references``, ``references`` (`reference_note`) and
+        ``reference_draws`` (draws run and, per attack and FPR, the half-range added).
 
     Raises
     ------
@@ -200,6 +216,10 @@ def attack_target(
     """
     _check_pair(references, target)
     names = _check_attacks(attacks)
+    from assay._validation import check_scalar
+
+    reference_draws = check_scalar(reference_draws, "reference_draws", kind=int, low=0,
+                                   high=10_000)
     for key in ("targets", "n_targets"):
         if key in run_mia_kwargs:
             raise InvalidParameterError(f"{key} must not be given: the audited model is the "
@@ -220,4 +240,60 @@ def attack_target(
                      targets=[k], **run_mia_kwargs)
     result.config.update({"target": target.summary(), "n_references": int(k),
                           "references": reference_note(references)})
+    if reference_draws:
+        widen_by_reference_draws(result, population, names, reference_draws, run_mia_kwargs)
     return result
+
+
+def widen_by_reference_draws(result: MIAResult, population: Population,
+                             names: Sequence[str], draws: int,
+                             run_mia_kwargs: dict[str, Any]) -> None:
+    """Add the reference draw's variation to `result`'s TPR intervals, in place.
+
+    `population` is the references followed by the target (model K). Each draw resamples
+    the K references with replacement and reruns the attacks on the target alone (no
+    groups, no tests); a draw an attack cannot run on (too few references on a side for
+    some row) is left out for that attack. For every estimable TPR, half the central
+    ``confidence`` range of the draws' TPRs is added in quadrature to each side of the
+    row interval, and the risk statement is restated from the widened figures.
+    """
+    from assay._validation import DataError
+
+    k = population.n_models - 1
+    keep = {key: run_mia_kwargs[key] for key in
+            ("confidence", "lira_min_refs", "rmia_a", "rmia_gamma", "random_state")
+            if key in run_mia_kwargs}
+    confidence = float(run_mia_kwargs.get("confidence", result.confidence))
+    rng = np.random.default_rng(run_mia_kwargs.get("random_state", 0))
+    tprs: dict[str, list[list[float]]] = {name: [] for name in names}
+    for _ in range(draws):
+        pick = np.r_[np.sort(rng.integers(0, k, k)), k]
+        drawn = Population(probs=population.probs[pick], member=population.member[pick],
+                           y=population.y, info=population.info)
+        for name in names:
+            try:
+                again = run_mia(drawn, attacks=[name], fprs=result.fprs, targets=[k],
+                                n_permutations=0, n_records=0, **keep)
+            except DataError:
+                continue
+            tprs[name].append([again.attacks[name].tpr_at_fpr[a].value for a in result.fprs])
+    spread: dict[str, dict[str, float | None]] = {}
+    q = [(1 - confidence) / 2, (1 + confidence) / 2]
+    for name in names:
+        attack, values = result.attacks[name], np.asarray(tprs[name], dtype=float)
+        spread[name] = {}
+        for i, a in enumerate(result.fprs):
+            e = attack.tpr_at_fpr[a]
+            column = values[:, i][np.isfinite(values[:, i])] if values.size else values
+            if not np.isfinite(e.value) or column.size < 2:
+                spread[name][f"{a:g}"] = None
+                continue
+            lo, hi = np.quantile(column, q)
+            half = float(hi - lo) / 2
+            spread[name][f"{a:g}"] = half
+            attack.tpr_at_fpr[a] = Estimate(
+                e.value, max(0.0, e.value - float(np.hypot(e.value - e.ci_low, half))),
+                min(1.0, e.value + float(np.hypot(e.ci_high - e.value, half))))
+    result.config["reference_draws"] = {"draws": int(draws), "tpr_half_range": spread}
+    result.risk = risk_statement(result.attacks, result.fprs, result.n_rows,
+                                 run_mia_kwargs.get("risk_fpr"), run_mia_kwargs.get("prior"))
