@@ -272,6 +272,27 @@ def test_risk_statement_prior_is_checked_before_training(prior):
     _trains(["mia", "synthetic", "--target", "approved", "--prior", "0.1", "--no-progress"])
 
 
+@pytest.mark.parametrize("prior", ["0", "1.5"])
+def test_audit_takes_the_risk_statement_prior_checked_before_training(prior, tmp_path):
+    line = _refused(["audit", "synthetic", "--prior", prior, "--out", str(tmp_path / "o"),
+                     "--quiet"])
+    assert line.startswith("error: privacy.prior must be a number in (0, 1)")
+
+
+def test_audit_risk_statement_reads_the_stated_prior(tmp_path):
+    from assay.audit import AuditConfig, run_audit
+
+    config = AuditConfig.from_mapping({
+        "data": "synthetic", "n_rows": 2000, "models": 4, "out": str(tmp_path / "out"),
+        "privacy": {"attacks": ["loss"], "noise_grid": [], "prior": 0.05},
+        "groups": {"n_permutations": 0}})
+    risk = run_audit(config, progress=False, write=False).sections["privacy"].data.mia.risk
+    assert risk.prior == 0.05 and risk.prior_source == "as stated"
+    # Precision follows the stated prior: prior*TPR / (prior*TPR + (1 - prior)*FPR).
+    tpr = risk.tpr.value
+    assert risk.precision.value == pytest.approx(0.05 * tpr / (0.05 * tpr + 0.95 * risk.fpr))
+
+
 @pytest.mark.parametrize("argv", [["--confirm-by", "maybe"], ["--max-cost", "-1"],
                                   ["--min-reduction", "2"]])
 def test_fair_verdict_options_are_checked_before_the_front(argv):

@@ -40,14 +40,13 @@ def _check_out_file(path: Path | None, flag: str) -> None:
 def _table(front, constraint: str):
     from rich.table import Table
 
-    from assay.fairness.metrics import format_estimate
-
-    def _fmt(e):
-        return "not measurable" if e.value != e.value else format_estimate(e)
+    from assay.report.result import format_figure
 
     table = Table(title=f"Accuracy / fairness front ({front.rows['test']} held-out rows "
                         "scored and chosen on, 95 % CI)")
-    for col in ("#", "candidate", "accuracy", "balanced acc.", f"{constraint} gap", "status"):
+    # The units of the report and the verdict: scores as 0.834, gaps in points.
+    for col in ("#", "candidate", "accuracy", "balanced acc.", f"{constraint} gap (points)",
+                "status"):
         table.add_column(col)
     for c in front.candidates:
         if not (c.on_front or c.index in (front.preferred, front.baseline) or c.rejected):
@@ -57,8 +56,9 @@ def _table(front, constraint: str):
                   and c.index != front.baseline else "baseline"
                   if c.index == front.baseline else "rejected: " + c.rejected
                   if c.rejected else "front")
-        table.add_row(str(c.index), c.name, _fmt(c.accuracy), _fmt(c.balanced_accuracy),
-                      _fmt(c.gaps[constraint]), status)
+        table.add_row(str(c.index), c.name, format_figure(c.accuracy, "score"),
+                      format_figure(c.balanced_accuracy, "score"),
+                      format_figure(c.gaps[constraint], "gap").replace(" points", ""), status)
     return table
 
 

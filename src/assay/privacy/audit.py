@@ -204,7 +204,7 @@ def run_privacy(section: Any, context: Any, options: Any) -> SectionResult:
                   random_state=config.seed, min_support=config.groups.min_support,
                   n_permutations=config.groups.n_permutations, n_records=options.n_records,
                   flag_rule=rule, backend="dask" if config.backend == "dask" else "local",
-                  scheduler_address=context.scheduler_address)
+                  scheduler_address=context.scheduler_address, prior=options.prior)
     if context.brings_own_model:
         from assay.privacy.target import attack_target, reference_note
 

@@ -46,6 +46,9 @@ class PrivacyOptions(Options):
         DP-SGD settings the model was trained with (all three), or
     dp_epsilon, dp_delta : optional
         the (ε, δ)-DP guarantee it claims; drawn beside the measured attack.
+    prior : float in (0, 1), optional
+        Share of members among an attacker's candidates for the risk statement (people
+        identified and precision); default the audit's own share of members.
     """
 
     attacks: tuple[str, ...] = ("loss", "lira", "rmia")
@@ -59,6 +62,7 @@ class PrivacyOptions(Options):
     dp_steps: int | None = None
     dp_epsilon: float | None = None
     dp_delta: float | None = None
+    prior: float | None = None
 
     def __post_init__(self) -> None:
         attacks = (self.attacks,) if isinstance(self.attacks, str) else tuple(self.attacks)
@@ -78,6 +82,9 @@ class PrivacyOptions(Options):
             check_scalar(s, "privacy.noise_grid", low=0.1, high=1000) for s in self.noise_grid))
         check_scalar(self.min_gap, "privacy.min_gap", low=0, high=0.5)
         check_scalar(self.n_records, "privacy.n_records", kind=int, low=0)
+        if self.prior is not None:
+            check_scalar(self.prior, "privacy.prior", low=0, high=1, low_open=True,
+                         high_open=True)
         if not isinstance(self.risk_target, str):
             raise InvalidParameterError(
                 f"privacy.risk_target must be text such as tpr@fpr=0.01@0.001. "
@@ -122,6 +129,8 @@ class PrivacySection:
         Flag("dp_steps", "DP-SGD steps.", kind="int"),
         Flag("dp_epsilon", "(ε, δ)-DP guarantee: ε.", kind="float"),
         Flag("dp_delta", "(ε, δ)-DP guarantee: δ.", kind="float"),
+        Flag("prior", "Share of members among an attacker's candidates for the risk "
+             "statement (default: the audit's own share).", kind="float"),
     )
 
     @property
