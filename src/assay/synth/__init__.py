@@ -1,0 +1,10 @@
+"""Privacy of a synthetic data release: what a synthetic table reveals about its training rows.
+
+* :mod:`~assay.synth.encoding`: the three tables on one mixed-type encoding, nearest
+  neighbours in anonymeter's distance.
+* :mod:`~assay.synth.risks`: singling out, linkability and inference risk against a holdout
+  control (anonymeter's definitions), per protected group.
+* :mod:`~assay.synth.membership`: a density-ratio membership attack on the release (DOMIAS
+  style), distance to closest record beside it.
+* :mod:`~assay.synth.audit`: `audit_release`, its options and its typed, schema-checked result.
+"""

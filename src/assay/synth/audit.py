@@ -1,0 +1,299 @@
+"""The synthetic-release audit: every attack on one encoding, one typed result.
+
+`audit_release` takes the generator's training rows (REAL), the release (SYNTH) and rows
+of the same population the generator never saw (HOLDOUT), and returns a `SynthPayload`
+whose JSON form has ``singling_out``, ``linkability``, ``inference`` and ``membership``
+(each with its headline ``risk`` or ``auc`` as ``{value, ci_low, ci_high}``), validated by
+``schema.json`` beside this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assay._stats import Estimate
+from assay._validation import DataError, InvalidParameterError, check_scalar
+from assay.synth.encoding import encode_tables
+from assay.synth.membership import MembershipFigures, membership_attack
+from assay.synth.risks import (
+    LinkabilityFigures,
+    RiskFigures,
+    SecretFigures,
+    default_link_columns,
+    inference_risk,
+    linkability_risk,
+    singling_out_risk,
+)
+
+__all__ = ["SynthOptions", "SynthPayload", "audit_release", "payload_schema"]
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """Attack settings of a synthetic-release audit.
+
+    Parameters
+    ----------
+    secrets : tuple of str, default=()
+        Columns whose inference is attacked (default: every column).
+    protected : tuple of str, default=()
+        Columns whose values are the groups of the per-group figures.
+    n_attacks : int, default=500
+        Attacks of each kind on each side (anonymeter's default).
+    n_cols : int, default=3
+        Attributes per multivariate singling-out predicate.
+    link_columns : tuple of two tuples of str, optional
+        The attacker's two parts for linkability (default: the columns' two halves).
+    n_neighbors : int, default=1
+        Nearest synthetic rows the two parts may share.
+    k : int, default=5
+        Largest neighbour rank of the membership attack's densities.
+    fprs : tuple of float, default=(0.1, 0.01, 0.001)
+    max_attempts : int, default=100_000
+        Multivariate singling-out predicates tried at most.
+    min_support : int, default=30
+        Targets (or members and non-members) a group needs for figures.
+    min_gap : float, default=0.05
+        Smallest excess of a group's risk (AUC) over the overall one that is flagged.
+    alpha : float, default=0.05
+    confidence : float, default=0.95
+    seed : int, default=0
+    """
+
+    secrets: tuple[str, ...] = ()
+    protected: tuple[str, ...] = ()
+    n_attacks: int = 500
+    n_cols: int = 3
+    link_columns: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    n_neighbors: int = 1
+    k: int = 5
+    fprs: tuple[float, ...] = (0.1, 0.01, 0.001)
+    max_attempts: int = 100_000
+    min_support: int = 30
+    min_gap: float = 0.05
+    alpha: float = 0.05
+    confidence: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_scalar(self.n_attacks, "n_attacks", kind=int, low=1)
+        check_scalar(self.n_cols, "n_cols", kind=int, low=1)
+        check_scalar(self.n_neighbors, "n_neighbors", kind=int, low=1)
+        check_scalar(self.k, "k", kind=int, low=1)
+        for a in self.fprs:
+            check_scalar(a, "fprs", low=0, high=1, low_open=True, high_open=True)
+        check_scalar(self.max_attempts, "max_attempts", kind=int, low=1)
+        check_scalar(self.min_support, "min_support", kind=int, low=1)
+        check_scalar(self.min_gap, "min_gap", low=0, high=1)
+        check_scalar(self.alpha, "alpha", low=0, high=1, low_open=True, high_open=True)
+        check_scalar(self.confidence, "confidence", low=0, high=1, low_open=True,
+                     high_open=True)
+        check_scalar(self.seed, "seed", kind=int, low=0)
+        if self.link_columns is not None and (
+                len(self.link_columns) != 2 or not all(self.link_columns)):
+            raise InvalidParameterError(
+                f"link_columns must be two non-empty lists of columns. Got "
+                f"{self.link_columns!r}.")
+
+
+@dataclass
+class SinglingOut:
+    """Univariate and multivariate singling out; the headline is the larger risk."""
+
+    univariate: RiskFigures
+    multivariate: RiskFigures
+    n_queries: dict[str, int]
+    n_cols: int
+
+    @property
+    def risk(self) -> Estimate:
+        u, m = self.univariate.risk, self.multivariate.risk
+        return m if not np.isfinite(u.value) or m.value >= u.value else u
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"risk": self.risk.to_dict(), "univariate": self.univariate.to_dict(),
+                "multivariate": self.multivariate.to_dict(),
+                "n_queries": {k: int(v) for k, v in self.n_queries.items()},
+                "n_cols": int(self.n_cols)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SinglingOut:
+        return cls(RiskFigures.from_dict(d["univariate"]), RiskFigures.from_dict(d["multivariate"]),
+                   {k: int(v) for k, v in d["n_queries"].items()}, int(d["n_cols"]))
+
+
+@dataclass
+class Inference:
+    """Inference of every secret; the headline is the most exposed secret's risk."""
+
+    secrets: list[SecretFigures]
+
+    @property
+    def worst(self) -> SecretFigures:
+        return max(self.secrets, key=lambda s: (np.nan_to_num(s.figures.risk.value, nan=-1),
+                                                s.figures.risk.ci_high))
+
+    def to_dict(self) -> dict[str, Any]:
+        w = self.worst
+        return {"risk": w.figures.risk.to_dict(), "secret": w.secret,
+                "secrets": [s.to_dict() for s in self.secrets]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Inference:
+        return cls([SecretFigures.from_dict(s) for s in d["secrets"]])
+
+
+@dataclass
+class SynthPayload:
+    """Everything the synthetic-release audit found."""
+
+    singling_out: SinglingOut
+    linkability: LinkabilityFigures
+    inference: Inference
+    membership: MembershipFigures
+    n_real: int
+    n_synth: int
+    n_holdout: int
+    columns: list[str]
+    protected: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"singling_out": self.singling_out.to_dict(),
+                "linkability": self.linkability.to_dict(),
+                "inference": self.inference.to_dict(),
+                "membership": self.membership.to_dict(),
+                "n_real": int(self.n_real), "n_synth": int(self.n_synth),
+                "n_holdout": int(self.n_holdout), "columns": list(self.columns),
+                "protected": list(self.protected), "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SynthPayload:
+        return cls(singling_out=SinglingOut.from_dict(d["singling_out"]),
+                   linkability=LinkabilityFigures.from_dict(d["linkability"]),
+                   inference=Inference.from_dict(d["inference"]),
+                   membership=MembershipFigures.from_dict(d["membership"]),
+                   n_real=int(d["n_real"]), n_synth=int(d["n_synth"]),
+                   n_holdout=int(d["n_holdout"]), columns=list(d["columns"]),
+                   protected=list(d.get("protected", [])), options=dict(d.get("options", {})))
+
+    def flagged_groups(self) -> list[str]:
+        """Labels of every flagged group, with the attack that flags it."""
+        out = [f"linkability: {g.label}" for g in self.linkability.groups if g.flagged]
+        out += [f"inference of {s.secret}: {g.label}" for s in self.inference.secrets
+                for g in s.groups if g.flagged]
+        out += [f"membership: {g.label}" for g in self.membership.groups if g.flagged]
+        return out
+
+
+@cache
+def payload_schema() -> dict[str, Any]:
+    """JSON Schema of `SynthPayload.to_dict`."""
+    text = resources.files("assay.synth").joinpath("schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def check_columns(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
+                  options: SynthOptions) -> list[str]:
+    """The attack columns (the real table's), after checking every named column exists.
+
+    Raises
+    ------
+    DataError
+        A table without rows or without a column of the real table, a secret, protected
+        or link column the real table lacks.
+    """
+    for name, frame in (("REAL", real), ("SYNTH", synth), ("HOLDOUT", holdout)):
+        if len(frame) < 2:
+            raise DataError(f"{name} must have at least 2 rows. Got {len(frame)}.")
+    columns = [str(c) for c in real.columns]
+    if len(columns) < 2:
+        raise DataError(f"REAL must have at least 2 columns. Got {columns}.")
+    for name, frame in (("SYNTH", synth), ("HOLDOUT", holdout)):
+        missing = [c for c in columns if c not in set(map(str, frame.columns))]
+        if missing:
+            raise DataError(f"{name} must have every column of REAL. Got it without "
+                            f"{', '.join(missing)}.")
+    named = [("--secret", list(options.secrets)), ("--protected", list(options.protected))]
+    if options.link_columns is not None:
+        named.append(("--link-columns", [c for p in options.link_columns for c in p]))
+    for flag, names in named:
+        unknown = [c for c in names if c not in columns]
+        if unknown:
+            raise DataError(f"{flag} must name columns of REAL. Got {', '.join(unknown)} "
+                            f"(columns: {', '.join(columns)}).")
+    if options.n_cols > len(columns):
+        raise InvalidParameterError(f"n_cols must be at most the {len(columns)} columns. "
+                                    f"Got {options.n_cols}.")
+    return columns
+
+
+def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
+                  options: SynthOptions | None = None) -> SynthPayload:
+    """Measure singling out, linkability, inference and membership risk of a release.
+
+    Parameters
+    ----------
+    real : pandas.DataFrame
+        The generator's training rows.
+    synth : pandas.DataFrame
+        The release (at least the real table's columns; others are ignored).
+    holdout : pandas.DataFrame
+        Rows of the same population the generator never saw (the control).
+    options : SynthOptions, optional
+
+    Returns
+    -------
+    SynthPayload
+    """
+    options = options or SynthOptions()
+    columns = check_columns(real, synth, holdout, options)
+    real = real.rename(columns=str)
+    synth = synth.rename(columns=str)
+    holdout = holdout.rename(columns=str)
+    tables = encode_tables(real, synth, holdout, columns)
+    groups = {p: (real[p].astype(str).to_numpy(object), holdout[p].astype(str).to_numpy(object))
+              for p in options.protected}
+    seed = options.seed
+    common = dict(confidence=options.confidence)
+    group_rule = dict(min_support=options.min_support, min_gap=options.min_gap,
+                      alpha=options.alpha)
+    uni, n_uni = singling_out_risk(tables, mode="univariate", n_attacks=options.n_attacks,
+                                   random_state=seed, **common)
+    multi, n_multi = singling_out_risk(tables, mode="multivariate", n_attacks=options.n_attacks,
+                                       n_cols=options.n_cols, max_attempts=options.max_attempts,
+                                       random_state=seed + 1, **common)
+    singling = SinglingOut(uni, multi, {"univariate": n_uni, "multivariate": n_multi},
+                           options.n_cols)
+    link_cols = (default_link_columns(columns) if options.link_columns is None
+                 else tuple(list(p) for p in options.link_columns))
+    link = linkability_risk(tables, link_cols, n_attacks=options.n_attacks,
+                            n_neighbors=options.n_neighbors, groups=groups,
+                            random_state=seed + 2, **common, **group_rule)
+    secrets = list(options.secrets) or columns
+    # Every secret's groups share the level (see `risks._group_figures`).
+    secret_rule = {**group_rule, "alpha": options.alpha / len(secrets)}
+    inference = Inference([inference_risk(tables, s, n_attacks=options.n_attacks,
+                                          groups=groups, random_state=seed + 3 + i,
+                                          **common, **secret_rule)
+                           for i, s in enumerate(secrets)])
+    membership = membership_attack(tables, k=options.k, fprs=options.fprs, groups=groups,
+                                   min_support=options.min_support, min_gap=options.min_gap,
+                                   **common)
+    return SynthPayload(
+        singling_out=singling, linkability=link, inference=inference, membership=membership,
+        n_real=len(real), n_synth=len(synth), n_holdout=len(holdout), columns=columns,
+        protected=list(options.protected),
+        options={"n_attacks": options.n_attacks, "n_cols": options.n_cols,
+                 "n_neighbors": options.n_neighbors, "k": options.k,
+                 "fprs": list(options.fprs), "confidence": options.confidence,
+                 "min_support": options.min_support, "min_gap": options.min_gap,
+                 "alpha": options.alpha, "seed": options.seed})

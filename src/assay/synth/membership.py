@@ -1,0 +1,253 @@
+"""Membership inference on a synthetic release, and distance to closest record beside it.
+
+The attack is DOMIAS's (van Breugel et al. 2023, "Membership Inference Attacks against
+Synthetic Data through Overfitting Detection"): a person is scored by how much denser the
+synthetic table is around their record than the population is, ``p_synth(x) / p_ref(x)``,
+with the population's density fitted on HOLDOUT. A generator that memorises its training
+rows puts excess density exactly on them.
+
+Densities are k-nearest-neighbour estimates on the mixed-type distance of
+`assay.synth.encoding`: ``p(x) ∝ k / (n r_k(x)^d)`` with ``r_k`` the distance to the k-th
+neighbour, so the log ratio is ``d (log r_k^ref(x) - log r_k^synth(x))`` plus a constant.
+The score averages that over k = 1..K (``d`` is common to every row and dropped): k = 1
+sees exact copies, larger k smooths. Distances get a floor of ``EPS`` (a hundredth of a
+numeric column's range) so a copy scores high but finite. The holdout rows are scored
+against the holdout reference leaving themselves out, so a non-member's own record does
+not inflate its reference density.
+
+Distance to closest record (DCR) is reported beside the attack, labelled for what it is:
+a similarity statistic, not a privacy guarantee (Yao et al. 2025, "The DCR Delusion":
+tables that pass DCR checks can fail membership inference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assay._stats import Estimate, hanley_mcneil_interval
+from assay.groups import group_label
+from assay.privacy.vulnerability import (
+    MIN_EXPECTED_FALSE_POSITIVES,
+    fpr_band,
+    not_estimable_reason,
+    tpr_estimable,
+    tpr_estimates,
+)
+from assay.synth.encoding import Tables, nearest
+
+__all__ = ["DCR_NOTE", "DcrFigures", "MembershipFigures", "membership_attack"]
+
+EPS = 0.01
+DCR_NOTE = ("distance to closest record is a similarity statistic, not a privacy guarantee: "
+            "a release can pass it and still fail membership inference")
+
+
+def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Probability a member outscores a non-member (ties count one half)."""
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    scores = np.concatenate([pos, neg])
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(scores.size)
+    sorted_scores = scores[order]
+    # Average ranks over ties.
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
+
+
+def _auc_estimate(pos: np.ndarray, neg: np.ndarray, confidence: float) -> Estimate:
+    auc = _auc(pos, neg)
+    low, high = hanley_mcneil_interval(auc, pos.size, neg.size, confidence)
+    return Estimate(auc, low, high)
+
+
+def _tpr_at(pos: np.ndarray, neg: np.ndarray, fprs: np.ndarray) -> np.ndarray:
+    """Members above the threshold that lets through at most ``fpr`` of the non-members."""
+    neg_sorted = np.sort(neg)[::-1]
+    out = np.zeros(len(fprs))
+    for i, a in enumerate(fprs):
+        allowed = int(np.floor(a * neg.size + 1e-9))
+        # Threshold strictly above the (allowed+1)-th highest non-member score.
+        thr = neg_sorted[allowed] if allowed < neg.size else -np.inf
+        out[i] = np.sum(pos > thr)
+    return out
+
+
+@dataclass
+class DcrFigures:
+    """Distance to closest synthetic record of the training and the holdout rows."""
+
+    median_real: float
+    median_holdout: float
+    exact_real: float
+    exact_holdout: float
+    note: str = DCR_NOTE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"median_real": float(self.median_real),
+                "median_holdout": float(self.median_holdout),
+                "exact_real": float(self.exact_real), "exact_holdout": float(self.exact_holdout),
+                "note": self.note}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DcrFigures:
+        return cls(float(d["median_real"]), float(d["median_holdout"]), float(d["exact_real"]),
+                   float(d["exact_holdout"]), d.get("note", DCR_NOTE))
+
+
+@dataclass
+class GroupAuc:
+    """Attack AUC among one protected group's members and non-members (None: too few)."""
+
+    label: str
+    n_members: int
+    n_nonmembers: int
+    auc: Estimate | None = None
+    flagged: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "n_members": self.n_members,
+                "n_nonmembers": self.n_nonmembers,
+                "auc": None if self.auc is None else self.auc.to_dict(),
+                "flagged": bool(self.flagged)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GroupAuc:
+        return cls(d["label"], int(d["n_members"]), int(d["n_nonmembers"]),
+                   None if d.get("auc") is None else Estimate.from_dict(d["auc"]),
+                   bool(d.get("flagged", False)))
+
+
+@dataclass
+class MembershipFigures:
+    """The density-ratio attack's AUC and TPR at low FPR, with DCR beside them.
+
+    ``tpr_at_fpr`` maps each FPR to its estimate, or None where the non-members cannot
+    resolve it (fewer than ``MIN_EXPECTED_FALSE_POSITIVES`` expected false positives);
+    ``tpr_reason`` says why.
+    """
+
+    auc: Estimate
+    tpr_at_fpr: dict[float, Estimate | None]
+    tpr_reason: dict[float, str]
+    n_members: int
+    n_nonmembers: int
+    k: int
+    dcr: DcrFigures
+    attack: str = "density ratio (DOMIAS-style, kNN densities; reference fitted on holdout)"
+    groups: list[GroupAuc] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attack": self.attack, "auc": self.auc.to_dict(),
+            "tpr_at_fpr": {f"{a:g}": None if e is None else e.to_dict()
+                           for a, e in self.tpr_at_fpr.items()},
+            "tpr_reason": {f"{a:g}": r for a, r in self.tpr_reason.items()},
+            "n_members": int(self.n_members), "n_nonmembers": int(self.n_nonmembers),
+            "k": int(self.k), "dcr": self.dcr.to_dict(),
+            "groups": [g.to_dict() for g in self.groups]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MembershipFigures:
+        return cls(
+            auc=Estimate.from_dict(d["auc"]),
+            tpr_at_fpr={float(a): None if e is None else Estimate.from_dict(e)
+                        for a, e in d["tpr_at_fpr"].items()},
+            tpr_reason={float(a): r for a, r in d.get("tpr_reason", {}).items()},
+            n_members=int(d["n_members"]), n_nonmembers=int(d["n_nonmembers"]), k=int(d["k"]),
+            dcr=DcrFigures.from_dict(d["dcr"]), attack=d.get("attack", ""),
+            groups=[GroupAuc.from_dict(g) for g in d.get("groups", [])])
+
+
+def density_ratio_scores(tables: Tables, k: int = 5) -> tuple[np.ndarray, np.ndarray,
+                                                              np.ndarray, np.ndarray]:
+    """Scores of the real (members) and holdout (non-members) rows, and their DCRs.
+
+    Returns
+    -------
+    members, nonmembers : ndarray
+        Log density ratios (higher: more likely a member).
+    dcr_real, dcr_holdout : ndarray
+        Distance of each row to its closest synthetic row.
+    """
+    synth, real, hold = (tables.features(t) for t in ("synth", "real", "holdout"))
+    k_syn = min(k, synth.shape[0])
+    k_ref = min(k, hold.shape[0] - 1)
+    if k_ref < 1:
+        raise ValueError("the holdout table needs at least 2 rows for a reference density")
+    kk = min(k_syn, k_ref)
+    d_syn_real, _ = nearest(synth, real, kk)
+    d_syn_hold, _ = nearest(synth, hold, kk)
+    d_ref_real, _ = nearest(hold, real, kk)
+    d_ref_hold, _ = nearest(hold, hold, kk, exclude_self=True)
+
+    def score(d_ref, d_syn):
+        return (np.log(d_ref + EPS) - np.log(d_syn + EPS)).mean(axis=1)
+
+    return (score(d_ref_real, d_syn_real), score(d_ref_hold, d_syn_hold),
+            d_syn_real[:, 0], d_syn_hold[:, 0])
+
+
+def membership_attack(tables: Tables, *, k: int = 5, fprs=(0.1, 0.01, 0.001),
+                      groups: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                      min_support: int = 30, min_gap: float = 0.05,
+                      confidence: float = 0.95) -> MembershipFigures:
+    """Run the density-ratio attack: AUC, TPR at each FPR, per group, with DCR beside.
+
+    Parameters
+    ----------
+    tables : Tables
+    k : int, default=5
+        Largest neighbour rank of the kNN densities.
+    fprs : sequence of float
+        FPRs at which the TPR is read (not estimable where ``fpr · n_nonmembers`` < 10).
+    groups : mapping, optional
+        Protected attribute → (labels of the real rows, labels of the holdout rows).
+    min_support : int, default=30
+        Members and non-members a group needs for an AUC.
+    min_gap : float, default=0.05
+        A group is flagged when its AUC's lower bound exceeds the overall AUC by this much.
+    confidence : float
+    """
+    pos, neg, dcr_r, dcr_h = density_ratio_scores(tables, k)
+    fprs = np.asarray(sorted(set(float(a) for a in fprs), reverse=True))
+    tpr: dict[float, Estimate | None] = {}
+    reasons: dict[float, str] = {}
+    lo_fpr, hi_fpr = fpr_band(fprs, neg.size, confidence)
+    tp = _tpr_at(pos, neg, fprs)
+    tp_lo = _tpr_at(pos, neg, lo_fpr)
+    tp_hi = _tpr_at(pos, neg, hi_fpr)
+    v, lo, hi, _, _ = tpr_estimates(tp[None, :], tp_lo[None, :], tp_hi[None, :],
+                              np.array([pos.size]), confidence)
+    for i, a in enumerate(fprs):
+        if tpr_estimable(a, neg.size):
+            tpr[float(a)] = Estimate(float(v[i]), float(lo[i]), float(hi[i]))
+        else:
+            tpr[float(a)] = None
+            reasons[float(a)] = not_estimable_reason(neg.size)
+    overall = _auc_estimate(pos, neg, confidence)
+    by_group = []
+    for attribute, (real_labels, hold_labels) in (groups or {}).items():
+        real_labels = np.asarray(real_labels, dtype=object)
+        hold_labels = np.asarray(hold_labels, dtype=object)
+        for value in sorted(set(real_labels) | set(hold_labels), key=str):
+            m, h = real_labels == value, hold_labels == value
+            g = GroupAuc(group_label((attribute,), (str(value),)), int(m.sum()), int(h.sum()))
+            if min(g.n_members, g.n_nonmembers) >= min_support:
+                g.auc = _auc_estimate(pos[m], neg[h], confidence)
+                g.flagged = bool(g.auc.ci_low - overall.value >= min_gap)
+            by_group.append(g)
+    dcr = DcrFigures(median_real=float(np.median(dcr_r)), median_holdout=float(np.median(dcr_h)),
+                     exact_real=float(np.mean(dcr_r == 0)), exact_holdout=float(np.mean(dcr_h == 0)))
+    return MembershipFigures(auc=overall, tpr_at_fpr=tpr, tpr_reason=reasons,
+                             n_members=int(pos.size), n_nonmembers=int(neg.size), k=int(k),
+                             dcr=dcr, groups=by_group)
+
+
+__all__ += ["GroupAuc", "density_ratio_scores", "MIN_EXPECTED_FALSE_POSITIVES"]
