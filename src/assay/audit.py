@@ -379,6 +379,14 @@ class AuditContext:
         """Whether the model under audit came from outside (predictions or an estimator)."""
         return self.target is not None and not self.target.source.startswith("population")
 
+    def engine_options(self) -> dict[str, Any]:
+        """Backend, cluster, cache, progress and memory budget of every fit of this audit
+        (`assay.population.engine_options`), for sections that fit on other data."""
+        from assay.population import engine_options
+
+        return engine_options(self.config.backend, self.out_dir / "cache", self.progress,
+                              self.config.memory_budget, self.scheduler_address)
+
     def fit(self, plan: Any, learner: Any = None) -> Any:
         """Fit another population on the same data, backend and cache (resumable)."""
         from assay.population import fit_population
@@ -386,10 +394,8 @@ class AuditContext:
         return fit_population(
             self.dataset.X, self.dataset.y, learner or self.learner or self.config.make_learner(),
             plan,
-            n_classes=int(len(self.dataset.classes)), backend=self.config.backend,
-            cache_dir=self.out_dir / "cache", data_fingerprint=str(self.dataset.fingerprint),
-            progress=self.progress, memory_budget=self.config.memory_budget,
-            scheduler_address=self.scheduler_address)
+            n_classes=int(len(self.dataset.classes)),
+            data_fingerprint=str(self.dataset.fingerprint), **self.engine_options())
 
 
 # --------------------------------------------------------------------------- running

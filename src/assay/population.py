@@ -781,6 +781,38 @@ def machine_memory_gib() -> float:
         return 2.0
 
 
+def engine_options(backend: str = "batched", cache_dir: Any = None, progress: bool = False,
+                   memory_budget: float | None = None,
+                   scheduler_address: str | None = None) -> dict[str, Any]:
+    """The engine settings every fit of an audit passes to `fit_population`, checked.
+
+    One place for them, so a section that fits its own models (on other rows or
+    features) still runs on the audit's cluster and writes to disk over its budget.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of `fit_population`: ``backend``, ``cache_dir``, ``progress``,
+        ``memory_budget``, ``scheduler_address``.
+
+    Examples
+    --------
+    >>> from assay.population import engine_options
+    >>> engine_options("dask", scheduler_address="tcp://10.0.0.5:8786")["scheduler_address"]
+    'tcp://10.0.0.5:8786'
+    >>> engine_options("batched", scheduler_address="tcp://10.0.0.5:8786")
+    Traceback (most recent call last):
+    ...
+    assay._validation.InvalidParameterError: scheduler_address must be None unless backend is 'dask'. Got backend 'batched'.
+    """
+    check_option(backend, "backend", _BACKENDS)
+    check_scheduler(backend, scheduler_address)
+    if memory_budget is not None:
+        memory_budget = check_scalar(memory_budget, "memory_budget", low=0, low_open=True)
+    return {"backend": backend, "cache_dir": cache_dir, "progress": progress,
+            "memory_budget": memory_budget, "scheduler_address": scheduler_address}
+
+
 def max_models(n_rows: int, n_classes: int | None, memory_budget: float | None = None) -> int:
     """The most models (even) a population of this table can hold in this machine's memory.
 

@@ -14,7 +14,15 @@ import typer
 
 from assay._validation import InvalidParameterError, check_scalar
 from assay.cli import app, split_names
-from assay.cli.options import DataHome, Learner, LearnerParam
+from assay.cli.options import (
+    Backend,
+    CacheDir,
+    DataHome,
+    Learner,
+    LearnerParam,
+    MemoryBudget,
+    Scheduler,
+)
 
 
 @app.command("attribute")
@@ -36,15 +44,27 @@ def attribute(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the result.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_home: DataHome = None,
+    backend: Backend = "batched",
+    scheduler: Scheduler = None,
+    cache_dir: CacheDir = None,
+    memory_budget: MemoryBudget = None,
 ) -> None:
     """Can the model reveal a sensitive attribute beyond what imputation from the other
     columns already gives? Reports the model's own contribution with its interval."""
-    from assay.cli.mia import _check_json_path, _load_dataset
+    from assay.cli.mia import (
+        _check_engine_flags,
+        _check_json_path,
+        _encoding_limits,
+        _load_dataset,
+        _population_folder,
+    )
 
     check_scalar(models, "--models", kind=int, low=2)
     if models % 2:
         raise InvalidParameterError(f"--models must be an even integer in [2, inf). Got {models}.")
     _check_json_path(json_path)
+    _check_engine_flags(backend, scheduler, cache_dir)
+    limits = _encoding_limits(None, None, memory_budget)
     from assay.learners import get_learner, parse_learner_params
     from assay.privacy.attribute import ATTRIBUTE_ATTACKS, attribute_inference, check_sensitive
 
@@ -54,19 +74,26 @@ def attribute(
                                     f"Got {attacks!r}.")
     spec = get_learner(learner, **parse_learner_params(learner_param or []))
     prot = list(dict.fromkeys(split_names(protected)))
-    dataset = _load_dataset(data, target, prot, data_home)
+    dataset = _load_dataset(data, target, prot, data_home, **limits)
+    from assay.cluster import shared_cluster
     from assay.population import check_population_size
 
-    check_population_size(models, dataset.n_rows, dataset.n_classes, name="--models", spill=False)
+    check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
+                          name="--models")
     check_sensitive(dataset, sensitive, positive)
     own = None
     if predictions is not None:
         from assay.predictions import read_predictions
 
         own = read_predictions(predictions, dataset)
-    result = attribute_inference(dataset, sensitive, learner=spec, n_models=models,
-                                 target=own, attacks=tuple(names), positive=positive,
-                                 random_state=seed)
+    # Fitting runs on the --scheduler cluster (or one started here) and, over
+    # --memory-budget, writes the probabilities to disk, as `assay mia` does.
+    with _population_folder(cache_dir, memory_budget) as folder, \
+            shared_cluster(backend, scheduler, "--scheduler") as address:
+        result = attribute_inference(dataset, sensitive, learner=spec, n_models=models,
+                                     target=own, attacks=tuple(names), positive=positive,
+                                     random_state=seed, backend=backend, cache_dir=folder,
+                                     memory_budget=memory_budget, scheduler_address=address)
     from rich.console import Console
     from rich.table import Table
 

@@ -10,7 +10,16 @@ import typer
 
 from assay._validation import InvalidParameterError, check_scalar
 from assay.cli import app, split_names
-from assay.cli.options import DataHome, Learner, LearnerParam, Progress
+from assay.cli.options import (
+    Backend,
+    CacheDir,
+    DataHome,
+    Learner,
+    LearnerParam,
+    MemoryBudget,
+    Progress,
+    Scheduler,
+)
 
 
 def parse_ratios(text: str) -> tuple[float, float]:
@@ -39,7 +48,10 @@ def distribution(
     train_size: Annotated[Optional[int], typer.Option("--train-size")] = None,
     learner: Learner = "logreg",
     learner_param: LearnerParam = None,
-    backend: Annotated[str, typer.Option("--backend")] = "batched",
+    backend: Backend = "batched",
+    scheduler: Scheduler = None,
+    cache_dir: CacheDir = None,
+    memory_budget: MemoryBudget = None,
     json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_home: DataHome = None,
@@ -47,7 +59,13 @@ def distribution(
 ) -> None:
     """Does the model reveal the share of a group in its training data? KL and
     meta-classifier attacks on 2 x K models; accuracy and n_leaked."""
-    from assay.cli.mia import BACKENDS, _check_json_path, _load_dataset
+    from assay.cli.mia import (
+        _check_engine_flags,
+        _check_json_path,
+        _encoding_limits,
+        _load_dataset,
+        _population_folder,
+    )
 
     shares = parse_ratios(ratios)
     check_scalar(models, "--models", kind=int, low=4)
@@ -55,27 +73,33 @@ def distribution(
         raise InvalidParameterError(f"--models must be an even integer in [4, inf). Got {models}.")
     if train_size is not None:
         check_scalar(train_size, "--train-size", kind=int, low=2)
-    from assay._validation import check_option
     from assay.privacy.distribution import parse_property
 
-    check_option(backend, "--backend", BACKENDS)
+    _check_engine_flags(backend, scheduler, cache_dir)
+    limits = _encoding_limits(None, None, memory_budget)
     parse_property(prop)
     _check_json_path(json_path)
     from assay.learners import get_learner, parse_learner_params
     from assay.privacy.distribution import distribution_inference, property_mask
 
     spec = get_learner(learner, **parse_learner_params(learner_param or []))
-    dataset = _load_dataset(data, target, [], data_home)
+    dataset = _load_dataset(data, target, [], data_home, **limits)
+    from assay.cluster import shared_cluster
     from assay.population import check_population_size
 
-    check_population_size(models, dataset.n_rows, dataset.n_classes,
-                          name="--models", factor=2, spill=False)
+    check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
+                          name="--models", factor=2)
     mask = property_mask(dataset, prop)
-    result = distribution_inference(dataset.X, dataset.y, mask, ratios=shares, n_models=models,
-                                    learner=spec, train_size=train_size, property_label=prop,
-                                    n_classes=dataset.n_classes, backend=backend,
-                                    data_fingerprint=dataset.fingerprint, progress=progress,
-                                    random_state=seed)
+    # Fitting runs on the --scheduler cluster (or one started here) and, over
+    # --memory-budget, writes the probabilities to disk, as `assay mia` does.
+    with _population_folder(cache_dir, memory_budget) as folder, \
+            shared_cluster(backend, scheduler, "--scheduler") as address:
+        result = distribution_inference(
+            dataset.X, dataset.y, mask, ratios=shares, n_models=models, learner=spec,
+            train_size=train_size, property_label=prop, n_classes=dataset.n_classes,
+            data_fingerprint=dataset.fingerprint, random_state=seed, backend=backend,
+            cache_dir=folder, progress=progress, memory_budget=memory_budget,
+            scheduler_address=address)
     from rich.console import Console
     from rich.table import Table
 

@@ -53,6 +53,26 @@ def _names(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(split_names(values)))
 
 
+def _check_engine_flags(backend: str, scheduler: str | None, cache_dir: Path | None) -> None:
+    """--backend, --scheduler and --cache-dir, checked before anything is loaded."""
+    from assay.cluster import check_scheduler
+
+    check_option(backend, "--backend", BACKENDS)
+    check_scheduler(backend, scheduler, "--scheduler", "--backend")
+    if cache_dir is not None:
+        check_output_folder(cache_dir, "--cache-dir")
+
+
+def _population_folder(cache_dir: Path | None, memory_budget: float | None):
+    """Where a population over --memory-budget is written: --cache-dir, or a temporary
+    folder removed when the command ends (a context manager yielding the folder or None)."""
+    import tempfile
+
+    if cache_dir is None and memory_budget is not None:
+        return tempfile.TemporaryDirectory(prefix="assay-population-")
+    return nullcontext(cache_dir)
+
+
 def _check_json_path(path: Path | None) -> None:
     """The JSON file must be writable where asked: an existing folder, not a folder itself."""
     if path is not None:

@@ -413,6 +413,8 @@ def attribute_inference(
     backend: str = "batched",
     cache_dir: Any = None,
     progress: bool = False,
+    memory_budget: float | None = None,
+    scheduler_address: str | None = None,
     random_state: int = 0,
 ) -> AttributeResult:
     """Attribute-inference attacks and the imputation baseline on a population's targets.
@@ -446,8 +448,9 @@ def attribute_inference(
     flag_rule : FlagRule, optional
         Default ``FlagRule(min_difference=0.05, direction="greater")``.
     min_support, n_permutations, n_bootstrap : int
-    backend, cache_dir, progress
-        Passed to `assay.population.fit_population`.
+    backend, cache_dir, progress, memory_budget, scheduler_address
+        Passed to `assay.population.fit_population` (`engine_options`): over
+        `memory_budget` the probabilities are written into `cache_dir`.
     random_state : int, default=0
 
     Returns
@@ -460,7 +463,7 @@ def attribute_inference(
         Every option and the sensitive column are checked before any training.
     """
     from assay.groups import FlagRule, GroupIndex
-    from assay.population import PopulationPlan, fit_population
+    from assay.population import PopulationPlan, engine_options, fit_population
 
     started = time.perf_counter()
     values = check_sensitive(dataset, sensitive, positive)
@@ -499,6 +502,7 @@ def attribute_inference(
                                     f"Got {list(not_run)}.")
     X, y, n = dataset.dense_X("attribute inference"), dataset.y, dataset.n_rows
     n_classes = dataset.n_classes
+    engine = engine_options(backend, cache_dir, progress, memory_budget, scheduler_address)
 
     # Outputs of every target on every row under every candidate value: (T, N, V', C).
     if target is not None:
@@ -515,17 +519,14 @@ def attribute_inference(
         aug = PopulationPlan(member=aug_member.reshape(n_models, -1), seeds=plan.seeds,
                              params={"attribute": sensitive})
         pop = fit_population(stacked.reshape(n_values * n, -1), np.tile(y, n_values),
-                             learner, aug, n_classes=n_classes, backend=backend,
-                             cache_dir=cache_dir, progress=progress)
+                             learner, aug, n_classes=n_classes, **engine)
         outputs = pop.probs.reshape(n_models, n_values, n, n_classes).transpose(0, 2, 1, 3)
         member = plan.member
         source = f"{n_models} models trained by assay ({pop.info.get('learner', {}).get('name', '')})"
     else:
         if population is None:
             plan = PopulationPlan.balanced(n, n_models, random_state)
-            population = fit_population(X, y, learner, plan, n_classes=n_classes,
-                                        backend=backend, cache_dir=cache_dir,
-                                        progress=progress)
+            population = fit_population(X, y, learner, plan, n_classes=n_classes, **engine)
         outputs = population.probs[:, :, None, :]
         member = population.member
         source = f"{population.n_models} models of the population"

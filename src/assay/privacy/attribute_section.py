@@ -173,9 +173,8 @@ class AttributeSection:
             n_models=options.models, population=context.population, target=target,
             n_targets=options.targets, attacks=options.attacks, positive=options.positive,
             flag_rule=rule, min_support=config.groups.min_support,
-            n_permutations=config.groups.n_permutations, backend=config.backend,
-            cache_dir=context.out_dir / "cache", progress=context.progress,
-            random_state=config.seed)
+            n_permutations=config.groups.n_permutations, random_state=config.seed,
+            **context.engine_options())
         payload = AttributePayload(result, dp_bound(result, options.guarantee))
         return SectionResult(name=self.name, title=self.title, summary=summary(payload),
                              metrics=metrics(payload), data=payload)

@@ -430,6 +430,8 @@ def distribution_inference(
     cache_dir: Any = None,
     data_fingerprint: str | None = None,
     progress: bool = False,
+    memory_budget: float | None = None,
+    scheduler_address: str | None = None,
     random_state: int = 0,
 ) -> DistributionResult:
     """Play the distribution-inference game between two property ratios.
@@ -459,8 +461,9 @@ def distribution_inference(
     attacks : tuple of str, default=("kl", "meta")
     property_label : str
         How the property is named in the result (``"sex=Female"``).
-    n_classes, backend, cache_dir, data_fingerprint, progress
-        Passed to `assay.population.fit_population`.
+    n_classes, backend, cache_dir, data_fingerprint, progress, memory_budget, scheduler_address
+        Passed to `assay.population.fit_population` (`engine_options`): over
+        `memory_budget` the probabilities are written into `cache_dir`.
     random_state : int, default=0
 
     Returns
@@ -476,7 +479,8 @@ def distribution_inference(
         ``has_property`` not a boolean mask of the rows, or a property held by no row.
     """
     from assay.learners import get_learner
-    from assay.population import PopulationPlan, check_population_size, fit_population
+    from assay.population import (PopulationPlan, check_population_size, engine_options,
+                                  fit_population)
 
     ratios = _check_ratios(ratios)
     n_models = check_scalar(n_models, "n_models", kind=int, low=4)
@@ -501,8 +505,9 @@ def distribution_inference(
     if not mask.any() or mask.all():
         raise DataError(f"has_property must hold for some rows and not others. Got "
                         f"{int(mask.sum())} of {mask.size}.")
+    engine = engine_options(backend, cache_dir, progress, memory_budget, scheduler_address)
     check_population_size(n_models, X.shape[0], n_classes or len(np.unique(y)),
-                          name="n_models", factor=2, spill=False)
+                          memory_budget, name="n_models", factor=2)
     spec = get_learner(learner)
     rng = np.random.default_rng(random_state)
     member, side, label, query, train_size, pools = _plan(mask, ratios, n_models, train_size,
@@ -514,9 +519,8 @@ def distribution_inference(
                           params={"distribution": property_label, "ratios": list(ratios),
                                   "train_size": train_size})
     started = time.perf_counter()
-    population = fit_population(X, y, spec, plan, n_classes=n_classes, backend=backend,
-                                cache_dir=cache_dir, data_fingerprint=data_fingerprint,
-                                progress=progress)
+    population = fit_population(X, y, spec, plan, n_classes=n_classes,
+                                data_fingerprint=data_fingerprint, **engine)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
     probs = population.probs[:, query]  # (2K, Q, C): no model trained on these rows

@@ -145,10 +145,9 @@ class DistributionSection:
             ratios=options.ratios,
             n_models=options.models, learner=context.learner, train_size=options.train_size,
             n_query=options.n_query, property_label=options.property,
-            n_classes=context.dataset.n_classes, backend=config.backend,
-            cache_dir=context.out_dir / "cache",
-            data_fingerprint=str(context.dataset.fingerprint), progress=context.progress,
-            random_state=config.seed)
+            n_classes=context.dataset.n_classes,
+            data_fingerprint=str(context.dataset.fingerprint), random_state=config.seed,
+            **context.engine_options())
         payload = DistributionPayload(result)
         return SectionResult(name=self.name, title=self.title, summary=summary(result),
                              metrics=metrics(result), data=payload)
