@@ -1,0 +1,170 @@
+"""`assay synth REAL SYNTH --holdout HOLDOUT`: what a synthetic release reveals about its rows.
+
+Light to import: pandas and the attacks are imported inside the command, after every
+option and path has been checked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from assay._validation import (
+    DataError,
+    InvalidParameterError,
+    check_output_folder,
+    check_scalar,
+)
+from assay.cli import app, split_names
+from assay.cli.mia import _check_json_path
+from assay.cli.options import Protected
+
+
+def _check_table(path: Path, name: str) -> None:
+    """A readable .csv / .csv.gz / .parquet file, checked before anything is read."""
+    text = "".join(path.suffixes[-2:]).lower()
+    if not path.exists():
+        raise DataError(f"{name} must be an existing file. Got {path} (no such file).")
+    if path.is_dir():
+        raise DataError(f"{name} must be a .csv or .parquet file. Got the folder {path}.")
+    if not (path.suffix.lower() in (".csv", ".parquet", ".pq") or text.endswith(".csv.gz")):
+        raise DataError(f"{name} must be a .csv, .csv.gz or .parquet file. Got {path}.")
+
+
+def _link_columns(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """``a,b|c,d`` into the attacker's two parts."""
+    if text is None:
+        return None
+    parts = [tuple(split_names([p])) for p in str(text).split("|")]
+    if len(parts) != 2 or not all(parts):
+        raise InvalidParameterError(f"--link-columns must be two comma-separated lists split "
+                                    f"by '|', e.g. age,sex|zip,job. Got {text!r}.")
+    overlap = set(parts[0]) & set(parts[1])
+    if overlap:
+        raise InvalidParameterError(f"--link-columns must split the columns in two parts "
+                                    f"without overlap. Got {', '.join(sorted(overlap))} in both.")
+    return parts[0], parts[1]
+
+
+def _fmt(e) -> str:
+    if e is None:
+        return "not estimable"
+    if e.value != e.value:  # NaN
+        return "not measurable"
+    return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
+
+
+def _table(payload):
+    from rich.table import Table
+
+    table = Table(title="Synthetic release: risk beyond the holdout control "
+                        "(anonymeter's definitions; 95 % intervals)")
+    for column in ("attack", "risk", "attack success", "control success", "attacks"):
+        table.add_column(column)
+    so = payload.singling_out
+    rows = [(f"singling out, univariate ({so.n_queries['univariate']} predicates)",
+             so.univariate),
+            (f"singling out, multivariate ({so.n_cols} columns, "
+             f"{so.n_queries['multivariate']} predicates)", so.multivariate),
+            ("linkability (" + " | ".join(",".join(p) for p in payload.linkability.aux_columns)
+             + ")", payload.linkability.figures)]
+    rows += [(f"inference of {s.secret}", s.figures) for s in payload.inference.secrets]
+    for name, f in rows:
+        table.add_row(name, _fmt(f.risk), _fmt(f.attack), _fmt(f.control), str(f.n_attacks))
+    return table
+
+
+@app.command("synth")
+def synth(
+    real: Annotated[Path, typer.Argument(help="The generator's training rows (.csv/.parquet).")],
+    synthetic: Annotated[Path, typer.Argument(
+        metavar="SYNTH", help="The synthetic release (.csv/.parquet).")],
+    holdout: Annotated[Optional[Path], typer.Option(
+        "--holdout", help="Rows of the same population the generator never saw (the control).")
+    ] = None,
+    secret: Annotated[Optional[list[str]], typer.Option(
+        "--secret", help="Column(s) whose inference is attacked (default: every column).")
+    ] = None,
+    protected: Protected = None,
+    attacks: Annotated[int, typer.Option(
+        "--attacks", help="Attacks of each kind on each side (anonymeter's 500).")] = 500,
+    n_cols: Annotated[int, typer.Option(
+        "--n-cols", help="Columns per multivariate singling-out predicate.")] = 3,
+    link_columns: Annotated[Optional[str], typer.Option(
+        "--link-columns", help="The linkability attacker's two parts, e.g. age,sex|zip,job "
+        "(default: the columns' two halves).")] = None,
+    neighbors: Annotated[int, typer.Option(
+        "--neighbors", help="Nearest synthetic rows the two parts may share (linkability).")
+    ] = 1,
+    min_support: Annotated[int, typer.Option(
+        "--min-support", help="Targets a group needs for figures.")] = 30,
+    min_gap: Annotated[float, typer.Option(
+        "--min-gap", help="Smallest excess of a group's risk over the overall that is flagged.")
+    ] = 0.05,
+    json_path: Annotated[Optional[Path], typer.Option(
+        "--json", help="Write the full result as JSON to this file.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Folder for synth.json (the same result).")] = None,
+    encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of CSV files.")
+    ] = "utf-8",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the attacks' draws.")] = 0,
+) -> None:
+    """Singling out, linkability, inference and membership risk of a synthetic table,
+    each against the control of rows the generator never saw, per protected group."""
+    # Every option and path is checked before any table is read.
+    if holdout is None:
+        raise InvalidParameterError("--holdout must name rows the generator never saw (the "
+                                    "control every risk is measured against). Got none.")
+    for path, name in ((real, "REAL"), (synthetic, "SYNTH"), (holdout, "--holdout")):
+        _check_table(path, name)
+    check_scalar(attacks, "--attacks", kind=int, low=1)
+    check_scalar(n_cols, "--n-cols", kind=int, low=1)
+    check_scalar(neighbors, "--neighbors", kind=int, low=1)
+    check_scalar(min_support, "--min-support", kind=int, low=1)
+    check_scalar(min_gap, "--min-gap", low=0, high=1)
+    check_scalar(seed, "--seed", kind=int, low=0)
+    _check_json_path(json_path)
+    if out is not None:
+        check_output_folder(out, "--out")
+    parts = _link_columns(link_columns)
+
+    from rich.console import Console
+
+    from assay.data.dataset import read_table
+    from assay.report.result import json_clean
+    from assay.synth.audit import SynthOptions, audit_release, check_columns
+
+    options = SynthOptions(secrets=tuple(split_names(secret)),
+                           protected=tuple(split_names(protected)), n_attacks=attacks,
+                           n_cols=n_cols, link_columns=parts, n_neighbors=neighbors,
+                           min_support=min_support, min_gap=min_gap, seed=seed)
+    frames = [read_table(p, encoding=encoding, what=w)
+              for p, w in ((real, "REAL"), (synthetic, "SYNTH"), (holdout, "HOLDOUT"))]
+    check_columns(*frames, options)  # named columns exist before any attack runs
+    console = Console()
+    payload = audit_release(*frames, options)
+    console.print(f"{real.name}: {payload.n_real} training rows, {synthetic.name}: "
+                  f"{payload.n_synth} synthetic rows, {holdout.name}: {payload.n_holdout} "
+                  f"holdout rows, {len(payload.columns)} columns", highlight=False)
+    console.print(_table(payload))
+    m = payload.membership
+    tpr = ", ".join(f"TPR at {a:g} FPR {_fmt(e)}" for a, e in m.tpr_at_fpr.items())
+    console.print(f"Membership ({m.attack}): AUC {_fmt(m.auc)}; {tpr}.", highlight=False,
+                  markup=False)
+    console.print(f"Distance to closest synthetic record (median): training rows "
+                  f"{m.dcr.median_real:.3g}, holdout rows {m.dcr.median_holdout:.3g}; exact "
+                  f"copies of {100 * m.dcr.exact_real:.1f} % of training rows. Note: {m.dcr.note}.",
+                  highlight=False, markup=False)
+    flagged = payload.flagged_groups()
+    console.print("Flagged groups: " + ("; ".join(flagged) if flagged else "none"),
+                  highlight=False, markup=False)
+    text = json.dumps(json_clean(payload.to_dict()), indent=1, allow_nan=False)
+    targets = ([json_path] if json_path is not None else []) + (
+        [Path(out) / "synth.json"] if out is not None else [])
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        console.print(f"wrote {target}", highlight=False)
