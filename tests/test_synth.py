@@ -1,0 +1,223 @@
+"""Synthetic-release audit (`assay.synth`, `assay synth`): the issue's checks on German credit.
+
+A release that copies its training rows must show every risk and membership; one drawn
+column by column from the marginals must not show membership; the risks must agree with
+anonymeter's (a test-only yardstick, skipped when it is not installed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assay.cli import main
+from assay.synth.audit import SynthOptions, SynthPayload, audit_release, payload_schema
+from assay.synth.encoding import encode_tables, nearest
+from assay.synth.risks import _hypergeometric_one, residual_risk
+
+SECRETS = ("checking_status", "purpose", "credit_history", "savings")
+
+
+@pytest.fixture(scope="module")
+def german(data_home):
+    """German credit split in two halves: the generator's rows and its holdout."""
+    frame = pd.read_csv(data_home / "german_credit.csv")
+    order = np.random.default_rng(0).permutation(len(frame))
+    real = frame.iloc[order[:500]].reset_index(drop=True)
+    holdout = frame.iloc[order[500:]].reset_index(drop=True)
+    return real, holdout
+
+
+def _marginals(real: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({c: rng.choice(real[c].to_numpy(), size=len(real)) for c in real})
+
+
+def _leaky(real: pd.DataFrame, share: float = 0.4, seed: int = 1) -> pd.DataFrame:
+    """A copy with ``share`` of every column's cells redrawn from its marginal."""
+    rng = np.random.default_rng(seed)
+    out = real.copy()
+    for c in out.columns:
+        redraw = rng.random(len(out)) < share
+        out.loc[redraw, c] = rng.choice(real[c].to_numpy(), size=int(redraw.sum()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def copied(german):
+    real, holdout = german
+    synth = real.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    return audit_release(real, synth, holdout,
+                         SynthOptions(secrets=SECRETS, protected=("personal_status_sex",)))
+
+
+@pytest.fixture(scope="module")
+def marginal(german):
+    real, holdout = german
+    return audit_release(real, _marginals(real), holdout,
+                         SynthOptions(protected=("personal_status_sex",)))
+
+
+def test_a_copy_of_the_training_rows_shows_every_risk(copied):
+    so = copied.singling_out
+    assert so.univariate.risk.value > 0.5 and so.multivariate.risk.value > 0.5
+    assert copied.linkability.figures.risk.value > 0.5
+    assert all(s.figures.risk.value > 0.5 for s in copied.inference.secrets)
+    assert copied.membership.auc.value >= 0.9
+    assert copied.membership.dcr.exact_real == 1.0  # every training row is in the release
+
+
+def test_a_marginal_release_shows_no_membership(marginal):
+    assert marginal.membership.auc.value <= 0.6
+    assert marginal.inference.worst.figures.risk.ci_low < 0.1
+    assert marginal.membership.dcr.exact_real < 0.05
+
+
+def test_tpr_at_an_fpr_the_holdout_cannot_resolve_is_not_estimable(copied):
+    m = copied.membership
+    assert m.n_nonmembers == 500
+    assert m.tpr_at_fpr[0.1] is not None  # 50 expected false positives
+    assert m.tpr_at_fpr[0.01] is None and m.tpr_at_fpr[0.001] is None  # 5 and 0.5
+    assert "not estimable with 500 non-members" in m.tpr_reason[0.01]
+
+
+def test_payload_round_trips_and_matches_its_schema(copied):
+    jsonschema = pytest.importorskip("jsonschema")
+    from assay.report.result import json_clean
+
+    d = json_clean(copied.to_dict())
+    jsonschema.validate(d, payload_schema())
+    for key in ("singling_out", "linkability", "inference"):
+        assert set(d[key]["risk"]) == {"value", "ci_low", "ci_high"}
+    assert set(d["membership"]["auc"]) == {"value", "ci_low", "ci_high"}
+    back = SynthPayload.from_dict(json.loads(json.dumps(d)))
+    assert json_clean(back.to_dict()) == d
+
+
+def test_residual_risk_is_zero_when_the_control_does_as_well():
+    same = residual_risk(120, 500, 120, 500)
+    assert same.risk.value == 0.0 and same.risk.ci_high > 0.0
+    better = residual_risk(300, 500, 100, 500)
+    assert better.risk.value == pytest.approx((0.6 - 0.2) / 0.8)
+    assert better.risk.ci_low < better.risk.value < better.risk.ci_high
+    # More attacks, same rates: a narrower interval.
+    wide = residual_risk(30, 50, 10, 50)
+    assert (wide.risk.ci_high - wide.risk.ci_low) > (better.risk.ci_high - better.risk.ci_low)
+
+
+def test_singling_out_in_a_subsample_matches_simulation():
+    rng = np.random.default_rng(0)
+    counts = np.array([0, 1, 2, 5, 40])
+    n, m = 200, 80
+    draws = np.zeros(len(counts))
+    for _ in range(4000):
+        pick = rng.choice(n, size=m, replace=False)
+        draws += np.array([(pick < c).sum() == 1 for c in counts])
+    assert np.allclose(_hypergeometric_one(counts, n, m), draws / 4000, atol=0.03)
+
+
+def test_encoded_l1_distance_is_the_mixed_type_distance(german):
+    real, holdout = german
+    tables = encode_tables(real, holdout, holdout)
+    a, b = tables.features("real")[:20], tables.features("synth")[:30]
+    direct = np.zeros((20, 30))
+    for j, c in enumerate(tables.columns):
+        x, y = real[c].to_numpy()[:20], holdout[c].to_numpy()[:30]
+        if tables.numeric[j]:
+            direct += np.abs(x[:, None] - y[None, :]) / tables.scale[j]
+        else:
+            direct += x[:, None] != y[None, :]
+    assert np.allclose(np.abs(a[:, None, :] - b[None, :, :]).sum(-1), direct)
+    d, _ = nearest(b, a, 3)
+    assert np.allclose(d, np.sort(direct, axis=1)[:, :3])
+
+
+def test_leave_one_out_neighbours_skip_only_the_row_itself():
+    x = np.array([[0.0], [0.0], [1.0], [3.0]])
+    d, i = nearest(x, x, 1, exclude_self=True)
+    assert list(i[:, 0]) == [1, 0, 1, 2] or list(i[:, 0]) == [1, 0, 0, 2]
+    assert list(d[:, 0]) == [0.0, 0.0, 1.0, 2.0]
+
+
+def test_cli_refuses_bad_input_before_any_work(tmp_path, german, monkeypatch, capsys):
+    real, holdout = german
+    for name, frame in (("real", real), ("holdout", holdout)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    import assay.synth.audit as audit
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the audit ran")
+
+    monkeypatch.setattr(audit, "audit_release", boom)
+    r, h = str(tmp_path / "real.csv"), str(tmp_path / "holdout.csv")
+    cases = [
+        ([r, r], "--holdout"),
+        ([r, str(tmp_path / "none.csv"), "--holdout", h], "SYNTH"),
+        ([r, r, "--holdout", h, "--attacks", "0"], "--attacks"),
+        ([r, r, "--holdout", h, "--link-columns", "age"], "--link-columns"),
+        ([r, r, "--holdout", h, "--json", str(tmp_path)], "--json"),
+        ([r, r, "--holdout", h, "--secret", "nope"], "--secret"),
+    ]
+    for args, word in cases:
+        assert main(["synth", *args]) == 2
+        err = capsys.readouterr().err
+        assert word in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_cli_writes_the_result(tmp_path, german):
+    real, holdout = german
+    real.to_csv(tmp_path / "real.csv", index=False)
+    holdout.to_csv(tmp_path / "holdout.csv", index=False)
+    _leaky(real).to_csv(tmp_path / "synth.csv", index=False)
+    code = main(["synth", str(tmp_path / "real.csv"), str(tmp_path / "synth.csv"),
+                 "--holdout", str(tmp_path / "holdout.csv"), "--secret", "purpose",
+                 "--protected", "personal_status_sex", "--attacks", "200",
+                 "--json", str(tmp_path / "r.json"), "--out", str(tmp_path / "o")])
+    assert code == 0
+    d = json.loads((tmp_path / "r.json").read_text())
+    assert d == json.loads((tmp_path / "o" / "synth.json").read_text())
+    assert d["inference"]["secret"] == "purpose"
+    assert d["linkability"]["figures"]["n_attacks"] == 200
+    # A leaky release: some risk, short of a copy's.
+    assert 0 < d["linkability"]["risk"]["value"] < 0.9
+
+
+@pytest.mark.slow
+def test_risks_agree_with_anonymeter_on_german(german):
+    evaluators = pytest.importorskip("anonymeter.evaluators")
+    logging.getLogger("anonymeter").setLevel(logging.ERROR)
+    real, holdout = german
+    synth = _leaky(real)
+    columns = list(real.columns)
+    aux = (columns[:10], columns[10:])
+    ours = audit_release(real, synth, holdout, SynthOptions(
+        secrets=SECRETS, link_columns=(tuple(aux[0]), tuple(aux[1]))))
+    theirs = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for mode in ("univariate", "multivariate"):
+            theirs[mode] = evaluators.SinglingOutEvaluator(
+                ori=real, syn=synth, control=holdout, n_attacks=500, n_cols=3, seed=0
+            ).evaluate(mode=mode).risk()
+        theirs["link"] = evaluators.LinkabilityEvaluator(
+            ori=real, syn=synth, control=holdout, n_attacks=500, aux_cols=aux, n_neighbors=1
+        ).evaluate(n_jobs=1).risk()
+        for s in SECRETS:
+            theirs[s] = evaluators.InferenceEvaluator(
+                ori=real, syn=synth, control=holdout, secret=s, n_attacks=500,
+                aux_cols=[c for c in columns if c != s]).evaluate(n_jobs=1).risk()
+    mine = {"univariate": ours.singling_out.univariate, "multivariate":
+            ours.singling_out.multivariate, "link": ours.linkability.figures}
+    mine.update({s.secret: s.figures for s in ours.inference.secrets})
+    for key, risk in theirs.items():
+        r = mine[key].risk
+        assert mine[key].n_attacks == 500
+        # The same risk within the two intervals: they overlap.
+        assert r.ci_low <= risk.ci[1] and risk.ci[0] <= r.ci_high, (key, r, risk)
+    # Not vacuous: the leaky release has real risk, on both sides alike.
+    assert ours.linkability.figures.risk.value > 0.02 and theirs["link"].value > 0.02
