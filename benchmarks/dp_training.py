@@ -104,8 +104,13 @@ def speed(data, models: int, learner_name: str, epochs: float, sigma: float, job
 
 def calibration(data, seeds: int, learner_name: str, epochs: float, delta: float,
                 batch_size: int = 256):
-    from assay.dp.train import calibrate_noise, epsilon_for_target, guarantee_figures, \
-        parse_risk, split_rows
+    from assay.dp.train import (
+        calibrate_noise,
+        epsilon_for_target,
+        guarantee_figures,
+        parse_risk,
+        split_rows,
+    )
     from assay.learners import get_learner
     from assay.privacy.calibrate import Epsilon
 

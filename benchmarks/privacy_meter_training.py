@@ -57,7 +57,8 @@ def load_module(name, path):
 
 def pm_models(X, y, plan, idx, pm_repo, cfg):
     sys.path.insert(0, pm_repo)
-    trainer = load_module("pm_default_trainer", os.path.join(pm_repo, "trainers", "default_trainer.py"))
+    trainer = load_module("pm_default_trainer",
+                          os.path.join(pm_repo, "trainers", "default_trainer.py"))
     mlp = load_module("pm_mlp", os.path.join(pm_repo, "models", "mlp.py"))
     times, accs = [], []
     for k in idx:
@@ -179,21 +180,26 @@ def main():
         rows["privacy_meter_prepare_models"] = {
             "s_per_model": float(np.median(pipe["wall_s"])), "per_model_s": pipe["wall_s"],
             "pm_logged_s": pipe["pm_took_s"], "n_models": len(pipe["wall_s"]),
-            "heldout_acc_mean": float(np.mean(pipe["heldout_acc"])), "heldout_acc": pipe["heldout_acc"],
-            "config": {**pipe["config_train"], "torch": pipe["torch"], "torch_threads": pipe["torch_threads"],
-                       "pipeline": "models.utils.prepare_models: get_dataloader(TabularDataset) x2, "
-                                   "train with per-epoch test inference, inference, pickle"}}
+            "heldout_acc_mean": float(np.mean(pipe["heldout_acc"])),
+            "heldout_acc": pipe["heldout_acc"],
+            "config": {**pipe["config_train"], "torch": pipe["torch"],
+                       "torch_threads": pipe["torch_threads"],
+                       "pipeline": "models.utils.prepare_models: get_dataloader(TabularDataset) "
+                                   "x2, train with per-epoch test inference, inference, pickle"}}
     rows.update({
         "privacy_meter_default_trainer": {
             "s_per_model": float(np.median(pm_t)), "per_model_s": pm_t, "n_models": len(pm_t),
             "heldout_acc_mean": float(np.mean(pm_acc)), "heldout_acc": pm_acc,
-            "config": {**pm_cfg, "model": "PM models/mlp.py MLP (Linear 446-128, tanh, Linear 128-30)",
-                       "loader": "DataLoader shuffle, num_workers=4, pin_memory, persistent, prefetch 16",
+            "config": {**pm_cfg,
+                       "model": "PM models/mlp.py MLP (Linear 446-128, tanh, Linear 128-30)",
+                       "loader": "DataLoader shuffle, num_workers=4, pin_memory, persistent, "
+                                 "prefetch 16",
                        "torch_threads": old}},
         "assay_batched_mlp": {
             "s_per_model": as_total / a.k, "total_s": as_total, "n_models": a.k,
             "heldout_acc_mean": float(np.mean(as_acc)), "heldout_acc": as_acc,
-            "config": f"MLPLearner defaults: ReLU 128, Adam 1e-3, batch 128, early stop, {old} torch threads"},
+            "config": f"MLPLearner defaults: ReLU 128, Adam 1e-3, batch 128, early stop, "
+                      f"{old} torch threads"},
         "bare_torch_loop": {
             "s_per_model": float(np.median(bare_t)), "per_model_s": bare_t, "n_models": len(bare_t),
             "epochs": bare_ep,
@@ -204,16 +210,19 @@ def main():
     res = {"dataset": "location30 (5010 rows, 446 features, 30 classes), random halves",
            "load_1min_at_start": load, "machine": platform.processor() or platform.machine(),
            "cpu_count": os.cpu_count(), "torch": torch.__version__,
-           "ratio_pm_pipeline_over_assay": (rows["privacy_meter_prepare_models"]["s_per_model"] / a_s
-                                            if pipe is not None else None),
-           "ratio_pm_train_only_over_assay": rows["privacy_meter_default_trainer"]["s_per_model"] / a_s,
+           "ratio_pm_pipeline_over_assay": (
+               rows["privacy_meter_prepare_models"]["s_per_model"] / a_s
+               if pipe is not None else None),
+           "ratio_pm_train_only_over_assay":
+               rows["privacy_meter_default_trainer"]["s_per_model"] / a_s,
            "ratio_bare_over_assay": rows["bare_torch_loop"]["s_per_model"] / a_s,
            "command": " ".join(["python", "benchmarks/privacy_meter_training.py"] + sys.argv[1:]),
            "results": rows}
     print(f"load(1m) at start {load:.2f}")
     print(f"{'approach':34s} {'models':>6s} {'s/model':>9s} {'held-out acc':>12s}")
     for name, r in rows.items():
-        print(f"{name:34s} {r['n_models']:6d} {r['s_per_model']:9.3f} {r['heldout_acc_mean']:12.3f}")
+        print(f"{name:34s} {r['n_models']:6d} {r['s_per_model']:9.3f} "
+              f"{r['heldout_acc_mean']:12.3f}")
     if pipe is not None:
         print(f"PM pipeline/assay = {res['ratio_pm_pipeline_over_assay']:.1f}x   ", end="")
     print(f"PM train-only/assay = {res['ratio_pm_train_only_over_assay']:.1f}x   "

@@ -63,7 +63,8 @@ from sacroml.attacks.target import Target
 
 d = sys.argv[1]
 cfg = json.load(open(os.path.join(d, "cfg.json")))
-arr = {k: np.load(os.path.join(d, k + ".npy")) for k in ("X_train", "y_train", "X_test", "y_test", "probs")}
+arr = {k: np.load(os.path.join(d, k + ".npy"))
+       for k in ("X_train", "y_train", "X_test", "y_test", "probs")}
 model = RandomForestClassifier(**cfg["params"], random_state=cfg["target_seed"])
 model.fit(arr["X_train"], arr["y_train"])
 mine = np.vstack([model.predict_proba(arr["X_train"]), model.predict_proba(arr["X_test"])])

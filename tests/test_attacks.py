@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
+from _helpers import balanced_member
 from assay._validation import DataError, InvalidParameterError
 from assay.population import Population
 from assay.privacy.attacks import (
@@ -22,7 +23,6 @@ from assay.privacy.attacks import (
     tune_rmia_a,
 )
 from assay.privacy.vulnerability import TargetCurves
-from _helpers import balanced_member
 
 # Scores recomputed by the brute-force oracle agree to rounding only.
 ORACLE_TOL = 1e-9

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pytest
-
-from dataclasses import dataclass
 
 from assay._validation import DataError, InvalidParameterError
 from assay.audit import AuditConfig, GroupOptions, load_config, run_audit
@@ -332,10 +331,10 @@ def _audit_args(tmp_path, predictions):
 
 
 def test_audit_of_a_model_you_already_trained(tmp_path, capsys):
+    import pandas as pd
+
     from assay.data import Dataset
     from assay.report.result import AuditResult
-
-    import pandas as pd
 
     table = _loans(tmp_path)
     assert [str(c) for c in Dataset.from_path(table, "approved", ["sex"]).classes] == ["0", "1"]

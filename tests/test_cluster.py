@@ -57,9 +57,10 @@ def test_an_unreachable_scheduler_is_one_line_before_any_training(monkeypatch, c
 
 def test_a_scheduler_without_workers_is_one_line_before_any_training(monkeypatch, capsys):
     """Tasks sent there would wait forever: refused once no worker joins in time."""
+    from distributed import LocalCluster
+
     import assay.cluster
     import assay.population
-    from distributed import LocalCluster
 
     monkeypatch.setattr(assay.cluster, "CONNECT_TIMEOUT", 1)
     monkeypatch.setattr(assay.population, "fit_population", _no_fit)

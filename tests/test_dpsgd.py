@@ -9,8 +9,8 @@ import torch
 from assay._validation import InvalidParameterError
 from assay.learners import get_learner
 from assay.learners.dpsgd import (
-    DPSGDLogisticRegression,
     DPSGDMLP,
+    DPSGDLogisticRegression,
     clipped_sums,
     dp_gradients,
     init_params,

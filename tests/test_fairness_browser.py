@@ -7,7 +7,6 @@ candidate's per-group table with its model-card and export links (relative paths
 
 from __future__ import annotations
 
-
 import pytest
 
 pytestmark = pytest.mark.browser

@@ -190,12 +190,11 @@ def result_payload(tmp_path_factory):
     """A real result.json (privacy section on a planted population; no training)."""
     import types
 
+    from _helpers import balanced_member
     from assay.audit import AuditConfig, AuditContext
     from assay.population import Population
     from assay.privacy.section import SECTION, PrivacyOptions
     from assay.report.result import AuditResult, Metric, SectionResult
-
-    from _helpers import balanced_member
 
     rng = np.random.default_rng(0)
     n_models, n_rows = 4, 200

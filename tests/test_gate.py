@@ -143,11 +143,10 @@ def privacy_result(tmp_path_factory):
 
     import numpy as np
 
+    from _helpers import balanced_member
     from assay.audit import AuditConfig, AuditContext
     from assay.population import Population
     from assay.privacy.section import SECTION, PrivacyOptions
-
-    from _helpers import balanced_member
 
     rng = np.random.default_rng(3)
     n_models, n_rows = 8, 800
@@ -193,7 +192,7 @@ def test_unqualified_metrics_are_the_worst_over_attacks(privacy_result, capsys):
     limit = f"{(aucs[weakest] + aucs[strongest]) / 2:.4f}"
     assert main(["gate", str(path), "--max", f"{weakest}.auc={limit}", "--use", "estimate"]) == 0
     assert main(["gate", str(path), "--max", f"auc={limit}", "--use", "estimate"]) == 1
-    assert f"privacy.auc (" in capsys.readouterr().out
+    assert "privacy.auc (" in capsys.readouterr().out
 
 
 def test_strongest_attack_has_the_highest_tpr_at_the_smallest_fpr(privacy_result):

@@ -383,8 +383,9 @@ def test_the_printed_smallest_epsilon_gives_two_models():
 
 
 def _dataset_for(candidates, n_groups=2):
-    import pandas as pd
     from types import SimpleNamespace
+
+    import pandas as pd
 
     n = candidates.y.shape[0]
     return SimpleNamespace(groups=pd.DataFrame({"g": np.arange(n) % n_groups}),

@@ -143,8 +143,9 @@ def test_audit_refuses_a_bad_grid_before_training(tmp_path, only_multiplicity, c
 
 
 def test_a_set_of_one_model_prints_no_figure_and_its_json_says_why(files, tmp_path, capsys):
-    import jsonschema
     from importlib import resources
+
+    import jsonschema
 
     out = tmp_path / "one.json"
     code = main(["multiplicity", str(files["table"]), *_BASE, "--models", "6",

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import KILLABLE_FIT
 
+from _helpers import KILLABLE_FIT
 from assay import DataError, InvalidParameterError
-from assay.learners import LogisticRegressionLearner, SklearnLearner
+from assay.learners import LogisticRegressionLearner
 from assay.population import Population, PopulationPlan, fit_population
 
 # Same data, seeds and chunks in another process: only float32 summation order may differ.

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import KILLABLE_FIT
 
 import assay.population as population_module
+from _helpers import KILLABLE_FIT
 from assay import InvalidParameterError
 from assay.data import load
 from assay.groups import FlagRule, GroupIndex

@@ -19,7 +19,8 @@ HEAVY = ["numpy", "pandas", "scipy", "sklearn", "torch", "dp_accounting", "matpl
 
 def _loaded_after(code: str) -> dict:
     """Run `code` in a fresh interpreter; which HEAVY modules it left in sys.modules."""
-    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    probe = (f"{code}\nimport json, sys\n"
+             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -57,9 +57,9 @@ def _refused(argv: list[str]) -> str:
 def _trains(argv: list[str]) -> None:
     """The same options with a sensible value get past the checks (the test can fail)."""
     with mock.patch("assay.population.fit_population", _no_training), \
-            contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        with pytest.raises(_Trained):
-            main(argv)
+            contextlib.redirect_stderr(io.StringIO()), \
+            contextlib.redirect_stdout(io.StringIO()), pytest.raises(_Trained):
+        main(argv)
 
 
 # --------------------------------------------------------------------------- shares

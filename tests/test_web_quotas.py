@@ -22,7 +22,6 @@ with warnings.catch_warnings():  # starlette prefers httpx2; httpx is what is in
     from starlette.testclient import TestClient
 
 from _helpers import live_server, start_chunked_upload
-
 from assay.data import make_synthetic
 from assay.web import create_app
 

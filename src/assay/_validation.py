@@ -12,7 +12,6 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-
 #: Most permutations or bootstrap resamples a test may ask for: a p-value resolution of
 #: 1e-6; more only costs time and memory (each resample holds a row of figures).
 MAX_RESAMPLES = 1_000_000
@@ -66,9 +65,7 @@ def check_scalar(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidParameterError(f"{name} must be {noun} {where}. Got {value!r}.")
     if kind is int:
-        if isinstance(value, numbers.Integral):
-            value = int(value)
-        elif float(value).is_integer():
+        if isinstance(value, numbers.Integral) or float(value).is_integer():
             value = int(value)
         else:
             raise InvalidParameterError(f"{name} must be {noun} {where}. Got {value!r}.")

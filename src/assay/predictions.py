@@ -133,7 +133,8 @@ def _check_probabilities(probs: np.ndarray, what: str, todo: str,
     if bad.any():
         cols = [names[j] for j in np.flatnonzero(bad.any(axis=0))]
         raise DataError(f"{what}: probabilities must be finite numbers. Got "
-                        f"{_rows(int(bad.sum()), 'NaN or infinite value')} in {_examples(cols)}; {todo}.")
+                        f"{_rows(int(bad.sum()), 'NaN or infinite value')} in "
+                        f"{_examples(cols)}; {todo}.")
     outside = (probs < 0) | (probs > 1)
     if outside.any():
         cols = [names[j] for j in np.flatnonzero(outside.any(axis=0))]
@@ -241,8 +242,8 @@ def _align_rows(frame: pd.DataFrame, dataset: Any, where: str) -> np.ndarray:
     unknown = ids[table.get_indexer(ids) < 0]
     if len(unknown):
         raise DataError(f"{where}: column {ROW_ID_COLUMN!r} must hold ids of the table's rows. "
-                        f"Got {_rows(len(unknown), 'unknown id')}, e.g. {_examples(unknown)}; remove "
-                        "them or check the id column of the table.")
+                        f"Got {_rows(len(unknown), 'unknown id')}, e.g. "
+                        f"{_examples(unknown)}; remove them or check the id column of the table.")
     missing = table[position < 0]
     if len(missing):
         raise DataError(f"{where}: every table row needs a prediction. Got none for "

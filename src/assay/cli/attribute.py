@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,19 +29,19 @@ from assay.cli.options import (
 def attribute(
     data: Annotated[str, typer.Argument(help="A .csv/.parquet file, or a public table name.")],
     sensitive: Annotated[str, typer.Option("--sensitive", help="Column to infer.")],
-    target: Annotated[Optional[str], typer.Option("--target", help="Label column.")] = None,
-    protected: Annotated[Optional[list[str]], typer.Option(
+    target: Annotated[str | None, typer.Option("--target", help="Label column.")] = None,
+    protected: Annotated[list[str] | None, typer.Option(
         "--protected", help="Protected column(s) for the group figures.")] = None,
-    positive: Annotated[Optional[str], typer.Option(
+    positive: Annotated[str | None, typer.Option(
         "--positive", help="Value of the sensitive column TPR/PPV are about.")] = None,
     learner: Learner = "logreg",
     learner_param: LearnerParam = None,
     models: Annotated[int, typer.Option("--models", help="Models trained (even).")] = 8,
     attacks: Annotated[str, typer.Option(
         "--attacks", help="Comma-separated: loss, confidence, model.")] = "loss,confidence,model",
-    predictions: Annotated[Optional[Path], typer.Option(
+    predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="Predictions file of your own model (model attack only).")] = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the result.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the result.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_home: DataHome = None,
     backend: Backend = "batched",

@@ -309,8 +309,9 @@ def gate(
     """Exit 1 when a result crosses a threshold (for CI pipelines), 0 otherwise.
 
     A result with a failed section passes no gate (exit 3, the section named); bad
-    input exits 2. By default the conservative end of each 95 % interval is compared (the upper bound
-    for --max, the lower bound for --min); --use estimate compares point estimates.
+    input exits 2. By default the conservative end of each 95 % interval is compared (the
+    upper bound for --max, the lower bound for --min); --use estimate compares point
+    estimates.
 
     Metrics are named SECTION.FIGURE (privacy.flagged_groups,
     fairness.eo_gap, privacy.lira.auc). A name without its section is
@@ -355,7 +356,6 @@ def demo(
 ) -> int:
     """The full audit on the bundled synthetic table with planted effects."""
     from assay.audit import AuditConfig, run_audit
-
     from assay.fairness.section import FairnessOptions
 
     cfg = AuditConfig(data="synthetic", n_rows=DEMO_ROWS, models=DEMO_MODELS, out=out,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -42,17 +42,17 @@ def parse_ratios(text: str) -> tuple[float, float]:
 def distribution(
     data: Annotated[str, typer.Argument(help="A .csv/.parquet file, or a public table name.")],
     prop: Annotated[str, typer.Option("--property", help="COL=VALUE whose share is inferred.")],
-    target: Annotated[Optional[str], typer.Option("--target", help="Label column.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Label column.")] = None,
     ratios: Annotated[str, typer.Option("--ratios", help="The two shares.")] = "0.3,0.5",
     models: Annotated[int, typer.Option("--models", help="Models per share (even).")] = 32,
-    train_size: Annotated[Optional[int], typer.Option("--train-size")] = None,
+    train_size: Annotated[int | None, typer.Option("--train-size")] = None,
     learner: Learner = "logreg",
     learner_param: LearnerParam = None,
     backend: Backend = "batched",
     scheduler: Scheduler = None,
     cache_dir: CacheDir = None,
     memory_budget: MemoryBudget = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_home: DataHome = None,
     progress: Progress = True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -83,30 +83,30 @@ def _splits(n_rows: int, y, member, test_size: float, seed: int):
 def fair(
     data: Annotated[str, typer.Argument(
         help="A .csv/.parquet file, or a public table name (adult, compas, synthetic, ...).")],
-    target: Annotated[Optional[str], typer.Option(
+    target: Annotated[str | None, typer.Option(
         "--target", help="Label column (binary; required for a file).")] = None,
     protected: Protected = None,
     constraint: Annotated[str, typer.Option(
         "--constraint", help="dp (demographic parity), eo (equal opportunity) or eodds "
         "(equalized odds).")] = "eo",
-    prefer: Annotated[Optional[str], typer.Option(
+    prefer: Annotated[str | None, typer.Option(
         "--prefer", help="How the model is chosen, e.g. 'eo<=0.05, then balanced_accuracy' "
         "(default: balanced_accuracy >= best - 0.01, then the smallest gap; values may be "
         "numbers or offsets from 'baseline' or 'best').")] = None,
-    methods: Annotated[Optional[list[str]], typer.Option(
+    methods: Annotated[list[str] | None, typer.Option(
         "--methods", help="thresholds, score_transformer, fair_boost, reductions "
         "(comma-separated; default all but reductions).")] = None,
-    predictions: Annotated[Optional[Path], typer.Option(
+    predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="Predictions file of a model you trained (row_id, proba_<class> "
         "or score, in_train): measured and post-processed, never refitted.")] = None,
     train_column: TrainColumn = "in_train",
-    json_path: Annotated[Optional[Path], typer.Option(
+    json_path: Annotated[Path | None, typer.Option(
         "--json", help="Write front, chosen, baseline and rejected as JSON.")] = None,
-    predictions_out: Annotated[Optional[Path], typer.Option(
+    predictions_out: Annotated[Path | None, typer.Option(
         "--predictions-out", help="CSV of the held-out rows: protected columns, y_true, "
         "y_pred and score of the chosen model (of the unmitigated model when no fix is "
         "found; the model column says which).")] = None,
-    export: Annotated[Optional[Path], typer.Option(
+    export: Annotated[Path | None, typer.Option(
         "--export", help="Folder for the chosen model (model.skops) and its model card, "
         "written only when a fix is confirmed; when a run starts, an earlier run's two "
         "files there move into previous/.")] = None,

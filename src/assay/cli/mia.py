@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -173,7 +173,7 @@ def _encoding_limits(max_categories, min_frequency, memory_budget, sparse=None) 
 def mia(
     data: Annotated[str, typer.Argument(
         help="A .csv/.parquet file, or a public table name (adult, location30, synthetic, ...).")],
-    target: Annotated[Optional[str], typer.Option(
+    target: Annotated[str | None, typer.Option(
         "--target", help="Label column (required for a file).")] = None,
     protected: Protected = None,
     learner: Learner = "logreg",
@@ -185,7 +185,7 @@ def mia(
     )] = "loss,lira,rmia",
     backend: Backend = "batched",
     scheduler: Scheduler = None,
-    json_path: Annotated[Optional[Path], typer.Option(
+    json_path: Annotated[Path | None, typer.Option(
         "--json", help="Write the full result as JSON to this file.")] = None,
     cache_dir: CacheDir = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the plan and the tests.")] = 0,
@@ -199,7 +199,7 @@ def mia(
     min_frequency: MinFrequency = None,
     memory_budget: MemoryBudget = None,
     sparse: Sparse = None,
-    prior: Annotated[Optional[float], typer.Option(
+    prior: Annotated[float | None, typer.Option(
         "--prior", help="Share of members among an attacker's candidates for the risk "
         "statement (default: this audit's own share).")] = None,
 ) -> None:

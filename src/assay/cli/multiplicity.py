@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -105,12 +105,12 @@ def _short_reason(f, payload) -> str:
 def multiplicity(
     data: Annotated[str, typer.Argument(
         help="A .csv/.parquet file, or a public table name (adult, compas, synthetic, ...).")],
-    target: Annotated[Optional[str], typer.Option(
+    target: Annotated[str | None, typer.Option(
         "--target", help="Label column (required for a file).")] = None,
     protected: Protected = None,
     models: Annotated[int, typer.Option(
         "--models", help="Candidate models of the Rashomon set.")] = 32,
-    epsilon: Annotated[Optional[list[str]], typer.Option(
+    epsilon: Annotated[list[str] | None, typer.Option(
         "--epsilon", help="Loss tolerance(s) ε > 0; repeat or comma-separate.")] = None,
     headline: Annotated[float, typer.Option(
         "--headline", help="ε of the per-person figures and the group flags.")] = 0.01,
@@ -120,7 +120,7 @@ def multiplicity(
     loss: Annotated[str, typer.Option("--loss", help="log_loss or error.")] = "log_loss",
     learner: Learner = "logreg",
     learner_param: LearnerParam = None,
-    grid: Annotated[Optional[list[str]], typer.Option(
+    grid: Annotated[list[str] | None, typer.Option(
         "--grid", help="Hyper-parameter values of the candidates, KEY=V1,V2 (repeatable).")
     ] = None,
     holdout: Annotated[float, typer.Option(
@@ -128,13 +128,13 @@ def multiplicity(
     ] = 0.3,
     subsample: Annotated[float, typer.Option(
         "--subsample", help="Share of the training rows each candidate trains on.")] = 0.8,
-    predictions: Annotated[Optional[Path], typer.Option(
+    predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="Predictions of your model (proba_<class> or score, in_train): "
         "the decisions audited; its unseen rows are held out.")] = None,
     train_column: Annotated[str, typer.Option(
         "--train-column", help="0/1 column of the predictions file marking training rows.")
     ] = "in_train",
-    compare: Annotated[Optional[Path], typer.Option(
+    compare: Annotated[Path | None, typer.Option(
         "--compare", help="Predictions of another version of your model: churn against it.")
     ] = None,
     bootstrap: Annotated[int, typer.Option(
@@ -147,7 +147,7 @@ def multiplicity(
     permutations: Permutations = 200,
     backend: Annotated[str, typer.Option(
         "--backend", help="batched, joblib or dask.")] = "batched",
-    json_path: Annotated[Optional[Path], typer.Option(
+    json_path: Annotated[Path | None, typer.Option(
         "--json", help="Write the full result as JSON to this file.")] = None,
     cache_dir: CacheDir = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of plans, models and tests.")] = 0,

@@ -8,7 +8,7 @@ their options themselves (``assay audit``, whose flags default to audit.toml's v
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -40,22 +40,22 @@ HELP = {
 #: --sparse's words and the layouts they ask for (`Dataset.from_frame`'s ``sparse``).
 SPARSE_VALUES = {"auto": "auto", "true": True, "false": False}
 
-Protected = Annotated[Optional[list[str]], typer.Option("--protected", help=HELP["protected"])]
+Protected = Annotated[list[str] | None, typer.Option("--protected", help=HELP["protected"])]
 Learner = Annotated[str, typer.Option("--learner", help=HELP["learner"])]
-LearnerParam = Annotated[Optional[list[str]], typer.Option(
+LearnerParam = Annotated[list[str] | None, typer.Option(
     "--learner-param", help=HELP["learner_param"])]
 Backend = Annotated[str, typer.Option("--backend", help=HELP["backend"])]
-Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help=HELP["scheduler"])]
+Scheduler = Annotated[str | None, typer.Option("--scheduler", help=HELP["scheduler"])]
 Encoding = Annotated[str, typer.Option("--encoding", help=HELP["encoding"])]
-MaxCategories = Annotated[Optional[int], typer.Option(
+MaxCategories = Annotated[int | None, typer.Option(
     "--max-categories", help=HELP["max_categories"])]
-MinFrequency = Annotated[Optional[float], typer.Option(
+MinFrequency = Annotated[float | None, typer.Option(
     "--min-frequency", help=HELP["min_frequency"])]
-MemoryBudget = Annotated[Optional[float], typer.Option(
+MemoryBudget = Annotated[float | None, typer.Option(
     "--memory-budget", help=HELP["memory_budget"])]
-Sparse = Annotated[Optional[str], typer.Option("--sparse", help=HELP["sparse"])]
+Sparse = Annotated[str | None, typer.Option("--sparse", help=HELP["sparse"])]
 Permutations = Annotated[int, typer.Option("--permutations", help=HELP["permutations"])]
 TrainColumn = Annotated[str, typer.Option("--train-column", help=HELP["train_column"])]
-DataHome = Annotated[Optional[Path], typer.Option("--data-home", help=HELP["data_home"])]
-CacheDir = Annotated[Optional[Path], typer.Option("--cache-dir", help=HELP["cache_dir"])]
+DataHome = Annotated[Path | None, typer.Option("--data-home", help=HELP["data_home"])]
+CacheDir = Annotated[Path | None, typer.Option("--cache-dir", help=HELP["cache_dir"])]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help=HELP["progress"])]

@@ -7,7 +7,7 @@ registering them costs nothing at start-up.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,15 +30,15 @@ _DEFAULT_FPRS = (0.001, 0.01, 0.1)
 _DEFAULT_DISCRETIZATION = 1e-4
 
 # Shared options (typer reads the Annotated metadata).
-FprOpt = Annotated[Optional[list[str]], typer.Option(
+FprOpt = Annotated[list[str] | None, typer.Option(
     "--fpr", help="Attacker FPR(s) for TPR bounds; repeat or comma-separate.")]
-DeltaOpt = Annotated[Optional[float], typer.Option(
+DeltaOpt = Annotated[float | None, typer.Option(
     "--delta", help="δ at which to report ε (and for an epsilon target).")]
-PopulationOpt = Annotated[Optional[int], typer.Option(
+PopulationOpt = Annotated[int | None, typer.Option(
     "--population", help="Candidates for re-identification (baseline 1/n).")]
-PriorOpt = Annotated[Optional[list[str]], typer.Option(
+PriorOpt = Annotated[list[str] | None, typer.Option(
     "--prior", help="Attribute prior: probabilities (repeat/comma) or just the largest.")]
-BaselineOpt = Annotated[Optional[float], typer.Option(
+BaselineOpt = Annotated[float | None, typer.Option(
     "--baseline", help="Baseline success of a reconstruction attack.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 DiscOpt = Annotated[float, typer.Option(
@@ -71,7 +71,7 @@ def _report(curve: TradeOff, inputs: dict, fprs: list[float] | None,
             delta: float | None, population: int | None, prior, baseline: float | None) -> dict:
     from assay.privacy import risk as risk_measures
 
-    fprs = list(_DEFAULT_FPRS) if not fprs else fprs
+    fprs = fprs if fprs else list(_DEFAULT_FPRS)
     # FPR 0 or 1 bounds nothing (TPR 1 at FPR 1 for any mechanism); a repeat adds nothing.
     for f in check_distinct(fprs, "fpr"):
         check_scalar(f, "fpr", low=0, high=1, low_open=True, high_open=True)

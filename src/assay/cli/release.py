@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,14 +16,14 @@ from assay.cli.options import DataHome, LearnerParam, TrainColumn
 @app.command("release")
 def release(
     data: Annotated[str, typer.Argument(help="A .csv/.parquet file, or a public table name.")],
-    target: Annotated[Optional[str], typer.Option("--target", help="Label column.")] = None,
-    predictions: Annotated[Optional[Path], typer.Option(
+    target: Annotated[str | None, typer.Option("--target", help="Label column.")] = None,
+    predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="Predictions file of your model (only class disclosure runs)."
     )] = None,
-    learner: Annotated[Optional[str], typer.Option(
+    learner: Annotated[str | None, typer.Option(
         "--learner", help="Fit this learner once on all rows and check it.")] = None,
     learner_param: LearnerParam = None,
-    model: Annotated[Optional[Path], typer.Option(
+    model: Annotated[Path | None, typer.Option(
         "--model", help="A scikit-learn model saved with skops (.skops), fitted on the "
         "encoded table's rows (or --train-column).")] = None,
     train_column: TrainColumn = "in_train",
@@ -31,7 +31,7 @@ def release(
     min_cell_rows: Annotated[int, typer.Option("--min-cell-rows")] = 10,
     min_residual_dof: Annotated[int, typer.Option("--min-residual-dof")] = 10,
     min_samples_leaf: Annotated[int, typer.Option("--min-samples-leaf")] = 5,
-    json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_home: DataHome = None,
 ) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,11 +18,11 @@ def serve(
         help="Interface to listen on. Anything but localhost makes the app (which has no "
              "login) reachable from other machines.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workdir: Annotated[Optional[Path], typer.Option(
+    workdir: Annotated[Path | None, typer.Option(
         help="Folder for uploads and reports, made private (0700; refused if another user "
              "owns it); default: a temporary folder removed on exit.")] = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted CSV, in MB.")] = 20.0,
-    allowed_host: Annotated[Optional[list[str]], typer.Option(
+    allowed_host: Annotated[list[str] | None, typer.Option(
         help="Another host name the app answers to (repeatable), e.g. the machine's name "
              "when listening on 0.0.0.0. localhost and the bound host always are.")] = None,
     retention_minutes: Annotated[float, typer.Option(
@@ -33,12 +33,12 @@ def serve(
     max_client_uploads: Annotated[int, typer.Option(
         help="Uploads one client (remote address; behind a proxy, the proxy's) may keep at "
              "once; more are refused (429) until the oldest expires.")] = 10,
-    max_client_mb: Annotated[Optional[float], typer.Option(
+    max_client_mb: Annotated[float | None, typer.Option(
         help="MB of uploads one client may keep at once (default: 5 x --max-upload-mb).")
     ] = None,
     max_total_uploads: Annotated[int, typer.Option(
         help="Uploads kept at once for all clients together.")] = 100,
-    max_total_mb: Annotated[Optional[float], typer.Option(
+    max_total_mb: Annotated[float | None, typer.Option(
         help="MB of uploads kept at once for all clients (default: 50 x --max-upload-mb).")
     ] = None,
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -82,10 +82,10 @@ def synth(
     real: Annotated[Path, typer.Argument(help="The generator's training rows (.csv/.parquet).")],
     synthetic: Annotated[Path, typer.Argument(
         metavar="SYNTH", help="The synthetic release (.csv/.parquet).")],
-    holdout: Annotated[Optional[Path], typer.Option(
+    holdout: Annotated[Path | None, typer.Option(
         "--holdout", help="Rows of the same population the generator never saw (the control).")
     ] = None,
-    secret: Annotated[Optional[list[str]], typer.Option(
+    secret: Annotated[list[str] | None, typer.Option(
         "--secret", help="Column(s) whose inference is attacked (default: every column).")
     ] = None,
     protected: Protected = None,
@@ -93,7 +93,7 @@ def synth(
         "--attacks", help="Attacks of each kind on each side (anonymeter's 500).")] = 500,
     n_cols: Annotated[int, typer.Option(
         "--n-cols", help="Columns per multivariate singling-out predicate.")] = 3,
-    link_columns: Annotated[Optional[str], typer.Option(
+    link_columns: Annotated[str | None, typer.Option(
         "--link-columns", help="The linkability attacker's two parts, e.g. age,sex|zip,job "
         "(default: the columns' two halves).")] = None,
     neighbors: Annotated[int, typer.Option(
@@ -104,9 +104,9 @@ def synth(
     min_gap: Annotated[float, typer.Option(
         "--min-gap", help="Smallest excess of a group's risk over the overall that is flagged.")
     ] = 0.05,
-    json_path: Annotated[Optional[Path], typer.Option(
+    json_path: Annotated[Path | None, typer.Option(
         "--json", help="Write the full result as JSON to this file.")] = None,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", help="Folder for synth.json (the same result).")] = None,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of CSV files.")
     ] = "utf-8",

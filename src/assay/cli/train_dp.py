@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -30,7 +30,7 @@ def train_dp(
     risk: Annotated[str, typer.Option(
         "--risk", help="Attack-risk target: tpr@fpr=TPR@FPR (e.g. tpr@fpr=0.05@0.01), "
         "advantage=A, or epsilon=E (at --delta).")],
-    target: Annotated[Optional[str], typer.Option(
+    target: Annotated[str | None, typer.Option(
         "--target", help="Label column (required for a file).")] = None,
     epochs: Annotated[float, typer.Option("--epochs", help="Expected passes over the "
                                           "training rows (steps = ceil(epochs / q)).")] = 5.0,
@@ -40,7 +40,7 @@ def train_dp(
         "--max-grad-norm", help="Per-example gradient clipping norm C.")] = 1.0,
     learner: Annotated[str, typer.Option(
         "--learner", help="logreg or mlp (trained with DP-SGD).")] = "logreg",
-    lr: Annotated[Optional[float], typer.Option("--lr", help="SGD learning rate.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="SGD learning rate.")] = None,
     test_size: Annotated[float, typer.Option(
         "--test-size", help="Share of rows held out for the accuracy.")] = 0.2,
     delta: Annotated[float, typer.Option(
@@ -48,7 +48,7 @@ def train_dp(
     out: Annotated[Path, typer.Option(
         "--out", help="Folder for the exported model (model.npz + model.json); when a run "
         "starts, an earlier run's model there moves into previous/.")] = Path("dp-model"),
-    json_path: Annotated[Optional[Path], typer.Option(
+    json_path: Annotated[Path | None, typer.Option(
         "--json", help="Write the figures as JSON to this file.")] = None,
     audit: Annotated[bool, typer.Option(
         "--audit", help="Also train a DP population at the same settings, attack it "

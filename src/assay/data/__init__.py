@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from assay import _lazy_exports
 
 if TYPE_CHECKING:
-    from assay.data.dataset import DataWarning, Dataset
+    from assay.data.dataset import Dataset, DataWarning
     from assay.data.public import DATA_HOME_ENV, PUBLIC_TABLES, data_home, load
     from assay.data.synthetic import (
         SYNTHETIC_PROTECTED,

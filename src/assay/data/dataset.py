@@ -29,7 +29,8 @@ Policies (each visible in ``Dataset.notes`` when it changes anything):
   (numerics as stored entries when not 0, each one-hot block one entry per row), built
   from those entries without the dense matrix; the budget then counts the CSR size.
   ``sparse="auto"`` (the default) is sparse exactly when the dense matrix would exceed
-  the budget and the CSR one fits. A note records a sparse choice, the stored entries and the size saved.
+  the budget and the CSR one fits. A note records a sparse choice, the stored entries and
+  the size saved.
   Values, columns and `Dataset.fingerprint` are the same in either layout; analyses
   that need a dense matrix take `Dataset.dense_X` (densified within the budget, or a
   one-line `DataError`).
@@ -479,8 +480,8 @@ class Dataset:
             entry per row, numerics as stored entries) built without the dense matrix.
             "auto": sparse exactly when the dense matrix would exceed `memory_budget` and
             the CSR one fits (a learner that needs dense rows then refuses it in one line);
-            False: dense or a one-line error. Same columns and values either way (``X.toarray()``), and
-            the same `fingerprint`.
+            False: dense or a one-line error. Same columns and values either way
+            (``X.toarray()``), and the same `fingerprint`.
 
         Returns
         -------

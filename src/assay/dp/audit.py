@@ -197,10 +197,9 @@ def _accuracy(population) -> Estimate:
 def attack_run(population, label: str, calibration: str, sigma: float, sample_rate: float,
                steps: int, fprs, attacks, delta: float, seed: int) -> DPRun:
     """Attack one DP population and check it against its guarantee."""
+    from assay.dp.train import CALIBRATION_DISCRETIZATION
     from assay.privacy import accounting
     from assay.privacy.attacks import run_mia
-
-    from assay.dp.train import CALIBRATION_DISCRETIZATION
 
     mia = run_mia(population, attacks=attacks, fprs=fprs, random_state=seed,
                   n_permutations=0, n_records=0)
@@ -240,10 +239,9 @@ def audit_training(dataset, result, *, models: int = 16, canaries: int = 500, se
     Returns the ``empirical`` block of the JSON: the strongest attack's TPR at each FPR
     with its interval, every attack's check against the guarantee, and the one-run audit.
     """
-    from assay.population import PopulationPlan, fit_population
-
     from assay.dp.onerun import one_run_audit
     from assay.dp.train import DEFAULT_FPRS, dp_learner
+    from assay.population import PopulationPlan, fit_population
 
     fprs = tuple(sorted(float(f) for f in (fprs or DEFAULT_FPRS)))
     learner = dp_learner(result.settings["learner"], **{
@@ -277,7 +275,6 @@ def audit_training(dataset, result, *, models: int = 16, canaries: int = 500, se
 def check_dp(context: Any, options: Any) -> None:
     """Refuse, before any training, settings no DP population can be trained with."""
     from assay._validation import InvalidParameterError
-
     from assay.dp.train import check_training, dp_learner, epsilon_for_target, parse_risk
 
     if not options.enabled:
@@ -312,10 +309,9 @@ def _schedule(context: Any, options: Any) -> tuple[float, int]:
 
 def run_dp(section: Any, context: Any, options: Any) -> SectionResult:
     """The DP section's result for one audit."""
-    from assay.population import PopulationPlan
-
     from assay.dp.onerun import one_run_audit
     from assay.dp.train import calibrate_noise, dp_learner, epsilon_for_target, parse_risk
+    from assay.population import PopulationPlan
     from assay.privacy.calibrate import Epsilon
 
     config = context.config

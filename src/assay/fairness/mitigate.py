@@ -35,6 +35,7 @@ file, and how such a post-processor is exported on its own.
 from __future__ import annotations
 
 import itertools
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -263,7 +264,8 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, constraint: str = "eo", n_estimators: int = 100, max_depth: int = 3,
                  learning_rate: float = 1.0, min_support: int = 30,
-                 cost_scale: float = 1.0, fairness_weight: float = 1.0, validation_fraction: float = 0.2,
+                 cost_scale: float = 1.0, fairness_weight: float = 1.0,
+                 validation_fraction: float = 0.2,
                  max_samples: int | None = 8192, random_state: int | None = None) -> None:
         self.constraint = constraint
         self.n_estimators = n_estimators
@@ -374,7 +376,7 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
             cost = np.ones(n)
             gaps = []
             total = np.bincount(2 * y + pred, minlength=4)
-            for combo, c, size in groupings:
+            for _combo, c, size in groupings:
                 counts = _counts(c, size, y, pred)
                 gaps.append(_gap(counts, self.min_support, self.constraint))
                 cost = np.maximum(cost, self._row_cost(counts, c, y, pred))
@@ -435,7 +437,7 @@ class FairBoostClassifier(ClassifierMixin, BaseEstimator):
                             minlength=4 * t).reshape(t, 4)
         bal = _balanced_accuracy(total)
         gaps = []
-        for combo, c, size in self._grouping_arrays(codes):
+        for _combo, c, size in self._grouping_arrays(codes):
             flat = (np.arange(t)[:, None] * size + c[None, :]) * 4 + cell
             counts = np.bincount(flat.reshape(-1), minlength=t * size * 4).reshape(t, size, 4)
             gaps.append(_gap(counts, self.min_support, self.constraint))

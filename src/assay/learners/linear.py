@@ -432,10 +432,7 @@ def _direction(grad, S, Y, rho, scale, order):
     for i in reversed(order):
         alpha[i] = rho[i] * _dot(S[i], q)
         q -= alpha[i][:, None] * Y[i]
-    if scale.ndim == 1:
-        r = scale[:, None] * q
-    else:
-        r = q @ scale
+    r = scale[:, None] * q if scale.ndim == 1 else q @ scale
     for i in order:
         beta = rho[i] * _dot(Y[i], r)
         r += S[i] * (alpha[i] - beta)[:, None]

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         noise_risk_curve,
         parse_target,
     )
+    from assay.privacy.guarantee import DPGuarantee
     from assay.privacy.risk import (
         advantage,
         attribute_inference_risk,
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
         success_bound,
         tpr_at_fpr,
     )
-    from assay.privacy.guarantee import DPGuarantee
     from assay.privacy.target import applicable_attacks, attack_target
     from assay.privacy.vulnerability import group_vulnerability, most_exposed_records
 

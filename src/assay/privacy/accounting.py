@@ -33,8 +33,8 @@ from functools import cached_property
 
 import numpy as np
 from dp_accounting.pld import common as pld_common
-from dp_accounting.pld import privacy_loss_distribution as pld_lib
 from dp_accounting.pld import pld_pmf
+from dp_accounting.pld import privacy_loss_distribution as pld_lib
 from dp_accounting.pld import privacy_loss_mechanism as pl_mech
 from dp_accounting.rdp import rdp_privacy_accountant as rdp_lib
 from scipy import fft as sp_fft

@@ -498,8 +498,8 @@ def attribute_inference(
                 not_run[a] = f"needs the model queried with altered values of {sensitive}: {why}."
         attacks = tuple(a for a in attacks if a not in not_run)
     if not attacks:
-        raise InvalidParameterError(f"attacks must include 'model' here ({'; '.join(not_run.values())}). "
-                                    f"Got {list(not_run)}.")
+        raise InvalidParameterError(f"attacks must include 'model' here "
+                                    f"({'; '.join(not_run.values())}). Got {list(not_run)}.")
     X, y, n = dataset.dense_X("attribute inference"), dataset.y, dataset.n_rows
     n_classes = dataset.n_classes
     engine = engine_options(backend, cache_dir, progress, memory_budget, scheduler_address)
@@ -522,7 +522,8 @@ def attribute_inference(
                              learner, aug, n_classes=n_classes, **engine)
         outputs = pop.probs.reshape(n_models, n_values, n, n_classes).transpose(0, 2, 1, 3)
         member = plan.member
-        source = f"{n_models} models trained by assay ({pop.info.get('learner', {}).get('name', '')})"
+        name = pop.info.get("learner", {}).get("name", "")
+        source = f"{n_models} models trained by assay ({name})"
     else:
         if population is None:
             plan = PopulationPlan.balanced(n, n_models, random_state)

@@ -26,11 +26,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assay._validation import InvalidParameterError, UnachievableTargetError, check_option, \
-    check_scalar
+from assay._validation import (
+    InvalidParameterError,
+    UnachievableTargetError,
+    check_option,
+    check_scalar,
+)
 from assay.privacy import risk as _risk
-from assay.privacy.accounting import GaussianTradeOff, PLDTradeOff, TradeOff, _check_dpsgd, \
-    _check_discretization, dpsgd_pld
+from assay.privacy.accounting import (
+    GaussianTradeOff,
+    PLDTradeOff,
+    TradeOff,
+    _check_discretization,
+    _check_dpsgd,
+    dpsgd_pld,
+)
 
 __all__ = [
     "RiskTarget",
@@ -113,7 +123,8 @@ class TPRAtFPR(RiskTarget):
                 f"Got tpr={tpr:g} at fpr={fpr:g}."
             )
         if tpr >= 1:
-            raise UnachievableTargetError(f"tpr must be below 1 to constrain anything. Got {tpr:g}.")
+            raise UnachievableTargetError(
+                f"tpr must be below 1 to constrain anything. Got {tpr:g}.")
         object.__setattr__(self, "value", tpr)
         object.__setattr__(self, "fpr", fpr)
 
@@ -256,7 +267,8 @@ def parse_target(spec: str, *, delta: float | None = None, population: int | Non
     if name == "tpr@fpr":
         tpr, at, fpr = raw.partition("@")
         if not at:
-            raise InvalidParameterError(f"tpr@fpr target must look like tpr@fpr=TPR@FPR. Got {spec!r}.")
+            raise InvalidParameterError(
+                f"tpr@fpr target must look like tpr@fpr=TPR@FPR. Got {spec!r}.")
         return TPRAtFPR(_number(tpr, "tpr"), _number(fpr, "fpr"))
     value = _number(raw, name)
     if name == "advantage":
@@ -444,9 +456,8 @@ class _Level:
         for _ in range(80):
             lo, hi = self.ends()
             tol = self.rtol * (hi if hi is not None else lo)
-            if lo is not None and hi is not None:
-                if hi - lo <= tol:
-                    return lo, hi
+            if lo is not None and hi is not None and hi - lo <= tol:
+                return lo, hi
             if accept_safe and hi is not None and self.predict_root(slope) >= hi - tol:
                 return lo, hi
             if lo is not None and hi is not None:

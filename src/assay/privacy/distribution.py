@@ -479,8 +479,12 @@ def distribution_inference(
         ``has_property`` not a boolean mask of the rows, or a property held by no row.
     """
     from assay.learners import get_learner
-    from assay.population import (PopulationPlan, check_population_size, engine_options,
-                                  fit_population)
+    from assay.population import (
+        PopulationPlan,
+        check_population_size,
+        engine_options,
+        fit_population,
+    )
 
     ratios = _check_ratios(ratios)
     n_models = check_scalar(n_models, "n_models", kind=int, low=4)

@@ -77,9 +77,8 @@ class DistributionPayload:
 def check_distribution(dataset: Any, options: DistributionOptions, pool_fraction: float = 0.4
                        ) -> Any:
     """The property mask, after checking the value occurs and the training size fits."""
-    from assay.privacy.distribution import max_train_size, property_mask
-
     from assay.population import check_population_size
+    from assay.privacy.distribution import max_train_size, property_mask
 
     check_population_size(options.models, dataset.n_rows, len(dataset.classes),
                           name="distribution.models", factor=2, spill=False)
@@ -159,7 +158,8 @@ class DistributionSection:
         r = section.data.result
         best = r.best
         cards = [Card(f"share of {r.property} guessed right", format_rate(best.accuracy.value),
-                      f"[{format_rate(best.accuracy.ci_low)}, {format_rate(best.accuracy.ci_high)}]",
+                      f"[{format_rate(best.accuracy.ci_low)}, "
+                      f"{format_rate(best.accuracy.ci_high)}]",
                       "card-dist-accuracy")]
         if best.n_leaked is not None:
             cards.append(Card("n_leaked", f"{best.n_leaked.value:.1f}",

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from assay._stats import Estimate
 from assay._validation import DataError, InvalidParameterError
 from assay.population import Population, PopulationPlan
 from assay.predictions import TargetPredictions
-from assay._stats import Estimate
 from assay.privacy.attacks import (
     DEFAULT_FPRS,
     LIRA_MIN_REFS,

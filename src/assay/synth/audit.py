@@ -10,7 +10,7 @@ whose JSON form has ``singling_out``, ``linkability``, ``inference`` and ``membe
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources

@@ -145,7 +145,7 @@ def encode_tables(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
                 cats.append(None)
             lookup = {v: i for i, v in enumerate(cats)}
             for name, t in texts.items():
-                values[name][:, j] = t.map(lambda v: lookup[v]).to_numpy(float)
+                values[name][:, j] = t.map(lambda v, lookup=lookup: lookup[v]).to_numpy(float)
             categories.append(cats)
     return Tables(columns=columns, numeric=numeric, values=values, categories=categories,
                   scale=scale)

@@ -244,7 +244,8 @@ def membership_attack(tables: Tables, *, k: int = 5, fprs=(0.1, 0.01, 0.001),
                 g.flagged = bool(g.auc.ci_low - overall.value >= min_gap)
             by_group.append(g)
     dcr = DcrFigures(median_real=float(np.median(dcr_r)), median_holdout=float(np.median(dcr_h)),
-                     exact_real=float(np.mean(dcr_r == 0)), exact_holdout=float(np.mean(dcr_h == 0)))
+                     exact_real=float(np.mean(dcr_r == 0)),
+                     exact_holdout=float(np.mean(dcr_h == 0)))
     return MembershipFigures(auc=overall, tpr_at_fpr=tpr, tpr_reason=reasons,
                              n_members=int(pos.size), n_nonmembers=int(neg.size), k=int(k),
                              dcr=dcr, groups=by_group)
