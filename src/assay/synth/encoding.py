@@ -4,7 +4,8 @@ Distances are anonymeter's mixed-type (Gower-like) distance: the L1 norm over nu
 columns divided by their range (so any two values of a column are at most 1 apart), plus
 1 for every categorical column whose values differ. Encoding each categorical column as
 a one-hot block scaled by 1/2 makes that distance exactly the L1 (manhattan) distance of
-the encoded rows, so scikit-learn's `NearestNeighbors` searches it vectorised.
+the encoded rows: `nearest` searches it in blocks of queries, the one-hot mismatches from
+one matrix product (or, for any L1 table, with scikit-learn's `NearestNeighbors`).
 
 Categorical columns also get integer codes shared by all three tables (the predicates of
 the singling-out attack compare them); a missing value is a category of its own.
@@ -56,6 +57,13 @@ class Tables:
         """Positions of ``names`` among the columns."""
         where = {c: i for i, c in enumerate(self.columns)}
         return np.array([where[n] for n in names], dtype=int)
+
+    def numeric_dims(self, cols: np.ndarray | None = None) -> np.ndarray:
+        """Which dimensions of `features` are numeric (the others are one-hot halves)."""
+        cols = np.arange(len(self.columns)) if cols is None else np.asarray(cols)
+        return np.concatenate([[True] if self.numeric[j] else
+                               np.zeros(len(self.categories[j]), dtype=bool) for j in cols]
+                              ) if len(cols) else np.zeros(0, dtype=bool)
 
     def features(self, table: str, cols: np.ndarray | None = None) -> np.ndarray:
         """Rows of ``table`` encoded so that L1 distance is the mixed-type distance.
@@ -151,9 +159,28 @@ def encode_tables(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
                   scale=scale)
 
 
+def _mixed_distances(candidates: np.ndarray, queries: np.ndarray,
+                     numeric_dims: np.ndarray) -> np.ndarray:
+    """L1 distances of encoded rows: numeric dimensions directly, one-hot blocks through
+    one matrix product (each block of halves adds 1 - 4 x its dot product)."""
+    num, cat = numeric_dims, ~numeric_dims
+    q_cat = queries[:, cat].astype(np.float32)
+    n_blocks = 2.0 * q_cat.sum(axis=1)  # categorical columns (each row has 1/2 once)
+    out = n_blocks[:, None] - 4.0 * (q_cat @ candidates[:, cat].T.astype(np.float32))
+    # float32 and one scratch array: the numeric columns cost a few passes over memory.
+    tmp = np.empty_like(out)
+    for j in np.flatnonzero(num):
+        np.subtract(queries[:, j, None].astype(np.float32),
+                    candidates[None, :, j].astype(np.float32), out=tmp)
+        np.abs(tmp, out=tmp)
+        out += tmp
+    return np.maximum(out, 0.0, out=out)
+
+
 def nearest(candidates: np.ndarray, queries: np.ndarray, k: int = 1,
-            exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest candidates of every query in L1 distance (scikit-learn).
+            exclude_self: bool = False, numeric_dims: np.ndarray | None = None,
+            max_cells: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest candidates of every query in L1 distance.
 
     Parameters
     ----------
@@ -164,22 +191,45 @@ def nearest(candidates: np.ndarray, queries: np.ndarray, k: int = 1,
     exclude_self : bool, default=False
         Queries are the candidates themselves (same order): each row's own index is left
         out (leave-one-out), though an identical other row is kept.
+    numeric_dims : ndarray of bool, optional
+        `Tables.numeric_dims`: then the search is exact blockwise numpy (the one-hot
+        blocks' mismatches from one matrix product, several times faster than a generic
+        L1 search); without it, scikit-learn's `NearestNeighbors` (manhattan).
+    max_cells : int
+        Queries x candidates held at once.
 
     Returns
     -------
     distances, indices : ndarray of shape (m, k)
     """
-    from sklearn.neighbors import NearestNeighbors
-
     n = candidates.shape[0]
     k_eff = min(k + int(exclude_self), n)
-    # Small searches: a ball tree (brute force's parallel reduction costs ~0.1 s to start);
-    # large ones: brute force, which the trees cannot beat on one-hot blocks.
-    small = n * queries.shape[0] <= 2_000_000
-    nn = NearestNeighbors(n_neighbors=k_eff, metric="manhattan",
-                          algorithm="ball_tree" if small else "brute")
-    nn.fit(candidates)
-    dist, idx = nn.kneighbors(queries)
+    if numeric_dims is None:
+        from sklearn.neighbors import NearestNeighbors
+
+        nn = NearestNeighbors(n_neighbors=k_eff, metric="manhattan")
+        dist, idx = nn.fit(candidates).kneighbors(queries)
+    else:
+        m = queries.shape[0]
+        dist = np.empty((m, k_eff))
+        idx = np.empty((m, k_eff), dtype=np.int64)
+        step = max(1, max_cells // max(n, 1))
+        for s in range(0, m, step):
+            d = _mixed_distances(candidates, queries[s:s + step], numeric_dims)
+            if exclude_self:  # the row itself sorts first among equal distances
+                rows = np.arange(s, min(s + step, m))
+                d[rows - s, rows] = -1.0
+            if k_eff == 1:
+                part = d.argmin(axis=1)[:, None]
+            elif k_eff < n:
+                part = np.argpartition(d, k_eff - 1, axis=1)[:, :k_eff]
+            else:
+                part = np.tile(np.arange(n), (d.shape[0], 1))
+            pd_ = np.take_along_axis(d, part, axis=1)
+            order = np.argsort(pd_, axis=1, kind="stable")
+            idx[s:s + step] = np.take_along_axis(part, order, axis=1)
+            dist[s:s + step] = np.take_along_axis(pd_, order, axis=1)
+        dist = np.maximum(dist, 0.0)
     if exclude_self:
         own = idx == np.arange(queries.shape[0])[:, None]
         # Drop the row's own index where it was found, else the farthest neighbour.

@@ -177,15 +177,16 @@ def density_ratio_scores(tables: Tables, k: int = 5) -> tuple[np.ndarray, np.nda
         Distance of each row to its closest synthetic row.
     """
     synth, real, hold = (tables.features(t) for t in ("synth", "real", "holdout"))
+    dims = tables.numeric_dims()
     k_syn = min(k, synth.shape[0])
     k_ref = min(k, hold.shape[0] - 1)
     if k_ref < 1:
         raise ValueError("the holdout table needs at least 2 rows for a reference density")
     kk = min(k_syn, k_ref)
-    d_syn_real, _ = nearest(synth, real, kk)
-    d_syn_hold, _ = nearest(synth, hold, kk)
-    d_ref_real, _ = nearest(hold, real, kk)
-    d_ref_hold, _ = nearest(hold, hold, kk, exclude_self=True)
+    d_syn_real, _ = nearest(synth, real, kk, numeric_dims=dims)
+    d_syn_hold, _ = nearest(synth, hold, kk, numeric_dims=dims)
+    d_ref_real, _ = nearest(hold, real, kk, numeric_dims=dims)
+    d_ref_hold, _ = nearest(hold, hold, kk, exclude_self=True, numeric_dims=dims)
 
     def score(d_ref, d_syn):
         return (np.log(d_ref + EPS) - np.log(d_syn + EPS)).mean(axis=1)

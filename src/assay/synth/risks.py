@@ -169,38 +169,107 @@ def _unique_rows(values: np.ndarray) -> np.ndarray:
     return values[~pd.DataFrame(values).duplicated().to_numpy()]
 
 
-def query_counts(table: np.ndarray, cols: np.ndarray, ops: np.ndarray, vals: np.ndarray,
-                 max_cells: int = 4_000_000) -> np.ndarray:
-    """How many rows of ``table`` each conjunctive predicate holds for.
+class RankCodes:
+    """Each column's values as their rank among the three tables' values (order kept).
+
+    Predicates compare ranks instead of values: ``==``, ``<=`` and ``>=`` give the same
+    rows, and small unsigned codes laid out one column per row make the predicate
+    matrices several times cheaper to build. A missing value gets the largest code.
+    """
+
+    def __init__(self, tables: Sequence[np.ndarray]) -> None:
+        d = tables[0].shape[1]
+        self.uniques = [np.unique(np.concatenate([t[:, j][np.isfinite(t[:, j])]
+                                                  for t in tables])) for j in range(d)]
+        widest = max((u.size for u in self.uniques), default=0)
+        self.dtype = np.uint16 if widest < np.iinfo(np.uint16).max else np.uint32
+        self.missing = int(np.iinfo(self.dtype).max)
+
+    def code(self, table: np.ndarray) -> np.ndarray:
+        """Codes of an (n, d) table, as (d, n)."""
+        out = np.empty((table.shape[1], table.shape[0]), dtype=self.dtype)
+        for j, u in enumerate(self.uniques):
+            x = table[:, j]
+            out[j] = np.where(np.isnan(x), self.missing,
+                              np.searchsorted(u, np.nan_to_num(x)))
+        return out
+
+    def code_values(self, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        """Codes of predicate values (values of the tables, or missing)."""
+        out = np.full(vals.shape, self.missing, dtype=np.int64)
+        for j in np.unique(cols):
+            at = (cols == j) & ~np.isnan(vals)
+            out[at] = np.searchsorted(self.uniques[j], vals[at])
+        return out
+
+
+def query_counts(coded: np.ndarray, cols: np.ndarray, ops: np.ndarray, vals: np.ndarray,
+                 missing: int, max_cells: int = 8_000_000) -> np.ndarray:
+    """How many rows each conjunctive predicate holds for.
 
     Parameters
     ----------
-    table : ndarray of shape (n_rows, n_columns)
-        Encoded values (`Tables.values`).
+    coded : ndarray of shape (n_columns, n_rows)
+        The table's `RankCodes`.
     cols, ops, vals : ndarray of shape (n_queries, n_terms)
-        Column, operator (``==``, ``<=``, ``>=``, is missing) and value of every term.
+        Column, operator (``==``, ``<=``, ``>=``, is missing) and value code of every term.
+    missing : int
+        The code of a missing value.
     max_cells : int
-        Rows x queries evaluated at once (memory bound).
+        Queries x rows evaluated at once (memory bound).
 
     Returns
     -------
     ndarray of int, shape (n_queries,)
     """
-    n, q = table.shape[0], cols.shape[0]
+    n, q = coded.shape[1], cols.shape[0]
+    if cols.shape[1] == 1:
+        return _single_term_counts(coded, cols[:, 0], ops[:, 0], vals[:, 0], missing)
     out = np.zeros(q, dtype=np.int64)
     step = max(1, max_cells // max(n, 1))
     for s in range(0, q, step):
         c, o, v = cols[s:s + step], ops[s:s + step], vals[s:s + step]
-        hit = np.ones((n, c.shape[0]), dtype=bool)
+        hit = np.ones((c.shape[0], n), dtype=bool)
         for j in range(c.shape[1]):
-            x = table[:, c[:, j]]
-            vj, oj = v[:, j], o[:, j]
-            with np.errstate(invalid="ignore"):
-                term = np.where(oj == _EQ, x == vj,
-                                np.where(oj == _LE, x <= vj,
-                                         np.where(oj == _GE, x >= vj, np.isnan(x))))
+            x = coded[c[:, j]]
+            vj, oj = v[:, j, None].astype(coded.dtype), o[:, j]
+            term = np.empty_like(hit)
+            for code in (_EQ, _LE, _GE, _NULL):
+                sel = oj == code
+                if not sel.any():
+                    continue
+                xs = x[sel]
+                if code == _EQ:
+                    term[sel] = xs == vj[sel]
+                elif code == _LE:
+                    term[sel] = xs <= vj[sel]  # the missing code is the largest: excluded
+                elif code == _GE:
+                    term[sel] = (xs >= vj[sel]) & (xs != missing)
+                else:
+                    term[sel] = xs == missing
+            term[(v[:, j] == missing) & (oj != _NULL)] = False  # compared with a missing value
             hit &= term
-        out[s:s + step] = hit.sum(axis=0)
+        out[s:s + step] = hit.sum(axis=1)
+    return out
+
+
+def _single_term_counts(coded: np.ndarray, cols: np.ndarray, ops: np.ndarray,
+                        vals: np.ndarray, missing: int) -> np.ndarray:
+    """`query_counts` of one-term predicates by binary search in each sorted column."""
+    out = np.zeros(cols.shape[0], dtype=np.int64)
+    for j in np.unique(cols):
+        at = cols == j
+        x = coded[j]
+        absent = x == missing
+        present = np.sort(x[~absent])
+        v, o = vals[at], ops[at]
+        left = np.searchsorted(present, v, side="left")
+        right = np.searchsorted(present, v, side="right")
+        counts = np.select([o == _EQ, o == _LE, o == _GE],
+                           [right - left, right, present.size - left],
+                           default=absent.sum())
+        # A missing value in a comparison matches no row.
+        out[at] = np.where((v == missing) & (o != _NULL), 0, counts)
     return out
 
 
@@ -221,7 +290,7 @@ class _QuerySet:
                 return
             order = np.argsort(cols[i], kind="stable")
             key = (cols[i][order].tobytes() + ops[i][order].tobytes()
-                   + np.nan_to_num(vals[i][order], nan=np.inf).tobytes())
+                   + vals[i][order].tobytes())
             if key not in self.seen:
                 self.seen.add(key)
                 self.parts.append((cols[i][order], ops[i][order], vals[i][order]))
@@ -229,7 +298,7 @@ class _QuerySet:
     def arrays(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not self.parts:
             return (np.zeros((0, width), int), np.zeros((0, width), np.int8),
-                    np.zeros((0, width)))
+                    np.zeros((0, width), np.int64))
         cols, ops, vals = zip(*self.parts)
         return np.array(cols), np.array(ops), np.array(vals)
 
@@ -310,12 +379,19 @@ def singling_out_risk(tables: Tables, *, mode: str = "multivariate", n_attacks: 
     synth = _unique_rows(tables.values["synth"])
     real = _unique_rows(tables.values["real"])
     control = _unique_rows(tables.values["holdout"])
+    codes = RankCodes([synth, real, control])
+    coded = {name: codes.code(t) for name, t in
+             (("synth", synth), ("real", real), ("control", control))}
+
+    def counts(table: str, cols, ops, vals) -> np.ndarray:
+        return query_counts(coded[table], cols, ops, vals, codes.missing)
+
     found = _QuerySet(n_attacks)
     if mode == "univariate":
         cols, ops, vals = _univariate_candidates(synth, tables.numeric)
         order = rng.permutation(cols.shape[0])
-        cols, ops, vals = cols[order], ops[order], vals[order]
-        found.add(cols, ops, vals, query_counts(synth, cols, ops, vals))
+        cols, ops, vals = cols[order], ops[order], codes.code_values(cols[order], vals[order])
+        found.add(cols, ops, vals, counts("synth", cols, ops, vals))
         width = 1
     else:
         width = n_cols
@@ -332,13 +408,13 @@ def singling_out_risk(tables: Tables, *, mode: str = "multivariate", n_attacks: 
             ops = np.where(np.isnan(vals), _NULL,
                            np.where(~is_num, _EQ,
                                     np.where(vals > medians[cols], _GE, _LE))).astype(np.int8)
-            found.add(cols, ops, vals, query_counts(synth, cols, ops, vals))
+            vals = codes.code_values(cols, vals)
+            found.add(cols, ops, vals, counts("synth", cols, ops, vals))
             attempts += batch
     cols, ops, vals = found.arrays(width)
     m = min(real.shape[0], control.shape[0])
-    k_real = _hypergeometric_one(query_counts(real, cols, ops, vals), real.shape[0], m).sum()
-    k_ctrl = _hypergeometric_one(query_counts(control, cols, ops, vals),
-                                 control.shape[0], m).sum()
+    k_real = _hypergeometric_one(counts("real", cols, ops, vals), real.shape[0], m).sum()
+    k_ctrl = _hypergeometric_one(counts("control", cols, ops, vals), control.shape[0], m).sum()
     return residual_risk(k_real, n_attacks, k_ctrl, n_attacks, confidence), len(found)
 
 
@@ -446,17 +522,16 @@ def linkability_risk(tables: Tables, aux_columns: tuple[Sequence[str], Sequence[
     parts = [tables.index(p) for p in aux_columns]
     n_neighbors = check_scalar(n_neighbors, "n_neighbors", kind=int, low=1,
                                high=tables.values["synth"].shape[0])
-    hits = {}
-    picks = {}
-    for side in ("real", "holdout"):
-        t = _targets(tables.values[side].shape[0], n_attacks, rng)
-        picks[side] = t
-        found = []
-        for cols in parts:
-            _, idx = nearest(tables.features("synth", cols), tables.features(side, cols)[t],
-                             n_neighbors)
-            found.append(idx)
-        hits[side] = (found[0][:, :, None] == found[1][:, None, :]).any(axis=(1, 2))
+    picks = {side: _targets(tables.values[side].shape[0], n_attacks, rng)
+             for side in ("real", "holdout")}
+    found = []
+    for cols in parts:  # one search of both sides' targets per part
+        queries = np.vstack([tables.features(side, cols)[t] for side, t in picks.items()])
+        found.append(nearest(tables.features("synth", cols), queries, n_neighbors,
+                             numeric_dims=tables.numeric_dims(cols))[1])
+    linked = (found[0][:, :, None] == found[1][:, None, :]).any(axis=(1, 2))
+    n_real = picks["real"].size
+    hits = {"real": linked[:n_real], "holdout": linked[n_real:]}
     overall = residual_risk(hits["real"].sum(), hits["real"].size, hits["holdout"].sum(),
                             hits["holdout"].size, confidence)
     by_group = _group_figures(hits["real"], hits["holdout"],
@@ -538,13 +613,15 @@ def inference_risk(tables: Tables, secret: str, *, aux_columns: Sequence[str] | 
     cols, (j,) = tables.index(aux), tables.index([secret])
     regression = is_regression(tables, secret) if regression is None else bool(regression)
     synth_secret = tables.values["synth"][:, j]
-    hits, picks = {}, {}
-    for side in ("real", "holdout"):
-        t = _targets(tables.values[side].shape[0], n_attacks, rng)
-        picks[side] = t
-        _, idx = nearest(tables.features("synth", cols), tables.features(side, cols)[t], 1)
-        hits[side] = correct_guesses(synth_secret[idx[:, 0]], tables.values[side][t, j],
-                                     regression)
+    picks = {side: _targets(tables.values[side].shape[0], n_attacks, rng)
+             for side in ("real", "holdout")}
+    queries = np.vstack([tables.features(side, cols)[t] for side, t in picks.items()])
+    _, idx = nearest(tables.features("synth", cols), queries, 1,
+                     numeric_dims=tables.numeric_dims(cols))
+    truth = np.concatenate([tables.values[side][t, j] for side, t in picks.items()])
+    correct = correct_guesses(synth_secret[idx[:, 0]], truth, regression)
+    n_real = picks["real"].size
+    hits = {"real": correct[:n_real], "holdout": correct[n_real:]}
     overall = residual_risk(hits["real"].sum(), hits["real"].size, hits["holdout"].sum(),
                             hits["holdout"].size, confidence)
     by_group = _group_figures(hits["real"], hits["holdout"],
