@@ -221,3 +221,39 @@ def test_risks_agree_with_anonymeter_on_german(german):
         assert r.ci_low <= risk.ci[1] and risk.ci[0] <= r.ci_high, (key, r, risk)
     # Not vacuous: the leaky release has real risk, on both sides alike.
     assert ours.linkability.figures.risk.value > 0.02 and theirs["link"].value > 0.02
+
+
+def test_one_term_predicate_counts_match_the_general_path():
+    from assay.synth.risks import RankCodes, query_counts
+
+    rng = np.random.default_rng(0)
+    table = rng.integers(0, 5, (300, 4)).astype(float)
+    table[rng.random(table.shape) < 0.05] = np.nan
+    codes = RankCodes([table])
+    coded = codes.code(table)
+    cols = rng.integers(0, 4, (400, 1))
+    ops = rng.integers(0, 4, (400, 1)).astype(np.int8)
+    vals = rng.integers(0, 5, (400, 1)).astype(float)
+    vals[rng.random(vals.shape) < 0.1] = np.nan
+    vals = codes.code_values(cols, vals)
+    one = query_counts(coded, cols, ops, vals, codes.missing)
+    # The same term twice goes through the general (matrix) path.
+    two = query_counts(coded, np.hstack([cols, cols]), np.hstack([ops, ops]),
+                       np.hstack([vals, vals]), codes.missing)
+    assert np.array_equal(one, two)
+    direct = [np.sum(np.isnan(table[:, c])) if o == 3 else
+              np.sum(table[:, c] == codes.uniques[c][v]) if o == 0 and v != codes.missing
+              else None for c, o, v in zip(cols[:, 0], ops[:, 0], vals[:, 0])]
+    for got, want in zip(one, direct):
+        if want is not None:
+            assert got == want
+
+
+def test_blockwise_neighbours_equal_scikit_learns(german):
+    real, holdout = german
+    tables = encode_tables(real, holdout, holdout)
+    s, q, dims = tables.features("synth"), tables.features("real")[:200], tables.numeric_dims()
+    for k in (1, 4):
+        d_sk, _ = nearest(s, q, k)
+        d_np, _ = nearest(s, q, k, numeric_dims=dims)
+        assert np.allclose(d_sk, d_np, atol=1e-4)
