@@ -145,15 +145,18 @@ def encode_tables(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
             scale[j] = span if span > 0 else 1.0
             categories.append(None)
         else:
-            texts = {name: frame[c].astype(object).where(frame[c].notna(), None)
-                     .map(lambda v: None if v is None else str(v))
-                     for name, frame in frames.items()}
-            cats = sorted({v for t in texts.values() for v in t if v is not None})
-            if any(t.isna().any() for t in texts.values()):
+            # One factorisation of the three columns together: codes shared by the tables.
+            joined = pd.concat([frame[c] for frame in frames.values()], ignore_index=True)
+            text = joined.astype(str).where(joined.notna(), None)
+            cats = sorted(text.dropna().unique().tolist())
+            codes = pd.Categorical(text, categories=cats).codes.astype(np.float64)
+            if (codes < 0).any():  # missing: a category of its own, last
+                codes[codes < 0] = len(cats)
                 cats.append(None)
-            lookup = {v: i for i, v in enumerate(cats)}
-            for name, t in texts.items():
-                values[name][:, j] = t.map(lambda v, lookup=lookup: lookup[v]).to_numpy(float)
+            start = 0
+            for name, frame in frames.items():
+                values[name][:, j] = codes[start:start + len(frame)]
+                start += len(frame)
             categories.append(cats)
     return Tables(columns=columns, numeric=numeric, values=values, categories=categories,
                   scale=scale)
