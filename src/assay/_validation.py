@@ -65,8 +65,10 @@ def check_scalar(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidParameterError(f"{name} must be {noun} {where}. Got {value!r}.")
     if kind is int:
-        if isinstance(value, numbers.Integral) or float(value).is_integer():
+        if isinstance(value, numbers.Integral):
             value = int(value)
+        elif float(value).is_integer():
+            value = int(float(value))
         else:
             raise InvalidParameterError(f"{name} must be {noun} {where}. Got {value!r}.")
     else:

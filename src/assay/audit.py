@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from assay._validation import (
     MAX_RESAMPLES,
@@ -279,7 +279,7 @@ class AuditConfig:
         unknown = sorted(set(options) - set(_SHARED_KEYS))
         if unknown:
             owners = {key: s.name for s in sections.values()
-                      for key in (f.name for f in dataclasses.fields(s.options_type))}
+                      for key in (f.name for f in dataclasses.fields(cast(Any, s.options_type)))}
             hints = [f"'{k}' belongs in [{owners[k]}]" for k in unknown if k in owners]
             raise InvalidParameterError(
                 f"{source} has unknown option(s) {', '.join(map(repr, unknown))}"
@@ -607,7 +607,7 @@ def run_audit(
                 member=population.member[0],
                 source="population model 0 (trained by assay on a random half)")
         sections = registered_sections()
-        results = {}
+        results: dict[str, Any] = {}
         context.extras["results"] = results  # later sections read earlier ones (release)
         for i, section in enumerate(sections):
             stage(f"{section.name} audit", 0.6 + 0.35 * i / max(len(sections), 1))

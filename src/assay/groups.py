@@ -27,7 +27,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -604,7 +604,12 @@ def _permuted_sums(slots: np.ndarray, member: np.ndarray, shifts: np.ndarray | N
     of slot perms[p, i].
     """
     m, n = slots.shape
-    n_perm = len(shifts) if shifts is not None else perms.shape[0]
+    if shifts is not None:
+        n_perm = len(shifts)
+    elif perms is not None:
+        n_perm = perms.shape[0]
+    else:
+        raise ValueError("shifts or perms must be given")
     if shifts is not None:
         doubled = np.concatenate([slots, slots[:, :-1]], axis=1)
         windows = [sliding_window_view(doubled[j], n) for j in range(m)]  # views (n, n)
@@ -613,7 +618,8 @@ def _permuted_sums(slots: np.ndarray, member: np.ndarray, shifts: np.ndarray | N
     for start in range(0, n_perm, chunk):  # bounded memory, not a loop per permutation
         part = slice(start, min(start + chunk, n_perm))
         for j in range(m):  # per value column: (c, n) permuted copies @ (n, K)
-            block = windows[j][shifts[part]] if shifts is not None else slots[j][perms[part]]
+            block = (windows[j][shifts[part]] if shifts is not None
+                     else slots[j][cast(np.ndarray, perms)[part]])
             out[part, :, j] = block @ member
     return out
 

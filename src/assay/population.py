@@ -106,12 +106,14 @@ class Population:
 
     def _per_model(self, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
         """(n_models, n_rows) array of `fn(probs_block, y)`, filled block by block."""
-        out = None
+        out: np.ndarray | None = None
         for ks in self.model_blocks():
             block = fn(self.read_models(ks), self.y)
             if out is None:
                 out = np.empty((self.n_models, self.n_rows), dtype=block.dtype)
             out[ks] = block
+        if out is None:
+            raise ValueError("a population has at least one model")
         return out
 
     def true_prob(self) -> np.ndarray:
@@ -172,7 +174,7 @@ def _logit(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
         others = others.astype(np.float64)
     else:
         is_true = np.arange(probs.shape[2])[None, None, :] == y[None, :, None]
-        others = np.sum(probs, axis=2, where=~is_true, dtype=np.float64)
+        others = np.asarray(np.sum(probs, axis=2, where=~is_true, dtype=np.float64))
     return np.log(np.maximum(p_true, _TINY)) - np.log(np.maximum(others, _TINY))
 
 
@@ -306,9 +308,9 @@ class _ChunkCache:
         self.manifest_path = self.folder / "manifest.json"
         self.fields = json.loads(json.dumps(fields, sort_keys=True))
         self.digest = hashlib.sha256(json.dumps(self.fields, sort_keys=True).encode()).hexdigest()
-        self.chunks = self._read_manifest()
-        if self.chunks is None:
-            self.chunks = {}
+        chunks = self._read_manifest()
+        self.chunks: dict[str, str] = {} if chunks is None else chunks
+        if chunks is None:
             self._write_manifest()
 
     def _read_manifest(self) -> dict[str, str] | None:
@@ -446,6 +448,12 @@ class _DiskStore:
     def name(start: int, stop: int) -> str:
         return f"models-{start:05d}-{stop:05d}"
 
+    def opened(self) -> np.memmap:
+        """The writable map (until `read_only`)."""
+        if self.array is None:
+            raise RuntimeError(f"{self.path} is not open for writing")
+        return self.array
+
     def _read_manifest(self) -> dict[str, str]:
         try:
             manifest = json.loads(self.manifest_path.read_bytes())
@@ -468,9 +476,10 @@ class _DiskStore:
         expected = self.chunks.get(self.name(start, stop))
         if expected is None:
             return None
-        block = self.array[start:stop]
-        digest = _sha256(memoryview(block))
-        _release_pages(self.array)  # checked: not kept resident
+        array = self.opened()
+        block = array[start:stop]
+        digest = _sha256(block.data)
+        _release_pages(array)  # checked: not kept resident
         if digest != expected:
             raise _CorruptEntry(f"{self.path.name}[{start}:{stop}]: checksum does not match"
                                 " its manifest")
@@ -486,23 +495,24 @@ class _DiskStore:
         # A few models at a time, each flushed and released: the pages written are never
         # resident beside the whole chunk.
         step = max(1, _BLOCK_CELLS // max(self.shape[1], 1))
+        array = self.opened()
         for a in range(start, stop, step):
             b = min(a + step, stop)
-            self.array[a:b] = probs[a - start:b - start]
-            self.array.flush()
-            _release_pages(self.array)
+            array[a:b] = probs[a - start:b - start]
+            array.flush()
+            _release_pages(array)
         # Keep entries another process sharing this folder added since we read it.
-        self.chunks = {**self._read_manifest(), **self.chunks, name: _sha256(memoryview(probs))}
+        self.chunks = {**self._read_manifest(), **self.chunks, name: _sha256(probs.data)}
         self._write_manifest()
 
     def read_only(self) -> np.memmap:
         """The finished population, memory-mapped read-only."""
-        self.array.flush()
+        self.opened().flush()
         self.array = None
         return np.load(self.path, mmap_mode="r")
 
 
-def data_fingerprint_of(X: np.ndarray, y: np.ndarray) -> str:
+def data_fingerprint_of(X: Any, y: np.ndarray) -> str:
     """SHA-256 (16 hex digits) of the feature matrix and labels as fitted."""
     digest = hashlib.sha256()
     parts = ((X.data, X.indices, X.indptr, np.asarray(X.shape)) if is_sparse(X) else (X,))
@@ -688,7 +698,8 @@ def fit_population(
     chunks = _chunks(plan.n_models, check_scalar(learner.preferred_chunk, "preferred_chunk",
                                                  kind=int, low=1))
     shape = (plan.n_models, X.shape[0], n_classes)
-    stats = {"n_loaded_from_cache": 0, "n_fitted": 0, "n_corrupt": 0, "chunk_seconds": []}
+    stats: dict[str, Any] = {"n_loaded_from_cache": 0, "n_fitted": 0, "n_corrupt": 0,
+                             "chunk_seconds": []}
 
     cache = disk = None
     if cache_dir is not None:
@@ -706,7 +717,8 @@ def fit_population(
         # disk is read too.
         disk = (_DiskStore(cache.folder, cache.digest, cache.fields, shape) if on_disk
                 else _DiskStore.existing(cache.folder, cache.digest, cache.fields, shape))
-    probs = disk.array if on_disk else np.empty(shape, dtype=np.float32)
+    probs: np.ndarray = disk.opened() if on_disk and disk is not None else np.empty(
+        shape, dtype=np.float32)
     todo = _load_cached(cache, disk if on_disk else None, disk, chunks, probs, stats)
 
     done = [plan.n_models - sum(b - a for a, b in todo)]
@@ -714,7 +726,7 @@ def fit_population(
     def finish(start: int, stop: int, chunk_probs: np.ndarray, seconds: float) -> None:
         stats["n_fitted"] += stop - start
         stats["chunk_seconds"].append(round(seconds, 4))
-        if on_disk:
+        if on_disk and disk is not None:
             disk.store(start, stop, chunk_probs)
         else:
             probs[start:stop] = chunk_probs
@@ -728,8 +740,12 @@ def fit_population(
         task = bar.add_task(f"fitting {config['name']}", total=plan.n_models,
                             completed=plan.n_models - sum(b - a for a, b in todo))
         run = {"batched": _run_batched, "joblib": _run_joblib, "dask": _run_dask}[backend]
+        def done_chunk(a: int, b: int, p: np.ndarray, s: float) -> None:
+            finish(a, b, p, s)
+            bar.advance(task, b - a)
+
         workers = run(learner, X, y, plan, n_classes, todo, n_jobs, scheduler_address,
-                      lambda a, b, p, s: (finish(a, b, p, s), bar.advance(task, b - a)))
+                      done_chunk)
 
     info = {
         "learner": config,
@@ -745,12 +761,12 @@ def fit_population(
         "seconds": round(time.perf_counter() - started, 4),
         "store": "disk" if on_disk else "memory",
         "store_reason": reason,
-        "probs_path": str(disk.path) if on_disk else None,
+        "probs_path": str(disk.path) if on_disk and disk is not None else None,
         "probs_gib": _gib(shape),
         "memory_budget": memory_budget,
         **stats,
     }
-    if on_disk:
+    if on_disk and disk is not None:
         probs = disk.read_only()
     return Population(probs=probs, member=np.array(plan.member), y=y, info=info)
 

@@ -28,7 +28,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from assay._validation import InvalidParameterError
 
@@ -60,7 +60,7 @@ class Options:
     """
 
     @classmethod
-    def from_mapping(cls, table: Mapping[str, Any], source: str = "config") -> Options:
+    def from_mapping(cls, table: Mapping[str, Any], source: str = "config") -> Self:
         """Build from one ``audit.toml`` table (or CLI flags); unknown keys are an error."""
         if not isinstance(table, Mapping):
             raise InvalidParameterError(
@@ -189,7 +189,7 @@ class Section(Protocol):
 
     name: str
     title: str
-    options_type: type
+    options_type: type[Options]
     flags: tuple[Flag, ...]
     payload_type: Any
     payload_schema: Any

@@ -115,10 +115,10 @@ def attribute(
     console.print(table)
     console.print(f"always guessing the most common value: {result.majority_accuracy:.3f} "
                   "of members", highlight=False)
-    if result.best is None:
+    c = None if result.best is None else result.best.contribution
+    if c is None or result.strongest is None:
         console.print(f"Strongest: none; {result.strongest_reason}.", highlight=False)
     else:
-        c = result.best.contribution
         cmp = result.comparison[result.strongest]
         verdict = ("the model leaks it beyond imputation" if c.ci_low > 0 else
                    "no leak beyond imputation detected")

@@ -257,7 +257,8 @@ def mia(
     with shared_cluster(backend, scheduler, "--scheduler") as address:
         population = fit_population(
             dataset.X, dataset.y, spec, plan, n_classes=dataset.n_classes, backend=backend,
-            cache_dir=cache_dir or (scratch and scratch.name),
+            cache_dir=cache_dir if cache_dir is not None else (
+                scratch.name if scratch is not None else None),
             data_fingerprint=dataset.fingerprint, progress=progress,
             memory_budget=memory_budget, scheduler_address=address)
         status = console.status("attacking every model in turn") if progress else nullcontext()

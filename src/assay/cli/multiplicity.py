@@ -235,7 +235,7 @@ def multiplicity(
     console.print(_table(payload))
     for line in summary_lines(payload):
         console.print(line, highlight=False, markup=False)
-    if payload.churn is not None:
+    if payload.churn is not None and compare is not None:
         c = payload.churn
         console.print(f"Churn against {compare.name}: {c.n_flipped} of {c.n_rows} decisions "
                       f"flip ({_ci(c.churn)}).", highlight=False, markup=False)

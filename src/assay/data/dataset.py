@@ -68,7 +68,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -650,7 +650,7 @@ class Dataset:
                 f" Got {self.n_rows:,} rows x {self.n_features:,} features = {_gib(need)} "
                 "as float32; cap the one-hot with max_categories (--max-categories) or "
                 "min_frequency (--min-frequency), or raise memory_budget (--memory-budget).")
-        return self.X.toarray()
+        return cast(Any, self.X).toarray()
 
     @property
     def n_classes(self) -> int:
@@ -1380,7 +1380,9 @@ def _note_indicators(encoder: _Encoder, notes: list[str]) -> None:
 def _type_features(feats: pd.DataFrame, categorical: Sequence[str], missing: str,
                    notes: list[str], capped: bool = False):
     """Drop constant columns; split the rest into numeric and categorical names."""
-    numeric, cats, constant = [], [], []
+    numeric: list[str] = []
+    cats: list[str] = []
+    constant: list[str] = []
     for column in feats.columns:
         values = feats[column]
         if pd.api.types.is_datetime64_any_dtype(values) or isinstance(

@@ -154,6 +154,13 @@ class DPPayload:
     def run(self, calibration: str) -> DPRun | None:
         return next((r for r in self.runs if r.calibration == calibration), None)
 
+    def calibrated(self, calibration: str) -> DPRun:
+        """The run of this calibration ("risk" or "epsilon"), which every payload holds."""
+        run = self.run(calibration)
+        if run is None:
+            raise KeyError(f"no {calibration!r} run in this DP payload")
+        return run
+
     def to_dict(self) -> dict[str, Any]:
         return {"risk_target": self.risk_target, "target_description": self.target_description,
                 "delta": self.delta, "epsilon_target": self.epsilon_target,
@@ -375,7 +382,7 @@ def _metrics(payload: DPPayload) -> dict[str, Metric]:
 
 
 def _summary(payload: DPPayload) -> list[str]:
-    risk, eps = payload.run("risk"), payload.run("epsilon")
+    risk, eps = payload.calibrated("risk"), payload.calibrated("epsilon")
     lines = [
         f"DP-SGD calibrated to {payload.target_description} needs σ = "
         f"{risk.noise_multiplier:.3g}; calibrated through ε (ε = {payload.epsilon_target:.3g} "

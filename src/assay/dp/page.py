@@ -16,7 +16,7 @@ __all__ = ["dp_page"]
 def dp_page(section: Any, result: Any) -> Page:
     """Cards, the side-by-side table, ROC under the guarantees, noise vs risk."""
     payload: DPPayload = section.data
-    risk, eps = payload.run("risk"), payload.run("epsilon")
+    risk, eps = payload.calibrated("risk"), payload.calibrated("epsilon")
     fpr = payload.target_fpr if payload.target_fpr is not None \
         else payload.fprs[len(payload.fprs) // 2]
     cards = [

@@ -185,8 +185,9 @@ class DPModel:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         weights = folder / "model.npz"
-        np.savez(weights, **{f"w{i}": np.asarray(w, dtype=np.float32)
-                             for i, w in enumerate(self.weights)})
+        arrays: dict[str, Any] = {f"w{i}": np.asarray(w, dtype=np.float32)
+                                  for i, w in enumerate(self.weights)}
+        np.savez(weights, **arrays)
         meta = folder / "model.json"
         meta.write_text(json.dumps({
             "format": "assay-dp-model/1", "weights": "model.npz", "kind": self.kind,

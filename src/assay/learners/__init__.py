@@ -328,7 +328,7 @@ def _import_estimator(spec: str) -> type:
     return obj
 
 
-def _init_param_names(cls: type) -> list[str] | None:
+def _init_param_names(cls: Any) -> list[str] | None:
     """Constructor parameters of an estimator class (None if it takes ``**kwargs``)."""
     try:
         return list(cls._get_param_names())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from assay.report.plots import COLORS, GREY, THEORY, figure, plain, svg_text
 
@@ -40,17 +41,17 @@ def epsilon_curves(epsilons: Sequence[float], curves: dict[str, Sequence], xlabe
     return svg_text(fig)
 
 
-def capacity_histogram(edges: Sequence[float], counts: Sequence[int], epsilon_text: str,
+def capacity_histogram(edges: ArrayLike, counts: ArrayLike, epsilon_text: str,
                        title: str = "Rashomon capacity per person") -> str:
     """Histogram of per-person capacity (log count axis: most people sit at 1)."""
     fig, ax = figure(5.6, 3.4)
-    edges = np.asarray(edges, dtype=float)
-    counts = np.asarray(counts, dtype=float)
-    if counts.sum() == 0:
+    edge = np.asarray(edges, dtype=float)
+    count = np.asarray(counts, dtype=float)
+    if count.sum() == 0:
         ax.text(0.5, 0.5, "no held-out rows", ha="center", transform=ax.transAxes)
         ax.set_axis_off()
         return svg_text(fig)
-    ax.bar(edges[:-1], np.maximum(counts, 0), width=np.diff(edges), align="edge",
+    ax.bar(edge[:-1], np.maximum(count, 0), width=np.diff(edge), align="edge",
            color=COLORS[0], alpha=0.85, edgecolor="white", lw=0.4)
     ax.set_yscale("symlog", linthresh=1)
     ax.set_xlabel(f"2^C (1: all models give the same scores; {plain(epsilon_text)})")

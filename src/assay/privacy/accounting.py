@@ -37,6 +37,7 @@ from dp_accounting.pld import pld_pmf
 from dp_accounting.pld import privacy_loss_distribution as pld_lib
 from dp_accounting.pld import privacy_loss_mechanism as pl_mech
 from dp_accounting.rdp import rdp_privacy_accountant as rdp_lib
+from numpy.typing import ArrayLike
 from scipy import fft as sp_fft
 from scipy import special, stats
 
@@ -323,7 +324,7 @@ class DiscreteTradeOff(TradeOff):
     hold for both neighbouring directions.
     """
 
-    def __init__(self, null: Sequence[float], alternative: Sequence[float], description: str):
+    def __init__(self, null: ArrayLike, alternative: ArrayLike, description: str):
         q = np.asarray(null, dtype=float)
         p = np.asarray(alternative, dtype=float)
         # Reject the outcomes most likely under the alternative first.
@@ -376,7 +377,7 @@ class RDPTradeOff(TradeOff):
     _COARSE = 14  # first pass over all orders
     _KEEP = 4  # orders kept per α for the fine pass
 
-    def __init__(self, orders: Sequence[float], epsilons: Sequence[float], description: str = ""):
+    def __init__(self, orders: ArrayLike, epsilons: ArrayLike, description: str = ""):
         self.orders, self.epsilons = _check_profile(orders, epsilons)
         self.description = description or f"RDP profile ({len(self.orders)} orders)"
 
@@ -832,8 +833,9 @@ def compose(*curves: TradeOff, discretization: float = DEFAULT_DISCRETIZATION) -
     """
     if not curves:
         raise InvalidParameterError("compose needs at least one trade-off curve. Got none.")
-    if all(isinstance(c, GaussianTradeOff) for c in curves):
-        return GaussianTradeOff(math.sqrt(sum(c.mu**2 for c in curves)))
+    gaussians = [c for c in curves if isinstance(c, GaussianTradeOff)]
+    if len(gaussians) == len(curves):
+        return GaussianTradeOff(math.sqrt(sum(c.mu**2 for c in gaussians)))
     d = _check_discretization(discretization)
     plds = []
     for c in curves:

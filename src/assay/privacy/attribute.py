@@ -633,6 +633,13 @@ def attribute_inference(
                  "attack": round(time.perf_counter() - started - fit_seconds, 3)})
 
 
+def _contribution(figures: AttackFigures) -> float:
+    """The model's contribution of an attack other than the imputation baseline."""
+    if figures.contribution is None:
+        raise ValueError("only the imputation baseline has no contribution")
+    return figures.contribution.value
+
+
 def compare_to_guessing(attacks: dict[str, AttackFigures], majority: float
                         ) -> tuple[dict[str, dict[str, Any]], str | None, str | None]:
     """Which attacks beat both baselines, the strongest of them, and why none, if none.
@@ -654,7 +661,7 @@ def compare_to_guessing(attacks: dict[str, AttackFigures], majority: float
     imputation = float(attacks["imputation"].members.accuracy.value)
     reference = max(imputation, majority)
     reference_name = "imputation" if imputation >= majority else "the majority guess"
-    comparison = {}
+    comparison: dict[str, dict[str, Any]] = {}
     for name, a in attacks.items():
         if name == "imputation":
             continue
@@ -663,7 +670,7 @@ def compare_to_guessing(attacks: dict[str, AttackFigures], majority: float
                             "reference_name": reference_name, "beats": bool(low > reference)}
     winners = [n for n, c in comparison.items() if c["beats"]]
     if winners:
-        return comparison, max(winners, key=lambda n: attacks[n].contribution.value), None
+        return comparison, max(winners, key=lambda n: _contribution(attacks[n])), None
     if not comparison:
         return comparison, None, "no attack beats guessing: no attack ran"
     top = max(comparison, key=lambda n: comparison[n]["lower_bound"])

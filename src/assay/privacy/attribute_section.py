@@ -165,6 +165,8 @@ class AttributeSection:
         from assay.report.result import SectionResult
 
         config = context.config
+        if options.sensitive is None:  # `applies` said no run
+            raise ValueError("the attribute section needs a sensitive column")
         rule = FlagRule(alpha=config.groups.alpha, min_difference=options.min_gap,
                         direction="greater")
         target = context.target if context.brings_own_model else None

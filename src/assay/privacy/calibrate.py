@@ -434,11 +434,20 @@ class _Level:
         below = [u for u in self.unsafe if hi is None or u < hi]
         return (max(below) if below else None), hi
 
+    @staticmethod
+    def _end(lo: float | None, hi: float | None) -> float:
+        """`hi`, else `lo`: the bracket's end that is known (one is, after `eval`)."""
+        if hi is not None:
+            return hi
+        if lo is None:
+            raise RuntimeError("no noise level has been evaluated")
+        return lo
+
     def root(self) -> float:
         """The root interpolated inside the bracket (log-log secant), else its safe end."""
         lo, hi = self.ends()
         if lo is None or hi is None:
-            return hi if lo is None else lo
+            return self._end(lo, hi)
         x = _loglog_root(lo, self.unsafe[lo], hi, self.safe[hi], self.target)
         return x if x is not None and lo <= x <= hi else 0.5 * (lo + hi)
 
@@ -455,7 +464,7 @@ class _Level:
         last = start
         for _ in range(80):
             lo, hi = self.ends()
-            tol = self.rtol * (hi if hi is not None else lo)
+            tol = self.rtol * self._end(lo, hi)
             if lo is not None and hi is not None and hi - lo <= tol:
                 return lo, hi
             if accept_safe and hi is not None and self.predict_root(slope) >= hi - tol:
@@ -478,6 +487,7 @@ class _Level:
                 x = max(min(x, hi - 0.5 * tol * push), _MIN_NOISE)
                 push *= 2
             else:  # only unsafe points: look above for a safe one
+                lo = self._end(None, lo)
                 if lo >= _MAX_NOISE:
                     raise UnachievableTargetError(
                         f"noise_multiplier must be at most {_MAX_NOISE:g}, but the target "
@@ -488,14 +498,17 @@ class _Level:
                 push *= 2
             last = x
             self.eval(x)
-        return self.ends()
+        lo, hi = self.ends()
+        if hi is None:  # the unsafe side stops at _MAX_NOISE, so a safe end is found
+            raise RuntimeError("no safe noise level was found")
+        return lo, hi
 
     def predict_root(self, slope: float) -> float:
         """The root predicted from the bracket, else from the nearest point and ``slope``."""
         lo, hi = self.ends()
         if lo is not None and hi is not None:
             return self.root()
-        x0, side = (hi, self.safe) if hi is not None else (lo, self.unsafe)
+        x0, side = self._end(lo, hi), (self.safe if hi is not None else self.unsafe)
         r0 = max(side[x0], 1e-300)
         return math.exp(math.log(x0) + (math.log(self.target) - math.log(r0)) / slope)
 

@@ -42,6 +42,7 @@ rows of its training data would.
 
 from __future__ import annotations
 
+import builtins
 import math
 import time
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ def check_ratios(ratios: Any, name: str = "ratios") -> tuple[float, float]:
             f"{name} must be two shares in (0, 1), e.g. 0.3,0.5. Got {list(values)!r}.")
     shares = [check_scalar(r, name, low=0, high=1, low_open=True, high_open=True)
               for r in values]
-    return tuple(check_distinct(shares, name))  # type: ignore[return-value]
+    return tuple(check_distinct(shares, name))
 
 
 _check_ratios = check_ratios
@@ -255,7 +256,7 @@ class DistributionResult:
     learner: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
-    @property
+    @builtins.property  # the field `property` hides the builtin in this class
     def best(self) -> DistributionAttack:
         return self.attacks[self.strongest]
 
@@ -268,7 +269,7 @@ class DistributionResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DistributionResult:
-        return cls(property=d["property"], ratios=tuple(d["ratios"]),  # type: ignore[arg-type]
+        return cls(property=d["property"], ratios=tuple(d["ratios"]),
                    n_models=int(d["n_models"]), train_size=int(d["train_size"]),
                    attacks={k: DistributionAttack.from_dict(a) for k, a in d["attacks"].items()},
                    strongest=d["strongest"], pools=dict(d.get("pools", {})),

@@ -38,7 +38,7 @@ class DistributionOptions(Options):
     """
 
     property: str | None = None
-    ratios: tuple[float, ...] = (0.3, 0.5)
+    ratios: tuple[float, float] = (0.3, 0.5)
     models: int = 32
     train_size: int | None = None
     n_query: int = 2000
@@ -80,6 +80,8 @@ def check_distribution(dataset: Any, options: DistributionOptions, pool_fraction
     from assay.population import check_population_size
     from assay.privacy.distribution import max_train_size, property_mask
 
+    if options.property is None:
+        raise ValueError("check_distribution needs options.property")
     check_population_size(options.models, dataset.n_rows, len(dataset.classes),
                           name="distribution.models", factor=2, spill=False)
     mask = property_mask(dataset, options.property)
@@ -138,6 +140,8 @@ class DistributionSection:
         from assay.report.result import SectionResult
 
         config = context.config
+        if options.property is None:  # `applies` said no run
+            raise ValueError("the distribution section needs a property")
         mask = check_distribution(context.dataset, options)
         result = distribution_inference(
             context.dataset.dense_X("the distribution section"), context.dataset.y, mask,

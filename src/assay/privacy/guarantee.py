@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from assay._validation import InvalidParameterError, check_scalar
 
@@ -61,10 +61,11 @@ class DPGuarantee:
         """The f-DP trade-off curve of the guarantee (`assay.privacy.accounting`)."""
         from assay.privacy import accounting
 
-        if self.kind == "dpsgd":
-            return accounting.dpsgd(self.sample_rate, self.steps, self.noise_multiplier,
-                                    discretization=1e-3)
-        return accounting.approximate_dp(self.epsilon, self.delta or 0.0)
+        rate, steps, sigma = self.sample_rate, self.steps, self.noise_multiplier
+        if self.kind == "dpsgd" and rate is not None and steps is not None \
+                and sigma is not None:  # the kind says all three are set
+            return accounting.dpsgd(rate, steps, sigma, discretization=1e-3)
+        return accounting.approximate_dp(cast(float, self.epsilon), self.delta or 0.0)
 
     def describe(self) -> str:
         """Plain-language description for the report."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from assay.report.plots import (
     COLORS,
@@ -29,10 +30,10 @@ class Curve:
     """One line of a ROC figure (FPR grid, TPR, optional band)."""
 
     label: str
-    fpr: Sequence[float]
-    tpr: Sequence[float]
-    low: Sequence[float] | None = None
-    high: Sequence[float] | None = None
+    fpr: ArrayLike
+    tpr: ArrayLike
+    low: ArrayLike | None = None
+    high: ArrayLike | None = None
     bold: bool = False
 
 
@@ -104,23 +105,23 @@ def group_plot(bars: Sequence[Bar], overall_auc: float | None, max_groups: int =
     return svg_text(fig)
 
 
-def noise_plot(sigma: Sequence[float], tpr_bounds: dict[float, Sequence[float]],
+def noise_plot(sigma: ArrayLike, tpr_bounds: dict[float, Sequence[float]],
                advantage: Sequence[float], target_value: float | None = None,
                target_label: str = "", noise_needed: float | None = None,
                title: str = "DP noise vs attack risk (DP-SGD bound)") -> str:
     """Bound on attack TPR at each FPR (and advantage) as the DP-SGD noise grows."""
-    sigma = np.asarray(sigma, dtype=float)
+    sigma_ = np.asarray(sigma, dtype=float)
     fig, ax = figure(5.6, 4.4)
     for i, (fpr, tpr) in enumerate(tpr_bounds.items()):
-        ax.plot(sigma, log_floor(tpr), marker="o", ms=3, color=COLORS[i % len(COLORS)],
+        ax.plot(sigma_, log_floor(tpr), marker="o", ms=3, color=COLORS[i % len(COLORS)],
                 label=f"TPR bound at FPR {fpr:g}")
-    ax.plot(sigma, log_floor(advantage), color=GREY, lw=1.2, ls="-.", label="advantage bound")
+    ax.plot(sigma_, log_floor(advantage), color=GREY, lw=1.2, ls="-.", label="advantage bound")
     if target_value is not None and noise_needed is not None:
         ax.axhline(target_value, color=THEORY, lw=1, ls="--", label=f"target: {target_label}")
         ax.axvline(noise_needed, color=COLORS[1], lw=1.2, label=f"σ needed ≈ {noise_needed:.3g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ticks = [t for t in (0.3, 0.5, 1, 2, 4, 8) if sigma.min() <= t <= sigma.max()]
+    ticks = [t for t in (0.3, 0.5, 1, 2, 4, 8) if sigma_.min() <= t <= sigma_.max()]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.xaxis.set_minor_formatter(null_formatter())
     ax.set_ylim(LOG_FLOOR, 1.2)

@@ -46,7 +46,7 @@ checks could not run and why.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -609,7 +609,7 @@ def release_checks(model: Any = None, X: Any = None, y: Any = None, *,
         why = f"a {name} model has no leaves."
         leaf = _not_applicable("leaf_k_anonymity", why)
         cell = _not_applicable("small_cells", why)
-    elif Xf is None:
+    elif Xf is None or yi is None:  # set together
         why = "the training rows are needed to count rows per leaf."
         leaf, cell = _not_run("leaf_k_anonymity", why), _not_run("small_cells", why)
     else:
@@ -683,7 +683,7 @@ def release_for_learner(learner: Any, X: Any, y: Any, train_mask: Any = None, *,
     mask = np.ones(len(y), dtype=bool) if train_mask is None else np.asarray(train_mask)
     thresholds = thresholds or ReleaseThresholds()
     if hasattr(spec, "estimator"):
-        model = spec._seeded_clone(int(random_state))
+        model = cast(Any, spec)._seeded_clone(int(random_state))
         model.fit(X[mask], y[mask])
         return model, release_checks(model, X[mask], y[mask], thresholds=thresholds,
                                      evidence=evidence)

@@ -106,7 +106,9 @@ class PrivacyOptions(Options):
                       steps=self.dp_steps, epsilon=self.dp_epsilon, delta=self.dp_delta)
         if all(v is None for v in values.values()):
             return None
-        return DPGuarantee(**values)
+        return DPGuarantee(noise_multiplier=self.dp_noise_multiplier,
+                           sample_rate=self.dp_sample_rate, steps=self.dp_steps,
+                           epsilon=self.dp_epsilon, delta=self.dp_delta)
 
 
 class PrivacySection:

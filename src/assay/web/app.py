@@ -231,7 +231,7 @@ class _State:
             if len(kept) + 1 > n_limit:
                 what = (f"{whose} already keeps {len(kept)} uploads, the most {who} may keep "
                         f"at once ({n_limit})")
-                frees = kept[len(kept) - n_limit]  # the one whose expiry makes room
+                frees: Upload | None = kept[len(kept) - n_limit]  # its expiry makes room
                 kind = "uploads"
             elif used + (size or 1) > b_limit:
                 what = (f"{whose} already keeps {_mb(used)} of uploads, " + (
@@ -796,7 +796,7 @@ async def _result(request: Request) -> Response:
 
 def _servable_files(root: Path) -> list[tuple[str, int]]:
     """(relative path, size) of every file `_open_job_file` would serve under `root`."""
-    found = []
+    found: list[tuple[str, int]] = []
     if not root.is_dir() or root.is_symlink():
         return found
     for folder, dirs, files in os.walk(root):  # os.walk does not follow links to folders
@@ -900,7 +900,7 @@ def create_app(workdir: str | Path | None = None, *, max_upload_bytes: int = MAX
                allowed_hosts: Sequence[str] = (), retention_s: float = RETENTION_SECONDS,
                max_queued: int = MAX_QUEUED, max_client_uploads: int = MAX_CLIENT_UPLOADS,
                max_client_bytes: int | None = None, max_total_uploads: int = MAX_TOTAL_UPLOADS,
-               max_total_bytes: int | None = None) -> Starlette:
+               max_total_bytes: int | None = None) -> _AssayApp:
     """Build the app.
 
     Parameters
