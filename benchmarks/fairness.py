@@ -71,7 +71,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from assay.data import load  # noqa: E402
 from assay.fairness.metrics import fairness_metrics  # noqa: E402
-from assay.fairness.pareto import VERDICT_MIN_COUNT, build_front  # noqa: E402
+from assay.fairness.pareto import build_front  # noqa: E402
+from assay.fairness.verdict import VERDICT_MIN_COUNT  # noqa: E402
 
 #: Support of every gap measured here: assay's verdict's.
 MIN_COUNT = VERDICT_MIN_COUNT
@@ -366,7 +367,7 @@ def run_table(name: str, protected: tuple[str, ...], seed: int = 0,
     that took no part in assay's choice (see the module docstring). Cross-fitted, those
     are every held-out row, with assay's out-of-fold decisions where a fix is found."""
     from assay.cli.fair import _splits
-    from assay.fairness.pareto import compare_paired
+    from assay.fairness.verdict import compare_paired
 
     ds = load(name, protected=list(protected))
     y = ds.y.astype(np.int64)

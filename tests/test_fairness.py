@@ -19,7 +19,8 @@ from assay.fairness.mitigate import (
     FairScoreTransformer,
     GroupThresholdClassifier,
 )
-from assay.fairness.pareto import build_front, parse_preference, worst_over_groupings
+from assay.fairness.pareto import build_front, parse_preference
+from assay.fairness.verdict import worst_over_groupings
 
 
 def _table(n=3000, seed=0):
@@ -619,7 +620,7 @@ def _shifted_front(monkeypatch, tmp_path, shift: bool):
     score = np.where(y == 1, np.where(low_women, rng.uniform(0.2, 0.8, n),
                                       rng.uniform(0.4, 1.0, n)), rng.uniform(0.0, 0.6, n))
     rows = [np.flatnonzero(which == k) for k in range(4)]
-    monkeypatch.setattr(pareto, "_confirmation_split",
+    monkeypatch.setattr(pareto, "confirmation_split",
                         lambda test, y, A, share, seed: (rows[2], rows[3]))
     front = build_front(np.zeros((n, 1)), y, pd.DataFrame({"sex": sex}), train=rows[0],
                         calibration=rows[1], test=np.r_[rows[2], rows[3]], constraint="eo",
@@ -754,10 +755,10 @@ def _small_front(seed, confirm_by, **kw):
 
 
 def test_cross_fitting_confirms_on_rows_that_took_no_part_in_each_folds_choice(monkeypatch):
-    import assay.fairness.pareto as pareto
+    import assay.fairness.crossfit as crossfit
 
     folds_seen, calls = [], []
-    real_folds, real_choose = pareto._folds, pareto._choose
+    real_folds, real_choose = crossfit._folds, crossfit._choose
 
     def spy_folds(*a, **k):
         folds_seen.append(real_folds(*a, **k))
@@ -767,8 +768,8 @@ def test_cross_fitting_confirms_on_rows_that_took_no_part_in_each_folds_choice(m
         calls.append((np.array(rows), real_choose(preds, candidates, y, groups, rows, **k)))
         return calls[-1][1]
 
-    monkeypatch.setattr(pareto, "_folds", spy_folds)
-    monkeypatch.setattr(pareto, "_choose", spy_choose)
+    monkeypatch.setattr(crossfit, "_folds", spy_folds)
+    monkeypatch.setattr(crossfit, "_choose", spy_choose)
     front = _small_front(2, "crossfit", folds=4, repeats=2)
     assert front.confirmed_by == "crossfit" and len(folds_seen) == 2 and len(calls) == 8
     n = front.rows["test"]
@@ -835,10 +836,10 @@ def test_cross_fitted_front_round_trips():
 
 
 def test_cross_fitting_where_no_fold_finds_a_candidate_says_so(monkeypatch):
-    import assay.fairness.pareto as pareto
+    import assay.fairness.crossfit as crossfit
 
     # Every fold's choice finds nothing eligible: the procedure keeps the unmitigated model.
-    monkeypatch.setattr(pareto, "_choose", lambda *a, **k: 0)
+    monkeypatch.setattr(crossfit, "_choose", lambda *a, **k: 0)
     front = _small_front(2, "crossfit", repeats=2)
     assert not front.fixed and front.verdict.comparison.difference.value == 0
     assert front.verdict_text().startswith("No fix found: in no fold of the cross-fitting")
@@ -868,7 +869,7 @@ def test_audit_section_passes_its_confirmation_choice_to_the_front(tmp_path):
 
 def test_a_confirmed_procedure_whose_own_choice_does_not_show_the_reduction_is_no_fix():
     from assay._stats import Estimate
-    from assay.fairness.pareto import judge
+    from assay.fairness.verdict import judge
 
     front = _small_front(2, "crossfit")
     assert front.fixed  # the planted fix: procedure and own decisions both confirm it

@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 
 from assay.fairness.metrics import fairness_metrics
-from assay.fairness.pareto import (
-    CHANCE_BALANCED_ACCURACY,
-    build_front,
-    worst_over_groupings,
-)
+from assay.fairness.candidates import CHANCE_BALANCED_ACCURACY
+from assay.fairness.pareto import build_front
+from assay.fairness.verdict import worst_over_groupings
 
 pytestmark = pytest.mark.slow
 

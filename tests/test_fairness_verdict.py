@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assay.fairness.pareto import VERDICT_MIN_COUNT, balanced_threshold, compare_paired
+from assay.fairness.pareto import balanced_threshold
+from assay.fairness.verdict import VERDICT_MIN_COUNT, compare_paired
 
 
 def test_balanced_threshold_maximises_balanced_accuracy_and_keeps_given_decisions():

@@ -18,7 +18,7 @@ from assay.cli.options import HELP, SPARSE_VALUES
 
 #: Demo table size, population and fair-boosting rounds: the full audit in about half a
 #: minute on 2 cores. 12,000 rows give the planted fairness effect's groups the positives
-#: a confirmed fix needs (`assay.fairness.pareto.VERDICT_MIN_COUNT`); 20 rounds because
+#: a confirmed fix needs (`assay.fairness.verdict.VERDICT_MIN_COUNT`); 20 rounds because
 #: the table's one-hot codes make each round's tree slow.
 DEMO_ROWS = 12000
 DEMO_MODELS = 16

@@ -157,7 +157,7 @@ def fair(
     check_scalar(n_jobs, "--n-jobs", kind=int, low=1)
     check_scalar(max_cost, "--max-cost", low=0.0, high=1.0)
     check_scalar(min_reduction, "--min-reduction", low=0.0, high=1.0)
-    from assay.fairness.pareto import CONFIRM_BY
+    from assay.fairness.crossfit import CONFIRM_BY
 
     check_option(confirm_by, "--confirm-by", CONFIRM_BY)
     if predictions is not None and not predictions.is_file():

@@ -5,8 +5,11 @@
   bootstrap intervals, flags, and a gap's spread over a population of models.
 * :mod:`~assay.fairness.mitigate`: fair boosting, a fair score transformer and group
   thresholds (scikit-learn estimators).
-* :mod:`~assay.fairness.pareto`: candidates scored on held-out rows, the non-dominated
-  front, degenerate candidates rejected, selection by a stated preference.
+* :mod:`~assay.fairness.pareto`: the front: every candidate fitted and scored on held-out
+  rows (:mod:`~assay.fairness.candidates`), the non-dominated set and the stated
+  preference (:mod:`~assay.fairness.preference`), the choice confirmed on a split or by
+  cross-fitting (:mod:`~assay.fairness.crossfit`) and judged
+  (:mod:`~assay.fairness.verdict`).
 * :mod:`~assay.fairness.export`: the chosen model without pickle (skops) and its card.
 * :mod:`~assay.fairness.section`: the fairness section of ``assay audit``.
 
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING
 from assay import _lazy_exports
 
 if TYPE_CHECKING:
+    from assay.fairness.candidates import Candidate
     from assay.fairness.export import export_model, load_model, model_card
     from assay.fairness.metrics import (
         GAPS,
@@ -36,13 +40,8 @@ if TYPE_CHECKING:
         FairScoreTransformer,
         GroupThresholdClassifier,
     )
-    from assay.fairness.pareto import (
-        Candidate,
-        FrontResult,
-        Preference,
-        build_front,
-        parse_preference,
-    )
+    from assay.fairness.pareto import FrontResult, build_front
+    from assay.fairness.preference import Preference, parse_preference
 
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
@@ -51,8 +50,9 @@ __all__, __getattr__, __dir__ = _lazy_exports(
                     "fairness_metrics", "gap_spread"],
         "mitigate": ["FairBoostClassifier", "FairScoreTransformer",
                      "GroupThresholdClassifier"],
-        "pareto": ["Candidate", "FrontResult", "Preference", "build_front",
-                   "parse_preference"],
+        "candidates": ["Candidate"],
+        "pareto": ["FrontResult", "build_front"],
+        "preference": ["Preference", "parse_preference"],
         "export": ["export_model", "load_model", "model_card"],
     },
 )

@@ -46,7 +46,7 @@ class FairnessOptions(Options):
     fix_min_count : int, default=100
         The same for the gaps the mitigation front chooses and confirms a fix on: a
         largest gap over groups is set by the noisiest group, so each rate must be known
-        to about +/-10 points (`assay.fairness.pareto.VERDICT_MIN_COUNT`).
+        to about +/-10 points (`assay.fairness.verdict.VERDICT_MIN_COUNT`).
     n_rounds : int, default=60
         Fair-boosting rounds.
     n_bootstrap : int, default=400
@@ -96,7 +96,7 @@ class FairnessOptions(Options):
         check_scalar(self.n_bootstrap, "fairness.n_bootstrap", kind=int, low=0, high=MAX_RESAMPLES)
         check_scalar(self.max_cost, "fairness.max_cost", low=0, high=1)
         check_scalar(self.min_reduction, "fairness.min_reduction", low=0, high=1)
-        from assay.fairness.pareto import CONFIRM_BY
+        from assay.fairness.crossfit import CONFIRM_BY
 
         check_option(self.confirm_by, "fairness.confirm_by", CONFIRM_BY)
         if not isinstance(self.export, bool):
