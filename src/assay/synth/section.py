@@ -1,0 +1,152 @@
+"""The ``synthetic`` section of ``assay audit``: a synthetic release of the audited table.
+
+Runs when a release is given (``[synthetic] release = "synth.csv"`` or
+``--synthetic synth.csv``) with the rows its generator never saw (``holdout``). The
+generator's training rows are ``training``, by default the audited table's file. Declared
+through the ``assay.sections`` entry point; light to import (pandas and the attacks are
+imported inside the functions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assay._validation import DataError, InvalidParameterError, check_scalar
+from assay.section import Flag, Options
+
+__all__ = ["SECTION", "SyntheticOptions", "SyntheticSection"]
+
+
+@dataclass(frozen=True)
+class SyntheticOptions(Options):
+    """Options of the synthetic section (``[synthetic]`` in ``audit.toml``).
+
+    Parameters
+    ----------
+    release : str, optional
+        The synthetic table (.csv/.parquet); without it the section does not run.
+    holdout : str, optional
+        Rows of the same population the generator never saw (required with `release`).
+    training : str, optional
+        The generator's training rows (default: the audited table's file).
+    secrets : tuple of str, default=()
+        Columns whose inference is attacked (default: every column).
+    n_attacks : int, default=500
+    n_cols : int, default=3
+    min_gap : float, default=0.05
+        Smallest excess of a group's risk over the overall one that is flagged.
+    """
+
+    release: str | None = None
+    holdout: str | None = None
+    training: str | None = None
+    secrets: tuple[str, ...] = ()
+    n_attacks: int = 500
+    n_cols: int = 3
+    min_gap: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_scalar(self.n_attacks, "synthetic.n_attacks", kind=int, low=1)
+        check_scalar(self.n_cols, "synthetic.n_cols", kind=int, low=1)
+        check_scalar(self.min_gap, "synthetic.min_gap", low=0, high=1)
+        if self.release is not None and self.holdout is None:
+            raise InvalidParameterError(
+                "synthetic.holdout must name the rows the generator never saw when a release "
+                "is given (every risk is measured against them). Got none.")
+
+
+def _paths(context: Any, options: SyntheticOptions) -> dict[str, Path]:
+    training = options.training or context.config.data
+    paths = {"synthetic.release": Path(options.release),
+             "synthetic.holdout": Path(options.holdout),
+             "synthetic.training": Path(training)}
+    for name, path in paths.items():
+        if not path.is_file():
+            hint = (" (the audited table is not a file: give synthetic.training)"
+                    if name == "synthetic.training" and options.training is None else "")
+            raise DataError(f"{name} must be an existing .csv or .parquet file. Got "
+                            f"{path}{hint}.")
+    return paths
+
+
+class SyntheticSection:
+    """Privacy of a synthetic release: singling out, linkability, inference, membership."""
+
+    name = "synthetic"
+    title = "Privacy of the synthetic release"
+    options_type = SyntheticOptions
+    flags = (
+        Flag("release", "A synthetic table generated from the audited one (runs the section).",
+             name="--synthetic"),
+        Flag("holdout", "Rows the synthetic table's generator never saw.",
+             name="--synthetic-holdout"),
+        Flag("training", "The generator's training rows (default: the audited table).",
+             name="--synthetic-training"),
+    )
+
+    @property
+    def payload_type(self):
+        from assay.synth.audit import SynthPayload
+
+        return SynthPayload
+
+    @property
+    def payload_schema(self) -> dict[str, Any]:
+        from assay.synth.audit import payload_schema
+
+        return payload_schema()
+
+    def check(self, context: Any, options: SyntheticOptions) -> None:
+        """The three files exist and hold the columns named, before any model is trained."""
+        if options.release is None:
+            return
+        from assay.data.dataset import read_table
+        from assay.synth.audit import SynthOptions, check_columns
+
+        paths = _paths(context, options)
+        frames = [read_table(p, what=name) for name, p in
+                  (("synthetic.training", paths["synthetic.training"]),
+                   ("synthetic.release", paths["synthetic.release"]),
+                   ("synthetic.holdout", paths["synthetic.holdout"]))]
+        check_columns(*frames, SynthOptions(secrets=tuple(options.secrets),
+                                            n_cols=options.n_cols))
+
+    def applies(self, context: Any, options: SyntheticOptions) -> bool:
+        return options.release is not None
+
+    def run(self, context: Any, options: SyntheticOptions):
+        from assay.data.dataset import read_table
+        from assay.report.result import Metric, SectionResult
+        from assay.synth.audit import SynthOptions, audit_release, summary_lines
+
+        paths = _paths(context, options)
+        real, synth, holdout = (read_table(paths[f"synthetic.{k}"], what=f"synthetic.{k}")
+                                for k in ("training", "release", "holdout"))
+        protected = tuple(p for p in context.config.protected if p in real.columns)
+        payload = audit_release(real, synth, holdout, SynthOptions(
+            secrets=tuple(options.secrets), protected=protected, n_attacks=options.n_attacks,
+            n_cols=options.n_cols, min_gap=options.min_gap,
+            min_support=context.config.groups.min_support, seed=context.config.seed))
+        metrics = {}
+        for key, label in (("singling_out", "singling-out risk"),
+                           ("linkability", "linkability risk"),
+                           ("inference", "inference risk (most exposed secret)")):
+            e = payload.to_dict()[key]["risk"]
+            metrics[key] = Metric(e["value"], e["ci_low"], e["ci_high"], label=label)
+        auc = payload.membership.auc
+        metrics["membership_auc"] = Metric(auc.value, auc.ci_low, auc.ci_high,
+                                           label="membership attack AUC on the release")
+        metrics["flagged_groups"] = Metric(float(len(payload.flagged_groups())),
+                                           label="groups flagged")
+        return SectionResult(name=self.name, title=self.title,
+                             summary=summary_lines(payload), metrics=metrics, data=payload)
+
+    def page(self, section: Any, result: Any):
+        from assay.synth.page import synthetic_page
+
+        return synthetic_page(section, result)
+
+
+SECTION = SyntheticSection()
