@@ -257,3 +257,44 @@ def test_blockwise_neighbours_equal_scikit_learns(german):
         d_sk, _ = nearest(s, q, k)
         d_np, _ = nearest(s, q, k, numeric_dims=dims)
         assert np.allclose(d_sk, d_np, atol=1e-4)
+
+
+@pytest.fixture
+def only_synthetic():
+    """Audits with the synthetic section alone (the others are restored after)."""
+    from assay.section import register_section, registered_sections, unregister_section
+    from assay.synth.section import SECTION
+
+    others = [s for s in registered_sections() if s.name != "synthetic"]
+    for section in others:
+        unregister_section(section.name)
+    register_section(SECTION, force=True)
+    yield
+    for section in others:
+        register_section(section, force=True)
+
+
+def test_audit_section_reports_a_copied_release(tmp_path, german, only_synthetic, capsys):
+    pytest.importorskip("jinja2")
+    real, holdout = german
+    real.to_csv(tmp_path / "real.csv", index=False)
+    holdout.to_csv(tmp_path / "holdout.csv", index=False)
+    real.sample(frac=1.0, random_state=0).to_csv(tmp_path / "copy.csv", index=False)
+    out = tmp_path / "out"
+    base = ["audit", str(tmp_path / "real.csv"), "--target", "credit_risk", "--models", "8",
+            "--quiet"]
+    # Refused before any model is trained: a release without its holdout.
+    assert main([*base, "--out", str(out), "--synthetic", str(tmp_path / "copy.csv")]) == 2
+    assert "synthetic.holdout" in capsys.readouterr().err and not (out / "cache").exists()
+    code = main([*base, "--out", str(out), "--synthetic", str(tmp_path / "copy.csv"),
+                 "--synthetic-holdout", str(tmp_path / "holdout.csv")])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads((out / "result.json").read_text())
+    section = result["sections"]["synthetic"]
+    assert section["status"] == "ok"
+    assert section["data"]["membership"]["auc"]["value"] >= 0.9
+    assert section["metrics"]["linkability"]["value"] > 0.5
+    html = (out / "report.html").read_text()
+    assert 'id="synthetic-risks"' in html and 'id="card-synth-membership"' in html
+    assert "not a privacy guarantee" in html
+    assert main(["gate", str(out / "result.json"), "--max", "synthetic.membership_auc=0.6"]) == 1
