@@ -223,6 +223,15 @@ def load(name: str, data_home: str | os.PathLike[str] | None = None, **overrides
     ------
     DataError
         No data home, the file is missing, or its checksum does not match.
+
+    Examples
+    --------
+    The synthetic table needs no download:
+
+    >>> from assay.data import load
+    >>> data = load("synthetic", n_rows=200)
+    >>> data.n_rows, data.target, list(data.protected)
+    (200, 'approved', ['sex', 'region'])
     """
     if name == "synthetic":
         return _load_synthetic(**overrides)

@@ -119,6 +119,12 @@ def parse_learner_params(items: Iterable[str]) -> dict[str, Any]:
     InvalidParameterError
         An item without ``=``, a key that is not an identifier, an empty or malformed
         value, or a key given twice.
+
+    Examples
+    --------
+    >>> from assay.learners import parse_learner_params
+    >>> parse_learner_params(["C=0.5", "hidden=[64,32]"])
+    {'C': 0.5, 'hidden': [64, 32]}
     """
     if isinstance(items, str):  # one item, not its characters
         items = [items]
@@ -410,6 +416,13 @@ def get_learner(spec: Any, **params: Any) -> Learner:
         scikit-learn classifier class; a parameter the learner does not take (the
         message lists those it does); or a value the learner refuses. Values are
         checked here, so an audit fails before any training.
+
+    Examples
+    --------
+    >>> from assay.learners import get_learner
+    >>> learner = get_learner("logreg", C=0.5)
+    >>> learner.name, learner.C
+    ('logreg', 0.5)
     """
     if isinstance(spec, str):
         if spec.startswith("sklearn:"):

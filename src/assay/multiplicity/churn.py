@@ -72,7 +72,14 @@ def _plain(value: Any) -> Any:
 
 
 def churn_bound(error_a: float, error_b: float) -> float:
-    """Largest possible churn between two models with these error rates: min(1, a + b)."""
+    """Largest possible churn between two models with these error rates: min(1, a + b).
+
+    Examples
+    --------
+    >>> from assay.multiplicity import churn_bound
+    >>> churn_bound(0.1, 0.15)
+    0.25
+    """
     a = check_scalar(error_a, "error_a", low=0, high=1)
     b = check_scalar(error_b, "error_b", low=0, high=1)
     return min(1.0, a + b)

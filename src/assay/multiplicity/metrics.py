@@ -116,6 +116,17 @@ def viable_prediction_range(probs) -> np.ndarray:
 
     max − min over models of the probability of class 1 for two classes; with more
     classes the widest class.
+
+    Examples
+    --------
+    Two models, two rows, two classes:
+
+    >>> import numpy as np
+    >>> from assay.multiplicity import viable_prediction_range
+    >>> probs = np.array([[[0.9, 0.1], [0.4, 0.6]],
+    ...                   [[0.7, 0.3], [0.6, 0.4]]])
+    >>> np.round(viable_prediction_range(probs), 3)
+    array([0.2, 0.2])
     """
     p = _check_probs(probs)
     return _spread_class(p).max(axis=1)
@@ -202,6 +213,15 @@ def rashomon_capacity(scores, *, method: str = "auto", tol: float = 1e-8,
     -------
     float or ndarray of shape (rows,)
         2^C (a float for a 2-d input).
+
+    Examples
+    --------
+    Two models that decide for opposite classes with certainty: 2^C = 2.
+
+    >>> import numpy as np
+    >>> from assay.multiplicity import rashomon_capacity
+    >>> round(float(rashomon_capacity(np.array([[1.0, 0.0], [0.0, 1.0]]))), 6)
+    2.0
     """
     one_row = np.ndim(scores) == 2
     p = _check_probs(scores, "scores")
@@ -324,7 +344,19 @@ def blahut_arimoto(channels, *, weights=None, tol: float = 1e-9,
 
 
 def ambiguity(probs, baseline) -> float:
-    """Share of rows on which some model of the set reverses the baseline's decision."""
+    """Share of rows on which some model of the set reverses the baseline's decision.
+
+    Examples
+    --------
+    The second model reverses the baseline's decision on the second row:
+
+    >>> import numpy as np
+    >>> from assay.multiplicity import ambiguity
+    >>> probs = np.array([[[0.9, 0.1], [0.4, 0.6]],
+    ...                   [[0.7, 0.3], [0.6, 0.4]]])
+    >>> ambiguity(probs, baseline=probs[0])
+    0.5
+    """
     return float(reversals(probs, baseline).any(axis=0).mean())
 
 

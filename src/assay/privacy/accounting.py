@@ -607,7 +607,21 @@ class PLDTradeOff(TradeOff):
 
 
 def gaussian_dp(mu: float) -> GaussianTradeOff:
-    """μ-GDP trade-off curve (``mu`` ≥ 0)."""
+    """μ-GDP trade-off curve (``mu`` ≥ 0).
+
+    Examples
+    --------
+    The curve gives the smallest type II error β of any membership test at each type I
+    error α; 1 - β is the best attack's TPR at that FPR:
+
+    >>> import numpy as np
+    >>> from assay.privacy import gaussian_dp
+    >>> curve = gaussian_dp(1.0)
+    >>> curve
+    <GaussianTradeOff: 1-GDP>
+    >>> np.round(curve([0.01, 0.1]), 4)
+    array([0.9076, 0.6109])
+    """
     return GaussianTradeOff(mu)
 
 
@@ -619,12 +633,29 @@ def gaussian_mechanism(noise_multiplier: float, steps: int = 1) -> GaussianTrade
 
 
 def approximate_dp(epsilon: float, delta: float = 0.0) -> ApproxDPTradeOff:
-    """(ε, δ)-DP trade-off curve."""
+    """(ε, δ)-DP trade-off curve.
+
+    Examples
+    --------
+    >>> from assay.privacy import approximate_dp, tpr_at_fpr
+    >>> curve = approximate_dp(1.0, 1e-5)
+    >>> curve
+    <ApproxDPTradeOff: (1, 1e-05)-DP>
+    >>> round(float(tpr_at_fpr(curve, 0.1)), 4)  # at most e^ε · FPR + δ
+    0.2718
+    """
     return ApproxDPTradeOff(epsilon, delta)
 
 
 def laplace_mechanism(epsilon: float) -> LaplaceTradeOff:
-    """Laplace mechanism with scale sensitivity/ε."""
+    """Laplace mechanism with scale sensitivity/ε.
+
+    Examples
+    --------
+    >>> from assay.privacy import laplace_mechanism, tpr_at_fpr
+    >>> round(float(tpr_at_fpr(laplace_mechanism(1.0), 0.1)), 4)
+    0.2718
+    """
     return LaplaceTradeOff(epsilon)
 
 
@@ -632,6 +663,12 @@ def randomized_response(epsilon: float, n_categories: int = 2) -> DiscreteTradeO
     """k-ary randomized response reporting the truth w.p. e^ε/(e^ε + k − 1).
 
     For k = 2 this is exactly (ε, 0)-DP; for k > 2 the curve is above f_{ε,0}.
+
+    Examples
+    --------
+    >>> from assay.privacy import randomized_response
+    >>> randomized_response(1.0)
+    <DiscreteTradeOff: randomized response, ε = 1, k = 2>
     """
     eps = check_scalar(epsilon, "epsilon", low=0, high=_EPS_MAX)
     k = check_scalar(n_categories, "n_categories", kind=int, low=2)
@@ -830,6 +867,14 @@ def compose(*curves: TradeOff, discretization: float = DEFAULT_DISCRETIZATION) -
     All-Gaussian inputs compose exactly (μ = √Σμᵢ²); otherwise every input is turned
     into a pessimistic PLD on one lattice and the PLDs are composed. RDP curves cannot
     be composed here (compose their RDP profiles instead: ε(τ) adds up).
+
+    Examples
+    --------
+    Gaussian mechanisms compose exactly:
+
+    >>> from assay.privacy import compose, gaussian_dp
+    >>> compose(gaussian_dp(0.6), gaussian_dp(0.8))
+    <GaussianTradeOff: 1-GDP>
     """
     if not curves:
         raise InvalidParameterError("compose needs at least one trade-off curve. Got none.")

@@ -255,6 +255,14 @@ def parse_target(spec: str, *, delta: float | None = None, population: int | Non
 
     The extra inputs (``delta``, ``population``, ``prior``, ``baseline``) are required
     by the epsilon, re-identification, attribute-inference and reconstruction targets.
+
+    Examples
+    --------
+    >>> from assay.privacy import parse_target
+    >>> parse_target("tpr@fpr=0.1@0.01")
+    TPRAtFPR(value=0.1, fpr=0.01)
+    >>> parse_target("advantage=0.1")
+    Advantage(value=0.1)
     """
     name, sep, raw = str(spec).partition("=")
     name = name.strip().lower()
@@ -639,7 +647,17 @@ def calibrate_dpsgd(target: RiskTarget, *, sample_rate: float, steps: int,
 
 def calibrate_gaussian(target: RiskTarget, *, mu_max: float = 50.0,
                        xtol: float = 1e-9) -> CalibrationResult:
-    """Largest μ such that μ-GDP meets ``target`` (risk re-checked at the returned μ)."""
+    """Largest μ such that μ-GDP meets ``target`` (risk re-checked at the returned μ).
+
+    Examples
+    --------
+    The largest μ (least noise) whose attack advantage stays within 0.1:
+
+    >>> from assay.privacy import calibrate_gaussian, parse_target
+    >>> result = calibrate_gaussian(parse_target("advantage=0.1"))
+    >>> result.parameter_name, round(result.value, 4), round(result.achieved, 4)
+    ('mu', 0.2513, 0.1)
+    """
     if not isinstance(target, RiskTarget):
         raise InvalidParameterError(f"target must be a RiskTarget. Got {type(target).__name__}.")
     risk = lambda mu: target.measure(GaussianTradeOff(mu))  # noqa: E731

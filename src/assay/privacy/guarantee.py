@@ -17,6 +17,13 @@ class DPGuarantee:
     Either DP-SGD settings (``noise_multiplier``, ``sample_rate``, ``steps``) or an
     (ε, δ) pair; not both. Every value is checked here, so a bad guarantee fails before
     any model is trained.
+
+    Examples
+    --------
+    >>> from assay.privacy import DPGuarantee
+    >>> claim = DPGuarantee(epsilon=1.0, delta=1e-5)
+    >>> claim.kind, claim.describe()
+    ('approx', '(ε = 1, δ = 1e-05)-DP')
     """
 
     noise_multiplier: float | None = None

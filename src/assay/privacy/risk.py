@@ -45,12 +45,27 @@ def _check_curve(curve) -> TradeOff:
 
 
 def advantage(tradeoff: TradeOff) -> float:
-    """Membership advantage sup_α (1 − α − f(α)), an upper bound in [0, 1]."""
+    """Membership advantage sup_α (1 − α − f(α)), an upper bound in [0, 1].
+
+    Examples
+    --------
+    >>> from assay.privacy import advantage, gaussian_dp
+    >>> round(advantage(gaussian_dp(1.0)), 4)
+    0.3829
+    """
     return _check_curve(tradeoff).advantage()
 
 
 def tpr_at_fpr(tradeoff: TradeOff, fpr):
-    """Highest attack TPR at each FPR: 1 − f(fpr) (float for a scalar, else array)."""
+    """Highest attack TPR at each FPR: 1 − f(fpr) (float for a scalar, else array).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from assay.privacy import gaussian_dp, tpr_at_fpr
+    >>> np.round(tpr_at_fpr(gaussian_dp(1.0), [0.01, 0.1]), 4)
+    array([0.0924, 0.3891])
+    """
     return _check_curve(tradeoff).tpr(fpr)
 
 
@@ -60,6 +75,12 @@ def bayes_risk(tradeoff: TradeOff, prior: float = 0.5) -> float:
     R(π) = min_α [πα + (1 − π) f(α)] = (1 − π)(1 − δ(ln(π/(1 − π)))) for π ≥ ½; the
     curves are symmetric, so R(π) = R(1 − π). A lower bound (more risk) because δ is
     an upper bound. R(½) = (1 − advantage)/2.
+
+    Examples
+    --------
+    >>> from assay.privacy import bayes_risk, gaussian_dp
+    >>> round(bayes_risk(gaussian_dp(1.0), prior=0.5), 4)
+    0.3085
     """
     curve = _check_curve(tradeoff)
     pi = check_scalar(prior, "prior", low=0, high=1, low_open=True, high_open=True)
