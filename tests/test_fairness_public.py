@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assay.fairness.metrics import fairness_metrics
 from assay.fairness.candidates import CHANCE_BALANCED_ACCURACY
+from assay.fairness.metrics import fairness_metrics
 from assay.fairness.pareto import build_front
 from assay.fairness.verdict import worst_over_groupings
 

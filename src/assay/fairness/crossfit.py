@@ -79,8 +79,8 @@ def _folds(y: np.ndarray, groups: pd.DataFrame, k: int, seed: int) -> np.ndarray
     return fold
 
 
-def crossfit_confirmation(preds: Sequence[np.ndarray], candidates: Sequence[Candidate], y: np.ndarray,
-              groups: pd.DataFrame, *, constraint: str, preference: Preference,
+def crossfit_confirmation(preds: Sequence[np.ndarray], candidates: Sequence[Candidate],
+              y: np.ndarray, groups: pd.DataFrame, *, constraint: str, preference: Preference,
               max_cost: float, folds: int, repeats: int, preferred: int, min_support: int,
               min_count: int, random_state: int
               ) -> tuple[PairedComparison, dict[str, Any], np.ndarray]:

@@ -311,7 +311,8 @@ def summary_lines(payload: SynthPayload) -> list[str]:
         f"[{m.auc.ci_low:.3f}, {m.auc.ci_high:.3f}] ({m.n_members} training rows against "
         f"{m.n_nonmembers} holdout rows).",
         f"Singling-out risk {ci(payload.singling_out.risk)}, linkability risk "
-        f"{ci(payload.linkability.figures.risk)}, inference risk {ci(payload.inference.worst.figures.risk)}"
+        f"{ci(payload.linkability.figures.risk)}, inference risk "
+        f"{ci(payload.inference.worst.figures.risk)}"
         f" (most exposed secret: {payload.inference.worst.secret}); each beyond what the same "
         "attack achieves on rows the generator never saw.",
         f"Distance to closest record: exact copies of {100 * m.dcr.exact_real:.1f} % of the "
