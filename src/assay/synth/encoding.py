@@ -13,6 +13,7 @@ the singling-out attack compare them); a missing value is a category of its own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -162,27 +163,37 @@ def encode_tables(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
                   scale=scale)
 
 
-def _mixed_distances(candidates: np.ndarray, queries: np.ndarray,
-                     numeric_dims: np.ndarray) -> np.ndarray:
-    """L1 distances of encoded rows: numeric dimensions directly, one-hot blocks through
-    one matrix product (each block of halves adds 1 - 4 x its dot product)."""
-    num, cat = numeric_dims, ~numeric_dims
-    q_cat = queries[:, cat].astype(np.float32)
-    n_blocks = 2.0 * q_cat.sum(axis=1)  # categorical columns (each row has 1/2 once)
-    out = n_blocks[:, None] - 4.0 * (q_cat @ candidates[:, cat].T.astype(np.float32))
-    # float32 and one scratch array: the numeric columns cost a few passes over memory.
-    tmp = np.empty_like(out)
-    for j in np.flatnonzero(num):
-        np.subtract(queries[:, j, None].astype(np.float32),
-                    candidates[None, :, j].astype(np.float32), out=tmp)
-        np.abs(tmp, out=tmp)
-        out += tmp
-    return np.maximum(out, 0.0, out=out)
+class _Candidates:
+    """Candidates prepared once for the blockwise search (float32, one-hot part transposed)."""
+
+    def __init__(self, candidates: np.ndarray, numeric_dims: np.ndarray) -> None:
+        self.cat = ~numeric_dims
+        self.num = np.flatnonzero(numeric_dims)
+        self.cat_t = np.ascontiguousarray(candidates[:, self.cat].T, dtype=np.float32)
+        self.numeric = [np.ascontiguousarray(candidates[:, j], dtype=np.float32)
+                        for j in self.num]
+
+    def distances(self, queries: np.ndarray) -> np.ndarray:
+        """L1 distances of encoded rows: numeric dimensions directly, one-hot blocks through
+        one matrix product (each block of halves adds 1 - 4 x its dot product)."""
+        q_cat = queries[:, self.cat].astype(np.float32)
+        n_blocks = 2.0 * q_cat.sum(axis=1)  # categorical columns (each row has 1/2 once)
+        out = q_cat @ self.cat_t
+        out *= -4.0
+        out += n_blocks[:, None]
+        # float32 and one scratch array: the numeric columns cost a few passes over memory.
+        tmp = np.empty_like(out)
+        for j, column in zip(self.num, self.numeric):
+            np.subtract(queries[:, j, None].astype(np.float32), column[None, :], out=tmp)
+            np.abs(tmp, out=tmp)
+            out += tmp
+        return np.maximum(out, 0.0, out=out)
 
 
 def nearest(candidates: np.ndarray, queries: np.ndarray, k: int = 1,
             exclude_self: bool = False, numeric_dims: np.ndarray | None = None,
-            max_cells: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
+            max_cells: int = 4_000_000, own: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest candidates of every query in L1 distance.
 
     Parameters
@@ -190,38 +201,46 @@ def nearest(candidates: np.ndarray, queries: np.ndarray, k: int = 1,
     candidates : ndarray of shape (n, d)
     queries : ndarray of shape (m, d)
     k : int, default=1
-        Neighbours returned (at most ``n``, or ``n - 1`` with `exclude_self`).
+        Neighbours returned (at most ``n``, or ``n - 1`` when a row is left out).
     exclude_self : bool, default=False
         Queries are the candidates themselves (same order): each row's own index is left
         out (leave-one-out), though an identical other row is kept.
     numeric_dims : ndarray of bool, optional
         `Tables.numeric_dims`: then the search is exact blockwise numpy (the one-hot
         blocks' mismatches from one matrix product, several times faster than a generic
-        L1 search); without it, scikit-learn's `NearestNeighbors` (manhattan).
+        L1 search), blocks on threads; without it, scikit-learn's `NearestNeighbors`
+        (manhattan).
     max_cells : int
-        Queries x candidates held at once.
+        Queries x candidates held at once (per thread).
+    own : ndarray of int, optional
+        The candidate index of each query, left out (leave-one-out for a subset of the
+        candidates as queries; `exclude_self` is ``own = arange(m)``).
 
     Returns
     -------
     distances, indices : ndarray of shape (m, k)
     """
-    n = candidates.shape[0]
-    k_eff = min(k + int(exclude_self), n)
+    n, m = candidates.shape[0], queries.shape[0]
+    if exclude_self:
+        own = np.arange(m)
+    exclude = own is not None
+    k_eff = min(k + int(exclude), n)
     if numeric_dims is None:
         from sklearn.neighbors import NearestNeighbors
 
         nn = NearestNeighbors(n_neighbors=k_eff, metric="manhattan")
         dist, idx = nn.fit(candidates).kneighbors(queries)
     else:
-        m = queries.shape[0]
+        prepared = _Candidates(candidates, numeric_dims)
         dist = np.empty((m, k_eff))
         idx = np.empty((m, k_eff), dtype=np.int64)
         step = max(1, max_cells // max(n, 1))
-        for s in range(0, m, step):
-            d = _mixed_distances(candidates, queries[s:s + step], numeric_dims)
-            if exclude_self:  # the row itself sorts first among equal distances
-                rows = np.arange(s, min(s + step, m))
-                d[rows - s, rows] = -1.0
+
+        def block(s: int) -> None:
+            d = prepared.distances(queries[s:s + step])
+            if exclude:  # the row itself sorts first among equal distances
+                rows = np.arange(d.shape[0])
+                d[rows, own[s:s + step]] = -1.0
             if k_eff == 1:
                 part = d.argmin(axis=1)[:, None]
             elif k_eff < n:
@@ -232,9 +251,21 @@ def nearest(candidates: np.ndarray, queries: np.ndarray, k: int = 1,
             order = np.argsort(pd_, axis=1, kind="stable")
             idx[s:s + step] = np.take_along_axis(part, order, axis=1)
             dist[s:s + step] = np.take_along_axis(pd_, order, axis=1)
+
+        starts = range(0, m, step)
+        if len(starts) > 1:
+            # numpy releases the GIL in the products, comparisons and partitions.
+            from concurrent.futures import ThreadPoolExecutor
+
+            workers = min(len(starts), len(os.sched_getaffinity(0)) if hasattr(
+                os, "sched_getaffinity") else (os.cpu_count() or 1))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(block, starts))
+        else:
+            block(0)
         dist = np.maximum(dist, 0.0)
-    if exclude_self:
-        own = idx == np.arange(queries.shape[0])[:, None]
+    if exclude:
+        own = idx == np.asarray(own)[:, None]
         # Drop the row's own index where it was found, else the farthest neighbour.
         drop = np.where(own.any(axis=1), own.argmax(axis=1), k_eff - 1)
         keep = np.ones_like(idx, dtype=bool)

@@ -165,9 +165,18 @@ class MembershipFigures:
             groups=[GroupAuc.from_dict(g) for g in d.get("groups", [])])
 
 
-def density_ratio_scores(tables: Tables, k: int = 5) -> tuple[np.ndarray, np.ndarray,
-                                                              np.ndarray, np.ndarray]:
+def density_ratio_scores(tables: Tables, k: int = 5, members: np.ndarray | None = None,
+                         nonmembers: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scores of the real (members) and holdout (non-members) rows, and their DCRs.
+
+    Parameters
+    ----------
+    tables : Tables
+    k : int, default=5
+    members, nonmembers : ndarray of int, optional
+        The real and holdout rows scored (default: all). The densities always use every
+        synthetic and every holdout row.
 
     Returns
     -------
@@ -183,10 +192,13 @@ def density_ratio_scores(tables: Tables, k: int = 5) -> tuple[np.ndarray, np.nda
     if k_ref < 1:
         raise ValueError("the holdout table needs at least 2 rows for a reference density")
     kk = min(k_syn, k_ref)
+    members = np.arange(real.shape[0]) if members is None else np.asarray(members)
+    nonmembers = np.arange(hold.shape[0]) if nonmembers is None else np.asarray(nonmembers)
+    real, queries = real[members], hold[nonmembers]
     d_syn_real, _ = nearest(synth, real, kk, numeric_dims=dims)
-    d_syn_hold, _ = nearest(synth, hold, kk, numeric_dims=dims)
+    d_syn_hold, _ = nearest(synth, queries, kk, numeric_dims=dims)
     d_ref_real, _ = nearest(hold, real, kk, numeric_dims=dims)
-    d_ref_hold, _ = nearest(hold, hold, kk, exclude_self=True, numeric_dims=dims)
+    d_ref_hold, _ = nearest(hold, queries, kk, own=nonmembers, numeric_dims=dims)
 
     def score(d_ref, d_syn):
         return (np.log(d_ref + EPS) - np.log(d_syn + EPS)).mean(axis=1)
@@ -198,7 +210,8 @@ def density_ratio_scores(tables: Tables, k: int = 5) -> tuple[np.ndarray, np.nda
 def membership_attack(tables: Tables, *, k: int = 5, fprs=(0.1, 0.01, 0.001),
                       groups: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
                       min_support: int = 30, min_gap: float = 0.05,
-                      confidence: float = 0.95) -> MembershipFigures:
+                      confidence: float = 0.95, max_targets: int | None = 10_000,
+                      random_state: int | None = 0) -> MembershipFigures:
     """Run the density-ratio attack: AUC, TPR at each FPR, per group, with DCR beside.
 
     Parameters
@@ -215,8 +228,19 @@ def membership_attack(tables: Tables, *, k: int = 5, fprs=(0.1, 0.01, 0.001),
     min_gap : float, default=0.05
         A group is flagged when its AUC's lower bound exceeds the overall AUC by this much.
     confidence : float
+    max_targets : int or None, default=10_000
+        Members and non-members scored at most (a random sample of each beyond it: every
+        score costs a search over the synthetic and holdout tables); None: all.
+    random_state : int or None
+        Seed of that sample.
     """
-    pos, neg, dcr_r, dcr_h = density_ratio_scores(tables, k)
+    rng = np.random.default_rng(random_state)
+    picks = []
+    for table in ("real", "holdout"):
+        n = tables.values[table].shape[0]
+        picks.append(np.arange(n) if max_targets is None or n <= max_targets
+                     else np.sort(rng.choice(n, size=max_targets, replace=False)))
+    pos, neg, dcr_r, dcr_h = density_ratio_scores(tables, k, *picks)
     fprs = np.asarray(sorted(set(float(a) for a in fprs), reverse=True))
     tpr: dict[float, Estimate | None] = {}
     reasons: dict[float, str] = {}
@@ -225,7 +249,7 @@ def membership_attack(tables: Tables, *, k: int = 5, fprs=(0.1, 0.01, 0.001),
     tp_lo = _tpr_at(pos, neg, lo_fpr)
     tp_hi = _tpr_at(pos, neg, hi_fpr)
     v, lo, hi, _, _ = tpr_estimates(tp[None, :], tp_lo[None, :], tp_hi[None, :],
-                              np.array([pos.size]), confidence)
+                                    np.array([pos.size]), confidence)
     for i, a in enumerate(fprs):
         if tpr_estimable(a, neg.size):
             tpr[float(a)] = Estimate(float(v[i]), float(lo[i]), float(hi[i]))
@@ -235,8 +259,8 @@ def membership_attack(tables: Tables, *, k: int = 5, fprs=(0.1, 0.01, 0.001),
     overall = _auc_estimate(pos, neg, confidence)
     by_group = []
     for attribute, (real_labels, hold_labels) in (groups or {}).items():
-        real_labels = np.asarray(real_labels, dtype=object)
-        hold_labels = np.asarray(hold_labels, dtype=object)
+        real_labels = np.asarray(real_labels, dtype=object)[picks[0]]
+        hold_labels = np.asarray(hold_labels, dtype=object)[picks[1]]
         for value in sorted(set(real_labels) | set(hold_labels), key=str):
             m, h = real_labels == value, hold_labels == value
             g = GroupAuc(group_label((attribute,), (str(value),)), int(m.sum()), int(h.sum()))
