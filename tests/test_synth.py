@@ -298,3 +298,15 @@ def test_audit_section_reports_a_copied_release(tmp_path, german, only_synthetic
     assert 'id="synthetic-risks"' in html and 'id="card-synth-membership"' in html
     assert "not a privacy guarantee" in html
     assert main(["gate", str(out / "result.json"), "--max", "synthetic.membership_auc=0.6"]) == 1
+
+
+def test_leave_one_out_on_a_subset_and_in_threaded_blocks_equals_the_full_search(german):
+    real, holdout = german
+    tables = encode_tables(real, holdout, holdout)
+    h, dims = tables.features("holdout"), tables.numeric_dims()
+    full, _ = nearest(h, h, 3, exclude_self=True)  # scikit-learn, one search
+    blocks, _ = nearest(h, h, 3, exclude_self=True, numeric_dims=dims, max_cells=5_000)
+    assert np.allclose(full, blocks, atol=1e-4)
+    rows = np.array([0, 7, 123, 499])
+    subset, idx = nearest(h, h[rows], 3, own=rows, numeric_dims=dims)
+    assert np.allclose(subset, full[rows], atol=1e-4) and not (idx == rows[:, None]).any()
