@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 _EQ, _LE, _GE, _NULL = 0, 1, 2, 3
+#: Every SCREEN-th synthetic row screens multivariate predicates before the full count.
+_SCREEN = 5
 #: Relative tolerance of a correct guess of a continuous secret (anonymeter's).
 REGRESSION_TOLERANCE = 0.05
 
@@ -398,6 +400,20 @@ def singling_out_risk(tables: Tables, *, mode: str = "multivariate", n_attacks: 
         medians = np.array([np.nanmedian(synth[:, j]) if tables.numeric[j]
                             and np.isfinite(synth[:, j]).any() else np.nan
                             for j in range(d)])
+        # Most predicates match many rows: one that matches another row among every
+        # SCREEN-th is out without a look at the rest (the same predicates are kept).
+        screen = coded["synth"][:, ::_SCREEN] if synth.shape[0] > 4 * _SCREEN ** 2 else None
+
+        def singles(rows, cols, ops, vals) -> np.ndarray:
+            if screen is None:
+                return counts("synth", cols, ops, vals)
+            others = (query_counts(screen, cols, ops, vals, codes.missing)
+                      - (rows % _SCREEN == 0))  # the predicate's own row always matches
+            out = np.full(rows.size, 2, dtype=np.int64)
+            left = others == 0
+            out[left] = counts("synth", cols[left], ops[left], vals[left])
+            return out
+
         attempts = 0
         while len(found) < n_attacks and attempts < max_attempts:
             batch = min(1000, max_attempts - attempts)
@@ -409,7 +425,7 @@ def singling_out_risk(tables: Tables, *, mode: str = "multivariate", n_attacks: 
                            np.where(~is_num, _EQ,
                                     np.where(vals > medians[cols], _GE, _LE))).astype(np.int8)
             vals = codes.code_values(cols, vals)
-            found.add(cols, ops, vals, counts("synth", cols, ops, vals))
+            found.add(cols, ops, vals, singles(rows, cols, ops, vals))
             attempts += batch
     cols, ops, vals = found.arrays(width)
     m = min(real.shape[0], control.shape[0])
