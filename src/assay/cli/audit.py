@@ -200,7 +200,7 @@ def _install_audit_command() -> None:
     def audit(**given: Any) -> int:
         return _audit(**given)
 
-    audit.__doc__ = f"{_audit.__doc__.rstrip()}\n\n    {EXIT_CODES_HELP}\n"
+    audit.__doc__ = f"{(_audit.__doc__ or '').rstrip()}\n\n    {EXIT_CODES_HELP}\n"
     signature = _audit_signature(registered_sections())
     audit.__signature__ = signature  # type: ignore[attr-defined]
     audit.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}

@@ -239,7 +239,7 @@ def fair(
     if export is not None and chosen is None:
         console.print(f"nothing written to {export}: no fix found, so no model is "
                       "exported as the fix.", highlight=False)
-    elif export is not None:
+    elif export is not None and chosen is not None:
         from assay.fairness.audit import _inputs
         from assay.fairness.export import export_model, model_card
 

@@ -115,6 +115,8 @@ def crossfit_confirmation(preds: Sequence[np.ndarray], candidates: Sequence[Cand
               "chose_it": float(np.mean([p == preferred for row in picks for p in row])),
               "agreement": float(np.mean(same)),
               "differences": [c.difference.to_dict() for c in comparisons]}
+    if stitched_first is None:
+        raise ValueError("repeats must be at least 1")
     return _envelope(comparisons), record, stitched_first
 
 

@@ -106,7 +106,8 @@ def parse_preference(text: str) -> Preference:
     if not isinstance(text, str) or not text.strip():
         raise InvalidParameterError(f"prefer must be text such as 'eo<=0.05, then "
                                     f"balanced_accuracy'. Got {text!r}.")
-    constraints, objective = [], "balanced_accuracy"
+    constraints: list[tuple[str, str, float, str | None]] = []
+    objective = "balanced_accuracy"
     for raw in text.split(","):
         clause = raw.strip().lower()
         if not clause:
@@ -214,7 +215,7 @@ def select(candidates: Sequence[Candidate], preference: Preference, refs: Refere
 
 def baseline_gap_name(preference: Preference, _: Candidate) -> str:
     """Tie-break of a balanced-accuracy objective: the first gap the preference names."""
-    for metric, *_ in preference.constraints:
+    for metric, *_rest in preference.constraints:
         if metric in GAPS:
             return metric
     return "eo"

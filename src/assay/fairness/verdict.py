@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -121,7 +121,8 @@ class PairedComparison:
                    baseline_gap=Estimate.from_dict(d["baseline_gap"]),
                    difference=Estimate.from_dict(d["difference"]),
                    cost=Estimate.from_dict(d["cost"]),
-                   by_grouping={k: tuple(nan if x is None else float(x) for x in v)
+                   by_grouping={k: cast(tuple[float, float],
+                                        tuple(nan if x is None else float(x) for x in v))
                                 for k, v in d.get("by_grouping", {}).items()},
                    unmeasurable=list(d.get("unmeasurable", [])))
 
@@ -280,8 +281,8 @@ def judge(candidates: Sequence[Candidate], preferred: int, eligible: bool,
     """The verdict on the preferred candidate (see `Verdict`); `crossfit`: the record of a
     cross-fitted confirmation (`_crossfit`), whose rows are every test row."""
     cand, base = candidates[preferred], candidates[0]
-    kw = dict(candidate=preferred, comparison=comparison, min_reduction=min_reduction,
-              max_cost=max_cost)
+    kw: dict[str, Any] = dict(candidate=preferred, comparison=comparison,
+                              min_reduction=min_reduction, max_cost=max_cost)
     best = f"best candidate {cand.name} (shown as a candidate only)"
     if preferred == 0:
         return Verdict(False, "No fix found: every mitigated candidate is degenerate (see the "
@@ -336,7 +337,8 @@ def judge(candidates: Sequence[Candidate], preferred: int, eligible: bool,
                        f"{points_estimate(cost, signed=True)} against at most "
                        f"{points(max_cost)} (shown as a candidate only); {figures}.", **kw)
     own = Estimate.from_dict(crossfit["own_difference"]) if crossfit else None
-    if own is not None and not (math.isfinite(own.ci_high) and own.ci_high < bound):
+    if crossfit and own is not None and not (math.isfinite(own.ci_high)
+                                             and own.ci_high < bound):
         return Verdict(False, f"No fix found: the choosing procedure is confirmed, but "
                        f"{cand.name}'s own decisions (equal to the out-of-fold ones on "
                        f"{100 * crossfit['agreement']:.0f} % of the rows) give a gap "
