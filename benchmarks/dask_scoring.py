@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     import distributed
 
     from assay.population import Population
-    from assay.privacy.attacks import run_mia
+    from assay.privacy.mia import run_mia
 
     sent = _Sent()
     rows = []

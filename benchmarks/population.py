@@ -56,7 +56,7 @@ def _held_out(probs: np.ndarray, y: np.ndarray, member: np.ndarray) -> float:
 
 def _attack_figures(pop) -> dict | None:
     try:
-        from assay.privacy.attacks import run_mia
+        from assay.privacy.mia import run_mia
     except ImportError:
         return None
     result = run_mia(pop, attacks=("lira", "rmia"), n_targets=8, fprs=(0.01, 0.001))

@@ -105,7 +105,7 @@ def run_one(kind: str, n_rows: int, n_models: int, permutations: int,
     from assay.groups import GroupIndex
     from assay.learners import get_learner
     from assay.population import PopulationPlan, fit_population
-    from assay.privacy.attacks import run_mia
+    from assay.privacy.mia import run_mia
 
     frame, target, protected, options = _table(kind, n_rows, max_categories)
     if sparse:

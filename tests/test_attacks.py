@@ -13,15 +13,14 @@ from assay._validation import DataError, InvalidParameterError
 from assay.population import Population
 from assay.privacy.attacks import (
     ATTACKS,
-    MIAResult,
     attack_scores,
     lira_scores,
     loss_scores,
     rmia_scores,
-    run_mia,
-    summarise_scores,
     tune_rmia_a,
 )
+from assay.privacy.mia import run_mia
+from assay.privacy.results import MIAResult, summarise_scores
 from assay.privacy.vulnerability import TargetCurves
 
 # Scores recomputed by the brute-force oracle agree to rounding only.
@@ -227,7 +226,7 @@ def test_rmia_memory_is_bounded():
 @pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0])
 def test_rmia_pairwise_count_with_ties_and_gamma_below_one(gamma):
     """The sorted-search count equals a dense pairwise count, ties and γ < 1 included."""
-    from assay.privacy.attacks import _dominated_share
+    from assay.privacy.scoring import _dominated_share
 
     rng = np.random.default_rng(11)
     ratio = rng.choice([0.5, 1.0, 2.0, 4.0], size=300) * rng.choice([1.0, 1.0, 1.5], size=300)
@@ -349,11 +348,11 @@ def test_lira_variance_choice_of_a_target_never_reads_its_fold():
 
 
 def test_cached_signal_gives_the_same_scores_as_the_streamed_one(monkeypatch):
-    from assay.privacy import attacks
+    from assay.privacy import scoring
 
     pop = memorising(n_models=12, n_rows=700, seed=6)
     cached = {a: attack_scores(pop, a) for a in ("lira", "lira_offline", "rmia")}
-    monkeypatch.setattr(attacks, "_SIGNAL_CACHE_CELLS", 0)
+    monkeypatch.setattr(scoring, "_SIGNAL_CACHE_CELLS", 0)
     for attack, scores in cached.items():
         np.testing.assert_array_equal(attack_scores(pop, attack), scores)
 
@@ -621,7 +620,7 @@ def test_scores_streamed_and_dropped_give_the_same_figures(monkeypatch):
     without keeping changes no figure."""
     import pandas as pd
 
-    import assay.privacy.attacks as A
+    import assay.privacy.mia as A
 
     pop = memorising(n_models=12, n_rows=800, hetero=True)
     groups = {"g": np.where(np.arange(800) % 3 == 0, "a", "b")}
@@ -657,10 +656,11 @@ def test_each_block_of_targets_scores_as_alone(attack):
 def test_leave_one_out_memory_does_not_grow_with_models(monkeypatch):
     """Beyond the signal-cache size, scoring holds per-row sums and one block of targets,
     never a (models, rows) copy of the signal: 4x the models, about the same working set."""
-    from assay.privacy import attacks
-    from assay.privacy.attacks import LIRA_MIN_REFS, RMIA_GAMMA, _score_blocks
+    from assay.privacy import scoring
+    from assay.privacy.attacks import LIRA_MIN_REFS, _score_blocks
+    from assay.privacy.scoring import RMIA_GAMMA
 
-    monkeypatch.setattr(attacks, "_SIGNAL_CACHE_CELLS", 0)  # the large-population path
+    monkeypatch.setattr(scoring, "_SIGNAL_CACHE_CELLS", 0)  # the large-population path
 
     params = {"lira_min_refs": LIRA_MIN_REFS, "rmia_a": "auto", "rmia_gamma": RMIA_GAMMA}
     n_rows = 100_000

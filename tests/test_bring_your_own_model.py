@@ -18,7 +18,7 @@ from assay.data import load
 from assay.learners import MLPLearner
 from assay.population import PopulationPlan, fit_population
 from assay.predictions import read_predictions, reference_plan
-from assay.privacy.attacks import run_mia
+from assay.privacy.mia import run_mia
 from assay.privacy.target import attack_target
 
 K = 16

@@ -12,8 +12,9 @@ import pytest
 from _helpers import balanced_member
 from assay._validation import InvalidParameterError
 from assay.population import Population
-from assay.privacy import attacks, runners
-from assay.privacy.attacks import ATTACKS, attack_scores, run_mia
+from assay.privacy import attacks, mia, runners, scoring
+from assay.privacy.attacks import ATTACKS, attack_scores
+from assay.privacy.mia import run_mia
 
 distributed = pytest.importorskip("distributed")
 
@@ -123,7 +124,7 @@ def test_population_on_disk_beyond_a_worker_memory_limit_equals_local(limited_cl
     on_disk = Population(probs=np.load(path, mmap_mode="r"), member=pop.member, y=pop.y)
     del pop
     assert on_disk.probs.nbytes > WORKER_MEMORY
-    assert attacks._memmap_rows(on_disk.probs) is not None  # named by file, not shipped
+    assert scoring._memmap_rows(on_disk.probs) is not None  # named by file, not shipped
     workers = worker_addresses(limited_cluster)
     local = run_mia(on_disk, groups=groups, **MIA)
     remote = run_mia(on_disk, groups=groups, backend="dask",
@@ -169,9 +170,9 @@ def test_attack_scores_on_dask_equal_local(cluster, attack):
 def test_sums_from_partial_blocks_equal_on_both_paths(cluster, monkeypatch):
     """Many blocks of models and of targets (tiny blocks): partial sums combined in
     block order give the same numbers on the cluster as here."""
-    monkeypatch.setattr(attacks, "_SIGNAL_CACHE_CELLS", 0)
+    monkeypatch.setattr(scoring, "_SIGNAL_CACHE_CELLS", 0)
     pop, groups = make_population(10, 3000, 2, seed=2)
-    monkeypatch.setattr(attacks, "_BLOCK_BYTES", 3000 * 2 * 4 * 2)  # 2 models a block
+    monkeypatch.setattr(scoring, "_BLOCK_BYTES", 3000 * 2 * 4 * 2)  # 2 models a block
     kwargs = {"attacks": ("lira", "rmia_offline"), "groups": groups, "n_permutations": 20,
               "min_support": 50}
     local = run_mia(pop, **kwargs)
@@ -219,8 +220,9 @@ def _refuse(*args, **kwargs):
 ])
 def test_invalid_backend_or_address_is_one_line_before_any_work(kwargs, message,
                                                                  monkeypatch):
-    monkeypatch.setattr(attacks, "complement_partners", _refuse)
-    monkeypatch.setattr(attacks, "_attack_params", _refuse)
+    for module in (scoring, attacks):
+        monkeypatch.setattr(module, "complement_partners", _refuse)
+    monkeypatch.setattr(mia, "_attack_params", _refuse)
     pop, groups = make_population(6, 200, 2)
     for call in (lambda: run_mia(pop, groups=groups, **kwargs),
                  lambda: attack_scores(pop, "lira", **kwargs)):
@@ -230,8 +232,9 @@ def test_invalid_backend_or_address_is_one_line_before_any_work(kwargs, message,
 
 
 def test_unreachable_scheduler_is_one_line_before_any_work(monkeypatch):
-    monkeypatch.setattr(attacks, "complement_partners", _refuse)
-    monkeypatch.setattr(attacks, "_attack_params", _refuse)
+    for module in (scoring, attacks):
+        monkeypatch.setattr(module, "complement_partners", _refuse)
+    monkeypatch.setattr(mia, "_attack_params", _refuse)
     import assay.cluster
 
     monkeypatch.setattr(assay.cluster, "CONNECT_TIMEOUT", 1)

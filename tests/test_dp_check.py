@@ -10,7 +10,7 @@ from assay.dp.onerun import epsilon_lower_bound, one_run_audit, p_value
 from assay.learners import get_learner
 from assay.population import PopulationPlan, fit_population
 from assay.privacy import accounting
-from assay.privacy.attacks import run_mia
+from assay.privacy.mia import run_mia
 
 SIGMA, Q, STEPS = 2.0, 0.1, 60
 

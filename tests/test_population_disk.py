@@ -19,7 +19,7 @@ from assay.data import load
 from assay.groups import FlagRule, GroupIndex
 from assay.learners import LogisticRegressionLearner
 from assay.population import Population, PopulationPlan, fit_population
-from assay.privacy.attacks import run_mia
+from assay.privacy.mia import run_mia
 
 TINY = 1e-9  # GiB: every population is over it
 

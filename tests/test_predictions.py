@@ -19,7 +19,7 @@ from assay.predictions import (
     read_predictions,
     reference_plan,
 )
-from assay.privacy.attacks import complement_partners
+from assay.privacy.scoring import complement_partners
 from assay.privacy.target import applicable_attacks, attack_target, reference_note
 
 N_ROWS = 120

@@ -12,7 +12,8 @@ from assay.groups import GroupIndex
 from assay.learners import get_learner
 from assay.population import PopulationPlan, fit_population
 from assay.privacy import vulnerability as vuln
-from assay.privacy.attacks import attack_scores, run_mia
+from assay.privacy.attacks import attack_scores
+from assay.privacy.mia import run_mia
 from assay.privacy.vulnerability import (
     TargetCurves,
     group_figures,

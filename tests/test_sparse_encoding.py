@@ -373,7 +373,7 @@ def test_mia_on_sparse_features_equals_the_dense_run(tmp_path):
     from assay.cli import main
     from assay.groups import GroupIndex
     from assay.population import fit_population
-    from assay.privacy.attacks import run_mia
+    from assay.privacy.mia import run_mia
 
     frame = make_synthetic(2000, random_state=5)
     runs = {}

@@ -213,7 +213,7 @@ def test_assay_pipeline_finds_the_leaky_group():
     """End to end with assay's own population and attacks (C=1 logistic regression)."""
     from assay.learners.linear import LogisticRegressionLearner
     from assay.population import PopulationPlan, fit_population
-    from assay.privacy.attacks import run_mia
+    from assay.privacy.mia import run_mia
 
     ds = load("synthetic")
     plan = PopulationPlan.balanced(ds.n_rows, 16, random_state=0)

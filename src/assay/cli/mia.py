@@ -240,7 +240,7 @@ def mia(
 
     from assay.groups import FlagRule, GroupIndex
     from assay.population import PopulationPlan, check_population_size, fit_population
-    from assay.privacy.attacks import run_mia
+    from assay.privacy.mia import run_mia
 
     console = Console()
     dataset = _load_dataset(data, target, _names(protected), data_home, encoding, **limits)

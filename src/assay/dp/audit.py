@@ -206,7 +206,7 @@ def attack_run(population, label: str, calibration: str, sigma: float, sample_ra
     """Attack one DP population and check it against its guarantee."""
     from assay.dp.train import CALIBRATION_DISCRETIZATION
     from assay.privacy import accounting
-    from assay.privacy.attacks import run_mia
+    from assay.privacy.mia import run_mia
 
     mia = run_mia(population, attacks=attacks, fprs=fprs, random_state=seed,
                   n_permutations=0, n_records=0)

@@ -73,7 +73,7 @@ def check_guarantee(attack, curve, fprs=None) -> GuaranteeCheck:
     Parameters
     ----------
     attack : AttackResult
-        From `assay.privacy.attacks.run_mia` on a population trained under the guarantee.
+        From `assay.privacy.mia.run_mia` on a population trained under the guarantee.
     curve : TradeOff
         The guarantee's f-DP curve (`assay.privacy.accounting`).
     fprs : sequence of float, optional

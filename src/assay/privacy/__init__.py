@@ -1,7 +1,9 @@
 """Privacy: empirical membership-inference audits, and the theory beside them.
 
-* :mod:`~assay.privacy.attacks` and :mod:`~assay.privacy.vulnerability`: LOSS, LiRA and
-  RMIA on a population of models, with per-group vulnerability.
+* :mod:`~assay.privacy.attacks`: LOSS, LiRA and RMIA scores on a population of models,
+  computed by the engine of :mod:`~assay.privacy.scoring`; :mod:`~assay.privacy.mia`
+  (`run_mia`) runs them and gathers their figures (:mod:`~assay.privacy.results`,
+  estimators and per-group vulnerability in :mod:`~assay.privacy.vulnerability`).
 * :mod:`~assay.privacy.target`: the same attacks on a model the user trained, with the
   population as its reference models.
 * :mod:`~assay.privacy.section`: the privacy section of ``assay audit``.
@@ -34,15 +36,9 @@ if TYPE_CHECKING:
         rdp_profile,
         zcdp,
     )
-    from assay.privacy.attacks import (
-        AttackResult,
-        MIAResult,
-        attack_scores,
-        lira_scores,
-        loss_scores,
-        rmia_scores,
-        run_mia,
-    )
+    from assay.privacy.attacks import attack_scores, lira_scores, loss_scores, rmia_scores
+    from assay.privacy.mia import run_mia
+    from assay.privacy.results import AttackResult, MIAResult
     from assay.privacy.calibrate import (
         Advantage,
         AttributeInference,
@@ -75,15 +71,9 @@ if TYPE_CHECKING:
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
-        "attacks": [
-            "AttackResult",
-            "MIAResult",
-            "attack_scores",
-            "lira_scores",
-            "loss_scores",
-            "rmia_scores",
-            "run_mia",
-        ],
+        "attacks": ["attack_scores", "lira_scores", "loss_scores", "rmia_scores"],
+        "mia": ["run_mia"],
+        "results": ["AttackResult", "MIAResult"],
         "vulnerability": ["group_vulnerability", "most_exposed_records"],
         "target": ["applicable_attacks", "attack_target"],
         "guarantee": ["DPGuarantee"],

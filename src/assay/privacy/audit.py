@@ -19,7 +19,7 @@ import numpy as np
 
 from assay._validation import AssayError, InvalidParameterError
 from assay.groups import FlagRule
-from assay.privacy.attacks import MIAResult
+from assay.privacy.results import MIAResult
 from assay.privacy.guarantee import DPGuarantee
 from assay.report.result import Metric, SectionResult, format_rate, format_value
 
@@ -212,7 +212,7 @@ def run_privacy(section: Any, context: Any, options: Any) -> SectionResult:
         target = {**context.target.summary(),
                   "references": reference_note(context.population)}
     else:
-        from assay.privacy.attacks import run_mia
+        from assay.privacy.mia import run_mia
 
         mia = run_mia(context.population, **kwargs)
         target = {"source": "every model of the population in turn",

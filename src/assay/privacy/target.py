@@ -19,15 +19,10 @@ from assay._stats import Estimate
 from assay._validation import DataError, InvalidParameterError
 from assay.population import Population, PopulationPlan
 from assay.predictions import TargetPredictions
-from assay.privacy.attacks import (
-    DEFAULT_FPRS,
-    LIRA_MIN_REFS,
-    MIAResult,
-    _check_attacks,
-    complement_partners,
-    risk_statement,
-    run_mia,
-)
+from assay.privacy.attacks import DEFAULT_FPRS, LIRA_MIN_REFS
+from assay.privacy.mia import _check_attacks, run_mia
+from assay.privacy.results import MIAResult, risk_statement
+from assay.privacy.scoring import complement_partners
 
 __all__ = ["LIRA_REFS_PER_SIDE", "REFERENCE_DRAWS", "applicable_attacks", "attack_target",
            "reference_note"]
