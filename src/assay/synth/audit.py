@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -263,9 +263,9 @@ def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
     groups = {p: (real[p].astype(str).to_numpy(object), holdout[p].astype(str).to_numpy(object))
               for p in options.protected}
     seed = options.seed
-    common = dict(confidence=options.confidence)
-    group_rule = dict(min_support=options.min_support, min_gap=options.min_gap,
-                      alpha=options.alpha)
+    common: dict[str, Any] = dict(confidence=options.confidence)
+    group_rule: dict[str, Any] = dict(min_support=options.min_support,
+                                      min_gap=options.min_gap, alpha=options.alpha)
     uni, n_uni = singling_out_risk(tables, mode="univariate", n_attacks=options.n_attacks,
                                    random_state=seed, **common)
     multi, n_multi = singling_out_risk(tables, mode="multivariate", n_attacks=options.n_attacks,
@@ -274,13 +274,14 @@ def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
     singling = SinglingOut(uni, multi, {"univariate": n_uni, "multivariate": n_multi},
                            options.n_cols)
     link_cols = (default_link_columns(columns) if options.link_columns is None
-                 else tuple(list(p) for p in options.link_columns))
+                 else cast(tuple[list[str], list[str]],
+                           tuple(list(p) for p in options.link_columns)))
     link = linkability_risk(tables, link_cols, n_attacks=options.n_attacks,
                             n_neighbors=options.n_neighbors, groups=groups,
                             random_state=seed + 2, **common, **group_rule)
     secrets = list(options.secrets) or columns
     # Every secret's groups share the level (see `risks._group_figures`).
-    secret_rule = {**group_rule, "alpha": options.alpha / len(secrets)}
+    secret_rule: dict[str, Any] = {**group_rule, "alpha": options.alpha / len(secrets)}
     inference = Inference([inference_risk(tables, s, n_attacks=options.n_attacks,
                                           groups=groups, random_state=seed + 3 + i,
                                           **common, **secret_rule)
