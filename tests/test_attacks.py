@@ -21,7 +21,7 @@ from assay.privacy.attacks import (
 )
 from assay.privacy.mia import run_mia
 from assay.privacy.results import MIAResult, summarise_scores
-from assay.privacy.vulnerability import TargetCurves
+from assay.privacy.estimates import TargetCurves
 
 # Scores recomputed by the brute-force oracle agree to rounding only.
 ORACLE_TOL = 1e-9

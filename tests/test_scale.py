@@ -14,14 +14,9 @@ from assay.population import PopulationPlan, fit_population
 from assay.privacy import vulnerability as vuln
 from assay.privacy.attacks import attack_scores
 from assay.privacy.mia import run_mia
-from assay.privacy.vulnerability import (
-    TargetCurves,
-    group_figures,
-    membership_effect,
-    membership_statistic,
-    most_exposed_records,
-    stream_figures,
-)
+from assay.privacy.estimates import membership_statistic, TargetCurves
+from assay.privacy.records import membership_effect, most_exposed_records
+from assay.privacy.vulnerability import group_figures, stream_figures
 
 FPRS = (0.1, 0.01, 0.001)
 

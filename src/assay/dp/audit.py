@@ -231,7 +231,7 @@ def attack_run(population, label: str, calibration: str, sigma: float, sample_ra
 def _tpr_entry(estimate, fpr: float, n_nonmembers: int) -> dict[str, Any]:
     """A TPR for the JSON: the estimate, or null with the reason where the non-members
     cannot resolve its FPR (as the privacy section reports it)."""
-    from assay.privacy.vulnerability import not_estimable_reason, tpr_estimable
+    from assay.privacy.estimates import not_estimable_reason, tpr_estimable
 
     if tpr_estimable(fpr, n_nonmembers) and np.isfinite(estimate.value):
         return {**estimate.to_dict(), "estimable": True}

@@ -66,7 +66,8 @@ if TYPE_CHECKING:
         tpr_at_fpr,
     )
     from assay.privacy.target import applicable_attacks, attack_target
-    from assay.privacy.vulnerability import group_vulnerability, most_exposed_records
+    from assay.privacy.records import most_exposed_records
+    from assay.privacy.vulnerability import group_vulnerability
 
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
@@ -74,7 +75,8 @@ __all__, __getattr__, __dir__ = _lazy_exports(
         "attacks": ["attack_scores", "lira_scores", "loss_scores", "rmia_scores"],
         "mia": ["run_mia"],
         "results": ["AttackResult", "MIAResult"],
-        "vulnerability": ["group_vulnerability", "most_exposed_records"],
+        "records": ["most_exposed_records"],
+        "vulnerability": ["group_vulnerability"],
         "target": ["applicable_attacks", "attack_target"],
         "guarantee": ["DPGuarantee"],
         "accounting": [

@@ -68,7 +68,7 @@ from assay.privacy.scoring import (
     _Spec,
     complement_partners,
 )
-from assay.privacy.vulnerability import TargetCurves
+from assay.privacy.estimates import TargetCurves
 
 
 ATTACKS = ("loss", "lira", "lira_offline", "rmia", "rmia_offline")

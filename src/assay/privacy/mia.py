@@ -37,10 +37,9 @@ from assay.privacy.results import (
 )
 from assay.privacy.runners import ahead, check_backend, open_runner
 from assay.privacy.scoring import RMIA_GAMMA, _check_population, _check_targets, _Scorer
+from assay.privacy.estimates import check_flag_rule, check_group_index
 from assay.privacy.vulnerability import (
     apply_group_tests,
-    check_flag_rule,
-    check_group_index,
     flagged_groups,
     most_exposed_group,
     stream_figures,
