@@ -530,7 +530,7 @@ def _flag(report: FairnessReport, index: GroupIndex, truth, pred, rule: FlagRule
             flags = directed.flags(test.difference[:, 0], test.p_value[:, 0])
             for i, label in enumerate(test.labels):
                 row = by_row[(key, label)]
-                if test.supported[i]:
+                if test.supported is not None and test.supported[i]:
                     row.p_values[rate] = float(test.p_value[i, 0])
                 if flags[i]:
                     row.flags.append(rate)
@@ -667,7 +667,7 @@ def gap_spread(report: FairnessReport, y_true, decisions, held_out, groups,
         where = {label: i for i, label in enumerate(g.labels)}
         for name in names:
             gap = report.gaps.get(name, {}).get(g.key)
-            if gap is None or gap.best is None:
+            if gap is None or gap.best is None or gap.worst is None:
                 continue
             rates = _rate(counts, gap.rate)
             values = rates[:, where[gap.best]] - rates[:, where[gap.worst]]

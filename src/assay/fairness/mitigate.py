@@ -35,6 +35,7 @@ file, and how such a post-processor is exported on its own.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -190,7 +191,7 @@ def _gap(counts: np.ndarray, min_count: int, constraint: str) -> np.ndarray:
     neg = counts[..., _TN] + counts[..., _FP]
     den = {"selection_rate": pos + neg, "tpr": pos, "fpr": neg}
     names = {"dp": ("selection_rate",), "eo": ("tpr",), "eodds": ("tpr", "fpr")}[constraint]
-    out = None
+    out: np.ndarray | None = None
     for name in names:
         v = np.where(den[name] >= min_count, rates[name], np.nan)
         defined = ~np.isnan(v)
@@ -199,6 +200,8 @@ def _gap(counts: np.ndarray, min_count: int, constraint: str) -> np.ndarray:
                   - np.where(defined, v, np.inf).min(axis=-1))
         spread = np.where(enough, spread, np.nan)
         out = spread if out is None else np.fmax(out, spread)
+    if out is None:
+        raise ValueError(f"constraint {constraint!r} names no rate")
     return out
 
 
@@ -512,8 +515,11 @@ class _PostProcessor:
     used as it is, or an unfitted one fitted first on the same rows (so that the
     post-processor clones, and passes scikit-learn's estimator checks, like any other)."""
 
+    estimator: Any  # set by the subclass's __init__
+
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+        # A mixin: the next class in the subclass's MRO is scikit-learn's BaseEstimator.
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
         tags.classifier_tags.multi_class = False
         if self.estimator is None:
             tags.input_tags.one_d_array = True
