@@ -122,7 +122,7 @@ def encode_tables(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
             raise DataError(f"{name} table must have the columns {', '.join(map(str, missing))}"
                             f" (as the real table). Got columns "
                             f"{', '.join(map(str, frame.columns))}.")
-    numeric = []
+    is_numeric: list[bool] = []
     for c in columns:
         kinds = {name: _is_numeric(frame[c]) for name, frame in frames.items()}
         if len(set(kinds.values())) > 1:
@@ -131,8 +131,8 @@ def encode_tables(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
             raise DataError(f"column {c} must be numeric in every table or in none. Got "
                             + ", ".join(f"{n}: {'numeric' if k else 'text'}"
                                         for n, k in kinds.items()) + ".")
-        numeric.append(kinds["real"])
-    numeric = np.array(numeric, dtype=bool)
+        is_numeric.append(kinds["real"])
+    numeric = np.array(is_numeric, dtype=bool)
     values = {name: np.empty((len(frame), len(columns)), dtype=np.float64)
               for name, frame in frames.items()}
     categories: list[list[str] | None] = []

@@ -311,7 +311,9 @@ def _univariate_candidates(synth: np.ndarray, numeric: np.ndarray):
         x = synth[:, j]
         missing = np.isnan(x)
         if missing.sum() == 1:
-            cols.append(j), ops.append(_NULL), vals.append(np.nan)
+            cols.append(j)
+            ops.append(_NULL)
+            vals.append(np.nan)
         present = x[~missing]
         if numeric[j] and present.size:
             cols += [j, j]
