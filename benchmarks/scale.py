@@ -82,7 +82,7 @@ def _table(kind: str, n_rows: int, max_categories: int):
     import pandas as pd
 
     if kind == "adult":
-        from assay.data.dataset import read_table
+        from assay.data.read import read_table
         from assay.data.public import PUBLIC_TABLES, data_home
 
         frame = read_table(data_home(None) / PUBLIC_TABLES["adult"].file)

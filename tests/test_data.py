@@ -22,7 +22,7 @@ from assay.data import (
     data_home,
     load,
 )
-from assay.data import dataset as dsmod
+from assay.data import binning, messages
 from assay.data import public as pubmod
 
 # Row counts from the datasets README (an independent record of each table).
@@ -125,7 +125,7 @@ def test_categorical_override_one_hots_a_numeric_column():
 def test_unknown_column_is_named_with_the_columns(kwargs, role, column):
     kwargs = {"target": "y", "protected": ["sex"], **kwargs}
     target = kwargs.pop("target")
-    expected = dsmod.MSG_COLUMN_NOT_FOUND.format(
+    expected = messages.MSG_COLUMN_NOT_FOUND.format(
         role=role, column=column, columns="age, income, city, sex, race, y")
     with pytest.raises(DataError) as info:
         Dataset.from_frame(_frame(), target, **kwargs)
@@ -649,7 +649,7 @@ def test_integer_bins_put_every_value_in_the_band_its_label_names(values, edges)
     edges = sorted(edges)
     column = pd.Series(values, dtype="int64")
     notes: list[str] = []
-    labels = dsmod._group_labels(column, "score", edges, notes)
+    labels = binning._group_labels(column, "score", edges, notes)
     for value, label in zip(values, labels):
         if label.startswith("<"):
             assert value < int(label[1:])
@@ -666,7 +666,7 @@ def test_integer_bins_put_every_value_in_the_band_its_label_names(values, edges)
     (b'a,b\n"1,2\n', "cannot be read as a table"),
 ])
 def test_unreadable_csv_is_one_data_error(tmp_path, content, message):
-    from assay.data.dataset import read_table
+    from assay.data.read import read_table
 
     path = tmp_path / "t.csv"
     path.write_bytes(content)
@@ -747,7 +747,7 @@ def test_too_few_rows_are_counted_right(tmp_path, rows, message):
 
 def test_public_tables_keep_their_own_header_rules(data_home):
     # COMPAS repeats two column names; its loader picks its columns, so it still loads.
-    from assay.data.dataset import read_table
+    from assay.data.read import read_table
 
     frame = read_table(data_home / "compas-scores-two-years.csv.gz")
     assert "decile_score.1" in frame.columns
@@ -784,14 +784,14 @@ def test_capped_one_hot_matches_scikit_learn_infrequent_levels(caps):
     block = ds.X[:, [ds.feature_names.index(n) for n in names]]
     # Same columns in the same order: kept levels sorted, the infrequent one last.
     ref_names = ["code=" + n.removeprefix("code_").replace("infrequent_sklearn",
-                                                            dsmod.INFREQUENT_LEVEL)
+                                                            messages.INFREQUENT_LEVEL)
                  for n in ref.get_feature_names_out(["code"])]
     assert names == ref_names
     np.testing.assert_array_equal(block, expected)
     assert ds.X.dtype == np.float32
     grouped = sorted(ref.infrequent_categories_[0])
     assert ds.encoding["infrequent"]["code"] == grouped
-    note = next(n for n in ds.notes if dsmod.INFREQUENT_LEVEL in n)
+    note = next(n for n in ds.notes if messages.INFREQUENT_LEVEL in n)
     assert f"{len(grouped):,} grouped" in note and "code" in note
     for key, value in caps.items():
         assert f"{key}={value!r}" in note
@@ -803,7 +803,7 @@ def test_no_cap_reached_leaves_encoding_and_fingerprint_unchanged():
     loose = Dataset.from_frame(df, "y", ["sex"], max_categories=1000, min_frequency=1)
     np.testing.assert_array_equal(plain.X, loose.X)
     assert plain.fingerprint == loose.fingerprint and "infrequent" not in loose.encoding
-    assert not any(dsmod.INFREQUENT_LEVEL in n for n in loose.notes)
+    assert not any(messages.INFREQUENT_LEVEL in n for n in loose.notes)
 
 
 def test_caps_are_kept_by_refit_and_split_and_use_fit_rows_only():
@@ -813,7 +813,7 @@ def test_caps_are_kept_by_refit_and_split_and_use_fit_rows_only():
     assert len([n for n in train.feature_names if n.startswith("code=")]) == 6
     assert train.feature_names == test.feature_names
     # Rows of a grouped level light the infrequent column, in train and test alike.
-    j = train.feature_names.index(f"code={dsmod.INFREQUENT_LEVEL}")
+    j = train.feature_names.index(f"code={messages.INFREQUENT_LEVEL}")
     rare = set(train.encoding["infrequent"]["code"])
     for part in (train, test):
         in_rare = part.frame["code"].isin(rare).to_numpy()

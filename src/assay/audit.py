@@ -233,7 +233,7 @@ class AuditConfig:
     def _check_encoding_limits(self) -> None:
         """max_categories, min_frequency, memory_budget and sparse, checked before any
         loading by the check `Dataset.from_frame` applies (normalised in place)."""
-        from assay.data.dataset import ENCODING_OPTIONS, check_encoding_options
+        from assay.data.encode import ENCODING_OPTIONS, check_encoding_options
 
         values = check_encoding_options(*(getattr(self, k) for k in ENCODING_OPTIONS))
         for key, value in zip(ENCODING_OPTIONS, values, strict=True):
@@ -241,7 +241,7 @@ class AuditConfig:
 
     def encoding_limits(self) -> dict[str, Any]:
         """The encoding options that were set, as `Dataset.from_frame` keywords."""
-        from assay.data.dataset import ENCODING_OPTIONS
+        from assay.data.encode import ENCODING_OPTIONS
 
         return {k: getattr(self, k) for k in ENCODING_OPTIONS if getattr(self, k) is not None}
 

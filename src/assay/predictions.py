@@ -183,7 +183,7 @@ def _id_texts(values: Any) -> pd.Index:
 
 
 def _read_file(path: Path) -> pd.DataFrame:
-    from assay.data.dataset import _check_header, _csv_header
+    from assay.data.read import _check_header, _csv_header
 
     name = path.name.lower()
     if not path.exists():

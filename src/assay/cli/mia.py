@@ -157,7 +157,7 @@ def _rule_line(result, n_permutations: int, min_support: int, has_groups: bool) 
 def _encoding_limits(max_categories, min_frequency, memory_budget, sparse=None) -> dict:
     """--max-categories, --min-frequency, --memory-budget and --sparse, checked by the
     dataset's own check, its errors named as flags."""
-    from assay.data.dataset import ENCODING_OPTIONS, check_encoding_options
+    from assay.data.encode import ENCODING_OPTIONS, check_encoding_options
 
     if sparse is not None:
         sparse = SPARSE_VALUES[check_option(sparse.lower(), "--sparse", tuple(SPARSE_VALUES))]

@@ -133,7 +133,7 @@ def synth(
 
     from rich.console import Console
 
-    from assay.data.dataset import read_table
+    from assay.data.read import read_table
     from assay.report.result import json_clean
     from assay.synth.audit import SynthOptions, audit_release, check_columns
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from assay import _lazy_exports
 
 if TYPE_CHECKING:
-    from assay.data.dataset import Dataset, DataWarning
+    from assay.data.dataset import Dataset
+    from assay.data.messages import DataWarning
     from assay.data.public import DATA_HOME_ENV, PUBLIC_TABLES, data_home, load
     from assay.data.synthetic import (
         SYNTHETIC_PROTECTED,
@@ -38,6 +39,7 @@ __all__, __getattr__, __dir__ = _lazy_exports(
             "make_synthetic",
             "synthetic_truth",
         ],
-        "dataset": ["DataWarning", "Dataset"],
+        "dataset": ["Dataset"],
+        "messages": ["DataWarning"],
     },
 )

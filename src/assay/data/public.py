@@ -40,7 +40,8 @@ from typing import Any
 import pandas as pd
 
 from assay._validation import DataError, InvalidParameterError
-from assay.data.dataset import Dataset, read_table
+from assay.data.dataset import Dataset
+from assay.data.read import read_table
 
 __all__ = ["DATA_HOME_ENV", "PUBLIC_TABLES", "data_home", "load", "verify_file"]
 

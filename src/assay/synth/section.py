@@ -102,7 +102,7 @@ class SyntheticSection:
         """The three files exist and hold the columns named, before any model is trained."""
         if options.release is None:
             return
-        from assay.data.dataset import read_table
+        from assay.data.read import read_table
         from assay.synth.audit import SynthOptions, check_columns
 
         paths = _paths(context, options)
@@ -117,7 +117,7 @@ class SyntheticSection:
         return options.release is not None
 
     def run(self, context: Any, options: SyntheticOptions):
-        from assay.data.dataset import read_table
+        from assay.data.read import read_table
         from assay.report.result import Metric, SectionResult
         from assay.synth.audit import SynthOptions, audit_release, summary_lines
 
