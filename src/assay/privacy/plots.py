@@ -30,10 +30,10 @@ class Curve:
     """One line of a ROC figure (FPR grid, TPR, optional band)."""
 
     label: str
-    fpr: ArrayLike
-    tpr: ArrayLike
-    low: ArrayLike | None = None
-    high: ArrayLike | None = None
+    fpr: Sequence[float] | np.ndarray
+    tpr: Sequence[float] | np.ndarray
+    low: Sequence[float] | np.ndarray | None = None
+    high: Sequence[float] | np.ndarray | None = None
     bold: bool = False
 
 
@@ -59,7 +59,7 @@ def roc_plot(attacks: Sequence[Curve], bound: Curve | None = None, fix: Curve | 
         color = COLORS[i % len(COLORS)]
         ax.plot(fpr, log_floor(curve.tpr), color=color, lw=2.2 if curve.bold else 1.3,
                 label=curve.label)
-        if curve.bold and curve.low is not None:
+        if curve.bold and curve.low is not None and curve.high is not None:
             ax.fill_between(fpr, log_floor(curve.low), log_floor(curve.high), color=color,
                             alpha=0.18, lw=0, label="95 % interval")
     log_roc_axes(ax, low)
