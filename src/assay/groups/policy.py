@@ -1,0 +1,105 @@
+"""One flagging rule (`FlagRule`): a group is flagged when its difference from the
+reference is significant *and* at least a stated minimum in the harmful direction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assay._validation import (
+    InvalidParameterError,
+    check_option,
+    check_scalar,
+)
+
+DIRECTIONS = ("greater", "less", "both")
+
+_DIRECTION_WORDS = {"greater": "above", "less": "below", "both": "away from"}
+
+
+@dataclass(frozen=True)
+class FlagRule:
+    """When a group is flagged: the one rule of every pillar.
+
+    A group is flagged when its difference from the reference is significant at `alpha`
+    AND at least `min_difference` in the harmful direction ("significant is not
+    important": a tiny gap in a huge group is significant, a large gap in a tiny group
+    may be noise; neither alone is a finding).
+
+    Parameters
+    ----------
+    alpha : float, default=0.05
+        Significance level, in (0, 1); flagged when ``p_value < alpha``.
+    min_difference : float, default=0.05
+        Smallest difference that matters, >= 0, in the units of the figure.
+    direction : {"greater", "less", "both"}, default="greater"
+        Harmful direction: "greater" when higher is worse (attack success, error rate),
+        "less" when lower is worse (accuracy, selection rate), "both" for either.
+    """
+
+    alpha: float = 0.05
+    min_difference: float = 0.05
+    direction: str = "greater"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha", check_scalar(
+            self.alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True))
+        object.__setattr__(self, "min_difference", check_scalar(
+            self.min_difference, "min_difference", low=0.0))
+        check_option(self.direction, "direction", DIRECTIONS)
+
+    def harmful(self, difference):
+        """The difference signed so that positive is harmful (``|d|`` for "both")."""
+        d = np.asarray(difference, dtype=float)
+        return {"greater": d, "less": -d, "both": np.abs(d)}[self.direction]
+
+    def flags(self, difference, p_value):
+        """Whether a group (or each group, for arrays) is flagged.
+
+        Parameters
+        ----------
+        difference : float or array-like
+            Group figure minus the reference figure.
+        p_value : float or array-like
+            p-value of that difference (broadcast with `difference`).
+
+        Returns
+        -------
+        bool or ndarray of bool
+            ``p_value < alpha`` and the harmful part of `difference` is positive and at
+            least `min_difference`. NaN anywhere gives False.
+        """
+        harm = self.harmful(difference)
+        p = np.asarray(p_value, dtype=float)
+        with np.errstate(invalid="ignore"):
+            out = (p < self.alpha) & (harm > 0) & (harm >= self.min_difference)
+        return bool(out) if out.ndim == 0 else out
+
+    def describe(self, reference: str = "the overall value") -> str:
+        """The rule in plain words, e.g. ``"p < 0.05 and at least 0.05 above the overall
+        value"``."""
+        return (f"p < {self.alpha:g} and at least {self.min_difference:g} "
+                f"{_DIRECTION_WORDS[self.direction]} {reference}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-clean form, read back by `from_dict`."""
+        return {"alpha": self.alpha, "min_difference": self.min_difference,
+                "direction": self.direction}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FlagRule:
+        """Rule from `to_dict` output (missing keys take their defaults)."""
+        if not isinstance(d, Mapping):
+            raise InvalidParameterError(
+                f"flag rule must be a mapping. Got {type(d).__name__}.")
+        unknown = sorted(set(d) - {"alpha", "min_difference", "direction"})
+        if unknown:
+            raise InvalidParameterError(
+                "flag rule keys must be among 'alpha', 'min_difference', 'direction'. "
+                f"Got {unknown}.")
+        return cls(**dict(d))
+
+
