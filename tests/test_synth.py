@@ -311,3 +311,30 @@ def test_leave_one_out_on_a_subset_and_in_threaded_blocks_equals_the_full_search
     rows = np.array([0, 7, 123, 499])
     subset, idx = nearest(h, h[rows], 3, own=rows, numeric_dims=dims)
     assert np.allclose(subset, full[rows], atol=1e-4) and not (idx == rows[:, None]).any()
+
+
+def test_a_release_that_leaks_one_group_flags_that_group(german):
+    real, holdout = german
+    synth = _marginals(real)
+    leak = (real["personal_status_sex"] == "A92").to_numpy()
+    synth[leak] = real[leak].to_numpy()  # that group's rows copied, the rest drawn anew
+    payload = audit_release(real, synth, holdout, SynthOptions(
+        secrets=("purpose",), protected=("personal_status_sex",)))
+    flagged = payload.flagged_groups()
+    assert "inference of purpose: personal_status_sex=A92" in flagged
+    assert "membership: personal_status_sex=A92" in flagged
+    assert not [f for f in flagged if "A92" not in f]
+    small = [g for g in payload.linkability.groups if g.label.endswith("A91")]
+    assert small and small[0].figures is None  # 23-odd targets: listed, not measured
+
+
+def test_a_numeric_column_read_as_text_in_one_table_is_refused(tmp_path, german, capsys):
+    real, holdout = german
+    synth = real.astype({"age": object})
+    synth.loc[3, "age"] = "?"
+    for name, frame in (("real", real), ("synth", synth), ("holdout", holdout)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    assert main(["synth", str(tmp_path / "real.csv"), str(tmp_path / "synth.csv"),
+                 "--holdout", str(tmp_path / "holdout.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "column age must be numeric in every table or in none" in err
