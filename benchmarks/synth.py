@@ -19,8 +19,8 @@ interval. Beside them, on German credit, what distance to closest record says ab
 releases (a noisy copy with no exact copies, the leaky copy, independent marginals) next to
 the membership attack's AUC. Prints the tables and writes ``benchmarks/results/synth.json``.
 
-Usage: ``python benchmarks/synth.py [--adult-rows 10000] [--repeats 3]`` (about 2 minutes on 2 cores,
-anonymeter most of it).
+Usage: ``python benchmarks/synth.py [--adult-rows 10000] [--repeats 3]`` (under a minute on
+2 cores, anonymeter most of it).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import pandas as pd
 from assay.synth.encoding import encode_tables
 from assay.synth.membership import membership_attack
 from assay.synth.risks import inference_risk, linkability_risk, singling_out_risk
+
 
 def _noisy_copy(real: pd.DataFrame, noise: float = 0.1, seed: int = 5) -> pd.DataFrame:
     """The training rows with every continuous column jittered by ``noise`` x its range."""
@@ -182,8 +183,8 @@ def main() -> None:
         agree = {}
         for key in ours:
             a, b = ours[key], theirs[key]
-            agree[key] = {"assay": a, "anonymeter": b,
-                          "overlap": bool(a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"]),
+            overlap = a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"]
+            agree[key] = {"assay": a, "anonymeter": b, "overlap": bool(overlap),
                           "inside": bool(b["ci_low"] <= a["value"] <= b["ci_high"])}
             rows.append((name, key, a, b, agree[key]))
         results["tables"][name] = {
