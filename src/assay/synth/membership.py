@@ -31,7 +31,6 @@ import numpy as np
 from assay._stats import Estimate, hanley_mcneil_interval
 from assay.groups import group_label
 from assay.privacy.estimates import (
-    MIN_EXPECTED_FALSE_POSITIVES,
     fpr_band,
     not_estimable_reason,
     tpr_estimable,
@@ -39,7 +38,8 @@ from assay.privacy.estimates import (
 )
 from assay.synth.encoding import Tables, nearest
 
-__all__ = ["DCR_NOTE", "DcrFigures", "MembershipFigures", "membership_attack"]
+__all__ = ["DCR_NOTE", "DcrFigures", "GroupAuc", "MembershipFigures", "density_ratio_scores",
+           "membership_attack"]
 
 EPS = 0.01
 DCR_NOTE = ("distance to closest record is a similarity statistic, not a privacy guarantee: "
@@ -275,5 +275,3 @@ def membership_attack(tables: Tables, *, k: int = 5, fprs=(0.1, 0.01, 0.001),
                              n_members=int(pos.size), n_nonmembers=int(neg.size), k=int(k),
                              dcr=dcr, groups=by_group)
 
-
-__all__ += ["GroupAuc", "density_ratio_scores", "MIN_EXPECTED_FALSE_POSITIVES"]
