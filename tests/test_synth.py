@@ -187,16 +187,16 @@ def test_cli_writes_the_result(tmp_path, german):
     assert 0 < d["linkability"]["risk"]["value"] < 0.9
 
 
-@pytest.mark.slow
-def test_risks_agree_with_anonymeter_on_german(german):
+def _against_anonymeter(real: pd.DataFrame, holdout: pd.DataFrame, secrets: tuple[str, ...]):
+    """Assay's and anonymeter's risks of one leaky release, same attacks and columns."""
     evaluators = pytest.importorskip("anonymeter.evaluators")
     logging.getLogger("anonymeter").setLevel(logging.ERROR)
-    real, holdout = german
     synth = _leaky(real)
     columns = list(real.columns)
-    aux = (columns[:10], columns[10:])
+    half = (len(columns) + 1) // 2
+    aux = (columns[:half], columns[half:])
     ours = audit_release(real, synth, holdout, SynthOptions(
-        secrets=SECRETS, link_columns=(tuple(aux[0]), tuple(aux[1]))))
+        secrets=secrets, link_columns=(tuple(aux[0]), tuple(aux[1]))))
     theirs = {}
     np.random.seed(0)  # anonymeter draws its targets from numpy's global RNG
     with warnings.catch_warnings():
@@ -208,7 +208,7 @@ def test_risks_agree_with_anonymeter_on_german(german):
         theirs["link"] = evaluators.LinkabilityEvaluator(
             ori=real, syn=synth, control=holdout, n_attacks=500, aux_cols=aux, n_neighbors=1
         ).evaluate(n_jobs=1).risk()
-        for s in SECRETS:
+        for s in secrets:
             theirs[s] = evaluators.InferenceEvaluator(
                 ori=real, syn=synth, control=holdout, secret=s, n_attacks=500,
                 aux_cols=[c for c in columns if c != s]).evaluate(n_jobs=1).risk()
@@ -220,8 +220,28 @@ def test_risks_agree_with_anonymeter_on_german(german):
         assert mine[key].n_attacks == 500
         # The same risk within the two intervals: they overlap.
         assert r.ci_low <= risk.ci[1] and risk.ci[0] <= r.ci_high, (key, r, risk)
+    return mine, theirs
+
+
+@pytest.mark.slow
+def test_risks_agree_with_anonymeter_on_german(german):
+    mine, theirs = _against_anonymeter(*german, SECRETS)
     # Not vacuous: the leaky release has real risk, on both sides alike.
-    assert ours.linkability.figures.risk.value > 0.02 and theirs["link"].value > 0.02
+    assert mine["link"].risk.value > 0.02 and theirs["link"].value > 0.02
+    assert mine["checking_status"].risk.value > 0.1 and theirs["checking_status"].value > 0.1
+
+
+@pytest.mark.slow
+def test_risks_agree_with_anonymeter_on_adult(data_home):
+    frame = pd.read_csv(data_home / "adult.csv.gz")
+    frame = frame.astype({c: object for c in frame.columns
+                          if not pd.api.types.is_numeric_dtype(frame[c])})
+    order = np.random.default_rng(0).permutation(len(frame))
+    real = frame.iloc[order[:3000]].reset_index(drop=True)
+    holdout = frame.iloc[order[3000:6000]].reset_index(drop=True)
+    mine, theirs = _against_anonymeter(
+        real, holdout, ("occupation", "marital-status", "relationship", "education"))
+    assert mine["univariate"].risk.value > 0.5 and theirs["univariate"].value > 0.5
 
 
 def test_one_term_predicate_counts_match_the_general_path():
