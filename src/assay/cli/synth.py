@@ -79,7 +79,8 @@ def _table(payload):
 
 @app.command("synth")
 def synth(
-    real: Annotated[Path, typer.Argument(help="The generator's training rows (.csv/.parquet).")],
+    real: Annotated[Path, typer.Argument(
+        metavar="REAL", help="The generator's training rows (.csv/.parquet).")],
     synthetic: Annotated[Path, typer.Argument(
         metavar="SYNTH", help="The synthetic release (.csv/.parquet).")],
     holdout: Annotated[Path | None, typer.Option(
@@ -112,8 +113,10 @@ def synth(
     ] = "utf-8",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the attacks' draws.")] = 0,
 ) -> None:
-    """Singling out, linkability, inference and membership risk of a synthetic table,
-    each against the control of rows the generator never saw, per protected group."""
+    """Privacy of a synthetic release: singling out, linkability, inference, membership.
+
+    Each attack on the training rows is compared with the same attack on rows the
+    generator never saw (the control), overall and per protected group."""
     # Every option and path is checked before any table is read.
     if holdout is None:
         raise InvalidParameterError("--holdout must name rows the generator never saw (the "
