@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import assay.population as population_module
+import assay.population.core as population_core
 from _helpers import KILLABLE_FIT
 from assay import InvalidParameterError
 from assay.data import load
@@ -152,7 +153,7 @@ def test_whole_population_figures_are_blockwise_and_unchanged(monkeypatch, n_cla
         whole["acc_out"], (correct & ~pop.member).sum(1) / (~pop.member).sum(1))
     # Blocks of 1 and 4 models (not dividing K): the same figures bit for bit.
     for cells in (len(y), 4 * len(y)):
-        monkeypatch.setattr(population_module, "_BLOCK_CELLS", cells)
+        monkeypatch.setattr(population_core, "_BLOCK_CELLS", cells)
         assert len(pop.model_blocks()) == -(-6 // (cells // len(y)))
         for name in ("true_prob", "loss", "logit", "predictions"):
             got = getattr(pop, name)()
@@ -316,7 +317,7 @@ def test_population_of_a_memmap_reads_blocks_not_the_whole_file(pair, monkeypatc
 
     spied = Population(probs=np.asarray(disk.probs).view(Spy), member=disk.member,
                        y=disk.y, info=disk.info)
-    monkeypatch.setattr(population_module, "_BLOCK_CELLS", 3 * disk.n_rows)
+    monkeypatch.setattr(population_core, "_BLOCK_CELLS", 3 * disk.n_rows)
     spied.accuracy(True)
     spied.logit()
     assert seen == [slice(0, 3), slice(3, 6), slice(6, 8)] * 2
@@ -429,7 +430,7 @@ def test_chunks_are_written_a_few_models_at_a_time(tmp_path, monkeypatch):
     plan = PopulationPlan.balanced(len(y), 8, random_state=6)
     learner = LogisticRegressionLearner(chunk_size=4, n_threads=1)
     memory = fit_population(X, y, learner, plan, progress=False)
-    monkeypatch.setattr(population_module, "_BLOCK_CELLS", 3 * len(y))  # 3 + 1 per chunk
+    monkeypatch.setattr(population_core, "_BLOCK_CELLS", 3 * len(y))  # 3 + 1 per chunk
     disk = fit_population(X, y, learner, plan, progress=False, cache_dir=tmp_path,
                           store="disk")
     np.testing.assert_array_equal(disk.probs, memory.probs)

@@ -182,7 +182,7 @@ def test_audit_models_beyond_memory(tmp_path):
 
 def test_models_bound_follows_the_memory_budget():
     # 4000 rows x 2 classes: 8 kB of membership and 32 kB of probabilities per model.
-    with mock.patch("assay.population.machine_memory_gib", return_value=0.001):
+    with mock.patch("assay.population.plan.machine_memory_gib", return_value=0.001):
         line = _refused(["mia", "synthetic", "--models", "100", "--no-progress"])
         assert "at most 26 for 4000 rows and 2 classes" in line and "--memory-budget" in line
         # With a budget the probabilities go to disk: only the membership counts (the
