@@ -19,9 +19,9 @@ from assay.privacy.attacks import (
     rmia_scores,
     tune_rmia_a,
 )
+from assay.privacy.estimates import TargetCurves
 from assay.privacy.mia import run_mia
 from assay.privacy.results import MIAResult, summarise_scores
-from assay.privacy.estimates import TargetCurves
 
 # Scores recomputed by the brute-force oracle agree to rounding only.
 ORACLE_TOL = 1e-9

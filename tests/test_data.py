@@ -19,10 +19,11 @@ from assay.data import (
     PUBLIC_TABLES,
     Dataset,
     DataWarning,
+    binning,
     data_home,
     load,
+    messages,
 )
-from assay.data import binning, messages
 from assay.data import public as pubmod
 
 # Row counts from the datasets README (an independent record of each table).

@@ -13,8 +13,8 @@ from assay.learners import get_learner
 from assay.population import PopulationPlan, fit_population
 from assay.privacy import vulnerability as vuln
 from assay.privacy.attacks import attack_scores
+from assay.privacy.estimates import TargetCurves, membership_statistic
 from assay.privacy.mia import run_mia
-from assay.privacy.estimates import membership_statistic, TargetCurves
 from assay.privacy.records import membership_effect, most_exposed_records
 from assay.privacy.vulnerability import group_figures, stream_figures
 

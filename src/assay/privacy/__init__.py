@@ -37,8 +37,6 @@ if TYPE_CHECKING:
         zcdp,
     )
     from assay.privacy.attacks import attack_scores, lira_scores, loss_scores, rmia_scores
-    from assay.privacy.mia import run_mia
-    from assay.privacy.results import AttackResult, MIAResult
     from assay.privacy.calibrate import (
         Advantage,
         AttributeInference,
@@ -55,6 +53,9 @@ if TYPE_CHECKING:
         parse_target,
     )
     from assay.privacy.guarantee import DPGuarantee
+    from assay.privacy.mia import run_mia
+    from assay.privacy.records import most_exposed_records
+    from assay.privacy.results import AttackResult, MIAResult
     from assay.privacy.risk import (
         advantage,
         attribute_inference_risk,
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
         tpr_at_fpr,
     )
     from assay.privacy.target import applicable_attacks, attack_target
-    from assay.privacy.records import most_exposed_records
     from assay.privacy.vulnerability import group_vulnerability
 
 __all__, __getattr__, __dir__ = _lazy_exports(

@@ -19,8 +19,8 @@ import numpy as np
 
 from assay._validation import AssayError, InvalidParameterError
 from assay.groups import FlagRule
-from assay.privacy.results import MIAResult
 from assay.privacy.guarantee import DPGuarantee
+from assay.privacy.results import MIAResult
 from assay.report.result import Metric, SectionResult, format_rate, format_value
 
 __all__ = ["BoundCurve", "Calibration", "PrivacyPayload", "check_privacy", "headline_groups",

@@ -27,6 +27,7 @@ from assay.privacy.attacks import (
     lira_variance_plan,
     tune_rmia_a,
 )
+from assay.privacy.estimates import check_flag_rule, check_group_index
 from assay.privacy.results import (
     AttackResult,
     MIAResult,
@@ -37,14 +38,12 @@ from assay.privacy.results import (
 )
 from assay.privacy.runners import ahead, check_backend, open_runner
 from assay.privacy.scoring import RMIA_GAMMA, _check_population, _check_targets, _Scorer
-from assay.privacy.estimates import check_flag_rule, check_group_index
 from assay.privacy.vulnerability import (
     apply_group_tests,
     flagged_groups,
     most_exposed_group,
     stream_figures,
 )
-
 
 #: to this many cells (32 MiB of float64 each); above it they are streamed and dropped
 #: unless ``keep_scores=True`` (1M rows x 64 targets: 512 MiB an attack).

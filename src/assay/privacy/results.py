@@ -24,17 +24,16 @@ from assay._validation import InvalidParameterError, check_scalar
 from assay.groups import FlagRule
 from assay.privacy.attacks import DEFAULT_FPRS
 from assay.privacy.estimates import (
+    TargetCurves,
     auc_estimates,
     fpr_band,
     min_estimable_fpr,
     not_estimable_reason,
-    TargetCurves,
     tpr_estimable,
     tpr_estimates,
 )
 from assay.privacy.records import ExposedRecord
 from assay.privacy.vulnerability import GroupFinding, GroupingVulnerability
-
 
 # --------------------------------------------------------------------------- results
 

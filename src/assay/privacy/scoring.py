@@ -28,7 +28,6 @@ from assay._validation import DataError, InvalidParameterError
 from assay.population import Population
 from assay.privacy.runners import DaskRunner, LocalRunner
 
-
 # Variances below this are treated as this (a model that outputs a constant).
 _VAR_FLOOR = 1e-6
 #: RMIA's likelihood-ratio threshold γ.
