@@ -1,0 +1,509 @@
+"""A differentially private marginal generator calibrated to an attack-risk target.
+
+assay's own generator (smartnoise-synth cannot be installed beside assay's dependencies),
+the simplest sound one:
+
+* **Domain.** Each column becomes a finite set of cells. Categorical columns: their levels.
+  Numeric columns: equal-width bins between *public* bounds the user gives (one cell per
+  integer when an integer column's range has at most ``bins`` integers); values outside
+  the bounds fall in the edge bins. Bin edges are never read from the private rows. The
+  schema (column names and types, categorical levels, whether a column has missing
+  values) is read from REAL and treated as public, as marginal generators do.
+* **Measurements.** The 1-way marginal of every column and, when protected columns are
+  named, the 2-way marginal of the first protected column with every other column (a
+  choice made without looking at the data). Adding or removing one row changes one count
+  of each of the m marginals by 1, so the L2 sensitivity is √m and Gaussian noise of
+  standard deviation σ on every count makes the release μ-GDP with μ = √m / σ.
+* **Calibration.** μ is the largest one whose trade-off curve meets the risk target
+  (`assay.privacy.calibrate.calibrate_gaussian`, bisection to 1e-9), so σ is the smallest.
+* **Sampling** (post-processing, free): negative counts clipped to 0, each marginal
+  normalised; the first protected column from its 1-way marginal and every other column
+  conditional on it (its noisy 2-way marginal), or every column independently. The number
+  of rows is the noisy total, not the private count.
+
+Not addressed: floating-point Gaussian sampling (a discrete Gaussian would close the
+known attacks on it) and levels that are themselves sensitive.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assay._validation import DataError, InvalidParameterError, check_scalar
+from assay.privacy.accounting import GaussianTradeOff
+from assay.privacy.calibrate import RiskTarget, calibrate_gaussian
+from assay.synth.audit import SynthOptions, SynthPayload, audit_release, check_columns
+
+__all__ = ["ColumnDomain", "DPMarginals", "SynthDPResult", "check_domain", "fit_marginals",
+           "generate", "utility", "synth_dp", "result_schema"]
+
+#: Classes above which the downstream model is skipped (a regression target).
+MAX_TARGET_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class ColumnDomain:
+    """The cells of one column.
+
+    Attributes
+    ----------
+    name : str
+    kind : str
+        ``"categorical"`` or ``"numeric"``.
+    levels : list
+        Categorical levels (a missing value is the level None), or for a numeric column
+        the bin edges (``len(levels) - 1`` bins).
+    integer : bool
+        Numeric column of integers (sampled values are rounded).
+    missing : bool
+        Numeric column with a cell for missing values (after the bins).
+    """
+
+    name: str
+    kind: str
+    levels: list
+    integer: bool = False
+    missing: bool = False
+
+    @property
+    def size(self) -> int:
+        """Number of cells."""
+        if self.kind == "categorical":
+            return len(self.levels)
+        return len(self.levels) - 1 + int(self.missing)
+
+    def encode(self, values: pd.Series) -> np.ndarray:
+        """Cell index of every value."""
+        if self.kind == "categorical":
+            where = {v: i for i, v in enumerate(self.levels)}
+            keys = values.astype(object).where(values.notna(), None)
+            return np.array([where.get(v, -1) for v in keys], dtype=np.int64)
+        x = pd.to_numeric(values, errors="coerce").to_numpy(float)
+        edges = np.asarray(self.levels, float)
+        cells = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
+        if self.missing:
+            cells = np.where(np.isnan(x), len(edges) - 1, cells)
+        return cells.astype(np.int64)
+
+    def decode(self, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Values for cell indices: a level, or a uniform draw within the bin."""
+        if self.kind == "categorical":
+            return np.asarray(self.levels, dtype=object)[cells]
+        edges = np.asarray(self.levels, float)
+        nb = len(edges) - 1
+        missing = cells >= nb
+        b = np.minimum(cells, nb - 1)
+        x = edges[b] + rng.random(len(cells)) * (edges[b + 1] - edges[b])
+        if self.integer:
+            x = np.clip(np.round(x), math.ceil(edges[0]), math.floor(edges[-1]))
+        x[missing] = np.nan
+        return x
+
+    def to_dict(self) -> dict[str, Any]:
+        levels = [None if v is None else (v if isinstance(v, (int, float)) else str(v))
+                  for v in self.levels]
+        return {"name": self.name, "kind": self.kind, "cells": self.size,
+                "levels": levels, "integer": self.integer, "missing": self.missing}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ColumnDomain:
+        return cls(str(d["name"]), str(d["kind"]), list(d["levels"]), bool(d["integer"]),
+                   bool(d["missing"]))
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def check_domain(real: pd.DataFrame, bounds: Mapping[str, tuple[float, float]],
+                 bins: int = 10) -> list[ColumnDomain]:
+    """The cells of every column, from public numeric bounds and REAL's schema.
+
+    Parameters
+    ----------
+    real : pandas.DataFrame
+    bounds : mapping of str to (low, high)
+        Public bounds of every numeric column.
+    bins : int, default=10
+        Equal-width bins per numeric column.
+
+    Raises
+    ------
+    DataError
+        A numeric column without bounds, or bounds for a column REAL lacks or that is
+        not numeric.
+    InvalidParameterError
+        Bounds that are not finite with low < high.
+    """
+    bins = check_scalar(bins, "bins", kind=int, low=1, high=10_000)
+    columns = [str(c) for c in real.columns]
+    unknown = [c for c in bounds if c not in columns]
+    if unknown:
+        raise DataError(f"--bounds must name columns of REAL. Got {', '.join(unknown)} "
+                        f"(columns: {', '.join(columns)}).")
+    frame = real.rename(columns=str)
+    numeric = [c for c in columns if _is_numeric(frame[c])]
+    not_numeric = [c for c in bounds if c not in numeric]
+    if not_numeric:
+        raise DataError(f"--bounds must name numeric columns. Got {', '.join(not_numeric)} "
+                        "(categorical: its levels are its cells).")
+    missing = [c for c in numeric if c not in bounds]
+    if missing:
+        raise DataError(
+            f"--bounds must give public bounds of every numeric column (bin edges are never "
+            f"read from the private rows). Got none for {', '.join(missing)}; e.g. "
+            f"--bounds {missing[0]}=LOW:HIGH.")
+    out = []
+    for c in columns:
+        s = frame[c]
+        if c not in bounds:
+            levels = sorted({None if pd.isna(v) else v for v in s}, key=lambda v: (v is None,
+                                                                                  str(v)))
+            out.append(ColumnDomain(c, "categorical", levels))
+            continue
+        lo = check_scalar(bounds[c][0], f"--bounds {c} low")
+        hi = check_scalar(bounds[c][1], f"--bounds {c} high")
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise InvalidParameterError(f"--bounds {c} must be finite with LOW < HIGH. "
+                                        f"Got {lo:g}:{hi:g}.")
+        integer = pd.api.types.is_integer_dtype(s)
+        n_int = math.floor(hi) - math.ceil(lo) + 1
+        if integer and n_int <= bins:
+            # One cell per integer: edges at the half-integers.
+            edges = list(np.arange(math.ceil(lo), math.floor(hi) + 2) - 0.5)
+        else:
+            edges = list(np.linspace(lo, hi, bins + 1))
+        out.append(ColumnDomain(c, "numeric", [float(e) for e in edges], bool(integer),
+                                bool(s.isna().any())))
+    return out
+
+
+@dataclass
+class DPMarginals:
+    """The noisy marginals of one release and the privacy they cost.
+
+    Attributes
+    ----------
+    domain : list of ColumnDomain
+    marginals : list of tuple of str
+        The measured marginals (one or two columns each).
+    noisy : list of ndarray
+        Noisy counts of each marginal (2-way: rows the first column's cells).
+    sigma : float
+        Standard deviation of the noise on every count.
+    mu : float
+        The release is μ-GDP, μ = √m / σ.
+    """
+
+    domain: list[ColumnDomain]
+    marginals: list[tuple[str, ...]]
+    noisy: list[np.ndarray]
+    sigma: float
+    mu: float
+
+    def total(self) -> float:
+        """The noisy number of rows: inverse-variance mean of every marginal's total."""
+        sizes = np.array([n.size for n in self.noisy], float)
+        totals = np.array([n.sum() for n in self.noisy])
+        w = 1.0 / sizes
+        return float((w * totals).sum() / w.sum())
+
+
+def _choose_marginals(columns: Sequence[str], protected: Sequence[str]) -> list[tuple[str, ...]]:
+    """1-way marginals of every column; the first protected column with each other one."""
+    ways: list[tuple[str, ...]] = [(c,) for c in columns]
+    if protected:
+        p = protected[0]
+        ways += [(p, c) for c in columns if c != p]
+    return ways
+
+
+def noise_for(target: RiskTarget, n_marginals: int) -> tuple[float, float, float]:
+    """(σ, μ, achieved risk): the smallest σ whose release of ``n_marginals`` meets ``target``."""
+    res = calibrate_gaussian(target)
+    mu = res.value
+    if mu <= 0:
+        raise InvalidParameterError(f"--risk must allow some release. Got {target.describe()}.")
+    sigma = math.sqrt(n_marginals) / mu
+    # √m/σ may round above the calibrated μ: step σ up until the release's own μ is safe.
+    while target.measure(GaussianTradeOff(math.sqrt(n_marginals) / sigma)) > target.value:
+        sigma = math.nextafter(sigma, math.inf)
+    mu_release = math.sqrt(n_marginals) / sigma
+    return sigma, mu_release, float(target.measure(GaussianTradeOff(mu_release)))
+
+
+def fit_marginals(real: pd.DataFrame, domain: list[ColumnDomain], target: RiskTarget,
+                  protected: Sequence[str] = (), seed: int = 0) -> DPMarginals:
+    """Measure the marginals of ``real`` with Gaussian noise calibrated to ``target``."""
+    frame = real.rename(columns=str)
+    cells = {d.name: d.encode(frame[d.name]) for d in domain}
+    sizes = {d.name: d.size for d in domain}
+    ways = _choose_marginals([d.name for d in domain], protected)
+    sigma, mu, _ = noise_for(target, len(ways))
+    rng = np.random.default_rng(seed)
+    noisy = []
+    for w in ways:
+        shape = tuple(sizes[c] for c in w)
+        flat = np.ravel_multi_index(tuple(cells[c] for c in w), shape)
+        counts = np.bincount(flat, minlength=math.prod(shape)).reshape(shape).astype(float)
+        noisy.append(counts + rng.normal(0.0, sigma, size=shape))
+    return DPMarginals(domain, ways, noisy, sigma, mu)
+
+
+def _normalise(counts: np.ndarray) -> np.ndarray:
+    p = np.clip(counts, 0, None)
+    s = p.sum(axis=-1, keepdims=True)
+    uniform = np.full_like(p, 1.0 / p.shape[-1])
+    return np.where(s > 0, p / np.where(s > 0, s, 1), uniform)
+
+
+def _draw(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One category per row of ``p`` (rows are distributions)."""
+    c = np.cumsum(p, axis=-1)
+    u = rng.random(p.shape[0]) * c[:, -1]
+    return np.minimum((c < u[:, None]).sum(axis=1), p.shape[1] - 1)
+
+
+def generate(model: DPMarginals, n_rows: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Sample a synthetic table from the noisy marginals (post-processing only).
+
+    ``n_rows`` defaults to the noisy total (at least 2).
+    """
+    rng = np.random.default_rng(seed + 1)
+    n = max(2, int(round(model.total()))) if n_rows is None else check_scalar(
+        n_rows, "rows", kind=int, low=1)
+    one = {w[0]: m for w, m in zip(model.marginals, model.noisy) if len(w) == 1}
+    two = {w[1]: m for w, m in zip(model.marginals, model.noisy) if len(w) == 2}
+    first = next((w[0] for w in model.marginals if len(w) == 2), None)
+    cells: dict[str, np.ndarray] = {}
+    if first is not None:
+        p = _normalise(one[first])
+        cells[first] = rng.choice(p.size, size=n, p=p)
+    for d in model.domain:
+        if d.name in cells:
+            continue
+        if d.name in two and first is not None:
+            cells[d.name] = _draw(_normalise(two[d.name])[cells[first]], rng)
+        else:
+            p = _normalise(one[d.name])
+            cells[d.name] = rng.choice(p.size, size=n, p=p)
+    return pd.DataFrame({d.name: d.decode(cells[d.name], rng) for d in model.domain})
+
+
+# ---------------------------------------------------------------------------------
+# Utility
+# ---------------------------------------------------------------------------------
+
+
+def _cramers_v(a: np.ndarray, b: np.ndarray, ka: int, kb: int) -> float:
+    table = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).astype(float)
+    table = table[table.sum(1) > 0][:, table.sum(0) > 0]
+    if min(table.shape) < 2:
+        return 0.0
+    n = table.sum()
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    return math.sqrt(chi2 / (n * (min(table.shape) - 1)))
+
+
+def _association(frame: pd.DataFrame, domain: list[ColumnDomain]) -> dict[tuple[str, str], float]:
+    """Pearson correlation of numeric pairs, Cramér's V on the cells otherwise."""
+    cells = {d.name: d.encode(frame[d.name]) for d in domain}
+    out = {}
+    for i, a in enumerate(domain):
+        for b in domain[i + 1:]:
+            if a.kind == b.kind == "numeric":
+                x = pd.to_numeric(frame[a.name], errors="coerce")
+                y = pd.to_numeric(frame[b.name], errors="coerce")
+                r = x.corr(y)
+                out[(a.name, b.name)] = 0.0 if pd.isna(r) else float(r)
+            else:
+                out[(a.name, b.name)] = _cramers_v(cells[a.name], cells[b.name], a.size, b.size)
+    return out
+
+
+def _downstream(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
+                target: str, seed: int) -> dict[str, Any] | None:
+    """Accuracy on HOLDOUT of a model trained on SYNTH and one trained on REAL."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    y_real = real[target].astype(str)
+    if y_real.nunique() > MAX_TARGET_CLASSES or y_real.nunique() < 2:
+        return None
+    features = [c for c in real.columns if c != target]
+    numeric = [c for c in features if _is_numeric(real[c])]
+    categorical = [c for c in features if c not in numeric]
+
+    def model():
+        prep = ColumnTransformer([
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)])
+        return make_pipeline(prep, LogisticRegression(max_iter=2000, random_state=seed))
+
+    def prepared(frame):
+        x = frame[features].copy()
+        for c in numeric:
+            x[c] = pd.to_numeric(x[c], errors="coerce")
+        for c in categorical:
+            x[c] = x[c].astype(str)
+        return x
+
+    x_hold, y_hold = prepared(holdout), holdout[target].astype(str).to_numpy()
+    y_synth = synth[target].astype(str)
+    acc = {}
+    for name, frame, y in (("real", real, y_real), ("synthetic", synth, y_synth)):
+        if y.nunique() < 2:  # one class only: the model predicts it
+            acc[name] = float(np.mean(y_hold == y.iloc[0]))
+            continue
+        fitted = model().fit(prepared(frame), y.to_numpy())
+        acc[name] = float(np.mean(fitted.predict(x_hold) == y_hold))
+    majority = y_real.value_counts().index[0]
+    return {"target": target, "model": "logistic regression (one-hot, standardised)",
+            "accuracy_synthetic": acc["synthetic"], "accuracy_real": acc["real"],
+            "majority_baseline": float(np.mean(y_hold == majority))}
+
+
+def utility(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
+            domain: list[ColumnDomain], target: str | None, seed: int = 0) -> dict[str, Any]:
+    """Marginal total-variation distance per column (on the cells), the largest and mean
+    absolute difference of pairwise associations, and the downstream accuracies."""
+    tvd = {}
+    for d in domain:
+        p = np.bincount(d.encode(real[d.name]), minlength=d.size) / len(real)
+        q = np.bincount(d.encode(synth[d.name]), minlength=d.size) / len(synth)
+        tvd[d.name] = float(0.5 * np.abs(p - q).sum())
+    a_real, a_synth = _association(real, domain), _association(synth, domain)
+    diffs = {k: abs(a_real[k] - a_synth[k]) for k in a_real}
+    worst = max(diffs, key=lambda k: diffs[k]) if diffs else None
+    return {
+        "tvd": tvd, "tvd_mean": float(np.mean(list(tvd.values()))),
+        "tvd_max": float(max(tvd.values())),
+        "association": {
+            "measure": "Pearson correlation (numeric pairs), Cramér's V on the cells (others)",
+            "mean_abs_diff": float(np.mean(list(diffs.values()))) if diffs else 0.0,
+            "max_abs_diff": float(diffs[worst]) if worst else 0.0,
+            "worst_pair": list(worst) if worst else []},
+        "downstream": None if target is None else _downstream(real, synth, holdout, target,
+                                                              seed),
+    }
+
+
+# ---------------------------------------------------------------------------------
+# The release and its audit
+# ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SynthDPResult:
+    """A DP synthetic release: its calibration, its utility and its audit."""
+
+    target: dict[str, Any]
+    sigma: float
+    mu: float
+    achieved: float
+    marginals: list[list[str]]
+    domain: list[ColumnDomain]
+    n_real: int
+    n_synth: int
+    utility: dict[str, Any]
+    audit: SynthPayload
+    seconds: dict[str, float] = field(default_factory=dict)
+    generator: str = "independent/conditional noisy marginals (Gaussian mechanism)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": dict(self.target), "sigma": float(self.sigma), "mu": float(self.mu),
+                "achieved": float(self.achieved), "n_marginals": len(self.marginals),
+                "marginals": [list(m) for m in self.marginals],
+                "domain": [d.to_dict() for d in self.domain], "n_real": int(self.n_real),
+                "n_synth": int(self.n_synth), "utility": self.utility,
+                "audit": self.audit.to_dict(), "seconds": dict(self.seconds),
+                "generator": self.generator}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SynthDPResult:
+        return cls(target=dict(d["target"]), sigma=float(d["sigma"]), mu=float(d["mu"]),
+                   achieved=float(d["achieved"]),
+                   marginals=[list(m) for m in d["marginals"]],
+                   domain=[ColumnDomain.from_dict(x) for x in d["domain"]],
+                   n_real=int(d["n_real"]), n_synth=int(d["n_synth"]),
+                   utility=dict(d["utility"]), audit=SynthPayload.from_dict(d["audit"]),
+                   seconds=dict(d.get("seconds", {})),
+                   generator=str(d.get("generator", cls.generator)))
+
+
+@cache
+def result_schema() -> dict[str, Any]:
+    """JSON Schema of `SynthDPResult.to_dict`."""
+    text = resources.files("assay.synth").joinpath("dp.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def synth_dp(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget, *,
+             bounds: Mapping[str, tuple[float, float]], bins: int = 10,
+             label: str | None = None, options: SynthOptions | None = None,
+             n_rows: int | None = None) -> tuple[pd.DataFrame, SynthDPResult]:
+    """Generate a release at the largest budget meeting ``target`` and audit it.
+
+    Parameters
+    ----------
+    real : pandas.DataFrame
+        The private rows.
+    holdout : pandas.DataFrame
+        Rows of the same population the generator never sees (the audit's control and
+        the downstream model's test set).
+    target : RiskTarget
+        E.g. ``parse_target("tpr@fpr=0.05@0.01")``.
+    bounds : mapping of str to (low, high)
+        Public bounds of every numeric column.
+    bins : int, default=10
+    label : str, optional
+        Column the downstream model predicts (skipped when None).
+    options : SynthOptions, optional
+        The audit's settings; its ``protected`` columns also choose the 2-way marginals
+        and its ``seed`` seeds the noise.
+    n_rows : int, optional
+        Rows to generate (default: the noisy total).
+
+    Returns
+    -------
+    (pandas.DataFrame, SynthDPResult)
+    """
+    options = options or SynthOptions()
+    real = real.rename(columns=str)
+    holdout = holdout.rename(columns=str)
+    check_columns(real, real, holdout, options)
+    if label is not None and label not in real.columns:
+        raise DataError(f"--target must name a column of REAL. Got {label}.")
+    t0 = time.perf_counter()
+    domain = check_domain(real, bounds, bins)
+    model = fit_marginals(real, domain, target, options.protected, options.seed)
+    synth = generate(model, n_rows, options.seed)
+    for d in domain:  # the release keeps REAL's integer columns as integers
+        if d.integer and not d.missing:
+            synth[d.name] = synth[d.name].astype(np.int64)
+    t1 = time.perf_counter()
+    util = utility(real, synth, holdout, domain, label, options.seed)
+    t2 = time.perf_counter()
+    audit = audit_release(real, synth, holdout, options)
+    t3 = time.perf_counter()
+    achieved = float(target.measure(GaussianTradeOff(model.mu)))
+    result = SynthDPResult(
+        target={**target.params(), "description": target.describe()}, sigma=model.sigma,
+        mu=model.mu, achieved=achieved, marginals=[list(m) for m in model.marginals],
+        domain=domain, n_real=len(real), n_synth=len(synth), utility=util, audit=audit,
+        seconds={"generate": t1 - t0, "utility": t2 - t1, "audit": t3 - t2})
+    return synth, result
