@@ -82,8 +82,8 @@ def _table(kind: str, n_rows: int, max_categories: int):
     import pandas as pd
 
     if kind == "adult":
-        from assay.data.read import read_table
         from assay.data.public import PUBLIC_TABLES, data_home
+        from assay.data.read import read_table
 
         frame = read_table(data_home(None) / PUBLIC_TABLES["adult"].file)
         frame = pd.concat([frame] * -(-n_rows // len(frame)), ignore_index=True)

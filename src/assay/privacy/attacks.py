@@ -54,6 +54,7 @@ import numpy as np
 from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
 from assay.population import Population
 from assay.privacy import scoring
+from assay.privacy.estimates import TargetCurves
 from assay.privacy.runners import LocalRunner, check_backend, open_runner
 from assay.privacy.scoring import (
     _PROB_EPS,
@@ -68,8 +69,6 @@ from assay.privacy.scoring import (
     _Spec,
     complement_partners,
 )
-from assay.privacy.estimates import TargetCurves
-
 
 ATTACKS = ("loss", "lira", "lira_offline", "rmia", "rmia_offline")
 DEFAULT_FPRS = (0.1, 0.01, 0.001)
