@@ -70,7 +70,10 @@ def test_the_generator_on_german_credit_is_safe_and_tight(release):
     _, result = release
     target = parse_target("tpr@fpr=0.05@0.01")
     m = len(result.marginals)
-    assert m == 21 + 20  # every column once, personal_status_sex with each other column
+    # every column once, the anchor (personal_status_sex, credit_risk), the anchor with
+    # each of the 19 other columns
+    assert m == 21 + 1 + 19 and result.anchor == ["personal_status_sex", "credit_risk"]
+    assert all(len(w) == 3 for w in result.marginals[22:])
     assert target.measure(GaussianTradeOff(math.sqrt(m) / result.sigma)) <= 0.05
     assert target.measure(GaussianTradeOff(1.003 * result.mu)) > 0.05
 
@@ -117,7 +120,7 @@ def test_the_row_count_is_noisy_and_conditional_sampling_keeps_the_protected_lin
     frame = pd.DataFrame({"g": g, "y": y})
     domain = check_domain(frame, {"y": (0, 1)})
     loose = parse_target("advantage=0.9")
-    joint = generate(fit_marginals(frame, domain, loose, protected=("g",)), seed=0)
+    joint = generate(fit_marginals(frame, domain, loose, anchor=("g",)), seed=0)
     apart = generate(fit_marginals(frame, domain, loose), seed=0)
     rate = lambda t, v: t.loc[t.g == v, "y"].mean()  # noqa: E731
     assert rate(joint, "f") - rate(joint, "m") > 0.7

@@ -55,7 +55,8 @@ def synth_dp(
     bins: Annotated[int, typer.Option(
         "--bins", help="Equal-width bins per numeric column.")] = 10,
     target: Annotated[str | None, typer.Option(
-        "--target", help="Column the downstream model predicts (default: the last column).")
+        "--target", help="Column the downstream model predicts and, with the first protected "
+        "column, the anchor every column is measured with (default: the last column).")
     ] = None,
     rows: Annotated[int | None, typer.Option(
         "--rows", help="Rows to generate (default: the noisy row count).")] = None,
@@ -74,8 +75,8 @@ def synth_dp(
 ) -> None:
     """Generate a DP synthetic table at a risk target, then audit it.
 
-    Noisy 1-way marginals (and, with --protected, the first protected column's 2-way
-    marginals) with Gaussian noise, the least noise whose f-DP curve meets --risk."""
+    Noisy 1-way marginals and every column's marginal with the anchor (the first
+    protected column and --target), Gaussian noise, the least whose f-DP curve meets --risk."""
     from assay.privacy.calibrate import parse_target
 
     # Every option and path is checked before any table is read.

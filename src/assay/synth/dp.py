@@ -9,16 +9,17 @@ the simplest sound one:
   the bounds fall in the edge bins. Bin edges are never read from the private rows. The
   schema (column names and types, categorical levels, whether a column has missing
   values) is read from REAL and treated as public, as marginal generators do.
-* **Measurements.** The 1-way marginal of every column and, when protected columns are
-  named, the 2-way marginal of the first protected column with every other column (a
-  choice made without looking at the data). Adding or removing one row changes one count
+* **Measurements.** The 1-way marginal of every column and, for the *anchor* (the first
+  protected column and the downstream label, when named), the anchor's joint marginal and
+  its marginal with every other column (2- or 3-way): a choice made from the options, never
+  from the data. Adding or removing one row changes one count
   of each of the m marginals by 1, so the L2 sensitivity is √m and Gaussian noise of
   standard deviation σ on every count makes the release μ-GDP with μ = √m / σ.
 * **Calibration.** μ is the largest one whose trade-off curve meets the risk target
   (`assay.privacy.calibrate.calibrate_gaussian`, bisection to 1e-9), so σ is the smallest.
 * **Sampling** (post-processing, free): negative counts clipped to 0, each marginal
-  normalised; the first protected column from its 1-way marginal and every other column
-  conditional on it (its noisy 2-way marginal), or every column independently. The number
+  normalised; the anchor from its joint marginal and every other column conditional on it
+  (its noisy marginal with the anchor), or every column independently. The number
   of rows is the noisy total, not the private count.
 
 Not addressed: floating-point Gaussian sampling (a discrete Gaussian would close the
@@ -203,6 +204,8 @@ class DPMarginals:
         Standard deviation of the noise on every count.
     mu : float
         The release is μ-GDP, μ = √m / σ.
+    anchor : tuple of str
+        Columns every other column was measured jointly with (may be empty).
     """
 
     domain: list[ColumnDomain]
@@ -210,6 +213,7 @@ class DPMarginals:
     noisy: list[np.ndarray]
     sigma: float
     mu: float
+    anchor: tuple[str, ...] = ()
 
     def total(self) -> float:
         """The noisy number of rows: inverse-variance mean of every marginal's total."""
@@ -219,12 +223,13 @@ class DPMarginals:
         return float((w * totals).sum() / w.sum())
 
 
-def _choose_marginals(columns: Sequence[str], protected: Sequence[str]) -> list[tuple[str, ...]]:
-    """1-way marginals of every column; the first protected column with each other one."""
+def _choose_marginals(columns: Sequence[str], anchor: Sequence[str]) -> list[tuple[str, ...]]:
+    """1-way marginals of every column; the anchor's joint and the anchor with each other."""
     ways: list[tuple[str, ...]] = [(c,) for c in columns]
-    if protected:
-        p = protected[0]
-        ways += [(p, c) for c in columns if c != p]
+    if len(anchor) > 1:
+        ways.append(tuple(anchor))
+    if anchor:
+        ways += [(*anchor, c) for c in columns if c not in anchor]
     return ways
 
 
@@ -243,12 +248,19 @@ def noise_for(target: RiskTarget, n_marginals: int) -> tuple[float, float, float
 
 
 def fit_marginals(real: pd.DataFrame, domain: list[ColumnDomain], target: RiskTarget,
-                  protected: Sequence[str] = (), seed: int = 0) -> DPMarginals:
-    """Measure the marginals of ``real`` with Gaussian noise calibrated to ``target``."""
+                  anchor: Sequence[str] = (), seed: int = 0) -> DPMarginals:
+    """Measure the marginals of ``real`` with Gaussian noise calibrated to ``target``.
+
+    ``anchor``: at most two distinct columns every other column is measured (and later
+    sampled) jointly with.
+    """
+    anchor = tuple(dict.fromkeys(anchor))
+    if len(anchor) > 2:
+        raise InvalidParameterError(f"anchor must be at most two columns. Got {anchor}.")
     frame = real.rename(columns=str)
     cells = {d.name: d.encode(frame[d.name]) for d in domain}
     sizes = {d.name: d.size for d in domain}
-    ways = _choose_marginals([d.name for d in domain], protected)
+    ways = _choose_marginals([d.name for d in domain], anchor)
     sigma, mu, _ = noise_for(target, len(ways))
     rng = np.random.default_rng(seed)
     noisy = []
@@ -257,7 +269,7 @@ def fit_marginals(real: pd.DataFrame, domain: list[ColumnDomain], target: RiskTa
         flat = np.ravel_multi_index(tuple(cells[c] for c in w), shape)
         counts = np.bincount(flat, minlength=math.prod(shape)).reshape(shape).astype(float)
         noisy.append(counts + rng.normal(0.0, sigma, size=shape))
-    return DPMarginals(domain, ways, noisy, sigma, mu)
+    return DPMarginals(domain, ways, noisy, sigma, mu, anchor)
 
 
 def _normalise(counts: np.ndarray) -> np.ndarray:
@@ -282,20 +294,25 @@ def generate(model: DPMarginals, n_rows: int | None = None, seed: int = 0) -> pd
     rng = np.random.default_rng(seed + 1)
     n = max(2, int(round(model.total()))) if n_rows is None else check_scalar(
         n_rows, "rows", kind=int, low=1)
-    one = {w[0]: m for w, m in zip(model.marginals, model.noisy) if len(w) == 1}
-    two = {w[1]: m for w, m in zip(model.marginals, model.noisy) if len(w) == 2}
-    first = next((w[0] for w in model.marginals if len(w) == 2), None)
+    noisy = dict(zip(model.marginals, model.noisy))
+    anchor = tuple(model.anchor)
     cells: dict[str, np.ndarray] = {}
-    if first is not None:
-        p = _normalise(one[first])
-        cells[first] = rng.choice(p.size, size=n, p=p)
+    flat = np.zeros(n, dtype=np.int64)
+    if anchor:
+        joint = noisy[anchor]
+        p = _normalise(joint.ravel())
+        flat = rng.choice(p.size, size=n, p=p)
+        for c, idx in zip(anchor, np.unravel_index(flat, joint.shape)):
+            cells[c] = idx
     for d in model.domain:
         if d.name in cells:
             continue
-        if d.name in two and first is not None:
-            cells[d.name] = _draw(_normalise(two[d.name])[cells[first]], rng)
+        if anchor:
+            table = noisy[(*anchor, d.name)].reshape(-1, d.size)
+            cells[d.name] = _draw(_normalise(table)[flat], rng)
         else:
-            p = _normalise(one[d.name])
+            one = noisy[(d.name,)]
+            p = _normalise(one)
             cells[d.name] = rng.choice(p.size, size=n, p=p)
     return pd.DataFrame({d.name: d.decode(cells[d.name], rng) for d in model.domain})
 
@@ -422,7 +439,8 @@ class SynthDPResult:
     utility: dict[str, Any]
     audit: SynthPayload
     seconds: dict[str, float] = field(default_factory=dict)
-    generator: str = "independent/conditional noisy marginals (Gaussian mechanism)"
+    generator: str = "noisy marginals, columns conditional on the anchor (Gaussian mechanism)"
+    anchor: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": dict(self.target), "sigma": float(self.sigma), "mu": float(self.mu),
@@ -431,7 +449,7 @@ class SynthDPResult:
                 "domain": [d.to_dict() for d in self.domain], "n_real": int(self.n_real),
                 "n_synth": int(self.n_synth), "utility": self.utility,
                 "audit": self.audit.to_dict(), "seconds": dict(self.seconds),
-                "generator": self.generator}
+                "generator": self.generator, "anchor": list(self.anchor)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SynthDPResult:
@@ -442,7 +460,8 @@ class SynthDPResult:
                    n_real=int(d["n_real"]), n_synth=int(d["n_synth"]),
                    utility=dict(d["utility"]), audit=SynthPayload.from_dict(d["audit"]),
                    seconds=dict(d.get("seconds", {})),
-                   generator=str(d.get("generator", cls.generator)))
+                   generator=str(d.get("generator", cls.generator)),
+                   anchor=list(d.get("anchor", [])))
 
 
 @cache
@@ -473,8 +492,8 @@ def synth_dp(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget, *,
     label : str, optional
         Column the downstream model predicts (skipped when None).
     options : SynthOptions, optional
-        The audit's settings; its ``protected`` columns also choose the 2-way marginals
-        and its ``seed`` seeds the noise.
+        The audit's settings; its first ``protected`` column and ``label`` are the
+        anchor every other column is measured with, and its ``seed`` seeds the noise.
     n_rows : int, optional
         Rows to generate (default: the noisy total).
 
@@ -490,7 +509,8 @@ def synth_dp(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget, *,
         raise DataError(f"--target must name a column of REAL. Got {label}.")
     t0 = time.perf_counter()
     domain = check_domain(real, bounds, bins)
-    model = fit_marginals(real, domain, target, options.protected, options.seed)
+    anchor = tuple(dict.fromkeys([*options.protected[:1], *([label] if label else [])]))
+    model = fit_marginals(real, domain, target, anchor, options.seed)
     synth = generate(model, n_rows, options.seed)
     for d in domain:  # the release keeps REAL's integer columns as integers
         if d.integer and not d.missing:
@@ -505,5 +525,5 @@ def synth_dp(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget, *,
         target={**target.params(), "description": target.describe()}, sigma=model.sigma,
         mu=model.mu, achieved=achieved, marginals=[list(m) for m in model.marginals],
         domain=domain, n_real=len(real), n_synth=len(synth), utility=util, audit=audit,
-        seconds={"generate": t1 - t0, "utility": t2 - t1, "audit": t3 - t2})
+        anchor=list(anchor), seconds={"generate": t1 - t0, "utility": t2 - t1, "audit": t3 - t2})
     return synth, result
