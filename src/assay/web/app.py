@@ -44,17 +44,11 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
-import shutil
-import stat
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -72,12 +66,37 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from assay._validation import AssayError, InvalidParameterError, check_scalar
+from assay.web.files import (
+    _ID,
+    SAFE_SUFFIXES,
+    _make_private,
+    _open_job_file,
+    _private_workdir,
+    _read_fd,
+    _Refused,
+    _remove,
+    _servable_files,
+    _write_private,
+)
 from assay.web.guard import (
     JSON_BODY_LIMIT,
     MULTIPART_SLACK,
     BodyTooLarge,
     Guard,
     allowed_host_names,
+)
+from assay.web.jobs import (
+    _FINISHED,
+    MAX_CLIENT_UPLOADS,
+    MAX_MODELS,
+    MAX_TOTAL_UPLOADS,
+    Job,
+    Upload,
+    _Cancelled,
+    _load_and_check,
+    _mb,
+    _quotas,
+    _State,
 )
 
 __all__ = ["create_app", "MAX_UPLOAD_BYTES", "RETENTION_SECONDS", "MAX_QUEUED", "SAFE_SUFFIXES",
@@ -89,315 +108,15 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 RETENTION_SECONDS = 3600.0
 #: Default number of audits that may wait behind the running one.
 MAX_QUEUED = 8
-#: Default uploads one client (remote address) may keep at once; its bytes default to
-#: 5 uploads of the largest size, so a few full-size tables fit but not a stream of them.
-MAX_CLIENT_UPLOADS = 10
-CLIENT_BYTES_IN_UPLOADS = 5
-#: Default uploads kept at once for all clients; bytes: 50 of the largest size (1000 MiB).
-MAX_TOTAL_UPLOADS = 100
-TOTAL_BYTES_IN_UPLOADS = 50
-#: Most models a page's audit may train (the server runs one audit at a time).
-MAX_MODELS = 256
 #: Rows an uploaded table must have for an audit to mean anything.
 MIN_ROWS = 50
-#: Files of an audit's output folder served by ``/jobs/{id}/files/...``, with their type.
-SAFE_SUFFIXES = {
-    ".md": "text/markdown; charset=utf-8",
-    ".json": "application/json",
-    ".csv": "text/csv; charset=utf-8",
-    ".skops": "application/octet-stream",
-    ".onnx": "application/octet-stream",
-    ".npz": "application/octet-stream",
-    ".safetensors": "application/octet-stream",
-}
-_ID = re.compile(r"^[0-9a-f]{32}$")
 _CSV_TYPES = {"text/csv", "application/csv", "application/vnd.ms-excel", "text/plain",
               "application/octet-stream", ""}
-_FINISHED = ("done", "error", "cancelled")
-# Internal to the audit (the population cache), never listed or served.
-_PRIVATE_PARTS = ("cache",)
 _REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox")
 
 
-class _Cancelled(Exception):
-    """Raised at a stage boundary of an audit whose cancel was requested."""
-
-
-@dataclass
-class Upload:
-    """One kept upload: when it was made, by which client, how many bytes."""
-
-    created: float
-    client: str
-    size: int
-
-
-@dataclass(frozen=True)
-class Quotas:
-    """Uploads kept at once: per client and in all, by count and by bytes."""
-
-    client_uploads: int
-    client_bytes: int
-    total_uploads: int
-    total_bytes: int
-
-
-@dataclass
-class Job:
-    """One audit started from the page."""
-
-    job_id: str
-    upload_id: str
-    state: str = "queued"  # queued, running, done, error, cancelled
-    stage: str = "waiting to start"
-    fraction: float = 0.0
-    error: str = ""
-    summary: list[str] = field(default_factory=list)
-    created: float = field(default_factory=time.time)
-    finished: float | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    future: Future | None = None
-
-
-class _State:
-    """Uploads and jobs of one app instance: work folder, executor, tables, clean-up."""
-
-    def __init__(self, workdir: Path, owns_workdir: bool, max_upload_bytes: int,
-                 defaults: dict[str, Any], retention_s: float, max_queued: int,
-                 quotas: Quotas) -> None:
-        self.workdir = workdir
-        self.owns_workdir = owns_workdir
-        self.uploads_dir = _private_dir(workdir / "uploads")
-        self.jobs_dir = _private_dir(workdir / "jobs")
-        self.max_upload_bytes = max_upload_bytes
-        self.defaults = defaults
-        self.retention_s = retention_s
-        self.max_queued = max_queued
-        self.quotas = quotas
-        self._models_range: tuple[int, int] | None = None
-        self.jobs: dict[str, Job] = {}
-        self.uploads: dict[str, Upload] = {}
-        self.lock = threading.Lock()
-        self.closing = False
-        # One audit at a time: each one already uses every core.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-audit")
-
-    def models_range(self) -> tuple[int, int]:
-        """(smallest, largest) models an audit from the page may ask for.
-
-        The smallest is found by the very checks an audit request runs (`_check_audit`) on
-        a small probe table, so the page's minimum follows the attacks in `defaults` (6
-        with LiRA, 4 without); the largest is this server's cap, `MAX_MODELS`.
-        """
-        with self.lock:
-            if self._models_range is not None:
-                return self._models_range
-        from assay.data import Dataset, make_synthetic
-
-        probe = Dataset.from_frame(make_synthetic(400, 0), "approved", ["sex"], name="probe")
-        low = 4  # AuditConfig's own floor, if the defaults refuse every size on the probe
-        for models in range(4, MAX_MODELS + 1, 2):
-            try:
-                _check_audit(self, probe, "approved", ["sex"], models, data="probe",
-                             out=self.jobs_dir / "probe")
-            except AssayError:
-                continue
-            low = models
-            break
-        with self.lock:
-            self._models_range = (low, MAX_MODELS)
-        return self._models_range
-
-    def quota_refusal(self, client: str, size: int | None, now: float | None = None
-                      ) -> JSONResponse | None:
-        """The 429 for one more upload of `size` bytes from `client`, or None if it fits
-        (`size` None: before the body is read, whether any upload could fit).
-
-        Call with `lock` held. Says which limit was hit and when enough of the uploads
-        kept now expire (an upload an audit still reads is kept longer).
-        """
-        now = time.time() if now is None else now
-        quotas = self.quotas
-        mine = [u for u in self.uploads.values() if u.client == client]
-        everyone = list(self.uploads.values())
-        for kept, n_limit, b_limit, whose, limit_name in (
-                (mine, quotas.client_uploads, quotas.client_bytes,
-                 f"your address ({client})", "client"),
-                (everyone, quotas.total_uploads, quotas.total_bytes, "this server", "total")):
-            kept = sorted(kept, key=lambda u: u.created)
-            used = sum(u.size for u in kept)
-            who = "one client" if limit_name == "client" else "all clients together"
-            if len(kept) + 1 > n_limit:
-                what = (f"{whose} already keeps {len(kept)} uploads, the most {who} may keep "
-                        f"at once ({n_limit})")
-                frees: Upload | None = kept[len(kept) - n_limit]  # its expiry makes room
-                kind = "uploads"
-            elif used + (size or 1) > b_limit:
-                what = (f"{whose} already keeps {_mb(used)} of uploads, " + (
-                    f"the most {who} may keep at once ({_mb(b_limit)})" if size is None else
-                    f"and this {_mb(size)} file would pass the {_mb(b_limit)} {who} may "
-                    f"keep at once"))
-                freed, frees = 0, kept[-1] if kept else None
-                for upload in kept:
-                    freed += upload.size
-                    if used - freed + (size or 1) <= b_limit:
-                        frees = upload
-                        break
-                kind = "bytes"
-            else:
-                continue
-            wait = 0.0 if frees is None else max(0.0, frees.created + self.retention_s - now)
-            message = (f"upload refused: {what}. Uploads are kept {_duration(self.retention_s)}; "
-                       f"room frees up in about {_duration(wait)}, as the oldest expire.")
-            retry = max(1, int(wait + 0.999))
-            return JSONResponse({"error": message, "limit": f"{limit_name}_{kind}",
-                                 "retry_after_s": retry}, status_code=429,
-                                headers={"Retry-After": str(retry)})
-        return None
-
-    def sweep(self, now: float | None = None) -> int:
-        """Delete uploads and finished jobs older than the retention period; return how many.
-
-        Folders left in the work folder by an earlier run (unknown ids) go by their age.
-        An upload is kept while a queued or running audit reads it.
-        """
-        now = time.time() if now is None else now
-        cutoff = now - self.retention_s
-        doomed: list[Path] = []
-        with self.lock:
-            for job in list(self.jobs.values()):
-                if job.finished is not None and job.finished <= cutoff:
-                    del self.jobs[job.job_id]
-                    doomed.append(self.jobs_dir / job.job_id)
-            in_use = {j.upload_id for j in self.jobs.values() if j.state not in _FINISHED}
-            for upload_id, upload in list(self.uploads.items()):
-                if upload.created <= cutoff and upload_id not in in_use:
-                    del self.uploads[upload_id]
-                    doomed.append(self.uploads_dir / upload_id)
-            known = set(self.jobs) | set(self.uploads)
-        for folder in (self.uploads_dir, self.jobs_dir):
-            for entry in _entries(folder):
-                if entry.name not in known and _mtime(entry) <= cutoff:
-                    doomed.append(entry)
-        for path in doomed:
-            _remove(path)
-        return len(doomed)
-
-    def shutdown(self) -> None:
-        """Stop every audit and delete every upload and job folder of this instance."""
-        with self.lock:
-            self.closing = True
-            jobs = list(self.jobs.values())
-            uploads = list(self.uploads)
-            for job in jobs:
-                job.cancel.set()
-                if job.state == "queued":
-                    job.state, job.stage, job.finished = "cancelled", "cancelled", time.time()
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        for job in jobs:
-            if job.state != "running":  # a running audit removes its own folder when it stops
-                _remove(self.jobs_dir / job.job_id)
-        for upload_id in uploads:
-            _remove(self.uploads_dir / upload_id)
-        if self.owns_workdir and not any(job.state == "running" for job in jobs):
-            _remove(self.workdir)
-
-
 # --------------------------------------------------------------------------- files
-
-
-def _private_dir(path: Path) -> Path:
-    """Create `path` (0700) or make an existing one private; refuse a link."""
-    if path.is_symlink():
-        raise InvalidParameterError(f"workdir must not hold a link at {path.name}. Got {path}.")
-    path.mkdir(mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
-
-
-def _private_workdir(folder: Path) -> Path:
-    """A workdir the user named, made (0700) or made private; refused unless ours.
-
-    Made private rather than refused: the user named it for this app and ``--workdir``
-    promises 0700. Refused when another user owns it (we could not chmod it, and whoever
-    can write to it could swap ``uploads/`` for a folder of theirs).
-    """
-    if folder.exists() and not folder.is_dir():
-        raise InvalidParameterError(f"workdir must be a folder. Got the file {folder}.")
-    if not folder.exists():
-        folder.mkdir(parents=True, mode=0o700)
-    owner, me = folder.stat().st_uid, getattr(os, "geteuid", lambda: None)()
-    if me is not None and owner != me:
-        raise InvalidParameterError(
-            f"workdir must be a folder you own (it is made private, 0700). Got {folder}, "
-            f"owned by user id {owner}; name a folder of your own, or leave it out for a "
-            f"temporary one.")
-    os.chmod(folder, 0o700)
-    return folder
-
-
-def _quotas(max_upload_bytes: int, client_uploads: Any, client_bytes: Any,
-            total_uploads: Any, total_bytes: Any) -> Quotas:
-    # Each bound is at least the one it contains: a file the size limit lets through
-    # must fit in an empty client quota, and a client's quota in the total.
-    client_uploads = check_scalar(client_uploads, "max_client_uploads", kind=int, low=1)
-    total_uploads = check_scalar(total_uploads, "max_total_uploads (at least "
-                                 "max_client_uploads)", kind=int, low=client_uploads)
-    if client_bytes is None:
-        client_bytes = CLIENT_BYTES_IN_UPLOADS * max_upload_bytes
-    client_bytes = check_scalar(client_bytes, "max_client_bytes (at least max_upload_bytes)",
-                                kind=int, low=max_upload_bytes)
-    if total_bytes is None:
-        total_bytes = max(TOTAL_BYTES_IN_UPLOADS * max_upload_bytes, client_bytes)
-    total_bytes = check_scalar(total_bytes, "max_total_bytes (at least max_client_bytes)",
-                               kind=int, low=client_bytes)
-    return Quotas(client_uploads, client_bytes, total_uploads, total_bytes)
-
-
-def _write_private(path: Path, payload: bytes) -> None:
-    """Write a new file readable by its owner only (0600), never through a link."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(payload)
-
-
-def _make_private(root: Path) -> None:
-    """Folders 0700 and files 0600 under `root` (links are left alone, not followed)."""
-    if not root.is_dir() or root.is_symlink():
-        return
-    os.chmod(root, 0o700)
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = os.path.join(folder, name)
-            with contextlib.suppress(OSError):
-                mode = os.lstat(path).st_mode
-                if stat.S_ISDIR(mode):
-                    os.chmod(path, 0o700)
-                elif stat.S_ISREG(mode):
-                    os.chmod(path, 0o600)
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _entries(folder: Path) -> list[Path]:
-    try:
-        return [entry for entry in folder.iterdir() if _ID.match(entry.name)]
-    except OSError:
-        return []
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.lstat().st_mtime
-    except OSError:
-        return 0.0
 
 
 # --------------------------------------------------------------------------- helpers
@@ -406,19 +125,6 @@ def _mtime(path: Path) -> float:
 def _error(message: str, status: int = 400, headers: dict[str, str] | None = None
            ) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _mb(n_bytes: float) -> str:
-    value = n_bytes / 1024 / 1024
-    return (f"{value:.1f}" if value >= 1 else f"{value:.2g}").removesuffix(".0") + " MB"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(0, round(seconds))} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.3g} h"
 
 
 def _client(request: Request) -> str:
@@ -492,12 +198,6 @@ async def _json_body(request: Request) -> Any:
         raise _Refused(400, "the request is JSON nested too deeply.") from None
     except ValueError as exc:  # not JSON, not UTF-8, an integer of 4300+ digits
         raise _Refused(400, f"the request must be valid JSON: {str(exc)[:80]}") from None
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 # --------------------------------------------------------------------------- upload
@@ -621,30 +321,6 @@ def _audit_request(body: Any, state: _State) -> tuple[Path, str, list[str], Any]
     if isinstance(models, int | float) and not isinstance(models, bool) and models > MAX_MODELS:
         raise ValueError(f"models must be at most {MAX_MODELS} on this server. Got {models!r}.")
     return folder, target, protected, models
-
-
-def _check_audit(state: _State, dataset, target: str, protected: list[str], models: Any, *,
-                 data: str, out: Path):
-    """The `AuditConfig` of an audit from the page, after every check ``assay audit`` runs
-    before training (`assay.audit.prepare`); an `AssayError` with its one-line message."""
-    from assay.audit import AuditConfig, prepare
-
-    options = {**state.defaults, "data": data, "target": target, "protected": protected,
-               "models": models, "out": str(out)}
-    config = AuditConfig.from_mapping(options, "the web form")
-    prepare(config, dataset=dataset, progress=False)
-    return config
-
-
-def _load_and_check(state: _State, folder: Path, target: str, protected: list[str],
-                    models: Any, job_id: str):
-    from assay.data import Dataset
-
-    name = (folder / "name.txt").read_text(encoding="utf-8")
-    dataset = Dataset.from_path(folder / "data.csv", target, protected, name=name)
-    config = _check_audit(state, dataset, target, protected, models,
-                          data=str(folder / "data.csv"), out=state.jobs_dir / job_id)
-    return dataset, config
 
 
 async def _start_audit(request: Request) -> JSONResponse:
@@ -792,67 +468,6 @@ async def _result(request: Request) -> Response:
 
 
 # --------------------------------------------------------------------------- job files
-
-
-def _servable_files(root: Path) -> list[tuple[str, int]]:
-    """(relative path, size) of every file `_open_job_file` would serve under `root`."""
-    found: list[tuple[str, int]] = []
-    if not root.is_dir() or root.is_symlink():
-        return found
-    for folder, dirs, files in os.walk(root):  # os.walk does not follow links to folders
-        rel_folder = Path(folder).relative_to(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and not (rel_folder == Path(".") and d in _PRIVATE_PARTS))
-        for name in sorted(files):
-            path = Path(folder) / name
-            if name.startswith(".") or path.suffix.lower() not in SAFE_SUFFIXES:
-                continue
-            with contextlib.suppress(OSError):
-                info = path.lstat()
-                if stat.S_ISREG(info.st_mode):
-                    found.append(((rel_folder / name).as_posix(), info.st_size))
-    return sorted(found)
-
-
-def _open_job_file(root: Path, rel: str) -> tuple[int, os.stat_result, str]:
-    """Open `rel` under `root` for reading: (fd, stat, media type); `_Refused` otherwise.
-
-    Only a regular file inside `root`, reached without any link, with a safe suffix,
-    outside the audit's cache and not hidden.
-    """
-    parts = rel.split("/")
-    if (not rel or "\\" in rel or "\x00" in rel or any(p in ("", ".", "..") for p in parts)
-            or any(p.startswith(".") for p in parts) or parts[0] in _PRIVATE_PARTS):
-        raise _Refused(404, "no such file in this audit's output.")
-    suffix = PurePosixPath(rel).suffix.lower()
-    if suffix not in SAFE_SUFFIXES:
-        raise _Refused(403, f"files of type {suffix or '(none)'} are not served; served: "
-                            f"{', '.join(sorted(SAFE_SUFFIXES))}.")
-    base = root.resolve()
-    path = base
-    try:
-        if root.is_symlink():
-            raise FileNotFoundError(root)
-        for part in parts:
-            path = path / part
-            if stat.S_ISLNK(os.lstat(path).st_mode):  # no link anywhere on the way
-                raise FileNotFoundError(path)
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        raise _Refused(404, "no such file in this audit's output.") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or not Path(os.path.realpath(path)).is_relative_to(base):
-        os.close(fd)
-        raise _Refused(404, "no such file in this audit's output.")
-    return fd, info, SAFE_SUFFIXES[suffix]
-
-
-def _read_fd(fd: int, chunk: int = 1 << 20) -> Iterator[bytes]:
-    try:
-        while block := os.read(fd, chunk):
-            yield block
-    finally:
-        os.close(fd)
 
 
 async def _job_download(request: Request) -> Response:
