@@ -153,6 +153,10 @@ def test_the_json_has_target_sigma_mu_utility_and_audit(release):
     jsonschema.validate(d["audit"], payload_schema())
     assert d["target"]["target"] == "tpr@fpr" and d["target"]["fpr"] == 0.01
     assert d["sigma"] == result.sigma and d["mu"] == result.mu and d["achieved"] <= 0.05
+    # ε at δ is the μ-GDP curve's: its δ(ε) is at δ, a smaller ε exceeds it
+    curve = GaussianTradeOff(d["mu"])
+    eps, delta = d["epsilon"]["value"], d["epsilon"]["delta"]
+    assert curve.delta(eps) <= delta < curve.delta(0.99 * eps)
     assert {"tvd", "association", "downstream"} <= set(d["utility"])
     assert SynthDPResult.from_dict(d).to_dict() == d
 

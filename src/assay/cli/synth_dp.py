@@ -130,7 +130,8 @@ def synth_dp(
         synth.to_csv(out, index=False)
     console.print(f"Target {goal.describe()}: {len(result.marginals)} noisy marginals, noise σ = "
                   f"{result.sigma:.4g} per count, so the release is μ-GDP with μ = "
-                  f"{result.mu:.4g} (risk at that μ: {result.achieved:.4g}).",
+                  f"{result.mu:.4g}, ε = {result.epsilon:.3g} at δ = 1e-5 (risk at that μ: "
+                  f"{result.achieved:.4g}).",
                   highlight=False, markup=False)
     console.print(f"wrote {out} ({result.n_synth} rows from {result.n_real})", highlight=False)
     u = result.utility

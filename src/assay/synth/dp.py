@@ -50,6 +50,8 @@ __all__ = ["ColumnDomain", "DPMarginals", "SynthDPResult", "check_domain", "fit_
 
 #: Classes above which the downstream model is skipped (a regression target).
 MAX_TARGET_CLASSES = 20
+#: δ at which the release's ε is reported beside μ (the usual one for tables of thousands).
+REPORT_DELTA = 1e-5
 
 
 @dataclass(frozen=True)
@@ -442,8 +444,14 @@ class SynthDPResult:
     generator: str = "noisy marginals, columns conditional on the anchor (Gaussian mechanism)"
     anchor: list[str] = field(default_factory=list)
 
+    @property
+    def epsilon(self) -> float:
+        """ε of the release at δ = `REPORT_DELTA` (exact for μ-GDP)."""
+        return GaussianTradeOff(self.mu).epsilon(REPORT_DELTA)
+
     def to_dict(self) -> dict[str, Any]:
         return {"target": dict(self.target), "sigma": float(self.sigma), "mu": float(self.mu),
+                "epsilon": {"value": float(self.epsilon), "delta": REPORT_DELTA},
                 "achieved": float(self.achieved), "n_marginals": len(self.marginals),
                 "marginals": [list(m) for m in self.marginals],
                 "domain": [d.to_dict() for d in self.domain], "n_real": int(self.n_real),
