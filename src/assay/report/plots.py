@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ THEORY = "#222222"
 GREY = "#888888"
 # Displayed floor of log axes: a rate of 0 cannot sit on a log scale.
 LOG_FLOOR = 1e-5
-_RC = {
+_RC: dict[Any, Any] = {  # matplotlib types the keys as the literal rc names
     "svg.fonttype": "none",
     "font.family": ["sans-serif"],
     "font.sans-serif": ["Inter", "Helvetica Neue", "Arial", "DejaVu Sans"],
@@ -70,7 +71,7 @@ def svg_text(fig) -> str:
     return text.replace("<svg", '<svg class="figure" role="img"', 1)
 
 
-def log_floor(values: Sequence[float | None]) -> np.ndarray:
+def log_floor(values: Iterable[float | None]) -> np.ndarray:
     """Rates for a log axis: missing values and zeros shown at ``LOG_FLOOR``."""
     arr = np.asarray([np.nan if v is None else v for v in values], dtype=float)
     return np.clip(np.nan_to_num(arr, nan=LOG_FLOOR), LOG_FLOOR, 1.0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
@@ -120,7 +121,7 @@ class SectionResult:
                 # The schema leaves some shapes open; the payload's own reader is stricter.
                 raise DataError(
                     f"section {shorten(payload['name'], 60)!r} data cannot be read: "
-                    f"{type(exc).__name__}: {shorten(exc)}.") from None
+                    f"{type(exc).__name__}: {shorten(str(exc))}.") from None
         return cls(name=payload["name"], title=payload["title"],
                    status=payload.get("status", "ok"), summary=list(payload.get("summary", [])),
                    metrics={k: Metric(**m) for k, m in payload.get("metrics", {}).items()},
@@ -251,7 +252,7 @@ class AuditResult:
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(MSG_UNREADABLE.format(path=path, why=shorten(exc))) from None
+            raise DataError(MSG_UNREADABLE.format(path=path, why=shorten(str(exc)))) from None
         except RecursionError:
             raise DataError(MSG_UNREADABLE.format(path=path, why="nested too deeply")) \
                 from None
@@ -394,7 +395,7 @@ def format_points(value: float | None, signed: bool = False) -> str:
 
 #: Kind of figure -> (formatter of one number, unit after the interval).
 #: One rule per kind, for cards, plain words and tables alike; JSON keeps fractions.
-FIGURE_KINDS = {
+FIGURE_KINDS: dict[str, tuple[Callable[..., str], str]] = {
     "rate": (format_rate, ""),        # share of people or decisions: "3.2 %"
     "gap": (format_points, " points"),  # difference of two rates: "9.4 points"
     "score": (format_value, ""),      # AUC, balanced accuracy, ratio: "0.834"
