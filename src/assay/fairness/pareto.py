@@ -187,6 +187,7 @@ class FrontResult:
         if "candidate" not in self.confirmation:
             return None
         comp = self.verdict.comparison if self.verdict is not None else None
+        gap, base_gap = (None, None) if comp is None else (comp.gap, comp.baseline_gap)
 
         def figures(c: Candidate, gap: Estimate | None) -> str:
             return (f"balanced accuracy {format_estimate(c.balanced_accuracy)}, largest "
@@ -199,13 +200,13 @@ class FrontResult:
             return (f"Cross-fitted over {cf.get('folds')} folds x {cf.get('repeats')} "
                     f"repeats of the {self.rows.get('confirmation', 0)} held-out rows, each "
                     f"row decided by a choice it took no part in: {who} have "
-                    f"{figures(self.confirmation['candidate'], comp and comp.gap)}; the "
+                    f"{figures(self.confirmation['candidate'], gap)}; the "
                     f"unmitigated model "
-                    f"{figures(self.confirmation['baseline'], comp and comp.baseline_gap)}.")
+                    f"{figures(self.confirmation['baseline'], base_gap)}.")
         return (f"On {self.rows.get('confirmation', 0)} rows that took no part in the choice, "
-                f"{who} has {figures(self.confirmation['candidate'], comp and comp.gap)}; "
+                f"{who} has {figures(self.confirmation['candidate'], gap)}; "
                 f"the unmitigated model "
-                f"{figures(self.confirmation['baseline'], comp and comp.baseline_gap)}.")
+                f"{figures(self.confirmation['baseline'], base_gap)}.")
 
     def held_out_predictions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(row positions, decisions, scores) on the rows that took no part in choosing
@@ -533,6 +534,7 @@ def _build_front(X, y, groups, *, train, calibration, test, constraint, methods,
         c.on_front = bool(on)
     baseline = candidates[0]
     preferred, note, eligible, refs = prefer_candidate(candidates, constraint, preference, max_cost)
+    crossfit: dict[str, Any]
     confirmation, comparison, crossfit = {}, None, {}
     kw = dict(min_support=min_support, min_count=min_count, random_state=random_state)
     if confirming.size:

@@ -303,14 +303,14 @@ def _tune_a_on(fold: Population, grid: np.ndarray, n_pseudo: int,
     if np.any(n_out == 0):
         return None
     mu_out = mu_out + loo.centre
-    aucs = []
+    auc_list: list[float] = []
     for a in grid:
         marginal = 0.5 * ((1 + a) * mu_out + (1 - a))
         ratio = signal[pseudo] / np.maximum(marginal, _PROB_EPS)
         scores = np.stack([_dominated_share(r, ~member[j], RMIA_GAMMA)
                            for r, j in zip(ratio, pseudo, strict=True)])
-        aucs.append(TargetCurves(scores, member[pseudo]).auc().mean())
-    aucs = np.asarray(aucs)
+        auc_list.append(TargetCurves(scores, member[pseudo]).auc().mean())
+    aucs = np.asarray(auc_list)
     # Ties go to the value nearest the paper's default.
     best = np.flatnonzero(aucs >= aucs.max() - 1e-12)
     return float(grid[best[np.argmin(np.abs(grid[best] - RMIA_A))]])
