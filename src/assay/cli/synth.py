@@ -146,9 +146,11 @@ def synth(
                            min_support=min_support, min_gap=min_gap, seed=seed)
     frames = [read_table(p, encoding=encoding, what=w)
               for p, w in ((real, "REAL"), (synthetic, "SYNTH"), (holdout, "HOLDOUT"))]
-    check_columns(*frames, options)  # named columns exist before any attack runs
+    real_rows, synth_rows, holdout_rows = frames
+    # Named columns exist before any attack runs.
+    check_columns(real_rows, synth_rows, holdout_rows, options)
     console = Console()
-    payload = audit_release(*frames, options)
+    payload = audit_release(real_rows, synth_rows, holdout_rows, options)
     console.print(f"{real.name}: {payload.n_real} training rows, {synthetic.name}: "
                   f"{payload.n_synth} synthetic rows, {holdout.name}: {payload.n_holdout} "
                   f"holdout rows, {len(payload.columns)} columns", highlight=False)

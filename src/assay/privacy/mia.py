@@ -4,7 +4,7 @@ figures gathered as the blocks of scores come (:mod:`~assay.privacy.results`).""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -248,7 +248,8 @@ def run_mia(
                 keep_scores=bool(keep_scores))
     if index is not None:
         # One test for every attack (a column each) and every grouping.
-        tests = permutation_test(np.stack([r.statistic for r in results.values()], axis=1),
+        statistics = [cast(np.ndarray, r.statistic) for r in results.values()]  # all set
+        tests = permutation_test(np.stack(statistics, axis=1),
                                  index, min_support=min_support,
                                  n_permutations=n_permutations, direction=rule.direction,
                                  random_state=random_state)

@@ -63,7 +63,8 @@ class Tables:
         """Which dimensions of `features` are numeric (the others are one-hot halves)."""
         cols = np.arange(len(self.columns)) if cols is None else np.asarray(cols)
         return np.concatenate([[True] if self.numeric[j] else
-                               np.zeros(len(self.categories[j]), dtype=bool) for j in cols]
+                               np.zeros(len(self.categories[j] or ()), dtype=bool)
+                               for j in cols]
                               ) if len(cols) else np.zeros(0, dtype=bool)
 
     def features(self, table: str, cols: np.ndarray | None = None) -> np.ndarray:
@@ -87,7 +88,7 @@ class Tables:
                 low = (low if np.isfinite(low) else 0.0) / self.scale[j] - 1.0
                 blocks.append(np.where(np.isnan(x), low, x)[:, None])
             else:
-                k = len(self.categories[j])
+                k = len(self.categories[j] or ())  # a text column always has its list
                 onehot = np.zeros((v.shape[0], k), dtype=np.float64)
                 onehot[np.arange(v.shape[0]), v[:, j].astype(int)] = 0.5
                 blocks.append(onehot)
@@ -238,7 +239,7 @@ def nearest(candidates: np.ndarray, queries: np.ndarray, k: int = 1,
 
         def block(s: int) -> None:
             d = prepared.distances(queries[s:s + step])
-            if exclude:  # the row itself sorts first among equal distances
+            if own is not None:  # the row itself sorts first among equal distances
                 rows = np.arange(d.shape[0])
                 d[rows, own[s:s + step]] = -1.0
             if k_eff == 1:

@@ -468,7 +468,8 @@ def _group_figures(hit: np.ndarray, ctrl_hit: np.ndarray, groups: Mapping[str, A
             out.append(g)
     tested = [g for g in out if g.p_value is not None]
     for g in tested:
-        g.flagged = g.flagged and g.p_value < alpha / len(tested)
+        p = g.p_value
+        g.flagged = g.flagged and p is not None and p < alpha / len(tested)
     return out
 
 

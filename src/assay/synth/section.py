@@ -59,6 +59,8 @@ class SyntheticOptions(Options):
 
 def _paths(context: Any, options: SyntheticOptions) -> dict[str, Path]:
     training = options.training or context.config.data
+    if options.release is None or options.holdout is None:  # `check` refused these
+        raise ValueError("the synthetic section needs a release and a holdout")
     paths = {"synthetic.release": Path(options.release),
              "synthetic.holdout": Path(options.holdout),
              "synthetic.training": Path(training)}
@@ -110,8 +112,9 @@ class SyntheticSection:
                   (("synthetic.training", paths["synthetic.training"]),
                    ("synthetic.release", paths["synthetic.release"]),
                    ("synthetic.holdout", paths["synthetic.holdout"]))]
-        check_columns(*frames, SynthOptions(secrets=tuple(options.secrets),
-                                            n_cols=options.n_cols))
+        real, synth, holdout = frames
+        check_columns(real, synth, holdout, SynthOptions(secrets=tuple(options.secrets),
+                                                         n_cols=options.n_cols))
 
     def applies(self, context: Any, options: SyntheticOptions) -> bool:
         return options.release is not None
