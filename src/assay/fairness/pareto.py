@@ -257,7 +257,7 @@ class FrontResult:
 
         return {"constraint": self.constraint, "preference": self.preference,
                 "front": [point(c) for c in self.front],
-                "chosen": None if self.chosen is None else point(self.chosen_candidate),
+                "chosen": None if self.chosen is None else point(self.candidates[self.chosen]),
                 "preferred": point(self.preferred_candidate),
                 "verdict": None if self.verdict is None else self.verdict.to_dict(),
                 "baseline": point(self.baseline_candidate),
