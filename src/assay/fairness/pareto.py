@@ -213,11 +213,15 @@ class FrontResult:
         (the confirmation rows; the test rows when there are none) of the chosen model,
         or of the unmitigated model when no fix was found."""
         key, index = ("candidate", self.preferred) if self.fixed else ("baseline", 0)
+        rows: np.ndarray | None
         if key in self.confirmation and self.confirmation_rows is not None:
-            c = self.confirmation[key]
-            return self.confirmation_rows, c.y_pred, c.score
-        c = self.candidates[index]
-        return self.test_rows, c.y_pred, c.score
+            c, rows = self.confirmation[key], self.confirmation_rows
+        else:
+            c, rows = self.candidates[index], self.test_rows
+        if rows is None or c.y_pred is None:
+            raise ValueError("held_out_predictions needs the front as built: one read back "
+                             "from JSON keeps its figures, not its predictions.")
+        return rows, c.y_pred, c.score
 
     def to_dict(self) -> dict[str, Any]:
         return {"constraint": self.constraint, "preference": self.preference,

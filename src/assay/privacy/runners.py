@@ -37,6 +37,14 @@ class LocalRunner:
     def map(self, fn: Callable[..., Any], tasks: Iterator[tuple]) -> Iterator[Any]:
         return (fn(*args) for args in tasks)
 
+    def share(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """Here there is nothing to send: the value itself (`DaskRunner.share`)."""
+        return make()
+
+    def share_result(self, key: Hashable, fn: Callable[..., Any], *args: Any) -> Any:
+        """Here there is nothing to keep on a worker: the result itself."""
+        return fn(*args)
+
     def close(self) -> None:
         pass
 

@@ -316,6 +316,9 @@ def _score_block(spec: _Spec, sums: _Sums | None, y: np.ndarray, rows: Any,
     signal = _signal(spec.kind, rows, member, y)
     if spec.attack == "loss":
         return signal
+    if sums is None or extra is None:  # a caller's error: LiRA and RMIA need both
+        raise ValueError(f"{spec.attack} scores need the reference sums and each target's "
+                         f"parameter.")
     terms = _Terms.of(sums.centre, signal, _signal(spec.kind, partner_rows, partner_member, y),
                       member, partner_member, has_partner)
     if spec.attack == "lira":
