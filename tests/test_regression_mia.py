@@ -1,0 +1,197 @@
+"""Membership inference against regression models (assay.privacy.regression)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.linear_model import Ridge
+from sklearn.metrics import roc_auc_score
+from sklearn.tree import DecisionTreeRegressor
+
+from assay._validation import DataError, InvalidParameterError
+from assay.learners.ridge import fit_ridge
+from assay.population import PopulationPlan
+from assay.privacy import regression as reg
+
+
+def _tiny(seed=0, k=6, n=7):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n)
+    preds = y + rng.normal(scale=0.5, size=(k, n))
+    member = rng.random((k, n)) < 0.5
+    # Row 0: one IN reference; row 1: none (the pooled and overall fallbacks).
+    member[:, 0] = False
+    member[2, 0] = True
+    member[:, 1] = False
+    target_pred = y + rng.normal(scale=0.4, size=n)
+    return preds, member, target_pred, y
+
+
+# ---------------------------------------------------------------- LOSS
+
+
+def test_loss_scores_equal_direct_errors():
+    _, _, tp, y = _tiny()
+    direct = [-(p - t) ** 2 for p, t in zip(tp.tolist(), y.tolist())]
+    np.testing.assert_allclose(reg.loss_scores(tp, y), direct, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(reg.loss_scores(tp, y, error="absolute"),
+                               [-abs(p - t) for p, t in zip(tp.tolist(), y.tolist())])
+    with pytest.raises(InvalidParameterError):
+        reg.loss_scores(tp, y, error="huber")
+    with pytest.raises(DataError):
+        reg.loss_scores(tp[:-1], y)
+
+
+# ---------------------------------------------------------------- LiRA oracle
+
+
+def _oracle_fits(resid, side, floor):
+    """Per-row Gaussian fits written out row by row (sample variance, pooled fallback)."""
+    k, n = resid.shape
+    values = [[resid[j, i] for j in range(k) if side[j, i]] for i in range(n)]
+    ss, dof = 0.0, 0
+    for v in values:
+        if len(v) >= 2:
+            m = sum(v) / len(v)
+            ss += sum((x - m) ** 2 for x in v)
+            dof += len(v) - 1
+    pooled = ss / dof
+    every = [x for v in values for x in v]
+    fits = []
+    for v in values:
+        mean = sum(v) / len(v) if v else sum(every) / len(every)
+        var = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) if len(v) >= 2 else pooled
+        fits.append((mean, max(var, floor)))
+    return fits
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lira_equals_row_by_row_oracle(seed):
+    preds, member, tp, y = _tiny(seed)
+    floor = 1e-6 * float(np.var(y))
+    resid = preds - y
+    fin = _oracle_fits(resid, member, floor)
+    fout = _oracle_fits(resid, ~member, floor)
+    online, offline = [], []
+    for i in range(y.size):
+        r = tp[i] - y[i]
+        (mi, vi), (mo, vo) = fin[i], fout[i]
+        # Carlini et al. online: likelihood ratio of IN vs OUT Gaussians.
+        online.append(stats.norm.logpdf(r, mi, math.sqrt(vi))
+                      - stats.norm.logpdf(r, mo, math.sqrt(vo)))
+        # Offline: p-value of an OUT residual at least as close to zero.
+        s = math.sqrt(vo)
+        p = stats.norm.cdf((abs(r) - mo) / s) - stats.norm.cdf((-abs(r) - mo) / s)
+        offline.append(-math.log(p))
+    np.testing.assert_allclose(reg.lira_scores(preds, member, tp, y), online, rtol=1e-10)
+    np.testing.assert_allclose(reg.lira_scores(preds, member, tp, y, online=False), offline,
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_lira_floor_keeps_exact_fits_finite_and_offline_does_not_saturate():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=50)
+    member = PopulationPlan.balanced(50, 8, 0).member
+    # Memorising references: residual exactly 0 on their own rows.
+    preds = np.where(member, y, y + rng.normal(scale=3.0, size=(8, 50)))
+    tp = y + rng.normal(scale=1e-3, size=50)  # near-exact fit everywhere
+    online = reg.lira_scores(preds, member, tp, y)
+    offline = reg.lira_scores(preds, member, tp, y, online=False)
+    assert np.isfinite(online).all() and np.isfinite(offline).all()
+    # Distinct residuals stay distinct: no saturation at a probability of 1.
+    assert np.unique(offline).size == 50
+    # Further from zero -> less like a member, offline.
+    far = reg.lira_scores(preds, member, tp + 0.5, y, online=False)
+    assert (far < offline).all()
+
+
+# ---------------------------------------------------------------- RMIA
+
+
+def test_rmia_equals_pairwise_definition():
+    rng = np.random.default_rng(4)
+    k, n = 6, 40
+    y = rng.normal(size=n)
+    member = PopulationPlan.balanced(n, k, 1).member
+    preds = y + rng.normal(scale=0.6, size=(k, n)) * np.where(member, 0.5, 1.0)
+    tm = rng.random(n) < 0.5
+    tp = y + rng.normal(scale=0.5, size=n) * np.where(tm, 0.3, 1.0)
+    s_ref = [math.sqrt(np.mean((preds[j, member[j]] - y[member[j]]) ** 2)) for j in range(k)]
+    s_t = math.sqrt(np.mean((tp[tm] - y[tm]) ** 2))
+    lr = []
+    for i in range(n):
+        px = np.mean([stats.norm.pdf(y[i], preds[j, i], s_ref[j]) for j in range(k)])
+        lr.append(stats.norm.pdf(y[i], tp[i], s_t) / px)
+    expected = []
+    for i in range(n):
+        zs = [z for z in range(n) if not tm[z] and z != i]
+        expected.append(sum(lr[i] / lr[z] >= 1 for z in zs) / len(zs))
+    np.testing.assert_allclose(reg.rmia_scores(preds, member, tp, tm, y), expected, atol=1e-12)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def test_evaluate_scores_auc_and_estimable_tpr():
+    rng = np.random.default_rng(5)
+    member = rng.random(3000) < 0.5
+    scores = rng.normal(size=3000) + member
+    fig = reg.evaluate_scores(scores, member)
+    assert fig.auc.value == pytest.approx(roc_auc_score(member, scores), abs=1e-12)
+    assert fig.auc.ci_low < fig.auc.value < fig.auc.ci_high
+    # Conservative TPR: no more than the best threshold with FPR <= 1 % achieves.
+    neg = np.sort(scores[~member])[::-1]
+    cut = neg[int(0.01 * neg.size)]
+    assert fig.tpr is not None and fig.tpr.value <= np.mean(scores[member] > cut) + 1e-12
+    assert reg.AttackFigures.from_dict(fig.to_dict()) == fig
+    # 300 non-members cannot resolve 1 % FPR (3 expected false positives).
+    small = reg.evaluate_scores(scores[:600], member[:600])
+    assert small.tpr is None and "not estimable" in small.tpr_note
+
+
+def test_ridge_references_match_one_model_at_a_time():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(80, 3))
+    y = X @ [1.0, -1.0, 0.5] + rng.normal(size=80)
+    preds, member = reg.ridge_references(X, y, 4, alpha=2.0, random_state=0)
+    assert (member.sum(axis=0) == 2).all()
+    for k in range(4):
+        one = Ridge(alpha=2.0).fit(X[member[k]], y[member[k]]).predict(X)
+        np.testing.assert_allclose(preds[k], one, rtol=1e-8, atol=1e-10)
+
+
+# ---------------------------------------------------------------- the issue's check
+
+
+def _law_school(data_home, n_rows=4000):
+    df = pd.read_csv(data_home / "law_school.csv").sample(n_rows, random_state=0)
+    num = df[["LSAT", "UGPA"]].to_numpy(float)
+    num = (num - num.mean(0)) / num.std(0)
+    cats = pd.get_dummies(df[["race", "region_first"]].astype(str)).to_numpy(float)
+    X = np.hstack([num, cats, df[["sex"]].to_numpy(float)])
+    return X, df["ZFYA"].to_numpy(float)
+
+
+def test_membership_auc_tree_high_ridge_low(data_home):
+    X, y = _law_school(data_home)
+    k = 16
+    plan = PopulationPlan.balanced(y.size, k + 2, 1)
+    member, tm = plan.member[:k], plan.member[k]
+    tree = lambda m: DecisionTreeRegressor(random_state=0).fit(X[m], y[m]).predict(X)  # noqa: E731
+    preds = np.stack([tree(m) for m in member])
+    tp = tree(tm)
+    aucs = {name: reg.evaluate_scores(s, tm).auc.value for name, s in [
+        ("loss", reg.loss_scores(tp, y)), ("lira", reg.lira_scores(preds, member, tp, y))]}
+    assert min(aucs.values()) >= 0.6, aucs
+
+    ridge = fit_ridge(X, y, plan.member, alpha=1.0).predict(X)
+    preds, tp = ridge[:k], ridge[k]
+    scores = [reg.loss_scores(tp, y), reg.lira_scores(preds, member, tp, y),
+              reg.lira_scores(preds, member, tp, y, online=False),
+              reg.rmia_scores(preds, member, tp, tm, y)]
+    aucs = [reg.evaluate_scores(s, tm).auc.value for s in scores]
+    assert max(aucs) <= 0.56, aucs
