@@ -158,8 +158,9 @@ def lira_scores(preds, member, target_pred, y, online: bool = True,
     online : bool, default=True
         True: ``log N(r; mu_in, s_in^2) - log N(r; mu_out, s_out^2)``. False: a
         one-sided test against OUT alone, on the residual's magnitude (training pulls a
-        member's residual towards zero): ``-log Pr_OUT(|R| <= |r|)``, minus the log of
-        the p-value, which keeps ordering rows where a probability would saturate at 1.
+        member's residual towards zero): ``-log Pr_OUT(|R| <= max(|r|, e))``, minus the
+        log of the p-value, which keeps ordering rows where a probability would
+        saturate at 1; ``e = sqrt(var_floor * var(y))`` resolves exact fits.
     var_floor : float, default=1e-6
         Lowest variance of a fit, as a share of the variance of y.
 
@@ -182,7 +183,10 @@ def lira_scores(preds, member, target_pred, y, online: bool = True,
     if online:
         mu_in, var_in = _side_fit(resid, member, floor)
         return _log_normal(r, mu_in, var_in) - _log_normal(r, mu_out, var_out)
-    return -_log_inside(np.abs(r), mu_out, np.sqrt(var_out))
+    # Below the floor's resolution a residual counts as at it: exact fits (a memorising
+    # model's members, and its non-members at a common value) then rank by how unlikely
+    # an OUT residual that close to zero is, instead of all tying at p = 0.
+    return -_log_inside(np.maximum(np.abs(r), np.sqrt(floor)), mu_out, np.sqrt(var_out))
 
 
 def residual_scales(preds, member, y, floor: float = DEFAULT_VAR_FLOOR) -> np.ndarray:
