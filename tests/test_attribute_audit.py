@@ -45,9 +45,14 @@ def test_audit_runs_the_three_sections(tmp_path):
     assert ("contribution" in attribute.metrics) == named
     assert attribute.metrics["beats_guessing"].value == float(named)
     assert "accuracy" in result.sections["distribution"].metrics
-    assert result.sections["release"].metrics["reject"].value in (0.0, 1.0)
-    # The release decision read the attacks this audit measured.
+    # The release decision read the attacks this audit measured; its gate figure is it.
     report = result.sections["release"].data.report
+    assert result.sections["release"].metrics["reject"].value == float(
+        report.recommendation == "reject")
+    failed = {c.severity for c in report.checks if c.status == "fail"}
+    not_run = any(c.status == "not_run" for c in report.checks)
+    assert report.recommendation == ("reject" if "reject" in failed else
+                                     "review" if failed or not_run else "release")
     membership = report.check("membership_inference")
     assert membership.status in ("pass", "fail"), membership.reason
     assert [a["attack"] for a in membership.figures["attacks"]] == ["loss"]
