@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from assay._validation import (
     MAX_RESAMPLES,
@@ -52,6 +52,9 @@ from assay._validation import (
 )
 from assay.outputs import RunLayout, begin_run
 from assay.section import Options, Section, registered_sections
+
+if TYPE_CHECKING:
+    from assay.groups import FlagRule
 
 __all__ = [
     "AuditConfig",
@@ -95,6 +98,13 @@ class GroupOptions(Options):
                      high=MAX_RESAMPLES)
         if self.max_intersection is not None:
             check_scalar(self.max_intersection, "groups.max_intersection", kind=int, low=1)
+
+    def flag_rule(self, min_difference: float, direction: str) -> FlagRule:
+        """The rule a section flags its groups by: this audit's significance level with the
+        section's own smallest difference that matters, in its harmful direction."""
+        from assay.groups import FlagRule
+
+        return FlagRule(alpha=self.alpha, min_difference=min_difference, direction=direction)
 
 
 _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "models", "out",

@@ -127,8 +127,7 @@ def run_fairness(section: Any, context: Any, options: Any) -> SectionResult:
     score = np.asarray(context.target.probs[:, 1], dtype=np.float64)
     member = np.asarray(context.target.member, dtype=bool)
     held = np.flatnonzero(~member)
-    rule = FlagRule(alpha=config.groups.alpha, min_difference=options.min_gap,
-                    direction="less")
+    rule = config.groups.flag_rule(options.min_gap, "less")
     groups_held = dataset.groups.iloc[held].reset_index(drop=True)
     report = fairness_metrics(
         y[held], (score[held] >= 0.5).astype(np.int64), groups_held, scores=score[held],

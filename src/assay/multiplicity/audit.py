@@ -107,7 +107,6 @@ def run_multiplicity(section: Any, context: Any, options: Any, *,
                      compare: Any = None):
     """The multiplicity section's result for one audit (`compare`: another version's
     predictions for the churn table)."""
-    from assay.groups import FlagRule
     from assay.multiplicity.rashomon import fit_candidates, multiplicity_curve
     from assay.report.result import SectionResult
 
@@ -118,8 +117,7 @@ def run_multiplicity(section: Any, context: Any, options: Any, *,
         dataset.X, dataset.y, context.learner, n_models=options.models or config.models,
         grid=options.grid, heldout=~target.member, subsample=options.subsample,
         random_state=config.seed, fit=lambda plan, spec: context.fit(plan, spec))
-    rule = FlagRule(alpha=config.groups.alpha, min_difference=options.min_gap,
-                    direction="greater")
+    rule = config.groups.flag_rule(options.min_gap, "greater")
     curve = multiplicity_curve(
         candidates, options.epsilons, target=target, loss=options.loss,
         tolerance=options.tolerance, headline_epsilon=options.headline_epsilon,

@@ -160,15 +160,13 @@ class AttributeSection:
         return options.sensitive is not None
 
     def run(self, context: Any, options: AttributeOptions):
-        from assay.groups import FlagRule
         from assay.privacy.attribute import attribute_inference
         from assay.report.result import SectionResult
 
         config = context.config
         if options.sensitive is None:  # `applies` said no run
             raise ValueError("the attribute section needs a sensitive column")
-        rule = FlagRule(alpha=config.groups.alpha, min_difference=options.min_gap,
-                        direction="greater")
+        rule = config.groups.flag_rule(options.min_gap, "greater")
         target = context.target if context.brings_own_model else None
         result = attribute_inference(
             context.dataset, options.sensitive, learner=context.learner,

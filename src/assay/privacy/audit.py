@@ -197,8 +197,7 @@ def check_privacy(context: Any, options: Any) -> None:
 def run_privacy(section: Any, context: Any, options: Any) -> SectionResult:
     """The privacy section's result for one audit."""
     config = context.config
-    rule = FlagRule(alpha=config.groups.alpha, min_difference=options.min_gap,
-                    direction="greater")
+    rule = config.groups.flag_rule(options.min_gap, "greater")
     kwargs = dict(attacks=options.attacks, groups=context.groups,
                   row_ids=context.dataset.row_ids, fprs=options.fprs,
                   random_state=config.seed, min_support=config.groups.min_support,
