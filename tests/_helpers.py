@@ -82,3 +82,17 @@ def start_chunked_upload(sock, port: int) -> bytes:
     sock.sendall(f"{len(head):x}\r\n".encode() + head + b"\r\n")
     data = b"1,2\n" * 16384
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def fairness_table(n=3000, seed=0):
+    """Features, a label that depends on the features and on sex and race, and groups."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    A = pd.DataFrame({"sex": rng.choice(["F", "M"], n, p=[0.45, 0.55]),
+                      "race": rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1])})
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    X[:, 5] = (A["sex"] == "M").to_numpy()
+    logit = 1.2 * X[:, 0] - 0.8 * X[:, 1] + 0.7 * (A["sex"] == "M") - 0.6 * (A["race"] == "c")
+    y = (logit + rng.logistic(size=n) * 0.7 > 0.3).astype(np.int64)
+    return X, y, A
