@@ -100,10 +100,12 @@ from assay.data.messages import (
     MSG_COLUMN_NOT_FOUND,
     MSG_DUPLICATE_COLUMNS,
     MSG_EMPTY,
+    MSG_INFINITE,
     MSG_LENGTH,
     MSG_MISSING,
     MSG_MISSING_TARGET,
     MSG_NO_ROWS_LEFT,
+    MSG_NOT_NUMERIC,
     MSG_ONE_CLASS,
     MSG_POSITIVE,
     MSG_REGRESSION,
@@ -121,6 +123,8 @@ __all__ = ["DataWarning", "Dataset"]
 #: GiB the encoded feature matrix may take unless ``memory_budget`` says otherwise.
 DEFAULT_MEMORY_BUDGET = 2.0
 _MAX_CLASSES = 100
+#: What a dataset's target is for: class labels, or numbers to predict.
+TASKS = ("classification", "regression")
 
 
 
@@ -137,6 +141,7 @@ class _Options:
     min_frequency: float | None = None
     memory_budget: float = DEFAULT_MEMORY_BUDGET
     sparse: bool | str = "auto"
+    task: str = "classification"
 
 
 class Dataset:
@@ -152,9 +157,10 @@ class Dataset:
         Encoded features: numerics standardised, categoricals one-hot; CSR when built
         with ``sparse`` (see `is_sparse`, `dense_X`).
     y : int64 ndarray of shape (n_rows,)
-        Class index of every row, in ``0 .. n_classes - 1``.
+        Class index of every row, in ``0 .. n_classes - 1``; float64 values when
+        `task` is "regression".
     classes : ndarray of shape (n_classes,)
-        Original label of each class index.
+        Original label of each class index; empty for regression.
     groups : pandas.DataFrame of shape (n_rows, n_protected)
         One ``str`` column per protected attribute (never missing; comparisons give
         numpy bools).
@@ -227,6 +233,7 @@ class Dataset:
         min_frequency: float | None = None,
         memory_budget: float = DEFAULT_MEMORY_BUDGET,
         sparse: bool | str = "auto",
+        task: str = "classification",
     ) -> Dataset:
         """Validate and encode a DataFrame.
 
@@ -282,6 +289,9 @@ class Dataset:
             the CSR one fits (a learner that needs dense rows then refuses it in one line);
             False: dense or a one-line error. Same columns and values either way
             (``X.toarray()``), and the same `fingerprint`.
+        task : {"classification", "regression"}, default="classification"
+            "regression" keeps a numeric target as float64 values (``classes`` empty,
+            no stratification); a non-numeric one is a `DataError`.
 
         Returns
         -------
@@ -297,6 +307,7 @@ class Dataset:
             An option out of its allowed values.
         """
         check_option(missing, "missing", ("error", "drop", "impute"))
+        check_option(task, "task", TASKS)
         check_option(rare_groups, "rare_groups", ("error", "merge", "keep"))
         min_group_size = check_scalar(min_group_size, "min_group_size", kind=int, low=1)
         max_categories, min_frequency, memory_budget, sparse = check_encoding_options(
@@ -323,7 +334,10 @@ class Dataset:
         ids = _row_ids(frame, row_id, np.flatnonzero(keep))
         if len(frame) < 2:
             raise DataError(_too_few_rows(len(frame), n_input))
-        y, classes = _encode_target(frame[target], target, positive)
+        if task == "regression":
+            y, classes = _continuous_target(frame[target], target)
+        else:
+            y, classes = _encode_target(frame[target], target, positive)
         groups = _make_groups(frame, protected, bins or {}, rare_groups, min_group_size,
                               missing, notes)
         feats = frame[feature_cols]
@@ -338,7 +352,7 @@ class Dataset:
         options = _Options(protected_as_features, missing, rare_groups, min_group_size,
                            {"na_values": list(na_values), "positive": _jsonable(positive),
                             "bins": {k: list(v) for k, v in (bins or {}).items()}},
-                           max_categories, min_frequency, memory_budget, sparse)
+                           max_categories, min_frequency, memory_budget, sparse, task)
         X = encoder.transform(feats, sparse=layout)
         _note_layout(X, sparse, notes)
         return cls(features=feats, numeric=numeric, categorical=cats, encoder=encoder,
@@ -453,6 +467,11 @@ class Dataset:
         return cast(Any, self.X).toarray()
 
     @property
+    def task(self) -> str:
+        """"classification" or "regression" (float `y`, no classes)."""
+        return self._options.task
+
+    @property
     def n_classes(self) -> int:
         """Number of classes (length of ``classes``)."""
         return int(len(self.classes))
@@ -521,7 +540,7 @@ class Dataset:
         test_size : float in (0, 1), default=0.3
         random_state : int or None, default=0
         stratify : bool, default=True
-            Keep class proportions in both parts.
+            Keep class proportions in both parts (ignored for regression).
 
         Returns
         -------
@@ -532,6 +551,7 @@ class Dataset:
 
         test_size = check_scalar(test_size, "test_size", low=0, high=1,
                                  low_open=True, high_open=True)
+        stratify = stratify and self.task == "classification"
         if stratify:
             labels, counts = np.unique(self.y, return_counts=True)
             if counts.min() < 2:
@@ -603,6 +623,8 @@ class Dataset:
             "protected_as_features": self._options.protected_as_features,
             "missing": self._options.missing, "extra": self._options.extra,
         }
+        if self.task != "classification":  # classification fingerprints stay as they were
+            meta["task"] = self.task
         digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
         digest.update(_features_digest(self.X))
         digest.update(np.ascontiguousarray(self.y).tobytes())
@@ -814,6 +836,18 @@ def _row_ids(frame: pd.DataFrame, row_id: str | None, positions: np.ndarray) -> 
         dup = ids[ids.duplicated()].iloc[0]
         raise DataError(MSG_ROW_ID.format(column=row_id, problem=f"repeats the id {dup!r}"))
     return ids.to_numpy()
+
+
+def _continuous_target(values: pd.Series, target: str):
+    """A regression target as float64 values, and no classes; rejects non-numbers."""
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        example = ", ".join(map(repr, pd.unique(values)[:3]))
+        raise DataError(MSG_NOT_NUMERIC.format(target=target, dtype=values.dtype,
+                                               example=example))
+    y = values.to_numpy(dtype=np.float64)
+    if not np.isfinite(y).all():
+        raise DataError(MSG_INFINITE.format(column=target, count=int((~np.isfinite(y)).sum())))
+    return y, np.array([], dtype=object)
 
 
 def _encode_target(values: pd.Series, target: str, positive: Any):

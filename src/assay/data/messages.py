@@ -31,6 +31,10 @@ MSG_REGRESSION = (
     "{example}); assay audits classifiers: bin it into classes first (e.g. pandas.cut) "
     "or choose a categorical target."
 )
+MSG_NOT_NUMERIC = (
+    "target column {target!r} is not numeric (dtype {dtype}, e.g. {example}); a "
+    "regression target must be numbers: convert it or use task classification."
+)
 MSG_MISSING = (
     "missing values (NaN) in {details}; pass missing='drop' to drop those rows or "
     "missing='impute' to impute them (numeric: fit-row mean; categorical and "
