@@ -25,12 +25,12 @@ from assay._validation import (
 )
 from assay.cli import app, split_names
 from assay.cli.options import (
+    HELP,
     SPARSE_VALUES,
     Backend,
     CacheDir,
     DataHome,
     Encoding,
-    Learner,
     LearnerParam,
     MaxCategories,
     MemoryBudget,
@@ -46,6 +46,8 @@ _FPR_LABELS = {0.1: "TPR@10%", 0.01: "TPR@1%", 0.001: "TPR@0.1%"}
 #: The population engine's backends, spelled out so that checking them imports nothing
 #: (tests/test_cli_mia.py checks they agree with assay.population).
 BACKENDS = ("batched", "joblib", "dask")
+#: What the target is for (the data layer's `TASKS`, spelled out: checking imports nothing).
+TASKS = ("classification", "regression")
 
 
 def _names(values: list[str] | None) -> list[str]:
@@ -80,10 +82,14 @@ def _check_json_path(path: Path | None) -> None:
 
 
 def _load_dataset(data: str, target: str | None, protected: list[str],
-                  data_home: Path | None, encoding: str = "utf-8", **limits):
+                  data_home: Path | None, encoding: str = "utf-8", task: str | None = None,
+                  **limits):
     """A file path (csv/parquet) or the name of a public table; `limits` are the
-    one-hot caps and memory budget of `Dataset.from_frame` (None: its default)."""
+    one-hot caps and memory budget of `Dataset.from_frame` (None: its default), `task`
+    its task (None: classification)."""
     from assay.data import PUBLIC_TABLES, Dataset, load
+
+    limits = {**limits, "task": task}
 
     path = Path(data)
     if path.is_file():
@@ -176,7 +182,9 @@ def mia(
     target: Annotated[str | None, typer.Option(
         "--target", help="Label column (required for a file).")] = None,
     protected: Protected = None,
-    learner: Learner = "logreg",
+    learner: Annotated[str | None, typer.Option(
+        "--learner", help=HELP["learner"] + " Default: logreg; ridge with --task "
+        "regression.")] = None,
     learner_param: LearnerParam = None,
     models: Annotated[int, typer.Option(
         "--models", help="Population size K (even; K-2 references per target).")] = 16,
@@ -202,6 +210,9 @@ def mia(
     prior: Annotated[float | None, typer.Option(
         "--prior", help="Share of members among an attacker's candidates for the risk "
         "statement (default: this audit's own share).")] = None,
+    task: Annotated[str, typer.Option(
+        "--task", help="classification, or regression (a numeric target; ridge models, "
+        "attacks loss, lira, lira_offline, rmia on residuals).")] = "classification",
 ) -> None:
     """Train K models on random halves of DATA, attack each in turn, flag the groups that
     leak more."""
@@ -223,6 +234,12 @@ def mia(
     if cache_dir is not None:
         check_output_folder(cache_dir, "--cache-dir")
     limits = _encoding_limits(max_categories, min_frequency, memory_budget, sparse)
+    check_option(task, "--task", TASKS)
+    if task == "regression":
+        _mia_regression(data, target, protected, learner, learner_param, models, attacks,
+                        backend, json_path, seed, data_home, encoding, limits)
+        return
+    learner = "logreg" if learner is None else learner
 
     from assay.learners import get_learner, parse_learner_params
     from assay.privacy.attacks import ATTACKS, DEFAULT_FPRS
@@ -288,4 +305,50 @@ def mia(
         from assay.report.result import write_text_atomic
 
         write_text_atomic(json_path, json.dumps(payload, indent=1, default=str))
+        console.print(f"wrote {json_path}", highlight=False)
+
+
+def _mia_regression(data, target, protected, learner, learner_param, models, attacks,
+                    backend, json_path, seed, data_home, encoding, limits) -> None:
+    """`assay mia --task regression`: every option checked, then the ridge population."""
+    from assay.cli.mia_regression import (
+        CONFIDENCE,
+        INTERVAL,
+        check_regression_options,
+        regression_table,
+        run_regression_mia,
+    )
+
+    names = _names([attacks])
+    config = check_regression_options("ridge" if learner is None else learner,
+                                      learner_param, names, backend)
+    if models < 6 and any(n.startswith("lira") for n in names):
+        raise InvalidParameterError(f"--models must be at least 6 for LiRA (2 references "
+                                    f"per side after leaving out the target's pair). "
+                                    f"Got {models}.")
+    from rich.console import Console
+
+    console = Console()
+    dataset = _load_dataset(data, target, _names(protected), data_home, encoding,
+                            task="regression", **limits)
+    result = run_regression_mia(dataset.dense_X("ridge regression"), dataset.y, models,
+                                names, config["alpha"], seed)
+    console.print(f"{dataset.name}: {dataset.n_rows} rows, target {dataset.target} "
+                  f"(regression), {models} x ridge (alpha {config['alpha']:g}; train MSE "
+                  f"{result['mse']['members']:.4g}, test MSE "
+                  f"{result['mse']['nonmembers']:.4g})", highlight=False)
+    console.print(regression_table(result))
+    if dataset.protected:
+        console.print("Group figures are not computed for regression yet.", highlight=False)
+    if json_path is not None:
+        payload = {"task": "regression",
+                   "dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
+                               "target": dataset.target, "protected": list(dataset.protected),
+                               "fingerprint": dataset.fingerprint},
+                   "learner": {"name": "ridge", "config": config},
+                   "n_models": models, "confidence": CONFIDENCE, "interval": INTERVAL,
+                   **result}
+        from assay.report.result import write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(payload, indent=1))
         console.print(f"wrote {json_path}", highlight=False)
