@@ -39,7 +39,7 @@ from assay.privacy.estimates import (
 from assay.synth.encoding import Tables, nearest
 
 __all__ = ["DCR_NOTE", "DcrFigures", "GroupAuc", "MembershipFigures", "density_ratio_scores",
-           "membership_attack"]
+           "membership_attack", "tpr_figures"]
 
 EPS = 0.01
 DCR_NOTE = ("distance to closest record is a similarity statistic, not a privacy guarantee: "
@@ -77,6 +77,35 @@ def _tpr_at(pos: np.ndarray, neg: np.ndarray, fprs: np.ndarray) -> np.ndarray:
         thr = neg_sorted[allowed] if allowed < neg.size else -np.inf
         out[i] = np.sum(pos > thr)
     return out
+
+
+def tpr_figures(pos: np.ndarray, neg: np.ndarray, fprs, confidence: float = 0.95
+                ) -> tuple[dict[float, Estimate | None], dict[float, str]]:
+    """TPR of members' scores at each FPR of the non-members', None where not estimable.
+
+    Returns
+    -------
+    tpr : dict of float to Estimate or None
+        None where ``fpr · n_nonmembers`` is too small to resolve.
+    reasons : dict of float to str
+        Why, for each FPR left out.
+    """
+    fprs = np.asarray(sorted(set(float(a) for a in fprs), reverse=True))
+    tpr: dict[float, Estimate | None] = {}
+    reasons: dict[float, str] = {}
+    lo_fpr, hi_fpr = fpr_band(fprs, neg.size, confidence)
+    tp = _tpr_at(pos, neg, fprs)
+    tp_lo = _tpr_at(pos, neg, lo_fpr)
+    tp_hi = _tpr_at(pos, neg, hi_fpr)
+    v, lo, hi, _, _ = tpr_estimates(tp[None, :], tp_lo[None, :], tp_hi[None, :],
+                                    np.array([pos.size]), confidence)
+    for i, a in enumerate(fprs):
+        if tpr_estimable(a, neg.size):
+            tpr[float(a)] = Estimate(float(v[i]), float(lo[i]), float(hi[i]))
+        else:
+            tpr[float(a)] = None
+            reasons[float(a)] = not_estimable_reason(neg.size)
+    return tpr, reasons
 
 
 @dataclass
@@ -241,21 +270,7 @@ def membership_attack(tables: Tables, *, k: int = 5, fprs=(0.1, 0.01, 0.001),
         picks.append(np.arange(n) if max_targets is None or n <= max_targets
                      else np.sort(rng.choice(n, size=max_targets, replace=False)))
     pos, neg, dcr_r, dcr_h = density_ratio_scores(tables, k, *picks)
-    fprs = np.asarray(sorted(set(float(a) for a in fprs), reverse=True))
-    tpr: dict[float, Estimate | None] = {}
-    reasons: dict[float, str] = {}
-    lo_fpr, hi_fpr = fpr_band(fprs, neg.size, confidence)
-    tp = _tpr_at(pos, neg, fprs)
-    tp_lo = _tpr_at(pos, neg, lo_fpr)
-    tp_hi = _tpr_at(pos, neg, hi_fpr)
-    v, lo, hi, _, _ = tpr_estimates(tp[None, :], tp_lo[None, :], tp_hi[None, :],
-                                    np.array([pos.size]), confidence)
-    for i, a in enumerate(fprs):
-        if tpr_estimable(a, neg.size):
-            tpr[float(a)] = Estimate(float(v[i]), float(lo[i]), float(hi[i]))
-        else:
-            tpr[float(a)] = None
-            reasons[float(a)] = not_estimable_reason(neg.size)
+    tpr, reasons = tpr_figures(pos, neg, fprs, confidence)
     overall = _auc_estimate(pos, neg, confidence)
     by_group = []
     for attribute, (real_labels, hold_labels) in (groups or {}).items():

@@ -1,0 +1,216 @@
+"""Shadow-generator membership attack on a synthetic release whose generator is known.
+
+Stadler et al. 2022 ("Synthetic Data – Anonymisation Groundhog Day") and TAPAS: for each
+target record the attacker fits the known generator on reference tables drawn from the
+population (HOLDOUT), half of them with the target added ("in" worlds) and half without
+("out" worlds), samples a synthetic table from each, and learns from features of those
+tables relative to the target whether the target was in the training rows. The classifier
+then scores the real release's features for that target.
+
+Features of a synthetic table relative to a target (mixed-type L1 distance of
+`assay.synth.encoding`): the shares of its rows that equal the target and that lie within
+``NEAR`` of it, and the log distances to its ``k`` nearest rows. They are relative to the
+target, so one classifier is trained on the worlds of every target together.
+
+Generators work on the encoded values (`Tables.values`: numeric columns as float,
+categorical ones as integer codes): ``fit(values, numeric) -> self`` and
+``sample(n, rng) -> values``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from assay._stats import Estimate
+from assay._validation import InvalidParameterError
+from assay.synth.encoding import Tables
+from assay.synth.membership import _auc_estimate, tpr_figures
+
+__all__ = ["GENERATORS", "CopyGenerator", "MarginalsGenerator", "ShadowFigures",
+           "check_generator", "make_generator", "shadow_attack"]
+
+NEAR = 0.1
+EPS = 0.01
+
+
+class MarginalsGenerator:
+    """Independent columns, each drawn from its empirical marginal."""
+
+    name = "marginals"
+
+    def fit(self, values: np.ndarray, numeric: np.ndarray) -> MarginalsGenerator:
+        self.values_ = np.asarray(values, dtype=float)
+        return self
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        rows, cols = self.values_.shape
+        pick = rng.integers(0, rows, size=(n, cols))
+        return self.values_[pick, np.arange(cols)]
+
+
+class CopyGenerator:
+    """Its training rows resampled, numeric cells jittered: a leaky generator (for tests).
+
+    Parameters
+    ----------
+    noise : float, default=0.01
+        Standard deviation of the jitter, as a share of each numeric column's spread.
+    """
+
+    name = "copy"
+
+    def __init__(self, noise: float = 0.01) -> None:
+        self.noise = noise
+
+    def fit(self, values: np.ndarray, numeric: np.ndarray) -> CopyGenerator:
+        self.values_ = np.asarray(values, dtype=float)
+        self.numeric_ = np.asarray(numeric, dtype=bool)
+        spread = np.nanstd(self.values_[:, self.numeric_], axis=0) if self.numeric_.any() \
+            else np.zeros(0)
+        self.spread_ = np.where(np.isfinite(spread), spread, 0.0)
+        return self
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        out = self.values_[rng.integers(0, self.values_.shape[0], size=n)].copy()
+        out[:, self.numeric_] += rng.normal(size=(n, int(self.numeric_.sum()))) \
+            * self.noise * self.spread_
+        return out
+
+
+GENERATORS: dict[str, type] = {"marginals": MarginalsGenerator}
+
+
+def check_generator(name: str) -> str:
+    """The name of a built-in generator, or a one-line error naming the choices."""
+    if name not in GENERATORS:
+        raise InvalidParameterError(f"--generator must be one of {', '.join(GENERATORS)}. "
+                                    f"Got {name!r}.")
+    return name
+
+
+def make_generator(name: str):
+    """A fresh built-in generator."""
+    return GENERATORS[check_generator(name)]()
+
+
+@dataclass
+class ShadowFigures:
+    """The shadow-generator attack's AUC and TPR at low FPR (None where not estimable)."""
+
+    generator: str
+    auc: Estimate
+    tpr_at_fpr: dict[float, Estimate | None]
+    tpr_reason: dict[float, str]
+    n_members: int
+    n_nonmembers: int
+    n_shadow: int
+    n_reference: int
+    n_synth: int
+    attack: str = ("shadow generator (Stadler et al. / TAPAS-style; reference tables from "
+                   "holdout, logistic regression on target-relative features)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attack": self.attack, "generator": self.generator, "auc": self.auc.to_dict(),
+                "tpr_at_fpr": {f"{a:g}": None if e is None else e.to_dict()
+                               for a, e in self.tpr_at_fpr.items()},
+                "tpr_reason": {f"{a:g}": r for a, r in self.tpr_reason.items()},
+                "n_members": int(self.n_members), "n_nonmembers": int(self.n_nonmembers),
+                "n_shadow": int(self.n_shadow), "n_reference": int(self.n_reference),
+                "n_synth": int(self.n_synth)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ShadowFigures:
+        return cls(generator=d["generator"], auc=Estimate.from_dict(d["auc"]),
+                   tpr_at_fpr={float(a): None if e is None else Estimate.from_dict(e)
+                               for a, e in d["tpr_at_fpr"].items()},
+                   tpr_reason={float(a): r for a, r in d.get("tpr_reason", {}).items()},
+                   n_members=int(d["n_members"]), n_nonmembers=int(d["n_nonmembers"]),
+                   n_shadow=int(d["n_shadow"]), n_reference=int(d["n_reference"]),
+                   n_synth=int(d["n_synth"]), attack=d.get("attack", ""))
+
+
+def _features(synth: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:
+    """Target-relative features of one encoded synthetic table (see the module's note)."""
+    d = np.abs(synth - target).sum(axis=1)
+    kk = min(k, d.size)
+    nearest_k = np.sort(np.partition(d, kk - 1)[:kk])
+    return np.concatenate([[np.mean(d == 0), np.mean(d <= NEAR)], np.log(nearest_k + EPS)])
+
+
+def shadow_attack(tables: Tables, generator, *, n_targets: int = 100, n_shadow: int = 10,
+                  n_synth: int = 500, k: int = 5, fprs=(0.1, 0.01, 0.001),
+                  confidence: float = 0.95, random_state: int | None = 0,
+                  name: str | None = None) -> ShadowFigures:
+    """Run the shadow-generator attack for a sample of members and non-members.
+
+    Parameters
+    ----------
+    tables : Tables
+    generator : object or callable
+        A generator (``fit``, ``sample``) or a factory of fresh ones; refitted per world.
+    n_targets : int, default=100
+        Members (REAL rows) and non-members (HOLDOUT rows) attacked, each.
+    n_shadow : int, default=10
+        Shadow worlds per target, half "in" and half "out".
+    n_synth : int, default=500
+        Rows of each shadow table, and of the release's sample the features are read on.
+    k : int, default=5
+        Nearest synthetic rows among the features.
+    fprs, confidence : as in `assay.synth.membership.membership_attack`.
+    random_state : int or None
+    name : str, optional
+        The generator's name in the result (default: its ``name`` attribute).
+    """
+    rng = np.random.default_rng(random_state)
+    factory = generator if isinstance(generator, type) or not hasattr(generator, "fit") \
+        else (lambda: generator)
+    real, synth, hold = (tables.values[t] for t in ("real", "synth", "holdout"))
+    if hold.shape[0] < 3:
+        raise InvalidParameterError("the holdout table needs at least 3 rows for reference "
+                                    f"tables. Got {hold.shape[0]}.")
+    n_ref = int(min(real.shape[0], hold.shape[0] - 1))
+    n_out = int(min(n_synth, synth.shape[0]))
+    n_half = max(1, n_shadow // 2)
+
+    # Encoding a block of values the way `Tables.features` encodes the three tables.
+    def encode(values: np.ndarray) -> np.ndarray:
+        return replace(tables, values={**tables.values, "x": values}).features("x")
+
+    m_idx = rng.choice(real.shape[0], size=min(n_targets, real.shape[0]), replace=False)
+    h_idx = rng.choice(hold.shape[0], size=min(n_targets, hold.shape[0]), replace=False)
+    targets = [(real[i], None, 1) for i in m_idx] + [(hold[i], i, 0) for i in h_idx]
+    release = encode(synth[rng.choice(synth.shape[0], size=n_out, replace=False)])
+    x_train, y_train, x_release, labels = [], [], [], []
+    for row, own, label in targets:
+        target = encode(row[None, :])[0]
+        pool = np.delete(np.arange(hold.shape[0]), own) if own is not None \
+            else np.arange(hold.shape[0])
+        for world in range(2 * n_half):
+            inside = world < n_half
+            ref = hold[rng.choice(pool, size=n_ref, replace=False)]
+            if inside:
+                ref[rng.integers(n_ref)] = row
+            gen = factory().fit(ref, tables.numeric)
+            x_train.append(_features(encode(gen.sample(n_out, rng)), target, k))
+            y_train.append(int(inside))
+        x_release.append(_features(release, target, k))
+        labels.append(label)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(np.asarray(x_train), np.asarray(y_train))
+    scores = model.decision_function(np.asarray(x_release))
+    labels_arr = np.asarray(labels, dtype=bool)
+    pos, neg = scores[labels_arr], scores[~labels_arr]
+    tpr, reasons = tpr_figures(pos, neg, fprs, confidence)
+    label = name or getattr(factory(), "name", type(factory()).__name__)
+    return ShadowFigures(generator=str(label), auc=_auc_estimate(pos, neg, confidence),
+                         tpr_at_fpr=tpr, tpr_reason=reasons, n_members=int(pos.size),
+                         n_nonmembers=int(neg.size), n_shadow=2 * n_half, n_reference=n_ref,
+                         n_synth=n_out)
