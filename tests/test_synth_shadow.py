@@ -62,3 +62,46 @@ def test_figures_round_trip(german):
     d = figures.to_dict()
     assert ShadowFigures.from_dict(json.loads(json.dumps(d))).to_dict() == d
     assert d["n_shadow"] == 4 and d["n_members"] == 20
+
+
+def test_cli_with_a_generator_writes_the_shadow_figures(tmp_path, german):
+    real, holdout = german
+    rng = np.random.default_rng(3)
+    synth = pd.DataFrame({c: rng.choice(real[c].to_numpy(), size=len(real)) for c in real})
+    for name, frame in (("real", real), ("synth", synth), ("holdout", holdout)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    code = main(["synth", str(tmp_path / "real.csv"), str(tmp_path / "synth.csv"),
+                 "--holdout", str(tmp_path / "holdout.csv"), "--secret", "purpose",
+                 "--attacks", "100", "--generator", "marginals",
+                 "--json", str(tmp_path / "r.json")])
+    assert code == 0
+    d = json.loads((tmp_path / "r.json").read_text())
+    shadow = d["membership"]["shadow"]
+    assert shadow["generator"] == "marginals" and d["options"]["generator"] == "marginals"
+    assert abs(shadow["auc"]["value"] - 0.5) <= 0.1
+    assert shadow["auc"]["ci_low"] <= shadow["auc"]["value"] <= shadow["auc"]["ci_high"]
+    assert d["membership"]["auc"]  # the density attack stays beside it
+    from jsonschema import validate
+
+    from assay.synth.audit import SynthPayload, payload_schema
+
+    validate(d, payload_schema())
+    assert SynthPayload.from_dict(d).to_dict()["membership"]["shadow"] == shadow
+
+
+def test_cli_refuses_an_unknown_generator_before_any_work(tmp_path, german, monkeypatch,
+                                                           capsys):
+    real, holdout = german
+    real.to_csv(tmp_path / "real.csv", index=False)
+    holdout.to_csv(tmp_path / "holdout.csv", index=False)
+    import assay.data.read as read
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a table was read")
+
+    monkeypatch.setattr(read, "read_table", boom)
+    code = main(["synth", str(tmp_path / "real.csv"), str(tmp_path / "real.csv"),
+                 "--holdout", str(tmp_path / "holdout.csv"), "--generator", "ctgan"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--generator" in err and len(err.strip().splitlines()) == 1, err

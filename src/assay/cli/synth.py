@@ -112,6 +112,9 @@ def synth(
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of CSV files.")
     ] = "utf-8",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the attacks' draws.")] = 0,
+    generator: Annotated[str | None, typer.Option(
+        "--generator", help="The release's generator, when known (built-in: marginals): adds "
+        "the shadow-generator membership attack.")] = None,
 ) -> None:
     """Privacy of a synthetic release: singling out, linkability, inference, membership.
 
@@ -133,6 +136,10 @@ def synth(
     if out is not None:
         check_output_folder(out, "--out")
     parts = _link_columns(link_columns)
+    if generator is not None:
+        from assay.synth.shadow import check_generator
+
+        check_generator(generator)
 
     from rich.console import Console
 
@@ -143,7 +150,8 @@ def synth(
     options = SynthOptions(secrets=tuple(split_names(secret)),
                            protected=tuple(split_names(protected)), n_attacks=attacks,
                            n_cols=n_cols, link_columns=parts, n_neighbors=neighbors,
-                           min_support=min_support, min_gap=min_gap, seed=seed)
+                           min_support=min_support, min_gap=min_gap, seed=seed,
+                           generator=generator)
     frames = [read_table(p, encoding=encoding, what=w)
               for p, w in ((real, "REAL"), (synthetic, "SYNTH"), (holdout, "HOLDOUT"))]
     real_rows, synth_rows, holdout_rows = frames
@@ -159,6 +167,11 @@ def synth(
     tpr = ", ".join(f"TPR at {a:g} FPR {_fmt(e)}" for a, e in m.tpr_at_fpr.items())
     console.print(f"Membership ({m.attack}): AUC {_fmt(m.auc)}; {tpr}.", highlight=False,
                   markup=False)
+    if m.shadow is not None:
+        s = m.shadow
+        tpr = ", ".join(f"TPR at {a:g} FPR {_fmt(e)}" for a, e in s.tpr_at_fpr.items())
+        console.print(f"Membership ({s.attack}; generator {s.generator}): AUC {_fmt(s.auc)}; "
+                      f"{tpr}.", highlight=False, markup=False)
     console.print(f"Distance to closest synthetic record (median): training rows "
                   f"{m.dcr.median_real:.3g}, holdout rows {m.dcr.median_holdout:.3g}; exact "
                   f"copies of {100 * m.dcr.exact_real:.1f} % of training rows. Note: {m.dcr.note}.",

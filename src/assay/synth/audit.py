@@ -32,6 +32,7 @@ from assay.synth.risks import (
     linkability_risk,
     singling_out_risk,
 )
+from assay.synth.shadow import GENERATORS, check_generator, shadow_attack
 
 __all__ = ["SynthOptions", "SynthPayload", "audit_release", "payload_schema"]
 
@@ -66,6 +67,9 @@ class SynthOptions:
     alpha : float, default=0.05
     confidence : float, default=0.95
     seed : int, default=0
+    generator : str, optional
+        The release's generator, one of `assay.synth.shadow.GENERATORS`: then the
+        shadow-generator attack runs beside the density one (``membership.shadow``).
     """
 
     secrets: tuple[str, ...] = ()
@@ -82,6 +86,7 @@ class SynthOptions:
     alpha: float = 0.05
     confidence: float = 0.95
     seed: int = 0
+    generator: str | None = None
 
     def __post_init__(self) -> None:
         check_scalar(self.n_attacks, "n_attacks", kind=int, low=1)
@@ -97,6 +102,8 @@ class SynthOptions:
         check_scalar(self.confidence, "confidence", low=0, high=1, low_open=True,
                      high_open=True)
         check_scalar(self.seed, "seed", kind=int, low=0)
+        if self.generator is not None:
+            check_generator(self.generator)
         if self.link_columns is not None and (
                 len(self.link_columns) != 2 or not all(self.link_columns)):
             raise InvalidParameterError(
@@ -289,6 +296,10 @@ def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
     membership = membership_attack(tables, k=options.k, fprs=options.fprs, groups=groups,
                                    min_support=options.min_support, min_gap=options.min_gap,
                                    **common)
+    if options.generator is not None:
+        membership.shadow = shadow_attack(tables, GENERATORS[options.generator],
+                                          fprs=options.fprs, random_state=seed + 4,
+                                          name=options.generator, **common)
     return SynthPayload(
         singling_out=singling, linkability=link, inference=inference, membership=membership,
         n_real=len(real), n_synth=len(synth), n_holdout=len(holdout), columns=columns,
@@ -297,7 +308,8 @@ def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
                  "n_neighbors": options.n_neighbors, "k": options.k,
                  "fprs": list(options.fprs), "confidence": options.confidence,
                  "min_support": options.min_support, "min_gap": options.min_gap,
-                 "alpha": options.alpha, "seed": options.seed})
+                 "alpha": options.alpha, "seed": options.seed,
+                 "generator": options.generator})
 
 
 def summary_lines(payload: SynthPayload) -> list[str]:

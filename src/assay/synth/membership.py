@@ -171,6 +171,8 @@ class MembershipFigures:
     dcr: DcrFigures
     attack: str = "density ratio (DOMIAS-style, kNN densities; reference fitted on holdout)"
     groups: list[GroupAuc] = field(default_factory=list)
+    # `assay.synth.shadow.ShadowFigures` when the generator is known, else None.
+    shadow: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,7 +182,8 @@ class MembershipFigures:
             "tpr_reason": {f"{a:g}": r for a, r in self.tpr_reason.items()},
             "n_members": int(self.n_members), "n_nonmembers": int(self.n_nonmembers),
             "k": int(self.k), "dcr": self.dcr.to_dict(),
-            "groups": [g.to_dict() for g in self.groups]}
+            "groups": [g.to_dict() for g in self.groups],
+            "shadow": None if self.shadow is None else self.shadow.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MembershipFigures:
@@ -191,7 +194,14 @@ class MembershipFigures:
             tpr_reason={float(a): r for a, r in d.get("tpr_reason", {}).items()},
             n_members=int(d["n_members"]), n_nonmembers=int(d["n_nonmembers"]), k=int(d["k"]),
             dcr=DcrFigures.from_dict(d["dcr"]), attack=d.get("attack", ""),
-            groups=[GroupAuc.from_dict(g) for g in d.get("groups", [])])
+            groups=[GroupAuc.from_dict(g) for g in d.get("groups", [])],
+            shadow=None if d.get("shadow") is None else _shadow_from_dict(d["shadow"]))
+
+
+def _shadow_from_dict(d: Mapping[str, Any]) -> Any:
+    from assay.synth.shadow import ShadowFigures  # it imports this module
+
+    return ShadowFigures.from_dict(d)
 
 
 def density_ratio_scores(tables: Tables, k: int = 5, members: np.ndarray | None = None,
