@@ -32,7 +32,7 @@ from assay.synth.risks import (
     linkability_risk,
     singling_out_risk,
 )
-from assay.synth.shadow import GENERATORS, check_generator, shadow_attack
+from assay.synth.shadow import check_generator, make_generator, shadow_attack
 
 __all__ = ["SynthOptions", "SynthPayload", "audit_release", "payload_schema"]
 
@@ -68,7 +68,8 @@ class SynthOptions:
     confidence : float, default=0.95
     seed : int, default=0
     generator : str, optional
-        The release's generator, one of `assay.synth.shadow.GENERATORS`: then the
+        The release's generator (``marginals`` or ``dp-marginals:RISK``, see
+        `assay.synth.shadow.check_generator`): then the
         shadow-generator attack runs beside the density one (``membership.shadow``).
     """
 
@@ -297,7 +298,8 @@ def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
                                    min_support=options.min_support, min_gap=options.min_gap,
                                    **common)
     if options.generator is not None:
-        membership.shadow = shadow_attack(tables, GENERATORS[options.generator],
+        membership.shadow = shadow_attack(tables, make_generator(options.generator, tables,
+                                                                   seed + 5),
                                           fprs=options.fprs, random_state=seed + 4,
                                           name=options.generator, **common)
     return SynthPayload(

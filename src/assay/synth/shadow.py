@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from assay._stats import Estimate
-from assay._validation import InvalidParameterError
+from assay._validation import AssayError, InvalidParameterError
 from assay.synth.encoding import Tables
 from assay.synth.membership import _auc_estimate, tpr_figures
 
-__all__ = ["GENERATORS", "CopyGenerator", "MarginalsGenerator", "ShadowFigures",
+__all__ = ["GENERATORS", "CopyGenerator", "DPMarginalsGenerator", "MarginalsGenerator",
+           "ShadowFigures",
            "check_generator", "make_generator", "shadow_attack"]
 
 NEAR = 0.1
@@ -81,20 +82,111 @@ class CopyGenerator:
         return out
 
 
-GENERATORS: dict[str, type] = {"marginals": MarginalsGenerator}
+class DPMarginalsGenerator:
+    """`assay synth-dp`'s generator (noisy 1-way marginals, no anchor) on encoded values.
+
+    Parameters
+    ----------
+    target : RiskTarget
+        The risk target the noise is calibrated to, as ``synth-dp --risk``.
+    domain : list of ColumnDomain
+        Cells of every encoded column (categorical codes; numeric bins over public bounds).
+    seed : int
+        Seed of the noise on the counts.
+    """
+
+    name = "dp-marginals"
+
+    def __init__(self, target, domain, seed: int = 0, noise=None) -> None:
+        self.target, self.domain, self.seed = target, domain, seed
+        # (σ, μ) of `assay.synth.dp.noise_for`, computed once for every shadow fit.
+        self.noise = noise
+
+    def fit(self, values: np.ndarray, numeric: np.ndarray) -> DPMarginalsGenerator:
+        # `assay.synth.dp.fit_marginals` without an anchor, counting the encoded cells
+        # directly (categorical codes are the cells): thousands of fits stay in seconds.
+        from assay.synth.dp import DPMarginals, noise_for
+
+        values = np.asarray(values, float)
+        sigma, mu = self.noise or noise_for(self.target, len(self.domain))[:2]
+        rng = np.random.default_rng(self.seed)
+        noisy = []
+        for j, d in enumerate(self.domain):
+            if d.kind == "categorical":
+                cells = values[:, j].astype(np.int64)
+            else:
+                edges = np.asarray(d.levels, float)
+                cells = np.clip(np.searchsorted(edges, values[:, j], side="right") - 1, 0,
+                                len(edges) - 2)
+                if d.missing:
+                    cells = np.where(np.isnan(values[:, j]), len(edges) - 1, cells)
+            counts = np.bincount(cells, minlength=d.size).astype(float)
+            noisy.append(counts + rng.normal(0.0, sigma, size=d.size))
+        self.model_ = DPMarginals(self.domain, [(d.name,) for d in self.domain], noisy, sigma,
+                                  mu, ())
+        return self
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        from assay.synth.dp import generate
+
+        out = generate(self.model_, n, int(rng.integers(2**31)))
+        return out.to_numpy(dtype=float)
 
 
-def check_generator(name: str) -> str:
-    """The name of a built-in generator, or a one-line error naming the choices."""
-    if name not in GENERATORS:
-        raise InvalidParameterError(f"--generator must be one of {', '.join(GENERATORS)}. "
-                                    f"Got {name!r}.")
-    return name
+def _dp_domain(tables: Tables, bins: int = 10) -> list:
+    """Cells of the encoded columns: categorical codes, numeric bins over the three tables."""
+    from assay.synth.dp import ColumnDomain
+
+    domain = []
+    for j, cats in enumerate(tables.categories):
+        if cats is not None:
+            domain.append(ColumnDomain(str(j), "categorical", [float(c) for c in range(len(cats))]))
+            continue
+        v = np.concatenate([t[:, j] for t in tables.values.values()])
+        seen = v[np.isfinite(v)]
+        low, high = (float(seen.min()), float(seen.max())) if seen.size else (0.0, 1.0)
+        high = high if high > low else low + 1.0
+        domain.append(ColumnDomain(str(j), "numeric", list(np.linspace(low, high, bins + 1)),
+                                   integer=bool(np.all(seen == np.round(seen))),
+                                   missing=bool(np.isnan(v).any())))
+    return domain
 
 
-def make_generator(name: str):
-    """A fresh built-in generator."""
-    return GENERATORS[check_generator(name)]()
+GENERATORS = ("marginals", "dp-marginals:RISK")
+
+
+def check_generator(spec: str) -> str:
+    """A built-in generator's spec (``marginals`` or ``dp-marginals:RISK``), or a one-line
+    error naming the choices."""
+    name, _, risk = str(spec).partition(":")
+    if name == "marginals" and not risk:
+        return spec
+    if name == "dp-marginals":
+        from assay.privacy.calibrate import parse_target
+
+        try:
+            parse_target(risk)
+        except AssayError as e:
+            raise InvalidParameterError(f"--generator dp-marginals:RISK needs a risk target as "
+                                        f"synth-dp --risk, e.g. dp-marginals:tpr@fpr=0.05@0.01"
+                                        f" ({e}). Got {spec!r}.") from None
+        return spec
+    raise InvalidParameterError(f"--generator must be one of {', '.join(GENERATORS)}. "
+                                f"Got {spec!r}.")
+
+
+def make_generator(spec: str, tables: Tables, seed: int = 0):
+    """A factory of fresh generators of ``spec`` for the columns of ``tables``."""
+    name, _, risk = check_generator(spec).partition(":")
+    if name == "marginals":
+        return MarginalsGenerator
+    from assay.privacy.calibrate import parse_target
+    from assay.synth.dp import noise_for
+
+    target, domain = parse_target(risk), _dp_domain(tables)
+    noise = noise_for(target, len(domain))[:2]
+    seeds = np.random.default_rng(seed)
+    return lambda: DPMarginalsGenerator(target, domain, int(seeds.integers(2**31)), noise)
 
 
 @dataclass
@@ -209,7 +301,7 @@ def shadow_attack(tables: Tables, generator, *, n_targets: int = 100, n_shadow: 
     labels_arr = np.asarray(labels, dtype=bool)
     pos, neg = scores[labels_arr], scores[~labels_arr]
     tpr, reasons = tpr_figures(pos, neg, fprs, confidence)
-    label = name or getattr(factory(), "name", type(factory()).__name__)
+    label = name or getattr(factory, "name", None) or type(factory()).__name__
     return ShadowFigures(generator=str(label), auc=_auc_estimate(pos, neg, confidence),
                          tpr_at_fpr=tpr, tpr_reason=reasons, n_members=int(pos.size),
                          n_nonmembers=int(neg.size), n_shadow=2 * n_half, n_reference=n_ref,
