@@ -112,10 +112,13 @@ def test_cli_with_a_generator_writes_the_shadow_figures(tmp_path, german):
     assert d["membership"]["auc"]  # the density attack stays beside it
     from jsonschema import validate
 
-    from assay.synth.audit import SynthPayload, payload_schema
+    from assay.synth.audit import SynthPayload, payload_schema, summary_lines
 
     validate(d, payload_schema())
-    assert SynthPayload.from_dict(d).to_dict()["membership"]["shadow"] == shadow
+    payload = SynthPayload.from_dict(d)
+    assert payload.to_dict()["membership"]["shadow"] == shadow
+    assert any(line.startswith("Shadow-generator") and f"{shadow['auc']['value']:.3f}" in line
+               for line in summary_lines(payload))
 
 
 def test_cli_refuses_an_unknown_generator_before_any_work(tmp_path, german, monkeypatch,

@@ -325,6 +325,14 @@ def summary_lines(payload: SynthPayload) -> list[str]:
         f"Membership inference on the release: AUC {m.auc.value:.3f} "
         f"[{m.auc.ci_low:.3f}, {m.auc.ci_high:.3f}] ({m.n_members} training rows against "
         f"{m.n_nonmembers} holdout rows).",
+    ]
+    if m.shadow is not None:
+        sh = m.shadow
+        lines.append(f"Shadow-generator membership attack ({sh.generator} refitted on "
+                     f"{sh.n_shadow} reference tables per target): AUC {sh.auc.value:.3f} "
+                     f"[{sh.auc.ci_low:.3f}, {sh.auc.ci_high:.3f}] ({sh.n_members} training "
+                     f"rows against {sh.n_nonmembers} holdout rows).")
+    lines += [
         f"Singling-out risk {ci(payload.singling_out.risk)}, linkability risk "
         f"{ci(payload.linkability.figures.risk)}, inference risk "
         f"{ci(payload.inference.worst.figures.risk)}"
