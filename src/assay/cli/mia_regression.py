@@ -18,7 +18,9 @@ REGRESSION_ATTACKS = ("loss", "lira", "lira_offline", "rmia")
 #: The FPR at which a TPR is read.
 REGRESSION_FPR = 0.01
 CONFIDENCE = 0.95
-INTERVAL = "Student-t over targets (one figure per target model)"
+INTERVAL = ("mean over targets; the hull of the Student-t interval across targets and one "
+            "target's row-level interval (Hanley-McNeil for AUC, Clopper-Pearson for TPR), as "
+            "the classification attacks report it")
 
 
 def check_regression_options(learner: str, learner_param: list[str] | None,
@@ -63,15 +65,16 @@ def run_regression_mia(X, y, n_models: int, attacks: list[str], alpha: float,
     -------
     dict
         ``mse`` (members, nonmembers: mean over models) and per attack ``auc`` and
-        ``tpr`` (Estimate dicts, mean over targets with a Student-t interval; ``tpr``
+        ``tpr`` (Estimate dicts, mean over targets with the classification attacks'
+        interval, `INTERVAL`; ``tpr``
         None with a ``tpr_note`` where the non-members cannot resolve the FPR),
         ``auc_per_target``, ``fpr``, ``n_members``, ``n_nonmembers``.
     """
     import numpy as np
 
-    from assay._stats import t_interval
     from assay.learners.ridge import fit_ridge
     from assay.population import PopulationPlan
+    from assay.privacy.estimates import auc_estimate, rate_estimate
     from assay.privacy.regression import evaluate_scores
     from assay.privacy.scoring import complement_partners
 
@@ -93,12 +96,15 @@ def run_regression_mia(X, y, n_models: int, attacks: list[str], alpha: float,
             scores = _target_scores(name, preds, member, k, refs, y)
             figures.append(evaluate_scores(scores, member[k], REGRESSION_FPR, CONFIDENCE))
         aucs = [f.auc.value for f in figures]
+        n_pos = np.array([f.n_members for f in figures], dtype=float)
+        n_neg = np.array([f.n_nonmembers for f in figures], dtype=float)
         tprs = [f.tpr.value for f in figures if f.tpr is not None]
+        hits = np.round(np.array(tprs) * n_pos) if len(tprs) == n_models else None
         out[name] = {
-            "auc": t_interval(aucs, CONFIDENCE).to_dict(),
+            "auc": auc_estimate(aucs, n_pos, n_neg, CONFIDENCE).to_dict(),
             "auc_per_target": [float(a) for a in aucs],
             "fpr": REGRESSION_FPR,
-            "tpr": t_interval(tprs, CONFIDENCE).to_dict() if len(tprs) == n_models else None,
+            "tpr": None if hits is None else rate_estimate(hits, n_pos, CONFIDENCE).to_dict(),
             "tpr_note": None if len(tprs) == n_models else figures[0].tpr_note,
             "n_members": int(np.mean([f.n_members for f in figures])),
             "n_nonmembers": int(np.mean([f.n_nonmembers for f in figures])),
@@ -114,7 +120,7 @@ def regression_table(result: dict[str, Any]):
         return f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
 
     table = Table(title="Membership inference on a regression model "
-                        "(mean over targets, 95 % Student-t CI)")
+                        "(mean over targets, 95 % CI: across targets and rows)")
     table.add_column("attack")
     table.add_column("AUC")
     table.add_column(f"TPR@{REGRESSION_FPR:.0%}")
