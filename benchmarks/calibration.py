@@ -41,7 +41,7 @@ import numpy as np
 from dp_accounting.pld import pld_privacy_accountant
 from dp_accounting.pld import privacy_loss_distribution as pld_lib
 
-from assay.privacy import calibrate
+from assay.privacy.theory import calibrate
 
 Q, T, DELTA = 0.01, 1000, 1e-5
 CHECK_LATTICE = 1e-4

@@ -47,7 +47,7 @@ MIA = {"attacks": ("loss", "lira", "lira_offline", "rmia", "rmia_offline"),
 def make_population(n_models: int, n_rows: int, n_classes: int, seed: int = 0):
     """Complementary pairs of halves; the true label's probability rises with
     membership, more for one group."""
-    from assay.population import Population, PopulationPlan
+    from assay.engine import Population, PopulationPlan
 
     rng = np.random.default_rng(seed)
     member = PopulationPlan.balanced(n_rows, n_models, random_state=rng).member
@@ -67,8 +67,7 @@ class _Sent:
     """Bytes this process hands to the cluster, counted at the runner's three doors."""
 
     def __init__(self) -> None:
-        from assay.privacy import runners
-
+        from assay.engine import runners
         self.total = 0
         ship, put, share = (runners.DaskRunner._ship, runners.DaskRunner.put,
                             runners.DaskRunner.share)
@@ -99,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import distributed
 
-    from assay.population import Population
-    from assay.privacy.mia import run_mia
+    from assay.engine import Population
+    from assay.privacy.membership.mia import run_mia
 
     sent = _Sent()
     rows = []

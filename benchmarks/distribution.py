@@ -29,7 +29,7 @@ def main() -> None:
                                              "distribution.json"))
     args = parser.parse_args()
     from assay.data import load
-    from assay.privacy.distribution import distribution_inference, property_mask
+    from assay.privacy.distribution.inference import distribution_inference, property_mask
 
     ratios = tuple(float(r) for r in args.ratios.split(","))
     dataset = load("adult")

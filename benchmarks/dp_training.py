@@ -58,8 +58,8 @@ def _opacus_chunk(learner, X, y, member, seeds):
 def speed(data, models: int, learner_name: str, epochs: float, sigma: float, jobs: int):
     from joblib import Parallel, delayed
 
+    from assay.engine import PopulationPlan
     from assay.learners import get_learner
-    from assay.population import PopulationPlan
 
     plan = PopulationPlan.balanced(data.n_rows, models, random_state=0)
     member, seeds = plan.member, plan.seeds
@@ -104,15 +104,15 @@ def speed(data, models: int, learner_name: str, epochs: float, sigma: float, job
 
 def calibration(data, seeds: int, learner_name: str, epochs: float, delta: float,
                 batch_size: int = 256):
-    from assay.dp.train import (
+    from assay.learners import get_learner
+    from assay.privacy.theory.calibrate import Epsilon
+    from assay.privacy.training.train import (
         calibrate_noise,
         epsilon_for_target,
         guarantee_figures,
         parse_risk,
         split_rows,
     )
-    from assay.learners import get_learner
-    from assay.privacy.calibrate import Epsilon
 
     masks = np.stack([split_rows(data.n_rows, 0.2, s) for s in range(seeds)])
     n_train = int(masks[0].sum())

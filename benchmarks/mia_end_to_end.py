@@ -75,8 +75,8 @@ import sys, time, json
 from assay.data import load
 from assay.groups import GroupIndex
 from assay.learners import get_learner
-from assay.population import PopulationPlan, fit_population
-from assay.privacy.mia import run_mia
+from assay.engine import PopulationPlan, fit_population
+from assay.privacy.membership.mia import run_mia
 
 models, repeats = int(sys.argv[1]), int(sys.argv[2])
 ds = load("adult", protected=["sex", "race"])

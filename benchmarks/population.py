@@ -7,7 +7,7 @@ Sections (all in one run; ``--quick`` shrinks every size):
   loop limited to one thread with threadpoolctl, and plain joblib with ``--jobs``
   workers); the headline ratio is against the fastest of the three, named. Held-out
   accuracy, agreement of per-row probabilities with scikit-learn, and (when
-  `assay.privacy.attacks` is importable) LiRA/RMIA AUC and TPR at low FPR.
+  `assay.privacy.membership.attacks` is importable) LiRA/RMIA AUC and TPR at low FPR.
 * ``mlp``: one-hidden-layer (128) MLPs on Location-30 trained to convergence: batched
   (per-model and shared minibatches) vs a plain one-model-at-a-time torch loop of the
   same network and training rule, and (with ``--pm-python``) ML Privacy Meter's own
@@ -56,7 +56,7 @@ def _held_out(probs: np.ndarray, y: np.ndarray, member: np.ndarray) -> float:
 
 def _attack_figures(pop) -> dict | None:
     try:
-        from assay.privacy.mia import run_mia
+        from assay.privacy.membership.mia import run_mia
     except ImportError:
         return None
     result = run_mia(pop, attacks=("lira", "rmia"), n_targets=8, fprs=(0.01, 0.001))
@@ -124,8 +124,8 @@ def _sklearn_joblib(X, y, member, n_jobs: int) -> np.ndarray:
 def bench_logreg(args) -> dict:
     from sklearn.linear_model import LogisticRegression
 
+    from assay.engine import PopulationPlan, fit_population
     from assay.learners import LogisticRegressionLearner
-    from assay.population import PopulationPlan, fit_population
 
     X, y, n_classes = _load("adult", args.data_home)
     k = 16 if args.quick else 64
@@ -282,8 +282,8 @@ def torch_loop_one(X, y, rows, seed, n_classes, cfg):
 def bench_mlp(args) -> dict:
     import torch
 
+    from assay.engine import PopulationPlan, fit_population
     from assay.learners.mlp import MLPLearner
-    from assay.population import PopulationPlan, fit_population
 
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -369,8 +369,8 @@ def _scaling_child(queue, data_home, learner_name, k, n_rows, threads, epochs):
     """One configuration in a fresh process, so the peak RSS is this run's."""
     import torch
 
+    from assay.engine import PopulationPlan, fit_population
     from assay.learners import get_learner
-    from assay.population import PopulationPlan, fit_population
 
     torch.set_num_threads(threads)
     dataset = "adult" if learner_name == "logreg" else "location30"

@@ -92,8 +92,8 @@ def pm_pipeline(pm_python, pm_repo, data, member, n_models):
 
 
 def assay_models(X, y, plan):
+    from assay.engine import fit_population
     from assay.learners import MLPLearner
-    from assay.population import fit_population
 
     t0 = time.perf_counter()
     pop = fit_population(X, y, MLPLearner(hidden=128), plan, n_classes=30, progress=False)
@@ -147,7 +147,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results", "privacy_meter_training.json"))
     a = ap.parse_args()
 
-    from assay.population import PopulationPlan
+    from assay.engine import PopulationPlan
 
     df = pd.read_csv(a.data)
     X = df.drop(columns="label").to_numpy(np.float32)

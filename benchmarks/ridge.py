@@ -78,8 +78,8 @@ def _median(fn, repeats):
 def main() -> None:
     from threadpoolctl import threadpool_limits
 
+    from assay.engine import PopulationPlan
     from assay.learners.ridge import fit_ridge
-    from assay.population import PopulationPlan
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", type=int, default=64)

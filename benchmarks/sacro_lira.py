@@ -4,11 +4,11 @@ One target model, a ``RandomForestClassifier`` trained on a random half of a tab
 (German credit by default, or a random subset of Adult), audited with the same number of
 shadow / reference models and the same hyper-parameters by:
 
-* ``assay``: K references from `assay.predictions.reference_plan` (each on as many rows
-  as the target, every row IN for K/2 of them), fitted by `assay.population.fit_population`
+* ``assay``: K references from `assay.engine.predictions.reference_plan` (each on as many rows
+  as the target, every row IN for K/2 of them), fitted by `assay.engine.fit_population`
   with the learner ``sklearn:sklearn.ensemble.RandomForestClassifier``, then
-  `assay.privacy.target.attack_target` with online and offline LiRA (its defaults: a
-  pooled variance below 32 references per side; also run with per-row variances,
+  `attack_target` (assay.privacy.membership.audited_model) with online and offline LiRA
+  (its defaults: a pooled variance below 32 references per side; also run with per-row variances,
   ``lira_min_refs=2``, as SACRO-ML estimates them).
 * ``sacroml``: `sacroml.attacks.likelihood_attack.LIRAAttack` (its default mode
   ``offline``, then ``online-carlini`` reusing the saved shadows), run unmodified in its
@@ -120,10 +120,10 @@ def figures(attack) -> dict:
 
 
 def run_assay(X, y, target, params: dict, models: int, seed: int) -> dict:
+    from assay.engine import fit_population
+    from assay.engine.predictions import reference_plan
     from assay.learners import get_learner
-    from assay.population import fit_population
-    from assay.predictions import reference_plan
-    from assay.privacy.target import attack_target
+    from assay.privacy.membership.audited_model import attack_target
 
     plan = reference_plan(target, models, random_state=seed)
     t0 = time.perf_counter()
@@ -192,7 +192,7 @@ def main() -> None:
     import sklearn
     from sklearn.ensemble import RandomForestClassifier
 
-    from assay.predictions import TargetPredictions
+    from assay.engine.predictions import TargetPredictions
 
     load_start = list(os.getloadavg())
     X, y = load_table(a.data, a.rows, a.seed)

@@ -102,10 +102,10 @@ def run_one(kind: str, n_rows: int, n_models: int, permutations: int,
     import tempfile
 
     from assay.data import Dataset
+    from assay.engine import PopulationPlan, fit_population
     from assay.groups import GroupIndex
     from assay.learners import get_learner
-    from assay.population import PopulationPlan, fit_population
-    from assay.privacy.mia import run_mia
+    from assay.privacy.membership.mia import run_mia
 
     frame, target, protected, options = _table(kind, n_rows, max_categories)
     if sparse:

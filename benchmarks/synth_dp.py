@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assay.privacy.calibrate import parse_target
-from assay.synth.audit import SynthOptions
+from assay.privacy.theory.calibrate import parse_target
 from assay.synth.dp import synth_dp
+from assay.synth.run import SynthOptions
 
 TARGETS = ("tpr@fpr=0.02@0.01", "tpr@fpr=0.05@0.01", "tpr@fpr=0.2@0.01", "advantage=0.5")
 TABLES = {

@@ -26,7 +26,7 @@ KILLABLE_FIT = textwrap.dedent(
     import sys, time
     import numpy as np
     from assay.learners import LogisticRegressionLearner
-    from assay.population import PopulationPlan, fit_population
+    from assay.engine import PopulationPlan, fit_population
 
     class SlowLogreg(LogisticRegressionLearner):
         def fit_predict(self, *args):

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from assay._validation import InvalidParameterError
-from assay.privacy import accounting as acc
+from assay.privacy.theory import accounting as acc
 
 CLOSED_TOL = 1e-12
 REF_TOL = 1e-3

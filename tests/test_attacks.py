@@ -10,8 +10,8 @@ from sklearn.metrics import roc_auc_score
 
 from _helpers import balanced_member
 from assay._validation import DataError, InvalidParameterError
-from assay.population import Population
-from assay.privacy.attacks import (
+from assay.engine import Population
+from assay.privacy.membership.attacks import (
     ATTACKS,
     attack_scores,
     lira_scores,
@@ -19,9 +19,9 @@ from assay.privacy.attacks import (
     rmia_scores,
     tune_rmia_a,
 )
-from assay.privacy.estimates import TargetCurves
-from assay.privacy.mia import run_mia
-from assay.privacy.results import MIAResult, summarise_scores
+from assay.privacy.membership.estimates import TargetCurves
+from assay.privacy.membership.mia import run_mia
+from assay.privacy.membership.results import MIAResult, summarise_scores
 
 # Scores recomputed by the brute-force oracle agree to rounding only.
 ORACLE_TOL = 1e-9
@@ -226,7 +226,7 @@ def test_rmia_memory_is_bounded():
 @pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0])
 def test_rmia_pairwise_count_with_ties_and_gamma_below_one(gamma):
     """The sorted-search count equals a dense pairwise count, ties and γ < 1 included."""
-    from assay.privacy.scoring import _dominated_share
+    from assay.privacy.membership.scoring import _dominated_share
 
     rng = np.random.default_rng(11)
     ratio = rng.choice([0.5, 1.0, 2.0, 4.0], size=300) * rng.choice([1.0, 1.0, 1.5], size=300)
@@ -305,7 +305,7 @@ def test_offline_rmia_a_is_tuned_on_references_and_beats_the_fixed_default():
 def test_lira_variance_is_chosen_on_references_and_as_strong_as_the_better_way():
     """Below 32 references per side, per-row or pooled variance is chosen on the other
     fold's models; the result is as strong as the better of the two on the targets."""
-    from assay.privacy.attacks import lira_variance_plan
+    from assay.privacy.membership.attacks import lira_variance_plan
 
     pop = memorising(n_models=24, n_rows=2000, hetero=True, seed=4)
     result = run_mia(pop, attacks=("lira",), n_permutations=0).attacks["lira"]
@@ -326,7 +326,7 @@ def test_lira_variance_is_chosen_on_references_and_as_strong_as_the_better_way()
 def _fold_replaced(pop, other):
     """`pop` with every model of fold 0 (outputs and memberships) taken from `other`,
     and the mask of those models; the folds themselves are unchanged."""
-    from assay.privacy.attacks import _pair_folds
+    from assay.privacy.membership.attacks import _pair_folds
 
     folds = _pair_folds(pop.member)
     mine = folds == 0
@@ -337,7 +337,7 @@ def _fold_replaced(pop, other):
 
 
 def test_lira_variance_choice_of_a_target_never_reads_its_fold():
-    from assay.privacy.attacks import tune_lira_variance
+    from assay.privacy.membership.attacks import tune_lira_variance
 
     pop = memorising(n_models=24, n_rows=1500, hetero=True, seed=5)
     before, _ = tune_lira_variance(pop)
@@ -348,8 +348,7 @@ def test_lira_variance_choice_of_a_target_never_reads_its_fold():
 
 
 def test_cached_signal_gives_the_same_scores_as_the_streamed_one(monkeypatch):
-    from assay.privacy import scoring
-
+    from assay.privacy.membership import scoring
     pop = memorising(n_models=12, n_rows=700, seed=6)
     cached = {a: attack_scores(pop, a) for a in ("lira", "lira_offline", "rmia")}
     monkeypatch.setattr(scoring, "_SIGNAL_CACHE_CELLS", 0)
@@ -576,7 +575,7 @@ def location30(data_home):
 
 
 def _location_population(dataset, learner):
-    from assay.population import PopulationPlan, fit_population
+    from assay.engine import PopulationPlan, fit_population
 
     plan = PopulationPlan.balanced(dataset.n_rows, 16, random_state=0)
     return fit_population(dataset.X, dataset.y, learner, plan, n_classes=dataset.n_classes,
@@ -620,7 +619,7 @@ def test_scores_streamed_and_dropped_give_the_same_figures(monkeypatch):
     without keeping changes no figure."""
     import pandas as pd
 
-    import assay.privacy.mia as A
+    import assay.privacy.membership.mia as A
 
     pop = memorising(n_models=12, n_rows=800, hetero=True)
     groups = {"g": np.where(np.arange(800) % 3 == 0, "a", "b")}
@@ -656,9 +655,9 @@ def test_each_block_of_targets_scores_as_alone(attack):
 def test_leave_one_out_memory_does_not_grow_with_models(monkeypatch):
     """Beyond the signal-cache size, scoring holds per-row sums and one block of targets,
     never a (models, rows) copy of the signal: 4x the models, about the same working set."""
-    from assay.privacy import scoring
-    from assay.privacy.attacks import LIRA_MIN_REFS, _score_blocks
-    from assay.privacy.scoring import RMIA_GAMMA
+    from assay.privacy.membership import scoring
+    from assay.privacy.membership.attacks import LIRA_MIN_REFS, _score_blocks
+    from assay.privacy.membership.scoring import RMIA_GAMMA
 
     monkeypatch.setattr(scoring, "_SIGNAL_CACHE_CELLS", 0)  # the large-population path
 

@@ -9,9 +9,9 @@ import pytest
 from assay._validation import DataError, InvalidParameterError
 from assay.cli import main
 from assay.data import Dataset, load
+from assay.engine.predictions import TargetPredictions
 from assay.learners import get_learner
-from assay.predictions import TargetPredictions
-from assay.privacy.attribute import AttributeResult, _mcc, attribute_inference
+from assay.privacy.attribute.inference import AttributeResult, _mcc, attribute_inference
 
 
 def _table(kind: str, n: int = 1200, seed: int = 0) -> Dataset:
@@ -99,7 +99,7 @@ def test_cli_sensitive_target_is_one_line_exit_2(capsys):
 
 def _figures(acc, low, high, contribution=None):
     from assay._stats import Estimate
-    from assay.privacy.attribute import AttackFigures, SideFigures
+    from assay.privacy.attribute.inference import AttackFigures, SideFigures
 
     side = SideFigures(Estimate(acc, low, high), 0.0, {}, {})
     return AttackFigures(side, side, None if contribution is None
@@ -107,7 +107,7 @@ def _figures(acc, low, high, contribution=None):
 
 
 def test_an_attack_below_the_majority_guess_is_never_strongest():
-    from assay.privacy.attribute import compare_to_guessing
+    from assay.privacy.attribute.inference import compare_to_guessing
 
     attacks = {"imputation": _figures(0.70, 0.69, 0.71),
                # The largest contribution, but worse than always guessing the majority.
@@ -127,7 +127,7 @@ def test_an_attack_below_the_majority_guess_is_never_strongest():
 
 
 def test_no_attack_named_when_none_beats_imputation():
-    from assay.privacy.attribute_section import AttributePayload, dp_bound, metrics, summary
+    from assay.privacy.attribute.section import AttributePayload, dp_bound, metrics, summary
 
     result = attribute_inference(_table("imputable"), "health", learner="logreg", n_models=4,
                                  n_bootstrap=200)

@@ -10,8 +10,8 @@ import pytest
 from assay._validation import DataError, InvalidParameterError
 from assay.audit import AuditConfig, GroupOptions, load_config, run_audit
 from assay.cli import main
-from assay.privacy.guarantee import DPGuarantee
-from assay.privacy.section import PrivacyOptions
+from assay.privacy.membership.section import PrivacyOptions
+from assay.privacy.theory.guarantee import DPGuarantee
 from assay.report.result import Metric, SectionResult
 from assay.section import Options, register_section, registered_sections, unregister_section
 
@@ -88,7 +88,7 @@ def test_context_fits_extra_populations_through_the_cache(tmp_path):
     import numpy as np
 
     from assay.audit import AuditContext, load_dataset
-    from assay.population import PopulationPlan
+    from assay.engine import PopulationPlan
 
     config = tiny(tmp_path)
     dataset = load_dataset(config)
@@ -229,7 +229,7 @@ def test_cli_dp_sgd_guarantee_drawn_beside_the_attack(tmp_path, capsys):
     args = ["audit", "--config", str(path), "--quiet", "--dp-noise-multiplier", "1.5",
             "--dp-sample-rate", "0.1", "--dp-steps", "20"]
     assert main(args) == 0
-    from assay.privacy.accounting import dpsgd
+    from assay.privacy.theory.accounting import dpsgd
     from assay.report.result import AuditResult
 
     result = AuditResult.from_json(out / "result.json")
@@ -450,7 +450,7 @@ def test_exit_codes_are_in_the_audit_help(capsys):
 
 
 def test_rerun_that_fails_leaves_no_stale_result(tmp_path, capsys, monkeypatch):
-    import assay.population
+    import assay.engine
 
     config = tiny(tmp_path)
     run_audit(config, progress=False)
@@ -466,7 +466,7 @@ def test_rerun_that_fails_leaves_no_stale_result(tmp_path, capsys, monkeypatch):
     def broken_fit(*args, **kwargs):
         raise MemoryError("the machine ran out of memory")
 
-    monkeypatch.setattr(assay.population, "fit_population", broken_fit)
+    monkeypatch.setattr(assay.engine, "fit_population", broken_fit)
     with pytest.raises(MemoryError):
         run_audit(config, progress=False)
     # The failed rerun left no result behind that a gate could pass on ...

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 
 from assay.data import load
+from assay.engine import PopulationPlan, fit_population
+from assay.engine.predictions import read_predictions, reference_plan
 from assay.learners import MLPLearner
-from assay.population import PopulationPlan, fit_population
-from assay.predictions import read_predictions, reference_plan
-from assay.privacy.mia import run_mia
-from assay.privacy.target import attack_target
+from assay.privacy.membership.audited_model import attack_target
+from assay.privacy.membership.mia import run_mia
 
 K = 16
 ATTACKS = ("lira", "rmia")

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from assay._validation import InvalidParameterError, UnachievableTargetError
-from assay.privacy import accounting as acc
-from assay.privacy import calibrate as cal
+from assay.privacy.theory import accounting as acc
+from assay.privacy.theory import calibrate as cal
 
 SIGMA_TOL = 1e-3  # the agreement tolerance in σ (and riskcal's own bracket width)
 TIGHT = 1e-3  # the returned σ must be within 0.1 % of the smallest safe σ

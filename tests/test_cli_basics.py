@@ -12,7 +12,7 @@ from assay.cli import main
 
 # Modules that would make `assay --help` slow (seconds, not milliseconds) at start-up.
 HEAVY = ["numpy", "pandas", "scipy", "sklearn", "torch", "dp_accounting", "matplotlib",
-         "jinja2", "starlette", "uvicorn", "assay.population", "assay.privacy.accounting"]
+         "jinja2", "starlette", "uvicorn", "assay.engine", "assay.privacy.theory.accounting"]
 
 
 def test_version(capsys):

@@ -120,7 +120,7 @@ def test_mia_errors_are_one_line(table, tmp_path, capsys, argv, message):
 
 def test_backends_match_the_population_engine():
     from assay.cli.mia import BACKENDS
-    from assay.population.fit import _BACKENDS
+    from assay.engine.fit import _BACKENDS
 
     assert BACKENDS == _BACKENDS
 

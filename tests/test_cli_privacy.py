@@ -153,7 +153,6 @@ def test_discretization_default_is_the_accountants():
     import inspect
 
     from assay.cli import privacy as cli_privacy
-    from assay.privacy import accounting
-
+    from assay.privacy.theory import accounting
     default = inspect.signature(cli_privacy.risk_dpsgd).parameters["discretization"].default
     assert default == accounting.DEFAULT_DISCRETIZATION

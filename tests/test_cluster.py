@@ -12,7 +12,7 @@ pytest.importorskip("distributed")
 from assay._validation import InvalidParameterError  # noqa: E402
 from assay.audit import AuditConfig  # noqa: E402
 from assay.cli import main  # noqa: E402
-from assay.cluster import check_scheduler, shared_cluster  # noqa: E402
+from assay.engine.cluster import check_scheduler, shared_cluster  # noqa: E402
 
 
 def test_a_scheduler_address_needs_the_dask_backend_and_a_plain_address():
@@ -40,11 +40,11 @@ def _no_fit(*args, **kwargs):
 
 def test_an_unreachable_scheduler_is_one_line_before_any_training(monkeypatch, capsys,
                                                                   tmp_path):
-    import assay.cluster
-    import assay.population
+    import assay.engine
+    import assay.engine.cluster
 
-    monkeypatch.setattr(assay.cluster, "CONNECT_TIMEOUT", 1)
-    monkeypatch.setattr(assay.population, "fit_population", _no_fit)
+    monkeypatch.setattr(assay.engine.cluster, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(assay.engine, "fit_population", _no_fit)
     code = main(["mia", "synthetic", "--models", "6", "--backend", "dask", "--scheduler",
                  "tcp://127.0.0.1:9", "--no-progress"])
     err = capsys.readouterr().err.strip()
@@ -59,11 +59,11 @@ def test_a_scheduler_without_workers_is_one_line_before_any_training(monkeypatch
     """Tasks sent there would wait forever: refused once no worker joins in time."""
     from distributed import LocalCluster
 
-    import assay.cluster
-    import assay.population
+    import assay.engine
+    import assay.engine.cluster
 
-    monkeypatch.setattr(assay.cluster, "CONNECT_TIMEOUT", 1)
-    monkeypatch.setattr(assay.population, "fit_population", _no_fit)
+    monkeypatch.setattr(assay.engine.cluster, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(assay.engine, "fit_population", _no_fit)
     with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
         code = main(["mia", "synthetic", "--models", "6", "--backend", "dask",
                      "--scheduler", empty.scheduler_address, "--no-progress"])

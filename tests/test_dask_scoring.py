@@ -11,10 +11,10 @@ import pytest
 
 from _helpers import balanced_member
 from assay._validation import InvalidParameterError
-from assay.population import Population
-from assay.privacy import attacks, mia, runners, scoring
-from assay.privacy.attacks import ATTACKS, attack_scores
-from assay.privacy.mia import run_mia
+from assay.engine import Population, runners
+from assay.privacy.membership import attacks, mia, scoring
+from assay.privacy.membership.attacks import ATTACKS, attack_scores
+from assay.privacy.membership.mia import run_mia
 
 distributed = pytest.importorskip("distributed")
 
@@ -235,9 +235,9 @@ def test_unreachable_scheduler_is_one_line_before_any_work(monkeypatch):
     for module in (scoring, attacks):
         monkeypatch.setattr(module, "complement_partners", _refuse)
     monkeypatch.setattr(mia, "_attack_params", _refuse)
-    import assay.cluster
+    import assay.engine.cluster
 
-    monkeypatch.setattr(assay.cluster, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(assay.engine.cluster, "CONNECT_TIMEOUT", 1)
     pop, _ = make_population(6, 200, 2)
     with pytest.raises(InvalidParameterError, match="running Dask scheduler. Got "
                                                     "'tcp://127.0.0.1:9'") as info:

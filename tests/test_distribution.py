@@ -10,7 +10,7 @@ import pytest
 from assay._validation import DataError, InvalidParameterError
 from assay.cli import main
 from assay.data import load
-from assay.privacy.distribution import (
+from assay.privacy.distribution.inference import (
     DistributionResult,
     _kl_attack,
     distribution_inference,

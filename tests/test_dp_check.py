@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assay.dp.check import check_guarantee
-from assay.dp.onerun import epsilon_lower_bound, one_run_audit, p_value
+from assay.engine import PopulationPlan, fit_population
 from assay.learners import get_learner
-from assay.population import PopulationPlan, fit_population
-from assay.privacy import accounting
-from assay.privacy.mia import run_mia
+from assay.privacy.membership.mia import run_mia
+from assay.privacy.theory import accounting
+from assay.privacy.training.check import check_guarantee
+from assay.privacy.training.onerun import epsilon_lower_bound, one_run_audit, p_value
 
 SIGMA, Q, STEPS = 2.0, 0.1, 60
 

@@ -11,8 +11,8 @@ import pytest
 
 from assay._validation import AssayError
 from assay.cli import main
-from assay.dp.audit import DPPayload
-from assay.dp.section import SECTION, DPOptions
+from assay.privacy.training.run import DPPayload
+from assay.privacy.training.section import SECTION, DPOptions
 from assay.report.result import json_clean
 from assay.section import get_section
 

@@ -333,7 +333,7 @@ def _shifted_front(monkeypatch, tmp_path, shift: bool):
                         calibration=rows[1], test=np.r_[rows[2], rows[3]], constraint="eo",
                         methods=("thresholds",), base_scores=score, min_support=50,
                         min_count=20, n_bootstrap=50, random_state=0)
-    from assay.fairness.audit import plan_exports, write_exports
+    from assay.fairness.run import plan_exports, write_exports
 
     exports = plan_exports(front)
     write_exports(front, exports, tmp_path, {"name": "t", "protected": ["sex"]}, 1)

@@ -42,7 +42,7 @@ def _no_training(*args, **kwargs):
 def _run_cli(argv: list[str]) -> tuple[object, str]:
     """Exit status (or "trained") and stderr of ``assay <argv>``; any other exception fails."""
     err = io.StringIO()
-    with mock.patch("assay.population.fit_population", _no_training), \
+    with mock.patch("assay.engine.fit_population", _no_training), \
             contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
             code = main(argv)
@@ -192,8 +192,8 @@ def result_payload(tmp_path_factory):
 
     from _helpers import balanced_member
     from assay.audit import AuditConfig, AuditContext
-    from assay.population import Population
-    from assay.privacy.section import SECTION, PrivacyOptions
+    from assay.engine import Population
+    from assay.privacy.membership.section import SECTION, PrivacyOptions
     from assay.report.result import AuditResult, Metric, SectionResult
 
     rng = np.random.default_rng(0)
@@ -304,7 +304,7 @@ def small_dataset():
                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_predictions_file_is_read_or_raises_assay_error(small_dataset, data):
-    from assay.predictions import read_predictions
+    from assay.engine.predictions import read_predictions
 
     content = data.draw(st.one_of(_prediction_files(8), st.binary(max_size=60)))
     with tempfile.TemporaryDirectory() as folder:

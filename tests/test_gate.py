@@ -145,8 +145,8 @@ def privacy_result(tmp_path_factory):
 
     from _helpers import balanced_member
     from assay.audit import AuditConfig, AuditContext
-    from assay.population import Population
-    from assay.privacy.section import SECTION, PrivacyOptions
+    from assay.engine import Population
+    from assay.privacy.membership.section import SECTION, PrivacyOptions
 
     rng = np.random.default_rng(3)
     n_models, n_rows = 8, 800

@@ -59,7 +59,7 @@ def test_loss_auc_equals_a_direct_computation(small, tmp_path):
     from sklearn.linear_model import Ridge
     from sklearn.metrics import roc_auc_score
 
-    from assay.population import PopulationPlan
+    from assay.engine import PopulationPlan
 
     code, result = _run([str(small), "--target", "price", "--models", "6",
                          "--attacks", "loss", "--seed", "3"], tmp_path)

@@ -18,7 +18,7 @@ from assay._validation import InvalidParameterError
 from assay.cli import main
 from assay.data import load
 from assay.fairness.export import export_model, load_model
-from assay.model_file import allowed_types, load_model_file
+from assay.learners.model_file import allowed_types, load_model_file
 
 
 @pytest.fixture(scope="module")

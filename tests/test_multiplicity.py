@@ -223,7 +223,7 @@ def test_fewer_than_two_models_is_reported_not_raised():
     assert "only 1 model" in alone.note
     assert alone.reason.startswith("not measurable at this epsilon")
     assert curve.epsilons[1].n_models == 6 and curve.epsilons[1].ambiguity is not None
-    from assay.multiplicity.audit import summary_lines
+    from assay.multiplicity.run import summary_lines
 
     class _Payload:  # summary of a headline without a set
         headline = alone
@@ -394,7 +394,7 @@ def _dataset_for(candidates, n_groups=2):
 
 @pytest.mark.parametrize("outsider", [False, True])
 def test_summary_groups_and_records_count_the_same_decisions(outsider):
-    from assay.multiplicity.audit import build_payload, summary_lines
+    from assay.multiplicity.run import build_payload, summary_lines
 
     candidates, worse = _one_plus_outsider()
     n = candidates.y.shape[0]

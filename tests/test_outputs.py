@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from assay._validation import InvalidParameterError, check_output_file
+from assay.audit.outputs import PREVIOUS, RunLayout, check_run_folder, set_aside_previous
 from assay.cli import main
-from assay.outputs import PREVIOUS, RunLayout, check_run_folder, set_aside_previous
 
 DEV_FULL = Path("/dev/full")
 needs_dev_full = pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full here")
@@ -226,7 +226,7 @@ def test_fair_output_in_a_missing_folder_is_refused(table, tmp_path, capsys, fla
 
 
 def test_train_dp_rerun_sets_the_earlier_model_aside(table, tmp_path, capsys):
-    from assay.dp.train import load_dp_model
+    from assay.privacy.training.train import load_dp_model
 
     model = tmp_path / "model"
     model.mkdir()

@@ -14,8 +14,8 @@ import pytest
 
 from _helpers import KILLABLE_FIT
 from assay import DataError, InvalidParameterError
+from assay.engine import Population, PopulationPlan, fit_population
 from assay.learners import LogisticRegressionLearner
-from assay.population import Population, PopulationPlan, fit_population
 
 # Same data, seeds and chunks in another process: only float32 summation order may differ.
 BACKEND_ATOL = 1e-5

@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import assay.population as population_module
-import assay.population.core as population_core
+import assay.engine as population_module
+import assay.engine.population as population_core
 from _helpers import KILLABLE_FIT
 from assay import InvalidParameterError
 from assay.data import load
+from assay.engine import Population, PopulationPlan, fit_population
 from assay.groups import FlagRule, GroupIndex
 from assay.learners import LogisticRegressionLearner
-from assay.population import Population, PopulationPlan, fit_population
-from assay.privacy.mia import run_mia
+from assay.privacy.membership.mia import run_mia
 
 TINY = 1e-9  # GiB: every population is over it
 

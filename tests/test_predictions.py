@@ -12,15 +12,15 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from _helpers import balanced_member
 from assay._validation import AssayError, DataError, InvalidParameterError
 from assay.data import Dataset
-from assay.population import Population, PopulationPlan
-from assay.predictions import (
+from assay.engine import Population, PopulationPlan
+from assay.engine.predictions import (
     TargetPredictions,
     predictions_from_estimator,
     read_predictions,
     reference_plan,
 )
-from assay.privacy.scoring import complement_partners
-from assay.privacy.target import applicable_attacks, attack_target, reference_note
+from assay.privacy.membership.audited_model import applicable_attacks, attack_target, reference_note
+from assay.privacy.membership.scoring import complement_partners
 
 N_ROWS = 120
 LABELS = ["bird", "cat", "dog"]

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from assay.population import Population
-from assay.predictions import TargetPredictions
-from assay.privacy.target import attack_target
+from assay.engine import Population
+from assay.engine.predictions import TargetPredictions
+from assay.privacy.membership.audited_model import attack_target
 
 
 def _case(n_rows, reference_seed, k=16):

@@ -1,4 +1,4 @@
-"""Membership inference against regression models (assay.privacy.regression)."""
+"""Membership inference against regression models (assay.privacy.membership.regression)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeRegressor
 
 from assay._validation import DataError, InvalidParameterError
+from assay.engine import PopulationPlan
 from assay.learners.ridge import fit_ridge
-from assay.population import PopulationPlan
-from assay.privacy import regression as reg
+from assay.privacy.membership import regression as reg
 
 
 def _tiny(seed=0, k=6, n=7):

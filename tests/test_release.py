@@ -14,7 +14,7 @@ from sklearn.tree import DecisionTreeClassifier
 from assay._validation import InvalidParameterError
 from assay.cli import main
 from assay.data import load
-from assay.privacy.release import (
+from assay.privacy.release.checks import (
     ReleaseReport,
     ReleaseThresholds,
     release_checks,
@@ -190,7 +190,7 @@ def test_evidence_is_read_from_the_audit_sections():
     from types import SimpleNamespace
 
     from assay._stats import Estimate
-    from assay.privacy.release import evidence_from_results
+    from assay.privacy.release.checks import evidence_from_results
 
     attack = SimpleNamespace(auc=Estimate(0.66, 0.62, 0.70),
                              tpr_at_fpr={0.1: Estimate(0.3, 0.25, 0.35),

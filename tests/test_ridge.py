@@ -5,8 +5,8 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from assay._validation import DataError, InvalidParameterError
+from assay.engine import PopulationPlan
 from assay.learners.ridge import fit_ridge
-from assay.population import PopulationPlan
 
 
 def _table(n=3000, d=25, seed=0):

@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 from assay._validation import InvalidParameterError
-from assay.privacy import accounting as acc
-from assay.privacy import risk
+from assay.privacy.theory import accounting as acc
+from assay.privacy.theory import risk
 
 CLOSED_TOL = 1e-9  # closed forms, float rounding only
 REF_TOL = 1e-3  # against riskcal on the same PLD

@@ -8,15 +8,15 @@ import json
 import numpy as np
 import pytest
 
+from assay.engine import PopulationPlan, fit_population
 from assay.groups import GroupIndex
 from assay.learners import get_learner
-from assay.population import PopulationPlan, fit_population
-from assay.privacy import vulnerability as vuln
-from assay.privacy.attacks import attack_scores
-from assay.privacy.estimates import TargetCurves, membership_statistic
-from assay.privacy.mia import run_mia
-from assay.privacy.records import membership_effect, most_exposed_records
-from assay.privacy.vulnerability import group_figures, stream_figures
+from assay.privacy.membership import vulnerability as vuln
+from assay.privacy.membership.attacks import attack_scores
+from assay.privacy.membership.estimates import TargetCurves, membership_statistic
+from assay.privacy.membership.mia import run_mia
+from assay.privacy.membership.records import membership_effect, most_exposed_records
+from assay.privacy.membership.vulnerability import group_figures, stream_figures
 
 FPRS = (0.1, 0.01, 0.001)
 
@@ -179,7 +179,7 @@ def test_400k_row_synthetic_table_audits_within_the_default_budget():
 def test_blocks_computed_ahead_keep_their_order_errors_and_stop_early():
     import threading
 
-    from assay.privacy.runners import ahead
+    from assay.engine.runners import ahead
 
     def items(fail_at=None):
         for i in range(6):

@@ -18,8 +18,8 @@ def _probs_files(folder):
 
 
 def test_over_the_budget_the_probabilities_go_to_disk(tmp_path):
-    from assay.privacy.attribute import attribute_inference
-    from assay.privacy.distribution import distribution_inference, property_mask
+    from assay.privacy.attribute.inference import attribute_inference
+    from assay.privacy.distribution.inference import distribution_inference, property_mask
 
     d = load("synthetic", n_rows=400)
     kwargs = {"n_models": 4, "attacks": ("loss", "model"), "n_bootstrap": 10,
@@ -58,12 +58,12 @@ def test_over_the_budget_the_probabilities_go_to_disk(tmp_path):
      "--scheduler must be None unless --backend is 'dask'"),
 ])
 def test_engine_flags_are_one_line_before_any_work(argv, message, capsys, monkeypatch):
-    import assay.population
+    import assay.engine
 
     def no_fit(*args, **kwargs):
         raise AssertionError("fitted before the flags were checked")
 
-    monkeypatch.setattr(assay.population, "fit_population", no_fit)
+    monkeypatch.setattr(assay.engine, "fit_population", no_fit)
     code = main([*argv, "--no-progress"] if argv[0] == "distribution" else argv)
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1, err
@@ -88,12 +88,12 @@ def _fits_on(cluster) -> int:
 @pytest.fixture
 def no_local_cluster(monkeypatch):
     """Starting a cluster of one's own fails the test."""
-    import assay.cluster
+    import assay.engine.cluster
 
     def refuse(*args, **kwargs):
         raise AssertionError("started a local cluster instead of using --scheduler")
 
-    monkeypatch.setattr(assay.cluster, "_local_cluster", refuse)
+    monkeypatch.setattr(assay.engine.cluster, "_local_cluster", refuse)
 
 
 @pytest.mark.parametrize("argv", [
@@ -115,17 +115,17 @@ def test_commands_fit_on_the_given_scheduler(argv, cluster, no_local_cluster, tm
 
 def test_audit_sections_fit_on_the_audit_cluster_and_budget(cluster, no_local_cluster,
                                                             tmp_path, monkeypatch):
-    import assay.population
+    import assay.engine
     from assay.audit import AuditConfig, run_audit
 
     calls = []
-    fit = assay.population.fit_population
+    fit = assay.engine.fit_population
 
     def spy(*args, **kwargs):
         calls.append(kwargs)
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(assay.population, "fit_population", spy)
+    monkeypatch.setattr(assay.engine, "fit_population", spy)
     config = AuditConfig.from_mapping({
         "data": "synthetic", "n_rows": 400, "models": 4, "out": str(tmp_path / "out"),
         "backend": "dask", "scheduler_address": cluster.scheduler_address,

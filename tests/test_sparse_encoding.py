@@ -13,9 +13,9 @@ import scipy.sparse as sp
 from assay import DataError, InvalidParameterError
 from assay.data import Dataset, load
 from assay.data.synthetic import make_synthetic
+from assay.engine import PopulationPlan
 from assay.learners import LogisticRegressionLearner, SklearnLearner
 from assay.learners.base import check_features
-from assay.population import PopulationPlan
 
 SYNTH = ("approved", ["sex", "region"])
 
@@ -371,9 +371,9 @@ def test_audit_config_sparse_reaches_the_dataset(tmp_path):
 
 def test_mia_on_sparse_features_equals_the_dense_run(tmp_path):
     from assay.cli import main
+    from assay.engine import fit_population
     from assay.groups import GroupIndex
-    from assay.population import fit_population
-    from assay.privacy.mia import run_mia
+    from assay.privacy.membership.mia import run_mia
 
     frame = make_synthetic(2000, random_state=5)
     runs = {}

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from assay.cli import main
-from assay.synth.audit import SynthOptions, SynthPayload, audit_release, payload_schema
 from assay.synth.encoding import encode_tables, nearest
 from assay.synth.risks import _hypergeometric_one, residual_risk
+from assay.synth.run import SynthOptions, SynthPayload, audit_release, payload_schema
 
 SECRETS = ("checking_status", "purpose", "credit_history", "savings")
 
@@ -148,7 +148,7 @@ def test_cli_refuses_bad_input_before_any_work(tmp_path, german, monkeypatch, ca
     real, holdout = german
     for name, frame in (("real", real), ("holdout", holdout)):
         frame.to_csv(tmp_path / f"{name}.csv", index=False)
-    import assay.synth.audit as audit
+    import assay.synth.run as audit
 
     def boom(*args, **kwargs):
         raise AssertionError("the audit ran")

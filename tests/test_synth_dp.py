@@ -16,9 +16,8 @@ import pandas as pd
 import pytest
 
 from assay.cli import main
-from assay.privacy.accounting import GaussianTradeOff
-from assay.privacy.calibrate import parse_target
-from assay.synth.audit import SynthOptions, payload_schema
+from assay.privacy.theory.accounting import GaussianTradeOff
+from assay.privacy.theory.calibrate import parse_target
 from assay.synth.dp import (
     SynthDPResult,
     check_domain,
@@ -28,6 +27,7 @@ from assay.synth.dp import (
     result_schema,
     synth_dp,
 )
+from assay.synth.run import SynthOptions, payload_schema
 
 BOUNDS = {"duration": (0, 72), "credit_amount": (0, 20000), "installment_rate": (1, 4),
           "residence_since": (1, 4), "age": (18, 80), "existing_credits": (1, 4),

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from assay.cli import main
-from assay.privacy.calibrate import parse_target
+from assay.privacy.theory.calibrate import parse_target
 from assay.synth.dp import fit_marginals
 from assay.synth.encoding import encode_tables
 from assay.synth.shadow import (
@@ -112,7 +112,7 @@ def test_cli_with_a_generator_writes_the_shadow_figures(tmp_path, german):
     assert d["membership"]["auc"]  # the density attack stays beside it
     from jsonschema import validate
 
-    from assay.synth.audit import SynthPayload, payload_schema, summary_lines
+    from assay.synth.run import SynthPayload, payload_schema, summary_lines
 
     validate(d, payload_schema())
     payload = SynthPayload.from_dict(d)

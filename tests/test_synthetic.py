@@ -211,9 +211,9 @@ def test_models_disagree_in_the_arbitrary_region(synth):
 @pytest.mark.slow
 def test_assay_pipeline_finds_the_leaky_group():
     """End to end with assay's own population and attacks (C=1 logistic regression)."""
+    from assay.engine import PopulationPlan, fit_population
     from assay.learners.linear import LogisticRegressionLearner
-    from assay.population import PopulationPlan, fit_population
-    from assay.privacy.mia import run_mia
+    from assay.privacy.membership.mia import run_mia
 
     ds = load("synthetic")
     plan = PopulationPlan.balanced(ds.n_rows, 16, random_state=0)

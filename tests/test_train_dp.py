@@ -11,7 +11,7 @@ import pytest
 
 from assay.cli import main
 from assay.data import Dataset
-from assay.dp.train import load_dp_model
+from assay.privacy.training.train import load_dp_model
 
 
 @pytest.fixture(scope="module")

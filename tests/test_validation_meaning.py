@@ -21,7 +21,7 @@ import pytest
 from assay._validation import InvalidParameterError, check_distinct
 from assay.cli import main
 from assay.data import Dataset
-from assay.population import PopulationPlan, check_population_size, fit_population, max_models
+from assay.engine import PopulationPlan, check_population_size, fit_population, max_models
 
 HUGE = "1000000000000"
 
@@ -38,8 +38,8 @@ def _refused(argv: list[str]) -> str:
     """Run ``assay <argv>``; assert exit 2 with one error line, fast, nothing trained."""
     err = io.StringIO()
     started = time.perf_counter()
-    with mock.patch("assay.population.fit_population", _no_training), \
-            mock.patch("assay.dp.train.train_dp", _no_training), \
+    with mock.patch("assay.engine.fit_population", _no_training), \
+            mock.patch("assay.privacy.training.train.train_dp", _no_training), \
             contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
             code = main(argv)
@@ -56,7 +56,7 @@ def _refused(argv: list[str]) -> str:
 
 def _trains(argv: list[str]) -> None:
     """The same options with a sensible value get past the checks (the test can fail)."""
-    with mock.patch("assay.population.fit_population", _no_training), \
+    with mock.patch("assay.engine.fit_population", _no_training), \
             contextlib.redirect_stderr(io.StringIO()), \
             contextlib.redirect_stdout(io.StringIO()), pytest.raises(_Trained):
         main(argv)
@@ -90,8 +90,8 @@ def test_ratios_the_table_cannot_supply():
 
 
 def test_library_and_audit_section_refuse_equal_shares():
-    from assay.privacy.distribution import check_ratios
-    from assay.privacy.distribution_section import DistributionOptions
+    from assay.privacy.distribution.inference import check_ratios
+    from assay.privacy.distribution.section import DistributionOptions
 
     with pytest.raises(InvalidParameterError, match="distinct"):
         check_ratios((0.4, 0.4))
@@ -182,7 +182,7 @@ def test_audit_models_beyond_memory(tmp_path):
 
 def test_models_bound_follows_the_memory_budget():
     # 4000 rows x 2 classes: 8 kB of membership and 32 kB of probabilities per model.
-    with mock.patch("assay.population.plan.machine_memory_gib", return_value=0.001):
+    with mock.patch("assay.engine.plan.machine_memory_gib", return_value=0.001):
         line = _refused(["mia", "synthetic", "--models", "100", "--no-progress"])
         assert "at most 26 for 4000 rows and 2 classes" in line and "--memory-budget" in line
         # With a budget the probabilities go to disk: only the membership counts (the

@@ -47,7 +47,7 @@ def no_training(monkeypatch):
 
     def run_audit(config, **kwargs):
         calls.append(config)
-        raise assay.audit.InvalidParameterError("stopped by the test")
+        raise assay._validation.InvalidParameterError("stopped by the test")
 
     monkeypatch.setattr(assay.audit, "run_audit", run_audit)
     return calls

@@ -49,7 +49,7 @@ def _lazy_exports(
         imports its submodule on first access and is then cached in the package
         namespace. Any other name that is a submodule of `package` is imported on
         access, as eager imports made it available before
-        (``import assay.privacy; assay.privacy.risk``).
+        (``import assay.privacy; assay.privacy.theory.risk``).
     """
     namespace = sys.modules[package].__dict__
     origin = {name: module for module, names in exports.items() for name in names}

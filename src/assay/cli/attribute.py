@@ -66,7 +66,11 @@ def attribute(
     _check_engine_flags(backend, scheduler, cache_dir)
     limits = _encoding_limits(None, None, memory_budget)
     from assay.learners import get_learner, parse_learner_params
-    from assay.privacy.attribute import ATTRIBUTE_ATTACKS, attribute_inference, check_sensitive
+    from assay.privacy.attribute.inference import (
+        ATTRIBUTE_ATTACKS,
+        attribute_inference,
+        check_sensitive,
+    )
 
     names = list(dict.fromkeys(split_names([attacks])))
     if not names or any(n not in ATTRIBUTE_ATTACKS for n in names):
@@ -75,15 +79,15 @@ def attribute(
     spec = get_learner(learner, **parse_learner_params(learner_param or []))
     prot = list(dict.fromkeys(split_names(protected)))
     dataset = _load_dataset(data, target, prot, data_home, **limits)
-    from assay.cluster import shared_cluster
-    from assay.population import check_population_size
+    from assay.engine import check_population_size
+    from assay.engine.cluster import shared_cluster
 
     check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
                           name="--models")
     check_sensitive(dataset, sensitive, positive)
     own = None
     if predictions is not None:
-        from assay.predictions import read_predictions
+        from assay.engine.predictions import read_predictions
 
         own = read_predictions(predictions, dataset)
     # Fitting runs on the --scheduler cluster (or one started here) and, over

@@ -33,7 +33,7 @@ def parse_ratios(text: str) -> tuple[float, float]:
     if len(values) != 2:
         raise InvalidParameterError(f"--ratios must be two shares in (0, 1), e.g. 0.3,0.5. "
                                     f"Got {text!r}.")
-    from assay.privacy.distribution import check_ratios
+    from assay.privacy.distribution.inference import check_ratios
 
     return check_ratios(values, "--ratios")
 
@@ -73,19 +73,19 @@ def distribution(
         raise InvalidParameterError(f"--models must be an even integer in [4, inf). Got {models}.")
     if train_size is not None:
         check_scalar(train_size, "--train-size", kind=int, low=2)
-    from assay.privacy.distribution import parse_property
+    from assay.privacy.distribution.inference import parse_property
 
     _check_engine_flags(backend, scheduler, cache_dir)
     limits = _encoding_limits(None, None, memory_budget)
     parse_property(prop)
     _check_json_path(json_path)
     from assay.learners import get_learner, parse_learner_params
-    from assay.privacy.distribution import distribution_inference, property_mask
+    from assay.privacy.distribution.inference import distribution_inference, property_mask
 
     spec = get_learner(learner, **parse_learner_params(learner_param or []))
     dataset = _load_dataset(data, target, [], data_home, **limits)
-    from assay.cluster import shared_cluster
-    from assay.population import check_population_size
+    from assay.engine import check_population_size
+    from assay.engine.cluster import shared_cluster
 
     check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
                           name="--models", factor=2)

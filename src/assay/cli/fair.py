@@ -19,9 +19,9 @@ from assay._validation import (
     check_output_file,
     check_scalar,
 )
+from assay.audit.outputs import RunLayout, begin_run
 from assay.cli import app, split_names
 from assay.cli.options import DataHome, Protected, TrainColumn
-from assay.outputs import RunLayout, begin_run
 
 #: Spelled out so that checking them imports nothing (tests check they agree).
 CONSTRAINTS = ("dp", "eo", "eodds")
@@ -187,7 +187,7 @@ def fair(
     member = base_scores = None
     source = "gradient boosting (unmitigated, scikit-learn HistGradientBoostingClassifier)"
     if predictions is not None:
-        from assay.predictions import read_predictions
+        from assay.engine.predictions import read_predictions
 
         tp = read_predictions(predictions, dataset, train_column=train_column)
         member, base_scores, source = tp.member, tp.probs[:, 1], tp.source
@@ -240,8 +240,8 @@ def fair(
         console.print(f"nothing written to {export}: no fix found, so no model is "
                       "exported as the fix.", highlight=False)
     elif export is not None and chosen is not None:
-        from assay.fairness.audit import _inputs
         from assay.fairness.export import export_model, model_card
+        from assay.fairness.run import _inputs
 
         export.mkdir(parents=True, exist_ok=True)
         info = None

@@ -44,7 +44,7 @@ from assay.cli.options import (
 
 _FPR_LABELS = {0.1: "TPR@10%", 0.01: "TPR@1%", 0.001: "TPR@0.1%"}
 #: The population engine's backends, spelled out so that checking them imports nothing
-#: (tests/test_cli_mia.py checks they agree with assay.population).
+#: (tests/test_cli_mia.py checks they agree with assay.engine).
 BACKENDS = ("batched", "joblib", "dask")
 #: What the target is for (the data layer's `TASKS`, spelled out: checking imports nothing).
 TASKS = ("classification", "regression")
@@ -57,7 +57,7 @@ def _names(values: list[str] | None) -> list[str]:
 
 def _check_engine_flags(backend: str, scheduler: str | None, cache_dir: Path | None) -> None:
     """--backend, --scheduler and --cache-dir, checked before anything is loaded."""
-    from assay.cluster import check_scheduler
+    from assay.engine.cluster import check_scheduler
 
     check_option(backend, "--backend", BACKENDS)
     check_scheduler(backend, scheduler, "--scheduler", "--backend")
@@ -226,7 +226,7 @@ def mia(
     if prior is not None:  # the risk statement's, checked before any model is trained
         check_scalar(prior, "--prior", low=0.0, high=1.0, low_open=True, high_open=True)
     check_option(backend, "--backend", BACKENDS)
-    from assay.cluster import check_scheduler, shared_cluster
+    from assay.engine.cluster import check_scheduler, shared_cluster
 
     check_scheduler(backend, scheduler, "--scheduler", "--backend")
     check_encoding(encoding, "--encoding")
@@ -242,7 +242,7 @@ def mia(
     learner = "logreg" if learner is None else learner
 
     from assay.learners import get_learner, parse_learner_params
-    from assay.privacy.attacks import ATTACKS, DEFAULT_FPRS
+    from assay.privacy.membership.attacks import ATTACKS, DEFAULT_FPRS
 
     names = _names([attacks])
     for name in names or [""]:
@@ -255,9 +255,9 @@ def mia(
 
     from rich.console import Console
 
+    from assay.engine import PopulationPlan, check_population_size, fit_population
     from assay.groups import FlagRule, GroupIndex
-    from assay.population import PopulationPlan, check_population_size, fit_population
-    from assay.privacy.mia import run_mia
+    from assay.privacy.membership.mia import run_mia
 
     console = Console()
     dataset = _load_dataset(data, target, _names(protected), data_home, encoding, **limits)

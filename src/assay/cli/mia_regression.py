@@ -47,8 +47,7 @@ def check_regression_options(learner: str, learner_param: list[str] | None,
 
 
 def _target_scores(name: str, preds, member, k: int, refs, y):
-    from assay.privacy import regression as reg
-
+    from assay.privacy.membership import regression as reg
     if name == "loss":
         return reg.loss_scores(preds[k], y)
     if name in ("lira", "lira_offline"):
@@ -72,11 +71,11 @@ def run_regression_mia(X, y, n_models: int, attacks: list[str], alpha: float,
     """
     import numpy as np
 
+    from assay.engine import PopulationPlan
     from assay.learners.ridge import fit_ridge
-    from assay.population import PopulationPlan
-    from assay.privacy.estimates import auc_estimate, rate_estimate
-    from assay.privacy.regression import evaluate_scores
-    from assay.privacy.scoring import complement_partners
+    from assay.privacy.membership.estimates import auc_estimate, rate_estimate
+    from assay.privacy.membership.regression import evaluate_scores
+    from assay.privacy.membership.scoring import complement_partners
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)

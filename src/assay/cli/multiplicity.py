@@ -79,7 +79,7 @@ def _table(payload):
     for column in ("ε", "models", "ambiguity", "discrepancy", "mean capacity", "churn",
                    "flagged groups"):
         table.add_column(column)
-    from assay.multiplicity.audit import flagged_groups
+    from assay.multiplicity.run import flagged_groups
 
     for f in payload.epsilons:
         flagged = ", ".join(g.label for g in flagged_groups(f)) or "none"
@@ -190,15 +190,15 @@ def multiplicity(
 
     from rich.console import Console
 
+    from assay.engine.predictions import read_predictions
     from assay.groups import FlagRule, GroupIndex
-    from assay.multiplicity.audit import build_payload, summary_lines
     from assay.multiplicity.rashomon import fit_candidates, multiplicity_curve
+    from assay.multiplicity.run import build_payload, summary_lines
     from assay.multiplicity.section import MultiplicityOptions
-    from assay.predictions import read_predictions
 
     console = Console()
     dataset = _load_dataset(data, target, _names(protected), data_home)
-    from assay.population import check_population_size
+    from assay.engine import check_population_size
 
     check_population_size(models, dataset.n_rows, dataset.n_classes, name="--models", spill=False)
     model = other = None

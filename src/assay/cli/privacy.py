@@ -15,7 +15,7 @@ from assay._validation import InvalidParameterError, check_distinct, check_scala
 from assay.cli import app
 
 if TYPE_CHECKING:
-    from assay.privacy.accounting import TradeOff
+    from assay.privacy.theory.accounting import TradeOff
 
 risk_app = typer.Typer(help="Attack risks implied by a DP mechanism (f-DP view).",
                        no_args_is_help=True)
@@ -69,8 +69,7 @@ def _prior(values: list[str] | None):
 
 def _report(curve: TradeOff, inputs: dict, fprs: list[float] | None,
             delta: float | None, population: int | None, prior, baseline: float | None) -> dict:
-    from assay.privacy import risk as risk_measures
-
+    from assay.privacy.theory import risk as risk_measures
     fprs = fprs if fprs else list(_DEFAULT_FPRS)
     # FPR 0 or 1 bounds nothing (TPR 1 at FPR 1 for any mechanism); a repeat adds nothing.
     for f in check_distinct(fprs, "fpr"):
@@ -138,8 +137,7 @@ def risk_dpsgd(
     discretization: DiscOpt = _DEFAULT_DISCRETIZATION, json_: JsonOpt = False,
 ) -> None:
     """Risks of DP-SGD with Poisson subsampling (PLD accounting, pessimistic)."""
-    from assay.privacy import accounting
-
+    from assay.privacy.theory import accounting
     curve = accounting.dpsgd(sample_rate, steps, noise_multiplier, discretization=discretization)
     inputs = {"mechanism": "dpsgd", "sample_rate": sample_rate, "steps": steps,
               "noise_multiplier": noise_multiplier, "discretization": discretization}
@@ -154,8 +152,7 @@ def risk_gaussian(
     prior: PriorOpt = None, baseline: BaselineOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Risks of a μ-GDP mechanism (closed form)."""
-    from assay.privacy import accounting
-
+    from assay.privacy.theory import accounting
     curve = accounting.gaussian_dp(mu)
     out = _report(curve, {"mechanism": "gaussian", "mu": mu}, _numbers(fpr, "fpr"), delta,
                   population, _prior(prior), baseline)
@@ -170,8 +167,7 @@ def risk_rdp(
     prior: PriorOpt = None, baseline: BaselineOpt = None, json_: JsonOpt = False,
 ) -> None:
     """Risks implied by an RDP profile (optimal RDP → f-DP conversion)."""
-    from assay.privacy import accounting
-
+    from assay.privacy.theory import accounting
     o, e = check_distinct(_numbers(orders, "orders"), "orders"), _numbers(rdp, "rdp")
     curve = accounting.rdp_profile(o, e)
     out = _report(curve, {"mechanism": "rdp", "orders": o, "rdp": e}, _numbers(fpr, "fpr"),
@@ -195,7 +191,7 @@ def calibrate_dpsgd(
     json_: JsonOpt = False,
 ) -> None:
     """Smallest DP-SGD noise multiplier meeting a risk target (always on the safe side)."""
-    from assay.privacy import accounting, calibrate
+    from assay.privacy.theory import accounting, calibrate
 
     goal = calibrate.parse_target(target, delta=delta, population=population,
                                   prior=_prior(prior), baseline=baseline)

@@ -39,7 +39,7 @@ def release(
     reject / review / release recommendation with every reason. Exit 0 release, 1 review,
     3 reject."""
     from assay.cli.mia import _check_json_path, _load_dataset
-    from assay.privacy.release import ReleaseThresholds
+    from assay.privacy.release.checks import ReleaseThresholds
 
     given = [x is not None for x in (predictions, learner, model)]
     if sum(given) != 1:
@@ -50,7 +50,7 @@ def release(
     _check_json_path(json_path)
     fitted = None
     if model is not None:
-        from assay.model_file import load_model_file
+        from assay.learners.model_file import load_model_file
 
         # Refused (one line) before the table is read or anything is built from it.
         fitted = load_model_file(model, what="--model")
@@ -61,13 +61,13 @@ def release(
         spec = get_learner(learner, **parse_learner_params(learner_param or []))
     dataset = _load_dataset(data, target, [], data_home)
     if fitted is not None:
-        from assay.model_file import check_model_input
+        from assay.learners.model_file import check_model_input
 
         check_model_input(fitted, dataset.X.shape[1], what="--model")
-    from assay.privacy.release import release_checks, release_for_learner
+    from assay.privacy.release.checks import release_checks, release_for_learner
 
     if predictions is not None:
-        from assay.predictions import read_predictions
+        from assay.engine.predictions import read_predictions
 
         own = read_predictions(predictions, dataset, train_column=train_column)
         report = release_checks(predictions=own, thresholds=thresholds)

@@ -146,7 +146,7 @@ def synth(
 
     from assay.data.read import read_table
     from assay.report.result import json_clean
-    from assay.synth.audit import SynthOptions, audit_release, check_columns
+    from assay.synth.run import SynthOptions, audit_release, check_columns
 
     options = SynthOptions(secrets=tuple(split_names(secret)),
                            protected=tuple(split_names(protected)), n_attacks=attacks,

@@ -77,7 +77,7 @@ def synth_dp(
 
     Noisy 1-way marginals and every column's marginal with the anchor (the first
     protected column and --target), Gaussian noise, the least whose f-DP curve meets --risk."""
-    from assay.privacy.calibrate import parse_target
+    from assay.privacy.theory.calibrate import parse_target
 
     # Every option and path is checked before any table is read.
     if risk is None:
@@ -107,9 +107,9 @@ def synth_dp(
 
     from assay.data.read import read_table
     from assay.report.result import json_clean
-    from assay.synth.audit import SynthOptions, check_columns
     from assay.synth.dp import check_domain
     from assay.synth.dp import synth_dp as run
+    from assay.synth.run import SynthOptions, check_columns
 
     options = SynthOptions(secrets=tuple(split_names(secret)),
                            protected=tuple(split_names(protected)), n_attacks=attacks,

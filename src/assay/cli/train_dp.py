@@ -13,9 +13,9 @@ from typing import Annotated
 import typer
 
 from assay._validation import check_option, check_scalar
+from assay.audit.outputs import RunLayout, begin_run
 from assay.cli import app
 from assay.cli.options import DataHome
-from assay.outputs import RunLayout, begin_run
 
 _LEARNERS = ("logreg", "mlp")
 
@@ -87,12 +87,12 @@ def train_dp(
         if 0 < canaries < 10:
             raise InvalidParameterError(f"--canaries must be 0 or at least 10. Got {canaries}.")
 
-    from assay.dp.train import parse_risk, split_rows
+    from assay.privacy.training.train import parse_risk, split_rows
 
     goal = parse_risk(risk, delta)
     dataset = _load_dataset(data, target, [], data_home)
     if audit:
-        from assay.population import check_population_size
+        from assay.engine import check_population_size
 
         check_population_size(models, dataset.n_rows, dataset.n_classes,
                               name="--models", spill=False)
@@ -104,7 +104,7 @@ def train_dp(
 
     from rich.console import Console
 
-    from assay.dp.train import train_dp as fit
+    from assay.privacy.training.train import train_dp as fit
 
     console = Console(highlight=False)
     params = {} if lr is None else {"lr": lr}
@@ -126,7 +126,7 @@ def train_dp(
                   f"(achieved {result.calibration.achieved:.4g}); test accuracy "
                   f"{result.accuracy:.4f}; model in {out}", highlight=False)
     if audit:
-        from assay.dp.audit import audit_training
+        from assay.privacy.training.run import audit_training
 
         report = audit_training(dataset, result, models=models, canaries=canaries, seed=seed,
                                 delta=delta)

@@ -3,7 +3,7 @@
 Models are written with skops (``skops.io``), which stores the object tree as data and
 refuses, on load, every type it was not told to trust: the types a file needs are
 recorded beside it (`export_model` returns them; the card lists them) and `load_model`
-loads only files whose types are all on `assay.model_file.allowed_types`, an exact list
+loads only files whose types are all on `assay.learners.model_file.allowed_types`, an exact list
 (scikit-learn's estimators, numpy's and scipy's arrays, assay's mitigation estimators).
 An ONNX copy is written too where skl2onnx is installed and the model converts (plain
 scikit-learn models; assay's group-aware estimators do not).
@@ -89,7 +89,7 @@ def load_model(path: str | Path, trusted: Sequence[str] | None = None) -> Any:
     trusted : sequence of str, optional
         Exact type names the caller accepts (e.g. an export's ``trusted_types``): the
         types skops does not trust by itself must all be among them. Default: the
-        exact allow-list `assay.model_file.allowed_types`.
+        exact allow-list `assay.learners.model_file.allowed_types`.
 
     Raises
     ------
@@ -97,7 +97,7 @@ def load_model(path: str | Path, trusted: Sequence[str] | None = None) -> Any:
         The file is missing, is not a skops file, or names a type outside the list
         (nothing in it is imported or built then).
     """
-    from assay.model_file import load_model_file
+    from assay.learners.model_file import load_model_file
 
     return load_model_file(path, trusted=trusted, what="model file")
 

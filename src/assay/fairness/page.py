@@ -5,9 +5,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from assay.fairness.audit import FairnessPayload, pair_line, write_pending_exports
 from assay.fairness.metrics import GAP_NAMES
 from assay.fairness.plots import Point, front_plot, rate_plot
+from assay.fairness.run import FairnessPayload, pair_line, write_pending_exports
 from assay.report.result import format_interval, format_points
 from assay.section import Card, Page
 

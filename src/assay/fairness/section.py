@@ -1,7 +1,7 @@
 """The fairness section of ``assay audit``: options, flags, checks, schema and page.
 
 Declared through the ``assay.sections`` entry point. Light to import (the CLI builds its
-flags from it); the work is in `assay.fairness.audit` and the page in
+flags from it); the work is in `assay.fairness.run` and the page in
 `assay.fairness.page`.
 """
 
@@ -131,7 +131,7 @@ class FairnessSection:
 
     @property
     def payload_type(self):
-        from assay.fairness.audit import FairnessPayload
+        from assay.fairness.run import FairnessPayload
 
         return FairnessPayload
 
@@ -141,7 +141,7 @@ class FairnessSection:
         return json.loads(text)
 
     def check(self, context: Any, options: FairnessOptions) -> None:
-        from assay.fairness.audit import check_fairness
+        from assay.fairness.run import check_fairness
 
         check_fairness(context, options)
 
@@ -150,7 +150,7 @@ class FairnessSection:
                 and len(context.dataset.classes) == 2)
 
     def run(self, context: Any, options: FairnessOptions):
-        from assay.fairness.audit import run_fairness
+        from assay.fairness.run import run_fairness
 
         return run_fairness(self, context, options)
 

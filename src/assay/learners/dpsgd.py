@@ -29,7 +29,7 @@ and parameter in Opacus' order (W1, b1, W2, b2), for that reason.
 installed): the reference path the benchmark measures against.
 
 The privacy guarantee depends only on (q, steps, σ): `DPSGDLearner.schedule` gives the
-values a fit will use, for the accountant (`assay.privacy.accounting.dpsgd`).
+values a fit will use, for the accountant (`assay.privacy.theory.accounting.dpsgd`).
 """
 
 from __future__ import annotations

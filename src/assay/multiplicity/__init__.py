@@ -7,7 +7,7 @@
   the ε-Rashomon set on held-out rows, every figure as a curve over ε, per group.
 * :mod:`~assay.multiplicity.churn`: decisions that flip between two model versions.
 * :mod:`~assay.multiplicity.section`: the multiplicity section of ``assay audit``
-  (options, flags, checks); :mod:`~assay.multiplicity.audit` its run and payload;
+  (options, flags, checks); :mod:`~assay.multiplicity.run` its run and payload;
   :mod:`~assay.multiplicity.page` its page in the report.
 
 Names are imported from their submodule on first use, so ``import assay.multiplicity``

@@ -5,9 +5,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from assay.multiplicity.audit import MultiplicityPayload, describe_epsilon, flagged_groups
 from assay.multiplicity.plots import capacity_histogram, epsilon_curves, group_bars
 from assay.multiplicity.rashomon import NOT_MEASURABLE
+from assay.multiplicity.run import MultiplicityPayload, describe_epsilon, flagged_groups
 from assay.report.result import format_rate
 from assay.section import Card, Page
 

@@ -1,7 +1,7 @@
 """The ε-Rashomon set of a population of models, and every multiplicity figure over ε.
 
 **Candidates.** `fit_candidates` trains K candidate models through the population engine
-(`assay.population.fit_population`: any learner it supports, its backends and its
+(`assay.engine.fit_population`: any learner it supports, its backends and its
 cache). They differ by seed, by the rows they train on (each a random subsample, without
 replacement, of the training pool: the engine's membership masks are 0/1) and, with a
 hyper-parameter grid, by their hyper-parameters (one population per grid point). Rows
@@ -44,6 +44,7 @@ from assay._validation import (
     check_option,
     check_scalar,
 )
+from assay.engine import Population, PopulationPlan
 from assay.groups import FlagRule, GroupIndex, permutation_test
 from assay.multiplicity.metrics import (
     _binary_capacity,
@@ -51,7 +52,6 @@ from assay.multiplicity.metrics import (
     _sc_from_counts,
     blahut_arimoto,
 )
-from assay.population import Population, PopulationPlan
 
 __all__ = [
     "Candidates",
@@ -244,7 +244,7 @@ def fit_candidates(X: Any, y: Any, learner: Any, *, n_models: int = 32,
     Parameters
     ----------
     X, y : arrays
-        Features and class indices (as `assay.population.fit_population` takes them).
+        Features and class indices (as `assay.engine.fit_population` takes them).
     learner : str, estimator or Learner
         Anything `assay.learners.get_learner` accepts; with a `grid`, each grid point is
         ``get_learner(learner, **point)``.
@@ -263,8 +263,8 @@ def fit_candidates(X: Any, y: Any, learner: Any, *, n_models: int = 32,
     -------
     Candidates
     """
+    from assay.engine import check_population_size, fit_population
     from assay.learners import get_learner
-    from assay.population import check_population_size, fit_population
 
     n_models = check_scalar(n_models, "n_models", kind=int, low=1)
     points = grid_points(grid)

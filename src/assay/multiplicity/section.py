@@ -21,7 +21,7 @@ from importlib import resources
 from typing import Any
 
 from assay._validation import MAX_RESAMPLES, InvalidParameterError, check_option, check_scalar
-from assay.multiplicity.audit import MultiplicityPayload, run_multiplicity
+from assay.multiplicity.run import MultiplicityPayload, run_multiplicity
 from assay.section import Flag, Options
 
 __all__ = ["MultiplicityOptions", "MultiplicitySection", "SECTION"]
@@ -149,7 +149,7 @@ class MultiplicitySection:
                 f"Got {models}.")
         for point in points:
             get_learner(context.learner or context.config.make_learner(), **point)
-        from assay.population import check_population_size
+        from assay.engine import check_population_size
 
         check_population_size(models, context.dataset.n_rows, len(context.dataset.classes),
                               name="multiplicity.models", spill=False)

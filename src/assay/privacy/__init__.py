@@ -1,15 +1,18 @@
-"""Privacy: empirical membership-inference audits, and the theory beside them.
+"""Privacy: how much a model (or a release) reveals about the people it was trained on.
 
-* :mod:`~assay.privacy.attacks`: LOSS, LiRA and RMIA scores on a population of models,
-  computed by the engine of :mod:`~assay.privacy.scoring`; :mod:`~assay.privacy.mia`
-  (`run_mia`) runs them and gathers their figures (:mod:`~assay.privacy.results`,
-  estimators and per-group vulnerability in :mod:`~assay.privacy.vulnerability`).
-* :mod:`~assay.privacy.target`: the same attacks on a model the user trained, with the
-  population as its reference models.
-* :mod:`~assay.privacy.section`: the privacy section of ``assay audit``.
-* :mod:`~assay.privacy.accounting`: f-DP trade-off curves of DP mechanisms.
-* :mod:`~assay.privacy.risk`: operational risks read off a trade-off curve.
-* :mod:`~assay.privacy.calibrate`: the smallest noise meeting a risk target.
+One sub-package a job, each of the same shape (maths modules, ``section.py``, page):
+
+* `assay.privacy.theory`: f-DP trade-off curves of DP mechanisms (``accounting``), the
+  operational risks read off them (``risk``), the smallest noise meeting a risk target
+  (``calibrate``) and the guarantee a model claims (``guarantee``);
+* `assay.privacy.membership`: LOSS, LiRA and RMIA on a population of models (``attacks``,
+  ``scoring``, ``mia``) and on the user's own model (``audited_model``), their figures
+  (``estimates``, ``results``, ``vulnerability``, ``records``) and the ``privacy`` section;
+* `assay.privacy.attribute`, `assay.privacy.distribution`: attribute and distribution
+  inference, each with its section;
+* `assay.privacy.release`: the checks before a model leaves (``release`` section);
+* `assay.privacy.training`: DP-SGD calibrated to a risk target, audited against its own
+  guarantee (``dp`` section).
 
 Names are imported from their submodule on first use (dp_accounting alone takes
 seconds to import), so ``import assay.privacy`` is instant.
@@ -22,7 +25,18 @@ from typing import TYPE_CHECKING
 from assay import _lazy_exports
 
 if TYPE_CHECKING:
-    from assay.privacy.accounting import (
+    from assay.privacy.membership.attacks import (
+        attack_scores,
+        lira_scores,
+        loss_scores,
+        rmia_scores,
+    )
+    from assay.privacy.membership.audited_model import applicable_attacks, attack_target
+    from assay.privacy.membership.mia import run_mia
+    from assay.privacy.membership.records import most_exposed_records
+    from assay.privacy.membership.results import AttackResult, MIAResult
+    from assay.privacy.membership.vulnerability import group_vulnerability
+    from assay.privacy.theory.accounting import (
         TradeOff,
         approximate_dp,
         compose,
@@ -36,8 +50,7 @@ if TYPE_CHECKING:
         rdp_profile,
         zcdp,
     )
-    from assay.privacy.attacks import attack_scores, lira_scores, loss_scores, rmia_scores
-    from assay.privacy.calibrate import (
+    from assay.privacy.theory.calibrate import (
         Advantage,
         AttributeInference,
         CalibrationResult,
@@ -52,11 +65,8 @@ if TYPE_CHECKING:
         noise_risk_curve,
         parse_target,
     )
-    from assay.privacy.guarantee import DPGuarantee
-    from assay.privacy.mia import run_mia
-    from assay.privacy.records import most_exposed_records
-    from assay.privacy.results import AttackResult, MIAResult
-    from assay.privacy.risk import (
+    from assay.privacy.theory.guarantee import DPGuarantee
+    from assay.privacy.theory.risk import (
         advantage,
         attribute_inference_risk,
         bayes_risk,
@@ -66,20 +76,18 @@ if TYPE_CHECKING:
         success_bound,
         tpr_at_fpr,
     )
-    from assay.privacy.target import applicable_attacks, attack_target
-    from assay.privacy.vulnerability import group_vulnerability
 
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
-        "attacks": ["attack_scores", "lira_scores", "loss_scores", "rmia_scores"],
-        "mia": ["run_mia"],
-        "results": ["AttackResult", "MIAResult"],
-        "records": ["most_exposed_records"],
-        "vulnerability": ["group_vulnerability"],
-        "target": ["applicable_attacks", "attack_target"],
-        "guarantee": ["DPGuarantee"],
-        "accounting": [
+        "membership.attacks": ["attack_scores", "lira_scores", "loss_scores", "rmia_scores"],
+        "membership.mia": ["run_mia"],
+        "membership.results": ["AttackResult", "MIAResult"],
+        "membership.records": ["most_exposed_records"],
+        "membership.vulnerability": ["group_vulnerability"],
+        "membership.audited_model": ["applicable_attacks", "attack_target"],
+        "theory.guarantee": ["DPGuarantee"],
+        "theory.accounting": [
             "TradeOff",
             "approximate_dp",
             "compose",
@@ -93,7 +101,7 @@ __all__, __getattr__, __dir__ = _lazy_exports(
             "rdp_profile",
             "zcdp",
         ],
-        "calibrate": [
+        "theory.calibrate": [
             "Advantage",
             "AttributeInference",
             "CalibrationResult",
@@ -108,7 +116,7 @@ __all__, __getattr__, __dir__ = _lazy_exports(
             "noise_risk_curve",
             "parse_target",
         ],
-        "risk": [
+        "theory.risk": [
             "advantage",
             "attribute_inference_risk",
             "bayes_risk",

@@ -6,7 +6,7 @@
   control (anonymeter's definitions), per protected group.
 * :mod:`~assay.synth.membership`: a density-ratio membership attack on the release (DOMIAS
   style), distance to closest record beside it.
-* :mod:`~assay.synth.audit`: `audit_release`, its options and its typed, schema-checked result.
+* :mod:`~assay.synth.run`: `audit_release`, its options and its typed, schema-checked result.
 * :mod:`~assay.synth.dp`: a DP marginal generator at the least noise meeting a risk target,
   its utility and its audit (`assay synth-dp`).
 """

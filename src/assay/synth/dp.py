@@ -16,7 +16,7 @@ the simplest sound one:
   of each of the m marginals by 1, so the L2 sensitivity is √m and Gaussian noise of
   standard deviation σ on every count makes the release μ-GDP with μ = √m / σ.
 * **Calibration.** μ is the largest one whose trade-off curve meets the risk target
-  (`assay.privacy.calibrate.calibrate_gaussian`, bisection to 1e-9), so σ is the smallest.
+  (`assay.privacy.theory.calibrate.calibrate_gaussian`, bisection to 1e-9), so σ is the smallest.
 * **Sampling** (post-processing, free): negative counts clipped to 0, each marginal
   normalised; the anchor from its joint marginal and every other column conditional on it
   (its noisy marginal with the anchor), or every column independently. The number
@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 
 from assay._validation import DataError, InvalidParameterError, check_scalar
-from assay.privacy.accounting import GaussianTradeOff
-from assay.privacy.calibrate import RiskTarget, calibrate_gaussian
-from assay.synth.audit import SynthOptions, SynthPayload, audit_release, check_columns
+from assay.privacy.theory.accounting import GaussianTradeOff
+from assay.privacy.theory.calibrate import RiskTarget, calibrate_gaussian
+from assay.synth.run import SynthOptions, SynthPayload, audit_release, check_columns
 
 __all__ = ["ColumnDomain", "DPMarginals", "SynthDPResult", "check_domain", "fit_marginals",
            "generate", "utility", "synth_dp", "result_schema"]

@@ -30,7 +30,7 @@ import numpy as np
 
 from assay._stats import Estimate, hanley_mcneil_interval
 from assay.groups import group_label
-from assay.privacy.estimates import (
+from assay.privacy.membership.estimates import (
     fpr_band,
     not_estimable_reason,
     tpr_estimable,

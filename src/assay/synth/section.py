@@ -90,13 +90,13 @@ class SyntheticSection:
 
     @property
     def payload_type(self):
-        from assay.synth.audit import SynthPayload
+        from assay.synth.run import SynthPayload
 
         return SynthPayload
 
     @property
     def payload_schema(self) -> dict[str, Any]:
-        from assay.synth.audit import payload_schema
+        from assay.synth.run import payload_schema
 
         return payload_schema()
 
@@ -105,7 +105,7 @@ class SyntheticSection:
         if options.release is None:
             return
         from assay.data.read import read_table
-        from assay.synth.audit import SynthOptions, check_columns
+        from assay.synth.run import SynthOptions, check_columns
 
         paths = _paths(context, options)
         frames = [read_table(p, what=name) for name, p in
@@ -122,7 +122,7 @@ class SyntheticSection:
     def run(self, context: Any, options: SyntheticOptions):
         from assay.data.read import read_table
         from assay.report.result import Metric, SectionResult
-        from assay.synth.audit import SynthOptions, audit_release, summary_lines
+        from assay.synth.run import SynthOptions, audit_release, summary_lines
 
         paths = _paths(context, options)
         real, synth, holdout = (read_table(paths[f"synthetic.{k}"], what=f"synthetic.{k}")

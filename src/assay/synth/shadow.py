@@ -162,7 +162,7 @@ def check_generator(spec: str) -> str:
     if name == "marginals" and not risk:
         return spec
     if name == "dp-marginals":
-        from assay.privacy.calibrate import parse_target
+        from assay.privacy.theory.calibrate import parse_target
 
         try:
             parse_target(risk)
@@ -180,7 +180,7 @@ def make_generator(spec: str, tables: Tables, seed: int = 0):
     name, _, risk = check_generator(spec).partition(":")
     if name == "marginals":
         return MarginalsGenerator
-    from assay.privacy.calibrate import parse_target
+    from assay.privacy.theory.calibrate import parse_target
     from assay.synth.dp import noise_for
 
     target, domain = parse_target(risk), _dp_domain(tables)

@@ -1,0 +1,410 @@
+"""One audit end to end: validate everything, train the population once, run every section.
+
+`run_audit` reads an `AuditConfig`, builds the `Dataset` (and reads the predictions of
+the model under audit, when one is given), asks every section to check its options
+against them, and only then fits one population of K models (resumable through the
+on-disk cache under ``out/cache``). The same `AuditContext` goes to every registered
+section (`assay.section`); their `SectionResult`s make the `AuditResult` written to
+``out/result.json`` and rendered to ``out/report.html``.
+
+The runner knows no pillar. It keeps what all sections share: the data, target and
+protected columns, the learner and its parameters, the population size, the output
+folder, the backend, the seed, the group-layer settings (``[groups]``) and the model
+under audit (``predictions``). Everything else lives in the sections' own tables of
+``audit.toml``::
+
+    data = "credit.csv"
+    target = "default"
+    protected = ["sex", "age"]
+    models = 32
+
+    [learner]
+    name = "logreg"
+    C = 0.5
+
+    [groups]
+    min_support = 50
+
+    [privacy]
+    attacks = ["lira", "rmia"]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay._validation import (
+    AssayError,
+    DataError,
+    InvalidParameterError,
+    check_output_folder,
+)
+from assay.audit.config import AuditConfig, GroupOptions, load_config
+from assay.audit.outputs import RunLayout, begin_run
+from assay.section import Section, registered_sections
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "AuditConfig",
+    "AuditContext",
+    "GroupOptions",
+    "load_config",
+    "run_audit",
+]
+
+ProgressFn = Callable[[str, float], None]
+
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass
+class AuditContext:
+    """What every section reads.
+
+    Attributes
+    ----------
+    config : AuditConfig
+    dataset : Dataset
+    population : Population or None
+        K models (``member`` says which rows each trained on); None during `Section.check`.
+        With a predictions file these are the reference models of the attack.
+    target : TargetPredictions or None
+        The model under audit: the user's (``predictions``), or model 0 of the population.
+    groups : GroupIndex
+        The protected attributes and their intersections (`assay.groups`).
+    learner : Learner
+        The learner of the population, with its parameters (built once, in `prepare`).
+    out_dir : Path
+    progress : bool
+    extras : dict
+        Free space for sections to share intermediate results (by section name).
+    """
+
+    config: AuditConfig
+    dataset: Any
+    population: Any = None
+    target: Any = None
+    groups: Any = None
+    learner: Any = None
+    out_dir: Path = Path("assay-out")
+    progress: bool = False
+    scheduler_address: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def brings_own_model(self) -> bool:
+        """Whether the model under audit came from outside (predictions or an estimator)."""
+        return self.target is not None and not self.target.source.startswith("population")
+
+    def engine_options(self) -> dict[str, Any]:
+        """Backend, cluster, cache, progress and memory budget of every fit of this audit
+        (`assay.engine.engine_options`), for sections that fit on other data."""
+        from assay.engine import engine_options
+
+        return engine_options(self.config.backend, self.out_dir / "cache", self.progress,
+                              self.config.memory_budget, self.scheduler_address)
+
+    def fit(self, plan: Any, learner: Any = None) -> Any:
+        """Fit another population on the same data, backend and cache (resumable)."""
+        from assay.engine import fit_population
+
+        return fit_population(
+            self.dataset.X, self.dataset.y, learner or self.learner or self.config.make_learner(),
+            plan,
+            n_classes=int(len(self.dataset.classes)),
+            data_fingerprint=str(self.dataset.fingerprint), **self.engine_options())
+
+
+# --------------------------------------------------------------------------- running
+
+
+def load_dataset(config: AuditConfig):
+    """The `Dataset` of an audit: a file path or a bundled table's name."""
+    from assay.data import Dataset, load
+    from assay.data.public import PUBLIC_TABLES
+
+    path = Path(config.data)
+    if path.exists():
+        if not path.is_file():
+            raise DataError(f"data must be a file. Got the folder {config.data!r}.")
+        if not config.target:
+            raise InvalidParameterError(
+                f"target must name the label column of {config.data}. Got none.")
+        return Dataset.from_path(path, config.target, list(config.protected),
+                                 encoding=config.encoding, **config.encoding_limits())
+    if config.data == "synthetic" or config.data in PUBLIC_TABLES:
+        overrides: dict[str, Any] = config.encoding_limits()
+        if config.target:
+            overrides["target"] = config.target
+        if config.protected:
+            overrides["protected"] = list(config.protected)
+        if config.data == "synthetic":
+            overrides["random_state"] = config.seed
+            if config.n_rows:
+                overrides["n_rows"] = config.n_rows
+        return load(config.data, **overrides)
+    raise DataError(
+        f"data must be an existing file or one of 'synthetic', "
+        f"{', '.join(repr(t) for t in PUBLIC_TABLES)}. Got {config.data!r}.")
+
+
+def _population_summary(population: Any, brings_own_model: bool) -> dict[str, Any]:
+    import numpy as np
+
+    info = population.info
+    return {
+        "role": "reference models" if brings_own_model else "audited population",
+        "n_models": int(population.n_models),
+        "n_rows": int(population.n_rows),
+        "learner": info.get("learner", {}),
+        "backend": info.get("backend"),
+        "seeds": [int(s) for s in info.get("seeds", [])],
+        "plan_fingerprint": info.get("plan_fingerprint"),
+        "train_accuracy": float(np.mean(population.accuracy(members=True))),
+        "test_accuracy": float(np.mean(population.accuracy(members=False))),
+        "n_fitted": int(info.get("n_fitted", 0)),
+        "n_loaded_from_cache": int(info.get("n_loaded_from_cache", 0)),
+        "seconds": float(info.get("seconds", 0.0)),
+    }
+
+
+def _data_summary(dataset: Any) -> dict[str, Any]:
+    return {"name": str(dataset.name), "n_rows": int(dataset.X.shape[0]),
+            "n_features": int(dataset.X.shape[1]), "target": str(dataset.target),
+            "protected": [str(p) for p in dataset.protected],
+            "classes": [str(c) for c in dataset.classes],
+            "fingerprint": str(dataset.fingerprint), "notes": [str(n) for n in dataset.notes]}
+
+
+def _run_section(section: Section, context: AuditContext):
+    """One section's result; a section that fails is recorded as an error, not raised.
+
+    The population is already paid for, so a failing section must not take the others
+    down with it. A user-caused failure (`AssayError`) keeps its message; anything else
+    is a bug in the section: its message says so and the traceback is kept in ``data``.
+    """
+    from assay.report.result import SectionResult
+
+    started = time.perf_counter()
+    options = context.config.options(section.name)
+    try:
+        if not section.applies(context, options):
+            result = SectionResult(name=section.name, title=section.title, status="skipped",
+                                   message="does not apply to this audit")
+        else:
+            result = section.run(context, options)
+    except AssayError as exc:  # user-caused: report it, keep the other sections
+        result = SectionResult(name=section.name, title=section.title, status="error",
+                               message=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug in one section: record it, go on
+        import traceback
+
+        result = SectionResult(
+            name=section.name, title=section.title, status="error",
+            message=(f"internal error in the {section.name} section: "
+                     f"{type(exc).__name__}: {exc} (a bug in assay or the section's plug-in; "
+                     "the traceback is in result.json)"),
+            data={"exception": type(exc).__name__, "traceback": traceback.format_exc()})
+    result.seconds = round(time.perf_counter() - started, 3)
+    return result
+
+
+def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
+            progress: bool = False) -> AuditContext:
+    """Everything before training: data, learner, model under audit, every section's check.
+
+    Raises an `AssayError` for any bad option or input, so a run that would fail does so
+    before it costs any training time.
+    """
+    learner = config.make_learner()  # validates the learner and its parameters
+    out_dir = Path(check_output_folder(config.out, "out"))
+    if dataset is None:
+        dataset = load_dataset(config)
+    from assay.engine import check_population_size
+
+    check_population_size(config.models, dataset.n_rows, len(dataset.classes),
+                          config.memory_budget, name="models (--models)")
+    if target is None and config.predictions is not None:
+        from assay.engine.predictions import read_predictions
+
+        target = read_predictions(config.predictions, dataset, train_column=config.train_column)
+    context = AuditContext(config=config, dataset=dataset, target=target,
+                           groups=_group_index(dataset, config.groups), learner=learner,
+                           out_dir=out_dir, progress=progress)
+    for section in registered_sections():
+        section.check(context, config.options(section.name))
+    return context
+
+
+def _group_index(dataset: Any, groups: GroupOptions):
+    from assay.groups import GroupIndex
+
+    if dataset.groups.shape[1] == 0:
+        return None
+    return GroupIndex.from_frame(dataset.groups, max_intersection=groups.max_intersection)
+
+
+def plan_for(context: AuditContext):
+    """The population plan: balanced halves, or references shaped like the user's model."""
+    from assay.engine import PopulationPlan
+
+    config = context.config
+    if context.target is not None:
+        from assay.engine.predictions import reference_plan
+
+        return reference_plan(context.target, config.models, config.seed)
+    return PopulationPlan.balanced(context.dataset.X.shape[0], config.models, config.seed)
+
+
+def run_audit(
+    config: AuditConfig,
+    *,
+    dataset: Any = None,
+    target: Any = None,
+    progress: bool = True,
+    on_stage: ProgressFn | None = None,
+    write: bool = True,
+):
+    """Run a whole audit: checks, one population, every section; write result and report.
+
+    Parameters
+    ----------
+    config : AuditConfig
+    dataset : Dataset, optional
+        Use this dataset instead of loading ``config.data``.
+    target : TargetPredictions, optional
+        The model under audit (`assay.engine.predictions.predictions_from_estimator` for a
+        fitted estimator); default: ``config.predictions`` if given.
+    progress : bool, default=True
+        Show rich progress bars.
+    on_stage : callable(stage, fraction), optional
+        Called as the audit moves on (for the web app's status endpoint).
+    write : bool, default=True
+        Write ``result.json`` and ``report.html`` into ``config.out``.
+
+    Returns
+    -------
+    AuditResult
+    """
+    from assay.engine import fit_population
+    from assay.engine.predictions import TargetPredictions
+    from assay.report.result import AuditResult, package_versions
+
+    started = time.perf_counter()
+    stage = _stages(progress, on_stage)
+    if on_stage is not None:  # not printed: a bad option must leave one error line alone
+        on_stage("checking the data and every option", 0.02)
+    if write:  # out holds one run: a rerun that fails must leave no result behind
+        begin_audit(config.out)
+    context = prepare(config, dataset=dataset, target=target, progress=progress)
+    brings_own = context.target is not None
+    context.out_dir.mkdir(parents=True, exist_ok=True)
+    what = "reference models" if brings_own else "models"
+    stage(f"training {config.models} {what}", 0.1)
+    # Each finished chunk is reported too: the web app's progress moves, and its cancel
+    # (an exception from on_stage) stops the training between chunks.
+    on_chunk = None if on_stage is None else (
+        lambda done, total: on_stage(f"trained {done} of {total} {what}",
+                                     0.1 + 0.5 * done / total))
+    from assay.engine.cluster import shared_cluster
+
+    # With the Dask backend, fitting and every section's Dask work share one cluster.
+    with shared_cluster(config.backend, config.scheduler_address) as address:
+        context.scheduler_address = address
+        population = fit_population(
+            context.dataset.X, context.dataset.y, context.learner, plan_for(context),
+            n_classes=int(len(context.dataset.classes)), backend=config.backend,
+            cache_dir=context.out_dir / "cache",
+            data_fingerprint=str(context.dataset.fingerprint), progress=progress,
+            on_chunk=on_chunk, memory_budget=config.memory_budget, scheduler_address=address)
+        context.population = population
+        if context.target is None:
+            context.target = TargetPredictions(
+                probs=population.read_models(0).astype("float64"),
+                member=population.member[0],
+                source="population model 0 (trained by assay on a random half)")
+        sections = registered_sections()
+        results: dict[str, Any] = {}
+        context.extras["results"] = results  # later sections read earlier ones (release)
+        for i, section in enumerate(sections):
+            stage(f"{section.name} audit", 0.6 + 0.35 * i / max(len(sections), 1))
+            results[section.name] = _run_section(section, context)
+    result = AuditResult(
+        config=config.to_dict(), data=_data_summary(context.dataset),
+        population=_population_summary(population, brings_own),
+        target=context.target.summary(), sections=results,
+        versions=package_versions(), created=datetime.now(UTC).isoformat(timespec="seconds"),
+        seconds=round(time.perf_counter() - started, 3))
+    if write:
+        stage("writing the report", 0.97)
+        write_outputs(result, context.out_dir)
+    stage("done", 1.0)
+    return result
+
+
+def _stages(progress: bool, on_stage: ProgressFn | None) -> ProgressFn:
+    """Report each stage to ``on_stage`` and, with progress on, as a line on stderr."""
+    console = None
+    if progress:
+        from rich.console import Console
+
+        console = Console(stderr=True, highlight=False)
+    started = time.perf_counter()
+
+    def stage(name: str, fraction: float) -> None:
+        if on_stage is not None:
+            on_stage(name, fraction)
+        if console is not None and fraction < 1.0:
+            from rich.text import Text
+
+            console.print(Text.assemble((f"{time.perf_counter() - started:6.1f} s  ", "dim"),
+                                        (name, "bold")))
+
+    return stage
+
+
+#: What one audit writes into ``out`` (`assay.audit.outputs`): result, report and the fairness
+#: exports are the run's; the population cache stays (it is keyed by content).
+AUDIT_LAYOUT = RunLayout(files=("result.json", "report.html"), folders=("fairness",),
+                         kept=("cache",),
+                         legacy=("result.previous.json", "report.previous.html"))
+
+
+def begin_audit(out: Any, name: str = "out") -> Path:
+    """Check the ``out`` folder, then move an earlier run's files into ``out/previous/``.
+
+    Called as an audit starts, before its options and data are checked, so that
+    ``out/result.json`` is always the latest run's or absent (a gate never passes on a
+    stale result) and no earlier model stands beside it; calling it again moves nothing.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``out`` cannot hold a run (a file, not writable, ``result.json`` a folder ...).
+    """
+    return begin_run(out, name, AUDIT_LAYOUT)
+
+
+def write_outputs(result, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``result.json`` and ``report.html`` into ``out_dir``; return their paths.
+
+    The report is rendered before anything is written, and each file is written to a
+    temporary name and renamed: a failure leaves no half-written or mismatched pair.
+    """
+    from assay.report.html import render_report
+    from assay.report.result import write_text_atomic
+
+    out_dir = Path(out_dir)
+    html = render_report(result)
+    json_path = result.to_json(out_dir / "result.json")
+    html_path = write_text_atomic(out_dir / "report.html", html)
+    return json_path, html_path

@@ -1,0 +1,216 @@
+"""The distribution-inference section of ``assay audit`` (``[distribution]``).
+
+Light to import; the work is in `assay.privacy.distribution.inference`. Runs only when a property
+(``COL=VALUE``) is named.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+from assay._validation import InvalidParameterError, check_scalar
+from assay.section import Flag, Options
+
+__all__ = ["DistributionOptions", "DistributionSection", "SECTION"]
+
+NAMES = {"kl": "KL divergence (pairwise votes)", "meta": "meta-classifier on outputs"}
+
+
+@dataclass(frozen=True)
+class DistributionOptions(Options):
+    """Options of the distribution section.
+
+    Parameters
+    ----------
+    property : str or None
+        ``COL=VALUE`` whose share in the training data is inferred (none: no run).
+    ratios : tuple of float, default=(0.3, 0.5)
+        The two shares, each in (0, 1).
+    models : int, default=32
+        Models per share (even, ≥ 4): half shadow, half victim.
+    train_size : int or None
+        Rows per training set (default: half the largest both pools allow).
+    n_query : int, default=2000
+    """
+
+    property: str | None = None
+    ratios: tuple[float, float] = (0.3, 0.5)
+    models: int = 32
+    train_size: int | None = None
+    n_query: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.property is not None:
+            from assay.privacy.distribution.inference import parse_property
+
+            parse_property(self.property)
+        from assay.privacy.distribution.inference import check_ratios
+
+        object.__setattr__(self, "ratios", check_ratios(self.ratios, "distribution.ratios"))
+        models = check_scalar(self.models, "distribution.models", kind=int, low=4)
+        if models % 2:
+            raise InvalidParameterError(f"distribution.models must be an even integer in "
+                                        f"[4, inf). Got {models}.")
+        if self.train_size is not None:
+            check_scalar(self.train_size, "distribution.train_size", kind=int, low=2)
+        check_scalar(self.n_query, "distribution.n_query", kind=int, low=1)
+
+
+@dataclass
+class DistributionPayload:
+    result: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.result.to_dict()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DistributionPayload:
+        from assay.privacy.distribution.inference import DistributionResult
+
+        return cls(DistributionResult.from_dict(d))
+
+
+def check_distribution(dataset: Any, options: DistributionOptions, pool_fraction: float = 0.4
+                       ) -> Any:
+    """The property mask, after checking the value occurs and the training size fits."""
+    from assay.engine import check_population_size
+    from assay.privacy.distribution.inference import max_train_size, property_mask
+
+    if options.property is None:
+        raise ValueError("check_distribution needs options.property")
+    check_population_size(options.models, dataset.n_rows, len(dataset.classes),
+                          name="distribution.models", factor=2, spill=False)
+    mask = property_mask(dataset, options.property)
+    n_pool = int(round(pool_fraction * mask.size))
+    # The pools are random: check against their expected make-up, with 10 % slack.
+    feasible = max_train_size(int(0.9 * mask.mean() * n_pool),
+                              int(0.9 * (1 - mask.mean()) * n_pool), options.ratios)
+    if options.train_size is not None:
+        from assay.privacy.distribution.inference import check_share_counts
+
+        check_share_counts(options.train_size, options.ratios, "distribution.train_size")
+    if options.train_size is not None and options.train_size > feasible:
+        raise InvalidParameterError(
+            f"distribution.train_size must be at most about {feasible} for {options.property}"
+            f" at shares {options.ratios[0]:g} and {options.ratios[1]:g}. "
+            f"Got {options.train_size}.")
+    if feasible < 2:
+        raise InvalidParameterError(
+            f"distribution.property must leave room for training sets at both shares. Got "
+            f"{options.property} on {int(mask.sum())} of {mask.size} rows.")
+    return mask
+
+
+class DistributionSection:
+    """Distribution inference: does the model reveal the share of a group in its data?"""
+
+    name = "distribution"
+    title = "Privacy: distribution inference"
+    options_type = DistributionOptions
+    flags = (
+        Flag("property", "COL=VALUE whose share in the training data is inferred."),
+        Flag("ratios", "The two shares, e.g. 0.3,0.5.", kind="list"),
+        Flag("models", "Models per share (distribution section).", kind="int",
+             name="--distribution-models"),
+    )
+
+    @property
+    def payload_type(self):
+        return DistributionPayload
+
+    @cached_property
+    def payload_schema(self) -> dict[str, Any]:
+        text = resources.files("assay.privacy.distribution").joinpath("schema.json") \
+            .read_text("utf-8")
+        return json.loads(text)
+
+    def check(self, context: Any, options: DistributionOptions) -> None:
+        if options.property is not None:
+            check_distribution(context.dataset, options)
+
+    def applies(self, context: Any, options: DistributionOptions) -> bool:
+        return options.property is not None
+
+    def run(self, context: Any, options: DistributionOptions):
+        from assay.privacy.distribution.inference import distribution_inference
+        from assay.report.result import SectionResult
+
+        config = context.config
+        if options.property is None:  # `applies` said no run
+            raise ValueError("the distribution section needs a property")
+        mask = check_distribution(context.dataset, options)
+        result = distribution_inference(
+            context.dataset.dense_X("the distribution section"), context.dataset.y, mask,
+            ratios=options.ratios,
+            n_models=options.models, learner=context.learner, train_size=options.train_size,
+            n_query=options.n_query, property_label=options.property,
+            n_classes=context.dataset.n_classes,
+            data_fingerprint=str(context.dataset.fingerprint), random_state=config.seed,
+            **context.engine_options())
+        payload = DistributionPayload(result)
+        return SectionResult(name=self.name, title=self.title, summary=summary(result),
+                             metrics=metrics(result), data=payload)
+
+    def page(self, section: Any, result: Any):
+        from assay.report.result import format_rate
+        from assay.section import Card, Page
+
+        r = section.data.result
+        best = r.best
+        cards = [Card(f"share of {r.property} guessed right", format_rate(best.accuracy.value),
+                      f"[{format_rate(best.accuracy.ci_low)}, "
+                      f"{format_rate(best.accuracy.ci_high)}]",
+                      "card-dist-accuracy")]
+        if best.n_leaked is not None:
+            cards.append(Card("n_leaked", f"{best.n_leaked.value:.1f}",
+                              f"of {r.train_size} training rows", "card-dist-leaked"))
+        template = resources.files("assay.privacy.distribution").joinpath(
+            "templates/distribution.html.j2").read_text(encoding="utf-8")
+        return Page(template=template, view={"r": r, "names": NAMES}, cards=cards)
+
+
+def summary(r: Any) -> list[str]:
+    from assay.report.result import format_rate
+
+    best = r.best
+    acc = best.accuracy
+    line = (f"Telling whether {r.property} made up {r.ratios[0]:g} or {r.ratios[1]:g} of the "
+            f"training data: the {NAMES[r.strongest]} attack is right for "
+            f"{format_rate(acc.value)} [{format_rate(acc.ci_low)}, {format_rate(acc.ci_high)}] "
+            f"of {best.n_victims} victim models (0.5 is guessing).")
+    lines = [line]
+    if best.n_leaked is not None:
+        lines.append(f"That is as much as counting {best.n_leaked.value:.1f} of the "
+                     f"{r.train_size} training rows would reveal (n_leaked).")
+    return lines
+
+
+def metrics(r: Any) -> dict[str, Any]:
+    from assay.report.result import Metric
+
+    out = {}
+    for name, a in r.attacks.items():
+        out[f"{name}.accuracy"] = Metric(a.accuracy.value, a.accuracy.ci_low,
+                                         a.accuracy.ci_high, label=f"{name}: accuracy")
+    best = r.best
+    out["accuracy"] = Metric(best.accuracy.value, best.accuracy.ci_low, best.accuracy.ci_high,
+                             label=f"distribution-inference accuracy ({r.strongest})")
+    if best.n_leaked is not None:
+        import math
+
+        def finite(v):
+            return v if math.isfinite(v) else None
+
+        out["n_leaked"] = Metric(finite(best.n_leaked.value), finite(best.n_leaked.ci_low),
+                                 finite(best.n_leaked.ci_high), label="n_leaked")
+        out["n_leaked_share"] = Metric(
+            finite(best.n_leaked.value / r.train_size),
+            label="n_leaked as a share of the training rows")
+    return out
+
+
+SECTION = DistributionSection()

@@ -1,0 +1,1 @@
+"""Release checks before a model leaves (``release`` section): reject, review or release."""

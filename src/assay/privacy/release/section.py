@@ -1,0 +1,154 @@
+"""The release-check section of ``assay audit`` (``[release]``): may the model leave?
+
+Light to import; the work is in `assay.privacy.release.checks`. With a model of the user's own
+(a predictions file) only the predictions-based checks run and the page says which
+could not; with assay's learner, one model is fitted on the audited model's training
+rows and checked in full.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+from assay._validation import check_scalar
+from assay.section import Flag, Options
+
+__all__ = ["ReleaseOptions", "ReleaseSection", "SECTION"]
+
+
+@dataclass(frozen=True)
+class ReleaseOptions(Options):
+    """Options of the release section: whether it runs (off by default: it fits one more
+    model) and the thresholds of the checks (`assay.privacy.release.checks.ReleaseThresholds`)."""
+
+    enabled: bool = False
+    min_leaf_rows: int = 10
+    min_cell_rows: int = 10
+    min_residual_dof: int = 10
+    min_samples_leaf: int = 5
+    max_class_disclosure: float = 0.0
+    max_mia_auc: float = 0.6
+    mia_fpr: float = 0.01
+    max_mia_tpr: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            from assay._validation import InvalidParameterError
+
+            raise InvalidParameterError(f"release.enabled must be true or false. "
+                                        f"Got {self.enabled!r}.")
+        check_scalar(self.min_leaf_rows, "release.min_leaf_rows", kind=int, low=1)
+        self.thresholds  # noqa: B018 - validates every threshold
+
+    @property
+    def thresholds(self):
+        from assay.privacy.release.checks import ReleaseThresholds
+
+        return ReleaseThresholds(self.min_leaf_rows, self.min_cell_rows,
+                                 self.min_residual_dof, self.min_samples_leaf,
+                                 self.max_class_disclosure, self.max_mia_auc, self.mia_fpr,
+                                 self.max_mia_tpr)
+
+
+@dataclass
+class ReleasePayload:
+    report: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.report.to_dict()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ReleasePayload:
+        from assay.privacy.release.checks import ReleaseReport
+
+        return cls(ReleaseReport.from_dict(d))
+
+
+class ReleaseSection:
+    """Disclosure checks before release, and a reject / review / release recommendation."""
+
+    name = "release"
+    title = "Privacy: release checks"
+    options_type = ReleaseOptions
+    flags = (
+        Flag("enabled", "Run the release checks on the audited model.", kind="bool",
+             name="--release-checks"),
+        Flag("min_leaf_rows", "Release check: training rows a tree leaf must hold.",
+             kind="int"),
+    )
+
+    @property
+    def payload_type(self):
+        return ReleasePayload
+
+    @cached_property
+    def payload_schema(self) -> dict[str, Any]:
+        text = resources.files("assay.privacy.release").joinpath("schema.json") \
+            .read_text("utf-8")
+        return json.loads(text)
+
+    def check(self, context: Any, options: ReleaseOptions) -> None:
+        return None  # every threshold is checked by ReleaseOptions
+
+    def applies(self, context: Any, options: ReleaseOptions) -> bool:
+        return options.enabled and context.target is not None
+
+    def run(self, context: Any, options: ReleaseOptions):
+        from assay.privacy.release.checks import (
+            evidence_from_results,
+            release_checks,
+            release_for_learner,
+        )
+        from assay.report.result import SectionResult
+
+        # The sections that ran before this one (the runner shares them): the measured
+        # attacks enter the decision.
+        evidence = evidence_from_results(context.extras.get("results", {}), options.mia_fpr)
+        if context.brings_own_model:
+            report = release_checks(predictions=context.target,
+                                    thresholds=options.thresholds, evidence=evidence)
+        else:
+            _, report = release_for_learner(context.learner,
+                                            context.dataset.dense_X("the release section"),
+                                            context.dataset.y, context.target.member,
+                                            random_state=context.config.seed,
+                                            thresholds=options.thresholds, evidence=evidence)
+        return SectionResult(name=self.name, title=self.title, summary=summary(report),
+                             metrics=metrics(report), data=ReleasePayload(report))
+
+    def page(self, section: Any, result: Any):
+        from assay.section import Card, Page
+
+        r = section.data.report
+        failed = [c for c in r.checks if c.status == "fail"]
+        cards = [Card("release recommendation", r.recommendation,
+                      f"{len(failed)} check(s) failed", "card-release")]
+        template = resources.files("assay.privacy.release").joinpath("templates/release.html.j2") \
+            .read_text(encoding="utf-8")
+        return Page(template=template, view={"r": r}, cards=cards)
+
+
+def summary(report: Any) -> list[str]:
+    lines = [f"Release recommendation for {report.model}: {report.recommendation.upper()}."]
+    lines += report.reasons
+    return lines
+
+
+def metrics(report: Any) -> dict[str, Any]:
+    from assay.report.result import Metric
+
+    out = {"reject": Metric(float(report.recommendation == "reject"),
+                            label="release recommendation is reject (1) or not (0)"),
+           "failed_checks": Metric(float(sum(c.status == "fail" for c in report.checks)),
+                                   label="release checks failed")}
+    for c in report.checks:
+        out[f"{c.name}.failed"] = Metric(float(c.status == "fail"),
+                                         label=f"release check failed: {c.title}")
+    return out
+
+
+SECTION = ReleaseSection()

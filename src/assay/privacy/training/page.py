@@ -1,0 +1,41 @@
+"""The DP section's page: cards, the two calibrations side by side, figures, one-run audit."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from assay.privacy.training.plots import guarantee_roc_plot, noise_risk_plot
+from assay.privacy.training.run import DPPayload
+from assay.report.result import format_rate
+from assay.section import Card, Page
+
+__all__ = ["dp_page"]
+
+
+def dp_page(section: Any, result: Any) -> Page:
+    """Cards, the side-by-side table, ROC under the guarantees, noise vs risk."""
+    payload: DPPayload = section.data
+    risk, eps = payload.calibrated("risk"), payload.calibrated("epsilon")
+    fpr = payload.target_fpr if payload.target_fpr is not None \
+        else payload.fprs[len(payload.fprs) // 2]
+    cards = [
+        Card("DP noise for the risk target", f"σ = {risk.noise_multiplier:.3g}",
+             f"ε-calibrated: σ = {eps.noise_multiplier:.3g}", "card-dp-noise"),
+        Card("accuracy, risk-calibrated", format_rate(risk.accuracy.value),
+             f"ε-calibrated: {format_rate(eps.accuracy.value)}", "card-dp-accuracy"),
+        Card("attacks under the guarantee",
+             "all" if all(r.passed for r in payload.runs) else "NO",
+             "ROC within 95 % intervals", "card-dp-check"),
+    ]
+    # The target line belongs on the TPR axis only for a tpr@fpr target.
+    target_value = payload.target_value if payload.target_fpr is not None else None
+    figures = {
+        "roc": guarantee_roc_plot(payload.runs[:2]),
+        "noise": noise_risk_plot(payload.runs, fpr, target_value),
+    }
+    view = {"payload": payload, "risk": risk, "eps": eps, "fprs": payload.fprs,
+            "one_run": payload.one_run}
+    template = resources.files("assay.privacy.training").joinpath("templates/dp.html.j2") \
+        .read_text(encoding="utf-8")
+    return Page(template=template, view=view, figures=figures, cards=cards)

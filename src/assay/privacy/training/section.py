@@ -1,0 +1,155 @@
+"""The DP section of ``assay audit``: risk- against ε-calibrated DP-SGD, each attacked.
+
+Declared through the ``assay.sections`` entry point. Light to import (the CLI builds its
+flags from it); the work is in `assay.privacy.training.run` and the page in
+`assay.privacy.training.page`. Off by default (it trains several more populations):
+``[dp] enabled = true`` or ``--dp``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+from assay._validation import InvalidParameterError, check_option, check_scalar
+from assay.section import Flag, Options
+
+__all__ = ["DPOptions", "DPSection", "SECTION"]
+
+_ATTACKS = ("loss", "lira", "lira_offline", "rmia", "rmia_offline")
+
+
+@dataclass(frozen=True)
+class DPOptions(Options):
+    """Options of the DP section (``[dp]`` in ``audit.toml``).
+
+    Parameters
+    ----------
+    enabled : bool, default=False
+        Train and audit the DP populations (several populations: off unless asked).
+    risk_target : str, default="tpr@fpr=0.05@0.01"
+        The attack-risk target (`assay.privacy.theory.calibrate.parse_target`).
+    delta : float, default=1e-5
+        δ of the ε-calibrated comparison.
+    epochs, batch_size, max_grad_norm : float, int, float
+        DP-SGD settings (q = batch_size / half the rows, T = ceil(epochs / q)).
+    lr : float or None
+        SGD learning rate (None: the learner's default).
+    learner : {"auto", "logreg", "mlp"}
+        "auto": the audit's learner when it is ``mlp``, else logistic regression.
+    models : int, default=8
+        Models of each DP population (even, at least 6 for LiRA).
+    attacks : tuple of str, default=("lira", "rmia")
+    fprs : tuple of float, default=(0.001, 0.01, 0.1)
+    noise_grid : tuple of float, default=(0.5, 2.0)
+        Further σ trained for the noise-vs-risk curve.
+    canaries : int, default=500
+        Canaries of the one-run audit (0: none).
+    """
+
+    enabled: bool = False
+    risk_target: str = "tpr@fpr=0.05@0.01"
+    delta: float = 1e-5
+    epochs: float = 5.0
+    batch_size: int = 256
+    max_grad_norm: float = 1.0
+    lr: float | None = None
+    learner: str = "auto"
+    models: int = 8
+    attacks: tuple[str, ...] = ("lira", "rmia")
+    fprs: tuple[float, ...] = (0.001, 0.01, 0.1)
+    noise_grid: tuple[float, ...] = (0.5, 2.0)
+    canaries: int = 500
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise InvalidParameterError(f"dp.enabled must be true or false. Got {self.enabled!r}.")
+        if not isinstance(self.risk_target, str):
+            raise InvalidParameterError(f"dp.risk_target must be text such as "
+                                        f"tpr@fpr=0.05@0.01. Got {self.risk_target!r}.")
+        check_scalar(self.delta, "dp.delta", low=0, high=1, low_open=True, high_open=True)
+        check_scalar(self.epochs, "dp.epochs", low=0, low_open=True, high=10_000)
+        check_scalar(self.batch_size, "dp.batch_size", kind=int, low=1)
+        check_scalar(self.max_grad_norm, "dp.max_grad_norm", low=0, low_open=True)
+        if self.lr is not None:
+            check_scalar(self.lr, "dp.lr", low=0, low_open=True)
+        check_option(self.learner, "dp.learner", ("auto", "logreg", "mlp"))
+        check_scalar(self.models, "dp.models", kind=int, low=6)
+        if self.models % 2:
+            raise InvalidParameterError(f"dp.models must be an even integer in [6, inf). "
+                                        f"Got {self.models}.")
+        attacks = (self.attacks,) if isinstance(self.attacks, str) else tuple(self.attacks)
+        if not attacks:
+            raise InvalidParameterError("dp.attacks must name at least one attack. Got [].")
+        for name in attacks:
+            check_option(name, "dp.attacks", _ATTACKS)
+        object.__setattr__(self, "attacks", tuple(dict.fromkeys(attacks)))
+        fprs = tuple(check_scalar(f, "dp.fprs", low=0, high=1, low_open=True, high_open=True)
+                     for f in self.fprs)
+        if not fprs:
+            raise InvalidParameterError("dp.fprs must hold at least one FPR in (0, 1). Got [].")
+        object.__setattr__(self, "fprs", tuple(sorted(set(fprs))))
+        object.__setattr__(self, "noise_grid", tuple(
+            check_scalar(s, "dp.noise_grid", low=0.1, high=1000) for s in self.noise_grid))
+        check_scalar(self.canaries, "dp.canaries", kind=int, low=0)
+        if 0 < self.canaries < 10:
+            raise InvalidParameterError(f"dp.canaries must be 0 or at least 10. "
+                                        f"Got {self.canaries}.")
+        from assay.privacy.theory.calibrate import parse_target
+
+        parse_target(self.risk_target, delta=self.delta)  # fails here, before any training
+
+
+class DPSection:
+    """DP-SGD calibrated to the risk target against ε-calibrated, each audited."""
+
+    name = "dp"
+    title = "DP training: risk-calibrated against ε-calibrated"
+    options_type = DPOptions
+    flags = (
+        Flag("enabled", "Train and audit DP populations (risk- vs ε-calibrated).", kind="bool",
+             name="--dp"),
+        Flag("risk_target", "Attack-risk target of the DP training, e.g. tpr@fpr=0.05@0.01.",
+             name="--dp-risk"),
+        Flag("epochs", "DP-SGD epochs.", kind="float", name="--dp-epochs"),
+        Flag("batch_size", "DP-SGD expected batch size.", kind="int", name="--dp-batch-size"),
+        Flag("max_grad_norm", "DP-SGD clipping norm.", kind="float", name="--dp-max-grad-norm"),
+        Flag("models", "Models per DP population.", kind="int", name="--dp-models"),
+        Flag("canaries", "Canaries of the one-run audit (0: none).", kind="int",
+             name="--dp-canaries"),
+    )
+
+    @property
+    def payload_type(self):
+        from assay.privacy.training.run import DPPayload
+
+        return DPPayload
+
+    @cached_property
+    def payload_schema(self) -> dict[str, Any]:
+        text = resources.files("assay.privacy.training").joinpath("schema.json").read_text("utf-8")
+        return json.loads(text)
+
+    def check(self, context: Any, options: DPOptions) -> None:
+        from assay.privacy.training.run import check_dp
+
+        check_dp(context, options)
+
+    def applies(self, context: Any, options: DPOptions) -> bool:
+        return bool(options.enabled)
+
+    def run(self, context: Any, options: DPOptions):
+        from assay.privacy.training.run import run_dp
+
+        return run_dp(self, context, options)
+
+    def page(self, section: Any, result: Any):
+        from assay.privacy.training.page import dp_page
+
+        return dp_page(section, result)
+
+
+SECTION = DPSection()
