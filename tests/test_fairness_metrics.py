@@ -103,3 +103,29 @@ def test_non_binary_labels_are_one_line_errors():
     with pytest.raises(DataError, match="two classes"):
         FairBoostClassifier().fit(np.zeros((300, 2)), np.arange(300) % 3,
                                   sensitive_features=A)
+
+
+def test_rate_intervals_contain_their_rate_when_a_group_is_all_one_way():
+    # Law school's "race=Hispanic & sex=1": every positive predicted positive, TPR 1 whose
+    # Wilson upper end rounded to 0.9999999999999999, below the point, so the report's
+    # rate figure failed with "'xerr' must not contain negative values".
+    import pandas as pd
+
+    from assay.fairness.plots import rate_plot
+
+    sizes = {"a": 10, "b": 12, "c": 13, "d": 25}  # sizes where k = n or k = 0 used to miss
+    A = pd.DataFrame({"g": np.repeat(list(sizes), list(sizes.values()))})
+    y = np.repeat([1, 0, 1, 0], list(sizes.values()))
+    pred = y.copy()
+    report = fairness_metrics(y, pred, A, min_support=1, min_count=1, n_bootstrap=20)
+    for row in report.groups:
+        for name, e in row.rates.items():
+            if e.value == e.value:
+                assert e.ci_low <= e.value <= e.ci_high, (row.label, name, e)
+    for rate in ("tpr", "fpr", "selection_rate"):
+        shown = [g for g in report.groups if g.rates[rate].value == g.rates[rate].value]
+        svg = rate_plot([g.label for g in shown], [g.rates[rate].value for g in shown],
+                        [g.rates[rate].ci_low for g in shown],
+                        [g.rates[rate].ci_high for g in shown],
+                        report.overall[rate].value, rate, [False] * len(shown))
+        assert svg.lstrip().startswith("<")

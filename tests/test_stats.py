@@ -46,6 +46,14 @@ def test_wilson_contains_proportion_and_is_inside_unit_interval():
     assert np.all((lo <= p) & (p <= hi)) and lo.min() >= 0 and hi.max() <= 1
 
 
+def test_wilson_ends_are_exact_at_zero_and_all_successes():
+    # The closed form rounds an ulp inside [0, 1] at k = 0 or k = n for many n
+    # (n = 10: upper end 0.9999999999999999 for 10/10), leaving the point outside.
+    n = np.arange(1, 3001)
+    assert np.all(wilson_interval(n, n)[1] == 1.0)
+    assert np.all(wilson_interval(np.zeros_like(n), n)[0] == 0.0)
+
+
 @pytest.mark.parametrize(("k", "n", "low", "high"), [
     # Newcombe (1998), Statistics in Medicine 17:857, Table I, method 3 (Wilson score).
     (81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611),

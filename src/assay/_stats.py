@@ -97,8 +97,10 @@ def wilson_interval(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndar
     denom = 1 + z**2 / safe_n
     centre = (p + z**2 / (2 * safe_n)) / denom
     half = z * np.sqrt(p * (1 - p) / safe_n + z**2 / (4 * safe_n**2)) / denom
-    low = np.where(n > 0, np.clip(centre - half, 0, 1), 0.0)
-    high = np.where(n > 0, np.clip(centre + half, 0, 1), 1.0)
+    # At k = 0 (k = n) the lower (upper) end is exactly 0 (1); the formula leaves it an
+    # ulp off for about a third of n, which puts the point outside its own interval.
+    low = np.where((n > 0) & (k > 0), np.clip(centre - half, 0, 1), 0.0)
+    high = np.where((n > 0) & (k < n), np.clip(centre + half, 0, 1), 1.0)
     return low, high
 
 
