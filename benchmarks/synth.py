@@ -17,7 +17,19 @@ membership attack, which anonymeter does not have, is timed apart. **Agreement**
 agrees when the two 95 % intervals overlap; **inside**: assay's value lies in anonymeter's
 interval. Beside them, on German credit, what distance to closest record says about three
 releases (a noisy copy with no exact copies, the leaky copy, independent marginals) next to
-the membership attack's AUC. Prints the tables and writes ``benchmarks/results/synth.json``.
+the membership attack's AUC: assay's own DCR figures and SDMetrics' two DCR scores
+(``DCRBaselineProtection``: synthetic rows' median DCR over random rows' median DCR;
+``DCROverfittingProtection``: 2 x the share of synthetic rows closer to the holdout than to
+the training rows; 1 is best for both). What DCR misses is that privacy concerns the
+members, not distances: SDMetrics' baseline score rates a release drawn from the marginals
+alone (no membership signal) about as close to the real rows as a leaky copy, and neither
+score says what share of the members an attacker finds at a low false-positive rate, which
+is what the membership attack measures. Prints the tables and writes
+``benchmarks/results/synth.json``.
+
+SDMetrics (``pip install sdmetrics``) pins pandas < 3, so it is not among assay's extras:
+where it is missing its columns are skipped with a message. anonymeter pins numpy < 1.27;
+both fit one virtual environment of their own, with ``PYTHONPATH=src``.
 
 Usage: ``python benchmarks/synth.py [--adult-rows 10000] [--repeats 3]`` (under a minute on
 2 cores, anonymeter most of it).
@@ -26,6 +38,7 @@ Usage: ``python benchmarks/synth.py [--adult-rows 10000] [--repeats 3]`` (under 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
 import os
@@ -42,6 +55,13 @@ from assay.synth.membership import membership_attack
 from assay.synth.risks import inference_risk, linkability_risk, singling_out_risk
 
 
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def _noisy_copy(real: pd.DataFrame, noise: float = 0.1, seed: int = 5) -> pd.DataFrame:
     """The training rows with every continuous column jittered by ``noise`` x its range."""
     rng = np.random.default_rng(seed)
@@ -51,6 +71,28 @@ def _noisy_copy(real: pd.DataFrame, noise: float = 0.1, seed: int = 5) -> pd.Dat
             span = float(out[c].max() - out[c].min())
             out[c] = out[c] + rng.normal(0.0, noise * span, len(out))
     return out
+
+
+def _sdmetrics_dcr(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
+                   ) -> dict | None:
+    """SDMetrics' two DCR scores of a release (None when sdmetrics is not installed)."""
+    try:
+        from sdmetrics.single_table import DCRBaselineProtection, DCROverfittingProtection
+    except ImportError:
+        return None
+    metadata = {"columns": {c: {"sdtype": "numerical" if pd.api.types.is_numeric_dtype(real[c])
+                                else "categorical"} for c in real.columns}}
+    # Its random baseline reads the class's seed; without one every run differs.
+    DCRBaselineProtection._seed = 0
+    baseline = DCRBaselineProtection.compute_breakdown(real, synth, metadata, None)
+    overfitting = DCROverfittingProtection.compute_breakdown(real, synth, holdout, metadata,
+                                                             None)
+    shares = overfitting["synthetic_data_percentages"]
+    return {"baseline_protection": float(baseline["score"]),
+            "median_dcr_synthetic": float(baseline["median_DCR_to_real_data"]["synthetic_data"]),
+            "median_dcr_random": float(baseline["median_DCR_to_real_data"]["random_data_baseline"]),
+            "overfitting_protection": float(overfitting["score"]),
+            "closer_to_training": float(shares["closer_to_training"])}
 
 
 def _dcr_beside_membership(real: pd.DataFrame, holdout: pd.DataFrame) -> list[dict]:
@@ -64,6 +106,7 @@ def _dcr_beside_membership(real: pd.DataFrame, holdout: pd.DataFrame) -> list[di
         out.append({"release": name, "exact_copies": m.dcr.exact_real,
                     "dcr_median_real": m.dcr.median_real,
                     "dcr_median_holdout": m.dcr.median_holdout,
+                    "sdmetrics": _sdmetrics_dcr(real, synth, holdout),
                     "membership_auc": m.auc.to_dict(),
                     "tpr_at_0.1": None if tpr is None else tpr.to_dict()})
     return out
@@ -156,7 +199,8 @@ def main() -> None:
     import anonymeter
 
     results = {"machine": {"cores": cores, "python": platform.python_version(),
-                           "anonymeter": getattr(anonymeter, "__version__", "1.1.0")},
+                           "anonymeter": getattr(anonymeter, "__version__", "1.1.0"),
+                           "sdmetrics": _version("sdmetrics")},
                "n_attacks": N_ATTACKS, "tables": {}}
     rows = []
     for name, (real, holdout) in _tables(args.adult_rows).items():
@@ -219,6 +263,17 @@ def main() -> None:
               f"train {r['dcr_median_real']:.3f} / holdout {r['dcr_median_holdout']:.3f}; "
               f"membership AUC {r['membership_auc']['value']:.3f}, TPR at 10 % FPR "
               f"{'n/a' if tpr is None else format(tpr['value'], '.3f')}")
+    print("German credit: SDMetrics' DCR scores (1 = best) beside assay's membership AUC")
+    if results["machine"]["sdmetrics"] is None:
+        print("  skipped: sdmetrics is not installed (pip install sdmetrics; it pins pandas < 3)")
+    else:
+        print(f"  {'release':48s} {'DCRBaseline':>11s} {'DCROverfit':>10s} {'closer to train':>15s}"
+              f" {'membership AUC':>22s}")
+        for r in results["dcr_beside_membership"]:
+            sd, auc = r["sdmetrics"], r["membership_auc"]
+            print(f"  {r['release']:48s} {sd['baseline_protection']:11.3f} "
+                  f"{sd['overfitting_protection']:10.3f} {100 * sd['closer_to_training']:14.1f}%"
+                  f" {auc['value']:.3f} [{auc['ci_low']:.3f},{auc['ci_high']:.3f}]")
     RESULTS.write_text(json.dumps(results, indent=1))
     print(f"wrote {RESULTS}")
 
