@@ -139,3 +139,28 @@ def test_bad_column_choice_is_shown(browser, server, tmp_path):
     page.wait_for_selector("#audit-error:not(.hidden)")
     assert "looks continuous" in page.locator("#audit-error").inner_text()
     page.close()
+
+
+def test_synthetic_release_from_the_page(browser, server, tmp_path):
+    table, release, holdout = (tmp_path / f"{n}.csv" for n in ("loans", "release", "holdout"))
+    make_synthetic(300, 6).to_csv(table, index=False)
+    make_synthetic(300, 6).to_csv(release, index=False)  # a copy: its members are found
+    make_synthetic(300, 8).to_csv(holdout, index=False)
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.set_input_files("#file", str(table))
+    page.click("#upload-button")
+    page.wait_for_selector("#target option", state="attached")
+    page.check("#protected input[value='sex']")
+    page.fill("#models", "4")
+    page.click("#synthetic-box summary")
+    page.set_input_files("#synthetic-file", str(release))
+    page.click("#run-button")  # the holdout is missing: said at once, nothing uploaded
+    page.wait_for_selector("#audit-error:not(.hidden)")
+    assert "choose the holdout too" in page.locator("#audit-error").inner_text()
+    page.set_input_files("#holdout-file", str(holdout))
+    page.click("#run-button")
+    page.wait_for_selector("#report-links:not(.hidden)", timeout=240_000)
+    assert page.locator("#audit-error").is_hidden()
+    page.frame_locator("#report-frame").locator("#section-synthetic").wait_for(timeout=30_000)
+    page.close()

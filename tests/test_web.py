@@ -615,3 +615,102 @@ def test_serve_warns_beyond_localhost_and_checks_options(monkeypatch, capsys, tm
         assert main(["serve", *args]) == 2
         assert message in capsys.readouterr().err
     assert len(calls) == 2
+
+
+# --------------------------------------------------------------------------- synthetic release
+
+
+def _synthetic_uploads(client, release: bytes | None = None, holdout: bytes | None = None
+                       ) -> dict[str, str]:
+    """The table, a leaky release of it (a copy) and a holdout from the same population."""
+    table = _upload(client, _csv()).json()["upload_id"]
+    release_id = _upload(client, release or _csv(), "release.csv").json()["upload_id"]
+    holdout_id = _upload(client, holdout or make_synthetic(300, 7).to_csv(index=False).encode(),
+                         "holdout.csv").json()["upload_id"]
+    return {"upload_id": table, "synthetic_upload_id": release_id,
+            "synthetic_holdout_upload_id": holdout_id}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"synthetic_upload_id": None}, "upload the synthetic release too"),
+    ({"synthetic_holdout_upload_id": None}, "upload the synthetic release's holdout too"),
+    ({"synthetic_upload_id": "0" * 32}, "upload the synthetic release again"),
+    ({"synthetic_holdout_upload_id": "../x"}, "holdout again (the upload was not found)"),
+    ({"synthetic_holdout_upload_id": 7}, "holdout again (the upload was not found)"),
+    ({"same": True}, "three different uploads"),
+])
+def test_synthetic_request_errors(client, change, message):
+    body = {**_synthetic_uploads(client), "target": "approved", "protected": ["sex"],
+            "models": 4}
+    if change.pop("same", False):
+        body["synthetic_holdout_upload_id"] = body["synthetic_upload_id"]
+    body = {k: v for k, v in {**body, **change}.items() if v is not None}
+    response = client.post("/api/audit", json=body)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert client.app.state.assay.jobs == {}  # refused before any work
+
+
+def test_synthetic_release_without_the_tables_columns_is_refused(client):
+    release = make_synthetic(300, 2).drop(columns=["region", "income"])
+    ids = _synthetic_uploads(client, release=release.to_csv(index=False).encode())
+    response = client.post("/api/audit", json={**ids, "target": "approved",
+                                               "protected": ["sex"], "models": 4})
+    assert response.status_code == 400
+    assert response.json()["error"] == ("the synthetic release 'release' must have every column "
+                                        "of the table 'loans'. Got it without income, region.")
+    holdout = make_synthetic(300, 7).drop(columns=["sex"])
+    ids = _synthetic_uploads(client, holdout=holdout.to_csv(index=False).encode())
+    response = client.post("/api/audit", json={**ids, "target": "approved",
+                                               "protected": ["sex"], "models": 4})
+    assert response.status_code == 400
+    assert "synthetic release's holdout 'holdout'" in response.json()["error"]
+    assert "without sex." in response.json()["error"]
+
+
+def test_synthetic_options_are_checked_as_assay_audit_checks_them(tmp_path):
+    """A server default the section refuses fails the request, not the job."""
+    app = create_app(tmp_path, defaults={**_FAST, "synthetic": {"n_cols": 99}})
+    with TestClient(app, base_url=BASE) as c:
+        ids = _synthetic_uploads(c)
+        response = c.post("/api/audit", json={**ids, "target": "approved",
+                                              "protected": ["sex"], "models": 4})
+        assert response.status_code == 400
+        assert "n_cols must be at most" in response.json()["error"]
+
+
+def test_uploads_of_a_running_synthetic_audit_are_kept(tmp_path, fake_audit):
+    app = create_app(tmp_path, defaults=_FAST, retention_s=3600)
+    with TestClient(app, base_url=BASE) as c:
+        ids = _synthetic_uploads(c)
+        started = c.post("/api/audit", json={**ids, "target": "approved",
+                                             "protected": ["sex"], "models": 4})
+        assert started.status_code == 200
+        assert fake_audit["started"].wait(20)
+        state = c.app.state.assay
+        state.sweep(now=time.time() + 7200)  # every upload is past its retention
+        assert all((tmp_path / "uploads" / u).is_dir() for u in ids.values())
+        c.delete(started.json()["status_url"])
+        fake_audit["go"].set()
+
+
+def test_synthetic_audit_end_to_end(tmp_path):
+    app = create_app(tmp_path, defaults={**_FAST, "synthetic": {"n_attacks": 100}})
+    with TestClient(app, base_url=BASE) as c:
+        ids = _synthetic_uploads(c)
+        started = c.post("/api/audit", json={**ids, "target": "approved",
+                                             "protected": ["sex"], "models": 4})
+        assert started.status_code == 200, started.json()
+        deadline = time.monotonic() + 300
+        while True:
+            status = c.get(started.json()["status_url"]).json()
+            if status["state"] in ("done", "error") or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert status["state"] == "done", status
+        result = c.get(status["result_url"]).json()
+        synthetic = result["sections"]["synthetic"]
+        # The release is a copy of the table: its members are found.
+        assert synthetic["metrics"]["membership_auc"]["value"] >= 0.9
+        assert result["config"]["synthetic"]["n_attacks"] == 100
+        assert 'id="section-synthetic"' in c.get(status["report_url"]).text

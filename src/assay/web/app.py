@@ -9,7 +9,12 @@ Routes
 ``POST /api/upload``              multipart ``file``: checked (size, type, parse, columns),
                                   stored under the work folder; returns its columns
 ``POST /api/audit``               JSON ``{upload_id, target, protected, models}``: checks the
-                                  table as a `Dataset`, queues the audit, returns ``{job_id}``
+                                  table as a `Dataset`, queues the audit, returns ``{job_id}``;
+                                  with ``synthetic_upload_id`` and
+                                  ``synthetic_holdout_upload_id`` (two more uploads: a
+                                  synthetic release of the table and rows its generator
+                                  never saw) the audit runs its ``synthetic`` section, as
+                                  ``assay audit --synthetic S --synthetic-holdout H`` does
 ``GET /api/jobs/{job_id}``        status: state, stage, fraction, error, report URL, files
 ``DELETE /api/jobs/{job_id}``     cancel a queued or running audit; delete a finished one
 ``POST /api/jobs/{job_id}/cancel``  cancel a queued or running audit
@@ -292,11 +297,37 @@ async def _upload(request: Request) -> JSONResponse:
 # --------------------------------------------------------------------------- audits
 
 
-def _audit_request(body: Any, state: _State) -> tuple[Path, str, list[str], Any]:
+def _synthetic_request(body: dict, state: _State, folder: Path) -> tuple[Path, Path] | None:
+    """The upload folders of a synthetic release and its holdout, or None without them."""
+    release_id = body.get("synthetic_upload_id")
+    holdout_id = body.get("synthetic_holdout_upload_id")
+    if release_id is None and holdout_id is None:
+        return None
+    if release_id is None:
+        raise ValueError("upload the synthetic release too: a holdout alone audits nothing.")
+    if holdout_id is None:
+        raise ValueError("upload the synthetic release's holdout too (rows of the same "
+                         "population its generator never saw): every risk is measured "
+                         "against them.")
+    release, holdout = _upload_dir(state, release_id), _upload_dir(state, holdout_id)
+    if release is None:
+        raise ValueError("upload the synthetic release again (the upload was not found).")
+    if holdout is None:
+        raise ValueError("upload the synthetic release's holdout again (the upload was not "
+                         "found).")
+    if len({folder, release, holdout}) < 3:
+        raise ValueError("the table, the synthetic release and its holdout must be three "
+                         "different uploads.")
+    return release, holdout
+
+
+def _audit_request(body: Any, state: _State
+                   ) -> tuple[Path, str, list[str], Any, tuple[Path, Path] | None]:
     """Check the JSON of an audit request; raise ValueError with the message to show.
 
     Only its shape: the number of models is checked with every other option by
-    `_check_audit`, as ``assay audit`` checks it.
+    `_check_audit`, as ``assay audit`` checks it, and the synthetic release's columns by
+    `_load_and_check`.
     """
     if not isinstance(body, dict):
         raise ValueError("the request must be a JSON object.")
@@ -320,7 +351,7 @@ def _audit_request(body: Any, state: _State) -> tuple[Path, str, list[str], Any]
         models = state.defaults.get("models", 16)
     if isinstance(models, int | float) and not isinstance(models, bool) and models > MAX_MODELS:
         raise ValueError(f"models must be at most {MAX_MODELS} on this server. Got {models!r}.")
-    return folder, target, protected, models
+    return folder, target, protected, models, _synthetic_request(body, state, folder)
 
 
 async def _start_audit(request: Request) -> JSONResponse:
@@ -328,11 +359,12 @@ async def _start_audit(request: Request) -> JSONResponse:
     job = Job(job_id=uuid.uuid4().hex, upload_id="")
     try:
         body = await _json_body(request)
-        folder, target, protected, models = _audit_request(body, state)
+        folder, target, protected, models, synthetic = _audit_request(body, state)
         # Checked here, not in the thread: column, label and option problems (a population
-        # too small for an attack) show up at once, as with `assay audit`.
+        # too small for an attack, a release without the table's columns) show up at once,
+        # as with `assay audit`.
         dataset, config = await asyncio.to_thread(_load_and_check, state, folder, target,
-                                                  protected, models, job.job_id)
+                                                  protected, models, job.job_id, synthetic)
     except BodyTooLarge:
         return _error("the request is too large for an audit request.", 413)
     except _Refused as exc:
@@ -340,6 +372,7 @@ async def _start_audit(request: Request) -> JSONResponse:
     except (ValueError, AssayError) as exc:
         return _error(str(exc))
     job.upload_id = folder.name
+    job.synthetic_upload_ids = () if synthetic is None else tuple(f.name for f in synthetic)
     with state.lock:
         if state.closing:
             return _error("the server is shutting down.", 503)

@@ -4,6 +4,7 @@ queues."""
 
 from __future__ import annotations
 
+import csv
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,7 +16,7 @@ from starlette.responses import (
     JSONResponse,
 )
 
-from assay._validation import AssayError, check_scalar
+from assay._validation import AssayError, DataError, check_scalar
 from assay.web.files import _entries, _mtime, _private_dir, _remove
 
 #: Default uploads one client (remote address) may keep at once; its bytes default to
@@ -63,6 +64,8 @@ class Job:
 
     job_id: str
     upload_id: str
+    #: The synthetic release's and its holdout's uploads, when the audit has them.
+    synthetic_upload_ids: tuple[str, ...] = ()
     state: str = "queued"  # queued, running, done, error, cancelled
     stage: str = "waiting to start"
     fraction: float = 0.0
@@ -184,7 +187,8 @@ class _State:
                 if job.finished is not None and job.finished <= cutoff:
                     del self.jobs[job.job_id]
                     doomed.append(self.jobs_dir / job.job_id)
-            in_use = {j.upload_id for j in self.jobs.values() if j.state not in _FINISHED}
+            in_use = {u for j in self.jobs.values() if j.state not in _FINISHED
+                      for u in (j.upload_id, *j.synthetic_upload_ids)}
             for upload_id, upload in list(self.uploads.items()):
                 if upload.created <= cutoff and upload_id not in in_use:
                     del self.uploads[upload_id]
@@ -250,24 +254,57 @@ def _duration(seconds: float) -> str:
 
 
 def _check_audit(state: _State, dataset, target: str, protected: list[str], models: Any, *,
-                 data: str, out: Path):
+                 data: str, out: Path, synthetic: tuple[Path, Path] | None = None):
     """The `AuditConfig` of an audit from the page, after every check ``assay audit`` runs
-    before training (`assay.audit.prepare`); an `AssayError` with its one-line message."""
+    before training (`assay.audit.prepare`); an `AssayError` with its one-line message.
+
+    `synthetic`: the files of a synthetic release and its holdout, given to the
+    ``synthetic`` section as ``--synthetic`` and ``--synthetic-holdout`` give them.
+    """
     from assay.audit import AuditConfig, prepare
 
     options = {**state.defaults, "data": data, "target": target, "protected": protected,
                "models": models, "out": str(out)}
+    if synthetic is not None:
+        release, holdout = synthetic
+        options["synthetic"] = {**(state.defaults.get("synthetic") or {}),
+                                "release": str(release), "holdout": str(holdout)}
     config = AuditConfig.from_mapping(options, "the web form")
     prepare(config, dataset=dataset, progress=False)
     return config
 
 
+def _header(folder: Path) -> list[str]:
+    with open(folder / "data.csv", encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _check_synthetic_columns(folder: Path, synthetic: tuple[Path, Path]) -> None:
+    """Every column of the table in the release and in its holdout, the uploads named
+    as the user knows them (the section's own check names them REAL, SYNTH, HOLDOUT)."""
+    columns = _header(folder)
+    table = (folder / "name.txt").read_text(encoding="utf-8")
+    for role, other in zip(("synthetic release", "synthetic release's holdout"), synthetic):
+        present = set(_header(other))
+        missing = [c for c in columns if c not in present]
+        if missing:
+            name = (other / "name.txt").read_text(encoding="utf-8")
+            raise DataError(f"the {role} {name!r} must have every column of the table "
+                            f"{table!r}. Got it without {', '.join(missing)}.")
+
+
 def _load_and_check(state: _State, folder: Path, target: str, protected: list[str],
-                    models: Any, job_id: str):
+                    models: Any, job_id: str, synthetic: tuple[Path, Path] | None = None):
+    """The audited `Dataset` and `AuditConfig` of a request, after every check; `synthetic`:
+    the upload folders of a synthetic release and its holdout."""
     from assay.data import Dataset
 
     name = (folder / "name.txt").read_text(encoding="utf-8")
     dataset = Dataset.from_path(folder / "data.csv", target, protected, name=name)
+    if synthetic is not None:
+        _check_synthetic_columns(folder, synthetic)
     config = _check_audit(state, dataset, target, protected, models,
-                          data=str(folder / "data.csv"), out=state.jobs_dir / job_id)
+                          data=str(folder / "data.csv"), out=state.jobs_dir / job_id,
+                          synthetic=None if synthetic is None else
+                          (synthetic[0] / "data.csv", synthetic[1] / "data.csv"))
     return dataset, config
