@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from assay.learners.base import Learner
     from assay.learners.dpsgd import DPSGDMLP, DPSGDLogisticRegression
     from assay.learners.linear import LogisticRegressionLearner
-    from assay.learners.mlp import MLPLearner
+    from assay.learners.mlp import MLPLearner, MLPRegressorLearner
     from assay.learners.sklearn import SklearnLearner
 
 _public, __getattr__, __dir__ = _lazy_exports(
@@ -39,7 +39,7 @@ _public, __getattr__, __dir__ = _lazy_exports(
         "base": ["Learner"],
         "dpsgd": ["DPSGDLogisticRegression", "DPSGDMLP"],
         "linear": ["LogisticRegressionLearner"],
-        "mlp": ["MLPLearner"],
+        "mlp": ["MLPLearner", "MLPRegressorLearner"],
         "sklearn": ["SklearnLearner"],
     },
 )
@@ -53,6 +53,7 @@ _BUILTIN = {
     "mlp": ("mlp", "MLPLearner"),
     "dp-logreg": ("dpsgd", "DPSGDLogisticRegression"),
     "dp-mlp": ("dpsgd", "DPSGDMLP"),
+    "mlp-regressor": ("mlp", "MLPRegressorLearner"),  # continuous targets
 }
 
 # A hyper-parameter name: a Python identifier, scikit-learn's ``step__param`` included.
@@ -71,8 +72,8 @@ PACKAGES_ENV = "ASSAY_LEARNER_PACKAGES"
 # A top-level package name as given in PACKAGES_ENV.
 _PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
-_SPEC_HELP = ("'logreg', 'mlp', 'dp-logreg', 'dp-mlp', 'sklearn:<module>.<Class>', an "
-              "estimator or a Learner")
+_SPEC_HELP = ("'logreg', 'mlp', 'dp-logreg', 'dp-mlp', 'mlp-regressor', "
+              "'sklearn:<module>.<Class>', an estimator or a Learner")
 
 
 # --------------------------------------------------------------------------- parsing

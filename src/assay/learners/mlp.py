@@ -11,6 +11,9 @@ which other models share its chunk. Two ways to batch the K forward passes:
   per-row weights; the first layer is one GEMM ``X_b @ W1[D, K * H]``. Half of every
   batch is non-members for each model, so it spends twice the arithmetic for the same
   number of member rows, and its minibatch order depends on the whole chunk.
+
+`MLPRegressorLearner` trains the same networks with one linear output on half the
+squared error of a standardised continuous target (``fit_predict_values``: (K, N)).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assay._validation import check_option, check_scalar
+from assay._validation import DataError, InvalidParameterError, check_option, check_scalar
 from assay.learners.base import BuiltinLearner, torch_threads
 
 _PREDICT_ROWS = 4096  # rows per block at prediction time (bounds memory at N * K * H)
@@ -117,6 +120,87 @@ class MLPLearner(BuiltinLearner):
             return predict_proba(trainer.final, X_t).numpy()
 
 
+@dataclass
+class MLPRegressorLearner(MLPLearner):
+    """Batched MLP regressor: `MLPLearner`'s network and training with one linear output
+    and half the squared error as loss (scikit-learn's `MLPRegressor` objective).
+
+    Each model standardises the target by the mean and standard deviation of its own
+    training rows (and maps its output back), so one learning rate and tolerance fit any
+    unit of y (a premium in euros, a grade in standard units) and model k's fit reads no
+    non-member's y. The parameters are `MLPLearner`'s; `tol` applies to the loss of the
+    standardised target.
+    """
+
+    name = "mlp-regressor"
+
+    def fit_predict(self, X: np.ndarray, y: np.ndarray, train_mask: np.ndarray,
+                    seeds: np.ndarray, n_classes: int) -> np.ndarray:
+        """Refused: this learner predicts a number, not class probabilities."""
+        raise InvalidParameterError(
+            f"learner {self.name!r} predicts a number, not classes: use it on a continuous "
+            "target (fit_predict_values, --task regression), or 'mlp' for classes.")
+
+    def fit_predict_values(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        train_mask: np.ndarray,
+        seeds: np.ndarray,
+    ) -> np.ndarray:
+        """Train ``len(seeds)`` MLP regressors; return predictions of shape (k, n_rows).
+
+        Parameters
+        ----------
+        X : array of shape (n_rows, n_features)
+            Dense features (a sparse X is refused before training).
+        y : array of shape (n_rows,)
+            Continuous target, finite.
+        train_mask : bool array of shape (k, n_rows)
+            Model j trains on the rows where ``train_mask[j]`` holds (at least one).
+        seeds : int array of shape (k,)
+            Model j's initialisation and minibatch order.
+
+        Returns
+        -------
+        ndarray of shape (k, n_rows), float64
+            Every model's prediction on every row, members and non-members alike.
+        """
+        self._check_dense(X, instead="the ridge learner")
+        y = np.asarray(y, dtype=np.float64)
+        mask = np.asarray(train_mask, dtype=bool)
+        if y.ndim != 1 or mask.ndim != 2 or mask.shape[1] != y.shape[0] \
+                or np.shape(X)[0] != y.shape[0] or len(seeds) != mask.shape[0]:
+            raise DataError(f"X, y, train_mask and seeds must be (N, D), (N,), (K, N) and "
+                            f"(K,). Got {np.shape(X)}, {y.shape}, {mask.shape} and "
+                            f"{np.shape(seeds)}.")
+        if not np.isfinite(y).all():
+            raise DataError("y must be finite for a regression learner.")
+        if not mask.any(axis=1).all():
+            raise DataError("train_mask must give every model at least one row.")
+        import torch
+
+        with torch_threads(self.n_threads):
+            return self._fit_predict_values(torch, X, y, mask, seeds)
+
+    def _fit_predict_values(self, torch, X, y, mask, seeds):
+        n = mask.sum(axis=1)
+        mean = (mask @ y) / n
+        sd = np.sqrt(np.einsum("kn,kn->k", mask, np.square(y - mean[:, None])) / n)
+        # A constant target: any scale fits; keep the loss in the target's unit.
+        sd = np.where(sd > 1e-12 * np.maximum(np.abs(mean), 1.0), sd, 1.0)
+        X_t = torch.tensor(np.ascontiguousarray(X, dtype=np.float32))
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        params = init_params(gens, X_t.shape[1], self.hidden, 1)
+        scale = (torch.tensor(mean, dtype=torch.float32), torch.tensor(sd, dtype=torch.float32))
+        trainer = _Trainer(self, X_t, torch.tensor(y, dtype=torch.float32),
+                           torch.tensor(mask), gens, params, scale)
+        trainer.run()
+        with torch.no_grad():
+            out = predict_values(trainer.final, X_t).numpy().astype(np.float64)
+        return out * sd[:, None] + mean[:, None]
+
+
 def init_params(gens, n_features: int, hidden: int, n_classes: int) -> list:
     """Per-model parameters [W1 (K,D,H), b1 (K,1,H), W2 (K,H,C), b2 (K,1,C)].
 
@@ -167,6 +251,15 @@ def predict_proba(params, X):
     return torch.cat(blocks, dim=1).contiguous()
 
 
+def predict_values(params, X):
+    """Standardised outputs (K, N) of every regression model on every row, in row blocks."""
+    import torch
+
+    blocks = [_forward_shared(params, X[start : start + _PREDICT_ROWS])[..., 0]
+              for start in range(0, X.shape[0], _PREDICT_ROWS)]
+    return torch.cat(blocks, dim=1).contiguous()
+
+
 class _Trainer:
     """Minibatch Adam for K models with per-model early stopping.
 
@@ -175,11 +268,12 @@ class _Trainer:
     for it. Adam is torch's own fused update, one state per model and tensor.
     """
 
-    def __init__(self, cfg: MLPLearner, X, y, mask, gens, params) -> None:
+    def __init__(self, cfg: MLPLearner, X, y, mask, gens, params, scale=None) -> None:
         import torch
 
         self.cfg, self.X, self.y, self.mask, self.gens = cfg, X, y, mask, gens
         self.params = params
+        self.scale = scale  # regression: (mean, sd) of each model's members' y, (K,) each
         self.final = [p.detach().clone() for p in params]
         self.ids = torch.arange(mask.shape[0])  # original index of each model still training
         self.members = [torch.nonzero(m).flatten() for m in mask]
@@ -227,6 +321,8 @@ class _Trainer:
         self.members = [self.members[j] for j in kept]
         self.mask = self.mask[keep]
         self.ids = self.ids[keep]
+        if self.scale is not None:
+            self.scale = (self.scale[0][keep], self.scale[1][keep])
 
     def _epoch(self):
         if self.cfg.batching == "per_model":
@@ -279,10 +375,8 @@ class _Trainer:
                 xb = self.X.index_select(0, flat).view(*idx.shape, -1)
                 logits = _forward(self.params, xb)
                 target = self.y.index_select(0, flat).view(idx.shape)
-            ce = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[2]), target.reshape(-1), reduction="none"
-            ).view(self.k, -1)
-            per_model = (ce * weight).sum(dim=1) / n_b.clamp(min=1.0)
+            rows = self._row_losses(logits, target)
+            per_model = (rows * weight).sum(dim=1) / n_b.clamp(min=1.0)
             for p in self.params:
                 p.grad = None
             per_model.sum().backward()  # models are independent: grads separate
@@ -290,6 +384,19 @@ class _Trainer:
             total += per_model.detach() * n_b
             count += n_b
         return total / count.clamp(min=1.0)
+
+    def _row_losses(self, out, target):
+        """Per-row loss (K, B): cross-entropy on class indices; on a float target half
+        the squared error of the standardised prediction (`scale`: per-model mean and
+        standard deviation of its members' y)."""
+        import torch
+
+        if self.scale is not None:
+            mean, sd = self.scale
+            return 0.5 * torch.square(out[..., 0] - (target - mean[:, None]) / sd[:, None])
+        return torch.nn.functional.cross_entropy(
+            out.reshape(-1, out.shape[2]), target.reshape(-1), reduction="none"
+        ).view(self.k, -1)
 
     def _adam_step(self, n_b) -> None:
         """torch's Adam for every model with rows in this batch (others take no step).
