@@ -146,3 +146,12 @@ def test_constant_target_predicts_the_constant():
         X, y, np.ones((2, 60), dtype=bool), np.arange(2))
     assert np.isfinite(pred).all()
     np.testing.assert_allclose(pred, 3.5, atol=5.0)  # in the target's unit, not scaled up
+
+
+def test_regressor_meets_the_regression_contract():
+    from assay.learners import Learner, RegressionLearner
+
+    learner = MLPRegressorLearner()
+    assert isinstance(learner, RegressionLearner)
+    assert not isinstance(object(), RegressionLearner)
+    assert isinstance(get_learner("mlp"), Learner)

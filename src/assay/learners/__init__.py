@@ -27,7 +27,7 @@ from assay import _lazy_exports
 from assay._validation import InvalidParameterError
 
 if TYPE_CHECKING:
-    from assay.learners.base import Learner
+    from assay.learners.base import Learner, RegressionLearner
     from assay.learners.dpsgd import DPSGDMLP, DPSGDLogisticRegression
     from assay.learners.linear import LogisticRegressionLearner
     from assay.learners.mlp import MLPLearner, MLPRegressorLearner
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 _public, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
-        "base": ["Learner"],
+        "base": ["Learner", "RegressionLearner"],
         "dpsgd": ["DPSGDLogisticRegression", "DPSGDMLP"],
         "linear": ["LogisticRegressionLearner"],
         "mlp": ["MLPLearner", "MLPRegressorLearner"],

@@ -50,6 +50,33 @@ class Learner(Protocol):
         ...
 
 
+@runtime_checkable
+class RegressionLearner(Protocol):
+    """What a learner of a continuous target provides: the same chunking and config as
+    `Learner`, and every model's predicted values instead of class probabilities."""
+
+    name: str
+    preferred_chunk: int
+
+    def fit_predict_values(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        train_mask: np.ndarray,
+        seeds: np.ndarray,
+    ) -> np.ndarray:
+        """Fit ``len(seeds)`` models; return predictions of shape (k, n_rows), float64.
+
+        X: (n_rows, n_features); y: finite float (n_rows,); train_mask: bool
+        (k, n_rows); seeds: int64 (k,).
+        """
+        ...
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-serialisable hyper-parameters: part of the cache key and of the result."""
+        ...
+
+
 class BuiltinLearner:
     """What the built-in (dataclass) learners share: chunking, config, thread checks.
 
