@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special  # not scipy.stats: its import alone takes ~1 s
 
+from assay._serial import Serial, from_json
 from assay._validation import InvalidParameterError, check_scalar
 
 
 @dataclass(frozen=True)
-class Estimate:
+class Estimate(Serial):
     """A point estimate with its two-sided confidence interval.
 
     Attributes
@@ -32,17 +33,11 @@ class Estimate:
     ci_low: float
     ci_high: float
 
-    def to_dict(self) -> dict[str, float]:
-        """JSON-clean form: ``{"value": ..., "ci_low": ..., "ci_high": ...}``."""
-        return {"value": float(self.value), "ci_low": float(self.ci_low),
-                "ci_high": float(self.ci_high)}
-
     @classmethod
     def from_dict(cls, d) -> Estimate:
         """Inverse of `to_dict`; a null (JSON's stand-in for NaN) reads back as NaN."""
         try:
-            return cls(*(float("nan") if d[k] is None else float(d[k])
-                         for k in ("value", "ci_low", "ci_high")))
+            return from_json(cls, d)
         except (KeyError, TypeError, ValueError):
             raise InvalidParameterError(
                 f"estimate must be a mapping with numbers value, ci_low and ci_high. "

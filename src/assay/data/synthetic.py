@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assay._serial import Serial
 from assay._validation import InvalidParameterError, check_scalar
 
 __all__ = [
@@ -74,7 +75,7 @@ _SEED_SALT = 0x5A17
 
 
 @dataclass(frozen=True)
-class SyntheticTruth:
+class SyntheticTruth(Serial):
     """The planted effects of one `make_synthetic` draw.
 
     Attributes
@@ -121,22 +122,12 @@ class SyntheticTruth:
     n_rows: int
     random_state: int | None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able summary: the groups, rates and the row positions of each effect."""
-        return {
-            "target": self.target,
-            "protected": list(self.protected),
-            "leaky_group": dict(self.leaky_group),
-            "disadvantaged_group": dict(self.disadvantaged_group),
-            "flip_rate": self.flip_rate,
-            "arbitrary_centre": dict(self.arbitrary_centre),
-            "arbitrary_width": self.arbitrary_width,
-            "n_rows": self.n_rows,
-            "random_state": self.random_state,
-            "leaky_rows": np.flatnonzero(self.leaky).tolist(),
-            "arbitrary_rows": np.flatnonzero(self.arbitrary).tolist(),
-            "flipped_rows": np.flatnonzero(self.flipped).tolist(),
-        }
+    # A JSON-able summary: the groups, rates and the row positions of each effect.
+    __json_layout__ = ("target", "protected", "leaky_group", "disadvantaged_group", "flip_rate",
+                       "arbitrary_centre", "arbitrary_width", "n_rows", "random_state",
+                       ("leaky_rows", lambda s: np.flatnonzero(s.leaky)),
+                       ("arbitrary_rows", lambda s: np.flatnonzero(s.arbitrary)),
+                       ("flipped_rows", lambda s: np.flatnonzero(s.flipped)))
 
 
 def make_synthetic(

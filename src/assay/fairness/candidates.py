@@ -4,12 +4,12 @@ degenerate candidates rejected and the reason recorded."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial, meta
 from assay._stats import Estimate
 from assay.fairness.metrics import GAPS, FairnessReport, GroupRates, fairness_metrics
 
@@ -20,7 +20,7 @@ CHANCE_BALANCED_ACCURACY = 0.55
 
 
 @dataclass
-class Candidate:
+class Candidate(Serial):
     """One model of the front, scored on held-out rows.
 
     Attributes
@@ -44,7 +44,7 @@ class Candidate:
 
     index: int
     method: str
-    params: dict[str, Any]
+    params: dict[str, Any] = field(metadata=meta(encode=lambda v: _jsonable(v)))
     accuracy: Estimate
     balanced_accuracy: Estimate
     gaps: dict[str, Estimate]
@@ -52,9 +52,13 @@ class Candidate:
     groups: list[GroupRates] = field(default_factory=list)
     rejected: str | None = None
     on_front: bool = False
-    model: Any = None
-    y_pred: np.ndarray | None = None
-    score: np.ndarray | None = None
+    # In memory only: the fitted fix and its row predictions.
+    model: Any = field(default=None, metadata=meta(skip=True))
+    y_pred: np.ndarray | None = field(default=None, metadata=meta(skip=True))
+    score: np.ndarray | None = field(default=None, metadata=meta(skip=True))
+
+    __json_layout__ = ("index", "method", "name", "params", "accuracy", "balanced_accuracy",
+                       "gaps", "gaps_by_grouping", "groups", "rejected", "on_front")
 
     def metric(self, name: str) -> float:
         if name == "accuracy":
@@ -70,27 +74,6 @@ class Candidate:
         shown = ", ".join(f"{k}={_short(v)}" for k, v in self.params.items()
                           if k not in ("constraint",))
         return f"{self.method} ({shown})" if shown else self.method
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "method": self.method, "name": self.name,
-                "params": _jsonable(self.params), "accuracy": self.accuracy.to_dict(),
-                "balanced_accuracy": self.balanced_accuracy.to_dict(),
-                "gaps": {k: v.to_dict() for k, v in self.gaps.items()},
-                "gaps_by_grouping": {n: {k: v.to_dict() for k, v in by.items()}
-                                     for n, by in self.gaps_by_grouping.items()},
-                "groups": [g.to_dict() for g in self.groups],
-                "rejected": self.rejected, "on_front": bool(self.on_front)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Candidate:
-        return cls(index=int(d["index"]), method=d["method"], params=dict(d["params"]),
-                   accuracy=Estimate.from_dict(d["accuracy"]),
-                   balanced_accuracy=Estimate.from_dict(d["balanced_accuracy"]),
-                   gaps={k: Estimate.from_dict(v) for k, v in d["gaps"].items()},
-                   gaps_by_grouping={n: {k: Estimate.from_dict(v) for k, v in by.items()}
-                                     for n, by in d.get("gaps_by_grouping", {}).items()},
-                   groups=[GroupRates.from_dict(g) for g in d.get("groups", [])],
-                   rejected=d.get("rejected"), on_front=bool(d.get("on_front", False)))
 
 
 def _short(value: Any) -> str:

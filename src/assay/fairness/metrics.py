@@ -29,13 +29,14 @@ every protected attribute and every intersection of a `GroupIndex` at once:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from assay._serial import Serial
 from assay._stats import Estimate, wilson_interval
 from assay._validation import (
     MAX_RESAMPLES,
@@ -116,7 +117,7 @@ def binary_predictions(values, name: str) -> np.ndarray:
 
 
 @dataclass
-class GroupRates:
+class GroupRates(Serial):
     """One group's figures.
 
     Attributes
@@ -150,25 +151,9 @@ class GroupRates:
     flags: list[str] = field(default_factory=list)
     p_values: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"grouping": self.grouping, "label": self.label, "n": int(self.n),
-                "supported": bool(self.supported),
-                "rates": {k: v.to_dict() for k, v in self.rates.items()},
-                "counts": {k: int(v) for k, v in self.counts.items()},
-                "calibration": self.calibration, "flags": list(self.flags),
-                "p_values": {k: float(v) for k, v in self.p_values.items()}}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GroupRates:
-        return cls(grouping=d["grouping"], label=d["label"], n=int(d["n"]),
-                   supported=bool(d["supported"]),
-                   rates={k: Estimate.from_dict(v) for k, v in d["rates"].items()},
-                   counts=dict(d["counts"]), calibration=d.get("calibration"),
-                   flags=list(d.get("flags", [])), p_values=dict(d.get("p_values", {})))
-
 
 @dataclass
-class Gap:
+class Gap(Serial):
     """One gap on one grouping.
 
     Attributes
@@ -201,25 +186,9 @@ class Gap:
     pair: Estimate | None = None
     n_groups: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "grouping": self.grouping,
-                "difference": self.difference.to_dict(), "ratio": self.ratio.to_dict(),
-                "rate": self.rate, "best": self.best, "worst": self.worst,
-                "pair": None if self.pair is None else self.pair.to_dict(),
-                "n_groups": int(self.n_groups)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Gap:
-        return cls(name=d["name"], grouping=d["grouping"],
-                   difference=Estimate.from_dict(d["difference"]),
-                   ratio=Estimate.from_dict(d["ratio"]), rate=d["rate"], best=d.get("best"),
-                   worst=d.get("worst"),
-                   pair=None if d.get("pair") is None else Estimate.from_dict(d["pair"]),
-                   n_groups=int(d.get("n_groups", 0)))
-
 
 @dataclass
-class FairnessReport:
+class FairnessReport(Serial):
     """Every fairness figure of one model on one set of rows.
 
     Attributes
@@ -263,28 +232,6 @@ class FairnessReport:
         """Flagged groups, single attributes first."""
         return sorted((g for g in self.groups if g.flags),
                       key=lambda g: (g.grouping.count("&"), g.label))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"overall": {k: v.to_dict() for k, v in self.overall.items()},
-                "groups": [g.to_dict() for g in self.groups],
-                "gaps": {n: {k: g.to_dict() for k, g in by.items()}
-                         for n, by in self.gaps.items()},
-                "min_support": int(self.min_support),
-                "flag_rule": None if self.flag_rule is None else self.flag_rule.to_dict(),
-                "notes": list(self.notes), "n_rows": int(self.n_rows),
-                "min_count": int(self.min_count)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FairnessReport:
-        return cls(overall={k: Estimate.from_dict(v) for k, v in d["overall"].items()},
-                   groups=[GroupRates.from_dict(g) for g in d["groups"]],
-                   gaps={n: {k: Gap.from_dict(g) for k, g in by.items()}
-                         for n, by in d["gaps"].items()},
-                   min_support=int(d["min_support"]),
-                   flag_rule=None if d.get("flag_rule") is None
-                   else FlagRule.from_dict(d["flag_rule"]),
-                   notes=list(d.get("notes", [])), n_rows=int(d.get("n_rows", 0)),
-                   min_count=int(d.get("min_count", 1)))
 
 
 # --------------------------------------------------------------------------- counting
@@ -565,7 +512,7 @@ def _calibration(score, truth, index: GroupIndex, n_bins: int, confidence: float
 
 
 @dataclass
-class GapSpread:
+class GapSpread(Serial):
     """A gap's signed value over a population of equally good models.
 
     Attributes
@@ -586,27 +533,24 @@ class GapSpread:
     worst: str
     values: list[float]
 
+    __json_layout__ = ("name", "grouping", "rate", "best", "worst", "values",
+                       ("min", lambda s: _finite(s.values, np.min)),
+                       ("max", lambda s: _finite(s.values, np.max)),
+                       ("sd", lambda s: _finite(s.values, lambda v: v.std(ddof=1), 2)),
+                       "sign_flips")
+
     @property
     def sign_flips(self) -> bool:
         v = np.asarray(self.values, dtype=float)
         v = v[np.isfinite(v)]
         return bool(v.size and (v.min() < 0 < v.max()))
 
-    def to_dict(self) -> dict[str, Any]:
-        v = np.asarray(self.values, dtype=float)
-        fin = v[np.isfinite(v)]
-        return {"name": self.name, "grouping": self.grouping, "rate": self.rate,
-                "best": self.best, "worst": self.worst, "values": [float(x) for x in v],
-                "min": float(fin.min()) if fin.size else None,
-                "max": float(fin.max()) if fin.size else None,
-                "sd": float(fin.std(ddof=1)) if fin.size > 1 else None,
-                "sign_flips": self.sign_flips}
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GapSpread:
-        return cls(name=d["name"], grouping=d["grouping"], rate=d["rate"], best=d["best"],
-                   worst=d["worst"],
-                   values=[float("nan") if x is None else float(x) for x in d["values"]])
+def _finite(values: Sequence[float], stat: Any, least: int = 1) -> float | None:
+    """`stat` of the finite values (None with fewer than `least` of them)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(stat(v)) if v.size >= least else None
 
 
 def _spread_counts(truth: np.ndarray, decisions: np.ndarray, held: np.ndarray,

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assay._serial import Serial, from_json, meta
 from assay._stats import Estimate
 from assay._validation import InvalidParameterError, check_option, check_scalar
 from assay.fairness.candidates import (
@@ -101,7 +102,7 @@ RATE_OFFSETS = (-0.1, -0.06, -0.04, -0.02, 0.0, 0.02, 0.04, 0.06, 0.1)
 
 
 @dataclass
-class FrontResult:
+class FrontResult(Serial):
     """Every candidate, the front, the baseline and the verdict.
 
     Attributes
@@ -146,11 +147,18 @@ class FrontResult:
     note: str = ""
     rows: dict[str, int] = field(default_factory=dict)
     confirmation: dict[str, Candidate] = field(default_factory=dict)
-    test_rows: np.ndarray | None = None
-    confirmation_rows: np.ndarray | None = None
+    test_rows: np.ndarray | None = field(default=None, metadata=meta(skip=True))
+    confirmation_rows: np.ndarray | None = field(default=None, metadata=meta(skip=True))
     seconds: float = 0.0
     confirmed_by: str = "split"
-    crossfit: dict[str, Any] = field(default_factory=dict)
+    crossfit: dict[str, Any] = field(default_factory=dict,
+                                     metadata=meta(encode=lambda v: _jsonable(v)))
+
+    __json_layout__ = ("constraint", "preference",
+                       ("front", lambda s: [c.index for c in s.front]), "chosen",
+                       "preferred", "verdict", "baseline",
+                       ("rejected", lambda s: [c.index for c in s.rejected]), "candidates",
+                       "note", "rows", "confirmation", "seconds", "confirmed_by", "crossfit")
 
     @property
     def front(self) -> list[Candidate]:
@@ -223,33 +231,10 @@ class FrontResult:
                              "from JSON keeps its figures, not its predictions.")
         return rows, c.y_pred, c.score
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"constraint": self.constraint, "preference": self.preference,
-                "front": [c.index for c in self.front], "chosen": self.chosen,
-                "preferred": self.preferred,
-                "verdict": None if self.verdict is None else self.verdict.to_dict(),
-                "baseline": self.baseline, "rejected": [c.index for c in self.rejected],
-                "candidates": [c.to_dict() for c in self.candidates], "note": self.note,
-                "rows": dict(self.rows),
-                "confirmation": {k: c.to_dict() for k, c in self.confirmation.items()},
-                "seconds": float(self.seconds), "confirmed_by": self.confirmed_by,
-                "crossfit": _jsonable(self.crossfit)}
-
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FrontResult:
-        return cls(constraint=d["constraint"], preference=d["preference"],
-                   candidates=[Candidate.from_dict(c) for c in d["candidates"]],
-                   baseline=int(d["baseline"]),
-                   chosen=None if d.get("chosen") is None else int(d["chosen"]),
-                   preferred=int(d.get("preferred", d.get("chosen") or 0)),
-                   verdict=None if d.get("verdict") is None
-                   else Verdict.from_dict(d["verdict"]),
-                   note=d.get("note", ""), rows=dict(d.get("rows", {})),
-                   confirmation={k: Candidate.from_dict(c)
-                                 for k, c in d.get("confirmation", {}).items()},
-                   seconds=float(d.get("seconds", 0.0)),
-                   confirmed_by=d.get("confirmed_by", "split"),
-                   crossfit=dict(d.get("crossfit") or {}))
+        """Inverse of `to_dict`; results written before ``preferred`` preferred the fix."""
+        return from_json(cls, {"preferred": d.get("chosen") or 0, **d})
 
     def summary_dict(self) -> dict[str, Any]:
         """The CLI's JSON: ``front``, ``chosen`` (null: no fix found), ``preferred``,

@@ -26,13 +26,13 @@ below ``min_support`` rows are listed with their size and no figures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
+from assay._serial import Serial
 from assay._stats import Estimate
 from assay._validation import MAX_RESAMPLES, DataError, check_scalar
 from assay.groups import GroupIndex, as_group_index
@@ -62,7 +62,7 @@ _BLOCK_ELEMENTS = 4_000_000
 
 
 @dataclass
-class RegressionGroupFigures:
+class RegressionGroupFigures(Serial):
     """One group's figures.
 
     Attributes
@@ -84,20 +84,9 @@ class RegressionGroupFigures:
     supported: bool
     metrics: dict[str, Estimate] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"grouping": self.grouping, "label": self.label, "n": int(self.n),
-                "supported": bool(self.supported),
-                "metrics": {k: v.to_dict() for k, v in self.metrics.items()}}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RegressionGroupFigures:
-        return cls(grouping=d["grouping"], label=d["label"], n=int(d["n"]),
-                   supported=bool(d["supported"]),
-                   metrics={k: Estimate.from_dict(v) for k, v in d.get("metrics", {}).items()})
-
 
 @dataclass
-class RegressionGap:
+class RegressionGap(Serial):
     """Largest minus smallest supported group of one metric on one grouping.
 
     Attributes
@@ -118,20 +107,9 @@ class RegressionGap:
     lowest: str | None = None
     n_groups: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "grouping": self.grouping,
-                "difference": self.difference.to_dict(), "highest": self.highest,
-                "lowest": self.lowest, "n_groups": int(self.n_groups)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RegressionGap:
-        return cls(metric=d["metric"], grouping=d["grouping"],
-                   difference=Estimate.from_dict(d["difference"]), highest=d.get("highest"),
-                   lowest=d.get("lowest"), n_groups=int(d.get("n_groups", 0)))
-
 
 @dataclass
-class GroupLoss:
+class GroupLoss(Serial):
     """Bounded group loss of one grouping: the largest MSE over its supported groups.
 
     Attributes
@@ -147,17 +125,9 @@ class GroupLoss:
     value: Estimate
     group: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"grouping": self.grouping, "value": self.value.to_dict(), "group": self.group}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GroupLoss:
-        return cls(grouping=d["grouping"], value=Estimate.from_dict(d["value"]),
-                   group=d.get("group"))
-
 
 @dataclass
-class RegressionFairnessReport:
+class RegressionFairnessReport(Serial):
     """Every regression fairness figure of one model on one set of rows.
 
     Attributes
@@ -190,27 +160,6 @@ class RegressionFairnessReport:
             if g.label == label:
                 return g
         raise KeyError(label)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"overall": {k: v.to_dict() for k, v in self.overall.items()},
-                "groups": [g.to_dict() for g in self.groups],
-                "gaps": {m: {k: g.to_dict() for k, g in by.items()}
-                         for m, by in self.gaps.items()},
-                "bounded_group_loss": {k: v.to_dict()
-                                       for k, v in self.bounded_group_loss.items()},
-                "min_support": int(self.min_support), "n_bootstrap": int(self.n_bootstrap),
-                "confidence": float(self.confidence), "n_rows": int(self.n_rows)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RegressionFairnessReport:
-        return cls(overall={k: Estimate.from_dict(v) for k, v in d["overall"].items()},
-                   groups=[RegressionGroupFigures.from_dict(g) for g in d["groups"]],
-                   gaps={m: {k: RegressionGap.from_dict(g) for k, g in by.items()}
-                         for m, by in d["gaps"].items()},
-                   bounded_group_loss={k: GroupLoss.from_dict(v)
-                                       for k, v in d["bounded_group_loss"].items()},
-                   min_support=int(d["min_support"]), n_bootstrap=int(d["n_bootstrap"]),
-                   confidence=float(d["confidence"]), n_rows=int(d["n_rows"]))
 
 
 # --------------------------------------------------------------------------- kernels

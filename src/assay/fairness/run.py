@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial, meta
 from assay._validation import DataError, InvalidParameterError
 from assay.fairness.metrics import GAP_NAMES, FairnessReport, GapSpread
 from assay.groups import FlagRule
@@ -41,7 +42,7 @@ _RATE_WORDS = {
 
 
 @dataclass
-class FairnessPayload:
+class FairnessPayload(Serial):
     """Everything the fairness section found (``SectionResult.data``).
 
     Attributes
@@ -66,29 +67,16 @@ class FairnessPayload:
     flag_rule: FlagRule
     target: dict[str, Any] = field(default_factory=dict)
     spread: list[GapSpread] = field(default_factory=list)
-    front: Any = None
+    front: Any = field(default=None, metadata=meta(hint=lambda: _front_type()))
     exports: dict[str, dict[str, str]] = field(default_factory=dict)
     no_front: str = ""
-    pending: Any = field(default=None, repr=False, compare=False)
+    pending: Any = field(default=None, repr=False, compare=False, metadata=meta(skip=True))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"report": self.report.to_dict(), "constraint": self.constraint,
-                "flag_rule": self.flag_rule.to_dict(), "target": dict(self.target),
-                "spread": [s.to_dict() for s in self.spread],
-                "front": None if self.front is None else self.front.to_dict(),
-                "exports": {str(k): dict(v) for k, v in self.exports.items()},
-                "no_front": self.no_front}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FairnessPayload:
-        from assay.fairness.pareto import FrontResult
+def _front_type() -> Any:
+    from assay.fairness.pareto import FrontResult  # it imports the metrics this module does
 
-        return cls(report=FairnessReport.from_dict(d["report"]), constraint=d["constraint"],
-                   flag_rule=FlagRule.from_dict(d["flag_rule"]), target=dict(d["target"]),
-                   spread=[GapSpread.from_dict(s) for s in d.get("spread", [])],
-                   front=None if d.get("front") is None else FrontResult.from_dict(d["front"]),
-                   exports={str(k): dict(v) for k, v in d.get("exports", {}).items()},
-                   no_front=d.get("no_front", ""))
+    return FrontResult | None
 
 
 # --------------------------------------------------------------------------- checks

@@ -18,10 +18,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assay._serial import Serial
 from assay._stats import Estimate
 from assay.fairness.metrics import _DEN, GAPS, _finest, _gap_from_rates, _rate
 from assay.report.result import format_figure, format_points
@@ -75,7 +76,7 @@ def points_estimate(e: Estimate | None, signed: bool = False) -> str:
 
 
 @dataclass
-class PairedComparison:
+class PairedComparison(Serial):
     """A candidate against the unmitigated model on the same rows (paired bootstrap).
 
     Attributes
@@ -105,26 +106,6 @@ class PairedComparison:
     @property
     def measurable(self) -> bool:
         return not self.unmeasurable and math.isfinite(self.difference.value)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n_rows": int(self.n_rows), "gap": self.gap.to_dict(),
-                "baseline_gap": self.baseline_gap.to_dict(),
-                "difference": self.difference.to_dict(), "cost": self.cost.to_dict(),
-                "by_grouping": {k: [float(a), float(b)] for k, (a, b) in
-                                self.by_grouping.items()},
-                "unmeasurable": list(self.unmeasurable)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PairedComparison:
-        nan = float("nan")
-        return cls(n_rows=int(d["n_rows"]), gap=Estimate.from_dict(d["gap"]),
-                   baseline_gap=Estimate.from_dict(d["baseline_gap"]),
-                   difference=Estimate.from_dict(d["difference"]),
-                   cost=Estimate.from_dict(d["cost"]),
-                   by_grouping={k: cast(tuple[float, float],
-                                        tuple(nan if x is None else float(x) for x in v))
-                                for k, v in d.get("by_grouping", {}).items()},
-                   unmeasurable=list(d.get("unmeasurable", [])))
 
 
 def compare_paired(y_true, y_pred, base_pred, groups, constraint: str, *, min_support: int,
@@ -207,7 +188,7 @@ def compare_paired(y_true, y_pred, base_pred, groups, constraint: str, *, min_su
 
 
 @dataclass
-class Verdict:
+class Verdict(Serial):
     """Whether the preferred candidate is a fix, confirmed on rows that did not choose it.
 
     Attributes
@@ -231,20 +212,6 @@ class Verdict:
     comparison: PairedComparison | None = None
     min_reduction: float = DEFAULT_MIN_REDUCTION
     max_cost: float = DEFAULT_MAX_COST
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"fixed": bool(self.fixed), "reason": self.reason,
-                "candidate": int(self.candidate),
-                "comparison": None if self.comparison is None else self.comparison.to_dict(),
-                "min_reduction": float(self.min_reduction), "max_cost": float(self.max_cost)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
-        comp = d.get("comparison")
-        return cls(fixed=bool(d["fixed"]), reason=d["reason"], candidate=int(d["candidate"]),
-                   comparison=None if comp is None else PairedComparison.from_dict(comp),
-                   min_reduction=float(d.get("min_reduction", DEFAULT_MIN_REDUCTION)),
-                   max_cost=float(d.get("max_cost", DEFAULT_MAX_COST)))
 
 
 def worst_over_groupings(candidate: Candidate, constraint: str) -> float:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial
 from assay._validation import (
     InvalidParameterError,
     check_option,
@@ -21,7 +22,7 @@ _DIRECTION_WORDS = {"greater": "above", "less": "below", "both": "away from"}
 
 
 @dataclass(frozen=True)
-class FlagRule:
+class FlagRule(Serial):
     """When a group is flagged: the one rule of every pillar.
 
     A group is flagged when its difference from the reference is significant at `alpha`
@@ -83,11 +84,6 @@ class FlagRule:
         value"``."""
         return (f"p < {self.alpha:g} and at least {self.min_difference:g} "
                 f"{_DIRECTION_WORDS[self.direction]} {reference}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-clean form, read back by `from_dict`."""
-        return {"alpha": self.alpha, "min_difference": self.min_difference,
-                "direction": self.direction}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FlagRule:

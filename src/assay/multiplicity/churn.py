@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial, meta
 from assay._stats import Estimate, wilson_interval
 from assay._validation import DataError, InvalidParameterError, check_scalar
 from assay.groups import GroupIndex
@@ -24,7 +25,7 @@ __all__ = ["ChurnResult", "churn_bound", "predictive_churn"]
 
 
 @dataclass
-class ChurnResult:
+class ChurnResult(Serial):
     """Decisions that flip between model A and model B.
 
     Attributes
@@ -48,23 +49,13 @@ class ChurnResult:
     transitions: list[list[int]]
     flipped_row_ids: list[Any]
     bound: float | None = None
-    groups: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    groups: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict, metadata=meta(decode=lambda d: _groups_from_json(d)))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"n_rows": self.n_rows, "n_flipped": self.n_flipped,
-                "churn": self.churn.to_dict(), "transitions": self.transitions,
-                "flipped_row_ids": [_plain(r) for r in self.flipped_row_ids],
-                "bound": self.bound,
-                "groups": {k: {label: {**g, "churn": g["churn"].to_dict()}
-                               for label, g in v.items()} for k, v in self.groups.items()}}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ChurnResult:
-        return cls(n_rows=int(d["n_rows"]), n_flipped=int(d["n_flipped"]),
-                   churn=Estimate.from_dict(d["churn"]), transitions=d["transitions"],
-                   flipped_row_ids=list(d["flipped_row_ids"]), bound=d.get("bound"),
-                   groups={k: {label: {**g, "churn": Estimate.from_dict(g["churn"])}
-                               for label, g in v.items()} for k, v in d["groups"].items()})
+def _groups_from_json(groups: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    return {k: {label: {**g, "churn": Estimate.from_dict(g["churn"])}
+                for label, g in by.items()} for k, by in groups.items()}
 
 
 def _plain(value: Any) -> Any:

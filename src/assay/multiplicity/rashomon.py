@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial, meta
 from assay._stats import Estimate
 from assay._validation import (
     MAX_RESAMPLES,
@@ -356,7 +357,7 @@ def rashomon_sets(losses: Any, epsilons: Any, *, reference: float | None = None,
 
 
 @dataclass
-class GroupFigures:
+class GroupFigures(Serial):
     """Figures of one protected group (or intersection) at one ε, on held-out rows."""
 
     label: str
@@ -366,30 +367,9 @@ class GroupFigures:
     n_reversed: int = 0
     mean_capacity: Estimate | None = None
     mean_vpr: Estimate | None = None
-    difference: float | None = None
-    p_value: float | None = None
+    difference: float | None = field(default=None, metadata=meta(null_nan=True))
+    p_value: float | None = field(default=None, metadata=meta(null_nan=True))
     flagged: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        def est(e):
-            return None if e is None else e.to_dict()
-
-        return {"label": self.label, "n_rows": self.n_rows, "supported": self.supported,
-                "ambiguity": est(self.ambiguity), "n_reversed": self.n_reversed,
-                "mean_capacity": est(self.mean_capacity), "mean_vpr": est(self.mean_vpr),
-                "difference": _num(self.difference), "p_value": _num(self.p_value),
-                "flagged": self.flagged}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GroupFigures:
-        def est(key):
-            return None if d.get(key) is None else Estimate.from_dict(d[key])
-
-        return cls(label=d["label"], n_rows=int(d["n_rows"]), supported=bool(d["supported"]),
-                   ambiguity=est("ambiguity"), n_reversed=int(d.get("n_reversed", 0)),
-                   mean_capacity=est("mean_capacity"), mean_vpr=est("mean_vpr"),
-                   difference=d.get("difference"), p_value=d.get("p_value"),
-                   flagged=bool(d.get("flagged", False)))
 
 
 _FIGURES = ("ambiguity", "discrepancy", "mean_capacity", "mean_vpr", "mean_score_std",
@@ -397,7 +377,7 @@ _FIGURES = ("ambiguity", "discrepancy", "mean_capacity", "mean_vpr", "mean_score
 
 
 @dataclass
-class EpsilonFigures:
+class EpsilonFigures(Serial):
     """Every figure of the ε-Rashomon set at one ε (estimates None without figures).
 
     Attributes
@@ -437,7 +417,7 @@ class EpsilonFigures:
     self_consistency: Estimate | None = None
     churn: Estimate | None = None
     pairwise_churn: Estimate | None = None
-    churn_bound: float | None = None
+    churn_bound: float | None = field(default=None, metadata=meta(null_nan=True))
     n_reversed: int = 0
     note: str = ""
     reason: str | None = None
@@ -447,29 +427,6 @@ class EpsilonFigures:
     def measurable(self) -> bool:
         """Whether the set has the two models every figure needs."""
         return self.reason is None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"epsilon": self.epsilon, "threshold": self.threshold,
-                               "n_models": self.n_models, "target_in_set": self.target_in_set}
-        for name in _FIGURES:
-            value = getattr(self, name)
-            out[name] = None if value is None else value.to_dict()
-        out.update({"churn_bound": _num(self.churn_bound), "n_reversed": self.n_reversed,
-                    "note": self.note, "reason": self.reason,
-                    "groups": {k: {label: g.to_dict() for label, g in v.items()}
-                               for k, v in self.groups.items()}})
-        return out
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> EpsilonFigures:
-        figures = {name: None if d.get(name) is None else Estimate.from_dict(d[name])
-                   for name in _FIGURES}
-        return cls(epsilon=float(d["epsilon"]), threshold=float(d["threshold"]),
-                   n_models=int(d["n_models"]), target_in_set=bool(d["target_in_set"]),
-                   churn_bound=d.get("churn_bound"), n_reversed=int(d.get("n_reversed", 0)),
-                   note=d.get("note", ""), reason=d.get("reason"),
-                   groups={k: {label: GroupFigures.from_dict(g) for label, g in v.items()}
-                           for k, v in d.get("groups", {}).items()}, **figures)
 
 
 @dataclass

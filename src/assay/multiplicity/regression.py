@@ -23,12 +23,12 @@ one model has a range of 0 everywhere and nothing to compare: its figures are nu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial, meta
 from assay._validation import DataError, InvalidParameterError, check_scalar
 from assay.groups import as_group_index
 from assay.multiplicity.rashomon import (
@@ -102,7 +102,7 @@ def rashomon_set_by_mse(preds_heldout: Any, y_heldout: Any, epsilon: float) -> n
 
 
 @dataclass
-class RegressionGroupMultiplicity:
+class RegressionGroupMultiplicity(Serial):
     """One group's figures: means over its rows (None when unsupported or not measurable).
 
     Attributes
@@ -124,22 +124,9 @@ class RegressionGroupMultiplicity:
     ambiguity: float | None = None
     discrepancy: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"grouping": self.grouping, "label": self.label, "n": int(self.n),
-                "supported": bool(self.supported), "mean_vpr": self.mean_vpr,
-                "mean_spread": self.mean_spread, "ambiguity": self.ambiguity,
-                "discrepancy": self.discrepancy}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RegressionGroupMultiplicity:
-        return cls(grouping=d["grouping"], label=d["label"], n=int(d["n"]),
-                   supported=bool(d["supported"]), mean_vpr=_opt(d.get("mean_vpr")),
-                   mean_spread=_opt(d.get("mean_spread")), ambiguity=_opt(d.get("ambiguity")),
-                   discrepancy=_opt(d.get("discrepancy")))
-
 
 @dataclass
-class RegressionMultiplicity:
+class RegressionMultiplicity(Serial):
     """Multiplicity of one set of regression models on one set of rows.
 
     Attributes
@@ -166,7 +153,7 @@ class RegressionMultiplicity:
     decision_threshold: float | None
     vpr: np.ndarray
     spread: np.ndarray
-    flipped: np.ndarray | None = None
+    flipped: np.ndarray | None = field(default=None, metadata=meta(dtype=bool))
     mean_vpr: float | None = None
     max_vpr: float | None = None
     mean_spread: float | None = None
@@ -181,35 +168,6 @@ class RegressionMultiplicity:
     def measurable(self) -> bool:
         """Whether the set has the two models every figure needs."""
         return self.reason is None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n_models": self.n_models, "n_rows": self.n_rows, "reference": self.reference,
-                "decision_threshold": self.decision_threshold,
-                "vpr": self.vpr.tolist(), "spread": self.spread.tolist(),
-                "flipped": None if self.flipped is None else self.flipped.tolist(),
-                "mean_vpr": self.mean_vpr, "max_vpr": self.max_vpr,
-                "mean_spread": self.mean_spread, "ambiguity": self.ambiguity,
-                "discrepancy": self.discrepancy, "reason": self.reason,
-                "epsilon": self.epsilon, "min_support": self.min_support,
-                "groups": [g.to_dict() for g in self.groups]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RegressionMultiplicity:
-        return cls(n_models=int(d["n_models"]), n_rows=int(d["n_rows"]),
-                   reference=int(d["reference"]), decision_threshold=_opt(d["decision_threshold"]),
-                   vpr=np.asarray(d["vpr"], dtype=np.float64),
-                   spread=np.asarray(d["spread"], dtype=np.float64),
-                   flipped=None if d.get("flipped") is None
-                   else np.asarray(d["flipped"], dtype=bool),
-                   mean_vpr=_opt(d.get("mean_vpr")), max_vpr=_opt(d.get("max_vpr")),
-                   mean_spread=_opt(d.get("mean_spread")), ambiguity=_opt(d.get("ambiguity")),
-                   discrepancy=_opt(d.get("discrepancy")), reason=d.get("reason"),
-                   epsilon=_opt(d.get("epsilon")), min_support=int(d.get("min_support", 50)),
-                   groups=[RegressionGroupMultiplicity.from_dict(g) for g in d.get("groups", [])])
-
-
-def _opt(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 # --------------------------------------------------------------------------- main entry

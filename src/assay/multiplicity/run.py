@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay._serial import Serial, meta
+
 __all__ = ["MultiplicityPayload", "build_payload", "describe_epsilon", "flagged_groups",
            "gate_metrics", "run_multiplicity", "summary_lines"]
 
@@ -22,7 +24,7 @@ def describe_epsilon(epsilon: float, tolerance: str, loss: str) -> str:
 
 
 @dataclass
-class MultiplicityPayload:
+class MultiplicityPayload(Serial):
     """Everything the multiplicity section found (``SectionResult.data``).
 
     Attributes
@@ -48,7 +50,7 @@ class MultiplicityPayload:
         The smallest ε whose set holds two models (below it: no figures).
     """
 
-    epsilons: list[Any]
+    epsilons: list[Any] = field(metadata=meta(hint=lambda: _late_types()["epsilons"]))
     headline_epsilon: float
     loss: str
     tolerance: str
@@ -56,12 +58,12 @@ class MultiplicityPayload:
     target_loss: float
     n_candidates: int
     n_heldout: int
-    flag_rule: Any
+    flag_rule: Any = field(metadata=meta(hint=lambda: _late_types()["flag_rule"]))
     target: dict[str, Any] = field(default_factory=dict)
     candidates: dict[str, Any] = field(default_factory=dict)
-    capacity_histogram: dict[str, list[float]] = field(default_factory=dict)
+    capacity_histogram: dict[str, list[Any]] = field(default_factory=dict)  # edges, counts
     records: list[dict[str, Any]] = field(default_factory=list)
-    churn: Any = None
+    churn: Any = field(default=None, metadata=meta(hint=lambda: _late_types()["churn"]))
     min_measurable_epsilon: float | None = None
 
     @property
@@ -69,35 +71,15 @@ class MultiplicityPayload:
         """Figures at the headline ε."""
         return next(f for f in self.epsilons if f.epsilon == self.headline_epsilon)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"epsilons": [f.to_dict() for f in self.epsilons],
-                "headline_epsilon": self.headline_epsilon, "loss": self.loss,
-                "tolerance": self.tolerance, "best_loss": self.best_loss,
-                "target_loss": self.target_loss, "n_candidates": self.n_candidates,
-                "n_heldout": self.n_heldout, "flag_rule": self.flag_rule.to_dict(),
-                "target": dict(self.target), "candidates": dict(self.candidates),
-                "capacity_histogram": dict(self.capacity_histogram),
-                "records": list(self.records),
-                "churn": None if self.churn is None else self.churn.to_dict(),
-                "min_measurable_epsilon": self.min_measurable_epsilon}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MultiplicityPayload:
-        from assay.groups import FlagRule
-        from assay.multiplicity.churn import ChurnResult
-        from assay.multiplicity.rashomon import EpsilonFigures
+def _late_types() -> dict[str, Any]:
+    """Types of the fields annotated Any: their modules import heavier ones, loaded on use."""
+    from assay.groups import FlagRule
+    from assay.multiplicity.churn import ChurnResult
+    from assay.multiplicity.rashomon import EpsilonFigures
 
-        return cls(epsilons=[EpsilonFigures.from_dict(f) for f in d["epsilons"]],
-                   headline_epsilon=float(d["headline_epsilon"]), loss=d["loss"],
-                   tolerance=d["tolerance"], best_loss=float(d["best_loss"]),
-                   target_loss=float(d["target_loss"]), n_candidates=int(d["n_candidates"]),
-                   n_heldout=int(d["n_heldout"]), flag_rule=FlagRule.from_dict(d["flag_rule"]),
-                   target=dict(d.get("target", {})), candidates=dict(d.get("candidates", {})),
-                   capacity_histogram=dict(d.get("capacity_histogram", {})),
-                   records=list(d.get("records", [])),
-                   churn=None if d.get("churn") is None else ChurnResult.from_dict(d["churn"]),
-                   min_measurable_epsilon=d.get("min_measurable_epsilon"))
-
+    return {"epsilons": list[EpsilonFigures], "flag_rule": FlagRule,
+            "churn": ChurnResult | None}
 
 
 # --------------------------------------------------------------------------- run
@@ -117,20 +99,19 @@ def run_multiplicity(section: Any, context: Any, options: Any, *,
         dataset.X, dataset.y, context.learner, n_models=options.models or config.models,
         grid=options.grid, heldout=~target.member, subsample=options.subsample,
         random_state=config.seed, fit=lambda plan, spec: context.fit(plan, spec))
-    rule = config.groups.flag_rule(options.min_gap, "greater")
+    policy = context.group_policy.for_section(options.min_gap, "greater")
     curve = multiplicity_curve(
         candidates, options.epsilons, target=target, loss=options.loss,
         tolerance=options.tolerance, headline_epsilon=options.headline_epsilon,
         groups=context.groups, row_ids=dataset.row_ids, n_bootstrap=options.n_bootstrap,
-        flag_rule=rule, min_support=config.groups.min_support,
-        n_permutations=config.groups.n_permutations, random_state=config.seed)
+        **policy.test_options(), random_state=config.seed)
     payload = build_payload(curve, candidates, dataset, target, options)
     if compare is not None:
         from assay.multiplicity.churn import predictive_churn
 
         payload.churn = predictive_churn(target, compare, y=dataset.y, groups=context.groups,
                                          row_ids=dataset.row_ids,
-                                         min_support=config.groups.min_support)
+                                         min_support=policy.min_support)
     return SectionResult(name=section.name, title=section.title,
                          summary=summary_lines(payload), metrics=gate_metrics(payload),
                          data=payload)

@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import math
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
+from assay._serial import Serial, meta
 from assay._validation import DataError
 
 #: Version of the result layout; bump it when a field changes meaning or moves.
@@ -66,7 +67,7 @@ class Metric:
 
 
 @dataclass
-class SectionResult:
+class SectionResult(Serial):
     """What one audit section found.
 
     Attributes
@@ -93,21 +94,16 @@ class SectionResult:
     title: str
     status: str = "ok"
     summary: list[str] = field(default_factory=list)
-    metrics: dict[str, Metric] = field(default_factory=dict)
-    data: Any = field(default_factory=dict)
+    metrics: dict[str, Metric] = field(default_factory=dict, metadata=meta(
+        encode=lambda metrics: {k: asdict(m) for k, m in metrics.items()}))
+    # The payload through its own ``to_dict``; read back typed by `from_dict`.
+    data: Any = field(default_factory=dict, metadata=meta(
+        encode=lambda d: d.to_dict() if hasattr(d, "to_dict") else dict(d)))
     message: str = ""
     seconds: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (the payload through its own ``to_dict``)."""
-        data = self.data.to_dict() if hasattr(self.data, "to_dict") else dict(self.data)
-        return {"name": self.name, "title": self.title, "status": self.status,
-                "summary": list(self.summary),
-                "metrics": {k: asdict(m) for k, m in self.metrics.items()},
-                "data": data, "message": self.message, "seconds": self.seconds}
-
     @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> SectionResult:
+    def from_dict(cls, payload: Mapping[str, Any]) -> SectionResult:
         """Build from the JSON form; the payload typed when its section is registered."""
         from assay.section import get_section
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assay._serial import Serial, meta
 from assay._validation import DataError, InvalidParameterError, check_scalar
 from assay.privacy.theory.accounting import GaussianTradeOff
 from assay.privacy.theory.calibrate import RiskTarget, calibrate_gaussian
@@ -55,7 +56,7 @@ REPORT_DELTA = 1e-5
 
 
 @dataclass(frozen=True)
-class ColumnDomain:
+class ColumnDomain(Serial):
     """The cells of one column.
 
     Attributes
@@ -74,9 +75,12 @@ class ColumnDomain:
 
     name: str
     kind: str
-    levels: list
+    levels: list = field(metadata=meta(encode=lambda levels: _levels_json(levels)))
     integer: bool = False
     missing: bool = False
+
+    __json_layout__ = ("name", "kind", ("cells", lambda s: s.size), "levels", "integer",
+                       "missing")
 
     @property
     def size(self) -> int:
@@ -112,16 +116,11 @@ class ColumnDomain:
         x[missing] = np.nan
         return x
 
-    def to_dict(self) -> dict[str, Any]:
-        levels = [None if v is None else (v if isinstance(v, (int, float)) else str(v))
-                  for v in self.levels]
-        return {"name": self.name, "kind": self.kind, "cells": self.size,
-                "levels": levels, "integer": self.integer, "missing": self.missing}
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ColumnDomain:
-        return cls(str(d["name"]), str(d["kind"]), list(d["levels"]), bool(d["integer"]),
-                   bool(d["missing"]))
+def _levels_json(levels: list) -> list:
+    """Numbers and null as they are, any other level (a category) as its string."""
+    return [None if v is None else (v if isinstance(v, int | float) else str(v))
+            for v in levels]
 
 
 def _is_numeric(s: pd.Series) -> bool:
@@ -427,7 +426,7 @@ def utility(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
 
 
 @dataclass
-class SynthDPResult:
+class SynthDPResult(Serial):
     """A DP synthetic release: its calibration, its utility and its audit."""
 
     target: dict[str, Any]
@@ -444,32 +443,16 @@ class SynthDPResult:
     generator: str = "noisy marginals, columns conditional on the anchor (Gaussian mechanism)"
     anchor: list[str] = field(default_factory=list)
 
+    __json_layout__ = ("target", "sigma", "mu",
+                       ("epsilon", lambda s: {"value": float(s.epsilon), "delta": REPORT_DELTA}),
+                       "achieved", ("n_marginals", lambda s: len(s.marginals)), "marginals",
+                       "domain", "n_real", "n_synth", "utility", "audit", "seconds", "generator",
+                       "anchor")
+
     @property
     def epsilon(self) -> float:
         """ε of the release at δ = `REPORT_DELTA` (exact for μ-GDP)."""
         return GaussianTradeOff(self.mu).epsilon(REPORT_DELTA)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"target": dict(self.target), "sigma": float(self.sigma), "mu": float(self.mu),
-                "epsilon": {"value": float(self.epsilon), "delta": REPORT_DELTA},
-                "achieved": float(self.achieved), "n_marginals": len(self.marginals),
-                "marginals": [list(m) for m in self.marginals],
-                "domain": [d.to_dict() for d in self.domain], "n_real": int(self.n_real),
-                "n_synth": int(self.n_synth), "utility": self.utility,
-                "audit": self.audit.to_dict(), "seconds": dict(self.seconds),
-                "generator": self.generator, "anchor": list(self.anchor)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SynthDPResult:
-        return cls(target=dict(d["target"]), sigma=float(d["sigma"]), mu=float(d["mu"]),
-                   achieved=float(d["achieved"]),
-                   marginals=[list(m) for m in d["marginals"]],
-                   domain=[ColumnDomain.from_dict(x) for x in d["domain"]],
-                   n_real=int(d["n_real"]), n_synth=int(d["n_synth"]),
-                   utility=dict(d["utility"]), audit=SynthPayload.from_dict(d["audit"]),
-                   seconds=dict(d.get("seconds", {})),
-                   generator=str(d.get("generator", cls.generator)),
-                   anchor=list(d.get("anchor", [])))
 
 
 @cache

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial, meta
 from assay._stats import Estimate, hanley_mcneil_interval
 from assay.groups import group_label
 from assay.privacy.membership.estimates import (
@@ -109,7 +110,7 @@ def tpr_figures(pos: np.ndarray, neg: np.ndarray, fprs, confidence: float = 0.95
 
 
 @dataclass
-class DcrFigures:
+class DcrFigures(Serial):
     """Distance to closest synthetic record of the training and the holdout rows."""
 
     median_real: float
@@ -118,20 +119,9 @@ class DcrFigures:
     exact_holdout: float
     note: str = DCR_NOTE
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"median_real": float(self.median_real),
-                "median_holdout": float(self.median_holdout),
-                "exact_real": float(self.exact_real), "exact_holdout": float(self.exact_holdout),
-                "note": self.note}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DcrFigures:
-        return cls(float(d["median_real"]), float(d["median_holdout"]), float(d["exact_real"]),
-                   float(d["exact_holdout"]), d.get("note", DCR_NOTE))
-
 
 @dataclass
-class GroupAuc:
+class GroupAuc(Serial):
     """Attack AUC among one protected group's members and non-members (None: too few)."""
 
     label: str
@@ -140,21 +130,9 @@ class GroupAuc:
     auc: Estimate | None = None
     flagged: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "n_members": self.n_members,
-                "n_nonmembers": self.n_nonmembers,
-                "auc": None if self.auc is None else self.auc.to_dict(),
-                "flagged": bool(self.flagged)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GroupAuc:
-        return cls(d["label"], int(d["n_members"]), int(d["n_nonmembers"]),
-                   None if d.get("auc") is None else Estimate.from_dict(d["auc"]),
-                   bool(d.get("flagged", False)))
-
 
 @dataclass
-class MembershipFigures:
+class MembershipFigures(Serial):
     """The density-ratio attack's AUC and TPR at low FPR, with DCR beside them.
 
     ``tpr_at_fpr`` maps each FPR to its estimate, or None where the non-members cannot
@@ -172,36 +150,16 @@ class MembershipFigures:
     attack: str = "density ratio (DOMIAS-style, kNN densities; reference fitted on holdout)"
     groups: list[GroupAuc] = field(default_factory=list)
     # `assay.synth.shadow.ShadowFigures` when the generator is known, else None.
-    shadow: Any = None
+    shadow: Any = field(default=None, metadata=meta(hint=lambda: _shadow_type()))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "attack": self.attack, "auc": self.auc.to_dict(),
-            "tpr_at_fpr": {f"{a:g}": None if e is None else e.to_dict()
-                           for a, e in self.tpr_at_fpr.items()},
-            "tpr_reason": {f"{a:g}": r for a, r in self.tpr_reason.items()},
-            "n_members": int(self.n_members), "n_nonmembers": int(self.n_nonmembers),
-            "k": int(self.k), "dcr": self.dcr.to_dict(),
-            "groups": [g.to_dict() for g in self.groups],
-            "shadow": None if self.shadow is None else self.shadow.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> MembershipFigures:
-        return cls(
-            auc=Estimate.from_dict(d["auc"]),
-            tpr_at_fpr={float(a): None if e is None else Estimate.from_dict(e)
-                        for a, e in d["tpr_at_fpr"].items()},
-            tpr_reason={float(a): r for a, r in d.get("tpr_reason", {}).items()},
-            n_members=int(d["n_members"]), n_nonmembers=int(d["n_nonmembers"]), k=int(d["k"]),
-            dcr=DcrFigures.from_dict(d["dcr"]), attack=d.get("attack", ""),
-            groups=[GroupAuc.from_dict(g) for g in d.get("groups", [])],
-            shadow=None if d.get("shadow") is None else _shadow_from_dict(d["shadow"]))
+    __json_layout__ = ("attack", "auc", "tpr_at_fpr", "tpr_reason", "n_members",
+                       "n_nonmembers", "k", "dcr", "groups", "shadow")
 
 
-def _shadow_from_dict(d: Mapping[str, Any]) -> Any:
+def _shadow_type() -> Any:
     from assay.synth.shadow import ShadowFigures  # it imports this module
 
-    return ShadowFigures.from_dict(d)
+    return ShadowFigures | None
 
 
 def density_ratio_scores(tables: Tables, k: int = 5, members: np.ndarray | None = None,

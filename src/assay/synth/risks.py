@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from assay._serial import Serial
 from assay._stats import Estimate, two_proportion_test, wilson_interval
 from assay._validation import InvalidParameterError, check_scalar
 from assay.groups import group_label
@@ -51,12 +52,8 @@ _SCREEN = 5
 REGRESSION_TOLERANCE = 0.05
 
 
-def _est(d: Mapping[str, Any]) -> Estimate:
-    return Estimate.from_dict(d)
-
-
 @dataclass
-class RiskFigures:
+class RiskFigures(Serial):
     """An attack against the real rows and its control against the holdout rows.
 
     Attributes
@@ -78,21 +75,9 @@ class RiskFigures:
     n_success: float
     n_control_success: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"risk": self.risk.to_dict(), "attack": self.attack.to_dict(),
-                "control": self.control.to_dict(), "n_attacks": int(self.n_attacks),
-                "n_success": float(self.n_success),
-                "n_control_success": float(self.n_control_success)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RiskFigures:
-        return cls(risk=_est(d["risk"]), attack=_est(d["attack"]), control=_est(d["control"]),
-                   n_attacks=int(d["n_attacks"]), n_success=float(d["n_success"]),
-                   n_control_success=float(d["n_control_success"]))
-
 
 @dataclass
-class GroupRisk:
+class GroupRisk(Serial):
     """One protected group's risk (targets of the group on both sides).
 
     ``figures`` is None when either side has fewer than ``min_support`` targets of the
@@ -106,20 +91,6 @@ class GroupRisk:
     figures: RiskFigures | None = None
     p_value: float | None = None
     flagged: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "n_targets": int(self.n_targets),
-                "n_control_targets": int(self.n_control_targets),
-                "figures": None if self.figures is None else self.figures.to_dict(),
-                "p_value": self.p_value, "flagged": bool(self.flagged)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GroupRisk:
-        return cls(label=d["label"], n_targets=int(d["n_targets"]),
-                   n_control_targets=int(d["n_control_targets"]),
-                   figures=None if d.get("figures") is None
-                   else RiskFigures.from_dict(d["figures"]),
-                   p_value=d.get("p_value"), flagged=bool(d.get("flagged", False)))
 
 
 def residual_risk(k_attack: float, n_attack: int, k_control: float, n_control: int,
@@ -486,7 +457,7 @@ def _labels(groups: Mapping[str, tuple[np.ndarray, np.ndarray]] | None, t_real, 
 
 
 @dataclass
-class LinkabilityFigures:
+class LinkabilityFigures(Serial):
     """Linkability risk, the two parts of the attacker's columns and the groups' risks."""
 
     figures: RiskFigures
@@ -494,18 +465,8 @@ class LinkabilityFigures:
     n_neighbors: int
     groups: list[GroupRisk] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"risk": self.figures.risk.to_dict(), "figures": self.figures.to_dict(),
-                "aux_columns": [list(self.aux_columns[0]), list(self.aux_columns[1])],
-                "n_neighbors": int(self.n_neighbors),
-                "groups": [g.to_dict() for g in self.groups]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> LinkabilityFigures:
-        return cls(figures=RiskFigures.from_dict(d["figures"]),
-                   aux_columns=(list(d["aux_columns"][0]), list(d["aux_columns"][1])),
-                   n_neighbors=int(d["n_neighbors"]),
-                   groups=[GroupRisk.from_dict(g) for g in d.get("groups", [])])
+    __json_layout__ = (("risk", lambda s: s.figures.risk), "figures", "aux_columns",
+                       "n_neighbors", "groups")
 
 
 def default_link_columns(columns: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -566,7 +527,7 @@ def linkability_risk(tables: Tables, aux_columns: tuple[Sequence[str], Sequence[
 
 
 @dataclass
-class SecretFigures:
+class SecretFigures(Serial):
     """Inference risk of one secret column."""
 
     secret: str
@@ -574,16 +535,8 @@ class SecretFigures:
     figures: RiskFigures
     groups: list[GroupRisk] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"secret": self.secret, "regression": bool(self.regression),
-                "risk": self.figures.risk.to_dict(), "figures": self.figures.to_dict(),
-                "groups": [g.to_dict() for g in self.groups]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SecretFigures:
-        return cls(secret=d["secret"], regression=bool(d["regression"]),
-                   figures=RiskFigures.from_dict(d["figures"]),
-                   groups=[GroupRisk.from_dict(g) for g in d.get("groups", [])])
+    __json_layout__ = ("secret", "regression", ("risk", lambda s: s.figures.risk), "figures",
+                       "groups")
 
 
 def is_regression(tables: Tables, secret: str) -> bool:

@@ -10,7 +10,6 @@ whose JSON form has ``singling_out``, ``linkability``, ``inference`` and ``membe
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -19,6 +18,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from assay._serial import Serial
 from assay._stats import Estimate
 from assay._validation import DataError, InvalidParameterError, check_scalar
 from assay.synth.encoding import encode_tables
@@ -113,7 +113,7 @@ class SynthOptions:
 
 
 @dataclass
-class SinglingOut:
+class SinglingOut(Serial):
     """Univariate and multivariate singling out; the headline is the larger risk."""
 
     univariate: RiskFigures
@@ -121,46 +121,31 @@ class SinglingOut:
     n_queries: dict[str, int]
     n_cols: int
 
+    __json_layout__ = ("risk", "univariate", "multivariate", "n_queries", "n_cols")
+
     @property
     def risk(self) -> Estimate:
         u, m = self.univariate.risk, self.multivariate.risk
         return m if not np.isfinite(u.value) or m.value >= u.value else u
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"risk": self.risk.to_dict(), "univariate": self.univariate.to_dict(),
-                "multivariate": self.multivariate.to_dict(),
-                "n_queries": {k: int(v) for k, v in self.n_queries.items()},
-                "n_cols": int(self.n_cols)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SinglingOut:
-        return cls(RiskFigures.from_dict(d["univariate"]), RiskFigures.from_dict(d["multivariate"]),
-                   {k: int(v) for k, v in d["n_queries"].items()}, int(d["n_cols"]))
-
 
 @dataclass
-class Inference:
+class Inference(Serial):
     """Inference of every secret; the headline is the most exposed secret's risk."""
 
     secrets: list[SecretFigures]
+
+    __json_layout__ = (("risk", lambda s: s.worst.figures.risk),
+                       ("secret", lambda s: s.worst.secret), "secrets")
 
     @property
     def worst(self) -> SecretFigures:
         return max(self.secrets, key=lambda s: (np.nan_to_num(s.figures.risk.value, nan=-1),
                                                 s.figures.risk.ci_high))
 
-    def to_dict(self) -> dict[str, Any]:
-        w = self.worst
-        return {"risk": w.figures.risk.to_dict(), "secret": w.secret,
-                "secrets": [s.to_dict() for s in self.secrets]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Inference:
-        return cls([SecretFigures.from_dict(s) for s in d["secrets"]])
-
 
 @dataclass
-class SynthPayload:
+class SynthPayload(Serial):
     """Everything the synthetic-release audit found."""
 
     singling_out: SinglingOut
@@ -173,25 +158,6 @@ class SynthPayload:
     columns: list[str]
     protected: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"singling_out": self.singling_out.to_dict(),
-                "linkability": self.linkability.to_dict(),
-                "inference": self.inference.to_dict(),
-                "membership": self.membership.to_dict(),
-                "n_real": int(self.n_real), "n_synth": int(self.n_synth),
-                "n_holdout": int(self.n_holdout), "columns": list(self.columns),
-                "protected": list(self.protected), "options": dict(self.options)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SynthPayload:
-        return cls(singling_out=SinglingOut.from_dict(d["singling_out"]),
-                   linkability=LinkabilityFigures.from_dict(d["linkability"]),
-                   inference=Inference.from_dict(d["inference"]),
-                   membership=MembershipFigures.from_dict(d["membership"]),
-                   n_real=int(d["n_real"]), n_synth=int(d["n_synth"]),
-                   n_holdout=int(d["n_holdout"]), columns=list(d["columns"]),
-                   protected=list(d.get("protected", [])), options=dict(d.get("options", {})))
 
     def flagged_groups(self) -> list[str]:
         """Labels of every flagged group, with the attack that flags it."""

@@ -19,12 +19,11 @@ categorical ones as integer codes): ``fit(values, numeric) -> self`` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial
 from assay._stats import Estimate
 from assay._validation import AssayError, InvalidParameterError
 from assay.synth.encoding import Tables
@@ -190,7 +189,7 @@ def make_generator(spec: str, tables: Tables, seed: int = 0):
 
 
 @dataclass
-class ShadowFigures:
+class ShadowFigures(Serial):
     """The shadow-generator attack's AUC and TPR at low FPR (None where not estimable)."""
 
     generator: str
@@ -205,24 +204,8 @@ class ShadowFigures:
     attack: str = ("shadow generator (Stadler et al. / TAPAS-style; reference tables from "
                    "holdout, logistic regression on target-relative features)")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"attack": self.attack, "generator": self.generator, "auc": self.auc.to_dict(),
-                "tpr_at_fpr": {f"{a:g}": None if e is None else e.to_dict()
-                               for a, e in self.tpr_at_fpr.items()},
-                "tpr_reason": {f"{a:g}": r for a, r in self.tpr_reason.items()},
-                "n_members": int(self.n_members), "n_nonmembers": int(self.n_nonmembers),
-                "n_shadow": int(self.n_shadow), "n_reference": int(self.n_reference),
-                "n_synth": int(self.n_synth)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ShadowFigures:
-        return cls(generator=d["generator"], auc=Estimate.from_dict(d["auc"]),
-                   tpr_at_fpr={float(a): None if e is None else Estimate.from_dict(e)
-                               for a, e in d["tpr_at_fpr"].items()},
-                   tpr_reason={float(a): r for a, r in d.get("tpr_reason", {}).items()},
-                   n_members=int(d["n_members"]), n_nonmembers=int(d["n_nonmembers"]),
-                   n_shadow=int(d["n_shadow"]), n_reference=int(d["n_reference"]),
-                   n_synth=int(d["n_synth"]), attack=d.get("attack", ""))
+    __json_layout__ = ("attack", "generator", "auc", "tpr_at_fpr", "tpr_reason", "n_members",
+                       "n_nonmembers", "n_shadow", "n_reference", "n_synth")
 
 
 def _features(synth: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:

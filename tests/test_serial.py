@@ -1,0 +1,135 @@
+"""Dataclass <-> JSON <-> JSON Schema derived from the types (`assay._serial`)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jsonschema
+import numpy as np
+import pytest
+
+from assay._serial import Serial, from_json, json_schema, meta, to_json
+from assay._stats import Estimate
+from assay._validation import InvalidParameterError
+
+
+@dataclass
+class Inner(Serial):
+    value: float
+    label: str | None = None
+
+
+@dataclass
+class Outer(Serial):
+    n: int
+    ratio: float
+    kind: Literal["a", "b"]
+    inner: Inner
+    maybe: Inner | None = None
+    items: list[Inner] = field(default_factory=list)
+    pair: tuple[float, float] = (0.0, 0.0)
+    shape: tuple[int, ...] = ()
+    by_name: dict[str, Inner] = field(default_factory=dict)
+    by_rate: dict[float, float] = field(default_factory=dict)
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    mask: np.ndarray | None = field(default=None, metadata=meta(dtype=bool))
+    p_value: float | None = field(default=None, metadata=meta(null_nan=True))
+    extra: Any = None
+    json_name: str = field(default="", metadata=meta(key="renamed"))
+    model: Any = field(default=None, metadata=meta(skip=True))
+    shout: str = field(default="", metadata=meta(encode=str.upper, decode=str.lower))
+
+
+def _outer() -> Outer:
+    return Outer(n=np.int64(3), ratio=np.float32(0.25), kind="b", inner=Inner(np.nan, "x"),
+                 maybe=None, items=[Inner(1.0), Inner(2.5, "y")], pair=(0.5, np.inf),
+                 shape=(2, 3), by_name={"k": Inner(0.1)}, by_rate={0.01: 0.5, 0.1: 0.25},
+                 scores=np.array([0.5, np.nan]), mask=np.array([True, False]),
+                 p_value=float("nan"), extra={"a": np.float64(1.5), "b": (1, 2)},
+                 json_name="j", model=object(), shout="loud")
+
+
+def test_writes_plain_json_in_field_order():
+    d = to_json(_outer())
+    assert list(d) == ["n", "ratio", "kind", "inner", "maybe", "items", "pair", "shape",
+                       "by_name", "by_rate", "scores", "mask", "p_value", "extra", "renamed",
+                       "shout"]
+    assert type(d["n"]) is int and type(d["ratio"]) is float
+    assert math.isnan(d["inner"]["value"])  # NaN stays NaN unless the field says null_nan
+    assert d["pair"] == [0.5, math.inf] and d["shape"] == [2, 3]
+    assert d["by_rate"] == {"0.01": 0.5, "0.1": 0.25}
+    assert d["mask"] == [True, False] and type(d["mask"][0]) is bool
+    assert d["p_value"] is None
+    assert d["extra"] == {"a": 1.5, "b": [1, 2]} and type(d["extra"]["a"]) is float
+    assert d["shout"] == "LOUD"
+    json.dumps(d)  # plain Python values only
+
+
+def test_reads_back_what_it_writes():
+    x = _outer()
+    back = Outer.from_dict(json.loads(json.dumps(to_json(x))))
+    assert back.n == 3 and back.kind == "b" and back.json_name == "j"
+    assert math.isnan(back.inner.value) and back.inner.label == "x"
+    assert back.items == x.items and back.by_name == x.by_name
+    assert back.pair == (0.5, math.inf) and back.shape == (2, 3)
+    assert back.by_rate == {0.01: 0.5, 0.1: 0.25}
+    assert back.scores.dtype == np.float64 and np.isnan(back.scores[1])
+    assert back.mask.dtype == bool and back.mask.tolist() == [True, False]
+    assert back.p_value is None  # written as null
+    assert back.model is None and back.shout == "loud"
+    assert json.dumps(to_json(back)) == json.dumps(to_json(x))
+
+
+def test_null_reads_as_nan_and_missing_fields_take_their_defaults():
+    back = from_json(Outer, {"n": 1, "ratio": None, "kind": "a", "inner": {"value": None}})
+    assert math.isnan(back.ratio) and math.isnan(back.inner.value)
+    assert back.items == [] and back.pair == (0.0, 0.0) and back.mask is None
+    with pytest.raises(KeyError):
+        from_json(Outer, {"n": 1})
+
+
+def test_layout_writes_computed_keys_that_are_not_read_back():
+    @dataclass
+    class Spread(Serial):
+        values: list[float]
+        __json_layout__ = (("max", lambda s: max(s.values)), "values", "count")
+
+        @property
+        def count(self) -> int:
+            return len(self.values)
+
+    d = Spread([1.0, 3.0]).to_dict()
+    assert d == {"max": 3.0, "values": [1.0, 3.0], "count": 2}
+    assert Spread.from_dict(d) == Spread([1.0, 3.0])
+    assert json_schema(Spread)["required"] == ["max", "values", "count"]
+
+
+def test_schema_accepts_what_is_written_and_is_strict_on_types():
+    schema = json_schema(Outer, title="outer")
+    assert schema["$schema"].endswith("2020-12/schema") and "Inner" in schema["$defs"]
+    props = schema["properties"]
+    assert props["kind"] == {"enum": ["a", "b"]}
+    assert props["ratio"] == {"type": ["number", "null"]}
+    assert props["maybe"] == {"anyOf": [{"$ref": "#/$defs/Inner"}, {"type": "null"}]}
+    assert props["pair"]["minItems"] == 2 and "model" not in props
+    assert schema["required"] == ["n", "ratio", "kind", "inner"]
+    from assay.report.result import json_clean
+
+    written = json_clean(to_json(_outer()))  # NaN as null, as in result.json
+    jsonschema.Draft202012Validator(schema).validate(written)
+    bad = dict(written, kind="c")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(dict(written, n=1.5), schema)
+
+
+def test_estimate_keeps_its_error_for_a_bad_mapping():
+    assert Estimate.from_dict({"value": 1, "ci_low": None, "ci_high": 2}).ci_high == 2.0
+    with pytest.raises(InvalidParameterError, match="estimate must be a mapping"):
+        Estimate.from_dict({"value": 1})
+    with pytest.raises(InvalidParameterError, match="estimate must be a mapping"):
+        Estimate.from_dict({"value": "x", "ci_low": 0, "ci_high": 1})
