@@ -30,9 +30,13 @@ def run(table, tmp_path_factory):
 def test_mia_runs_and_writes_json(run):
     code, out = run
     assert code == 0
-    payload = json.loads(out.read_text())
-    assert set(payload["attacks"]) == {"loss", "lira", "rmia"}
-    for attack in payload["attacks"].values():
+    written = json.loads(out.read_text())
+    # The privacy section's payload, as result.json of `assay audit` holds it.
+    payload = written["privacy"]
+    assert set(payload) == {"mia", "strongest_attack", "flag_rule", "target", "theory",
+                            "calibration", "fix"}
+    assert set(payload["mia"]["attacks"]) == {"loss", "lira", "rmia"}
+    for attack in payload["mia"]["attacks"].values():
         assert 0 <= attack["auc"]["ci_low"] <= attack["auc"]["value"] <= attack["auc"]["ci_high"]
         assert set(attack["tpr_at_fpr"]) == {"0.1", "0.01", "0.001"}
         assert {"value", "ci_low", "ci_high", "estimable"} == set(attack["tpr_at_fpr"]["0.1"])
@@ -60,9 +64,11 @@ def test_mia_runs_and_writes_json(run):
         assert attack["most_exposed_group"]["label"]
     assert payload["flag_rule"] == {"alpha": 0.05, "min_difference": 0.05,
                                     "direction": "greater"}
-    assert payload["dataset"]["protected"] == ["sex", "region"]
-    assert payload["n_models"] == 6
-    assert payload["learner"]["config"]["C"] == 0.5  # --learner-param reached the learner
+    assert payload["strongest_attack"] in {"loss", "lira", "rmia"}
+    assert written["data"]["protected"] == ["sex", "region"]
+    assert written["data"]["n_rows"] == 800
+    assert payload["mia"]["n_models"] == written["population"]["n_models"] == 6
+    assert written["population"]["learner"]["C"] == 0.5  # --learner-param reached the learner
 
 
 def test_mia_prints_flagged_groups_and_the_rule(table, capsys):
@@ -143,6 +149,7 @@ def test_mia_reads_other_encodings(tmp_path, capsys):
                  "--models", "4", "--attacks", "loss", "--permutations", "0",
                  "--encoding", "latin-1", "--json", str(out), "--no-progress"])
     assert code == 0, capsys.readouterr().err
-    groups = json.loads(out.read_text())["attacks"]["loss"]["groups"]["region"]["groups"]
+    written = json.loads(out.read_text())
+    groups = written["privacy"]["mia"]["attacks"]["loss"]["groups"]["region"]["groups"]
     assert all(label.endswith("-Zürich") for label in groups)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file

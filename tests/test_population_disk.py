@@ -379,7 +379,8 @@ def test_assay_mia_memory_budget_puts_the_population_on_disk(narrow_table, tmp_p
     assert Path(kept.info["probs_path"]).exists()
     payloads = [json.loads((tmp_path / f"{n}.json").read_text())
                 for n in ("memory", "disk", "kept")]
-    assert payloads[0]["attacks"] and payloads[0] == payloads[1] == payloads[2]
+    sections = [p["privacy"] for p in payloads]
+    assert sections[0]["mia"]["attacks"] and sections[0] == sections[1] == sections[2]
 
 
 @pytest.mark.slow

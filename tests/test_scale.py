@@ -140,7 +140,8 @@ def test_mia_cli_names_the_budget_and_the_cap_that_fixes_it(tmp_path, capsys):
     out = tmp_path / "mia.json"
     assert main([*argv, "--max-categories", str(cap), "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert result["dataset"]["n_rows"] == 6000 and result["attacks"]["loss"]["auc"]["value"] > 0.5
+    assert result["data"]["n_rows"] == 6000
+    assert result["privacy"]["mia"]["attacks"]["loss"]["auc"]["value"] > 0.5
     assert main([*argv[:-4], "--min-frequency", "0"]) == 2
     assert "--min-frequency must be" in capsys.readouterr().err
 

@@ -396,7 +396,7 @@ def test_mia_on_sparse_features_equals_the_dense_run(tmp_path):
     assert main(["mia", str(table), "--target", "approved", "--protected", "sex,region",
                  "--models", "6", "--permutations", "0", "--no-progress", "--attacks",
                  "loss", "--sparse", "true", "--json", str(out)]) == 0
-    assert json.loads(out.read_text())["dataset"]["fingerprint"] == \
+    assert json.loads(out.read_text())["data"]["fingerprint"] == \
         Dataset.from_frame(frame, *SYNTH).fingerprint
 
 
@@ -449,7 +449,7 @@ def test_the_400k_synthetic_table_audits_with_default_options(tmp_path, capsys):
                  "--json", str(out), "--no-progress"])
     assert code == 0, capsys.readouterr().err
     payload = json.loads(out.read_text())
-    assert payload["dataset"]["n_rows"] == 400_000
-    aucs = {name: a["auc"]["value"] for name, a in payload["attacks"].items()}
+    assert payload["data"]["n_rows"] == 400_000
+    aucs = {name: a["auc"]["value"] for name, a in payload["privacy"]["mia"]["attacks"].items()}
     assert set(aucs) == {"loss", "rmia"} and aucs["rmia"] > 0.52
 

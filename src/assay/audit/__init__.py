@@ -15,6 +15,7 @@ from assay.audit.runner import (
     plan_for,
     prepare,
     run_audit,
+    run_section,
     write_outputs,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "plan_for",
     "prepare",
     "run_audit",
+    "run_section",
     "write_outputs",
 ]

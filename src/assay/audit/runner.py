@@ -57,6 +57,7 @@ __all__ = [
     "GroupOptions",
     "load_config",
     "run_audit",
+    "run_section",
 ]
 
 ProgressFn = Callable[[str, float], None]
@@ -85,6 +86,8 @@ class AuditContext:
         The learner of the population, with its parameters (built once, in `prepare`).
     out_dir : Path
     progress : bool
+    cache_dir : Path or None
+        Folder of the population cache (None: ``out_dir / "cache"``).
     extras : dict
         Free space for sections to share intermediate results (by section name).
     """
@@ -98,7 +101,13 @@ class AuditContext:
     out_dir: Path = Path("assay-out")
     progress: bool = False
     scheduler_address: str | None = None
+    cache_dir: Path | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cache_folder(self) -> Path:
+        """Where every fit of this audit keeps its chunks (resumable)."""
+        return self.cache_dir if self.cache_dir is not None else self.out_dir / "cache"
 
     @property
     def brings_own_model(self) -> bool:
@@ -110,17 +119,23 @@ class AuditContext:
         (`assay.engine.engine_options`), for sections that fit on other data."""
         from assay.engine import engine_options
 
-        return engine_options(self.config.backend, self.out_dir / "cache", self.progress,
+        return engine_options(self.config.backend, self.cache_folder, self.progress,
                               self.config.memory_budget, self.scheduler_address)
 
-    def fit(self, plan: Any, learner: Any = None) -> Any:
-        """Fit another population on the same data, backend and cache (resumable)."""
+    def fit(self, plan: Any, learner: Any = None, data: tuple[Any, Any] | None = None) -> Any:
+        """Fit another population on the same backend, cluster, cache and memory budget
+        (resumable): on the audit's data, or on ``data=(X, y)`` (other features of the
+        same rows, keyed in the cache by their own hash). Every fit of a section goes
+        through here (`assay.engine.FitFn`)."""
         from assay.engine import fit_population
 
+        learner = learner or self.learner or self.config.make_learner()
+        n_classes = int(len(self.dataset.classes))
+        if data is not None:
+            return fit_population(data[0], data[1], learner, plan, n_classes=n_classes,
+                                  **self.engine_options())
         return fit_population(
-            self.dataset.X, self.dataset.y, learner or self.learner or self.config.make_learner(),
-            plan,
-            n_classes=int(len(self.dataset.classes)),
+            self.dataset.X, self.dataset.y, learner, plan, n_classes=n_classes,
             data_fingerprint=str(self.dataset.fingerprint), **self.engine_options())
 
 
@@ -219,8 +234,9 @@ def _run_section(section: Section, context: AuditContext):
 
 
 def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
-            progress: bool = False) -> AuditContext:
-    """Everything before training: data, learner, model under audit, every section's check.
+            progress: bool = False, only: str | None = None) -> AuditContext:
+    """Everything before training: data, learner, model under audit, every section's check
+    (or section `only`'s alone).
 
     Raises an `AssayError` for any bad option or input, so a run that would fail does so
     before it costs any training time.
@@ -240,9 +256,21 @@ def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
     context = AuditContext(config=config, dataset=dataset, target=target,
                            groups=_group_index(dataset, config.groups), learner=learner,
                            out_dir=out_dir, progress=progress)
-    for section in registered_sections():
+    for section in _sections(only):
         section.check(context, config.options(section.name))
     return context
+
+
+def _sections(only: str | None) -> list[Section]:
+    """The registered sections an audit runs: all, or the one named `only`."""
+    sections = list(registered_sections())
+    if only is None:
+        return sections
+    chosen = [s for s in sections if s.name == only]
+    if not chosen:
+        raise InvalidParameterError(
+            f"section must be one of {', '.join(s.name for s in sections)}. Got {only!r}.")
+    return chosen
 
 
 def _group_index(dataset: Any, groups: GroupOptions):
@@ -273,6 +301,8 @@ def run_audit(
     progress: bool = True,
     on_stage: ProgressFn | None = None,
     write: bool = True,
+    only: str | None = None,
+    cache_dir: Path | None = None,
 ):
     """Run a whole audit: checks, one population, every section; write result and report.
 
@@ -290,6 +320,10 @@ def run_audit(
         Called as the audit moves on (for the web app's status endpoint).
     write : bool, default=True
         Write ``result.json`` and ``report.html`` into ``config.out``.
+    only : str, optional
+        Run (and check) this section alone (`run_section`).
+    cache_dir : Path, optional
+        Folder of the population cache; default ``config.out / "cache"``.
 
     Returns
     -------
@@ -305,7 +339,8 @@ def run_audit(
         on_stage("checking the data and every option", 0.02)
     if write:  # out holds one run: a rerun that fails must leave no result behind
         begin_audit(config.out)
-    context = prepare(config, dataset=dataset, target=target, progress=progress)
+    context = prepare(config, dataset=dataset, target=target, progress=progress, only=only)
+    context.cache_dir = None if cache_dir is None else Path(cache_dir)
     brings_own = context.target is not None
     context.out_dir.mkdir(parents=True, exist_ok=True)
     what = "reference models" if brings_own else "models"
@@ -323,7 +358,7 @@ def run_audit(
         population = fit_population(
             context.dataset.X, context.dataset.y, context.learner, plan_for(context),
             n_classes=int(len(context.dataset.classes)), backend=config.backend,
-            cache_dir=context.out_dir / "cache",
+            cache_dir=context.cache_folder,
             data_fingerprint=str(context.dataset.fingerprint), progress=progress,
             on_chunk=on_chunk, memory_budget=config.memory_budget, scheduler_address=address)
         context.population = population
@@ -332,7 +367,7 @@ def run_audit(
                 probs=population.read_models(0).astype("float64"),
                 member=population.member[0],
                 source="population model 0 (trained by assay on a random half)")
-        sections = registered_sections()
+        sections = _sections(only)
         results: dict[str, Any] = {}
         context.extras["results"] = results  # later sections read earlier ones (release)
         for i, section in enumerate(sections):
@@ -349,6 +384,43 @@ def run_audit(
         write_outputs(result, context.out_dir)
     stage("done", 1.0)
     return result
+
+
+def run_section(config: AuditConfig, name: str, *, dataset: Any = None,
+                cache_dir: Path | str | None = None, progress: bool = True):
+    """A one-section audit: `run_audit` with section `name` alone, nothing written.
+
+    What ``assay mia``, ``assay fair`` ... run: the same checks, population, engine
+    settings, group policy, progress and payload as that section in ``assay audit``.
+
+    Parameters
+    ----------
+    config : AuditConfig
+        Shared options and the section's options (``config.out`` is not written).
+    name : str
+        The section (``"privacy"``, ``"fairness"``, ...).
+    dataset : Dataset, optional
+        Use this dataset instead of loading ``config.data``.
+    cache_dir : path, optional
+        Population cache (resumable); default a temporary folder removed at the end.
+    progress : bool, default=True
+
+    Returns
+    -------
+    AuditResult
+        With the one section in ``sections[name]``.
+    """
+    import dataclasses
+    import tempfile
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        if cache_dir is None:
+            cache_dir = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="assay-population-"))
+        config = dataclasses.replace(config, out=str(cache_dir))
+        return run_audit(config, dataset=dataset, progress=progress, write=False, only=name,
+                         cache_dir=Path(cache_dir))
 
 
 def _stages(progress: bool, on_stage: ProgressFn | None) -> ProgressFn:

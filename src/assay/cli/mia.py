@@ -40,6 +40,9 @@ from assay.cli.options import (
     Protected,
     Scheduler,
     Sparse,
+    run_one_section,
+    section_json,
+    section_result,
 )
 
 _FPR_LABELS = {0.1: "TPR@10%", 0.01: "TPR@1%", 0.001: "TPR@0.1%"}
@@ -194,7 +197,8 @@ def mia(
     backend: Backend = "batched",
     scheduler: Scheduler = None,
     json_path: Annotated[Path | None, typer.Option(
-        "--json", help="Write the full result as JSON to this file.")] = None,
+        "--json", help=HELP["section_json"].format(name="privacy") + " With --task "
+        "regression: the regression result.")] = None,
     cache_dir: CacheDir = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the plan and the tests.")] = 0,
     data_home: DataHome = None,
@@ -215,7 +219,7 @@ def mia(
         "attacks loss, lira, lira_offline, rmia on residuals).")] = "classification",
 ) -> None:
     """Train K models on random halves of DATA, attack each in turn, flag the groups that
-    leak more."""
+    leak more: the privacy section of assay audit, run alone."""
     # Every option is checked before anything is loaded or trained.
     check_scalar(models, "--models", kind=int, low=2)
     if models % 2:
@@ -226,7 +230,7 @@ def mia(
     if prior is not None:  # the risk statement's, checked before any model is trained
         check_scalar(prior, "--prior", low=0.0, high=1.0, low_open=True, high_open=True)
     check_option(backend, "--backend", BACKENDS)
-    from assay.engine.cluster import check_scheduler, shared_cluster
+    from assay.engine.cluster import check_scheduler
 
     check_scheduler(backend, scheduler, "--scheduler", "--backend")
     check_encoding(encoding, "--encoding")
@@ -242,7 +246,7 @@ def mia(
     learner = "logreg" if learner is None else learner
 
     from assay.learners import get_learner, parse_learner_params
-    from assay.privacy.membership.attacks import ATTACKS, DEFAULT_FPRS
+    from assay.privacy.membership.attacks import ATTACKS
 
     names = _names([attacks])
     for name in names or [""]:
@@ -251,60 +255,50 @@ def mia(
         raise InvalidParameterError(f"--models must be at least 6 for LiRA (2 references "
                                     f"per side after leaving out the target's pair). "
                                     f"Got {models}.")
-    spec = get_learner(learner, **parse_learner_params(learner_param or []))
+    params = parse_learner_params(learner_param or [])
+    get_learner(learner, **params)  # every learner parameter checked before the table is read
 
-    from rich.console import Console
+    from assay.audit import AuditConfig, GroupOptions
+    from assay.engine import check_population_size
+    from assay.privacy.membership.section import PrivacyOptions
 
-    from assay.engine import PopulationPlan, check_population_size, fit_population
-    from assay.groups import FlagRule, GroupIndex
-    from assay.privacy.membership.mia import run_mia
-
-    console = Console()
     dataset = _load_dataset(data, target, _names(protected), data_home, encoding, **limits)
     check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
                           name="--models")
-    groups = GroupIndex.from_frame(dataset.groups) if dataset.groups.shape[1] else None
-    plan = PopulationPlan.balanced(dataset.n_rows, models, random_state=seed)
-    # Over --memory-budget the population is written to disk: into --cache-dir, or a
-    # temporary folder removed when the command ends.
-    import tempfile
+    # A one-section audit: the privacy section of `assay audit`, with its defaults.
+    config = AuditConfig(
+        data=data, target=dataset.target, protected=tuple(dataset.protected), learner=learner,
+        learner_params=params, models=models, backend=backend, scheduler_address=scheduler,
+        seed=seed, encoding=encoding, **_set(limits),
+        groups=GroupOptions(min_support=min_support, n_permutations=permutations),
+        sections={"privacy": PrivacyOptions(attacks=tuple(names), prior=prior)})
+    result = run_one_section(config, "privacy", dataset, cache_dir, progress)
+    _print_mia(result, json_path, permutations, min_support)
 
-    scratch = (tempfile.TemporaryDirectory(prefix="assay-population-")
-               if cache_dir is None and memory_budget is not None else None)
-    with shared_cluster(backend, scheduler, "--scheduler") as address:
-        population = fit_population(
-            dataset.X, dataset.y, spec, plan, n_classes=dataset.n_classes, backend=backend,
-            cache_dir=cache_dir if cache_dir is not None else (
-                scratch.name if scratch is not None else None),
-            data_fingerprint=dataset.fingerprint, progress=progress,
-            memory_budget=memory_budget, scheduler_address=address)
-        status = console.status("attacking every model in turn") if progress else nullcontext()
-        with status:
-            result = run_mia(population, attacks=names, groups=groups,
-                             row_ids=dataset.row_ids, random_state=seed,
-                             min_support=min_support, n_permutations=permutations,
-                             flag_rule=FlagRule(),
-                             backend="dask" if backend == "dask" else "local",
-                             scheduler_address=address, prior=prior)
-    acc_in = float(population.accuracy(members=True).mean())
-    acc_out = float(population.accuracy(members=False).mean())
-    console.print(f"{dataset.name}: {dataset.n_rows} rows, {models} x {spec.name} "
-                  f"(train acc {acc_in:.3f}, test acc {acc_out:.3f})", highlight=False)
-    console.print(_table(result, DEFAULT_FPRS))
-    console.print(_rule_line(result, permutations, min_support, groups is not None),
+
+def _print_mia(result, json_path: Path | None, n_permutations: int, min_support: int) -> None:
+    """The privacy section's table, flag rule and risk statement; its payload as JSON."""
+    from rich.console import Console
+
+    console = Console()
+    section = section_result(result, "privacy")
+    payload = section.data
+    population, data = result.population, result.data
+    console.print(f"{data['name']}: {data['n_rows']} rows, {population['n_models']} x "
+                  f"{population['learner'].get('name', '')} (train acc "
+                  f"{population['train_accuracy']:.3f}, test acc "
+                  f"{population['test_accuracy']:.3f})", highlight=False)
+    fprs = tuple(sorted(next(iter(payload.mia.attacks.values())).tpr_at_fpr, reverse=True))
+    console.print(_table(payload.mia, fprs))
+    console.print(_rule_line(payload, n_permutations, min_support, bool(data["protected"])),
                   highlight=False)
-    if result.risk is not None:
-        console.print(result.risk.sentence(), highlight=False)
+    if payload.mia.risk is not None:
+        console.print(payload.mia.risk.sentence(), highlight=False)
     if json_path is not None:
-        payload = {"dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
-                               "target": dataset.target, "protected": list(dataset.protected),
-                               "fingerprint": dataset.fingerprint},
-                   "learner": {"name": spec.name, "config": spec.get_config()},
-                   "accuracy": {"members": acc_in, "nonmembers": acc_out},
-                   **result.to_dict()}
         from assay.report.result import write_text_atomic
 
-        write_text_atomic(json_path, json.dumps(payload, indent=1, default=str))
+        write_text_atomic(json_path, json.dumps(section_json(result, "privacy"), indent=1,
+                                                default=str))
         console.print(f"wrote {json_path}", highlight=False)
 
 

@@ -35,6 +35,9 @@ HELP = {
     "data_home": "Folder of the public tables (default: ASSAY_DATA_HOME).",
     "cache_dir": "Cache of fitted models (an interrupted run resumes).",
     "progress": "Show progress bars.",
+    "section_json": "Write JSON to this file: the data and population summaries of assay "
+                    "audit's result.json, and the {name} section's payload under "
+                    "'{name}' (as result.json holds it under sections.{name}.data).",
 }
 
 #: --sparse's words and the layouts they ask for (`Dataset.from_frame`'s ``sparse``).
@@ -59,3 +62,40 @@ TrainColumn = Annotated[str, typer.Option("--train-column", help=HELP["train_col
 DataHome = Annotated[Path | None, typer.Option("--data-home", help=HELP["data_home"])]
 CacheDir = Annotated[Path | None, typer.Option("--cache-dir", help=HELP["cache_dir"])]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help=HELP["progress"])]
+
+
+#: Exit status of a one-section command whose section failed after training (as
+#: `assay audit`'s EXIT_SECTION_FAILED).
+EXIT_SECTION_FAILED = 3
+
+
+def section_result(result, name: str):
+    """Section `name` of a one-section audit (`assay.audit.run_section`); a section that
+    failed while running prints its message on one line and exits 3, as ``assay audit``."""
+    section = result.sections[name]
+    if section.status != "ok":
+        typer.echo(f"error: the {name} section failed: {section.message}", err=True)
+        raise typer.Exit(EXIT_SECTION_FAILED)
+    return section
+
+
+def section_json(result, name: str) -> dict:
+    """What a one-section command's ``--json`` writes: result.json's ``data`` and
+    ``population`` summaries, and the section's payload under its name (exactly what
+    result.json holds under ``sections.<name>.data``)."""
+    return {"data": result.data, "population": result.population,
+            name: result.sections[name].to_dict()["data"]}
+
+
+def run_one_section(config, name: str, dataset, cache_dir: Path | None, progress: bool):
+    """`assay.audit.run_section` for a command: its Dask scheduler reached (or a local
+    cluster started) under the command's own flag name, ``--scheduler``."""
+    import dataclasses
+
+    from assay.audit import run_section
+    from assay.engine.cluster import shared_cluster
+
+    with shared_cluster(config.backend, config.scheduler_address, "--scheduler") as address:
+        config = dataclasses.replace(config, scheduler_address=address)
+        return run_section(config, name, dataset=dataset, cache_dir=cache_dir,
+                           progress=progress)

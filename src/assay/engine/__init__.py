@@ -13,7 +13,7 @@ engine's backends); every name is imported from here.
 from __future__ import annotations
 
 from assay.engine.cache import data_fingerprint_of
-from assay.engine.fit import engine_options, fit_population
+from assay.engine.fit import FitFn, engine_options, fit_population, population_fitter
 from assay.engine.plan import (
     PopulationPlan,
     check_population_size,
@@ -23,6 +23,7 @@ from assay.engine.plan import (
 from assay.engine.population import Population
 
 __all__ = [
+    "FitFn",
     "Population",
     "PopulationPlan",
     "check_population_size",
@@ -31,4 +32,5 @@ __all__ = [
     "fit_population",
     "machine_memory_gib",
     "max_models",
+    "population_fitter",
 ]

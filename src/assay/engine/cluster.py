@@ -1,6 +1,6 @@
 """Dask clusters: one place that checks addresses, connects and starts local clusters.
 
-``fit_population(backend="dask")`` and ``run_mia(backend="dask")`` each open a client
+Fitting a population and running the attacks with ``backend="dask"`` each open a client
 here (a new `LocalCluster` when given no scheduler address); a command that does both
 starts one cluster with `shared_cluster` and hands its address to both (a cluster costs
 seconds to start).

@@ -1,7 +1,7 @@
 """The ε-Rashomon set of a population of models, and every multiplicity figure over ε.
 
 **Candidates.** `fit_candidates` trains K candidate models through the population engine
-(`assay.engine.fit_population`: any learner it supports, its backends and its
+(`assay.engine.population_fitter`: any learner it supports, its backends and its
 cache). They differ by seed, by the rows they train on (each a random subsample, without
 replacement, of the training pool: the engine's membership masks are 0/1) and, with a
 hyper-parameter grid, by their hyper-parameters (one population per grid point). Rows
@@ -257,14 +257,15 @@ def fit_candidates(X: Any, y: Any, learner: Any, *, n_models: int = 32,
         See `rashomon_plan`; every grid point shares the held-out rows.
     n_classes : int, optional
     fit : callable(plan, learner) -> Population, optional
-        How a plan is fitted (`AuditContext.fit` in an audit); default
-        `fit_population` with `fit_kwargs` (backend, cache_dir, progress, ...).
+        How a plan is fitted (`AuditContext.fit` in an audit); default the engine's entry
+        (`assay.engine.population_fitter`) with `fit_kwargs` (backend, cache_dir,
+        progress, ...).
 
     Returns
     -------
     Candidates
     """
-    from assay.engine import check_population_size, fit_population
+    from assay.engine import check_population_size, population_fitter
     from assay.learners import get_learner
 
     n_models = check_scalar(n_models, "n_models", kind=int, low=1)
@@ -287,8 +288,7 @@ def fit_candidates(X: Any, y: Any, learner: Any, *, n_models: int = 32,
     counts = [n_models // len(points) + (i < n_models % len(points))
               for i in range(len(points))]
     if fit is None:
-        def fit(plan, spec):
-            return fit_population(X, y_arr, spec, plan, n_classes=n_classes, **fit_kwargs)
+        fit = population_fitter(X, y_arr, n_classes=n_classes, **fit_kwargs)
     probs, member, params, infos = [], [], [], []
     for point, spec, count in zip(points, learners, counts):
         plan = rashomon_plan(n_rows, count, heldout=heldout, subsample=subsample,

@@ -416,6 +416,7 @@ def attribute_inference(
     memory_budget: float | None = None,
     scheduler_address: str | None = None,
     random_state: int = 0,
+    fit: Any = None,
 ) -> AttributeResult:
     """Attribute-inference attacks and the imputation baseline on a population's targets.
 
@@ -450,8 +451,13 @@ def attribute_inference(
     min_support, n_permutations, n_bootstrap : int
     backend, cache_dir, progress, memory_budget, scheduler_address
         Passed to `assay.engine.fit_population` (`engine_options`): over
-        `memory_budget` the probabilities are written into `cache_dir`.
+        `memory_budget` the probabilities are written into `cache_dir`. Ignored when
+        `fit` is given.
     random_state : int, default=0
+    fit : callable, optional
+        ``fit(plan, learner, data=(X, y)) -> Population`` (`assay.engine.FitFn`): how the
+        models are trained; inside an audit `AuditContext.fit`. Default: the engine's
+        entry (`assay.engine.population_fitter`) with the settings above.
 
     Returns
     -------
@@ -462,7 +468,7 @@ def attribute_inference(
     InvalidParameterError, DataError
         Every option and the sensitive column are checked before any training.
     """
-    from assay.engine import PopulationPlan, engine_options, fit_population
+    from assay.engine import PopulationPlan, engine_options, population_fitter
     from assay.groups import FlagRule, GroupIndex
 
     started = time.perf_counter()
@@ -502,7 +508,9 @@ def attribute_inference(
                                     f"({'; '.join(not_run.values())}). Got {list(not_run)}.")
     X, y, n = dataset.dense_X("attribute inference"), dataset.y, dataset.n_rows
     n_classes = dataset.n_classes
-    engine = engine_options(backend, cache_dir, progress, memory_budget, scheduler_address)
+    if fit is None:
+        fit = population_fitter(X, y, n_classes=n_classes, **engine_options(
+            backend, cache_dir, progress, memory_budget, scheduler_address))
 
     # Outputs of every target on every row under every candidate value: (T, N, V', C).
     if target is not None:
@@ -518,8 +526,8 @@ def attribute_inference(
                                                 np.arange(n_values)[None, :, None])
         aug = PopulationPlan(member=aug_member.reshape(n_models, -1), seeds=plan.seeds,
                              params={"attribute": sensitive})
-        pop = fit_population(stacked.reshape(n_values * n, -1), np.tile(y, n_values),
-                             learner, aug, n_classes=n_classes, **engine)
+        pop = fit(aug, learner, data=(stacked.reshape(n_values * n, -1),
+                                      np.tile(y, n_values)))
         outputs = pop.probs.reshape(n_models, n_values, n, n_classes).transpose(0, 2, 1, 3)
         member = plan.member
         name = pop.info.get("learner", {}).get("name", "")
@@ -527,7 +535,7 @@ def attribute_inference(
     else:
         if population is None:
             plan = PopulationPlan.balanced(n, n_models, random_state)
-            population = fit_population(X, y, learner, plan, n_classes=n_classes, **engine)
+            population = fit(plan, learner, data=(X, y))
         outputs = population.probs[:, :, None, :]
         member = population.member
         source = f"{population.n_models} models of the population"

@@ -174,7 +174,7 @@ class AttributeSection:
             n_targets=options.targets, attacks=options.attacks, positive=options.positive,
             flag_rule=rule, min_support=config.groups.min_support,
             n_permutations=config.groups.n_permutations, random_state=config.seed,
-            **context.engine_options())
+            fit=context.fit)
         payload = AttributePayload(result, dp_bound(result, options.guarantee))
         return SectionResult(name=self.name, title=self.title, summary=summary(payload),
                              metrics=metrics(payload), data=payload)

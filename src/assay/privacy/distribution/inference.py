@@ -434,6 +434,7 @@ def distribution_inference(
     memory_budget: float | None = None,
     scheduler_address: str | None = None,
     random_state: int = 0,
+    fit: Any = None,
 ) -> DistributionResult:
     """Play the distribution-inference game between two property ratios.
 
@@ -464,8 +465,13 @@ def distribution_inference(
         How the property is named in the result (``"sex=Female"``).
     n_classes, backend, cache_dir, data_fingerprint, progress, memory_budget, scheduler_address
         Passed to `assay.engine.fit_population` (`engine_options`): over
-        `memory_budget` the probabilities are written into `cache_dir`.
+        `memory_budget` the probabilities are written into `cache_dir`. With `fit` given,
+        only `n_classes` and `memory_budget` (the size check) are read.
     random_state : int, default=0
+    fit : callable, optional
+        ``fit(plan, learner, data=(X, y)) -> Population`` (`assay.engine.FitFn`): how the
+        models are trained; inside an audit `AuditContext.fit`. Default: the engine's
+        entry (`assay.engine.population_fitter`) with the settings above.
 
     Returns
     -------
@@ -483,7 +489,7 @@ def distribution_inference(
         PopulationPlan,
         check_population_size,
         engine_options,
-        fit_population,
+        population_fitter,
     )
     from assay.learners import get_learner
 
@@ -511,6 +517,12 @@ def distribution_inference(
         raise DataError(f"has_property must hold for some rows and not others. Got "
                         f"{int(mask.sum())} of {mask.size}.")
     engine = engine_options(backend, cache_dir, progress, memory_budget, scheduler_address)
+    if fit is None:
+        fit = population_fitter(X, y, n_classes=n_classes, data_fingerprint=data_fingerprint,
+                                **engine)
+        data = None
+    else:  # another fitter's own data may differ: these exact features and labels
+        data = (X, y)
     check_population_size(n_models, X.shape[0], n_classes or len(np.unique(y)),
                           memory_budget, name="n_models", factor=2)
     spec = get_learner(learner)
@@ -524,8 +536,7 @@ def distribution_inference(
                           params={"distribution": property_label, "ratios": list(ratios),
                                   "train_size": train_size})
     started = time.perf_counter()
-    population = fit_population(X, y, spec, plan, n_classes=n_classes,
-                                data_fingerprint=data_fingerprint, **engine)
+    population = fit(plan, spec, data=data)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
     probs = population.probs[:, query]  # (2K, Q, C): no model trained on these rows

@@ -149,8 +149,8 @@ class DistributionSection:
             n_models=options.models, learner=context.learner, train_size=options.train_size,
             n_query=options.n_query, property_label=options.property,
             n_classes=context.dataset.n_classes,
-            data_fingerprint=str(context.dataset.fingerprint), random_state=config.seed,
-            **context.engine_options())
+            random_state=config.seed, memory_budget=config.memory_budget,
+            fit=context.fit)
         payload = DistributionPayload(result)
         return SectionResult(name=self.name, title=self.title, summary=summary(result),
                              metrics=metrics(result), data=payload)

@@ -181,7 +181,7 @@ def attack_target(
     ----------
     references : Population
         Reference models fitted on the same dataset, e.g. from
-        ``fit_population(dataset.X, dataset.y, learner, reference_plan(target, K))``.
+        ``population_fitter(dataset.X, dataset.y)(reference_plan(target, K), learner)``.
     target : TargetPredictions
         The model under audit.
     attacks : sequence of str, default=("loss", "lira", "rmia")

@@ -240,13 +240,16 @@ def _tpr_entry(estimate, fpr: float, n_nonmembers: int) -> dict[str, Any]:
 
 
 def audit_training(dataset, result, *, models: int = 16, canaries: int = 500, seed: int = 0,
-                   delta: float = 1e-5, attacks=("lira", "rmia"), fprs=None) -> dict[str, Any]:
+                   delta: float = 1e-5, attacks=("lira", "rmia"), fprs=None,
+                   fit=None) -> dict[str, Any]:
     """`assay train-dp --audit`: a DP population at the trained model's (σ, q, T, C).
 
     Returns the ``empirical`` block of the JSON: the strongest attack's TPR at each FPR
     with its interval, every attack's check against the guarantee, and the one-run audit.
+    `fit` (``fit(plan, learner) -> Population``, `assay.engine.FitFn`) trains the
+    population; default the engine's entry on ``dataset`` without progress bars.
     """
-    from assay.engine import PopulationPlan, fit_population
+    from assay.engine import PopulationPlan, population_fitter
     from assay.privacy.training.onerun import one_run_audit
     from assay.privacy.training.train import DEFAULT_FPRS, dp_learner
 
@@ -255,8 +258,10 @@ def audit_training(dataset, result, *, models: int = 16, canaries: int = 500, se
         k: v for k, v in result.settings["learner_config"].items()
         if k not in ("name", "chunk_size")})
     plan = PopulationPlan.balanced(dataset.n_rows, models, random_state=seed)
-    population = fit_population(dataset.X, dataset.y, learner, plan,
-                                n_classes=dataset.n_classes, progress=False)
+    if fit is None:
+        fit = population_fitter(dataset.X, dataset.y, n_classes=dataset.n_classes,
+                                progress=False)
+    population = fit(plan, learner)
     run = attack_run(population, "trained", "risk", result.noise_multiplier,
                      result.sample_rate, result.steps, fprs, attacks, delta, seed)
     n_nonmembers = int((~np.asarray(plan.member, dtype=bool)).sum(axis=1).min())
