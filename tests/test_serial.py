@@ -133,3 +133,45 @@ def test_estimate_keeps_its_error_for_a_bad_mapping():
         Estimate.from_dict({"value": 1})
     with pytest.raises(InvalidParameterError, match="estimate must be a mapping"):
         Estimate.from_dict({"value": "x", "ci_low": 0, "ci_high": 1})
+
+
+# --------------------------------------------------------------------------- generated schemas
+
+
+def test_checked_in_schemas_are_those_of_the_payload_types():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "schemas.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_real_fairness_payload_matches_its_generated_schema():
+    from _helpers import fairness_table
+    from assay.fairness.metrics import fairness_metrics, gap_spread
+    from assay.fairness.run import FairnessPayload
+    from assay.groups import FlagRule
+    from assay.report.result import json_clean
+    from assay.section import get_section
+
+    _, y, A = fairness_table(1500)
+    rng = np.random.default_rng(0)
+    pred = (rng.random(len(y)) < 0.5).astype(int)
+    report = fairness_metrics(y, pred, A, scores=rng.random(len(y)), n_bootstrap=20,
+                              flag_rule=FlagRule(0.05, 0.02, "less"), n_permutations=20)
+    decisions = (rng.random((3, len(y))) < 0.5).astype(int)
+    spread = gap_spread(report, y, decisions, rng.random((3, len(y))) < 0.5, A)
+    payload = FairnessPayload(report=report, constraint="eo", flag_rule=FlagRule(),
+                              target={"source": "test"}, spread=spread)
+    written = json_clean(payload.to_dict())
+    schema = get_section("fairness").payload_schema  # the checked-in, generated file
+    jsonschema.Draft202012Validator(schema).validate(written)
+    with pytest.raises(jsonschema.ValidationError):  # as strict as the hand-written one
+        jsonschema.validate({**written, "constraint": "parity"}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({k: v for k, v in written.items() if k != "exports"}, schema)
+    back = FairnessPayload.from_dict(json.loads(json.dumps(written)))
+    assert json_clean(back.to_dict()) == written

@@ -15,7 +15,9 @@ Converting a class takes three lines:
 3. where computed values are written too (or the key order is not the field order), list
    the written keys: ``__json_layout__ = ("risk", "figures", ("n", lambda s: ...))`` —
    a field name, a property or attribute name, or a ``(key, getter)`` pair. Computed
-   keys are written but not read back.
+   keys are written but not read back. ``__json_required__ = ("groups",)`` makes keys of
+   fields with a default required in the schema too (by default only fields without one
+   and computed keys are).
 
 Then compare ``json.dumps(x.to_dict())`` before and after on real objects.
 
@@ -337,7 +339,11 @@ def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             required.append(key)
     required += [k for k in getattr(cls, "__json_required__", ()) if k not in required]
-    return {"type": "object", "required": required, "properties": props}
+    out: dict[str, Any] = {"type": "object", "required": required, "properties": props}
+    doc = (cls.__doc__ or "").strip().split("\n\n")[0]
+    if doc and not doc.startswith(cls.__name__ + "("):  # not dataclass's generated one
+        out = {"description": " ".join(doc.split()), **out}
+    return out
 
 
 def json_schema(cls: type, *, title: str | None = None,
@@ -362,6 +368,7 @@ class Serial:
     """Mixin: ``to_dict`` / ``from_dict`` of a dataclass by `to_json` / `from_json`."""
 
     __json_layout__: ClassVar[tuple[Any, ...] | None] = None
+    __json_required__: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-clean form (see `assay._serial`)."""

@@ -59,6 +59,7 @@ class Candidate(Serial):
 
     __json_layout__ = ("index", "method", "name", "params", "accuracy", "balanced_accuracy",
                        "gaps", "gaps_by_grouping", "groups", "rejected", "on_front")
+    __json_required__ = ("rejected", "on_front")
 
     def metric(self, name: str) -> float:
         if name == "accuracy":

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assay._serial import Serial
+from assay._serial import Serial, meta
 from assay._stats import Estimate, wilson_interval
 from assay._validation import (
     MAX_RESAMPLES,
@@ -151,6 +151,8 @@ class GroupRates(Serial):
     flags: list[str] = field(default_factory=list)
     p_values: dict[str, float] = field(default_factory=dict)
 
+    __json_required__ = ("flags",)
+
 
 @dataclass
 class Gap(Serial):
@@ -178,12 +180,17 @@ class Gap(Serial):
 
     name: str
     grouping: str
-    difference: Estimate
+    difference: Estimate = field(metadata=meta(schema={"description": (
+        "Largest minus smallest supported group rate, as a fraction; the one estimate of "
+        "this gap the report shows (card, plain words, tables).")}))
     ratio: Estimate
     rate: str
     best: str | None = None
     worst: str | None = None
-    pair: Estimate | None = None
+    pair: Estimate | None = field(default=None, metadata=meta(schema={"description": (
+        "rate(best) - rate(worst) for those two fixed groups (same value as difference) with "
+        "a fixed-pair interval; kept for the record, not shown in the report, which cites "
+        "difference.")}))
     n_groups: int = 0
 
 

@@ -150,7 +150,8 @@ class FrontResult(Serial):
     test_rows: np.ndarray | None = field(default=None, metadata=meta(skip=True))
     confirmation_rows: np.ndarray | None = field(default=None, metadata=meta(skip=True))
     seconds: float = 0.0
-    confirmed_by: str = "split"
+    confirmed_by: str = field(default="split",
+                              metadata=meta(schema={"enum": ["split", "crossfit"]}))
     crossfit: dict[str, Any] = field(default_factory=dict,
                                      metadata=meta(encode=lambda v: _jsonable(v)))
 

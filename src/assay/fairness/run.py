@@ -63,14 +63,17 @@ class FairnessPayload(Serial):
     """
 
     report: FairnessReport
-    constraint: str
+    constraint: str = field(metadata=meta(schema={"enum": ["dp", "eo", "eodds"]}))
     flag_rule: FlagRule
-    target: dict[str, Any] = field(default_factory=dict)
+    target: dict[str, Any] = field(default_factory=dict,
+                                   metadata=meta(schema={"required": ["source"]}))
     spread: list[GapSpread] = field(default_factory=list)
     front: Any = field(default=None, metadata=meta(hint=lambda: _front_type()))
     exports: dict[str, dict[str, str]] = field(default_factory=dict)
     no_front: str = ""
     pending: Any = field(default=None, repr=False, compare=False, metadata=meta(skip=True))
+
+    __json_required__ = ("target", "spread", "front", "exports")
 
 
 def _front_type() -> Any:

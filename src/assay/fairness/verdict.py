@@ -103,6 +103,8 @@ class PairedComparison(Serial):
     by_grouping: dict[str, tuple[float, float]] = field(default_factory=dict)
     unmeasurable: list[str] = field(default_factory=list)
 
+    __json_required__ = ("by_grouping", "unmeasurable")
+
     @property
     def measurable(self) -> bool:
         return not self.unmeasurable and math.isfinite(self.difference.value)
@@ -212,6 +214,8 @@ class Verdict(Serial):
     comparison: PairedComparison | None = None
     min_reduction: float = DEFAULT_MIN_REDUCTION
     max_cost: float = DEFAULT_MAX_COST
+
+    __json_required__ = ("comparison", "min_reduction", "max_cost")
 
 
 def worst_over_groupings(candidate: Candidate, constraint: str) -> float:

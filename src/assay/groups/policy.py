@@ -4,12 +4,12 @@ reference is significant *and* at least a stated minimum in the harmful directio
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from assay._serial import Serial
+from assay._serial import Serial, meta
 from assay._validation import (
     InvalidParameterError,
     check_option,
@@ -43,7 +43,9 @@ class FlagRule(Serial):
 
     alpha: float = 0.05
     min_difference: float = 0.05
-    direction: str = "greater"
+    direction: str = field(default="greater", metadata=meta(schema={"enum": list(DIRECTIONS)}))
+
+    __json_required__ = ("alpha", "min_difference", "direction")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alpha", check_scalar(

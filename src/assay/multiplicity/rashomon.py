@@ -371,6 +371,8 @@ class GroupFigures(Serial):
     p_value: float | None = field(default=None, metadata=meta(null_nan=True))
     flagged: bool = False
 
+    __json_required__ = ("ambiguity", "n_reversed", "flagged")
+
 
 _FIGURES = ("ambiguity", "discrepancy", "mean_capacity", "mean_vpr", "mean_score_std",
             "self_consistency", "churn", "pairwise_churn")
@@ -422,6 +424,8 @@ class EpsilonFigures(Serial):
     note: str = ""
     reason: str | None = None
     groups: dict[str, dict[str, GroupFigures]] = field(default_factory=dict)
+
+    __json_required__ = ("ambiguity", "discrepancy", "mean_capacity", "churn", "groups")
 
     @property
     def measurable(self) -> bool:

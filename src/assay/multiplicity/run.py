@@ -52,19 +52,26 @@ class MultiplicityPayload(Serial):
 
     epsilons: list[Any] = field(metadata=meta(hint=lambda: _late_types()["epsilons"]))
     headline_epsilon: float
-    loss: str
-    tolerance: str
+    loss: str = field(metadata=meta(schema={"enum": ["log_loss", "error"]}))
+    tolerance: str = field(metadata=meta(schema={"enum": ["relative", "absolute"]}))
     best_loss: float
     target_loss: float
     n_candidates: int
     n_heldout: int
     flag_rule: Any = field(metadata=meta(hint=lambda: _late_types()["flag_rule"]))
-    target: dict[str, Any] = field(default_factory=dict)
-    candidates: dict[str, Any] = field(default_factory=dict)
-    capacity_histogram: dict[str, list[Any]] = field(default_factory=dict)  # edges, counts
-    records: list[dict[str, Any]] = field(default_factory=list)
+    target: dict[str, Any] = field(default_factory=dict, metadata=meta(
+        schema={"required": ["source", "in_set"]}))
+    candidates: dict[str, Any] = field(default_factory=dict, metadata=meta(
+        schema={"required": ["n_models"]}))
+    capacity_histogram: dict[str, list[Any]] = field(default_factory=dict, metadata=meta(
+        schema={"required": ["edges", "counts"]}))
+    records: list[dict[str, Any]] = field(default_factory=list, metadata=meta(schema={
+        "items": {"type": "object", "required": ["row_id", "groups", "decision",
+                                                 "reversal_share", "capacity"]}}))
     churn: Any = field(default=None, metadata=meta(hint=lambda: _late_types()["churn"]))
     min_measurable_epsilon: float | None = None
+
+    __json_required__ = ("target", "candidates", "capacity_histogram", "records")
 
     @property
     def headline(self):

@@ -74,13 +74,14 @@ class ColumnDomain(Serial):
     """
 
     name: str
-    kind: str
+    kind: str = field(metadata=meta(schema={"enum": ["categorical", "numeric"]}))
     levels: list = field(metadata=meta(encode=lambda levels: _levels_json(levels)))
     integer: bool = False
     missing: bool = False
 
     __json_layout__ = ("name", "kind", ("cells", lambda s: s.size), "levels", "integer",
                        "missing")
+    __json_required__ = ("integer", "missing")
 
     @property
     def size(self) -> int:
@@ -429,25 +430,29 @@ def utility(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
 class SynthDPResult(Serial):
     """A DP synthetic release: its calibration, its utility and its audit."""
 
-    target: dict[str, Any]
+    target: dict[str, Any] = field(metadata=meta(schema={
+        "required": ["target", "target_value", "description"]}))
     sigma: float
     mu: float
     achieved: float
-    marginals: list[list[str]]
+    marginals: list[list[str]] = field(metadata=meta(schema={
+        "items": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3}}))
     domain: list[ColumnDomain]
     n_real: int
     n_synth: int
-    utility: dict[str, Any]
+    utility: dict[str, Any] = field(metadata=meta(schema={
+        "required": ["tvd", "tvd_mean", "tvd_max", "association", "downstream"]}))
     audit: SynthPayload
     seconds: dict[str, float] = field(default_factory=dict)
     generator: str = "noisy marginals, columns conditional on the anchor (Gaussian mechanism)"
-    anchor: list[str] = field(default_factory=list)
+    anchor: list[str] = field(default_factory=list, metadata=meta(schema={"maxItems": 2}))
 
     __json_layout__ = ("target", "sigma", "mu",
                        ("epsilon", lambda s: {"value": float(s.epsilon), "delta": REPORT_DELTA}),
                        "achieved", ("n_marginals", lambda s: len(s.marginals)), "marginals",
                        "domain", "n_real", "n_synth", "utility", "audit", "seconds", "generator",
                        "anchor")
+    __json_required__ = ("seconds", "generator", "anchor")
 
     @property
     def epsilon(self) -> float:

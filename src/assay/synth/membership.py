@@ -119,6 +119,8 @@ class DcrFigures(Serial):
     exact_holdout: float
     note: str = DCR_NOTE
 
+    __json_required__ = ("note",)
+
 
 @dataclass
 class GroupAuc(Serial):
@@ -129,6 +131,8 @@ class GroupAuc(Serial):
     n_nonmembers: int
     auc: Estimate | None = None
     flagged: bool = False
+
+    __json_required__ = ("auc", "flagged")
 
 
 @dataclass
@@ -154,6 +158,7 @@ class MembershipFigures(Serial):
 
     __json_layout__ = ("attack", "auc", "tpr_at_fpr", "tpr_reason", "n_members",
                        "n_nonmembers", "k", "dcr", "groups", "shadow")
+    __json_required__ = ("attack", "groups")
 
 
 def _shadow_type() -> Any:

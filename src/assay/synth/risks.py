@@ -92,6 +92,8 @@ class GroupRisk(Serial):
     p_value: float | None = None
     flagged: bool = False
 
+    __json_required__ = ("figures", "p_value", "flagged")
+
 
 def residual_risk(k_attack: float, n_attack: int, k_control: float, n_control: int,
                   confidence: float = 0.95) -> RiskFigures:
@@ -467,6 +469,7 @@ class LinkabilityFigures(Serial):
 
     __json_layout__ = (("risk", lambda s: s.figures.risk), "figures", "aux_columns",
                        "n_neighbors", "groups")
+    __json_required__ = ("groups",)
 
 
 def default_link_columns(columns: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -537,6 +540,7 @@ class SecretFigures(Serial):
 
     __json_layout__ = ("secret", "regression", ("risk", lambda s: s.figures.risk), "figures",
                        "groups")
+    __json_required__ = ("groups",)
 
 
 def is_regression(tables: Tables, secret: str) -> bool:

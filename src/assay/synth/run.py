@@ -18,7 +18,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from assay._serial import Serial
+from assay._serial import Serial, meta
 from assay._stats import Estimate
 from assay._validation import DataError, InvalidParameterError, check_scalar
 from assay.synth.encoding import encode_tables
@@ -118,7 +118,8 @@ class SinglingOut(Serial):
 
     univariate: RiskFigures
     multivariate: RiskFigures
-    n_queries: dict[str, int]
+    n_queries: dict[str, int] = field(metadata=meta(schema={"required": ["univariate",
+                                                                       "multivariate"]}))
     n_cols: int
 
     __json_layout__ = ("risk", "univariate", "multivariate", "n_queries", "n_cols")
@@ -133,7 +134,7 @@ class SinglingOut(Serial):
 class Inference(Serial):
     """Inference of every secret; the headline is the most exposed secret's risk."""
 
-    secrets: list[SecretFigures]
+    secrets: list[SecretFigures] = field(metadata=meta(schema={"minItems": 1}))
 
     __json_layout__ = (("risk", lambda s: s.worst.figures.risk),
                        ("secret", lambda s: s.worst.secret), "secrets")
@@ -158,6 +159,8 @@ class SynthPayload(Serial):
     columns: list[str]
     protected: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+
+    __json_required__ = ("protected", "options")
 
     def flagged_groups(self) -> list[str]:
         """Labels of every flagged group, with the attack that flags it."""

@@ -206,6 +206,7 @@ class ShadowFigures(Serial):
 
     __json_layout__ = ("attack", "generator", "auc", "tpr_at_fpr", "tpr_reason", "n_members",
                        "n_nonmembers", "n_shadow", "n_reference", "n_synth")
+    __json_required__ = ("attack",)
 
 
 def _features(synth: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:

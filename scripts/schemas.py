@@ -1,0 +1,70 @@
+"""Write each section's payload JSON Schema from its payload type (`assay._serial`).
+
+The schema files stay checked in (a section reads its file at registration, importing no
+work); this script regenerates them from the dataclasses, and ``--check`` (run by the
+test suite) fails when a checked-in file differs from what the types give.
+
+Usage::
+
+    python scripts/schemas.py          # rewrite the files
+    python scripts/schemas.py --check  # exit 1, naming the stale files, when one differs
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: (payload type, schema file, $id, title) of every generated schema.
+TARGETS = (
+    ("assay.fairness.run:FairnessPayload", "src/assay/fairness/schema.json",
+     "assay-section-fairness", "payload of the fairness section"),
+    ("assay.multiplicity.run:MultiplicityPayload", "src/assay/multiplicity/schema.json",
+     "assay-section-multiplicity", "payload of the multiplicity section"),
+    ("assay.synth.run:SynthPayload", "src/assay/synth/schema.json", "assay-synth",
+     "result of the synthetic-release audit (assay synth)"),
+    ("assay.synth.dp:SynthDPResult", "src/assay/synth/dp.schema.json", "assay-synth-dp",
+     "result of a DP synthetic release calibrated to a risk target (assay synth-dp)"),
+)
+
+
+def render(spec: str, schema_id: str, title: str) -> str:
+    """The schema file's text for payload type `spec` (``"module:Class"``)."""
+    from assay._serial import json_schema
+
+    module, _, name = spec.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    return json.dumps(json_schema(cls, title=title, schema_id=schema_id), indent=2,
+                      ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a checked-in schema differs from its type's")
+    args = parser.parse_args(argv)
+    stale = []
+    for spec, path, schema_id, title in TARGETS:
+        text = render(spec, schema_id, title)
+        file = ROOT / path
+        if file.exists() and file.read_text("utf-8") == text:
+            continue
+        if args.check:
+            stale.append(path)
+        else:
+            file.write_text(text, "utf-8")
+            print(f"wrote {path}")
+    if stale:
+        print("schemas differ from their payload types (run python scripts/schemas.py): "
+              + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
