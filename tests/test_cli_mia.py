@@ -124,11 +124,16 @@ def test_mia_errors_are_one_line(table, tmp_path, capsys, argv, message):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_backends_match_the_population_engine():
-    from assay.cli.mia import BACKENDS
-    from assay.engine.fit import _BACKENDS
+def test_backends_are_the_engines_one_vocabulary(capsys):
+    """--backend reads assay.engine.backends: "local" (the old scoring spelling) is
+    "batched", and an unknown name is one line naming the engine's backends."""
+    from assay.engine.backends import BACKENDS, check_backend_name
 
-    assert BACKENDS == _BACKENDS
+    assert BACKENDS == ("batched", "joblib", "dask")
+    assert check_backend_name("local") == "batched"
+    code = main(["mia", "german", "--backend", "spark"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'batched', 'joblib', 'dask'" in err
 
 
 def test_importing_the_command_is_light():

@@ -17,13 +17,12 @@ from assay._validation import (
     MAX_RESAMPLES,
     InvalidParameterError,
     check_encoding,
-    check_option,
     check_scalar,
 )
 from assay.section import Options, registered_sections
 
 if TYPE_CHECKING:
-    from assay.groups import FlagRule
+    from assay.groups import GroupPolicy
 
 # --------------------------------------------------------------------------- config
 
@@ -57,12 +56,14 @@ class GroupOptions(Options):
         if self.max_intersection is not None:
             check_scalar(self.max_intersection, "groups.max_intersection", kind=int, low=1)
 
-    def flag_rule(self, min_difference: float, direction: str) -> FlagRule:
-        """The rule a section flags its groups by: this audit's significance level with the
-        section's own smallest difference that matters, in its harmful direction."""
-        from assay.groups import FlagRule
+    @property
+    def policy(self) -> GroupPolicy:
+        """The audit's one `GroupPolicy` (significance level, support, permutations); each
+        section adds its own smallest difference and direction (`GroupPolicy.for_section`)."""
+        from assay.groups import GroupPolicy
 
-        return FlagRule(alpha=self.alpha, min_difference=min_difference, direction=direction)
+        return GroupPolicy(alpha=self.alpha, min_support=self.min_support,
+                           n_permutations=self.n_permutations)
 
 
 _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "models", "out",
@@ -94,7 +95,8 @@ class AuditConfig:
     out : str, default="assay-out"
         Output folder: ``result.json``, ``report.html`` and the population cache.
     backend : {"batched", "joblib", "dask"}, default="batched"
-        "dask": the population is fitted and the attacks are scored on a Dask cluster.
+        "dask": the population is fitted and the attacks are scored on a Dask cluster
+        (`assay.engine.backends`; "local" is read as "batched").
     scheduler_address : str or None
         Address of a running Dask scheduler (backend "dask" only); None: one local
         cluster for the whole audit.
@@ -166,7 +168,9 @@ class AuditConfig:
         if models % 2:
             raise InvalidParameterError(
                 f"models must be an even integer in [4, inf). Got {models}.")
-        check_option(self.backend, "backend", ("batched", "joblib", "dask"))
+        from assay.engine.backends import check_backend_name
+
+        object.__setattr__(self, "backend", check_backend_name(self.backend))
         from assay.engine.cluster import check_scheduler
 
         check_scheduler(self.backend, self.scheduler_address)

@@ -81,7 +81,9 @@ class AuditContext:
     target : TargetPredictions or None
         The model under audit: the user's (``predictions``), or model 0 of the population.
     groups : GroupIndex
-        The protected attributes and their intersections (`assay.groups`).
+        The protected attributes and their intersections (`assay.groups`), built once.
+    group_policy : GroupPolicy
+        Significance level, support and permutations of every section's group tests.
     learner : Learner
         The learner of the population, with its parameters (built once, in `prepare`).
     out_dir : Path
@@ -108,6 +110,11 @@ class AuditContext:
     def cache_folder(self) -> Path:
         """Where every fit of this audit keeps its chunks (resumable)."""
         return self.cache_dir if self.cache_dir is not None else self.out_dir / "cache"
+
+    @property
+    def group_policy(self) -> Any:
+        """The audit's `GroupPolicy` (``[groups]``): every section tests its groups by it."""
+        return self.config.groups.policy
 
     @property
     def brings_own_model(self) -> bool:

@@ -46,9 +46,6 @@ from assay.cli.options import (
 )
 
 _FPR_LABELS = {0.1: "TPR@10%", 0.01: "TPR@1%", 0.001: "TPR@0.1%"}
-#: The population engine's backends, spelled out so that checking them imports nothing
-#: (tests/test_cli_mia.py checks they agree with assay.engine).
-BACKENDS = ("batched", "joblib", "dask")
 #: What the target is for (the data layer's `TASKS`, spelled out: checking imports nothing).
 TASKS = ("classification", "regression")
 
@@ -60,9 +57,10 @@ def _names(values: list[str] | None) -> list[str]:
 
 def _check_engine_flags(backend: str, scheduler: str | None, cache_dir: Path | None) -> None:
     """--backend, --scheduler and --cache-dir, checked before anything is loaded."""
+    from assay.engine.backends import check_backend_name
     from assay.engine.cluster import check_scheduler
 
-    check_option(backend, "--backend", BACKENDS)
+    backend = check_backend_name(backend, "--backend")
     check_scheduler(backend, scheduler, "--scheduler", "--backend")
     if cache_dir is not None:
         check_output_folder(cache_dir, "--cache-dir")
@@ -229,8 +227,10 @@ def mia(
     check_scalar(min_support, "--min-support", kind=int, low=1)
     if prior is not None:  # the risk statement's, checked before any model is trained
         check_scalar(prior, "--prior", low=0.0, high=1.0, low_open=True, high_open=True)
-    check_option(backend, "--backend", BACKENDS)
+    from assay.engine.backends import check_backend_name
     from assay.engine.cluster import check_scheduler
+
+    backend = check_backend_name(backend, "--backend")
 
     check_scheduler(backend, scheduler, "--scheduler", "--backend")
     check_encoding(encoding, "--encoding")

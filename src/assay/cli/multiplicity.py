@@ -21,7 +21,7 @@ from assay._validation import (
     check_scalar,
 )
 from assay.cli import app, split_names
-from assay.cli.mia import BACKENDS, _check_json_path, _load_dataset, _names
+from assay.cli.mia import _check_json_path, _load_dataset, _names
 from assay.cli.options import (
     CacheDir,
     DataHome,
@@ -168,7 +168,9 @@ def multiplicity(
     check_scalar(min_gap, "--min-gap", low=0, high=1)
     check_scalar(min_support, "--min-support", kind=int, low=1)
     check_scalar(permutations, "--permutations", kind=int, low=0, high=MAX_RESAMPLES)
-    check_option(backend, "--backend", BACKENDS)
+    from assay.engine.backends import check_backend_name
+
+    check_backend_name(backend, "--backend")
     _check_json_path(json_path)
     if cache_dir is not None:
         check_output_folder(cache_dir, "--cache-dir")

@@ -21,6 +21,7 @@ from assay._validation import (
     check_output_folder,
     check_scalar,
 )
+from assay.engine.backends import check_backend_name
 from assay.engine.cache import (
     _CACHE_FORMAT,
     _ChunkCache,
@@ -184,7 +185,7 @@ def fit_population(
 
     if not isinstance(plan, PopulationPlan):
         raise InvalidParameterError(f"plan must be a PopulationPlan. Got {type(plan).__name__}.")
-    check_option(backend, "backend", _BACKENDS)
+    backend = check_backend_name(backend)
     if n_jobs is not None:
         n_jobs = check_scalar(n_jobs, "n_jobs", kind=int, low=1)
     check_scheduler(backend, scheduler_address)
@@ -320,7 +321,7 @@ def engine_options(backend: str = "batched", cache_dir: Any = None, progress: bo
     ...
     assay._validation.InvalidParameterError: scheduler_address must be None unless backend ...
     """
-    check_option(backend, "backend", _BACKENDS)
+    backend = check_backend_name(backend)
     check_scheduler(backend, scheduler_address)
     if memory_budget is not None:
         memory_budget = check_scalar(memory_budget, "memory_budget", low=0, low_open=True)
@@ -479,5 +480,4 @@ def _run_dask(learner, X, y, plan, n_classes, todo, n_jobs, address, done) -> in
     return n_workers
 
 
-_BACKENDS = ("batched", "joblib", "dask")
 _STORES = ("auto", "memory", "disk")

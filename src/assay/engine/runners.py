@@ -16,10 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from assay._validation import check_option
+from assay.engine.backends import check_backend_name, on_cluster
 
-#: Where score blocks are computed: this process, or a dask.distributed cluster.
-BACKENDS = ("local", "dask")
 # Task inputs up to this size ride inside the task (below Dask's large-graph warning);
 # larger ones are scattered first.
 _INLINE_BYTES = 1 << 23
@@ -129,10 +127,11 @@ class DaskRunner:
 
 def check_backend(backend: str, scheduler_address: str | None) -> None:
     """The scoring backend and address, before any work (the connection is tried when
-    the cluster is opened, also before any work)."""
+    the cluster is opened, also before any work). Scoring reads the engine's vocabulary
+    (`assay.engine.backends`): "dask" scores on the cluster, the others in this process."""
     from assay.engine.cluster import check_scheduler, require_dask
 
-    check_option(backend, "backend", BACKENDS)
+    backend = check_backend_name(backend)
     check_scheduler(backend, scheduler_address)
     if backend == "dask":
         require_dask()
@@ -142,7 +141,7 @@ def check_backend(backend: str, scheduler_address: str | None) -> None:
 def open_runner(backend: str, scheduler_address: str | None
                 ) -> Iterator[LocalRunner | DaskRunner]:
     """The place score blocks are computed for the length of one call."""
-    runner = LocalRunner() if backend == "local" else DaskRunner(scheduler_address)
+    runner = DaskRunner(scheduler_address) if on_cluster(backend) else LocalRunner()
     try:
         yield runner
     finally:

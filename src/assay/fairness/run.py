@@ -118,13 +118,13 @@ def run_fairness(section: Any, context: Any, options: Any) -> SectionResult:
     score = np.asarray(context.target.probs[:, 1], dtype=np.float64)
     member = np.asarray(context.target.member, dtype=bool)
     held = np.flatnonzero(~member)
-    rule = config.groups.flag_rule(options.min_gap, "less")
+    policy = context.group_policy.for_section(options.min_gap, "less")
+    rule = policy.flag_rule
     groups_held = dataset.groups.iloc[held].reset_index(drop=True)
     report = fairness_metrics(
         y[held], (score[held] >= 0.5).astype(np.int64), groups_held, scores=score[held],
-        min_support=config.groups.min_support, min_count=options.min_count,
-        n_bootstrap=options.n_bootstrap, flag_rule=rule,
-        n_permutations=config.groups.n_permutations, random_state=config.seed)
+        min_count=options.min_count, n_bootstrap=options.n_bootstrap,
+        **policy.test_options(), random_state=config.seed)
     target = {**context.target.summary(), "rows_measured": int(len(held))}
     payload = FairnessPayload(report=report, constraint=options.constraint, flag_rule=rule,
                               target=target)
@@ -157,7 +157,7 @@ def _mitigate(payload: FairnessPayload, context: Any, options: Any, y, score, me
         calibration=cal, test=test, constraint=options.constraint,
         methods=options.methods, base_scores=score,
         baseline_name=context.target.source, prefer=options.prefer,
-        min_support=config.groups.min_support, min_count=options.fix_min_count,
+        min_support=context.group_policy.min_support, min_count=options.fix_min_count,
         n_bootstrap=min(options.n_bootstrap, 200), n_rounds=options.n_rounds,
         min_reduction=options.min_reduction, max_cost=options.max_cost,
         confirm_by=options.confirm_by, random_state=config.seed)

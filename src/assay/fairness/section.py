@@ -7,14 +7,12 @@ flags from it); the work is in `assay.fairness.run` and the page in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import cached_property
-from importlib import resources
 from typing import Any
 
 from assay._validation import MAX_RESAMPLES, InvalidParameterError, check_option, check_scalar
 from assay.section import Flag, Options
+from assay.section.base import SectionBase
 
 __all__ = ["FairnessOptions", "FairnessSection", "SECTION"]
 
@@ -104,7 +102,7 @@ class FairnessOptions(Options):
                                         f"{self.export!r}.")
 
 
-class FairnessSection:
+class FairnessSection(SectionBase):
     """Whom the model treats worse, with intervals, and a model that fixes it."""
 
     name = "fairness"
@@ -128,36 +126,15 @@ class FairnessSection:
              "(cross-fitting where half of the held-out rows lack group support).",
              name="--fair-confirm-by"),
     )
-
-    @property
-    def payload_type(self):
-        from assay.fairness.run import FairnessPayload
-
-        return FairnessPayload
-
-    @cached_property
-    def payload_schema(self) -> dict[str, Any]:
-        text = resources.files("assay.fairness").joinpath("schema.json").read_text("utf-8")
-        return json.loads(text)
-
-    def check(self, context: Any, options: FairnessOptions) -> None:
-        from assay.fairness.run import check_fairness
-
-        check_fairness(context, options)
+    payload = "assay.fairness.run:FairnessPayload"
+    schema_file = "assay.fairness:schema.json"
+    checker = "assay.fairness.run:check_fairness"
+    runner = "assay.fairness.run:run_fairness"
+    pager = "assay.fairness.page:fairness_page"
 
     def applies(self, context: Any, options: FairnessOptions) -> bool:
         return (context.groups is not None and context.target is not None
                 and len(context.dataset.classes) == 2)
-
-    def run(self, context: Any, options: FairnessOptions):
-        from assay.fairness.run import run_fairness
-
-        return run_fairness(self, context, options)
-
-    def page(self, section: Any, result: Any):
-        from assay.fairness.page import fairness_page
-
-        return fairness_page(section, result)
 
 
 SECTION = FairnessSection()

@@ -29,7 +29,7 @@ from __future__ import annotations
 from assay.groups.index import GroupIndex, Grouping, as_group_index
 from assay.groups.labels import LABEL_SEP, group_label, parse_group_label
 from assay.groups.permutation import FULL_PERMUTATION_ROWS, GroupTest, permutation_test
-from assay.groups.policy import FlagRule
+from assay.groups.policy import FlagRule, GroupPolicy
 from assay.groups.table import RATE_METRICS, GroupFrame
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "GroupIndex",
     "as_group_index",
     "FlagRule",
+    "GroupPolicy",
     "GroupTest",
     "permutation_test",
     "FULL_PERMUTATION_ROWS",

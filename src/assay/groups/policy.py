@@ -1,10 +1,11 @@
 """One flagging rule (`FlagRule`): a group is flagged when its difference from the
-reference is significant *and* at least a stated minimum in the harmful direction."""
+reference is significant *and* at least a stated minimum in the harmful direction; one
+`GroupPolicy` that carries it with the support and the permutations to every section."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -101,3 +102,51 @@ class FlagRule(Serial):
         return cls(**dict(d))
 
 
+@dataclass(frozen=True)
+class GroupPolicy:
+    """How a section tests its groups: the audit's one policy with the section's own rule.
+
+    The audit context builds one from ``[groups]`` (`assay.audit.config.GroupOptions`);
+    a section asks it for its rule (`for_section`) instead of rebuilding a `FlagRule`
+    and passing the support and the permutations one by one.
+
+    Parameters
+    ----------
+    alpha : float, default=0.05
+        Significance level of the group tests, in (0, 1).
+    min_difference : float, default=0.05
+        Smallest harmful difference that is flagged, in the units of the section's figure.
+    direction : {"greater", "less", "both"}, default="greater"
+        The harmful direction (see `FlagRule`).
+    min_support : int, default=50
+        Groups with fewer rows are listed, without figures or flags.
+    n_permutations : int, default=200
+        Permutations of the group tests (0: no test, nothing is flagged).
+    """
+
+    alpha: float = 0.05
+    min_difference: float = 0.05
+    direction: str = "greater"
+    min_support: int = 50
+    n_permutations: int = 200
+
+    def __post_init__(self) -> None:
+        self.flag_rule  # noqa: B018 - validates alpha, min_difference and direction
+        check_scalar(self.min_support, "min_support", kind=int, low=1)
+        check_scalar(self.n_permutations, "n_permutations", kind=int, low=0)
+
+    @property
+    def flag_rule(self) -> FlagRule:
+        """The `FlagRule` of this policy."""
+        return FlagRule(alpha=self.alpha, min_difference=self.min_difference,
+                        direction=self.direction)
+
+    def for_section(self, min_difference: float, direction: str = "greater") -> GroupPolicy:
+        """This policy with a section's own smallest difference and harmful direction."""
+        return replace(self, min_difference=min_difference, direction=direction)
+
+    def test_options(self) -> dict[str, Any]:
+        """``flag_rule``, ``min_support`` and ``n_permutations`` as keywords of the group
+        functions (`assay.privacy.membership.mia.run_mia`, `multiplicity_curve`, ...)."""
+        return {"flag_rule": self.flag_rule, "min_support": self.min_support,
+                "n_permutations": self.n_permutations}

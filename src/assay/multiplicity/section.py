@@ -13,16 +13,13 @@ its loss are measured on the same unseen rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
-from importlib import resources
 from typing import Any
 
 from assay._validation import MAX_RESAMPLES, InvalidParameterError, check_option, check_scalar
-from assay.multiplicity.run import MultiplicityPayload, run_multiplicity
 from assay.section import Flag, Options
+from assay.section.base import SectionBase
 
 __all__ = ["MultiplicityOptions", "MultiplicitySection", "SECTION"]
 
@@ -110,7 +107,7 @@ class MultiplicityOptions(Options):
         return out
 
 
-class MultiplicitySection:
+class MultiplicitySection(SectionBase):
     """Arbitrariness: decisions an equally good model reverses, per person and group."""
 
     name = "multiplicity"
@@ -126,15 +123,10 @@ class MultiplicitySection:
         Flag("min_gap", "Smallest group ambiguity excess over the overall that is flagged.",
              kind="float", name="--rashomon-min-gap"),
     )
-
-    @property
-    def payload_type(self):
-        return MultiplicityPayload
-
-    @cached_property
-    def payload_schema(self) -> dict[str, Any]:
-        text = resources.files("assay.multiplicity").joinpath("schema.json").read_text("utf-8")
-        return json.loads(text)
+    payload = "assay.multiplicity.run:MultiplicityPayload"
+    schema_file = "assay.multiplicity:schema.json"
+    runner = "assay.multiplicity.run:run_multiplicity"
+    pager = "assay.multiplicity.page:multiplicity_page"
 
     def check(self, context: Any, options: MultiplicityOptions) -> None:
         """Grid values the learner refuses fail here, before any model is trained."""
@@ -156,14 +148,6 @@ class MultiplicitySection:
 
     def applies(self, context: Any, options: MultiplicityOptions) -> bool:
         return context.target is not None
-
-    def run(self, context: Any, options: MultiplicityOptions):
-        return run_multiplicity(self, context, options)
-
-    def page(self, section: Any, result: Any):
-        from assay.multiplicity.page import multiplicity_page
-
-        return multiplicity_page(section, result)
 
 
 SECTION = MultiplicitySection()

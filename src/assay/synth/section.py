@@ -15,6 +15,7 @@ from typing import Any
 
 from assay._validation import DataError, InvalidParameterError, check_scalar
 from assay.section import Flag, Options
+from assay.section.base import SectionBase
 
 __all__ = ["SECTION", "SyntheticOptions", "SyntheticSection"]
 
@@ -73,7 +74,7 @@ def _paths(context: Any, options: SyntheticOptions) -> dict[str, Path]:
     return paths
 
 
-class SyntheticSection:
+class SyntheticSection(SectionBase):
     """Privacy of a synthetic release: singling out, linkability, inference, membership."""
 
     name = "synthetic"
@@ -87,18 +88,9 @@ class SyntheticSection:
         Flag("training", "The generator's training rows (default: the audited table).",
              name="--synthetic-training"),
     )
-
-    @property
-    def payload_type(self):
-        from assay.synth.run import SynthPayload
-
-        return SynthPayload
-
-    @property
-    def payload_schema(self) -> dict[str, Any]:
-        from assay.synth.run import payload_schema
-
-        return payload_schema()
+    payload = "assay.synth.run:SynthPayload"
+    schema_from = "assay.synth.run:payload_schema"
+    pager = "assay.synth.page:synthetic_page"
 
     def check(self, context: Any, options: SyntheticOptions) -> None:
         """The three files exist and hold the columns named, before any model is trained."""
@@ -131,7 +123,7 @@ class SyntheticSection:
         payload = audit_release(real, synth, holdout, SynthOptions(
             secrets=tuple(options.secrets), protected=protected, n_attacks=options.n_attacks,
             n_cols=options.n_cols, min_gap=options.min_gap,
-            min_support=context.config.groups.min_support, seed=context.config.seed))
+            min_support=context.group_policy.min_support, seed=context.config.seed))
         metrics = {}
         for key, label in (("singling_out", "singling-out risk"),
                            ("linkability", "linkability risk"),
@@ -145,11 +137,6 @@ class SyntheticSection:
                                            label="groups flagged")
         return SectionResult(name=self.name, title=self.title,
                              summary=summary_lines(payload), metrics=metrics, data=payload)
-
-    def page(self, section: Any, result: Any):
-        from assay.synth.page import synthetic_page
-
-        return synthetic_page(section, result)
 
 
 SECTION = SyntheticSection()

@@ -6,14 +6,13 @@ Light to import (the CLI builds its flags from it); the work is in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from importlib import resources
 from typing import Any
 
 from assay._validation import InvalidParameterError, check_scalar
 from assay.section import Flag, Options
+from assay.section.base import SectionBase
 
 __all__ = ["AttributeOptions", "AttributePayload", "AttributeSection", "SECTION"]
 
@@ -125,7 +124,7 @@ def dp_bound(result: Any, guarantee: Any = None, delta: float = 1e-5) -> dict[st
     return out
 
 
-class AttributeSection:
+class AttributeSection(SectionBase):
     """Attribute inference against an imputation baseline: the model's own contribution."""
 
     name = "attribute"
@@ -138,16 +137,8 @@ class AttributeSection:
         Flag("models", "Models the attribute section trains (even).", kind="int",
              name="--attribute-models"),
     )
-
-    @property
-    def payload_type(self):
-        return AttributePayload
-
-    @cached_property
-    def payload_schema(self) -> dict[str, Any]:
-        text = resources.files("assay.privacy.attribute").joinpath("schema.json") \
-            .read_text("utf-8")
-        return json.loads(text)
+    payload = "assay.privacy.attribute.section:AttributePayload"
+    schema_file = "assay.privacy.attribute:schema.json"
 
     def check(self, context: Any, options: AttributeOptions) -> None:
         if options.sensitive is None:
@@ -166,15 +157,13 @@ class AttributeSection:
         config = context.config
         if options.sensitive is None:  # `applies` said no run
             raise ValueError("the attribute section needs a sensitive column")
-        rule = config.groups.flag_rule(options.min_gap, "greater")
+        policy = context.group_policy.for_section(options.min_gap, "greater")
         target = context.target if context.brings_own_model else None
         result = attribute_inference(
             context.dataset, options.sensitive, learner=context.learner,
             n_models=options.models, population=context.population, target=target,
             n_targets=options.targets, attacks=options.attacks, positive=options.positive,
-            flag_rule=rule, min_support=config.groups.min_support,
-            n_permutations=config.groups.n_permutations, random_state=config.seed,
-            fit=context.fit)
+            **policy.test_options(), random_state=config.seed, fit=context.fit)
         payload = AttributePayload(result, dp_bound(result, options.guarantee))
         return SectionResult(name=self.name, title=self.title, summary=summary(payload),
                              metrics=metrics(payload), data=payload)

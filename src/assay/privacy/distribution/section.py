@@ -6,14 +6,13 @@ Light to import; the work is in `assay.privacy.distribution.inference`. Runs onl
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import cached_property
 from importlib import resources
 from typing import Any
 
 from assay._validation import InvalidParameterError, check_scalar
 from assay.section import Flag, Options
+from assay.section.base import SectionBase
 
 __all__ = ["DistributionOptions", "DistributionSection", "SECTION"]
 
@@ -105,7 +104,7 @@ def check_distribution(dataset: Any, options: DistributionOptions, pool_fraction
     return mask
 
 
-class DistributionSection:
+class DistributionSection(SectionBase):
     """Distribution inference: does the model reveal the share of a group in its data?"""
 
     name = "distribution"
@@ -117,16 +116,8 @@ class DistributionSection:
         Flag("models", "Models per share (distribution section).", kind="int",
              name="--distribution-models"),
     )
-
-    @property
-    def payload_type(self):
-        return DistributionPayload
-
-    @cached_property
-    def payload_schema(self) -> dict[str, Any]:
-        text = resources.files("assay.privacy.distribution").joinpath("schema.json") \
-            .read_text("utf-8")
-        return json.loads(text)
+    payload = "assay.privacy.distribution.section:DistributionPayload"
+    schema_file = "assay.privacy.distribution:schema.json"
 
     def check(self, context: Any, options: DistributionOptions) -> None:
         if options.property is not None:

@@ -455,7 +455,7 @@ def _score_blocks(population: Population, attack: str, t: np.ndarray,
 
 
 def attack_scores(population: Population, attack: str, targets=None, *,
-                  backend: str = "local", scheduler_address: str | None = None,
+                  backend: str = "batched", scheduler_address: str | None = None,
                   **params) -> np.ndarray:
     """Scores of the named attack (one of ``ATTACKS``), shape (n_targets, n_rows).
 

@@ -115,7 +115,7 @@ def run_mia(
     rmia_a: float | str = "auto",
     rmia_gamma: float = RMIA_GAMMA,
     keep_scores: bool | None = None,
-    backend: str = "local",
+    backend: str = "batched",
     scheduler_address: str | None = None,
     prior: float | None = None,
     risk_fpr: float | None = None,
@@ -173,8 +173,10 @@ def run_mia(
     keep_scores : bool or None, default=None
         Keep each attack's raw scores in `AttackResult.scores` (targets x rows float64).
         None: only when targets x rows is at most ``KEEP_SCORES_CELLS`` (4,194,304).
-    backend : {"local", "dask"}, default="local"
-        Where the blocks of scores are computed. "dask": on a dask.distributed cluster
+    backend : {"batched", "joblib", "dask"}, default="batched"
+        Where the blocks of scores are computed (`assay.engine.backends`; "local", the
+        spelling of earlier releases, is read as "batched"): "batched" and "joblib" in
+        this process, "dask" on a dask.distributed cluster
         (needs ``pip install "assay[dask]"``), with futures: the per-row leave-one-out
         sums are reduced from partial sums per block of models, sent once to every
         worker, and each task gets the probabilities of its own targets and their

@@ -197,12 +197,12 @@ def check_privacy(context: Any, options: Any) -> None:
 def run_privacy(section: Any, context: Any, options: Any) -> SectionResult:
     """The privacy section's result for one audit."""
     config = context.config
-    rule = config.groups.flag_rule(options.min_gap, "greater")
+    policy = context.group_policy.for_section(options.min_gap, "greater")
     kwargs = dict(attacks=options.attacks, groups=context.groups,
                   row_ids=context.dataset.row_ids, fprs=options.fprs,
-                  random_state=config.seed, min_support=config.groups.min_support,
-                  n_permutations=config.groups.n_permutations, n_records=options.n_records,
-                  flag_rule=rule, backend="dask" if config.backend == "dask" else "local",
+                  random_state=config.seed, **policy.test_options(),
+                  n_records=options.n_records,
+                  backend=config.backend,
                   scheduler_address=context.scheduler_address, prior=options.prior)
     if context.brings_own_model:
         from assay.privacy.membership.audited_model import attack_target, reference_note
@@ -218,7 +218,8 @@ def run_privacy(section: Any, context: Any, options: Any) -> SectionResult:
                   "n_targets": len(mia.attacks[next(iter(mia.attacks))].targets)}
     strongest = (mia.risk.attack if mia.risk is not None and mia.risk.attack is not None
                  else _strongest_attack(mia, min(options.fprs)))
-    payload = PrivacyPayload(mia=mia, strongest_attack=strongest, flag_rule=rule, target=target)
+    payload = PrivacyPayload(mia=mia, strongest_attack=strongest, flag_rule=policy.flag_rule,
+                             target=target)
     guarantee = options.guarantee
     if guarantee is not None:
         payload.theory = _bound(guarantee, payload.strongest, options.fprs)
@@ -273,7 +274,7 @@ def _calibration(options: Any, population: Any) -> Calibration:
     ``ASSUMED_BATCH_SIZE`` rows of a model's training set and ``ASSUMED_EPOCHS`` epochs
     are assumed (stated in the result).
     """
-    from assay.privacy.theory.calibrate import calibrate_dpsgd, noise_risk_curve, parse_target
+    from assay.privacy.theory.calibrate import calibrate_dpsgd, noise_risk_curve
 
     guarantee = options.guarantee
     if guarantee is not None and guarantee.kind == "dpsgd":
@@ -294,7 +295,7 @@ def _calibration(options: Any, population: Any) -> Calibration:
     out = Calibration(sample_rate=q, steps=steps, assumption=assumption,
                       risk_target=options.risk_target, curve=curve)
     try:
-        target = parse_target(options.risk_target)
+        target = options.risk
         result = calibrate_dpsgd(target, sample_rate=q, steps=steps)
         out.target_description = target.describe()
         out.target_value = float(target.value)

@@ -3,7 +3,7 @@
 -------------------------
 Every attack is scored a block of targets at a time, from per-row sums over all models
 (two passes over blocks of models: the per-row mean, then the centred sums IN and OUT).
-``backend="local"`` computes the blocks here; ``backend="dask"`` (`run_mia`,
+``backend="batched"`` computes the blocks here; ``backend="dask"`` (`run_mia`,
 `attack_scores`) computes the partial sums of each block of models and the scores of each
 block of targets on a dask.distributed cluster with futures. A task receives the O(N)
 sums (scattered once, to every worker) and the rows of its own models only: each block of

@@ -7,14 +7,13 @@ its flags from it); the work is in `assay.privacy.membership.run` and the page i
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from typing import Any
 
 from assay._validation import InvalidParameterError, check_option, check_scalar
 from assay.section import Flag, Options
+from assay.section.base import SectionBase
 
 __all__ = ["PrivacyOptions", "PrivacySection", "SECTION"]
 
@@ -89,13 +88,18 @@ class PrivacyOptions(Options):
             raise InvalidParameterError(
                 f"privacy.risk_target must be text such as tpr@fpr=0.01@0.001. "
                 f"Got {self.risk_target!r}.")
-        from assay.privacy.theory.calibrate import parse_target
-
         try:
-            parse_target(self.risk_target)  # a bad target fails here, before any training
+            self.risk  # noqa: B018 - a bad target fails here, before any training
         except InvalidParameterError as exc:
             raise InvalidParameterError(f"privacy.risk_target (--risk-target): {exc}") from None
         self.guarantee  # noqa: B018 - validates the DP settings
+
+    @cached_property
+    def risk(self):
+        """`risk_target` parsed once (`assay.privacy.theory.calibrate.RiskTarget`)."""
+        from assay.privacy.theory.calibrate import parse_target
+
+        return parse_target(self.risk_target)
 
     @property
     def guarantee(self):
@@ -111,7 +115,7 @@ class PrivacyOptions(Options):
                            epsilon=self.dp_epsilon, delta=self.dp_delta)
 
 
-class PrivacySection:
+class PrivacySection(SectionBase):
     """Membership inference (LOSS, LiRA, RMIA) beside the DP guarantee and the fix."""
 
     name = "privacy"
@@ -134,36 +138,14 @@ class PrivacySection:
         Flag("prior", "Share of members among an attacker's candidates for the risk "
              "statement (default: the audit's own share).", kind="float"),
     )
-
-    @property
-    def payload_type(self):
-        from assay.privacy.membership.run import PrivacyPayload
-
-        return PrivacyPayload
-
-    @cached_property
-    def payload_schema(self) -> dict[str, Any]:
-        text = resources.files("assay.privacy.membership").joinpath("schema.json") \
-            .read_text("utf-8")
-        return json.loads(text)
-
-    def check(self, context: Any, options: PrivacyOptions) -> None:
-        from assay.privacy.membership.run import check_privacy
-
-        check_privacy(context, options)
+    payload = "assay.privacy.membership.run:PrivacyPayload"
+    schema_file = "assay.privacy.membership:schema.json"
+    checker = "assay.privacy.membership.run:check_privacy"
+    runner = "assay.privacy.membership.run:run_privacy"
+    pager = "assay.privacy.membership.page:privacy_page"
 
     def applies(self, context: Any, options: PrivacyOptions) -> bool:
         return context.population is not None and context.population.n_models >= 2
-
-    def run(self, context: Any, options: PrivacyOptions):
-        from assay.privacy.membership.run import run_privacy
-
-        return run_privacy(self, context, options)
-
-    def page(self, section: Any, result: Any):
-        from assay.privacy.membership.page import privacy_page
-
-        return privacy_page(section, result)
 
 
 SECTION = PrivacySection()

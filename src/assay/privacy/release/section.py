@@ -8,14 +8,13 @@ rows and checked in full.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import cached_property
 from importlib import resources
 from typing import Any
 
 from assay._validation import check_scalar
 from assay.section import Flag, Options
+from assay.section.base import SectionBase
 
 __all__ = ["ReleaseOptions", "ReleaseSection", "SECTION"]
 
@@ -68,7 +67,7 @@ class ReleasePayload:
         return cls(ReleaseReport.from_dict(d))
 
 
-class ReleaseSection:
+class ReleaseSection(SectionBase):
     """Disclosure checks before release, and a reject / review / release recommendation."""
 
     name = "release"
@@ -80,19 +79,8 @@ class ReleaseSection:
         Flag("min_leaf_rows", "Release check: training rows a tree leaf must hold.",
              kind="int"),
     )
-
-    @property
-    def payload_type(self):
-        return ReleasePayload
-
-    @cached_property
-    def payload_schema(self) -> dict[str, Any]:
-        text = resources.files("assay.privacy.release").joinpath("schema.json") \
-            .read_text("utf-8")
-        return json.loads(text)
-
-    def check(self, context: Any, options: ReleaseOptions) -> None:
-        return None  # every threshold is checked by ReleaseOptions
+    payload = "assay.privacy.release.section:ReleasePayload"
+    schema_file = "assay.privacy.release:schema.json"
 
     def applies(self, context: Any, options: ReleaseOptions) -> bool:
         return options.enabled and context.target is not None

@@ -645,9 +645,67 @@ def calibrate_dpsgd(target: RiskTarget, *, sample_rate: float, steps: int,
     )
 
 
-def calibrate_gaussian(target: RiskTarget, *, mu_max: float = 50.0,
-                       xtol: float = 1e-9) -> CalibrationResult:
-    """Largest μ such that μ-GDP meets ``target`` (risk re-checked at the returned μ).
+#: Upper end of every bisection over a privacy parameter (μ of μ-GDP here, ε of
+#: (ε, δ)-DP in `assay.privacy.training.train.epsilon_for_target`, the ε a one-run audit
+#: refutes in `assay.privacy.training.onerun.epsilon_lower_bound`). A power of two, so the
+#: doubling bracket 1, 2, 4, ... lands on it exactly; beyond it no measure moves (μ-GDP at
+#: μ = 64 has advantage 1 − 1e-224, e^64 ≈ 6e27), so a search that reaches it returns it.
+SEARCH_MAX = 64.0
+#: Width of the final bracket of those bisections: the answer is within this of the
+#: threshold, on its safe side.
+SEARCH_XTOL = 1e-9
+
+
+def largest_meeting(meets: Callable[[float], bool], *, upper: float = SEARCH_MAX,
+                    xtol: float = SEARCH_XTOL) -> tuple[float, float, int]:
+    """Largest x in [0, `upper`] with ``meets(x)``, for a condition that holds up to a
+    threshold and fails above it: doubling from 1, then bisection.
+
+    Parameters
+    ----------
+    meets : callable
+        ``meets(x) -> bool``; true on [0, threshold], false above (0 itself is not tried:
+        callers that can fail at 0 check it first).
+    upper : float, default=SEARCH_MAX
+        Largest x searched; returned when the condition still holds there.
+    xtol : float, default=SEARCH_XTOL
+        The bisection stops when the bracket is at most this wide.
+
+    Returns
+    -------
+    (lo, hi, n_evaluations)
+        ``lo`` meets the condition (the answer); ``hi`` is the nearest point known to fail
+        it (``upper`` itself when none does); ``n_evaluations`` calls of `meets`.
+
+    Examples
+    --------
+    >>> lo, hi, n = largest_meeting(lambda x: x * x <= 2.0)
+    >>> round(lo, 8), hi - lo <= SEARCH_XTOL, lo * lo <= 2.0
+    (1.41421356, True, True)
+    """
+    n = 0
+    lo, hi = 0.0, 1.0
+    while True:
+        n += 1
+        if not meets(hi):
+            break
+        if hi >= upper:
+            return upper, upper, n
+        lo, hi = hi, min(2.0 * hi, upper)
+    while hi - lo > xtol:
+        n += 1
+        mid = 0.5 * (lo + hi)
+        if meets(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, hi, n
+
+
+def calibrate_gaussian(target: RiskTarget, *, mu_max: float = SEARCH_MAX,
+                       xtol: float = SEARCH_XTOL) -> CalibrationResult:
+    """Largest μ such that μ-GDP meets ``target`` (risk re-checked at the returned μ),
+    by `largest_meeting`.
 
     Examples
     --------
@@ -661,22 +719,8 @@ def calibrate_gaussian(target: RiskTarget, *, mu_max: float = 50.0,
     if not isinstance(target, RiskTarget):
         raise InvalidParameterError(f"target must be a RiskTarget. Got {type(target).__name__}.")
     risk = lambda mu: target.measure(GaussianTradeOff(mu))  # noqa: E731
-    n = 0
-    lo, hi = 0.0, 1.0
-    while risk(hi) <= target.value:
-        n += 1
-        lo, hi = hi, hi * 2
-        if hi > mu_max:
-            lo = hi = mu_max
-            break
-    while hi - lo > xtol:
-        n += 1
-        mid = 0.5 * (lo + hi)
-        if risk(mid) <= target.value:
-            lo = mid
-        else:
-            hi = mid
-    return CalibrationResult("mu", lo, target, float(risk(lo)), (hi, lo), n + 1)
+    lo, hi, n = largest_meeting(lambda mu: risk(mu) <= target.value, upper=mu_max, xtol=xtol)
+    return CalibrationResult("mu", lo, target, float(risk(lo)), (hi, lo), n)
 
 
 # ---------------------------------------------------------------------------------

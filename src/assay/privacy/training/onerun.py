@@ -30,7 +30,6 @@ __all__ = ["OneRunAudit", "epsilon_lower_bound", "one_run_audit", "p_value"]
 
 #: Shares of the canaries guessed on each side (IN for the top, OUT for the bottom).
 GUESS_SHARES = (0.02, 0.05, 0.1, 0.2, 0.5)
-_EPS_MAX = 30.0
 
 
 def _tail(r: int, v: int, q: float) -> float:
@@ -59,16 +58,11 @@ def epsilon_lower_bound(n_guesses: int, n_correct: int, n_canaries: int, delta: 
     """Largest ε refuted at level `significance` (0 when none is)."""
     if n_guesses <= 0 or p_value(0.0, n_guesses, n_correct, n_canaries, delta) >= significance:
         return 0.0
-    lo, hi = 0.0, _EPS_MAX
-    if p_value(hi, n_guesses, n_correct, n_canaries, delta) < significance:
-        return hi
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if p_value(mid, n_guesses, n_correct, n_canaries, delta) < significance:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    from assay.privacy.theory.calibrate import largest_meeting
+
+    eps, _, _ = largest_meeting(
+        lambda e: p_value(e, n_guesses, n_correct, n_canaries, delta) < significance)
+    return eps
 
 
 @dataclass

@@ -291,7 +291,6 @@ def check_dp(context: Any, options: Any) -> None:
         check_training,
         dp_learner,
         epsilon_for_target,
-        parse_risk,
     )
 
     if not options.enabled:
@@ -303,7 +302,7 @@ def check_dp(context: Any, options: Any) -> None:
     except InvalidParameterError as exc:
         raise InvalidParameterError(f"dp.{exc}") from None
     dp_learner(_learner_name(context, options))
-    target = parse_risk(options.risk_target, options.delta)
+    target = options.risk
     epsilon_for_target(target, options.delta)
     q, steps = _schedule(context, options)
     from assay.privacy.training.train import calibrate_noise
@@ -333,11 +332,10 @@ def run_dp(section: Any, context: Any, options: Any) -> SectionResult:
         calibrate_noise,
         dp_learner,
         epsilon_for_target,
-        parse_risk,
     )
 
     config = context.config
-    target = parse_risk(options.risk_target, options.delta)
+    target = options.risk
     q, steps = _schedule(context, options)
     sigma_risk = float(calibrate_noise(target, q, steps).value)
     eps = epsilon_for_target(target, options.delta)

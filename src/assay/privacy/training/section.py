@@ -8,14 +8,13 @@ flags from it); the work is in `assay.privacy.training.run` and the page in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from typing import Any
 
 from assay._validation import InvalidParameterError, check_option, check_scalar
 from assay.section import Flag, Options
+from assay.section.base import SectionBase
 
 __all__ = ["DPOptions", "DPSection", "SECTION"]
 
@@ -98,12 +97,17 @@ class DPOptions(Options):
         if 0 < self.canaries < 10:
             raise InvalidParameterError(f"dp.canaries must be 0 or at least 10. "
                                         f"Got {self.canaries}.")
+        self.risk  # noqa: B018 - a bad target fails here, before any training
+
+    @cached_property
+    def risk(self):
+        """`risk_target` parsed once, with `delta` (`assay.privacy.theory.calibrate.RiskTarget`)."""
         from assay.privacy.theory.calibrate import parse_target
 
-        parse_target(self.risk_target, delta=self.delta)  # fails here, before any training
+        return parse_target(self.risk_target, delta=self.delta)
 
 
-class DPSection:
+class DPSection(SectionBase):
     """DP-SGD calibrated to the risk target against ε-calibrated, each audited."""
 
     name = "dp"
@@ -121,35 +125,14 @@ class DPSection:
         Flag("canaries", "Canaries of the one-run audit (0: none).", kind="int",
              name="--dp-canaries"),
     )
-
-    @property
-    def payload_type(self):
-        from assay.privacy.training.run import DPPayload
-
-        return DPPayload
-
-    @cached_property
-    def payload_schema(self) -> dict[str, Any]:
-        text = resources.files("assay.privacy.training").joinpath("schema.json").read_text("utf-8")
-        return json.loads(text)
-
-    def check(self, context: Any, options: DPOptions) -> None:
-        from assay.privacy.training.run import check_dp
-
-        check_dp(context, options)
+    payload = "assay.privacy.training.run:DPPayload"
+    schema_file = "assay.privacy.training:schema.json"
+    checker = "assay.privacy.training.run:check_dp"
+    runner = "assay.privacy.training.run:run_dp"
+    pager = "assay.privacy.training.page:dp_page"
 
     def applies(self, context: Any, options: DPOptions) -> bool:
         return bool(options.enabled)
-
-    def run(self, context: Any, options: DPOptions):
-        from assay.privacy.training.run import run_dp
-
-        return run_dp(self, context, options)
-
-    def page(self, section: Any, result: Any):
-        from assay.privacy.training.page import dp_page
-
-        return dp_page(section, result)
 
 
 SECTION = DPSection()

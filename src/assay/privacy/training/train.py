@@ -47,7 +47,6 @@ DEFAULT_FPRS = (0.001, 0.01, 0.1)
 #: Learners that train with DP-SGD, by the name of their non-private counterpart.
 DP_LEARNERS = {"logreg": "dp-logreg", "mlp": "dp-mlp", "dp-logreg": "dp-logreg",
                "dp-mlp": "dp-mlp"}
-_EPS_MAX = 60.0
 
 
 # --------------------------------------------------------------------------- calibration
@@ -90,7 +89,7 @@ def epsilon_for_target(target, delta: float = DEFAULT_DELTA) -> float:
         Even ε = 0 does not meet the target at this δ (δ alone exceeds it).
     """
     from assay.privacy.theory.accounting import approximate_dp
-    from assay.privacy.theory.calibrate import Epsilon
+    from assay.privacy.theory.calibrate import Epsilon, largest_meeting
 
     if isinstance(target, Epsilon):
         return float(target.value)
@@ -100,13 +99,8 @@ def epsilon_for_target(target, delta: float = DEFAULT_DELTA) -> float:
         raise UnachievableTargetError(
             f"delta must be small enough for (0, δ)-DP to meet {target.describe()}. "
             f"Got {delta:g}.")
-    lo, hi = 0.0, 1.0
-    while risk(hi) <= target.value and hi < _EPS_MAX:
-        lo, hi = hi, 2 * hi
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if risk(mid) <= target.value else (lo, mid)
-    return lo  # the end that meets the target
+    eps, _, _ = largest_meeting(lambda e: risk(e) <= target.value)
+    return eps  # the end that meets the target
 
 
 def guarantee_figures(noise_multiplier: float, sample_rate: float, steps: int,
