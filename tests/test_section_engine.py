@@ -110,7 +110,10 @@ def test_commands_fit_on_the_given_scheduler(argv, cluster, no_local_cluster, tm
                  "--json", str(tmp_path / "dask.json")]) == 0
     assert _fits_on(cluster) > before
     local, remote = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("local", "dask"))
-    assert remote["attacks"] == local["attacks"]
+    # --json holds the section's payload under its name, as result.json does.
+    payloads = [p.get(argv[0], p) for p in (local, remote)]  # attribute: section payload
+    payloads = [p["result"] if argv[0] == "attribute" else p for p in payloads]
+    assert payloads[0]["attacks"] and payloads[1]["attacks"] == payloads[0]["attacks"]
 
 
 def test_audit_sections_fit_on_the_audit_cluster_and_budget(cluster, no_local_cluster,

@@ -351,7 +351,12 @@ def run_audit(
     brings_own = context.target is not None
     context.out_dir.mkdir(parents=True, exist_ok=True)
     what = "reference models" if brings_own else "models"
-    stage(f"training {config.models} {what}", 0.1)
+    sections = _sections(only)
+    # A section that trains all its own models (distribution inference) says so with
+    # ``uses_population = False``: run alone, it costs no population.
+    fit_needed = any(getattr(s, "uses_population", True) for s in sections)
+    if fit_needed:
+        stage(f"training {config.models} {what}", 0.1)
     # Each finished chunk is reported too: the web app's progress moves, and its cancel
     # (an exception from on_stage) stops the training between chunks.
     on_chunk = None if on_stage is None else (
@@ -362,19 +367,21 @@ def run_audit(
     # With the Dask backend, fitting and every section's Dask work share one cluster.
     with shared_cluster(config.backend, config.scheduler_address) as address:
         context.scheduler_address = address
-        population = fit_population(
-            context.dataset.X, context.dataset.y, context.learner, plan_for(context),
-            n_classes=int(len(context.dataset.classes)), backend=config.backend,
-            cache_dir=context.cache_folder,
-            data_fingerprint=str(context.dataset.fingerprint), progress=progress,
-            on_chunk=on_chunk, memory_budget=config.memory_budget, scheduler_address=address)
-        context.population = population
-        if context.target is None:
+        population = None
+        if fit_needed:
+            population = fit_population(
+                context.dataset.X, context.dataset.y, context.learner, plan_for(context),
+                n_classes=int(len(context.dataset.classes)), backend=config.backend,
+                cache_dir=context.cache_folder,
+                data_fingerprint=str(context.dataset.fingerprint), progress=progress,
+                on_chunk=on_chunk, memory_budget=config.memory_budget,
+                scheduler_address=address)
+            context.population = population
+        if context.target is None and population is not None:
             context.target = TargetPredictions(
                 probs=population.read_models(0).astype("float64"),
                 member=population.member[0],
                 source="population model 0 (trained by assay on a random half)")
-        sections = _sections(only)
         results: dict[str, Any] = {}
         context.extras["results"] = results  # later sections read earlier ones (release)
         for i, section in enumerate(sections):
@@ -382,8 +389,8 @@ def run_audit(
             results[section.name] = _run_section(section, context)
     result = AuditResult(
         config=config.to_dict(), data=_data_summary(context.dataset),
-        population=_population_summary(population, brings_own),
-        target=context.target.summary(), sections=results,
+        population={} if population is None else _population_summary(population, brings_own),
+        target={} if context.target is None else context.target.summary(), sections=results,
         versions=package_versions(), created=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 3))
     if write:

@@ -15,6 +15,7 @@ import typer
 from assay._validation import InvalidParameterError, check_scalar
 from assay.cli import app, split_names
 from assay.cli.options import (
+    HELP,
     Backend,
     CacheDir,
     DataHome,
@@ -22,6 +23,9 @@ from assay.cli.options import (
     LearnerParam,
     MemoryBudget,
     Scheduler,
+    run_one_section,
+    section_json,
+    section_result,
 )
 
 
@@ -41,7 +45,8 @@ def attribute(
         "--attacks", help="Comma-separated: loss, confidence, model.")] = "loss,confidence,model",
     predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="Predictions file of your own model (model attack only).")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the result.")] = None,
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help=HELP["section_json"].format(name="attribute"))] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_home: DataHome = None,
     backend: Backend = "batched",
@@ -50,25 +55,25 @@ def attribute(
     memory_budget: MemoryBudget = None,
 ) -> None:
     """Can the model reveal a sensitive attribute beyond what imputation from the other
-    columns already gives? Reports the model's own contribution with its interval."""
+    columns already gives? Reports the model's own contribution with its interval: the
+    attribute section of assay audit, run alone."""
     from assay.cli.mia import (
         _check_engine_flags,
         _check_json_path,
         _encoding_limits,
         _load_dataset,
-        _population_folder,
+        _set,
     )
 
-    check_scalar(models, "--models", kind=int, low=2)
+    check_scalar(models, "--models", kind=int, low=4)  # also the audit's population size
     if models % 2:
-        raise InvalidParameterError(f"--models must be an even integer in [2, inf). Got {models}.")
+        raise InvalidParameterError(f"--models must be an even integer in [4, inf). Got {models}.")
     _check_json_path(json_path)
     _check_engine_flags(backend, scheduler, cache_dir)
     limits = _encoding_limits(None, None, memory_budget)
     from assay.learners import get_learner, parse_learner_params
     from assay.privacy.attribute.inference import (
         ATTRIBUTE_ATTACKS,
-        attribute_inference,
         check_sensitive,
     )
 
@@ -76,28 +81,27 @@ def attribute(
     if not names or any(n not in ATTRIBUTE_ATTACKS for n in names):
         raise InvalidParameterError(f"--attacks must be among {', '.join(ATTRIBUTE_ATTACKS)}. "
                                     f"Got {attacks!r}.")
-    spec = get_learner(learner, **parse_learner_params(learner_param or []))
+    params = parse_learner_params(learner_param or [])
+    get_learner(learner, **params)  # every learner parameter checked before the table is read
     prot = list(dict.fromkeys(split_names(protected)))
     dataset = _load_dataset(data, target, prot, data_home, **limits)
+    from assay.audit import AuditConfig
     from assay.engine import check_population_size
-    from assay.engine.cluster import shared_cluster
+    from assay.privacy.attribute.section import AttributeOptions
 
     check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
                           name="--models")
     check_sensitive(dataset, sensitive, positive)
-    own = None
-    if predictions is not None:
-        from assay.engine.predictions import read_predictions
-
-        own = read_predictions(predictions, dataset)
-    # Fitting runs on the --scheduler cluster (or one started here) and, over
-    # --memory-budget, writes the probabilities to disk, as `assay mia` does.
-    with _population_folder(cache_dir, memory_budget) as folder, \
-            shared_cluster(backend, scheduler, "--scheduler") as address:
-        result = attribute_inference(dataset, sensitive, learner=spec, n_models=models,
-                                     target=own, attacks=tuple(names), positive=positive,
-                                     random_state=seed, backend=backend, cache_dir=folder,
-                                     memory_budget=memory_budget, scheduler_address=address)
+    # A one-section audit: the attribute section of `assay audit`, with its defaults; its
+    # population (and the models on altered copies) fit on the audit's engine.
+    config = AuditConfig(
+        data=data, target=dataset.target, protected=tuple(dataset.protected), learner=learner,
+        learner_params=params, models=models, backend=backend, scheduler_address=scheduler,
+        seed=seed, predictions=None if predictions is None else str(predictions),
+        **_set(limits), sections={"attribute": AttributeOptions(
+            sensitive=sensitive, positive=positive, attacks=tuple(names), models=models)})
+    audit = run_one_section(config, "attribute", dataset, cache_dir, progress=False)
+    result = section_result(audit, "attribute").data.result
     from rich.console import Console
     from rich.table import Table
 
@@ -137,6 +141,8 @@ def attribute(
         console.print("groups leaking more: " + ", ".join(g.label for g in flagged),
                       highlight=False)
     if json_path is not None:
-        json_path.write_text(json.dumps({"dataset": dataset.name, "learner": spec.get_config(),
-                                         **result.to_dict()}, indent=1, default=str))
+        from assay.report.result import write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(section_json(audit, "attribute"), indent=1,
+                                                default=str))
         console.print(f"wrote {json_path}", highlight=False)

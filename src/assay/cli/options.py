@@ -81,10 +81,11 @@ def section_result(result, name: str):
 
 def section_json(result, name: str) -> dict:
     """What a one-section command's ``--json`` writes: result.json's ``data`` and
-    ``population`` summaries, and the section's payload under its name (exactly what
-    result.json holds under ``sections.<name>.data``)."""
-    return {"data": result.data, "population": result.population,
-            name: result.sections[name].to_dict()["data"]}
+    ``population`` summaries (the latter only where the section used the population),
+    and the section's payload under its name (exactly what result.json holds under
+    ``sections.<name>.data``)."""
+    frame = {"data": result.data, "population": result.population}
+    return {**{k: v for k, v in frame.items() if v}, name: result.sections[name].to_dict()["data"]}
 
 
 def run_one_section(config, name: str, dataset, cache_dir: Path | None, progress: bool):
