@@ -162,8 +162,9 @@ def _imports(module: Path) -> set[str]:
 
 
 _CORE = ("audit", "section", "report", "engine", "groups", "data", "learners")
-_CORE_FILES = sorted(str(p.relative_to(Path(assay.__file__).parent))
-                     for package in _CORE for p in (Path(assay.__file__).parent / package).rglob("*.py"))
+_ROOT = Path(assay.__file__).parent
+_CORE_FILES = sorted(str(p.relative_to(_ROOT))
+                     for package in _CORE for p in (_ROOT / package).rglob("*.py"))
 
 
 @pytest.mark.parametrize("module", _CORE_FILES)
