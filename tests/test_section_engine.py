@@ -102,16 +102,33 @@ def no_local_cluster(monkeypatch):
     ["distribution", "synthetic", "--property", "sex=F", "--ratios", "0.2,0.8",
      "--models", "4", "--no-progress"],
 ])
-def test_commands_fit_on_the_given_scheduler(argv, cluster, no_local_cluster, tmp_path):
+def test_commands_fit_on_the_given_scheduler(argv, cluster, no_local_cluster, tmp_path,
+                                            monkeypatch):
+    import assay.engine
+
+    calls = []
+    fit = assay.engine.fit_population
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(assay.engine, "fit_population", spy)
     before = _fits_on(cluster)
     assert main([*argv, "--json", str(tmp_path / "local.json")]) == 0
     assert _fits_on(cluster) == before
+    calls.clear()
     assert main([*argv, "--backend", "dask", "--scheduler", cluster.scheduler_address,
-                 "--json", str(tmp_path / "dask.json")]) == 0
+                 "--memory-budget", "0.5", "--json", str(tmp_path / "dask.json")]) == 0
     assert _fits_on(cluster) > before
+    # Every fit of the one-section audit: on that cluster, within --memory-budget.
+    assert calls
+    for kwargs in calls:
+        assert kwargs["scheduler_address"] == cluster.scheduler_address
+        assert kwargs["memory_budget"] == 0.5 and kwargs["backend"] == "dask"
     local, remote = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("local", "dask"))
     # --json holds the section's payload under its name, as result.json does.
-    payloads = [p.get(argv[0], p) for p in (local, remote)]  # attribute: section payload
+    payloads = [p[argv[0]] for p in (local, remote)]
     payloads = [p["result"] if argv[0] == "attribute" else p for p in payloads]
     assert payloads[0]["attacks"] and payloads[1]["attacks"] == payloads[0]["attacks"]
 

@@ -23,6 +23,11 @@ from assay.cli.options import (
     LearnerParam,
     MemoryBudget,
     Scheduler,
+    check_engine_flags,
+    check_json_path,
+    encoding_limits,
+    given,
+    load_dataset,
     run_one_section,
     section_json,
     section_result,
@@ -57,20 +62,12 @@ def attribute(
     """Can the model reveal a sensitive attribute beyond what imputation from the other
     columns already gives? Reports the model's own contribution with its interval: the
     attribute section of assay audit, run alone."""
-    from assay.cli.mia import (
-        _check_engine_flags,
-        _check_json_path,
-        _encoding_limits,
-        _load_dataset,
-        _set,
-    )
-
     check_scalar(models, "--models", kind=int, low=4)  # also the audit's population size
     if models % 2:
         raise InvalidParameterError(f"--models must be an even integer in [4, inf). Got {models}.")
-    _check_json_path(json_path)
-    _check_engine_flags(backend, scheduler, cache_dir)
-    limits = _encoding_limits(None, None, memory_budget)
+    check_json_path(json_path)
+    backend = check_engine_flags(backend, scheduler, cache_dir)
+    limits = encoding_limits(None, None, memory_budget)
     from assay.learners import get_learner, parse_learner_params
     from assay.privacy.attribute.inference import (
         ATTRIBUTE_ATTACKS,
@@ -84,7 +81,7 @@ def attribute(
     params = parse_learner_params(learner_param or [])
     get_learner(learner, **params)  # every learner parameter checked before the table is read
     prot = list(dict.fromkeys(split_names(protected)))
-    dataset = _load_dataset(data, target, prot, data_home, **limits)
+    dataset = load_dataset(data, target, prot, data_home, **limits)
     from assay.audit import AuditConfig
     from assay.engine import check_population_size
     from assay.privacy.attribute.section import AttributeOptions
@@ -98,7 +95,7 @@ def attribute(
         data=data, target=dataset.target, protected=tuple(dataset.protected), learner=learner,
         learner_params=params, models=models, backend=backend, scheduler_address=scheduler,
         seed=seed, predictions=None if predictions is None else str(predictions),
-        **_set(limits), sections={"attribute": AttributeOptions(
+        **given(limits), sections={"attribute": AttributeOptions(
             sensitive=sensitive, positive=positive, attacks=tuple(names), models=models)})
     audit = run_one_section(config, "attribute", dataset, cache_dir, progress=False)
     result = section_result(audit, "attribute").data.result

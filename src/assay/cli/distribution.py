@@ -11,6 +11,7 @@ import typer
 from assay._validation import InvalidParameterError, check_scalar
 from assay.cli import app, split_names
 from assay.cli.options import (
+    HELP,
     Backend,
     CacheDir,
     DataHome,
@@ -19,6 +20,14 @@ from assay.cli.options import (
     MemoryBudget,
     Progress,
     Scheduler,
+    check_engine_flags,
+    check_json_path,
+    encoding_limits,
+    given,
+    load_dataset,
+    run_one_section,
+    section_json,
+    section_result,
 )
 
 
@@ -52,21 +61,15 @@ def distribution(
     scheduler: Scheduler = None,
     cache_dir: CacheDir = None,
     memory_budget: MemoryBudget = None,
-    json_path: Annotated[Path | None, typer.Option("--json")] = None,
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help=HELP["section_json"].format(name="distribution"))] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_home: DataHome = None,
     progress: Progress = True,
 ) -> None:
     """Does the model reveal the share of a group in its training data? KL and
-    meta-classifier attacks on 2 x K models; accuracy and n_leaked."""
-    from assay.cli.mia import (
-        _check_engine_flags,
-        _check_json_path,
-        _encoding_limits,
-        _load_dataset,
-        _population_folder,
-    )
-
+    meta-classifier attacks on 2 x K models; accuracy and n_leaked: the distribution
+    section of assay audit, run alone."""
     shares = parse_ratios(ratios)
     check_scalar(models, "--models", kind=int, low=4)
     if models % 2:
@@ -75,31 +78,34 @@ def distribution(
         check_scalar(train_size, "--train-size", kind=int, low=2)
     from assay.privacy.distribution.inference import parse_property
 
-    _check_engine_flags(backend, scheduler, cache_dir)
-    limits = _encoding_limits(None, None, memory_budget)
+    backend = check_engine_flags(backend, scheduler, cache_dir)
+    limits = encoding_limits(None, None, memory_budget)
     parse_property(prop)
-    _check_json_path(json_path)
+    check_json_path(json_path)
     from assay.learners import get_learner, parse_learner_params
-    from assay.privacy.distribution.inference import distribution_inference, property_mask
 
-    spec = get_learner(learner, **parse_learner_params(learner_param or []))
-    dataset = _load_dataset(data, target, [], data_home, **limits)
+    params = parse_learner_params(learner_param or [])
+    get_learner(learner, **params)  # every learner parameter checked before the table is read
+    dataset = load_dataset(data, target, [], data_home, **limits)
+    from assay.audit import AuditConfig
     from assay.engine import check_population_size
-    from assay.engine.cluster import shared_cluster
+    from assay.privacy.distribution.section import DistributionOptions
 
     check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
                           name="--models", factor=2)
-    mask = property_mask(dataset, prop)
-    # Fitting runs on the --scheduler cluster (or one started here) and, over
-    # --memory-budget, writes the probabilities to disk, as `assay mia` does.
-    with _population_folder(cache_dir, memory_budget) as folder, \
-            shared_cluster(backend, scheduler, "--scheduler") as address:
-        result = distribution_inference(
-            dataset.X, dataset.y, mask, ratios=shares, n_models=models, learner=spec,
-            train_size=train_size, property_label=prop, n_classes=dataset.n_classes,
-            data_fingerprint=dataset.fingerprint, random_state=seed, backend=backend,
-            cache_dir=folder, progress=progress, memory_budget=memory_budget,
-            scheduler_address=address)
+    # A one-section audit: the distribution section of `assay audit`, with its defaults;
+    # it trains its own 2 x K models (no population) on the audit's engine: the
+    # --scheduler cluster, the cache and --memory-budget.
+    config = AuditConfig(
+        data=data, target=dataset.target, protected=tuple(dataset.protected), learner=learner,
+        learner_params=params, models=models, backend=backend, scheduler_address=scheduler,
+        seed=seed, **given(limits), sections={"distribution": DistributionOptions(
+            property=prop, ratios=shares, models=models, train_size=train_size)})
+    audit = run_one_section(config, "distribution", dataset, cache_dir, progress,
+                            flags={"distribution.train_size": "--train-size",
+                                   "distribution.property": "--property",
+                                   "distribution.models": "--models"})
+    result = section_result(audit, "distribution").data.result
     from rich.console import Console
     from rich.table import Table
 
@@ -119,6 +125,8 @@ def distribution(
                   f"{result.seconds['fit']:.1f} s, attacks {result.seconds['attack']:.1f} s.",
                   highlight=False)
     if json_path is not None:
-        json_path.write_text(json.dumps({"dataset": dataset.name, **result.to_dict()},
-                                        indent=1, default=str))
+        from assay.report.result import write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(section_json(audit, "distribution"),
+                                                indent=1, default=str))
         console.print(f"wrote {json_path}", highlight=False)

@@ -172,7 +172,7 @@ def fair(
     import numpy as np
     from rich.console import Console
 
-    from assay.cli.mia import _load_dataset
+    from assay.cli.options import load_dataset as _load_dataset
     from assay.fairness.pareto import build_front
 
     console = Console()

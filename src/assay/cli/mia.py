@@ -7,7 +7,6 @@ the command, after every option has been checked.
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -15,18 +14,14 @@ import typer
 
 from assay._validation import (
     MAX_RESAMPLES,
-    DataError,
     InvalidParameterError,
     check_encoding,
     check_option,
-    check_output_file,
-    check_output_folder,
     check_scalar,
 )
-from assay.cli import app, split_names
+from assay.cli import app
 from assay.cli.options import (
     HELP,
-    SPARSE_VALUES,
     Backend,
     CacheDir,
     DataHome,
@@ -40,80 +35,20 @@ from assay.cli.options import (
     Protected,
     Scheduler,
     Sparse,
+    check_engine_flags,
+    check_json_path,
+    encoding_limits,
+    given,
+    load_dataset,
     run_one_section,
     section_json,
     section_result,
+    unique_names,
 )
 
 _FPR_LABELS = {0.1: "TPR@10%", 0.01: "TPR@1%", 0.001: "TPR@0.1%"}
 #: What the target is for (the data layer's `TASKS`, spelled out: checking imports nothing).
 TASKS = ("classification", "regression")
-
-
-def _names(values: list[str] | None) -> list[str]:
-    """Repeated and/or comma-separated names, in order, without duplicates."""
-    return list(dict.fromkeys(split_names(values)))
-
-
-def _check_engine_flags(backend: str, scheduler: str | None, cache_dir: Path | None) -> None:
-    """--backend, --scheduler and --cache-dir, checked before anything is loaded."""
-    from assay.engine.backends import check_backend_name
-    from assay.engine.cluster import check_scheduler
-
-    backend = check_backend_name(backend, "--backend")
-    check_scheduler(backend, scheduler, "--scheduler", "--backend")
-    if cache_dir is not None:
-        check_output_folder(cache_dir, "--cache-dir")
-
-
-def _population_folder(cache_dir: Path | None, memory_budget: float | None):
-    """Where a population over --memory-budget is written: --cache-dir, or a temporary
-    folder removed when the command ends (a context manager yielding the folder or None)."""
-    import tempfile
-
-    if cache_dir is None and memory_budget is not None:
-        return tempfile.TemporaryDirectory(prefix="assay-population-")
-    return nullcontext(cache_dir)
-
-
-def _check_json_path(path: Path | None) -> None:
-    """The JSON file must be writable where asked: an existing folder, not a folder itself."""
-    if path is not None:
-        check_output_file(path, "--json")
-
-
-def _load_dataset(data: str, target: str | None, protected: list[str],
-                  data_home: Path | None, encoding: str = "utf-8", task: str | None = None,
-                  **limits):
-    """A file path (csv/parquet) or the name of a public table; `limits` are the
-    one-hot caps and memory budget of `Dataset.from_frame` (None: its default), `task`
-    its task (None: classification)."""
-    from assay.data import PUBLIC_TABLES, Dataset, load
-
-    limits = {**limits, "task": task}
-
-    path = Path(data)
-    if path.is_file():
-        if not target:
-            raise InvalidParameterError(f"--target must name the label column of {data}. "
-                                        "Got nothing.")
-        return Dataset.from_path(path, target, protected, encoding=encoding,
-                                 **_set(limits))
-    names = sorted([*PUBLIC_TABLES, "synthetic"])
-    if data not in names:
-        raise DataError(f"DATA must be an existing .csv/.parquet file or one of "
-                        f"{', '.join(names)}. Got {data!r}.")
-    overrides: dict = _set(limits)
-    if target:
-        overrides["target"] = target
-    if protected:
-        overrides["protected"] = protected
-    return load(data, data_home=data_home, **overrides)
-
-
-def _set(options: dict) -> dict:
-    """The options that were given (None: leave the default)."""
-    return {k: v for k, v in options.items() if v is not None}
 
 
 def _ci(e) -> str:
@@ -159,21 +94,6 @@ def _rule_line(result, n_permutations: int, min_support: int, has_groups: bool) 
            "nothing can be flagged")
     return (f"A group is flagged when {rule} ({how}; groups of at least {min_support} rows; "
             f"group AUC among the group's own rows).")
-
-
-def _encoding_limits(max_categories, min_frequency, memory_budget, sparse=None) -> dict:
-    """--max-categories, --min-frequency, --memory-budget and --sparse, checked by the
-    dataset's own check, its errors named as flags."""
-    from assay.data.encode import ENCODING_OPTIONS, check_encoding_options
-
-    if sparse is not None:
-        sparse = SPARSE_VALUES[check_option(sparse.lower(), "--sparse", tuple(SPARSE_VALUES))]
-    try:
-        values = check_encoding_options(max_categories, min_frequency, memory_budget, sparse)
-    except InvalidParameterError as error:
-        key, rest = str(error).split(" ", 1)
-        raise InvalidParameterError(f"--{key.replace('_', '-')} {rest}") from None
-    return dict(zip(ENCODING_OPTIONS, values, strict=True))
 
 
 @app.command("mia")
@@ -227,17 +147,10 @@ def mia(
     check_scalar(min_support, "--min-support", kind=int, low=1)
     if prior is not None:  # the risk statement's, checked before any model is trained
         check_scalar(prior, "--prior", low=0.0, high=1.0, low_open=True, high_open=True)
-    from assay.engine.backends import check_backend_name
-    from assay.engine.cluster import check_scheduler
-
-    backend = check_backend_name(backend, "--backend")
-
-    check_scheduler(backend, scheduler, "--scheduler", "--backend")
+    backend = check_engine_flags(backend, scheduler, cache_dir)
     check_encoding(encoding, "--encoding")
-    _check_json_path(json_path)
-    if cache_dir is not None:
-        check_output_folder(cache_dir, "--cache-dir")
-    limits = _encoding_limits(max_categories, min_frequency, memory_budget, sparse)
+    check_json_path(json_path)
+    limits = encoding_limits(max_categories, min_frequency, memory_budget, sparse)
     check_option(task, "--task", TASKS)
     if task == "regression":
         _mia_regression(data, target, protected, learner, learner_param, models, attacks,
@@ -248,7 +161,7 @@ def mia(
     from assay.learners import get_learner, parse_learner_params
     from assay.privacy.membership.attacks import ATTACKS
 
-    names = _names([attacks])
+    names = unique_names([attacks])
     for name in names or [""]:
         check_option(name, "attacks", ATTACKS)
     if models < 6 and any(n.startswith("lira") for n in names):
@@ -262,14 +175,14 @@ def mia(
     from assay.engine import check_population_size
     from assay.privacy.membership.section import PrivacyOptions
 
-    dataset = _load_dataset(data, target, _names(protected), data_home, encoding, **limits)
+    dataset = load_dataset(data, target, unique_names(protected), data_home, encoding, **limits)
     check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
                           name="--models")
     # A one-section audit: the privacy section of `assay audit`, with its defaults.
     config = AuditConfig(
         data=data, target=dataset.target, protected=tuple(dataset.protected), learner=learner,
         learner_params=params, models=models, backend=backend, scheduler_address=scheduler,
-        seed=seed, encoding=encoding, **_set(limits),
+        seed=seed, encoding=encoding, **given(limits),
         groups=GroupOptions(min_support=min_support, n_permutations=permutations),
         sections={"privacy": PrivacyOptions(attacks=tuple(names), prior=prior)})
     result = run_one_section(config, "privacy", dataset, cache_dir, progress)
@@ -313,7 +226,7 @@ def _mia_regression(data, target, protected, learner, learner_param, models, att
         run_regression_mia,
     )
 
-    names = _names([attacks])
+    names = unique_names([attacks])
     config = check_regression_options("ridge" if learner is None else learner,
                                       learner_param, names, backend)
     if models < 6 and any(n.startswith("lira") for n in names):
@@ -323,7 +236,7 @@ def _mia_regression(data, target, protected, learner, learner_param, models, att
     from rich.console import Console
 
     console = Console()
-    dataset = _load_dataset(data, target, _names(protected), data_home, encoding,
+    dataset = load_dataset(data, target, unique_names(protected), data_home, encoding,
                             task="regression", **limits)
     result = run_regression_mia(dataset.dense_X("ridge regression"), dataset.y, models,
                                 names, config["alpha"], seed)

@@ -21,7 +21,6 @@ from assay._validation import (
     check_scalar,
 )
 from assay.cli import app, split_names
-from assay.cli.mia import _check_json_path, _load_dataset, _names
 from assay.cli.options import (
     CacheDir,
     DataHome,
@@ -31,6 +30,9 @@ from assay.cli.options import (
     Progress,
     Protected,
 )
+from assay.cli.options import check_json_path as _check_json_path
+from assay.cli.options import load_dataset as _load_dataset
+from assay.cli.options import unique_names as _names
 
 
 def _parse_grid(items: list[str] | None) -> dict[str, list]:

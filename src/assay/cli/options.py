@@ -7,10 +7,19 @@ their options themselves (``assay audit``, whose flags default to audit.toml's v
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from assay._validation import (
+    DataError,
+    InvalidParameterError,
+    check_option,
+    check_output_file,
+    check_output_folder,
+)
 
 HELP = {
     "protected": "Protected column(s); repeat or comma-separate.",
@@ -88,15 +97,114 @@ def section_json(result, name: str) -> dict:
     return {**{k: v for k, v in frame.items() if v}, name: result.sections[name].to_dict()["data"]}
 
 
-def run_one_section(config, name: str, dataset, cache_dir: Path | None, progress: bool):
+def run_one_section(config, name: str, dataset, cache_dir: Path | None, progress: bool,
+                    flags: dict[str, str] | None = None):
     """`assay.audit.run_section` for a command: its Dask scheduler reached (or a local
-    cluster started) under the command's own flag name, ``--scheduler``."""
+    cluster started) under the command's own flag name, ``--scheduler``; an option the
+    section's checks refuse is named by the command's flag (`flags`: the option's name in
+    the audit, e.g. ``"distribution.train_size"``, to the flag, ``"--train-size"``)."""
     import dataclasses
 
     from assay.audit import run_section
     from assay.engine.cluster import shared_cluster
 
-    with shared_cluster(config.backend, config.scheduler_address, "--scheduler") as address:
-        config = dataclasses.replace(config, scheduler_address=address)
-        return run_section(config, name, dataset=dataset, cache_dir=cache_dir,
-                           progress=progress)
+    try:
+        with shared_cluster(config.backend, config.scheduler_address,
+                            "--scheduler") as address:
+            config = dataclasses.replace(config, scheduler_address=address)
+            return run_section(config, name, dataset=dataset, cache_dir=cache_dir,
+                               progress=progress)
+    except InvalidParameterError as error:
+        key, sep, rest = str(error).partition(" ")
+        if sep and key in (flags or {}):
+            raise InvalidParameterError(f"{(flags or {})[key]} {rest}") from None
+        raise
+
+
+# --------------------------------------------------------------------------- shared checks
+
+
+def unique_names(values: list[str] | None) -> list[str]:
+    """Repeated and/or comma-separated names, in order, without duplicates."""
+    from assay.cli import split_names
+
+    return list(dict.fromkeys(split_names(values)))
+
+
+def given(options: dict) -> dict:
+    """The options that were given (None: leave the default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def check_engine_flags(backend: str, scheduler: str | None, cache_dir: Path | None) -> str:
+    """--backend, --scheduler and --cache-dir, checked before anything is loaded; the
+    backend's name as the engine spells it."""
+    from assay.engine.backends import check_backend_name
+    from assay.engine.cluster import check_scheduler
+
+    backend = check_backend_name(backend, "--backend")
+    check_scheduler(backend, scheduler, "--scheduler", "--backend")
+    if cache_dir is not None:
+        check_output_folder(cache_dir, "--cache-dir")
+    return backend
+
+
+def check_json_path(path: Path | None, flag: str = "--json") -> None:
+    """An output file must be writable where asked: an existing folder, not a folder
+    itself."""
+    if path is not None:
+        check_output_file(path, flag)
+
+
+def population_folder(cache_dir: Path | None, memory_budget: float | None):
+    """Where a population over --memory-budget is written: --cache-dir, or a temporary
+    folder removed when the command ends (a context manager yielding the folder or None)."""
+    import tempfile
+
+    if cache_dir is None and memory_budget is not None:
+        return tempfile.TemporaryDirectory(prefix="assay-population-")
+    return nullcontext(cache_dir)
+
+
+def encoding_limits(max_categories, min_frequency, memory_budget, sparse=None) -> dict:
+    """--max-categories, --min-frequency, --memory-budget and --sparse, checked by the
+    dataset's own check, its errors named as flags."""
+    from assay.data.encode import ENCODING_OPTIONS, check_encoding_options
+
+    if sparse is not None:
+        sparse = SPARSE_VALUES[check_option(sparse.lower(), "--sparse", tuple(SPARSE_VALUES))]
+    try:
+        values = check_encoding_options(max_categories, min_frequency, memory_budget, sparse)
+    except InvalidParameterError as error:
+        key, rest = str(error).split(" ", 1)
+        raise InvalidParameterError(f"--{key.replace('_', '-')} {rest}") from None
+    return dict(zip(ENCODING_OPTIONS, values, strict=True))
+
+
+def load_dataset(data: str, target: str | None, protected: list[str],
+                 data_home: Path | None, encoding: str = "utf-8", task: str | None = None,
+                 **limits):
+    """A file path (csv/parquet) or the name of a public table; `limits` are the
+    one-hot caps and memory budget of `Dataset.from_frame` (None: its default), `task`
+    its task (None: classification)."""
+    from assay.data import PUBLIC_TABLES, Dataset, load
+
+    limits = {**limits, "task": task}
+
+    path = Path(data)
+    if path.is_file():
+        if not target:
+            raise InvalidParameterError(f"--target must name the label column of {data}. "
+                                        "Got nothing.")
+        return Dataset.from_path(path, target, protected, encoding=encoding,
+                                 **given(limits))
+    tables = sorted([*PUBLIC_TABLES, "synthetic"])
+    if data not in tables:
+        raise DataError(f"DATA must be an existing .csv/.parquet file or one of "
+                        f"{', '.join(tables)}. Got {data!r}.")
+    overrides: dict = given(limits)
+    if target:
+        overrides["target"] = target
+    if protected:
+        overrides["protected"] = protected
+    return load(data, data_home=data_home, **overrides)

@@ -38,7 +38,8 @@ def release(
     """May the model leave the secure environment? Structural disclosure checks and a
     reject / review / release recommendation with every reason. Exit 0 release, 1 review,
     3 reject."""
-    from assay.cli.mia import _check_json_path, _load_dataset
+    from assay.cli.options import check_json_path as _check_json_path
+    from assay.cli.options import load_dataset as _load_dataset
     from assay.privacy.release.checks import ReleaseThresholds
 
     given = [x is not None for x in (predictions, learner, model)]

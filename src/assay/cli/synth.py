@@ -19,8 +19,7 @@ from assay._validation import (
     check_scalar,
 )
 from assay.cli import app, split_names
-from assay.cli.mia import _check_json_path
-from assay.cli.options import Protected
+from assay.cli.options import Protected, check_json_path
 
 
 def _check_table(path: Path, name: str) -> None:
@@ -133,7 +132,7 @@ def synth(
     check_scalar(min_support, "--min-support", kind=int, low=1)
     check_scalar(min_gap, "--min-gap", low=0, high=1)
     check_scalar(seed, "--seed", kind=int, low=0)
-    _check_json_path(json_path)
+    check_json_path(json_path)
     if out is not None:
         check_output_folder(out, "--out")
     parts = _link_columns(link_columns)

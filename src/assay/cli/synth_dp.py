@@ -16,8 +16,7 @@ import typer
 
 from assay._validation import InvalidParameterError, check_output_file, check_scalar
 from assay.cli import app, split_names
-from assay.cli.mia import _check_json_path
-from assay.cli.options import Protected
+from assay.cli.options import Protected, check_json_path
 from assay.cli.synth import _check_table, _fmt, _table
 
 
@@ -95,7 +94,7 @@ def synth_dp(
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise InvalidParameterError(f"--out must be a .csv or .parquet file. Got {out}.")
     check_output_file(out, "--out")
-    _check_json_path(json_path)
+    check_json_path(json_path)
     check_scalar(bins, "--bins", kind=int, low=1, high=10_000)
     check_scalar(attacks, "--attacks", kind=int, low=1)
     check_scalar(seed, "--seed", kind=int, low=0)

@@ -63,7 +63,8 @@ def train_dp(
     """Calibrate DP-SGD noise to a risk target for the real sample rate and steps, train,
     report accuracy and the guarantee, export the model (no pickle)."""
     from assay._validation import InvalidParameterError
-    from assay.cli.mia import _check_json_path, _load_dataset
+    from assay.cli.options import check_json_path as _check_json_path
+    from assay.cli.options import load_dataset as _load_dataset
 
     # Every option is checked before anything is loaded, calibrated or trained; the
     # outputs first, so that even a run failing on an option leaves no earlier model.

@@ -110,6 +110,8 @@ class DistributionSection(SectionBase):
     name = "distribution"
     title = "Privacy: distribution inference"
     options_type = DistributionOptions
+    #: It trains all its own 2 x K models: run alone, it needs no population.
+    uses_population = False
     flags = (
         Flag("property", "COL=VALUE whose share in the training data is inferred."),
         Flag("ratios", "The two shares, e.g. 0.3,0.5.", kind="list"),
