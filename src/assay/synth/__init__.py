@@ -4,9 +4,13 @@
   neighbours in anonymeter's distance.
 * :mod:`~assay.synth.risks`: singling out, linkability and inference risk against a holdout
   control (anonymeter's definitions), per protected group.
+* :mod:`~assay.synth.roc`: members' scores against non-members' (AUC, TPR at low FPR).
 * :mod:`~assay.synth.membership`: a density-ratio membership attack on the release (DOMIAS
   style), distance to closest record beside it.
+* :mod:`~assay.synth.marginals`: a DP marginal generator (domain, noisy marginals, sampler)
+  at the least noise meeting a risk target.
+* :mod:`~assay.synth.shadow`: a shadow-generator membership attack when the generator is
+  known.
 * :mod:`~assay.synth.run`: `audit_release`, its options and its typed, schema-checked result.
-* :mod:`~assay.synth.dp`: a DP marginal generator at the least noise meeting a risk target,
-  its utility and its audit (`assay synth-dp`).
+* :mod:`~assay.synth.dp`: the DP release's utility and its audit (`assay synth-dp`).
 """

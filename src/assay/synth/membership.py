@@ -24,20 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from assay._serial import Serial, meta
-from assay._stats import Estimate, hanley_mcneil_interval
+from assay._serial import Serial
+from assay._stats import Estimate
 from assay.groups import group_label
-from assay.privacy.membership.estimates import (
-    fpr_band,
-    not_estimable_reason,
-    tpr_estimable,
-    tpr_estimates,
-)
 from assay.synth.encoding import Tables, nearest
+from assay.synth.roc import auc_estimate, tpr_figures
+from assay.synth.shadow import ShadowFigures
 
 __all__ = ["DCR_NOTE", "DcrFigures", "GroupAuc", "MembershipFigures", "density_ratio_scores",
            "membership_attack", "tpr_figures"]
@@ -45,68 +40,6 @@ __all__ = ["DCR_NOTE", "DcrFigures", "GroupAuc", "MembershipFigures", "density_r
 EPS = 0.01
 DCR_NOTE = ("distance to closest record is a similarity statistic, not a privacy guarantee: "
             "a release can pass it and still fail membership inference")
-
-
-def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """Probability a member outscores a non-member (ties count one half)."""
-    if pos.size == 0 or neg.size == 0:
-        return float("nan")
-    scores = np.concatenate([pos, neg])
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(scores.size)
-    sorted_scores = scores[order]
-    # Average ranks over ties.
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
-
-
-def _auc_estimate(pos: np.ndarray, neg: np.ndarray, confidence: float) -> Estimate:
-    auc = _auc(pos, neg)
-    low, high = hanley_mcneil_interval(auc, pos.size, neg.size, confidence)
-    return Estimate(auc, low, high)
-
-
-def _tpr_at(pos: np.ndarray, neg: np.ndarray, fprs: np.ndarray) -> np.ndarray:
-    """Members above the threshold that lets through at most ``fpr`` of the non-members."""
-    neg_sorted = np.sort(neg)[::-1]
-    out = np.zeros(len(fprs))
-    for i, a in enumerate(fprs):
-        allowed = int(np.floor(a * neg.size + 1e-9))
-        # Threshold strictly above the (allowed+1)-th highest non-member score.
-        thr = neg_sorted[allowed] if allowed < neg.size else -np.inf
-        out[i] = np.sum(pos > thr)
-    return out
-
-
-def tpr_figures(pos: np.ndarray, neg: np.ndarray, fprs, confidence: float = 0.95
-                ) -> tuple[dict[float, Estimate | None], dict[float, str]]:
-    """TPR of members' scores at each FPR of the non-members', None where not estimable.
-
-    Returns
-    -------
-    tpr : dict of float to Estimate or None
-        None where ``fpr · n_nonmembers`` is too small to resolve.
-    reasons : dict of float to str
-        Why, for each FPR left out.
-    """
-    fprs = np.asarray(sorted(set(float(a) for a in fprs), reverse=True))
-    tpr: dict[float, Estimate | None] = {}
-    reasons: dict[float, str] = {}
-    lo_fpr, hi_fpr = fpr_band(fprs, neg.size, confidence)
-    tp = _tpr_at(pos, neg, fprs)
-    tp_lo = _tpr_at(pos, neg, lo_fpr)
-    tp_hi = _tpr_at(pos, neg, hi_fpr)
-    v, lo, hi, _, _ = tpr_estimates(tp[None, :], tp_lo[None, :], tp_hi[None, :],
-                                    np.array([pos.size]), confidence)
-    for i, a in enumerate(fprs):
-        if tpr_estimable(a, neg.size):
-            tpr[float(a)] = Estimate(float(v[i]), float(lo[i]), float(hi[i]))
-        else:
-            tpr[float(a)] = None
-            reasons[float(a)] = not_estimable_reason(neg.size)
-    return tpr, reasons
 
 
 @dataclass
@@ -153,18 +86,12 @@ class MembershipFigures(Serial):
     dcr: DcrFigures
     attack: str = "density ratio (DOMIAS-style, kNN densities; reference fitted on holdout)"
     groups: list[GroupAuc] = field(default_factory=list)
-    # `assay.synth.shadow.ShadowFigures` when the generator is known, else None.
-    shadow: Any = field(default=None, metadata=meta(hint=lambda: _shadow_type()))
+    # The shadow-generator attack's figures when the generator is known, else None.
+    shadow: ShadowFigures | None = None
 
     __json_layout__ = ("attack", "auc", "tpr_at_fpr", "tpr_reason", "n_members",
                        "n_nonmembers", "k", "dcr", "groups", "shadow")
     __json_required__ = ("attack", "groups")
-
-
-def _shadow_type() -> Any:
-    from assay.synth.shadow import ShadowFigures  # it imports this module
-
-    return ShadowFigures | None
 
 
 def density_ratio_scores(tables: Tables, k: int = 5, members: np.ndarray | None = None,
@@ -244,7 +171,7 @@ def membership_attack(tables: Tables, *, k: int = 5, fprs=(0.1, 0.01, 0.001),
                      else np.sort(rng.choice(n, size=max_targets, replace=False)))
     pos, neg, dcr_r, dcr_h = density_ratio_scores(tables, k, *picks)
     tpr, reasons = tpr_figures(pos, neg, fprs, confidence)
-    overall = _auc_estimate(pos, neg, confidence)
+    overall = auc_estimate(pos, neg, confidence)
     by_group = []
     for attribute, (real_labels, hold_labels) in (groups or {}).items():
         real_labels = np.asarray(real_labels, dtype=object)[picks[0]]
@@ -253,7 +180,7 @@ def membership_attack(tables: Tables, *, k: int = 5, fprs=(0.1, 0.01, 0.001),
             m, h = real_labels == value, hold_labels == value
             g = GroupAuc(group_label((attribute,), (str(value),)), int(m.sum()), int(h.sum()))
             if min(g.n_members, g.n_nonmembers) >= min_support:
-                g.auc = _auc_estimate(pos[m], neg[h], confidence)
+                g.auc = auc_estimate(pos[m], neg[h], confidence)
                 g.flagged = bool(g.auc.ci_low - overall.value >= min_gap)
             by_group.append(g)
     dcr = DcrFigures(median_real=float(np.median(dcr_r)), median_holdout=float(np.median(dcr_h)),

@@ -27,7 +27,7 @@ from assay._serial import Serial
 from assay._stats import Estimate
 from assay._validation import AssayError, InvalidParameterError
 from assay.synth.encoding import Tables
-from assay.synth.membership import _auc_estimate, tpr_figures
+from assay.synth.roc import auc_estimate, tpr_figures
 
 __all__ = ["GENERATORS", "CopyGenerator", "DPMarginalsGenerator", "MarginalsGenerator",
            "ShadowFigures",
@@ -98,13 +98,13 @@ class DPMarginalsGenerator:
 
     def __init__(self, target, domain, seed: int = 0, noise=None) -> None:
         self.target, self.domain, self.seed = target, domain, seed
-        # (σ, μ) of `assay.synth.dp.noise_for`, computed once for every shadow fit.
+        # (σ, μ) of `assay.synth.marginals.noise_for`, computed once for every shadow fit.
         self.noise = noise
 
     def fit(self, values: np.ndarray, numeric: np.ndarray) -> DPMarginalsGenerator:
-        # `assay.synth.dp.fit_marginals` without an anchor, counting the encoded cells
+        # `assay.synth.marginals.fit_marginals` without an anchor, counting the encoded cells
         # directly (categorical codes are the cells): thousands of fits stay in seconds.
-        from assay.synth.dp import DPMarginals, noise_for
+        from assay.synth.marginals import DPMarginals, noise_for
 
         values = np.asarray(values, float)
         sigma, mu = self.noise or noise_for(self.target, len(self.domain))[:2]
@@ -126,7 +126,7 @@ class DPMarginalsGenerator:
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        from assay.synth.dp import generate
+        from assay.synth.marginals import generate
 
         out = generate(self.model_, n, int(rng.integers(2**31)))
         return out.to_numpy(dtype=float)
@@ -134,7 +134,7 @@ class DPMarginalsGenerator:
 
 def _dp_domain(tables: Tables, bins: int = 10) -> list:
     """Cells of the encoded columns: categorical codes, numeric bins over the three tables."""
-    from assay.synth.dp import ColumnDomain
+    from assay.synth.marginals import ColumnDomain
 
     domain = []
     for j, cats in enumerate(tables.categories):
@@ -180,7 +180,7 @@ def make_generator(spec: str, tables: Tables, seed: int = 0):
     if name == "marginals":
         return MarginalsGenerator
     from assay.privacy.theory.calibrate import parse_target
-    from assay.synth.dp import noise_for
+    from assay.synth.marginals import noise_for
 
     target, domain = parse_target(risk), _dp_domain(tables)
     noise = noise_for(target, len(domain))[:2]
@@ -286,7 +286,7 @@ def shadow_attack(tables: Tables, generator, *, n_targets: int = 100, n_shadow: 
     pos, neg = scores[labels_arr], scores[~labels_arr]
     tpr, reasons = tpr_figures(pos, neg, fprs, confidence)
     label = name or getattr(factory, "name", None) or type(factory()).__name__
-    return ShadowFigures(generator=str(label), auc=_auc_estimate(pos, neg, confidence),
+    return ShadowFigures(generator=str(label), auc=auc_estimate(pos, neg, confidence),
                          tpr_at_fpr=tpr, tpr_reason=reasons, n_members=int(pos.size),
                          n_nonmembers=int(neg.size), n_shadow=2 * n_half, n_reference=n_ref,
                          n_synth=n_out)
