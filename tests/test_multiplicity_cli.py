@@ -73,7 +73,10 @@ def test_a_model_you_already_trained_and_its_churn(files, tmp_path, capsys):
     text = " ".join(capsys.readouterr().out.split())  # rich wraps lines
     assert code == 0, text
     assert "reverses the decision of the audited model" in text
-    result = json.loads(out.read_text())
+    written = json.loads(out.read_text())
+    # The section's payload, as result.json holds it; no population with a model of one's own.
+    assert set(written) == {"data", "multiplicity"} and written["data"]["n_rows"] == N_ROWS
+    result = written["multiplicity"]
     assert result["n_heldout"] == N_ROWS // 2  # the model's unseen rows
     assert result["target"]["source"] == "predictions file v1.csv"
     sizes = [e["n_models"] for e in result["epsilons"]]
@@ -153,7 +156,7 @@ def test_a_set_of_one_model_prints_no_figure_and_its_json_says_why(files, tmp_pa
                  "--permutations", "20", "--min-support", "20", "--json", str(out)])
     text = " ".join(capsys.readouterr().out.split())
     assert code == 0, text
-    result = json.loads(out.read_text())
+    result = json.loads(out.read_text())["multiplicity"]
     alone, wide = result["epsilons"]
     assert alone["n_models"] == 1
     for key in ("ambiguity", "discrepancy", "mean_capacity", "churn"):
@@ -165,5 +168,29 @@ def test_a_set_of_one_model_prints_no_figure_and_its_json_says_why(files, tmp_pa
     assert "[" not in text.split("not measurable at this epsilon")[1][:40]  # no interval
     schema = json.loads(resources.files("assay.multiplicity").joinpath("schema.json")
                         .read_text("utf-8"))
-    jsonschema.validate({k: v for k, v in result.items()
-                         if k not in ("dataset", "learner")}, schema)
+    jsonschema.validate(result, schema)
+
+
+def test_the_command_is_the_audit_section_alone(files, tmp_path, capsys, only_multiplicity):
+    """Without --predictions no model is audited: the candidates hold out --holdout of the
+    rows, as the section does with ``holdout``; the payload is the audit's."""
+    from assay.audit import AuditConfig, run_audit
+
+    out = tmp_path / "m.json"
+    code = main(["multiplicity", str(files["table"]), *_BASE, "--models", "6",
+                 "--holdout", "0.4", "--bootstrap", "10", "--permutations", "20",
+                 "--min-support", "20", "--json", str(out)])
+    assert code == 0, capsys.readouterr().err
+    written = json.loads(out.read_text())
+    assert set(written) == {"data", "multiplicity"}  # no population: none was trained
+    assert written["multiplicity"]["target"]["source"] == "the best candidate"
+    config = AuditConfig.from_mapping({
+        "data": str(files["table"]), "target": "approved", "protected": ["sex", "region"],
+        "models": 6, "out": str(tmp_path / "out"),
+        "groups": {"n_permutations": 20, "min_support": 20},
+        "multiplicity": {"models": 6, "holdout": 0.4, "n_bootstrap": 10}})
+    result = run_audit(config, progress=False, write=False)
+    section = result.sections["multiplicity"].to_dict()["data"]
+    for key in ("epsilons", "best_loss", "n_heldout", "records", "target"):
+        assert section[key] == written["multiplicity"][key], key
+    assert written["multiplicity"]["n_heldout"] == round(0.4 * N_ROWS)

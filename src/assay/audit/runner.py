@@ -280,6 +280,13 @@ def _sections(only: str | None) -> list[Section]:
     return chosen
 
 
+def _uses_population(section: Section, config: AuditConfig) -> bool:
+    """Whether `section` needs the audit's population: yes unless it says otherwise
+    (``uses_population``: a bool, or a function of the audit's config)."""
+    uses = getattr(section, "uses_population", True)
+    return bool(uses(config) if callable(uses) else uses)
+
+
 def _group_index(dataset: Any, groups: GroupOptions):
     from assay.groups import GroupIndex
 
@@ -353,8 +360,9 @@ def run_audit(
     what = "reference models" if brings_own else "models"
     sections = _sections(only)
     # A section that trains all its own models (distribution inference) says so with
-    # ``uses_population = False``: run alone, it costs no population.
-    fit_needed = any(getattr(s, "uses_population", True) for s in sections)
+    # ``uses_population = False`` (or a function of the config): run alone, it costs no
+    # population.
+    fit_needed = any(_uses_population(s, config) for s in sections)
     if fit_needed:
         stage(f"training {config.models} {what}", 0.1)
     # Each finished chunk is reported too: the web app's progress moves, and its cancel

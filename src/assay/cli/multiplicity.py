@@ -17,22 +17,31 @@ from assay._validation import (
     InvalidParameterError,
     check_distinct,
     check_option,
-    check_output_folder,
     check_scalar,
 )
 from assay.cli import app, split_names
 from assay.cli.options import (
+    HELP,
+    Backend,
     CacheDir,
     DataHome,
     Learner,
     LearnerParam,
+    MemoryBudget,
     Permutations,
     Progress,
     Protected,
+    Scheduler,
+    check_engine_flags,
+    check_json_path,
+    encoding_limits,
+    given,
+    load_dataset,
+    run_one_section,
+    section_json,
+    section_result,
+    unique_names,
 )
-from assay.cli.options import check_json_path as _check_json_path
-from assay.cli.options import load_dataset as _load_dataset
-from assay.cli.options import unique_names as _names
 
 
 def _parse_grid(items: list[str] | None) -> dict[str, list]:
@@ -147,17 +156,19 @@ def multiplicity(
     min_support: Annotated[int, typer.Option(
         "--min-support", help="Groups with fewer held-out rows get no figures.")] = 50,
     permutations: Permutations = 200,
-    backend: Annotated[str, typer.Option(
-        "--backend", help="batched, joblib or dask.")] = "batched",
+    backend: Backend = "batched",
+    scheduler: Scheduler = None,
+    memory_budget: MemoryBudget = None,
     json_path: Annotated[Path | None, typer.Option(
-        "--json", help="Write the full result as JSON to this file.")] = None,
+        "--json", help=HELP["section_json"].format(name="multiplicity"))] = None,
     cache_dir: CacheDir = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of plans, models and tests.")] = 0,
     data_home: DataHome = None,
     progress: Progress = True,
 ) -> None:
     """Train a Rashomon set of equally good models and report which decisions they reverse,
-    per person and per protected group."""
+    per person and per protected group: the multiplicity section of assay audit, run
+    alone."""
     # Every option is checked before anything is loaded or trained.
     check_scalar(models, "--models", kind=int, low=2)
     epsilons = _epsilons(epsilon)
@@ -170,21 +181,22 @@ def multiplicity(
     check_scalar(min_gap, "--min-gap", low=0, high=1)
     check_scalar(min_support, "--min-support", kind=int, low=1)
     check_scalar(permutations, "--permutations", kind=int, low=0, high=MAX_RESAMPLES)
-    from assay.engine.backends import check_backend_name
-
-    check_backend_name(backend, "--backend")
-    _check_json_path(json_path)
-    if cache_dir is not None:
-        check_output_folder(cache_dir, "--cache-dir")
+    backend = check_engine_flags(backend, scheduler, cache_dir)
+    limits = encoding_limits(None, None, memory_budget)
+    check_json_path(json_path)
     if compare is not None and predictions is None:
         raise InvalidParameterError("--compare needs --predictions (the version to compare "
                                     "with). Got --compare alone.")
+    for path, flag in ((predictions, "--predictions"), (compare, "--compare")):
+        if path is not None and not path.is_file():
+            raise InvalidParameterError(f"{flag} must be an existing file. Got {path}.")
     grid_values = _parse_grid(grid)
 
     from assay.learners import get_learner, parse_learner_params
     from assay.multiplicity.rashomon import grid_points
 
-    spec = get_learner(learner, **parse_learner_params(learner_param or []))
+    params = parse_learner_params(learner_param or [])
+    spec = get_learner(learner, **params)
     points = grid_points(grid_values)
     if models < len(points):
         raise InvalidParameterError(f"--models must be at least the {len(points)} grid points. "
@@ -192,50 +204,38 @@ def multiplicity(
     for point in points:
         get_learner(spec, **point)
 
-    from rich.console import Console
-
-    from assay.engine.predictions import read_predictions
-    from assay.groups import FlagRule, GroupIndex
-    from assay.multiplicity.rashomon import fit_candidates, multiplicity_curve
-    from assay.multiplicity.run import build_payload, summary_lines
+    from assay.audit import AuditConfig, GroupOptions
+    from assay.engine import check_population_size
     from assay.multiplicity.section import MultiplicityOptions
 
-    console = Console()
-    dataset = _load_dataset(data, target, _names(protected), data_home)
-    from assay.engine import check_population_size
-
+    dataset = load_dataset(data, target, unique_names(protected), data_home, **limits)
     check_population_size(models, dataset.n_rows, dataset.n_classes, name="--models", spill=False)
-    model = other = None
-    if predictions is not None:
-        model = read_predictions(predictions, dataset, train_column=train_column)
-    if compare is not None:
-        other = read_predictions(compare, dataset, train_column=train_column)
-    groups = GroupIndex.from_frame(dataset.groups) if dataset.groups.shape[1] else None
-    candidates = fit_candidates(
-        dataset.X, dataset.y, spec, n_models=models, grid=grid_values,
-        heldout=None if model is None else ~model.member, holdout=holdout,
-        subsample=subsample, random_state=seed, n_classes=dataset.n_classes, backend=backend,
-        cache_dir=cache_dir, data_fingerprint=dataset.fingerprint, progress=progress)
-    rule = FlagRule(min_difference=min_gap)
-    with console.status("measuring the Rashomon sets") if progress else _null():
-        curve = multiplicity_curve(
-            candidates, epsilons, target=model, loss=loss, tolerance=tolerance,
-            headline_epsilon=headline, groups=groups, row_ids=dataset.row_ids,
-            n_bootstrap=bootstrap, flag_rule=rule, min_support=min_support,
-            n_permutations=permutations, random_state=seed)
-    options = MultiplicityOptions(epsilons=epsilons, headline_epsilon=headline,
-                                  tolerance=tolerance, loss=loss, models=models,
-                                  grid=grid_values, subsample=subsample,
-                                  n_bootstrap=bootstrap, min_gap=min_gap)
-    payload = build_payload(curve, candidates, dataset, model, options)
-    if other is not None:
-        from assay.multiplicity.churn import predictive_churn
+    # A one-section audit: the multiplicity section of `assay audit`. Without --predictions
+    # no model is audited: the candidates hold out --holdout of the rows (the section's
+    # `holdout`); with it, the model's unseen rows. The candidates fit on the audit's
+    # engine (backend, --scheduler's cluster, cache, --memory-budget).
+    options = MultiplicityOptions(
+        epsilons=epsilons, headline_epsilon=headline, tolerance=tolerance, loss=loss,
+        models=models, grid=grid_values, subsample=subsample, n_bootstrap=bootstrap,
+        min_gap=min_gap, holdout=None if predictions is not None else holdout,
+        compare=None if compare is None else str(compare))
+    config = AuditConfig(
+        data=data, target=dataset.target, protected=tuple(dataset.protected), learner=learner,
+        learner_params=params, models=models, backend=backend, scheduler_address=scheduler,
+        seed=seed, predictions=None if predictions is None else str(predictions),
+        train_column=train_column, **given(limits),
+        groups=GroupOptions(min_support=min_support, n_permutations=permutations),
+        sections={"multiplicity": options})
+    audit = run_one_section(config, "multiplicity", dataset, cache_dir, progress)
+    payload = section_result(audit, "multiplicity").data
+    from rich.console import Console
 
-        payload.churn = predictive_churn(model, other, y=dataset.y, groups=groups,
-                                         row_ids=dataset.row_ids, min_support=min_support)
-    console.print(f"{dataset.name}: {dataset.n_rows} rows, {candidates.n_models} x {spec.name} "
-                  f"candidates, {curve.n_heldout} held-out rows "
-                  f"(best held-out {loss} {curve.best_loss:.4f})", highlight=False)
+    from assay.multiplicity.run import summary_lines
+
+    console = Console()
+    console.print(f"{dataset.name}: {dataset.n_rows} rows, {payload.n_candidates} x {spec.name} "
+                  f"candidates, {payload.n_heldout} held-out rows "
+                  f"(best held-out {loss} {payload.best_loss:.4f})", highlight=False)
     console.print(_table(payload))
     for line in summary_lines(payload):
         console.print(line, highlight=False, markup=False)
@@ -244,15 +244,8 @@ def multiplicity(
         console.print(f"Churn against {compare.name}: {c.n_flipped} of {c.n_rows} decisions "
                       f"flip ({_ci(c.churn)}).", highlight=False, markup=False)
     if json_path is not None:
-        out = {"dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
-                           "target": dataset.target, "protected": list(dataset.protected),
-                           "fingerprint": dataset.fingerprint},
-               "learner": spec.get_config(), **payload.to_dict()}
-        json_path.write_text(json.dumps(out, indent=1, default=str))
+        from assay.report.result import write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(section_json(audit, "multiplicity"), indent=1,
+                                                default=str))
         console.print(f"wrote {json_path}", highlight=False)
-
-
-def _null():
-    from contextlib import nullcontext
-
-    return nullcontext()

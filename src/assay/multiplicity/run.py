@@ -101,11 +101,14 @@ def run_multiplicity(section: Any, context: Any, options: Any, *,
 
     config = context.config
     dataset = context.dataset
-    target = context.target
+    # With a holdout no model is audited: the candidates hold out that share of the rows.
+    target = None if options.holdout is not None else context.target
+    heldout = None if target is None else ~target.member
     candidates = fit_candidates(
         dataset.X, dataset.y, context.learner, n_models=options.models or config.models,
-        grid=options.grid, heldout=~target.member, subsample=options.subsample,
-        random_state=config.seed, fit=lambda plan, spec: context.fit(plan, spec))
+        grid=options.grid, heldout=heldout, holdout=options.holdout or 0.3,
+        subsample=options.subsample, random_state=config.seed,
+        fit=lambda plan, spec: context.fit(plan, spec))
     policy = context.group_policy.for_section(options.min_gap, "greater")
     curve = multiplicity_curve(
         candidates, options.epsilons, target=target, loss=options.loss,
@@ -113,6 +116,10 @@ def run_multiplicity(section: Any, context: Any, options: Any, *,
         groups=context.groups, row_ids=dataset.row_ids, n_bootstrap=options.n_bootstrap,
         **policy.test_options(), random_state=config.seed)
     payload = build_payload(curve, candidates, dataset, target, options)
+    if compare is None and options.compare is not None:
+        from assay.multiplicity.section import compare_predictions
+
+        compare = compare_predictions(context, options)
     if compare is not None:
         from assay.multiplicity.churn import predictive_churn
 

@@ -55,6 +55,14 @@ class MultiplicityOptions(Options):
         Smallest excess of a group's ambiguity over the overall one that is flagged.
     n_records : int, default=20
         Most arbitrary decisions listed.
+    holdout : float in (0, 1) or None, default=None
+        Audit no model, only the learner: the candidates hold out this share of the rows
+        and are measured against the best of them (what ``assay multiplicity`` does
+        without ``--predictions``); None: the audit's model under audit, whose unseen rows
+        are held out. Not with a model of the user's own.
+    compare : str or None, default=None
+        Predictions file of another version of the user's model (the audit's
+        ``train_column``): churn against it (needs a model of the user's own).
     """
 
     epsilons: tuple[float, ...] = DEFAULT_EPSILONS
@@ -67,6 +75,8 @@ class MultiplicityOptions(Options):
     n_bootstrap: int = 100
     min_gap: float = 0.05
     n_records: int = 20
+    holdout: float | None = None
+    compare: str | None = None
 
     def __post_init__(self) -> None:
         eps = (self.epsilons,) if isinstance(self.epsilons, int | float) else self.epsilons
@@ -100,6 +110,12 @@ class MultiplicityOptions(Options):
                      high=MAX_RESAMPLES)
         check_scalar(self.min_gap, "multiplicity.min_gap", low=0, high=1)
         check_scalar(self.n_records, "multiplicity.n_records", kind=int, low=0)
+        if self.holdout is not None:
+            check_scalar(self.holdout, "multiplicity.holdout", low=0, high=1, low_open=True,
+                         high_open=True)
+        if self.compare is not None and not isinstance(self.compare, str):
+            raise InvalidParameterError(f"multiplicity.compare must be the path of a "
+                                        f"predictions file. Got {self.compare!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -145,9 +161,32 @@ class MultiplicitySection(SectionBase):
 
         check_population_size(models, context.dataset.n_rows, len(context.dataset.classes),
                               name="multiplicity.models", spill=False)
+        if options.holdout is not None and context.brings_own_model:
+            raise InvalidParameterError(
+                f"multiplicity.holdout must be None with a model of your own (its unseen "
+                f"rows are held out). Got {options.holdout}.")
+        if options.compare is not None:
+            if not context.brings_own_model:
+                raise InvalidParameterError(
+                    "multiplicity.compare needs a model of your own (predictions) to compare "
+                    f"with. Got {options.compare!r} alone.")
+            compare_predictions(context, options)  # a bad file fails before any training
 
     def applies(self, context: Any, options: MultiplicityOptions) -> bool:
-        return context.target is not None
+        return context.target is not None or options.holdout is not None
+
+    def uses_population(self, config: Any) -> bool:
+        """The population only gives the model under audit: none is needed with a model of
+        the user's own or with ``holdout`` (no model audited)."""
+        return config.predictions is None and config.options(self.name).holdout is None
+
+
+def compare_predictions(context: Any, options: MultiplicityOptions) -> Any:
+    """The other version's predictions (``options.compare``), read against the audit's data."""
+    from assay.engine.predictions import read_predictions
+
+    return read_predictions(options.compare, context.dataset,
+                            train_column=context.config.train_column)
 
 
 SECTION = MultiplicitySection()
