@@ -93,8 +93,11 @@ def test_cli_rejects_a_full_tree_with_exit_3(data_home, tmp_path, capsys):
     code = main(["release", "german", "--data-home", str(data_home), "--learner",
                  "sklearn:sklearn.tree.DecisionTreeClassifier", "--json", str(out)])
     assert code == 3
-    payload = json.loads(out.read_text())
-    assert payload["recommendation"] == "reject"
+    written = json.loads(out.read_text())
+    # The release section's payload as result.json holds it, beside the data summary.
+    assert set(written) == {"data", "release"} and written["data"]["name"] == "german"
+    payload = written["release"]
+    assert payload["recommendation"] == "reject" and payload["n_train"] == 1000
     assert "Leaf k-anonymity" in capsys.readouterr().out
     code = main(["release", "german", "--data-home", str(data_home)])
     assert code == 2 and "exactly one of" in capsys.readouterr().err

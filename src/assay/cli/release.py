@@ -10,7 +10,17 @@ import typer
 
 from assay._validation import InvalidParameterError
 from assay.cli import app
-from assay.cli.options import DataHome, LearnerParam, TrainColumn
+from assay.cli.options import (
+    HELP,
+    DataHome,
+    LearnerParam,
+    TrainColumn,
+    check_json_path,
+    load_dataset,
+    run_one_section,
+    section_json,
+    section_result,
+)
 
 
 @app.command("release")
@@ -31,52 +41,52 @@ def release(
     min_cell_rows: Annotated[int, typer.Option("--min-cell-rows")] = 10,
     min_residual_dof: Annotated[int, typer.Option("--min-residual-dof")] = 10,
     min_samples_leaf: Annotated[int, typer.Option("--min-samples-leaf")] = 5,
-    json_path: Annotated[Path | None, typer.Option("--json")] = None,
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help=HELP["section_json"].format(name="release"))] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_home: DataHome = None,
 ) -> int:
     """May the model leave the secure environment? Structural disclosure checks and a
-    reject / review / release recommendation with every reason. Exit 0 release, 1 review,
-    3 reject."""
-    from assay.cli.options import check_json_path as _check_json_path
-    from assay.cli.options import load_dataset as _load_dataset
-    from assay.privacy.release.checks import ReleaseThresholds
+    reject / review / release recommendation with every reason: the release section of
+    assay audit, run alone. Exit 0 release, 1 review, 3 reject."""
+    from assay.privacy.release.section import ReleaseOptions
 
-    given = [x is not None for x in (predictions, learner, model)]
-    if sum(given) != 1:
+    given_models = [x is not None for x in (predictions, learner, model)]
+    if sum(given_models) != 1:
         raise InvalidParameterError("release needs exactly one of --predictions, --learner or "
-                                    f"--model. Got {sum(given)}.")
-    thresholds = ReleaseThresholds(min_leaf_rows, min_cell_rows, min_residual_dof,
-                                   min_samples_leaf)
-    _check_json_path(json_path)
-    fitted = None
+                                    f"--model. Got {sum(given_models)}.")
+    options = ReleaseOptions(enabled=True, model=None if model is None else str(model),
+                             fit_on="all", min_leaf_rows=min_leaf_rows,
+                             min_cell_rows=min_cell_rows, min_residual_dof=min_residual_dof,
+                             min_samples_leaf=min_samples_leaf)
+    check_json_path(json_path)
     if model is not None:
         from assay.learners.model_file import load_model_file
 
         # Refused (one line) before the table is read or anything is built from it.
-        fitted = load_model_file(model, what="--model")
-    spec = None
+        load_model_file(model, what="--model")
+    if predictions is not None and not predictions.is_file():
+        raise InvalidParameterError(f"--predictions must be an existing file. Got "
+                                    f"{predictions}.")
+    params = {}
     if learner is not None:
         from assay.learners import get_learner, parse_learner_params
 
-        spec = get_learner(learner, **parse_learner_params(learner_param or []))
-    dataset = _load_dataset(data, target, [], data_home)
-    if fitted is not None:
-        from assay.learners.model_file import check_model_input
+        params = parse_learner_params(learner_param or [])
+        get_learner(learner, **params)
+    dataset = load_dataset(data, target, [], data_home)
+    from assay.audit import AuditConfig
 
-        check_model_input(fitted, dataset.X.shape[1], what="--model")
-    from assay.privacy.release.checks import release_checks, release_for_learner
-
-    if predictions is not None:
-        from assay.engine.predictions import read_predictions
-
-        own = read_predictions(predictions, dataset, train_column=train_column)
-        report = release_checks(predictions=own, thresholds=thresholds)
-    elif spec is not None:
-        _, report = release_for_learner(spec, dataset.X, dataset.y, random_state=seed,
-                                        thresholds=thresholds)
-    else:
-        report = release_checks(fitted, dataset.X, dataset.y, thresholds=thresholds)
+    # A one-section audit: the release section of `assay audit` on the model named, with
+    # no population (the learner is fitted once on every row, as the model to release).
+    config = AuditConfig(
+        data=data, target=dataset.target, protected=tuple(dataset.protected),
+        learner=learner or "logreg", learner_params=params, seed=seed,
+        predictions=None if predictions is None else str(predictions),
+        train_column=train_column, sections={"release": options})
+    audit = run_one_section(config, "release", dataset, None, progress=False,
+                            flags={"release.model": "--model"})
+    report = section_result(audit, "release").data.report
     from rich.console import Console
 
     console = Console()
@@ -85,6 +95,9 @@ def release(
     for c in report.checks:
         console.print(f"  [{c.status:7s}] {c.title}: {c.reason}", highlight=False, markup=False)
     if json_path is not None:
-        json_path.write_text(json.dumps(report.to_dict(), indent=1, default=str))
+        from assay.report.result import write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(section_json(audit, "release"), indent=1,
+                                                default=str))
         console.print(f"wrote {json_path}", highlight=False)
     return {"release": 0, "review": 1, "reject": 3}[report.recommendation]

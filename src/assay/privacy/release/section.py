@@ -22,9 +22,23 @@ __all__ = ["ReleaseOptions", "ReleaseSection", "SECTION"]
 @dataclass(frozen=True)
 class ReleaseOptions(Options):
     """Options of the release section: whether it runs (off by default: it fits one more
-    model) and the thresholds of the checks (`assay.privacy.release.checks.ReleaseThresholds`)."""
+    model), which model is checked, and the thresholds of the checks
+    (`assay.privacy.release.checks.ReleaseThresholds`).
+
+    Parameters
+    ----------
+    model : str or None, default=None
+        A fitted scikit-learn model saved with skops (``.skops``), checked in full on every
+        row of the encoded table instead of a model fitted here.
+    fit_on : {"target", "all"}, default="target"
+        The rows assay's learner is fitted on for the checks (without `model` or a model
+        of the user's own): the audited model's training rows, or every row ("all": the
+        model one would release, as ``assay release --learner``; no population needed).
+    """
 
     enabled: bool = False
+    model: str | None = None
+    fit_on: str = "target"
     min_leaf_rows: int = 10
     min_cell_rows: int = 10
     min_residual_dof: int = 10
@@ -40,6 +54,14 @@ class ReleaseOptions(Options):
 
             raise InvalidParameterError(f"release.enabled must be true or false. "
                                         f"Got {self.enabled!r}.")
+        from assay._validation import check_option
+
+        check_option(self.fit_on, "release.fit_on", ("target", "all"))
+        if self.model is not None and not isinstance(self.model, str):
+            from assay._validation import InvalidParameterError
+
+            raise InvalidParameterError(f"release.model must be the path of a .skops file. "
+                                        f"Got {self.model!r}.")
         check_scalar(self.min_leaf_rows, "release.min_leaf_rows", kind=int, low=1)
         self.thresholds  # noqa: B018 - validates every threshold
 
@@ -82,8 +104,20 @@ class ReleaseSection(SectionBase):
     payload = "assay.privacy.release.section:ReleasePayload"
     schema_file = "assay.privacy.release:schema.json"
 
+    def uses_population(self, config: Any) -> bool:
+        """The population only gives the audited model's training rows: none is needed for
+        a model file, a model of the user's own or a fit on every row."""
+        options = config.options(self.name)
+        return (config.predictions is None and options.model is None
+                and options.fit_on == "target")
+
+    def check(self, context: Any, options: ReleaseOptions) -> None:
+        if options.enabled and options.model is not None:
+            model_file(context, options)  # refused before any training
+
     def applies(self, context: Any, options: ReleaseOptions) -> bool:
-        return options.enabled and context.target is not None
+        return options.enabled and (context.target is not None or options.model is not None
+                                    or options.fit_on == "all")
 
     def run(self, context: Any, options: ReleaseOptions):
         from assay.privacy.release.checks import (
@@ -96,13 +130,18 @@ class ReleaseSection(SectionBase):
         # The sections that ran before this one (the runner shares them): the measured
         # attacks enter the decision.
         evidence = evidence_from_results(context.extras.get("results", {}), options.mia_fpr)
-        if context.brings_own_model:
+        if options.model is not None:
+            report = release_checks(model_file(context, options), context.dataset.X,
+                                    context.dataset.y, thresholds=options.thresholds,
+                                    evidence=evidence)
+        elif context.brings_own_model:
             report = release_checks(predictions=context.target,
                                     thresholds=options.thresholds, evidence=evidence)
         else:
+            rows = None if options.fit_on == "all" else context.target.member
             _, report = release_for_learner(context.learner,
                                             context.dataset.dense_X("the release section"),
-                                            context.dataset.y, context.target.member,
+                                            context.dataset.y, rows,
                                             random_state=context.config.seed,
                                             thresholds=options.thresholds, evidence=evidence)
         return SectionResult(name=self.name, title=self.title, summary=summary(report),
@@ -118,6 +157,19 @@ class ReleaseSection(SectionBase):
         template = resources.files("assay.privacy.release").joinpath("templates/release.html.j2") \
             .read_text(encoding="utf-8")
         return Page(template=template, view={"r": r}, cards=cards)
+
+
+def model_file(context: Any, options: ReleaseOptions) -> Any:
+    """The fitted model of ``options.model`` (loaded once per audit), checked against the
+    table's encoded columns."""
+    fitted = context.extras.get("release.model")
+    if fitted is None:
+        from assay.learners.model_file import check_model_input, load_model_file
+
+        fitted = load_model_file(options.model, what="release.model")
+        check_model_input(fitted, context.dataset.X.shape[1], what="release.model")
+        context.extras["release.model"] = fitted
+    return fitted
 
 
 def summary(report: Any) -> list[str]:
