@@ -26,7 +26,8 @@ def test_risk_gaussian_json(capsys):
     assert set(data["tpr_at_fpr"]) == {"0.01", "0.1"}
     assert data["tpr_at_fpr"]["0.01"] == pytest.approx(stats.norm.sf(stats.norm.isf(0.01) - 1))
     assert data["epsilon"] > 0 and data["delta"] == 1e-5
-    assert 0.01 < data["reidentification"] < 1
+    # Singling out one of 100: 1 - f(1/100), the TPR at FPR 1/100.
+    assert data["reidentification"] == pytest.approx(stats.norm.sf(stats.norm.isf(0.01) - 1))
 
 
 def _profile_tpr(sample_rate, steps, sigma, fprs, discretization):
@@ -79,7 +80,11 @@ def test_risk_rdp_accepts_repeated_and_comma_lists(capsys):
     assert code == 0
     data = json.loads(out)
     assert data["orders"] == [2.0, 4.0, 8.0] and data["rdp"] == [0.1, 0.2, 0.4]
-    assert 0 < data["advantage"] < 1
+    # ε(τ) = 0.05 τ is the Gaussian mechanism's RDP at μ = √0.1, which therefore meets it:
+    # the profile's advantage is at least that Gaussian's. And KL ≤ D_2 = 0.1, so Pinsker
+    # caps the total variation (the advantage) at √(0.1 / 2).
+    gaussian = 2 * stats.norm.cdf(0.1 ** 0.5 / 2) - 1
+    assert gaussian - 1e-9 <= data["advantage"] <= 0.05 ** 0.5 + 1e-9
 
 
 @pytest.mark.parametrize("spec,extra,key,limit", [

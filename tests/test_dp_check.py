@@ -51,6 +51,12 @@ def test_dp_population_stays_under_its_curve(honest):
     for attack in mia.attacks.values():
         check = check_guarantee(attack, curve)
         assert check.passed, (attack.name, check.violations)
+        # The margin is the smallest bound minus the interval's lower end, over the FPR
+        # levels that have an interval and the ROC grid (no lower end there: 0).
+        lows = [(f, attack.tpr_at_fpr[f].ci_low) for f in check.fprs]
+        levels = [curve.tpr(f) - low for f, low in lows if low is not None and np.isfinite(low)]
+        grid = curve.tpr(np.asarray(attack.roc.fpr)) - np.nan_to_num(attack.roc.tpr_low)
+        assert check.margin == pytest.approx(min(*levels, *grid))
         assert check.margin >= 0
         assert check.bound == pytest.approx([float(curve.tpr(f)) for f in (0.01, 0.1)])
 

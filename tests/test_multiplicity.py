@@ -222,7 +222,16 @@ def test_fewer_than_two_models_is_reported_not_raised():
     assert alone.n_models == 1 and alone.ambiguity is None
     assert "only 1 model" in alone.note
     assert alone.reason.startswith("not measurable at this epsilon")
-    assert curve.epsilons[1].n_models == 6 and curve.epsilons[1].ambiguity is not None
+    full = curve.epsilons[1]
+    assert full.n_models == 6
+    # The whole pool: the share of held-out rows where some model decides otherwise than
+    # the one of least held-out log loss.
+    probs = candidates.probs[:, candidates.rows].astype(float)
+    y = candidates.y[candidates.rows]
+    log_loss = -np.log(np.take_along_axis(probs, y[None, :, None], axis=2)[..., 0]).mean(axis=1)
+    decisions = probs.argmax(axis=2)
+    reversed_rows = (decisions != decisions[np.argmin(log_loss)]).any(axis=0)
+    assert full.ambiguity.value == pytest.approx(reversed_rows.mean())
     from assay.multiplicity.run import summary_lines
 
     class _Payload:  # summary of a headline without a set
