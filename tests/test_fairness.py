@@ -188,12 +188,22 @@ def test_cli_writes_front_predictions_and_export(synthetic_csv, tmp_path, capsys
         "--rounds", "10", "--min-support", "30", "--min-count", "20", "--json", str(out_json),
         "--predictions-out", str(out_csv), "--export", str(folder)], capsys)
     assert code == 0, err
-    data = json.loads(out_json.read_text())
-    assert {"front", "chosen", "preferred", "verdict", "baseline", "rejected"} <= set(data)
-    for point in [*data["front"], data["preferred"], data["baseline"]]:
+    written = json.loads(out_json.read_text())
+    # The fairness section's payload, as result.json holds it: the unmitigated model's
+    # gaps (report) and the front, whose points are indices of its candidates.
+    assert set(written) == {"data", "fairness"}
+    assert written["fairness"]["target"]["source"].startswith("gradient boosting")
+    assert written["fairness"]["report"]["gaps"]
+    data = written["fairness"]["front"]
+    assert {"front", "chosen", "preferred", "verdict", "baseline", "rejected",
+            "candidates"} <= set(data)
+    candidates = data["candidates"]
+    for index in [*data["front"], data["preferred"], data["baseline"]]:
+        point = candidates[index]
+        assert point["index"] == index
         assert {"method", "params", "accuracy", "balanced_accuracy", "gaps"} <= set(point)
         assert set(point["gaps"]) == {"dp", "eo", "eodds", "pp"}
-    assert data["preferred"]["rejected"] is None
+    assert candidates[data["preferred"]]["rejected"] is None
     assert data["verdict"]["reason"] in out.replace("\n", " ") or \
         data["verdict"]["reason"][:40] in out
     frame = pd.read_csv(out_csv)
@@ -202,8 +212,8 @@ def test_cli_writes_front_predictions_and_export(synthetic_csv, tmp_path, capsys
     # The rows that took no part in the choice (all test rows when none were held back).
     assert len(frame) == (data["rows"]["confirmation"] or data["rows"]["test"])
     if data["verdict"]["fixed"]:
-        assert data["chosen"]["index"] == data["preferred"]["index"]
-        assert (frame["model"] == data["chosen"]["name"]).all()
+        assert data["chosen"] == data["preferred"]
+        assert (frame["model"] == candidates[data["chosen"]]["name"]).all()
         assert (folder / "model_card.md").read_text().startswith("# Model card")
         assert (folder / "model.skops").exists()
     else:
@@ -252,9 +262,12 @@ def test_cli_post_processes_a_model_you_trained(synthetic_csv, tmp_path, capsys)
         "--predictions", str(pred), "--methods", "thresholds,score_transformer",
         "--min-support", "30", "--json", str(out_json)], capsys)
     assert code == 0, err
-    data = json.loads(out_json.read_text())
-    assert data["baseline"]["params"]["model"].startswith("predictions file")
-    assert {c["method"] for c in [*data["front"], data["baseline"]]} <= {
+    written = json.loads(out_json.read_text())
+    assert written["fairness"]["target"]["source"].startswith("predictions file")
+    data = written["fairness"]["front"]
+    candidates = data["candidates"]
+    assert candidates[data["baseline"]]["params"]["model"].startswith("predictions file")
+    assert {candidates[i]["method"] for i in [*data["front"], data["baseline"]]} <= {
         "baseline", "thresholds", "score_transformer"}
     assert data["rows"]["train"] == int(member.sum())
     # Cross-fitted, every test row both chooses and confirms (never in the same fold).
@@ -409,7 +422,7 @@ def test_german_credit_fix_is_confirmed_or_no_fix_is_found(tmp_path, capsys, dat
                            str(out_json), "--export", str(folder)], capsys)
     assert code == 0, err
     assert not re.search(r"\bnan\b", out, flags=re.I), out
-    data = json.loads(out_json.read_text())
+    data = json.loads(out_json.read_text())["fairness"]["front"]
     verdict = data["verdict"]
     flat = " ".join(out.split())
     if verdict["fixed"]:

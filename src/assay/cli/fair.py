@@ -16,12 +16,22 @@ from assay._validation import (
     DataError,
     InvalidParameterError,
     check_option,
-    check_output_file,
     check_scalar,
 )
 from assay.audit.outputs import RunLayout, begin_run
 from assay.cli import app, split_names
-from assay.cli.options import DataHome, Protected, TrainColumn
+from assay.cli.options import (
+    HELP,
+    DataHome,
+    Protected,
+    TrainColumn,
+    check_json_path,
+    load_dataset,
+    run_one_section,
+    section_json,
+    section_result,
+    unique_names,
+)
 
 #: Spelled out so that checking them imports nothing (tests check they agree).
 CONSTRAINTS = ("dp", "eo", "eodds")
@@ -30,11 +40,6 @@ METHODS = ("thresholds", "score_transformer", "fair_boost", "reductions")
 
 #: What `--export` writes; an earlier run's are moved into previous/ when a run starts.
 EXPORT_LAYOUT = RunLayout(files=("model.skops", "model_card.md"))
-
-
-def _check_out_file(path: Path | None, flag: str) -> None:
-    if path is not None:
-        check_output_file(path, flag)
 
 
 def _table(front, constraint: str):
@@ -62,23 +67,6 @@ def _table(front, constraint: str):
     return table
 
 
-def _splits(n_rows: int, y, member, test_size: float, seed: int):
-    """(train, calibration, test) row positions: a stratified split of the table, or,
-    for a model already trained, its training rows and halves of its held-out rows."""
-    import numpy as np
-    from sklearn.model_selection import train_test_split
-
-    rows = np.arange(n_rows)
-    if member is not None:
-        held = rows[~member]
-        cal, test = train_test_split(held, test_size=0.5, random_state=seed,
-                                     stratify=y[held])
-        return rows[member], np.sort(cal), np.sort(test)
-    train, test = train_test_split(rows, test_size=test_size, random_state=seed, stratify=y)
-    fit, cal = train_test_split(train, test_size=0.25, random_state=seed, stratify=y[train])
-    return np.sort(fit), np.sort(cal), np.sort(test)
-
-
 @app.command("fair")
 def fair(
     data: Annotated[str, typer.Argument(
@@ -101,7 +89,7 @@ def fair(
         "or score, in_train): measured and post-processed, never refitted.")] = None,
     train_column: TrainColumn = "in_train",
     json_path: Annotated[Path | None, typer.Option(
-        "--json", help="Write front, chosen, baseline and rejected as JSON.")] = None,
+        "--json", help=HELP["section_json"].format(name="fairness"))] = None,
     predictions_out: Annotated[Path | None, typer.Option(
         "--predictions-out", help="CSV of the held-out rows: protected columns, y_true, "
         "y_pred and score of the chosen model (of the unmitigated model when no fix is "
@@ -138,10 +126,10 @@ def fair(
     data_home: DataHome = None,
 ) -> None:
     """Measure who is treated worse, fit fair models, and choose one from the held-out
-    accuracy / fairness front."""
+    accuracy / fairness front: the fairness section of assay audit, run alone."""
     # Outputs first: the earlier export is set aside even if this run fails on an option.
-    _check_out_file(json_path, "--json")
-    _check_out_file(predictions_out, "--predictions-out")
+    check_json_path(json_path)
+    check_json_path(predictions_out, "--predictions-out")
     if export is not None:
         begin_run(export, "--export", EXPORT_LAYOUT)
     check_option(constraint, "--constraint", CONSTRAINTS)
@@ -168,43 +156,51 @@ def fair(
 
     if prefer is not None:
         parse_preference(prefer)
+    from assay.fairness.section import FairnessOptions
 
-    import numpy as np
+    # The fairness section's options; its exports are written here (--export), not
+    # under an audit's out folder.
+    options = FairnessOptions(
+        constraint=constraint, prefer=prefer, methods=tuple(chosen_methods),
+        fix_min_count=min_count, n_rounds=rounds, export=False, max_cost=max_cost,
+        min_reduction=min_reduction, confirm_by=confirm_by, test_size=test_size,
+        n_jobs=n_jobs, baseline="target" if predictions is not None else "gradient_boosting")
+
     from rich.console import Console
 
-    from assay.cli.options import load_dataset as _load_dataset
-    from assay.fairness.pareto import build_front
-
     console = Console()
-    dataset = _load_dataset(data, target, list(dict.fromkeys(split_names(protected))),
-                            data_home)
+    dataset = load_dataset(data, target, unique_names(protected), data_home)
     if dataset.n_classes != 2:
         raise DataError(f"target must be binary for fairness gaps. Got {dataset.n_classes} "
                         f"classes in {dataset.target!r}.")
     if dataset.groups.shape[1] == 0:
         raise InvalidParameterError("--protected must name at least one protected column. "
                                     "Got none.")
-    member = base_scores = None
-    source = "gradient boosting (unmitigated, scikit-learn HistGradientBoostingClassifier)"
     if predictions is not None:
-        from assay.engine.predictions import read_predictions
-
-        tp = read_predictions(predictions, dataset, train_column=train_column)
-        member, base_scores, source = tp.member, tp.probs[:, 1], tp.source
         dropped = [m for m in chosen_methods if m in ("fair_boost", "reductions")]
         if dropped and methods:
             console.print(f"note: {', '.join(dropped)} train new models; with --predictions "
                           "they are fitted on the model's training rows.", highlight=False)
+    from assay.audit import AuditConfig, GroupOptions
+
+    # A one-section audit: the fairness section of `assay audit`. Without --predictions
+    # the unmitigated model is gradient boosting on a split of the table (the section's
+    # baseline "gradient_boosting"); with it, the model of the file.
+    config = AuditConfig(
+        data=data, target=dataset.target, protected=tuple(dataset.protected), seed=seed,
+        predictions=None if predictions is None else str(predictions),
+        train_column=train_column, groups=GroupOptions(min_support=min_support),
+        sections={"fairness": options})
+    with console.status("building the front"):
+        audit = run_one_section(config, "fairness", dataset, None, progress=False,
+                                flags={"fairness.methods": "--methods"})
+    payload = section_result(audit, "fairness").data
+    if payload.front is None:  # the table's features cannot be densified
+        raise DataError(payload.no_front or "no mitigation front was built.")
+    front = payload.front
+    import numpy as np
+
     y = dataset.y.astype(np.int64)
-    train, cal, test = _splits(dataset.n_rows, y, member, test_size, seed)
-    with console.status("building the front") as status:
-        front = build_front(dataset.X, y, dataset.groups, train=train, calibration=cal,
-                            test=test, constraint=constraint, methods=chosen_methods,
-                            base_scores=base_scores, baseline_name=source, prefer=prefer,
-                            min_support=min_support, min_count=min_count, n_rounds=rounds,
-                            min_reduction=min_reduction, max_cost=max_cost,
-                            confirm_by=confirm_by, random_state=seed, n_jobs=n_jobs,
-                            progress=lambda text: status.update(text))
     console.print(f"{dataset.name}: {dataset.n_rows} rows, protected "
                   f"{', '.join(dataset.protected)}; front built in {front.seconds:.1f} s",
                   highlight=False)
@@ -215,13 +211,10 @@ def fair(
     console.print(front.verdict_text(), highlight=False)
     chosen = front.chosen_candidate
     if json_path is not None:
-        payload = {"dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
-                               "target": dataset.target, "protected": list(dataset.protected),
-                               "fingerprint": dataset.fingerprint},
-                   **front.summary_dict()}
         from assay.report.result import json_clean, write_text_atomic
 
-        write_text_atomic(json_path, json.dumps(json_clean(payload), indent=1))
+        write_text_atomic(json_path, json.dumps(json_clean(section_json(audit, "fairness")),
+                                                indent=1))
         console.print(f"wrote {json_path}", highlight=False)
     if predictions_out is not None:
         import pandas as pd

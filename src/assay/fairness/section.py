@@ -18,6 +18,8 @@ __all__ = ["FairnessOptions", "FairnessSection", "SECTION"]
 
 CONSTRAINTS = ("dp", "eo", "eodds")
 METHODS = ("thresholds", "score_transformer", "fair_boost", "reductions")
+#: The unmitigated model: the audit's model under audit, or gradient boosting fitted here.
+BASELINES = ("target", "gradient_boosting")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,16 @@ class FairnessOptions(Options):
     confirm_by : {"auto", "split", "crossfit"}, default="auto"
         How the choice is confirmed: half of the held-out rows, or repeated cross-fitting
         of all of them ("auto": cross-fitting where half would lack group support).
+    baseline : {"target", "gradient_boosting"}, default="target"
+        The unmitigated model: the audit's model under audit, or scikit-learn's
+        HistGradientBoostingClassifier fitted here on a stratified split of the table
+        (`test_size` held out, a quarter of the rest calibrating the post-processors; no
+        population needed), as ``assay fair`` without ``--predictions``.
+    test_size : float in [0.05, 0.9], default=0.3
+        Held-out share of the rows with ``baseline = "gradient_boosting"``.
+    n_jobs : int, default=1
+        Threads of the native libraries while the front is built (the figures do not
+        depend on it).
     """
 
     constraint: str = "eo"
@@ -76,6 +88,9 @@ class FairnessOptions(Options):
     max_cost: float = 0.02
     min_reduction: float = 0.0
     confirm_by: str = "auto"
+    baseline: str = "target"
+    test_size: float = 0.3
+    n_jobs: int = 1
 
     def __post_init__(self) -> None:
         check_option(self.constraint, "fairness.constraint", CONSTRAINTS)
@@ -97,6 +112,9 @@ class FairnessOptions(Options):
         from assay.fairness.crossfit import CONFIRM_BY
 
         check_option(self.confirm_by, "fairness.confirm_by", CONFIRM_BY)
+        check_option(self.baseline, "fairness.baseline", BASELINES)
+        check_scalar(self.test_size, "fairness.test_size", low=0.05, high=0.9)
+        check_scalar(self.n_jobs, "fairness.n_jobs", kind=int, low=1)
         if not isinstance(self.export, bool):
             raise InvalidParameterError(f"fairness.export must be true or false. Got "
                                         f"{self.export!r}.")
@@ -132,9 +150,15 @@ class FairnessSection(SectionBase):
     runner = "assay.fairness.run:run_fairness"
     pager = "assay.fairness.page:fairness_page"
 
+    def uses_population(self, config: Any) -> bool:
+        """The population gives the model under audit and the gaps' spread: none is needed
+        with a model of the user's own or a gradient-boosting baseline."""
+        return (config.predictions is None
+                and config.options(self.name).baseline == "target")
+
     def applies(self, context: Any, options: FairnessOptions) -> bool:
-        return (context.groups is not None and context.target is not None
-                and len(context.dataset.classes) == 2)
+        return (context.groups is not None and len(context.dataset.classes) == 2
+                and (context.target is not None or options.baseline == "gradient_boosting"))
 
 
 SECTION = FairnessSection()
