@@ -55,5 +55,12 @@ def check_backend_name(backend: str, name: str = "backend") -> str:
 
 
 def on_cluster(backend: str) -> bool:
-    """Whether `backend` runs its work on a Dask cluster."""
+    """Whether `backend` runs its work on a Dask cluster.
+
+    Examples
+    --------
+    >>> from assay.engine.backends import on_cluster
+    >>> on_cluster("dask"), on_cluster("joblib"), on_cluster("local")
+    (True, False, False)
+    """
     return check_backend_name(backend) == "dask"

@@ -85,6 +85,17 @@ class PopulationPlan:
             Seed of the membership matrix and the per-model seeds.
         params : dict, optional
             Hyper-parameters recorded with the plan.
+
+        Examples
+        --------
+        >>> from assay.engine import PopulationPlan
+        >>> plan = PopulationPlan.balanced(10, 4, random_state=0)
+        >>> plan.member.sum(axis=0).tolist()  # every row in K/2 models
+        [2, 2, 2, 2, 2, 2, 2, 2, 2, 2]
+        >>> bool((plan.member[0] != plan.member[1]).all())  # a complementary pair
+        True
+        >>> plan.fingerprint() == PopulationPlan.balanced(10, 4, random_state=0).fingerprint()
+        True
         """
         n_rows = check_scalar(n_rows, "n_rows", kind=int, low=2)
         n_models = check_scalar(n_models, "n_models", kind=int, low=2)

@@ -33,6 +33,20 @@ class Population:
         True class index of every row.
     info : dict
         Learner config, plan seeds, data fingerprint, backend and timings.
+
+    Examples
+    --------
+    Two models, two rows, each model trained on one row:
+
+    >>> import numpy as np
+    >>> from assay.engine import Population
+    >>> pop = Population(probs=np.array([[[0.9, 0.1], [0.2, 0.8]],
+    ...                                  [[0.6, 0.4], [0.7, 0.3]]], dtype=np.float32),
+    ...                  member=np.array([[True, False], [False, True]]), y=np.array([0, 1]))
+    >>> pop.true_prob().astype(float).round(2).tolist()  # each model's probability of y
+    [[0.9, 0.8], [0.6, 0.3]]
+    >>> pop.accuracy(members=True).tolist(), pop.accuracy(members=False).tolist()
+    ([1.0, 0.0], [1.0, 1.0])
     """
 
     probs: np.ndarray

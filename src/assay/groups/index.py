@@ -177,6 +177,18 @@ class GroupIndex:
         DataError
             No columns or rows, duplicate column names, names containing `LABEL_SEP`,
             missing values.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from assay.groups import GroupIndex
+        >>> index = GroupIndex.from_frame(pd.DataFrame(
+        ...     {"sex": ["F", "M", "F", "M"], "age": ["old", "young", "young", "old"]}))
+        >>> index.keys
+        ['sex', 'age', 'sex & age']
+        >>> both = index["age", "sex"]  # by attributes, in any order
+        >>> both.key, both.labels[0], both.sizes.tolist()
+        ('sex & age', 'sex=F & age=old', [1, 1, 1, 1])
         """
         if isinstance(groups, pd.Series):
             groups = groups.to_frame(name="group" if groups.name is None else groups.name)

@@ -45,6 +45,14 @@ def group_label(attributes: Sequence[str], values: Sequence[str]) -> str:
     Returns
     -------
     str
+
+    Examples
+    --------
+    >>> from assay.groups import group_label
+    >>> group_label(("sex", "race"), ("F", "B"))
+    'sex=F & race=B'
+    >>> group_label(["dept"], ["R&D"])  # a separator inside a value: quoted
+    'dept="R&D"'
     """
     if len(attributes) != len(values):
         raise InvalidParameterError(
@@ -75,6 +83,12 @@ def parse_group_label(label: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     ------
     InvalidParameterError
         If `label` is not in the format written by `group_label`.
+
+    Examples
+    --------
+    >>> from assay.groups import parse_group_label
+    >>> parse_group_label('sex=F & dept="R&D"')
+    (('sex', 'dept'), ('F', 'R&D'))
     """
     attributes, values = [], []
     pos = 0

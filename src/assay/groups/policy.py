@@ -40,6 +40,17 @@ class FlagRule(Serial):
     direction : {"greater", "less", "both"}, default="greater"
         Harmful direction: "greater" when higher is worse (attack success, error rate),
         "less" when lower is worse (accuracy, selection rate), "both" for either.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from assay.groups import FlagRule
+    >>> rule = FlagRule(alpha=0.05, min_difference=0.1)
+    >>> rule.describe()
+    'p < 0.05 and at least 0.1 above the overall value'
+    >>> # large and significant; large, not significant; significant, too small
+    >>> rule.flags(np.array([0.2, 0.2, 0.05]), np.array([0.01, 0.2, 0.01]))
+    array([ True, False, False])
     """
 
     alpha: float = 0.05
@@ -122,6 +133,15 @@ class GroupPolicy:
         Groups with fewer rows are listed, without figures or flags.
     n_permutations : int, default=200
         Permutations of the group tests (0: no test, nothing is flagged).
+
+    Examples
+    --------
+    >>> from assay.groups import GroupPolicy
+    >>> policy = GroupPolicy(min_support=30)
+    >>> policy.for_section(0.02, "less").flag_rule
+    FlagRule(alpha=0.05, min_difference=0.02, direction='less')
+    >>> policy.test_options()["min_support"], policy.test_options()["n_permutations"]
+    (30, 200)
     """
 
     alpha: float = 0.05

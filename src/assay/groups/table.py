@@ -88,6 +88,18 @@ class GroupFrame:
         Index: metrics; columns ``value, ci_low, ci_high, n`` (n: the denominator count).
     counts : dict of str to ndarray
         Per grouping key, confusion counts (n_groups, 4) in the order tn, fp, fn, tp.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from assay.groups import GroupFrame
+    >>> site = pd.Series(["a", "a", "a", "b", "b", "b"], name="site")
+    >>> frame = GroupFrame([1, 0, 1, 1, 0, 0], [1, 0, 0, 1, 1, 0], site,
+    ...                    metrics=("selection_rate", "tpr"))
+    >>> frame.by_group().round(3).to_dict("index")
+    {'a': {'selection_rate': 0.333, 'tpr': 0.5}, 'b': {'selection_rate': 0.667, 'tpr': 1.0}}
+    >>> frame.counts["site"].tolist()  # tn, fp, fn, tp per group
+    [[1, 0, 1, 1], [1, 1, 0, 1]]
     """
 
     def __init__(self, y_true, y_pred, groups, *, metrics: Sequence[str] = RATE_METRICS,

@@ -133,6 +133,17 @@ def check_features(X: Any) -> Any:
     ------
     DataError
         Not 2-d numeric, or a NaN / infinite value (a CSR matrix's stored entries).
+
+    Examples
+    --------
+    >>> from assay.learners.base import check_features
+    >>> X = check_features([[1, 2], [3, 4]])
+    >>> X.dtype, X.flags.c_contiguous
+    (dtype('float32'), True)
+    >>> check_features([[1.0, float("nan")]])
+    Traceback (most recent call last):
+    ...
+    assay._validation.DataError: X must contain only finite values. Got NaN or infinity.
     """
     from assay._validation import DataError
 

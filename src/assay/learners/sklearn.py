@@ -34,6 +34,21 @@ class SklearnLearner:
         Unfitted template with `fit` and `predict_proba`; never modified.
     chunk_size : int, default=1
         Models per task when the engine fans out through joblib or Dask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from assay.engine import PopulationPlan
+    >>> from assay.learners.sklearn import SklearnLearner
+    >>> X = np.random.default_rng(0).normal(size=(60, 2)).astype("float32")
+    >>> y = (X[:, 0] > 0).astype("int64")
+    >>> plan = PopulationPlan.balanced(60, 2, random_state=0)
+    >>> learner = SklearnLearner(DecisionTreeClassifier(max_depth=2))
+    >>> learner.fit_predict(X, y, plan.member, plan.seeds, 2).shape
+    (2, 60, 2)
+    >>> learner.get_config()["params"]["max_depth"]
+    2
     """
 
     estimator: Any
