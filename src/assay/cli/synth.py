@@ -13,24 +13,13 @@ from typing import Annotated
 import typer
 
 from assay._validation import (
-    DataError,
     InvalidParameterError,
     check_output_folder,
     check_scalar,
 )
 from assay.cli import app, split_names
+from assay.cli._synthetic import check_table, fmt, risk_table
 from assay.cli.options import Protected, check_json_path
-
-
-def _check_table(path: Path, name: str) -> None:
-    """A readable .csv / .csv.gz / .parquet file, checked before anything is read."""
-    text = "".join(path.suffixes[-2:]).lower()
-    if not path.exists():
-        raise DataError(f"{name} must be an existing file. Got {path} (no such file).")
-    if path.is_dir():
-        raise DataError(f"{name} must be a .csv or .parquet file. Got the folder {path}.")
-    if not (path.suffix.lower() in (".csv", ".parquet", ".pq") or text.endswith(".csv.gz")):
-        raise DataError(f"{name} must be a .csv, .csv.gz or .parquet file. Got {path}.")
 
 
 def _link_columns(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
@@ -46,34 +35,6 @@ def _link_columns(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]] |
         raise InvalidParameterError(f"--link-columns must split the columns in two parts "
                                     f"without overlap. Got {', '.join(sorted(overlap))} in both.")
     return parts[0], parts[1]
-
-
-def _fmt(e) -> str:
-    if e is None:
-        return "not estimable"
-    if e.value != e.value:  # NaN
-        return "not measurable"
-    return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
-
-
-def _table(payload):
-    from rich.table import Table
-
-    table = Table(title="Synthetic release: risk beyond the holdout control "
-                        "(anonymeter's definitions; 95 % intervals)")
-    for column in ("attack", "risk", "attack success", "control success", "attacks"):
-        table.add_column(column)
-    so = payload.singling_out
-    rows = [(f"singling out, univariate ({so.n_queries['univariate']} predicates)",
-             so.univariate),
-            (f"singling out, multivariate ({so.n_cols} columns, "
-             f"{so.n_queries['multivariate']} predicates)", so.multivariate),
-            ("linkability (" + " | ".join(",".join(p) for p in payload.linkability.aux_columns)
-             + ")", payload.linkability.figures)]
-    rows += [(f"inference of {s.secret}", s.figures) for s in payload.inference.secrets]
-    for name, f in rows:
-        table.add_row(name, _fmt(f.risk), _fmt(f.attack), _fmt(f.control), str(f.n_attacks))
-    return table
 
 
 @app.command("synth")
@@ -125,7 +86,7 @@ def synth(
         raise InvalidParameterError("--holdout must name rows the generator never saw (the "
                                     "control every risk is measured against). Got none.")
     for path, name in ((real, "REAL"), (synthetic, "SYNTH"), (holdout, "--holdout")):
-        _check_table(path, name)
+        check_table(path, name)
     check_scalar(attacks, "--attacks", kind=int, low=1)
     check_scalar(n_cols, "--n-cols", kind=int, low=1)
     check_scalar(neighbors, "--neighbors", kind=int, low=1)
@@ -162,15 +123,15 @@ def synth(
     console.print(f"{real.name}: {payload.n_real} training rows, {synthetic.name}: "
                   f"{payload.n_synth} synthetic rows, {holdout.name}: {payload.n_holdout} "
                   f"holdout rows, {len(payload.columns)} columns", highlight=False)
-    console.print(_table(payload))
+    console.print(risk_table(payload))
     m = payload.membership
-    tpr = ", ".join(f"TPR at {a:g} FPR {_fmt(e)}" for a, e in m.tpr_at_fpr.items())
-    console.print(f"Membership ({m.attack}): AUC {_fmt(m.auc)}; {tpr}.", highlight=False,
+    tpr = ", ".join(f"TPR at {a:g} FPR {fmt(e)}" for a, e in m.tpr_at_fpr.items())
+    console.print(f"Membership ({m.attack}): AUC {fmt(m.auc)}; {tpr}.", highlight=False,
                   markup=False)
     if m.shadow is not None:
         s = m.shadow
-        tpr = ", ".join(f"TPR at {a:g} FPR {_fmt(e)}" for a, e in s.tpr_at_fpr.items())
-        console.print(f"Membership ({s.attack}; generator {s.generator}): AUC {_fmt(s.auc)}; "
+        tpr = ", ".join(f"TPR at {a:g} FPR {fmt(e)}" for a, e in s.tpr_at_fpr.items())
+        console.print(f"Membership ({s.attack}; generator {s.generator}): AUC {fmt(s.auc)}; "
                       f"{tpr}.", highlight=False, markup=False)
     console.print(f"Distance to closest synthetic record (median): training rows "
                   f"{m.dcr.median_real:.3g}, holdout rows {m.dcr.median_holdout:.3g}; exact "

@@ -16,8 +16,8 @@ import typer
 
 from assay._validation import InvalidParameterError, check_output_file, check_scalar
 from assay.cli import app, split_names
+from assay.cli._synthetic import check_table, fmt, risk_table
 from assay.cli.options import Protected, check_json_path
-from assay.cli.synth import _check_table, _fmt, _table
 
 
 def parse_bounds(values: list[str] | None) -> dict[str, tuple[float, float]]:
@@ -90,7 +90,7 @@ def synth_dp(
         raise InvalidParameterError("--out must name the synthetic table to write (.csv or "
                                     ".parquet). Got none.")
     for path, name in ((real, "REAL"), (holdout, "--holdout")):
-        _check_table(path, name)
+        check_table(path, name)
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise InvalidParameterError(f"--out must be a .csv or .parquet file. Got {out}.")
     check_output_file(out, "--out")
@@ -145,9 +145,9 @@ def synth_dp(
                       f"holdout): trained on the release {d['accuracy_synthetic']:.3f}, on the "
                       f"real rows {d['accuracy_real']:.3f}, majority class "
                       f"{d['majority_baseline']:.3f}.", highlight=False, markup=False)
-    console.print(_table(result.audit))
+    console.print(risk_table(result.audit))
     m = result.audit.membership
-    console.print(f"Membership ({m.attack}): AUC {_fmt(m.auc)}.", highlight=False, markup=False)
+    console.print(f"Membership ({m.attack}): AUC {fmt(m.auc)}.", highlight=False, markup=False)
     if json_path is not None:
         json_path.write_text(json.dumps(json_clean(result.to_dict()), indent=1, allow_nan=False))
         console.print(f"wrote {json_path}", highlight=False)

@@ -15,7 +15,7 @@ import typer
 from assay._validation import check_option, check_scalar
 from assay.audit.outputs import RunLayout, begin_run
 from assay.cli import app
-from assay.cli.options import DataHome
+from assay.cli.options import DataHome, check_json_path, load_dataset
 
 _LEARNERS = ("logreg", "mlp")
 
@@ -63,12 +63,10 @@ def train_dp(
     """Calibrate DP-SGD noise to a risk target for the real sample rate and steps, train,
     report accuracy and the guarantee, export the model (no pickle)."""
     from assay._validation import InvalidParameterError
-    from assay.cli.options import check_json_path as _check_json_path
-    from assay.cli.options import load_dataset as _load_dataset
 
     # Every option is checked before anything is loaded, calibrated or trained; the
     # outputs first, so that even a run failing on an option leaves no earlier model.
-    _check_json_path(json_path)
+    check_json_path(json_path)
     begin_run(out, "--out", OUT_LAYOUT)
     check_option(learner, "--learner", _LEARNERS)
     check_scalar(max_grad_norm, "--max-grad-norm", low=0, low_open=True)
@@ -91,7 +89,7 @@ def train_dp(
     from assay.privacy.training.train import parse_risk, split_rows
 
     goal = parse_risk(risk, delta)
-    dataset = _load_dataset(data, target, [], data_home)
+    dataset = load_dataset(data, target, [], data_home)
     if audit:
         from assay.engine import check_population_size
 
