@@ -185,7 +185,7 @@ def compare_predictions(context: Any, options: MultiplicityOptions) -> Any:
     """The other version's predictions (``options.compare``), read against the audit's data."""
     from assay.engine.predictions import read_predictions
 
-    return read_predictions(options.compare, context.dataset,
+    return read_predictions(str(options.compare), context.dataset,
                             train_column=context.config.train_column)
 
 

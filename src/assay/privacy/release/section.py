@@ -166,7 +166,7 @@ def model_file(context: Any, options: ReleaseOptions) -> Any:
     if fitted is None:
         from assay.learners.model_file import check_model_input, load_model_file
 
-        fitted = load_model_file(options.model, what="release.model")
+        fitted = load_model_file(str(options.model), what="release.model")
         check_model_input(fitted, context.dataset.X.shape[1], what="release.model")
         context.extras["release.model"] = fitted
     return fitted
