@@ -17,6 +17,7 @@ from assay._validation import (
     MAX_RESAMPLES,
     InvalidParameterError,
     check_encoding,
+    check_option,
     check_scalar,
 )
 from assay.section import Options, registered_sections
@@ -69,7 +70,9 @@ class GroupOptions(Options):
 _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "models", "out",
                 "backend", "scheduler_address", "seed", "n_rows", "predictions",
                 "train_column", "encoding", "max_categories", "min_frequency", "memory_budget",
-                "sparse")
+                "sparse", "task")
+#: What a target may be audited as (`AuditConfig.task`; None: detected from the target).
+TASKS = ("classification", "regression")
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,12 @@ class AuditConfig:
     sparse : bool, "auto" or None
         Store the one-hot features as a sparse CSR matrix (True), dense (False), or
         sparse when the dense matrix would exceed the budget ("auto", the default).
+    task : {"classification", "regression"} or None
+        What the model under audit predicts; None (the default): classes, unless the
+        target is continuous (numeric with non-integral values or more than 100
+        distinct ones), which is then audited as a regression model (a data note and
+        one line say so). An integer target with few values stays classes unless
+        ``task = "regression"``.
     groups : GroupOptions
     sections : dict of str to Options
         Each registered section's options (defaults where its table is absent).
@@ -144,6 +153,7 @@ class AuditConfig:
     min_frequency: float | None = None
     memory_budget: float | None = None
     sparse: bool | str | None = None
+    task: str | None = None
     groups: GroupOptions = field(default_factory=GroupOptions)
     sections: Mapping[str, Options] = field(default_factory=dict)
 
@@ -185,6 +195,8 @@ class AuditConfig:
         if not isinstance(self.train_column, str) or not self.train_column:
             raise InvalidParameterError(
                 f"train_column must be a column name. Got {self.train_column!r}.")
+        if self.task is not None:
+            check_option(self.task, "task (--task)", TASKS)
         object.__setattr__(self, "encoding", check_encoding(self.encoding))
         self._check_encoding_limits()
         if not isinstance(self.groups, GroupOptions):
@@ -283,6 +295,8 @@ class AuditConfig:
         """JSON form: shared options, ``learner`` table, ``groups`` and one table per section."""
         out = {k: getattr(self, k) for k in _SHARED_KEYS if k not in ("learner",
                                                                       "learner_params")}
+        if self.task is None:  # a detected task is in the data summary
+            del out["task"]
         out["protected"] = list(self.protected)
         out["learner"] = {"name": self.learner, **self.learner_params}
         out["groups"] = self.groups.to_dict()

@@ -117,6 +117,11 @@ class AuditContext:
         return self.config.groups.policy
 
     @property
+    def task(self) -> str:
+        """``"classification"``, or ``"regression"`` for a continuous target."""
+        return str(getattr(self.dataset, "task", "classification"))
+
+    @property
     def brings_own_model(self) -> bool:
         """Whether the model under audit came from outside (predictions or an estimator)."""
         return self.target is not None and not self.target.source.startswith("population")
@@ -137,6 +142,12 @@ class AuditContext:
         from assay.engine import fit_population
 
         learner = learner or self.learner or self.config.make_learner()
+        if self.task == "regression":  # predicted values, not class probabilities
+            from assay.engine.regression import regression_fitter
+
+            return regression_fitter(self.dataset.X, self.dataset.y,
+                                     data_fingerprint=str(self.dataset.fingerprint),
+                                     **self.engine_options())(plan, learner, data)
         n_classes = int(len(self.dataset.classes))
         if data is not None:
             return fit_population(data[0], data[1], learner, plan, n_classes=n_classes,
@@ -162,9 +173,11 @@ def load_dataset(config: AuditConfig):
             raise InvalidParameterError(
                 f"target must name the label column of {config.data}. Got none.")
         return Dataset.from_path(path, config.target, list(config.protected),
-                                 encoding=config.encoding, **config.encoding_limits())
+                                 encoding=config.encoding, task=config.task or "auto",
+                                 **config.encoding_limits())
     if config.data == "synthetic" or config.data in PUBLIC_TABLES:
         overrides: dict[str, Any] = config.encoding_limits()
+        overrides["task"] = config.task or "auto"
         if config.target:
             overrides["target"] = config.target
         if config.protected:
@@ -200,11 +213,14 @@ def _population_summary(population: Any, brings_own_model: bool) -> dict[str, An
 
 
 def _data_summary(dataset: Any) -> dict[str, Any]:
-    return {"name": str(dataset.name), "n_rows": int(dataset.X.shape[0]),
-            "n_features": int(dataset.X.shape[1]), "target": str(dataset.target),
-            "protected": [str(p) for p in dataset.protected],
-            "classes": [str(c) for c in dataset.classes],
-            "fingerprint": str(dataset.fingerprint), "notes": [str(n) for n in dataset.notes]}
+    out = {"name": str(dataset.name), "n_rows": int(dataset.X.shape[0]),
+           "n_features": int(dataset.X.shape[1]), "target": str(dataset.target),
+           "protected": [str(p) for p in dataset.protected],
+           "classes": [str(c) for c in dataset.classes],
+           "fingerprint": str(dataset.fingerprint), "notes": [str(n) for n in dataset.notes]}
+    if getattr(dataset, "task", "classification") != "classification":
+        out["task"] = str(dataset.task)
+    return out
 
 
 def _run_section(section: Section, context: AuditContext):
@@ -214,12 +230,16 @@ def _run_section(section: Section, context: AuditContext):
     down with it. A user-caused failure (`AssayError`) keeps its message; anything else
     is a bug in the section: its message says so and the traceback is kept in ``data``.
     """
+    from assay.audit.regression import skip_reason, supports
     from assay.report.result import SectionResult
 
     started = time.perf_counter()
     options = context.config.options(section.name)
     try:
-        if not section.applies(context, options):
+        if not supports(section, context.task):
+            result = SectionResult(name=section.name, title=section.title, status="skipped",
+                                   message=skip_reason(section))
+        elif not section.applies(context, options):
             result = SectionResult(name=section.name, title=section.title, status="skipped",
                                    message="does not apply to this audit")
         else:
@@ -252,9 +272,19 @@ def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
     out_dir = Path(check_output_folder(config.out, "out"))
     if dataset is None:
         dataset = load_dataset(config)
+    from assay.audit.regression import regression_config, supports
     from assay.engine import check_population_size
 
-    check_population_size(config.models, dataset.n_rows, len(dataset.classes),
+    task = str(getattr(dataset, "task", "classification"))
+    if task == "regression":  # the learner and every option checked for a number's model
+        config = regression_config(config, dataset, _sections(only))
+        learner = config.make_learner()
+    elif callable(getattr(learner, "fit_predict_values", None)):
+        raise InvalidParameterError(
+            f"learner must be a classifier for the class target {dataset.target!r} (pass "
+            f"task regression, --task regression, to audit a regression model). Got "
+            f"{config.learner!r}.")
+    check_population_size(config.models, dataset.n_rows, len(dataset.classes) or 2,
                           config.memory_budget, name="models (--models)")
     if target is None and config.predictions is not None:
         from assay.engine.predictions import read_predictions
@@ -264,7 +294,8 @@ def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
                            groups=_group_index(dataset, config.groups), learner=learner,
                            out_dir=out_dir, progress=progress)
     for section in _sections(only):
-        section.check(context, config.options(section.name))
+        if supports(section, task):  # the others are skipped, their options refused
+            section.check(context, config.options(section.name))
     return context
 
 
@@ -343,6 +374,7 @@ def run_audit(
     -------
     AuditResult
     """
+    from assay.audit.regression import regression_population_summary
     from assay.engine import fit_population
     from assay.engine.predictions import TargetPredictions
     from assay.report.result import AuditResult, package_versions
@@ -354,7 +386,15 @@ def run_audit(
     if write:  # out holds one run: a rerun that fails must leave no result behind
         begin_audit(config.out)
     context = prepare(config, dataset=dataset, target=target, progress=progress, only=only)
+    config = context.config  # a regression target's learner resolved (ridge for logreg)
     context.cache_dir = None if cache_dir is None else Path(cache_dir)
+    regression = context.task == "regression"
+    if regression and config.task is None and progress:
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"target {context.dataset.target!r} looks continuous: auditing a regression "
+            f"model (learner {config.learner}; --task classification refuses it)")
     brings_own = context.target is not None
     context.out_dir.mkdir(parents=True, exist_ok=True)
     what = "reference models" if brings_own else "models"
@@ -375,8 +415,17 @@ def run_audit(
     # With the Dask backend, fitting and every section's Dask work share one cluster.
     with shared_cluster(config.backend, config.scheduler_address) as address:
         context.scheduler_address = address
-        population = None
-        if fit_needed:
+        population: Any = None
+        if fit_needed and regression:
+            from assay.engine.regression import fit_regression_population
+
+            population = fit_regression_population(
+                context.dataset.X, context.dataset.y, context.learner, plan_for(context),
+                backend=config.backend, cache_dir=context.cache_folder,
+                data_fingerprint=str(context.dataset.fingerprint), progress=progress,
+                on_chunk=on_chunk, memory_budget=config.memory_budget)
+            context.population = population
+        elif fit_needed:
             population = fit_population(
                 context.dataset.X, context.dataset.y, context.learner, plan_for(context),
                 n_classes=int(len(context.dataset.classes)), backend=config.backend,
@@ -385,7 +434,13 @@ def run_audit(
                 on_chunk=on_chunk, memory_budget=config.memory_budget,
                 scheduler_address=address)
             context.population = population
-        if context.target is None and population is not None:
+        if context.target is None and population is not None and regression:
+            from assay.audit.regression import RegressionTarget
+
+            context.target = RegressionTarget(
+                values=population.values[0].copy(), member=population.member[0],
+                source="population model 0 (trained by assay on a random half)")
+        elif context.target is None and population is not None:
             context.target = TargetPredictions(
                 probs=population.read_models(0).astype("float64"),
                 member=population.member[0],
@@ -397,7 +452,8 @@ def run_audit(
             results[section.name] = _run_section(section, context)
     result = AuditResult(
         config=config.to_dict(), data=_data_summary(context.dataset),
-        population={} if population is None else _population_summary(population, brings_own),
+        population=({} if population is None else regression_population_summary(population)
+                    if regression else _population_summary(population, brings_own)),
         target={} if context.target is None else context.target.summary(), sections=results,
         versions=package_versions(), created=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 3))

@@ -83,6 +83,9 @@ def _number_or_text(text: str) -> Any:
 # The flags every audit has (the runner's shared options); sections add their own.
 _SHARED_FLAGS: list[tuple[str, Any, Any]] = [
     ("target", str | None, typer.Option(help="Label column.")),
+    ("task", str | None, typer.Option(
+        help="classification or regression (default: regression for a continuous numeric "
+             "target, classes otherwise).")),
     ("protected", list[str] | None, typer.Option(help=HELP["protected"])),
     ("learner", str | None, typer.Option(help=HELP["learner"])),
     ("learner_param", list[str] | None, typer.Option(help=HELP["learner_param"])),
@@ -176,7 +179,7 @@ def _audit(**given: Any) -> int:
         options["sparse"] = SPARSE_VALUES.get(sparse.lower(), sparse)
     if given.get("scheduler") is not None:
         options["scheduler_address"] = given["scheduler"]
-    for key in ("data", "target", "learner", "models", "out", "backend", "seed",
+    for key in ("data", "target", "task", "learner", "models", "out", "backend", "seed",
                 "predictions", "train_column", "encoding", "max_categories",
                 "min_frequency", "memory_budget"):
         if given.get(key) is not None:

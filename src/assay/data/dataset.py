@@ -289,9 +289,12 @@ class Dataset:
             the CSR one fits (a learner that needs dense rows then refuses it in one line);
             False: dense or a one-line error. Same columns and values either way
             (``X.toarray()``), and the same `fingerprint`.
-        task : {"classification", "regression"}, default="classification"
+        task : {"classification", "regression", "auto"}, default="classification"
             "regression" keeps a numeric target as float64 values (``classes`` empty,
-            no stratification); a non-numeric one is a `DataError`.
+            no stratification); a non-numeric one is a `DataError`. "auto": regression
+            for a numeric target that a classifier refuses as continuous (non-integral
+            values, or more than 100 distinct ones), with a note saying so; else
+            classification.
 
         Returns
         -------
@@ -307,7 +310,7 @@ class Dataset:
             An option out of its allowed values.
         """
         check_option(missing, "missing", ("error", "drop", "impute"))
-        check_option(task, "task", TASKS)
+        check_option(task, "task", (*TASKS, "auto"))
         check_option(rare_groups, "rare_groups", ("error", "merge", "keep"))
         min_group_size = check_scalar(min_group_size, "min_group_size", kind=int, low=1)
         max_categories, min_frequency, memory_budget, sparse = check_encoding_options(
@@ -334,6 +337,10 @@ class Dataset:
         ids = _row_ids(frame, row_id, np.flatnonzero(keep))
         if len(frame) < 2:
             raise DataError(_too_few_rows(len(frame), n_input))
+        if task == "auto":
+            from assay.data.task import detect_task
+
+            task = detect_task(frame[target], target, notes)
         if task == "regression":
             y, classes = _continuous_target(frame[target], target)
         else:

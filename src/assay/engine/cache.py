@@ -74,8 +74,10 @@ class _ChunkCache:
     def path(self, start: int, stop: int) -> Path:
         return self.folder / f"models-{start:05d}-{stop:05d}.npz"
 
-    def load(self, start: int, stop: int, shape: tuple[int, ...]) -> np.ndarray | None:
-        """Cached probabilities, None when absent; raises `_CorruptEntry` when damaged."""
+    def load(self, start: int, stop: int, shape: tuple[int, ...],
+             dtype: Any = np.float32) -> np.ndarray | None:
+        """Cached probabilities (or a regression's float64 values, `dtype`), None when
+        absent; raises `_CorruptEntry` when damaged."""
         path = self.path(start, stop)
         if not path.exists():
             return None
@@ -95,7 +97,7 @@ class _ChunkCache:
                 models = data["models"]
         except Exception as exc:  # any unreadable file is a damaged entry
             raise _CorruptEntry(f"{path.name}: {exc}") from None
-        if probs.shape != shape or probs.dtype != np.float32:
+        if probs.shape != shape or probs.dtype != dtype:
             raise _CorruptEntry(f"{path.name}: shape {probs.shape}, expected {shape}")
         if not np.array_equal(models, np.arange(start, stop)):
             raise _CorruptEntry(f"{path.name}: wrong model indices")

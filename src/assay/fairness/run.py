@@ -75,6 +75,16 @@ class FairnessPayload(Serial):
 
     __json_required__ = ("target", "spread", "front", "exports")
 
+    @classmethod
+    def from_dict(cls, d: Any) -> Any:
+        """Inverse of `to_dict`; a regression model's payload (``task``) reads as its own
+        type (`assay.fairness.regression_audit.RegressionFairnessPayload`)."""
+        if isinstance(d, dict) and d.get("task") == "regression":
+            from assay.fairness.regression_audit import RegressionFairnessPayload
+
+            return RegressionFairnessPayload.from_dict(d)
+        return super().from_dict(d)
+
 
 def _front_type() -> Any:
     from assay.fairness.pareto import FrontResult  # it imports the metrics this module does

@@ -146,9 +146,39 @@ class FairnessSection(SectionBase):
     )
     payload = "assay.fairness.run:FairnessPayload"
     schema_file = "assay.fairness:schema.json"
+    schema_from = "assay.fairness.section:payload_schema"
+    #: What the section audits: classifiers, and regression models (errors by group).
+    tasks = ("classification", "regression")
+    #: Options refused on a regression model, and why (the mitigation front and the rates).
+    regression_refused = {
+        **{key: "the mitigation front is not built for regression models yet"
+           for key in ("constraint", "prefer", "methods", "fix_min_count", "n_rounds",
+                       "export", "max_cost", "min_reduction", "confirm_by")},
+        "min_count": "a regression model's groups have no rate denominators (min_support "
+                     "of [groups] applies)",
+    }
     checker = "assay.fairness.run:check_fairness"
     runner = "assay.fairness.run:run_fairness"
     pager = "assay.fairness.page:fairness_page"
+
+    def check(self, context: Any, options: FairnessOptions) -> None:
+        if context.task != "regression":  # a regression audit builds no front
+            super().check(context, options)
+
+    def run(self, context: Any, options: FairnessOptions) -> Any:
+        if context.task == "regression":
+            from assay.section.base import load_attribute
+
+            return load_attribute("assay.fairness.regression_audit:"
+                                  "run_regression_fairness")(self, context, options)
+        return super().run(context, options)
+
+    def page(self, section: Any, result: Any) -> Any:
+        if getattr(section.data, "task", None) == "regression":
+            from assay.fairness.regression_audit import regression_fairness_page
+
+            return regression_fairness_page(section, result)
+        return super().page(section, result)
 
     def uses_population(self, config: Any) -> bool:
         """The population gives the model under audit and the gaps' spread: none is needed
@@ -157,8 +187,17 @@ class FairnessSection(SectionBase):
                 and config.options(self.name).baseline == "target")
 
     def applies(self, context: Any, options: FairnessOptions) -> bool:
+        if context.task == "regression":
+            return context.groups is not None and context.target is not None
         return (context.groups is not None and len(context.dataset.classes) == 2
                 and (context.target is not None or options.baseline == "gradient_boosting"))
+
+
+def payload_schema() -> dict[str, Any]:
+    """The payload schema of a classifier's audit, or of a regression model's."""
+    from assay.audit.regression import task_schema
+
+    return task_schema("assay.fairness:schema.json", "assay.fairness:regression.schema.json")
 
 
 SECTION = FairnessSection()

@@ -54,6 +54,7 @@ _BUILTIN = {
     "dp-logreg": ("dpsgd", "DPSGDLogisticRegression"),
     "dp-mlp": ("dpsgd", "DPSGDMLP"),
     "mlp-regressor": ("mlp", "MLPRegressorLearner"),  # continuous targets
+    "ridge": ("ridge", "RidgeLearner"),  # continuous targets
 }
 
 # A hyper-parameter name: a Python identifier, scikit-learn's ``step__param`` included.
@@ -72,7 +73,7 @@ PACKAGES_ENV = "ASSAY_LEARNER_PACKAGES"
 # A top-level package name as given in PACKAGES_ENV.
 _PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
-_SPEC_HELP = ("'logreg', 'mlp', 'dp-logreg', 'dp-mlp', 'mlp-regressor', "
+_SPEC_HELP = ("'logreg', 'mlp', 'dp-logreg', 'dp-mlp', 'mlp-regressor', 'ridge', "
               "'sklearn:<module>.<Class>', an estimator or a Learner")
 
 

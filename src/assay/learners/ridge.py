@@ -30,7 +30,7 @@ import numpy as np
 
 from assay._validation import DataError, InvalidParameterError, check_scalar
 
-__all__ = ["RidgeFit", "fit_ridge"]
+__all__ = ["RidgeFit", "RidgeLearner", "fit_ridge"]
 
 
 @dataclass(frozen=True)
@@ -151,3 +151,63 @@ def fit_ridge(X, y, train_mask, alpha: float = 1.0, fit_intercept: bool = True) 
     intercept = ybar - np.einsum("kd,kd->k", mu, coef) if fit_intercept \
         else np.zeros(k_models)
     return RidgeFit(coef=coef, intercept=intercept)
+
+
+@dataclass
+class RidgeLearner:
+    """Built-in learner ``"ridge"``: K ridge regressions of a continuous target in one
+    program (`fit_ridge`), the `RegressionLearner` contract (predicted values, not classes).
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        L2 penalty, exactly as scikit-learn's `Ridge`.
+    fit_intercept : bool, default=True
+    chunk_size : int, default=64
+        Models fitted together (`preferred_chunk`): one shared Gram matrix per chunk.
+    n_threads : int or None, default=None
+        BLAS threads of the fit (None: the caller's setting).
+    """
+
+    alpha: float = 1.0
+    fit_intercept: bool = True
+    chunk_size: int = 64
+    n_threads: int | None = None
+
+    name = "ridge"
+    uses_torch = False
+
+    def __post_init__(self) -> None:
+        self.alpha = float(check_scalar(self.alpha, "alpha", low=0.0))
+        if not isinstance(self.fit_intercept, bool):
+            raise InvalidParameterError(f"fit_intercept must be True or False. "
+                                        f"Got {self.fit_intercept!r}.")
+        check_scalar(self.chunk_size, "chunk_size", kind=int, low=1)
+        if self.n_threads is not None:
+            check_scalar(self.n_threads, "n_threads", kind=int, low=1)
+
+    @property
+    def preferred_chunk(self) -> int:
+        return self.chunk_size
+
+    def get_config(self) -> dict:
+        """Hyper-parameters (JSON-serialisable); `n_threads` does not change results."""
+        return {"name": self.name, "alpha": self.alpha, "fit_intercept": self.fit_intercept,
+                "chunk_size": self.chunk_size}
+
+    def fit_predict(self, X, y, train_mask, seeds, n_classes):
+        """Refused: this learner predicts a number, not class probabilities."""
+        raise InvalidParameterError(
+            f"learner {self.name!r} predicts a number, not classes: use it on a continuous "
+            "target (fit_predict_values, --task regression), or 'logreg' for classes.")
+
+    def fit_predict_values(self, X, y, train_mask, seeds) -> np.ndarray:
+        """Fit ``len(seeds)`` ridge models (the seeds do not matter: the fit is exact);
+        return their predictions on every row, shape (k, n_rows), float64."""
+        from assay.learners.base import compute_threads, is_sparse, sparse_refusal
+
+        if is_sparse(X):
+            raise InvalidParameterError(sparse_refusal(self.name, instead=None))
+        with compute_threads(self.n_threads):
+            fit = fit_ridge(X, y, train_mask, self.alpha, self.fit_intercept)
+            return fit.predict(X)

@@ -78,6 +78,16 @@ class MultiplicityPayload(Serial):
         """Figures at the headline ε."""
         return next(f for f in self.epsilons if f.epsilon == self.headline_epsilon)
 
+    @classmethod
+    def from_dict(cls, d: Any) -> Any:
+        """Inverse of `to_dict`; a regression model's payload (``task``) reads as its own
+        type (`assay.multiplicity.regression_audit.RegressionMultiplicityPayload`)."""
+        if isinstance(d, dict) and d.get("task") == "regression":
+            from assay.multiplicity.regression_audit import RegressionMultiplicityPayload
+
+            return RegressionMultiplicityPayload.from_dict(d)
+        return super().from_dict(d)
+
 
 def _late_types() -> dict[str, Any]:
     """Types of the fields annotated Any: their modules import heavier ones, loaded on use."""

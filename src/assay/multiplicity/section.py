@@ -63,6 +63,10 @@ class MultiplicityOptions(Options):
     compare : str or None, default=None
         Predictions file of another version of the user's model (the audit's
         ``train_column``): churn against it (needs a model of the user's own).
+    decision_threshold : float or None, default=None
+        Regression models only: the decision a prediction feeds is ``prediction >
+        threshold`` (a premium referred, credit refused); adds ambiguity and discrepancy
+        of that decision to the Rashomon set's ranges.
     """
 
     epsilons: tuple[float, ...] = DEFAULT_EPSILONS
@@ -77,6 +81,7 @@ class MultiplicityOptions(Options):
     n_records: int = 20
     holdout: float | None = None
     compare: str | None = None
+    decision_threshold: float | None = None
 
     def __post_init__(self) -> None:
         eps = (self.epsilons,) if isinstance(self.epsilons, int | float) else self.epsilons
@@ -113,6 +118,8 @@ class MultiplicityOptions(Options):
         if self.holdout is not None:
             check_scalar(self.holdout, "multiplicity.holdout", low=0, high=1, low_open=True,
                          high_open=True)
+        if self.decision_threshold is not None:
+            check_scalar(self.decision_threshold, "multiplicity.decision_threshold")
         if self.compare is not None and not isinstance(self.compare, str):
             raise InvalidParameterError(f"multiplicity.compare must be the path of a "
                                         f"predictions file. Got {self.compare!r}.")
@@ -120,6 +127,8 @@ class MultiplicityOptions(Options):
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["grid"] = {k: list(v) for k, v in self.grid.items()}
+        if self.decision_threshold is None:  # a classification audit's config unchanged
+            del out["decision_threshold"]
         return out
 
 
@@ -138,9 +147,20 @@ class MultiplicitySection(SectionBase):
              kind="int", name="--rashomon-models"),
         Flag("min_gap", "Smallest group ambiguity excess over the overall that is flagged.",
              kind="float", name="--rashomon-min-gap"),
+        Flag("decision_threshold", "Regression target: the decision is prediction > this; "
+             "adds ambiguity and discrepancy of the decision.", kind="float"),
     )
+    #: What the section audits: classifiers and regression models (Rashomon set by MSE).
+    tasks = ("classification", "regression")
+    #: Options refused on a regression model, and why.
+    regression_refused = {
+        "loss": "a regression model's Rashomon set is ranked by held-out squared error",
+        "holdout": "a regression audit measures its own model under audit",
+        "compare": "churn against another version reads class predictions",
+    }
     payload = "assay.multiplicity.run:MultiplicityPayload"
     schema_file = "assay.multiplicity:schema.json"
+    schema_from = "assay.multiplicity.section:payload_schema"
     runner = "assay.multiplicity.run:run_multiplicity"
     pager = "assay.multiplicity.page:multiplicity_page"
 
@@ -149,6 +169,11 @@ class MultiplicitySection(SectionBase):
         from assay.learners import get_learner
         from assay.multiplicity.rashomon import grid_points
 
+        if options.decision_threshold is not None and context.task != "regression":
+            raise InvalidParameterError(
+                f"multiplicity.decision_threshold (--decision-threshold) applies to a "
+                f"regression target only (a classifier decides by its classes). Got "
+                f"{options.decision_threshold:g}.")
         models = options.models or context.config.models
         points = grid_points(options.grid)
         if models < len(points):
@@ -159,7 +184,8 @@ class MultiplicitySection(SectionBase):
             get_learner(context.learner or context.config.make_learner(), **point)
         from assay.engine import check_population_size
 
-        check_population_size(models, context.dataset.n_rows, len(context.dataset.classes),
+        check_population_size(models, context.dataset.n_rows,
+                              len(context.dataset.classes) or 2,
                               name="multiplicity.models", spill=False)
         if options.holdout is not None and context.brings_own_model:
             raise InvalidParameterError(
@@ -171,6 +197,21 @@ class MultiplicitySection(SectionBase):
                     "multiplicity.compare needs a model of your own (predictions) to compare "
                     f"with. Got {options.compare!r} alone.")
             compare_predictions(context, options)  # a bad file fails before any training
+
+    def run(self, context: Any, options: MultiplicityOptions) -> Any:
+        if context.task == "regression":
+            from assay.section.base import load_attribute
+
+            return load_attribute("assay.multiplicity.regression_audit:"
+                                  "run_regression_multiplicity")(self, context, options)
+        return super().run(context, options)
+
+    def page(self, section: Any, result: Any) -> Any:
+        if getattr(section.data, "task", None) == "regression":
+            from assay.multiplicity.regression_audit import regression_multiplicity_page
+
+            return regression_multiplicity_page(section, result)
+        return super().page(section, result)
 
     def applies(self, context: Any, options: MultiplicityOptions) -> bool:
         return context.target is not None or options.holdout is not None
@@ -187,6 +228,14 @@ def compare_predictions(context: Any, options: MultiplicityOptions) -> Any:
 
     return read_predictions(str(options.compare), context.dataset,
                             train_column=context.config.train_column)
+
+
+def payload_schema() -> dict[str, Any]:
+    """The payload schema of a classifier's audit, or of a regression model's."""
+    from assay.audit.regression import task_schema
+
+    return task_schema("assay.multiplicity:schema.json",
+                       "assay.multiplicity:regression.schema.json")
 
 
 SECTION = MultiplicitySection()

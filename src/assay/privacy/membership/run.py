@@ -166,7 +166,14 @@ class PrivacyPayload:
                 "fix": None if self.fix is None else self.fix.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PrivacyPayload:
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        """Inverse of `to_dict`; a regression model's payload (``task``) reads as its own
+        type (`assay.privacy.membership.regression_audit.RegressionPrivacyPayload`)."""
+        if isinstance(d, dict) and d.get("task") == "regression":
+            from assay.privacy.membership.regression_audit import RegressionPrivacyPayload
+
+            return RegressionPrivacyPayload.from_dict(d)
+
         def opt(key, kind):
             return None if d.get(key) is None else kind.from_dict(d[key])
 

@@ -140,12 +140,58 @@ class PrivacySection(SectionBase):
     )
     payload = "assay.privacy.membership.run:PrivacyPayload"
     schema_file = "assay.privacy.membership:schema.json"
+    schema_from = "assay.privacy.membership.section:payload_schema"
+    #: What the section audits: classifiers, and regression models on their residuals.
+    tasks = ("classification", "regression")
+    #: Options refused on a regression model, and why.
+    regression_refused = {
+        **{key: "the DP guarantee beside a regression model's attacks is not drawn yet"
+           for key in ("dp_noise_multiplier", "dp_sample_rate", "dp_steps", "dp_epsilon",
+                       "dp_delta")},
+        "risk_target": "the noise calibration is built for DP-SGD classifiers",
+        "noise_grid": "the noise calibration is built for DP-SGD classifiers",
+        "prior": "the risk statement (people identified) is not built for regression yet",
+    }
     checker = "assay.privacy.membership.run:check_privacy"
     runner = "assay.privacy.membership.run:run_privacy"
     pager = "assay.privacy.membership.page:privacy_page"
 
+    def check(self, context: Any, options: PrivacyOptions) -> None:
+        if context.task == "regression":
+            from assay.privacy.membership.regression_audit import REGRESSION_ATTACKS
+
+            other = [a for a in options.attacks if a not in REGRESSION_ATTACKS]
+            if other:
+                raise InvalidParameterError(
+                    f"privacy.attacks must be among {', '.join(REGRESSION_ATTACKS)} for a "
+                    f"regression target (attacks on residuals). Got {', '.join(other)}.")
+        super().check(context, options)
+
+    def run(self, context: Any, options: PrivacyOptions) -> Any:
+        if context.task == "regression":
+            from assay.section.base import load_attribute
+
+            return load_attribute("assay.privacy.membership.regression_audit:"
+                                  "run_regression_privacy")(self, context, options)
+        return super().run(context, options)
+
+    def page(self, section: Any, result: Any) -> Any:
+        if getattr(section.data, "task", None) == "regression":
+            from assay.privacy.membership.regression_audit import regression_privacy_page
+
+            return regression_privacy_page(section, result)
+        return super().page(section, result)
+
     def applies(self, context: Any, options: PrivacyOptions) -> bool:
         return context.population is not None and context.population.n_models >= 2
+
+
+def payload_schema() -> dict[str, Any]:
+    """The payload schema of a classifier's audit, or of a regression model's."""
+    from assay.audit.regression import task_schema
+
+    return task_schema("assay.privacy.membership:schema.json",
+                       "assay.privacy.membership:regression.schema.json")
 
 
 SECTION = PrivacySection()

@@ -1,0 +1,171 @@
+"""What an audit does differently when the model under audit predicts a number.
+
+`assay audit` on a regression target (detected as continuous, or ``task = "regression"``)
+trains a population of regression models (`assay.engine.regression`) and runs the sections
+that declare ``tasks`` with ``"regression"`` (privacy, fairness, multiplicity); every other
+section is recorded as skipped with the reason below, never run. Options that make no sense
+for a regression model are refused in one line by `regression_config`, before any model is
+trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from assay._validation import InvalidParameterError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["REGRESSION_LEARNERS", "RegressionTarget", "regression_config",
+           "regression_population_summary", "skip_reason", "supports", "task_schema"]
+
+#: Learners of a regression population.
+REGRESSION_LEARNERS = ("ridge", "mlp-regressor")
+#: Classification learners and their counterpart for a continuous target.
+_COUNTERPART = {"logreg": "ridge", "mlp": "mlp-regressor"}
+
+#: Why a built-in section does not run on a regression model yet.
+_SKIP_REASONS = {
+    "attribute": "attribute inference reads a classifier's class probabilities; on a "
+                 "regression model's outputs it is not built yet",
+    "distribution": "distribution inference trains shadow classifiers; shadow regressors "
+                    "are not built yet",
+    "release": "the release checks read a classifier's fit (residual degrees of freedom "
+               "and leaf sizes of regression trees are not built yet)",
+    "synthetic": "the synthetic-release audit compares a release with a classification "
+                 "table",
+    "dp": "DP-SGD training is built for classifiers (DP linear regression is not built "
+          "yet)",
+}
+
+
+def supports(section: Any, task: str) -> bool:
+    """Whether `section` audits a model of this task (``tasks``; classes by default)."""
+    return task in getattr(section, "tasks", ("classification",))
+
+
+def skip_reason(section: Any) -> str:
+    """The message of a section skipped on a regression model."""
+    why = _SKIP_REASONS.get(section.name, "the section does not declare that it audits "
+                                          "regression models")
+    return f"not run on a regression model: {why}"
+
+
+def _changed(options: Any) -> list[str]:
+    """Fields of a section's options that differ from their defaults."""
+    default = type(options)()
+    return [f.name for f in dataclasses.fields(options)
+            if getattr(options, f.name) != getattr(default, f.name)]
+
+
+def regression_config(config: Any, dataset: Any, sections: list[Any]) -> Any:
+    """`config` ready for a regression audit, or a one-line `InvalidParameterError`.
+
+    The default learner (``logreg``, no parameters) becomes ``ridge`` (``mlp``:
+    ``mlp-regressor``); another classifier, a predictions file, the Dask backend, and any
+    option of a section that does not run on a regression model (or that the section
+    refuses for one, its ``check_regression``) are refused.
+    """
+    learner = config.learner
+    if learner in _COUNTERPART and not config.learner_params:
+        learner = _COUNTERPART[learner]
+    elif learner not in REGRESSION_LEARNERS:
+        raise InvalidParameterError(
+            f"learner must be one of {', '.join(REGRESSION_LEARNERS)} for the regression "
+            f"target {dataset.target!r}. Got {config.learner!r}.")
+    if config.predictions is not None:
+        raise InvalidParameterError(
+            f"predictions (--predictions) must be left out for the regression target "
+            f"{dataset.target!r}: a regression model's predictions file is not read yet. "
+            f"Got {config.predictions!r}.")
+    if config.backend == "dask":
+        raise InvalidParameterError(
+            f"backend must be batched or joblib for the regression target "
+            f"{dataset.target!r}. Got 'dask'.")
+    for section in sections:
+        options = config.options(section.name)
+        changed = _changed(options)
+        if not supports(section, "regression"):
+            if changed:
+                raise InvalidParameterError(
+                    f"{section.name} options ({', '.join(changed)}) must be left out for "
+                    f"the regression target {dataset.target!r}: the {section.name} "
+                    f"section is {skip_reason(section)}.")
+            continue
+        refuse: dict[str, str] = dict(getattr(section, "regression_refused", {}))
+        bad = [name for name in changed if name in refuse]
+        if bad:
+            raise InvalidParameterError(
+                f"{section.name} option(s) {', '.join(bad)} must be left out for the "
+                f"regression target {dataset.target!r}: {refuse[bad[0]]}.")
+    return dataclasses.replace(config, learner=learner)
+
+
+@dataclass
+class RegressionTarget:
+    """The regression model under audit: its predictions on every row and its members.
+
+    Attributes
+    ----------
+    values : float64 array of shape (n_rows,)
+    member : bool array of shape (n_rows,)
+    source : str
+    """
+
+    values: np.ndarray
+    member: np.ndarray
+    source: str
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_members(self) -> int:
+        return int(self.member.sum())
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-clean description: source, n_rows, n_members, n_nonmembers."""
+        return {"source": self.source, "n_rows": self.n_rows, "n_members": self.n_members,
+                "n_nonmembers": self.n_rows - self.n_members}
+
+
+def regression_population_summary(population: Any) -> dict[str, Any]:
+    """The result's ``population`` entry of a regression population (MSE, not accuracy)."""
+    import numpy as np
+
+    info = population.info
+    return {
+        "role": "audited population",
+        "task": "regression",
+        "n_models": int(population.n_models),
+        "n_rows": int(population.n_rows),
+        "learner": info.get("learner", {}),
+        "backend": info.get("backend"),
+        "seeds": [int(s) for s in info.get("seeds", [])],
+        "plan_fingerprint": info.get("plan_fingerprint"),
+        "train_mse": float(np.mean(population.mse(members=True))),
+        "test_mse": float(np.mean(population.mse(members=False))),
+        "n_fitted": int(info.get("n_fitted", 0)),
+        "n_loaded_from_cache": int(info.get("n_loaded_from_cache", 0)),
+        "seconds": float(info.get("seconds", 0.0)),
+    }
+
+
+def _package_json(path: str) -> dict[str, Any]:
+    package, _, file = path.partition(":")
+    return json.loads(resources.files(package).joinpath(file).read_text("utf-8"))
+
+
+def task_schema(classification: str, regression: str) -> dict[str, Any]:
+    """A section's payload schema for both tasks: the regression payload's (generated
+    file `regression`, ``"package:file.json"``) where ``task`` is ``"regression"``, the
+    classification payload's (`classification`) otherwise."""
+    return {"if": {"type": "object", "required": ["task"],
+                   "properties": {"task": {"const": "regression"}}},
+            "then": _package_json(regression), "else": _package_json(classification)}

@@ -1,0 +1,292 @@
+"""The fairness section on a regression model: errors, residuals and distributions by group.
+
+The model under audit (model 0 of the regression population) is measured on the rows it
+did not train on (`regression_fairness_metrics`): per group and intersection MAE, RMSE,
+mean residual (prediction − truth: over- or under-prediction), MSE (bounded group loss),
+Kolmogorov-Smirnov and Wasserstein-1 distance between the group's predictions and everyone
+else's, and calibration (slope, intercept), each with a bootstrap interval; gaps (largest
+minus smallest supported group) with intervals.
+
+Flags (the audit's `GroupPolicy`): a group is flagged when its error is significantly above
+everyone's (max-T permutation test within the grouping of the per-person absolute error
+over the overall MAE) by at least ``min_gap`` (0.05: a 5 % higher MAE), or its mean
+residual is significantly away from everyone's (either direction) by at least ``min_gap``
+times the overall MAE. The mitigation front (bounded group loss reductions,
+Wasserstein-barycenter post-processing) is not built for regression yet: the payload's
+``no_front`` says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assay._serial import Serial, meta
+from assay._stats import Estimate
+
+__all__ = ["RegressionFairnessPayload", "RegressionFlag", "regression_flags",
+           "run_regression_fairness"]
+
+#: What the payload says about the mitigation front on a regression model.
+NO_FRONT = ("the mitigation front is not built for regression models yet (bounded group "
+            "loss reductions and Wasserstein-barycenter post-processing)")
+#: Gaps shown (KS and Wasserstein-1 are each group's distance from the rest: with two
+#: groups both are equal, so their largest value is shown instead of a gap).
+GAP_FIGURES = ("mae", "rmse", "mean_residual", "calibration_slope")
+#: Words of the overall figures.
+OVERALL_WORDS = {"mae": "MAE", "rmse": "RMSE", "mean_residual": "mean residual", "mse": "MSE",
+                 "calibration_slope": "calibration slope",
+                 "calibration_intercept": "calibration intercept"}
+#: Figures shown per group, with their words.
+FIGURES = {"mae": "MAE", "rmse": "RMSE", "mean_residual": "mean residual", "ks": "KS",
+           "wasserstein": "Wasserstein-1", "calibration_slope": "calibration slope"}
+
+
+@dataclass
+class RegressionFlag(Serial):
+    """The group test of one figure of one group.
+
+    Attributes
+    ----------
+    grouping, label : str
+    metric : {"mae", "mean_residual"}
+    difference : float or None
+        Group minus everyone, in units of the overall MAE (0.05: 5 % of it).
+    p_value : float
+    flagged : bool
+    """
+
+    grouping: str
+    label: str
+    metric: str = field(metadata=meta(schema={"enum": ["mae", "mean_residual"]}))
+    difference: float | None
+    p_value: float
+    flagged: bool
+
+
+@dataclass
+class RegressionFairnessPayload(Serial):
+    """Everything the fairness section found on a regression model.
+
+    Attributes
+    ----------
+    report : RegressionFairnessReport
+        The model under audit on its held-out rows.
+    flag_rule : FlagRule
+        The error rule (direction "greater"); the mean residual is tested in both
+        directions with the same level and smallest difference.
+    flags : list of RegressionFlag
+        Every supported group's tests.
+    target : dict
+        Which model was measured, on how many rows.
+    no_front : str
+        Why no mitigation front was built.
+    task : "regression"
+    """
+
+    report: Any = field(metadata=meta(hint=lambda: _late()["report"]))
+    flag_rule: Any = field(metadata=meta(hint=lambda: _late()["flag_rule"]))
+    flags: list[RegressionFlag] = field(default_factory=list)
+    target: dict[str, Any] = field(default_factory=dict,
+                                   metadata=meta(schema={"required": ["source"]}))
+    no_front: str = NO_FRONT
+    task: str = field(default="regression", metadata=meta(schema={"const": "regression"}))
+
+    __json_required__ = ("flags", "target", "no_front", "task")
+
+    def flagged(self) -> list[RegressionFlag]:
+        """Flagged tests, single attributes first, then by size of the difference."""
+        found = [f for f in self.flags if f.flagged]
+        found.sort(key=lambda f: (len(f.grouping.split(" & ")), -abs(f.difference or 0.0)))
+        return found
+
+
+def _late() -> dict[str, Any]:
+    from assay.fairness.regression import RegressionFairnessReport
+    from assay.groups import FlagRule
+
+    return {"report": RegressionFairnessReport, "flag_rule": FlagRule}
+
+
+def regression_flags(y: Any, pred: Any, index: Any, policy: Any,
+                     random_state: int = 0) -> list[RegressionFlag]:
+    """Group tests of the absolute error (greater) and the residual (both directions),
+    both over the overall MAE, by `policy` (the section's `GroupPolicy`)."""
+    from dataclasses import replace
+
+    from assay.groups import permutation_test
+
+    r = np.asarray(pred, dtype=np.float64) - np.asarray(y, dtype=np.float64)
+    scale = max(float(np.abs(r).mean()), np.finfo(float).tiny)
+    out = []
+    for metric, stat, direction in (("mae", np.abs(r) / scale, "greater"),
+                                    ("mean_residual", r / scale, "both")):
+        rule = replace(policy.flag_rule, direction=direction)
+        tests = permutation_test(stat, index, min_support=policy.min_support,
+                                 n_permutations=policy.n_permutations, direction=direction,
+                                 random_state=random_state)
+        for grouping in index.groupings:
+            test = tests[grouping.key]
+            supported = grouping.supported(policy.min_support)
+            for k, label in enumerate(grouping.labels):
+                if not supported[k]:
+                    continue
+                diff, p = float(test.difference[k, 0]), float(test.p_value[k, 0])
+                out.append(RegressionFlag(
+                    grouping.key, label, metric, diff if np.isfinite(diff) else None, p,
+                    bool(policy.n_permutations > 0 and rule.flags(diff, p))))
+    return out
+
+
+def run_regression_fairness(section: Any, context: Any, options: Any):
+    """The fairness section's result for an audit of a regression model."""
+    from assay.fairness.regression import regression_fairness_metrics
+    from assay.groups import GroupIndex
+    from assay.report.result import SectionResult
+
+    config, dataset, target = context.config, context.dataset, context.target
+    rows = np.flatnonzero(~np.asarray(target.member, dtype=bool))
+    y = np.asarray(dataset.y, dtype=np.float64)[rows]
+    pred = np.asarray(target.values, dtype=np.float64)[rows]
+    index = GroupIndex.from_frame(dataset.groups.iloc[rows].reset_index(drop=True),
+                                  max_intersection=config.groups.max_intersection)
+    policy = context.group_policy.for_section(options.min_gap, "greater")
+    report = regression_fairness_metrics(y, pred, index, min_support=policy.min_support,
+                                         n_bootstrap=options.n_bootstrap,
+                                         random_state=config.seed)
+    payload = RegressionFairnessPayload(
+        report=report, flag_rule=policy.flag_rule,
+        flags=regression_flags(y, pred, index, policy, config.seed),
+        target={"source": target.source, "n_rows": int(rows.size),
+                "rows": "the model's held-out rows (not trained on)"})
+    return SectionResult(name=section.name, title=section.title,
+                         summary=summary_lines(payload), metrics=gate_metrics(payload),
+                         data=payload)
+
+
+def _num(value: float | None) -> str:
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+
+
+def _est(e: Estimate | None, signed: bool = False) -> str:
+    if e is None:
+        return "n/a"
+    sign = "+" if signed and e.value > 0 else ""
+    return f"{sign}{_num(e.value)} [{_num(e.ci_low)}, {_num(e.ci_high)}]"
+
+
+def _largest_gap(payload: RegressionFairnessPayload, metric: str) -> Any:
+    gaps = [g for g in payload.report.gaps.get(metric, {}).values()
+            if g.n_groups >= 2 and np.isfinite(g.difference.value)]
+    return max(gaps, key=lambda g: g.difference.value) if gaps else None
+
+
+def flag_words(payload: RegressionFairnessPayload) -> str:
+    """The flag rule in words, for both tests."""
+    rule = payload.flag_rule
+    return (f"p < {rule.alpha:g} and a difference from everyone of at least "
+            f"{rule.min_difference:g} times the overall MAE (MAE: above; mean residual: "
+            f"either way)")
+
+
+def summary_lines(payload: RegressionFairnessPayload) -> list[str]:
+    """Plain-language findings, the headline first."""
+    report = payload.report
+    o = report.overall
+    residual = o["mean_residual"].value
+    lean = "over-predicts" if residual > 0 else "under-predicts"
+    lines = [f"On its {report.n_rows:,} held-out rows the model's MAE is {_est(o['mae'])} "
+             f"and RMSE {_est(o['rmse'])}; on average it {lean} by "
+             f"{_est(o['mean_residual'], signed=True)}."]
+    gap = _largest_gap(payload, "mae")
+    if gap is not None:
+        lines.append(f"Largest MAE gap: {_est(gap.difference)} on {gap.grouping} "
+                     f"({gap.highest} highest, {gap.lowest} lowest).")
+    gap = _largest_gap(payload, "mean_residual")
+    if gap is not None:
+        lines.append(f"Largest gap in mean residual: {_est(gap.difference)} on "
+                     f"{gap.grouping} ({gap.highest} most over-predicted, {gap.lowest} "
+                     f"most under-predicted).")
+    found = payload.flagged()
+    if found:
+        words = {"mae": "larger errors", "mean_residual": "a shifted mean residual"}
+        listed = "; ".join(f"{f.label} ({words[f.metric]}, {f.difference:+.3f} of the "
+                           f"overall MAE)" for f in found[:4])
+        lines.append(f"Flagged groups: {listed}. Flagged because {flag_words(payload)}.")
+    else:
+        lines.append(f"No group is flagged ({flag_words(payload)} is needed).")
+    lines.append(f"No fix proposed: {payload.no_front}.")
+    return lines
+
+
+def gate_metrics(payload: RegressionFairnessPayload) -> dict[str, Any]:
+    """Overall figures, the largest gaps and bounded group loss, for ``assay gate``."""
+    from assay.report.result import Metric
+
+    def metric(e: Estimate, label: str, worse: bool = True) -> Any:
+        return Metric(value=e.value, ci_low=e.ci_low, ci_high=e.ci_high, label=label,
+                      higher_is_worse=worse)
+
+    o = payload.report.overall
+    out: dict[str, Any] = {"mae": metric(o["mae"], "MAE on held-out rows"),
+                           "rmse": metric(o["rmse"], "RMSE on held-out rows"),
+                           "mean_residual": metric(o["mean_residual"],
+                                                   "mean residual (prediction − truth)")}
+    for name in ("mae", "rmse", "mean_residual"):
+        gap = _largest_gap(payload, name)
+        if gap is not None:
+            out[f"{name}_gap"] = metric(gap.difference, f"largest {FIGURES[name]} gap "
+                                                        f"({gap.grouping})")
+    for name in ("ks", "wasserstein"):  # a distance to the rest: the largest group's
+        values = [(g.metrics[name], g.label) for g in payload.report.groups
+                  if g.supported and name in g.metrics and np.isfinite(g.metrics[name].value)]
+        if values:
+            e, label = max(values, key=lambda t: t[0].value)
+            out[f"{name}_max"] = metric(e, f"largest {FIGURES[name]} distance of a group's "
+                                           f"predictions from the rest ({label})")
+    losses = [g for g in payload.report.bounded_group_loss.values()
+              if np.isfinite(g.value.value)]
+    if losses:
+        worst = max(losses, key=lambda g: g.value.value)
+        out["bounded_group_loss"] = metric(worst.value, f"largest group MSE ({worst.group})")
+    out["flagged_groups"] = Metric(value=float(len({(f.grouping, f.label)
+                                                    for f in payload.flagged()})),
+                                   label="groups flagged")
+    return out
+
+
+def regression_fairness_page(section: Any, result: Any) -> Any:
+    """Cards, overall figures, gaps and the per-group table."""
+    from importlib import resources
+
+    from assay.section import Card, Page
+
+    payload: RegressionFairnessPayload = section.data
+    o = payload.report.overall
+    cards = [Card("MAE on held-out rows", _num(o["mae"].value),
+                  f"[{_num(o['mae'].ci_low)}, {_num(o['mae'].ci_high)}]", "card-mae")]
+    gap = _largest_gap(payload, "mae")
+    if gap is not None:
+        cards.append(Card("largest MAE gap", _num(gap.difference.value),
+                          f"{gap.grouping}: {gap.highest} vs {gap.lowest}", "card-mae-gap"))
+    found = payload.flagged()
+    cards.append(Card("groups flagged", found[0].label if found else "none",
+                      f"flagged when {flag_words(payload)}", "card-fgroup"))
+    flags: dict[tuple[str, str], list[RegressionFlag]] = {}
+    for f in payload.flags:
+        flags.setdefault((f.grouping, f.label), []).append(f)
+    groups = [{"g": g, "flags": {f.metric: f for f in flags.get((g.grouping, g.label), [])}}
+              for g in payload.report.groups if g.supported]
+    gaps = [(name, g) for name in GAP_FIGURES
+            for g in payload.report.gaps.get(name, {}).values() if g.n_groups >= 2]
+    view = {"payload": payload, "overall": o, "groups": groups, "gaps": gaps,
+            "rule": flag_words(payload), "words": OVERALL_WORDS,
+            "figures": FIGURES, "small": [g.label for g in payload.report.groups
+                                          if not g.supported], "num": _num}
+    template = resources.files("assay.fairness").joinpath(
+        "templates/fairness_regression.html.j2").read_text(encoding="utf-8")
+    return Page(template=template, view=view, cards=cards)
