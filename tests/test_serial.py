@@ -175,3 +175,110 @@ def test_a_real_fairness_payload_matches_its_generated_schema():
         jsonschema.validate({k: v for k, v in written.items() if k != "exports"}, schema)
     back = FairnessPayload.from_dict(json.loads(json.dumps(written)))
     assert json_clean(back.to_dict()) == written
+
+
+# --------------------------------------------------------------------------- class flags
+
+
+@dataclass(frozen=True)
+class Given(Serial):
+    epsilon: float | None = None
+    steps: int | None = None
+    pair: tuple[float, ...] = ()
+    __json_plain__ = True
+    __json_omit_none__ = True
+
+
+def test_plain_class_writes_and_reads_numbers_as_given_and_omits_none():
+    d = Given(epsilon=2, pair=(np.float64(0.5), 1)).to_dict()
+    assert d == {"epsilon": 2, "pair": [0.5, 1]}
+    assert type(d["epsilon"]) is int and type(d["pair"][0]) is float  # no float(2)
+    back = Given.from_dict(d)
+    assert back == Given(epsilon=2, pair=(0.5, 1)) and type(back.epsilon) is int
+    assert Given.from_dict({}) == Given() and Given().to_dict() == {"pair": []}
+    assert json_schema(Given)["required"] == []
+
+
+@dataclass
+class Run(Serial):
+    label: str
+    epsilon: float = field(metadata=meta(null_nan=True,
+                                         decode=lambda v: math.inf if v is None else v))
+    fits: list[Inner] = field(default_factory=list, metadata=meta(null_nan=True))
+    fpr: list[float] = field(default_factory=list, metadata=meta(key=("roc", "fpr")))
+    tpr: list[float] = field(default_factory=list, metadata=meta(key=("roc", "tpr")))
+    rates: dict[float, float] = field(default_factory=dict)
+    __json_layout__ = ("label", "epsilon", ("rates", lambda r: {format(k, "g"): 2 * v
+                                                                for k, v in r.rates.items()}),
+                       "fits", "fpr", "tpr")
+    __json_required__ = ("roc",)
+
+
+def test_nested_keys_a_getter_over_a_field_and_null_nan_inside_nested_payloads():
+    run = Run("a", math.inf, [Inner(np.nan, "x")], [0.1, 1.0], [0.2, 1.0], {0.01: 0.25})
+    d = run.to_dict()
+    assert d == {"label": "a", "epsilon": None, "rates": {"0.01": 0.5},
+                 "fits": [{"value": None, "label": "x"}],
+                 "roc": {"fpr": [0.1, 1.0], "tpr": [0.2, 1.0]}}
+    back = Run.from_dict(d)  # the getter's key is the field's: read back as written
+    assert back.epsilon == math.inf and back.fpr == [0.1, 1.0] and back.rates == {0.01: 0.5}
+    assert Run.from_dict({"label": "b", "epsilon": 1.0}).fpr == []  # no roc: defaults
+    schema = json_schema(Run)
+    assert schema["required"] == ["label", "epsilon", "rates", "roc"]
+    assert schema["properties"]["roc"] == {
+        "type": "object", "required": ["fpr", "tpr"],
+        "properties": {"fpr": {"type": "array", "items": {"type": ["number", "null"]}},
+                       "tpr": {"type": "array", "items": {"type": ["number", "null"]}}}}
+    assert schema["properties"]["rates"]["additionalProperties"] == {"type": ["number", "null"]}
+    from assay.report.result import json_clean
+
+    jsonschema.Draft202012Validator(schema).validate(json_clean(d))
+
+
+@dataclass
+class Wrapper(Serial):
+    inner: Any = field(metadata=meta(hint=lambda: Inner))
+    __json_unwrap__ = "inner"
+
+
+def test_unwrapped_payload_is_its_fields_json():
+    w = Wrapper(Inner(0.5, "y"))
+    assert w.to_dict() == {"value": 0.5, "label": "y"}
+    assert Wrapper.from_dict(w.to_dict()) == w
+    schema = json_schema(Wrapper)
+    assert schema["required"] == ["value"] and "$defs" not in schema
+
+    @dataclass
+    class Holder(Serial):
+        w: Wrapper
+
+    assert json_schema(Holder)["properties"]["w"] == {"$ref": "#/$defs/Inner"}
+
+
+def test_serial_imports_no_numpy():
+    import subprocess
+    import sys
+
+    code = "import sys, assay._serial, assay.section; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+@dataclass
+class Loose(Serial):
+    task: str = "classification"
+    n: int = 0
+    __json_variants__ = ("task", {"regression": lambda: Strict})
+
+
+@dataclass
+class Strict(Loose):
+    scale: float = 1.0
+
+
+def test_variants_read_as_their_own_type():
+    assert Loose.from_dict({"n": 2}) == Loose(n=2)
+    back = Loose.from_dict({"task": "regression", "n": 2, "scale": 0.5})
+    assert type(back) is Strict and back == Strict("regression", 2, 0.5)
+    assert Strict.from_dict({"task": "regression"}) == Strict("regression")  # no loop

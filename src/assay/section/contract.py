@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
+from assay._serial import Serial
 from assay._validation import InvalidParameterError
 
 __all__ = [
@@ -23,13 +24,16 @@ __all__ = [
 # --------------------------------------------------------------------------- options
 
 
-class Options:
+class Options(Serial):
     """Base of a section's options: a frozen dataclass with defaults for every field.
 
     Subclasses validate their fields in ``__post_init__`` (raising
     `InvalidParameterError`), so an options object that exists is a valid one.
-    Tuple fields accept a list or a single value from TOML and the CLI.
+    Tuple fields accept a list or a single value from TOML and the CLI. ``to_dict`` is
+    the JSON form: every field as given, tuples as lists.
     """
+
+    __json_plain__ = True
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], source: str = "config") -> Self:
@@ -58,11 +62,6 @@ class Options:
         except TypeError as exc:
             raise InvalidParameterError(f"{source} has an option of the wrong type: {exc}.") \
                 from None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}  # type: ignore[call-overload]
 
 
 def _is_tuple(hint: Any) -> bool:

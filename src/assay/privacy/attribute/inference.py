@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial, meta
 from assay._stats import Estimate, clopper_pearson
 from assay._validation import MAX_RESAMPLES, DataError, InvalidParameterError, check_scalar
 
@@ -155,7 +156,7 @@ def _substitution(dataset: Any, sensitive: str, levels: np.ndarray) -> np.ndarra
 
 
 @dataclass
-class SideFigures:
+class SideFigures(Serial):
     """An attack's (or the baseline's) figures on one side (members or non-members)."""
 
     accuracy: Estimate
@@ -163,40 +164,23 @@ class SideFigures:
     tpr_at_fpr: dict[float, float]
     ppv_at_top: dict[float, Estimate]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy.to_dict(), "mcc": self.mcc,
-                "tpr_at_fpr": {f"{k:g}": v for k, v in self.tpr_at_fpr.items()},
-                "ppv_at_top": {f"{k:g}": v.to_dict() for k, v in self.ppv_at_top.items()}}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SideFigures:
-        return cls(Estimate.from_dict(d["accuracy"]), float(d["mcc"]),
-                   {float(k): float(v) for k, v in d["tpr_at_fpr"].items()},
-                   {float(k): Estimate.from_dict(v) for k, v in d["ppv_at_top"].items()})
+    __json_plain__ = True
 
 
 @dataclass
-class AttackFigures:
+class AttackFigures(Serial):
     """One attack (or the baseline) on members and non-members, and its contribution."""
 
     members: SideFigures
     nonmembers: SideFigures
     contribution: Estimate | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"members": self.members.to_dict(), "nonmembers": self.nonmembers.to_dict(),
-                "contribution": None if self.contribution is None
-                else self.contribution.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AttackFigures:
-        return cls(SideFigures.from_dict(d["members"]), SideFigures.from_dict(d["nonmembers"]),
-                   None if d.get("contribution") is None
-                   else Estimate.from_dict(d["contribution"]))
+    __json_plain__ = True
+    __json_required__ = ("contribution",)
 
 
 @dataclass
-class GroupContribution:
+class GroupContribution(Serial):
     """The strongest attack's contribution inside one group."""
 
     grouping: str
@@ -208,24 +192,12 @@ class GroupContribution:
     p_value: float | None = None
     flagged: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"grouping": self.grouping, "label": self.label, "n_rows": self.n_rows,
-                "supported": self.supported,
-                "contribution": None if self.contribution is None
-                else self.contribution.to_dict(),
-                "difference": self.difference, "p_value": self.p_value,
-                "flagged": self.flagged}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GroupContribution:
-        return cls(d["grouping"], d["label"], int(d["n_rows"]), bool(d["supported"]),
-                   None if d.get("contribution") is None
-                   else Estimate.from_dict(d["contribution"]),
-                   d.get("difference"), d.get("p_value"), bool(d.get("flagged", False)))
+    __json_plain__ = True
+    __json_required__ = ("flagged",)
 
 
 @dataclass
-class AttributeResult:
+class AttributeResult(Serial):
     """What `attribute_inference` found.
 
     Attributes
@@ -264,21 +236,27 @@ class AttributeResult:
     sensitive: str
     values: list[str]
     positive: str
-    attacks: dict[str, AttackFigures]
+    attacks: dict[str, AttackFigures] = field(metadata=meta(schema={
+        "required": ["imputation"]}))
     strongest: str | None
     strongest_reason: str | None = None
     majority_accuracy: float | None = None
-    comparison: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comparison: dict[str, dict[str, Any]] = field(default_factory=dict, metadata=meta(
+        schema={"additionalProperties": {"type": "object", "required": [
+            "lower_bound", "reference", "beats"]}}))
     not_run: dict[str, str] = field(default_factory=dict)
     groups: list[GroupContribution] = field(default_factory=list)
     flag_rule: dict[str, Any] = field(default_factory=dict)
-    n_targets: int = 0
-    n_candidates: int = 0
+    n_targets: int = field(default=0, metadata=meta(schema={"minimum": 1}))
+    n_candidates: int = field(default=0, metadata=meta(schema={"minimum": 1}))
     fprs: tuple[float, ...] = ()
     top: tuple[float, ...] = ()
     prior: float = 0.0
     source: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
+
+    __json_plain__ = True
+    __json_required__ = ("not_run", "groups", "flag_rule", "n_targets", "n_candidates")
 
     @property
     def best(self) -> AttackFigures | None:
@@ -300,34 +278,6 @@ class AttributeResult:
     @property
     def flagged_groups(self) -> list[GroupContribution]:
         return [g for g in self.groups if g.flagged]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sensitive": self.sensitive, "values": list(self.values),
-                "positive": self.positive,
-                "attacks": {k: a.to_dict() for k, a in self.attacks.items()},
-                "strongest": self.strongest, "strongest_reason": self.strongest_reason,
-                "majority_accuracy": self.majority_accuracy,
-                "comparison": {k: dict(v) for k, v in self.comparison.items()},
-                "not_run": dict(self.not_run),
-                "groups": [g.to_dict() for g in self.groups],
-                "flag_rule": dict(self.flag_rule), "n_targets": self.n_targets,
-                "n_candidates": self.n_candidates, "fprs": list(self.fprs),
-                "top": list(self.top), "prior": self.prior, "source": self.source,
-                "seconds": dict(self.seconds)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AttributeResult:
-        return cls(sensitive=d["sensitive"], values=list(d["values"]), positive=d["positive"],
-                   attacks={k: AttackFigures.from_dict(a) for k, a in d["attacks"].items()},
-                   strongest=d["strongest"], strongest_reason=d.get("strongest_reason"),
-                   majority_accuracy=d.get("majority_accuracy"),
-                   comparison={k: dict(v) for k, v in d.get("comparison", {}).items()},
-                   not_run=dict(d.get("not_run", {})),
-                   groups=[GroupContribution.from_dict(g) for g in d.get("groups", [])],
-                   flag_rule=dict(d.get("flag_rule", {})), n_targets=int(d["n_targets"]),
-                   n_candidates=int(d["n_candidates"]), fprs=tuple(d.get("fprs", ())),
-                   top=tuple(d.get("top", ())), prior=float(d.get("prior", 0.0)),
-                   source=d.get("source", ""), seconds=dict(d.get("seconds", {})))
 
 
 # --------------------------------------------------------------------------- metrics

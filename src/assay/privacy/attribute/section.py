@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from assay._serial import Serial, meta
 from assay._validation import InvalidParameterError, check_scalar
 from assay.section import Flag, Options
 from assay.section.base import SectionBase
@@ -80,21 +81,22 @@ class AttributeOptions(Options):
         return DPGuarantee(epsilon=self.dp_epsilon, delta=self.dp_delta)
 
 
+def _result_type() -> Any:
+    from assay.privacy.attribute.inference import AttributeResult
+
+    return AttributeResult
+
+
 @dataclass
-class AttributePayload:
+class AttributePayload(Serial):
     """The section's payload: the result and the DP bound against the same baseline."""
 
-    result: Any
-    bound: dict[str, Any] = field(default_factory=dict)
+    result: Any = field(metadata=meta(hint=_result_type))  # AttributeResult (heavy import)
+    bound: dict[str, Any] = field(default_factory=dict, metadata=meta(schema={
+        "required": ["baseline", "delta", "epsilons", "bounds", "attack", "guarantee"]}))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"result": self.result.to_dict(), "bound": dict(self.bound)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AttributePayload:
-        from assay.privacy.attribute.inference import AttributeResult
-
-        return cls(AttributeResult.from_dict(d["result"]), dict(d.get("bound", {})))
+    __json_plain__ = True
+    __json_required__ = ("bound",)
 
 
 def dp_bound(result: Any, guarantee: Any = None, delta: float = 1e-5) -> dict[str, Any]:

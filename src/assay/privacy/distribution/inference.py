@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from assay._serial import Serial, meta
 from assay._stats import Estimate, clopper_pearson
 from assay._validation import DataError, InvalidParameterError, check_distinct, check_scalar
 
@@ -182,8 +183,16 @@ def property_mask(dataset: Any, prop: str | tuple[str, str]) -> np.ndarray:
 # --------------------------------------------------------------------------- results
 
 
+def _infinite(e: Any) -> Estimate | None:
+    """An `Estimate` read back with its nulls (written for infinities) as infinities."""
+    if e is None:
+        return None
+    return Estimate(*(math.inf if e[k] is None else float(e[k])
+                      for k in ("value", "ci_low", "ci_high")))
+
+
 @dataclass
-class DistributionAttack:
+class DistributionAttack(Serial):
     """One attack's figures over the victim models.
 
     Attributes
@@ -197,32 +206,15 @@ class DistributionAttack:
     """
 
     accuracy: Estimate
-    n_leaked: Estimate | None
-    n_correct: int
-    n_victims: int
+    n_leaked: Estimate | None = field(metadata=meta(null_nan=True, decode=_infinite))
+    n_correct: int = field(metadata=meta(schema={"minimum": 0}))
+    n_victims: int = field(metadata=meta(schema={"minimum": 1}))
 
-    def to_dict(self) -> dict[str, Any]:
-        def finite(e):
-            return None if e is None else {k: (v if math.isfinite(v) else None)
-                                           for k, v in e.to_dict().items()}
-
-        return {"accuracy": self.accuracy.to_dict(), "n_leaked": finite(self.n_leaked),
-                "n_correct": self.n_correct, "n_victims": self.n_victims}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DistributionAttack:
-        def inf(e):
-            if e is None:
-                return None
-            return Estimate(*(math.inf if e[k] is None else float(e[k])
-                              for k in ("value", "ci_low", "ci_high")))
-
-        return cls(Estimate.from_dict(d["accuracy"]), inf(d.get("n_leaked")),
-                   int(d["n_correct"]), int(d["n_victims"]))
+    __json_plain__ = True
 
 
 @dataclass
-class DistributionResult:
+class DistributionResult(Serial):
     """What `distribution_inference` found.
 
     Attributes
@@ -247,33 +239,22 @@ class DistributionResult:
     """
 
     property: str
-    ratios: tuple[float, float]
-    n_models: int
-    train_size: int
+    ratios: tuple[float, float] = field(metadata=meta(schema={"prefixItems": [
+        {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}] * 2}))
+    n_models: int = field(metadata=meta(schema={"minimum": 4}))
+    train_size: int = field(metadata=meta(schema={"minimum": 2}))
     attacks: dict[str, DistributionAttack]
     strongest: str
     pools: dict[str, int] = field(default_factory=dict)
     learner: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    __json_plain__ = True
+    __json_required__ = ("pools",)
+
     @builtins.property  # the field `property` hides the builtin in this class
     def best(self) -> DistributionAttack:
         return self.attacks[self.strongest]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"property": self.property, "ratios": list(self.ratios),
-                "n_models": self.n_models, "train_size": self.train_size,
-                "attacks": {k: a.to_dict() for k, a in self.attacks.items()},
-                "strongest": self.strongest, "pools": dict(self.pools),
-                "learner": dict(self.learner), "seconds": dict(self.seconds)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DistributionResult:
-        return cls(property=d["property"], ratios=tuple(d["ratios"]),
-                   n_models=int(d["n_models"]), train_size=int(d["train_size"]),
-                   attacks={k: DistributionAttack.from_dict(a) for k, a in d["attacks"].items()},
-                   strongest=d["strongest"], pools=dict(d.get("pools", {})),
-                   learner=dict(d.get("learner", {})), seconds=dict(d.get("seconds", {})))
 
 
 # --------------------------------------------------------------------------- plan

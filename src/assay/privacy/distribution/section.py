@@ -6,10 +6,11 @@ Light to import; the work is in `assay.privacy.distribution.inference`. Runs onl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from assay._serial import Serial, meta
 from assay._validation import InvalidParameterError, check_scalar
 from assay.section import Flag, Options
 from assay.section.base import SectionBase
@@ -59,18 +60,19 @@ class DistributionOptions(Options):
         check_scalar(self.n_query, "distribution.n_query", kind=int, low=1)
 
 
+def _result_type() -> Any:
+    from assay.privacy.distribution.inference import DistributionResult
+
+    return DistributionResult
+
+
 @dataclass
-class DistributionPayload:
-    result: Any
+class DistributionPayload(Serial):
+    """The section's payload: the result, written as it is (unwrapped)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.result.to_dict()
+    result: Any = field(metadata=meta(hint=_result_type))  # DistributionResult (heavy)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DistributionPayload:
-        from assay.privacy.distribution.inference import DistributionResult
-
-        return cls(DistributionResult.from_dict(d))
+    __json_unwrap__ = "result"
 
 
 def check_distribution(dataset: Any, options: DistributionOptions, pool_fraction: float = 0.4

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from assay._serial import NULL_NAN, Serial
 from assay._validation import DataError, check_scalar
 from assay.groups import (
     GroupIndex,
 )
 from assay.privacy.membership.estimates import (
     TargetCurves,
-    _float,
-    _json_float,
     check_group_index,
     membership_statistic,
 )
@@ -30,7 +27,7 @@ __all__ = [
 
 
 @dataclass
-class ExposedRecord:
+class ExposedRecord(Serial):
     """A row whose membership the attack reveals: flagged more often when it is a member.
 
     Attributes
@@ -57,24 +54,8 @@ class ExposedRecord:
     flagged_out: float
     n_in: int
     n_out: int
-    statistic: float
+    statistic: float = field(metadata=NULL_NAN)
     groups: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-clean form."""
-        return {"row_id": self.row_id, "effect": float(self.effect),
-                "flagged_in": float(self.flagged_in), "flagged_out": float(self.flagged_out),
-                "n_in": int(self.n_in), "n_out": int(self.n_out),
-                "statistic": _json_float(self.statistic), "groups": dict(self.groups)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ExposedRecord:
-        """Inverse of `to_dict`."""
-        return cls(row_id=str(d["row_id"]), effect=float(d["effect"]),
-                   flagged_in=float(d["flagged_in"]), flagged_out=float(d["flagged_out"]),
-                   n_in=int(d["n_in"]), n_out=int(d["n_out"]),
-                   statistic=_float(d.get("statistic")),
-                   groups={str(k): str(v) for k, v in d.get("groups", {}).items()})
 
 
 def membership_effect(scores: np.ndarray, member: np.ndarray, thresholds: np.ndarray):

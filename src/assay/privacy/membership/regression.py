@@ -21,11 +21,11 @@ references on a balanced plan in one program.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import special
 
+from assay._serial import Serial
 from assay._stats import Estimate
 from assay._validation import DataError, InvalidParameterError
 from assay.privacy.membership.estimates import (
@@ -264,7 +264,7 @@ def _check_fpr(fpr: float) -> float:
 
 
 @dataclass(frozen=True)
-class AttackFigures:
+class AttackFigures(Serial):
     """AUC and TPR at a low FPR of one attack against one target.
 
     Attributes
@@ -286,18 +286,7 @@ class AttackFigures:
     n_members: int
     n_nonmembers: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"auc": self.auc.to_dict(), "fpr": self.fpr,
-                "tpr": None if self.tpr is None else self.tpr.to_dict(),
-                "tpr_note": self.tpr_note, "n_members": self.n_members,
-                "n_nonmembers": self.n_nonmembers}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AttackFigures:
-        return cls(auc=Estimate.from_dict(data["auc"]), fpr=float(data["fpr"]),
-                   tpr=None if data["tpr"] is None else Estimate.from_dict(data["tpr"]),
-                   tpr_note=data["tpr_note"], n_members=int(data["n_members"]),
-                   n_nonmembers=int(data["n_nonmembers"]))
+    __json_plain__ = True
 
 
 def evaluate_scores(scores, target_member, fpr: float = 0.01,

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from assay._serial import NULL_NAN, Serial, meta
 from assay._stats import Estimate
 from assay._validation import InvalidParameterError, check_scalar
 from assay.groups import FlagRule
@@ -47,16 +48,12 @@ def _json_float(value: float) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def _float(value: Any) -> float:
-    return float("nan") if value is None else float(value)
-
-
 def _estimate_dict(e: Estimate) -> dict[str, float | None]:
     return {k: _json_float(v) for k, v in e.to_dict().items()}
 
 
 @dataclass
-class RocCurve:
+class RocCurve(Serial):
     """ROC averaged over targets on a log-spaced FPR grid (for a log-log plot).
 
     ``tpr`` is the mean over targets of the conservative TPR at FPR ≤ each grid value;
@@ -68,21 +65,9 @@ class RocCurve:
     tpr_low: np.ndarray
     tpr_high: np.ndarray
 
-    def to_dict(self) -> dict[str, list[float]]:
-        """JSON-clean form."""
-        return {"fpr": [float(v) for v in self.fpr], "tpr": [float(v) for v in self.tpr],
-                "tpr_low": [float(v) for v in self.tpr_low],
-                "tpr_high": [float(v) for v in self.tpr_high]}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RocCurve:
-        """Inverse of `to_dict`."""
-        return cls(**{k: np.asarray([_float(v) for v in d[k]], dtype=float)
-                      for k in ("fpr", "tpr", "tpr_low", "tpr_high")})
-
 
 @dataclass
-class AttackResult:
+class AttackResult(Serial):
     """Figures of one attack over all its targets.
 
     Attributes
@@ -120,20 +105,31 @@ class AttackResult:
     """
 
     name: str
-    auc: Estimate
+    auc: Estimate = field(metadata=NULL_NAN)
     tpr_at_fpr: dict[float, Estimate]
     roc: RocCurve
     groups: dict[str, GroupingVulnerability] = field(default_factory=dict)
     flagged_groups: list[GroupFinding] = field(default_factory=list)
     most_exposed_group: GroupFinding | None = None
     records: list[ExposedRecord] = field(default_factory=list)
-    targets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    per_target_auc: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    targets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64),
+                                metadata=meta(dtype=np.int64))
+    per_target_auc: np.ndarray = field(default_factory=lambda: np.zeros(0), metadata=NULL_NAN)
     params: dict[str, Any] = field(default_factory=dict)
-    n_nonmembers: int = 0
+    n_nonmembers: int = field(default=0, metadata=meta(schema={"minimum": 0}))
     n_members: float = 0.0
-    statistic: np.ndarray | None = field(default=None, repr=False)
-    scores: np.ndarray | None = field(default=None, repr=False)
+    statistic: np.ndarray | None = field(default=None, repr=False, metadata=meta(skip=True))
+    scores: np.ndarray | None = field(default=None, repr=False, metadata=meta(skip=True))
+
+    # FPR keys written with ``format(α, 'g')``, NaN as null; a TPR that is not estimable
+    # is null with ``reason``, ``min_estimable_fpr`` and ``n_nonmembers``.
+    __json_required__ = ("groups", "flagged_groups")
+    __json_layout__ = (
+        "name", "auc",
+        ("tpr_at_fpr", lambda s: {_fpr_key(a): s._tpr_dict(a, e)
+                                  for a, e in s.tpr_at_fpr.items()}),
+        "n_nonmembers", "n_members", "min_estimable_fpr", "roc", "groups", "flagged_groups",
+        "most_exposed_group", "records", "targets", "per_target_auc", "params")
 
     def estimable(self, fpr: float) -> bool:
         """Whether the TPR at ``fpr`` is a figure (its non-members resolve the FPR)."""
@@ -156,52 +152,9 @@ class AttackResult:
                        n_nonmembers=int(self.n_nonmembers))
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-clean form (FPR keys written with ``format(α, 'g')``, NaN as null); a TPR
-        that is not estimable is null with ``reason``, ``min_estimable_fpr`` and
-        ``n_nonmembers``."""
-        return {
-            "name": self.name,
-            "auc": _estimate_dict(self.auc),
-            "tpr_at_fpr": {_fpr_key(a): self._tpr_dict(a, e) for a, e in self.tpr_at_fpr.items()},
-            "n_nonmembers": int(self.n_nonmembers),
-            "n_members": float(self.n_members),
-            "min_estimable_fpr": self.min_estimable_fpr,
-            "roc": self.roc.to_dict(),
-            "groups": {k: v.to_dict() for k, v in self.groups.items()},
-            "flagged_groups": [g.to_dict() for g in self.flagged_groups],
-            "most_exposed_group": (None if self.most_exposed_group is None
-                                   else self.most_exposed_group.to_dict()),
-            "records": [r.to_dict() for r in self.records],
-            "targets": [int(t) for t in self.targets],
-            "per_target_auc": [_json_float(v) for v in self.per_target_auc],
-            "params": dict(self.params),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AttackResult:
-        """Inverse of `to_dict` (without the scores and the per-row statistic)."""
-        top = d.get("most_exposed_group")
-        return cls(
-            name=str(d["name"]), auc=Estimate.from_dict(d["auc"]),
-            tpr_at_fpr={float(a): Estimate.from_dict(e) for a, e in d["tpr_at_fpr"].items()},
-            roc=RocCurve.from_dict(d["roc"]),
-            groups={str(k): GroupingVulnerability.from_dict(v)
-                    for k, v in d.get("groups", {}).items()},
-            flagged_groups=[GroupFinding.from_dict(g) for g in d.get("flagged_groups", [])],
-            most_exposed_group=None if top is None else GroupFinding.from_dict(top),
-            records=[ExposedRecord.from_dict(r) for r in d.get("records", [])],
-            targets=np.asarray(d.get("targets", []), dtype=np.int64),
-            per_target_auc=np.asarray([_float(v) for v in d.get("per_target_auc", [])],
-                                      dtype=float),
-            params=dict(d.get("params", {})),
-            n_nonmembers=int(d.get("n_nonmembers", 0)),
-            n_members=float(d.get("n_members", 0.0)),
-        )
-
 
 @dataclass
-class RiskStatement:
+class RiskStatement(Serial):
     """What the strongest attack means for the people in the training set.
 
     At FPR ``fpr`` and attacker prior ``prior`` (the share of the candidates who are
@@ -218,10 +171,10 @@ class RiskStatement:
     prior: float
     prior_source: str
     n_train: float
-    tpr: Estimate
-    identified: Estimate
-    precision: Estimate
-    auc: Estimate
+    tpr: Estimate = field(metadata=NULL_NAN)
+    identified: Estimate = field(metadata=NULL_NAN)
+    precision: Estimate = field(metadata=NULL_NAN)
+    auc: Estimate = field(metadata=NULL_NAN)
     reason: str | None = None
 
     def sentence(self) -> str:
@@ -239,23 +192,6 @@ class RiskStatement:
                 f"[{i.ci_low:,.0f}, {i.ci_high:,.0f}] of the {self.n_train:,.0f} training "
                 f"people, with precision {format_rate(p.value)} [{format_rate(p.ci_low)}, "
                 f"{format_rate(p.ci_high)}].")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-clean form."""
-        return {"attack": self.attack, "fpr": float(self.fpr), "prior": float(self.prior),
-                "prior_source": self.prior_source, "n_train": float(self.n_train),
-                "tpr": _estimate_dict(self.tpr), "identified": _estimate_dict(self.identified),
-                "precision": _estimate_dict(self.precision), "auc": _estimate_dict(self.auc),
-                "reason": self.reason}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RiskStatement:
-        """Inverse of `to_dict`."""
-        return cls(attack=d["attack"], fpr=float(d["fpr"]), prior=float(d["prior"]),
-                   prior_source=str(d["prior_source"]), n_train=float(d["n_train"]),
-                   **{k: Estimate.from_dict(d[k])
-                      for k in ("tpr", "identified", "precision", "auc")},
-                   reason=d.get("reason"))
 
 
 def precision_at(tpr, fpr: float, prior: float):
@@ -314,7 +250,7 @@ def risk_statement(attacks: dict[str, AttackResult], fprs: Sequence[float], n_ro
 
 
 @dataclass
-class MIAResult:
+class MIAResult(Serial):
     """Result of :func:`run_mia`: one :class:`AttackResult` per attack.
 
     Attributes
@@ -331,8 +267,8 @@ class MIAResult:
         The strongest attack's meaning for the training people (`risk_statement`).
     """
 
-    attacks: dict[str, AttackResult]
-    n_models: int
+    attacks: dict[str, AttackResult] = field(metadata=meta(schema={"minProperties": 1}))
+    n_models: int = field(metadata=meta(schema={"minimum": 1}))
     n_rows: int
     fprs: tuple[float, ...]
     confidence: float
@@ -340,23 +276,9 @@ class MIAResult:
     config: dict[str, Any] = field(default_factory=dict)
     risk: RiskStatement | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-clean form: configuration, the flag rule and every attack's figures."""
-        return {"n_models": int(self.n_models), "n_rows": int(self.n_rows),
-                "fprs": [float(a) for a in self.fprs], "confidence": float(self.confidence),
-                "flag_rule": self.flag_rule.to_dict(), "config": dict(self.config),
-                "attacks": {k: v.to_dict() for k, v in self.attacks.items()},
-                "risk": None if self.risk is None else self.risk.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MIAResult:
-        """Inverse of `to_dict`."""
-        return cls(attacks={str(k): AttackResult.from_dict(v) for k, v in d["attacks"].items()},
-                   n_models=int(d["n_models"]), n_rows=int(d["n_rows"]),
-                   fprs=tuple(float(a) for a in d["fprs"]), confidence=float(d["confidence"]),
-                   flag_rule=FlagRule.from_dict(d.get("flag_rule", {})),
-                   config=dict(d.get("config", {})),
-                   risk=None if d.get("risk") is None else RiskStatement.from_dict(d["risk"]))
+    # Configuration, the flag rule and every attack's figures.
+    __json_layout__ = ("n_models", "n_rows", "fprs", "confidence", "flag_rule", "config",
+                       "attacks", "risk")
 
 
 def roc_grid(n_nonmembers: float, n_points: int = 50) -> np.ndarray:

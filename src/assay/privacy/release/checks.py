@@ -45,11 +45,12 @@ checks could not run and why.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
 
+from assay._serial import Serial, meta
 from assay._validation import InvalidParameterError, check_scalar
 from assay.report.result import format_figure, format_rate
 
@@ -101,7 +102,7 @@ ZERO_PROBABILITY = 1e-12
 
 
 @dataclass(frozen=True)
-class ReleaseThresholds:
+class ReleaseThresholds(Serial):
     """Thresholds of the release checks (all stated in the result).
 
     Parameters
@@ -134,6 +135,10 @@ class ReleaseThresholds:
     mia_fpr: float = 0.01
     max_mia_tpr: float = 0.03
 
+    __json_plain__ = True  # as given (a TOML 0 stays 0)
+    __json_required__ = ("min_leaf_rows", "min_cell_rows", "min_residual_dof",
+                         "min_samples_leaf", "max_class_disclosure")
+
     def __post_init__(self) -> None:
         check_scalar(self.min_leaf_rows, "release.min_leaf_rows", kind=int, low=1)
         check_scalar(self.min_cell_rows, "release.min_cell_rows", kind=int, low=1)
@@ -145,12 +150,9 @@ class ReleaseThresholds:
                      high_open=True)
         check_scalar(self.max_mia_tpr, "release.max_mia_tpr", low=0, high=1)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class CheckResult:
+class CheckResult(Serial):
     """One release check.
 
     Attributes
@@ -169,28 +171,22 @@ class CheckResult:
     """
 
     name: str
-    status: str
-    severity: str
+    status: str = field(metadata=meta(schema={"enum": ["pass", "fail", "not_run", "n/a"]}))
+    severity: str = field(metadata=meta(schema={"enum": ["reject", "review"]}))
     reason: str
     figures: dict[str, Any] = field(default_factory=dict)
+
+    __json_plain__ = True
+    __json_required__ = ("figures",)
+    __json_layout__ = ("name", "title", "status", "severity", "reason", "figures")
 
     @property
     def title(self) -> str:
         return TITLES.get(self.name, self.name)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "title": self.title, "status": self.status,
-                "severity": self.severity, "reason": self.reason,
-                "figures": dict(self.figures)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CheckResult:
-        return cls(name=d["name"], status=d["status"], severity=d["severity"],
-                   reason=d["reason"], figures=dict(d.get("figures", {})))
-
 
 @dataclass
-class ReleaseReport:
+class ReleaseReport(Serial):
     """The release recommendation and every check behind it.
 
     Attributes
@@ -204,11 +200,16 @@ class ReleaseReport:
     thresholds : ReleaseThresholds
     """
 
-    recommendation: str
+    recommendation: str = field(metadata=meta(schema={"enum": ["reject", "review",
+                                                               "release"]}))
     model: str
     n_train: int | None
     checks: list[CheckResult]
     thresholds: ReleaseThresholds
+
+    __json_plain__ = True
+    __json_layout__ = ("recommendation", "model", "n_train", "reasons", "checks",
+                       "thresholds")
 
     @property
     def reasons(self) -> list[str]:
@@ -228,17 +229,6 @@ class ReleaseReport:
                 return c
         raise InvalidParameterError(f"name must be one of {', '.join(CHECKS)}. Got {name!r}.")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"recommendation": self.recommendation, "model": self.model,
-                "n_train": self.n_train, "reasons": self.reasons,
-                "checks": [c.to_dict() for c in self.checks],
-                "thresholds": self.thresholds.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ReleaseReport:
-        return cls(recommendation=d["recommendation"], model=d["model"], n_train=d["n_train"],
-                   checks=[CheckResult.from_dict(c) for c in d["checks"]],
-                   thresholds=ReleaseThresholds(**d["thresholds"]))
 
 
 # --------------------------------------------------------------------------- helpers

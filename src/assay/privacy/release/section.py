@@ -8,10 +8,11 @@ rows and checked in full.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from assay._serial import Serial, meta
 from assay._validation import check_scalar
 from assay.section import Flag, Options
 from assay.section.base import SectionBase
@@ -75,18 +76,19 @@ class ReleaseOptions(Options):
                                  self.max_mia_tpr)
 
 
+def _report_type() -> Any:
+    from assay.privacy.release.checks import ReleaseReport
+
+    return ReleaseReport
+
+
 @dataclass
-class ReleasePayload:
-    report: Any
+class ReleasePayload(Serial):
+    """The section's payload: the release report, written as it is (unwrapped)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.report.to_dict()
+    report: Any = field(metadata=meta(hint=_report_type))  # ReleaseReport (heavy import)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ReleasePayload:
-        from assay.privacy.release.checks import ReleaseReport
-
-        return cls(ReleaseReport.from_dict(d))
+    __json_unwrap__ = "report"
 
 
 class ReleaseSection(SectionBase):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
+from assay._serial import Serial
 from assay._validation import InvalidParameterError, check_scalar
 
 __all__ = ["DPGuarantee"]
 
 
 @dataclass(frozen=True)
-class DPGuarantee:
+class DPGuarantee(Serial):
     """The DP guarantee a model was trained with (drawn as the theory curve).
 
     Either DP-SGD settings (``noise_multiplier``, ``sample_rate``, ``steps``) or an
@@ -31,6 +32,10 @@ class DPGuarantee:
     steps: int | None = None
     epsilon: float | None = None
     delta: float | None = None
+
+    # The values as given, None fields left out.
+    __json_plain__ = True
+    __json_omit_none__ = True
 
     def __post_init__(self) -> None:
         sgd = (self.noise_multiplier, self.sample_rate, self.steps)
@@ -80,10 +85,3 @@ class DPGuarantee:
                     f"sample rate q = {self.sample_rate:g}, {self.steps} steps")
         return f"(ε = {self.epsilon:g}, δ = {self.delta or 0:g})-DP"
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (None fields left out)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> DPGuarantee:
-        return cls(**payload)

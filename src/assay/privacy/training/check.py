@@ -12,10 +12,10 @@ is broken. It is read at the audit's FPR levels and at every point of the ROC gr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial
 from assay._stats import Estimate
 
 __all__ = ["GuaranteeCheck", "check_guarantee", "check_attacks"]
@@ -25,7 +25,7 @@ _TOL = 1e-9
 
 
 @dataclass
-class GuaranteeCheck:
+class GuaranteeCheck(Serial):
     """One attack's ROC against a guarantee's f-DP curve.
 
     Attributes
@@ -52,19 +52,7 @@ class GuaranteeCheck:
     violations: list[float] = field(default_factory=list)
     margin: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"attack": self.attack, "passed": self.passed, "fprs": list(self.fprs),
-                "bound": list(self.bound),
-                "empirical": [e.to_dict() for e in self.empirical],
-                "violations": list(self.violations), "margin": self.margin}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GuaranteeCheck:
-        return cls(attack=d["attack"], passed=bool(d["passed"]),
-                   fprs=[float(f) for f in d["fprs"]], bound=[float(b) for b in d["bound"]],
-                   empirical=[Estimate.from_dict(e) for e in d["empirical"]],
-                   violations=[float(v) for v in d.get("violations", [])],
-                   margin=float(d.get("margin", 0.0)))
+    __json_plain__ = True
 
 
 def check_guarantee(attack, curve, fprs=None) -> GuaranteeCheck:

@@ -18,12 +18,12 @@ With black-box access to one final model the bound is loose (far below the accou
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import bdtr, bdtrc
 
+from assay._serial import Serial
 from assay._validation import DataError, check_scalar
 
 __all__ = ["OneRunAudit", "epsilon_lower_bound", "one_run_audit", "p_value"]
@@ -66,7 +66,7 @@ def epsilon_lower_bound(n_guesses: int, n_correct: int, n_canaries: int, delta: 
 
 
 @dataclass
-class OneRunAudit:
+class OneRunAudit(Serial):
     """Result of `one_run_audit`.
 
     Attributes
@@ -90,13 +90,7 @@ class OneRunAudit:
     significance: float
     canary_auc: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (float(v) if isinstance(v, float | np.floating) else v)
-                for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> OneRunAudit:
-        return cls(**d)
+    __json_plain__ = True
 
 
 def _flip(y: np.ndarray, n_classes: int, rng: np.random.Generator) -> np.ndarray:

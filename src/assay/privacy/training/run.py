@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial, meta
 from assay._stats import Estimate
 from assay.privacy.training.check import GuaranteeCheck, check_attacks
 from assay.privacy.training.onerun import OneRunAudit
@@ -35,8 +36,13 @@ def _fkey(f: float) -> str:
     return f"{f:g}"
 
 
+def _infinite(value: Any) -> float:
+    """An ε read back: null (written for an infinite ε) is infinity."""
+    return math.inf if value is None else float(value)
+
+
 @dataclass
-class DPRun:
+class DPRun(Serial):
     """One DP population: its noise, guarantee, accuracy and what the attacks achieved.
 
     Attributes
@@ -62,60 +68,34 @@ class DPRun:
     """
 
     label: str
-    calibration: str
-    noise_multiplier: float
-    epsilon: float
+    calibration: str = field(metadata=meta(schema={"enum": ["risk", "epsilon", "grid"]}))
+    noise_multiplier: float = field(metadata=meta(schema={"minimum": 0}))
+    epsilon: float = field(metadata=meta(null_nan=True, decode=_infinite))
     accuracy: Estimate
     guarantee: dict[float, float]
     advantage: float
     empirical: dict[float, Estimate]
     attack: str
     checks: dict[str, GuaranteeCheck]
-    roc_fpr: list[float] = field(default_factory=list)
-    roc_tpr: list[float] = field(default_factory=list)
-    roc_low: list[float] = field(default_factory=list)
-    roc_high: list[float] = field(default_factory=list)
-    bound_tpr: list[float] = field(default_factory=list)
+    roc_fpr: list[float] = field(default_factory=list, metadata=meta(key=("roc", "fpr")))
+    roc_tpr: list[float] = field(default_factory=list, metadata=meta(key=("roc", "tpr")))
+    roc_low: list[float] = field(default_factory=list, metadata=meta(key=("roc", "tpr_low")))
+    roc_high: list[float] = field(default_factory=list,
+                                  metadata=meta(key=("roc", "tpr_high")))
+    bound_tpr: list[float] = field(default_factory=list, metadata=meta(key=("roc", "bound")))
+
+    __json_plain__ = True
+    __json_layout__ = ("label", "calibration", "noise_multiplier", "epsilon", "accuracy",
+                       "guarantee", "advantage", "empirical", "attack", "passed", "checks",
+                       "roc_fpr", "roc_tpr", "roc_low", "roc_high", "bound_tpr")
+    __json_required__ = ("roc",)
 
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks.values())
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "calibration": self.calibration,
-                "noise_multiplier": self.noise_multiplier, "epsilon": _finite(self.epsilon),
-                "accuracy": self.accuracy.to_dict(),
-                "guarantee": {_fkey(f): v for f, v in self.guarantee.items()},
-                "advantage": self.advantage,
-                "empirical": {_fkey(f): e.to_dict() for f, e in self.empirical.items()},
-                "attack": self.attack, "passed": self.passed,
-                "checks": {k: c.to_dict() for k, c in self.checks.items()},
-                "roc": {"fpr": self.roc_fpr, "tpr": self.roc_tpr, "tpr_low": self.roc_low,
-                        "tpr_high": self.roc_high, "bound": self.bound_tpr}}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DPRun:
-        roc = d.get("roc", {})
-        return cls(label=d["label"], calibration=d["calibration"],
-                   noise_multiplier=float(d["noise_multiplier"]),
-                   epsilon=math.inf if d.get("epsilon") is None else float(d["epsilon"]),
-                   accuracy=Estimate.from_dict(d["accuracy"]),
-                   guarantee={float(f): float(v) for f, v in d["guarantee"].items()},
-                   advantage=float(d["advantage"]),
-                   empirical={float(f): Estimate.from_dict(e) for f, e in d["empirical"].items()},
-                   attack=d["attack"],
-                   checks={k: GuaranteeCheck.from_dict(c) for k, c in d["checks"].items()},
-                   roc_fpr=list(roc.get("fpr", [])), roc_tpr=list(roc.get("tpr", [])),
-                   roc_low=list(roc.get("tpr_low", [])), roc_high=list(roc.get("tpr_high", [])),
-                   bound_tpr=list(roc.get("bound", [])))
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
 @dataclass
-class DPPayload:
+class DPPayload(Serial):
     """Everything the DP section found (``SectionResult.data``).
 
     Attributes
@@ -142,14 +122,17 @@ class DPPayload:
     target_description: str
     delta: float
     epsilon_target: float
-    sample_rate: float
-    steps: int
+    sample_rate: float = field(metadata=meta(schema={"exclusiveMinimum": 0, "maximum": 1}))
+    steps: int = field(metadata=meta(schema={"minimum": 1}))
     settings: dict[str, Any]
     fprs: list[float]
-    runs: list[DPRun]
+    runs: list[DPRun] = field(metadata=meta(schema={"minItems": 2}))
     one_run: OneRunAudit | None = None
     target_value: float | None = None
     target_fpr: float | None = None
+
+    __json_plain__ = True
+    __json_required__ = ("one_run",)
 
     def run(self, calibration: str) -> DPRun | None:
         return next((r for r in self.runs if r.calibration == calibration), None)
@@ -160,27 +143,6 @@ class DPPayload:
         if run is None:
             raise KeyError(f"no {calibration!r} run in this DP payload")
         return run
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"risk_target": self.risk_target, "target_description": self.target_description,
-                "delta": self.delta, "epsilon_target": self.epsilon_target,
-                "sample_rate": self.sample_rate, "steps": self.steps,
-                "settings": dict(self.settings), "fprs": list(self.fprs),
-                "runs": [r.to_dict() for r in self.runs],
-                "one_run": None if self.one_run is None else self.one_run.to_dict(),
-                "target_value": self.target_value, "target_fpr": self.target_fpr}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DPPayload:
-        return cls(risk_target=d["risk_target"], target_description=d["target_description"],
-                   delta=float(d["delta"]), epsilon_target=float(d["epsilon_target"]),
-                   sample_rate=float(d["sample_rate"]), steps=int(d["steps"]),
-                   settings=dict(d.get("settings", {})), fprs=[float(f) for f in d["fprs"]],
-                   runs=[DPRun.from_dict(r) for r in d["runs"]],
-                   one_run=None if d.get("one_run") is None
-                   else OneRunAudit.from_dict(d["one_run"]),
-                   target_value=d.get("target_value"), target_fpr=d.get("target_fpr"))
-
 
 # --------------------------------------------------------------------------- pieces
 
