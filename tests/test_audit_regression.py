@@ -22,9 +22,10 @@ SKIPPED = ("attribute", "distribution", "release", "synthetic", "dp")
 
 
 def _german_config(tmp_path, **kwargs):
-    sections = {"multiplicity": MultiplicityOptions(decision_threshold=5000.0, n_bootstrap=50)}
+    sections = {"multiplicity": MultiplicityOptions(n_bootstrap=50)}
     return AuditConfig(data="german", target="credit_amount", protected=("sex", "age"),
-                       models=8, out=str(tmp_path / "out"), sections=sections, **kwargs)
+                       models=8, out=str(tmp_path / "out"), sections=sections,
+                       decision_threshold=5000.0, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +127,21 @@ def test_fairness_metrics_equal_a_direct_pandas_computation(german):
     assert report.overall["mae"].value == pytest.approx(frame["r"].abs().mean(), rel=1e-9)
 
 
+def test_the_decision_a_prediction_feeds_is_measured_as_a_classifiers(german):
+    result, dataset, config = german
+    preds, member = _population(dataset, config)
+    held = ~member[0]
+    payload = result.sections["fairness"].data
+    assert payload.decision_threshold == 5000.0 and payload.decision is not None
+    decided = pd.Series(preds[0][held] > 5000.0).groupby(dataset.groups["sex"].to_numpy()[held])
+    rates = {g.label: g.rates["selection_rate"].value for g in payload.decision.groups
+             if g.grouping == "sex"}
+    for sex, d in decided:
+        assert rates[f"sex={sex}"] == pytest.approx(d.mean())
+    assert "decision.dp_gap" in result.sections["fairness"].metrics
+    assert any("prediction > 5000" in line for line in result.sections["fairness"].summary)
+
+
 def test_vpr_equals_max_minus_min_over_the_set():
     from assay.multiplicity.regression_audit import regression_curve
 
@@ -216,14 +232,14 @@ def test_decision_threshold_is_refused_for_classes(tmp_path, data_home):
     from assay._validation import InvalidParameterError
 
     config = AuditConfig(data="german", protected=("sex",), out=str(tmp_path / "out"),
-                         sections={"multiplicity": MultiplicityOptions(decision_threshold=0.5)})
+                         decision_threshold=0.5)
     with pytest.raises(InvalidParameterError, match="decision_threshold"):
         run_audit(config, progress=False, write=False)
 
 
 def test_classification_config_is_unchanged_by_the_new_options():
     out = AuditConfig(data="german").to_dict()
-    assert "task" not in out and "decision_threshold" not in out["multiplicity"]
+    assert "task" not in out and "decision_threshold" not in out
     assert AuditConfig(data="german", task="regression").to_dict()["task"] == "regression"
 
 

@@ -70,7 +70,7 @@ class GroupOptions(Options):
 _SHARED_KEYS = ("data", "target", "protected", "learner", "learner_params", "models", "out",
                 "backend", "scheduler_address", "seed", "n_rows", "predictions",
                 "train_column", "encoding", "max_categories", "min_frequency", "memory_budget",
-                "sparse", "task")
+                "sparse", "task", "decision_threshold")
 #: What a target may be audited as (`AuditConfig.task`; None: detected from the target).
 TASKS = ("classification", "regression")
 
@@ -130,6 +130,10 @@ class AuditConfig:
         distinct ones), which is then audited as a regression model (a data note and
         one line say so). An integer target with few values stays classes unless
         ``task = "regression"``.
+    decision_threshold : float or None
+        Regression targets only: the decision the prediction feeds is ``prediction >
+        threshold`` (a premium referred, credit refused). Fairness then adds the
+        decision's rate gaps by group, multiplicity its ambiguity and discrepancy.
     groups : GroupOptions
     sections : dict of str to Options
         Each registered section's options (defaults where its table is absent).
@@ -154,6 +158,7 @@ class AuditConfig:
     memory_budget: float | None = None
     sparse: bool | str | None = None
     task: str | None = None
+    decision_threshold: float | None = None
     groups: GroupOptions = field(default_factory=GroupOptions)
     sections: Mapping[str, Options] = field(default_factory=dict)
 
@@ -197,6 +202,9 @@ class AuditConfig:
                 f"train_column must be a column name. Got {self.train_column!r}.")
         if self.task is not None:
             check_option(self.task, "task (--task)", TASKS)
+        if self.decision_threshold is not None:
+            object.__setattr__(self, "decision_threshold", float(check_scalar(
+                self.decision_threshold, "decision_threshold (--decision-threshold)")))
         object.__setattr__(self, "encoding", check_encoding(self.encoding))
         self._check_encoding_limits()
         if not isinstance(self.groups, GroupOptions):
@@ -295,8 +303,9 @@ class AuditConfig:
         """JSON form: shared options, ``learner`` table, ``groups`` and one table per section."""
         out = {k: getattr(self, k) for k in _SHARED_KEYS if k not in ("learner",
                                                                       "learner_params")}
-        if self.task is None:  # a detected task is in the data summary
-            del out["task"]
+        for key in ("task", "decision_threshold"):  # a classification audit's as before
+            if out[key] is None:
+                del out[key]
         out["protected"] = list(self.protected)
         out["learner"] = {"name": self.learner, **self.learner_params}
         out["groups"] = self.groups.to_dict()

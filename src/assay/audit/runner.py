@@ -279,6 +279,11 @@ def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
     if task == "regression":  # the learner and every option checked for a number's model
         config = regression_config(config, dataset, _sections(only))
         learner = config.make_learner()
+    elif config.decision_threshold is not None:
+        raise InvalidParameterError(
+            f"decision_threshold (--decision-threshold) applies to a regression target only "
+            f"(a classifier decides by its classes; {dataset.target!r} is classes). Got "
+            f"{config.decision_threshold:g}.")
     elif callable(getattr(learner, "fit_predict_values", None)):
         raise InvalidParameterError(
             f"learner must be a classifier for the class target {dataset.target!r} (pass "

@@ -86,6 +86,9 @@ _SHARED_FLAGS: list[tuple[str, Any, Any]] = [
     ("task", str | None, typer.Option(
         help="classification or regression (default: regression for a continuous numeric "
              "target, classes otherwise).")),
+    ("decision_threshold", float | None, typer.Option(
+        help="Regression target: the decision is prediction > this (fairness gaps of the "
+             "decision, multiplicity's ambiguity).")),
     ("protected", list[str] | None, typer.Option(help=HELP["protected"])),
     ("learner", str | None, typer.Option(help=HELP["learner"])),
     ("learner_param", list[str] | None, typer.Option(help=HELP["learner_param"])),
@@ -179,8 +182,8 @@ def _audit(**given: Any) -> int:
         options["sparse"] = SPARSE_VALUES.get(sparse.lower(), sparse)
     if given.get("scheduler") is not None:
         options["scheduler_address"] = given["scheduler"]
-    for key in ("data", "target", "task", "learner", "models", "out", "backend", "seed",
-                "predictions", "train_column", "encoding", "max_categories",
+    for key in ("data", "target", "task", "decision_threshold", "learner", "models", "out",
+                "backend", "seed", "predictions", "train_column", "encoding", "max_categories",
                 "min_frequency", "memory_budget"):
         if given.get(key) is not None:
             if key == "learner" and isinstance(options.get("learner"), dict):

@@ -7,6 +7,12 @@ Kolmogorov-Smirnov and Wasserstein-1 distance between the group's predictions an
 else's, and calibration (slope, intercept), each with a bootstrap interval; gaps (largest
 minus smallest supported group) with intervals.
 
+With a ``decision_threshold`` (the audit's ``--decision-threshold``) the decision the
+prediction feeds, ``prediction > threshold`` against ``truth > threshold``, is measured as
+a classifier's is (`fairness_metrics`: selection rate, TPR, FPR per group with intervals,
+demographic parity, equal opportunity and equalized odds gaps, groups flagged whose rate
+falls short of the overall one).
+
 Flags (the audit's `GroupPolicy`): a group is flagged when its error is significantly above
 everyone's (max-T permutation test within the grouping of the per-person absolute error
 over the overall MAE) by at least ``min_gap`` (0.05: a 5 % higher MAE), or its mean
@@ -83,6 +89,11 @@ class RegressionFairnessPayload(Serial):
         Which model was measured, on how many rows.
     no_front : str
         Why no mitigation front was built.
+    decision_threshold : float or None
+    decision : FairnessReport or None
+        The decision ``prediction > decision_threshold`` measured as a classifier's.
+    decision_note : str
+        Why the decision was not measured though a threshold was given ("" otherwise).
     task : "regression"
     """
 
@@ -92,6 +103,9 @@ class RegressionFairnessPayload(Serial):
     target: dict[str, Any] = field(default_factory=dict,
                                    metadata=meta(schema={"required": ["source"]}))
     no_front: str = NO_FRONT
+    decision_threshold: float | None = None
+    decision: Any = field(default=None, metadata=meta(hint=lambda: _late()["decision"]))
+    decision_note: str = ""
     task: str = field(default="regression", metadata=meta(schema={"const": "regression"}))
 
     __json_required__ = ("flags", "target", "no_front", "task")
@@ -104,10 +118,12 @@ class RegressionFairnessPayload(Serial):
 
 
 def _late() -> dict[str, Any]:
+    from assay.fairness.metrics import FairnessReport
     from assay.fairness.regression import RegressionFairnessReport
     from assay.groups import FlagRule
 
-    return {"report": RegressionFairnessReport, "flag_rule": FlagRule}
+    return {"report": RegressionFairnessReport, "flag_rule": FlagRule,
+            "decision": FairnessReport | None}
 
 
 def regression_flags(y: Any, pred: Any, index: Any, policy: Any,
@@ -160,10 +176,35 @@ def run_regression_fairness(section: Any, context: Any, options: Any):
         report=report, flag_rule=policy.flag_rule,
         flags=regression_flags(y, pred, index, policy, config.seed),
         target={"source": target.source, "n_rows": int(rows.size),
-                "rows": "the model's held-out rows (not trained on)"})
+                "rows": "the model's held-out rows (not trained on)"},
+        decision_threshold=config.decision_threshold)
+    if config.decision_threshold is not None:
+        payload.decision, payload.decision_note = decision_report(
+            y, pred, index, config.decision_threshold, context.group_policy, options,
+            config.seed)
     return SectionResult(name=section.name, title=section.title,
                          summary=summary_lines(payload), metrics=gate_metrics(payload),
                          data=payload)
+
+
+def decision_report(y: Any, pred: Any, index: Any, threshold: float, group_policy: Any,
+                    options: Any, seed: int = 0) -> tuple[Any, str]:
+    """The decision ``pred > threshold`` against ``y > threshold`` measured as a
+    classifier's (rates, gaps and flags by `group_policy` with the section's ``min_gap``),
+    and "" ; or None and why not (every truth on one side of the threshold)."""
+    from assay.fairness.metrics import fairness_metrics
+
+    truth = (np.asarray(y) > threshold).astype(np.int64)
+    decided = (np.asarray(pred) > threshold).astype(np.int64)
+    if truth.min() == truth.max():
+        side = "above" if truth[0] else "at or below"
+        return None, (f"every held-out truth is {side} the threshold {threshold:g}: the "
+                      f"decision's rates need both outcomes")
+    policy = group_policy.for_section(options.min_gap, "less")
+    report = fairness_metrics(truth, decided, index, min_count=options.min_count,
+                              n_bootstrap=options.n_bootstrap, **policy.test_options(),
+                              random_state=seed)
+    return report, ""
 
 
 def _num(value: float | None) -> str:
@@ -219,7 +260,43 @@ def summary_lines(payload: RegressionFairnessPayload) -> list[str]:
         lines.append(f"Flagged groups: {listed}. Flagged because {flag_words(payload)}.")
     else:
         lines.append(f"No group is flagged ({flag_words(payload)} is needed).")
+    lines.extend(_decision_lines(payload))
     lines.append(f"No fix proposed: {payload.no_front}.")
+    return lines
+
+
+def _decision_gaps(payload: RegressionFairnessPayload) -> list[Any]:
+    """The decision's largest gap of each kind (demographic parity, equal opportunity,
+    equalized odds), over attributes."""
+    if payload.decision is None:
+        return []
+    out = []
+    for by in payload.decision.gaps.values():
+        found = [g for g in by.values() if g.n_groups >= 2 and np.isfinite(g.difference.value)]
+        if found:
+            out.append(max(found, key=lambda g: g.difference.value))
+    return out
+
+
+def _decision_lines(payload: RegressionFairnessPayload) -> list[str]:
+    from assay.fairness.metrics import GAP_NAMES
+    from assay.report.result import format_rate
+
+    t = payload.decision_threshold
+    if t is None:
+        return []
+    if payload.decision is None:
+        return [f"The decision 'prediction > {t:g}' is not measured: {payload.decision_note}."]
+    lines = []
+    for gap in _decision_gaps(payload):
+        e = gap.difference
+        words = GAP_NAMES.get(gap.name, gap.name)
+        lines.append(f"The decision 'prediction > {t:g}': largest {words} gap"
+                     f" {format_rate(e.value)} [{format_rate(e.ci_low)}, "
+                     f"{format_rate(e.ci_high)}] on {gap.grouping} ({gap.best} vs {gap.worst}).")
+    flagged = [g.label for g in payload.decision.groups if g.flags]
+    if flagged:
+        lines.append(f"Groups flagged on the decision's rates: {', '.join(flagged[:4])}.")
     return lines
 
 
@@ -256,6 +333,10 @@ def gate_metrics(payload: RegressionFairnessPayload) -> dict[str, Any]:
     out["flagged_groups"] = Metric(value=float(len({(f.grouping, f.label)
                                                     for f in payload.flagged()})),
                                    label="groups flagged")
+    for gap in _decision_gaps(payload):
+        out[f"decision.{gap.name}_gap"] = metric(
+            gap.difference, f"largest {gap.name} gap of the decision prediction > "
+                            f"{payload.decision_threshold:g} ({gap.grouping})")
     return out
 
 
@@ -285,6 +366,9 @@ def regression_fairness_page(section: Any, result: Any) -> Any:
             for g in payload.report.gaps.get(name, {}).values() if g.n_groups >= 2]
     view = {"payload": payload, "overall": o, "groups": groups, "gaps": gaps,
             "rule": flag_words(payload), "words": OVERALL_WORDS,
+            "decision_gaps": _decision_gaps(payload),
+            "decision_groups": [] if payload.decision is None else
+            [g for g in payload.decision.groups if g.supported],
             "figures": FIGURES, "small": [g.label for g in payload.report.groups
                                           if not g.supported], "num": _num}
     template = resources.files("assay.fairness").joinpath(

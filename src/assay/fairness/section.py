@@ -153,9 +153,9 @@ class FairnessSection(SectionBase):
     regression_refused = {
         **{key: "the mitigation front is not built for regression models yet"
            for key in ("constraint", "prefer", "methods", "fix_min_count", "n_rounds",
-                       "export", "max_cost", "min_reduction", "confirm_by")},
-        "min_count": "a regression model's groups have no rate denominators (min_support "
-                     "of [groups] applies)",
+                       "export", "max_cost", "min_reduction", "confirm_by", "n_jobs")},
+        **{key: "a regression audit measures its own model under audit"
+           for key in ("baseline", "test_size")},
     }
     checker = "assay.fairness.run:check_fairness"
     runner = "assay.fairness.run:run_fairness"

@@ -9,7 +9,8 @@ whose held-out MSE is within ε of the best (``tolerance``: relative or absolute
 
 Per person (held-out rows) and set: the **viable prediction range** (max − min of the
 predictions over the set) and the **spread** (their standard deviation); with a
-``decision_threshold`` the decision is ``prediction > threshold`` and **ambiguity** (share
+``decision_threshold`` (the audit's ``--decision-threshold``) the decision is
+``prediction > threshold`` and **ambiguity** (share
 of people whose decision some model of the set reverses against the reference) and
 **discrepancy** (largest share one model reverses) follow (`regression_multiplicity`). The
 reference is the audited model when it is in the set, else the best model.
@@ -339,7 +340,7 @@ def run_regression_multiplicity(section: Any, context: Any, options: Any):
         groups = GroupIndex.from_frame(dataset.groups.iloc[np.flatnonzero(heldout)]
                                        .reset_index(drop=True),
                                        max_intersection=config.groups.max_intersection)
-    threshold = options.decision_threshold
+    threshold = config.decision_threshold
     policy = context.group_policy.for_section(options.min_gap, "greater")
     epsilons = sorted(set(options.epsilons) | {options.headline_epsilon})
     figures, per_row = regression_curve(

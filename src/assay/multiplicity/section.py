@@ -63,10 +63,6 @@ class MultiplicityOptions(Options):
     compare : str or None, default=None
         Predictions file of another version of the user's model (the audit's
         ``train_column``): churn against it (needs a model of the user's own).
-    decision_threshold : float or None, default=None
-        Regression models only: the decision a prediction feeds is ``prediction >
-        threshold`` (a premium referred, credit refused); adds ambiguity and discrepancy
-        of that decision to the Rashomon set's ranges.
     """
 
     epsilons: tuple[float, ...] = DEFAULT_EPSILONS
@@ -81,7 +77,6 @@ class MultiplicityOptions(Options):
     n_records: int = 20
     holdout: float | None = None
     compare: str | None = None
-    decision_threshold: float | None = None
 
     def __post_init__(self) -> None:
         eps = (self.epsilons,) if isinstance(self.epsilons, int | float) else self.epsilons
@@ -118,8 +113,6 @@ class MultiplicityOptions(Options):
         if self.holdout is not None:
             check_scalar(self.holdout, "multiplicity.holdout", low=0, high=1, low_open=True,
                          high_open=True)
-        if self.decision_threshold is not None:
-            check_scalar(self.decision_threshold, "multiplicity.decision_threshold")
         if self.compare is not None and not isinstance(self.compare, str):
             raise InvalidParameterError(f"multiplicity.compare must be the path of a "
                                         f"predictions file. Got {self.compare!r}.")
@@ -127,8 +120,6 @@ class MultiplicityOptions(Options):
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["grid"] = {k: list(v) for k, v in self.grid.items()}
-        if self.decision_threshold is None:  # a classification audit's config unchanged
-            del out["decision_threshold"]
         return out
 
 
@@ -147,8 +138,6 @@ class MultiplicitySection(SectionBase):
              kind="int", name="--rashomon-models"),
         Flag("min_gap", "Smallest group ambiguity excess over the overall that is flagged.",
              kind="float", name="--rashomon-min-gap"),
-        Flag("decision_threshold", "Regression target: the decision is prediction > this; "
-             "adds ambiguity and discrepancy of the decision.", kind="float"),
     )
     #: What the section audits: classifiers and regression models (Rashomon set by MSE).
     tasks = ("classification", "regression")
@@ -169,11 +158,6 @@ class MultiplicitySection(SectionBase):
         from assay.learners import get_learner
         from assay.multiplicity.rashomon import grid_points
 
-        if options.decision_threshold is not None and context.task != "regression":
-            raise InvalidParameterError(
-                f"multiplicity.decision_threshold (--decision-threshold) applies to a "
-                f"regression target only (a classifier decides by its classes). Got "
-                f"{options.decision_threshold:g}.")
         models = options.models or context.config.models
         points = grid_points(options.grid)
         if models < len(points):
