@@ -464,7 +464,10 @@ def summary_lines(payload: RegressionMultiplicityPayload) -> list[str]:
         top = found[0]
         more = f"; also flagged: {', '.join(g.label for g in found[1:4])}" \
             if len(found) > 1 else ""
-        lines.append(f"Flagged: {top.label} (mean range {_est(top.mean_vpr)}){more}. "
+        figure = (f"decisions reversed {_share(top.ambiguity)}"
+                  if payload.flag_on == "ambiguity" and top.ambiguity is not None
+                  else f"mean range {_est(top.mean_vpr)}")
+        lines.append(f"Flagged: {top.label} ({figure}){more}. "
                      f"Flagged because {payload.flag_rule.describe(what)}.")
     elif any(g.supported for g in head.groups):
         lines.append(f"No group is flagged ({payload.flag_rule.describe(what)} is needed).")
