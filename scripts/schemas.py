@@ -39,6 +39,18 @@ TARGETS = (
      "result of the synthetic-release audit (assay synth)"),
     ("assay.synth.dp:SynthDPResult", "src/assay/synth/dp.schema.json", "assay-synth-dp",
      "result of a DP synthetic release calibrated to a risk target (assay synth-dp)"),
+    ("assay.privacy.membership.run:PrivacyPayload", "src/assay/privacy/membership/schema.json",
+     "assay-section-privacy", "payload of the privacy section"),
+    ("assay.privacy.attribute.section:AttributePayload",
+     "src/assay/privacy/attribute/schema.json", "assay-section-attribute",
+     "assay attribute-inference payload"),
+    ("assay.privacy.distribution.section:DistributionPayload",
+     "src/assay/privacy/distribution/schema.json", "assay-section-distribution",
+     "assay distribution-inference payload"),
+    ("assay.privacy.release.section:ReleasePayload", "src/assay/privacy/release/schema.json",
+     "assay-section-release", "assay release-check payload"),
+    ("assay.privacy.training.run:DPPayload", "src/assay/privacy/training/schema.json",
+     "assay-section-dp", "payload of the dp section"),
 )
 
 

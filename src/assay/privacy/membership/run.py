@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from assay._serial import Serial, meta
 from assay._validation import AssayError, InvalidParameterError
 from assay.groups import FlagRule
 from assay.privacy.membership.results import MIAResult
@@ -32,12 +33,8 @@ ASSUMED_BATCH_SIZE = 128
 ASSUMED_EPOCHS = 5
 
 
-def _floats(mapping: dict[Any, Any]) -> dict[float, float]:
-    return {float(k): float(v) for k, v in mapping.items()}
-
-
 @dataclass
-class BoundCurve:
+class BoundCurve(Serial):
     """An f-DP bound on the attack ROC: the most any attacker can reach under a guarantee.
 
     Attributes
@@ -61,39 +58,23 @@ class BoundCurve:
     advantage: float | None = None
     exceeded_at: list[float] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"description": self.description, "guarantee": self.guarantee.to_dict(),
-                "fpr": list(self.fpr), "tpr": list(self.tpr),
-                "tpr_at_fpr": {f"{k:g}": v for k, v in self.tpr_at_fpr.items()},
-                "advantage": self.advantage, "exceeded_at": list(self.exceeded_at)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BoundCurve:
-        return cls(description=d["description"], guarantee=DPGuarantee.from_dict(d["guarantee"]),
-                   fpr=list(d["fpr"]), tpr=list(d["tpr"]),
-                   tpr_at_fpr=_floats(d.get("tpr_at_fpr", {})), advantage=d.get("advantage"),
-                   exceeded_at=[float(f) for f in d.get("exceeded_at", [])])
+    __json_plain__ = True
+    __json_required__ = ("tpr_at_fpr",)
 
 
 @dataclass
-class NoiseRisk:
+class NoiseRisk(Serial):
     """Worst-case risk of DP-SGD at one noise multiplier."""
 
     noise_multiplier: float
     advantage: float
     tpr_at_fpr: dict[float, float]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"noise_multiplier": self.noise_multiplier, "advantage": self.advantage,
-                "tpr_at_fpr": {f"{k:g}": v for k, v in self.tpr_at_fpr.items()}}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> NoiseRisk:
-        return cls(float(d["noise_multiplier"]), float(d["advantage"]), _floats(d["tpr_at_fpr"]))
+    __json_plain__ = True
 
 
 @dataclass
-class Calibration:
+class Calibration(Serial):
     """The noise-vs-risk curve of DP-SGD and the noise that meets the risk target.
 
     ``noise_multiplier`` is None (and ``error`` says why) when no noise meets the target.
@@ -110,21 +91,17 @@ class Calibration:
     achieved: float | None = None
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"sample_rate": self.sample_rate, "steps": self.steps,
-                "assumption": self.assumption, "risk_target": self.risk_target,
-                "curve": [r.to_dict() for r in self.curve],
-                "target_description": self.target_description,
-                "target_value": self.target_value, "noise_multiplier": self.noise_multiplier,
-                "achieved": self.achieved, "error": self.error}
+    __json_plain__ = True
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Calibration:
-        return cls(**{**d, "curve": [NoiseRisk.from_dict(r) for r in d["curve"]]})
+
+def _regression_type() -> type:
+    from assay.privacy.membership.regression_audit import RegressionPrivacyPayload
+
+    return RegressionPrivacyPayload
 
 
 @dataclass
-class PrivacyPayload:
+class PrivacyPayload(Serial):
     """Everything the privacy section found (``SectionResult.data``).
 
     Attributes
@@ -148,39 +125,21 @@ class PrivacyPayload:
     mia: MIAResult
     strongest_attack: str
     flag_rule: FlagRule
-    target: dict[str, Any] = field(default_factory=dict)
+    target: dict[str, Any] = field(default_factory=dict, metadata=meta(
+        schema={"required": ["source"]}))
     theory: BoundCurve | None = None
     calibration: Calibration | None = None
     fix: BoundCurve | None = None
+
+    __json_plain__ = True
+    __json_required__ = ("target",)
+    # A regression model's payload (``task``) reads as its own type.
+    __json_variants__ = ("task", {"regression": _regression_type})
 
     @property
     def strongest(self):
         """The strongest attack's result."""
         return self.mia.attacks[self.strongest_attack]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mia": self.mia.to_dict(), "strongest_attack": self.strongest_attack,
-                "flag_rule": self.flag_rule.to_dict(), "target": dict(self.target),
-                "theory": None if self.theory is None else self.theory.to_dict(),
-                "calibration": None if self.calibration is None else self.calibration.to_dict(),
-                "fix": None if self.fix is None else self.fix.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Any:
-        """Inverse of `to_dict`; a regression model's payload (``task``) reads as its own
-        type (`assay.privacy.membership.regression_audit.RegressionPrivacyPayload`)."""
-        if isinstance(d, dict) and d.get("task") == "regression":
-            from assay.privacy.membership.regression_audit import RegressionPrivacyPayload
-
-            return RegressionPrivacyPayload.from_dict(d)
-
-        def opt(key, kind):
-            return None if d.get(key) is None else kind.from_dict(d[key])
-
-        return cls(mia=MIAResult.from_dict(d["mia"]), strongest_attack=d["strongest_attack"],
-                   flag_rule=FlagRule.from_dict(d["flag_rule"]), target=dict(d.get("target", {})),
-                   theory=opt("theory", BoundCurve), calibration=opt("calibration", Calibration),
-                   fix=opt("fix", BoundCurve))
 
 
 # --------------------------------------------------------------------------- checks
