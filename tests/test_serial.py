@@ -282,3 +282,16 @@ def test_variants_read_as_their_own_type():
     back = Loose.from_dict({"task": "regression", "n": 2, "scale": 0.5})
     assert type(back) is Strict and back == Strict("regression", 2, 0.5)
     assert Strict.from_dict({"task": "regression"}) == Strict("regression")  # no loop
+
+
+def test_a_named_class_refuses_what_it_does_not_write():
+    from assay.groups import FlagRule
+
+    assert FlagRule.from_dict({"alpha": 0.01}) == FlagRule(alpha=0.01)
+    with pytest.raises(InvalidParameterError, match="flag rule must be a mapping. Got list"):
+        FlagRule.from_dict([0.05])
+    with pytest.raises(InvalidParameterError, match=r"flag rule keys must be among 'alpha', "
+                       r"'min_difference', 'direction'. Got \['x'\]"):
+        FlagRule.from_dict({"alpha": 0.05, "x": 1})
+    with pytest.raises(InvalidParameterError, match="alpha"):  # its own check, unchanged
+        FlagRule.from_dict({"alpha": 2.0})

@@ -27,7 +27,11 @@ reads numbers back as written (an ε given as ``2`` stays ``2``);
 ``__json_omit_none__ = True`` leaves out keys whose value is None;
 ``__json_unwrap__ = "field"`` makes the class's JSON that one field's (a payload that
 only wraps a result); ``__json_variants__ = ("task", {"regression": lambda: Other})``
-reads a payload whose ``task`` is ``"regression"`` as ``Other`` (loaded on use). A
+reads a payload whose ``task`` is ``"regression"`` as ``Other`` (loaded on use);
+``__json_name__ = "flag rule"`` refuses, by that name, a payload that is not a mapping
+or has keys the class does not write; ``__json_error__ = "estimate must be ..."`` turns
+a malformed payload (a key missing, a value of the wrong type) into one
+`InvalidParameterError` with that message. A
 field's ``meta(key=("roc", "fpr"))`` writes it nested (``{"roc": {"fpr": ...}}``).
 
 Then compare ``json.dumps(x.to_dict())`` before and after on real objects.
@@ -68,7 +72,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any, ClassVar, Literal, TypeVar, Union
+from typing import Any, ClassVar, Literal, TypeVar, Union, cast
 
 _META = "assay_json"
 _T = TypeVar("_T", bound="Serial")
@@ -480,6 +484,8 @@ class Serial:
     __json_omit_none__: ClassVar[bool] = False
     __json_unwrap__: ClassVar[str | None] = None
     __json_variants__: ClassVar[tuple[str, Mapping[Any, Callable[[], type]]] | None] = None
+    __json_name__: ClassVar[str | None] = None
+    __json_error__: ClassVar[str | None] = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-clean form (see `assay._serial`)."""
@@ -495,4 +501,25 @@ class Serial:
             make = types.get(d.get(key))
             if make is not None:
                 return make().from_dict(d)
-        return from_json(cls, d)
+        name = cls.__json_name__
+        if name is not None:  # a closed mapping: anything else is refused by name
+            from assay._validation import InvalidParameterError
+
+            if not isinstance(d, Mapping):
+                raise InvalidParameterError(
+                    f"{name} must be a mapping. Got {type(d).__name__}.")
+            keys = [key for key, _, _ in _layout(cast(type, cls))]
+            unknown = sorted(set(d) - set(keys))
+            if unknown:
+                raise InvalidParameterError(
+                    f"{name} keys must be among {', '.join(map(repr, keys))}. Got {unknown}.")
+        if cls.__json_error__ is None:
+            return from_json(cls, d)
+        from assay._validation import AssayError, InvalidParameterError
+
+        try:
+            return from_json(cls, d)
+        except AssayError:
+            raise  # the class's own check, with its own message
+        except (KeyError, TypeError, ValueError):
+            raise InvalidParameterError(f"{cls.__json_error__}. Got {d!r}.") from None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special  # not scipy.stats: its import alone takes ~1 s
 
-from assay._serial import Serial, from_json
+from assay._serial import Serial
 from assay._validation import InvalidParameterError, check_scalar
 
 
@@ -33,15 +33,8 @@ class Estimate(Serial):
     ci_low: float
     ci_high: float
 
-    @classmethod
-    def from_dict(cls, d) -> Estimate:
-        """Inverse of `to_dict`; a null (JSON's stand-in for NaN) reads back as NaN."""
-        try:
-            return from_json(cls, d)
-        except (KeyError, TypeError, ValueError):
-            raise InvalidParameterError(
-                f"estimate must be a mapping with numbers value, ci_low and ci_high. "
-                f"Got {d!r}.") from None
+    # A null (JSON's stand-in for NaN) reads back as NaN; a bad mapping is one error.
+    __json_error__ = "estimate must be a mapping with numbers value, ci_low and ci_high"
 
 
 def _check_confidence(confidence: float) -> float:
