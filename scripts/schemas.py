@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: (payload type, schema file, $id, title) of every generated schema.
 TARGETS = (
+    ("assay.report.result:AuditResult", "src/assay/report/schema.json", "assay-result-v2",
+     "assay audit result"),
     ("assay.fairness.run:FairnessPayload", "src/assay/fairness/schema.json",
      "assay-section-fairness", "payload of the fairness section"),
     ("assay.multiplicity.run:MultiplicityPayload", "src/assay/multiplicity/schema.json",

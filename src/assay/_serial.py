@@ -31,7 +31,8 @@ reads a payload whose ``task`` is ``"regression"`` as ``Other`` (loaded on use);
 ``__json_name__ = "flag rule"`` refuses, by that name, a payload that is not a mapping
 or has keys the class does not write; ``__json_error__ = "estimate must be ..."`` turns
 a malformed payload (a key missing, a value of the wrong type) into one
-`InvalidParameterError` with that message. A
+`InvalidParameterError` with that message; ``__json_closed__ = True`` makes the schema
+refuse keys the class does not write (``additionalProperties: false``). A
 field's ``meta(key=("roc", "fpr"))`` writes it nested (``{"roc": {"fpr": ...}}``).
 
 Then compare ``json.dumps(x.to_dict())`` before and after on real objects.
@@ -450,7 +451,10 @@ def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
                 f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)):
             need.append(last)
     required += [k for k in demanded if k not in required]
-    out: dict[str, Any] = {"type": "object", "required": required, "properties": props}
+    out: dict[str, Any] = {"type": "object", "required": required}
+    if getattr(cls, "__json_closed__", False):
+        out["additionalProperties"] = False
+    out["properties"] = props
     doc = (cls.__doc__ or "").strip().split("\n\n")[0]
     if doc and not doc.startswith(cls.__name__ + "("):  # not dataclass's generated one
         out = {"description": " ".join(doc.split()), **out}
@@ -485,6 +489,7 @@ class Serial:
     __json_unwrap__: ClassVar[str | None] = None
     __json_variants__: ClassVar[tuple[str, Mapping[Any, Callable[[], type]]] | None] = None
     __json_name__: ClassVar[str | None] = None
+    __json_closed__: ClassVar[bool] = False
     __json_error__: ClassVar[str | None] = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import json
 import math
 import platform
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ MSG_UNREADABLE = "{path} cannot be read as JSON: {why}."
 
 
 @dataclass
-class Metric:
+class Metric(Serial):
     """A named figure with its interval, e.g. the AUC of the strongest attack.
 
     Attributes
@@ -64,6 +64,9 @@ class Metric:
     ci_high: float | None = None
     label: str = ""
     higher_is_worse: bool = True
+
+    __json_plain__ = True  # a count stays an integer
+    __json_closed__ = True
 
 
 @dataclass
@@ -92,15 +95,19 @@ class SectionResult(Serial):
 
     name: str
     title: str
-    status: str = "ok"
+    status: str = field(default="ok", metadata=meta(
+        schema={"enum": ["ok", "skipped", "error"]}))
     summary: list[str] = field(default_factory=list)
-    metrics: dict[str, Metric] = field(default_factory=dict, metadata=meta(
-        encode=lambda metrics: {k: asdict(m) for k, m in metrics.items()}))
+    metrics: dict[str, Metric] = field(default_factory=dict)
     # The payload through its own ``to_dict``; read back typed by `from_dict`.
     data: Any = field(default_factory=dict, metadata=meta(
-        encode=lambda d: d.to_dict() if hasattr(d, "to_dict") else dict(d)))
+        encode=lambda d: d.to_dict() if hasattr(d, "to_dict") else dict(d),
+        schema={"type": "object"}))
     message: str = ""
-    seconds: float = 0.0
+    seconds: float = field(default=0.0, metadata=meta(schema={"minimum": 0}))
+
+    __json_required__ = ("status", "summary", "metrics", "data")
+    __json_closed__ = True
 
     @classmethod
     def from_dict(cls, payload: Mapping[str, Any]) -> SectionResult:
@@ -151,14 +158,38 @@ class AuditResult:
     """
 
     config: dict[str, Any]
-    data: dict[str, Any]
-    population: dict[str, Any]
+    data: dict[str, Any] = field(metadata=meta(schema={
+        "required": ["name", "n_rows", "target", "protected", "fingerprint"],
+        "properties": {"name": {"type": "string"},
+                       "n_rows": {"type": "integer", "minimum": 0},
+                       "n_features": {"type": "integer", "minimum": 0},
+                       "target": {"type": "string"},
+                       "protected": {"type": "array", "items": {"type": "string"}},
+                       "fingerprint": {"type": "string"},
+                       "notes": {"type": "array", "items": {"type": "string"}}}}))
+    population: dict[str, Any] = field(metadata=meta(schema={
+        "required": ["n_models", "learner", "seeds"],
+        "properties": {"n_models": {"type": "integer", "minimum": 1},
+                       "learner": {"type": "object"},
+                       "seeds": {"type": "array", "items": {"type": "integer"}}}}))
     sections: dict[str, SectionResult]
-    target: dict[str, Any] = field(default_factory=dict)
-    versions: dict[str, str | None] = field(default_factory=lambda: package_versions())
+    target: dict[str, Any] = field(default_factory=dict, metadata=meta(schema={
+        "properties": {"source": {"type": "string"},
+                       "n_members": {"type": "integer", "minimum": 0},
+                       "n_nonmembers": {"type": "integer", "minimum": 0}}}))
+    versions: dict[str, str | None] = field(default_factory=lambda: package_versions(),
+                                            metadata=meta(schema={"required": ["assay"]}))
     created: str = ""
-    seconds: float = 0.0
-    schema_version: int = SCHEMA_VERSION
+    seconds: float = field(default=0.0, metadata=meta(schema={"type": "number",
+                                                              "minimum": 0}))
+    schema_version: int = field(default=SCHEMA_VERSION, metadata=meta(
+        schema={"const": SCHEMA_VERSION}))
+
+    # The JSON form's keys, in order (the schema, `scripts/schemas.py`, follows it).
+    __json_layout__ = ("schema_version", "config", "data", "population", "target",
+                       "sections", "versions", "created", "seconds")
+    __json_required__ = ("schema_version", "versions", "created", "seconds")
+    __json_closed__ = True
 
     # ------------------------------------------------------------------ access
 
@@ -309,7 +340,7 @@ def load_schema() -> dict[str, Any]:
         if section.payload_schema is None:
             continue
         properties[section.name] = {
-            "allOf": [{"$ref": "#/$defs/section"}],
+            "allOf": [{"$ref": "#/$defs/SectionResult"}],
             "if": {"properties": {"status": {"const": "ok"}}},
             "then": {"properties": {"data": section.payload_schema}},
         }
