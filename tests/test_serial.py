@@ -143,7 +143,7 @@ def test_checked_in_schemas_are_those_of_the_payload_types():
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "schemas.py"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "schemas.py"
     done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr

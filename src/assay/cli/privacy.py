@@ -26,7 +26,7 @@ app.add_typer(calibrate_app, name="calibrate")
 
 _DEFAULT_FPRS = (0.001, 0.01, 0.1)
 # accounting.DEFAULT_DISCRETIZATION, spelled out so that --help needs no import
-# (tests/test_cli_privacy.py checks they agree).
+# (tests/privacy/test_cli_privacy.py checks they agree).
 _DEFAULT_DISCRETIZATION = 1e-4
 
 # Shared options (typer reads the Annotated metadata).

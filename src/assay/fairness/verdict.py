@@ -10,7 +10,7 @@ groups is a maximum, biased upwards on resamples; the percentile interval carrie
 bias into the candidate's side, which errs towards "no fix". The basic and bias-corrected
 intervals remove it but, on simulated decisions with equal true largest gaps, confirmed a
 reduction 6-11 % of the time at a nominal 2.5 %; the percentile interval 0-3 %
-(tests/test_fairness_verdict.py).
+(tests/fairness/test_fairness_verdict.py).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ DEFAULT_MAX_COST = 0.02
 #: Wilson half-width at most 0.098), so the largest gap over groups is not set by the
 #: noise of the smallest group. With 20, a candidate with equal true rates everywhere
 #: showed a largest gap of 10-20 points from noise alone, and no reduction could be
-#: confirmed (tests/test_fairness_verdict.py simulates this).
+#: confirmed (tests/fairness/test_fairness_verdict.py simulates this).
 VERDICT_MIN_COUNT = 100
 #: Paired bootstrap resamples of the confirmation (counts only: cheap).
 CONFIRM_BOOTSTRAP = 2000

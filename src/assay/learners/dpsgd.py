@@ -20,7 +20,7 @@ layers (the hidden residual is back-propagated once per example through W2).
 Every model owns a `torch.Generator` seeded with its seed: its batches and its noise
 come from it alone, so model k's result does not depend on which models share its
 chunk, and a one-model run reproduces Opacus' update exactly for the same batch and
-generator (tests/test_dpsgd_opacus.py). The parameters are laid out as stacked
+generator (tests/privacy/test_dpsgd_opacus.py). The parameters are laid out as stacked
 ``torch.nn.Linear`` weights ((K, out, in) and (K, out)) and the noise is drawn per model
 and parameter in Opacus' order (W1, b1, W2, b2), for that reason.
 

@@ -21,7 +21,7 @@ class _SubsampledGaussianLoss(pl_mech.GaussianPrivacyLoss):
     the same closed form applied to the whole array: x(ε) is the Gaussian inverse of
     the unsubsampled loss ℓ = log(1 + (e^{±ε} − 1)/q), and δ is read exactly as
     dp_accounting reads it. The PLD built from it equals dp_accounting's to float
-    rounding (tests/test_accounting.py checks this).
+    rounding (tests/privacy/test_accounting.py checks this).
     """
 
     def get_delta_for_epsilon(self, epsilon):

@@ -35,8 +35,9 @@ def _one_error_line(err: str) -> str:
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
     """One real (tiny) audit: its folder, to copy and rerun into."""
-    from assay.audit import run_audit
     from test_audit import tiny
+
+    from assay.audit import run_audit
 
     out = tmp_path_factory.mktemp("audited") / "out"
     run_audit(tiny(out), progress=False)
@@ -149,9 +150,10 @@ def test_out_from_the_config_file_is_set_aside_too(tmp_path, capsys, monkeypatch
 
 
 def test_a_rerun_leaves_no_file_of_the_earlier_run(audited, tmp_path):
+    from test_audit import tiny
+
     from assay.audit import run_audit
     from assay.report.result import AuditResult
-    from test_audit import tiny
 
     out = _copy(audited, tmp_path)
     # The earlier run exported models: the test can fail.
