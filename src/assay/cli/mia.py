@@ -84,6 +84,66 @@ def _table(result, fprs):
     return table
 
 
+def _check_regression(learner: str, attacks: list[str], backend: str,
+                      prior: float | None) -> None:
+    """One-line errors, before the table is read, for what the privacy section cannot do
+    on a regression model (`assay.audit.regression.regression_config`'s refusals, named
+    by this command's flags)."""
+    from assay.audit.regression import REGRESSION_LEARNERS
+    from assay.privacy.membership.regression_audit import REGRESSION_ATTACKS
+
+    # A scikit-learn estimator (sklearn:...) is judged by the audit's own check.
+    if learner not in REGRESSION_LEARNERS and not learner.startswith("sklearn:"):
+        raise InvalidParameterError(f"--learner must be a regression learner "
+                                    f"({', '.join(REGRESSION_LEARNERS)}) with --task "
+                                    f"regression. Got {learner!r}.")
+    if backend == "dask":
+        raise InvalidParameterError("--backend must be batched or joblib with --task "
+                                    "regression. Got 'dask'.")
+    for name in attacks or [""]:
+        check_option(name, "attacks (with --task regression)", REGRESSION_ATTACKS)
+    if prior is not None:
+        raise InvalidParameterError(f"--prior must be left out with --task regression: the "
+                                    f"risk statement is not built for regression yet. "
+                                    f"Got {prior:g}.")
+
+
+def _regression_table(payload):
+    """The attacks' figures on a regression model's residuals."""
+    from rich.table import Table
+
+    table = Table(title="Membership inference on a regression model's residuals (mean over "
+                        "targets, 95 % CI)")
+    table.add_column("attack")
+    table.add_column("AUC")
+    for a in payload.fprs:
+        table.add_column(_FPR_LABELS.get(a, f"TPR@{a:g}"))
+    for attack in payload.attacks:
+        table.add_row(attack.name, _ci(attack.auc),
+                      *(_ci(e) if (e := attack.tpr.get(a)) is not None
+                        else f"not estimable ({attack.n_nonmembers:,} non-members)"
+                        for a in payload.fprs))
+    return table
+
+
+def _regression_lines(payload, n_permutations: int, min_support: int) -> list[str]:
+    """Under the table: the groups flagged against the strongest attack, and the rule."""
+    from assay.privacy.membership.regression_audit import flagged
+
+    if not payload.groups:
+        return ["No protected columns: no group figures."]
+    found = flagged(payload)
+    how = (f"max-T permutation test over each attribute's groups, {n_permutations} "
+           f"permutations" if n_permutations else "no permutation test (--permutations 0): "
+           "nothing can be flagged")
+    return [f"Groups more exposed to {payload.strongest}: "
+            f"{', '.join(g.label for g in found) if found else 'none'}.",
+            f"A group is flagged when "
+            f"{payload.flag_rule.describe('the overall exposure (AUC units)')} ({how}; "
+            f"groups of at least {min_support} rows; a row's exposure: the share of the "
+            f"other side it outscores, mean over targets)."]
+
+
 def _rule_line(result, n_permutations: int, min_support: int, has_groups: bool) -> str:
     """The flag rule in words, under the table."""
     if not has_groups:
@@ -115,8 +175,7 @@ def mia(
     backend: Backend = "batched",
     scheduler: Scheduler = None,
     json_path: Annotated[Path | None, typer.Option(
-        "--json", help=HELP["section_json"].format(name="privacy") + " With --task "
-        "regression: the regression result.")] = None,
+        "--json", help=HELP["section_json"].format(name="privacy"))] = None,
     cache_dir: CacheDir = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the plan and the tests.")] = 0,
     data_home: DataHome = None,
@@ -133,8 +192,9 @@ def mia(
         "--prior", help="Share of members among an attacker's candidates for the risk "
         "statement (default: this audit's own share).")] = None,
     task: Annotated[str, typer.Option(
-        "--task", help="classification, or regression (a numeric target; ridge models, "
-        "attacks loss, lira, lira_offline, rmia on residuals).")] = "classification",
+        "--task", help="classification, or regression (a numeric target; ridge or "
+        "mlp-regressor models, attacks loss, lira, lira_offline, rmia on residuals, as "
+        "assay audit --task regression).")] = "classification",
 ) -> None:
     """Train K models on random halves of DATA, attack each in turn, flag the groups that
     leak more: the privacy section of assay audit, run alone."""
@@ -152,18 +212,20 @@ def mia(
     check_json_path(json_path)
     limits = encoding_limits(max_categories, min_frequency, memory_budget, sparse)
     check_option(task, "--task", TASKS)
-    if task == "regression":
-        _mia_regression(data, target, protected, learner, learner_param, models, attacks,
-                        backend, json_path, seed, data_home, encoding, limits)
-        return
-    learner = "logreg" if learner is None else learner
+    regression = task == "regression"
+    if learner is None:
+        learner = "ridge" if regression else "logreg"
 
     from assay.learners import get_learner, parse_learner_params
-    from assay.privacy.membership.attacks import ATTACKS
 
     names = unique_names([attacks])
-    for name in names or [""]:
-        check_option(name, "attacks", ATTACKS)
+    if regression:
+        _check_regression(learner, names, backend, prior)
+    else:
+        from assay.privacy.membership.attacks import ATTACKS
+
+        for name in names or [""]:
+            check_option(name, "attacks", ATTACKS)
     if models < 6 and any(n.startswith("lira") for n in names):
         raise InvalidParameterError(f"--models must be at least 6 for LiRA (2 references "
                                     f"per side after leaving out the target's pair). "
@@ -175,14 +237,16 @@ def mia(
     from assay.engine import check_population_size
     from assay.privacy.membership.section import PrivacyOptions
 
-    dataset = load_dataset(data, target, unique_names(protected), data_home, encoding, **limits)
-    check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
+    dataset = load_dataset(data, target, unique_names(protected), data_home, encoding,
+                           task=task if regression else None, **limits)
+    check_population_size(models, dataset.n_rows, dataset.n_classes or 2, memory_budget,
                           name="--models")
     # A one-section audit: the privacy section of `assay audit`, with its defaults.
     config = AuditConfig(
         data=data, target=dataset.target, protected=tuple(dataset.protected), learner=learner,
         learner_params=params, models=models, backend=backend, scheduler_address=scheduler,
-        seed=seed, encoding=encoding, **given(limits),
+        seed=seed, encoding=encoding,
+        task=task if regression else None, **given(limits),
         groups=GroupOptions(min_support=min_support, n_permutations=permutations),
         sections={"privacy": PrivacyOptions(attacks=tuple(names), prior=prior)})
     result = run_one_section(config, "privacy", dataset, cache_dir, progress)
@@ -197,6 +261,28 @@ def _print_mia(result, json_path: Path | None, n_permutations: int, min_support:
     section = section_result(result, "privacy")
     payload = section.data
     population, data = result.population, result.data
+    if getattr(payload, "task", None) == "regression":
+        console.print(f"{data['name']}: {data['n_rows']} rows, target {data['target']} "
+                      f"(regression), {population['n_models']} x "
+                      f"{population['learner'].get('name', '')} (train MSE "
+                      f"{population['train_mse']:.4g}, test MSE "
+                      f"{population['test_mse']:.4g})", highlight=False)
+        console.print(_regression_table(payload))
+        for line in _regression_lines(payload, n_permutations, min_support):
+            console.print(line, highlight=False)
+    else:
+        _print_classification(console, payload, population, data, n_permutations,
+                              min_support)
+    if json_path is not None:
+        from assay.report.result import write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(section_json(result, "privacy"), indent=1,
+                                                default=str))
+        console.print(f"wrote {json_path}", highlight=False)
+
+
+def _print_classification(console, payload, population, data, n_permutations: int,
+                          min_support: int) -> None:
     console.print(f"{data['name']}: {data['n_rows']} rows, {population['n_models']} x "
                   f"{population['learner'].get('name', '')} (train acc "
                   f"{population['train_accuracy']:.3f}, test acc "
@@ -207,55 +293,4 @@ def _print_mia(result, json_path: Path | None, n_permutations: int, min_support:
                   highlight=False)
     if payload.mia.risk is not None:
         console.print(payload.mia.risk.sentence(), highlight=False)
-    if json_path is not None:
-        from assay.report.result import write_text_atomic
 
-        write_text_atomic(json_path, json.dumps(section_json(result, "privacy"), indent=1,
-                                                default=str))
-        console.print(f"wrote {json_path}", highlight=False)
-
-
-def _mia_regression(data, target, protected, learner, learner_param, models, attacks,
-                    backend, json_path, seed, data_home, encoding, limits) -> None:
-    """`assay mia --task regression`: every option checked, then the ridge population."""
-    from assay.cli.mia_regression import (
-        CONFIDENCE,
-        INTERVAL,
-        check_regression_options,
-        regression_table,
-        run_regression_mia,
-    )
-
-    names = unique_names([attacks])
-    config = check_regression_options("ridge" if learner is None else learner,
-                                      learner_param, names, backend)
-    if models < 6 and any(n.startswith("lira") for n in names):
-        raise InvalidParameterError(f"--models must be at least 6 for LiRA (2 references "
-                                    f"per side after leaving out the target's pair). "
-                                    f"Got {models}.")
-    from rich.console import Console
-
-    console = Console()
-    dataset = load_dataset(data, target, unique_names(protected), data_home, encoding,
-                            task="regression", **limits)
-    result = run_regression_mia(dataset.dense_X("ridge regression"), dataset.y, models,
-                                names, config["alpha"], seed)
-    console.print(f"{dataset.name}: {dataset.n_rows} rows, target {dataset.target} "
-                  f"(regression), {models} x ridge (alpha {config['alpha']:g}; train MSE "
-                  f"{result['mse']['members']:.4g}, test MSE "
-                  f"{result['mse']['nonmembers']:.4g})", highlight=False)
-    console.print(regression_table(result))
-    if dataset.protected:
-        console.print("Group figures are not computed for regression yet.", highlight=False)
-    if json_path is not None:
-        payload = {"task": "regression",
-                   "dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
-                               "target": dataset.target, "protected": list(dataset.protected),
-                               "fingerprint": dataset.fingerprint},
-                   "learner": {"name": "ridge", "config": config},
-                   "n_models": models, "confidence": CONFIDENCE, "interval": INTERVAL,
-                   **result}
-        from assay.report.result import write_text_atomic
-
-        write_text_atomic(json_path, json.dumps(payload, indent=1))
-        console.print(f"wrote {json_path}", highlight=False)
