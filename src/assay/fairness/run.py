@@ -41,6 +41,12 @@ _RATE_WORDS = {
 }
 
 
+def _regression_type() -> type:
+    from assay.fairness.regression_audit import RegressionFairnessPayload
+
+    return RegressionFairnessPayload
+
+
 @dataclass
 class FairnessPayload(Serial):
     """Everything the fairness section found (``SectionResult.data``).
@@ -74,16 +80,8 @@ class FairnessPayload(Serial):
     pending: Any = field(default=None, repr=False, compare=False, metadata=meta(skip=True))
 
     __json_required__ = ("target", "spread", "front", "exports")
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Any:
-        """Inverse of `to_dict`; a regression model's payload (``task``) reads as its own
-        type (`assay.fairness.regression_audit.RegressionFairnessPayload`)."""
-        if isinstance(d, dict) and d.get("task") == "regression":
-            from assay.fairness.regression_audit import RegressionFairnessPayload
-
-            return RegressionFairnessPayload.from_dict(d)
-        return super().from_dict(d)
+    # A regression model's payload (``task``) reads as its own type.
+    __json_variants__ = ("task", {"regression": _regression_type})
 
 
 def _front_type() -> Any:

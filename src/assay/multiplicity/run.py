@@ -23,6 +23,12 @@ def describe_epsilon(epsilon: float, tolerance: str, loss: str) -> str:
     return f"within {epsilon:g} of the best held-out {what}"
 
 
+def _regression_type() -> type:
+    from assay.multiplicity.regression_audit import RegressionMultiplicityPayload
+
+    return RegressionMultiplicityPayload
+
+
 @dataclass
 class MultiplicityPayload(Serial):
     """Everything the multiplicity section found (``SectionResult.data``).
@@ -72,21 +78,13 @@ class MultiplicityPayload(Serial):
     min_measurable_epsilon: float | None = None
 
     __json_required__ = ("target", "candidates", "capacity_histogram", "records")
+    # A regression model's payload (``task``) reads as its own type.
+    __json_variants__ = ("task", {"regression": _regression_type})
 
     @property
     def headline(self):
         """Figures at the headline ε."""
         return next(f for f in self.epsilons if f.epsilon == self.headline_epsilon)
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Any:
-        """Inverse of `to_dict`; a regression model's payload (``task``) reads as its own
-        type (`assay.multiplicity.regression_audit.RegressionMultiplicityPayload`)."""
-        if isinstance(d, dict) and d.get("task") == "regression":
-            from assay.multiplicity.regression_audit import RegressionMultiplicityPayload
-
-            return RegressionMultiplicityPayload.from_dict(d)
-        return super().from_dict(d)
 
 
 def _late_types() -> dict[str, Any]:
