@@ -117,12 +117,12 @@ from assay.data.messages import (
     DataWarning,
 )
 from assay.data.read import read_table
+from assay.data.task import MAX_CLASSES, detect_task
 
 __all__ = ["DataWarning", "Dataset"]
 
 #: GiB the encoded feature matrix may take unless ``memory_budget`` says otherwise.
 DEFAULT_MEMORY_BUDGET = 2.0
-_MAX_CLASSES = 100
 #: What a dataset's target is for: class labels, or numbers to predict.
 TASKS = ("classification", "regression")
 
@@ -338,8 +338,6 @@ class Dataset:
         if len(frame) < 2:
             raise DataError(_too_few_rows(len(frame), n_input))
         if task == "auto":
-            from assay.data.task import detect_task
-
             task = detect_task(frame[target], target, notes)
         if task == "regression":
             y, classes = _continuous_target(frame[target], target)
@@ -865,7 +863,7 @@ def _encode_target(values: pd.Series, target: str, positive: Any):
         example = ", ".join(f"{v:g}" for v in labels[:3])
         raise DataError(MSG_REGRESSION.format(target=target, n_unique=len(labels),
                                               example=example))
-    if len(labels) > _MAX_CLASSES:
+    if len(labels) > MAX_CLASSES:
         raise DataError(MSG_REGRESSION.format(target=target, n_unique=len(labels),
                                               example=", ".join(map(str, labels[:3]))))
     if len(labels) < 2:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from assay.data.dataset import _MAX_CLASSES as MAX_CLASSES
+#: Distinct values a class target may have; more and a numeric target is a number to predict.
+MAX_CLASSES = 100
 
 __all__ = ["MAX_CLASSES", "detect_task", "looks_continuous"]
 
