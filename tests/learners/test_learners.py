@@ -8,6 +8,8 @@ import types
 
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
 from sklearn.ensemble import (
     GradientBoostingClassifier,
     HistGradientBoostingClassifier,
@@ -22,6 +24,7 @@ from assay.learners import (
     Learner,
     LogisticRegressionLearner,
     SklearnLearner,
+    SklearnRegressorLearner,
     get_learner,
     learner_from_table,
     parse_learner_params,
@@ -374,8 +377,10 @@ def test_get_learner_validates_every_value_before_training():
 def test_get_learner_accepts_an_estimator_class():
     learner = get_learner(RandomForestClassifier, n_estimators=3)
     assert isinstance(learner, SklearnLearner) and learner.estimator.n_estimators == 3
+    # A regressor is a learner of a continuous target; neither kind is refused.
+    assert isinstance(get_learner(LinearRegression), SklearnRegressorLearner)
     with pytest.raises(InvalidParameterError, match="no predict_proba"):
-        get_learner(LinearRegression)
+        get_learner(KMeans)
 
 
 @pytest.mark.parametrize(
@@ -386,7 +391,7 @@ def test_get_learner_accepts_an_estimator_class():
         ("sklearn:os", "must be 'sklearn:<module>.<Class>'"),
         ("sklearn:..os.system", "must be 'sklearn:<module>.<Class>'"),
         ("sklearn:collections.OrderedDict", "subclass of sklearn.base.BaseEstimator"),
-        ("sklearn:sklearn.linear_model.LinearRegression", r"predict_proba.*\(no predict_proba\)"),
+        ("sklearn:sklearn.cluster.KMeans", r"predict_proba.*\(no predict_proba\)"),
         ("sklearn:sklearn.base.BaseEstimator", r"\(no fit or predict_proba\)"),
         ("sklearn:sklearn.linear_model.NoSuchClass", "importable estimator class"),
         ("sklearn:sklearn.pipeline.Pipeline", "buildable from the parameters given.*steps"),
@@ -427,10 +432,12 @@ def test_sklearn_spec_calls_nothing_before_the_checks(monkeypatch):
 
 
 def test_sklearn_spec_checks_the_built_pipeline_too():
-    # The class has predict_proba (available_if), this instance's last step does not.
-    regression = make_pipeline(StandardScaler(), LinearRegression())
+    # The class has predict_proba (available_if), this instance's last step does not;
+    # a pipeline ending in a regressor is a regressor.
     with pytest.raises(InvalidParameterError, match="no predict_proba with these parameters"):
-        get_learner(regression)
+        get_learner(make_pipeline(StandardScaler(), PCA()))
+    assert isinstance(get_learner(make_pipeline(StandardScaler(), LinearRegression())),
+                      SklearnRegressorLearner)
     assert isinstance(get_learner(make_pipeline(StandardScaler(), LogisticRegression())),
                       SklearnLearner)
 

@@ -63,21 +63,31 @@ def _changed(options: Any) -> list[str]:
             if getattr(options, f.name) != getattr(default, f.name)]
 
 
+def _predicts_values(config: Any) -> bool:
+    """Whether the configured learner predicts a number (``fit_predict_values``): a
+    ``sklearn:`` regressor; its path and parameters are checked here."""
+    if not str(config.learner).startswith("sklearn:"):
+        return False
+    return callable(getattr(config.make_learner(), "fit_predict_values", None))
+
+
 def regression_config(config: Any, dataset: Any, sections: list[Any]) -> Any:
     """`config` ready for a regression audit, or a one-line `InvalidParameterError`.
 
     The default learner (``logreg``, no parameters) becomes ``ridge`` (``mlp``:
-    ``mlp-regressor``); another classifier, a predictions file, the Dask backend, and any
+    ``mlp-regressor``); ``ridge``, ``mlp-regressor`` and ``sklearn:`` regressors are
+    kept; another classifier, a predictions file, the Dask backend, and any
     option of a section that does not run on a regression model (or that the section
     refuses for one, its ``check_regression``) are refused.
     """
     learner = config.learner
     if learner in _COUNTERPART and not config.learner_params:
         learner = _COUNTERPART[learner]
-    elif learner not in REGRESSION_LEARNERS:
+    elif learner not in REGRESSION_LEARNERS and not _predicts_values(config):
         raise InvalidParameterError(
-            f"learner must be one of {', '.join(REGRESSION_LEARNERS)} for the regression "
-            f"target {dataset.target!r}. Got {config.learner!r}.")
+            f"learner must be one of {', '.join(REGRESSION_LEARNERS)} or a scikit-learn "
+            f"regressor ('sklearn:<module>.<Class>') for the regression target "
+            f"{dataset.target!r}. Got {config.learner!r}, a classifier.")
     if config.predictions is not None:
         raise InvalidParameterError(
             f"predictions (--predictions) must be left out for the regression target "

@@ -24,7 +24,8 @@ from assay._validation import (
 HELP = {
     "protected": "Protected column(s); repeat or comma-separate.",
     "learner": "logreg, mlp or sklearn:module.Class (scikit-learn, or a package listed in "
-               "ASSAY_LEARNER_PACKAGES).",
+               "ASSAY_LEARNER_PACKAGES); for --task regression ridge, mlp-regressor or a "
+               "sklearn: regressor.",
     "learner_param": "Learner hyper-parameter KEY=VALUE (a TOML value, e.g. C=0.5 or "
                      "hidden=[64,32]); repeatable.",
     "backend": "batched, joblib or dask (dask: fitting and attacks on a Dask cluster).",

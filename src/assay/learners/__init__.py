@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from assay.learners.dpsgd import DPSGDMLP, DPSGDLogisticRegression
     from assay.learners.linear import LogisticRegressionLearner
     from assay.learners.mlp import MLPLearner, MLPRegressorLearner
-    from assay.learners.sklearn import SklearnLearner
+    from assay.learners.sklearn import SklearnLearner, SklearnRegressorLearner
 
 _public, __getattr__, __dir__ = _lazy_exports(
     __name__,
@@ -40,7 +40,7 @@ _public, __getattr__, __dir__ = _lazy_exports(
         "dpsgd": ["DPSGDLogisticRegression", "DPSGDMLP"],
         "linear": ["LogisticRegressionLearner"],
         "mlp": ["MLPLearner", "MLPRegressorLearner"],
-        "sklearn": ["SklearnLearner"],
+        "sklearn": ["SklearnLearner", "SklearnRegressorLearner"],
     },
 )
 __all__ = [*_public, "PACKAGES_ENV", "get_learner", "learner_from_table", "learner_packages",
@@ -227,8 +227,22 @@ def _builtin_learner(cls: type, params: dict[str, Any], label: str, base: Any = 
     return dataclasses.replace(base, **values) if base is not None else cls(**values)
 
 
+def _is_regressor(obj: Any) -> bool:
+    """Whether an estimator instance is a regressor (scikit-learn's tags); a class, by
+    `RegressorMixin` or else by the tags of an instance built with its defaults."""
+    from sklearn.base import RegressorMixin, is_regressor
+
+    try:
+        if isinstance(obj, type):
+            return issubclass(obj, RegressorMixin) or bool(is_regressor(obj()))
+        return bool(is_regressor(obj))
+    except Exception:  # noqa: BLE001 - not buildable without arguments, or no tags
+        return False
+
+
 def _check_estimator_class(obj: Any, label: str) -> None:
-    """`obj` must be a scikit-learn estimator class with fit and predict_proba."""
+    """`obj` must be a scikit-learn estimator class: a classifier with fit and
+    predict_proba, or a regressor (``is_regressor``) with fit and predict."""
     if not isinstance(obj, type):
         kind = ("a module" if isinstance(obj, types.ModuleType)
                 else "a function" if callable(obj) else f"a {type(obj).__name__}")
@@ -242,12 +256,18 @@ def _check_estimator_class(obj: Any, label: str) -> None:
             "learner must name a subclass of sklearn.base.BaseEstimator."
             f" Got {label!r} (a class that is not)."
         )
-    missing = [m for m in ("fit", "predict_proba") if not hasattr(obj, m)]
+    _check_methods(obj, repr(label), "")
+
+
+def _check_methods(obj: Any, label: str, how: str) -> None:
+    """A regressor needs fit and predict, a classifier fit and predict_proba."""
+    regressor = _is_regressor(obj)
+    needed = ("fit", "predict") if regressor else ("fit", "predict_proba")
+    missing = [m for m in needed if not hasattr(obj, m)]
     if missing:
         raise InvalidParameterError(
-            "learner must be a scikit-learn classifier with fit and predict_proba."
-            f" Got {label!r} (no {' or '.join(missing)})."
-        )
+            "learner must be a scikit-learn classifier with fit and predict_proba, or a "
+            f"regressor with fit and predict. Got {label} (no {' or '.join(missing)}{how}).")
 
 
 def learner_packages() -> tuple[str, ...]:
@@ -363,15 +383,13 @@ def _configured(estimator: Any, params: dict[str, Any], label: str) -> Any:
                 part._validate_params()
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(f"learner {label}: {_one_line(exc)}") from None
-    # A pipeline has predict_proba only if its last step does (checked on the instance).
-    missing = [m for m in ("fit", "predict_proba") if not hasattr(estimator, m)]
-    if missing:
-        raise InvalidParameterError(
-            "learner must be a scikit-learn classifier with fit and predict_proba."
-            f" Got {label} (no {' or '.join(missing)} with these parameters)."
-        )
-    from assay.learners.sklearn import SklearnLearner
+    # A pipeline has predict_proba only if its last step does (checked on the instance),
+    # and is a regressor only if its last step is.
+    _check_methods(estimator, label, " with these parameters")
+    from assay.learners.sklearn import SklearnLearner, SklearnRegressorLearner
 
+    if _is_regressor(estimator):
+        return SklearnRegressorLearner(estimator)
     return SklearnLearner(estimator)
 
 
@@ -397,7 +415,9 @@ def get_learner(spec: Any, **params: Any) -> Learner:
     spec : str, scikit-learn estimator class or instance, or Learner
         ``"logreg"`` or ``"mlp"`` (batched built-ins); ``"sklearn:module.Class"`` (a
         scikit-learn estimator class, i.e. a subclass of `sklearn.base.BaseEstimator`
-        with ``fit`` and ``predict_proba``, built with `params`; the path must lie in
+        with ``fit`` and ``predict_proba``, or a regressor (``is_regressor``) with
+        ``fit`` and ``predict``, whose learner predicts values for a continuous target,
+        built with `params`; the path must lie in
         scikit-learn, whose estimators are found without importing the named module,
         or in a package listed in ``ASSAY_LEARNER_PACKAGES``, whose module is then
         imported; nothing else is called before these checks); such a class itself; an
@@ -415,7 +435,7 @@ def get_learner(spec: Any, **params: Any) -> Learner:
     ------
     InvalidParameterError
         Unknown name; a ``sklearn:`` target that is not importable or not a
-        scikit-learn classifier class; a parameter the learner does not take (the
+        scikit-learn classifier or regressor class; a parameter the learner does not take (the
         message lists those it does); or a value the learner refuses. Values are
         checked here, so an audit fails before any training.
 
