@@ -53,6 +53,9 @@ TARGETS = (
      "assay-section-release", "assay release-check payload"),
     ("assay.privacy.training.run:DPPayload", "src/assay/privacy/training/schema.json",
      "assay-section-dp", "payload of the dp section"),
+    ("assay.privacy.training.deploy:DeployPayload",
+     "src/assay/privacy/training/deploy.schema.json", "assay-section-dp-deploy",
+     "payload of the dp section with deploy (the deployed model)"),
 )
 
 

@@ -1,5 +1,6 @@
 """`assay train-dp`: the σ of `assay calibrate dpsgd`, a guarantee under the target, a model
-exported without pickle, one-line errors before training, and the audit."""
+exported without pickle, one-line errors before training, and the audit; it is the DP
+section with ``deploy = true`` run alone (no population, its payload under "dp")."""
 
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def test_json_reports_the_sigma_of_calibrate_dpsgd(table, tmp_path, capsys):
                           "advantage=0.2", "--epochs", "2", "--batch-size", "40",
                           "--max-grad-norm", "1.5", "--json", out_json, "--out", model_dir)
     assert code == 0, err
-    report = json.loads(out_json.read_text())
+    written = json.loads(out_json.read_text())
+    assert set(written) == {"data", "dp"}  # a one-section audit: no population trained
+    report = written["dp"]
+    assert report["mode"] == "deploy" and report["n_train"] == 320
     assert report["sample_rate"] == pytest.approx(40 / 320) and report["steps"] == 16
     code, out, err = _run(capsys, "calibrate", "dpsgd", "--sample-rate",
                           repr(report["sample_rate"]), "--steps", report["steps"], "--target",
@@ -84,7 +88,7 @@ def test_audit_reports_empirical_tpr_under_the_guarantee(table, tmp_path, capsys
                           "--models", "8", "--canaries", "100", "--json", out_json,
                           "--out", tmp_path / "m")
     assert code == 0, err
-    report = json.loads(out_json.read_text())
+    report = json.loads(out_json.read_text())["dp"]
     empirical = report["empirical"]
     assert set(empirical["tpr_at_fpr"]) == {"0.001", "0.01", "0.1"}
     for fpr, estimate in empirical["tpr_at_fpr"].items():
@@ -98,3 +102,48 @@ def test_audit_reports_empirical_tpr_under_the_guarantee(table, tmp_path, capsys
     one = empirical["one_run"]
     assert one["n_canaries"] == 100 and 0 <= one["epsilon_lower"] <= report["guarantee"][
         "epsilon"]
+
+
+def test_deploy_is_the_dp_section_alone_without_a_population(tmp_path):
+    import jsonschema
+
+    from assay.audit import AuditConfig, run_section
+    from assay.privacy.training.deploy import DeployPayload
+    from assay.privacy.training.run import DPPayload
+    from assay.privacy.training.section import SECTION, DPOptions
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    frame["label"] = (frame["a"] > 0).astype(int)
+    data = Dataset.from_frame(frame, "label", [])
+    options = DPOptions(enabled=True, deploy=True, risk_target="advantage=0.3", epochs=1,
+                        batch_size=40)
+    config = AuditConfig(data="t", target="label", sections={"dp": options})
+    assert not SECTION.uses_population(config)
+    assert SECTION.uses_population(AuditConfig(data="t", target="label",
+                                               sections={"dp": DPOptions(enabled=True)}))
+    result = run_section(config, "dp", dataset=data, cache_dir=tmp_path / "cache",
+                         out=tmp_path / "out", progress=False)
+    assert not result.population  # no population was trained
+    section = result.sections["dp"]
+    assert section.status == "ok" and isinstance(section.data, DeployPayload)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.json", "model.npz"]
+    assert load_dp_model(tmp_path / "out").config["noise_multiplier"] == \
+        section.data.noise_multiplier
+    payload = section.to_dict()["data"]
+    assert isinstance(DPPayload.from_dict(payload), DeployPayload)  # read as its own type
+    page = SECTION.page(section, result)  # the report's page of the deployed model
+    assert "dp-deploy-table" in page.template and len(page.cards) == 3
+    jsonschema.validate(payload, SECTION.payload_schema)  # the deployed model's schema
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**payload, "steps": 0}, SECTION.payload_schema)
+
+
+def test_deploy_options_are_checked():
+    from assay._validation import InvalidParameterError
+    from assay.privacy.training.section import DPOptions
+
+    with pytest.raises(InvalidParameterError, match="dp.test_size must be"):
+        DPOptions(deploy=True, test_size=1.0)
+    with pytest.raises(InvalidParameterError, match="dp.deploy must be true or false"):
+        DPOptions(deploy="yes")

@@ -470,8 +470,9 @@ def run_audit(
 
 
 def run_section(config: AuditConfig, name: str, *, dataset: Any = None,
-                cache_dir: Path | str | None = None, progress: bool = True):
-    """A one-section audit: `run_audit` with section `name` alone, nothing written.
+                cache_dir: Path | str | None = None, progress: bool = True,
+                out: Path | str | None = None):
+    """A one-section audit: `run_audit` with section `name` alone, no result written.
 
     What ``assay mia``, ``assay fair`` ... run: the same checks, population, engine
     settings, group policy, progress and payload as that section in ``assay audit``.
@@ -487,6 +488,9 @@ def run_section(config: AuditConfig, name: str, *, dataset: Any = None,
     cache_dir : path, optional
         Population cache (resumable); default a temporary folder removed at the end.
     progress : bool, default=True
+    out : path, optional
+        Folder a section's exports are written into (the DP section's deployed model,
+        ``dp.deploy``); default the cache folder.
 
     Returns
     -------
@@ -501,7 +505,7 @@ def run_section(config: AuditConfig, name: str, *, dataset: Any = None,
         if cache_dir is None:
             cache_dir = stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="assay-population-"))
-        config = dataclasses.replace(config, out=str(cache_dir))
+        config = dataclasses.replace(config, out=str(cache_dir if out is None else out))
         return run_audit(config, dataset=dataset, progress=progress, write=False, only=name,
                          cache_dir=Path(cache_dir))
 
@@ -527,9 +531,11 @@ def _stages(progress: bool, on_stage: ProgressFn | None) -> ProgressFn:
     return stage
 
 
-#: What one audit writes into ``out`` (`assay.audit.outputs`): result, report and the fairness
-#: exports are the run's; the population cache stays (it is keyed by content).
-AUDIT_LAYOUT = RunLayout(files=("result.json", "report.html"), folders=("fairness",),
+#: What one audit writes into ``out`` (`assay.audit.outputs`): result, report, the fairness
+#: exports and the DP section's deployed model (``dp.deploy``) are the run's; the
+#: population cache stays (it is keyed by content).
+AUDIT_LAYOUT = RunLayout(files=("result.json", "report.html", "model.npz", "model.json"),
+                         folders=("fairness",),
                          kept=("cache",),
                          legacy=("result.previous.json", "report.previous.html"))
 

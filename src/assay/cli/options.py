@@ -99,11 +99,12 @@ def section_json(result, name: str) -> dict:
 
 
 def run_one_section(config, name: str, dataset, cache_dir: Path | None, progress: bool,
-                    flags: dict[str, str] | None = None):
+                    flags: dict[str, str] | None = None, out: Path | None = None):
     """`assay.audit.run_section` for a command: its Dask scheduler reached (or a local
     cluster started) under the command's own flag name, ``--scheduler``; an option the
     section's checks refuse is named by the command's flag (`flags`: the option's name in
-    the audit, e.g. ``"distribution.train_size"``, to the flag, ``"--train-size"``)."""
+    the audit, e.g. ``"distribution.train_size"``, to the flag, ``"--train-size"``);
+    `out`: the folder the section's exports go into (``assay train-dp --out``)."""
     import dataclasses
 
     from assay.audit import run_section
@@ -114,7 +115,7 @@ def run_one_section(config, name: str, dataset, cache_dir: Path | None, progress
                             "--scheduler") as address:
             config = dataclasses.replace(config, scheduler_address=address)
             return run_section(config, name, dataset=dataset, cache_dir=cache_dir,
-                               progress=progress)
+                               progress=progress, out=out)
     except InvalidParameterError as error:
         key, sep, rest = str(error).partition(" ")
         if sep and key in (flags or {}):

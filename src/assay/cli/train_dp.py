@@ -1,7 +1,9 @@
 """`assay train-dp DATA --risk ...`: DP-SGD at the noise that meets an attack-risk target.
 
+The DP section of ``assay audit`` with ``deploy = true`` (and ``deploy_audit`` for
+``--audit``), run alone: one model trained on a seeded split and exported into --out.
 Light to import: numpy, torch, dp_accounting and the privacy modules are imported inside
-the command, after every option has been checked.
+the command.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import typer
 from assay._validation import check_option, check_scalar
 from assay.audit.outputs import RunLayout, begin_run
 from assay.cli import app
-from assay.cli.options import DataHome, check_json_path, load_dataset
+from assay.cli.options import (
+    HELP,
+    DataHome,
+    check_json_path,
+    load_dataset,
+    run_one_section,
+    section_json,
+    section_result,
+)
 
 _LEARNERS = ("logreg", "mlp")
 
@@ -49,7 +59,7 @@ def train_dp(
         "--out", help="Folder for the exported model (model.npz + model.json); when a run "
         "starts, an earlier run's model there moves into previous/.")] = Path("dp-model"),
     json_path: Annotated[Path | None, typer.Option(
-        "--json", help="Write the figures as JSON to this file.")] = None,
+        "--json", help=HELP["section_json"].format(name="dp"))] = None,
     audit: Annotated[bool, typer.Option(
         "--audit", help="Also train a DP population at the same settings, attack it "
         "(LiRA, RMIA), check the ROC against the guarantee, and run a one-run audit.")] = False,
@@ -60,82 +70,49 @@ def train_dp(
     seed: Annotated[int, typer.Option("--seed", help="Seed of split, models and audit.")] = 0,
     data_home: DataHome = None,
 ) -> None:
-    """Calibrate DP-SGD noise to a risk target for the real sample rate and steps, train,
-    report accuracy and the guarantee, export the model (no pickle)."""
-    from assay._validation import InvalidParameterError
+    """Calibrate DP-SGD noise to a risk target for the real sample rate and steps,
+    train, report accuracy and the guarantee, export the model (no pickle): the DP
+    section of assay audit with deploy = true, run alone."""
+    from assay.privacy.training.section import DPOptions
 
-    # Every option is checked before anything is loaded, calibrated or trained; the
-    # outputs first, so that even a run failing on an option leaves no earlier model.
+    # Outputs first, so that even a run failing on an option leaves no earlier model;
+    # then every option is checked before anything is loaded, calibrated or trained.
     check_json_path(json_path)
     begin_run(out, "--out", OUT_LAYOUT)
     check_option(learner, "--learner", _LEARNERS)
-    check_scalar(max_grad_norm, "--max-grad-norm", low=0, low_open=True)
-    check_scalar(epochs, "--epochs", low=0, low_open=True, high=10_000)
-    check_scalar(batch_size, "--batch-size", kind=int, low=1)
-    check_scalar(test_size, "--test-size", low=0, high=1, low_open=True, high_open=True)
-    check_scalar(delta, "--delta", low=0, high=1, low_open=True, high_open=True)
+    # --models and --canaries are the audit's: checked only with --audit, as before.
+    defaults = DPOptions()
+    options = _renamed(lambda: DPOptions(
+        enabled=True, deploy=True, deploy_audit=audit, risk_target=risk, delta=delta,
+        epochs=epochs, batch_size=batch_size, max_grad_norm=max_grad_norm, lr=lr,
+        learner=learner, test_size=test_size, models=models if audit else defaults.models,
+        canaries=canaries if audit else defaults.canaries))
     check_scalar(seed, "--seed", kind=int, low=0)
-    if lr is not None:
-        check_scalar(lr, "--lr", low=0, low_open=True)
-    if audit:
-        check_scalar(models, "--models", kind=int, low=6)
-        if models % 2:
-            raise InvalidParameterError(f"--models must be an even integer in [6, inf) "
-                                        f"(complementary pairs). Got {models}.")
-        check_scalar(canaries, "--canaries", kind=int, low=0)
-        if 0 < canaries < 10:
-            raise InvalidParameterError(f"--canaries must be 0 or at least 10. Got {canaries}.")
-
-    from assay.privacy.training.train import parse_risk, split_rows
-
-    goal = parse_risk(risk, delta)
     dataset = load_dataset(data, target, [], data_home)
-    if audit:
-        from assay.engine import check_population_size
+    from assay.audit import AuditConfig
 
-        check_population_size(models, dataset.n_rows, dataset.n_classes,
-                              name="--models", spill=False)
-    n_train = int(split_rows(dataset.n_rows, test_size, seed).sum())
-    if batch_size > n_train:
-        raise InvalidParameterError(
-            f"--batch-size must be at most the {n_train} training rows of the "
-            f"{dataset.n_rows}-row table. Got {batch_size}.")
-
+    # A one-section audit: the DP section's deployed model, trained on its own split
+    # (no population); its export goes into --out, the run's output folder.
+    config = AuditConfig(data=data, target=dataset.target, protected=tuple(dataset.protected),
+                         learner=learner, seed=seed, sections={"dp": options})
+    result = run_one_section(config, "dp", dataset, None, progress=False, flags=_FLAGS,
+                             out=out)
+    payload = section_result(result, "dp").data
     from rich.console import Console
 
-    from assay.privacy.training.train import train_dp as fit
-
     console = Console(highlight=False)
-    params = {} if lr is None else {"lr": lr}
-    result = fit(dataset, goal, learner=learner, epochs=epochs, batch_size=batch_size,
-                 max_grad_norm=max_grad_norm, test_size=test_size, seed=seed, delta=delta,
-                 learner_params=params)
-    weights, meta = result.model.save(out)
-    payload = {"data": dataset.name, "target": goal.params(), "risk": risk,
-               "noise_multiplier": result.noise_multiplier, "sample_rate": result.sample_rate,
-               "steps": result.steps, "accuracy": result.accuracy,
-               "train_accuracy": result.train_accuracy, "guarantee": result.guarantee,
-               "achieved": float(result.calibration.achieved), "n_train": result.n_train,
-               "n_test": result.n_test, "learner": result.settings["learner"],
-               "epochs": epochs, "batch_size": batch_size, "max_grad_norm": max_grad_norm,
-               "export": {"format": "npz weights + JSON config (no pickle)",
-                          "weights": str(weights), "config": str(meta)}}
-    console.print(f"{dataset.name}: σ = {result.noise_multiplier:.4g} meets "
-                  f"{goal.describe()} at q = {result.sample_rate:.4g}, T = {result.steps} "
-                  f"(achieved {result.calibration.achieved:.4g}); test accuracy "
-                  f"{result.accuracy:.4f}; model in {out}", highlight=False)
-    if audit:
-        from assay.privacy.training.run import audit_training
-
-        report = audit_training(dataset, result, models=models, canaries=canaries, seed=seed,
-                                delta=delta)
-        payload["empirical"] = report
-        check = report["check"]
-        console.print(f"audit ({models} DP models, {report['attack'].upper()}): "
+    console.print(f"{dataset.name}: σ = {payload.noise_multiplier:.4g} meets "
+                  f"{payload.target_description} at q = {payload.sample_rate:.4g}, "
+                  f"T = {payload.steps} (achieved {payload.achieved:.4g}); test accuracy "
+                  f"{payload.accuracy:.4f}; model in {out}", highlight=False)
+    report = payload.empirical
+    if report is not None:
+        check, bound = report["check"], payload.guarantee["tpr_at_fpr"]
+        console.print(f"audit ({report['models']} DP models, {report['attack'].upper()}): "
                       + ", ".join((f"TPR at FPR {f} = {e['value']:.4f} "
                                    f"[{e['ci_low']:.4f}, {e['ci_high']:.4f}]"
                                    if e["estimable"] else f"TPR at FPR {f} {e['reason']}")
-                                  + f" (bound {result.guarantee['tpr_at_fpr'][f]:.4f})"
+                                  + f" (bound {bound[f]:.4f})"
                                   for f, e in report["tpr_at_fpr"].items())
                       + ("; the ROC stays under the guarantee" if check["passed"] else
                          f"; the ROC EXCEEDS the guarantee at FPR {check['violations']}"),
@@ -144,7 +121,30 @@ def train_dp(
             one = report["one_run"]
             console.print(f"one-run audit ({one['n_canaries']} canaries): ε ≥ "
                           f"{one['epsilon_lower']:.3g} (guarantee: ε ≤ "
-                          f"{result.guarantee['epsilon']:.3g} at δ = {delta:g})",
+                          f"{payload.guarantee['epsilon']:.3g} at δ = {delta:g})",
                           highlight=False)
     if json_path is not None:
-        json_path.write_text(json.dumps(payload, indent=1, default=float))
+        from assay.report.result import write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(section_json(result, "dp"), indent=1,
+                                                default=float))
+
+
+#: The DP section's options, named by this command's flags in its one-line errors.
+_FLAGS = {"dp.risk_target": "--risk", "dp.delta": "--delta", "dp.epochs": "--epochs",
+          "dp.batch_size": "--batch-size", "dp.max_grad_norm": "--max-grad-norm",
+          "dp.lr": "--lr", "dp.learner": "--learner", "dp.test_size": "--test-size",
+          "dp.models": "--models", "dp.canaries": "--canaries"}
+
+
+def _renamed(make):
+    """`make()`, an option it refuses named by this command's flag."""
+    from assay._validation import InvalidParameterError
+
+    try:
+        return make()
+    except InvalidParameterError as error:
+        key, sep, rest = str(error).partition(" ")
+        if sep and key in _FLAGS:
+            raise InvalidParameterError(f"{_FLAGS[key]} {rest}") from None
+        raise

@@ -14,7 +14,12 @@ __all__ = ["dp_page"]
 
 
 def dp_page(section: Any, result: Any) -> Page:
-    """Cards, the side-by-side table, ROC under the guarantees, noise vs risk."""
+    """Cards, the side-by-side table, ROC under the guarantees, noise vs risk (or, with
+    ``dp.deploy``, the deployed model's figures)."""
+    from assay.privacy.training.deploy import DeployPayload
+
+    if isinstance(section.data, DeployPayload):
+        return _deploy_page(section.data)
     payload: DPPayload = section.data
     risk, eps = payload.calibrated("risk"), payload.calibrated("epsilon")
     fpr = payload.target_fpr if payload.target_fpr is not None \
@@ -39,3 +44,18 @@ def dp_page(section: Any, result: Any) -> Page:
     template = resources.files("assay.privacy.training").joinpath("templates/dp.html.j2") \
         .read_text(encoding="utf-8")
     return Page(template=template, view=view, figures=figures, cards=cards)
+
+
+def _deploy_page(payload: Any) -> Page:
+    """The deployed model: its σ, accuracy and guarantee, where it was written, the audit."""
+    cards = [
+        Card("DP noise for the risk target", f"σ = {payload.noise_multiplier:.3g}",
+             f"q = {payload.sample_rate:.3g}, T = {payload.steps}", "card-dp-noise"),
+        Card("held-out accuracy", format_rate(payload.accuracy),
+             f"{payload.n_test} held-out rows", "card-dp-accuracy"),
+        Card("guarantee", f"ε = {payload.guarantee['epsilon']:.3g}",
+             f"at δ = {payload.guarantee['delta']:g}", "card-dp-epsilon"),
+    ]
+    template = resources.files("assay.privacy.training") \
+        .joinpath("templates/dp_deploy.html.j2").read_text(encoding="utf-8")
+    return Page(template=template, view={"payload": payload}, figures={}, cards=cards)

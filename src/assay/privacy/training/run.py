@@ -29,7 +29,8 @@ from assay.privacy.training.check import GuaranteeCheck, check_attacks
 from assay.privacy.training.onerun import OneRunAudit
 from assay.report.result import Metric, SectionResult, format_rate
 
-__all__ = ["DPPayload", "DPRun", "audit_training", "check_dp", "run_dp"]
+__all__ = ["DPPayload", "DPRun", "audit_training", "check_deploy", "check_dp", "run_deploy",
+           "run_dp"]
 
 
 def _fkey(f: float) -> str:
@@ -94,6 +95,12 @@ class DPRun(Serial):
     def passed(self) -> bool:
         return all(c.passed for c in self.checks.values())
 
+def _deploy_type() -> type:
+    from assay.privacy.training.deploy import DeployPayload
+
+    return DeployPayload
+
+
 @dataclass
 class DPPayload(Serial):
     """Everything the DP section found (``SectionResult.data``).
@@ -133,6 +140,8 @@ class DPPayload(Serial):
 
     __json_plain__ = True
     __json_required__ = ("one_run",)
+    # The deployed model's payload (``mode``: ``dp.deploy``) reads as its own type.
+    __json_variants__ = ("mode", {"deploy": _deploy_type})
 
     def run(self, calibration: str) -> DPRun | None:
         return next((r for r in self.runs if r.calibration == calibration), None)
@@ -204,7 +213,8 @@ def _tpr_entry(estimate, fpr: float, n_nonmembers: int) -> dict[str, Any]:
 def audit_training(dataset, result, *, models: int = 16, canaries: int = 500, seed: int = 0,
                    delta: float = 1e-5, attacks=("lira", "rmia"), fprs=None,
                    fit=None) -> dict[str, Any]:
-    """`assay train-dp --audit`: a DP population at the trained model's (σ, q, T, C).
+    """``dp.deploy_audit`` (`assay train-dp --audit`): a DP population at the trained
+    model's (σ, q, T, C).
 
     Returns the ``empirical`` block of the JSON: the strongest attack's TPR at each FPR
     with its interval, every attack's check against the guarantee, and the one-run audit.
@@ -257,6 +267,9 @@ def check_dp(context: Any, options: Any) -> None:
 
     if not options.enabled:
         return
+    if options.deploy:
+        check_deploy(context, options, _learner_name(context, options))
+        return
     n_half = context.dataset.n_rows // 2
     try:
         check_training(n_half, options.batch_size, options.max_grad_norm, options.epochs,
@@ -286,7 +299,10 @@ def _schedule(context: Any, options: Any) -> tuple[float, int]:
 
 
 def run_dp(section: Any, context: Any, options: Any) -> SectionResult:
-    """The DP section's result for one audit."""
+    """The DP section's result for one audit: the comparison, or with ``deploy`` the
+    deployable model (`run_deploy`)."""
+    if options.deploy:
+        return run_deploy(section, context, options, _learner_name(context, options))
     from assay.engine import PopulationPlan
     from assay.privacy.theory.calibrate import Epsilon
     from assay.privacy.training.onerun import one_run_audit
@@ -332,6 +348,86 @@ def run_dp(section: Any, context: Any, options: Any) -> SectionResult:
                         target_fpr=float(target.fpr) if hasattr(target, "fpr") else None)
     return SectionResult(name=section.name, title=section.title, summary=_summary(payload),
                          metrics=_metrics(payload), data=payload)
+
+
+# --------------------------------------------------------------------------- deploy
+
+
+def check_deploy(context: Any, options: Any, learner: str) -> None:
+    """Refuse, before anything is trained, what the deployable model cannot be trained
+    with: a batch over the training rows, a target no σ meets, an audit population too
+    large for memory."""
+    from assay._validation import InvalidParameterError
+    from assay.privacy.training.train import (
+        calibrate_noise,
+        check_training,
+        dp_learner,
+        split_rows,
+    )
+
+    dataset = context.dataset
+    n_train = int(split_rows(dataset.n_rows, options.test_size, context.config.seed).sum())
+    if options.batch_size > n_train:
+        raise InvalidParameterError(
+            f"dp.batch_size must be at most the {n_train} training rows of the "
+            f"{dataset.n_rows}-row table. Got {options.batch_size}.")
+    try:
+        check_training(n_train, options.batch_size, options.max_grad_norm, options.epochs)
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(f"dp.{exc}") from None
+    spec = dp_learner(learner, batch_size=options.batch_size, epochs=options.epochs,
+                      max_grad_norm=options.max_grad_norm, **_deploy_params(options))
+    q, steps = spec.schedule(n_train)
+    calibrate_noise(options.risk, q, steps)  # an unreachable target fails here
+    if options.deploy_audit:
+        from assay.engine import check_population_size
+
+        check_population_size(options.models, dataset.n_rows, dataset.n_classes,
+                              name="dp.models", spill=False)
+
+
+def _deploy_params(options: Any) -> dict[str, Any]:
+    return {} if options.lr is None else {"lr": options.lr}
+
+
+def run_deploy(section: Any, context: Any, options: Any, learner: str) -> SectionResult:
+    """Train the deployable model, export it into ``context.out_dir``, and (with
+    ``deploy_audit``) audit a population at its settings."""
+    from assay.privacy.training.deploy import (
+        EXPORT_FORMAT,
+        DeployPayload,
+        deploy_metrics,
+        deploy_summary,
+    )
+    from assay.privacy.training.train import train_dp
+
+    config, dataset = context.config, context.dataset
+    result = train_dp(dataset, options.risk, learner=learner, epochs=options.epochs,
+                      batch_size=options.batch_size, max_grad_norm=options.max_grad_norm,
+                      test_size=options.test_size, seed=config.seed, delta=options.delta,
+                      fprs=options.fprs, learner_params=_deploy_params(options))
+    weights, model_config = result.model.save(context.out_dir)
+    empirical = None
+    if options.deploy_audit:
+        empirical = audit_training(dataset, result, models=options.models,
+                                   canaries=options.canaries, seed=config.seed,
+                                   delta=options.delta, attacks=options.attacks,
+                                   fprs=options.fprs, fit=context.fit)
+    target = result.target
+    payload = DeployPayload(
+        mode="deploy", risk_target=options.risk_target, target=target.params(),
+        target_description=target.describe(), noise_multiplier=result.noise_multiplier,
+        sample_rate=float(result.sample_rate), steps=int(result.steps),
+        achieved=float(result.calibration.achieved), accuracy=result.accuracy,
+        train_accuracy=result.train_accuracy, guarantee=result.guarantee,
+        n_train=result.n_train, n_test=result.n_test, learner=result.settings["learner"],
+        epochs=float(options.epochs), batch_size=int(options.batch_size),
+        max_grad_norm=float(options.max_grad_norm), test_size=float(options.test_size),
+        seed=int(config.seed),
+        export={"format": EXPORT_FORMAT, "weights": str(weights), "config": str(model_config)},
+        empirical=empirical)
+    return SectionResult(name=section.name, title=section.title, summary=deploy_summary(payload),
+                         metrics=deploy_metrics(payload), data=payload)
 
 
 def _metrics(payload: DPPayload) -> dict[str, Metric]:

@@ -3,7 +3,9 @@
 Declared through the ``assay.sections`` entry point. Light to import (the CLI builds its
 flags from it); the work is in `assay.privacy.training.run` and the page in
 `assay.privacy.training.page`. Off by default (it trains several more populations):
-``[dp] enabled = true`` or ``--dp``.
+``[dp] enabled = true`` or ``--dp``. With ``deploy = true`` it trains instead the one
+deployable model of ``assay train-dp`` and exports it into the run's output folder
+(`assay.privacy.training.deploy`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,17 @@ class DPOptions(Options):
         Further σ trained for the noise-vs-risk curve.
     canaries : int, default=500
         Canaries of the one-run audit (0: none).
+    deploy : bool, default=False
+        Instead of the comparison, train the one deployable DP-SGD model: one seeded
+        train/test split (`test_size`), σ calibrated to the risk target for that fit's own
+        q and T, exported into the run's output folder as ``model.npz`` and ``model.json``
+        (no pickle). Needs no population of the audit.
+    test_size : float, default=0.2
+        With `deploy`: share of rows held out for the deployed model's accuracy.
+    deploy_audit : bool, default=False
+        With `deploy`: also attack a population of `models` DP models at the deployed
+        model's settings (`attacks`), check its ROC against the guarantee, and run the
+        one-run audit (`canaries`).
     """
 
     enabled: bool = False
@@ -62,6 +75,9 @@ class DPOptions(Options):
     fprs: tuple[float, ...] = (0.001, 0.01, 0.1)
     noise_grid: tuple[float, ...] = (0.5, 2.0)
     canaries: int = 500
+    deploy: bool = False
+    test_size: float = 0.2
+    deploy_audit: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
@@ -97,6 +113,12 @@ class DPOptions(Options):
         if 0 < self.canaries < 10:
             raise InvalidParameterError(f"dp.canaries must be 0 or at least 10. "
                                         f"Got {self.canaries}.")
+        for name in ("deploy", "deploy_audit"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidParameterError(f"dp.{name} must be true or false. "
+                                            f"Got {getattr(self, name)!r}.")
+        check_scalar(self.test_size, "dp.test_size", low=0, high=1, low_open=True,
+                     high_open=True)
         self.risk  # noqa: B018 - a bad target fails here, before any training
 
     @cached_property
@@ -127,12 +149,32 @@ class DPSection(SectionBase):
     )
     payload = "assay.privacy.training.run:DPPayload"
     schema_file = "assay.privacy.training:schema.json"
+    schema_from = "assay.privacy.training.section:payload_schema"
     checker = "assay.privacy.training.run:check_dp"
     runner = "assay.privacy.training.run:run_dp"
     pager = "assay.privacy.training.page:dp_page"
 
+    def uses_population(self, config: Any) -> bool:
+        """The deployed model is trained on its own split: no population is needed."""
+        return not config.options(self.name).deploy
+
     def applies(self, context: Any, options: DPOptions) -> bool:
         return bool(options.enabled)
+
+
+def payload_schema() -> dict[str, Any]:
+    """The comparison's payload schema, or the deployed model's where ``mode`` is
+    ``"deploy"``."""
+    import json
+    from importlib import resources
+
+    def read(file: str) -> dict[str, Any]:
+        return json.loads(resources.files("assay.privacy.training").joinpath(file)
+                          .read_text("utf-8"))
+
+    return {"if": {"type": "object", "required": ["mode"],
+                   "properties": {"mode": {"const": "deploy"}}},
+            "then": read("deploy.schema.json"), "else": read("schema.json")}
 
 
 SECTION = DPSection()
