@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assay._validation import InvalidParameterError
 
-if TYPE_CHECKING:
-    import numpy as np
-
-__all__ = ["REGRESSION_LEARNERS", "RegressionTarget", "regression_config",
-           "regression_population_summary", "skip_reason", "supports", "task_schema"]
+__all__ = ["REGRESSION_LEARNERS", "regression_config", "skip_reason", "supports",
+           "task_schema"]
 
 #: Learners of a regression population.
 REGRESSION_LEARNERS = ("ridge", "mlp-regressor")
@@ -114,57 +110,6 @@ def regression_config(config: Any, dataset: Any, sections: list[Any]) -> Any:
                 f"{section.name} option(s) {', '.join(bad)} must be left out for the "
                 f"regression target {dataset.target!r}: {refuse[bad[0]]}.")
     return dataclasses.replace(config, learner=learner)
-
-
-@dataclass
-class RegressionTarget:
-    """The regression model under audit: its predictions on every row and its members.
-
-    Attributes
-    ----------
-    values : float64 array of shape (n_rows,)
-    member : bool array of shape (n_rows,)
-    source : str
-    """
-
-    values: np.ndarray
-    member: np.ndarray
-    source: str
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.values.shape[0])
-
-    @property
-    def n_members(self) -> int:
-        return int(self.member.sum())
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-clean description: source, n_rows, n_members, n_nonmembers."""
-        return {"source": self.source, "n_rows": self.n_rows, "n_members": self.n_members,
-                "n_nonmembers": self.n_rows - self.n_members}
-
-
-def regression_population_summary(population: Any) -> dict[str, Any]:
-    """The result's ``population`` entry of a regression population (MSE, not accuracy)."""
-    import numpy as np
-
-    info = population.info
-    return {
-        "role": "audited population",
-        "task": "regression",
-        "n_models": int(population.n_models),
-        "n_rows": int(population.n_rows),
-        "learner": info.get("learner", {}),
-        "backend": info.get("backend"),
-        "seeds": [int(s) for s in info.get("seeds", [])],
-        "plan_fingerprint": info.get("plan_fingerprint"),
-        "train_mse": float(np.mean(population.mse(members=True))),
-        "test_mse": float(np.mean(population.mse(members=False))),
-        "n_fitted": int(info.get("n_fitted", 0)),
-        "n_loaded_from_cache": int(info.get("n_loaded_from_cache", 0)),
-        "seconds": float(info.get("seconds", 0.0)),
-    }
 
 
 def _package_json(path: str) -> dict[str, Any]:

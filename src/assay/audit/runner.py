@@ -192,20 +192,24 @@ def load_dataset(config: AuditConfig):
         f"{', '.join(repr(t) for t in PUBLIC_TABLES)}. Got {config.data!r}.")
 
 
-def _population_summary(population: Any, brings_own_model: bool) -> dict[str, Any]:
+def _population_summary(population: Any, brings_own_model: bool,
+                        regression: bool = False) -> dict[str, Any]:
     import numpy as np
 
     info = population.info
+    # A regression population is scored by its squared error, a classifier's by accuracy.
+    name, score = ("mse", population.mse) if regression else ("accuracy", population.accuracy)
     return {
         "role": "reference models" if brings_own_model else "audited population",
+        **({"task": "regression"} if regression else {}),
         "n_models": int(population.n_models),
         "n_rows": int(population.n_rows),
         "learner": info.get("learner", {}),
         "backend": info.get("backend"),
         "seeds": [int(s) for s in info.get("seeds", [])],
         "plan_fingerprint": info.get("plan_fingerprint"),
-        "train_accuracy": float(np.mean(population.accuracy(members=True))),
-        "test_accuracy": float(np.mean(population.accuracy(members=False))),
+        f"train_{name}": float(np.mean(score(members=True))),
+        f"test_{name}": float(np.mean(score(members=False))),
         "n_fitted": int(info.get("n_fitted", 0)),
         "n_loaded_from_cache": int(info.get("n_loaded_from_cache", 0)),
         "seconds": float(info.get("seconds", 0.0)),
@@ -379,9 +383,8 @@ def run_audit(
     -------
     AuditResult
     """
-    from assay.audit.regression import regression_population_summary
     from assay.engine import fit_population
-    from assay.engine.predictions import TargetPredictions
+    from assay.engine.predictions import RegressionTarget, TargetPredictions
     from assay.report.result import AuditResult, package_versions
 
     started = time.perf_counter()
@@ -440,8 +443,6 @@ def run_audit(
                 scheduler_address=address)
             context.population = population
         if context.target is None and population is not None and regression:
-            from assay.audit.regression import RegressionTarget
-
             context.target = RegressionTarget(
                 values=population.values[0].copy(), member=population.member[0],
                 source="population model 0 (trained by assay on a random half)")
@@ -457,8 +458,8 @@ def run_audit(
             results[section.name] = _run_section(section, context)
     result = AuditResult(
         config=config.to_dict(), data=_data_summary(context.dataset),
-        population=({} if population is None else regression_population_summary(population)
-                    if regression else _population_summary(population, brings_own)),
+        population=({} if population is None
+                    else _population_summary(population, brings_own, regression)),
         target={} if context.target is None else context.target.summary(), sections=results,
         versions=package_versions(), created=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 3))

@@ -34,8 +34,10 @@ from assay.engine import PopulationPlan
 __all__ = [
     "PROBA_PREFIX",
     "ROW_ID_COLUMN",
+    "RegressionTarget",
     "SCORE_COLUMN",
     "TargetPredictions",
+    "TrainedRows",
     "predictions_from_estimator",
     "read_predictions",
     "reference_plan",
@@ -55,8 +57,29 @@ _EXAMPLES = 3  # offending values quoted in an error message
 # --------------------------------------------------------------------------- the target
 
 
+class TrainedRows:
+    """What every model under audit shares, whatever it predicts: the rows it was trained
+    on (``member``, one per dataset row) and where its predictions came from (``source``)."""
+
+    member: np.ndarray
+    source: str
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.member.shape[0])
+
+    @property
+    def n_members(self) -> int:
+        return int(self.member.sum())
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-clean description: source, n_rows, n_members, n_nonmembers."""
+        return {"source": self.source, "n_rows": self.n_rows, "n_members": self.n_members,
+                "n_nonmembers": self.n_rows - self.n_members}
+
+
 @dataclass(frozen=True, eq=False)
-class TargetPredictions:
+class TargetPredictions(TrainedRows):
     """The predictions of the model under audit on every row of the dataset.
 
     Attributes
@@ -94,21 +117,24 @@ class TargetPredictions:
         object.__setattr__(self, "source", str(self.source))
 
     @property
-    def n_rows(self) -> int:
-        return int(self.probs.shape[0])
-
-    @property
     def n_classes(self) -> int:
         return int(self.probs.shape[1])
 
-    @property
-    def n_members(self) -> int:
-        return int(self.member.sum())
 
-    def summary(self) -> dict[str, Any]:
-        """JSON-clean description: source, n_rows, n_members, n_nonmembers."""
-        return {"source": self.source, "n_rows": self.n_rows, "n_members": self.n_members,
-                "n_nonmembers": self.n_rows - self.n_members}
+@dataclass(frozen=True, eq=False)
+class RegressionTarget(TrainedRows):
+    """The regression model under audit: its predicted number on every row and its members.
+
+    Attributes
+    ----------
+    values : float64 array of shape (n_rows,)
+    member : bool array of shape (n_rows,)
+    source : str
+    """
+
+    values: np.ndarray
+    member: np.ndarray
+    source: str
 
 
 # --------------------------------------------------------------------------- checks
