@@ -7,7 +7,8 @@ their options themselves (``assay audit``, whose flags default to audit.toml's v
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -98,29 +99,36 @@ def section_json(result, name: str) -> dict:
     return {**{k: v for k, v in frame.items() if v}, name: result.sections[name].to_dict()["data"]}
 
 
+@contextmanager
+def named_by_flags(flags: Mapping[str, str]) -> Iterator[None]:
+    """An option refused inside the block named by the command's flag instead: `flags`
+    maps the name the check uses (``"distribution.train_size"``) to the flag
+    (``"--train-size"``); other errors pass unchanged."""
+    try:
+        yield
+    except InvalidParameterError as error:
+        key, sep, rest = str(error).partition(" ")
+        if sep and key in flags:
+            raise InvalidParameterError(f"{flags[key]} {rest}") from None
+        raise
+
+
 def run_one_section(config, name: str, dataset, cache_dir: Path | None, progress: bool,
-                    flags: dict[str, str] | None = None, out: Path | None = None):
+                    flags: Mapping[str, str] | None = None, out: Path | None = None):
     """`assay.audit.run_section` for a command: its Dask scheduler reached (or a local
     cluster started) under the command's own flag name, ``--scheduler``; an option the
-    section's checks refuse is named by the command's flag (`flags`: the option's name in
-    the audit, e.g. ``"distribution.train_size"``, to the flag, ``"--train-size"``);
+    section's checks refuse is named by the command's flag (`flags`, as `named_by_flags`);
     `out`: the folder the section's exports go into (``assay train-dp --out``)."""
     import dataclasses
 
     from assay.audit import run_section
     from assay.engine.cluster import shared_cluster
 
-    try:
-        with shared_cluster(config.backend, config.scheduler_address,
-                            "--scheduler") as address:
-            config = dataclasses.replace(config, scheduler_address=address)
-            return run_section(config, name, dataset=dataset, cache_dir=cache_dir,
-                               progress=progress, out=out)
-    except InvalidParameterError as error:
-        key, sep, rest = str(error).partition(" ")
-        if sep and key in (flags or {}):
-            raise InvalidParameterError(f"{(flags or {})[key]} {rest}") from None
-        raise
+    with named_by_flags(flags or {}), shared_cluster(
+            config.backend, config.scheduler_address, "--scheduler") as address:
+        config = dataclasses.replace(config, scheduler_address=address)
+        return run_section(config, name, dataset=dataset, cache_dir=cache_dir,
+                           progress=progress, out=out)
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -175,11 +183,8 @@ def encoding_limits(max_categories, min_frequency, memory_budget, sparse=None) -
 
     if sparse is not None:
         sparse = SPARSE_VALUES[check_option(sparse.lower(), "--sparse", tuple(SPARSE_VALUES))]
-    try:
+    with named_by_flags({key: "--" + key.replace("_", "-") for key in ENCODING_OPTIONS}):
         values = check_encoding_options(max_categories, min_frequency, memory_budget, sparse)
-    except InvalidParameterError as error:
-        key, rest = str(error).split(" ", 1)
-        raise InvalidParameterError(f"--{key.replace('_', '-')} {rest}") from None
     return dict(zip(ENCODING_OPTIONS, values, strict=True))
 
 

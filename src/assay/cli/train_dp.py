@@ -22,6 +22,7 @@ from assay.cli.options import (
     DataHome,
     check_json_path,
     load_dataset,
+    named_by_flags,
     run_one_section,
     section_json,
     section_result,
@@ -82,11 +83,12 @@ def train_dp(
     check_option(learner, "--learner", _LEARNERS)
     # --models and --canaries are the audit's: checked only with --audit, as before.
     defaults = DPOptions()
-    options = _renamed(lambda: DPOptions(
-        enabled=True, deploy=True, deploy_audit=audit, risk_target=risk, delta=delta,
-        epochs=epochs, batch_size=batch_size, max_grad_norm=max_grad_norm, lr=lr,
-        learner=learner, test_size=test_size, models=models if audit else defaults.models,
-        canaries=canaries if audit else defaults.canaries))
+    with named_by_flags(_FLAGS):
+        options = DPOptions(
+            enabled=True, deploy=True, deploy_audit=audit, risk_target=risk, delta=delta,
+            epochs=epochs, batch_size=batch_size, max_grad_norm=max_grad_norm, lr=lr,
+            learner=learner, test_size=test_size, models=models if audit else defaults.models,
+            canaries=canaries if audit else defaults.canaries)
     check_scalar(seed, "--seed", kind=int, low=0)
     dataset = load_dataset(data, target, [], data_home)
     from assay.audit import AuditConfig
@@ -135,16 +137,3 @@ _FLAGS = {"dp.risk_target": "--risk", "dp.delta": "--delta", "dp.epochs": "--epo
           "dp.batch_size": "--batch-size", "dp.max_grad_norm": "--max-grad-norm",
           "dp.lr": "--lr", "dp.learner": "--learner", "dp.test_size": "--test-size",
           "dp.models": "--models", "dp.canaries": "--canaries"}
-
-
-def _renamed(make):
-    """`make()`, an option it refuses named by this command's flag."""
-    from assay._validation import InvalidParameterError
-
-    try:
-        return make()
-    except InvalidParameterError as error:
-        key, sep, rest = str(error).partition(" ")
-        if sep and key in _FLAGS:
-            raise InvalidParameterError(f"{_FLAGS[key]} {rest}") from None
-        raise
