@@ -6,7 +6,7 @@ from sklearn.linear_model import Ridge
 
 from assay._validation import DataError, InvalidParameterError
 from assay.engine import PopulationPlan
-from assay.learners.ridge import fit_ridge
+from assay.learners.ridge import _grams, _pattern_bits, fit_ridge
 
 
 def _table(n=3000, d=25, seed=0):
@@ -17,18 +17,89 @@ def _table(n=3000, d=25, seed=0):
     return X, y
 
 
+def _encoded_table(n=2500, seed=3):
+    """Shaped like an encoded public table: numeric columns, two one-hot groups (one
+    level never seen), a lone 0/1 column and a column of 0, 1 and 2 (not binary)."""
+    rng = np.random.default_rng(seed)
+    numeric = rng.normal(size=(n, 3)) * [1.0, 30.0, 1e4] + [0.0, 40.0, 2e5]
+    first = np.eye(5)[rng.choice(5, n, p=[0.5, 0.2, 0.2, 0.1, 0.0])]
+    second = np.eye(3)[rng.integers(0, 3, n)]
+    lone = (rng.random(n) < 0.3).astype(float)[:, None]
+    counts = rng.integers(0, 3, n).astype(float)[:, None]
+    X = np.hstack([numeric, first, second, lone, counts])
+    y = X @ rng.normal(size=X.shape[1]) + rng.normal(0, 2, n) + 10
+    return X, y
+
+
+def _assert_equals_sklearn(fit, X, y, mask, alpha, fit_intercept=True):
+    for k in range(mask.shape[0]):
+        ref = Ridge(alpha=alpha, fit_intercept=fit_intercept, solver="cholesky").fit(
+            X[mask[k]], y[mask[k]])
+        np.testing.assert_allclose(fit.coef[k], ref.coef_, rtol=1e-6,
+                                   atol=1e-6 * np.abs(ref.coef_).max())
+        assert fit.intercept[k] == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-6)
+
+
 @pytest.mark.parametrize("alpha, fit_intercept", [(1.0, True), (0.0, True), (50.0, False)])
 def test_every_model_equals_sklearns_ridge(alpha, fit_intercept):
     X, y = _table()
     plan = PopulationPlan.balanced(X.shape[0], 8, random_state=0)  # complementary pairs
     fit = fit_ridge(X, y, plan.member, alpha=alpha, fit_intercept=fit_intercept)
+    _assert_equals_sklearn(fit, X, y, plan.member, alpha, fit_intercept)
     for k in range(8):
         ref = Ridge(alpha=alpha, fit_intercept=fit_intercept, solver="cholesky").fit(
             X[plan.member[k]], y[plan.member[k]])
-        np.testing.assert_allclose(fit.coef[k], ref.coef_, rtol=1e-6,
-                                   atol=1e-6 * np.abs(ref.coef_).max())
-        assert fit.intercept[k] == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-6)
         np.testing.assert_allclose(fit.predict(X)[k], ref.predict(X), rtol=1e-6, atol=1e-6)
+
+
+def test_an_encoded_table_with_masks_of_every_size_equals_sklearn():
+    # 19 models: 7 complementary pairs and 5 without a partner, of 2 to 2,400 rows, so
+    # groups of unequal size, patterns with no rows, and a model of two rows.
+    X, y = _encoded_table()
+    rng = np.random.default_rng(4)
+    plan = PopulationPlan.balanced(X.shape[0], 14, random_state=1).member
+    sizes = [2, 40, 900, 1700, 2400]
+    lone = np.zeros((len(sizes), X.shape[0]), bool)
+    for row, size in zip(lone, sizes, strict=True):
+        row[rng.choice(X.shape[0], size, replace=False)] = True
+    mask = np.vstack([plan[:5], lone, plan[5:]])
+    fit = fit_ridge(X, y, mask, alpha=0.5)
+    _assert_equals_sklearn(fit, X, y, mask, alpha=0.5)
+
+
+@pytest.mark.parametrize("bits", [1, 3, 8])
+def test_pattern_sums_equal_one_product_per_model(bits):
+    X, _ = _encoded_table(n=700, seed=5)
+    # 11 models (groups of unequal size), from 2 % to 90 % of the rows.
+    share = np.array([0.1, 0.5, 0.9] * 3 + [0.5, 0.02])[:, None]
+    mask = np.random.default_rng(6).random((11, X.shape[0])) < share
+    grams = _grams(X, mask, with_total=True, bits=bits)
+    direct = np.einsum("kn,na,nb->kab", mask.astype(float), X, X)
+    assert grams.shape == (12,) + direct.shape[1:]
+    np.testing.assert_allclose(grams[:-1], np.tril(direct), rtol=1e-12,
+                               atol=1e-12 * np.abs(direct).max())
+    np.testing.assert_allclose(grams[-1], np.tril(X.T @ X), rtol=1e-12,
+                               atol=1e-12 * np.abs(direct).max())
+
+
+def test_models_per_group_are_bounded_by_rows_and_memory_and_spread_evenly():
+    assert _pattern_bits(32, 48842, 109) == 8  # Adult: four passes over the rows
+    assert _pattern_bits(20, 48842, 109) == 7  # 7 + 7 + 6, not 8 + 8 + 4
+    assert _pattern_bits(64, 500, 10) == 2  # ~125 rows per pattern
+    assert _pattern_bits(64, 10**6, 3000) == 1  # 2^bits Grams of 3000^2 in 64 MiB
+    assert _pattern_bits(3, 10**6, 100) == 3
+
+
+def test_population_of_ridge_models_predicts_as_sklearn():
+    from assay.engine.regression import fit_regression_population
+
+    X, y = _encoded_table(n=900, seed=7)
+    plan = PopulationPlan.balanced(X.shape[0], 6, random_state=2)
+    population = fit_regression_population(X, y, "ridge", plan)
+    for k in range(6):
+        ref = Ridge(alpha=1.0).fit(X[plan.member[k]], y[plan.member[k]]).predict(X)
+        np.testing.assert_allclose(population.values[k], ref, rtol=1e-6,
+                                   atol=1e-6 * np.abs(ref).max())
 
 
 def test_models_without_a_partner_and_bad_inputs():
