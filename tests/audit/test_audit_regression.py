@@ -202,7 +202,6 @@ def test_adult_hours_per_week_subsample(tmp_path, data_home):
     ({"sections": {"release": {"min_leaf_rows": 3}}}, "release options"),
     ({"sections": {"privacy": {"dp_epsilon": 1.0, "dp_delta": 1e-5}}}, "privacy option"),
     ({"learner": "sklearn:sklearn.ensemble.RandomForestClassifier"}, "learner must be one"),
-    ({"backend": "dask"}, "backend must be batched or joblib"),
 ])
 def test_options_that_make_no_sense_are_refused_before_training(tmp_path, data_home,
                                                                  monkeypatch, kwargs, match):

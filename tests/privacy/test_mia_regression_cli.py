@@ -136,8 +136,6 @@ def test_law_school_first_year_average(tmp_path):
     (["no-such-table", "--task", "regression", "--learner-param", "C=1"],
      "is not one of ridge's"),
     (["no-such-table", "--task", "regression", "--prior", "0.1"], "--prior must be left out"),
-    (["no-such-table", "--task", "regression", "--backend", "dask"],
-     "--backend must be batched or joblib"),
     (["no-such-table", "--task", "regression", "--models", "4"], "at least 6 for LiRA"),
     (["{table}", "--target", "group", "--task", "regression"], "is not numeric"),
 ])

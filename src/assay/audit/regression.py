@@ -72,9 +72,11 @@ def regression_config(config: Any, dataset: Any, sections: list[Any]) -> Any:
 
     The default learner (``logreg``, no parameters) becomes ``ridge`` (``mlp``:
     ``mlp-regressor``); ``ridge``, ``mlp-regressor`` and ``sklearn:`` regressors are
-    kept; another classifier, a predictions file, the Dask backend, and any
-    option of a section that does not run on a regression model (or that the section
-    refuses for one, its ``check_regression``) are refused.
+    kept; another classifier, and any option of a section that does not run on a
+    regression model (or that the section refuses for one, its ``regression_refused``)
+    are refused. A predictions file (``prediction`` column,
+    `assay.engine.predictions.read_regression_predictions`) and every backend are read
+    as for classes.
     """
     learner = config.learner
     if learner in _COUNTERPART and not config.learner_params:
@@ -84,15 +86,6 @@ def regression_config(config: Any, dataset: Any, sections: list[Any]) -> Any:
             f"learner must be one of {', '.join(REGRESSION_LEARNERS)} or a scikit-learn "
             f"regressor ('sklearn:<module>.<Class>') for the regression target "
             f"{dataset.target!r}. Got {config.learner!r}, a classifier.")
-    if config.predictions is not None:
-        raise InvalidParameterError(
-            f"predictions (--predictions) must be left out for the regression target "
-            f"{dataset.target!r}: a regression model's predictions file is not read yet. "
-            f"Got {config.predictions!r}.")
-    if config.backend == "dask":
-        raise InvalidParameterError(
-            f"backend must be batched or joblib for the regression target "
-            f"{dataset.target!r}. Got 'dask'.")
     for section in sections:
         options = config.options(section.name)
         changed = _changed(options)

@@ -296,9 +296,11 @@ def prepare(config: AuditConfig, *, dataset: Any = None, target: Any = None,
     check_population_size(config.models, dataset.n_rows, len(dataset.classes) or 2,
                           config.memory_budget, name="models (--models)")
     if target is None and config.predictions is not None:
-        from assay.engine.predictions import read_predictions
+        from assay.engine.predictions import read_predictions, read_regression_predictions
 
-        target = read_predictions(config.predictions, dataset, train_column=config.train_column)
+        # A regression model's file holds its predicted numbers, not class probabilities.
+        read = read_regression_predictions if task == "regression" else read_predictions
+        target = read(config.predictions, dataset, train_column=config.train_column)
     context = AuditContext(config=config, dataset=dataset, target=target,
                            groups=_group_index(dataset, config.groups), learner=learner,
                            out_dir=out_dir, progress=progress)
@@ -431,7 +433,8 @@ def run_audit(
                 context.dataset.X, context.dataset.y, context.learner, plan_for(context),
                 backend=config.backend, cache_dir=context.cache_folder,
                 data_fingerprint=str(context.dataset.fingerprint), progress=progress,
-                on_chunk=on_chunk, memory_budget=config.memory_budget)
+                on_chunk=on_chunk, memory_budget=config.memory_budget,
+                scheduler_address=address)
             context.population = population
         elif fit_needed:
             population = fit_population(

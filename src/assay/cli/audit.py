@@ -102,7 +102,8 @@ _SHARED_FLAGS: list[tuple[str, Any, Any]] = [
     ("seed", int | None, typer.Option(help="Seed of plan, models and tests.")),
     ("predictions", str | None, typer.Option(
         help="Predictions of a model you already trained (CSV/Parquet: proba_<class> or "
-             "score columns, a 0/1 training-row column, optional row_id).")),
+             "score columns, or a prediction column for a regression target; a 0/1 "
+             "training-row column, optional row_id).")),
     ("train_column", str | None, typer.Option(
         help="Column of --predictions marking the training rows (default in_train).")),
     ("encoding", str | None, typer.Option(help=HELP["encoding"], show_default="utf-8")),

@@ -97,9 +97,6 @@ def _check_regression(learner: str, attacks: list[str], backend: str,
         raise InvalidParameterError(f"--learner must be a regression learner "
                                     f"({', '.join(REGRESSION_LEARNERS)}) with --task "
                                     f"regression. Got {learner!r}.")
-    if backend == "dask":
-        raise InvalidParameterError("--backend must be batched or joblib with --task "
-                                    "regression. Got 'dask'.")
     for name in attacks or [""]:
         check_option(name, "attacks (with --task regression)", REGRESSION_ATTACKS)
     if prior is not None:

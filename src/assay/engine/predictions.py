@@ -16,6 +16,11 @@ Predictions file (CSV, CSV.gz or Parquet), one row per row of the table:
   ``score`` column, the probability of ``dataset.classes[1]``.
 - ``in_train`` (name configurable): 1 for the rows the model was trained on, else 0
   (true/false also accepted).
+
+A regression model's file (`read_regression_predictions`, for a continuous target) is the
+same container with the same ``row_id`` and ``in_train`` columns and one ``prediction``
+column instead of the probabilities: the model's predicted number on the row, finite.
+`write_regression_predictions` writes one (e.g. from `regression_predictions_from_estimator`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from assay._validation import DataError, InvalidParameterError, check_scalar
 from assay.engine import PopulationPlan
 
 __all__ = [
+    "PREDICTION_COLUMN",
     "PROBA_PREFIX",
     "ROW_ID_COLUMN",
     "RegressionTarget",
@@ -40,12 +46,17 @@ __all__ = [
     "TrainedRows",
     "predictions_from_estimator",
     "read_predictions",
+    "read_regression_predictions",
     "reference_plan",
+    "regression_predictions_from_estimator",
+    "write_regression_predictions",
 ]
 
 PROBA_PREFIX = "proba_"
 SCORE_COLUMN = "score"
 ROW_ID_COLUMN = "row_id"
+#: A regression model's predicted number, in its predictions file.
+PREDICTION_COLUMN = "prediction"
 #: Largest accepted deviation of a row's probabilities from a sum of 1.
 SUM_TOLERANCE = 1e-3
 
@@ -136,6 +147,29 @@ class RegressionTarget(TrainedRows):
     member: np.ndarray
     source: str
 
+    def __post_init__(self) -> None:
+        try:
+            values = np.array(self.values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidParameterError("values must be numbers, one per row. Got "
+                                        f"{type(self.values).__name__}.") from None
+        member = np.asarray(self.member)
+        if values.ndim != 1 or values.size == 0:
+            raise InvalidParameterError(
+                f"values must be a 1-d array (n_rows,). Got shape {values.shape}.")
+        if member.shape != values.shape or member.dtype != np.bool_:
+            raise InvalidParameterError(
+                f"member must be a boolean array of length {values.size}. Got "
+                f"{member.dtype} of shape {member.shape}.")
+        _check_values(values, "values", "pass the model's predicted numbers")
+        _check_both_sides(member, "member", "mark the training rows as True")
+        member = member.copy()
+        values.flags.writeable = False
+        member.flags.writeable = False
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "member", member)
+        object.__setattr__(self, "source", str(self.source))
+
 
 # --------------------------------------------------------------------------- checks
 
@@ -173,6 +207,15 @@ def _check_probabilities(probs: np.ndarray, what: str, todo: str,
             raise DataError(f"{what}: class probabilities must sum to 1 (within "
                             f"{SUM_TOLERANCE:g}) on every row. Got sums {_examples(sums)} on "
                             f"{_rows(int(off.sum()))}; {todo}.")
+
+
+def _check_values(values: np.ndarray, what: str, todo: str) -> None:
+    """A regression model's predictions: finite numbers (`what` names the file)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"{what}: predictions must be finite numbers. Got "
+                        f"{_rows(int(bad.sum()), 'NaN or infinite value')}, e.g. "
+                        f"{_examples(np.unique(values[bad]))}; {todo}.")
 
 
 def _check_both_sides(member: np.ndarray, what: str, todo: str) -> None:
@@ -385,6 +428,160 @@ def read_predictions(path: str | os.PathLike[str], dataset: Any, *,
                              source=f"predictions file {path.name}")
 
 
+def _prediction_vector(frame: pd.DataFrame, dataset: Any, where: str) -> np.ndarray:
+    """The ``prediction`` column as finite float64 numbers, or a one-line error."""
+    if PREDICTION_COLUMN not in frame.columns:
+        proba = [c for c in frame.columns if str(c).startswith(PROBA_PREFIX)]
+        found = proba + ([SCORE_COLUMN] if SCORE_COLUMN in frame.columns else [])
+        hint = (f" ({_examples(found)} are a classifier's probabilities, and "
+                f"{dataset.target!r} is a number)" if found else "")
+        raise DataError(f"{where} must have the column {PREDICTION_COLUMN!r} holding the "
+                        f"model's predicted value of {dataset.target!r} on every row. Got "
+                        f"columns {_examples(map(str, frame.columns))}{hint}; write the "
+                        "model's predict output there.")
+    raw = frame[PREDICTION_COLUMN]
+    numeric = pd.to_numeric(raw, errors="coerce")
+    text = numeric.isna() & raw.notna()
+    if text.any():
+        raise DataError(f"{where}: column {PREDICTION_COLUMN!r} must hold numbers. Got "
+                        f"{_examples(raw[text].unique())} in {_rows(int(text.sum()))}; "
+                        "write predictions as numbers.")
+    values = numeric.to_numpy(dtype=np.float64)
+    _check_values(values, f"{where}: column {PREDICTION_COLUMN!r}",
+                  "write the model's prediction for every row")
+    return values
+
+
+def read_regression_predictions(path: str | os.PathLike[str], dataset: Any, *,
+                                train_column: str = "in_train") -> RegressionTarget:
+    """Read the predictions of a regression model under audit from a CSV or Parquet file.
+
+    The file is `read_predictions`'s (``row_id`` optional, ``train_column``) with one
+    ``prediction`` column: the model's predicted number on the row.
+
+    Parameters
+    ----------
+    path : path
+        ``.csv``, ``.csv.gz`` or ``.parquet`` file.
+    dataset : Dataset
+        The table the predictions are for (a continuous target).
+    train_column : str, default="in_train"
+        Column marking the model's training rows (0/1 or true/false).
+
+    Returns
+    -------
+    RegressionTarget
+        Predictions and membership in dataset row order.
+
+    Raises
+    ------
+    DataError
+        What `read_predictions` refuses for the rows and the train column; a missing or
+        non-numeric ``prediction`` column, or one holding NaN or infinite values. Every
+        message is one line naming the file and the column.
+    """
+    if not isinstance(train_column, str) or not train_column:
+        raise InvalidParameterError(
+            f"train_column must be a non-empty column name. Got {train_column!r}.")
+    path = Path(path)
+    frame = _read_file(path)
+    where = f"predictions file {path}"
+    frame.columns = [str(c) for c in frame.columns]
+    order = _align_rows(frame, dataset, where)
+    values = _prediction_vector(frame, dataset, where)[order]
+    member = _membership(frame, train_column, where)[order]
+    _check_both_sides(member, f"{where}: column {train_column!r}",
+                      "mark the rows the model was trained on with 1")
+    return RegressionTarget(values=values, member=member,
+                            source=f"predictions file {path.name}")
+
+
+def write_regression_predictions(path: str | os.PathLike[str], target: RegressionTarget,
+                                 row_ids: Any = None, *,
+                                 train_column: str = "in_train") -> Path:
+    """Write a regression model's predictions file (`read_regression_predictions` reads it).
+
+    Parameters
+    ----------
+    path : path
+        ``.csv``, ``.csv.gz`` or ``.parquet``; written whole, replacing a file there.
+    target : RegressionTarget
+    row_ids : array-like of shape (n_rows,), optional
+        The table's row ids (``dataset.row_ids``); without them rows are written in table
+        order and matched by order when read.
+    train_column : str, default="in_train"
+
+    Returns
+    -------
+    Path
+    """
+    if not isinstance(target, RegressionTarget):
+        raise InvalidParameterError(
+            f"target must be a RegressionTarget. Got {type(target).__name__}.")
+    path = Path(path)
+    name = path.name.lower()
+    parquet = name.endswith((".parquet", ".pq"))
+    if not (parquet or name.endswith((".csv", ".csv.gz"))):
+        raise InvalidParameterError(f"path must end in .csv, .csv.gz or .parquet. Got "
+                                    f"{path.name!r}.")
+    columns: dict[str, Any] = {}
+    if row_ids is not None:
+        ids = np.asarray(row_ids)
+        if ids.shape != (target.n_rows,):
+            raise InvalidParameterError(f"row_ids must hold one id per row ({target.n_rows}). "
+                                        f"Got shape {ids.shape}.")
+        columns[ROW_ID_COLUMN] = ids
+    columns[PREDICTION_COLUMN] = target.values
+    columns[train_column] = target.member.astype(np.int64)
+    frame = pd.DataFrame(columns)
+    if parquet:
+        frame.to_parquet(path, index=False)
+    else:  # repr-exact floats: a file read back gives the same numbers
+        frame.to_csv(path, index=False, float_format="%.17g")
+    return path
+
+
+def regression_predictions_from_estimator(estimator: Any, dataset: Any, train_mask: Any,
+                                          X: Any = None) -> RegressionTarget:
+    """The predictions of a fitted scikit-learn-style regressor on every row.
+
+    Parameters
+    ----------
+    estimator : fitted estimator with ``predict``
+    dataset : Dataset
+    train_mask : bool array-like of shape (n_rows,)
+        Rows the estimator was trained on.
+    X : array-like or DataFrame, optional
+        What `predict` is called on (default ``dataset.frame``; ``dataset.X`` for a model
+        fitted on the encoded matrix).
+
+    Returns
+    -------
+    RegressionTarget
+    """
+    name = _estimator_name(estimator)
+    if not callable(getattr(estimator, "predict", None)):
+        raise InvalidParameterError(f"estimator must have a predict method. Got {name}.")
+    mask = np.asarray(train_mask)
+    n = dataset.n_rows
+    if mask.dtype != np.bool_ or mask.shape != (n,):
+        raise InvalidParameterError(f"train_mask must be a boolean array of length {n}. Got "
+                                    f"{mask.dtype} of shape {mask.shape}.")
+    _check_both_sides(mask, "train_mask", "mark the rows the estimator was trained on")
+    inputs = dataset.frame if X is None else X
+    if len(inputs) != n:
+        raise InvalidParameterError(f"X must have one row per table row ({n:,}). Got "
+                                    f"{len(inputs):,}.")
+    values = np.asarray(estimator.predict(inputs), dtype=np.float64)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.shape != (n,):
+        raise DataError(f"estimator {name}: predict must return one number per row ({n}). "
+                        f"Got shape {values.shape}.")
+    _check_values(values, f"estimator {name}", "use a regressor that predicts numbers")
+    return RegressionTarget(values=values, member=mask.copy(), source=f"estimator {name}")
+
+
 # --------------------------------------------------------------------------- estimator
 
 
@@ -476,7 +673,7 @@ def predictions_from_estimator(estimator: Any, dataset: Any, train_mask: Any,
 # --------------------------------------------------------------------------- references
 
 
-def reference_plan(target: TargetPredictions, n_models: int,
+def reference_plan(target: TrainedRows, n_models: int,
                    random_state: int = 0) -> PopulationPlan:
     """K reference models that mimic the target: same training-set size, balanced rows.
 
@@ -488,7 +685,7 @@ def reference_plan(target: TargetPredictions, n_models: int,
 
     Parameters
     ----------
-    target : TargetPredictions
+    target : TargetPredictions or RegressionTarget
         The model under audit (its training-set size is copied).
     n_models : int
         K, at least 2.
@@ -500,9 +697,10 @@ def reference_plan(target: TargetPredictions, n_models: int,
     PopulationPlan
         ``params``: ``{"reference_for": "predictions", "train_size": n}``.
     """
-    if not isinstance(target, TargetPredictions):
+    if not isinstance(target, TrainedRows):
         raise InvalidParameterError(
-            f"target must be a TargetPredictions. Got {type(target).__name__}.")
+            f"target must be a TargetPredictions or a RegressionTarget. Got "
+            f"{type(target).__name__}.")
     n_models = check_scalar(n_models, "n_models", kind=int, low=2)
     rng = np.random.default_rng(random_state)
     n_rows, size = target.n_rows, target.n_members

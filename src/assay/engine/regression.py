@@ -3,7 +3,9 @@
 `fit_regression_population` is `fit_population` for a continuous target: a plan fitted
 with a `RegressionLearner` (``fit_predict_values``: (k, N) float64 predictions) in chunks
 of ``preferred_chunk`` models, each finished chunk kept by the same on-disk cache
-(resumable, checksummed; the cache key says ``task = regression``). The values stay in
+(resumable, checksummed; the cache key says ``task = regression``), on any of the
+engine's backends (batched, joblib, or a Dask cluster: the same chunks and seeds, so the
+same values wherever they are fitted). The values stay in
 memory: K x N float64 numbers are a sixteenth of a classifier's probabilities over eight
 classes, and every attack, figure and Rashomon set reads them whole.
 
@@ -24,6 +26,7 @@ import numpy as np
 from assay._validation import DataError, InvalidParameterError, check_output_folder, check_scalar
 from assay.engine.backends import check_backend_name
 from assay.engine.cache import _CACHE_FORMAT, _ChunkCache, _CorruptEntry, data_fingerprint_of
+from assay.engine.cluster import check_scheduler, dask_client
 from assay.engine.plan import PopulationPlan, check_population_size
 
 __all__ = ["RegressionPopulation", "fit_regression_population", "regression_fitter"]
@@ -108,8 +111,10 @@ def fit_regression_population(
     learner : str or RegressionLearner
         ``"ridge"``, ``"mlp-regressor"`` or a learner with ``fit_predict_values``.
     plan : PopulationPlan
-    backend : {"batched", "joblib"}, default="batched"
-        Chunks one after another in this process, or fanned out to local processes.
+    backend : {"batched", "joblib", "dask"}, default="batched"
+        Chunks one after another in this process, fanned out to local processes, or
+        submitted to a dask.distributed cluster (the scheduler at `scheduler_address`, or
+        a new local cluster).
     cache_dir : path, optional
         Folder of the on-disk cache (finished chunks reused by a later call).
     data_fingerprint : str, optional
@@ -118,23 +123,22 @@ def fit_regression_population(
         Show a rich progress bar.
     on_chunk : callable(done, total), optional
         Called after each finished chunk.
-    memory_budget, scheduler_address
-        Accepted for the engine's common signature; the values stay in memory and the
-        Dask backend is refused (one line) until it fits regression chunks.
+    memory_budget : float, optional
+        Accepted for the engine's common signature (recorded); the values stay in memory.
+    scheduler_address : str, optional
+        Address of a running Dask scheduler (backend "dask" only).
 
     Returns
     -------
     RegressionPopulation
     """
     from assay.engine.fit import _cache_key, _chunks, _progress
-    from assay.learners.base import check_features, compute_threads
+    from assay.learners.base import check_features
 
     if not isinstance(plan, PopulationPlan):
         raise InvalidParameterError(f"plan must be a PopulationPlan. Got {type(plan).__name__}.")
     backend = check_backend_name(backend)
-    if backend == "dask":
-        raise InvalidParameterError(
-            "backend must be batched or joblib for a regression target. Got 'dask'.")
+    check_scheduler(backend, scheduler_address)
     learner = _check_values_learner(learner)
     X = check_features(X)
     y = np.asarray(y, dtype=np.float64)
@@ -177,29 +181,11 @@ def fit_regression_population(
             values[start:stop] = cached
             stats["n_loaded_from_cache"] += stop - start
     done = [plan.n_models - sum(b - a for a, b in todo)]
-    n_threads = 1 if backend == "joblib" else None
+    # One process per core on joblib and Dask: BLAS's own pools would oversubscribe it.
+    n_threads = None if backend == "batched" else 1
+    n_workers = [1]
 
-    def fit_chunk(start: int, stop: int) -> tuple[int, int, np.ndarray, float]:
-        t0 = time.perf_counter()
-        with compute_threads(n_threads, torch=getattr(learner, "uses_torch", False)):
-            out = learner.fit_predict_values(X, y, plan.member[start:stop],
-                                             plan.seeds[start:stop])
-        out = np.asarray(out, dtype=np.float64)
-        if out.shape != (stop - start, X.shape[0]):
-            raise RuntimeError(f"{type(learner).__name__}.fit_predict_values returned shape "
-                               f"{out.shape}, expected {(stop - start, X.shape[0])}.")
-        return start, stop, out, time.perf_counter() - t0
-
-    with _progress(progress) as bar:
-        task = bar.add_task(f"fitting {config['name']}", total=plan.n_models,
-                            completed=done[0])
-        if backend == "joblib" and len(todo) > 1:
-            from joblib import Parallel, delayed
-
-            results: Any = Parallel(n_jobs=-1, return_as="generator_unordered")(
-                delayed(fit_chunk)(a, b) for a, b in todo)
-        else:
-            results = (fit_chunk(a, b) for a, b in todo)
+    def finished(results: Any) -> None:
         for start, stop, out, seconds in results:
             values[start:stop] = out
             if cache is not None:
@@ -210,7 +196,32 @@ def fit_regression_population(
             bar.advance(task, stop - start)
             if on_chunk is not None:
                 on_chunk(done[0], plan.n_models)
+
+    with _progress(progress) as bar:
+        task = bar.add_task(f"fitting {config['name']}", total=plan.n_models,
+                            completed=done[0])
+        if backend == "dask" and todo:
+            with dask_client(scheduler_address) as client:
+                from distributed import as_completed
+
+                n_workers[0] = max(1, len(client.scheduler_info().get("workers", {})))
+                X_remote, y_remote = client.scatter([X, y], broadcast=True)
+                futures = [client.submit(_fit_values, a, b, learner, X_remote, y_remote,
+                                         plan.member[a:b], plan.seeds[a:b], n_threads,
+                                         pure=False) for a, b in todo]
+                # Unordered: every finished chunk is cached at once, whatever its position.
+                finished(f.result() for f in as_completed(futures))
+        elif backend == "joblib" and len(todo) > 1:
+            from joblib import Parallel, delayed
+
+            finished(Parallel(n_jobs=-1, return_as="generator_unordered")(
+                delayed(_fit_values)(a, b, learner, X, y, plan.member[a:b], plan.seeds[a:b],
+                                     n_threads) for a, b in todo))
+        else:
+            finished(_fit_values(a, b, learner, X, y, plan.member[a:b], plan.seeds[a:b],
+                                 n_threads) for a, b in todo)
     info = {"learner": config, "backend": backend, "task": "regression",
+            "n_workers": n_workers[0],
             "seeds": plan.seeds.tolist(), "plan_params": dict(plan.params),
             "plan_fingerprint": plan.fingerprint(), "data_fingerprint": fingerprint,
             "cache_dir": None if cache is None else str(cache.folder),
@@ -218,6 +229,22 @@ def fit_regression_population(
             "seconds": round(time.perf_counter() - started, 4), "store": "memory",
             "memory_budget": memory_budget, **stats}
     return RegressionPopulation(values=values, member=np.array(plan.member), y=y, info=info)
+
+
+def _fit_values(start: int, stop: int, learner: Any, X: Any, y: np.ndarray,
+                member: np.ndarray, seeds: np.ndarray, n_threads: int | None
+                ) -> tuple[int, int, np.ndarray, float]:
+    """Fit models ``start:stop`` (runs in the worker for joblib and Dask)."""
+    from assay.learners.base import compute_threads
+
+    t0 = time.perf_counter()
+    with compute_threads(n_threads, torch=getattr(learner, "uses_torch", False)):
+        out = learner.fit_predict_values(X, y, member, seeds)
+    out = np.asarray(out, dtype=np.float64)
+    if out.shape != (stop - start, X.shape[0]):
+        raise RuntimeError(f"{type(learner).__name__}.fit_predict_values returned shape "
+                           f"{out.shape}, expected {(stop - start, X.shape[0])}.")
+    return start, stop, out, time.perf_counter() - t0
 
 
 def regression_fitter(X: Any, y: Any, *, data_fingerprint: str | None = None,

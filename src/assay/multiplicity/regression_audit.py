@@ -15,6 +15,15 @@ of people whose decision some model of the set reverses against the reference) a
 **discrepancy** (largest share one model reverses) follow (`regression_multiplicity`). The
 reference is the audited model when it is in the set, else the best model.
 
+**Churn** (the classification churn's "a model update drawn from the set", for a
+number): over the retrained models of the set (every member but the audited model), the
+mean share of held-out people whose prediction moves, against the audited model's, by more
+than ``churn_tolerance``: by default `CHURN_TOLERANCE_SD` (0.1) standard deviations of the
+observed target on the held-out rows, stated in the payload in the target's units. With a
+``decision_threshold``, the **decision churn** is the mean share whose decision flips. Both
+are averages of a per-person share (the share of retrained models that move that person),
+so each group's figure is its people's mean.
+
 Intervals: percentile intervals over resamples of the held-out people, the set fixed (a
 resample of a set's models shrinks every range: a max − min over fewer distinct models; with
 sampled models every range is already a lower bound).
@@ -34,9 +43,16 @@ import numpy as np
 
 from assay._serial import Serial, meta
 from assay._stats import Estimate
+from assay._validation import DataError
 
-__all__ = ["RegressionEpsilonFigures", "RegressionGroupRow", "RegressionMultiplicityPayload",
+__all__ = ["CHURN_TOLERANCE_SD", "RegressionEpsilonFigures", "RegressionGroupRow",
+           "RegressionMultiplicityPayload", "churn_tolerance_of", "regression_churn",
            "regression_curve", "run_regression_multiplicity"]
+
+#: A prediction "moves" when it changes by more than this many standard deviations of the
+#: observed target (held-out rows): small enough to matter to a person, large enough to
+#: ignore the numerical noise of a refit.
+CHURN_TOLERANCE_SD = 0.1
 
 
 @dataclass
@@ -53,6 +69,8 @@ class RegressionGroupRow(Serial):
     difference: float | None = None
     p_value: float | None = None
     flagged: bool = False
+    churn: Estimate | None = None
+    decision_churn: Estimate | None = None
 
 
 @dataclass
@@ -74,6 +92,13 @@ class RegressionEpsilonFigures(Serial):
     mean_vpr, mean_spread, ambiguity, discrepancy : Estimate or None
     max_vpr : float or None
     groups : list of RegressionGroupRow
+    churn : Estimate or None
+        Mean share of held-out people whose prediction a retrained model of the set moves
+        by more than the payload's ``churn_tolerance`` (None without a retrained model).
+    decision_churn : Estimate or None
+        Mean share whose decision a retrained model flips (with a decision threshold).
+    n_retrained : int
+        Models of the set other than the audited one (the churn's models).
     """
 
     epsilon: float
@@ -88,6 +113,9 @@ class RegressionEpsilonFigures(Serial):
     discrepancy: Estimate | None = None
     max_vpr: float | None = None
     groups: list[RegressionGroupRow] = field(default_factory=list)
+    churn: Estimate | None = None
+    decision_churn: Estimate | None = None
+    n_retrained: int = 0
 
     @property
     def measurable(self) -> bool:
@@ -121,6 +149,11 @@ class RegressionMultiplicityPayload(Serial):
         The widest ranges at the headline ε: row id, groups, truth, audited prediction,
         lowest and highest prediction of the set, range (and whether a decision flips).
     min_measurable_epsilon : float or None
+    churn_tolerance : float or None
+        How far (in the target's units) a prediction must move to count in the churn.
+    churn_tolerance_sd : float or None
+        The same in standard deviations of the observed target on the held-out rows
+        (None when the tolerance was given in the target's units).
     task : "regression"
     """
 
@@ -140,6 +173,8 @@ class RegressionMultiplicityPayload(Serial):
     vpr_histogram: dict[str, list[Any]] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     min_measurable_epsilon: float | None = None
+    churn_tolerance: float | None = None
+    churn_tolerance_sd: float | None = None
     loss: str = field(default="mse", metadata=meta(schema={"enum": ["mse"]}))
     task: str = field(default="regression", metadata=meta(schema={"const": "regression"}))
 
@@ -193,10 +228,80 @@ def _set_figures(preds: np.ndarray, ref: int, threshold: float | None,
     return out
 
 
+def churn_tolerance_of(y: Any) -> float:
+    """The default churn tolerance: `CHURN_TOLERANCE_SD` standard deviations of `y`."""
+    return CHURN_TOLERANCE_SD * float(np.std(np.asarray(y, dtype=np.float64)))
+
+
+def regression_churn(audited: Any, retrained: Any, tolerance: float,
+                     decision_threshold: float | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per person, the share of retrained models that move the audited model's prediction.
+
+    Parameters
+    ----------
+    audited : array of shape (n,)
+        The audited model's predictions.
+    retrained : array of shape (m, n), m >= 1
+        The retrained models' predictions on the same people.
+    tolerance : float >= 0
+        A prediction moves when ``|retrained - audited| > tolerance``.
+    decision_threshold : float, optional
+        Decision = prediction above it.
+
+    Returns
+    -------
+    moved : ndarray of shape (n,)
+        Share of the m models whose prediction moves by more than `tolerance`.
+    flipped : ndarray of shape (n,) or None
+        Share whose decision differs from the audited model's (with a threshold).
+        Their means over people are the churn and the decision churn.
+    """
+    from assay._validation import check_scalar
+
+    base = np.asarray(audited, dtype=np.float64)
+    others = np.asarray(retrained, dtype=np.float64)
+    if others.ndim != 2 or others.shape[0] < 1 or others.shape[1:] != base.shape:
+        raise DataError(f"retrained must have shape (models >= 1, {base.shape[0]}). Got "
+                        f"{others.shape}.")
+    tolerance = check_scalar(tolerance, "churn_tolerance", low=0)
+    moved = (np.abs(others - base[None, :]) > tolerance).mean(axis=0)
+    flipped = None
+    if decision_threshold is not None:
+        flipped = ((others > decision_threshold) != (base > decision_threshold)[None, :]
+                   ).mean(axis=0)
+    return moved, flipped
+
+
+def _row_means(per_row: np.ndarray, rows: list[np.ndarray],
+               weights: np.ndarray | None = None) -> np.ndarray:
+    """(len(rows) + 1, k): weighted means of the k per-row figures ``per_row`` (k, n) over
+    all rows (first) and each block of rows (NaN for a block of weight 0)."""
+    w = np.ones(per_row.shape[1]) if weights is None else weights
+    out = np.full((len(rows) + 1, per_row.shape[0]), np.nan)
+    for j, r in enumerate([np.arange(per_row.shape[1]), *rows]):
+        total = w[r].sum()
+        if total > 0:
+            out[j] = per_row[:, r] @ w[r] / total
+    return out
+
+
+def _with_churn(preds: np.ndarray, ref: int, threshold: float | None,
+                rows: list[np.ndarray], shares: np.ndarray | None,
+                weights: np.ndarray | None = None) -> np.ndarray:
+    """`_set_figures` and two more columns, the churn and the decision churn (NaN without
+    a retrained model): (len(rows) + 1, 6)."""
+    base = _set_figures(preds, ref, threshold, rows, weights)
+    churn = (np.full((len(rows) + 1, 2), np.nan) if shares is None
+             else _row_means(shares, rows, weights))
+    return np.hstack([base, churn])
+
+
 def regression_curve(preds: Any, y: Any, epsilons: Any, groups: Any = None, *,
                      tolerance: str = "relative", decision_threshold: float | None = None,
                      n_bootstrap: int = 100, flag_rule: Any = None, min_support: int = 50,
-                     n_permutations: int = 200, random_state: int = 0
+                     n_permutations: int = 200, random_state: int = 0,
+                     churn_tolerance: float | None = None
                      ) -> tuple[list[RegressionEpsilonFigures], dict[float, dict[str, Any]]]:
     """Figures of every ε-Rashomon set of `preds` on the held-out rows.
 
@@ -211,6 +316,9 @@ def regression_curve(preds: Any, y: Any, epsilons: Any, groups: Any = None, *,
     tolerance, decision_threshold, n_bootstrap, flag_rule, min_support, n_permutations,
     random_state
         As the section's options and the audit's `GroupPolicy`.
+    churn_tolerance : float >= 0, optional
+        How far a prediction must move to count in the churn; default
+        `churn_tolerance_of(y)`.
 
     Returns
     -------
@@ -224,6 +332,8 @@ def regression_curve(preds: Any, y: Any, epsilons: Any, groups: Any = None, *,
 
     p = np.asarray(preds, dtype=np.float64)
     mse = heldout_mse(p, y)
+    if churn_tolerance is None:
+        churn_tolerance = churn_tolerance_of(y)
     in_set, _ = rashomon_sets(mse, epsilons, tolerance=tolerance)
     min_eps = smallest_measurable_epsilon(mse, float(mse.min()), tolerance)
     rule = flag_rule if flag_rule is not None else FlagRule()
@@ -261,12 +371,20 @@ def regression_curve(preds: Any, y: Any, epsilons: Any, groups: Any = None, *,
                 reference=ref, target_in_set=target_in, reason=figs.reason,
                 groups=groups_out))
             continue
-        point = _set_figures(sub, ref_pos, decision_threshold, rows)
-        draws = np.full((n_bootstrap, len(rows) + 1, 4), np.nan)
+        # Churn: every member but the audited model (row 0 of preds) against it.
+        retrained = members[members != 0]
+        shares = None
+        if retrained.size:
+            moved, flips = regression_churn(p[0], p[retrained], churn_tolerance,
+                                            decision_threshold)
+            shares = np.vstack([moved, flips if flips is not None
+                                else np.full(moved.shape, np.nan)])
+        point = _with_churn(sub, ref_pos, decision_threshold, rows, shares)
+        draws = np.full((n_bootstrap, len(rows) + 1, 6), np.nan)
         n = sub.shape[1]
         for b in range(n_bootstrap):  # the people resampled, the set fixed
             weights = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
-            draws[b] = _set_figures(sub, ref_pos, decision_threshold, rows, weights)
+            draws[b] = _with_churn(sub, ref_pos, decision_threshold, rows, shares, weights)
 
         def est(j: int, c: int, point: np.ndarray = point,
                 draws: np.ndarray = draws) -> Estimate | None:
@@ -293,12 +411,13 @@ def regression_curve(preds: Any, y: Any, epsilons: Any, groups: Any = None, *,
             groups_out.append(RegressionGroupRow(
                 key, label, n, sup, mean_vpr=est(j, 0), mean_spread=est(j, 1),
                 ambiguity=est(j, 2), difference=diff if np.isfinite(diff) else None,
-                p_value=pv, flagged=flagged))
+                p_value=pv, flagged=flagged, churn=est(j, 4), decision_churn=est(j, 5)))
         out.append(RegressionEpsilonFigures(
             epsilon=eps, n_models=len(members), members=[int(i) for i in members],
             reference=ref, target_in_set=target_in, mean_vpr=est(0, 0),
             mean_spread=est(0, 1), ambiguity=est(0, 2), discrepancy=est(0, 3),
-            max_vpr=float(figs.vpr.max()), groups=groups_out))
+            max_vpr=float(figs.vpr.max()), groups=groups_out, churn=est(0, 4),
+            decision_churn=est(0, 5), n_retrained=int(retrained.size)))
     return out, per_row
 
 
@@ -343,11 +462,13 @@ def run_regression_multiplicity(section: Any, context: Any, options: Any):
     threshold = config.decision_threshold
     policy = context.group_policy.for_section(options.min_gap, "greater")
     epsilons = sorted(set(options.epsilons) | {options.headline_epsilon})
+    churn_tolerance = churn_tolerance_of(y)
     figures, per_row = regression_curve(
         preds, y, epsilons, groups, tolerance=options.tolerance,
         decision_threshold=threshold, n_bootstrap=options.n_bootstrap,
         flag_rule=policy.flag_rule, min_support=policy.min_support,
-        n_permutations=policy.n_permutations, random_state=config.seed)
+        n_permutations=policy.n_permutations, random_state=config.seed,
+        churn_tolerance=churn_tolerance)
     mse = ((preds - y[None, :]) ** 2).mean(axis=1)
     head = per_row[float(options.headline_epsilon)]
     head_fig = next(f for f in figures if f.epsilon == options.headline_epsilon)
@@ -387,7 +508,8 @@ def run_regression_multiplicity(section: Any, context: Any, options: Any):
                     "n_fitted": sum(i["n_fitted"] or 0 for i in infos),
                     "n_loaded_from_cache": sum(i["n_loaded_from_cache"] or 0 for i in infos)},
         vpr_histogram={"edges": [float(e) for e in edges], "counts": [int(c) for c in counts_]},
-        records=records, min_measurable_epsilon=_min_eps(mse, options.tolerance))
+        records=records, min_measurable_epsilon=_min_eps(mse, options.tolerance),
+        churn_tolerance=churn_tolerance, churn_tolerance_sd=CHURN_TOLERANCE_SD)
     return SectionResult(name=section.name, title=section.title,
                          summary=summary_lines(payload), metrics=gate_metrics(payload),
                          data=payload)
@@ -426,6 +548,13 @@ def _share(e: Estimate) -> str:
     return f"{format_rate(e.value)} [{format_rate(e.ci_low)}, {format_rate(e.ci_high)}]"
 
 
+def _sd_words(payload: RegressionMultiplicityPayload) -> str:
+    """" (0.1 standard deviations of the target)", when the tolerance came from them."""
+    if payload.churn_tolerance_sd is None:
+        return ""
+    return f" ({payload.churn_tolerance_sd:g} standard deviations of the target)"
+
+
 def flagged(figures: RegressionEpsilonFigures) -> list[RegressionGroupRow]:
     """Flagged groups, single attributes first, then by mean range."""
     found = [g for g in figures.groups if g.flagged]
@@ -457,6 +586,13 @@ def summary_lines(payload: RegressionMultiplicityPayload) -> list[str]:
                      f"equally good model reverses the reference decision for "
                      f"{_share(head.ambiguity)} of the {payload.n_heldout:,} held-out people; "
                      f"the worst single model for {_share(head.discrepancy)}.")
+    if head.churn is not None and payload.churn_tolerance is not None:
+        line = (f"A model retrained from the set (churn over {head.n_retrained}) moves a "
+                f"held-out person's prediction by more than {_num(payload.churn_tolerance)}"
+                f"{_sd_words(payload)} for {_share(head.churn)} of people on average")
+        if head.decision_churn is not None:
+            line += f", and flips the decision for {_share(head.decision_churn)}"
+        lines.append(line + ".")
     found = flagged(head)
     what = ("the overall share" if payload.flag_on == "ambiguity"
             else "the overall mean range (relative)")
@@ -489,7 +625,11 @@ def gate_metrics(payload: RegressionMultiplicityPayload) -> dict[str, Any]:
     labels = {"mean_vpr": "mean viable prediction range",
               "mean_spread": "mean spread of predictions over the set",
               "ambiguity": "ambiguity (share of decisions some good model reverses)",
-              "discrepancy": "discrepancy (largest share one good model reverses)"}
+              "discrepancy": "discrepancy (largest share one good model reverses)",
+              "churn": "churn (share of predictions a retrained model moves beyond the "
+                       "tolerance)",
+              "decision_churn": "decision churn (share of decisions a retrained model "
+                                "flips)"}
     for key, label in labels.items():
         e = getattr(head, key)
         if e is not None:
@@ -520,6 +660,11 @@ def regression_multiplicity_page(section: Any, result: Any) -> Any:
         cards.append(Card("decisions an equally good model reverses",
                           f"{100 * head.ambiguity.value:.1f} %",
                           f"threshold {payload.decision_threshold:g}", "card-ambiguity"))
+    if head.churn is not None and payload.churn_tolerance is not None:
+        cards.append(Card("predictions a retrained model moves",
+                          f"{100 * head.churn.value:.1f} %",
+                          f"by more than {_num(payload.churn_tolerance)}; mean over "
+                          f"{head.n_retrained} retrained models", "card-churn"))
     found = flagged(head)
     if head.groups:
         cards.append(Card("groups flagged as more arbitrary",
@@ -528,7 +673,7 @@ def regression_multiplicity_page(section: Any, result: Any) -> Any:
     view = {"payload": payload, "headline": head, "within": within,
             "groups": [g for g in head.groups if g.supported],
             "small": [g.label for g in head.groups if not g.supported],
-            "records": payload.records[:10], "num": _num}
+            "records": payload.records[:10], "num": _num, "sd_words": _sd_words(payload)}
     template = resources.files("assay.multiplicity").joinpath(
         "templates/multiplicity_regression.html.j2").read_text(encoding="utf-8")
     return Page(template=template, view=view, cards=cards)

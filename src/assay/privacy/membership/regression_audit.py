@@ -1,7 +1,9 @@
 """The privacy section on a regression model: membership inference on residuals.
 
 Every model of the audit's regression population is attacked in turn, the others (its
-complementary partner left out: the two are coupled through the split) as references:
+complementary partner left out: the two are coupled through the split) as references
+(with a model of the user's own, from a predictions file, that model alone is attacked,
+every population model a reference):
 LOSS on the squared error, LiRA online and offline on the residual, RMIA with a Gaussian
 predictive likelihood (`assay.privacy.membership.regression`). Each attack's AUC and its
 TPR at every ``fprs`` level are the mean over targets with the classification attacks'
@@ -29,7 +31,7 @@ from assay._serial import Serial, meta
 from assay._stats import Estimate
 
 __all__ = ["REGRESSION_ATTACKS", "RegressionAttack", "RegressionExposure",
-           "RegressionPrivacyPayload", "attack_population", "exposure",
+           "RegressionPrivacyPayload", "attack_population", "attack_target", "exposure",
            "run_regression_privacy"]
 
 #: Attacks on residuals, by the section's ``attacks`` names.
@@ -157,6 +159,19 @@ def attack_population(values: Any, member: Any, y: Any, name: str) -> np.ndarray
     return out
 
 
+def attack_target(target_values: Any, target_member: Any, values: Any, member: Any,
+                  y: Any, name: str) -> np.ndarray:
+    """Scores (1, N) of attack `name` against a model of the user's own (its predictions
+    and training rows), every population model a reference (none of them is coupled to
+    it through a split)."""
+    values = np.vstack([np.asarray(target_values, dtype=np.float64)[None, :],
+                        np.asarray(values, dtype=np.float64)])
+    member = np.vstack([np.asarray(target_member, dtype=bool)[None, :],
+                        np.asarray(member, dtype=bool)])
+    refs = np.arange(1, values.shape[0])
+    return _scores(name, values, member, np.asarray(y, dtype=np.float64), 0, refs)[None, :]
+
+
 def _figures(name: str, scores: np.ndarray, member: np.ndarray,
              fprs: list[float]) -> RegressionAttack:
     from assay.privacy.membership.estimates import auc_estimate, rate_estimate
@@ -256,7 +271,15 @@ def run_regression_privacy(section: Any, context: Any, options: Any):
     values, member = population.values, population.member
     y = np.asarray(population.y, dtype=np.float64)
     fprs = [float(f) for f in options.fprs]
-    scores = {name: attack_population(values, member, y, name) for name in options.attacks}
+    if context.brings_own_model:  # the user's model attacked, the population its references
+        target = context.target
+        scores = {name: attack_target(target.values, target.member, values, member, y, name)
+                  for name in options.attacks}
+        values = np.asarray(target.values, dtype=np.float64)[None, :]
+        member = np.asarray(target.member, dtype=bool)[None, :]
+    else:
+        scores = {name: attack_population(values, member, y, name)
+                  for name in options.attacks}
     attacks = [_figures(name, s, member, fprs) for name, s in scores.items()]
     strongest = max(attacks, key=lambda a: a.auc.value).name
     c = exposure(scores[strongest], member)
@@ -274,7 +297,7 @@ def run_regression_privacy(section: Any, context: Any, options: Any):
                 "y": float(y[i]), "prediction_as_member": _finite(as_member[i]),
                 "prediction_as_nonmember": _finite(as_other[i]), "exposure": float(c[i])}
                for j, i in enumerate(order)]
-    sq = population.squared_error()
+    sq = np.square(values - y[None, :])
     with np.errstate(invalid="ignore", divide="ignore"):
         mse = {"members": float(np.mean(np.where(member, sq, 0).sum(1) / member.sum(1))),
                "nonmembers": float(np.mean(np.where(~member, sq, 0).sum(1)
@@ -316,7 +339,8 @@ def summary_lines(payload: RegressionPrivacyPayload) -> list[str]:
     best = payload.attack(payload.strongest)
     fpr = min(payload.fprs)
     lines = [f"The strongest membership attack on the regression model's residuals "
-             f"({best.name}) reaches AUC {_e(best.auc)} over {payload.n_targets} models "
+             f"({best.name}) reaches AUC {_e(best.auc)} over {payload.n_targets} "
+             f"model{'s' if payload.n_targets != 1 else ''} "
              f"(0.5: no better than guessing)."]
     tpr = best.tpr.get(fpr)
     if tpr is not None:
