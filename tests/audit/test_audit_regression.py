@@ -18,7 +18,7 @@ from assay.multiplicity.section import MultiplicityOptions
 from assay.report.result import AuditResult
 
 RUN = ("privacy", "fairness", "multiplicity")
-SKIPPED = ("attribute", "distribution", "release", "synthetic", "dp")
+SKIPPED = ("distribution", "synthetic", "dp")
 
 
 def _german_config(tmp_path, **kwargs):
@@ -199,7 +199,8 @@ def test_adult_hours_per_week_subsample(tmp_path, data_home):
 @pytest.mark.parametrize("kwargs, match", [
     ({"sections": {"fairness": {"methods": ["thresholds"]}}}, "fairness option"),
     ({"sections": {"privacy": {"attacks": ["rmia_offline"]}}}, "privacy.attacks"),
-    ({"sections": {"release": {"min_leaf_rows": 3}}}, "release options"),
+    ({"sections": {"release": {"min_cell_rows": 3}}}, "release option"),
+    ({"sections": {"attribute": {"sensitive": "sex", "models": 4}}}, "attribute option"),
     ({"sections": {"privacy": {"dp_epsilon": 1.0, "dp_delta": 1e-5}}}, "privacy option"),
     ({"learner": "sklearn:sklearn.ensemble.RandomForestClassifier"}, "learner must be one"),
 ])

@@ -27,12 +27,8 @@ _COUNTERPART = {"logreg": "ridge", "mlp": "mlp-regressor"}
 
 #: Why a built-in section does not run on a regression model yet.
 _SKIP_REASONS = {
-    "attribute": "attribute inference reads a classifier's class probabilities; on a "
-                 "regression model's outputs it is not built yet",
     "distribution": "distribution inference trains shadow classifiers; shadow regressors "
                     "are not built yet",
-    "release": "the release checks read a classifier's fit (residual degrees of freedom "
-               "and leaf sizes of regression trees are not built yet)",
     "synthetic": "the synthetic-release audit compares a release with a classification "
                  "table",
     "dp": "DP-SGD training is built for classifiers (DP linear regression is not built "

@@ -87,6 +87,12 @@ def _result_type() -> Any:
     return AttributeResult
 
 
+def _regression_type() -> Any:
+    from assay.privacy.attribute.regression import RegressionAttributePayload
+
+    return RegressionAttributePayload
+
+
 @dataclass
 class AttributePayload(Serial):
     """The section's payload: the result and the DP bound against the same baseline."""
@@ -97,6 +103,8 @@ class AttributePayload(Serial):
 
     __json_plain__ = True
     __json_required__ = ("bound",)
+    # A regression model's payload (``task``) reads as its own type.
+    __json_variants__ = ("task", {"regression": _regression_type})
 
 
 def dp_bound(result: Any, guarantee: Any = None, delta: float = 1e-5) -> dict[str, Any]:
@@ -141,6 +149,18 @@ class AttributeSection(SectionBase):
     )
     payload = "assay.privacy.attribute.section:AttributePayload"
     schema_file = "assay.privacy.attribute:schema.json"
+    schema_from = "assay.privacy.attribute.section:payload_schema"
+    #: What the section audits: classifiers, and regression models through their outputs.
+    tasks = ("classification", "regression")
+    #: Options refused on a regression model, and why.
+    regression_refused = {
+        "attacks": "a regression model is attacked through its predicted value and its "
+                   "residual (both always run)",
+        "models": "the regression attacks read the audit's population (no models are "
+                  "trained on altered rows)",
+        **{key: "the DP bound beside a regression model's attribute attacks is not drawn "
+                "yet" for key in ("dp_epsilon", "dp_delta")},
+    }
 
     def check(self, context: Any, options: AttributeOptions) -> None:
         if options.sensitive is None:
@@ -159,6 +179,10 @@ class AttributeSection(SectionBase):
         config = context.config
         if options.sensitive is None:  # `applies` said no run
             raise ValueError("the attribute section needs a sensitive column")
+        if context.task == "regression":
+            from assay.privacy.attribute.regression import run_regression_attribute
+
+            return run_regression_attribute(self, context, options)
         policy = context.group_policy.for_section(options.min_gap, "greater")
         target = context.target if context.brings_own_model else None
         result = attribute_inference(
@@ -171,7 +195,19 @@ class AttributeSection(SectionBase):
                              metrics=metrics(payload), data=payload)
 
     def page(self, section: Any, result: Any):
+        if getattr(section.data, "task", None) == "regression":
+            from assay.privacy.attribute.regression import regression_attribute_page
+
+            return regression_attribute_page(section, result)
         return attribute_page(section.data)
+
+
+def payload_schema() -> dict[str, Any]:
+    """The payload schema of a classifier's audit, or of a regression model's."""
+    from assay.audit.regression import task_schema
+
+    return task_schema("assay.privacy.attribute:schema.json",
+                       "assay.privacy.attribute:regression.schema.json")
 
 
 def summary(payload: AttributePayload) -> list[str]:

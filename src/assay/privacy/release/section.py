@@ -105,6 +105,16 @@ class ReleaseSection(SectionBase):
     )
     payload = "assay.privacy.release.section:ReleasePayload"
     schema_file = "assay.privacy.release:schema.json"
+    #: What the section checks: classifiers, and regressors (residual degrees of freedom,
+    #: leaf sizes of regression trees: `assay.privacy.release.regression`).
+    tasks = ("classification", "regression")
+    #: Options refused on a regression model, and why.
+    regression_refused = {
+        "model": "a regression model file is not read yet (the learner's fit is checked)",
+        "min_cell_rows": "a regression tree's leaves hold numbers, not classes (their sizes "
+                         "are checked by min_leaf_rows)",
+        "max_class_disclosure": "a regression model gives no class probabilities",
+    }
 
     def uses_population(self, config: Any) -> bool:
         """The population only gives the audited model's training rows: none is needed for
@@ -129,6 +139,10 @@ class ReleaseSection(SectionBase):
         )
         from assay.report.result import SectionResult
 
+        if context.task == "regression":
+            from assay.privacy.release.regression import run_regression_release
+
+            return run_regression_release(self, context, options)
         # The sections that ran before this one (the runner shares them): the measured
         # attacks enter the decision.
         evidence = evidence_from_results(context.extras.get("results", {}), options.mia_fpr)
