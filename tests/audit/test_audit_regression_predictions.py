@@ -126,3 +126,47 @@ def test_cli_audits_a_regression_predictions_file(model_zero, tmp_path, data_hom
     assert result["sections"]["multiplicity"]["data"]["churn_tolerance"] > 0
     html = (out / "report.html").read_text()
     assert "decision churn" in html
+
+
+def test_churn_against_another_version_of_the_users_model(german, model_zero, tmp_path):
+    """``compare`` (audit.toml's [multiplicity] compare): the other version's predictions
+    file, read before any training, its churn in the payload and on the page."""
+    target, path = model_zero
+    rng = np.random.default_rng(5)
+    other = RegressionTarget(values=target.values + rng.normal(0.0, 300.0, target.n_rows),
+                             member=target.member, source="other")
+    other_path = write_regression_predictions(tmp_path / "other.csv", other, german.row_ids)
+    config = AuditConfig(data="german", target="credit_amount", protected=("sex", "age"),
+                         models=MODELS, out=str(tmp_path / "out"), predictions=str(path),
+                         decision_threshold=THRESHOLD, sections={"multiplicity":
+                         MultiplicityOptions(n_bootstrap=10, compare=str(other_path))})
+    result = run_audit(config, dataset=german, progress=False)
+    payload = result.sections["multiplicity"].data
+    churn = payload.churn
+    assert churn.source == "predictions file other.csv"
+    moved = np.abs(other.values - target.values) > payload.churn_tolerance
+    flipped = (other.values > THRESHOLD) != (target.values > THRESHOLD)
+    assert churn.n_moved == moved.sum() and churn.n_flipped == flipped.sum()
+    assert any("predictions move by more than" in line
+               for line in result.sections["multiplicity"].summary)
+    assert 'id="version-churn-table"' in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_a_bad_compare_file_is_refused_before_training(german, model_zero, tmp_path,
+                                                       monkeypatch):
+    import assay.engine.regression
+    from assay._validation import DataError
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a model was trained")
+
+    monkeypatch.setattr(assay.engine.regression, "fit_regression_population", no_fit)
+    bad = tmp_path / "other.csv"
+    bad.write_text("score,in_train\n" + "0.5,1\n" * german.n_rows)
+    config = AuditConfig(data="german", target="credit_amount", protected=("sex",),
+                         models=MODELS, out=str(tmp_path / "out"),
+                         predictions=str(model_zero[1]), sections={"multiplicity":
+                         MultiplicityOptions(compare=str(bad))})
+    with pytest.raises(DataError, match="'prediction'") as info:
+        run_audit(config, dataset=german, progress=False, write=False)
+    assert "\n" not in str(info.value)

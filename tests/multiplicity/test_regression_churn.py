@@ -106,3 +106,35 @@ def test_bad_inputs_are_refused():
         regression_churn(preds[0], preds[1:, :-1], 1.0)
     with pytest.raises(InvalidParameterError, match="churn_tolerance"):
         regression_churn(preds[0], preds[1:], -1.0)
+
+
+def test_churn_against_another_version_equals_numpy_with_wilson_intervals():
+    from assay._stats import wilson_interval
+    from assay.groups import GroupIndex
+    from assay.multiplicity.regression_audit import regression_version_churn
+
+    preds, _, groups = _preds()
+    audited, other = preds[0], preds[3]
+    tolerance, threshold = 1.2, 52.0
+    result = regression_version_churn(audited, other, tolerance,
+                                      decision_threshold=threshold,
+                                      groups=GroupIndex.from_frame(groups), min_support=10,
+                                      n_largest=5)
+    moved = np.abs(other - audited) > tolerance
+    flipped = (other > threshold) != (audited > threshold)
+    assert result.n_moved == moved.sum() and result.n_flipped == flipped.sum()
+    low, high = wilson_interval(int(moved.sum()), moved.size)
+    assert (result.churn.value, result.churn.ci_low, result.churn.ci_high) == \
+        pytest.approx((moved.mean(), float(low), float(high)))
+    assert result.decision_churn.value == pytest.approx(flipped.mean())
+    assert result.mean_abs_change == pytest.approx(np.abs(other - audited).mean())
+    biggest = np.argsort(-np.abs(other - audited))[:5]
+    assert [r["row_id"] for r in result.largest] == biggest.tolist()
+    women = (groups["sex"] == "F").to_numpy()
+    row = next(g for g in result.groups if g.label == "sex=F")
+    assert row.n_rows == women.sum() and row.n_moved == moved[women].sum()
+    assert row.decision_churn.value == pytest.approx(flipped[women].mean())
+    plain = regression_version_churn(audited, other, tolerance)
+    assert plain.decision_churn is None and plain.groups == []
+    with pytest.raises(DataError, match="one prediction per row"):
+        regression_version_churn(audited, other[:-1], tolerance)

@@ -24,6 +24,12 @@ observed target on the held-out rows, stated in the payload in the target's unit
 are averages of a per-person share (the share of retrained models that move that person),
 so each group's figure is its people's mean.
 
+**Churn against another version** (``compare``: the predictions file of another version of
+the user's model, the classification's `predictive_churn` for a number): on every row of
+the table, the share whose prediction moves by more than the same tolerance, and with a
+threshold the share whose decision flips, each with a Wilson interval, overall and per
+group (`regression_version_churn`).
+
 Intervals: percentile intervals over resamples of the held-out people, the set fixed (a
 resample of a set's models shrinks every range: a max − min over fewer distinct models; with
 sampled models every range is already a lower bound).
@@ -46,8 +52,9 @@ from assay._stats import Estimate
 from assay._validation import DataError
 
 __all__ = ["CHURN_TOLERANCE_SD", "RegressionEpsilonFigures", "RegressionGroupRow",
-           "RegressionMultiplicityPayload", "churn_tolerance_of", "regression_churn",
-           "regression_curve", "run_regression_multiplicity"]
+           "RegressionMultiplicityPayload", "RegressionVersionChurn", "churn_tolerance_of",
+           "regression_churn", "regression_curve", "regression_version_churn",
+           "run_regression_multiplicity"]
 
 #: A prediction "moves" when it changes by more than this many standard deviations of the
 #: observed target (held-out rows): small enough to matter to a person, large enough to
@@ -123,6 +130,57 @@ class RegressionEpsilonFigures(Serial):
 
 
 @dataclass
+class RegressionChurnGroup(Serial):
+    """One group's churn against another version (None when unsupported)."""
+
+    grouping: str
+    label: str
+    n_rows: int
+    supported: bool
+    n_moved: int = 0
+    churn: Estimate | None = None
+    n_flipped: int | None = None
+    decision_churn: Estimate | None = None
+
+
+@dataclass
+class RegressionVersionChurn(Serial):
+    """How another version of a regression model changes its predictions (``compare``).
+
+    Attributes
+    ----------
+    source : str
+        Where the other version's predictions came from.
+    n_rows : int
+        Rows compared (every row of the table).
+    tolerance : float
+        A prediction moves when it changes by more than this (the target's units).
+    n_moved : int
+    churn : Estimate
+        Share of moved predictions, Wilson interval.
+    mean_abs_change : float
+        Mean absolute change of the prediction.
+    n_flipped : int or None
+    decision_churn : Estimate or None
+        Share of flipped decisions (with a decision threshold), Wilson interval.
+    largest : list of dict
+        The largest changes: row id, both predictions, change.
+    groups : list of RegressionChurnGroup
+    """
+
+    source: str
+    n_rows: int
+    tolerance: float
+    n_moved: int
+    churn: Estimate
+    mean_abs_change: float
+    n_flipped: int | None = None
+    decision_churn: Estimate | None = None
+    largest: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[RegressionChurnGroup] = field(default_factory=list)
+
+
+@dataclass
 class RegressionMultiplicityPayload(Serial):
     """Everything the multiplicity section found on a regression model.
 
@@ -154,6 +212,8 @@ class RegressionMultiplicityPayload(Serial):
     churn_tolerance_sd : float or None
         The same in standard deviations of the observed target on the held-out rows
         (None when the tolerance was given in the target's units).
+    churn : RegressionVersionChurn or None
+        Churn against another version of the model, when one was given (``compare``).
     task : "regression"
     """
 
@@ -175,6 +235,7 @@ class RegressionMultiplicityPayload(Serial):
     min_measurable_epsilon: float | None = None
     churn_tolerance: float | None = None
     churn_tolerance_sd: float | None = None
+    churn: RegressionVersionChurn | None = None
     loss: str = field(default="mse", metadata=meta(schema={"enum": ["mse"]}))
     task: str = field(default="regression", metadata=meta(schema={"const": "regression"}))
 
@@ -271,6 +332,87 @@ def regression_churn(audited: Any, retrained: Any, tolerance: float,
         flipped = ((others > decision_threshold) != (base > decision_threshold)[None, :]
                    ).mean(axis=0)
     return moved, flipped
+
+
+def regression_version_churn(audited: Any, other: Any, tolerance: float, *,
+                             decision_threshold: float | None = None, groups: Any = None,
+                             row_ids: Any = None, min_support: int = 1,
+                             n_largest: int = 20, confidence: float = 0.95,
+                             source: str = "another version") -> RegressionVersionChurn:
+    """Share and identity of the predictions another version moves, and decisions it flips.
+
+    Parameters
+    ----------
+    audited, other : RegressionTarget or array of shape (n_rows,)
+        The two versions' predictions on the same rows.
+    tolerance : float >= 0
+        A prediction moves when ``|other - audited| > tolerance``.
+    decision_threshold : float, optional
+        Decision = prediction above it; adds the decision churn.
+    groups : GroupIndex over the rows, optional
+    row_ids : array (n_rows,), optional
+    min_support : int, default=1
+        Groups with fewer rows get no figures.
+    n_largest : int, default=20
+        Largest changes listed.
+    confidence : float, default=0.95
+    source : str
+        How the other version is named in the result.
+
+    Returns
+    -------
+    RegressionVersionChurn
+    """
+    from assay._stats import wilson_interval
+    from assay._validation import check_scalar
+
+    a = np.asarray(getattr(audited, "values", audited), dtype=np.float64)
+    b = np.asarray(getattr(other, "values", other), dtype=np.float64)
+    if a.ndim != 1 or b.shape != a.shape:
+        raise DataError(f"other must hold one prediction per row of the audited model "
+                        f"{a.shape}. Got shape {b.shape}.")
+    moved_share, flipped_share = regression_churn(a, b[None, :], tolerance, decision_threshold)
+    moved, flipped = moved_share > 0, None if flipped_share is None else flipped_share > 0
+    min_support = check_scalar(min_support, "min_support", kind=int, low=1)
+    n = a.size
+
+    def share(k: int, total: int) -> Estimate:
+        low, high = wilson_interval(k, total, confidence)
+        return Estimate(k / total, float(low), float(high))
+
+    ids = np.arange(n) if row_ids is None else np.asarray(row_ids)
+    change = b - a
+    order = np.argsort(-np.abs(change), kind="stable")[:n_largest]
+    out = RegressionVersionChurn(
+        source=source, n_rows=n, tolerance=float(tolerance), n_moved=int(moved.sum()),
+        churn=share(int(moved.sum()), n), mean_abs_change=float(np.abs(change).mean()),
+        n_flipped=None if flipped is None else int(flipped.sum()),
+        decision_churn=None if flipped is None else share(int(flipped.sum()), n),
+        largest=[{"row_id": _plain(ids[i]), "prediction": float(a[i]),
+                  "other_prediction": float(b[i]), "change": float(change[i])}
+                 for i in order])
+    if groups is not None:
+        from assay.groups import as_group_index
+
+        index = as_group_index(groups)
+        if index.n_rows != n:
+            raise DataError(f"groups must have one row per prediction ({n}). Got "
+                            f"{index.n_rows}.")
+        for grouping in index.groupings:
+            supported = grouping.supported(min_support)
+            for k, label in enumerate(grouping.labels):
+                rows = grouping.codes == k
+                size = int(rows.sum())
+                if not supported[k]:
+                    out.groups.append(RegressionChurnGroup(grouping.key, label, size, False))
+                    continue
+                k_moved = int(moved[rows].sum())
+                k_flipped = None if flipped is None else int(flipped[rows].sum())
+                out.groups.append(RegressionChurnGroup(
+                    grouping.key, label, size, True, n_moved=k_moved,
+                    churn=share(k_moved, size), n_flipped=k_flipped,
+                    decision_churn=None if k_flipped is None else share(k_flipped, size)))
+    return out
 
 
 def _row_means(per_row: np.ndarray, rows: list[np.ndarray],
@@ -510,6 +652,14 @@ def run_regression_multiplicity(section: Any, context: Any, options: Any):
         vpr_histogram={"edges": [float(e) for e in edges], "counts": [int(c) for c in counts_]},
         records=records, min_measurable_epsilon=_min_eps(mse, options.tolerance),
         churn_tolerance=churn_tolerance, churn_tolerance_sd=CHURN_TOLERANCE_SD)
+    if options.compare is not None:
+        from assay.multiplicity.section import compare_predictions
+
+        other = compare_predictions(context, options)
+        payload.churn = regression_version_churn(
+            target, other, churn_tolerance, decision_threshold=threshold,
+            groups=context.groups, row_ids=dataset.row_ids, min_support=policy.min_support,
+            n_largest=options.n_records, source=other.source)
     return SectionResult(name=section.name, title=section.title,
                          summary=summary_lines(payload), metrics=gate_metrics(payload),
                          data=payload)
@@ -592,6 +742,14 @@ def summary_lines(payload: RegressionMultiplicityPayload) -> list[str]:
                 f"{_sd_words(payload)} for {_share(head.churn)} of people on average")
         if head.decision_churn is not None:
             line += f", and flips the decision for {_share(head.decision_churn)}"
+        lines.append(line + ".")
+    if payload.churn is not None:
+        c = payload.churn
+        line = (f"Against {c.source}, {c.n_moved:,} of {c.n_rows:,} predictions move by "
+                f"more than {_num(c.tolerance)} ({_share(c.churn)}; mean change "
+                f"{_num(c.mean_abs_change)})")
+        if c.decision_churn is not None:
+            line += f" and {c.n_flipped:,} decisions flip ({_share(c.decision_churn)})"
         lines.append(line + ".")
     found = flagged(head)
     what = ("the overall share" if payload.flag_on == "ambiguity"

@@ -145,7 +145,6 @@ class MultiplicitySection(SectionBase):
     regression_refused = {
         "loss": "a regression model's Rashomon set is ranked by held-out squared error",
         "holdout": "a regression audit measures its own model under audit",
-        "compare": "churn against another version reads class predictions",
     }
     payload = "assay.multiplicity.run:MultiplicityPayload"
     schema_file = "assay.multiplicity:schema.json"
@@ -207,11 +206,13 @@ class MultiplicitySection(SectionBase):
 
 
 def compare_predictions(context: Any, options: MultiplicityOptions) -> Any:
-    """The other version's predictions (``options.compare``), read against the audit's data."""
-    from assay.engine.predictions import read_predictions
+    """The other version's predictions (``options.compare``), read against the audit's data
+    (a regression model's file for a continuous target)."""
+    from assay.engine.predictions import read_predictions, read_regression_predictions
 
-    return read_predictions(str(options.compare), context.dataset,
-                            train_column=context.config.train_column)
+    read = read_regression_predictions if context.task == "regression" else read_predictions
+    return read(str(options.compare), context.dataset,
+                train_column=context.config.train_column)
 
 
 def payload_schema() -> dict[str, Any]:
