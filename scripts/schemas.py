@@ -60,6 +60,9 @@ TARGETS = (
     ("assay.privacy.training.deploy:DeployPayload",
      "src/assay/privacy/training/deploy.schema.json", "assay-section-dp-deploy",
      "payload of the dp section with deploy (the deployed model)"),
+    ("assay.privacy.training.regression:DPRegressionPayload",
+     "src/assay/privacy/training/regression.schema.json", "assay-section-dp-regression",
+     "payload of the dp section on a regression target (DP linear regression)"),
 )
 
 

@@ -18,7 +18,7 @@ from assay.multiplicity.section import MultiplicityOptions
 from assay.report.result import AuditResult
 
 RUN = ("privacy", "fairness", "multiplicity")
-SKIPPED = ("distribution", "synthetic", "dp")
+SKIPPED = ("distribution", "synthetic")
 
 
 def _german_config(tmp_path, **kwargs):

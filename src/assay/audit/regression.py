@@ -2,8 +2,8 @@
 
 `assay audit` on a regression target (detected as continuous, or ``task = "regression"``)
 trains a population of regression models (`assay.engine.regression`) and runs the sections
-that declare ``tasks`` with ``"regression"`` (privacy, fairness, multiplicity); every other
-section is recorded as skipped with the reason below, never run. Options that make no sense
+that declare ``tasks`` with ``"regression"`` (privacy, fairness, multiplicity, dp); every
+other section is recorded as skipped with the reason below, never run. Options that make no sense
 for a regression model are refused in one line by `regression_config`, before any model is
 trained.
 """
@@ -31,8 +31,6 @@ _SKIP_REASONS = {
                     "are not built yet",
     "synthetic": "the synthetic-release audit compares a release with a classification "
                  "table",
-    "dp": "DP-SGD training is built for classifiers (DP linear regression is not built "
-          "yet)",
 }
 
 

@@ -9,6 +9,7 @@ the command.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -42,7 +43,11 @@ def train_dp(
         "--risk", help="Attack-risk target: tpr@fpr=TPR@FPR (e.g. tpr@fpr=0.05@0.01), "
         "advantage=A, or epsilon=E (at --delta).")],
     target: Annotated[str | None, typer.Option(
-        "--target", help="Label column (required for a file).")] = None,
+        "--target", help="Label column (required for a file); a continuous one trains DP "
+        "linear regression (needs --target-bounds).")] = None,
+    target_bounds: Annotated[str | None, typer.Option(
+        "--target-bounds", help="Public bounds LO:HI of a continuous target (e.g. 0:20000): "
+        "values are clipped into them; never read off the data, which would leak it.")] = None,
     epochs: Annotated[float, typer.Option("--epochs", help="Expected passes over the "
                                           "training rows (steps = ceil(epochs / q)).")] = 5.0,
     batch_size: Annotated[int, typer.Option(
@@ -88,9 +93,10 @@ def train_dp(
             enabled=True, deploy=True, deploy_audit=audit, risk_target=risk, delta=delta,
             epochs=epochs, batch_size=batch_size, max_grad_norm=max_grad_norm, lr=lr,
             learner=learner, test_size=test_size, models=models if audit else defaults.models,
-            canaries=canaries if audit else defaults.canaries)
+            canaries=canaries if audit else defaults.canaries, target_bounds=target_bounds)
     check_scalar(seed, "--seed", kind=int, low=0)
-    dataset = load_dataset(data, target, [], data_home)
+    # "auto": a continuous target is a regression (DP linear regression), classes as before.
+    dataset = load_dataset(data, target, [], data_home, task="auto")
     from assay.audit import AuditConfig
 
     # A one-section audit: the DP section's deployed model, trained on its own split
@@ -103,6 +109,10 @@ def train_dp(
     from rich.console import Console
 
     console = Console(highlight=False)
+    if getattr(payload, "task", None) == "regression":
+        _print_regression(console, dataset.name, payload, out)
+        _write_json(json_path, result)
+        return
     console.print(f"{dataset.name}: σ = {payload.noise_multiplier:.4g} meets "
                   f"{payload.target_description} at q = {payload.sample_rate:.4g}, "
                   f"T = {payload.steps} (achieved {payload.achieved:.4g}); test accuracy "
@@ -125,6 +135,10 @@ def train_dp(
                           f"{one['epsilon_lower']:.3g} (guarantee: ε ≤ "
                           f"{payload.guarantee['epsilon']:.3g} at δ = {delta:g})",
                           highlight=False)
+    _write_json(json_path, result)
+
+
+def _write_json(json_path: Path | None, result) -> None:
     if json_path is not None:
         from assay.report.result import write_text_atomic
 
@@ -132,8 +146,30 @@ def train_dp(
                                                 default=float))
 
 
+def _print_regression(console, name: str, payload, out: Path) -> None:
+    """The DP linear regression's figures, and with --audit the attacks against the bound."""
+    console.print(f"{name}: σ = {payload.noise_multiplier:.4g} meets "
+                  f"{payload.target_description} at q = {payload.sample_rate:.4g}, "
+                  f"T = {payload.steps} (achieved {payload.achieved:.4g}); held-out RMSE "
+                  f"{payload.rmse:,.4g} (R² {payload.r2:.3f}); model in {out}", highlight=False)
+    audit = payload.audit
+    if audit is None:
+        return
+    top, bound = audit.attack(audit.strongest), payload.guarantee["tpr_at_fpr"]
+    console.print(f"audit ({audit.models} DP models, {top.name.upper()} on residuals): "
+                  + ", ".join((f"TPR at FPR {f:g} = {e.value:.4f} [{e.ci_low:.4f}, "
+                               f"{e.ci_high:.4f}]" if math.isfinite(e.value) else
+                               f"TPR at FPR {f:g} not estimable with {audit.n_nonmembers} "
+                               f"non-members") + f" (bound {bound[f'{f:g}']:.4f})"
+                              for f, e in top.tpr_at_fpr.items())
+                  + ("; every ROC stays under the guarantee" if audit.passed else
+                     f"; a ROC EXCEEDS the guarantee at FPR {audit.violations}"),
+                  highlight=False)
+
+
 #: The DP section's options, named by this command's flags in its one-line errors.
 _FLAGS = {"dp.risk_target": "--risk", "dp.delta": "--delta", "dp.epochs": "--epochs",
           "dp.batch_size": "--batch-size", "dp.max_grad_norm": "--max-grad-norm",
           "dp.lr": "--lr", "dp.learner": "--learner", "dp.test_size": "--test-size",
-          "dp.models": "--models", "dp.canaries": "--canaries"}
+          "dp.models": "--models", "dp.canaries": "--canaries",
+          "dp.target_bounds": "--target-bounds"}

@@ -28,7 +28,7 @@ from assay._validation import InvalidParameterError
 
 if TYPE_CHECKING:
     from assay.learners.base import Learner, RegressionLearner
-    from assay.learners.dpsgd import DPSGDMLP, DPSGDLogisticRegression
+    from assay.learners.dpsgd import DPSGDMLP, DPSGDLinearRegression, DPSGDLogisticRegression
     from assay.learners.linear import LogisticRegressionLearner
     from assay.learners.mlp import MLPLearner, MLPRegressorLearner
     from assay.learners.sklearn import SklearnLearner, SklearnRegressorLearner
@@ -37,7 +37,7 @@ _public, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
         "base": ["Learner", "RegressionLearner"],
-        "dpsgd": ["DPSGDLogisticRegression", "DPSGDMLP"],
+        "dpsgd": ["DPSGDLinearRegression", "DPSGDLogisticRegression", "DPSGDMLP"],
         "linear": ["LogisticRegressionLearner"],
         "mlp": ["MLPLearner", "MLPRegressorLearner"],
         "sklearn": ["SklearnLearner", "SklearnRegressorLearner"],
@@ -53,6 +53,7 @@ _BUILTIN = {
     "mlp": ("mlp", "MLPLearner"),
     "dp-logreg": ("dpsgd", "DPSGDLogisticRegression"),
     "dp-mlp": ("dpsgd", "DPSGDMLP"),
+    "dp-linreg": ("dpsgd", "DPSGDLinearRegression"),  # continuous targets, public bounds
     "mlp-regressor": ("mlp", "MLPRegressorLearner"),  # continuous targets
     "ridge": ("ridge", "RidgeLearner"),  # continuous targets
 }

@@ -1,7 +1,8 @@
 """K DP-SGD models trained in one vectorised program (torch, CPU, float32).
 
 DP-SGD (Abadi et al. 2016) as Opacus implements it, for the built-in logistic
-regression and one-hidden-layer MLP, with every model of a population trained at once:
+regression, one-hidden-layer MLP and (for a continuous target) linear regression on the
+squared loss, with every model of a population trained at once:
 
 * **Poisson sampling**: at every step each of a model's training rows joins its batch
   independently with probability q (the sample rate the accountant assumes);
@@ -36,14 +37,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from assay._validation import InvalidParameterError, check_option, check_scalar
 from assay.learners.base import BuiltinLearner, torch_threads
 
-__all__ = ["DPSGDLearner", "DPSGDLogisticRegression", "DPSGDMLP", "dp_gradients",
-           "init_params"]
+__all__ = ["DPSGDLearner", "DPSGDLinearRegression", "DPSGDLogisticRegression", "DPSGDMLP",
+           "dp_gradients", "init_params", "parse_target_bounds"]
 
 #: Opacus' stabiliser in the clipping factor C / (norm + 1e-6).
 CLIP_EPS = 1e-6
@@ -214,21 +216,132 @@ class DPSGDMLP(DPSGDLearner):
         return self.hidden
 
 
+def parse_target_bounds(value: Any, name: str = "target_bounds") -> tuple[float, float]:
+    """Public bounds of a continuous target, from ``"LO:HI"`` or a pair of numbers.
+
+    Raises
+    ------
+    InvalidParameterError
+        Anything but two finite numbers with LO < HI.
+    """
+    parts: Any = value
+    if isinstance(parts, (list, tuple)) and len(parts) == 1:  # one "LO:HI" item of a list
+        parts = parts[0]
+    parts = parts.split(":") if isinstance(parts, str) else parts
+    try:
+        if isinstance(parts, str) or len(parts) != 2:
+            raise ValueError
+        low, high = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"{name} must be the target's public bounds LO:HI (e.g. 0:20000). "
+            f"Got {value!r}.") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise InvalidParameterError(
+            f"{name} must be the target's public bounds LO:HI with LO < HI, both finite. "
+            f"Got {value!r}.")
+    return low, high
+
+
+@dataclass
+class DPSGDLinearRegression(DPSGDLearner):
+    """DP-SGD linear regression on the squared loss ½(ŷ − y)², for a continuous target.
+
+    Example i's gradient is r_i·(x_i, 1) with r_i = ŷ_i − y_i, so clipping it to C only
+    bites sensibly when r is bounded: the target is read through *public* bounds
+    [target_low, target_high] the user gives (bounds read off the data would leak it).
+    Every value is clipped into them and scaled to [−1, 1] for the fit; predictions are
+    mapped back to the target's units. Starts from zero weights.
+
+    Parameters
+    ----------
+    target_low, target_high : float
+        Public bounds of the target (required).
+    lr : float, default=0.1
+    (and those of `DPSGDLearner`)
+    """
+
+    target_low: float | None = None
+    target_high: float | None = None
+    # Unclipped, the squared loss is stable below 2 / λ_max(XᵀX / n) (about 0.27 on the
+    # encoded public tables); clipped steps of 1.0 overshoot.
+    lr: float = 0.1
+
+    name = "dp-linreg"
+    kind = "linreg"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.target_low is None or self.target_high is None:
+            raise InvalidParameterError(
+                "target_bounds must be the target's public bounds LO:HI (bounds read off "
+                "the data would leak it). Got none.")
+        self.target_low, self.target_high = parse_target_bounds(
+            (self.target_low, self.target_high))
+
+    @property
+    def _center_half(self) -> tuple[float, float]:
+        low, high = float(self.target_low), float(self.target_high)  # type: ignore[arg-type]
+        return (low + high) / 2.0, (high - low) / 2.0
+
+    def scale_target(self, y: np.ndarray) -> np.ndarray:
+        """y clipped into the public bounds and mapped onto [−1, 1]."""
+        center, half = self._center_half
+        y = np.clip(np.asarray(y, dtype=np.float64), self.target_low, self.target_high)
+        return (y - center) / half
+
+    def unscaled_weights(self, params) -> list[np.ndarray]:
+        """Stacked fitted parameters as weights in the target's units: W (K, 1, D), b (K, 1)
+        with ŷ = x·W[k, 0] + b[k, 0]."""
+        center, half = self._center_half
+        W, b = (np.asarray(p.detach().numpy() if hasattr(p, "detach") else p,
+                           dtype=np.float64) for p in params)
+        return [W * half, b * half + center]
+
+    def fit_params(self, X: np.ndarray, y: np.ndarray, train_mask: np.ndarray,
+                   seeds: np.ndarray, n_classes: int = 0) -> list:
+        """Train ``len(seeds)`` models on the scaled target; their stacked parameters
+        (in scaled units: `unscaled_weights` maps them back)."""
+        self._check_dense(X, instead=None)
+        import torch
+
+        with torch_threads(self.n_threads):
+            X_t = torch.tensor(np.ascontiguousarray(X, dtype=np.float32))
+            y_t = torch.tensor(self.scale_target(y).astype(np.float32))
+            mask = np.asarray(train_mask, dtype=bool)
+            fit = _fit_opacus if self.engine == "opacus" else _fit_batched
+            return fit(self, X_t, y_t, mask, seeds, 1)
+
+    def fit_predict_values(self, X: np.ndarray, y: np.ndarray, train_mask: np.ndarray,
+                           seeds: np.ndarray) -> np.ndarray:
+        """Train ``len(seeds)`` models; their predictions (k, n_rows) in the target's units."""
+        W, b = self.unscaled_weights(self.fit_params(X, y, train_mask, seeds))
+        X = np.asarray(X, dtype=np.float64)
+        return np.einsum("nd,kd->kn", X, W[:, 0]) + b[:, :1]
+
+    def fit_predict(self, X: np.ndarray, y: np.ndarray, train_mask: np.ndarray,
+                    seeds: np.ndarray, n_classes: int) -> np.ndarray:
+        raise InvalidParameterError(
+            "learner must be a classifier for a class target ('dp-logreg', 'dp-mlp'). "
+            "Got 'dp-linreg', which predicts a number.")
+
+
 # --------------------------------------------------------------------------- parameters
 
 
 def init_params(kind: str, gens: list, n_features: int, n_classes: int, hidden: int = 0):
     """Stacked parameters of K models, in ``torch.nn.Linear`` layout.
 
-    ``"linear"``: [W (K, C', D), b (K, C')] at zero, C' = 1 for two classes.
+    ``"linear"``: [W (K, C', D), b (K, C')] at zero, C' = 1 for two classes;
+    ``"linreg"``: [W (K, 1, D), b (K, 1)] at zero.
     ``"mlp"``: [W1 (K, H, D), b1 (K, H), W2 (K, C, H), b2 (K, C)], each model drawing
     U(-1/√fan_in, 1/√fan_in) from its own generator in that order.
     """
     import torch
 
     k = len(gens)
-    if kind == "linear":
-        out = 1 if n_classes == 2 else n_classes
+    if kind in ("linear", "linreg"):
+        out = 1 if (kind == "linreg" or n_classes == 2) else n_classes
         return [torch.zeros(k, out, n_features), torch.zeros(k, out)]
     shapes = [((hidden, n_features), n_features), ((hidden,), n_features),
               ((n_classes, hidden), hidden), ((n_classes,), hidden)]
@@ -262,10 +375,10 @@ def clipped_sums(kind: str, params, xb, yb, weight, max_grad_norm: float):
 
     Parameters
     ----------
-    kind : {"linear", "mlp"}
+    kind : {"linear", "mlp", "linreg"}
     params : list of Tensor
         Stacked parameters (`init_params`).
-    xb : Tensor (K, B, D); yb : long Tensor (K, B)
+    xb : Tensor (K, B, D); yb : long Tensor (K, B), float for ``"linreg"``
     weight : Tensor (K, B)
         1 for the rows in a model's batch, 0 for padding.
 
@@ -279,9 +392,11 @@ def clipped_sums(kind: str, params, xb, yb, weight, max_grad_norm: float):
     import torch
 
     x_sq = (xb * xb).sum(-1) + 1.0  # ‖x‖² + 1: the bias is a weight on a constant 1
-    if kind == "linear":
+    if kind in ("linear", "linreg"):
         W, b = params
-        r = _residual(_linear(xb, W, b), yb)
+        z = _linear(xb, W, b)
+        # Squared loss ½(z − y)²: the residual itself is d loss / d z.
+        r = z - yb[..., None].to(z.dtype) if kind == "linreg" else _residual(z, yb)
         norms = torch.sqrt((r * r).sum(-1) * x_sq)
         scale = (max_grad_norm / (norms + CLIP_EPS)).clamp(max=1.0) * weight
         rc = r * scale[..., None]
@@ -338,7 +453,7 @@ def _logits(kind: str, params, X):
     """Logits (K, n, C') of every model on shared rows X (n, D)."""
     import torch
 
-    if kind == "linear":
+    if kind in ("linear", "linreg"):
         W, b = params
         return torch.einsum("nd,kcd->knc", X, W) + b[:, None, :]
     W1, b1, W2, b2 = params
@@ -490,6 +605,8 @@ def opacus_module(kind: str, n_features: int, n_classes: int, hidden: int = 0):
     """The torch module Opacus trains for one model of this learner."""
     from torch import nn
 
+    if kind == "linreg":
+        return nn.Linear(n_features, 1)
     out = 1 if (kind == "linear" and n_classes == 2) else n_classes
     if kind == "linear":
         return nn.Linear(n_features, out)
@@ -532,14 +649,19 @@ def _fit_opacus(cfg: DPSGDLearner, X, y, mask: np.ndarray, seeds, n_classes: int
         rows = torch.from_numpy(np.flatnonzero(row))
         q, steps = cfg.schedule(len(rows))
         binary = cfg.kind == "linear" and n_classes == 2
-        target = y[rows].float()[:, None] if binary else y[rows]
+        one_output = binary or cfg.kind == "linreg"
+        target = y[rows].float()[:, None] if one_output else y[rows]
         loader = DPDataLoader(TensorDataset(X[rows], target), sample_rate=q, generator=gen)
         model = GradSampleModule(module)
         optimizer = DPOptimizer(
             torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum),
             noise_multiplier=cfg.noise_multiplier, max_grad_norm=cfg.max_grad_norm,
             expected_batch_size=q * len(rows), generator=gen)
-        loss_fn = (torch.nn.BCEWithLogitsLoss() if binary else torch.nn.CrossEntropyLoss())
+        if cfg.kind == "linreg":  # ½ · mean squared error: per-example gradient r·(x, 1)
+            def loss_fn(out, t):
+                return 0.5 * torch.nn.functional.mse_loss(out, t)
+        else:
+            loss_fn = (torch.nn.BCEWithLogitsLoss() if binary else torch.nn.CrossEntropyLoss())
         done = 0
         while done < steps:
             for xb, yb in loader:

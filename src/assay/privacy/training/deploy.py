@@ -27,6 +27,12 @@ __all__ = ["DeployPayload", "EXPORT_FORMAT", "deploy_metrics", "deploy_summary"]
 EXPORT_FORMAT = "npz weights + JSON config (no pickle)"
 
 
+def _regression_type() -> type:
+    from assay.privacy.training.regression import DPRegressionPayload
+
+    return DPRegressionPayload
+
+
 @dataclass
 class DeployPayload(Serial):
     """The deployed DP model's figures (``SectionResult.data`` with ``dp.deploy``).
@@ -84,6 +90,9 @@ class DeployPayload(Serial):
 
     __json_plain__ = True
     __json_omit_none__ = True
+    # The DP linear regression's payload (``task``) reads as its own type.
+    __json_variants__ = ("task", {"regression": _regression_type})
+
 
 
 def deploy_metrics(payload: DeployPayload) -> dict[str, Metric]:

@@ -15,9 +15,13 @@ __all__ = ["dp_page"]
 
 def dp_page(section: Any, result: Any) -> Page:
     """Cards, the side-by-side table, ROC under the guarantees, noise vs risk (or, with
-    ``dp.deploy``, the deployed model's figures)."""
+    ``dp.deploy``, the deployed model's figures; on a regression target the DP linear
+    regression's, its attacks' ROC beside the f-DP bound)."""
     from assay.privacy.training.deploy import DeployPayload
+    from assay.privacy.training.regression import DPRegressionPayload
 
+    if isinstance(section.data, DPRegressionPayload):
+        return _regression_page(section.data)
     if isinstance(section.data, DeployPayload):
         return _deploy_page(section.data)
     payload: DPPayload = section.data
@@ -59,3 +63,34 @@ def _deploy_page(payload: Any) -> Page:
     template = resources.files("assay.privacy.training") \
         .joinpath("templates/dp_deploy.html.j2").read_text(encoding="utf-8")
     return Page(template=template, view={"payload": payload}, figures={}, cards=cards)
+
+
+def _regression_page(payload: Any) -> Page:
+    """The DP linear regression: σ, error, guarantee, and the attacks on its residuals'
+    ROC beside the guarantee's f-DP bound (as the privacy page draws a claimed one)."""
+    from assay.privacy.plots import Curve, roc_plot
+
+    cards = [
+        Card("DP noise for the risk target", f"σ = {payload.noise_multiplier:.3g}",
+             f"q = {payload.sample_rate:.3g}, T = {payload.steps}", "card-dp-noise"),
+        Card("held-out RMSE", f"{payload.rmse:,.4g}", f"R² {payload.r2:.3f} on "
+             f"{payload.n_test} held-out rows", "card-dp-rmse"),
+        Card("guarantee", f"ε = {payload.guarantee['epsilon']:.3g}",
+             f"at δ = {payload.guarantee['delta']:g}", "card-dp-epsilon"),
+    ]
+    figures = {}
+    audit = payload.audit
+    if audit is not None:
+        cards.append(Card("attacks under the guarantee", "all" if audit.passed else "NO",
+                          "ROC within 95 % intervals", "card-dp-check"))
+        figures["roc"] = roc_plot(
+            [Curve(label=f"{a.name.upper()} (AUC {a.auc.value:.3f})", fpr=audit.roc_fpr,
+                   tpr=a.roc_tpr, low=a.roc_low, high=a.roc_high,
+                   bold=a.name == audit.strongest) for a in audit.attacks],
+            bound=Curve(f"DP bound: σ = {payload.noise_multiplier:.3g}, q = "
+                        f"{payload.sample_rate:.3g}, T = {payload.steps}", audit.roc_fpr,
+                        audit.bound_tpr),
+            title="Membership on residuals: ROC beside the f-DP bound (log-log)")
+    template = resources.files("assay.privacy.training") \
+        .joinpath("templates/dp_regression.html.j2").read_text(encoding="utf-8")
+    return Page(template=template, view={"payload": payload}, figures=figures, cards=cards)

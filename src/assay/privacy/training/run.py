@@ -267,6 +267,15 @@ def check_dp(context: Any, options: Any) -> None:
 
     if not options.enabled:
         return
+    if context.task == "regression":
+        from assay.privacy.training.regression import check_dp_regression
+
+        check_dp_regression(context, options)
+        return
+    if options.target_bounds is not None:
+        raise InvalidParameterError(
+            f"dp.target_bounds applies to a regression target only ({context.dataset.target!r} "
+            f"is classes). Got {options.target_bounds}.")
     if options.deploy:
         check_deploy(context, options, _learner_name(context, options))
         return
@@ -300,7 +309,12 @@ def _schedule(context: Any, options: Any) -> tuple[float, int]:
 
 def run_dp(section: Any, context: Any, options: Any) -> SectionResult:
     """The DP section's result for one audit: the comparison, or with ``deploy`` the
-    deployable model (`run_deploy`)."""
+    deployable model (`run_deploy`); on a regression target the DP linear regression
+    (`assay.privacy.training.regression`)."""
+    if context.task == "regression":
+        from assay.privacy.training.regression import run_dp_regression
+
+        return run_dp_regression(section, context, options)
     if options.deploy:
         return run_deploy(section, context, options, _learner_name(context, options))
     from assay.engine import PopulationPlan

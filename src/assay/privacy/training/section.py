@@ -60,6 +60,12 @@ class DPOptions(Options):
         With `deploy`: also attack a population of `models` DP models at the deployed
         model's settings (`attacks`), check its ROC against the guarantee, and run the
         one-run audit (`canaries`).
+    target_bounds : "LO:HI" or (LO, HI), optional
+        Public bounds of a continuous target, required on one: DP linear regression
+        clips the target into them (never read off the data: that would leak it). On a
+        regression target the section trains, exports and (in an audit, or with
+        `deploy_audit`) attacks the DP linear regression on its residuals
+        (`assay.privacy.training.regression`).
     """
 
     enabled: bool = False
@@ -78,6 +84,7 @@ class DPOptions(Options):
     deploy: bool = False
     test_size: float = 0.2
     deploy_audit: bool = False
+    target_bounds: tuple[float, float] | str | None = None  # "LO:HI" is read into the pair
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
@@ -119,7 +126,18 @@ class DPOptions(Options):
                                             f"Got {getattr(self, name)!r}.")
         check_scalar(self.test_size, "dp.test_size", low=0, high=1, low_open=True,
                      high_open=True)
+        if self.target_bounds is not None:
+            from assay.learners.dpsgd import parse_target_bounds
+
+            object.__setattr__(self, "target_bounds",
+                               parse_target_bounds(self.target_bounds, "dp.target_bounds"))
         self.risk  # noqa: B018 - a bad target fails here, before any training
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.target_bounds is None:  # a classification audit's options as before
+            del out["target_bounds"]
+        return out
 
     @cached_property
     def risk(self):
@@ -146,6 +164,8 @@ class DPSection(SectionBase):
         Flag("models", "Models per DP population.", kind="int", name="--dp-models"),
         Flag("canaries", "Canaries of the one-run audit (0: none).", kind="int",
              name="--dp-canaries"),
+        Flag("target_bounds", "Public bounds LO:HI of a continuous target (DP linear "
+             "regression clips it into them).", name="--dp-target-bounds"),
     )
     payload = "assay.privacy.training.run:DPPayload"
     schema_file = "assay.privacy.training:schema.json"
@@ -153,6 +173,14 @@ class DPSection(SectionBase):
     checker = "assay.privacy.training.run:check_dp"
     runner = "assay.privacy.training.run:run_dp"
     pager = "assay.privacy.training.page:dp_page"
+    #: Classifiers, and (DP linear regression) regression targets.
+    tasks = ("classification", "regression")
+    #: Options refused on a regression target, and why.
+    regression_refused = {
+        "noise_grid": "the noise-vs-risk comparison of DP populations is built for "
+                      "classifiers",
+        "canaries": "the one-run audit's canaries are built for classifiers",
+    }
 
     def uses_population(self, config: Any) -> bool:
         """The deployed model is trained on its own split: no population is needed."""
@@ -164,7 +192,7 @@ class DPSection(SectionBase):
 
 def payload_schema() -> dict[str, Any]:
     """The comparison's payload schema, or the deployed model's where ``mode`` is
-    ``"deploy"``."""
+    ``"deploy"`` (the DP linear regression's where ``task`` is also ``"regression"``)."""
     import json
     from importlib import resources
 
@@ -172,9 +200,12 @@ def payload_schema() -> dict[str, Any]:
         return json.loads(resources.files("assay.privacy.training").joinpath(file)
                           .read_text("utf-8"))
 
+    deployed = {"if": {"type": "object", "required": ["task"],
+                       "properties": {"task": {"const": "regression"}}},
+                "then": read("regression.schema.json"), "else": read("deploy.schema.json")}
     return {"if": {"type": "object", "required": ["mode"],
                    "properties": {"mode": {"const": "deploy"}}},
-            "then": read("deploy.schema.json"), "else": read("schema.json")}
+            "then": deployed, "else": read("schema.json")}
 
 
 SECTION = DPSection()

@@ -139,10 +139,12 @@ class DPModel:
 
     Attributes
     ----------
-    kind : {"linear", "mlp"}
+    kind : {"linear", "mlp", "linreg"}
     weights : list of ndarray
-        ``[W, b]`` (W of shape (C', D), C' = 1 for two classes) or ``[W1, b1, W2, b2]``.
+        ``[W, b]`` (W of shape (C', D), C' = 1 for two classes) or ``[W1, b1, W2, b2]``;
+        ``"linreg"``: ``[W (1, D), b (1,)]`` predicting the target in its own units.
     classes : list of str
+        Empty for ``"linreg"``.
     feature_names : list of str
         Columns of the encoded design matrix the weights read.
     config : dict
@@ -155,12 +157,26 @@ class DPModel:
     feature_names: list[str]
     config: dict[str, Any] = field(default_factory=dict)
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities (n_rows, n_classes) of encoded rows X (n_rows, D)."""
+    def _rows(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
             raise DataError(f"X must have {len(self.feature_names)} encoded columns. "
                             f"Got shape {X.shape}.")
+        return X
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted values (n_rows,) of a ``"linreg"`` model on encoded rows X (n_rows, D)."""
+        if self.kind != "linreg":
+            raise InvalidParameterError(f"model must be a regression model ('linreg') to "
+                                        f"predict values. Got {self.kind!r}: predict_proba.")
+        return self._rows(X) @ self.weights[0][0] + self.weights[1][0]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (n_rows, n_classes) of encoded rows X (n_rows, D)."""
+        if self.kind == "linreg":
+            raise InvalidParameterError("model must be a classifier for predict_proba. "
+                                        "Got 'linreg': predict.")
+        X = self._rows(X)
         if self.kind == "linear":
             z = X @ self.weights[0].T + self.weights[1]
         else:
