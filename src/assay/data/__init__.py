@@ -4,7 +4,8 @@
 every audit reads (``X``, ``y``, ``groups``, ``row_ids``, ``fingerprint``); `load`
 opens a public benchmark table from the data home (checksum verified) or the
 synthetic table; `make_synthetic` draws a small table with planted privacy, fairness
-and multiplicity effects, described by `synthetic_truth`.
+and multiplicity effects, described by `synthetic_truth`, and `make_synthetic_regression`
+the same people with a continuous target (a premium) and effects of its own.
 
 Names are imported from their submodule on first use, so ``import assay.data`` does
 not load pandas.
@@ -22,9 +23,12 @@ if TYPE_CHECKING:
     from assay.data.public import DATA_HOME_ENV, PUBLIC_TABLES, data_home, load
     from assay.data.synthetic import (
         SYNTHETIC_PROTECTED,
+        SYNTHETIC_REGRESSION_TARGET,
         SYNTHETIC_TARGET,
+        SyntheticRegressionTruth,
         SyntheticTruth,
         make_synthetic,
+        make_synthetic_regression,
         synthetic_truth,
     )
 
@@ -34,9 +38,12 @@ __all__, __getattr__, __dir__ = _lazy_exports(
         "public": ["DATA_HOME_ENV", "PUBLIC_TABLES", "data_home", "load"],
         "synthetic": [
             "SYNTHETIC_PROTECTED",
+            "SYNTHETIC_REGRESSION_TARGET",
             "SYNTHETIC_TARGET",
+            "SyntheticRegressionTruth",
             "SyntheticTruth",
             "make_synthetic",
+            "make_synthetic_regression",
             "synthetic_truth",
         ],
         "dataset": ["Dataset"],

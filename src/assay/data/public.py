@@ -25,7 +25,9 @@ Default choices per table (override any `Dataset.from_frame` option through `loa
 - ``law``: target ``first_pf`` (binary); protected ``race``, ``sex`` (codes 1/2 as in
   the file); ``ZFYA`` left out (the other target); row id ``row_id``.
 - ``location30``: target ``label`` (30 classes); no protected columns.
-- ``synthetic``: `make_synthetic` with its planted effects; needs no data home.
+- ``synthetic``: `make_synthetic` with its planted effects; needs no data home. With
+  ``target="premium"``, `make_synthetic_regression` (the same people, a continuous
+  premium in place of ``approved``), audited as a regression model.
 """
 
 from __future__ import annotations
@@ -262,12 +264,20 @@ def _resolve_home(path: Any) -> Path:
 
 
 def _load_synthetic(**overrides: Any) -> Dataset:
-    from assay.data.synthetic import SYNTHETIC_PROTECTED, SYNTHETIC_TARGET, make_synthetic
+    from assay.data.synthetic import (
+        SYNTHETIC_PROTECTED,
+        SYNTHETIC_REGRESSION_TARGET,
+        SYNTHETIC_TARGET,
+        make_synthetic,
+        make_synthetic_regression,
+    )
 
     overrides.pop("data_home", None)
     size = {k: overrides.pop(k) for k in ("n_rows", "random_state") if k in overrides}
-    frame = make_synthetic(**size)
     target = overrides.pop("target", SYNTHETIC_TARGET)
+    # The premium is the table's second target: the same people, its own planted effects.
+    draw = make_synthetic_regression if target == SYNTHETIC_REGRESSION_TARGET else make_synthetic
+    frame = draw(**size)
     protected = overrides.pop("protected", SYNTHETIC_PROTECTED)
     overrides.setdefault("name", "synthetic")
     return Dataset.from_frame(frame, target, list(protected), **overrides)

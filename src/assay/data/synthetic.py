@@ -55,9 +55,12 @@ from assay._validation import InvalidParameterError, check_scalar
 
 __all__ = [
     "SYNTHETIC_PROTECTED",
+    "SYNTHETIC_REGRESSION_TARGET",
     "SYNTHETIC_TARGET",
+    "SyntheticRegressionTruth",
     "SyntheticTruth",
     "make_synthetic",
+    "make_synthetic_regression",
     "synthetic_truth",
 ]
 
@@ -290,3 +293,154 @@ def _labels(rng, score, arbitrary, leaky) -> np.ndarray:
     labels = (rng.random(len(score)) < p).astype(np.int64)
     noisy = leaky & (rng.random(len(score)) < _ISLE_LABEL_NOISE)
     return np.where(noisy, 1 - labels, labels)
+
+
+# --------------------------------------------------------------------------- regression
+
+#: The continuous target of the regression variant of the table.
+SYNTHETIC_REGRESSION_TARGET = "premium"
+NOISY_SEX = "F"
+_PREMIUM_SALT = 0x9E37  # the premium's own stream: the loan table's draw is untouched
+_PREMIUM_BASE = 1000.0
+_PREMIUM_SLOPE = 150.0  # premium units per unit of the premium score
+
+
+@dataclass(frozen=True)
+class SyntheticRegressionTruth(Serial):
+    """The planted effects of one `make_synthetic_regression` draw.
+
+    Attributes
+    ----------
+    target : str
+        Target column (``"premium"``).
+    protected : tuple of str
+        Protected columns (``("sex", "region")``).
+    leaky_group : dict
+        ``{"column": "region", "value": "Isle"}``: the group a membership attack on the
+        residuals should find most exposed.
+    noisy_group : dict
+        ``{"column": "sex", "value": "F"}``: the group whose premium the features explain
+        worst, so every model's errors are larger there.
+    noise_sd : dict
+        Standard deviation of the premium's unexplained part per ``sex`` value.
+    leaky_sd : float
+        Standard deviation of each leaky record's own premium loading.
+    leaky, noisy : bool ndarray of shape (n_rows,)
+        Row masks of the two effects.
+    expected : float ndarray of shape (n_rows,)
+        The premium the features explain (before noise and loadings).
+    n_rows, random_state : int
+    """
+
+    target: str
+    protected: tuple[str, ...]
+    leaky_group: dict[str, str]
+    noisy_group: dict[str, str]
+    noise_sd: dict[str, float]
+    leaky_sd: float
+    leaky: np.ndarray
+    noisy: np.ndarray
+    expected: np.ndarray
+    n_rows: int
+    random_state: int | None
+
+    __json_layout__ = ("target", "protected", "leaky_group", "noisy_group", "noise_sd",
+                       "leaky_sd", "n_rows", "random_state",
+                       ("leaky_rows", lambda s: np.flatnonzero(s.leaky)))
+
+
+def make_synthetic_regression(
+    n_rows: int = 4000,
+    random_state: int | np.random.Generator | None = 0,
+    *,
+    leak_fraction: float = 0.08,
+    noise_sd: float = 60.0,
+    noise_ratio: float = 2.5,
+    leaky_sd: float = 400.0,
+    return_truth: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, SyntheticRegressionTruth]:
+    """The synthetic table with a continuous target: an insurance premium.
+
+    The people and features are those of ``make_synthetic(n_rows, random_state,
+    leak_fraction=leak_fraction)`` (the same draw), without ``approved``; the premium is
+    drawn from a stream of its own, so the loan table is the same with or without it.
+    It is ``1000 + 150 * s`` plus noise, ``s`` a fixed linear score (older, more indebted,
+    lower credit score and shorter tenure: dearer), with two planted effects:
+
+    (a) **Errors larger for one group** — the unexplained part of the premium has standard
+        deviation ``noise_sd`` (60) for men and ``noise_ratio`` (2.5) times that for
+        ``sex == "F"`` (as if their premium depended on something the table lacks):
+        every model's absolute errors are larger for women, a fairness audit's MAE gap.
+    (b) **Memorised records** — each ``region == "Isle"`` record (atypical, with its own
+        rare ``code``, ``branch`` and ``agent`` levels, as in the loan table) carries its
+        own loading of standard deviation ``leaky_sd`` (400). A model fits it through the
+        record's rare one-hot features when it trains on the record and cannot otherwise:
+        a large member/non-member residual gap, found by membership inference there.
+
+    Parameters
+    ----------
+    n_rows : int, default=4000
+        Number of rows (at least 200).
+    random_state : int, numpy Generator or None, default=0
+        Seed; an int gives the same table every time (the loan table's people).
+    leak_fraction : float in (0, 0.5], default=0.08
+        Share of rows in the leaky group.
+    noise_sd : float > 0, default=60
+        Standard deviation of men's unexplained premium.
+    noise_ratio : float >= 1, default=2.5
+        Women's unexplained standard deviation over men's.
+    leaky_sd : float >= 0, default=400
+        Standard deviation of a leaky record's own loading.
+    return_truth : bool, default=False
+        Also return the `SyntheticRegressionTruth`.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Columns ``age, income, tenure, debt_ratio, credit_score, region, code, branch,
+        agent, sex, premium``; ``frame.attrs["assay_synthetic"]`` holds the JSON-able
+        summary of the planted groups (without the row list).
+    truth : SyntheticRegressionTruth
+        Only when `return_truth` is true.
+    """
+    noise_sd = float(check_scalar(noise_sd, "noise_sd", low=0, low_open=True))
+    noise_ratio = float(check_scalar(noise_ratio, "noise_ratio", low=1))
+    leaky_sd = float(check_scalar(leaky_sd, "leaky_sd", low=0))
+    loans, loan_truth = _generate(n_rows, random_state, leak_fraction, 0.4, 0.12)
+    frame = loans.drop(columns=SYNTHETIC_TARGET)
+    rng = _premium_rng(random_state)
+    n, leaky = len(frame), loan_truth.leaky
+    noisy = (frame["sex"] == NOISY_SEX).to_numpy()
+    expected = _PREMIUM_BASE + _PREMIUM_SLOPE * _premium_score(frame)
+    sd = np.where(noisy, noise_sd * noise_ratio, noise_sd)
+    premium = expected + sd * rng.standard_normal(n)
+    premium[leaky] += leaky_sd * rng.standard_normal(int(leaky.sum()))
+    frame[SYNTHETIC_REGRESSION_TARGET] = np.round(premium, 2)
+    truth = SyntheticRegressionTruth(
+        target=SYNTHETIC_REGRESSION_TARGET, protected=SYNTHETIC_PROTECTED,
+        leaky_group={"column": "region", "value": LEAKY_REGION},
+        noisy_group={"column": "sex", "value": NOISY_SEX},
+        noise_sd={"F": noise_sd * noise_ratio, "M": noise_sd}, leaky_sd=leaky_sd,
+        leaky=leaky, noisy=noisy, expected=expected, n_rows=n,
+        random_state=loan_truth.random_state)
+    summary = truth.to_dict()
+    frame.attrs["assay_synthetic"] = {k: v for k, v in summary.items()
+                                      if not k.endswith("_rows")}
+    return (frame, truth) if return_truth else frame
+
+
+def _premium_rng(random_state: Any) -> np.random.Generator:
+    """The premium's stream: salted apart from the loan table's for an int seed; a
+    Generator goes on from where the table's draw left it."""
+    if isinstance(random_state, int | np.integer) and not isinstance(random_state, bool):
+        return np.random.default_rng([_SEED_SALT, int(random_state), _PREMIUM_SALT])
+    return _rng(random_state)
+
+
+def _premium_score(frame: pd.DataFrame) -> np.ndarray:
+    """The premium's explained part in units: a fixed linear function of the features."""
+    z_age = (frame["age"].to_numpy() - 42) / 12
+    z_debt = (frame["debt_ratio"].to_numpy() - 2 / 7) / 0.16
+    z_tenure = (frame["tenure"].to_numpy() - 15) / 8.9
+    return (0.5 * z_age + 0.6 * z_debt - 0.5 * frame["credit_score"].to_numpy()
+            - 0.3 * z_tenure)
