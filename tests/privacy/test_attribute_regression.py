@@ -129,3 +129,29 @@ def test_audit_runs_the_section_on_a_regression_target(tmp_path):
                               sensitive="planted", attacks=("loss",))})
     with pytest.raises(InvalidParameterError, match="attribute option.*attacks"):
         run_audit(refused, dataset=dataset, progress=False)
+
+
+@pytest.mark.slow
+def test_a_regression_model_of_ones_own_is_attacked_alone(tmp_path):
+    from assay.engine.predictions import RegressionTarget
+    from assay.privacy.release.section import ReleaseOptions
+
+    dataset = _dataset(_table(n=1200))
+    X = np.asarray(dataset.X, dtype=np.float64)
+    rows = np.random.default_rng(3).random(dataset.n_rows) < 0.6
+    values = fit_ridge(X, dataset.y, rows[None, :], 1.0).predict(X)[0]
+    target = RegressionTarget(values=values, member=rows, source="my ridge")
+    config = AuditConfig(data="table", target="y", protected=("site", "hobby"), models=6,
+                         out=str(tmp_path / "out"),
+                         sections={"attribute": AttributeOptions(sensitive="planted"),
+                                   "release": ReleaseOptions(enabled=True)})
+    result = run_audit(config, dataset=dataset, target=target, progress=False)
+    attribute = result.sections["attribute"].data
+    assert attribute.n_targets == 1 and attribute.source == "my ridge"
+    assert attribute.n_candidates == min(rows.sum(), (~rows).sum())
+    assert attribute.best.advantage.ci_low > 0.2
+    report = result.sections["release"].data.report
+    assert report.model == "my ridge" and report.n_train == int(rows.sum())
+    assert report.check("residual_dof").status == "not_run"
+    assert report.check("class_disclosure").status == "n/a"
+    assert report.check("attribute_inference").figures["strongest"] == attribute.strongest

@@ -523,7 +523,6 @@ def metrics(payload: RegressionAttributePayload) -> dict[str, Any]:
 
 def regression_attribute_page(section: Any, result: Any) -> Any:
     """Cards, the attack-and-baseline table, the groups' advantages."""
-    from assay.privacy.plots import Bar, group_plot
     from assay.report.result import format_rate
     from assay.section import Card, Page
 
@@ -547,16 +546,36 @@ def regression_attribute_page(section: Any, result: Any) -> Any:
                       "card-attr-accuracy")]
     groups = [g for g in r.groups if g.advantage is not None]
     groups.sort(key=lambda g: -g.advantage.value if g.advantage else 0.0)
-    figures = {}
-    if groups:
-        # group_plot draws around 0.5 (AUC); shift advantages onto that axis.
-        figures["groups"] = group_plot(
-            [Bar(f"{g.label}  (n={g.n_rows})", 0.5 + g.advantage.value,
-                 0.5 + g.advantage.ci_low, 0.5 + g.advantage.ci_high, g.flagged)
-             for g in groups if g.advantage is not None], 0.5 + lead.advantage.value,
-            title=f"Advantage over imputation by group ({lead.name}; +0.5; 95 % CI)")
+    figures = {"groups": advantage_plot(groups, lead)} if groups else {}
     view = {"r": r, "groups": groups,
             "small": [g.label for g in r.groups if g.advantage is None]}
     template = resources.files("assay.privacy.attribute").joinpath(
         "templates/attribute_regression.html.j2").read_text(encoding="utf-8")
     return Page(template=template, view=view, figures=figures, cards=cards)
+
+
+def advantage_plot(groups: list[RegressionGroupAdvantage], lead: RegressionAttributeAttack,
+                   max_groups: int = 14) -> str:
+    """Each group's advantage over imputation (points, 95 % CI) beside the overall one;
+    flagged groups in orange."""
+    from assay.report.plots import COLORS, GREY, THEORY, figure, plain, svg_text
+
+    shown = [g for g in groups if g.advantage is not None][:max_groups]
+    fig, ax = figure(5.6, 0.9 + 0.3 * max(len(shown), 1))
+    y = np.arange(len(shown))[::-1]
+    value = np.array([100 * g.advantage.value for g in shown if g.advantage])
+    low = np.array([100 * g.advantage.ci_low for g in shown if g.advantage])
+    high = np.array([100 * g.advantage.ci_high for g in shown if g.advantage])
+    ax.barh(y, value, color=[COLORS[1] if g.flagged else COLORS[0] for g in shown],
+            alpha=0.85, height=0.62)
+    ax.errorbar(value, y, xerr=[value - low, high - value], fmt="none", ecolor="#333333",
+                capsize=2.5, lw=1)
+    ax.set_yticks(y, [plain(f"{g.label}  (n={g.n_rows})") for g in shown])
+    ax.axvline(0.0, color=GREY, lw=1, ls=":")
+    overall = 100 * lead.advantage.value
+    ax.axvline(overall, color=THEORY, lw=1, ls="--", label=f"overall {overall:+.1f}")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("attack − imputation accuracy on members (points)")
+    ax.set_title(f"Advantage by group ({lead.name}, 95 % CI)", loc="left")
+    ax.grid(axis="y", visible=False)
+    return svg_text(fig)
