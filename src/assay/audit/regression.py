@@ -2,10 +2,10 @@
 
 `assay audit` on a regression target (detected as continuous, or ``task = "regression"``)
 trains a population of regression models (`assay.engine.regression`) and runs the sections
-that declare ``tasks`` with ``"regression"`` (privacy, fairness, multiplicity, dp); every
-other section is recorded as skipped with the reason below, never run. Options that make no sense
-for a regression model are refused in one line by `regression_config`, before any model is
-trained.
+that declare ``tasks`` with ``"regression"`` (privacy, attribute, fairness, multiplicity,
+dp, release); every other section is recorded as skipped with the reason below, never run.
+Options that make no sense for a regression model are refused in one line by
+`regression_config`, before any model is trained.
 """
 
 from __future__ import annotations
