@@ -56,7 +56,7 @@ from assay.privacy.release.checks import (
 )
 
 __all__ = ["effective_dof", "regression_evidence", "regression_release_checks",
-           "release_for_regressor", "run_regression_release"]
+           "regression_release_report", "release_for_regressor"]
 
 _NO_CLASSES = "a regression model predicts a number: it has no classes"
 
@@ -293,11 +293,10 @@ def regression_evidence(results: dict[str, Any], fpr: float = 0.01) -> dict[str,
     return out
 
 
-def run_regression_release(section: Any, context: Any, options: Any) -> Any:
-    """The release section's result for an audit of a regression model."""
-    from assay.privacy.release.section import ReleasePayload, metrics, summary
-    from assay.report.result import SectionResult
-
+def regression_release_report(context: Any, options: Any) -> ReleaseReport:
+    """The release report of a regression audit: the regressor the learner fits on the
+    audited model's training rows (or every row), or, for a model of the user's own, the
+    checks that need the model marked as not run."""
     evidence = regression_evidence(context.extras.get("results", {}), options.mia_fpr)
     if context.brings_own_model:
         structure = "needs the model itself; only its predictions were given"
@@ -309,13 +308,11 @@ def run_regression_release(section: Any, context: Any, options: Any) -> Any:
                   _not_run("hyperparameters", structure),
                   _not_run("leaf_combinations", structure),
                   _check_membership(evidence, options.thresholds), _check_attribute(evidence)]
-        report = ReleaseReport(_recommend(checks), context.target.source,
-                               context.target.n_members, checks, options.thresholds)
-    else:
-        rows = None if options.fit_on == "all" else context.target.member
-        _, report = release_for_regressor(
-            context.learner, context.dataset.dense_X("the release section"),
-            context.dataset.y, rows, random_state=context.config.seed,
-            thresholds=options.thresholds, evidence=evidence)
-    return SectionResult(name=section.name, title=section.title, summary=summary(report),
-                         metrics=metrics(report), data=ReleasePayload(report))
+        return ReleaseReport(_recommend(checks), context.target.source,
+                             context.target.n_members, checks, options.thresholds)
+    rows = None if options.fit_on == "all" else context.target.member
+    _, report = release_for_regressor(
+        context.learner, context.dataset.dense_X("the release section"), context.dataset.y,
+        rows, random_state=context.config.seed, thresholds=options.thresholds,
+        evidence=evidence)
+    return report
