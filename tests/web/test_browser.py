@@ -134,6 +134,7 @@ def test_bad_column_choice_is_shown(browser, server, tmp_path):
     page.click("#upload-button")
     page.wait_for_selector("#target option", state="attached")
     page.select_option("#target", "income")
+    page.select_option("#task", "classification")  # detected, it is a regression audit
     page.check("#protected input[value='sex']")
     page.click("#run-button")
     page.wait_for_selector("#audit-error:not(.hidden)")

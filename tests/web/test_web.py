@@ -101,7 +101,8 @@ def test_upload_without_file(client):
     ({"target": "sex", "protected": ["sex"]}, "cannot also be protected"),
     ({"target": "approved", "protected": ["sex"], "models": 5}, "models must be an even"),
     ({"target": "approved", "protected": ["nope"]}, "'nope' not found"),
-    ({"target": "income", "protected": ["sex"]}, "looks continuous"),
+    ({"target": "income", "protected": ["sex"], "task": "classification"},
+     "looks continuous"),
 ])
 def test_audit_request_errors(client, body, message):
     upload = _upload(client, _csv()).json()

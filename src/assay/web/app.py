@@ -9,7 +9,12 @@ Routes
 ``POST /api/upload``              multipart ``file``: checked (size, type, parse, columns),
                                   stored under the work folder; returns its columns
 ``POST /api/audit``               JSON ``{upload_id, target, protected, models}``: checks the
-                                  table as a `Dataset`, queues the audit, returns ``{job_id}``;
+                                  table as a `Dataset`, queues the audit, returns ``{job_id,
+                                  task}``; the task is detected from the target (a continuous
+                                  one is audited as a regression model, as by ``assay
+                                  audit``) unless ``task`` says ``classification`` or
+                                  ``regression`` (``--task``), and ``decision_threshold``
+                                  (``--decision-threshold``) is a regression target's;
                                   with ``synthetic_upload_id`` and
                                   ``synthetic_holdout_upload_id`` (two more uploads: a
                                   synthetic release of the table and rows its generator
@@ -96,6 +101,7 @@ from assay.web.jobs import (
     MAX_MODELS,
     MAX_TOTAL_UPLOADS,
     Job,
+    TaskChoice,
     Upload,
     _Cancelled,
     _load_and_check,
@@ -288,8 +294,12 @@ async def _upload(request: Request) -> JSONResponse:
             state.uploads.pop(upload_id, None)
         _remove(folder)
         raise
+    from assay.data.task import looks_continuous
+
+    # "continuous": chosen as the target, the column is audited as a regression model.
     columns = [{"name": str(c), "n_unique": int(frame[c].nunique()),
-                "dtype": str(frame[c].dtype)} for c in frame.columns]
+                "dtype": str(frame[c].dtype),
+                "continuous": looks_continuous(frame[c]) is not None} for c in frame.columns]
     return JSONResponse({"upload_id": upload_id, "filename": filename,
                          "n_rows": int(len(frame)), "columns": columns})
 
@@ -322,8 +332,9 @@ def _synthetic_request(body: dict, state: _State, folder: Path) -> tuple[Path, P
 
 
 def _audit_request(body: Any, state: _State
-                   ) -> tuple[Path, str, list[str], Any, tuple[Path, Path] | None]:
-    """Check the JSON of an audit request; raise ValueError with the message to show.
+                   ) -> tuple[Path, str, list[str], Any, tuple[Path, Path] | None, TaskChoice]:
+    """Check the JSON of an audit request; raise ValueError (or the `AssayError` of a bad
+    task or threshold) with the message to show.
 
     Only its shape: the number of models is checked with every other option by
     `_check_audit`, as ``assay audit`` checks it, and the synthetic release's columns by
@@ -351,7 +362,8 @@ def _audit_request(body: Any, state: _State
         models = state.defaults.get("models", 16)
     if isinstance(models, int | float) and not isinstance(models, bool) and models > MAX_MODELS:
         raise ValueError(f"models must be at most {MAX_MODELS} on this server. Got {models!r}.")
-    return folder, target, protected, models, _synthetic_request(body, state, folder)
+    task = TaskChoice.from_request(body.get("task"), body.get("decision_threshold"))
+    return folder, target, protected, models, _synthetic_request(body, state, folder), task
 
 
 async def _start_audit(request: Request) -> JSONResponse:
@@ -359,12 +371,13 @@ async def _start_audit(request: Request) -> JSONResponse:
     job = Job(job_id=uuid.uuid4().hex, upload_id="")
     try:
         body = await _json_body(request)
-        folder, target, protected, models, synthetic = _audit_request(body, state)
+        folder, target, protected, models, synthetic, task = _audit_request(body, state)
         # Checked here, not in the thread: column, label and option problems (a population
-        # too small for an attack, a release without the table's columns) show up at once,
-        # as with `assay audit`.
+        # too small for an attack, a release without the table's columns, an option a
+        # regression target refuses) show up at once, as with `assay audit`.
         dataset, config = await asyncio.to_thread(_load_and_check, state, folder, target,
-                                                  protected, models, job.job_id, synthetic)
+                                                  protected, models, job.job_id, synthetic,
+                                                  task)
     except BodyTooLarge:
         return _error("the request is too large for an audit request.", 413)
     except _Refused as exc:
@@ -372,6 +385,7 @@ async def _start_audit(request: Request) -> JSONResponse:
     except (ValueError, AssayError) as exc:
         return _error(str(exc))
     job.upload_id = folder.name
+    job.task = str(dataset.task)
     job.synthetic_upload_ids = () if synthetic is None else tuple(f.name for f in synthetic)
     with state.lock:
         if state.closing:
@@ -382,7 +396,8 @@ async def _start_audit(request: Request) -> JSONResponse:
                           f"finished.", 429, headers={"Retry-After": "30"})
         state.jobs[job.job_id] = job
         job.future = state.executor.submit(_run_job, state, job, dataset, config)
-    return JSONResponse({"job_id": job.job_id, "status_url": f"/api/jobs/{job.job_id}"})
+    return JSONResponse({"job_id": job.job_id, "status_url": f"/api/jobs/{job.job_id}",
+                         "task": job.task})
 
 
 def _run_job(state: _State, job: Job, dataset, config) -> None:
@@ -428,7 +443,7 @@ def _job(request: Request) -> Job | None:
 
 
 def _payload(state: _State, job: Job) -> dict[str, Any]:
-    payload = {"job_id": job.job_id, "state": job.state, "stage": job.stage,
+    payload = {"job_id": job.job_id, "task": job.task, "state": job.state, "stage": job.stage,
                "fraction": round(job.fraction, 3), "error": job.error, "summary": job.summary,
                "cancel_requested": job.cancel.is_set() and job.state not in _FINISHED}
     if job.state == "done":

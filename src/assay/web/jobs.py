@@ -66,6 +66,8 @@ class Job:
     upload_id: str
     #: The synthetic release's and its holdout's uploads, when the audit has them.
     synthetic_upload_ids: tuple[str, ...] = ()
+    #: What the audited model predicts: "classification" or "regression" (its target's).
+    task: str = "classification"
     state: str = "queued"  # queued, running, done, error, cancelled
     stage: str = "waiting to start"
     fraction: float = 0.0
@@ -253,18 +255,52 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.3g} h"
 
 
+@dataclass(frozen=True)
+class TaskChoice:
+    """The page's task (None: detected from the target) and decision threshold, checked
+    as `AuditConfig` checks ``task`` and ``decision_threshold``."""
+
+    task: str | None = None
+    decision_threshold: float | None = None
+
+    @classmethod
+    def from_request(cls, task: Any, threshold: Any) -> TaskChoice:
+        """From the JSON of an audit request ("auto" or missing: detected)."""
+        from assay._validation import check_option
+        from assay.audit.config import TASKS
+
+        if task is not None:
+            check_option(task, "task (--task)", ("auto", *TASKS))
+        if threshold is not None:  # a JSON number; bools and strings refused by name
+            check_scalar(threshold, "decision_threshold (--decision-threshold)")
+        return cls(None if task in (None, "auto") else task,
+                   None if threshold is None else float(threshold))
+
+    def options(self) -> dict[str, Any]:
+        """The `AuditConfig` options it sets (none for a detected task and no threshold)."""
+        out: dict[str, Any] = {}
+        if self.task is not None:
+            out["task"] = self.task
+        if self.decision_threshold is not None:
+            out["decision_threshold"] = self.decision_threshold
+        return out
+
+
 def _check_audit(state: _State, dataset, target: str, protected: list[str], models: Any, *,
-                 data: str, out: Path, synthetic: tuple[Path, Path] | None = None):
+                 data: str, out: Path, synthetic: tuple[Path, Path] | None = None,
+                 task: TaskChoice = TaskChoice()):
     """The `AuditConfig` of an audit from the page, after every check ``assay audit`` runs
     before training (`assay.audit.prepare`); an `AssayError` with its one-line message.
 
     `synthetic`: the files of a synthetic release and its holdout, given to the
     ``synthetic`` section as ``--synthetic`` and ``--synthetic-holdout`` give them.
+    `task`: the page's task and decision threshold, given as ``--task`` and
+    ``--decision-threshold`` give them (a regression target's refusals are the CLI's).
     """
     from assay.audit import AuditConfig, prepare
 
     options = {**state.defaults, "data": data, "target": target, "protected": protected,
-               "models": models, "out": str(out)}
+               "models": models, "out": str(out), **task.options()}
     if synthetic is not None:
         release, holdout = synthetic
         options["synthetic"] = {**(state.defaults.get("synthetic") or {}),
@@ -294,17 +330,20 @@ def _check_synthetic_columns(folder: Path, synthetic: tuple[Path, Path]) -> None
 
 
 def _load_and_check(state: _State, folder: Path, target: str, protected: list[str],
-                    models: Any, job_id: str, synthetic: tuple[Path, Path] | None = None):
+                    models: Any, job_id: str, synthetic: tuple[Path, Path] | None = None,
+                    task: TaskChoice = TaskChoice()):
     """The audited `Dataset` and `AuditConfig` of a request, after every check; `synthetic`:
-    the upload folders of a synthetic release and its holdout."""
+    the upload folders of a synthetic release and its holdout; `task`: the page's choice
+    (by default detected from the target, as ``assay audit`` does)."""
     from assay.data import Dataset
 
     name = (folder / "name.txt").read_text(encoding="utf-8")
-    dataset = Dataset.from_path(folder / "data.csv", target, protected, name=name)
+    dataset = Dataset.from_path(folder / "data.csv", target, protected, name=name,
+                                task=task.task or "auto")
     if synthetic is not None:
         _check_synthetic_columns(folder, synthetic)
     config = _check_audit(state, dataset, target, protected, models,
                           data=str(folder / "data.csv"), out=state.jobs_dir / job_id,
                           synthetic=None if synthetic is None else
-                          (synthetic[0] / "data.csv", synthetic[1] / "data.csv"))
+                          (synthetic[0] / "data.csv", synthetic[1] / "data.csv"), task=task)
     return dataset, config
