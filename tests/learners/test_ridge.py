@@ -6,6 +6,7 @@ from sklearn.linear_model import Ridge
 
 from assay._validation import DataError, InvalidParameterError
 from assay.engine import PopulationPlan
+from assay.learners import ridge
 from assay.learners.ridge import _grams, _pattern_bits, fit_ridge
 
 
@@ -17,16 +18,18 @@ def _table(n=3000, d=25, seed=0):
     return X, y
 
 
-def _encoded_table(n=2500, seed=3):
-    """Shaped like an encoded public table: numeric columns, two one-hot groups (one
-    level never seen), a lone 0/1 column and a column of 0, 1 and 2 (not binary)."""
+def _encoded_table(n=6000, seed=3):
+    """Shaped like an encoded public table: numeric columns of unlike scales, a one-hot
+    group with a level never seen, one of 30 levels mostly rare, a lone 0/1 column, a
+    rare one, and a mostly-zero count (0, 1, 2: sparse but not binary)."""
     rng = np.random.default_rng(seed)
     numeric = rng.normal(size=(n, 3)) * [1.0, 30.0, 1e4] + [0.0, 40.0, 2e5]
     first = np.eye(5)[rng.choice(5, n, p=[0.5, 0.2, 0.2, 0.1, 0.0])]
-    second = np.eye(3)[rng.integers(0, 3, n)]
-    lone = (rng.random(n) < 0.3).astype(float)[:, None]
-    counts = rng.integers(0, 3, n).astype(float)[:, None]
-    X = np.hstack([numeric, first, second, lone, counts])
+    levels = 1.0 / np.arange(1, 31) ** 2
+    second = np.eye(30)[rng.choice(30, n, p=levels / levels.sum())]
+    lone = (rng.random((n, 2)) < [0.3, 0.01]).astype(float)
+    count = np.where(rng.random(n) < 0.05, rng.integers(1, 3, n), 0).astype(float)
+    X = np.hstack([numeric, first, second, lone, count[:, None]])
     y = X @ rng.normal(size=X.shape[1]) + rng.normal(0, 2, n) + 10
     return X, y
 
@@ -52,17 +55,25 @@ def test_every_model_equals_sklearns_ridge(alpha, fit_intercept):
         np.testing.assert_allclose(fit.predict(X)[k], ref.predict(X), rtol=1e-6, atol=1e-6)
 
 
-def test_an_encoded_table_with_masks_of_every_size_equals_sklearn():
-    # 19 models: 7 complementary pairs and 5 without a partner, of 2 to 2,400 rows, so
-    # groups of unequal size, patterns with no rows, and a model of two rows.
-    X, y = _encoded_table()
+def _masks_of_every_size(n_rows):
+    """19 models: 7 complementary pairs and 5 without a partner, of 2 to 5,000 rows, so
+    groups of unequal size, patterns with no rows, and a model of two rows."""
     rng = np.random.default_rng(4)
-    plan = PopulationPlan.balanced(X.shape[0], 14, random_state=1).member
-    sizes = [2, 40, 900, 1700, 2400]
-    lone = np.zeros((len(sizes), X.shape[0]), bool)
-    for row, size in zip(lone, sizes, strict=True):
-        row[rng.choice(X.shape[0], size, replace=False)] = True
-    mask = np.vstack([plan[:5], lone, plan[5:]])
+    plan = PopulationPlan.balanced(n_rows, 14, random_state=1).member
+    lone = np.zeros((5, n_rows), bool)
+    for row, size in zip(lone, [2, 40, 900, 3000, 5000], strict=True):
+        row[rng.choice(n_rows, size, replace=False)] = True
+    return np.vstack([plan[:5], lone, plan[5:]])
+
+
+@pytest.mark.parametrize("path", ["sparse columns apart", "all columns dense"])
+def test_an_encoded_table_with_masks_of_every_size_equals_sklearn(path, monkeypatch):
+    X, y = _encoded_table()
+    mask = _masks_of_every_size(X.shape[0])
+    chosen = ridge._sparse_columns(np.count_nonzero(X, axis=0), X.shape[0], 12)
+    assert 0 < chosen.size < X.shape[1] - 3  # rare levels apart, numeric columns not
+    if path == "all columns dense":
+        monkeypatch.setattr(ridge, "_sparse_columns", lambda *a: np.array([], np.intp))
     fit = fit_ridge(X, y, mask, alpha=0.5)
     _assert_equals_sklearn(fit, X, y, mask, alpha=0.5)
 
@@ -80,6 +91,29 @@ def test_pattern_sums_equal_one_product_per_model(bits):
                                atol=1e-12 * np.abs(direct).max())
     np.testing.assert_allclose(grams[-1], np.tril(X.T @ X), rtol=1e-12,
                                atol=1e-12 * np.abs(direct).max())
+
+
+@pytest.mark.parametrize("sparse", ["chosen", "none", "every column"])
+def test_sums_over_sparse_and_dense_columns_equal_the_direct_grams(sparse):
+    X, y = _encoded_table(n=1500, seed=8)
+    share = np.array([0.5, 0.1, 0.9, 0.5, 0.01])[:, None]
+    mask = np.random.default_rng(9).random((5, X.shape[0])) < share
+    columns = {"chosen": None, "none": np.array([], np.intp),
+               "every column": np.arange(X.shape[1])}[sparse]
+    sums = ridge._sums(X, y, mask, with_total=True, sparse=columns)
+    rows = np.column_stack([X, np.ones(X.shape[0]), y])
+    weights = np.vstack([mask, np.ones_like(mask[:1])]).astype(float)
+    direct = np.einsum("kn,na,nb->kab", weights, rows, rows)
+    np.testing.assert_allclose(sums, direct, rtol=1e-12, atol=1e-12 * np.abs(direct).max())
+
+
+def test_the_sparsest_columns_go_apart_while_that_pays():
+    n_rows, dense = 48842, np.full(6, 48842)
+    rare = np.array([0, 3, 50, 400, 20000])  # a level never seen ... a common one
+    chosen = ridge._sparse_columns(np.concatenate([dense, rare]), n_rows, 32)
+    assert chosen.tolist() == [6, 7, 8, 9]
+    # One model: a single pass over the rows saves less, so fewer columns go apart.
+    assert ridge._sparse_columns(np.concatenate([dense, rare]), 2000, 1).size < 4
 
 
 def test_models_per_group_are_bounded_by_rows_and_memory_and_spread_evenly():

@@ -19,6 +19,10 @@ a model's rows:
   the 128 patterns it is in, all eight in one matrix product. Every row enters one
   product per eight models instead of one per model that trains on it: four times
   fewer flops than a product per model when each model has half the rows;
+* mostly-zero columns (the rare levels of a one-hot encoding; Adult has 58 of 107 with
+  fewer than 1,000 nonzeros) stay out of those products: the Gram row of such a column
+  is a sum over its nonzero entries only, one small product per column for all models
+  at once. Which columns go apart is decided by counting the flops either way;
 * a model trained on exactly the complement of another's rows (the partner in a
   balanced plan) takes ``G_all - G_k``, and ``G_all`` is the sum of all patterns:
   half the models cost nothing;
@@ -136,6 +140,78 @@ def _mirror(lower: np.ndarray) -> np.ndarray:
     return np.tril(lower) + np.swapaxes(np.tril(lower, -1), -1, -2)
 
 
+#: Multiply-adds one column costs on the sparse path beyond its products (a BLAS call
+#: and its slices), and how many times slower its small products run than syrk's.
+_SPARSE_CALL_COST = 2e5
+_SPARSE_SLOWDOWN = 2.0
+
+
+def _sparse_columns(nonzero: np.ndarray, n_rows: int, n_sums: int) -> np.ndarray:
+    """Columns of X whose Gram rows are cheaper summed over their nonzero entries than
+    carried through every pattern's syrk: mostly-zero columns (rare one-hot levels).
+
+    `nonzero` counts each column's nonzero entries, `n_sums` the Grams summed. Taking a
+    column of ``nnz`` nonzeros out of the dense width ``w`` saves about ``passes * n_rows
+    * w`` multiply-adds and costs ``n_sums * nnz * width`` on the sparse path; the
+    sparsest go first while that pays.
+    """
+    width = nonzero.size + 2  # the row [x, 1, y]
+    passes = -(-n_sums // _pattern_bits(n_sums, n_rows, width))
+    taken: list[int] = []
+    dense = width
+    for column in np.argsort(nonzero, kind="stable"):
+        saved = passes * n_rows * (dense - 1)
+        cost = _SPARSE_SLOWDOWN * n_sums * nonzero[column] * width + _SPARSE_CALL_COST
+        if cost >= saved:
+            break
+        taken.append(int(column))
+        dense -= 1
+    return np.sort(np.array(taken, dtype=np.intp))
+
+
+def _sums(X: np.ndarray, y: np.ndarray, mask: np.ndarray, with_total: bool,
+          sparse: np.ndarray | None = None) -> np.ndarray:
+    """Gram matrices of the row ``[x, 1, y]`` over the rows of each mask (and with
+    `with_total` of all rows, last), shape (K [+ 1], D + 2, D + 2).
+
+    The columns of `sparse` (default `_sparse_columns`) are summed over their nonzero
+    entries, model by model, in one product per column; the others, with 1 and y, go
+    through the pattern Grams of `_grams`. Both are exact sums, only grouped apart.
+    """
+    n_rows, d = X.shape
+    width = d + 2
+    nonzero = X != 0
+    if sparse is None:
+        sparse = _sparse_columns(nonzero.sum(axis=0), n_rows, mask.shape[0])
+    dense = np.setdiff1d(np.arange(width), sparse)  # sorted; ends with 1 and y
+    rows_xy = np.empty((n_rows, dense.size))
+    # mode='clip' (the columns are valid): 'raise' would buffer the whole result once more.
+    rows_xy[:, :-2] = np.take(X, dense[:-2], axis=1, mode="clip")
+    rows_xy[:, -2], rows_xy[:, -1] = 1.0, y
+    out = np.empty((mask.shape[0] + with_total, width, width))
+    out[:, dense[:, None], dense] = _mirror(_grams(rows_xy, mask, with_total))
+    if sparse.size:
+        is_sparse = np.zeros(d, bool)
+        is_sparse[sparse] = True
+        # The sparse columns' nonzero entries (row-major), then grouped by column.
+        row_of, column_of = np.divmod(np.flatnonzero(nonzero & is_sparse), d)
+        by_column = np.argsort(column_of, kind="stable")
+        row_of, column_of = row_of[by_column], column_of[by_column]
+        value = X[row_of, column_of]
+        full_rows = np.empty((row_of.size, width))
+        full_rows[:, :d], full_rows[:, d], full_rows[:, d + 1] = X[row_of], 1.0, y[row_of]
+        weight = mask[:, row_of] * value  # (K, nnz): m_k[n] x_nc
+        if with_total:
+            weight = np.vstack([weight, value])
+        ends = np.cumsum(np.bincount(column_of, minlength=d))
+        for column in sparse:
+            entries = slice(ends[column - 1] if column else 0, ends[column])
+            # Row `column` of every Gram: sum over its nonzeros of x_nc [x_n, 1, y_n].
+            out[:, column, :] = weight[:, entries] @ full_rows[entries]
+        out[:, dense[:, None], sparse] = np.swapaxes(out[:, sparse[:, None], dense], 1, 2)
+    return out
+
+
 def fit_ridge(X, y, train_mask, alpha: float = 1.0, fit_intercept: bool = True) -> RidgeFit:
     """Fit K ridge regressions, model k on the rows of ``train_mask[k]``.
 
@@ -180,14 +256,12 @@ def fit_ridge(X, y, train_mask, alpha: float = 1.0, fit_intercept: bool = True) 
     if (n < 1).any():
         raise DataError("train_mask must give every model at least one row.")
     k_models, d = mask.shape[0], X.shape[1]
-    # [x, 1, y]: one Gram per model holds X'X, the column sums, X'y and sum(y).
-    rows_xy = np.empty((X.shape[0], d + 2))
-    rows_xy[:, :d], rows_xy[:, d], rows_xy[:, d + 1] = X, 1.0, y
     # One model of each complementary pair is summed; its partner is all rows minus it.
     partner = _partners(mask)
     own = [k for k in range(k_models) if partner[k] < 0 or k < partner[k]]
     paired = [k for k in own if partner[k] >= 0]
-    summed = _mirror(_grams(rows_xy, mask[own], with_total=bool(paired)))
+    # The Gram of [x, 1, y] holds X'X, the column sums, n, X'y and sum(y).
+    summed = _sums(X, y, mask[own], with_total=bool(paired))
     full = np.empty((k_models, d + 2, d + 2))
     full[own] = summed[:len(own)]
     for k in paired:
