@@ -201,7 +201,7 @@ def test_adult_hours_per_week_subsample(tmp_path, data_home):
     ({"sections": {"privacy": {"attacks": ["rmia_offline"]}}}, "privacy.attacks"),
     ({"sections": {"release": {"min_cell_rows": 3}}}, "release option"),
     ({"sections": {"attribute": {"sensitive": "sex", "models": 4}}}, "attribute option"),
-    ({"sections": {"privacy": {"dp_epsilon": 1.0, "dp_delta": 1e-5}}}, "privacy option"),
+    ({"sections": {"privacy": {"prior": 0.5}}}, "privacy option"),
     ({"learner": "sklearn:sklearn.ensemble.RandomForestClassifier"}, "learner must be one"),
 ])
 def test_options_that_make_no_sense_are_refused_before_training(tmp_path, data_home,

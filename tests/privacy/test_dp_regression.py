@@ -288,3 +288,36 @@ def test_train_dp_on_german_credit_amount(tmp_path, capsys):
     bound = report["guarantee"]["tpr_at_fpr"]["0.1"]
     assert all(a["tpr_at_fpr"]["0.1"]["ci_low"] <= bound for a in audit["attacks"])
     assert "stays under the guarantee" in out
+
+
+def test_a_claimed_guarantee_is_drawn_beside_the_regression_roc(tmp_path):
+    """The privacy section on a regression model draws a claimed guarantee's f-DP bound
+    beside the attacks' ROC, and says where a memorising model beats it."""
+    from assay.audit import AuditConfig, run_section
+    from assay.privacy.membership.regression_audit import RegressionPrivacyPayload
+    from assay.privacy.membership.section import SECTION, PrivacyOptions
+
+    data = Dataset.from_frame(_regression_frame(n=300), "value", [], task="regression")
+    found = {}
+    for label, learner, epsilon in (("tree", "sklearn:sklearn.tree.DecisionTreeRegressor",
+                                     0.1), ("ridge", "ridge", 8.0)):
+        config = AuditConfig(data="t", target="value", models=8, learner=learner, sections={
+            "privacy": PrivacyOptions(dp_epsilon=epsilon, dp_delta=1e-5, fprs=(0.1,))})
+        result = run_section(config, "privacy", dataset=data, cache_dir=tmp_path / label,
+                             progress=False)
+        section = result.sections["privacy"]
+        assert section.status == "ok", section.message
+        found[label] = section
+    tree: RegressionPrivacyPayload = found["tree"].data
+    best = tree.attack(tree.strongest)
+    assert len(best.roc_fpr) == len(best.roc_tpr) == len(tree.theory.tpr) > 10
+    assert tree.theory.exceeded_at == [0.1]  # a fully grown tree memorises its rows
+    assert best.tpr[0.1].ci_low > tree.theory.tpr_at_fpr[0.1]
+    assert any("beats the claimed guarantee" in line for line in found["tree"].summary)
+    assert found["tree"].metrics["dp.tpr@0.1"].value == tree.theory.tpr_at_fpr[0.1]
+    ridge: RegressionPrivacyPayload = found["ridge"].data
+    assert ridge.theory.exceeded_at == []  # ε = 8 allows far more than ridge leaks
+    page = SECTION.page(found["tree"], None)
+    assert "DP bound: (ε = 0.1, δ = 1e-05)-DP" in page.figures["roc"]
+    back = RegressionPrivacyPayload.from_dict(found["tree"].to_dict()["data"])
+    assert back.theory.exceeded_at == [0.1] and back.attacks[0].roc_fpr == tree.attacks[0].roc_fpr

@@ -55,6 +55,9 @@ class RegressionAttack(Serial):
     tpr_notes : dict of float to str
     n_members, n_nonmembers : int
         Per target (mean).
+    roc_fpr, roc_tpr, roc_low, roc_high : list of float
+        ROC averaged over targets on a log-spaced FPR grid, with its pointwise interval
+        (`assay.privacy.membership.results.summarise_scores`), for the figure.
     """
 
     name: str
@@ -64,6 +67,11 @@ class RegressionAttack(Serial):
     tpr_notes: dict[float, str] = field(default_factory=dict)
     n_members: int = 0
     n_nonmembers: int = 0
+    roc_fpr: list[float] = field(default_factory=list, metadata=meta(key=("roc", "fpr")))
+    roc_tpr: list[float] = field(default_factory=list, metadata=meta(key=("roc", "tpr")))
+    roc_low: list[float] = field(default_factory=list, metadata=meta(key=("roc", "tpr_low")))
+    roc_high: list[float] = field(default_factory=list,
+                                  metadata=meta(key=("roc", "tpr_high")))
 
 
 @dataclass
@@ -102,6 +110,9 @@ class RegressionPrivacyPayload(Serial):
     interval : str
     error : "squared"
     task : "regression"
+    theory : BoundCurve or None
+        A claimed DP guarantee's f-DP bound on the strongest attack's ROC grid (the
+        section's ``dp_*`` options), and the FPR levels where the attack beats it.
     """
 
     attacks: list[RegressionAttack]
@@ -115,6 +126,7 @@ class RegressionPrivacyPayload(Serial):
     interval: str = INTERVAL
     error: str = field(default="squared", metadata=meta(schema={"enum": ["squared"]}))
     task: str = field(default="regression", metadata=meta(schema={"const": "regression"}))
+    theory: Any = field(default=None, metadata=meta(hint=lambda: _bound_type() | None))
 
     __json_required__ = ("groups", "records", "task")
 
@@ -126,6 +138,12 @@ def _flag_rule_type() -> Any:
     from assay.groups import FlagRule
 
     return FlagRule
+
+
+def _bound_type() -> Any:
+    from assay.privacy.membership.run import BoundCurve
+
+    return BoundCurve
 
 
 # --------------------------------------------------------------------------- attacks
@@ -176,6 +194,7 @@ def _figures(name: str, scores: np.ndarray, member: np.ndarray,
              fprs: list[float]) -> RegressionAttack:
     from assay.privacy.membership.estimates import auc_estimate, rate_estimate
     from assay.privacy.membership.regression import evaluate_scores
+    from assay.privacy.membership.results import summarise_scores
 
     per = [[evaluate_scores(scores[k], member[k], f, CONFIDENCE) for f in fprs]
            for k in range(scores.shape[0])]
@@ -192,10 +211,30 @@ def _figures(name: str, scores: np.ndarray, member: np.ndarray,
         else:
             tpr[f] = None
             notes[f] = str(next(p[j].tpr_note for p in per if p[j].tpr is None))
+    _, _, roc, _ = summarise_scores(scores, member, fprs, CONFIDENCE)
     return RegressionAttack(name=name, auc=auc_estimate(aucs, n_pos, n_neg, CONFIDENCE),
                             auc_per_target=[float(a) for a in aucs], tpr=tpr,
                             tpr_notes=notes, n_members=int(n_pos.mean()),
-                            n_nonmembers=int(n_neg.mean()))
+                            n_nonmembers=int(n_neg.mean()),
+                            roc_fpr=np.asarray(roc.fpr, dtype=float).tolist(),
+                            roc_tpr=np.nan_to_num(roc.tpr).tolist(),
+                            roc_low=np.nan_to_num(roc.tpr_low).tolist(),
+                            roc_high=np.nan_to_num(roc.tpr_high, nan=1.0).tolist())
+
+
+def guarantee_bound(guarantee: Any, attack: RegressionAttack, fprs: list[float]) -> Any:
+    """A claimed guarantee's f-DP bound on the attack's ROC grid (`BoundCurve`), with the
+    FPR levels where the lower end of the attack's TPR interval rises above it."""
+    from assay.privacy.membership.run import BoundCurve
+
+    curve = guarantee.tradeoff()
+    grid = np.asarray(attack.roc_fpr, dtype=float)
+    at = {float(f): float(curve.tpr(f)) for f in fprs}
+    exceeded = [f for f in at if (e := attack.tpr.get(f)) is not None
+                and e.ci_low > at[f] + 1e-12]
+    return BoundCurve(description=guarantee.describe(), guarantee=guarantee,
+                      fpr=grid.tolist(), tpr=np.asarray(curve.tpr(grid), dtype=float).tolist(),
+                      tpr_at_fpr=at, advantage=float(curve.advantage()), exceeded_at=exceeded)
 
 
 def _below(sorted_values: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -306,6 +345,8 @@ def run_regression_privacy(section: Any, context: Any, options: Any):
         attacks=attacks, strongest=strongest, fprs=fprs, mse=mse,
         n_targets=int(values.shape[0]), flag_rule=policy.flag_rule, groups=groups,
         records=records)
+    if options.guarantee is not None:  # drawn beside the ROC, as for a classifier
+        payload.theory = guarantee_bound(options.guarantee, payload.attack(strongest), fprs)
     return SectionResult(name=section.name, title=section.title,
                          summary=summary_lines(payload), metrics=gate_metrics(payload),
                          data=payload)
@@ -355,6 +396,17 @@ def summary_lines(payload: RegressionPrivacyPayload) -> list[str]:
                              f"people.")
     lines.append(f"Mean squared error {payload.mse['members']:,.4g} on training rows against "
                  f"{payload.mse['nonmembers']:,.4g} on unseen rows.")
+    theory = payload.theory
+    if theory is not None:
+        bound = theory.tpr_at_fpr[fpr]
+        if theory.exceeded_at:
+            lines.append(f"The attack beats the claimed guarantee ({theory.description}) at "
+                         f"FPR {', '.join(f'{f:g}' for f in theory.exceeded_at)}: the "
+                         f"guarantee does not hold for this model.")
+        else:
+            lines.append(f"The claimed guarantee ({theory.description}) bounds any attacker "
+                         f"at TPR {100 * bound:.2f} % at FPR {fpr:g}; the attacks stay under "
+                         f"it.")
     found = flagged(payload)
     if found:
         top = found[0]
@@ -391,6 +443,11 @@ def gate_metrics(payload: RegressionPrivacyPayload) -> dict[str, Any]:
                                    f"TPR at FPR {f:g}, strongest attack ({best.name})")
     out["flagged_groups"] = Metric(value=float(len(flagged(payload))),
                                    label="groups flagged as more exposed")
+    if payload.theory is not None:  # as the classification section names them
+        for f, bound in payload.theory.tpr_at_fpr.items():
+            out[f"dp.tpr@{f:g}"] = Metric(value=bound, label=f"DP bound on TPR at FPR {f:g}")
+        out["dp.advantage"] = Metric(value=payload.theory.advantage,
+                                     label="DP bound on advantage")
     return out
 
 
@@ -398,6 +455,7 @@ def regression_privacy_page(section: Any, result: Any) -> Any:
     """Cards, the attack table, groups and the most exposed people."""
     from importlib import resources
 
+    from assay.privacy.plots import Curve, roc_plot
     from assay.section import Card, Page
 
     payload: RegressionPrivacyPayload = section.data
@@ -416,6 +474,16 @@ def regression_privacy_page(section: Any, result: Any) -> Any:
     view = {"payload": payload, "groups": [g for g in payload.groups if g.supported],
             "small": [g.label for g in payload.groups if not g.supported],
             "records": payload.records[:10]}
+    theory = payload.theory
+    figures = {}
+    if best.roc_fpr:  # payloads written before the ROC was kept have none
+        figures["roc"] = roc_plot(
+            [Curve(label=f"{a.name.upper()} (AUC {a.auc.value:.3f})", fpr=a.roc_fpr,
+                   tpr=a.roc_tpr, low=a.roc_low, high=a.roc_high, bold=a.name == best.name)
+             for a in payload.attacks],
+            bound=None if theory is None else Curve(f"DP bound: {theory.description}",
+                                                    theory.fpr, theory.tpr),
+            title="Membership inference on residuals: ROC (log-log)")
     template = resources.files("assay.privacy.membership").joinpath(
         "templates/privacy_regression.html.j2").read_text(encoding="utf-8")
-    return Page(template=template, view=view, cards=cards)
+    return Page(template=template, view=view, figures=figures, cards=cards)

@@ -145,9 +145,6 @@ class PrivacySection(SectionBase):
     tasks = ("classification", "regression")
     #: Options refused on a regression model, and why.
     regression_refused = {
-        **{key: "the DP guarantee beside a regression model's attacks is not drawn yet"
-           for key in ("dp_noise_multiplier", "dp_sample_rate", "dp_steps", "dp_epsilon",
-                       "dp_delta")},
         "risk_target": "the noise calibration is built for DP-SGD classifiers",
         "noise_grid": "the noise calibration is built for DP-SGD classifiers",
         "prior": "the risk statement (people identified) is not built for regression yet",
