@@ -287,6 +287,9 @@ def test_train_dp_on_german_credit_amount(tmp_path, capsys):
     assert audit["passed"] and [a["name"] for a in audit["attacks"]] == ["loss", "lira", "rmia"]
     bound = report["guarantee"]["tpr_at_fpr"]["0.1"]
     assert all(a["tpr_at_fpr"]["0.1"]["ci_low"] <= bound for a in audit["attacks"])
+    # 500 non-members cannot resolve FPR 0.01: null, never a NaN that JSON cannot hold
+    assert all(a["tpr_at_fpr"]["0.01"]["value"] is None for a in audit["attacks"])
+    assert "NaN" not in out_json.read_text()
     assert "stays under the guarantee" in out
 
 

@@ -387,7 +387,8 @@ class DPRegressionPayload(Serial):
     lr: float
     seed: int
     export: dict[str, str]
-    audit: DPRegressionAudit | None = None
+    # A TPR the non-members cannot resolve is NaN: written as null, as JSON has no NaN.
+    audit: DPRegressionAudit | None = field(default=None, metadata=meta(null_nan=True))
 
     __json_plain__ = True
     __json_omit_none__ = True
