@@ -48,8 +48,8 @@ def test_regression_demo_within_budget(demo):
     assert result.config["target"] == SYNTHETIC_REGRESSION_TARGET
     assert result.data["task"] == "regression"
     ran = {name for name, s in result.sections.items() if s.status == "ok"}
-    assert ran == {"privacy", "fairness", "multiplicity"}
-    assert all(s.status == "skipped" for name, s in result.sections.items() if name not in ran)
+    assert {"privacy", "fairness", "multiplicity"} <= ran
+    assert not result.failed_sections()
 
 
 @pytest.mark.slow
