@@ -11,6 +11,9 @@
   cross-fitting (:mod:`~assay.fairness.crossfit`) and judged
   (:mod:`~assay.fairness.verdict`).
 * :mod:`~assay.fairness.export`: the chosen model without pickle (skops) and its card.
+* :mod:`~assay.fairness.regression_front`: a regression model's front
+  (Wasserstein-barycenter post-processing, bounded group loss), chosen on half of the
+  held-out rows and confirmed on the other half by the same verdict.
 * :mod:`~assay.fairness.section`: the fairness section of ``assay audit``.
 
 Names are imported from their submodule on first use, so ``import assay.fairness`` is

@@ -17,9 +17,12 @@ Flags (the audit's `GroupPolicy`): a group is flagged when its error is signific
 everyone's (max-T permutation test within the grouping of the per-person absolute error
 over the overall MAE) by at least ``min_gap`` (0.05: a 5 % higher MAE), or its mean
 residual is significantly away from everyone's (either direction) by at least ``min_gap``
-times the overall MAE. The mitigation front (bounded group loss reductions,
-Wasserstein-barycenter post-processing) is not built for regression yet: the payload's
-``no_front`` says so.
+times the overall MAE.
+
+The mitigation front (`assay.fairness.regression_front`: Wasserstein-barycenter
+post-processing and fairlearn's bounded group loss, fitted on the rows the model trained on,
+chosen on half of its held-out rows and confirmed on the other half) says whether a model
+whose groups' prediction distributions are closer is a fix, or why not.
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ import numpy as np
 
 from assay._serial import Serial, meta
 from assay._stats import Estimate
+from assay._validation import InvalidParameterError
 
 __all__ = ["RegressionFairnessPayload", "RegressionFlag", "regression_flags",
            "run_regression_fairness"]
 
-#: What the payload says about the mitigation front on a regression model.
-NO_FRONT = ("the mitigation front is not built for regression models yet (bounded group "
-            "loss reductions and Wasserstein-barycenter post-processing)")
+#: Why no front is built when no method is asked for.
+NO_FRONT = "no mitigation method was asked for (fairness.regression_methods is empty)"
 #: Gaps shown (KS and Wasserstein-1 are each group's distance from the rest: with two
 #: groups both are equal, so their largest value is shown instead of a gap).
 GAP_FIGURES = ("mae", "rmse", "mean_residual", "calibration_slope")
@@ -87,8 +90,10 @@ class RegressionFairnessPayload(Serial):
         Every supported group's tests.
     target : dict
         Which model was measured, on how many rows.
+    front : RegressionFront or None
+        The mitigation front and its verdict.
     no_front : str
-        Why no mitigation front was built.
+        Why no mitigation front was built ("" when it was).
     decision_threshold : float or None
     decision : FairnessReport or None
         The decision ``prediction > decision_threshold`` measured as a classifier's.
@@ -102,13 +107,14 @@ class RegressionFairnessPayload(Serial):
     flags: list[RegressionFlag] = field(default_factory=list)
     target: dict[str, Any] = field(default_factory=dict,
                                    metadata=meta(schema={"required": ["source"]}))
+    front: Any = field(default=None, metadata=meta(hint=lambda: _late()["front"]))
     no_front: str = NO_FRONT
     decision_threshold: float | None = None
     decision: Any = field(default=None, metadata=meta(hint=lambda: _late()["decision"]))
     decision_note: str = ""
     task: str = field(default="regression", metadata=meta(schema={"const": "regression"}))
 
-    __json_required__ = ("flags", "target", "no_front", "task")
+    __json_required__ = ("flags", "target", "front", "no_front", "task")
 
     def flagged(self) -> list[RegressionFlag]:
         """Flagged tests, single attributes first, then by size of the difference."""
@@ -120,10 +126,27 @@ class RegressionFairnessPayload(Serial):
 def _late() -> dict[str, Any]:
     from assay.fairness.metrics import FairnessReport
     from assay.fairness.regression import RegressionFairnessReport
+    from assay.fairness.regression_front import RegressionFront
     from assay.groups import FlagRule
 
     return {"report": RegressionFairnessReport, "flag_rule": FlagRule,
-            "decision": FairnessReport | None}
+            "decision": FairnessReport | None, "front": RegressionFront | None}
+
+
+def _fairlearn_missing() -> bool:
+    try:
+        import fairlearn.reductions  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+def check_regression_fairness(context: Any, options: Any) -> None:
+    """Before training: bounded group loss needs fairlearn."""
+    if "bounded_group_loss" in options.regression_methods and _fairlearn_missing():
+        raise InvalidParameterError(
+            "fairness.regression_methods must not include 'bounded_group_loss' without "
+            "fairlearn installed (pip install fairlearn). Got 'bounded_group_loss'.")
 
 
 def regression_flags(y: Any, pred: Any, index: Any, policy: Any,
@@ -182,9 +205,30 @@ def run_regression_fairness(section: Any, context: Any, options: Any):
         payload.decision, payload.decision_note = decision_report(
             y, pred, index, config.decision_threshold, context.group_policy, options,
             config.seed)
+    if options.regression_methods:
+        payload.front, payload.no_front = _front(context, options), ""
     return SectionResult(name=section.name, title=section.title,
                          summary=summary_lines(payload), metrics=gate_metrics(payload),
                          data=payload)
+
+
+def _front(context: Any, options: Any) -> Any:
+    """The mitigation front around the model under audit (`build_regression_front`)."""
+    from assay.fairness.regression_front import build_regression_front
+
+    config, dataset, target = context.config, context.dataset, context.target
+    member = np.asarray(target.member, dtype=bool)
+    methods = list(options.regression_methods)
+    X = (dataset.dense_X("the regression fairness front's bounded group loss")
+         if "bounded_group_loss" in methods else None)
+    front = build_regression_front(
+        dataset.y, target.values, dataset.groups, train=np.flatnonzero(member),
+        held=np.flatnonzero(~member), X=X, methods=methods,
+        distance=options.regression_gap, error=options.regression_error,
+        min_rows=options.fix_min_count, max_cost=options.max_cost,
+        min_reduction=options.min_reduction, n_bootstrap=min(options.n_bootstrap, 200),
+        max_intersection=config.groups.max_intersection, random_state=config.seed)
+    return front
 
 
 def decision_report(y: Any, pred: Any, index: Any, threshold: float, group_policy: Any,
@@ -261,7 +305,10 @@ def summary_lines(payload: RegressionFairnessPayload) -> list[str]:
     else:
         lines.append(f"No group is flagged ({flag_words(payload)} is needed).")
     lines.extend(_decision_lines(payload))
-    lines.append(f"No fix proposed: {payload.no_front}.")
+    if payload.front is not None:
+        lines.append(payload.front.verdict.reason)
+    else:
+        lines.append(f"No fix proposed: {payload.no_front}.")
     return lines
 
 
@@ -333,11 +380,48 @@ def gate_metrics(payload: RegressionFairnessPayload) -> dict[str, Any]:
     out["flagged_groups"] = Metric(value=float(len({(f.grouping, f.label)
                                                     for f in payload.flagged()})),
                                    label="groups flagged")
+    comp = None if payload.front is None else payload.front.verdict.comparison
+    if comp is not None and payload.front.fixed:
+        # Only a confirmed fix has figures, and those of the confirmation rows.
+        word = FIGURES[payload.front.distance]
+        out[f"chosen.{payload.front.distance}_gap"] = metric(
+            comp.gap, f"chosen fair model: largest {word} gap (confirmation rows)")
+        out[f"chosen.{payload.front.distance}_gap_difference"] = metric(
+            comp.difference, f"chosen fair model: {word} gap minus the unmitigated "
+                             f"model's (confirmation rows, paired)")
+        out[f"chosen.{payload.front.error}_cost"] = metric(
+            comp.cost, f"chosen fair model: relative {payload.front.error.upper()} increase "
+                       f"(confirmation rows, paired)")
     for gap in _decision_gaps(payload):
         out[f"decision.{gap.name}_gap"] = metric(
             gap.difference, f"largest {gap.name} gap of the decision prediction > "
                             f"{payload.decision_threshold:g} ({gap.grouping})")
     return out
+
+
+def _front_view(payload: RegressionFairnessPayload) -> dict[str, Any]:
+    """The front's figure, candidates and confirmation, in the page's words."""
+    from assay.fairness.regression_front import (
+        _DISTANCE_WORDS,
+        _distance_estimate,
+        _relative_estimate,
+        front_plot,
+    )
+
+    front = payload.front
+    if front is None:
+        return {"front": None}
+    rows = [{"c": c, "gap": _distance_estimate(c.gap), "error": _num(c.error.value),
+             "error_ci": f"[{_num(c.error.ci_low)}, {_num(c.error.ci_high)}]",
+             "cost": _relative_estimate(c.cost, signed=True)}
+            for c in front.candidates]
+    comp = front.verdict.comparison
+    confirmation = None if comp is None else {
+        "gap": _distance_estimate(comp.gap), "base": _distance_estimate(comp.baseline_gap),
+        "difference": _distance_estimate(comp.difference, signed=True),
+        "cost": _relative_estimate(comp.cost, signed=True)}
+    return {"front": front, "front_svg": front_plot(front), "front_rows": rows,
+            "gap_word": _DISTANCE_WORDS[front.distance], "confirmation": confirmation}
 
 
 def regression_fairness_page(section: Any, result: Any) -> Any:
@@ -370,7 +454,12 @@ def regression_fairness_page(section: Any, result: Any) -> Any:
             "decision_groups": [] if payload.decision is None else
             [g for g in payload.decision.groups if g.supported],
             "figures": FIGURES, "small": [g.label for g in payload.report.groups
-                                          if not g.supported], "num": _num}
+                                          if not g.supported], "num": _num,
+            **_front_view(payload)}
+    if payload.front is not None:
+        cards.append(Card("fix", "found" if payload.front.fixed else "none",
+                          payload.front.preferred_candidate.name if payload.front.fixed
+                          else "see the verdict", "card-fix"))
     template = resources.files("assay.fairness").joinpath(
         "templates/fairness_regression.html.j2").read_text(encoding="utf-8")
     return Page(template=template, view=view, cards=cards)

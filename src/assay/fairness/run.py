@@ -94,8 +94,15 @@ def _front_type() -> Any:
 
 
 def check_fairness(context: Any, options: Any) -> None:
-    """Before training: the optional reductions backend must be importable, and a
-    gradient-boosting baseline is not asked of a model of the user's own."""
+    """Before training: the optional reductions backend must be importable, a
+    gradient-boosting baseline is not asked of a model of the user's own, and the
+    regression front's options are left out."""
+    changed = [name for name in ("regression_methods", "regression_gap", "regression_error")
+               if getattr(options, name) != getattr(type(options)(), name)]
+    if changed:
+        raise InvalidParameterError(
+            f"fairness.{changed[0]} must be left out for a classifier (it sets a regression "
+            f"model's mitigation front). Got {getattr(options, changed[0])!r}.")
     if options.baseline == "gradient_boosting" and context.brings_own_model:
         raise InvalidParameterError(
             "fairness.baseline must be 'target' with a model of your own (it is the "

@@ -20,6 +20,11 @@ CONSTRAINTS = ("dp", "eo", "eodds")
 METHODS = ("thresholds", "score_transformer", "fair_boost", "reductions")
 #: The unmitigated model: the audit's model under audit, or gradient boosting fitted here.
 BASELINES = ("target", "gradient_boosting")
+#: A regression model's front (`assay.fairness.regression_front`): its methods, the
+#: distance between groups' predictions it closes, the error a fix may cost.
+REGRESSION_METHODS = ("barycenter", "bounded_group_loss")
+REGRESSION_GAPS = ("ks", "wasserstein")
+REGRESSION_ERRORS = ("mse", "mae")
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,12 @@ class FairnessOptions(Options):
         as ``model.skops`` / ``model_card.md`` only when a fix is confirmed).
     max_cost : float, default=0.02
         Balanced accuracy a fix may give up against the unmitigated model, on the rows
-        that took no part in choosing it.
+        that took no part in choosing it; on a regression model, the relative increase of
+        its error (0.02: 2 % higher MSE).
     min_reduction : float, default=0
         A fix is chosen only when the paired 95 % interval of (its gap - the unmitigated
         model's gap, worst of every attribute and intersection) on those rows lies below
-        minus this.
+        minus this (on a regression model, in the units of ``regression_gap``).
     confirm_by : {"auto", "split", "crossfit"}, default="auto"
         How the choice is confirmed: half of the held-out rows, or repeated cross-fitting
         of all of them ("auto": cross-fitting where half would lack group support).
@@ -74,6 +80,16 @@ class FairnessOptions(Options):
     n_jobs : int, default=1
         Threads of the native libraries while the front is built (the figures do not
         depend on it).
+    regression_methods : tuple of str, default=("barycenter",)
+        A regression model's mitigation: Wasserstein-barycenter post-processing, and
+        fairlearn's bounded group loss reductions (needs fairlearn; slow, so asked for by
+        name); empty: measure only.
+        ``fix_min_count`` is then the rows a group needs to enter the front's gaps.
+    regression_gap : {"ks", "wasserstein"}, default="ks"
+        The distance between a group's predictions and the rest's that the regression
+        front closes (Wasserstein-1 in the target's units).
+    regression_error : {"mse", "mae"}, default="mse"
+        The error whose relative increase is a regression fix's cost.
     """
 
     constraint: str = "eo"
@@ -91,6 +107,9 @@ class FairnessOptions(Options):
     baseline: str = "target"
     test_size: float = 0.3
     n_jobs: int = 1
+    regression_methods: tuple[str, ...] = ("barycenter",)
+    regression_gap: str = "ks"
+    regression_error: str = "mse"
 
     def __post_init__(self) -> None:
         check_option(self.constraint, "fairness.constraint", CONSTRAINTS)
@@ -115,9 +134,26 @@ class FairnessOptions(Options):
         check_option(self.baseline, "fairness.baseline", BASELINES)
         check_scalar(self.test_size, "fairness.test_size", low=0.05, high=0.9)
         check_scalar(self.n_jobs, "fairness.n_jobs", kind=int, low=1)
+        fixes = ((self.regression_methods,) if isinstance(self.regression_methods, str)
+                 else tuple(self.regression_methods))
+        for m in fixes:
+            check_option(m, "fairness.regression_methods", REGRESSION_METHODS)
+        object.__setattr__(self, "regression_methods", tuple(dict.fromkeys(fixes)))
+        check_option(self.regression_gap, "fairness.regression_gap", REGRESSION_GAPS)
+        check_option(self.regression_error, "fairness.regression_error", REGRESSION_ERRORS)
         if not isinstance(self.export, bool):
             raise InvalidParameterError(f"fairness.export must be true or false. Got "
                                         f"{self.export!r}.")
+
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every option as given; the regression front's only where set, so that a
+        classifier's recorded config reads as before they existed."""
+        out = super().to_dict()
+        for key in ("regression_methods", "regression_gap", "regression_error"):
+            if getattr(self, key) == getattr(FairnessOptions, key):
+                out.pop(key, None)
+        return out
 
 
 class FairnessSection(SectionBase):
@@ -143,17 +179,26 @@ class FairnessSection(SectionBase):
         Flag("confirm_by", "How the choice is confirmed: split, crossfit, or auto "
              "(cross-fitting where half of the held-out rows lack group support).",
              name="--fair-confirm-by"),
+        Flag("regression_methods", "A regression model's mitigation: barycenter, "
+             "bounded_group_loss (comma-separated; empty: none).", kind="list",
+             name="--fair-regression-methods"),
+        Flag("regression_gap", "The distance between groups' predictions a regression fix "
+             "closes: ks or wasserstein.", name="--fair-regression-gap"),
+        Flag("regression_error", "The error a regression fix may cost: mse or mae.",
+             name="--fair-regression-error"),
     )
     payload = "assay.fairness.run:FairnessPayload"
     schema_file = "assay.fairness:schema.json"
     schema_from = "assay.fairness.section:payload_schema"
     #: What the section audits: classifiers, and regression models (errors by group).
     tasks = ("classification", "regression")
-    #: Options refused on a regression model, and why (the mitigation front and the rates).
+    #: Options refused on a regression model, and why (the classifier's front and rates).
     regression_refused = {
-        **{key: "the mitigation front is not built for regression models yet"
-           for key in ("constraint", "prefer", "methods", "fix_min_count", "n_rounds",
-                       "export", "max_cost", "min_reduction", "confirm_by", "n_jobs")},
+        **{key: "only the classifier's mitigation front reads it (a regression model's "
+                "reads regression_methods, regression_gap, regression_error, max_cost, "
+                "min_reduction and fix_min_count)"
+           for key in ("constraint", "prefer", "methods", "n_rounds", "export",
+                       "confirm_by", "n_jobs")},
         **{key: "a regression audit measures its own model under audit"
            for key in ("baseline", "test_size")},
     }
@@ -162,7 +207,11 @@ class FairnessSection(SectionBase):
     pager = "assay.fairness.page:fairness_page"
 
     def check(self, context: Any, options: FairnessOptions) -> None:
-        if context.task != "regression":  # a regression audit builds no front
+        if context.task == "regression":
+            from assay.fairness.regression_audit import check_regression_fairness
+
+            check_regression_fairness(context, options)
+        else:
             super().check(context, options)
 
     def run(self, context: Any, options: FairnessOptions) -> Any:

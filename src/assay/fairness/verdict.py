@@ -16,7 +16,7 @@ reduction 6-11 % of the time at a nominal 2.5 %; the percentile interval 0-3 %
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "VERDICT_MIN_COUNT",
     "PairedComparison",
     "Verdict",
+    "Wording",
     "compare_paired",
     "judge",
     "worst_over_groupings",
@@ -218,6 +219,35 @@ class Verdict(Serial):
     __json_required__ = ("comparison", "min_reduction", "max_cost")
 
 
+@dataclass(frozen=True)
+class Wording:
+    """How a verdict words its figures. The default is a classifier's: gaps and the cost in
+    points of rate or balanced accuracy; a regression front states a distance between
+    groups' predictions at a relative error cost (`assay.fairness.regression_front`).
+
+    ``gap(x, signed)`` and ``cost(x)`` word a bare figure with its unit, ``limit(x)`` the
+    cost limit where the unit follows the sentence, the estimates an `Estimate` with its
+    interval; ``base_gap(candidate, constraint)`` is the unmitigated model's gap on the
+    choosing rows and ``unmeasured(candidate, constraint, min_count)`` why it is not
+    measurable there.
+    """
+
+    cost_name: str = "balanced accuracy"
+    gap: Callable[..., str] = lambda x, signed=False: f"{points(x, signed)} points"
+    gap_estimate: Callable[..., str] = lambda e, signed=False: points_estimate(e, signed)
+    cost: Callable[[float], str] = lambda x: f"{points(x)} points"
+    cost_estimate: Callable[..., str] = lambda e, signed=False: points_estimate(e, signed)
+    limit: Callable[[float], str] = lambda x: points(x)
+    gap_names: Mapping[str, str] = field(default_factory=dict)
+    base_gap: Callable[[Any, str], float] = lambda c, k: worst_over_groupings(c, k)
+    unmeasured: Callable[[Any, str, int], list[str]] = \
+        lambda c, k, m: _unmeasured_on(c, k, m)
+
+
+#: A classifier's verdict.
+CLASSIFICATION_WORDING = Wording()
+
+
 def worst_over_groupings(candidate: Candidate, constraint: str) -> float:
     """The candidate's largest `constraint` gap over every grouping; NaN when any grouping
     is not measurable (the worst cannot then be known)."""
@@ -245,13 +275,17 @@ def _unmeasured_on(candidate: Candidate, constraint: str, min_count: int) -> lis
     return out
 
 
-def judge(candidates: Sequence[Candidate], preferred: int, eligible: bool,
+def judge(candidates: Sequence[Candidate] | Sequence[Any], preferred: int, eligible: bool,
           comparison: PairedComparison | None, *, constraint: str, n_choosing: int,
           min_reduction: float, max_cost: float, min_count: int = 1,
-          crossfit: Mapping[str, Any] | None = None) -> Verdict:
+          crossfit: Mapping[str, Any] | None = None,
+          wording: Wording = CLASSIFICATION_WORDING) -> Verdict:
     """The verdict on the preferred candidate (see `Verdict`); `crossfit`: the record of a
-    cross-fitted confirmation (`_crossfit`), whose rows are every test row."""
+    cross-fitted confirmation (`_crossfit`), whose rows are every test row; `wording`: the
+    figures' units (a classifier's by default)."""
+    w = wording
     cand, base = candidates[preferred], candidates[0]
+    gap_name = w.gap_names.get(constraint, constraint)
     kw: dict[str, Any] = dict(candidate=preferred, comparison=comparison,
                               min_reduction=min_reduction, max_cost=max_cost)
     best = f"best candidate {cand.name} (shown as a candidate only)"
@@ -259,17 +293,17 @@ def judge(candidates: Sequence[Candidate], preferred: int, eligible: bool,
         return Verdict(False, "No fix found: every mitigated candidate is degenerate (see the "
                        "rejected list); the unmitigated model stays as it is.", **kw)
     if not eligible:
-        base_gap = worst_over_groupings(base, constraint)
+        base_gap = w.base_gap(base, constraint)
         if not math.isfinite(base_gap):
-            why = "; ".join(_unmeasured_on(base, constraint, min_count)) or \
+            why = "; ".join(w.unmeasured(base, constraint, min_count)) or \
                 "no grouping has two groups with enough rows"
             return Verdict(False, f"No fix found: gaps not measurable: groups lack support "
                            f"on the {n_choosing} rows the candidates are chosen on ({why}); "
                            f"{best}.", **kw)
-        return Verdict(False, f"No fix found: no candidate's {constraint} gap on the "
+        return Verdict(False, f"No fix found: no candidate's {gap_name} gap on the "
                        f"{n_choosing} rows the candidates are chosen on is below the "
-                       f"unmitigated model's ({points(base_gap)} points) at a balanced "
-                       f"accuracy cost of at most {points(max_cost)} points; {best}.", **kw)
+                       f"unmitigated model's ({w.gap(base_gap)}) at a {w.cost_name} "
+                       f"cost of at most {w.cost(max_cost)}; {best}.", **kw)
     if comparison is None:
         return Verdict(False, "No fix found: no rows were held back to confirm the choice "
                        f"(confirm=0); {best}.", **kw)
@@ -285,46 +319,46 @@ def judge(candidates: Sequence[Candidate], preferred: int, eligible: bool,
                        f"on the {rows} ({why}); {best}.", **kw)
     if crossfit and not any(p for row in crossfit["picks"] for p in row):
         return Verdict(False, f"No fix found: in no fold of the cross-fitting did a "
-                       f"candidate's {constraint} gap on the other folds' rows lie below the "
-                       f"unmitigated model's at a balanced accuracy cost of at most "
-                       f"{points(max_cost)} points (or the gaps there were not measurable: "
+                       f"candidate's {gap_name} gap on the other folds' rows lie below the "
+                       f"unmitigated model's at a {w.cost_name} cost of at most "
+                       f"{w.cost(max_cost)} (or the gaps there were not measurable: "
                        f"groups lack support), so the choosing procedure keeps the "
                        f"unmitigated model on all {n} held-out rows; {best}.", **kw)
     diff, cost = comparison.difference, comparison.cost
-    figures = (f"its {constraint} gap {points_estimate(comparison.gap)} against the "
-               f"unmitigated model's {points_estimate(comparison.baseline_gap)}, a "
-               f"difference of {points_estimate(diff, signed=True)} (paired bootstrap), and "
-               f"a balanced accuracy cost of {points_estimate(cost, signed=True)}")
+    figures = (f"its {gap_name} gap {w.gap_estimate(comparison.gap)} against the "
+               f"unmitigated model's {w.gap_estimate(comparison.baseline_gap)}, a "
+               f"difference of {w.gap_estimate(diff, signed=True)} (paired bootstrap), and "
+               f"a {w.cost_name} cost of {w.cost_estimate(cost, signed=True)}")
     bound = 0.0 - min_reduction
-    below = "zero" if min_reduction == 0 else f"{points(bound, signed=True)} points"
+    below = "zero" if min_reduction == 0 else w.gap(bound, signed=True)
     if not (math.isfinite(diff.ci_high) and diff.ci_high < bound):
         return Verdict(False, f"No fix found: no candidate's gap is confirmed below the "
                        f"unmitigated model's on the {rows}: {best}, gap "
-                       f"difference {points_estimate(diff, signed=True)} (the interval must "
+                       f"difference {w.gap_estimate(diff, signed=True)} (the interval must "
                        f"lie below {below}); {figures}.", **kw)
     if not cost.value <= max_cost:
         return Verdict(False, f"No fix found: the best candidate, {cand.name}, costs more "
-                       f"balanced accuracy than allowed on the {rows}: "
-                       f"{points_estimate(cost, signed=True)} against at most "
-                       f"{points(max_cost)} (shown as a candidate only); {figures}.", **kw)
+                       f"{w.cost_name} than allowed on the {rows}: "
+                       f"{w.cost_estimate(cost, signed=True)} against at most "
+                       f"{w.limit(max_cost)} (shown as a candidate only); {figures}.", **kw)
     own = Estimate.from_dict(crossfit["own_difference"]) if crossfit else None
     if crossfit and own is not None and not (math.isfinite(own.ci_high)
                                              and own.ci_high < bound):
         return Verdict(False, f"No fix found: the choosing procedure is confirmed, but "
                        f"{cand.name}'s own decisions (equal to the out-of-fold ones on "
                        f"{100 * crossfit['agreement']:.0f} % of the rows) give a gap "
-                       f"difference of {points_estimate(own, signed=True)}, not below "
+                       f"difference of {w.gap_estimate(own, signed=True)}, not below "
                        f"{below}; {best}; on the {rows}, {figures}.", **kw)
     if crossfit:
         return Verdict(True, f"Fix found: {cand.name}; the out-of-fold decisions equal its "
                        f"own on {100 * crossfit['agreement']:.0f} % of the rows. On the {rows}, "
                        f"for the choosing procedure's decisions, {figures}: the gap "
                        f"difference lies below {below} (its own decisions: "
-                       f"{points_estimate(own, signed=True)}) and the cost is within "
-                       f"{points(max_cost)} points.", **kw)
+                       f"{w.gap_estimate(own, signed=True)}) and the cost is within "
+                       f"{w.cost(max_cost)}.", **kw)
     return Verdict(True, f"Fix found: {cand.name}. On the {n} confirmation rows, which took "
                    f"no part in choosing it, {figures}: the gap difference lies below "
                    f"{below} and the cost is within "
-                   f"{points(max_cost)} points.", **kw)
+                   f"{w.cost(max_cost)}.", **kw)
 
 
