@@ -174,7 +174,7 @@ def test_bounded_group_loss_candidates_are_scored():
     assert len(bgl) == 3 and all(np.isfinite(c.error.value) for c in bgl)
     zetas = [c.params["zeta"] for c in bgl]
     assert zetas == sorted(zetas)
-    # The bounds bind: each gives its own model (fairlearn's default tolerance did not).
+    # Each bound gives its own model.
     assert len({round(c.error.value, 10) for c in bgl}) == 3
 
 
