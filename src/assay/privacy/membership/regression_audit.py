@@ -141,7 +141,7 @@ def _flag_rule_type() -> Any:
 
 
 def _bound_type() -> Any:
-    from assay.privacy.membership.run import BoundCurve
+    from assay.privacy.theory.guarantee import BoundCurve
 
     return BoundCurve
 
@@ -225,7 +225,7 @@ def _figures(name: str, scores: np.ndarray, member: np.ndarray,
 def guarantee_bound(guarantee: Any, attack: RegressionAttack, fprs: list[float]) -> Any:
     """A claimed guarantee's f-DP bound on the attack's ROC grid (`BoundCurve`), with the
     FPR levels where the lower end of the attack's TPR interval rises above it."""
-    from assay.privacy.membership.run import BoundCurve
+    from assay.privacy.theory.guarantee import BoundCurve
 
     curve = guarantee.tradeoff()
     grid = np.asarray(attack.roc_fpr, dtype=float)

@@ -21,7 +21,7 @@ from assay._serial import Serial, meta
 from assay._validation import AssayError, InvalidParameterError
 from assay.groups import FlagRule
 from assay.privacy.membership.results import MIAResult
-from assay.privacy.theory.guarantee import DPGuarantee
+from assay.privacy.theory.guarantee import BoundCurve, DPGuarantee
 from assay.report.result import Metric, SectionResult, format_rate, format_value
 
 __all__ = ["BoundCurve", "Calibration", "PrivacyPayload", "check_privacy", "headline_groups",
@@ -31,35 +31,6 @@ __all__ = ["BoundCurve", "Calibration", "PrivacyPayload", "check_privacy", "head
 ASSUMED_BATCH_SIZE = 128
 #: Epochs assumed for the noise-vs-risk curve when no DP-SGD settings are given.
 ASSUMED_EPOCHS = 5
-
-
-@dataclass
-class BoundCurve(Serial):
-    """An f-DP bound on the attack ROC: the most any attacker can reach under a guarantee.
-
-    Attributes
-    ----------
-    description : str
-    guarantee : DPGuarantee
-    fpr, tpr : list of float
-        The bound on the attack's ROC grid.
-    tpr_at_fpr : dict of float to float
-        The bound at the audit's FPR levels.
-    advantage : float
-    exceeded_at : list of float
-        FPR levels where the measured attack's lower 95 % bound is above the bound.
-    """
-
-    description: str
-    guarantee: DPGuarantee
-    fpr: list[float]
-    tpr: list[float]
-    tpr_at_fpr: dict[float, float] = field(default_factory=dict)
-    advantage: float | None = None
-    exceeded_at: list[float] = field(default_factory=list)
-
-    __json_plain__ = True
-    __json_required__ = ("tpr_at_fpr",)
 
 
 @dataclass

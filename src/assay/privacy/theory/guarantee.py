@@ -1,14 +1,15 @@
-"""The DP guarantee a model was trained with, as the privacy section reads it."""
+"""The DP guarantee a model was trained with, as the privacy section reads it, and its
+f-DP bound on an attack's ROC (`BoundCurve`, drawn beside the measured attack)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from assay._serial import Serial
 from assay._validation import InvalidParameterError, check_scalar
 
-__all__ = ["DPGuarantee"]
+__all__ = ["BoundCurve", "DPGuarantee"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,31 @@ class DPGuarantee(Serial):
                     f"sample rate q = {self.sample_rate:g}, {self.steps} steps")
         return f"(ε = {self.epsilon:g}, δ = {self.delta or 0:g})-DP"
 
+
+@dataclass
+class BoundCurve(Serial):
+    """An f-DP bound on the attack ROC: the most any attacker can reach under a guarantee.
+
+    Attributes
+    ----------
+    description : str
+    guarantee : DPGuarantee
+    fpr, tpr : list of float
+        The bound on the attack's ROC grid.
+    tpr_at_fpr : dict of float to float
+        The bound at the audit's FPR levels.
+    advantage : float
+    exceeded_at : list of float
+        FPR levels where the measured attack's lower 95 % bound is above the bound.
+    """
+
+    description: str
+    guarantee: DPGuarantee
+    fpr: list[float]
+    tpr: list[float]
+    tpr_at_fpr: dict[float, float] = field(default_factory=dict)
+    advantage: float | None = None
+    exceeded_at: list[float] = field(default_factory=list)
+
+    __json_plain__ = True
+    __json_required__ = ("tpr_at_fpr",)

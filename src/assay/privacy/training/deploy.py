@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assay._serial import Serial, meta
+from assay.privacy.training.train import EXPORT_FORMAT  # how DPModel.save writes the model
 from assay.report.result import Metric, format_rate
 
 __all__ = ["DeployPayload", "EXPORT_FORMAT", "deploy_metrics", "deploy_summary"]
 
-#: How the model is written (``export.format`` of the payload).
-EXPORT_FORMAT = "npz weights + JSON config (no pickle)"
 
 
 def _regression_type() -> type:

@@ -446,7 +446,7 @@ def _params(options: Any) -> dict[str, Any]:
 def run_dp_regression(section: Any, context: Any, options: Any) -> SectionResult:
     """Train the deployable DP linear regression, export it into ``context.out_dir``, and
     (in an audit, or with ``deploy_audit``) attack a DP population at its settings."""
-    from assay.privacy.training.deploy import EXPORT_FORMAT
+    from assay.privacy.training.train import EXPORT_FORMAT
 
     config, dataset = context.config, context.dataset
     result = train_dp_regression(

@@ -35,8 +35,8 @@ from assay._validation import (
 )
 
 __all__ = ["CALIBRATION_DISCRETIZATION", "DEFAULT_DELTA", "DEFAULT_FPRS", "DPModel",
-           "DPTrainingResult", "calibrate_noise", "dp_learner", "epsilon_for_target",
-           "guarantee_figures", "load_dp_model", "parse_risk", "train_dp"]
+           "DPTrainingResult", "EXPORT_FORMAT", "calibrate_noise", "dp_learner",
+           "epsilon_for_target", "guarantee_figures", "load_dp_model", "parse_risk", "train_dp"]
 
 #: PLD lattice step of every calibration here: `assay calibrate dpsgd`'s default.
 CALIBRATION_DISCRETIZATION = 1e-3
@@ -44,6 +44,8 @@ CALIBRATION_DISCRETIZATION = 1e-3
 DEFAULT_DELTA = 1e-5
 #: FPR levels of the guarantee and the attack figures.
 DEFAULT_FPRS = (0.001, 0.01, 0.1)
+#: How `DPModel.save` writes a model (``export.format`` of the DP payloads).
+EXPORT_FORMAT = "npz weights + JSON config (no pickle)"
 #: Learners that train with DP-SGD, by the name of their non-private counterpart.
 DP_LEARNERS = {"logreg": "dp-logreg", "mlp": "dp-mlp", "dp-logreg": "dp-logreg",
                "dp-mlp": "dp-mlp"}
