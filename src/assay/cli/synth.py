@@ -73,8 +73,9 @@ def synth(
     ] = "utf-8",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the attacks' draws.")] = 0,
     generator: Annotated[str | None, typer.Option(
-        "--generator", help="The release's generator, when known: marginals, or "
-        "dp-marginals:RISK (synth-dp's at --risk RISK); adds the shadow-generator membership "
+        "--generator", help="The release's generator, when known: marginals, "
+        "dp-marginals:RISK (synth-dp's at --risk RISK) or copula (the copulas package's "
+        "Gaussian copula; pip install 'assay[synth]'); adds the shadow-generator membership "
         "attack.")] = None,
 ) -> None:
     """Privacy of a synthetic release: singling out, linkability, inference, membership.

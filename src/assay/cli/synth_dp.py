@@ -1,9 +1,9 @@
 """`assay synth-dp REAL --holdout H --risk tpr@fpr=0.05@0.01 --out synth.csv`.
 
-A DP marginal release at the smallest noise whose f-DP curve meets the risk target,
-audited like any release (`assay synth`) with its utility beside it. Light to import:
-pandas and the generator are imported inside the command, after every option and path
-has been checked.
+A DP marginal release at the smallest noise whose f-DP curve meets the risk target
+(assay's noisy marginals, or smartnoise-synth's MST with --generator mst), audited like
+any release (`assay synth`) with its utility beside it. Light to import: pandas and the
+generator are imported inside the command, after every option and path has been checked.
 """
 
 from __future__ import annotations
@@ -71,6 +71,10 @@ def synth_dp(
     ] = "utf-8",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the noise, sampling and attacks.")
     ] = 0,
+    generator: Annotated[str, typer.Option(
+        "--generator", help="marginals (assay's noisy marginals) or mst (smartnoise-synth's "
+        "MST at the budget assay calibrates; needs pip install 'assay[synth]').")
+    ] = "marginals",
 ) -> None:
     """Generate a DP synthetic table at a risk target, then audit it.
 
@@ -101,6 +105,9 @@ def synth_dp(
     if rows is not None:
         check_scalar(rows, "--rows", kind=int, low=2)
     box = parse_bounds(bounds)
+    from assay.synth.dp import check_dp_generator
+
+    check_dp_generator(generator)
 
     from rich.console import Console
 
@@ -122,16 +129,24 @@ def synth_dp(
         raise InvalidParameterError(f"--target must name a column of REAL. Got {label}.")
     console = Console()
     synth, result = run(frame, control, goal, bounds=box, bins=bins, label=label,
-                        options=options, n_rows=rows)
+                        options=options, n_rows=rows, generator=generator)
     if out.suffix.lower() == ".parquet":
         synth.to_parquet(out, index=False)
     else:
         synth.to_csv(out, index=False)
-    console.print(f"Target {goal.describe()}: {len(result.marginals)} noisy marginals, noise σ = "
-                  f"{result.sigma:.4g} per count, so the release is μ-GDP with μ = "
-                  f"{result.mu:.4g}, ε = {result.epsilon:.3g} at δ = 1e-5 (risk at that μ: "
-                  f"{result.achieved:.4g}).",
-                  highlight=False, markup=False)
+    if result.mst is not None:
+        c = result.mst
+        console.print(f"Target {goal.describe()}: MST at ρ = {c.rho:.4g} (smartnoise handed "
+                      f"ε = {c.epsilon:.4g}, δ = {c.delta:g}): Gaussian measurements μ = "
+                      f"{c.gaussian_mu:.4g}, {c.n_selections} tree choices at ε = "
+                      f"{c.selection_epsilon:.3g} each; together ε = {result.epsilon:.3g} at "
+                      f"δ = 1e-5 by assay's accounting (risk: {result.achieved:.4g}).",
+                      highlight=False, markup=False)
+    else:
+        console.print(f"Target {goal.describe()}: {len(result.marginals)} noisy marginals, "
+                      f"noise σ = {result.sigma:.4g} per count, so the release is μ-GDP with "
+                      f"μ = {result.mu:.4g}, ε = {result.epsilon:.3g} at δ = 1e-5 (risk at that "
+                      f"μ: {result.achieved:.4g}).", highlight=False, markup=False)
     console.print(f"wrote {out} ({result.n_synth} rows from {result.n_real})", highlight=False)
     u = result.utility
     a = u["association"]

@@ -635,11 +635,21 @@ class Dataset:
         digest.update(np.ascontiguousarray(self.y).tobytes())
         digest.update(pd.util.hash_pandas_object(pd.Series(self.row_ids), index=False)
                       .to_numpy().tobytes())
-        digest.update(pd.util.hash_pandas_object(self.groups, index=False).to_numpy().tobytes())
+        digest.update(_frame_row_hashes(self.groups).tobytes())
         return digest.hexdigest()
 
 
 # --------------------------------------------------------------------- helpers
+
+#: pandas 3's hash of a row without columns; pandas 2 raises on a frame without columns.
+_EMPTY_ROW_HASH = 3527539
+
+
+def _frame_row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One hash per row, the same on pandas 2 and 3 (fingerprints stay as they were)."""
+    if frame.shape[1] == 0:
+        return np.full(len(frame), _EMPTY_ROW_HASH, dtype=np.uint64)
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 #: Rows per block when a dense X is hashed through its stored entries.
 _HASH_ROWS = 1 << 14

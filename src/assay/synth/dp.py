@@ -1,6 +1,7 @@
 """A DP synthetic release at the largest budget meeting an attack-risk target: the
-generator of `assay.synth.marginals`, the release's utility beside the real table, and the
-audit of `assay.synth.run` on it (`assay synth-dp`).
+generator of `assay.synth.marginals` (or smartnoise-synth's MST, `assay.synth.mst`), the
+release's utility beside the real table, and the audit of `assay.synth.run` on it
+(`assay synth-dp`).
 
 The generator's names (`ColumnDomain`, `DPMarginals`, `check_domain`, `fit_marginals`,
 `generate`, `noise_for`) are importable from here as well.
@@ -33,15 +34,19 @@ from assay.synth.marginals import (
     generate,
     noise_for,
 )
+from assay.synth.mst import MSTCalibration
 from assay.synth.run import SynthOptions, SynthPayload, audit_release, check_columns
 
-__all__ = ["ColumnDomain", "DPMarginals", "SynthDPResult", "check_domain", "fit_marginals",
-           "generate", "noise_for", "utility", "synth_dp", "result_schema"]
+__all__ = ["DP_GENERATORS", "ColumnDomain", "DPMarginals", "SynthDPResult", "check_domain",
+           "check_dp_generator", "fit_marginals", "generate", "noise_for", "utility", "synth_dp",
+           "result_schema"]
 
 #: Classes above which the downstream model is skipped (a regression target).
 MAX_TARGET_CLASSES = 20
 #: δ at which the release's ε is reported beside μ (the usual one for tables of thousands).
 REPORT_DELTA = 1e-5
+#: The generators `synth_dp` can release with (``mst`` needs ``pip install 'assay[synth]'``).
+DP_GENERATORS = ("marginals", "mst")
 
 
 # ---------------------------------------------------------------------------------
@@ -171,17 +176,21 @@ class SynthDPResult(Serial):
     seconds: dict[str, float] = field(default_factory=dict)
     generator: str = "noisy marginals, columns conditional on the anchor (Gaussian mechanism)"
     anchor: list[str] = field(default_factory=list, metadata=meta(schema={"maxItems": 2}))
+    #: MST's budget (`assay.synth.mst`); then ``mu`` is its Gaussian measurements' only.
+    mst: MSTCalibration | None = None
 
     __json_layout__ = ("target", "sigma", "mu",
                        ("epsilon", lambda s: {"value": float(s.epsilon), "delta": REPORT_DELTA}),
                        "achieved", ("n_marginals", lambda s: len(s.marginals)), "marginals",
                        "domain", "n_real", "n_synth", "utility", "audit", "seconds", "generator",
-                       "anchor")
+                       "anchor", "mst")
     __json_required__ = ("seconds", "generator", "anchor")
 
     @property
     def epsilon(self) -> float:
-        """ε of the release at δ = `REPORT_DELTA` (exact for μ-GDP)."""
+        """ε of the release at δ = `REPORT_DELTA` (exact for μ-GDP; MST's composed curve's)."""
+        if self.mst is not None:
+            return self.mst.curve().epsilon(REPORT_DELTA)
         return GaussianTradeOff(self.mu).epsilon(REPORT_DELTA)
 
 
@@ -195,7 +204,8 @@ def result_schema() -> dict[str, Any]:
 def synth_dp(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget, *,
              bounds: Mapping[str, tuple[float, float]], bins: int = 10,
              label: str | None = None, options: SynthOptions | None = None,
-             n_rows: int | None = None) -> tuple[pd.DataFrame, SynthDPResult]:
+             n_rows: int | None = None, generator: str = "marginals"
+             ) -> tuple[pd.DataFrame, SynthDPResult]:
     """Generate a release at the largest budget meeting ``target`` and audit it.
 
     Parameters
@@ -217,11 +227,15 @@ def synth_dp(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget, *,
         anchor every other column is measured with, and its ``seed`` seeds the noise.
     n_rows : int, optional
         Rows to generate (default: the noisy total).
+    generator : {"marginals", "mst"}, default="marginals"
+        assay's noisy marginals, or smartnoise-synth's MST (`assay.synth.mst`: no anchor,
+        the tree of 2-way marginals is chosen privately; needs the synth extra).
 
     Returns
     -------
     (pandas.DataFrame, SynthDPResult)
     """
+    check_dp_generator(generator)
     options = options or SynthOptions()
     real = real.rename(columns=str)
     holdout = holdout.rename(columns=str)
@@ -230,6 +244,8 @@ def synth_dp(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget, *,
         raise DataError(f"--target must name a column of REAL. Got {label}.")
     t0 = time.perf_counter()
     domain = check_domain(real, bounds, bins)
+    if generator == "mst":
+        return _synth_mst(real, holdout, target, domain, label, options, n_rows, t0)
     anchor = tuple(dict.fromkeys([*options.protected[:1], *([label] if label else [])]))
     model = fit_marginals(real, domain, target, anchor, options.seed)
     synth = generate(model, n_rows, options.seed)
@@ -247,4 +263,46 @@ def synth_dp(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget, *,
         mu=model.mu, achieved=achieved, marginals=[list(m) for m in model.marginals],
         domain=domain, n_real=len(real), n_synth=len(synth), utility=util, audit=audit,
         anchor=list(anchor), seconds={"generate": t1 - t0, "utility": t2 - t1, "audit": t3 - t2})
+    return synth, result
+
+
+def check_dp_generator(generator: str) -> str:
+    """``marginals``, or ``mst`` with the synth extra installed; a one-line error otherwise."""
+    from assay._validation import InvalidParameterError
+
+    if generator not in DP_GENERATORS:
+        raise InvalidParameterError(f"--generator must be one of {', '.join(DP_GENERATORS)}. "
+                                    f"Got {generator!r}.")
+    if generator == "mst":
+        from assay.synth.mst import check_extra
+
+        check_extra("snsynth", "--generator mst")
+    return generator
+
+
+def _synth_mst(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget,
+               domain: list[ColumnDomain], label: str | None, options: SynthOptions,
+               n_rows: int | None, t0: float) -> tuple[pd.DataFrame, SynthDPResult]:
+    """`synth_dp` with smartnoise's MST at the ρ calibrated by `assay.synth.mst`."""
+    from assay.synth.mst import calibrate_mst, fit_mst
+
+    calibration = calibrate_mst(target, len(domain))
+    synth, fitted = fit_mst(real, domain, calibration, n_rows)
+    for d in domain:  # the release keeps REAL's integer columns as integers
+        if d.integer and not d.missing:
+            synth[d.name] = synth[d.name].astype(np.int64)
+    t1 = time.perf_counter()
+    util = utility(real, synth, holdout, domain, label, options.seed)
+    t2 = time.perf_counter()
+    audit = audit_release(real, synth, holdout, options)
+    t3 = time.perf_counter()
+    marginals = [[d.name] for d in domain] + fitted["tree"]
+    result = SynthDPResult(
+        target={**target.params(), "description": target.describe()}, sigma=fitted["sigma"],
+        mu=calibration.gaussian_mu, achieved=float(target.measure(calibration.curve())),
+        marginals=marginals, domain=domain, n_real=len(real), n_synth=len(synth),
+        utility=util, audit=audit, anchor=[], mst=calibration,
+        generator=("smartnoise-synth MST (1-way marginals, a privately chosen tree of 2-way "
+                   "marginals, Private-PGM), row total from the noisy marginals"),
+        seconds={"generate": t1 - t0, "utility": t2 - t1, "audit": t3 - t2})
     return synth, result

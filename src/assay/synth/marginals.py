@@ -1,8 +1,8 @@
 """A differentially private marginal generator calibrated to an attack-risk target: its
 domain, its noisy marginals and its sampler (`assay.synth.dp` audits the release).
 
-assay's own generator (smartnoise-synth cannot be installed beside assay's dependencies),
-the simplest sound one:
+assay's own generator, the simplest sound one (smartnoise-synth's MST, `assay.synth.mst`,
+needs the optional synth extra, which pins pandas < 3):
 
 * **Domain.** Each column becomes a finite set of cells. Categorical columns: their levels.
   Numeric columns: equal-width bins between *public* bounds the user gives (one cell per

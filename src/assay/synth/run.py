@@ -68,7 +68,7 @@ class SynthOptions:
     confidence : float, default=0.95
     seed : int, default=0
     generator : str, optional
-        The release's generator (``marginals`` or ``dp-marginals:RISK``, see
+        The release's generator (``marginals``, ``dp-marginals:RISK`` or ``copula``, see
         `assay.synth.shadow.check_generator`): then the
         shadow-generator attack runs beside the density one (``membership.shadow``).
     """

@@ -29,8 +29,8 @@ from assay._validation import AssayError, InvalidParameterError
 from assay.synth.encoding import Tables
 from assay.synth.roc import auc_estimate, tpr_figures
 
-__all__ = ["GENERATORS", "CopyGenerator", "DPMarginalsGenerator", "MarginalsGenerator",
-           "ShadowFigures",
+__all__ = ["GENERATORS", "CopulaGenerator", "CopyGenerator", "DPMarginalsGenerator",
+           "MarginalsGenerator", "ShadowFigures",
            "check_generator", "make_generator", "shadow_attack"]
 
 NEAR = 0.1
@@ -132,6 +132,50 @@ class DPMarginalsGenerator:
         return out.to_numpy(dtype=float)
 
 
+class CopulaGenerator:
+    """The copulas package's Gaussian copula (``GaussianMultivariate``) on the encoded values.
+
+    Each column's marginal is a truncated Gaussian between its observed bounds: the
+    package's default picks among several families per column, about 20 s a fit on German
+    credit against 0.3 s, and the attack refits the generator thousands of times. Missing
+    numeric values are filled with the column's median before the fit; sampled categorical
+    codes are rounded into the codes seen. Needs ``pip install 'assay[synth]'``.
+    """
+
+    name = "copula"
+
+    def fit(self, values: np.ndarray, numeric: np.ndarray) -> CopulaGenerator:
+        import warnings
+
+        import pandas as pd
+        from copulas.multivariate import GaussianMultivariate
+
+        values = np.asarray(values, dtype=float)
+        self.numeric_ = np.asarray(numeric, dtype=bool)
+        filled = np.where(np.isnan(values), np.nanmedian(values, axis=0), values)
+        filled = np.nan_to_num(filled)  # a column with no value at all
+        self.low_, self.high_ = filled.min(axis=0), filled.max(axis=0)
+        frame = pd.DataFrame(filled, columns=[str(j) for j in range(filled.shape[1])])
+        self.model_ = GaussianMultivariate(
+            distribution="copulas.univariate.TruncatedGaussian")
+        with warnings.catch_warnings():  # constant columns and fits it cannot improve
+            warnings.simplefilter("ignore")
+            self.model_.fit(frame)
+        return self
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        # copulas draws from NumPy's global generator: seed it from ours.
+        state = np.random.get_state()
+        np.random.seed(int(rng.integers(2**31)))
+        try:
+            out = self.model_.sample(n).to_numpy(dtype=float)
+        finally:
+            np.random.set_state(state)
+        out = np.clip(out, self.low_, self.high_)
+        out[:, ~self.numeric_] = np.round(out[:, ~self.numeric_])
+        return out
+
+
 def _dp_domain(tables: Tables, bins: int = 10) -> list:
     """Cells of the encoded columns: categorical codes, numeric bins over the three tables."""
     from assay.synth.marginals import ColumnDomain
@@ -151,14 +195,19 @@ def _dp_domain(tables: Tables, bins: int = 10) -> list:
     return domain
 
 
-GENERATORS = ("marginals", "dp-marginals:RISK")
+GENERATORS = ("marginals", "dp-marginals:RISK", "copula")
 
 
 def check_generator(spec: str) -> str:
-    """A built-in generator's spec (``marginals`` or ``dp-marginals:RISK``), or a one-line
-    error naming the choices."""
+    """A built-in generator's spec (``marginals``, ``dp-marginals:RISK`` or ``copula``, the
+    last with the synth extra installed), or a one-line error naming the choices."""
     name, _, risk = str(spec).partition(":")
     if name == "marginals" and not risk:
+        return spec
+    if name == "copula" and not risk:
+        from assay.synth.mst import check_extra
+
+        check_extra("copulas", "--generator copula")
         return spec
     if name == "dp-marginals":
         from assay.privacy.theory.calibrate import parse_target
@@ -179,6 +228,8 @@ def make_generator(spec: str, tables: Tables, seed: int = 0):
     name, _, risk = check_generator(spec).partition(":")
     if name == "marginals":
         return MarginalsGenerator
+    if name == "copula":
+        return CopulaGenerator
     from assay.privacy.theory.calibrate import parse_target
     from assay.synth.marginals import noise_for
 
