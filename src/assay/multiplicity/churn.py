@@ -21,7 +21,7 @@ from assay._stats import Estimate, wilson_interval
 from assay._validation import DataError, InvalidParameterError, check_scalar
 from assay.groups import GroupIndex
 
-__all__ = ["ChurnResult", "churn_bound", "predictive_churn"]
+__all__ = ["ChurnResult", "churn_bound", "compare_predictions", "predictive_churn"]
 
 
 @dataclass
@@ -145,3 +145,13 @@ def predictive_churn(probs_a: Any, probs_b: Any, *, y: Any = None, groups: Group
                         "churn": Estimate(float(rate[g]), float(lo[g]), float(hi[g]))}
                 for g, label in enumerate(grouping.labels)}
     return out
+
+
+def compare_predictions(context: Any, options: Any) -> Any:
+    """The other version's predictions (``options.compare``), read against the audit's data
+    (a regression model's file for a continuous target)."""
+    from assay.engine.predictions import read_predictions, read_regression_predictions
+
+    read = read_regression_predictions if context.task == "regression" else read_predictions
+    return read(str(options.compare), context.dataset,
+                train_column=context.config.train_column)

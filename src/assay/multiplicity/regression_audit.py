@@ -653,7 +653,7 @@ def run_regression_multiplicity(section: Any, context: Any, options: Any):
         records=records, min_measurable_epsilon=_min_eps(mse, options.tolerance),
         churn_tolerance=churn_tolerance, churn_tolerance_sd=CHURN_TOLERANCE_SD)
     if options.compare is not None:
-        from assay.multiplicity.section import compare_predictions
+        from assay.multiplicity.churn import compare_predictions
 
         other = compare_predictions(context, options)
         payload.churn = regression_version_churn(

@@ -125,7 +125,7 @@ def run_multiplicity(section: Any, context: Any, options: Any, *,
         **policy.test_options(), random_state=config.seed)
     payload = build_payload(curve, candidates, dataset, target, options)
     if compare is None and options.compare is not None:
-        from assay.multiplicity.section import compare_predictions
+        from assay.multiplicity.churn import compare_predictions
 
         compare = compare_predictions(context, options)
     if compare is not None:

@@ -179,6 +179,8 @@ class MultiplicitySection(SectionBase):
                 raise InvalidParameterError(
                     "multiplicity.compare needs a model of your own (predictions) to compare "
                     f"with. Got {options.compare!r} alone.")
+            from assay.multiplicity.churn import compare_predictions
+
             compare_predictions(context, options)  # a bad file fails before any training
 
     def run(self, context: Any, options: MultiplicityOptions) -> Any:
@@ -203,16 +205,6 @@ class MultiplicitySection(SectionBase):
         """The population only gives the model under audit: none is needed with a model of
         the user's own or with ``holdout`` (no model audited)."""
         return config.predictions is None and config.options(self.name).holdout is None
-
-
-def compare_predictions(context: Any, options: MultiplicityOptions) -> Any:
-    """The other version's predictions (``options.compare``), read against the audit's data
-    (a regression model's file for a continuous target)."""
-    from assay.engine.predictions import read_predictions, read_regression_predictions
-
-    read = read_regression_predictions if context.task == "regression" else read_predictions
-    return read(str(options.compare), context.dataset,
-                train_column=context.config.train_column)
 
 
 def payload_schema() -> dict[str, Any]:
