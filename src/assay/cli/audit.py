@@ -361,20 +361,38 @@ def gate(
 
 @app.command("demo")
 def demo(
-    out: Annotated[str, typer.Option(help=_OUT_HELP)] = "assay-demo",
+    out: Annotated[str | None, typer.Option(
+        help=_OUT_HELP + " Default: assay-demo (assay-demo-release with --release: the "
+        "release demo's tables, release-demo.json and report.html).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
-    task: Annotated[str, typer.Option(
-        help="classification: predict 'approved' (a loan decision); regression: predict "
-             "'premium' (a number) and run the regression audit.")] = "classification",
+    task: Annotated[str | None, typer.Option(
+        help="classification (default): predict 'approved' (a loan decision); regression: "
+             "predict 'premium' (a number) and run the regression audit.")] = None,
+    release: Annotated[bool, typer.Option(
+        "--release", help="Audit two synthetic releases of the table instead: noisy copies "
+        "of the training rows and a DP one at a risk target; one report, a verdict each "
+        "(no --task).")] = False,
 ) -> int:
-    """The full audit on the bundled synthetic table with planted effects."""
+    """The full audit on the bundled synthetic table with planted effects.
+
+    With --release: the table split into a generator's training rows and a holdout, two
+    releases made (noisy copies, DP marginals) and each audited with a verdict."""
     from assay._validation import check_option
     from assay.audit import AuditConfig, run_audit
     from assay.audit.config import TASKS
     from assay.data.synthetic import SYNTHETIC_REGRESSION_TARGET
     from assay.fairness.section import FairnessOptions
 
-    check_option(task, "--task", TASKS)
+    if task is not None:
+        check_option(task, "--task", TASKS)
+    if release:
+        if task is not None:
+            raise InvalidParameterError(f"--release audits synthetic releases, not a model: "
+                                        f"give it without --task. Got --task {task}.")
+        # Its own folder: its report.html must not stand beside a model audit's result.json.
+        return _release_demo(Path(out or "assay-demo-release"))
+    task = task or "classification"
+    out = out or "assay-demo"
     if task == "regression":  # the premium: larger errors for women, memorised Isle records
         rows = DEMO_REGRESSION_ROWS
         cfg = AuditConfig(data="synthetic", target=SYNTHETIC_REGRESSION_TARGET,
@@ -391,3 +409,32 @@ def demo(
     _echo_outputs(Path(out), time.perf_counter() - started)
     typer.echo(f"open it: file://{(Path(out) / 'report.html').resolve()}")
     return code
+
+
+def _release_demo(out: Path) -> int:
+    """`assay demo --release`: both releases audited, a verdict each."""
+    from assay.cli.release_demo import (
+        RELEASE_DEMO_RISK,
+        RELEASE_DEMO_ROWS,
+        run_release_demo,
+    )
+
+    typer.echo(f"auditing two synthetic releases of the synthetic table ({RELEASE_DEMO_ROWS} "
+               f"rows: half the generator's training rows, half its holdout): noisy copies, "
+               f"and DP marginals at {RELEASE_DEMO_RISK}")
+    verdicts, seconds = run_release_demo(out)
+    for v in verdicts:
+        f = v.figures
+        typer.echo(f"{v.name} release: {'PASS' if v.passed else 'FAIL'} (membership AUC "
+                   f"{f['membership_auc']['value']:.3f} [{f['membership_auc']['ci_low']:.3f}, "
+                   f"{f['membership_auc']['ci_high']:.3f}]; risks: singling out "
+                   f"{f['singling_out']['value']:.2f}, linkability "
+                   f"{f['linkability']['value']:.2f}, inference {f['inference']['value']:.2f}; "
+                   f"exact copies {100 * v.audit.membership.dcr.exact_real:.1f} %)")
+    typer.echo(f"tables: {out}/training.csv, holdout.csv, leaky.csv, dp.csv (rerun one: assay "
+               f"synth {out}/training.csv {out}/leaky.csv --holdout {out}/holdout.csv)")
+    typer.echo(f"result: {out / 'release-demo.json'}")
+    typer.echo(f"report: {out / 'report.html'}")
+    typer.echo(f"done in {seconds:.1f} s")
+    typer.echo(f"open it: file://{(out / 'report.html').resolve()}")
+    return 0
