@@ -9,10 +9,16 @@ import zipfile
 import numpy as np
 import pytest
 import skops.io as sio
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import (
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.neural_network import MLPRegressor
 from sklearn.svm import LinearSVC
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from assay._validation import InvalidParameterError
 from assay.cli import main
@@ -38,15 +44,18 @@ def _strip_ids(node):
             _strip_ids(value)
 
 
-def _evil_file(path, marker, X, y, module="numpy.testing._private.utils", name="runstring"):
-    """A fitted logistic regression whose attribute is rebuilt by calling `module.name`
-    with code that writes `marker` (how a hostile file would be made by hand)."""
+def _evil_file(path, marker, X, y, module="numpy.testing._private.utils", name="runstring",
+               base=None):
+    """A fitted logistic regression (or `base`, fitted) whose attribute is rebuilt by
+    calling `module.name` with code that writes `marker` (how a hostile file would be made
+    by hand)."""
     code = f"open({str(marker)!r}, 'w').write('ran')"
     args = (code, {}) if name == "runstring" else (code,)
     with zipfile.ZipFile(io.BytesIO(sio.dumps(args))) as z:
         args_state = json.loads(z.read("schema.json"))
     _strip_ids(args_state)
-    source = zipfile.ZipFile(io.BytesIO(sio.dumps(LogisticRegression().fit(X, y))))
+    model = LogisticRegression() if base is None else base
+    source = zipfile.ZipFile(io.BytesIO(sio.dumps(model.fit(X, y))))
     schema = json.loads(source.read("schema.json"))
     attrs = schema["content"]
     attrs["content"]["note"] = {"__class__": name, "__module__": module,
@@ -192,3 +201,112 @@ def test_the_allow_list_is_exact_names():
     assert "numpy.testing._private.utils.runstring" not in names
     assert not any(n.endswith(".") or "*" in n for n in names)
     assert {"builtins.exec", "builtins.eval", "os.system", "subprocess.Popen"}.isdisjoint(names)
+
+
+# --------------------------------------------------------------------------- regressors
+
+
+@pytest.fixture(scope="module")
+def german_amount(data_home):
+    """German credit with its credit amount to predict: the release checks of a regressor."""
+    return load("german", target="credit_amount", task="auto", data_home=data_home)
+
+
+def _release_amount(data_home, model, *extra):
+    return main(["release", "german", "--target", "credit_amount", "--data-home",
+                 str(data_home), "--model", str(model), *extra])
+
+
+REGRESSORS = {
+    "tree": lambda: DecisionTreeRegressor(max_depth=4, random_state=0),
+    "forest": lambda: RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0),
+    "ridge": lambda: Ridge(alpha=2.0),
+    "ols": lambda: LinearRegression(),
+    "hist_boosting": lambda: HistGradientBoostingRegressor(max_iter=5, random_state=0),
+    "hist_boosting_poisson": lambda: HistGradientBoostingRegressor(
+        loss="poisson", max_iter=5, random_state=0),
+    "boosting_huber": lambda: GradientBoostingRegressor(loss="huber", n_estimators=5,
+                                                        random_state=0),
+    "mlp": lambda: MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0),
+}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", sorted(REGRESSORS))
+def test_regressor_files_load_and_predict_as_saved(german_amount, tmp_path, kind):
+    X, y = german_amount.dense_X("test"), german_amount.y
+    model = REGRESSORS[kind]().fit(X, y)
+    sio.dump(model, tmp_path / "model.skops")
+    back = load_model_file(tmp_path / "model.skops")
+    assert type(back) is type(model)
+    assert np.array_equal(back.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("module,name", [("numpy.testing._private.utils", "runstring"),
+                                         ("builtins", "exec")])
+def test_a_crafted_regressor_file_runs_nothing(german_amount, data_home, tmp_path, capsys,
+                                               module, name):
+    marker = tmp_path / "ran"
+    X, y = german_amount.dense_X("test")[:, :3], german_amount.y
+    evil = _evil_file(tmp_path / "evil.skops", marker, X, y, module, name,
+                      base=DecisionTreeRegressor(max_depth=2))
+    sio.load(evil, trusted=sio.get_untrusted_types(file=evil))  # a working attack
+    assert marker.read_text() == "ran"
+    marker.unlink()
+
+    assert _release_amount(data_home, evil) == 2
+    line = _one_error_line(capsys)
+    assert f"{module}.{name}" in line and "--model" in line
+    assert not marker.exists()
+
+
+def test_a_fully_grown_tree_regressor_fails_the_leaf_check(german_amount, data_home,
+                                                           tmp_path, capsys):
+    X, y = german_amount.dense_X("test"), german_amount.y
+    tree = DecisionTreeRegressor(random_state=0).fit(X, y)  # grown until leaves are pure
+    sio.dump(tree, tmp_path / "tree.skops")
+    out = tmp_path / "release.json"
+    assert _release_amount(data_home, tmp_path / "tree.skops", "--json", str(out)) == 3
+    checks = {c["name"]: c for c in json.loads(out.read_text())["release"]["checks"]}
+    leaf = checks["leaf_k_anonymity"]
+    assert leaf["status"] == "fail"
+    sizes = np.bincount(tree.apply(X.astype(np.float32)))[tree.tree_.children_left == -1]
+    assert leaf["figures"]["n_single_row_leaves"] == int(np.sum(sizes == 1)) > 0
+    assert "REJECT" in capsys.readouterr().out
+
+
+def test_a_linear_regressor_file_is_checked_by_its_hat_matrix(german_amount, data_home,
+                                                              tmp_path):
+    from assay.privacy.release.regression import effective_dof
+
+    X, y = german_amount.dense_X("test"), german_amount.y
+    sio.dump(Ridge(alpha=5.0).fit(X, y), tmp_path / "ridge.skops")
+    out = tmp_path / "release.json"
+    assert _release_amount(data_home, tmp_path / "ridge.skops", "--json", str(out)) in (0, 1)
+    checks = {c["name"]: c for c in json.loads(out.read_text())["release"]["checks"]}
+    figures = checks["residual_dof"]["figures"]
+    expected = effective_dof(X, 5.0)
+    assert figures["n_parameters"] == pytest.approx(expected, abs=1e-3)
+    assert figures["residual_dof"] == pytest.approx(len(y) - expected, abs=1e-3)
+
+
+def test_the_model_must_suit_the_target(german, german_amount, data_home, tmp_path, capsys):
+    classifier = tmp_path / "logreg.skops"
+    sio.dump(LogisticRegression(max_iter=200).fit(german.X, german.y), classifier)
+    assert _release_amount(data_home, classifier) == 2
+    assert "must be a regressor with predict" in _one_error_line(capsys)
+    regressor = tmp_path / "tree.skops"
+    sio.dump(DecisionTreeRegressor(max_depth=3).fit(german_amount.dense_X("test"),
+                                                    german_amount.y), regressor)
+    assert _release(data_home, regressor) == 2  # german's class target
+    assert "predict_proba" in _one_error_line(capsys)
+
+
+def test_every_loss_helper_names_a_real_type():
+    import importlib
+
+    helpers = sorted(n for n in allowed_types() if n.startswith("sklearn._loss."))
+    assert "sklearn._loss.loss.HalfSquaredError" in helpers
+    for name in helpers:  # a misspelt name would allow nothing and hide a missing one
+        module, _, attr = name.rpartition(".")
+        assert isinstance(getattr(importlib.import_module(module), attr), type), name

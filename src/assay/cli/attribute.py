@@ -23,11 +23,14 @@ from assay.cli.options import (
     LearnerParam,
     MemoryBudget,
     Scheduler,
+    Task,
     check_engine_flags,
     check_json_path,
+    check_task,
     encoding_limits,
     given,
     load_dataset,
+    print_summary,
     run_one_section,
     section_json,
     section_result,
@@ -58,6 +61,7 @@ def attribute(
     scheduler: Scheduler = None,
     cache_dir: CacheDir = None,
     memory_budget: MemoryBudget = None,
+    task: Task = "auto",
 ) -> None:
     """Can the model reveal a sensitive attribute beyond what imputation from the other
     columns already gives? Reports the model's own contribution with its interval: the
@@ -68,6 +72,7 @@ def attribute(
     check_json_path(json_path)
     backend = check_engine_flags(backend, scheduler, cache_dir)
     limits = encoding_limits(None, None, memory_budget)
+    check_task(task, None)
     from assay.learners import get_learner, parse_learner_params
     from assay.privacy.attribute.inference import (
         ATTRIBUTE_ATTACKS,
@@ -81,12 +86,13 @@ def attribute(
     params = parse_learner_params(learner_param or [])
     get_learner(learner, **params)  # every learner parameter checked before the table is read
     prot = list(dict.fromkeys(split_names(protected)))
-    dataset = load_dataset(data, target, prot, data_home, **limits)
+    dataset = load_dataset(data, target, prot, data_home, task=task, section="attribute",
+                           **limits)
     from assay.audit import AuditConfig
     from assay.engine import check_population_size
     from assay.privacy.attribute.section import AttributeOptions
 
-    check_population_size(models, dataset.n_rows, dataset.n_classes, memory_budget,
+    check_population_size(models, dataset.n_rows, dataset.n_classes or 2, memory_budget,
                           name="--models")
     check_sensitive(dataset, sensitive, positive)
     # A one-section audit: the attribute section of `assay audit`, with its defaults; its
@@ -97,12 +103,20 @@ def attribute(
         seed=seed, predictions=None if predictions is None else str(predictions),
         **given(limits), sections={"attribute": AttributeOptions(
             sensitive=sensitive, positive=positive, attacks=tuple(names), models=models)})
-    audit = run_one_section(config, "attribute", dataset, cache_dir, progress=False)
-    result = section_result(audit, "attribute").data.result
+    # On a regression target --models is the population's size alone (the attacks read
+    # it; no models on altered rows), and --attacks is refused as by assay audit.
+    audit = run_one_section(config, "attribute", dataset, cache_dir, progress=False,
+                            task=task, option_flags={"attacks": "attacks", "models": None})
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    section = section_result(audit, "attribute")
+    if dataset.task == "regression":
+        print_summary(console, section)
+        _write_json(console, audit, json_path)
+        return
+    result = section.data.result
     table = Table(title=f"Attribute inference of {sensitive} (accuracy, 95 % CI)")
     for col in ("attack", "members", "non-members", "MCC (members)", "model's contribution"):
         table.add_column(col)
@@ -137,6 +151,10 @@ def attribute(
     if flagged:
         console.print("groups leaking more: " + ", ".join(g.label for g in flagged),
                       highlight=False)
+    _write_json(console, audit, json_path)
+
+
+def _write_json(console, audit, json_path: Path | None) -> None:
     if json_path is not None:
         from assay.report.result import write_text_atomic
 

@@ -20,8 +20,10 @@ from assay.cli.options import (
     MemoryBudget,
     Progress,
     Scheduler,
+    Task,
     check_engine_flags,
     check_json_path,
+    check_task,
     encoding_limits,
     given,
     load_dataset,
@@ -66,6 +68,7 @@ def distribution(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_home: DataHome = None,
     progress: Progress = True,
+    task: Task = "auto",
 ) -> None:
     """Does the model reveal the share of a group in its training data? KL and
     meta-classifier attacks on 2 x K models; accuracy and n_leaked: the distribution
@@ -82,11 +85,14 @@ def distribution(
     limits = encoding_limits(None, None, memory_budget)
     parse_property(prop)
     check_json_path(json_path)
+    check_task(task, None)
     from assay.learners import get_learner, parse_learner_params
 
     params = parse_learner_params(learner_param or [])
     get_learner(learner, **params)  # every learner parameter checked before the table is read
-    dataset = load_dataset(data, target, [], data_home, **limits)
+    # A regression target is refused here, in one line, while the section audits classes.
+    dataset = load_dataset(data, target, [], data_home, task=task, section="distribution",
+                           **limits)
     from assay.audit import AuditConfig
     from assay.engine import check_population_size
     from assay.privacy.distribution.section import DistributionOptions
@@ -104,7 +110,7 @@ def distribution(
     audit = run_one_section(config, "distribution", dataset, cache_dir, progress,
                             flags={"distribution.train_size": "--train-size",
                                    "distribution.property": "--property",
-                                   "distribution.models": "--models"})
+                                   "distribution.models": "--models"}, task=task)
     result = section_result(audit, "distribution").data.result
     from rich.console import Console
     from rich.table import Table

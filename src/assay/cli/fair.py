@@ -23,10 +23,14 @@ from assay.cli import app, split_names
 from assay.cli.options import (
     HELP,
     DataHome,
+    DecisionThreshold,
     Protected,
+    Task,
     TrainColumn,
     check_json_path,
+    check_task,
     load_dataset,
+    print_summary,
     run_one_section,
     section_json,
     section_result,
@@ -65,6 +69,32 @@ def _table(front, constraint: str):
                       format_figure(c.balanced_accuracy, "score"),
                       format_figure(c.gaps[constraint], "gap").replace(" points", ""), status)
     return table
+
+
+#: The fairness options this command sets, and the flag of each (None: set by the command
+#: itself); on a regression target those the section refuses keep its defaults unless
+#: given, and one given is refused as by assay audit (`run_one_section`).
+_OPTION_FLAGS = {"constraint": "constraint", "prefer": "prefer", "methods": "methods",
+                     "n_rounds": "rounds", "export": None, "confirm_by": "confirm_by",
+                     "n_jobs": "n_jobs", "test_size": "test_size", "baseline": None}
+
+
+def _check_regression(export: Path | None, predictions_out: Path | None) -> None:
+    """What this command writes only of a classifier's front, refused in one line."""
+    for path, flag in ((export, "--export"), (predictions_out, "--predictions-out")):
+        if path is not None:
+            raise InvalidParameterError(
+                f"{flag} must be left out for a regression target: it writes the "
+                f"classifier front's chosen model. Got {path}.")
+
+
+def _write_json(console, audit, json_path: Path | None) -> None:
+    if json_path is not None:
+        from assay.report.result import json_clean, write_text_atomic
+
+        write_text_atomic(json_path, json.dumps(json_clean(section_json(audit, "fairness")),
+                                                indent=1))
+        console.print(f"wrote {json_path}", highlight=False)
 
 
 @app.command("fair")
@@ -124,6 +154,8 @@ def fair(
         "--n-jobs", help="Threads of the native libraries (1 is safest on a shared "
         "machine).")] = 1,
     data_home: DataHome = None,
+    task: Task = "auto",
+    decision_threshold: DecisionThreshold = None,
 ) -> None:
     """Measure who is treated worse, fit fair models, and choose one from the held-out
     accuracy / fairness front: the fairness section of assay audit, run alone."""
@@ -148,6 +180,7 @@ def fair(
     from assay.fairness.crossfit import CONFIRM_BY
 
     check_option(confirm_by, "--confirm-by", CONFIRM_BY)
+    check_task(task, decision_threshold)
     if predictions is not None and not predictions.is_file():
         raise InvalidParameterError(f"--predictions must be an existing file. Got "
                                     f"{predictions}.")
@@ -169,8 +202,12 @@ def fair(
     from rich.console import Console
 
     console = Console()
-    dataset = load_dataset(data, target, unique_names(protected), data_home)
-    if dataset.n_classes != 2:
+    dataset = load_dataset(data, target, unique_names(protected), data_home, task=task,
+                           section="fairness")
+    regression = dataset.task == "regression"
+    if regression:
+        _check_regression(export, predictions_out)
+    elif dataset.n_classes != 2:
         raise DataError(f"target must be binary for fairness gaps. Got {dataset.n_classes} "
                         f"classes in {dataset.target!r}.")
     if dataset.groups.shape[1] == 0:
@@ -192,9 +229,16 @@ def fair(
         train_column=train_column, groups=GroupOptions(min_support=min_support),
         sections={"fairness": options})
     with console.status("building the front"):
-        audit = run_one_section(config, "fairness", dataset, None, progress=False,
-                                flags={"fairness.methods": "--methods"})
-    payload = section_result(audit, "fairness").data
+        audit = run_one_section(
+            config, "fairness", dataset, None, progress=False,
+            flags={"fairness.methods": "--methods"}, task=task,
+            decision_threshold=decision_threshold, option_flags=_OPTION_FLAGS)
+    section = section_result(audit, "fairness")
+    payload = section.data
+    if regression:  # the regression front's figures are in the summary and the JSON
+        print_summary(console, section)
+        _write_json(console, audit, json_path)
+        return
     if payload.front is None:  # the table's features cannot be densified
         raise DataError(payload.no_front or "no mitigation front was built.")
     front = payload.front
@@ -210,12 +254,7 @@ def fair(
         console.print(front.confirmation_text(), highlight=False)
     console.print(front.verdict_text(), highlight=False)
     chosen = front.chosen_candidate
-    if json_path is not None:
-        from assay.report.result import json_clean, write_text_atomic
-
-        write_text_atomic(json_path, json.dumps(json_clean(section_json(audit, "fairness")),
-                                                indent=1))
-        console.print(f"wrote {json_path}", highlight=False)
+    _write_json(console, audit, json_path)
     if predictions_out is not None:
         import pandas as pd
 

@@ -25,6 +25,7 @@ from assay.cli.options import (
     Backend,
     CacheDir,
     DataHome,
+    DecisionThreshold,
     Learner,
     LearnerParam,
     MemoryBudget,
@@ -32,11 +33,14 @@ from assay.cli.options import (
     Progress,
     Protected,
     Scheduler,
+    Task,
     check_engine_flags,
     check_json_path,
+    check_task,
     encoding_limits,
     given,
     load_dataset,
+    print_summary,
     run_one_section,
     section_json,
     section_result,
@@ -165,6 +169,8 @@ def multiplicity(
     seed: Annotated[int, typer.Option("--seed", help="Seed of plans, models and tests.")] = 0,
     data_home: DataHome = None,
     progress: Progress = True,
+    task: Task = "auto",
+    decision_threshold: DecisionThreshold = None,
 ) -> None:
     """Train a Rashomon set of equally good models and report which decisions they reverse,
     per person and per protected group: the multiplicity section of assay audit, run
@@ -184,6 +190,7 @@ def multiplicity(
     backend = check_engine_flags(backend, scheduler, cache_dir)
     limits = encoding_limits(None, None, memory_budget)
     check_json_path(json_path)
+    check_task(task, decision_threshold)
     if compare is not None and predictions is None:
         raise InvalidParameterError("--compare needs --predictions (the version to compare "
                                     "with). Got --compare alone.")
@@ -208,8 +215,10 @@ def multiplicity(
     from assay.engine import check_population_size
     from assay.multiplicity.section import MultiplicityOptions
 
-    dataset = load_dataset(data, target, unique_names(protected), data_home, **limits)
-    check_population_size(models, dataset.n_rows, dataset.n_classes, name="--models", spill=False)
+    dataset = load_dataset(data, target, unique_names(protected), data_home, task=task,
+                           section="multiplicity", **limits)
+    check_population_size(models, dataset.n_rows, dataset.n_classes or 2, name="--models",
+                          spill=False)
     # A one-section audit: the multiplicity section of `assay audit`. Without --predictions
     # no model is audited: the candidates hold out --holdout of the rows (the section's
     # `holdout`); with it, the model's unseen rows. The candidates fit on the audit's
@@ -226,13 +235,22 @@ def multiplicity(
         train_column=train_column, **given(limits),
         groups=GroupOptions(min_support=min_support, n_permutations=permutations),
         sections={"multiplicity": options})
-    audit = run_one_section(config, "multiplicity", dataset, cache_dir, progress)
-    payload = section_result(audit, "multiplicity").data
+    # A regression model is ranked by squared error and measured as the model under
+    # audit (no --holdout): --loss and --holdout are refused as by assay audit.
+    audit = run_one_section(config, "multiplicity", dataset, cache_dir, progress, task=task,
+                            decision_threshold=decision_threshold,
+                            option_flags={"loss": "loss", "holdout": "holdout"})
+    section = section_result(audit, "multiplicity")
+    payload = section.data
     from rich.console import Console
 
     from assay.multiplicity.run import summary_lines
 
     console = Console()
+    if dataset.task == "regression":
+        print_summary(console, section)
+        _write_json(console, audit, json_path)
+        return
     console.print(f"{dataset.name}: {dataset.n_rows} rows, {payload.n_candidates} x {spec.name} "
                   f"candidates, {payload.n_heldout} held-out rows "
                   f"(best held-out {loss} {payload.best_loss:.4f})", highlight=False)
@@ -243,6 +261,10 @@ def multiplicity(
         c = payload.churn
         console.print(f"Churn against {compare.name}: {c.n_flipped} of {c.n_rows} decisions "
                       f"flip ({_ci(c.churn)}).", highlight=False, markup=False)
+    _write_json(console, audit, json_path)
+
+
+def _write_json(console, audit, json_path: Path | None) -> None:
     if json_path is not None:
         from assay.report.result import write_text_atomic
 

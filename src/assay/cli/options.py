@@ -20,6 +20,7 @@ from assay._validation import (
     check_option,
     check_output_file,
     check_output_folder,
+    check_scalar,
 )
 
 HELP = {
@@ -46,6 +47,10 @@ HELP = {
     "data_home": "Folder of the public tables (default: ASSAY_DATA_HOME).",
     "cache_dir": "Cache of fitted models (an interrupted run resumes).",
     "progress": "Show progress bars.",
+    "task": "auto (regression for a continuous numeric target, classes otherwise, as assay "
+            "audit), classification or regression.",
+    "decision_threshold": "Regression target: the decision is prediction > this (fairness "
+                          "gaps of the decision, multiplicity's ambiguity).",
     "section_json": "Write JSON to this file: the data and population summaries of assay "
                     "audit's result.json, and the {name} section's payload under "
                     "'{name}' (as result.json holds it under sections.{name}.data).",
@@ -73,6 +78,12 @@ TrainColumn = Annotated[str, typer.Option("--train-column", help=HELP["train_col
 DataHome = Annotated[Path | None, typer.Option("--data-home", help=HELP["data_home"])]
 CacheDir = Annotated[Path | None, typer.Option("--cache-dir", help=HELP["cache_dir"])]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help=HELP["progress"])]
+Task = Annotated[str, typer.Option("--task", help=HELP["task"])]
+DecisionThreshold = Annotated[float | None, typer.Option(
+    "--decision-threshold", help=HELP["decision_threshold"])]
+
+#: --task's words: "auto" is `AuditConfig.task` None (detected from the target).
+COMMAND_TASKS = ("auto", "classification", "regression")
 
 
 #: Exit status of a one-section command whose section failed after training (as
@@ -88,6 +99,13 @@ def section_result(result, name: str):
         typer.echo(f"error: the {name} section failed: {section.message}", err=True)
         raise typer.Exit(EXIT_SECTION_FAILED)
     return section
+
+
+def print_summary(console, section) -> None:
+    """A section's summary lines, as ``assay audit`` prints them (what a one-section
+    command shows of a regression model's payload, whole in its ``--json``)."""
+    for line in section.summary:
+        console.print(line, highlight=False, markup=False)
 
 
 def section_json(result, name: str) -> dict:
@@ -114,21 +132,69 @@ def named_by_flags(flags: Mapping[str, str]) -> Iterator[None]:
 
 
 def run_one_section(config, name: str, dataset, cache_dir: Path | None, progress: bool,
-                    flags: Mapping[str, str] | None = None, out: Path | None = None):
+                    flags: Mapping[str, str] | None = None, out: Path | None = None, *,
+                    task: str = "classification", decision_threshold: float | None = None,
+                    option_flags: Mapping[str, str | None] | None = None):
     """`assay.audit.run_section` for a command: its Dask scheduler reached (or a local
     cluster started) under the command's own flag name, ``--scheduler``; an option the
     section's checks refuse is named by the command's flag (`flags`, as `named_by_flags`);
-    `out`: the folder the section's exports go into (``assay train-dp --out``)."""
+    `out`: the folder the section's exports go into (``assay train-dp --out``).
+
+    `task` (``--task``; "auto" is `AuditConfig.task` None) and `decision_threshold` enter
+    the config as ``assay audit`` takes them. On a regression target an option the section
+    refuses there (its ``regression_refused``, read now) that the command set itself
+    (`option_flags`: option → the command's parameter, None where the command always sets
+    it) falls back to the section's default unless the user gave the flag: a flag given is
+    refused in ``assay audit``'s words."""
     import dataclasses
 
     from assay.audit import run_section
     from assay.engine.cluster import shared_cluster
 
+    config = dataclasses.replace(config, task=None if task == "auto" else task,
+                                 decision_threshold=decision_threshold)
+    if dataset.task == "regression" and option_flags:
+        config = _regression_defaults(config, name, option_flags)
     with named_by_flags(flags or {}), shared_cluster(
             config.backend, config.scheduler_address, "--scheduler") as address:
         config = dataclasses.replace(config, scheduler_address=address)
         return run_section(config, name, dataset=dataset, cache_dir=cache_dir,
                            progress=progress, out=out)
+
+
+def given_flags(params) -> set[str]:
+    """Which of the running command's parameters the user gave (rather than left at
+    their defaults); none outside a command."""
+    # typer's own (vendored) click, whose context the command runs in.
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    context = get_current_context(silent=True)
+    if context is None:
+        return set()
+    defaults = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
+    return {p for p in params if context.get_parameter_source(p) not in defaults}
+
+
+def _regression_defaults(config, name: str, option_flags: Mapping[str, str | None]):
+    """`config` with section `name`'s options that a regression model refuses back at the
+    section's defaults where the user did not give the command's flag (`run_one_section`)."""
+    import dataclasses
+
+    from assay.section import get_section
+
+    options = config.options(name)
+    refused = getattr(get_section(name), "regression_refused", {})
+    chosen = given_flags([p for p in option_flags.values() if p is not None])
+    fields = {f.name: f for f in dataclasses.fields(options)}
+    reset = {}
+    for option, param in option_flags.items():
+        if option in refused and param not in chosen:
+            f = fields[option]
+            reset[option] = (f.default if f.default_factory is dataclasses.MISSING
+                             else f.default_factory())
+    options = dataclasses.replace(options, **reset)
+    return dataclasses.replace(config, sections={**config.sections, name: options})
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -144,6 +210,29 @@ def unique_names(values: list[str] | None) -> list[str]:
 def given(options: dict) -> dict:
     """The options that were given (None: leave the default)."""
     return {k: v for k, v in options.items() if v is not None}
+
+
+def check_task(task: str, decision_threshold: float | None) -> str:
+    """--task and --decision-threshold, checked before anything is loaded (a threshold on
+    a class target is refused once the target is read, in ``assay audit``'s words)."""
+    check_option(task, "--task", COMMAND_TASKS)
+    if decision_threshold is not None:
+        check_scalar(decision_threshold, "--decision-threshold")
+    return task
+
+
+def check_section_task(dataset, name: str) -> None:
+    """A regression target refused in one line for a section that does not audit
+    regression models (its ``tasks``, read now; the reason is ``assay audit``'s skip
+    reason)."""
+    from assay.audit.regression import skip_reason, supports
+    from assay.section import get_section
+
+    section = get_section(name)
+    if dataset.task == "regression" and not supports(section, "regression"):
+        raise InvalidParameterError(
+            f"target must be classes for the {name} section ({skip_reason(section)}). "
+            f"Got {dataset.target!r}, a regression target.")
 
 
 def check_engine_flags(backend: str, scheduler: str | None, cache_dir: Path | None) -> str:
@@ -190,10 +279,19 @@ def encoding_limits(max_categories, min_frequency, memory_budget, sparse=None) -
 
 def load_dataset(data: str, target: str | None, protected: list[str],
                  data_home: Path | None, encoding: str = "utf-8", task: str | None = None,
-                 **limits):
+                 section: str | None = None, **limits):
     """A file path (csv/parquet) or the name of a public table; `limits` are the
     one-hot caps and memory budget of `Dataset.from_frame` (None: its default), `task`
-    its task (None: classification)."""
+    its task (None: classification; "auto": detected). A regression target is refused
+    for a `section` that does not audit regression models (`check_section_task`)."""
+    dataset = _read_dataset(data, target, protected, data_home, encoding, task, **limits)
+    if section is not None:
+        check_section_task(dataset, section)
+    return dataset
+
+
+def _read_dataset(data: str, target: str | None, protected: list[str],
+                  data_home: Path | None, encoding: str, task: str | None, **limits):
     from assay.data import PUBLIC_TABLES, Dataset, load
 
     limits = {**limits, "task": task}

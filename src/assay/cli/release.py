@@ -14,8 +14,10 @@ from assay.cli.options import (
     HELP,
     DataHome,
     LearnerParam,
+    Task,
     TrainColumn,
     check_json_path,
+    check_task,
     load_dataset,
     run_one_section,
     section_json,
@@ -35,7 +37,8 @@ def release(
     learner_param: LearnerParam = None,
     model: Annotated[Path | None, typer.Option(
         "--model", help="A scikit-learn model saved with skops (.skops), fitted on the "
-        "encoded table's rows (or --train-column).")] = None,
+        "encoded table's rows (or --train-column): a classifier, or a regressor for a "
+        "regression target.")] = None,
     train_column: TrainColumn = "in_train",
     min_leaf_rows: Annotated[int, typer.Option("--min-leaf-rows")] = 10,
     min_cell_rows: Annotated[int, typer.Option("--min-cell-rows")] = 10,
@@ -45,6 +48,7 @@ def release(
         "--json", help=HELP["section_json"].format(name="release"))] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data_home: DataHome = None,
+    task: Task = "auto",
 ) -> int:
     """May the model leave the secure environment? Structural disclosure checks and a
     reject / review / release recommendation with every reason: the release section of
@@ -60,6 +64,7 @@ def release(
                              min_cell_rows=min_cell_rows, min_residual_dof=min_residual_dof,
                              min_samples_leaf=min_samples_leaf)
     check_json_path(json_path)
+    check_task(task, None)
     if model is not None:
         from assay.learners.model_file import load_model_file
 
@@ -74,7 +79,7 @@ def release(
 
         params = parse_learner_params(learner_param or [])
         get_learner(learner, **params)
-    dataset = load_dataset(data, target, [], data_home)
+    dataset = load_dataset(data, target, [], data_home, task=task, section="release")
     from assay.audit import AuditConfig
 
     # A one-section audit: the release section of `assay audit` on the model named, with
@@ -85,7 +90,8 @@ def release(
         predictions=None if predictions is None else str(predictions),
         train_column=train_column, sections={"release": options})
     audit = run_one_section(config, "release", dataset, None, progress=False,
-                            flags={"release.model": "--model"})
+                            flags={"release.model": "--model"}, task=task,
+                            option_flags={"min_cell_rows": "min_cell_rows"})
     report = section_result(audit, "release").data.report
     from rich.console import Console
 

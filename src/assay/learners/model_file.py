@@ -29,7 +29,9 @@ __all__ = ["allowed_types", "check_model_input", "load_model_file"]
 MAX_MODEL_BYTES = 2 * 1024**3
 
 # Helper types scikit-learn's fitted estimators store (found by saving fitted trees,
-# forests, boosting, MLP, kNN, calibration and pipelines with skops).
+# forests, boosting, MLP, kNN, calibration and pipelines with skops; classifiers, and
+# regressors: trees, forests, histogram and gradient boosting with each loss, linear
+# models, MLP, kNN).
 _SKLEARN_HELPERS = (
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
@@ -53,6 +55,20 @@ _SKLEARN_HELPERS = (
     "sklearn.metrics._dist_metrics.ManhattanDistance64",
     "sklearn.metrics._dist_metrics.ChebyshevDistance64",
     "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    # Regressors' losses (histogram and gradient boosting, every loss they take).
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn._loss.loss.AbsoluteError",
+    "sklearn._loss.loss.PinballLoss",
+    "sklearn._loss.loss.HuberLoss",
+    "sklearn._loss.loss.HalfPoissonLoss",
+    "sklearn._loss.loss.HalfGammaLoss",
+    "sklearn._loss._loss.CyHalfSquaredError",
+    "sklearn._loss._loss.CyAbsoluteError",
+    "sklearn._loss._loss.CyPinballLoss",
+    "sklearn._loss._loss.CyHuberLoss",
+    "sklearn._loss._loss.CyHalfPoissonLoss",
+    "sklearn._loss._loss.CyHalfGammaLoss",
+    "sklearn._loss.link.LogLink",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     # HistGradientBoosting with categorical features keeps partial(check_array, ...).
@@ -306,15 +322,25 @@ def _check_tree_arrays(model: Any, path: Path, what: str) -> None:
 # --------------------------------------------------------------------------- fit to table
 
 
-def check_model_input(model: Any, n_features: int, *, what: str = "--model") -> None:
-    """The model must give probabilities and read `n_features` columns.
+def check_model_input(model: Any, n_features: int, *, what: str = "--model",
+                      task: str = "classification") -> None:
+    """The model must suit the target and read `n_features` columns: a classifier gives
+    probabilities; for a regression target (`task`), a regressor predicts numbers.
 
     Raises
     ------
     InvalidParameterError
-        No ``predict_proba``, or ``n_features_in_`` differs from `n_features`.
+        No ``predict_proba`` (a regression target: no ``predict``, or a classifier), or
+        ``n_features_in_`` differs from `n_features`.
     """
-    if not callable(getattr(model, "predict_proba", None)):
+    if task == "regression":
+        from sklearn.base import is_classifier
+
+        if not callable(getattr(model, "predict", None)) or is_classifier(model):
+            raise InvalidParameterError(
+                f"{what} must be a regressor with predict for a regression target. Got "
+                f"{type(model).__name__}.")
+    elif not callable(getattr(model, "predict_proba", None)):
         raise InvalidParameterError(
             f"{what} must be a classifier with predict_proba. Got {type(model).__name__}.")
     expected = getattr(model, "n_features_in_", None)

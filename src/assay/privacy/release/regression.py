@@ -293,11 +293,17 @@ def regression_evidence(results: dict[str, Any], fpr: float = 0.01) -> dict[str,
     return out
 
 
-def regression_release_report(context: Any, options: Any) -> ReleaseReport:
-    """The release report of a regression audit: the regressor the learner fits on the
-    audited model's training rows (or every row), or, for a model of the user's own, the
-    checks that need the model marked as not run."""
+def regression_release_report(context: Any, options: Any,
+                               model: Any = None) -> ReleaseReport:
+    """The release report of a regression audit: a model file's fitted regressor (`model`,
+    checked on every row of the table, as a classifier's file is), the regressor the
+    learner fits on the audited model's training rows (or every row), or, for a model of
+    the user's own, the checks that need the model marked as not run."""
     evidence = regression_evidence(context.extras.get("results", {}), options.mia_fpr)
+    if model is not None:
+        return regression_release_checks(
+            model, context.dataset.dense_X("the release section"), context.dataset.y,
+            thresholds=options.thresholds, evidence=evidence)
     if context.brings_own_model:
         structure = "needs the model itself; only its predictions were given"
         checks = [_not_run("stored_rows", structure), _not_run("leaf_k_anonymity", structure),

@@ -110,7 +110,6 @@ class ReleaseSection(SectionBase):
     tasks = ("classification", "regression")
     #: Options refused on a regression model, and why.
     regression_refused = {
-        "model": "a regression model file is not read yet (the learner's fit is checked)",
         "min_cell_rows": "a regression tree's leaves hold numbers, not classes (their sizes "
                          "are checked by min_leaf_rows)",
         "max_class_disclosure": "a regression model gives no class probabilities",
@@ -142,7 +141,8 @@ class ReleaseSection(SectionBase):
         if context.task == "regression":  # a regressor's checks, read from its own sections
             from assay.privacy.release.regression import regression_release_report
 
-            report = regression_release_report(context, options)
+            fitted = None if options.model is None else model_file(context, options)
+            report = regression_release_report(context, options, fitted)
             return SectionResult(name=self.name, title=self.title, summary=summary(report),
                                  metrics=metrics(report), data=ReleasePayload(report))
         # The sections that ran before this one (the runner shares them): the measured
@@ -185,7 +185,8 @@ def model_file(context: Any, options: ReleaseOptions) -> Any:
         from assay.learners.model_file import check_model_input, load_model_file
 
         fitted = load_model_file(str(options.model), what="release.model")
-        check_model_input(fitted, context.dataset.X.shape[1], what="release.model")
+        check_model_input(fitted, context.dataset.X.shape[1], what="release.model",
+                          task=context.task)
         context.extras["release.model"] = fitted
     return fitted
 
