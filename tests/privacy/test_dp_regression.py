@@ -201,7 +201,7 @@ def test_the_dp_section_runs_on_a_regression_target(data, tmp_path):
 
     assert "dp" not in skip_reason(SECTION)
     options = DPOptions(enabled=True, risk_target="advantage=0.3", epochs=1, batch_size=40,
-                        models=6, target_bounds="0:100")
+                        models=6, canaries=40, target_bounds="0:100")
     config = AuditConfig(data="t", target="value", models=4, sections={"dp": options})
     result = run_section(config, "dp", dataset=data, cache_dir=tmp_path / "cache",
                          out=tmp_path / "out", progress=False)
@@ -291,6 +291,10 @@ def test_train_dp_on_german_credit_amount(tmp_path, capsys):
     assert all(a["tpr_at_fpr"]["0.01"]["value"] is None for a in audit["attacks"])
     assert "NaN" not in out_json.read_text()
     assert "stays under the guarantee" in out
+    one = audit["one_run"]  # 500 canaries at the bound: loose, never above the guarantee
+    assert one["n_canaries"] == 500 and one["passed"]
+    assert one["epsilon_lower"] <= one["epsilon_accounted"] == report["guarantee"]["epsilon"]
+    assert "one-run audit (500 canaries)" in out
 
 
 def test_a_claimed_guarantee_is_drawn_beside_the_regression_roc(tmp_path):

@@ -162,9 +162,15 @@ def _print_regression(console, name: str, payload, out: Path) -> None:
                                f"TPR at FPR {f:g} not estimable with {audit.n_nonmembers} "
                                f"non-members") + f" (bound {bound[f'{f:g}']:.4f})"
                               for f, e in top.tpr_at_fpr.items())
-                  + ("; every ROC stays under the guarantee" if audit.passed else
+                  + ("; every ROC stays under the guarantee" if not audit.violations else
                      f"; a ROC EXCEEDS the guarantee at FPR {audit.violations}"),
                   highlight=False)
+    one = audit.one_run
+    if one is not None:
+        console.print(f"one-run audit ({one.n_canaries} canaries): ε ≥ {one.epsilon_lower:.3g}"
+                      f" (guarantee: ε ≤ {one.epsilon_accounted:.3g} at δ = {one.delta:g})"
+                      + ("" if one.passed else ": EXCEEDED, the training is broken"),
+                      highlight=False)
 
 
 #: The DP section's options, named by this command's flags in its one-line errors.

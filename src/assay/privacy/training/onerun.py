@@ -12,6 +12,9 @@ bounds the chance of v or more correct guesses, so every ε with p(ε) < p₀ is
 the largest such ε (by bisection) is the reported lower bound. k is chosen from a fixed
 grid with a Bonferroni correction (p₀ divided by the grid size), never post hoc.
 
+On a continuous target (`one_run_regression_audit`) each canary's target is set to the
+public bound farther from its value, and scored by minus its squared loss.
+
 With black-box access to one final model the bound is loose (far below the accounted
 ε): it is a check that the training is not grossly broken, beside the guarantee.
 """
@@ -26,7 +29,8 @@ from scipy.special import bdtr, bdtrc
 from assay._serial import Serial
 from assay._validation import DataError, check_scalar
 
-__all__ = ["OneRunAudit", "epsilon_lower_bound", "one_run_audit", "p_value"]
+__all__ = ["OneRunAudit", "epsilon_lower_bound", "guess_from_scores", "one_run_audit",
+           "one_run_regression_audit", "p_value"]
 
 #: Shares of the canaries guessed on each side (IN for the top, OUT for the bottom).
 GUESS_SHARES = (0.02, 0.05, 0.1, 0.2, 0.5)
@@ -97,6 +101,29 @@ def _flip(y: np.ndarray, n_classes: int, rng: np.random.Generator) -> np.ndarray
     return (y + rng.integers(1, n_classes, size=y.shape)) % n_classes
 
 
+def _draw_canaries(n: int, n_canaries: int, train_rows: np.ndarray | None, delta: float,
+                   significance: float, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.random.Generator]:
+    """Canary rows, their coin flips, the one model's training mask, and the generator
+    (to alter the canaries with next); every option checked first."""
+    m = check_scalar(n_canaries, "n_canaries", kind=int, low=10)
+    check_scalar(delta, "delta", low=0, high=1, high_open=True)
+    check_scalar(significance, "significance", low=0, high=1, low_open=True, high_open=True)
+    rng = np.random.default_rng([seed, 7])
+    base = np.zeros(n, bool) if train_rows is None else np.asarray(train_rows, bool).copy()
+    pool = np.flatnonzero(~base) if train_rows is not None else np.arange(n)
+    if pool.size < m:
+        raise DataError(f"n_canaries must be at most the {pool.size} rows available. Got {m}.")
+    canaries = rng.choice(pool, size=m, replace=False)
+    if train_rows is None:
+        base[:] = True
+        base[canaries] = False
+    included = rng.random(m) < 0.5
+    mask = base.copy()
+    mask[canaries[included]] = True
+    return canaries, included, mask, rng
+
+
 def one_run_audit(X: np.ndarray, y: np.ndarray, learner, n_classes: int, *,
                   n_canaries: int = 500, train_rows: np.ndarray | None = None,
                   delta: float = 1e-5, significance: float = 0.05,
@@ -118,26 +145,56 @@ def one_run_audit(X: np.ndarray, y: np.ndarray, learner, n_classes: int, *,
     delta, significance : float
     seed : int
     """
-    n = X.shape[0]
-    m = check_scalar(n_canaries, "n_canaries", kind=int, low=10)
-    check_scalar(delta, "delta", low=0, high=1, high_open=True)
-    check_scalar(significance, "significance", low=0, high=1, low_open=True, high_open=True)
-    rng = np.random.default_rng([seed, 7])
-    base = np.zeros(n, bool) if train_rows is None else np.asarray(train_rows, bool).copy()
-    pool = np.flatnonzero(~base) if train_rows is not None else np.arange(n)
-    if pool.size < m:
-        raise DataError(f"n_canaries must be at most the {pool.size} rows available. Got {m}.")
-    canaries = rng.choice(pool, size=m, replace=False)
-    if train_rows is None:
-        base[:] = True
-        base[canaries] = False
-    included = rng.random(m) < 0.5
+    canaries, included, mask, rng = _draw_canaries(X.shape[0], n_canaries, train_rows,
+                                                   delta, significance, seed)
     labels = np.asarray(y).copy()
     labels[canaries] = _flip(labels[canaries], n_classes, rng)
-    mask = base.copy()
-    mask[canaries[included]] = True
     probs = learner.fit_predict(X, labels, mask[None], np.array([seed]), n_classes)[0]
     score = np.log(np.clip(probs[canaries, labels[canaries]], 1e-12, 1.0))
+    return guess_from_scores(score, included, delta, significance)
+
+
+
+def one_run_regression_audit(X: np.ndarray, y: np.ndarray, learner,
+                             target_bounds: tuple[float, float], *, n_canaries: int = 500,
+                             train_rows: np.ndarray | None = None, delta: float = 1e-5,
+                             significance: float = 0.05, seed: int = 0) -> OneRunAudit:
+    """`one_run_audit` for a model that predicts a number (``fit_predict_values``).
+
+    Each canary's target is set to the public bound farther from its own value (the
+    regression counterpart of a flipped label: a value the features do not predict, and
+    the largest residual the clipped target allows); the score is minus its squared loss
+    under the one model (a canary trained on is pulled towards its bound). The same
+    guesses and estimator as for classes (`guess_from_scores`).
+
+    Parameters
+    ----------
+    X, y : arrays
+        Encoded table and the continuous target.
+    learner : Learner
+        With ``fit_predict_values(X, y, train_mask, seeds)`` (the DP linear regression,
+        with fixed sample rate and steps).
+    target_bounds : (LO, HI)
+        The public bounds the learner clips the target into.
+    n_canaries, train_rows, delta, significance, seed
+        As for `one_run_audit`.
+    """
+    low, high = (float(b) for b in target_bounds)
+    canaries, included, mask, _ = _draw_canaries(X.shape[0], n_canaries, train_rows,
+                                                 delta, significance, seed)
+    targets = np.asarray(y, dtype=np.float64).copy()
+    own = np.clip(targets[canaries], low, high)
+    targets[canaries] = np.where(own - low < high - own, high, low)
+    values = learner.fit_predict_values(X, targets, mask[None], np.array([seed]))[0]
+    score = -np.square(values[canaries] - targets[canaries])
+    return guess_from_scores(score, included, delta, significance)
+
+def guess_from_scores(score: np.ndarray, included: np.ndarray, delta: float = 1e-5,
+                      significance: float = 0.05) -> OneRunAudit:
+    """The auditor's guesses from the canaries' scores (higher: more likely IN), and the
+    lower bound on ε they give (see the module notes), whatever the model and canaries."""
+    score, included = np.asarray(score, dtype=float), np.asarray(included, dtype=bool)
+    m = int(score.size)
     order = np.argsort(-score, kind="stable")
     grid = sorted({max(1, int(round(s * m / 2))) for s in GUESS_SHARES})
     level = significance / len(grid)  # Bonferroni over the fixed grid

@@ -81,7 +81,7 @@ def _regression_page(payload: Any) -> Page:
     figures = {}
     audit = payload.audit
     if audit is not None:
-        cards.append(Card("attacks under the guarantee", "all" if audit.passed else "NO",
+        cards.append(Card("attacks under the guarantee", "no" if audit.violations else "all",
                           "ROC within 95 % intervals", "card-dp-check"))
         figures["roc"] = roc_plot(
             [Curve(label=f"{a.name.upper()} (AUC {a.auc.value:.3f})", fpr=audit.roc_fpr,
@@ -91,6 +91,11 @@ def _regression_page(payload: Any) -> Page:
                         f"{payload.sample_rate:.3g}, T = {payload.steps}", audit.roc_fpr,
                         audit.bound_tpr),
             title="Membership on residuals: ROC beside the f-DP bound (log-log)")
+        if audit.one_run is not None:
+            one = audit.one_run
+            cards.append(Card("one-run audit: ε lower bound", f"ε ≥ {one.epsilon_lower:.3g}",
+                              f"guarantee: ε ≤ {one.epsilon_accounted:.3g}"
+                              + ("" if one.passed else " (EXCEEDED)"), "card-dp-one-run"))
     template = resources.files("assay.privacy.training") \
         .joinpath("templates/dp_regression.html.j2").read_text(encoding="utf-8")
     return Page(template=template, view={"payload": payload}, figures=figures, cards=cards)

@@ -17,12 +17,17 @@ route (`assay.privacy.training.train`), for a number.
   every model in turn, the others as references); each attack's ROC is checked against the
   guarantee's f-DP curve point by point within its interval
   (`assay.privacy.training.check`), and flagged where it rises above it.
+* **One-run audit.** One more model at the same settings, trained with canaries whose
+  target is set to the public bound farther from their value, each included by a coin
+  flip (`assay.privacy.training.onerun.one_run_regression_audit`, ``dp.canaries``): its
+  empirical lower bound on ε must not exceed the accounted ε.
 * **Export.** ``model.npz`` + ``model.json`` as for classes (`DPModel`, kind ``"linreg"``,
   weights predicting the target in its own units).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,9 +38,11 @@ from assay._serial import Serial, meta
 from assay._stats import Estimate
 from assay._validation import InvalidParameterError
 from assay.privacy.training.check import GuaranteeCheck
+from assay.privacy.training.onerun import OneRunAudit
 from assay.report.result import Metric, SectionResult
 
-__all__ = ["DPRegressionAttack", "DPRegressionAudit", "DPRegressionPayload",
+__all__ = ["DPRegressionAttack", "DPRegressionAudit", "DPRegressionOneRun",
+           "DPRegressionPayload",
            "DPRegressionTrainingResult", "audit_regression_training", "check_dp_regression",
            "run_dp_regression", "train_dp_regression"]
 
@@ -225,6 +232,26 @@ class DPRegressionAttack(Serial):
 
 
 @dataclass
+class DPRegressionOneRun(OneRunAudit):
+    """The one-run audit of a DP linear regression at the deployed model's (σ, q, T, C),
+    against its guarantee (the fields of `OneRunAudit`, and:).
+
+    Attributes
+    ----------
+    epsilon_accounted : float
+        The guarantee's ε at the audit's δ.
+    passed : bool
+        The empirical lower bound does not exceed the accounted ε (a DP training whose
+        canaries refute its own ε is broken).
+    """
+
+    epsilon_accounted: float = field(metadata=meta(null_nan=True))
+    passed: bool
+
+    __json_plain__ = True
+
+
+@dataclass
 class DPRegressionAudit(Serial):
     """The DP population at the deployed model's (σ, q, T, C), attacked on its residuals.
 
@@ -234,7 +261,8 @@ class DPRegressionAudit(Serial):
     strongest : str
         Highest TPR at the smallest FPR (ties: higher AUC).
     passed : bool
-        No attack's ROC above the guarantee beyond its interval.
+        No attack's ROC above the guarantee beyond its interval, and no one-run lower
+        bound on ε above the accounted ε.
     violations : list of float
         FPR levels and grid points where some attack beats the guarantee.
     fprs : list of float
@@ -245,6 +273,8 @@ class DPRegressionAudit(Serial):
         Mean squared error on the members and the non-members (mean over models).
     n_members, n_nonmembers : int
         Per model (fewest).
+    one_run : DPRegressionOneRun or None
+        The one-run audit with canaries (None with ``canaries = 0``).
     """
 
     models: int
@@ -258,6 +288,7 @@ class DPRegressionAudit(Serial):
     mse: dict[str, float]
     n_members: int = 0
     n_nonmembers: int = 0
+    one_run: DPRegressionOneRun | None = None
 
     __json_plain__ = True
 
@@ -272,9 +303,11 @@ def _audit_attacks(attacks: Any) -> tuple[str, ...]:
 
 def audit_regression_training(dataset: Any, result: DPRegressionTrainingResult, *,
                               models: int = 16, seed: int = 0, attacks: Any = ("lira", "rmia"),
-                              fprs: Any = None, fit: Any = None) -> DPRegressionAudit:
+                              fprs: Any = None, fit: Any = None,
+                              canaries: int = 0) -> DPRegressionAudit:
     """Attack a DP population at the trained model's (σ, q, T, C) on its residuals, and
-    check every attack's ROC against the guarantee's f-DP curve.
+    check every attack's ROC against the guarantee's f-DP curve; with `canaries`, also
+    the one-run audit of one more model at those settings against the guarantee's ε.
 
     `fit` (``fit(plan, learner) -> RegressionPopulation``) trains the population; default
     the regression engine's entry on ``dataset`` without progress bars.
@@ -315,16 +348,32 @@ def audit_regression_training(dataset: Any, result: DPRegressionTrainingResult, 
     strongest = max(found, key=lambda a: (np.nan_to_num(a.tpr_at_fpr[low].value, nan=-1.0),
                                           np.nan_to_num(a.auc.value))).name
     violations = sorted({v for a in found for v in a.check.violations})
+    one_run = _one_run(dataset, result, learner, canaries, seed) if canaries else None
     squared = np.square(values - y[None, :])
     with np.errstate(invalid="ignore", divide="ignore"):
         mse = {"members": float(np.mean(np.where(member, squared, 0).sum(1) / member.sum(1))),
                "nonmembers": float(np.mean(np.where(~member, squared, 0).sum(1)
                                            / (~member).sum(1)))}
     return DPRegressionAudit(
-        models=int(models), strongest=strongest, passed=not violations, violations=violations,
+        models=int(models), strongest=strongest,
+        passed=not violations and (one_run is None or one_run.passed), violations=violations,
         fprs=list(fprs), roc_fpr=grid.tolist(),
         bound_tpr=np.asarray(curve.tpr(grid), dtype=float).tolist(), attacks=found, mse=mse,
-        n_members=int(member.sum(axis=1).min()), n_nonmembers=int((~member).sum(axis=1).min()))
+        n_members=int(member.sum(axis=1).min()), n_nonmembers=int((~member).sum(axis=1).min()),
+        one_run=one_run)
+
+
+def _one_run(dataset: Any, result: DPRegressionTrainingResult, learner: Any, canaries: int,
+             seed: int) -> DPRegressionOneRun:
+    """The one-run audit at the deployed model's settings (fixed q and T: the canaries do
+    not change the guarantee), at the guarantee's δ, checked against its ε."""
+    from assay.privacy.training.onerun import one_run_regression_audit
+
+    delta, epsilon = float(result.guarantee["delta"]), float(result.guarantee["epsilon"])
+    one = one_run_regression_audit(dataset.X, dataset.y, learner, result.target_bounds,
+                                   n_canaries=canaries, delta=delta, seed=seed)
+    return DPRegressionOneRun(**dataclasses.asdict(one), epsilon_accounted=epsilon,
+                              passed=bool(one.epsilon_lower <= epsilon))
 
 
 # --------------------------------------------------------------------------- payload
@@ -435,6 +484,11 @@ def check_dp_regression(context: Any, options: Any) -> None:
     if _audits(options):
         from assay.engine import check_population_size
 
+        if options.canaries > dataset.n_rows:
+            raise InvalidParameterError(
+                f"dp.canaries must be at most the {dataset.n_rows} rows of the table "
+                f"(0: no one-run audit). Got {options.canaries}.")
+
         check_population_size(options.models, dataset.n_rows, 2, name="dp.models",
                               spill=False)
 
@@ -459,7 +513,8 @@ def run_dp_regression(section: Any, context: Any, options: Any) -> SectionResult
     if _audits(options):
         audit = audit_regression_training(dataset, result, models=options.models,
                                           seed=config.seed, attacks=options.attacks,
-                                          fprs=options.fprs, fit=context.fit)
+                                          fprs=options.fprs, fit=context.fit,
+                                          canaries=options.canaries)
     target = result.target
     payload = DPRegressionPayload(
         mode="deploy", task="regression", risk_target=options.risk_target,
@@ -499,6 +554,9 @@ def metrics(payload: DPRegressionPayload) -> dict[str, Metric]:
                                                     f"({top.name})")
         out["deploy.violations"] = Metric(float(len(audit.violations)),
                                           label="audit: ROC points above the guarantee")
+        if audit.one_run is not None:
+            out["deploy.one_run.epsilon_lower"] = Metric(audit.one_run.epsilon_lower,
+                                                         label="one-run audit: ε lower bound")
     return out
 
 
@@ -519,8 +577,18 @@ def summary(payload: DPRegressionPayload) -> list[str]:
             f"Audit ({audit.models} DP models attacked on their residuals, "
             f"{top.name.upper()} strongest, AUC {top.auc.value:.3f}): "
             + ("every attack's ROC stays under the guarantee within its 95 % interval."
-               if audit.passed else
+               if not audit.violations else
                f"an attack's ROC EXCEEDS the guarantee at FPR "
                f"{', '.join(f'{v:.3g}' for v in audit.violations)}: the training or its "
                f"accounting is broken."))
+        one = audit.one_run
+        if one is not None:
+            lines.append(
+                f"One-run audit ({one.n_canaries} canaries at the public bound farther from "
+                f"their value, one model at the same settings): ε ≥ {one.epsilon_lower:.3g} "
+                f"empirically (canary AUC {one.canary_auc:.3f}), "
+                + (f"within the guarantee's ε ≤ {one.epsilon_accounted:.3g}"
+                   if one.passed else
+                   f"ABOVE the guarantee's ε ≤ {one.epsilon_accounted:.3g}: the training or "
+                   f"its accounting is broken") + f" at δ = {one.delta:g}.")
     return lines

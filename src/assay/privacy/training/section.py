@@ -48,7 +48,9 @@ class DPOptions(Options):
     noise_grid : tuple of float, default=(0.5, 2.0)
         Further σ trained for the noise-vs-risk curve.
     canaries : int, default=500
-        Canaries of the one-run audit (0: none).
+        Canaries of the one-run audit (0: none): mislabelled rows for classes; on a
+        regression target, rows whose target is set to the public bound farther from
+        their value (at most the table's rows).
     deploy : bool, default=False
         Instead of the comparison, train the one deployable DP-SGD model: one seeded
         train/test split (`test_size`), σ calibrated to the risk target for that fit's own
@@ -179,7 +181,6 @@ class DPSection(SectionBase):
     regression_refused = {
         "noise_grid": "the noise-vs-risk comparison of DP populations is built for "
                       "classifiers",
-        "canaries": "the one-run audit's canaries are built for classifiers",
     }
 
     def uses_population(self, config: Any) -> bool:
