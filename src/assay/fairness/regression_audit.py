@@ -21,13 +21,17 @@ times the overall MAE.
 
 The mitigation front (`assay.fairness.regression_front`: Wasserstein-barycenter
 post-processing and fairlearn's bounded group loss, fitted on the rows the model trained on,
-chosen on half of its held-out rows and confirmed on the other half) says whether a model
-whose groups' prediction distributions are closer is a fix, or why not.
+chosen on half of its held-out rows and confirmed on the other half, or cross-fitted over
+all of them where half lacks group support) says whether a model whose groups' prediction
+distributions are closer is a fix, or why not. A confirmed barycenter fix is written under
+``<out>/fairness/`` (``model.skops``, reading the audited model's prediction and the groups
+from X by name, and ``model_card.md``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +43,8 @@ from assay._validation import InvalidParameterError
 __all__ = ["RegressionFairnessPayload", "RegressionFlag", "regression_flags",
            "run_regression_fairness"]
 
+#: Folder of the exported fix, relative to the audit's out folder (as a classifier's).
+EXPORT_DIR = "fairness"
 #: Why no front is built when no method is asked for.
 NO_FRONT = "no mitigation method was asked for (fairness.regression_methods is empty)"
 #: Gaps shown (KS and Wasserstein-1 are each group's distance from the rest: with two
@@ -99,6 +105,9 @@ class RegressionFairnessPayload(Serial):
         The decision ``prediction > decision_threshold`` measured as a classifier's.
     decision_note : str
         Why the decision was not measured though a threshold was given ("" otherwise).
+    exports : dict of str to str
+        The confirmed fix's ``model`` (skops) and ``card`` paths relative to the out
+        folder (``fairness.export``); empty without a confirmed fix.
     task : "regression"
     """
 
@@ -112,9 +121,12 @@ class RegressionFairnessPayload(Serial):
     decision_threshold: float | None = None
     decision: Any = field(default=None, metadata=meta(hint=lambda: _late()["decision"]))
     decision_note: str = ""
+    exports: dict[str, str] = field(default_factory=dict)
     task: str = field(default="regression", metadata=meta(schema={"const": "regression"}))
+    # In memory only: (out folder, dataset description) until the report writes the fix.
+    pending: Any = field(default=None, repr=False, compare=False, metadata=meta(skip=True))
 
-    __json_required__ = ("flags", "target", "front", "no_front", "task")
+    __json_required__ = ("flags", "target", "front", "no_front", "exports", "task")
 
     def flagged(self) -> list[RegressionFlag]:
         """Flagged tests, single attributes first, then by size of the difference."""
@@ -207,6 +219,19 @@ def run_regression_fairness(section: Any, context: Any, options: Any):
             config.seed)
     if options.regression_methods:
         payload.front, payload.no_front = _front(context, options), ""
+        if options.export and payload.front.fixed \
+                and payload.front.preferred_candidate.model is not None:
+            # Written with the report (`write_pending_fix`, from the page), not here: an
+            # audit run with write=False leaves nothing on disk.
+            from assay.fairness.regression_export import CARD_FILE, MODEL_FILE
+
+            payload.exports = {"model": f"{EXPORT_DIR}/{MODEL_FILE}",
+                               "card": f"{EXPORT_DIR}/{CARD_FILE}"}
+            d = context.dataset
+            payload.pending = (Path(context.out_dir),
+                               {"name": d.name, "fingerprint": d.fingerprint,
+                                "target": d.target, "protected": list(d.protected),
+                                "n_rows": d.n_rows})
     return SectionResult(name=section.name, title=section.title,
                          summary=summary_lines(payload), metrics=gate_metrics(payload),
                          data=payload)
@@ -227,8 +252,23 @@ def _front(context: Any, options: Any) -> Any:
         distance=options.regression_gap, error=options.regression_error,
         min_rows=options.fix_min_count, max_cost=options.max_cost,
         min_reduction=options.min_reduction, n_bootstrap=min(options.n_bootstrap, 200),
-        max_intersection=config.groups.max_intersection, random_state=config.seed)
+        max_intersection=config.groups.max_intersection, confirm_by=options.confirm_by,
+        random_state=config.seed)
     return front
+
+
+def write_pending_fix(payload: RegressionFairnessPayload) -> None:
+    """Write the confirmed fix of a payload fresh from `run_regression_fairness` (once;
+    no-op otherwise): the post-processor reading the audited model's prediction from X's
+    ``prediction`` column, and its card."""
+    if payload.pending is None or not payload.exports:
+        return
+    from assay.fairness.regression_export import group_columns, write_regression_fix
+
+    out_dir, dataset = payload.pending
+    payload.pending = None
+    write_regression_fix(payload.front, out_dir / EXPORT_DIR, dataset=dataset,
+                         groups=group_columns(dataset["protected"], ["prediction"]))
 
 
 def decision_report(y: Any, pred: Any, index: Any, threshold: float, group_policy: Any,
@@ -431,6 +471,7 @@ def regression_fairness_page(section: Any, result: Any) -> Any:
     from assay.section import Card, Page
 
     payload: RegressionFairnessPayload = section.data
+    write_pending_fix(payload)
     o = payload.report.overall
     cards = [Card("MAE on held-out rows", _num(o["mae"].value),
                   f"[{_num(o['mae'].ci_low)}, {_num(o['mae'].ci_high)}]", "card-mae")]

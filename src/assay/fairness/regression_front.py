@@ -1,6 +1,7 @@
 """The mitigation front of a regression model: candidates that bring the groups'
 prediction distributions together, chosen on half of the held-out rows and confirmed on the
-other half.
+other half, or, where that half lacks group support (``confirm_by``), chosen on every
+held-out row and confirmed by cross-fitting (`crossfit_values`).
 
 Candidates (each fitted on the rows the model under audit trained on, so that the held-out
 rows serve only to choose and to confirm):
@@ -31,6 +32,18 @@ with the smallest gap among those below the unmitigated gap within ``max_cost``;
 confirming half the paired bootstrap of both models' gaps and errors (one row resample
 moves both) gives the intervals, and `assay.fairness.verdict.judge` says whether it is a
 fix, in the regression front's words (`REGRESSION_WORDING`).
+
+Small tables (German credit: 500 held-out rows, 250 on each half, no attribute with two
+groups of 100) get a verdict by cross-fitting, as the classification front's
+(`assay.fairness.crossfit`): ``confirm_by="auto"`` (the default) cross-fits where the
+confirming half would leave a grouping without two supported groups. Each fold's rows get
+the predictions of the candidate chosen by the same rules on the other folds; the
+envelope of the repeats' paired intervals must lie below the margin, and so must the
+chosen candidate's own paired difference on all held-out rows.
+
+A barycenter candidate is deployable (`BarycenterFairRegressor`: the base model's
+prediction and the groups read from X by name, the fitted quantile tables and alpha);
+its predictions equal the candidate's on every row.
 """
 
 from __future__ import annotations
@@ -47,11 +60,19 @@ import pandas as pd
 from assay._serial import Serial, meta
 from assay._stats import Estimate
 from assay.fairness.candidates import _jsonable, _short
+from assay.fairness.fair_regressor import (
+    POOLED,
+    BarycenterFairRegressor,
+    barycenter_tables,
+    barycenter_values,
+    intersection_cells,
+)
 from assay.fairness.verdict import PairedComparison, Verdict, Wording
 
 __all__ = ["ALPHAS", "BarycenterPostprocessor", "DISTANCES", "ERRORS", "METHODS",
            "REGRESSION_WORDING", "RegressionCandidate", "RegressionFront",
-           "build_regression_front", "compare_paired_values", "score_values"]
+           "build_regression_front", "compare_paired_values", "crossfit_values",
+           "intersection_cells", "score_values"]
 
 #: Mitigation methods of the regression front.
 METHODS = ("barycenter", "bounded_group_loss")
@@ -72,8 +93,6 @@ BGL_MAX_ROWS = 2000
 BGL_TOLERANCE = 0.05
 #: Fitting rows an intersection needs for its own CDF; smaller ones are pooled.
 MIN_CELL_ROWS = 20
-#: The pooled intersection's label.
-POOLED = "(small intersections pooled)"
 #: Paired resamples of the confirmation (each recomputes every group's distances).
 CONFIRM_RESAMPLES = 1000
 #: Bootstrap weights are drawn in blocks of about this many floats.
@@ -133,21 +152,17 @@ REGRESSION_WORDING = regression_wording("mse")
 # --------------------------------------------------------------------------- barycenter
 
 
-def intersection_cells(groups: pd.DataFrame) -> np.ndarray:
-    """Each row's finest intersection of the protected columns, as a label."""
-    frame = groups.reset_index(drop=True).astype(str)
-    return frame.apply(lambda col: col.name + "=" + col).agg(" & ".join, axis=1).to_numpy()
-
-
 class BarycenterPostprocessor:
-    """Wasserstein-barycenter fair regression (Chzhen et al. 2020) of given predictions.
+    """Wasserstein-barycenter fair regression (Chzhen et al. 2020) of given predictions
+    (the arithmetic: `assay.fairness.fair_regressor`, shared with the exported model).
 
     Parameters
     ----------
     min_cell_rows : int, default=MIN_CELL_ROWS
         Fitting rows a group needs for its own CDF; smaller groups are pooled.
     jitter : float, default=1e-6
-        Half-width of the uniform tie-breaking noise, relative to the predictions' spread.
+        Half-width of the uniform tie-breaking noise on the fitting predictions, relative
+        to their spread.
     random_state : int, default=0
 
     Attributes (after `fit`)
@@ -164,47 +179,39 @@ class BarycenterPostprocessor:
         self.random_state = random_state
 
     def _pool(self, cells: np.ndarray) -> np.ndarray:
-        known = getattr(self, "groups_", None)
-        if known is None:
-            labels, counts = np.unique(cells, return_counts=True)
-            small = set(labels[counts < self.min_cell_rows])
-        else:
-            small = set(np.unique(cells)) - set(known)
+        """Labels of groups too small to fit their own CDF read as the pooled group."""
+        labels, counts = np.unique(cells, return_counts=True)
+        small = set(labels[counts < self.min_cell_rows])
         return np.where(np.isin(cells, list(small)), POOLED, cells) if small else cells
 
     def fit(self, pred: Any, cells: Any) -> BarycenterPostprocessor:
         """Each group's CDF and quantile function from predictions `pred` of rows in
         groups `cells` (labels)."""
-        pred = np.asarray(pred, dtype=np.float64)
-        cells = self._pool(np.asarray(cells).astype(str))
-        spread = float(np.ptp(pred)) if pred.size else 0.0
-        self.scale_ = self.jitter * (spread if spread > 0 else 1.0)
-        rng = np.random.default_rng(self.random_state)
-        noisy = pred + rng.uniform(-self.scale_, self.scale_, pred.shape)
-        self.groups_ = {c: np.sort(noisy[cells == c]) for c in np.unique(cells)}
-        self.shares_ = {c: float(np.mean(cells == c)) for c in self.groups_}
+        self.groups_, self.shares_, self.scale_ = barycenter_tables(
+            pred, cells, min_cell_rows=self.min_cell_rows, jitter=self.jitter,
+            random_state=self.random_state)
         return self
 
-    def transform(self, pred: Any, cells: Any, alpha: float = 1.0,
-                  random_state: int | None = None) -> np.ndarray:
+    def transform(self, pred: Any, cells: Any, alpha: float = 1.0) -> np.ndarray:
         """``(1 - alpha) pred + alpha fair(pred)``; a group unseen in fitting (or too
-        small there) reads the pooled group's CDF, or everyone's without one."""
-        pred = np.asarray(pred, dtype=np.float64)
-        cells = self._pool(np.asarray(cells).astype(str))
-        seed = self.random_state if random_state is None else random_state
-        rng = np.random.default_rng(seed + 1)
-        noisy = pred + rng.uniform(-self.scale_, self.scale_, pred.shape)
-        everyone = np.sort(np.concatenate(list(self.groups_.values())))
-        fair = np.empty_like(pred)
-        for c in np.unique(cells):
-            rows = cells == c
-            ref = self.groups_.get(c, everyone)
-            # Mid-rank: the fitting rows of a group get (1/2, 3/2, ...)/n, spread evenly.
-            u = np.clip((np.searchsorted(ref, noisy[rows], side="right") - 0.5) / ref.size,
-                        0.0, 1.0)
-            fair[rows] = sum(share * np.quantile(self.groups_[s], u)
-                             for s, share in self.shares_.items())
-        return (1.0 - alpha) * pred + alpha * fair
+        small there) reads the pooled group's CDF, or everyone's without one. A row's
+        value depends on its own prediction and group only."""
+        return barycenter_values(pred, cells, self.groups_, self.shares_, alpha)
+
+    def deployable(self, alpha: float, *, estimator: Any = None,
+                   groups: Sequence[str] = (), attributes: Sequence[str] | None = None,
+                   features: Sequence[str] | None = None,
+                   prediction_column: str = "prediction") -> BarycenterFairRegressor:
+        """The fitted tables as a scikit-learn estimator that reads its groups from X
+        (`BarycenterFairRegressor`); its predictions equal `transform`'s."""
+        model = BarycenterFairRegressor(
+            estimator=estimator, groups=tuple(groups),
+            attributes=None if attributes is None else tuple(attributes),
+            features=None if features is None else tuple(features), alpha=float(alpha),
+            prediction_column=prediction_column)
+        model.quantiles_ = {str(k): np.asarray(v) for k, v in self.groups_.items()}
+        model.shares_ = {str(k): float(v) for k, v in self.shares_.items()}
+        return model
 
 
 # --------------------------------------------------------------------------- figures
@@ -307,6 +314,9 @@ class RegressionCandidate(Serial):
     # In memory only: the candidate's predictions on every held-out row.
     values: np.ndarray | None = field(default=None, metadata=meta(skip=True))
     error_draws: np.ndarray | None = field(default=None, metadata=meta(skip=True))
+    # In memory only: the deployable model (a barycenter candidate reading the base
+    # model's prediction from X; `BarycenterFairRegressor`).
+    model: Any = field(default=None, metadata=meta(skip=True))
 
     __json_layout__ = ("index", "method", "name", "params", "error", "cost", "gap",
                        "gaps_by_grouping", "unmeasurable", "rejected", "on_front")
@@ -394,7 +404,8 @@ class RegressionFront(Serial):
     methods : list of str
     rows : dict of str to int
         ``fit`` (the rows the model under audit trained on: the candidates are fitted
-        there), ``choose`` and ``confirm`` (halves of its held-out rows).
+        there), ``choose`` and ``confirm`` (halves of its held-out rows; cross-fitted,
+        both are every held-out row).
     min_rows : int
         Rows a group needs to enter a gap.
     candidates : list of RegressionCandidate
@@ -407,6 +418,11 @@ class RegressionFront(Serial):
         Confirmed on the other half (``comparison``), or why not.
     notes : list of str
         Methods that could not run, and why.
+    confirmed_by : {"split", "crossfit"}
+        How the choice was confirmed (``confirm_by`` "auto" resolved).
+    crossfit : dict
+        The cross-fitting's record (folds, repeats, each fold's pick, the fix's own paired
+        difference, ``agreement``); empty after a split.
     """
 
     distance: str = field(metadata=meta(schema={"enum": list(DISTANCES)}))
@@ -419,8 +435,12 @@ class RegressionFront(Serial):
     eligible: bool
     verdict: Verdict
     notes: list[str] = field(default_factory=list)
+    confirmed_by: str = field(default="split",
+                              metadata=meta(schema={"enum": ["split", "crossfit"]}))
+    crossfit: dict[str, Any] = field(default_factory=dict,
+                                     metadata=meta(encode=lambda v: _jsonable(v)))
 
-    __json_required__ = ("notes",)
+    __json_required__ = ("notes", "confirmed_by", "crossfit")
 
     @property
     def fixed(self) -> bool:
@@ -536,19 +556,111 @@ def _bounded_at(features: np.ndarray, target: np.ndarray, sensitive: np.ndarray,
             lo + width * preds[np.arange(held.size), pick])
 
 
+def _fold_of(cells: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Fold of each row, stratified by intersection (those too rare to spread over the
+    folds together)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    strata = pd.Series(cells)
+    strata = strata.where(strata.map(strata.value_counts()) >= folds, "(rare)")
+    fold = np.empty(cells.size, dtype=np.int64)
+    if strata.value_counts().min() >= folds:
+        parts = StratifiedKFold(folds, shuffle=True, random_state=seed).split(cells, strata)
+    else:
+        parts = KFold(folds, shuffle=True, random_state=seed).split(cells)
+    for k, (_, part) in enumerate(parts):
+        fold[part] = k
+    return fold
+
+
+def _choice_on(values: Sequence[np.ndarray], methods: Sequence[tuple[str, dict]],
+               y: np.ndarray, groups: pd.DataFrame, rows: np.ndarray, *, min_rows: int,
+               max_intersection: int | None, distance: str, error: str, max_cost: float,
+               n_bootstrap: int, random_state: int) -> int:
+    """The front's choice made on `rows` alone, by its own rules (scores with paired
+    intervals, rejection, eligibility, preference): a candidate, or 0 (the unmitigated
+    model) when none is eligible."""
+    layout = _Layout(groups.iloc[rows], min_rows, max_intersection)
+    scored: list[RegressionCandidate] = []
+    for i, ((method, params), v) in enumerate(zip(methods, values)):
+        scored.append(score_values(i, method, params, y[rows], v[rows], layout,
+                                   distance=distance, error=error, n_bootstrap=n_bootstrap,
+                                   random_state=random_state,
+                                   base=scored[0] if scored else None))
+    pick, eligible = _prefer(scored, max_cost)
+    return pick if eligible else 0
+
+
+def crossfit_values(values: Sequence[np.ndarray], methods: Sequence[tuple[str, dict]],
+                    y: np.ndarray, groups: pd.DataFrame, *, preferred: int, folds: int,
+                    repeats: int, min_rows: int, max_intersection: int | None,
+                    distance: str, error: str, max_cost: float, n_bootstrap: int,
+                    random_state: int) -> tuple[PairedComparison, dict[str, Any]]:
+    """Cross-fitted confirmation of the regression front (as the classification front's,
+    `assay.fairness.crossfit`): in each repeat the held-out rows are cut into `folds`
+    folds; each fold's rows get the predictions of the candidate the front's rules choose
+    on the other folds (the unmitigated model's where none is eligible), so every row is
+    predicted by a choice it took no part in. Each repeat's stitched predictions are
+    compared with the unmitigated model's on all rows (paired bootstrap); the result is
+    the repeats' mean with the envelope of their intervals. ``values[i]`` holds candidate
+    i's predictions on every row of `y`; the record says what each fold picked, the
+    share of rows whose stitched prediction is the preferred candidate's own
+    (``agreement``) and that candidate's own paired difference on all rows."""
+    from assay.fairness.crossfit import _envelope
+
+    groups = groups.reset_index(drop=True)
+    cells = intersection_cells(groups)
+    common: dict[str, Any] = dict(distance=distance, error=error, min_rows=min_rows,
+                                  max_intersection=max_intersection)
+    picks, comparisons, same = [], [], []
+    for r in range(repeats):
+        fold = _fold_of(cells, folds, random_state + r)
+        stitched = values[0].copy()
+        row_picks = []
+        for k in range(folds):
+            pick = _choice_on(values, methods, y, groups, np.flatnonzero(fold != k),
+                              max_cost=max_cost, n_bootstrap=n_bootstrap,
+                              random_state=random_state, **common)
+            # Only this fold's rows, which took no part in that choice, get its values.
+            stitched[fold == k] = values[pick][fold == k]
+            row_picks.append(int(pick))
+        picks.append(row_picks)
+        comparisons.append(compare_paired_values(y, stitched, values[0], groups,
+                                                 random_state=random_state + r, **common))
+        same.append(float(np.mean(stitched == values[preferred])))
+    own = compare_paired_values(y, values[preferred], values[0], groups,
+                                random_state=random_state, **common)
+    record = {"folds": folds, "repeats": repeats, "picks": picks,
+              "own_difference": own.difference.to_dict(),
+              "chose_it": float(np.mean([p == preferred for row in picks for p in row])),
+              "agreement": float(np.mean(same)),
+              "differences": [c.difference.to_dict() for c in comparisons]}
+    return _envelope(comparisons), record
+
+
 def build_regression_front(
     y: Any, pred: Any, groups: pd.DataFrame, *, train: Any, held: Any,
     X: np.ndarray | None = None, methods: Sequence[str] = ("barycenter",),
     distance: str = "ks", error: str = "mse", min_rows: int = 100, max_cost: float = 0.02,
     min_reduction: float = 0.0, n_bootstrap: int = 200, max_intersection: int | None = None,
+    confirm_by: str = "auto", folds: int = 5, repeats: int = 3,
     random_state: int = 0, say: Callable[[str], None] | None = None,
 ) -> RegressionFront:
     """The front around the model whose predictions on every row are `pred`.
 
     Candidates are fitted on `train` (row positions), scored on half of `held` and the
-    preferred one confirmed on the other half (module docstring). `X` (dense features) is
-    needed for ``bounded_group_loss`` only.
+    preferred one confirmed on the other half (module docstring); with ``confirm_by``
+    "crossfit" they are scored and chosen on every held-out row and the choice confirmed
+    by `crossfit_values` (`folds` x `repeats`); "auto" cross-fits where the confirming
+    half would leave a grouping without two groups of `min_rows` rows. `X` (dense
+    features) is needed for ``bounded_group_loss`` only.
     """
+    from assay._validation import check_option, check_scalar
+    from assay.fairness.crossfit import CONFIRM_BY
+
+    check_option(confirm_by, "confirm_by", CONFIRM_BY)
+    check_scalar(folds, "folds", kind=int, low=2, high=20)
+    check_scalar(repeats, "repeats", kind=int, low=1, high=50)
     say = say or (lambda _: None)
     y = np.asarray(y, dtype=np.float64)
     pred = np.asarray(pred, dtype=np.float64)
@@ -556,7 +668,15 @@ def build_regression_front(
     groups = groups.reset_index(drop=True)
     cells = intersection_cells(groups)
     choose, confirm = _split(held, cells, random_state)
+    if confirm_by == "auto":
+        # Support depends on the groups only: the confirming half's is known now.
+        short = _Layout(groups.iloc[confirm], min_rows, max_intersection).unmeasurable
+        confirm_by = "crossfit" if short else "split"
+    if confirm_by == "crossfit":
+        # Every held-out row chooses and confirms, never both in one fold.
+        choose = confirm = held
     candidates: list[tuple[str, dict[str, Any], np.ndarray]] = [("baseline", {}, pred[held])]
+    models: list[Any] = [None]
     notes: list[str] = []
     if "barycenter" in methods:
         say("regression front: Wasserstein-barycenter post-processing")
@@ -565,6 +685,7 @@ def build_regression_front(
         for alpha in ALPHAS:
             candidates.append(("barycenter", {"alpha": alpha},
                                post.transform(pred[held], cells[held], alpha)))
+            models.append(post.deployable(alpha, groups=[str(c) for c in groups.columns]))
     if "bounded_group_loss" in methods:
         if X is None:
             notes.append("bounded_group_loss: no features to fit on")
@@ -573,6 +694,7 @@ def build_regression_front(
             for params, values in _bounded_group_loss(X, y, cells, train, held,
                                                       random_state):
                 candidates.append(("bounded_group_loss", params, values))
+                models.append(None)  # a randomized predictor: not exported
     # Positions of the choosing and confirming rows within `held`.
     at_choose = np.searchsorted(held, choose)
     at_confirm = np.searchsorted(held, confirm)
@@ -582,12 +704,22 @@ def build_regression_front(
         cand = score_values(i, method, params, y[choose], values[at_choose], layout,
                             distance=distance, error=error, n_bootstrap=n_bootstrap,
                             random_state=random_state, base=scored[0] if scored else None)
-        cand.values = values
+        cand.values, cand.model = values, models[i]
         scored.append(cand)
     _non_dominated(scored)
     preferred, eligible = _prefer(scored, max_cost)
-    comparison = None
-    if eligible:
+    comparison: PairedComparison | None = None
+    crossfit: dict[str, Any] = {}
+    if eligible and confirm_by == "crossfit":
+        say(f"regression front: cross-fitting the choice ({folds} folds x {repeats} "
+            f"repeats)")
+        comparison, crossfit = crossfit_values(
+            [c[2] for c in candidates], [(c[0], c[1]) for c in candidates], y[held],
+            groups.iloc[held], preferred=preferred, folds=folds, repeats=repeats,
+            min_rows=min_rows, max_intersection=max_intersection, distance=distance,
+            error=error, max_cost=max_cost, n_bootstrap=n_bootstrap,
+            random_state=random_state)
+    elif eligible:
         say("regression front: confirming the choice")
         comparison = compare_paired_values(
             y[confirm], candidates[preferred][2][at_confirm], pred[confirm],
@@ -597,13 +729,14 @@ def build_regression_front(
 
     verdict = judge(scored, preferred, eligible, comparison, constraint=distance,
                     n_choosing=int(choose.size), min_reduction=min_reduction,
-                    max_cost=max_cost, wording=regression_wording(error))
+                    max_cost=max_cost, wording=regression_wording(error),
+                    crossfit=crossfit or None)
     return RegressionFront(
         distance=distance, error=error, methods=list(methods),
         rows={"fit": int(train.size), "choose": int(choose.size),
               "confirm": int(confirm.size)},
         min_rows=min_rows, candidates=scored, preferred=preferred, eligible=eligible,
-        verdict=verdict, notes=notes)
+        verdict=verdict, notes=notes, confirmed_by=confirm_by, crossfit=crossfit)
 
 
 def front_plot(front: RegressionFront) -> str:

@@ -58,7 +58,8 @@ class FairnessOptions(Options):
         Bootstrap resamples of the gap intervals.
     export : bool, default=True
         Write the front's models and cards under ``<out>/fairness/`` (the chosen model's
-        as ``model.skops`` / ``model_card.md`` only when a fix is confirmed).
+        as ``model.skops`` / ``model_card.md`` only when a fix is confirmed; on a
+        regression model, that chosen fix alone).
     max_cost : float, default=0.02
         Balanced accuracy a fix may give up against the unmitigated model, on the rows
         that took no part in choosing it; on a regression model, the relative increase of
@@ -69,7 +70,8 @@ class FairnessOptions(Options):
         minus this (on a regression model, in the units of ``regression_gap``).
     confirm_by : {"auto", "split", "crossfit"}, default="auto"
         How the choice is confirmed: half of the held-out rows, or repeated cross-fitting
-        of all of them ("auto": cross-fitting where half would lack group support).
+        of all of them ("auto": cross-fitting where half would lack group support); on a
+        regression model too.
     baseline : {"target", "gradient_boosting"}, default="target"
         The unmitigated model: the audit's model under audit, or scikit-learn's
         HistGradientBoostingClassifier fitted here on a stratified split of the table
@@ -196,9 +198,8 @@ class FairnessSection(SectionBase):
     regression_refused = {
         **{key: "only the classifier's mitigation front reads it (a regression model's "
                 "reads regression_methods, regression_gap, regression_error, max_cost, "
-                "min_reduction and fix_min_count)"
-           for key in ("constraint", "prefer", "methods", "n_rounds", "export",
-                       "confirm_by", "n_jobs")},
+                "min_reduction, fix_min_count, confirm_by and export)"
+           for key in ("constraint", "prefer", "methods", "n_rounds", "n_jobs")},
         **{key: "a regression audit measures its own model under audit"
            for key in ("baseline", "test_size")},
     }

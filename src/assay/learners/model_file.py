@@ -80,6 +80,7 @@ _BUILTINS = tuple(f"builtins.{t}" for t in (
     "dict", "list", "tuple", "set", "str", "int", "float", "bool", "complex", "slice",
     "bytes", "bytearray")) + ("collections.OrderedDict",)
 _ASSAY = (
+    "assay.fairness.fair_regressor.BarycenterFairRegressor",
     "assay.fairness.mitigate.FairBoostClassifier",
     "assay.fairness.mitigate.FairScoreTransformer",
     "assay.fairness.mitigate.GroupThresholdClassifier",
