@@ -2,8 +2,9 @@
 
 `assay audit` on a regression target (detected as continuous, or ``task = "regression"``)
 trains a population of regression models (`assay.engine.regression`) and runs the sections
-that declare ``tasks`` with ``"regression"`` (privacy, attribute, fairness, multiplicity,
-dp, release); every other section is recorded as skipped with the reason below, never run.
+that declare ``tasks`` with ``"regression"`` (every built-in one: privacy, attribute,
+distribution, fairness, multiplicity, dp, release, synthetic); any other section is recorded
+as skipped with the reason below, never run.
 Options that make no sense for a regression model are refused in one line by
 `regression_config`, before any model is trained.
 """
@@ -25,13 +26,9 @@ REGRESSION_LEARNERS = ("ridge", "mlp-regressor")
 #: Classification learners and their counterpart for a continuous target.
 _COUNTERPART = {"logreg": "ridge", "mlp": "mlp-regressor"}
 
-#: Why a built-in section does not run on a regression model yet.
-_SKIP_REASONS = {
-    "distribution": "distribution inference trains shadow classifiers; shadow regressors "
-                    "are not built yet",
-    "synthetic": "the synthetic-release audit compares a release with a classification "
-                 "table",
-}
+#: Why a built-in section does not run on a regression model yet (every built-in one
+#: runs now; a plug-in without ``tasks`` gets the default reason).
+_SKIP_REASONS: dict[str, str] = {}
 
 
 def supports(section: Any, task: str) -> bool:

@@ -155,7 +155,14 @@ def synth_dp(
                   f"on average, {a['max_abs_diff']:.3f} at worst ({' × '.join(a['worst_pair'])}).",
                   highlight=False, markup=False)
     d = u["downstream"]
-    if d is not None:
+    if d is not None and d.get("task") == "regression":  # a continuous target
+        console.print(f"Downstream ({d['model']}, predicting {d['target']}, tested on the "
+                      f"holdout): R² trained on the release {d['r2_synthetic']['value']:.3f}, "
+                      f"on the real rows {d['r2_real']['value']:.3f}; MAE "
+                      f"{d['mae_synthetic']['value']:.4g} and {d['mae_real']['value']:.4g} "
+                      f"(the real mean: {d['mae_mean_baseline']:.4g}).",
+                      highlight=False, markup=False)
+    elif d is not None:
         console.print(f"Downstream ({d['model']}, predicting {d['target']}, tested on the "
                       f"holdout): trained on the release {d['accuracy_synthetic']:.3f}, on the "
                       f"real rows {d['accuracy_real']:.3f}, majority class "

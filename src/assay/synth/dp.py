@@ -28,7 +28,6 @@ from assay.privacy.theory.calibrate import RiskTarget
 from assay.synth.marginals import (
     ColumnDomain,
     DPMarginals,
-    _is_numeric,
     check_domain,
     fit_marginals,
     generate,
@@ -36,13 +35,12 @@ from assay.synth.marginals import (
 )
 from assay.synth.mst import MSTCalibration
 from assay.synth.run import SynthOptions, SynthPayload, audit_release, check_columns
+from assay.synth.utility import downstream_utility
 
 __all__ = ["DP_GENERATORS", "ColumnDomain", "DPMarginals", "SynthDPResult", "check_domain",
            "check_dp_generator", "fit_marginals", "generate", "noise_for", "utility", "synth_dp",
            "result_schema"]
 
-#: Classes above which the downstream model is skipped (a regression target).
-MAX_TARGET_CLASSES = 20
 #: δ at which the release's ε is reported beside μ (the usual one for tables of thousands).
 REPORT_DELTA = 1e-5
 #: The generators `synth_dp` can release with (``mst`` needs ``pip install 'assay[synth]'``).
@@ -81,55 +79,11 @@ def _association(frame: pd.DataFrame, domain: list[ColumnDomain]) -> dict[tuple[
     return out
 
 
-def _downstream(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
-                target: str, seed: int) -> dict[str, Any] | None:
-    """Accuracy on HOLDOUT of a model trained on SYNTH and one trained on REAL."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    y_real = real[target].astype(str)
-    if y_real.nunique() > MAX_TARGET_CLASSES or y_real.nunique() < 2:
-        return None
-    features = [c for c in real.columns if c != target]
-    numeric = [c for c in features if _is_numeric(real[c])]
-    categorical = [c for c in features if c not in numeric]
-
-    def model():
-        prep = ColumnTransformer([
-            ("num", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)])
-        return make_pipeline(prep, LogisticRegression(max_iter=2000, random_state=seed))
-
-    def prepared(frame):
-        x = frame[features].copy()
-        for c in numeric:
-            x[c] = pd.to_numeric(x[c], errors="coerce")
-        for c in categorical:
-            x[c] = x[c].astype(str)
-        return x
-
-    x_hold, y_hold = prepared(holdout), holdout[target].astype(str).to_numpy()
-    y_synth = synth[target].astype(str)
-    acc = {}
-    for name, frame, y in (("real", real, y_real), ("synthetic", synth, y_synth)):
-        if y.nunique() < 2:  # one class only: the model predicts it
-            acc[name] = float(np.mean(y_hold == y.iloc[0]))
-            continue
-        fitted = model().fit(prepared(frame), y.to_numpy())
-        acc[name] = float(np.mean(fitted.predict(x_hold) == y_hold))
-    majority = y_real.value_counts().index[0]
-    return {"target": target, "model": "logistic regression (one-hot, standardised)",
-            "accuracy_synthetic": acc["synthetic"], "accuracy_real": acc["real"],
-            "majority_baseline": float(np.mean(y_hold == majority))}
-
-
 def utility(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
             domain: list[ColumnDomain], target: str | None, seed: int = 0) -> dict[str, Any]:
     """Marginal total-variation distance per column (on the cells), the largest and mean
-    absolute difference of pairwise associations, and the downstream accuracies."""
+    absolute difference of pairwise associations, and the downstream figures
+    (`assay.synth.utility`: accuracies for classes, MAE and R² for a continuous target)."""
     tvd = {}
     for d in domain:
         p = np.bincount(d.encode(real[d.name]), minlength=d.size) / len(real)
@@ -146,8 +100,8 @@ def utility(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
             "mean_abs_diff": float(np.mean(list(diffs.values()))) if diffs else 0.0,
             "max_abs_diff": float(diffs[worst]) if worst else 0.0,
             "worst_pair": list(worst) if worst else []},
-        "downstream": None if target is None else _downstream(real, synth, holdout, target,
-                                                              seed),
+        "downstream": None if target is None else downstream_utility(real, synth, holdout,
+                                                                     target, seed),
     }
 
 

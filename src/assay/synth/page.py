@@ -16,7 +16,8 @@ def _ci(e: Any) -> str:
 
 
 def synthetic_page(section: Any, result: Any) -> Page:
-    """Cards for the three risks and the membership AUC; one table of every attack."""
+    """Cards for the three risks and the membership AUC; one table of every attack; on a
+    regression table the release's downstream R² and MAE."""
     p = section.data
     worst = p.inference.worst
     m = p.membership
@@ -42,7 +43,15 @@ def synthetic_page(section: Any, result: Any) -> Page:
                                  for a, e in m.tpr_at_fpr.items()],
         "flagged": p.flagged_groups(), "n_real": p.n_real, "n_synth": p.n_synth,
         "n_holdout": p.n_holdout,
+        # A regression table's release: the target predicted from it (MAE, R²).
+        "utility": getattr(p, "utility", None),
     }
+    if view["utility"] is not None:
+        u = view["utility"]
+        cards.append(Card(f"R² predicting {u.target} from the release",
+                          f"{u.r2_synthetic.value:.3f}",
+                          f"[{u.r2_synthetic.ci_low:.3f}, {u.r2_synthetic.ci_high:.3f}]; "
+                          f"from the real rows {u.r2_real.value:.3f}", "card-synth-utility"))
     template = resources.files("assay.synth").joinpath("templates/synthetic.html.j2") \
         .read_text("utf-8")
     return Page(template=template, view=view, cards=cards)

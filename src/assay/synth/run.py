@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
@@ -33,8 +33,10 @@ from assay.synth.risks import (
     singling_out_risk,
 )
 from assay.synth.shadow import check_generator, make_generator, shadow_attack
+from assay.synth.utility import RegressionUtility
 
-__all__ = ["SynthOptions", "SynthPayload", "audit_release", "payload_schema"]
+__all__ = ["RegressionSynthPayload", "SynthOptions", "SynthPayload", "audit_release",
+           "payload_schema"]
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,9 @@ class SynthPayload(Serial):
     protected: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
 
-    __json_required__ = ("protected", "options")
+    __json_required__: ClassVar[tuple[str, ...]] = ("protected", "options")
+    # The audit of a regression table (``task``) reads as its own type.
+    __json_variants__ = ("task", {"regression": lambda: RegressionSynthPayload})
 
     def flagged_groups(self) -> list[str]:
         """Labels of every flagged group, with the attack that flags it."""
@@ -169,6 +173,19 @@ class SynthPayload(Serial):
                 for g in s.groups if g.flagged]
         out += [f"membership: {g.label}" for g in self.membership.groups if g.flagged]
         return out
+
+
+@dataclass(kw_only=True)
+class RegressionSynthPayload(SynthPayload):
+    """The synthetic section's payload on a regression table: the same risks and
+    membership attack (the target's kind does not enter them) and the release's
+    downstream utility for the continuous target (``utility``); ``task`` is
+    "regression"."""
+
+    utility: RegressionUtility
+    task: str = field(default="regression", metadata=meta(schema={"const": "regression"}))
+
+    __json_required__ = ("protected", "options", "task")
 
 
 @cache
@@ -313,4 +330,18 @@ def summary_lines(payload: SynthPayload) -> list[str]:
     flagged = payload.flagged_groups()
     if flagged:
         lines.append("Flagged groups: " + "; ".join(flagged) + ".")
+    if isinstance(payload, RegressionSynthPayload):
+        lines.append(utility_line(payload.utility))
     return lines
+
+
+def utility_line(u: RegressionUtility) -> str:
+    """The downstream utility of a release for a continuous target, in one sentence."""
+
+    def r2(e: Estimate) -> str:
+        return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
+
+    return (f"Predicting {u.target} on the holdout with a {u.model}: R² {r2(u.r2_synthetic)} "
+            f"trained on the release against {r2(u.r2_real)} trained on the real rows "
+            f"(loss {r2(u.r2_gap)}); MAE {u.mae_synthetic.value:.4g} against "
+            f"{u.mae_real.value:.4g} (predicting the real mean: {u.mae_mean_baseline:.4g}).")

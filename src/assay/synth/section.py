@@ -89,8 +89,10 @@ class SyntheticSection(SectionBase):
              name="--synthetic-training"),
     )
     payload = "assay.synth.run:SynthPayload"
-    schema_from = "assay.synth.run:payload_schema"
+    schema_from = "assay.synth.section:payload_schema"
     pager = "assay.synth.page:synthetic_page"
+    #: The risks read no target; on a regression table the utility is MAE and R².
+    tasks = ("classification", "regression")
 
     def check(self, context: Any, options: SyntheticOptions) -> None:
         """The three files exist and hold the columns named, before any model is trained."""
@@ -107,6 +109,12 @@ class SyntheticSection(SectionBase):
         real, synth, holdout = frames
         check_columns(real, synth, holdout, SynthOptions(secrets=tuple(options.secrets),
                                                          n_cols=options.n_cols))
+        if context.task == "regression":  # the downstream model needs the target's numbers
+            from assay.synth.utility import target_numbers
+
+            for name, frame in zip(("synthetic.training", "synthetic.release",
+                                    "synthetic.holdout"), frames, strict=True):
+                target_numbers(frame, str(context.dataset.target), name)
 
     def applies(self, context: Any, options: SyntheticOptions) -> bool:
         return options.release is not None
@@ -135,8 +143,46 @@ class SyntheticSection(SectionBase):
                                            label="membership attack AUC on the release")
         metrics["flagged_groups"] = Metric(float(len(payload.flagged_groups())),
                                            label="groups flagged")
+        if context.task == "regression":
+            payload = _with_utility(payload, real, synth, holdout, context)
+            metrics.update(_utility_metrics(payload.utility))
         return SectionResult(name=self.name, title=self.title,
                              summary=summary_lines(payload), metrics=metrics, data=payload)
+
+
+def _with_utility(payload: Any, real: Any, synth: Any, holdout: Any, context: Any) -> Any:
+    """The payload of a regression table: the risks, and ridge regressions of the target
+    trained on the release and on the real rows, tested on the holdout."""
+    import dataclasses
+
+    from assay.synth.run import RegressionSynthPayload, SynthPayload
+    from assay.synth.utility import regression_downstream
+
+    utility = regression_downstream(real, synth, holdout, str(context.dataset.target),
+                                    seed=context.config.seed)
+    risks = {f.name: getattr(payload, f.name) for f in dataclasses.fields(SynthPayload)}
+    return RegressionSynthPayload(**risks, utility=utility)
+
+
+def _utility_metrics(u: Any) -> dict[str, Any]:
+    from assay.report.result import Metric
+
+    out = {}
+    for key, label in (("r2_synthetic", "R² of the model trained on the release"),
+                       ("r2_real", "R² of the model trained on the real rows"),
+                       ("r2_gap", "R² lost by training on the release"),
+                       ("mae_synthetic", "MAE of the model trained on the release"),
+                       ("mae_real", "MAE of the model trained on the real rows")):
+        e = getattr(u, key)
+        out[f"utility.{key}"] = Metric(e.value, e.ci_low, e.ci_high, label=label)
+    return out
+
+
+def payload_schema() -> dict[str, Any]:
+    """The payload schema of a classification table's audit, or of a regression one's."""
+    from assay.audit.regression import task_schema
+
+    return task_schema("assay.synth:schema.json", "assay.synth:regression.schema.json")
 
 
 SECTION = SyntheticSection()

@@ -46,7 +46,7 @@ import builtins
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import special
@@ -250,7 +250,7 @@ class DistributionResult(Serial):
     seconds: dict[str, float] = field(default_factory=dict)
 
     __json_plain__ = True
-    __json_required__ = ("pools",)
+    __json_required__: ClassVar[tuple[str, ...]] = ("pools",)
 
     @builtins.property  # the field `property` hides the builtin in this class
     def best(self) -> DistributionAttack:
@@ -394,6 +394,39 @@ def _figures(correct: np.ndarray, ratios, confidence: float = 0.95) -> Distribut
 # --------------------------------------------------------------------------- entry
 
 
+def check_game(ratios: Any, n_models: Any, pool_fraction: Any, n_query: Any, attacks: Any,
+               train_size: Any) -> tuple[Any, ...]:
+    """The game's settings, checked before any training (classes and regression alike):
+    ``(ratios, n_models, pool_fraction, n_query, attacks, train_size)``."""
+    ratios = _check_ratios(ratios)
+    n_models = check_scalar(n_models, "n_models", kind=int, low=4)
+    if n_models % 2:
+        raise InvalidParameterError(f"n_models must be an even integer in [4, inf) (half "
+                                    f"shadow, half victim models). Got {n_models}.")
+    pool_fraction = check_scalar(pool_fraction, "pool_fraction", low=0, high=0.5,
+                                 low_open=True, high_open=True)
+    n_query = check_scalar(n_query, "n_query", kind=int, low=1)
+    attacks = tuple(dict.fromkeys((attacks,) if isinstance(attacks, str) else attacks))
+    if not attacks or any(a not in DIST_ATTACKS for a in attacks):
+        raise InvalidParameterError(f"attacks must be among {', '.join(DIST_ATTACKS)}. Got "
+                                    f"{list(attacks)!r}.")
+    if train_size is not None:
+        train_size = check_scalar(train_size, "train_size", kind=int, low=2)
+    return ratios, n_models, pool_fraction, n_query, attacks, train_size
+
+
+def check_property_rows(has_property: Any, n_rows: int) -> np.ndarray:
+    """``has_property`` as a boolean mask of the ``n_rows`` rows, held by some, not all."""
+    mask = np.asarray(has_property)
+    if mask.dtype != np.bool_ or mask.shape != (n_rows,):
+        raise DataError(f"has_property must be a boolean mask of the {n_rows} rows. Got "
+                        f"{mask.dtype} of shape {mask.shape}.")
+    if not mask.any() or mask.all():
+        raise DataError(f"has_property must hold for some rows and not others. Got "
+                        f"{int(mask.sum())} of {mask.size}.")
+    return mask
+
+
 def distribution_inference(
     X: Any,
     y: Any,
@@ -474,29 +507,11 @@ def distribution_inference(
     )
     from assay.learners import get_learner
 
-    ratios = _check_ratios(ratios)
-    n_models = check_scalar(n_models, "n_models", kind=int, low=4)
-    if n_models % 2:
-        raise InvalidParameterError(f"n_models must be an even integer in [4, inf) (half "
-                                    f"shadow, half victim models). Got {n_models}.")
-    pool_fraction = check_scalar(pool_fraction, "pool_fraction", low=0, high=0.5,
-                                 low_open=True, high_open=True)
-    n_query = check_scalar(n_query, "n_query", kind=int, low=1)
-    attacks = tuple(dict.fromkeys((attacks,) if isinstance(attacks, str) else attacks))
-    if not attacks or any(a not in DIST_ATTACKS for a in attacks):
-        raise InvalidParameterError(f"attacks must be among {', '.join(DIST_ATTACKS)}. Got "
-                                    f"{list(attacks)!r}.")
-    if train_size is not None:
-        train_size = check_scalar(train_size, "train_size", kind=int, low=2)
+    ratios, n_models, pool_fraction, n_query, attacks, train_size = check_game(
+        ratios, n_models, pool_fraction, n_query, attacks, train_size)
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64)
-    mask = np.asarray(has_property)
-    if mask.dtype != np.bool_ or mask.shape != (X.shape[0],):
-        raise DataError(f"has_property must be a boolean mask of the {X.shape[0]} rows. Got "
-                        f"{mask.dtype} of shape {mask.shape}.")
-    if not mask.any() or mask.all():
-        raise DataError(f"has_property must hold for some rows and not others. Got "
-                        f"{int(mask.sum())} of {mask.size}.")
+    mask = check_property_rows(has_property, X.shape[0])
     engine = engine_options(backend, cache_dir, progress, memory_budget, scheduler_address)
     if fit is None:
         fit = population_fitter(X, y, n_classes=n_classes, data_fingerprint=data_fingerprint,

@@ -66,6 +66,12 @@ def _result_type() -> Any:
     return DistributionResult
 
 
+def _regression_type() -> Any:
+    from assay.privacy.distribution.regression import RegressionDistributionPayload
+
+    return RegressionDistributionPayload
+
+
 @dataclass
 class DistributionPayload(Serial):
     """The section's payload: the result, written as it is (unwrapped)."""
@@ -73,6 +79,8 @@ class DistributionPayload(Serial):
     result: Any = field(metadata=meta(hint=_result_type))  # DistributionResult (heavy)
 
     __json_unwrap__ = "result"
+    # A regression model's payload (``task``) reads as its own type.
+    __json_variants__ = ("task", {"regression": _regression_type})
 
 
 def check_distribution(dataset: Any, options: DistributionOptions, pool_fraction: float = 0.4
@@ -83,7 +91,8 @@ def check_distribution(dataset: Any, options: DistributionOptions, pool_fraction
 
     if options.property is None:
         raise ValueError("check_distribution needs options.property")
-    check_population_size(options.models, dataset.n_rows, len(dataset.classes),
+    # A regression model's float64 values take the memory of two float32 probabilities.
+    check_population_size(options.models, dataset.n_rows, len(dataset.classes) or 2,
                           name="distribution.models", factor=2, spill=False)
     mask = property_mask(dataset, options.property)
     n_pool = int(round(pool_fraction * mask.size))
@@ -122,6 +131,9 @@ class DistributionSection(SectionBase):
     )
     payload = "assay.privacy.distribution.section:DistributionPayload"
     schema_file = "assay.privacy.distribution:schema.json"
+    schema_from = "assay.privacy.distribution.section:payload_schema"
+    #: Classifiers, and regression models through shadow regressors of the audit's learner.
+    tasks = ("classification", "regression")
 
     def check(self, context: Any, options: DistributionOptions) -> None:
         if options.property is not None:
@@ -138,6 +150,8 @@ class DistributionSection(SectionBase):
         if options.property is None:  # `applies` said no run
             raise ValueError("the distribution section needs a property")
         mask = check_distribution(context.dataset, options)
+        if context.task == "regression":
+            return _run_regression(self, context, options, mask)
         result = distribution_inference(
             context.dataset.dense_X("the distribution section"), context.dataset.y, mask,
             ratios=options.ratios,
@@ -154,6 +168,10 @@ class DistributionSection(SectionBase):
         from assay.report.result import format_rate
         from assay.section import Card, Page
 
+        if getattr(section.data.result, "task", None) == "regression":
+            from assay.privacy.distribution.regression import regression_distribution_page
+
+            return regression_distribution_page(section, result)
         r = section.data.result
         best = r.best
         cards = [Card(f"share of {r.property} guessed right", format_rate(best.accuracy.value),
@@ -168,13 +186,41 @@ class DistributionSection(SectionBase):
         return Page(template=template, view={"r": r, "names": NAMES}, cards=cards)
 
 
-def summary(r: Any) -> list[str]:
+def _run_regression(section: DistributionSection, context: Any, options: DistributionOptions,
+                    mask: Any) -> Any:
+    """The result on a regression model: shadow and victim regressors of the audit's
+    learner, fitted through the audit's engine; the classifier's figures and words."""
+    from assay.privacy.distribution import regression
+    from assay.report.result import SectionResult
+
+    dataset = context.dataset
+    result = regression.regression_distribution_inference(
+        dataset.dense_X("the distribution section"), dataset.y, mask, ratios=options.ratios,
+        n_models=options.models, learner=context.learner, train_size=options.train_size,
+        n_query=options.n_query, property_label=str(options.property),
+        target_label=str(dataset.target), random_state=context.config.seed, fit=context.fit)
+    return SectionResult(name=section.name, title=section.title,
+                         summary=[*summary(result, regression.NAMES),
+                                  regression.shift_line(result)],
+                         metrics=metrics(result),
+                         data=regression.RegressionDistributionPayload(result))
+
+
+def payload_schema() -> dict[str, Any]:
+    """The payload schema of a classifier's audit, or of a regression model's."""
+    from assay.audit.regression import task_schema
+
+    return task_schema("assay.privacy.distribution:schema.json",
+                       "assay.privacy.distribution:regression.schema.json")
+
+
+def summary(r: Any, names: dict[str, str] = NAMES) -> list[str]:
     from assay.report.result import format_rate
 
     best = r.best
     acc = best.accuracy
     line = (f"Telling whether {r.property} made up {r.ratios[0]:g} or {r.ratios[1]:g} of the "
-            f"training data: the {NAMES[r.strongest]} attack is right for "
+            f"training data: the {names[r.strongest]} attack is right for "
             f"{format_rate(acc.value)} [{format_rate(acc.ci_low)}, {format_rate(acc.ci_high)}] "
             f"of {best.n_victims} victim models (0.5 is guessing).")
     lines = [line]
