@@ -113,7 +113,8 @@ def test_a_refused_option_says_what_assay_audit_says(data_home, capsys, monkeypa
 
 
 @pytest.mark.parametrize("argv,flag", [
-    (["fair", *GERMAN, "--protected", "sex", "--export", "EXPORT"], "--export"),
+    # --export writes a regression front's confirmed fix (tests/fairness/
+    # test_regression_export.py); the held-out decisions file is a classifier's.
     (["fair", *GERMAN, "--protected", "sex", "--predictions-out", "EXPORT/p.csv"],
      "--predictions-out"),
 ])

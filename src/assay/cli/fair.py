@@ -79,13 +79,12 @@ _OPTION_FLAGS = {"constraint": "constraint", "prefer": "prefer", "methods": "met
                      "n_jobs": "n_jobs", "test_size": "test_size", "baseline": None}
 
 
-def _check_regression(export: Path | None, predictions_out: Path | None) -> None:
+def _check_regression(predictions_out: Path | None) -> None:
     """What this command writes only of a classifier's front, refused in one line."""
-    for path, flag in ((export, "--export"), (predictions_out, "--predictions-out")):
-        if path is not None:
-            raise InvalidParameterError(
-                f"{flag} must be left out for a regression target: it writes the "
-                f"classifier front's chosen model. Got {path}.")
+    if predictions_out is not None:
+        raise InvalidParameterError(
+            f"--predictions-out must be left out for a regression target: it writes the "
+            f"classifier front's chosen model. Got {predictions_out}.")
 
 
 def _write_json(console, audit, json_path: Path | None) -> None:
@@ -206,7 +205,7 @@ def fair(
                            section="fairness")
     regression = dataset.task == "regression"
     if regression:
-        _check_regression(export, predictions_out)
+        _check_regression(predictions_out)
     elif dataset.n_classes != 2:
         raise DataError(f"target must be binary for fairness gaps. Got {dataset.n_classes} "
                         f"classes in {dataset.target!r}.")
@@ -238,6 +237,14 @@ def fair(
     if regression:  # the regression front's figures are in the summary and the JSON
         print_summary(console, section)
         _write_json(console, audit, json_path)
+        if export is not None and (payload.front is None or not payload.front.fixed):
+            console.print(f"nothing written to {export}: no fix found, so no model is "
+                          "exported as the fix.", highlight=False)
+        elif export is not None:
+            from assay.fairness.regression_audit import write_fix
+
+            paths = write_fix(payload, export)
+            console.print(f"wrote {paths['card']} and {paths['model']}", highlight=False)
         return
     if payload.front is None:  # the table's features cannot be densified
         raise DataError(payload.no_front or "no mitigation front was built.")

@@ -123,7 +123,7 @@ class RegressionFairnessPayload(Serial):
     decision_note: str = ""
     exports: dict[str, str] = field(default_factory=dict)
     task: str = field(default="regression", metadata=meta(schema={"const": "regression"}))
-    # In memory only: (out folder, dataset description) until the report writes the fix.
+    # In memory only: what a confirmed fix is exported with (`_plan_fix`).
     pending: Any = field(default=None, repr=False, compare=False, metadata=meta(skip=True))
 
     __json_required__ = ("flags", "target", "front", "no_front", "exports", "task")
@@ -219,19 +219,8 @@ def run_regression_fairness(section: Any, context: Any, options: Any):
             config.seed)
     if options.regression_methods:
         payload.front, payload.no_front = _front(context, options), ""
-        if options.export and payload.front.fixed \
-                and payload.front.preferred_candidate.model is not None:
-            # Written with the report (`write_pending_fix`, from the page), not here: an
-            # audit run with write=False leaves nothing on disk.
-            from assay.fairness.regression_export import CARD_FILE, MODEL_FILE
-
-            payload.exports = {"model": f"{EXPORT_DIR}/{MODEL_FILE}",
-                               "card": f"{EXPORT_DIR}/{CARD_FILE}"}
-            d = context.dataset
-            payload.pending = (Path(context.out_dir),
-                               {"name": d.name, "fingerprint": d.fingerprint,
-                                "target": d.target, "protected": list(d.protected),
-                                "n_rows": d.n_rows})
+        if payload.front.fixed and payload.front.preferred_candidate.model is not None:
+            _plan_fix(payload, context, options)
     return SectionResult(name=section.name, title=section.title,
                          summary=summary_lines(payload), metrics=gate_metrics(payload),
                          data=payload)
@@ -257,18 +246,56 @@ def _front(context: Any, options: Any) -> Any:
     return front
 
 
-def write_pending_fix(payload: RegressionFairnessPayload) -> None:
-    """Write the confirmed fix of a payload fresh from `run_regression_fairness` (once;
-    no-op otherwise): the post-processor reading the audited model's prediction from X's
-    ``prediction`` column, and its card."""
-    if payload.pending is None or not payload.exports:
-        return
-    from assay.fairness.regression_export import group_columns, write_regression_fix
+def _plan_fix(payload: RegressionFairnessPayload, context: Any, options: Any) -> None:
+    """What the confirmed fix is exported with (in memory: ``assay fair --export`` reads
+    it too) and, with ``fairness.export``, where the audit writes it."""
+    from assay.fairness.regression_export import (
+        CARD_FILE,
+        MODEL_FILE,
+        audited_base,
+        group_columns,
+    )
 
-    out_dir, dataset = payload.pending
-    payload.pending = None
-    write_regression_fix(payload.front, out_dir / EXPORT_DIR, dataset=dataset,
-                         groups=group_columns(dataset["protected"], ["prediction"]))
+    d = context.dataset
+    base = audited_base(context)
+    features = list(d.feature_names) if base is not None else None
+    payload.pending = {
+        "out_dir": Path(context.out_dir), "estimator": base, "features": features,
+        "groups": group_columns(d.protected, features or ["prediction"]),
+        "dataset": {"name": d.name, "fingerprint": d.fingerprint, "target": d.target,
+                    "protected": list(d.protected), "n_rows": d.n_rows},
+        "write": bool(options.export)}
+    if options.export:
+        # Written with the report (`write_pending_fix`, from the page), not here: an
+        # audit run with write=False leaves nothing on disk.
+        payload.exports = {"model": f"{EXPORT_DIR}/{MODEL_FILE}",
+                           "card": f"{EXPORT_DIR}/{CARD_FILE}"}
+
+
+def write_fix(payload: RegressionFairnessPayload, folder: Path) -> dict[str, str]:
+    """Write the payload's confirmed fix into `folder` (``model.skops``, ``model_card.md``):
+    the audited model as its base where assay trained it as a scikit-learn estimator
+    (population ridge), else the post-processor reading the audited model's prediction
+    from X's ``prediction`` column."""
+    from assay.fairness.regression_export import deployable_fix, write_regression_fix
+
+    plan = payload.pending
+    if plan is None:
+        deployable_fix(payload.front)  # raises: no confirmed fix, or not a deployable one
+        raise InvalidParameterError(f"export must follow an audit run. Got {payload!r:.60}")
+    return write_regression_fix(payload.front, folder, dataset=plan["dataset"],
+                                estimator=plan["estimator"], features=plan["features"],
+                                groups=plan["groups"])
+
+
+def write_pending_fix(payload: RegressionFairnessPayload) -> None:
+    """Write the confirmed fix of a payload fresh from `run_regression_fairness` under
+    the audit's out folder (once; no-op without ``fairness.export`` or a fix)."""
+    plan = payload.pending
+    if plan is None or not plan["write"] or not payload.exports:
+        return
+    write_fix(payload, plan["out_dir"] / EXPORT_DIR)
+    plan["write"] = False
 
 
 def decision_report(y: Any, pred: Any, index: Any, threshold: float, group_policy: Any,

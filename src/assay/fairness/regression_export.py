@@ -17,7 +17,7 @@ from typing import Any
 
 from assay._validation import InvalidParameterError
 
-__all__ = ["deployable_fix", "group_columns", "regression_model_card",
+__all__ = ["audited_base", "deployable_fix", "group_columns", "regression_model_card",
            "write_regression_fix"]
 
 #: The files a regression fix is written as, in its folder.
@@ -30,6 +30,31 @@ def group_columns(protected: Sequence[str], features: Sequence[str] | None) -> l
     is a feature; its age band is the group)."""
     taken = set(features or ())
     return [f"{p}_group" if p in taken else str(p) for p in protected]
+
+
+def audited_base(context: Any) -> Any:
+    """The model under audit as a scikit-learn estimator where assay trained it as one:
+    population model 0 of the ``ridge`` learner, as a `Ridge` with that model's
+    coefficients (its predictions equal the audited ones up to the last bits of the
+    matrix product); None otherwise (the user's own model: its predictions are read)."""
+    from assay.learners.ridge import RidgeLearner, fit_ridge
+
+    target, learner = context.target, context.learner
+    if not (isinstance(learner, RidgeLearner)
+            and str(target.source).startswith("population")):
+        return None
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+    X = context.dataset.dense_X("the exported fix's base model")
+    fit = fit_ridge(X, np.asarray(context.dataset.y, dtype=np.float64),
+                    np.asarray(target.member, dtype=bool)[None, :], learner.alpha,
+                    learner.fit_intercept)
+    base = Ridge(alpha=learner.alpha, fit_intercept=learner.fit_intercept)
+    base.coef_ = np.asarray(fit.coef[0], dtype=np.float64)
+    base.intercept_ = float(fit.intercept[0])
+    base.n_features_in_ = int(X.shape[1])
+    return base
 
 
 def deployable_fix(front: Any, *, estimator: Any = None,
@@ -98,6 +123,10 @@ def regression_model_card(front: Any, model: Any, *, dataset: dict[str, Any],
         f"- rows: {front.rows['fit']} to fit the groups' quantile tables (the base model's "
         f"training rows), {front.rows['choose']} held out to choose, confirmed {how}",
     ]
+    base = ("the audited model's own predictions (read from X)" if model.estimator is None
+            else f"{type(model.estimator).__name__}, the audited model (its predictions "
+                 f"equal the audited ones up to the last bits of floating-point arithmetic)")
+    lines.append(f"- base model: {base}")
     if inputs:
         lines.append(f"- inputs: {inputs}")
     lines += ["", "## Confirmed figures (95 % intervals, paired bootstrap)", "",
@@ -134,7 +163,8 @@ def write_regression_fix(front: Any, folder: str | Path, *, dataset: dict[str, A
     model = deployable_fix(front, estimator=estimator, features=features, groups=groups)
     folder = Path(folder)
     info = export_model(model, folder / MODEL_FILE, onnx=False)
-    reads = (f"the base model's {len(model.features)} feature columns"
+    reads = ("the base model's feature columns "
+             + ", ".join(f"`{c}`" for c in model.features)
              if model.features is not None else
              f"the audited model's prediction in column `{model.prediction_column}`")
     inputs = (f"a DataFrame holding {reads} and the group columns "
