@@ -295,6 +295,7 @@ def test_train_dp_on_german_credit_amount(tmp_path, capsys):
     assert one["n_canaries"] == 500 and one["passed"]
     assert one["epsilon_lower"] <= one["epsilon_accounted"] == report["guarantee"]["epsilon"]
     assert "one-run audit (500 canaries)" in out
+    assert "comparison" not in report  # the noise comparison is the audit's, not train-dp's
 
 
 def test_a_claimed_guarantee_is_drawn_beside_the_regression_roc(tmp_path):

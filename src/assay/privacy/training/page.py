@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from typing import Any
 
@@ -91,6 +92,9 @@ def _regression_page(payload: Any) -> Page:
                         f"{payload.sample_rate:.3g}, T = {payload.steps}", audit.roc_fpr,
                         audit.bound_tpr),
             title="Membership on residuals: ROC beside the f-DP bound (log-log)")
+        noise = _regression_noise_plot(payload)
+        if noise is not None:
+            figures["noise"] = noise
         if audit.one_run is not None:
             one = audit.one_run
             cards.append(Card("one-run audit: ε lower bound", f"ε ≥ {one.epsilon_lower:.3g}",
@@ -99,3 +103,18 @@ def _regression_page(payload: Any) -> Page:
     template = resources.files("assay.privacy.training") \
         .joinpath("templates/dp_regression.html.j2").read_text(encoding="utf-8")
     return Page(template=template, view={"payload": payload}, figures=figures, cards=cards)
+
+
+def _regression_noise_plot(payload: Any) -> str | None:
+    """The noise comparison's noise-vs-risk figure, at the target's FPR where every run's
+    TPR is estimable there (else the largest such FPR; none: no figure)."""
+    runs = payload.comparison or []
+    usable = [f for f in payload.audit.fprs
+              if runs and all(math.isfinite(r.empirical[f].value) for r in runs)]
+    if not usable:
+        return None
+    target_fpr = payload.target.get("fpr")
+    fpr = target_fpr if target_fpr in usable else max(usable)
+    # The target line belongs on the TPR axis only at a tpr@fpr target's own FPR.
+    value = payload.target["target_value"] if fpr == target_fpr else None
+    return noise_risk_plot(runs, fpr, value)

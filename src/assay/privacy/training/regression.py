@@ -21,6 +21,11 @@ route (`assay.privacy.training.train`), for a number.
   target is set to the public bound farther from their value, each included by a coin
   flip (`assay.privacy.training.onerun.one_run_regression_audit`, ``dp.canaries``): its
   empirical lower bound on ε must not exceed the accounted ε.
+* **Noise comparison** (``assay audit --dp``, not ``train-dp``). As for classes
+  (`assay.privacy.training.run`): populations at the σ calibrated through the ε whose
+  (ε, δ) bound meets the same target, and at each σ of ``dp.noise_grid``, at the same
+  (q, T, C), each attacked on its residuals and checked against its own f-DP curve
+  (`DPRegressionRun`), for the noise-vs-risk figure.
 * **Export.** ``model.npz`` + ``model.json`` as for classes (`DPModel`, kind ``"linreg"``,
   weights predicting the target in its own units).
 """
@@ -42,7 +47,7 @@ from assay.privacy.training.onerun import OneRunAudit
 from assay.report.result import Metric, SectionResult
 
 __all__ = ["DPRegressionAttack", "DPRegressionAudit", "DPRegressionOneRun",
-           "DPRegressionPayload",
+           "DPRegressionPayload", "DPRegressionRun",
            "DPRegressionTrainingResult", "audit_regression_training", "check_dp_regression",
            "run_dp_regression", "train_dp_regression"]
 
@@ -303,11 +308,13 @@ def _audit_attacks(attacks: Any) -> tuple[str, ...]:
 
 def audit_regression_training(dataset: Any, result: DPRegressionTrainingResult, *,
                               models: int = 16, seed: int = 0, attacks: Any = ("lira", "rmia"),
-                              fprs: Any = None, fit: Any = None,
-                              canaries: int = 0) -> DPRegressionAudit:
+                              fprs: Any = None, fit: Any = None, canaries: int = 0,
+                              noise_multiplier: float | None = None) -> DPRegressionAudit:
     """Attack a DP population at the trained model's (σ, q, T, C) on its residuals, and
     check every attack's ROC against the guarantee's f-DP curve; with `canaries`, also
     the one-run audit of one more model at those settings against the guarantee's ε.
+    `noise_multiplier` trains the population at another σ (same q, T, C), checked
+    against that σ's curve (the noise comparison).
 
     `fit` (``fit(plan, learner) -> RegressionPopulation``) trains the population; default
     the regression engine's entry on ``dataset`` without progress bars.
@@ -322,7 +329,8 @@ def audit_regression_training(dataset: Any, result: DPRegressionTrainingResult, 
     fprs = tuple(sorted(float(f) for f in (fprs or DEFAULT_FPRS)))
     config = {k: v for k, v in result.settings["learner_config"].items()
               if k not in ("name", "chunk_size")}
-    learner = _learner(**config)
+    sigma = result.noise_multiplier if noise_multiplier is None else float(noise_multiplier)
+    learner = _learner(**{**config, "noise_multiplier": sigma})
     plan = PopulationPlan.balanced(dataset.n_rows, models, random_state=seed)
     if fit is None:
         from assay.engine.regression import regression_fitter
@@ -331,7 +339,7 @@ def audit_regression_training(dataset: Any, result: DPRegressionTrainingResult, 
     population = fit(plan, learner)
     values, member = population.values, np.asarray(population.member, dtype=bool)
     y = np.asarray(population.y, dtype=np.float64)
-    curve = accounting.dpsgd(result.sample_rate, result.steps, result.noise_multiplier,
+    curve = accounting.dpsgd(result.sample_rate, result.steps, sigma,
                              discretization=CALIBRATION_DISCRETIZATION)
     found: list[DPRegressionAttack] = []
     grid = np.zeros(0)
@@ -376,6 +384,84 @@ def _one_run(dataset: Any, result: DPRegressionTrainingResult, learner: Any, can
                               passed=bool(one.epsilon_lower <= epsilon))
 
 
+def _infinite(value: Any) -> float:
+    """An ε read back: null (written for an infinite ε) is infinity."""
+    return math.inf if value is None else float(value)
+
+
+@dataclass
+class DPRegressionRun(Serial):
+    """One DP population of the noise comparison, attacked on its residuals.
+
+    Attributes
+    ----------
+    label : str
+        ``"risk-calibrated"``, ``"ε-calibrated"`` or ``"σ = 2"``.
+    calibration : {"risk", "epsilon", "grid"}
+    noise_multiplier, epsilon : float
+        σ, and the ε of its guarantee at the section's δ.
+    rmse : float
+        Root of the mean squared error on each model's unseen half (mean over models),
+        in the target's units.
+    guarantee : dict of float to float
+        TPR bound 1 − f(FPR) at each FPR level.
+    empirical : dict of float to Estimate
+        The strongest attack's TPR at each FPR level.
+    attack : str
+    passed : bool
+        No attack's ROC above this σ's guarantee beyond its interval.
+    """
+
+    label: str
+    calibration: str = field(metadata=meta(schema={"enum": ["risk", "epsilon", "grid"]}))
+    noise_multiplier: float = field(metadata=meta(schema={"minimum": 0}))
+    epsilon: float = field(metadata=meta(null_nan=True, decode=_infinite))
+    rmse: float
+    guarantee: dict[float, float]
+    empirical: dict[float, Estimate]
+    attack: str
+    passed: bool
+
+    __json_plain__ = True
+
+
+def _comparison_run(label: str, calibration: str, sigma: float, audit: DPRegressionAudit,
+                    result: DPRegressionTrainingResult, delta: float) -> DPRegressionRun:
+    from assay.privacy.training.train import guarantee_figures
+
+    figures = guarantee_figures(sigma, result.sample_rate, result.steps, audit.fprs, delta)
+    top = audit.attack(audit.strongest)
+    return DPRegressionRun(
+        label=label, calibration=calibration, noise_multiplier=float(sigma),
+        epsilon=float(figures["epsilon"]), rmse=math.sqrt(audit.mse["nonmembers"]),
+        guarantee={f: figures["tpr_at_fpr"][f"{f:g}"] for f in audit.fprs},
+        empirical=dict(top.tpr_at_fpr), attack=top.name, passed=not audit.violations)
+
+
+def compare_noise(dataset: Any, result: DPRegressionTrainingResult, audit: DPRegressionAudit,
+                  *, noise_grid: Any, delta: float, models: int, seed: int, attacks: Any,
+                  fit: Any = None) -> tuple[float, list[DPRegressionRun]]:
+    """The deployed model's audit as the risk-calibrated run, then populations at the σ
+    calibrated through ε (the largest ε whose (ε, δ) bound meets the target) and at each
+    σ of `noise_grid`, at the same (q, T, C), attacked like it. Returns that ε and the
+    runs (risk-calibrated, ε-calibrated, then the grid by σ)."""
+    from assay.privacy.theory.calibrate import Epsilon
+    from assay.privacy.training.train import calibrate_noise, epsilon_for_target
+
+    eps = epsilon_for_target(result.target, delta)
+    sigma_eps = float(calibrate_noise(Epsilon(eps, delta), result.sample_rate,
+                                      result.steps).value)
+    runs = [_comparison_run("risk-calibrated", "risk", result.noise_multiplier, audit, result,
+                            delta)]
+    for label, kind, sigma in [("ε-calibrated", "epsilon", sigma_eps),
+                               *((f"σ = {s:g}", "grid", float(s)) for s in sorted(noise_grid))]:
+        other = audit_regression_training(dataset, result, models=models, seed=seed,
+                                          attacks=attacks, fprs=audit.fprs, fit=fit,
+                                          noise_multiplier=sigma)
+        runs.append(_comparison_run(label, kind, sigma, other, result, delta))
+    return float(eps), runs
+
+
 # --------------------------------------------------------------------------- payload
 
 
@@ -409,6 +495,11 @@ class DPRegressionPayload(Serial):
     audit : DPRegressionAudit or None
         The DP population attacked on its residuals against the guarantee (absent for
         ``assay train-dp`` without ``--audit``).
+    epsilon_target : float or None
+        The ε the ε-calibrated run was calibrated to (``assay audit --dp`` only).
+    comparison : list of DPRegressionRun or None
+        Risk-calibrated, ε-calibrated, then the noise grid by σ (``assay audit --dp``
+        only).
     """
 
     mode: str = field(metadata=meta(schema={"const": "deploy"}))
@@ -438,6 +529,9 @@ class DPRegressionPayload(Serial):
     export: dict[str, str]
     # A TPR the non-members cannot resolve is NaN: written as null, as JSON has no NaN.
     audit: DPRegressionAudit | None = field(default=None, metadata=meta(null_nan=True))
+    epsilon_target: float | None = None
+    comparison: list[DPRegressionRun] | None = field(default=None,
+                                                     metadata=meta(null_nan=True))
 
     __json_plain__ = True
     __json_omit_none__ = True
@@ -481,6 +575,10 @@ def check_dp_regression(context: Any, options: Any) -> None:
     except InvalidParameterError as exc:
         raise InvalidParameterError(f"dp.{exc}") from None
     calibrate_noise(options.risk, q, steps)  # an unreachable target fails here
+    if not options.deploy:  # the noise comparison's ε-calibrated run
+        from assay.privacy.training.train import epsilon_for_target
+
+        epsilon_for_target(options.risk, options.delta)
     if _audits(options):
         from assay.engine import check_population_size
 
@@ -515,6 +613,11 @@ def run_dp_regression(section: Any, context: Any, options: Any) -> SectionResult
                                           seed=config.seed, attacks=options.attacks,
                                           fprs=options.fprs, fit=context.fit,
                                           canaries=options.canaries)
+    epsilon_target, comparison = None, None
+    if audit is not None and not options.deploy:
+        epsilon_target, comparison = compare_noise(
+            dataset, result, audit, noise_grid=options.noise_grid, delta=options.delta,
+            models=options.models, seed=config.seed, attacks=options.attacks, fit=context.fit)
     target = result.target
     payload = DPRegressionPayload(
         mode="deploy", task="regression", risk_target=options.risk_target,
@@ -529,7 +632,7 @@ def run_dp_regression(section: Any, context: Any, options: Any) -> SectionResult
         test_size=float(options.test_size),
         lr=float(result.settings["learner_config"]["lr"]), seed=int(config.seed),
         export={"format": EXPORT_FORMAT, "weights": str(weights), "config": str(model_config)},
-        audit=audit)
+        audit=audit, epsilon_target=epsilon_target, comparison=comparison)
     return SectionResult(name=section.name, title=section.title, summary=summary(payload),
                          metrics=metrics(payload), data=payload)
 
@@ -554,6 +657,14 @@ def metrics(payload: DPRegressionPayload) -> dict[str, Metric]:
                                                     f"({top.name})")
         out["deploy.violations"] = Metric(float(len(audit.violations)),
                                           label="audit: ROC points above the guarantee")
+        if payload.comparison:
+            eps = next(r for r in payload.comparison if r.calibration == "epsilon")
+            out["epsilon.noise_multiplier"] = Metric(eps.noise_multiplier,
+                                                     label="ε-calibrated: noise multiplier σ",
+                                                     higher_is_worse=False)
+            out["comparison.failed"] = Metric(
+                float(sum(not r.passed for r in payload.comparison)),
+                label="noise comparison: populations whose ROC beats their guarantee")
         if audit.one_run is not None:
             out["deploy.one_run.epsilon_lower"] = Metric(audit.one_run.epsilon_lower,
                                                          label="one-run audit: ε lower bound")
@@ -581,6 +692,8 @@ def summary(payload: DPRegressionPayload) -> list[str]:
                f"an attack's ROC EXCEEDS the guarantee at FPR "
                f"{', '.join(f'{v:.3g}' for v in audit.violations)}: the training or its "
                f"accounting is broken."))
+        if payload.comparison:
+            lines.append(_comparison_line(payload))
         one = audit.one_run
         if one is not None:
             lines.append(
@@ -592,3 +705,16 @@ def summary(payload: DPRegressionPayload) -> list[str]:
                    f"ABOVE the guarantee's ε ≤ {one.epsilon_accounted:.3g}: the training or "
                    f"its accounting is broken") + f" at δ = {one.delta:g}.")
     return lines
+
+
+def _comparison_line(payload: DPRegressionPayload) -> str:
+    runs = payload.comparison or []
+    risk, eps = runs[0], next(r for r in runs if r.calibration == "epsilon")
+    broken = [r.label for r in runs if not r.passed]
+    return (f"Calibrated through ε (ε = {payload.epsilon_target:.3g} at δ = "
+            f"{payload.guarantee['delta']:g}) the same target needs σ = "
+            f"{eps.noise_multiplier:.3g} against {risk.noise_multiplier:.3g}: RMSE on unseen "
+            f"rows {eps.rmse:,.4g} against {risk.rmse:,.4g} "
+            f"({len(runs)} DP populations compared, "
+            + (f"the attacks beat the guarantee for {', '.join(broken)})." if broken else
+               "every one under its own f-DP curve within the 95 % intervals)."))

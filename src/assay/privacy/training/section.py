@@ -46,7 +46,8 @@ class DPOptions(Options):
     attacks : tuple of str, default=("lira", "rmia")
     fprs : tuple of float, default=(0.001, 0.01, 0.1)
     noise_grid : tuple of float, default=(0.5, 2.0)
-        Further σ trained for the noise-vs-risk curve.
+        Further σ trained for the noise-vs-risk curve (on a regression target too, in an
+        audit: populations of DP linear regressions attacked on their residuals).
     canaries : int, default=500
         Canaries of the one-run audit (0: none): mislabelled rows for classes; on a
         regression target, rows whose target is set to the public bound farther from
@@ -177,11 +178,6 @@ class DPSection(SectionBase):
     pager = "assay.privacy.training.page:dp_page"
     #: Classifiers, and (DP linear regression) regression targets.
     tasks = ("classification", "regression")
-    #: Options refused on a regression target, and why.
-    regression_refused = {
-        "noise_grid": "the noise-vs-risk comparison of DP populations is built for "
-                      "classifiers",
-    }
 
     def uses_population(self, config: Any) -> bool:
         """The deployed model is trained on its own split: no population is needed."""
