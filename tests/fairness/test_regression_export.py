@@ -175,6 +175,10 @@ def test_the_audit_writes_a_confirmed_fix_beside_the_report(tmp_path):
     saved = json.loads((tmp_path / "out" / "result.json").read_text())
     assert saved["sections"]["fairness"]["data"]["exports"] == payload.exports
     assert (tmp_path / "out" / payload.exports["card"]).is_file()
+    # The report links both files, relative to its own folder.
+    html = (tmp_path / "out" / "report.html").read_text()
+    for kind in ("model", "card"):
+        assert f'href="{payload.exports[kind]}"' in html
 
 
 def test_deployable_fix_refuses_a_front_without_one():

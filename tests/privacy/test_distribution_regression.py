@@ -160,3 +160,19 @@ def test_mlp_regressors_infer_the_shifted_share_too(dataset):
         learner=get_learner("mlp-regressor", max_epochs=30))
     assert result.learner["name"] == "mlp-regressor"
     assert result.best.accuracy.ci_low > 0.5
+
+
+def test_cli_distribution_prints_the_regression_attacks_and_shift(data_home, capsys,
+                                                                  monkeypatch):
+    """`assay distribution` on a continuous target names the attacks on predicted values
+    (not the classifier's KL of class probabilities) and prints the shift."""
+    from assay.privacy.distribution.regression import NAMES
+
+    monkeypatch.setenv("COLUMNS", "240")  # rich wraps cells to the terminal's width
+    code = main(["distribution", "german", "--target", "credit_amount", "--property",
+                 "sex=female", "--models", "4", "--data-home", str(data_home)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "regression model of credit_amount" in out
+    assert all(name in out for name in NAMES.values())
+    assert "models predict credit_amount" in out

@@ -90,7 +90,6 @@ def distribution(
 
     params = parse_learner_params(learner_param or [])
     get_learner(learner, **params)  # every learner parameter checked before the table is read
-    # A regression target is refused here, in one line, while the section audits classes.
     dataset = load_dataset(data, target, [], data_home, task=task, section="distribution",
                            **limits)
     from assay.audit import AuditConfig
@@ -115,18 +114,27 @@ def distribution(
     from rich.console import Console
     from rich.table import Table
 
+    # A regression model's attacks read predicted values, not class probabilities: the
+    # report's names for them, and what the share does to the predictions.
+    regression = getattr(result, "task", "classification") == "regression"
+    if regression:
+        from assay.privacy.distribution.regression import NAMES, shift_line
     console = Console()
-    table = Table(title=f"Distribution inference: {prop} at {shares[0]:g} vs {shares[1]:g}")
+    table = Table(title=f"Distribution inference: {prop} at {shares[0]:g} vs {shares[1]:g}"
+                  + (f" (regression model of {result.target})" if regression else ""))
     for col in ("attack", "accuracy [95 % CI]", "n_leaked", "n_leaked / training rows"):
         table.add_column(col)
     for name, a in result.attacks.items():
         leak = a.n_leaked
-        table.add_row(name, f"{a.accuracy.value:.3f} [{a.accuracy.ci_low:.3f}, "
+        table.add_row(NAMES.get(name, name) if regression else name,
+                      f"{a.accuracy.value:.3f} [{a.accuracy.ci_low:.3f}, "
                       f"{a.accuracy.ci_high:.3f}]",
                       "—" if leak is None else f"{leak.value:.1f} [{leak.ci_low:.1f}, "
                       f"{leak.ci_high:.1f}]",
                       "—" if leak is None else f"{leak.value / result.train_size:.3g}")
     console.print(table)
+    if regression:
+        console.print(shift_line(result), highlight=False)
     console.print(f"{2 * models} models of {result.train_size} rows; fit "
                   f"{result.seconds['fit']:.1f} s, attacks {result.seconds['attack']:.1f} s.",
                   highlight=False)
