@@ -71,8 +71,9 @@ def train_dp(
         "(LiRA, RMIA), check the ROC against the guarantee, and run a one-run audit.")] = False,
     models: Annotated[int, typer.Option(
         "--models", help="Models of the audit population (even, at least 6).")] = 16,
-    canaries: Annotated[int, typer.Option(
-        "--canaries", help="Canaries of the one-run audit (0: none).")] = 500,
+    canaries: Annotated[int | None, typer.Option(
+        "--canaries", help="Canaries of the one-run audit (0: none; default 500, at most "
+        "the table's rows).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of split, models and audit.")] = 0,
     data_home: DataHome = None,
 ) -> None:

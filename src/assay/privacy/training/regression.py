@@ -581,12 +581,9 @@ def check_dp_regression(context: Any, options: Any) -> None:
         epsilon_for_target(options.risk, options.delta)
     if _audits(options):
         from assay.engine import check_population_size
+        from assay.privacy.training.section import check_canaries
 
-        if options.canaries > dataset.n_rows:
-            raise InvalidParameterError(
-                f"dp.canaries must be at most the {dataset.n_rows} rows of the table "
-                f"(0: no one-run audit). Got {options.canaries}.")
-
+        check_canaries(options, dataset.n_rows)
         check_population_size(options.models, dataset.n_rows, 2, name="dp.models",
                               spill=False)
 
@@ -598,6 +595,7 @@ def _params(options: Any) -> dict[str, Any]:
 def run_dp_regression(section: Any, context: Any, options: Any) -> SectionResult:
     """Train the deployable DP linear regression, export it into ``context.out_dir``, and
     (in an audit, or with ``deploy_audit``) attack a DP population at its settings."""
+    from assay.privacy.training.section import canaries_for, canary_note
     from assay.privacy.training.train import EXPORT_FORMAT
 
     config, dataset = context.config, context.dataset
@@ -612,7 +610,7 @@ def run_dp_regression(section: Any, context: Any, options: Any) -> SectionResult
         audit = audit_regression_training(dataset, result, models=options.models,
                                           seed=config.seed, attacks=options.attacks,
                                           fprs=options.fprs, fit=context.fit,
-                                          canaries=options.canaries)
+                                          canaries=canaries_for(options, dataset.n_rows))
     epsilon_target, comparison = None, None
     if audit is not None and not options.deploy:
         epsilon_target, comparison = compare_noise(
@@ -633,7 +631,8 @@ def run_dp_regression(section: Any, context: Any, options: Any) -> SectionResult
         lr=float(result.settings["learner_config"]["lr"]), seed=int(config.seed),
         export={"format": EXPORT_FORMAT, "weights": str(weights), "config": str(model_config)},
         audit=audit, epsilon_target=epsilon_target, comparison=comparison)
-    return SectionResult(name=section.name, title=section.title, summary=summary(payload),
+    lines = summary(payload) + (canary_note(options, dataset.n_rows) if audit else [])
+    return SectionResult(name=section.name, title=section.title, summary=lines,
                          metrics=metrics(payload), data=payload)
 
 
@@ -684,9 +683,14 @@ def summary(payload: DPRegressionPayload) -> list[str]:
     audit = payload.audit
     if audit is not None:
         top = audit.attack(audit.strongest)
+        # "Strongest" is the attack checked first, not a finding: say when even it is
+        # no better than guessing.
+        chance = top.auc.ci_low <= 0.5
         lines.append(
             f"Audit ({audit.models} DP models attacked on their residuals, "
-            f"{top.name.upper()} strongest, AUC {top.auc.value:.3f}): "
+            f"{top.name.upper()} strongest, AUC {top.auc.value:.3f} "
+            f"[{top.auc.ci_low:.3f}, {top.auc.ci_high:.3f}]"
+            + ("; no attack is shown to beat guessing" if chance else "") + "): "
             + ("every attack's ROC stays under the guarantee within its 95 % interval."
                if not audit.violations else
                f"an attack's ROC EXCEEDS the guarantee at FPR "

@@ -259,6 +259,7 @@ def audit_training(dataset, result, *, models: int = 16, canaries: int = 500, se
 def check_dp(context: Any, options: Any) -> None:
     """Refuse, before any training, settings no DP population can be trained with."""
     from assay._validation import InvalidParameterError
+    from assay.privacy.training.section import check_canaries
     from assay.privacy.training.train import (
         check_training,
         dp_learner,
@@ -275,7 +276,8 @@ def check_dp(context: Any, options: Any) -> None:
     if options.target_bounds is not None:
         raise InvalidParameterError(
             f"dp.target_bounds applies to a regression target only ({context.dataset.target!r} "
-            f"is classes). Got {options.target_bounds}.")
+            f"is classes; --task regression audits it as a number). "
+            f"Got {options.target_bounds}.")
     if options.deploy:
         check_deploy(context, options, _learner_name(context, options))
         return
@@ -286,6 +288,7 @@ def check_dp(context: Any, options: Any) -> None:
     except InvalidParameterError as exc:
         raise InvalidParameterError(f"dp.{exc}") from None
     dp_learner(_learner_name(context, options))
+    check_canaries(options, context.dataset.n_rows)  # else the one-run audit fails late
     target = options.risk
     epsilon_for_target(target, options.delta)
     q, steps = _schedule(context, options)
@@ -320,6 +323,7 @@ def run_dp(section: Any, context: Any, options: Any) -> SectionResult:
     from assay.engine import PopulationPlan
     from assay.privacy.theory.calibrate import Epsilon
     from assay.privacy.training.onerun import one_run_audit
+    from assay.privacy.training.section import canaries_for, canary_note
     from assay.privacy.training.train import (
         calibrate_noise,
         dp_learner,
@@ -346,10 +350,11 @@ def run_dp(section: Any, context: Any, options: Any) -> SectionResult:
         runs.append(attack_run(population, label, kind, sigma, q, steps, fprs, options.attacks,
                                options.delta, config.seed))
     one_run = None
-    if options.canaries:
+    canaries = canaries_for(options, context.dataset.n_rows)
+    if canaries:
         learner = dp_learner(name, noise_multiplier=sigma_risk, **base)
         one_run = one_run_audit(context.dataset.X, context.dataset.y, learner,
-                                int(len(context.dataset.classes)), n_canaries=options.canaries,
+                                int(len(context.dataset.classes)), n_canaries=canaries,
                                 delta=options.delta, seed=config.seed)
     payload = DPPayload(risk_target=options.risk_target, target_description=target.describe(),
                         delta=float(options.delta), epsilon_target=float(eps), sample_rate=q,
@@ -360,7 +365,9 @@ def run_dp(section: Any, context: Any, options: Any) -> SectionResult:
                         fprs=list(fprs), runs=runs, one_run=one_run,
                         target_value=float(target.value),
                         target_fpr=float(target.fpr) if hasattr(target, "fpr") else None)
-    return SectionResult(name=section.name, title=section.title, summary=_summary(payload),
+    lines = _summary(payload) + (canary_note(options, context.dataset.n_rows)
+                                 if one_run is not None else [])
+    return SectionResult(name=section.name, title=section.title, summary=lines,
                          metrics=_metrics(payload), data=payload)
 
 
@@ -395,7 +402,9 @@ def check_deploy(context: Any, options: Any, learner: str) -> None:
     calibrate_noise(options.risk, q, steps)  # an unreachable target fails here
     if options.deploy_audit:
         from assay.engine import check_population_size
+        from assay.privacy.training.section import check_canaries
 
+        check_canaries(options, dataset.n_rows)
         check_population_size(options.models, dataset.n_rows, dataset.n_classes,
                               name="dp.models", spill=False)
 
@@ -413,6 +422,7 @@ def run_deploy(section: Any, context: Any, options: Any, learner: str) -> Sectio
         deploy_metrics,
         deploy_summary,
     )
+    from assay.privacy.training.section import canaries_for, canary_note
     from assay.privacy.training.train import train_dp
 
     config, dataset = context.config, context.dataset
@@ -424,7 +434,8 @@ def run_deploy(section: Any, context: Any, options: Any, learner: str) -> Sectio
     empirical = None
     if options.deploy_audit:
         empirical = audit_training(dataset, result, models=options.models,
-                                   canaries=options.canaries, seed=config.seed,
+                                   canaries=canaries_for(options, dataset.n_rows),
+                                   seed=config.seed,
                                    delta=options.delta, attacks=options.attacks,
                                    fprs=options.fprs, fit=context.fit)
     target = result.target
@@ -440,7 +451,9 @@ def run_deploy(section: Any, context: Any, options: Any, learner: str) -> Sectio
         seed=int(config.seed),
         export={"format": EXPORT_FORMAT, "weights": str(weights), "config": str(model_config)},
         empirical=empirical)
-    return SectionResult(name=section.name, title=section.title, summary=deploy_summary(payload),
+    lines = deploy_summary(payload) + (canary_note(options, dataset.n_rows)
+                                       if empirical and "one_run" in empirical else [])
+    return SectionResult(name=section.name, title=section.title, summary=lines,
                          metrics=deploy_metrics(payload), data=payload)
 
 

@@ -18,9 +18,14 @@ from assay._validation import InvalidParameterError, check_option, check_scalar
 from assay.section import Flag, Options
 from assay.section.base import SectionBase
 
-__all__ = ["DPOptions", "DPSection", "SECTION"]
+__all__ = ["DEFAULT_CANARIES", "DPOptions", "DPSection", "SECTION", "canaries_for",
+           "canary_note", "check_canaries"]
 
 _ATTACKS = ("loss", "lira", "lira_offline", "rmia", "rmia_offline")
+
+#: Canaries of the one-run audit when ``dp.canaries`` is not given (a smaller table: all
+#: its rows).
+DEFAULT_CANARIES = 500
 
 
 @dataclass(frozen=True)
@@ -48,10 +53,11 @@ class DPOptions(Options):
     noise_grid : tuple of float, default=(0.5, 2.0)
         Further σ trained for the noise-vs-risk curve (on a regression target too, in an
         audit: populations of DP linear regressions attacked on their residuals).
-    canaries : int, default=500
+    canaries : int or None, default=None
         Canaries of the one-run audit (0: none): mislabelled rows for classes; on a
         regression target, rows whose target is set to the public bound farther from
-        their value (at most the table's rows).
+        their value. At most the table's rows; None: 500, or every row of a smaller table
+        (said in the summary).
     deploy : bool, default=False
         Instead of the comparison, train the one deployable DP-SGD model: one seeded
         train/test split (`test_size`), σ calibrated to the risk target for that fit's own
@@ -83,7 +89,7 @@ class DPOptions(Options):
     attacks: tuple[str, ...] = ("lira", "rmia")
     fprs: tuple[float, ...] = (0.001, 0.01, 0.1)
     noise_grid: tuple[float, ...] = (0.5, 2.0)
-    canaries: int = 500
+    canaries: int | None = None
     deploy: bool = False
     test_size: float = 0.2
     deploy_audit: bool = False
@@ -119,8 +125,9 @@ class DPOptions(Options):
         object.__setattr__(self, "fprs", tuple(sorted(set(fprs))))
         object.__setattr__(self, "noise_grid", tuple(
             check_scalar(s, "dp.noise_grid", low=0.1, high=1000) for s in self.noise_grid))
-        check_scalar(self.canaries, "dp.canaries", kind=int, low=0)
-        if 0 < self.canaries < 10:
+        if self.canaries is not None:
+            check_scalar(self.canaries, "dp.canaries", kind=int, low=0)
+        if self.canaries is not None and 0 < self.canaries < 10:
             raise InvalidParameterError(f"dp.canaries must be 0 or at least 10. "
                                         f"Got {self.canaries}.")
         for name in ("deploy", "deploy_audit"):
@@ -165,7 +172,8 @@ class DPSection(SectionBase):
         Flag("batch_size", "DP-SGD expected batch size.", kind="int", name="--dp-batch-size"),
         Flag("max_grad_norm", "DP-SGD clipping norm.", kind="float", name="--dp-max-grad-norm"),
         Flag("models", "Models per DP population.", kind="int", name="--dp-models"),
-        Flag("canaries", "Canaries of the one-run audit (0: none).", kind="int",
+        Flag("canaries", "Canaries of the one-run audit (0: none; default 500, at most "
+             "the table's rows).", kind="int",
              name="--dp-canaries"),
         Flag("target_bounds", "Public bounds LO:HI of a continuous target (DP linear "
              "regression clips it into them).", name="--dp-target-bounds"),
@@ -203,6 +211,30 @@ def payload_schema() -> dict[str, Any]:
     return {"if": {"type": "object", "required": ["mode"],
                    "properties": {"mode": {"const": "deploy"}}},
             "then": deployed, "else": read("schema.json")}
+
+
+def check_canaries(options: DPOptions, n_rows: int) -> None:
+    """Refuse, before training, more canaries than the table has rows (the default is
+    capped instead: `canaries_for`)."""
+    if options.canaries is not None and options.canaries > n_rows:
+        raise InvalidParameterError(
+            f"dp.canaries must be at most the {n_rows} rows of the table "
+            f"(0: no one-run audit). Got {options.canaries}.")
+
+
+def canaries_for(options: DPOptions, n_rows: int) -> int:
+    """The one-run audit's canaries: ``dp.canaries``, by default 500 capped at the rows."""
+    if options.canaries is None:
+        return min(DEFAULT_CANARIES, n_rows)
+    return int(options.canaries)
+
+
+def canary_note(options: DPOptions, n_rows: int) -> list[str]:
+    """The summary's line when the default was capped at a small table's rows."""
+    if options.canaries is None and n_rows < DEFAULT_CANARIES:
+        return [f"The one-run audit took all {n_rows} rows of the table as canaries (the "
+                f"default, {DEFAULT_CANARIES}, is capped at the table's rows)."]
+    return []
 
 
 SECTION = DPSection()
