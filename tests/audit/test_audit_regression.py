@@ -91,6 +91,23 @@ def test_result_json_reads_back_typed_and_renders(german):
         assert anchor in html
     raw = json.loads(path.read_text())
     assert raw["sections"]["privacy"]["data"]["task"] == "regression"
+    # The header's errors are in the target's units, readable: "3,776,566", not
+    # "3776565.520".
+    from assay.report.result import format_amount
+
+    mse = back.population["test_mse"]
+    assert mse > 1e4 and f"held-out MSE {format_amount(mse)}" in html
+    assert f"train MSE {format_amount(back.population['train_mse'])}" in html
+
+
+def test_amounts_keep_four_digits_and_no_exponent():
+    from assay.report.result import format_amount
+
+    assert format_amount(3776565.52) == "3,776,566"
+    assert format_amount(14903.2) == "14,903"
+    assert format_amount(19.501) == "19.5"
+    assert format_amount(-0.0175) == "-0.0175"
+    assert format_amount(float("nan")) == "n/a"
 
 
 def test_squared_error_loss_scores_equal_a_direct_computation(german):

@@ -214,3 +214,7 @@ def test_cli_german_credit_amount_builds_the_front(tmp_path, data_home):
     assert front["verdict"]["fixed"] == front["verdict"]["reason"].startswith("Fix found")
     html = (out / "report.html").read_text()
     assert "fair-front-plot" in html and front["verdict"]["reason"][:40] in html
+    # The front table's status of the preferred candidate agrees with the verdict.
+    fixed = front["verdict"]["fixed"]
+    assert ("preferred, the fix" in html) == fixed
+    assert ("best candidate, not a fix" in html) == (not fixed)

@@ -319,9 +319,9 @@ def decision_report(y: Any, pred: Any, index: Any, threshold: float, group_polic
 
 
 def _num(value: float | None) -> str:
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    return f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    from assay.report.result import format_amount
+
+    return format_amount(value)  # 14,903 rather than 1.49e+04
 
 
 def _est(e: Estimate | None, signed: bool = False) -> str:

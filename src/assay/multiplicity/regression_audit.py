@@ -682,8 +682,10 @@ def describe(epsilon: float, tolerance: str) -> str:
     return f"within {epsilon:g} of the best held-out MSE"
 
 
-def _num(value: float) -> str:
-    return f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+def _num(value: float | None) -> str:
+    from assay.report.result import format_amount
+
+    return format_amount(value)  # 14,903 rather than 1.49e+04
 
 
 def _est(e: Estimate | None) -> str:

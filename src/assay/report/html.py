@@ -23,6 +23,7 @@ from typing import Any
 from assay.report.result import (
     AuditResult,
     SectionResult,
+    format_amount,
     format_interval,
     format_points,
     format_rate,
@@ -45,6 +46,7 @@ def _environment():
     )
     env.filters["rate"] = format_rate
     env.filters["value"] = format_value
+    env.filters["amount"] = format_amount  # target units: an MSE of 3,776,566, not 3776565.520
     env.filters["ci_rate"] = lambda e: ci_text(e, format_rate)
     env.filters["ci_value"] = lambda e: ci_text(e, format_value)
     # Gaps (differences of rates) in percentage points, like the plain words and cards.

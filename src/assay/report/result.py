@@ -411,6 +411,15 @@ def format_value(value: float | None) -> str:
     return f"{value:.3f}"
 
 
+def format_amount(value: float | None) -> str:
+    """A figure in the target's units (an error, a prediction): four significant digits,
+    thousands separated, never an exponent from 1,000 up (``3,776,566``, ``14,903``,
+    ``19.5``, ``0.0751``); ``n/a`` if missing."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def format_points(value: float | None, signed: bool = False) -> str:
     """A difference of two rates (a gap, stored as a fraction) in percentage points:
     ``9.4`` (``+9.4`` signed); ``n/a`` if missing. The unit word goes with the figure
