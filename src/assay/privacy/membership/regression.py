@@ -6,10 +6,11 @@ model's predictions ``target_pred[N]`` and the true values ``y[N]``. Every score
 higher for rows more likely to be members of the target's training set.
 
 * **LOSS** (Yeom et al. 2018): minus the squared (or absolute) error.
-* **LiRA** (Carlini et al. 2022) on the residual ``r = pred - y``: per row, Gaussian fits
-  of the residuals of the references that trained on the row (IN) and of those that did
-  not (OUT). Online: the log-likelihood ratio of the target's residual. Offline: a
-  one-sided test against OUT alone.
+* **LiRA** (Carlini et al. 2022) on the residual ``r = pred - y``: per row, fits of the
+  residuals of the references that trained on the row (IN) and of those that did not
+  (OUT), each an atom at an exact fit plus a Gaussian (its variance per row, or one for
+  all rows below 64 references). Online: the log-likelihood ratio of the target's
+  residual. Offline: a one-sided test against OUT alone.
 * **RMIA** (Zarifzadeh et al. 2024) with a Gaussian predictive likelihood
   ``Pr(y | f) = N(y; f(x), s_f^2)``, ``s_f`` the RMS of model f's training residuals.
 
@@ -122,7 +123,7 @@ def _side_fit(resid: np.ndarray, side: np.ndarray, floor: float):
         var = np.where(enough, squares / np.maximum(count - 1, 1), pooled)
     overall = float(resid[side].mean()) if side.any() else 0.0
     mean = np.where(count > 0, mean, overall)
-    return mean, np.maximum(var, floor)
+    return mean, np.maximum(var, floor), max(float(pooled), floor)
 
 
 def _log_normal(x, mean, var):
@@ -144,9 +145,71 @@ def _log_inside(r_abs, mean, sd):
     return np.where(np.isnan(out) | (out < _LOG_TINY), _LOG_TINY, out)
 
 
+#: From this many references on, LiRA fits a variance per row; below, one variance per
+#: side over all rows (Carlini et al. 2022's fixed variance, which they recommend with
+#: fewer than 64 shadow models: a per-example variance from a handful of values is
+#: noise). Confirmed on the development tables of benchmarks/regression_mia.py (per row
+#: wins at 64 references, fixed at 16).
+PER_ROW_VARIANCE_FROM = 64
+
+# An exact-fit share is kept below 1 so that a residual off the atom stays possible.
+_MAX_ATOM = 1.0 - 1e-12
+
+
+@dataclass(frozen=True)
+class _ResidualModel:
+    """One side's residual distribution at every row: an atom at an exact fit
+    (``|R| <= e``) with probability `atom`, else ``N(mean, var)``."""
+
+    atom: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+
+    def log_density(self, r):
+        """Log-likelihood of a residual off the atom."""
+        with np.errstate(divide="ignore"):
+            return np.log1p(-self.atom) + _log_normal(r, self.mean, self.var)
+
+    def log_within(self, r_abs):
+        """log Pr(|R| <= r_abs) for ``r_abs >= e``: the atom and the Gaussian's mass."""
+        with np.errstate(divide="ignore"):
+            return np.logaddexp(np.log(self.atom), np.log1p(-self.atom)
+                                + _log_inside(r_abs, self.mean, np.sqrt(self.var)))
+
+
+def _residual_model(resid: np.ndarray, side: np.ndarray, exact: np.ndarray, floor: float,
+                    per_row: bool) -> _ResidualModel:
+    """Zero-inflated Gaussian of the residuals where `side` holds.
+
+    A fully grown tree (any interpolating learner) predicts its own rows exactly, so a
+    side's residuals are a point mass at 0 plus a spread: a Gaussian through both makes
+    the variance of IN collapse to the floor and that of OUT meaningless. The atom's
+    probability is the row's share of exact fits among the side's references, shrunk
+    towards the side's share over all rows by one pseudo-reference (empirical Bayes: with
+    8 references a row's own share moves in steps of 1/8); the Gaussian is fitted to the
+    other residuals, its variance per row or one for all rows (`per_row`).
+    """
+    count = side.sum(axis=0)
+    hits = (side & exact).sum(axis=0)
+    overall = hits.sum() / max(int(count.sum()), 1)
+    atom = np.minimum((hits + overall) / (count + 1.0), _MAX_ATOM)
+    mean, var, pooled = _side_fit(resid, side & ~exact, floor)
+    if not per_row:
+        var = np.full_like(mean, pooled)
+    return _ResidualModel(atom, mean, var)
+
+
 def lira_scores(preds, member, target_pred, y, online: bool = True,
-                var_floor: float = DEFAULT_VAR_FLOOR) -> np.ndarray:
-    """LiRA on the residual ``r = pred - y`` with per-row Gaussian fits.
+                var_floor: float = DEFAULT_VAR_FLOOR, variance: str = "auto",
+                exact_fit_atom: bool = True) -> np.ndarray:
+    """LiRA on the residual ``r = pred - y``, per-row fits of a zero-inflated Gaussian.
+
+    Every side (IN: the references that trained on the row; OUT: the others) is modelled
+    at every row as an atom at an exact fit, ``|r| <= e`` with ``e = sqrt(var_floor *
+    var(y))``, of probability ``p`` (the row's share of exact fits, shrunk towards the
+    side's overall share by one pseudo-reference), else ``N(mu, s^2)`` fitted to the
+    other residuals. Where no reference fits a row exactly this is Carlini et al.'s
+    Gaussian LiRA on the residual.
 
     Parameters
     ----------
@@ -156,13 +219,20 @@ def lira_scores(preds, member, target_pred, y, online: bool = True,
         Whether reference k trained on row i.
     target_pred, y : array of shape (N,)
     online : bool, default=True
-        True: ``log N(r; mu_in, s_in^2) - log N(r; mu_out, s_out^2)``. False: a
+        True: the log-likelihood ratio of IN vs OUT at the target's residual (the atoms'
+        probabilities for an exact fit, ``log (1-p) N(r; mu, s^2)`` otherwise). False: a
         one-sided test against OUT alone, on the residual's magnitude (training pulls a
         member's residual towards zero): ``-log Pr_OUT(|R| <= max(|r|, e))``, minus the
         log of the p-value, which keeps ordering rows where a probability would
-        saturate at 1; ``e = sqrt(var_floor * var(y))`` resolves exact fits.
+        saturate at 1.
     var_floor : float, default=1e-6
         Lowest variance of a fit, as a share of the variance of y.
+    variance : {"auto", "per_row", "fixed"}, default="auto"
+        The Gaussian's variance: per row, or one per side over all rows (Carlini et al.'s
+        fixed variance). "auto": per row from `PER_ROW_VARIANCE_FROM` references on.
+    exact_fit_atom : bool, default=True
+        False: plain Gaussians through every residual, exact fits included (``p = 0``;
+        with ``variance="per_row"``, assay's LiRA before the atom, kept for comparison).
 
     Returns
     -------
@@ -176,17 +246,35 @@ def lira_scores(preds, member, target_pred, y, online: bool = True,
         raise InvalidParameterError(f"online must be True or False. Got {online!r}.")
     if not (np.isfinite(var_floor) and var_floor > 0):
         raise InvalidParameterError(f"var_floor must be a float in (0, inf). Got {var_floor!r}.")
+    if not isinstance(exact_fit_atom, bool):
+        raise InvalidParameterError(f"exact_fit_atom must be True or False. Got "
+                                    f"{exact_fit_atom!r}.")
+    if variance not in ("auto", "per_row", "fixed"):
+        raise InvalidParameterError("variance must be 'auto', 'per_row' or 'fixed'. "
+                                    f"Got {variance!r}.")
+    per_row = variance == "per_row" or (variance == "auto"
+                                        and preds.shape[0] >= PER_ROW_VARIANCE_FROM)
     floor = var_floor * max(float(np.var(y)), np.finfo(float).tiny)
+    tolerance = np.sqrt(floor)
     resid = preds - y
+    exact = (np.abs(resid) <= tolerance) if exact_fit_atom else np.zeros(resid.shape, bool)
     r = target_pred - y
-    mu_out, var_out = _side_fit(resid, ~member, floor)
-    if online:
-        mu_in, var_in = _side_fit(resid, member, floor)
-        return _log_normal(r, mu_in, var_in) - _log_normal(r, mu_out, var_out)
-    # Below the floor's resolution a residual counts as at it: exact fits (a memorising
-    # model's members, and its non-members at a common value) then rank by how unlikely
-    # an OUT residual that close to zero is, instead of all tying at p = 0.
-    return -_log_inside(np.maximum(np.abs(r), np.sqrt(floor)), mu_out, np.sqrt(var_out))
+    out_side = _residual_model(resid, ~member, exact, floor, per_row)
+    if not online:
+        # Below the floor's resolution a residual counts as at it: exact fits (a
+        # memorising model's members, and its non-members at a common value) then rank
+        # by how unlikely an OUT residual that close to zero is.
+        return -out_side.log_within(np.maximum(np.abs(r), tolerance))
+    in_side = _residual_model(resid, member, exact, floor, per_row)
+    with np.errstate(invalid="ignore"):
+        off_atom = in_side.log_density(r) - out_side.log_density(r)
+    if not exact_fit_atom:
+        return off_atom
+    # An exact fit is an event of positive probability on either side: its ratio is of
+    # the two probabilities of |R| <= e, not of densities.
+    at_atom = np.full_like(r, tolerance)
+    on_atom = in_side.log_within(at_atom) - out_side.log_within(at_atom)
+    return np.where(np.abs(r) <= tolerance, on_atom, off_atom)
 
 
 def residual_scales(preds, member, y, floor: float = DEFAULT_VAR_FLOOR) -> np.ndarray:
