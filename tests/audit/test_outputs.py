@@ -277,3 +277,20 @@ def test_gate_on_a_real_audit_names_every_section_with_flags(audited, capsys):
     # The privacy section's own short names still read its worst attack.
     code, out, _ = _run(capsys, "gate", path, "--max", "auc=0.999")
     assert code == 0 and "privacy.auc" in out
+
+
+def test_an_earlier_run_folder_named_like_a_bundled_table_does_not_hide_it(
+        tmp_path, monkeypatch, data_home):
+    """`assay audit german --out german` run twice: the second run reads the bundled
+    table, not the first run's folder (a file path is still read as a file)."""
+    from assay.audit import AuditConfig
+    from assay.audit.runner import load_dataset
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "german").mkdir()
+    (tmp_path / "german" / "result.json").write_text("{}")
+    dataset = load_dataset(AuditConfig(data="german", target="credit_risk"))
+    assert dataset.n_rows == 1000
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(Exception, match="data must be a file. Got the folder 'plain'"):
+        load_dataset(AuditConfig(data="plain", target="y"))

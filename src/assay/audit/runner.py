@@ -166,7 +166,10 @@ def load_dataset(config: AuditConfig):
     from assay.data.public import PUBLIC_TABLES
 
     path = Path(config.data)
-    if path.exists():
+    bundled = config.data == "synthetic" or config.data in PUBLIC_TABLES
+    # A folder named like a bundled table (say the --out of an earlier `assay audit bank
+    # --out bank`) does not hide the table.
+    if path.exists() and not (bundled and path.is_dir()):
         if not path.is_file():
             raise DataError(f"data must be a file. Got the folder {config.data!r}.")
         if not config.target:
