@@ -100,6 +100,19 @@ def test_result_json_reads_back_typed_and_renders(german):
     assert f"train MSE {format_amount(back.population['train_mse'])}" in html
 
 
+def test_the_fairness_summary_counts_the_flags_it_does_not_name(german):
+    import dataclasses
+
+    from assay.fairness.regression_audit import summary_lines
+
+    payload = german[0].sections["fairness"].data
+    flags = [dataclasses.replace(payload.flags[0], label=f"group {i}", flagged=True,
+                                 difference=0.1 * (i + 1)) for i in range(6)]
+    said = summary_lines(dataclasses.replace(payload, flags=flags))
+    line = next(x for x in said if x.startswith("Flagged groups"))
+    assert line.count("group ") == 4 and "and 2 more in the groups table" in line
+
+
 def test_amounts_keep_four_digits_and_no_exponent():
     from assay.report.result import format_amount
 

@@ -47,6 +47,17 @@ def test_the_default_canaries_are_capped_at_a_small_tables_rows(task, tmp_path):
                for line in section.summary)
     if task == "regression":
         _check_chance_words(data)
+        _check_amounts(data)
+
+
+def _check_amounts(payload) -> None:
+    """An RMSE in the target's units reads as an amount, rows with thousands marks."""
+    import dataclasses
+
+    from assay.privacy.training.regression import summary
+
+    said = summary(dataclasses.replace(payload, rmse=14903.2, n_test=12345))[0]
+    assert "held-out RMSE 14,903 " in said and "on 12,345 rows" in said
 
 
 def _check_chance_words(payload) -> None:

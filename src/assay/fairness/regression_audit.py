@@ -368,6 +368,8 @@ def summary_lines(payload: RegressionFairnessPayload) -> list[str]:
         words = {"mae": "larger errors", "mean_residual": "a shifted mean residual"}
         listed = "; ".join(f"{f.label} ({words[f.metric]}, {f.difference:+.3f} of the "
                            f"overall MAE)" for f in found[:4])
+        if len(found) > 4:  # the summary names four; the groups table shows every flag
+            listed += f"; and {len(found) - 4} more in the groups table"
         lines.append(f"Flagged groups: {listed}. Flagged because {flag_words(payload)}.")
     else:
         lines.append(f"No group is flagged ({flag_words(payload)} is needed).")

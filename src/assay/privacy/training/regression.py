@@ -44,7 +44,7 @@ from assay._stats import Estimate
 from assay._validation import InvalidParameterError
 from assay.privacy.training.check import GuaranteeCheck
 from assay.privacy.training.onerun import OneRunAudit
-from assay.report.result import Metric, SectionResult
+from assay.report.result import Metric, SectionResult, format_amount
 
 __all__ = ["DPRegressionAttack", "DPRegressionAudit", "DPRegressionOneRun",
            "DPRegressionPayload", "DPRegressionRun",
@@ -678,7 +678,8 @@ def summary(payload: DPRegressionPayload) -> list[str]:
         f"{high:g}) calibrated to {payload.target_description} at q = "
         f"{payload.sample_rate:.4g}, T = {payload.steps}: σ = {payload.noise_multiplier:.4g} "
         f"(ε = {payload.guarantee['epsilon']:.3g} at δ = {payload.guarantee['delta']:g}); "
-        f"held-out RMSE {payload.rmse:,.4g} (R² {payload.r2:.3f}) on {payload.n_test} rows. "
+        f"held-out RMSE {format_amount(payload.rmse)} (R² {payload.r2:.3f}) on "
+        f"{payload.n_test:,} rows. "
         f"Model exported to {payload.export['weights']} and {payload.export['config']}."]
     audit = payload.audit
     if audit is not None:
@@ -718,7 +719,7 @@ def _comparison_line(payload: DPRegressionPayload) -> str:
     return (f"Calibrated through ε (ε = {payload.epsilon_target:.3g} at δ = "
             f"{payload.guarantee['delta']:g}) the same target needs σ = "
             f"{eps.noise_multiplier:.3g} against {risk.noise_multiplier:.3g}: RMSE on unseen "
-            f"rows {eps.rmse:,.4g} against {risk.rmse:,.4g} "
+            f"rows {format_amount(eps.rmse)} against {format_amount(risk.rmse)} "
             f"({len(runs)} DP populations compared, "
             + (f"the attacks beat the guarantee for {', '.join(broken)})." if broken else
                "every one under its own f-DP curve within the 95 % intervals)."))
