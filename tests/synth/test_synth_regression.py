@@ -108,6 +108,16 @@ def test_the_payload_matches_its_schema_and_the_report_shows_the_utility(audits)
                             SECTION.payload_schema)
     html = (out / "report.html").read_text()
     assert 'id="synthetic-utility"' in html and 'id="card-synth-utility"' in html
+    # MAEs in credit_amount's units read as amounts (1,471 [1,319, 1,628]), in the page
+    # and the summary alike.
+    from assay.report.result import format_amount
+
+    mae = data["utility"]["mae_synthetic"]
+    shown = f"{format_amount(mae['value'])} [{format_amount(mae['ci_low'])}, " \
+            f"{format_amount(mae['ci_high'])}]"
+    assert "," in shown and shown in html
+    summary = " ".join(raw["sections"]["synthetic"]["summary"])
+    assert f"MAE {format_amount(mae['value'])} against" in summary
 
 
 def test_the_utility_equals_a_direct_computation(tables):

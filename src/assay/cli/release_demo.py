@@ -198,6 +198,7 @@ def render_report(verdicts: list[ReleaseVerdict], seconds: float) -> str:
     from assay.report.html import ci_text
     from assay.report.result import (
         SectionResult,
+        format_amount,
         format_interval,
         format_points,
         format_rate,
@@ -212,6 +213,8 @@ def render_report(verdicts: list[ReleaseVerdict], seconds: float) -> str:
     env.filters["value"] = format_value
     env.filters["ci_rate"] = lambda e: ci_text(e, format_rate)
     env.filters["ci_value"] = lambda e: ci_text(e, format_value)
+    env.filters["amount"] = format_amount
+    env.filters["ci_amount"] = lambda e: ci_text(e, format_amount)
     env.filters["points"] = format_points
     env.filters["ci_points"] = lambda e, signed=False: format_interval(e, "gap", signed)
     css = resources.files("assay.report").joinpath("templates/report.css").read_text("utf-8")

@@ -47,6 +47,7 @@ def _environment():
     env.filters["rate"] = format_rate
     env.filters["value"] = format_value
     env.filters["amount"] = format_amount  # target units: an MSE of 3,776,566, not 3776565.520
+    env.filters["ci_amount"] = lambda e: ci_text(e, format_amount)
     env.filters["ci_rate"] = lambda e: ci_text(e, format_rate)
     env.filters["ci_value"] = lambda e: ci_text(e, format_value)
     # Gaps (differences of rates) in percentage points, like the plain words and cards.

@@ -337,11 +337,13 @@ def summary_lines(payload: SynthPayload) -> list[str]:
 
 def utility_line(u: RegressionUtility) -> str:
     """The downstream utility of a release for a continuous target, in one sentence."""
+    from assay.report.result import format_amount
 
     def r2(e: Estimate) -> str:
         return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
 
     return (f"Predicting {u.target} on the holdout with a {u.model}: R² {r2(u.r2_synthetic)} "
             f"trained on the release against {r2(u.r2_real)} trained on the real rows "
-            f"(loss {r2(u.r2_gap)}); MAE {u.mae_synthetic.value:.4g} against "
-            f"{u.mae_real.value:.4g} (predicting the real mean: {u.mae_mean_baseline:.4g}).")
+            f"(loss {r2(u.r2_gap)}); MAE {format_amount(u.mae_synthetic.value)} against "
+            f"{format_amount(u.mae_real.value)} (predicting the real mean: "
+            f"{format_amount(u.mae_mean_baseline)}).")
