@@ -377,6 +377,8 @@ def flagged(payload: RegressionPrivacyPayload) -> list[RegressionExposure]:
 
 def summary_lines(payload: RegressionPrivacyPayload) -> list[str]:
     """Plain-language findings, the headline first."""
+    from assay.report.result import format_amount
+
     best = payload.attack(payload.strongest)
     fpr = min(payload.fprs)
     lines = [f"The strongest membership attack on the regression model's residuals "
@@ -394,8 +396,8 @@ def summary_lines(payload: RegressionPrivacyPayload) -> list[str]:
             if low is not None:
                 lines.append(f"At FPR {resolved[0]:g} it finds {_pct(low)} of the training "
                              f"people.")
-    lines.append(f"Mean squared error {payload.mse['members']:,.4g} on training rows against "
-                 f"{payload.mse['nonmembers']:,.4g} on unseen rows.")
+    lines.append(f"Mean squared error {format_amount(payload.mse['members'])} on training rows "
+                 f"against {format_amount(payload.mse['nonmembers'])} on unseen rows.")
     theory = payload.theory
     if theory is not None:
         bound = theory.tpr_at_fpr[fpr]
