@@ -26,6 +26,7 @@ column instead of the probabilities: the model's predicted number on the row, fi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -411,6 +412,16 @@ def read_predictions(path: str | os.PathLike[str], dataset: Any, *,
         [0, 1] or do not sum to 1; a missing or non-0/1 train column; no members or no
         non-members. Every message is one line naming the file and the column.
     """
+    probs, member, source = _read_rows(path, dataset, train_column, _proba_matrix)
+    return TargetPredictions(probs=probs, member=member, source=source)
+
+
+def _read_rows(path: str | os.PathLike[str], dataset: Any, train_column: str,
+               read_values: Callable[[pd.DataFrame, Any, str], np.ndarray],
+               ) -> tuple[np.ndarray, np.ndarray, str]:
+    """What both predictions files share: the file read, its rows put in the table's order,
+    the model's outputs read by `read_values` (frame, dataset, where) and its membership
+    checked. Returns outputs and membership in table order, and the source's name."""
     if not isinstance(train_column, str) or not train_column:
         raise InvalidParameterError(
             f"train_column must be a non-empty column name. Got {train_column!r}.")
@@ -420,12 +431,11 @@ def read_predictions(path: str | os.PathLike[str], dataset: Any, *,
     # Column names as text: CSV headers already are, Parquet's may not be.
     frame.columns = [str(c) for c in frame.columns]
     order = _align_rows(frame, dataset, where)
-    probs = _proba_matrix(frame, dataset, where)[order]
+    values = read_values(frame, dataset, where)[order]
     member = _membership(frame, train_column, where)[order]
     _check_both_sides(member, f"{where}: column {train_column!r}",
                       "mark the rows the model was trained on with 1")
-    return TargetPredictions(probs=probs, member=member,
-                             source=f"predictions file {path.name}")
+    return values, member, f"predictions file {path.name}"
 
 
 def _prediction_vector(frame: pd.DataFrame, dataset: Any, where: str) -> np.ndarray:
@@ -480,20 +490,8 @@ def read_regression_predictions(path: str | os.PathLike[str], dataset: Any, *,
         non-numeric ``prediction`` column, or one holding NaN or infinite values. Every
         message is one line naming the file and the column.
     """
-    if not isinstance(train_column, str) or not train_column:
-        raise InvalidParameterError(
-            f"train_column must be a non-empty column name. Got {train_column!r}.")
-    path = Path(path)
-    frame = _read_file(path)
-    where = f"predictions file {path}"
-    frame.columns = [str(c) for c in frame.columns]
-    order = _align_rows(frame, dataset, where)
-    values = _prediction_vector(frame, dataset, where)[order]
-    member = _membership(frame, train_column, where)[order]
-    _check_both_sides(member, f"{where}: column {train_column!r}",
-                      "mark the rows the model was trained on with 1")
-    return RegressionTarget(values=values, member=member,
-                            source=f"predictions file {path.name}")
+    values, member, source = _read_rows(path, dataset, train_column, _prediction_vector)
+    return RegressionTarget(values=values, member=member, source=source)
 
 
 def write_regression_predictions(path: str | os.PathLike[str], target: RegressionTarget,
