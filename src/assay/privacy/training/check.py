@@ -11,17 +11,24 @@ is broken. It is read at the audit's FPR levels and at every point of the ROC gr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from assay._serial import Serial
 from assay._stats import Estimate
 
-__all__ = ["GuaranteeCheck", "check_guarantee", "check_attacks"]
+__all__ = ["GuaranteeCheck", "check_guarantee", "check_attacks", "epsilon_from_json"]
 
 # Slack for float rounding between the curve and the rates.
 _TOL = 1e-9
+
+
+def epsilon_from_json(value: Any) -> float:
+    """An ε read back: null (written for an infinite ε) is infinity."""
+    return math.inf if value is None else float(value)
 
 
 @dataclass

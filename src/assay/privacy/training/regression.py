@@ -42,7 +42,7 @@ import numpy as np
 from assay._serial import Serial, meta
 from assay._stats import Estimate
 from assay._validation import InvalidParameterError
-from assay.privacy.training.check import GuaranteeCheck
+from assay.privacy.training.check import GuaranteeCheck, epsilon_from_json
 from assay.privacy.training.onerun import OneRunAudit
 from assay.report.result import Metric, SectionResult, format_amount
 
@@ -384,11 +384,6 @@ def _one_run(dataset: Any, result: DPRegressionTrainingResult, learner: Any, can
                               passed=bool(one.epsilon_lower <= epsilon))
 
 
-def _infinite(value: Any) -> float:
-    """An ε read back: null (written for an infinite ε) is infinity."""
-    return math.inf if value is None else float(value)
-
-
 @dataclass
 class DPRegressionRun(Serial):
     """One DP population of the noise comparison, attacked on its residuals.
@@ -415,7 +410,7 @@ class DPRegressionRun(Serial):
     label: str
     calibration: str = field(metadata=meta(schema={"enum": ["risk", "epsilon", "grid"]}))
     noise_multiplier: float = field(metadata=meta(schema={"minimum": 0}))
-    epsilon: float = field(metadata=meta(null_nan=True, decode=_infinite))
+    epsilon: float = field(metadata=meta(null_nan=True, decode=epsilon_from_json))
     rmse: float
     guarantee: dict[float, float]
     empirical: dict[float, Estimate]

@@ -25,7 +25,7 @@ import numpy as np
 
 from assay._serial import Serial, meta
 from assay._stats import Estimate
-from assay.privacy.training.check import GuaranteeCheck, check_attacks
+from assay.privacy.training.check import GuaranteeCheck, check_attacks, epsilon_from_json
 from assay.privacy.training.onerun import OneRunAudit
 from assay.report.result import Metric, SectionResult, format_rate
 
@@ -35,11 +35,6 @@ __all__ = ["DPPayload", "DPRun", "audit_training", "check_deploy", "check_dp", "
 
 def _fkey(f: float) -> str:
     return f"{f:g}"
-
-
-def _infinite(value: Any) -> float:
-    """An ε read back: null (written for an infinite ε) is infinity."""
-    return math.inf if value is None else float(value)
 
 
 @dataclass
@@ -71,7 +66,7 @@ class DPRun(Serial):
     label: str
     calibration: str = field(metadata=meta(schema={"enum": ["risk", "epsilon", "grid"]}))
     noise_multiplier: float = field(metadata=meta(schema={"minimum": 0}))
-    epsilon: float = field(metadata=meta(null_nan=True, decode=_infinite))
+    epsilon: float = field(metadata=meta(null_nan=True, decode=epsilon_from_json))
     accuracy: Estimate
     guarantee: dict[float, float]
     advantage: float
