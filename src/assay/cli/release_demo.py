@@ -192,31 +192,14 @@ def render_report(verdicts: list[ReleaseVerdict], seconds: float) -> str:
     """Both releases on one self-contained page (inline styles, no script)."""
     from importlib import resources
 
-    import jinja2
     from markupsafe import Markup
 
-    from assay.report.html import ci_text
-    from assay.report.result import (
-        SectionResult,
-        format_amount,
-        format_interval,
-        format_points,
-        format_rate,
-        format_value,
-    )
+    from assay.report.html import report_environment
+    from assay.report.result import SectionResult
     from assay.synth.page import synthetic_page
 
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
-    # The report's filters: the synthetic section's page is rendered here as in a report.
-    env.filters["rate"] = format_rate
-    env.filters["value"] = format_value
-    env.filters["ci_rate"] = lambda e: ci_text(e, format_rate)
-    env.filters["ci_value"] = lambda e: ci_text(e, format_value)
-    env.filters["amount"] = format_amount
-    env.filters["ci_amount"] = lambda e: ci_text(e, format_amount)
-    env.filters["points"] = format_points
-    env.filters["ci_points"] = lambda e, signed=False: format_interval(e, "gap", signed)
+    # The report's own filters: the synthetic section's page is rendered here as in a report.
+    env = report_environment()
     css = resources.files("assay.report").joinpath("templates/report.css").read_text("utf-8")
     template = resources.files("assay.cli").joinpath("templates/release_demo.html.j2") \
         .read_text("utf-8")

@@ -31,10 +31,12 @@ from assay.report.result import (
     write_text_atomic,
 )
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report", "report_environment", "write_report"]
 
 
-def _environment():
+def report_environment():
+    """The report's Jinja environment: its templates and the filters section pages use
+    (``rate``, ``amount``, ``points`` and their ``ci_`` forms)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -90,7 +92,7 @@ def render_report(result: AuditResult) -> str:
     """The report of ``result`` as one HTML document (a string)."""
     from markupsafe import Markup
 
-    env = _environment()
+    env = report_environment()
     views = []
     for section in result.sections.values():
         page = _page(section, result)
