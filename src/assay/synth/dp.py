@@ -203,7 +203,22 @@ def synth_dp(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget, *,
     anchor = tuple(dict.fromkeys([*options.protected[:1], *([label] if label else [])]))
     model = fit_marginals(real, domain, target, anchor, options.seed)
     synth = generate(model, n_rows, options.seed)
-    for d in domain:  # the release keeps REAL's integer columns as integers
+    util, audit, seconds = _audit_release(real, synth, holdout, domain, label, options, t0)
+    achieved = float(target.measure(GaussianTradeOff(model.mu)))
+    result = SynthDPResult(
+        target={**target.params(), "description": target.describe()}, sigma=model.sigma,
+        mu=model.mu, achieved=achieved, marginals=[list(m) for m in model.marginals],
+        domain=domain, n_real=len(real), n_synth=len(synth), utility=util, audit=audit,
+        anchor=list(anchor), seconds=seconds)
+    return synth, result
+
+
+def _audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
+                   domain: list[ColumnDomain], label: str | None, options: SynthOptions,
+                   t0: float) -> tuple[Any, Any, dict[str, float]]:
+    """What every DP generator's release goes through once generated (since `t0`): REAL's
+    integer columns kept as integers (in place), then its utility and its audit, timed."""
+    for d in domain:
         if d.integer and not d.missing:
             synth[d.name] = synth[d.name].astype(np.int64)
     t1 = time.perf_counter()
@@ -211,13 +226,7 @@ def synth_dp(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget, *,
     t2 = time.perf_counter()
     audit = audit_release(real, synth, holdout, options)
     t3 = time.perf_counter()
-    achieved = float(target.measure(GaussianTradeOff(model.mu)))
-    result = SynthDPResult(
-        target={**target.params(), "description": target.describe()}, sigma=model.sigma,
-        mu=model.mu, achieved=achieved, marginals=[list(m) for m in model.marginals],
-        domain=domain, n_real=len(real), n_synth=len(synth), utility=util, audit=audit,
-        anchor=list(anchor), seconds={"generate": t1 - t0, "utility": t2 - t1, "audit": t3 - t2})
-    return synth, result
+    return util, audit, {"generate": t1 - t0, "utility": t2 - t1, "audit": t3 - t2}
 
 
 def check_dp_generator(generator: str) -> str:
@@ -242,14 +251,7 @@ def _synth_mst(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget,
 
     calibration = calibrate_mst(target, len(domain))
     synth, fitted = fit_mst(real, domain, calibration, n_rows)
-    for d in domain:  # the release keeps REAL's integer columns as integers
-        if d.integer and not d.missing:
-            synth[d.name] = synth[d.name].astype(np.int64)
-    t1 = time.perf_counter()
-    util = utility(real, synth, holdout, domain, label, options.seed)
-    t2 = time.perf_counter()
-    audit = audit_release(real, synth, holdout, options)
-    t3 = time.perf_counter()
+    util, audit, seconds = _audit_release(real, synth, holdout, domain, label, options, t0)
     marginals = [[d.name] for d in domain] + fitted["tree"]
     result = SynthDPResult(
         target={**target.params(), "description": target.describe()}, sigma=fitted["sigma"],
@@ -258,5 +260,5 @@ def _synth_mst(real: pd.DataFrame, holdout: pd.DataFrame, target: RiskTarget,
         utility=util, audit=audit, anchor=[], mst=calibration,
         generator=("smartnoise-synth MST (1-way marginals, a privately chosen tree of 2-way "
                    "marginals, Private-PGM), row total from the noisy marginals"),
-        seconds={"generate": t1 - t0, "utility": t2 - t1, "audit": t3 - t2})
+        seconds=seconds)
     return synth, result
