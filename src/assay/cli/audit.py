@@ -89,9 +89,7 @@ _SHARED_FLAGS: list[tuple[str, Any, Any]] = [
     ("task", str | None, typer.Option(
         help="classification or regression (default: regression for a continuous numeric "
              "target, classes otherwise).")),
-    ("decision_threshold", float | None, typer.Option(
-        help="Regression target: the decision is prediction > this (fairness gaps of the "
-             "decision, multiplicity's ambiguity).")),
+    ("decision_threshold", float | None, typer.Option(help=HELP["decision_threshold"])),
     ("protected", list[str] | None, typer.Option(help=HELP["protected"])),
     ("learner", str | None, typer.Option(help=HELP["learner"])),
     ("learner_param", list[str] | None, typer.Option(help=HELP["learner_param"])),
