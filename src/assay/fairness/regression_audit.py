@@ -420,32 +420,28 @@ def gate_metrics(payload: RegressionFairnessPayload) -> dict[str, Any]:
     """Overall figures, the largest gaps and bounded group loss, for ``assay gate``."""
     from assay.report.result import Metric
 
-    def metric(e: Estimate, label: str, worse: bool = True) -> Any:
-        return Metric(value=e.value, ci_low=e.ci_low, ci_high=e.ci_high, label=label,
-                      higher_is_worse=worse)
-
     o = payload.report.overall
-    out: dict[str, Any] = {"mae": metric(o["mae"], "MAE on held-out rows"),
-                           "rmse": metric(o["rmse"], "RMSE on held-out rows"),
-                           "mean_residual": metric(o["mean_residual"],
+    out: dict[str, Any] = {"mae": Metric.of(o["mae"], "MAE on held-out rows"),
+                           "rmse": Metric.of(o["rmse"], "RMSE on held-out rows"),
+                           "mean_residual": Metric.of(o["mean_residual"],
                                                    "mean residual (prediction − truth)")}
     for name in ("mae", "rmse", "mean_residual"):
         gap = _largest_gap(payload, name)
         if gap is not None:
-            out[f"{name}_gap"] = metric(gap.difference, f"largest {FIGURES[name]} gap "
+            out[f"{name}_gap"] = Metric.of(gap.difference, f"largest {FIGURES[name]} gap "
                                                         f"({gap.grouping})")
     for name in ("ks", "wasserstein"):  # a distance to the rest: the largest group's
         values = [(g.metrics[name], g.label) for g in payload.report.groups
                   if g.supported and name in g.metrics and np.isfinite(g.metrics[name].value)]
         if values:
             e, label = max(values, key=lambda t: t[0].value)
-            out[f"{name}_max"] = metric(e, f"largest {FIGURES[name]} distance of a group's "
+            out[f"{name}_max"] = Metric.of(e, f"largest {FIGURES[name]} distance of a group's "
                                            f"predictions from the rest ({label})")
     losses = [g for g in payload.report.bounded_group_loss.values()
               if np.isfinite(g.value.value)]
     if losses:
         worst = max(losses, key=lambda g: g.value.value)
-        out["bounded_group_loss"] = metric(worst.value, f"largest group MSE ({worst.group})")
+        out["bounded_group_loss"] = Metric.of(worst.value, f"largest group MSE ({worst.group})")
     out["flagged_groups"] = Metric(value=float(len({(f.grouping, f.label)
                                                     for f in payload.flagged()})),
                                    label="groups flagged")
@@ -453,16 +449,16 @@ def gate_metrics(payload: RegressionFairnessPayload) -> dict[str, Any]:
     if comp is not None and payload.front.fixed:
         # Only a confirmed fix has figures, and those of the confirmation rows.
         word = FIGURES[payload.front.distance]
-        out[f"chosen.{payload.front.distance}_gap"] = metric(
+        out[f"chosen.{payload.front.distance}_gap"] = Metric.of(
             comp.gap, f"chosen fair model: largest {word} gap (confirmation rows)")
-        out[f"chosen.{payload.front.distance}_gap_difference"] = metric(
+        out[f"chosen.{payload.front.distance}_gap_difference"] = Metric.of(
             comp.difference, f"chosen fair model: {word} gap minus the unmitigated "
                              f"model's (confirmation rows, paired)")
-        out[f"chosen.{payload.front.error}_cost"] = metric(
+        out[f"chosen.{payload.front.error}_cost"] = Metric.of(
             comp.cost, f"chosen fair model: relative {payload.front.error.upper()} increase "
                        f"(confirmation rows, paired)")
     for gap in _decision_gaps(payload):
-        out[f"decision.{gap.name}_gap"] = metric(
+        out[f"decision.{gap.name}_gap"] = Metric.of(
             gap.difference, f"largest {gap.name} gap of the decision prediction > "
                             f"{payload.decision_threshold:g} ({gap.grouping})")
     return out

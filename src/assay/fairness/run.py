@@ -368,20 +368,16 @@ def plain_lines(payload: FairnessPayload) -> list[str]:
     return lines
 
 
-def _metric(e: Any, label: str) -> Metric:
-    return Metric(value=e.value, ci_low=e.ci_low, ci_high=e.ci_high, label=label)
-
-
 def _metrics(payload: FairnessPayload) -> dict[str, Metric]:
     report = payload.report
     out: dict[str, Metric] = {}
     for name, title in GAP_NAMES.items():
         gap = report.worst(name)
         if gap is not None:
-            out[f"{name}_gap"] = _metric(gap.difference, f"largest {title} gap")
+            out[f"{name}_gap"] = Metric.of(gap.difference, f"largest {title} gap")
     out["flagged_groups"] = Metric(value=float(len(report.flagged())),
                                    label="groups flagged as treated worse")
-    out["balanced_accuracy"] = _metric(report.overall["balanced_accuracy"],
+    out["balanced_accuracy"] = Metric.of(report.overall["balanced_accuracy"],
                                        "balanced accuracy (held-out)")
     out["balanced_accuracy"].higher_is_worse = False
     front = payload.front
@@ -389,13 +385,13 @@ def _metrics(payload: FairnessPayload) -> dict[str, Metric]:
     if front is not None and front.chosen is not None and comp is not None:
         # Only a confirmed fix has figures, and those of the confirmation rows.
         c = front.confirmation["candidate"]
-        out["chosen.balanced_accuracy"] = _metric(
+        out["chosen.balanced_accuracy"] = Metric.of(
             c.balanced_accuracy, "chosen fair model: balanced accuracy (confirmation rows)")
         out["chosen.balanced_accuracy"].higher_is_worse = False
-        out[f"chosen.{payload.constraint}_gap"] = _metric(
+        out[f"chosen.{payload.constraint}_gap"] = Metric.of(
             comp.gap, f"chosen fair model: largest {payload.constraint} gap (confirmation "
             f"rows)")
-        out[f"chosen.{payload.constraint}_gap_difference"] = _metric(
+        out[f"chosen.{payload.constraint}_gap_difference"] = Metric.of(
             comp.difference, f"chosen fair model: {payload.constraint} gap minus the "
             f"unmitigated model's (confirmation rows, paired)")
     return out

@@ -277,7 +277,7 @@ def gate_metrics(payload: MultiplicityPayload) -> dict[str, Any]:
     for key, label in labels.items():
         e = getattr(head, key)
         if e is not None:
-            out[key] = Metric(value=e.value, ci_low=e.ci_low, ci_high=e.ci_high, label=label)
+            out[key] = Metric.of(e, label)
     out["flagged_groups"] = Metric(value=float(len(flagged_groups(head))),
                                    label="groups flagged as more arbitrary")
     return out

@@ -68,6 +68,12 @@ class Metric(Serial):
     __json_plain__ = True  # a count stays an integer
     __json_closed__ = True
 
+    @classmethod
+    def of(cls, estimate: Any, label: str = "", higher_is_worse: bool = True) -> Metric:
+        """The figure of an estimate (anything with ``value``, ``ci_low``, ``ci_high``)."""
+        return cls(value=estimate.value, ci_low=estimate.ci_low, ci_high=estimate.ci_high,
+                   label=label, higher_is_worse=higher_is_worse)
+
 
 @dataclass
 class SectionResult(Serial):

@@ -430,7 +430,7 @@ def gate_metrics(payload: RegressionPrivacyPayload) -> dict[str, Any]:
     def metric(e: Estimate | None, label: str) -> Any:
         if e is None:
             return Metric(value=None, label=label)
-        return Metric(value=e.value, ci_low=e.ci_low, ci_high=e.ci_high, label=label)
+        return Metric.of(e, label)
 
     out: dict[str, Any] = {}
     for attack in payload.attacks:

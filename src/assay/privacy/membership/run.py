@@ -247,7 +247,7 @@ def _calibration(options: Any, population: Any) -> Calibration:
 
 
 def _metric(estimate: Any) -> Metric:
-    return Metric(value=estimate.value, ci_low=estimate.ci_low, ci_high=estimate.ci_high)
+    return Metric.of(estimate)
 
 
 def _advantage(roc: Any) -> Metric:
