@@ -1,7 +1,7 @@
 """Shadow-generator membership attack (`assay.synth.shadow`, `assay synth --generator`).
 
 A generator that copies its training rows with small noise must be caught (AUC at least
-0.8); one that draws columns from their marginals must not (AUC within 0.1 of one half).
+0.75); one that draws columns from their marginals must not (AUC within 0.1 of one half).
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def _released(real, holdout, generator):
 def test_a_noisy_copy_generator_is_caught(german):
     real, holdout = german
     figures = shadow_attack(_released(real, holdout, CopyGenerator()), CopyGenerator)
-    assert figures.auc.value >= 0.8
+    # Its release resamples 500 of 500 rows with replacement: 37 % of the members are not
+    # in it and look like non-members, so about 0.82 is the most any attack reaches.
+    assert figures.auc.value >= 0.75
     assert figures.n_members == figures.n_nonmembers == 100
     # 100 non-members resolve an FPR of 0.1 (10 expected false positives), not 0.01.
     assert figures.tpr_at_fpr[0.1] is not None and figures.tpr_at_fpr[0.01] is None
@@ -82,6 +84,35 @@ def test_a_dp_marginals_release_shows_little_membership(german):
     figures = shadow_attack(tables, make_generator(spec, tables, seed=3), n_targets=50,
                             name=spec)
     assert figures.generator == spec and figures.auc.value < 0.65
+
+
+def test_every_fit_serves_every_target_and_jobs_do_not_change_the_figures(german):
+    real, holdout = german
+    tables = _released(real, holdout, CopyGenerator())
+    fits = []
+
+    class Counted(CopyGenerator):
+        def fit(self, values, numeric):
+            fits.append(len(values))
+            return super().fit(values, numeric)
+
+    calls = []
+    one = shadow_attack(tables, Counted, n_targets=40, n_shadow=6,
+                        on_world=lambda done, total: calls.append((done, total)))
+    # 6 fits for 80 targets (the per-target attack would take 480)
+    assert len(fits) == 6 and calls == [(i, 6) for i in range(1, 7)]
+    # each shadow table: half the 80 targets plus holdout rows, as many rows as REAL
+    assert fits == [500] * 6 and one.n_reference == 500 and one.n_shadow == 6
+    two = shadow_attack(tables, CopyGenerator, n_targets=40, n_shadow=6, n_jobs=2)
+    assert two.to_dict() == one.to_dict()
+
+
+@pytest.mark.parametrize("n_shadow", [0, 1, 5])
+def test_anything_but_pairs_of_shadow_tables_is_refused(german, n_shadow):
+    real, holdout = german
+    with pytest.raises(ValueError, match="n_shadow"):
+        shadow_attack(_released(real, holdout, MarginalsGenerator()), MarginalsGenerator,
+                      n_shadow=n_shadow)
 
 
 def test_figures_round_trip(german):
@@ -143,3 +174,23 @@ def test_cli_refuses_an_unknown_generator_before_any_work(tmp_path, german, monk
         assert code == 2
         err = capsys.readouterr().err
         assert "--generator" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("flag, value", [("--shadow-tables", "7"), ("--shadow-tables", "0"),
+                                         ("--jobs", "0")])
+def test_cli_refuses_bad_shadow_settings_before_any_work(tmp_path, german, monkeypatch, capsys,
+                                                         flag, value):
+    real, holdout = german
+    real.to_csv(tmp_path / "real.csv", index=False)
+    holdout.to_csv(tmp_path / "holdout.csv", index=False)
+    import assay.data.read as read
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a table was read")
+
+    monkeypatch.setattr(read, "read_table", boom)
+    code = main(["synth", str(tmp_path / "real.csv"), str(tmp_path / "real.csv"),
+                 "--holdout", str(tmp_path / "holdout.csv"), "--generator", "marginals",
+                 flag, value])
+    err = capsys.readouterr().err
+    assert code == 2 and flag in err and len(err.strip().splitlines()) == 1, err

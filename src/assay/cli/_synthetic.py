@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from assay._validation import DataError
@@ -16,6 +18,29 @@ def check_table(path: Path, name: str) -> None:
         raise DataError(f"{name} must be a .csv or .parquet file. Got the folder {path}.")
     if not (path.suffix.lower() in (".csv", ".parquet", ".pq") or text.endswith(".csv.gz")):
         raise DataError(f"{name} must be a .csv, .csv.gz or .parquet file. Got {path}.")
+
+
+@contextmanager
+def shadow_progress(enabled: bool, generator: str | None) -> Iterator:
+    """A progress bar over the shadow attack's generator fits, and its ``on_world``."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled,
+                  transient=False) as bar:
+        task = bar.add_task(f"shadow fits of {generator}", total=None)
+
+        def on_fit(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield on_fit
 
 
 def fmt(e) -> str:

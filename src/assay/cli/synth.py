@@ -18,8 +18,8 @@ from assay._validation import (
     check_scalar,
 )
 from assay.cli import app, split_names
-from assay.cli._synthetic import check_table, fmt, risk_table
-from assay.cli.options import Protected, check_json_path
+from assay.cli._synthetic import check_table, fmt, risk_table, shadow_progress
+from assay.cli.options import Progress, Protected, check_json_path
 
 
 def _link_columns(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
@@ -74,9 +74,15 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the attacks' draws.")] = 0,
     generator: Annotated[str | None, typer.Option(
         "--generator", help="The release's generator, when known: marginals, "
-        "dp-marginals:RISK (synth-dp's at --risk RISK) or copula (the copulas package's "
-        "Gaussian copula; pip install 'assay[synth]'); adds the shadow-generator membership "
-        "attack.")] = None,
+        "dp-marginals:RISK (synth-dp's at --risk RISK), copula (the copulas package's "
+        "Gaussian copula) or mst:RISK (synth-dp --generator mst's); the last two need pip "
+        "install 'assay[synth]'. Adds the shadow-generator membership attack.")] = None,
+    shadow_tables: Annotated[int, typer.Option(
+        "--shadow-tables", help="Shadow tables the --generator is refitted on, even "
+        "(complementary pairs: each target is in half of them).")] = 16,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", help="Shadow fits at once (default: one per core).")] = None,
+    progress: Progress = True,
 ) -> None:
     """Privacy of a synthetic release: singling out, linkability, inference, membership.
 
@@ -94,6 +100,12 @@ def synth(
     check_scalar(min_support, "--min-support", kind=int, low=1)
     check_scalar(min_gap, "--min-gap", low=0, high=1)
     check_scalar(seed, "--seed", kind=int, low=0)
+    check_scalar(shadow_tables, "--shadow-tables", kind=int, low=2)
+    if shadow_tables % 2:
+        raise InvalidParameterError(f"--shadow-tables must be even (complementary pairs). "
+                                    f"Got {shadow_tables}.")
+    if jobs is not None:
+        check_scalar(jobs, "--jobs", kind=int, low=1)
     check_json_path(json_path)
     if out is not None:
         check_output_folder(out, "--out")
@@ -113,14 +125,16 @@ def synth(
                            protected=tuple(split_names(protected)), n_attacks=attacks,
                            n_cols=n_cols, link_columns=parts, n_neighbors=neighbors,
                            min_support=min_support, min_gap=min_gap, seed=seed,
-                           generator=generator)
+                           generator=generator, n_shadow=shadow_tables, n_jobs=jobs)
     frames = [read_table(p, encoding=encoding, what=w)
               for p, w in ((real, "REAL"), (synthetic, "SYNTH"), (holdout, "HOLDOUT"))]
     real_rows, synth_rows, holdout_rows = frames
     # Named columns exist before any attack runs.
     check_columns(real_rows, synth_rows, holdout_rows, options)
     console = Console()
-    payload = audit_release(real_rows, synth_rows, holdout_rows, options)
+    with shadow_progress(progress and generator is not None, generator) as on_fit:
+        payload = audit_release(real_rows, synth_rows, holdout_rows, options,
+                                on_shadow_fit=on_fit)
     console.print(f"{real.name}: {payload.n_real} training rows, {synthetic.name}: "
                   f"{payload.n_synth} synthetic rows, {holdout.name}: {payload.n_holdout} "
                   f"holdout rows, {len(payload.columns)} columns", highlight=False)

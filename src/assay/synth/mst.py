@@ -48,7 +48,7 @@ from assay.privacy.theory.calibrate import RiskTarget, largest_meeting
 from assay.synth.marginals import ColumnDomain
 
 __all__ = ["HAND_DELTA", "INSTALL", "MSTCalibration", "calibrate_mst", "check_extra",
-           "fit_mst", "mst_curve"]
+           "fit_mst", "fit_mst_model", "mst_curve", "sample_mst"]
 
 #: δ of the (ε, δ) handed to smartnoise (only its conversion to ρ depends on it).
 HAND_DELTA = 1e-5
@@ -176,14 +176,10 @@ def _noisy_mst_class():
     return _NoisyTotalMST
 
 
-def fit_mst(real: pd.DataFrame, domain: list[ColumnDomain],
-            calibration: MSTCalibration, n_rows: int | None = None
-            ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Fit MST on the cells of ``real`` at ``calibration``'s (ε, δ) and sample a release.
-
-    Returns the release (REAL's columns, values decoded from the cells) and what the fit
-    chose: the noise σ, the 2-way marginals of the tree and the noisy row total.
-    """
+def fit_mst_model(real: pd.DataFrame, domain: list[ColumnDomain],
+                  calibration: MSTCalibration) -> Any:
+    """smartnoise's MST (with the changes above) fitted on the cells of ``real`` at
+    ``calibration``'s (ε, δ); `sample_mst` draws from it."""
     from snsynth.transform import LabelTransformer, TableTransformer
 
     frame = real.rename(columns=str)
@@ -196,12 +192,31 @@ def fit_mst(real: pd.DataFrame, domain: list[ColumnDomain],
     transformer.fit(every_cell)
     model = _noisy_mst_class()(epsilon=calibration.epsilon, delta=calibration.delta)
     model.fit(codes, transformer=transformer, categorical_columns=list(codes.columns))
+    return model
+
+
+def sample_mst(model: Any, domain: list[ColumnDomain], n_rows: int | None = None,
+               rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """``n_rows`` rows (default: the noisy total) of a fitted MST, decoded from the cells."""
+    rng = np.random.default_rng() if rng is None else rng
     n = model.num_rows if n_rows is None else int(n_rows)
     # smartnoise returns a frame or a list of tuples: its columns in REAL's order either way
-    cells = pd.DataFrame(np.asarray(model.sample(n), dtype=float), columns=list(codes.columns))
-    rng = np.random.default_rng()
-    synth = pd.DataFrame({d.name: d.decode(cells[d.name].to_numpy(np.int64), rng)
-                          for d in domain})
+    cells = pd.DataFrame(np.asarray(model.sample(n), dtype=float),
+                         columns=[d.name for d in domain])
+    return pd.DataFrame({d.name: d.decode(cells[d.name].to_numpy(np.int64), rng)
+                         for d in domain})
+
+
+def fit_mst(real: pd.DataFrame, domain: list[ColumnDomain],
+            calibration: MSTCalibration, n_rows: int | None = None
+            ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Fit MST on the cells of ``real`` at ``calibration``'s (ε, δ) and sample a release.
+
+    Returns the release (REAL's columns, values decoded from the cells) and what the fit
+    chose: the noise σ, the 2-way marginals of the tree and the noisy row total.
+    """
+    model = fit_mst_model(real, domain, calibration)
+    synth = sample_mst(model, domain, n_rows)
     names = [d.name for d in domain]
     tree = [[names[int(str(c).removeprefix("col"))] for c in clique]
             for clique in model.cliques_]

@@ -10,6 +10,7 @@ whose JSON form has ``singling_out``, ``linkability``, ``inference`` and ``membe
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -70,9 +71,13 @@ class SynthOptions:
     confidence : float, default=0.95
     seed : int, default=0
     generator : str, optional
-        The release's generator (``marginals``, ``dp-marginals:RISK`` or ``copula``, see
-        `assay.synth.shadow.check_generator`): then the
+        The release's generator (``marginals``, ``dp-marginals:RISK``, ``copula`` or
+        ``mst:RISK``, see `assay.synth.shadow.check_generator`): then the
         shadow-generator attack runs beside the density one (``membership.shadow``).
+    n_shadow : int, default=16
+        Shadow tables the generator is refitted on, even (the shadow attack's whole cost).
+    n_jobs : int or None, default=1
+        Shadow fits at once (None: one per core).
     """
 
     secrets: tuple[str, ...] = ()
@@ -90,6 +95,8 @@ class SynthOptions:
     confidence: float = 0.95
     seed: int = 0
     generator: str | None = None
+    n_shadow: int = 16
+    n_jobs: int | None = 1
 
     def __post_init__(self) -> None:
         check_scalar(self.n_attacks, "n_attacks", kind=int, low=1)
@@ -105,6 +112,12 @@ class SynthOptions:
         check_scalar(self.confidence, "confidence", low=0, high=1, low_open=True,
                      high_open=True)
         check_scalar(self.seed, "seed", kind=int, low=0)
+        check_scalar(self.n_shadow, "n_shadow", kind=int, low=2)
+        if self.n_shadow % 2:
+            raise InvalidParameterError(f"n_shadow must be even (complementary pairs of "
+                                        f"shadow tables). Got {self.n_shadow}.")
+        if self.n_jobs is not None:
+            check_scalar(self.n_jobs, "n_jobs", kind=int, low=1)
         if self.generator is not None:
             check_generator(self.generator)
         if self.link_columns is not None and (
@@ -231,7 +244,8 @@ def check_columns(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
 
 
 def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
-                  options: SynthOptions | None = None) -> SynthPayload:
+                  options: SynthOptions | None = None, *,
+                  on_shadow_fit: Callable[[int, int], None] | None = None) -> SynthPayload:
     """Measure singling out, linkability, inference and membership risk of a release.
 
     Parameters
@@ -243,6 +257,8 @@ def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
     holdout : pandas.DataFrame
         Rows of the same population the generator never saw (the control).
     options : SynthOptions, optional
+    on_shadow_fit : callable, optional
+        Called as ``on_shadow_fit(done, total)`` after each of the shadow attack's fits.
 
     Returns
     -------
@@ -286,8 +302,10 @@ def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
     if options.generator is not None:
         membership.shadow = shadow_attack(tables, make_generator(options.generator, tables,
                                                                    seed + 5),
+                                          n_shadow=options.n_shadow, n_jobs=options.n_jobs,
                                           fprs=options.fprs, random_state=seed + 4,
-                                          name=options.generator, **common)
+                                          name=options.generator, on_world=on_shadow_fit,
+                                          **common)
     return SynthPayload(
         singling_out=singling, linkability=link, inference=inference, membership=membership,
         n_real=len(real), n_synth=len(synth), n_holdout=len(holdout), columns=columns,
@@ -297,7 +315,7 @@ def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
                  "fprs": list(options.fprs), "confidence": options.confidence,
                  "min_support": options.min_support, "min_gap": options.min_gap,
                  "alpha": options.alpha, "seed": options.seed,
-                 "generator": options.generator})
+                 "generator": options.generator, "n_shadow": options.n_shadow})
 
 
 def summary_lines(payload: SynthPayload) -> list[str]:
@@ -315,7 +333,8 @@ def summary_lines(payload: SynthPayload) -> list[str]:
     if m.shadow is not None:
         sh = m.shadow
         lines.append(f"Shadow-generator membership attack ({sh.generator} refitted on "
-                     f"{sh.n_shadow} reference tables per target): AUC {sh.auc.value:.3f} "
+                     f"{sh.n_shadow} shadow tables, each target in half of them): AUC "
+                     f"{sh.auc.value:.3f} "
                      f"[{sh.auc.ci_low:.3f}, {sh.auc.ci_high:.3f}] ({sh.n_members} training "
                      f"rows against {sh.n_nonmembers} holdout rows).")
     lines += [
