@@ -418,7 +418,7 @@ def shadow_attack(tables: Tables, generator, *, n_targets: int = 100, n_shadow: 
     from joblib import Parallel, delayed
 
     samples = []
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    parallel = Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")
     for i, sample in enumerate(parallel(delayed(_fit_and_sample)(g, ref, tables.numeric, n_out, s)
                                         for g, ref, s in jobs)):
         samples.append(sample)
