@@ -27,12 +27,12 @@ score says what share of the members an attacker finds at a low false-positive r
 is what the membership attack measures. Prints the tables and writes
 ``benchmarks/results/synth.json``.
 
-SDMetrics (``pip install sdmetrics``) pins pandas < 3, so it is not among assay's extras:
-where it is missing its columns are skipped with a message. anonymeter pins numpy < 1.27;
-both fit one virtual environment of their own, with ``PYTHONPATH=src``.
+SDMetrics pins pandas < 3 and anonymeter numpy < 1.27: both are in the ``synth-test`` extra,
+the second test environment (``bash scripts/test-synth.sh`` makes ``.venv-synth``). Where
+SDMetrics is missing its columns are skipped with a message.
 
-Usage: ``python benchmarks/synth.py [--adult-rows 10000] [--repeats 3]`` (under a minute on
-2 cores, anonymeter most of it).
+Usage: ``.venv-synth/bin/python benchmarks/synth.py [--adult-rows 10000] [--repeats 3]``
+(under a minute on 2 cores, anonymeter most of it).
 """
 
 from __future__ import annotations

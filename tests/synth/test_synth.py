@@ -321,6 +321,32 @@ def test_audit_section_reports_a_copied_release(tmp_path, german, only_synthetic
     assert main(["gate", str(out / "result.json"), "--max", "synthetic.membership_auc=0.6"]) == 1
 
 
+def test_audit_section_runs_the_shadow_attack_of_a_known_generator(tmp_path, german,
+                                                                  only_synthetic, capsys):
+    pytest.importorskip("jinja2")
+    real, holdout = german
+    real.to_csv(tmp_path / "real.csv", index=False)
+    holdout.to_csv(tmp_path / "holdout.csv", index=False)
+    _marginals(real).to_csv(tmp_path / "release.csv", index=False)
+    out = tmp_path / "out"
+    base = ["audit", str(tmp_path / "real.csv"), "--target", "credit_risk", "--models", "8",
+            "--quiet", "--out", str(out), "--synthetic", str(tmp_path / "release.csv"),
+            "--synthetic-holdout", str(tmp_path / "holdout.csv")]
+    # An unknown generator is refused before any model is trained.
+    assert main([*base, "--synthetic-generator", "ctgan"]) == 2
+    assert "--generator must be one of" in capsys.readouterr().err
+    assert not (out / "cache").exists()
+    assert main([*base, "--synthetic-generator", "marginals"]) == 0, capsys.readouterr().err
+    section = json.loads((out / "result.json").read_text())["sections"]["synthetic"]
+    shadow = section["data"]["membership"]["shadow"]
+    assert shadow["generator"] == "marginals" and shadow["n_shadow"] == 16
+    assert section["metrics"]["shadow_auc"]["value"] == shadow["auc"]["value"]
+    assert abs(shadow["auc"]["value"] - 0.5) <= 0.1  # independent columns: no signal
+    html = (out / "report.html").read_text()
+    assert 'id="synthetic-shadow"' in html and 'id="card-synth-shadow"' in html
+    assert main(["gate", str(out / "result.json"), "--max", "synthetic.shadow_auc=0.7"]) == 0
+
+
 def test_leave_one_out_on_a_subset_and_in_threaded_blocks_equals_the_full_search(german):
     real, holdout = german
     tables = encode_tables(real, holdout, holdout)

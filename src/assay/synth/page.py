@@ -31,6 +31,11 @@ def synthetic_page(section: Any, result: Any) -> Page:
         Card("membership AUC on the release", f"{m.auc.value:.3f}",
              f"[{m.auc.ci_low:.3f}, {m.auc.ci_high:.3f}]", "card-synth-membership"),
     ]
+    if m.shadow is not None:
+        cards.append(Card(f"shadow-generator AUC ({m.shadow.generator})",
+                          f"{m.shadow.auc.value:.3f}",
+                          f"[{m.shadow.auc.ci_low:.3f}, {m.shadow.auc.ci_high:.3f}]",
+                          "card-synth-shadow"))
     so = p.singling_out
     rows = [("singling out, univariate", so.univariate),
             (f"singling out, multivariate ({so.n_cols} columns)", so.multivariate),
@@ -41,6 +46,10 @@ def synthetic_page(section: Any, result: Any) -> Page:
                   "n": f.n_attacks} for n, f in rows],
         "membership": m, "tpr": [{"fpr": a, "e": e, "reason": m.tpr_reason.get(a)}
                                  for a, e in m.tpr_at_fpr.items()],
+        "shadow": m.shadow,
+        "shadow_tpr": [] if m.shadow is None else [
+            {"fpr": a, "e": e, "reason": m.shadow.tpr_reason.get(a)}
+            for a, e in m.shadow.tpr_at_fpr.items()],
         "flagged": p.flagged_groups(), "n_real": p.n_real, "n_synth": p.n_synth,
         "n_holdout": p.n_holdout,
         # A regression table's release: the target predicted from it (MAE, R²).

@@ -38,6 +38,11 @@ class SyntheticOptions(Options):
     n_cols : int, default=3
     min_gap : float, default=0.05
         Smallest excess of a group's risk over the overall one that is flagged.
+    generator : str, optional
+        The release's generator when known (as ``assay synth --generator``): adds the
+        shadow-generator attack and its gate figure ``synthetic.shadow_auc``.
+    n_shadow : int, default=16
+        Shadow tables of that attack (even).
     """
 
     release: str | None = None
@@ -47,11 +52,21 @@ class SyntheticOptions(Options):
     n_attacks: int = 500
     n_cols: int = 3
     min_gap: float = 0.05
+    generator: str | None = None
+    n_shadow: int = 16
 
     def __post_init__(self) -> None:
         check_scalar(self.n_attacks, "synthetic.n_attacks", kind=int, low=1)
         check_scalar(self.n_cols, "synthetic.n_cols", kind=int, low=1)
         check_scalar(self.min_gap, "synthetic.min_gap", low=0, high=1)
+        check_scalar(self.n_shadow, "synthetic.n_shadow", kind=int, low=2)
+        if self.n_shadow % 2:
+            raise InvalidParameterError(f"synthetic.n_shadow must be even (complementary "
+                                        f"pairs of shadow tables). Got {self.n_shadow}.")
+        if self.generator is not None:
+            from assay.synth.shadow import check_generator
+
+            check_generator(self.generator)
         if self.release is not None and self.holdout is None:
             raise InvalidParameterError(
                 "synthetic.holdout must name the rows the generator never saw when a release "
@@ -87,6 +102,9 @@ class SyntheticSection(SectionBase):
              name="--synthetic-holdout"),
         Flag("training", "The generator's training rows (default: the audited table).",
              name="--synthetic-training"),
+        Flag("generator", "The synthetic table's generator when known (marginals, "
+             "dp-marginals:RISK, copula, mst:RISK): adds the shadow-generator attack.",
+             name="--synthetic-generator"),
     )
     payload = "assay.synth.run:SynthPayload"
     schema_from = "assay.synth.section:payload_schema"
@@ -131,7 +149,8 @@ class SyntheticSection(SectionBase):
         payload = audit_release(real, synth, holdout, SynthOptions(
             secrets=tuple(options.secrets), protected=protected, n_attacks=options.n_attacks,
             n_cols=options.n_cols, min_gap=options.min_gap,
-            min_support=context.group_policy.min_support, seed=context.config.seed))
+            min_support=context.group_policy.min_support, seed=context.config.seed,
+            generator=options.generator, n_shadow=options.n_shadow, n_jobs=None))
         metrics = {}
         for key, label in (("singling_out", "singling-out risk"),
                            ("linkability", "linkability risk"),
@@ -141,6 +160,10 @@ class SyntheticSection(SectionBase):
         auc = payload.membership.auc
         metrics["membership_auc"] = Metric(auc.value, auc.ci_low, auc.ci_high,
                                            label="membership attack AUC on the release")
+        if payload.membership.shadow is not None:
+            sh = payload.membership.shadow.auc
+            metrics["shadow_auc"] = Metric(sh.value, sh.ci_low, sh.ci_high,
+                                           label="shadow-generator attack AUC on the release")
         metrics["flagged_groups"] = Metric(float(len(payload.flagged_groups())),
                                            label="groups flagged")
         if context.task == "regression":
