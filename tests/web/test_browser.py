@@ -160,8 +160,15 @@ def test_synthetic_release_from_the_page(browser, server, tmp_path):
     page.wait_for_selector("#audit-error:not(.hidden)")
     assert "choose the holdout too" in page.locator("#audit-error").inner_text()
     page.set_input_files("#holdout-file", str(holdout))
+    page.fill("#synthetic-generator", "ctgan")  # refused by the server, shown at once
+    page.click("#run-button")
+    page.wait_for_selector("#audit-error:not(.hidden)")
+    assert "--generator must be one of" in page.locator("#audit-error").inner_text()
+    page.fill("#synthetic-generator", "marginals")  # adds the shadow-generator attack
     page.click("#run-button")
     page.wait_for_selector("#report-links:not(.hidden)", timeout=240_000)
     assert page.locator("#audit-error").is_hidden()
-    page.frame_locator("#report-frame").locator("#section-synthetic").wait_for(timeout=30_000)
+    frame = page.frame_locator("#report-frame")
+    frame.locator("#section-synthetic").wait_for(timeout=30_000)
+    assert "generator marginals" in frame.locator("#synthetic-shadow").inner_text()
     page.close()

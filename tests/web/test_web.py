@@ -652,6 +652,29 @@ def test_synthetic_request_errors(client, change, message):
     assert client.app.state.assay.jobs == {}  # refused before any work
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    ({"synthetic_generator": "ctgan"}, "--generator must be one of marginals, "),
+    ({"synthetic_generator": "dp-marginals:often"}, "needs a risk target"),
+    ({"synthetic_generator": ""}, "synthetic_generator must be a generator's name"),
+    ({"synthetic_generator": "  "}, "synthetic_generator must be a generator's name"),
+    ({"synthetic_generator": 7}, "synthetic_generator must be a generator's name"),
+    ({"synthetic_generator": ["marginals"]}, "synthetic_generator must be a generator's name"),
+    ({"synthetic_generator": "marginals", "synthetic_upload_id": None,
+      "synthetic_holdout_upload_id": None}, "a generator alone audits nothing"),
+    ({"synthetic_generator": "marginals", "synthetic_upload_id": None},
+     "a generator alone audits nothing"),
+])
+def test_synthetic_generator_errors(client, change, message):
+    body = {**_synthetic_uploads(client), "target": "approved", "protected": ["sex"],
+            "models": 4}
+    body = {k: v for k, v in {**body, **change}.items() if v is not None}
+    response = client.post("/api/audit", json=body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert message in error and "\n" not in error
+    assert client.app.state.assay.jobs == {}  # refused before any work
+
+
 def test_synthetic_release_without_the_tables_columns_is_refused(client):
     release = make_synthetic(300, 2).drop(columns=["region", "income"])
     ids = _synthetic_uploads(client, release=release.to_csv(index=False).encode())
@@ -715,3 +738,28 @@ def test_synthetic_audit_end_to_end(tmp_path):
         assert synthetic["metrics"]["membership_auc"]["value"] >= 0.9
         assert result["config"]["synthetic"]["n_attacks"] == 100
         assert 'id="section-synthetic"' in c.get(status["report_url"]).text
+
+
+def test_synthetic_audit_with_its_generator_runs_the_shadow_attack(tmp_path):
+    app = create_app(tmp_path, defaults={**_FAST, "synthetic": {"n_attacks": 100,
+                                                                "n_shadow": 4}})
+    with TestClient(app, base_url=BASE) as c:
+        ids = _synthetic_uploads(c)
+        started = c.post("/api/audit", json={**ids, "target": "approved", "protected": ["sex"],
+                                             "models": 4, "synthetic_generator": " marginals"})
+        assert started.status_code == 200, started.json()
+        deadline = time.monotonic() + 300
+        while True:
+            status = c.get(started.json()["status_url"]).json()
+            if status["state"] in ("done", "error") or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert status["state"] == "done", status
+        result = c.get(status["result_url"]).json()
+        synthetic = result["sections"]["synthetic"]
+        shadow = synthetic["data"]["membership"]["shadow"]
+        assert shadow["generator"] == "marginals" and shadow["n_shadow"] == 4
+        assert synthetic["metrics"]["shadow_auc"]["value"] == shadow["auc"]["value"]
+        assert result["config"]["synthetic"]["generator"] == "marginals"
+        report = c.get(status["report_url"]).text
+        assert 'id="synthetic-shadow"' in report and 'id="card-synth-shadow"' in report

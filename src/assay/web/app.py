@@ -19,7 +19,11 @@ Routes
                                   ``synthetic_holdout_upload_id`` (two more uploads: a
                                   synthetic release of the table and rows its generator
                                   never saw) the audit runs its ``synthetic`` section, as
-                                  ``assay audit --synthetic S --synthetic-holdout H`` does
+                                  ``assay audit --synthetic S --synthetic-holdout H`` does;
+                                  ``synthetic_generator`` (a spec such as ``marginals``,
+                                  as ``--synthetic-generator``) names the release's
+                                  generator when known and adds the shadow-generator
+                                  attack
 ``GET /api/jobs/{job_id}``        status: state, stage, fraction, error, report URL, files
 ``DELETE /api/jobs/{job_id}``     cancel a queued or running audit; delete a finished one
 ``POST /api/jobs/{job_id}/cancel``  cancel a queued or running audit
@@ -331,8 +335,24 @@ def _synthetic_request(body: dict, state: _State, folder: Path) -> tuple[Path, P
     return release, holdout
 
 
+def _synthetic_generator(body: dict) -> str | None:
+    """The synthetic release's generator when the request names one (a spec the section
+    checks as ``--synthetic-generator``), or None; only with a synthetic release."""
+    generator = body.get("synthetic_generator")
+    if generator is None:
+        return None
+    if not isinstance(generator, str) or not generator.strip():
+        raise ValueError("synthetic_generator must be a generator's name, such as "
+                         "marginals, or left out when the generator is unknown.")
+    if body.get("synthetic_upload_id") is None:
+        raise ValueError("upload the synthetic release too: a generator alone audits "
+                         "nothing.")
+    return generator.strip()
+
+
 def _audit_request(body: Any, state: _State
-                   ) -> tuple[Path, str, list[str], Any, tuple[Path, Path] | None, TaskChoice]:
+                   ) -> tuple[Path, str, list[str], Any, tuple[Path, Path] | None, str | None,
+                              TaskChoice]:
     """Check the JSON of an audit request; raise ValueError (or the `AssayError` of a bad
     task or threshold) with the message to show.
 
@@ -363,7 +383,9 @@ def _audit_request(body: Any, state: _State
     if isinstance(models, int | float) and not isinstance(models, bool) and models > MAX_MODELS:
         raise ValueError(f"models must be at most {MAX_MODELS} on this server. Got {models!r}.")
     task = TaskChoice.from_request(body.get("task"), body.get("decision_threshold"))
-    return folder, target, protected, models, _synthetic_request(body, state, folder), task
+    generator = _synthetic_generator(body)
+    return (folder, target, protected, models, _synthetic_request(body, state, folder),
+            generator, task)
 
 
 async def _start_audit(request: Request) -> JSONResponse:
@@ -371,13 +393,14 @@ async def _start_audit(request: Request) -> JSONResponse:
     job = Job(job_id=uuid.uuid4().hex, upload_id="")
     try:
         body = await _json_body(request)
-        folder, target, protected, models, synthetic, task = _audit_request(body, state)
+        folder, target, protected, models, synthetic, generator, task = _audit_request(
+            body, state)
         # Checked here, not in the thread: column, label and option problems (a population
         # too small for an attack, a release without the table's columns, an option a
         # regression target refuses) show up at once, as with `assay audit`.
         dataset, config = await asyncio.to_thread(_load_and_check, state, folder, target,
                                                   protected, models, job.job_id, synthetic,
-                                                  task)
+                                                  task, generator)
     except BodyTooLarge:
         return _error("the request is too large for an audit request.", 413)
     except _Refused as exc:

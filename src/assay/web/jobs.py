@@ -288,12 +288,14 @@ class TaskChoice:
 
 def _check_audit(state: _State, dataset, target: str, protected: list[str], models: Any, *,
                  data: str, out: Path, synthetic: tuple[Path, Path] | None = None,
-                 task: TaskChoice = TaskChoice()):
+                 task: TaskChoice = TaskChoice(), generator: str | None = None):
     """The `AuditConfig` of an audit from the page, after every check ``assay audit`` runs
     before training (`assay.audit.prepare`); an `AssayError` with its one-line message.
 
     `synthetic`: the files of a synthetic release and its holdout, given to the
-    ``synthetic`` section as ``--synthetic`` and ``--synthetic-holdout`` give them.
+    ``synthetic`` section as ``--synthetic`` and ``--synthetic-holdout`` give them;
+    `generator`: the release's generator when known, as ``--synthetic-generator`` (an
+    unknown spec is the section's one-line refusal).
     `task`: the page's task and decision threshold, given as ``--task`` and
     ``--decision-threshold`` give them (a regression target's refusals are the CLI's).
     """
@@ -305,6 +307,8 @@ def _check_audit(state: _State, dataset, target: str, protected: list[str], mode
         release, holdout = synthetic
         options["synthetic"] = {**(state.defaults.get("synthetic") or {}),
                                 "release": str(release), "holdout": str(holdout)}
+        if generator is not None:
+            options["synthetic"]["generator"] = generator
     config = AuditConfig.from_mapping(options, "the web form")
     prepare(config, dataset=dataset, progress=False)
     return config
@@ -331,10 +335,11 @@ def _check_synthetic_columns(folder: Path, synthetic: tuple[Path, Path]) -> None
 
 def _load_and_check(state: _State, folder: Path, target: str, protected: list[str],
                     models: Any, job_id: str, synthetic: tuple[Path, Path] | None = None,
-                    task: TaskChoice = TaskChoice()):
+                    task: TaskChoice = TaskChoice(), generator: str | None = None):
     """The audited `Dataset` and `AuditConfig` of a request, after every check; `synthetic`:
-    the upload folders of a synthetic release and its holdout; `task`: the page's choice
-    (by default detected from the target, as ``assay audit`` does)."""
+    the upload folders of a synthetic release and its holdout, `generator` the release's
+    generator when known; `task`: the page's choice (by default detected from the target,
+    as ``assay audit`` does)."""
     from assay.data import Dataset
 
     name = (folder / "name.txt").read_text(encoding="utf-8")
@@ -345,5 +350,6 @@ def _load_and_check(state: _State, folder: Path, target: str, protected: list[st
     config = _check_audit(state, dataset, target, protected, models,
                           data=str(folder / "data.csv"), out=state.jobs_dir / job_id,
                           synthetic=None if synthetic is None else
-                          (synthetic[0] / "data.csv", synthetic[1] / "data.csv"), task=task)
+                          (synthetic[0] / "data.csv", synthetic[1] / "data.csv"), task=task,
+                          generator=generator)
     return dataset, config
