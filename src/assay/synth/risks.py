@@ -315,7 +315,7 @@ def _hypergeometric_one(counts: np.ndarray, n: int, m: int) -> np.ndarray:
 
 
 def singling_out_risk(tables: Tables, *, mode: str = "multivariate", n_attacks: int = 500,
-                      n_cols: int = 3, max_attempts: int = 100_000,
+                      n_cols: int = 3, max_attempts: int = 10_000_000,
                       random_state: int | None = 0, confidence: float = 0.95
                       ) -> tuple[RiskFigures, int]:
     """Singling-out risk of the synthetic table.
@@ -335,8 +335,10 @@ def singling_out_risk(tables: Tables, *, mode: str = "multivariate", n_attacks: 
         Predicates sought; a predicate not found counts as a failed attack.
     n_cols : int, default=3
         Attributes per multivariate predicate.
-    max_attempts : int, default=100_000
-        Multivariate predicates tried at most.
+    max_attempts : int, default=10_000_000
+        Multivariate predicates tried at most (anonymeter's cap). A smaller cap stops the
+        search early on tables where few predicates single out (many binary columns), and
+        the predicates not found count as failed attacks: the risk is understated.
     random_state : int or None
     confidence : float
 

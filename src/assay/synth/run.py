@@ -61,7 +61,7 @@ class SynthOptions:
     k : int, default=5
         Largest neighbour rank of the membership attack's densities.
     fprs : tuple of float, default=(0.1, 0.01, 0.001)
-    max_attempts : int, default=100_000
+    max_attempts : int, default=10_000_000
         Multivariate singling-out predicates tried at most.
     min_support : int, default=30
         Targets (or members and non-members) a group needs for figures.
@@ -88,7 +88,7 @@ class SynthOptions:
     n_neighbors: int = 1
     k: int = 5
     fprs: tuple[float, ...] = (0.1, 0.01, 0.001)
-    max_attempts: int = 100_000
+    max_attempts: int = 10_000_000
     min_support: int = 30
     min_gap: float = 0.05
     alpha: float = 0.05
@@ -315,6 +315,7 @@ def audit_release(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame
                  "fprs": list(options.fprs), "confidence": options.confidence,
                  "min_support": options.min_support, "min_gap": options.min_gap,
                  "alpha": options.alpha, "seed": options.seed,
+                 "max_attempts": options.max_attempts,
                  "generator": options.generator, "n_shadow": options.n_shadow})
 
 
@@ -346,12 +347,33 @@ def summary_lines(payload: SynthPayload) -> list[str]:
         f"Distance to closest record: exact copies of {100 * m.dcr.exact_real:.1f} % of the "
         f"training rows ({100 * m.dcr.exact_holdout:.1f} % of holdout rows); {m.dcr.note}.",
     ]
+    lines += _short_searches(payload)
     flagged = payload.flagged_groups()
     if flagged:
         lines.append("Flagged groups: " + "; ".join(flagged) + ".")
     if isinstance(payload, RegressionSynthPayload):
         lines.append(utility_line(payload.utility))
     return lines
+
+
+def _short_searches(payload: SynthPayload) -> list[str]:
+    """What a singling-out risk means when fewer predicates than attacks were found."""
+    n = payload.options.get("n_attacks")
+    so = payload.singling_out
+    out: list[str] = []
+    if not n:
+        return out
+    if so.n_queries["univariate"] < n:
+        out.append(f"Singling out (univariate): only {so.n_queries['univariate']} single "
+                   f"values single out a row of the release; the other attacks of {n} count "
+                   "as failed (anonymeter's rule).")
+    if so.n_queries["multivariate"] < n:
+        tries = payload.options.get("max_attempts")
+        within = f" in {tries:,} tries" if tries else ""
+        out.append(f"Singling out (multivariate): {so.n_queries['multivariate']} of {n} "
+                   f"predicates found{within}; the missing ones count as failed attacks, so "
+                   "this risk is a lower bound (a larger max_attempts searches further).")
+    return out
 
 
 def utility_line(u: RegressionUtility) -> str:
