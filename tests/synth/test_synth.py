@@ -334,7 +334,7 @@ def test_audit_section_runs_the_shadow_attack_of_a_known_generator(tmp_path, ger
             "--synthetic-holdout", str(tmp_path / "holdout.csv")]
     # An unknown generator is refused before any model is trained.
     assert main([*base, "--synthetic-generator", "ctgan"]) == 2
-    assert "--generator must be one of" in capsys.readouterr().err
+    assert "synthetic.generator must be one of" in capsys.readouterr().err
     assert not (out / "cache").exists()
     assert main([*base, "--synthetic-generator", "marginals"]) == 0, capsys.readouterr().err
     section = json.loads((out / "result.json").read_text())["sections"]["synthetic"]

@@ -163,7 +163,7 @@ def test_synthetic_release_from_the_page(browser, server, tmp_path):
     page.fill("#synthetic-generator", "ctgan")  # refused by the server, shown at once
     page.click("#run-button")
     page.wait_for_selector("#audit-error:not(.hidden)")
-    assert "--generator must be one of" in page.locator("#audit-error").inner_text()
+    assert "synthetic.generator must be one of" in page.locator("#audit-error").inner_text()
     page.fill("#synthetic-generator", "marginals")  # adds the shadow-generator attack
     page.click("#run-button")
     page.wait_for_selector("#report-links:not(.hidden)", timeout=240_000)

@@ -653,7 +653,7 @@ def test_synthetic_request_errors(client, change, message):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"synthetic_generator": "ctgan"}, "--generator must be one of marginals, "),
+    ({"synthetic_generator": "ctgan"}, "synthetic.generator must be one of marginals, "),
     ({"synthetic_generator": "dp-marginals:often"}, "needs a risk target"),
     ({"synthetic_generator": ""}, "synthetic_generator must be a generator's name"),
     ({"synthetic_generator": "  "}, "synthetic_generator must be a generator's name"),

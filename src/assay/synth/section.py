@@ -66,7 +66,7 @@ class SyntheticOptions(Options):
         if self.generator is not None:
             from assay.synth.shadow import check_generator
 
-            check_generator(self.generator)
+            check_generator(self.generator, "synthetic.generator")
         if self.release is not None and self.holdout is None:
             raise InvalidParameterError(
                 "synthetic.holdout must name the rows the generator never saw when a release "

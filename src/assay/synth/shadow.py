@@ -244,16 +244,16 @@ def _dp_domain(tables: Tables, bins: int = 10) -> list:
 GENERATORS = ("marginals", "dp-marginals:RISK", "copula", "mst:RISK")
 
 
-def check_generator(spec: str) -> str:
+def check_generator(spec: str, what: str = "--generator") -> str:
     """A built-in generator's spec (``marginals``, ``dp-marginals:RISK``, ``copula`` or
     ``mst:RISK``, the last two with the synth extra installed), or a one-line error naming
-    the choices."""
+    the choices and ``what`` (the flag or option that gave it)."""
     name, _, risk = str(spec).partition(":")
     if name in ("marginals", "copula") and not risk:
         if name == "copula":
             from assay.synth.mst import check_extra
 
-            check_extra("copulas", "--generator copula")
+            check_extra("copulas", f"{what} copula")
         return spec
     if name in ("dp-marginals", "mst"):
         from assay.privacy.theory.calibrate import parse_target
@@ -261,15 +261,15 @@ def check_generator(spec: str) -> str:
         try:
             parse_target(risk)
         except AssayError as e:
-            raise InvalidParameterError(f"--generator {name}:RISK needs a risk target as "
+            raise InvalidParameterError(f"{what} {name}:RISK needs a risk target as "
                                         f"synth-dp --risk, e.g. {name}:tpr@fpr=0.05@0.01"
                                         f" ({e}). Got {spec!r}.") from None
         if name == "mst":
             from assay.synth.mst import check_extra
 
-            check_extra("snsynth", "--generator mst:RISK")
+            check_extra("snsynth", f"{what} mst:RISK")
         return spec
-    raise InvalidParameterError(f"--generator must be one of {', '.join(GENERATORS)}. "
+    raise InvalidParameterError(f"{what} must be one of {', '.join(GENERATORS)}. "
                                 f"Got {spec!r}.")
 
 
