@@ -185,6 +185,13 @@ def test_cli_writes_the_result(tmp_path, german):
     assert d["linkability"]["figures"]["n_attacks"] == 200
     # A leaky release: some risk, short of a copy's.
     assert 0 < d["linkability"]["risk"]["value"] < 0.9
+    # The same audit as a page: the section's tables and cards, the summary, no script.
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert 'id="release-release"' in html and 'id="synthetic-risks"' in html
+    assert 'id="release-card-synth-membership"' in html and "synth.csv" in html
+    assert f"{d['membership']['auc']['value']:.3f}" in html
+    assert "Singling-out risk" in html and "<script" not in html
+    assert "default-src 'none'" in html
 
 
 def _against_anonymeter(real: pd.DataFrame, holdout: pd.DataFrame, secrets: tuple[str, ...]):

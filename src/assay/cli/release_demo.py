@@ -189,33 +189,19 @@ _TITLES = {"leaky": "Leaky release (noisy copies)", "dp": "DP release (noisy mar
 
 
 def render_report(verdicts: list[ReleaseVerdict], seconds: float) -> str:
-    """Both releases on one self-contained page (inline styles, no script)."""
-    from importlib import resources
+    """Both releases on one self-contained page (`assay.synth.report`)."""
+    from assay.synth.report import ReleaseView, render_releases
 
-    from markupsafe import Markup
-
-    from assay.report.html import report_environment
-    from assay.report.result import SectionResult
-    from assay.synth.page import synthetic_page
-
-    # The report's own filters: the synthetic section's page is rendered here as in a report.
-    env = report_environment()
-    css = resources.files("assay.report").joinpath("templates/report.css").read_text("utf-8")
-    template = resources.files("assay.cli").joinpath("templates/release_demo.html.j2") \
-        .read_text("utf-8")
-    releases = []
-    for v in verdicts:
-        # The synthetic section's own page: the attacks' table, membership and DCR.
-        section = SectionResult(name="synthetic", title=_TITLES[v.name], data=v.audit)
-        page = synthetic_page(section, None)
-        body = env.from_string(page.template).render(view=page.view, section=section)
-        releases.append({"name": v.name, "title": _TITLES[v.name],
-                         "verdict": "pass" if v.passed else "fail",
-                         "description": v.description, "reasons": v.reasons,
-                         "calibration": v.calibration, "utility": v.utility,
-                         "cards": page.cards, "body": Markup(body)})
     first = verdicts[0].audit
-    return env.from_string(template).render(
-        css=Markup(css), releases=releases, n_real=first.n_real, n_holdout=first.n_holdout,
-        columns=first.columns, seconds=seconds,
-        limits={FIGURE_LABELS[k]: v for k, v in RELEASE_LIMITS.items()})
+    limits = ", ".join(f"{FIGURE_LABELS[k]} ≤ {v}" for k, v in RELEASE_LIMITS.items())
+    return render_releases(
+        [ReleaseView(v.name, _TITLES[v.name], v.audit, v.description,
+                     "pass" if v.passed else "fail", v.reasons, v.calibration, v.utility)
+         for v in verdicts],
+        title="assay demo: two synthetic releases audited",
+        heading=f"Two synthetic releases of the same {first.n_real} rows, audited",
+        meta=f"the bundled loan table: {first.n_real} training rows for the generator, "
+             f"{first.n_holdout} holdout rows it never saw (the control) · columns "
+             f"{', '.join(first.columns)} · a release passes when the upper end of each "
+             f"95 % interval stays at its limit: {limits}",
+        seconds=seconds)

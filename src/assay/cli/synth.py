@@ -7,6 +7,7 @@ option and path has been checked.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -68,7 +69,7 @@ def synth(
     json_path: Annotated[Path | None, typer.Option(
         "--json", help="Write the full result as JSON to this file.")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", help="Folder for synth.json (the same result).")] = None,
+        "--out", help="Folder for synth.json (the same result) and report.html.")] = None,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of CSV files.")
     ] = "utf-8",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the attacks' draws.")] = 0,
@@ -88,6 +89,7 @@ def synth(
 
     Each attack on the training rows is compared with the same attack on rows the
     generator never saw (the control), overall and per protected group."""
+    started = time.perf_counter()
     # Every option and path is checked before any table is read.
     if holdout is None:
         raise InvalidParameterError("--holdout must name rows the generator never saw (the "
@@ -162,3 +164,18 @@ def synth(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
         console.print(f"wrote {target}", highlight=False)
+    if out is not None:
+        from assay.report.result import write_text_atomic
+        from assay.synth.report import ReleaseView, render_releases
+        from assay.synth.run import summary_lines
+
+        page = render_releases(
+            [ReleaseView("release", synthetic.name, payload, lines=summary_lines(payload))],
+            title=f"assay synth: {synthetic.name}",
+            heading=f"What the synthetic release {synthetic.name} reveals about its rows",
+            meta=f"{payload.n_real} training rows ({real.name}), {payload.n_synth} synthetic "
+                 f"rows, {payload.n_holdout} holdout rows the generator never saw "
+                 f"({holdout.name}, the control) · {len(payload.columns)} columns",
+            seconds=time.perf_counter() - started)
+        report = write_text_atomic(Path(out) / "report.html", page)
+        console.print(f"wrote {report}", highlight=False)
