@@ -168,7 +168,8 @@ def test_cli_writes_the_release_and_its_json(tmp_path, german):
     code = main(["synth-dp", str(tmp_path / "real.csv"), "--holdout",
                  str(tmp_path / "holdout.csv"), "--risk", "advantage=0.2", "--bounds",
                  BOUNDS_ARG, "--out", str(tmp_path / "synth.csv"), "--secret", "purpose",
-                 "--attacks", "100", "--seed", "2", "--json", str(tmp_path / "r.json")])
+                 "--attacks", "100", "--seed", "2", "--json", str(tmp_path / "r.json"),
+                 "--report", str(tmp_path / "r.html")])
     assert code == 0
     synth = pd.read_csv(tmp_path / "synth.csv")
     d = json.loads((tmp_path / "r.json").read_text())
@@ -177,6 +178,11 @@ def test_cli_writes_the_release_and_its_json(tmp_path, german):
                            "description": "advantage ≤ 0.2"}
     assert d["audit"]["inference"]["secret"] == "purpose"
     assert d["utility"]["downstream"]["target"] == "credit_risk"  # the last column
+    # The page: the budget spent, the audit's section page and the utility, no script.
+    html = (tmp_path / "r.html").read_text()
+    assert f"μ = {d['mu']:.4g}" in html and 'id="synthetic-risks"' in html
+    assert 'id="utility-release"' in html and "credit_risk" in html
+    assert "<script" not in html
 
 
 def test_cli_refuses_bad_input_before_any_work(tmp_path, german, monkeypatch, capsys):
@@ -206,6 +212,10 @@ def test_cli_refuses_bad_input_before_any_work(tmp_path, german, monkeypatch, ca
         ([r, "--holdout", h, "--risk", "advantage=0.1", "--out", o, "--target", "nope", *ok],
          "--target"),
         ([r, "--holdout", h, "--risk", "advantage=0.1", "--out", o], "--bounds"),
+        ([r, "--holdout", h, "--risk", "advantage=0.1", "--out", o, *ok, "--report",
+          str(tmp_path / "r.txt")], "--report"),
+        ([r, "--holdout", h, "--risk", "advantage=0.1", "--out", o, *ok, "--report",
+          str(tmp_path / "no" / "r.html")], "--report"),
         ([r, "--holdout", h, "--risk", "advantage=0.1", "--out", o, "--bounds", "age=9"],
          "--bounds"),
         ([r, "--holdout", h, "--risk", "advantage=0.1", "--out", o, "--bounds",

@@ -67,6 +67,9 @@ def synth_dp(
         "--attacks", help="Attacks of each kind on each side in the audit.")] = 500,
     json_path: Annotated[Path | None, typer.Option(
         "--json", help="Write the calibration, utility and audit as JSON to this file.")] = None,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Write the release's page (calibration, audit, utility) to this "
+        ".html file.")] = None,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of CSV files.")
     ] = "utf-8",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the noise, sampling and attacks.")
@@ -99,6 +102,10 @@ def synth_dp(
         raise InvalidParameterError(f"--out must be a .csv or .parquet file. Got {out}.")
     check_output_file(out, "--out")
     check_json_path(json_path)
+    if report is not None:
+        if report.suffix.lower() not in (".html", ".htm"):
+            raise InvalidParameterError(f"--report must be an .html file. Got {report}.")
+        check_output_file(report, "--report")
     check_scalar(bins, "--bins", kind=int, low=1, high=10_000)
     check_scalar(attacks, "--attacks", kind=int, low=1)
     check_scalar(seed, "--seed", kind=int, low=0)
@@ -136,17 +143,17 @@ def synth_dp(
         synth.to_csv(out, index=False)
     if result.mst is not None:
         c = result.mst
-        console.print(f"Target {goal.describe()}: MST at ρ = {c.rho:.4g} (smartnoise handed "
-                      f"ε = {c.epsilon:.4g}, δ = {c.delta:g}): Gaussian measurements μ = "
-                      f"{c.gaussian_mu:.4g}, {c.n_selections} tree choices at ε = "
-                      f"{c.selection_epsilon:.3g} each; together ε = {result.epsilon:.3g} at "
-                      f"δ = 1e-5 by assay's accounting (risk: {result.achieved:.4g}).",
-                      highlight=False, markup=False)
+        budget = (f"Target {goal.describe()}: MST at ρ = {c.rho:.4g} (smartnoise handed "
+                  f"ε = {c.epsilon:.4g}, δ = {c.delta:g}): Gaussian measurements μ = "
+                  f"{c.gaussian_mu:.4g}, {c.n_selections} tree choices at ε = "
+                  f"{c.selection_epsilon:.3g} each; together ε = {result.epsilon:.3g} at "
+                  f"δ = 1e-5 by assay's accounting (risk: {result.achieved:.4g})")
     else:
-        console.print(f"Target {goal.describe()}: {len(result.marginals)} noisy marginals, "
-                      f"noise σ = {result.sigma:.4g} per count, so the release is μ-GDP with "
-                      f"μ = {result.mu:.4g}, ε = {result.epsilon:.3g} at δ = 1e-5 (risk at that "
-                      f"μ: {result.achieved:.4g}).", highlight=False, markup=False)
+        budget = (f"Target {goal.describe()}: {len(result.marginals)} noisy marginals, "
+                  f"noise σ = {result.sigma:.4g} per count, so the release is μ-GDP with "
+                  f"μ = {result.mu:.4g}, ε = {result.epsilon:.3g} at δ = 1e-5 (risk at that "
+                  f"μ: {result.achieved:.4g})")
+    console.print(budget + ".", highlight=False, markup=False)
     console.print(f"wrote {out} ({result.n_synth} rows from {result.n_real})", highlight=False)
     u = result.utility
     a = u["association"]
@@ -173,3 +180,18 @@ def synth_dp(
     if json_path is not None:
         json_path.write_text(json.dumps(json_clean(result.to_dict()), indent=1, allow_nan=False))
         console.print(f"wrote {json_path}", highlight=False)
+    if report is not None:
+        from assay.report.result import write_text_atomic
+        from assay.synth.report import ReleaseView, render_releases
+        from assay.synth.run import summary_lines
+
+        page = render_releases(
+            [ReleaseView("release", out.name, result.audit, budget,
+                         lines=summary_lines(result.audit), utility=result.utility)],
+            title=f"assay synth-dp: {out.name}",
+            heading=f"A DP release of {real.name} at {goal.describe()}, audited",
+            meta=f"{result.n_real} private rows ({real.name}) released as {result.n_synth} "
+                 f"synthetic rows ({out.name}, {result.generator}); {result.audit.n_holdout} "
+                 f"holdout rows kept out ({holdout.name}, the audit's control)",
+            seconds=float(sum(result.seconds.values())))
+        console.print(f"wrote {write_text_atomic(report, page)}", highlight=False)
