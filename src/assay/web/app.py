@@ -444,6 +444,8 @@ def _run_job(state: _State, job: Job, dataset, config) -> None:
         job.summary = [line for s in result.sections.values() for line in s.summary]
         job.state = "done"
     except _Cancelled:
+        # Its folder goes before the state says so: a cancelled job has left nothing behind.
+        _remove(out)
         job.state, job.stage = "cancelled", "cancelled"
     except AssayError as exc:
         job.state, job.error = "error", str(exc)
