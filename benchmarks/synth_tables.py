@@ -76,7 +76,8 @@ def _figures(payload) -> dict[str, dict]:
     so = payload.singling_out
     out = {"singling_out_univariate": so.univariate.risk,
            "singling_out_multivariate": so.multivariate.risk,
-           "linkability": payload.linkability.figures.risk}
+           "linkability": payload.linkability.figures.risk,
+           "linkability_with_ties": payload.linkability.with_ties.risk}
     out.update({f"inference_{s.secret}": s.figures.risk for s in payload.inference.secrets})
     out["membership_auc"] = payload.membership.auc
     return {k: v.to_dict() for k, v in out.items()}

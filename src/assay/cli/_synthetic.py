@@ -65,6 +65,9 @@ def risk_table(payload):
              f"{so.n_queries['multivariate']} predicates)", so.multivariate),
             ("linkability (" + " | ".join(",".join(p) for p in payload.linkability.aux_columns)
              + ")", payload.linkability.figures)]
+    if payload.linkability.with_ties is not None:
+        rows.append(("linkability, every tied nearest row counted",
+                     payload.linkability.with_ties))
     rows += [(f"inference of {s.secret}", s.figures) for s in payload.inference.secrets]
     for name, f in rows:
         table.add_row(name, fmt(f.risk), fmt(f.attack), fmt(f.control), str(f.n_attacks))

@@ -191,6 +191,16 @@ class _Candidates:
         return np.maximum(out, 0.0, out=out)
 
 
+def distance_blocks(candidates: np.ndarray, queries: np.ndarray, numeric_dims: np.ndarray,
+                    max_cells: int = 4_000_000):
+    """L1 distances of every query to every candidate, a block of queries at a time: yields
+    ``(start, distances)`` with ``distances`` of shape (block, n), float32."""
+    prepared = _Candidates(candidates, numeric_dims)
+    step = max(1, max_cells // max(candidates.shape[0], 1))
+    for start in range(0, queries.shape[0], step):
+        yield start, prepared.distances(queries[start:start + step])
+
+
 def nearest(candidates: np.ndarray, queries: np.ndarray, k: int = 1,
             exclude_self: bool = False, numeric_dims: np.ndarray | None = None,
             max_cells: int = 4_000_000, own: np.ndarray | None = None

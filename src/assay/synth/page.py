@@ -40,6 +40,8 @@ def synthetic_page(section: Any, result: Any) -> Page:
     rows = [("singling out, univariate", so.univariate),
             (f"singling out, multivariate ({so.n_cols} columns)", so.multivariate),
             ("linkability", p.linkability.figures)]
+    if p.linkability.with_ties is not None:
+        rows.append(("linkability, every tied nearest row counted", p.linkability.with_ties))
     rows += [(f"inference of {s.secret}", s.figures) for s in p.inference.secrets]
     view = {
         "rows": [{"name": n, "risk": f.risk, "attack": f.attack, "control": f.control,

@@ -34,7 +34,7 @@ from assay._serial import Serial
 from assay._stats import Estimate, two_proportion_test, wilson_interval
 from assay._validation import InvalidParameterError, check_scalar
 from assay.groups import group_label
-from assay.synth.encoding import MAX_DISCRETE_VALUES, Tables, nearest
+from assay.synth.encoding import MAX_DISCRETE_VALUES, Tables, distance_blocks, nearest
 
 __all__ = [
     "GroupRisk",
@@ -462,15 +462,22 @@ def _labels(groups: Mapping[str, tuple[np.ndarray, np.ndarray]] | None, t_real, 
 
 @dataclass
 class LinkabilityFigures(Serial):
-    """Linkability risk, the two parts of the attacker's columns and the groups' risks."""
+    """Linkability risk, the two parts of the attacker's columns and the groups' risks.
+
+    ``with_ties``: the same attack counting a link when the two parts share any synthetic
+    row as near as their ``n_neighbors``-th, every tie included. The headline keeps
+    anonymeter's rule (the ``n_neighbors`` nearest rows, ties broken by row order), which
+    misses links wherever a part's values repeat in the release.
+    """
 
     figures: RiskFigures
     aux_columns: tuple[list[str], list[str]]
     n_neighbors: int
     groups: list[GroupRisk] = field(default_factory=list)
+    with_ties: RiskFigures | None = None
 
     __json_layout__ = (("risk", lambda s: s.figures.risk), "figures", "aux_columns",
-                       "n_neighbors", "groups")
+                       "n_neighbors", "with_ties", "groups")
     __json_required__ = ("groups",)
 
 
@@ -509,23 +516,42 @@ def linkability_risk(tables: Tables, aux_columns: tuple[Sequence[str], Sequence[
                                high=tables.values["synth"].shape[0])
     picks = {side: _targets(tables.values[side].shape[0], n_attacks, rng)
              for side in ("real", "holdout")}
-    found = []
+    found, reach, searched = [], [], []
     for cols in parts:  # one search of both sides' targets per part
         queries = np.vstack([tables.features(side, cols)[t] for side, t in picks.items()])
-        found.append(nearest(tables.features("synth", cols), queries, n_neighbors,
-                             numeric_dims=tables.numeric_dims(cols))[1])
+        candidates, dims = tables.features("synth", cols), tables.numeric_dims(cols)
+        dist, idx = nearest(candidates, queries, n_neighbors, numeric_dims=dims)
+        found.append(idx)
+        reach.append(dist[:, -1])
+        searched.append((candidates, queries, dims))
     linked = (found[0][:, :, None] == found[1][:, None, :]).any(axis=(1, 2))
     n_real = picks["real"].size
     hits = {"real": linked[:n_real], "holdout": linked[n_real:]}
     overall = residual_risk(hits["real"].sum(), hits["real"].size, hits["holdout"].sum(),
                             hits["holdout"].size, confidence)
+    tie_linked = linked | _linked_with_ties(searched, reach)
+    with_ties = residual_risk(tie_linked[:n_real].sum(), n_real, tie_linked[n_real:].sum(),
+                              tie_linked.size - n_real, confidence)
     by_group = _group_figures(hits["real"], hits["holdout"],
                               _labels(groups, picks["real"], picks["holdout"]), overall,
                               min_support=min_support, min_gap=min_gap, alpha=alpha,
                               confidence=confidence)
     return LinkabilityFigures(figures=overall,
                               aux_columns=(list(aux_columns[0]), list(aux_columns[1])),
-                              n_neighbors=n_neighbors, groups=by_group)
+                              n_neighbors=n_neighbors, groups=by_group, with_ties=with_ties)
+
+
+def _linked_with_ties(searched, reach, tol: float = 1e-4) -> np.ndarray:
+    """Whether the two parts of each target share a synthetic row within their own
+    ``n_neighbors``-th nearest distance (every tied row counted)."""
+    (cand_a, q_a, dims_a), (cand_b, q_b, dims_b) = searched
+    out = np.zeros(q_a.shape[0], dtype=bool)
+    for (start, d_a), (_, d_b) in zip(distance_blocks(cand_a, q_a, dims_a),
+                                      distance_blocks(cand_b, q_b, dims_b), strict=True):
+        stop = start + d_a.shape[0]
+        out[start:stop] = ((d_a <= reach[0][start:stop, None] + tol)
+                           & (d_b <= reach[1][start:stop, None] + tol)).any(axis=1)
+    return out
 
 
 # --------------------------------------------------------------------------- inference

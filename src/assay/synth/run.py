@@ -347,7 +347,7 @@ def summary_lines(payload: SynthPayload) -> list[str]:
         f"Distance to closest record: exact copies of {100 * m.dcr.exact_real:.1f} % of the "
         f"training rows ({100 * m.dcr.exact_holdout:.1f} % of holdout rows); {m.dcr.note}.",
     ]
-    lines += _short_searches(payload)
+    lines += _caveats(payload)
     flagged = payload.flagged_groups()
     if flagged:
         lines.append("Flagged groups: " + "; ".join(flagged) + ".")
@@ -356,11 +356,20 @@ def summary_lines(payload: SynthPayload) -> list[str]:
     return lines
 
 
-def _short_searches(payload: SynthPayload) -> list[str]:
-    """What a singling-out risk means when fewer predicates than attacks were found."""
+def _caveats(payload: SynthPayload) -> list[str]:
+    """What a linkability risk means when counting tied rows links materially more, and a
+    singling-out risk when fewer predicates than attacks were found."""
     n = payload.options.get("n_attacks")
     so = payload.singling_out
     out: list[str] = []
+    link, ties = payload.linkability.figures.risk, payload.linkability.with_ties
+    if ties is not None and ties.risk.value - link.value >= payload.options.get("min_gap",
+                                                                                 0.05):
+        out.append(f"Linkability counting every tied nearest synthetic row: "
+                   f"{100 * ties.risk.value:.1f} % [{100 * ties.risk.ci_low:.1f}, "
+                   f"{100 * ties.risk.ci_high:.1f}], against {100 * link.value:.1f} % "
+                   "by anonymeter's rule, which keeps one of tied rows by row order: where a "
+                   "part's values repeat in the release, read the larger.")
     if not n:
         return out
     if so.n_queries["univariate"] < n:
