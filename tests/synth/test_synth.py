@@ -326,6 +326,7 @@ def test_audit_section_reports_a_copied_release(tmp_path, german, only_synthetic
     assert 'id="synthetic-risks"' in html and 'id="card-synth-membership"' in html
     assert "not a privacy guarantee" in html
     assert main(["gate", str(out / "result.json"), "--max", "synthetic.membership_auc=0.6"]) == 1
+    assert section["metrics"]["linkability_with_ties"]["value"] > 0.9
 
 
 def test_audit_section_runs_the_shadow_attack_of_a_known_generator(tmp_path, german,

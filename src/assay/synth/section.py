@@ -157,6 +157,11 @@ class SyntheticSection(SectionBase):
                            ("inference", "inference risk (most exposed secret)")):
             e = payload.to_dict()[key]["risk"]
             metrics[key] = Metric(e["value"], e["ci_low"], e["ci_high"], label=label)
+        ties = payload.linkability.with_ties
+        if ties is not None:
+            metrics["linkability_with_ties"] = Metric(
+                ties.risk.value, ties.risk.ci_low, ties.risk.ci_high,
+                label="linkability risk, every tied nearest row counted")
         auc = payload.membership.auc
         metrics["membership_auc"] = Metric(auc.value, auc.ci_low, auc.ci_high,
                                            label="membership attack AUC on the release")
