@@ -52,6 +52,9 @@ def test_the_leaky_release_fails_on_every_figure(demo):
     assert audit["membership"]["auc"]["value"] >= 0.9
     for key in ("singling_out", "linkability", "inference"):
         assert audit[key]["risk"]["value"] > 0.5, key
+    # every tie counted links at least as many copies as anonymeter's rule
+    assert leaky["figures"]["linkability_with_ties"]["value"] >= \
+        leaky["figures"]["linkability"]["value"]
     # The copies are nudged: distance to closest record counts no exact copy.
     assert audit["membership"]["dcr"]["exact_real"] == 0
 
