@@ -23,18 +23,9 @@ def check_table(path: Path, name: str) -> None:
 @contextmanager
 def shadow_progress(enabled: bool, generator: str | None) -> Iterator:
     """A progress bar over the shadow attack's generator fits, and its ``on_world``."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from assay.engine.fit import progress_bar
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled,
-                  transient=False) as bar:
+    with progress_bar(enabled) as bar:
         task = bar.add_task(f"shadow fits of {generator}", total=None)
 
         def on_fit(done: int, total: int) -> None:

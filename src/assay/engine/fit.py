@@ -90,7 +90,8 @@ def _check_inputs(X: Any, y: Any, plan: PopulationPlan, n_classes: int | None):
     return X, y, n_classes
 
 
-def _progress(enabled: bool):
+def progress_bar(enabled: bool):
+    """The rich progress bar of long work: description, bar, done of total, elapsed, left."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -249,7 +250,7 @@ def fit_population(
         if on_chunk is not None:
             on_chunk(done[0], plan.n_models)
 
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task(f"fitting {config['name']}", total=plan.n_models,
                             completed=plan.n_models - sum(b - a for a, b in todo))
         run = {"batched": _run_batched, "joblib": _run_joblib, "dask": _run_dask}[backend]

@@ -132,7 +132,7 @@ def fit_regression_population(
     -------
     RegressionPopulation
     """
-    from assay.engine.fit import _cache_key, _chunks, _progress
+    from assay.engine.fit import _cache_key, _chunks, progress_bar
     from assay.learners.base import check_features
 
     if not isinstance(plan, PopulationPlan):
@@ -197,7 +197,7 @@ def fit_regression_population(
             if on_chunk is not None:
                 on_chunk(done[0], plan.n_models)
 
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task(f"fitting {config['name']}", total=plan.n_models,
                             completed=done[0])
         if backend == "dask" and todo:
