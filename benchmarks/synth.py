@@ -162,7 +162,7 @@ def _assay(real, synth, holdout, aux, secrets):
     return {k: v.risk.to_dict() for k, v in out.items()}
 
 
-def _anonymeter(real, synth, holdout, aux, secrets, n_jobs):
+def _anonymeter(real, synth, holdout, aux, secrets, n_jobs, n_attacks=N_ATTACKS):
     from anonymeter.evaluators import (
         InferenceEvaluator,
         LinkabilityEvaluator,
@@ -174,15 +174,15 @@ def _anonymeter(real, synth, holdout, aux, secrets, n_jobs):
     out = {}
     for mode in ("univariate", "multivariate"):
         out[f"singling_out_{mode}"] = SinglingOutEvaluator(
-            ori=real, syn=synth, control=holdout, n_attacks=N_ATTACKS, n_cols=3, seed=0
+            ori=real, syn=synth, control=holdout, n_attacks=n_attacks, n_cols=3, seed=0
         ).evaluate(mode=mode).risk()
     out["linkability"] = LinkabilityEvaluator(
-        ori=real, syn=synth, control=holdout, n_attacks=N_ATTACKS, aux_cols=aux, n_neighbors=1
+        ori=real, syn=synth, control=holdout, n_attacks=n_attacks, aux_cols=aux, n_neighbors=1
     ).evaluate(n_jobs=n_jobs).risk()
     columns = list(real.columns)
     for s in secrets:
         out[f"inference_{s}"] = InferenceEvaluator(
-            ori=real, syn=synth, control=holdout, secret=s, n_attacks=N_ATTACKS,
+            ori=real, syn=synth, control=holdout, secret=s, n_attacks=n_attacks,
             aux_cols=[c for c in columns if c != s]).evaluate(n_jobs=n_jobs).risk()
     return {k: {"value": float(v.value), "ci_low": float(v.ci[0]), "ci_high": float(v.ci[1])}
             for k, v in out.items()}

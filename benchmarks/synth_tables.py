@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from assay.synth.run import SynthOptions, audit_release
+from synth import _anonymeter as anonymeter_risks  # benchmarks/synth.py, beside this file
+from synth import _leaky
 
 HOME = Path(os.environ.get("ASSAY_DATA_HOME",
                            Path(__file__).resolve().parents[2] / "shared" / "datasets"))
@@ -61,15 +63,8 @@ def _load(file: str, sep: str, columns) -> pd.DataFrame:
 
 
 def _releases(real: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    rng = np.random.default_rng(1)
-    leaky = real.copy()
-    for c in leaky.columns:
-        redraw = rng.random(len(leaky)) < 0.4
-        leaky.loc[redraw, c] = rng.choice(real[c].to_numpy(), size=int(redraw.sum()))
     return {"copy": real.sample(frac=1.0, random_state=3).reset_index(drop=True),
-            "leaky": leaky,
-            "marginals": pd.DataFrame({c: rng.choice(real[c].to_numpy(), size=len(real))
-                                       for c in real})}
+            "leaky": _leaky(real), "marginals": _leaky(real, share=1.0, seed=2)}
 
 
 def _figures(payload) -> dict[str, dict]:
@@ -84,29 +79,12 @@ def _figures(payload) -> dict[str, dict]:
 
 
 def _anonymeter(real, synth, holdout, aux, secrets) -> dict[str, dict] | None:
+    """`benchmarks/synth.py`'s run of anonymeter's evaluators (None where not installed)."""
     try:
-        from anonymeter.evaluators import (
-            InferenceEvaluator,
-            LinkabilityEvaluator,
-            SinglingOutEvaluator,
-        )
+        import anonymeter  # noqa: F401
     except ImportError:
         return None
-    np.random.seed(0)  # its linkability and inference targets come from the global RNG
-    out = {}
-    for mode in ("univariate", "multivariate"):
-        out[f"singling_out_{mode}"] = SinglingOutEvaluator(
-            ori=real, syn=synth, control=holdout, n_attacks=N_ATTACKS, n_cols=3, seed=0
-        ).evaluate(mode=mode).risk()
-    out["linkability"] = LinkabilityEvaluator(
-        ori=real, syn=synth, control=holdout, n_attacks=N_ATTACKS, aux_cols=aux, n_neighbors=1
-    ).evaluate(n_jobs=2).risk()
-    for s in secrets:
-        out[f"inference_{s}"] = InferenceEvaluator(
-            ori=real, syn=synth, control=holdout, secret=s, n_attacks=N_ATTACKS,
-            aux_cols=[c for c in real.columns if c != s]).evaluate(n_jobs=2).risk()
-    return {k: {"value": float(v.value), "ci_low": float(v.ci[0]), "ci_high": float(v.ci[1])}
-            for k, v in out.items()}
+    return anonymeter_risks(real, synth, holdout, aux, secrets, n_jobs=2, n_attacks=N_ATTACKS)
 
 
 def main() -> None:
