@@ -23,16 +23,6 @@ from assay.synth.run import SynthOptions, SynthPayload, audit_release, payload_s
 SECRETS = ("checking_status", "purpose", "credit_history", "savings")
 
 
-@pytest.fixture(scope="module")
-def german(data_home):
-    """German credit split in two halves: the generator's rows and its holdout."""
-    frame = pd.read_csv(data_home / "german_credit.csv")
-    order = np.random.default_rng(0).permutation(len(frame))
-    real = frame.iloc[order[:500]].reset_index(drop=True)
-    holdout = frame.iloc[order[500:]].reset_index(drop=True)
-    return real, holdout
-
-
 def _marginals(real: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame({c: rng.choice(real[c].to_numpy(), size=len(real)) for c in real})

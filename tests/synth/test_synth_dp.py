@@ -36,14 +36,6 @@ BOUNDS_ARG = ",".join(f"{c}={lo}:{hi}" for c, (lo, hi) in BOUNDS.items())
 
 
 @pytest.fixture(scope="module")
-def german(data_home):
-    frame = pd.read_csv(data_home / "german_credit.csv")
-    order = np.random.default_rng(0).permutation(len(frame))
-    return (frame.iloc[order[:500]].reset_index(drop=True),
-            frame.iloc[order[500:]].reset_index(drop=True))
-
-
-@pytest.fixture(scope="module")
 def release(german):
     real, holdout = german
     return synth_dp(real, holdout, parse_target("tpr@fpr=0.05@0.01"), bounds=BOUNDS,

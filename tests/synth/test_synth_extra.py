@@ -34,14 +34,6 @@ BOUNDS_ARG = ("duration=0:72,credit_amount=0:20000,installment_rate=1:4,residenc
               "age=18:80,existing_credits=1:4,num_dependents=1:2,credit_risk=1:2")
 
 
-@pytest.fixture(scope="module")
-def german(data_home):
-    frame = pd.read_csv(data_home / "german_credit.csv")
-    order = np.random.default_rng(0).permutation(len(frame))
-    return (frame.iloc[order[:500]].reset_index(drop=True),
-            frame.iloc[order[500:]].reset_index(drop=True))
-
-
 def test_mst_is_its_gaussian_measurements_composed_with_its_tree_choices():
     target = parse_target("tpr@fpr=0.05@0.01")
     rho, d = 0.1, 21
@@ -53,17 +45,12 @@ def test_mst_is_its_gaussian_measurements_composed_with_its_tree_choices():
 
 
 def test_a_missing_extra_is_refused_in_one_line_before_any_work(tmp_path, german, monkeypatch,
-                                                                 capsys):
+                                                                 no_table_read, capsys):
     real, holdout = german
     real.to_csv(tmp_path / "real.csv", index=False)
     holdout.to_csv(tmp_path / "holdout.csv", index=False)
-    import assay.data.read as read
     import assay.synth.mst as mst
 
-    def boom(*args, **kwargs):
-        raise AssertionError("a table was read")
-
-    monkeypatch.setattr(read, "read_table", boom)
     monkeypatch.setattr(mst, "_installed", lambda module: False)
     r, h = str(tmp_path / "real.csv"), str(tmp_path / "holdout.csv")
     for args in (["synth", r, r, "--holdout", h, "--generator", "copula"],

@@ -27,14 +27,6 @@ from assay.synth.shadow import (
 )
 
 
-@pytest.fixture(scope="module")
-def german(data_home):
-    frame = pd.read_csv(data_home / "german_credit.csv")
-    order = np.random.default_rng(0).permutation(len(frame))
-    return (frame.iloc[order[:500]].reset_index(drop=True),
-            frame.iloc[order[500:]].reset_index(drop=True))
-
-
 def _released(real, holdout, generator):
     """The three tables encoded, with the release drawn by ``generator`` fitted on REAL."""
     tables = encode_tables(real, real, holdout)
@@ -152,17 +144,11 @@ def test_cli_with_a_generator_writes_the_shadow_figures(tmp_path, german):
                for line in summary_lines(payload))
 
 
-def test_cli_refuses_an_unknown_generator_before_any_work(tmp_path, german, monkeypatch,
+def test_cli_refuses_an_unknown_generator_before_any_work(tmp_path, german, no_table_read,
                                                            capsys):
     real, holdout = german
     real.to_csv(tmp_path / "real.csv", index=False)
     holdout.to_csv(tmp_path / "holdout.csv", index=False)
-    import assay.data.read as read
-
-    def boom(*args, **kwargs):
-        raise AssertionError("a table was read")
-
-    monkeypatch.setattr(read, "read_table", boom)
     code = main(["synth", str(tmp_path / "real.csv"), str(tmp_path / "real.csv"),
                  "--holdout", str(tmp_path / "holdout.csv"), "--generator", "ctgan"])
     assert code == 2
@@ -178,17 +164,11 @@ def test_cli_refuses_an_unknown_generator_before_any_work(tmp_path, german, monk
 
 @pytest.mark.parametrize("flag, value", [("--shadow-tables", "7"), ("--shadow-tables", "0"),
                                          ("--jobs", "0")])
-def test_cli_refuses_bad_shadow_settings_before_any_work(tmp_path, german, monkeypatch, capsys,
-                                                         flag, value):
+def test_cli_refuses_bad_shadow_settings_before_any_work(tmp_path, german, no_table_read,
+                                                         capsys, flag, value):
     real, holdout = german
     real.to_csv(tmp_path / "real.csv", index=False)
     holdout.to_csv(tmp_path / "holdout.csv", index=False)
-    import assay.data.read as read
-
-    def boom(*args, **kwargs):
-        raise AssertionError("a table was read")
-
-    monkeypatch.setattr(read, "read_table", boom)
     code = main(["synth", str(tmp_path / "real.csv"), str(tmp_path / "real.csv"),
                  "--holdout", str(tmp_path / "holdout.csv"), "--generator", "marginals",
                  flag, value])
