@@ -96,3 +96,13 @@ def fairness_table(n=3000, seed=0):
     logit = 1.2 * X[:, 0] - 0.8 * X[:, 1] + 0.7 * (A["sex"] == "M") - 0.6 * (A["race"] == "c")
     y = (logit + rng.logistic(size=n) * 0.7 > 0.3).astype(np.int64)
     return X, y, A
+
+
+def wait_for_job(client, url: str, seconds: float = 180) -> dict:
+    """The web app job's status at ``url`` once it is done or failed (or ``seconds`` pass)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status = client.get(url).json()
+        if status["state"] in ("done", "error") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.3)

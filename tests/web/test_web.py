@@ -22,7 +22,7 @@ with warnings.catch_warnings():  # starlette prefers httpx2; httpx is what is in
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from _helpers import live_server, start_chunked_upload
+from _helpers import live_server, start_chunked_upload, wait_for_job
 from assay.data import make_synthetic
 from assay.web import create_app
 from assay.web.app import MAX_UPLOAD_BYTES, Job
@@ -123,13 +123,7 @@ def test_audit_end_to_end(client):
                                               "target": "approved",
                                               "protected": ["sex", "region"], "models": 4})
     assert started.status_code == 200
-    url = started.json()["status_url"]
-    deadline = time.monotonic() + 180
-    while True:
-        status = client.get(url).json()
-        if status["state"] in ("done", "error") or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
+    status = wait_for_job(client, started.json()["status_url"])
     assert status["state"] == "done", status
     assert status["fraction"] == 1.0 and status["summary"]
     report = client.get(status["report_url"])
@@ -725,12 +719,7 @@ def test_synthetic_audit_end_to_end(tmp_path):
         started = c.post("/api/audit", json={**ids, "target": "approved",
                                              "protected": ["sex"], "models": 4})
         assert started.status_code == 200, started.json()
-        deadline = time.monotonic() + 300
-        while True:
-            status = c.get(started.json()["status_url"]).json()
-            if status["state"] in ("done", "error") or time.monotonic() > deadline:
-                break
-            time.sleep(0.3)
+        status = wait_for_job(c, started.json()["status_url"], seconds=300)
         assert status["state"] == "done", status
         result = c.get(status["result_url"]).json()
         synthetic = result["sections"]["synthetic"]
@@ -748,12 +737,7 @@ def test_synthetic_audit_with_its_generator_runs_the_shadow_attack(tmp_path):
         started = c.post("/api/audit", json={**ids, "target": "approved", "protected": ["sex"],
                                              "models": 4, "synthetic_generator": " marginals"})
         assert started.status_code == 200, started.json()
-        deadline = time.monotonic() + 300
-        while True:
-            status = c.get(started.json()["status_url"]).json()
-            if status["state"] in ("done", "error") or time.monotonic() > deadline:
-                break
-            time.sleep(0.3)
+        status = wait_for_job(c, started.json()["status_url"], seconds=300)
         assert status["state"] == "done", status
         result = c.get(status["result_url"]).json()
         synthetic = result["sections"]["synthetic"]

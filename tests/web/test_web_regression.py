@@ -5,7 +5,6 @@ audit is queued."""
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import pytest
@@ -14,6 +13,7 @@ with warnings.catch_warnings():  # starlette prefers httpx2; httpx is what is in
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from _helpers import wait_for_job
 from assay.cli import main
 from assay.data import SYNTHETIC_REGRESSION_TARGET, make_synthetic, make_synthetic_regression
 from assay.web import create_app
@@ -152,21 +152,12 @@ def test_a_server_default_a_regression_target_refuses_is_a_400(tmp_path):
             response.json()["error"]
 
 
-def _wait(client, url: str, seconds: float = 180) -> dict:
-    deadline = time.monotonic() + seconds
-    while True:
-        status = client.get(url).json()
-        if status["state"] in ("done", "error") or time.monotonic() > deadline:
-            return status
-        time.sleep(0.3)
-
-
 @pytest.mark.slow
 def test_regression_audit_end_to_end(client):
     upload = _upload(client, _premium_csv(400))
     started = _audit(client, upload, protected=["sex", "region"], decision_threshold=1100)
     assert started.status_code == 200, started.text
-    status = _wait(client, started.json()["status_url"])
+    status = wait_for_job(client, started.json()["status_url"])
     assert status["state"] == "done", status
     result = client.get(status["result_url"]).json()
     assert result["data"]["task"] == "regression" and result["data"]["target"] == PREMIUM
